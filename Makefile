@@ -1,0 +1,108 @@
+# Gatehouse build. `make` builds build/gatehouse; `make run` installs what is missing, builds
+# and serves; `make test` installs, builds and runs every test (unit, sanitizer, end to end).
+
+CC ?= cc
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
+PKGS := libmicrohttpd libh2o-evloop libcurl jansson sqlite3 libsodium inih openssl zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+        -Wvla -Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 $(WARN) $(CFLAGS) -Isrc -Ibuild/gen \
+              $(PKG_CFLAGS) -MMD -MP
+LDLIBS := $(PKG_LIBS) -lpthread -lm
+
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+SRC := $(sort $(wildcard src/*/*.c))
+WEB := $(sort $(shell find web -type f 2>/dev/null))
+MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
+GEN := build/gen/assets.c build/gen/migrations.c
+LIB_SRC := $(SRC) $(GEN)
+
+OBJ := $(patsubst %.c,build/obj/%.o,$(LIB_SRC))
+SAN_OBJ := $(patsubst %.c,build/san/%.o,$(LIB_SRC))
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
+UNIT_SAN := $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRC))
+
+.PHONY: all deps run test unit unit-san e2e clean format
+all: build/gatehouse
+
+deps:
+	@scripts/deps.sh
+
+build/tools/embed: tools/embed.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) -std=c17 -O2 $(WARN) -o $@ $<
+
+build/gen/assets.c: build/tools/embed $(WEB)
+	@mkdir -p $(@D)
+	$(call say,EMBED,$@)build/tools/embed assets web $@ $(WEB)
+
+build/gen/migrations.c: build/tools/embed $(MIGRATIONS)
+	@mkdir -p $(@D)
+	$(call say,EMBED,$@)build/tools/embed migrations src/store/migrations $@ $(MIGRATIONS)
+
+build/obj/%.o: %.c | $(GEN)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/san/%.o: %.c | $(GEN)
+	@mkdir -p $(@D)
+	$(call say,CC-SAN,$<)$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c -o $@ $<
+
+build/libgh.a: $(OBJ)
+	@rm -f $@
+	$(call say,AR,$@)ar rcs $@ $^
+
+build/libgh-san.a: $(SAN_OBJ)
+	@rm -f $@
+	$(call say,AR,$@)ar rcs $@ $^
+
+build/gatehouse: build/obj/src/main.o build/libgh.a
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/obj/src/main.o: src/main.c | $(GEN)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/tests/%: tests/unit/%.c build/libgh.a
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -o $@ $< build/libgh.a $(LDLIBS) -lcmocka
+
+build/tests-san/%: tests/unit/%.c build/libgh-san.a
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(SAN) -O1 -o $@ $< build/libgh-san.a $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+unit-san: $(UNIT_SAN)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		scripts/run-unit.sh $(UNIT_SAN)
+
+e2e: build/gatehouse
+	@node --test tests/e2e/
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p var
+	build/gatehouse serve $(if $(wildcard gatehouse.ini),--config gatehouse.ini)
+
+test: deps
+	@$(MAKE) --no-print-directory all unit unit-san
+	@$(MAKE) --no-print-directory e2e
+
+format:
+	clang-format -i $(SRC) src/main.c $(wildcard src/*/*.h) $(UNIT_SRC) tools/embed.c
+
+clean:
+	rm -rf build
+
+-include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) build/obj/src/main.d

@@ -1,0 +1,83 @@
+/* The control-plane API: one dispatcher that routes a request, establishes who is calling
+ * (session cookie, CSRF header, onboarding, organization role) as the route requires, and
+ * calls the route's handler. Handlers live one file per resource in this folder. */
+#ifndef GH_API_API_H
+#define GH_API_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "core/app.h"
+#include "core/org.h"
+#include "http/request.h"
+
+/* What a route requires of its caller, from least to most. Each level includes the ones
+ * before it. */
+typedef enum {
+    GH_ACCESS_PUBLIC,    /* anyone */
+    GH_ACCESS_SESSION,   /* signed in (onboarding may be pending) */
+    GH_ACCESS_ONBOARDED, /* signed in and onboarded */
+    GH_ACCESS_MEMBER,    /* ... with a current organization, any role */
+    GH_ACCESS_BILLING,   /* ... as a billing member or admin */
+    GH_ACCESS_ADMIN,     /* ... as an admin */
+} gh_access_t;
+
+/* Per-request state the dispatcher fills before calling a handler (req->ctx). */
+typedef struct gh_api_ctx {
+    gh_app_t *app;
+    bool has_session;
+    gh_session_t session;
+    gh_account_t account;
+    gh_membership_t membership; /* the current organization, for MEMBER and above */
+    gh_role_t role;
+} gh_api_ctx_t;
+
+/* The server's handler (gh_http_handler_fn); `app` is the gh_app_t. */
+void gh_api_handle(gh_req_t *req, void *app);
+
+/* The API context of a request. */
+static inline gh_api_ctx_t *gh_api_ctx(gh_req_t *req)
+{
+    return (gh_api_ctx_t *)req->ctx;
+}
+
+/* ---- request body helpers: on failure they answer 400 themselves and return NULL/false ---- */
+
+/* The body parsed as a JSON object (content-type must be application/json). The caller
+ * owns the reference. */
+json_t *gh_api_body(gh_req_t *req);
+
+/* False (and a 400 naming it) when `obj` has a key not in the NULL-terminated `allowed`. */
+bool gh_api_known_fields(gh_req_t *req, json_t *obj, const char *const *allowed,
+                         const char *where);
+
+/* Reads a string member. Absent: `*out` NULL and true unless `required`. JSON null:
+ * `*out` NULL when `nullable`. Anything else of the wrong type: 400 and false. */
+bool gh_api_str(gh_req_t *req, json_t *obj, const char *key, bool required, bool nullable,
+                const char **out);
+
+/* Reads a boolean member; absent or wrong type: 400 and false. */
+bool gh_api_bool(gh_req_t *req, json_t *obj, const char *key, bool *out);
+
+/* RFC 3339 UTC text for a Unix time, or JSON null for 0. */
+json_t *gh_api_time(int64_t t);
+
+/* Handlers, grouped by file. */
+void gh_api_auth_email(gh_req_t *req);
+void gh_api_auth_verify(gh_req_t *req);
+void gh_api_auth_session(gh_req_t *req);
+void gh_api_auth_onboarding(gh_req_t *req);
+void gh_api_auth_create_org(gh_req_t *req);
+void gh_api_auth_switch_org(gh_req_t *req);
+void gh_api_auth_logout(gh_req_t *req);
+void gh_api_org_me(gh_req_t *req);
+void gh_api_org_settings_get(gh_req_t *req);
+void gh_api_org_settings_post(gh_req_t *req);
+void gh_api_countries(gh_req_t *req);
+void gh_api_healthz(gh_req_t *req);
+
+/* Serves the console: /static/... files and index.html for console routes. Returns false
+ * when `req` is not a console path (so it is an API path). */
+bool gh_api_web(gh_req_t *req);
+
+#endif

@@ -1,0 +1,227 @@
+/* /auth/...: sign-in links, the session, onboarding, creating and switching organizations,
+ * sign-out. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "core/auth.h"
+#include "core/org.h"
+#include "lib/text.h"
+
+static void set_session_cookie(gh_req_t *req, const gh_config_t *cfg, const char *secret,
+                               int max_age)
+{
+    char cookie[256];
+    snprintf(cookie, sizeof(cookie), "gh_session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s",
+             secret, max_age, cfg->cookie_secure ? "; Secure" : "");
+    gh_res_header(req, "set-cookie", cookie);
+}
+
+void gh_api_auth_email(gh_req_t *req)
+{
+    static const char *const fields[] = {"email", NULL};
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    json_t *body = gh_api_body(req);
+    const char *email;
+    if (!body)
+        return;
+    if (!gh_api_known_fields(req, body, fields, NULL) ||
+        !gh_api_str(req, body, "email", true, false, &email))
+        goto out;
+    char msg[256];
+    int retry = 0;
+    gh_err_t rc = gh_auth_request_link(ctx->app, email, req->ip, &retry, msg, sizeof(msg));
+    if (rc == GH_ERATE) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", retry > 0 ? retry : 1);
+        gh_res_header(req, "retry-after", v);
+        gh_res_error(req, rc, "%s", msg);
+    } else if (rc == GH_EINVAL) {
+        gh_res_error(req, rc, "%s", msg);
+    } else if (rc) {
+        gh_res_error(req, rc, "We could not send the sign-in email. Try again in a minute.");
+    } else {
+        char norm[GH_EMAIL_MAX];
+        gh_email_normalize(email, norm, sizeof(norm));
+        gh_res_json(req, 202, json_pack("{s:s, s:s}", "type", "email_sent", "email", norm));
+    }
+out:
+    json_decref(body);
+}
+
+void gh_api_auth_verify(gh_req_t *req)
+{
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    const gh_config_t *cfg = ctx->app->cfg;
+    gh_login_t login;
+    gh_err_t rc = gh_auth_open_link(ctx->app, gh_req_query(req, "token"), req->ip,
+                                    gh_req_header(req, "user-agent"), &login);
+    char location[GH_CONFIG_STR + 64];
+    if (rc == GH_OK) {
+        set_session_cookie(req, cfg, login.session_secret, cfg->session_ttl_s);
+        snprintf(location, sizeof(location), "%s/", cfg->public_url);
+        gh_res_redirect(req, location);
+        return;
+    }
+    const char *code, *msg;
+    switch (rc) {
+    case GH_EEXPIRED:
+        code = "expired_link";
+        msg = "This sign-in link has expired. Enter your email to get a new one.";
+        break;
+    case GH_ECONFLICT:
+        code = "used_link";
+        msg = "This sign-in link was already used. Enter your email to get a new one.";
+        break;
+    case GH_ENOTFOUND:
+        code = "invalid_link";
+        msg = "This sign-in link is not valid. Enter your email to get a new one.";
+        break;
+    default:
+        gh_res_error(req, rc, "Could not sign you in. Try the link again.");
+        return;
+    }
+    const char *accept = gh_req_header(req, "accept");
+    if (accept && strstr(accept, "application/json")) {
+        gh_res_error(req, GH_EINVAL, "%s", msg);
+        return;
+    }
+    snprintf(location, sizeof(location), "%s/login?error=%s", cfg->public_url, code);
+    gh_res_redirect(req, location);
+}
+
+static json_t *org_json(const char *id, const char *name, const char *role)
+{
+    return json_pack("{s:s, s:s, s:s, s:s}", "id", id, "type", "organization", "name", name,
+                     "role", role);
+}
+
+typedef struct {
+    json_t *list;
+    json_t *current;
+    const char *current_id;
+} orgs_ctx_t;
+
+static void add_org(void *p, const gh_membership_t *m)
+{
+    orgs_ctx_t *oc = p;
+    json_array_append_new(oc->list, org_json(m->org_id, m->org_name, m->role));
+    if (!oc->current && !strcmp(m->org_id, oc->current_id))
+        oc->current = org_json(m->org_id, m->org_name, m->role);
+}
+
+/* Answers with the session object of docs/api.md. */
+static void reply_session(gh_req_t *req, int status)
+{
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    const gh_account_t *a = &ctx->account;
+    gh_db_t *db = gh_store_db(ctx->app->store);
+    orgs_ctx_t oc = {json_array(), NULL, ctx->session.current_org_id};
+    if (!db || gh_store_memberships(db, a->id, add_org, &oc)) {
+        json_decref(oc.list);
+        json_decref(oc.current);
+        gh_res_error(req, GH_ESTORE, "Could not load your organizations. Try again.");
+        return;
+    }
+    json_t *account = json_pack("{s:s, s:s, s:o, s:b, s:o}", "id", a->id, "email", a->email,
+                                "full_name", a->full_name[0] ? json_string(a->full_name) : json_null(),
+                                "onboarded", gh_auth_onboarded(a), "created_at",
+                                gh_api_time(a->created_at));
+    json_t *j = json_pack("{s:s, s:o, s:o, s:o, s:s, s:s, s:s}", "type", "session", "account",
+                          account, "organizations", oc.list, "current_organization",
+                          oc.current ? oc.current : json_null(), "csrf_token",
+                          ctx->session.csrf_token, "terms_version",
+                          ctx->app->cfg->terms_version, "product_name",
+                          ctx->app->cfg->product_name);
+    gh_res_json(req, status, j);
+}
+
+void gh_api_auth_session(gh_req_t *req)
+{
+    reply_session(req, 200);
+}
+
+void gh_api_auth_onboarding(gh_req_t *req)
+{
+    static const char *const fields[] = {"full_name", "confirmed_age_18", "accepted_terms", NULL};
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    json_t *body = gh_api_body(req);
+    const char *name;
+    bool age, terms;
+    if (!body)
+        return;
+    if (!gh_api_known_fields(req, body, fields, NULL) ||
+        !gh_api_str(req, body, "full_name", true, false, &name) ||
+        !gh_api_bool(req, body, "confirmed_age_18", &age) ||
+        !gh_api_bool(req, body, "accepted_terms", &terms))
+        goto out;
+    char msg[256];
+    gh_err_t rc = gh_auth_onboard(ctx->app, &ctx->account, name, age, terms, msg, sizeof(msg));
+    if (rc == GH_EINVAL)
+        gh_res_error(req, rc, "%s", msg);
+    else if (rc)
+        gh_res_error(req, rc, "Could not save your details. Try again.");
+    else
+        reply_session(req, 200);
+out:
+    json_decref(body);
+}
+
+void gh_api_auth_create_org(gh_req_t *req)
+{
+    static const char *const fields[] = {"name", NULL};
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    json_t *body = gh_api_body(req);
+    const char *name;
+    if (!body)
+        return;
+    if (!gh_api_known_fields(req, body, fields, NULL) ||
+        !gh_api_str(req, body, "name", true, false, &name))
+        goto out;
+    char msg[256], org_id[GH_ID_MAX];
+    gh_err_t rc = gh_org_create(ctx->app, &ctx->session, name, org_id, msg, sizeof(msg));
+    if (rc == GH_EINVAL || rc == GH_ECONFLICT)
+        gh_res_error(req, rc, "%s", msg);
+    else if (rc)
+        gh_res_error(req, rc, "Could not create the organization. Try again.");
+    else
+        reply_session(req, 201);
+out:
+    json_decref(body);
+}
+
+void gh_api_auth_switch_org(gh_req_t *req)
+{
+    static const char *const fields[] = {"id", NULL};
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    json_t *body = gh_api_body(req);
+    const char *id;
+    if (!body)
+        return;
+    if (!gh_api_known_fields(req, body, fields, NULL) ||
+        !gh_api_str(req, body, "id", true, false, &id))
+        goto out;
+    gh_err_t rc = gh_id_valid(id, "org") ? gh_org_switch(ctx->app, &ctx->session, id)
+                                         : GH_ENOTFOUND;
+    if (rc == GH_ENOTFOUND)
+        gh_res_error(req, rc, "You are not a member of an organization with id \"%.60s\".", id);
+    else if (rc)
+        gh_res_error(req, rc, "Could not switch organizations. Try again.");
+    else
+        reply_session(req, 200);
+out:
+    json_decref(body);
+}
+
+void gh_api_auth_logout(gh_req_t *req)
+{
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    gh_err_t rc = gh_auth_logout(ctx->app, &ctx->session);
+    if (rc) {
+        gh_res_error(req, rc, "Could not sign you out. Try again.");
+        return;
+    }
+    set_session_cookie(req, ctx->app->cfg, "", 0);
+    gh_res_json(req, 200, json_pack("{s:s}", "type", "logged_out"));
+}

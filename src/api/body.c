@@ -1,0 +1,105 @@
+/* Strict JSON request bodies: an object, only known fields, each of the right type. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/api.h"
+
+json_t *gh_api_body(gh_req_t *req)
+{
+    const char *ct = gh_req_header(req, "content-type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+        gh_res_error(req, GH_EINVAL,
+                     "Send the request body as JSON with the header content-type: "
+                     "application/json.");
+        return NULL;
+    }
+    if (!req->body || req->body_len == 0) {
+        gh_res_error(req, GH_EINVAL, "The request body is empty; send a JSON object.");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        gh_res_error(req, GH_EINVAL, "The request body is not valid JSON: %s (line %d, column %d).",
+                     jerr.text, jerr.line, jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        gh_res_error(req, GH_EINVAL, "The request body must be a JSON object.");
+        return NULL;
+    }
+    return j;
+}
+
+bool gh_api_known_fields(gh_req_t *req, json_t *obj, const char *const *allowed,
+                         const char *where)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            ok |= !strcmp(*a, key);
+        if (!ok) {
+            gh_res_error(req, GH_EINVAL, "Unknown field \"%.64s\"%s%s.", key, where ? " in " : "",
+                         where ? where : "");
+            return false;
+        }
+    }
+    return true;
+}
+
+bool gh_api_str(gh_req_t *req, json_t *obj, const char *key, bool required, bool nullable,
+                const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v) {
+        if (required)
+            gh_res_error(req, GH_EINVAL, "%s is required.", key);
+        return !required;
+    }
+    if (json_is_null(v) && nullable)
+        return true;
+    if (!json_is_string(v)) {
+        gh_res_error(req, GH_EINVAL, "%s must be a string%s.", key, nullable ? " or null" : "");
+        return false;
+    }
+    if (strlen(json_string_value(v)) != json_string_length(v)) {
+        gh_res_error(req, GH_EINVAL, "%s must not contain NUL characters.", key);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+bool gh_api_bool(gh_req_t *req, json_t *obj, const char *key, bool *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v) {
+        gh_res_error(req, GH_EINVAL, "%s is required.", key);
+        return false;
+    }
+    if (!json_is_boolean(v)) {
+        gh_res_error(req, GH_EINVAL, "%s must be true or false.", key);
+        return false;
+    }
+    *out = json_is_true(v);
+    return true;
+}
+
+json_t *gh_api_time(int64_t t)
+{
+    if (t <= 0)
+        return json_null();
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}

@@ -1,0 +1,24 @@
+/* The application: what every control-plane operation needs, built once in main and passed
+ * down. Owned by main; everything here outlives the servers. */
+#ifndef GH_CORE_APP_H
+#define GH_CORE_APP_H
+
+#include <stdint.h>
+
+#include "lib/config.h"
+#include "lib/mail.h"
+#include "lib/throttle.h"
+#include "store/store.h"
+
+typedef struct gh_app {
+    const gh_config_t *cfg;
+    gh_store_t *store;
+    gh_mailer_t *mailer;
+    gh_throttle_t *throttle;
+    int64_t (*now)(void); /* Unix seconds; tests inject their own clock */
+} gh_app_t;
+
+/* The real clock. */
+int64_t gh_app_clock(void);
+
+#endif

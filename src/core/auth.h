@@ -1,0 +1,47 @@
+/* Sign-in by emailed link, sessions and onboarding. No passwords: a person proves they own an
+ * address by opening a single-use link mailed to it. Only SHA-256 hashes of link tokens and
+ * session ids are stored, so a copy of the database opens no account. */
+#ifndef GH_CORE_AUTH_H
+#define GH_CORE_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/app.h"
+
+/* Mails a sign-in link to `email` (checked and lower-cased here). Throttled per address and
+ * per `ip`: GH_ERATE with `*retry_after_s` set when over. GH_EINVAL with a message for a bad
+ * address. The answer does not depend on whether an account exists. */
+gh_err_t gh_auth_request_link(gh_app_t *app, const char *email, const char *ip,
+                              int *retry_after_s, char *msg, size_t msg_size);
+
+typedef struct gh_login {
+    char session_secret[GH_SECRET_MAX]; /* goes into the cookie, nowhere else */
+    char account_id[GH_ID_MAX];
+    bool new_account;
+} gh_login_t;
+
+/* Opens a link: consumes the token, creates the account on first sign-in and starts a
+ * session. GH_ENOTFOUND for a malformed or unknown token, GH_ECONFLICT for a used one,
+ * GH_EEXPIRED for an expired one; nothing changes then. */
+gh_err_t gh_auth_open_link(gh_app_t *app, const char *token, const char *ip,
+                           const char *user_agent, gh_login_t *out);
+
+/* Loads the live session whose cookie holds `secret`, and its account. GH_EAUTH when the
+ * secret is malformed, unknown, revoked or expired. */
+gh_err_t gh_auth_session(gh_app_t *app, const char *secret, gh_session_t *session,
+                         gh_account_t *account);
+
+/* Revokes a session. */
+gh_err_t gh_auth_logout(gh_app_t *app, const gh_session_t *session);
+
+/* True once the account has given its name and accepted the terms. */
+bool gh_auth_onboarded(const gh_account_t *account);
+
+/* Records onboarding: full name (1–100 characters after trimming), age confirmation and
+ * terms acceptance (both must be true), with the time and the configured terms version.
+ * GH_EINVAL with a message when something is missing. */
+gh_err_t gh_auth_onboard(gh_app_t *app, gh_account_t *account, const char *full_name,
+                         bool confirmed_age_18, bool accepted_terms, char *msg, size_t msg_size);
+
+#endif

@@ -1,0 +1,311 @@
+/* The ISO 3166-1 alpha-2 table. Codes and English short names follow the ISO 3166
+ * Maintenance Agency's list as mirrored by Debian's iso-codes 4.15 (249 assigned codes;
+ * user-assigned, reserved and withdrawn codes such as XK, EU, UK or AN are left out).
+ * The rows are sorted by code so lookups can bisect; test_vat.c checks the order. */
+#include "core/country.h"
+
+#include <assert.h>
+#include <string.h>
+
+static const gh_country_t countries[] = {
+    {"AD", "Andorra", false},
+    {"AE", "United Arab Emirates", false},
+    {"AF", "Afghanistan", false},
+    {"AG", "Antigua and Barbuda", false},
+    {"AI", "Anguilla", false},
+    {"AL", "Albania", false},
+    {"AM", "Armenia", false},
+    {"AO", "Angola", false},
+    {"AQ", "Antarctica", false},
+    {"AR", "Argentina", false},
+    {"AS", "American Samoa", false},
+    {"AT", "Austria", true},
+    {"AU", "Australia", false},
+    {"AW", "Aruba", false},
+    {"AX", "Åland Islands", false},
+    {"AZ", "Azerbaijan", false},
+    {"BA", "Bosnia and Herzegovina", false},
+    {"BB", "Barbados", false},
+    {"BD", "Bangladesh", false},
+    {"BE", "Belgium", true},
+    {"BF", "Burkina Faso", false},
+    {"BG", "Bulgaria", true},
+    {"BH", "Bahrain", false},
+    {"BI", "Burundi", false},
+    {"BJ", "Benin", false},
+    {"BL", "Saint Barthélemy", false},
+    {"BM", "Bermuda", false},
+    {"BN", "Brunei Darussalam", false},
+    {"BO", "Bolivia, Plurinational State of", false},
+    {"BQ", "Bonaire, Sint Eustatius and Saba", false},
+    {"BR", "Brazil", false},
+    {"BS", "Bahamas", false},
+    {"BT", "Bhutan", false},
+    {"BV", "Bouvet Island", false},
+    {"BW", "Botswana", false},
+    {"BY", "Belarus", false},
+    {"BZ", "Belize", false},
+    {"CA", "Canada", false},
+    {"CC", "Cocos (Keeling) Islands", false},
+    {"CD", "Congo, The Democratic Republic of the", false},
+    {"CF", "Central African Republic", false},
+    {"CG", "Congo", false},
+    {"CH", "Switzerland", true},
+    {"CI", "Côte d'Ivoire", false},
+    {"CK", "Cook Islands", false},
+    {"CL", "Chile", false},
+    {"CM", "Cameroon", false},
+    {"CN", "China", false},
+    {"CO", "Colombia", false},
+    {"CR", "Costa Rica", false},
+    {"CU", "Cuba", false},
+    {"CV", "Cabo Verde", false},
+    {"CW", "Curaçao", false},
+    {"CX", "Christmas Island", false},
+    {"CY", "Cyprus", true},
+    {"CZ", "Czechia", true},
+    {"DE", "Germany", true},
+    {"DJ", "Djibouti", false},
+    {"DK", "Denmark", true},
+    {"DM", "Dominica", false},
+    {"DO", "Dominican Republic", false},
+    {"DZ", "Algeria", false},
+    {"EC", "Ecuador", false},
+    {"EE", "Estonia", true},
+    {"EG", "Egypt", false},
+    {"EH", "Western Sahara", false},
+    {"ER", "Eritrea", false},
+    {"ES", "Spain", true},
+    {"ET", "Ethiopia", false},
+    {"FI", "Finland", true},
+    {"FJ", "Fiji", false},
+    {"FK", "Falkland Islands (Malvinas)", false},
+    {"FM", "Micronesia, Federated States of", false},
+    {"FO", "Faroe Islands", false},
+    {"FR", "France", true},
+    {"GA", "Gabon", false},
+    {"GB", "United Kingdom", true},
+    {"GD", "Grenada", false},
+    {"GE", "Georgia", false},
+    {"GF", "French Guiana", false},
+    {"GG", "Guernsey", false},
+    {"GH", "Ghana", false},
+    {"GI", "Gibraltar", false},
+    {"GL", "Greenland", false},
+    {"GM", "Gambia", false},
+    {"GN", "Guinea", false},
+    {"GP", "Guadeloupe", false},
+    {"GQ", "Equatorial Guinea", false},
+    {"GR", "Greece", true},
+    {"GS", "South Georgia and the South Sandwich Islands", false},
+    {"GT", "Guatemala", false},
+    {"GU", "Guam", false},
+    {"GW", "Guinea-Bissau", false},
+    {"GY", "Guyana", false},
+    {"HK", "Hong Kong", false},
+    {"HM", "Heard Island and McDonald Islands", false},
+    {"HN", "Honduras", false},
+    {"HR", "Croatia", true},
+    {"HT", "Haiti", false},
+    {"HU", "Hungary", true},
+    {"ID", "Indonesia", false},
+    {"IE", "Ireland", true},
+    {"IL", "Israel", false},
+    {"IM", "Isle of Man", false},
+    {"IN", "India", false},
+    {"IO", "British Indian Ocean Territory", false},
+    {"IQ", "Iraq", false},
+    {"IR", "Iran, Islamic Republic of", false},
+    {"IS", "Iceland", false},
+    {"IT", "Italy", true},
+    {"JE", "Jersey", false},
+    {"JM", "Jamaica", false},
+    {"JO", "Jordan", false},
+    {"JP", "Japan", false},
+    {"KE", "Kenya", false},
+    {"KG", "Kyrgyzstan", false},
+    {"KH", "Cambodia", false},
+    {"KI", "Kiribati", false},
+    {"KM", "Comoros", false},
+    {"KN", "Saint Kitts and Nevis", false},
+    {"KP", "Korea, Democratic People's Republic of", false},
+    {"KR", "Korea, Republic of", false},
+    {"KW", "Kuwait", false},
+    {"KY", "Cayman Islands", false},
+    {"KZ", "Kazakhstan", false},
+    {"LA", "Lao People's Democratic Republic", false},
+    {"LB", "Lebanon", false},
+    {"LC", "Saint Lucia", false},
+    {"LI", "Liechtenstein", false},
+    {"LK", "Sri Lanka", false},
+    {"LR", "Liberia", false},
+    {"LS", "Lesotho", false},
+    {"LT", "Lithuania", true},
+    {"LU", "Luxembourg", true},
+    {"LV", "Latvia", true},
+    {"LY", "Libya", false},
+    {"MA", "Morocco", false},
+    {"MC", "Monaco", false},
+    {"MD", "Moldova, Republic of", false},
+    {"ME", "Montenegro", false},
+    {"MF", "Saint Martin (French part)", false},
+    {"MG", "Madagascar", false},
+    {"MH", "Marshall Islands", false},
+    {"MK", "North Macedonia", false},
+    {"ML", "Mali", false},
+    {"MM", "Myanmar", false},
+    {"MN", "Mongolia", false},
+    {"MO", "Macao", false},
+    {"MP", "Northern Mariana Islands", false},
+    {"MQ", "Martinique", false},
+    {"MR", "Mauritania", false},
+    {"MS", "Montserrat", false},
+    {"MT", "Malta", true},
+    {"MU", "Mauritius", false},
+    {"MV", "Maldives", false},
+    {"MW", "Malawi", false},
+    {"MX", "Mexico", false},
+    {"MY", "Malaysia", false},
+    {"MZ", "Mozambique", false},
+    {"NA", "Namibia", false},
+    {"NC", "New Caledonia", false},
+    {"NE", "Niger", false},
+    {"NF", "Norfolk Island", false},
+    {"NG", "Nigeria", false},
+    {"NI", "Nicaragua", false},
+    {"NL", "Netherlands", true},
+    {"NO", "Norway", true},
+    {"NP", "Nepal", false},
+    {"NR", "Nauru", false},
+    {"NU", "Niue", false},
+    {"NZ", "New Zealand", false},
+    {"OM", "Oman", false},
+    {"PA", "Panama", false},
+    {"PE", "Peru", false},
+    {"PF", "French Polynesia", false},
+    {"PG", "Papua New Guinea", false},
+    {"PH", "Philippines", false},
+    {"PK", "Pakistan", false},
+    {"PL", "Poland", true},
+    {"PM", "Saint Pierre and Miquelon", false},
+    {"PN", "Pitcairn", false},
+    {"PR", "Puerto Rico", false},
+    {"PS", "Palestine, State of", false},
+    {"PT", "Portugal", true},
+    {"PW", "Palau", false},
+    {"PY", "Paraguay", false},
+    {"QA", "Qatar", false},
+    {"RE", "Réunion", false},
+    {"RO", "Romania", true},
+    {"RS", "Serbia", false},
+    {"RU", "Russian Federation", false},
+    {"RW", "Rwanda", false},
+    {"SA", "Saudi Arabia", false},
+    {"SB", "Solomon Islands", false},
+    {"SC", "Seychelles", false},
+    {"SD", "Sudan", false},
+    {"SE", "Sweden", true},
+    {"SG", "Singapore", false},
+    {"SH", "Saint Helena, Ascension and Tristan da Cunha", false},
+    {"SI", "Slovenia", true},
+    {"SJ", "Svalbard and Jan Mayen", false},
+    {"SK", "Slovakia", true},
+    {"SL", "Sierra Leone", false},
+    {"SM", "San Marino", false},
+    {"SN", "Senegal", false},
+    {"SO", "Somalia", false},
+    {"SR", "Suriname", false},
+    {"SS", "South Sudan", false},
+    {"ST", "Sao Tome and Principe", false},
+    {"SV", "El Salvador", false},
+    {"SX", "Sint Maarten (Dutch part)", false},
+    {"SY", "Syrian Arab Republic", false},
+    {"SZ", "Eswatini", false},
+    {"TC", "Turks and Caicos Islands", false},
+    {"TD", "Chad", false},
+    {"TF", "French Southern Territories", false},
+    {"TG", "Togo", false},
+    {"TH", "Thailand", false},
+    {"TJ", "Tajikistan", false},
+    {"TK", "Tokelau", false},
+    {"TL", "Timor-Leste", false},
+    {"TM", "Turkmenistan", false},
+    {"TN", "Tunisia", false},
+    {"TO", "Tonga", false},
+    {"TR", "Türkiye", false},
+    {"TT", "Trinidad and Tobago", false},
+    {"TV", "Tuvalu", false},
+    {"TW", "Taiwan, Province of China", false},
+    {"TZ", "Tanzania, United Republic of", false},
+    {"UA", "Ukraine", false},
+    {"UG", "Uganda", false},
+    {"UM", "United States Minor Outlying Islands", false},
+    {"US", "United States", false},
+    {"UY", "Uruguay", false},
+    {"UZ", "Uzbekistan", false},
+    {"VA", "Holy See (Vatican City State)", false},
+    {"VC", "Saint Vincent and the Grenadines", false},
+    {"VE", "Venezuela, Bolivarian Republic of", false},
+    {"VG", "Virgin Islands, British", false},
+    {"VI", "Virgin Islands, U.S.", false},
+    {"VN", "Viet Nam", false},
+    {"VU", "Vanuatu", false},
+    {"WF", "Wallis and Futuna", false},
+    {"WS", "Samoa", false},
+    {"YE", "Yemen", false},
+    {"YT", "Mayotte", false},
+    {"ZA", "South Africa", false},
+    {"ZM", "Zambia", false},
+    {"ZW", "Zimbabwe", false},
+};
+
+static_assert(sizeof(countries) / sizeof(countries[0]) == GH_COUNTRY_COUNT,
+              "the table must hold every assigned ISO 3166-1 alpha-2 code");
+
+static bool is_upper(char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+const gh_country_t *gh_country_find(const char *code)
+{
+    assert(code != NULL);
+    if (!is_upper(code[0]) || !is_upper(code[1]) || code[2] != '\0')
+        return NULL;
+
+    size_t lo = 0, hi = GH_COUNTRY_COUNT;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = memcmp(code, countries[mid].code, 2);
+        if (cmp == 0)
+            return &countries[mid];
+        if (cmp < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+const char *gh_country_name(const char *code)
+{
+    const gh_country_t *c = gh_country_find(code);
+    return c ? c->name : NULL;
+}
+
+bool gh_country_vat_applicable(const char *code)
+{
+    const gh_country_t *c = gh_country_find(code);
+    return c && c->vat;
+}
+
+size_t gh_country_count(void)
+{
+    return GH_COUNTRY_COUNT;
+}
+
+const gh_country_t *gh_country_at(size_t i)
+{
+    assert(i < GH_COUNTRY_COUNT);
+    return &countries[i];
+}

@@ -1,0 +1,427 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/crypto.h"
+#include "lib/json_str.h"
+#include "lib/log.h"
+
+struct gh_http_server {
+    const gh_config_t *cfg;
+    struct MHD_Daemon *daemon;
+    gh_http_handler_fn fn;
+    void *ctx;
+    int port;
+    int fd; /* the listening socket, ours until libmicrohttpd takes it */
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    int active; /* requests between their first byte and their completion */
+};
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- request accessors ---- */
+
+const char *gh_req_header(gh_req_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *gh_req_query(gh_req_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *gh_req_cookie(gh_req_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
+const char *gh_req_param(gh_req_t *req, const char *name)
+{
+    for (int i = 0; i < req->nparams; i++)
+        if (!strcmp(req->params[i].name, name))
+            return req->params[i].value;
+    return NULL;
+}
+
+void gh_res_header(gh_req_t *req, const char *name, const char *value)
+{
+    if (req->res_nheaders >= GH_REQ_HEADERS)
+        return;
+    char *n = strdup(name), *v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return;
+    }
+    req->res_headers[req->res_nheaders].name = n;
+    req->res_headers[req->res_nheaders].value = v;
+    req->res_nheaders++;
+}
+
+static void set_body(gh_req_t *req, int status, char *owned, size_t len)
+{
+    free(req->res_body);
+    req->res_body = owned;
+    req->res_len = len;
+    req->status = status;
+    req->responded = true;
+}
+
+void gh_res_body(gh_req_t *req, int status, const char *content_type, const void *body,
+                 size_t len)
+{
+    char *copy = malloc(len ? len : 1);
+    if (!copy) {
+        set_body(req, 500, NULL, 0);
+        return;
+    }
+    if (len)
+        memcpy(copy, body, len);
+    gh_res_header(req, "content-type", content_type);
+    set_body(req, status, copy, len);
+}
+
+void gh_res_json(gh_req_t *req, int status, json_t *json)
+{
+    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+    if (!text) {
+        static const char fallback[] =
+            "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"Out of "
+            "memory.\"}}";
+        gh_res_body(req, 500, "application/json", fallback, sizeof(fallback) - 1);
+        return;
+    }
+    gh_res_header(req, "content-type", "application/json");
+    set_body(req, status, text, strlen(text));
+}
+
+void gh_res_redirect(gh_req_t *req, const char *location)
+{
+    gh_res_header(req, "location", location);
+    set_body(req, 303, NULL, 0);
+}
+
+/* ---- the server ---- */
+
+static void req_free(gh_req_t *req)
+{
+    free(req->body);
+    free(req->res_body);
+    for (int i = 0; i < req->res_nheaders; i++) {
+        free(req->res_headers[i].name);
+        free(req->res_headers[i].value);
+    }
+    free(req);
+}
+
+static void client_ip(struct MHD_Connection *c, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, size, "-");
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)size);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)size);
+}
+
+static enum MHD_Result send_response(gh_req_t *req)
+{
+    if (!req->responded)
+        gh_res_error(req, GH_EINTERNAL, "The server produced no response.");
+    struct MHD_Response *r = MHD_create_response_from_buffer(req->res_len, req->res_body,
+                                                             MHD_RESPMEM_MUST_FREE);
+    if (!r)
+        return MHD_NO;
+    req->res_body = NULL; /* libmicrohttpd frees it now */
+    MHD_add_response_header(r, "request-id", req->request_id);
+    MHD_add_response_header(r, "x-content-type-options", "nosniff");
+    bool has_cache = false;
+    for (int i = 0; i < req->res_nheaders; i++) {
+        MHD_add_response_header(r, req->res_headers[i].name, req->res_headers[i].value);
+        has_cache |= !strcasecmp(req->res_headers[i].name, "cache-control");
+    }
+    if (!has_cache)
+        MHD_add_response_header(r, "cache-control", "no-store");
+    enum MHD_Result ok = MHD_queue_response(req->conn, (unsigned)req->status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    gh_http_server_t *srv = cls;
+    gh_req_t *req = *con_cls;
+
+    if (!req) {
+        req = calloc(1, sizeof(*req));
+        if (!req)
+            return MHD_NO;
+        req->conn = c;
+        req->method = method;
+        req->path = url;
+        req->start_us = now_us();
+        memcpy(req->request_id, "req_01", 6);
+        gh_random_base62(req->request_id + 6, 22);
+        client_ip(c, req->ip, sizeof(req->ip));
+        *con_cls = req;
+        pthread_mutex_lock(&srv->lock);
+        srv->active++;
+        pthread_mutex_unlock(&srv->lock);
+
+        /* A declared length over the limit is refused before a byte of it is read. */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "content-length");
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (errno || *end || n > srv->cfg->max_body_bytes) {
+                gh_res_error(req, GH_ETOOBIG,
+                             "The request body is larger than the limit of %zu bytes.",
+                             srv->cfg->max_body_bytes);
+                req->too_big = true; /* discard whatever of the body still arrives */
+                return send_response(req);
+            }
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (req->too_big)
+            return MHD_YES;
+        if (req->body_len + n > srv->cfg->max_body_bytes) {
+            req->too_big = true;
+            free(req->body);
+            req->body = NULL;
+            req->body_len = 0;
+            return MHD_YES;
+        }
+        if (req->body_len + n + 1 > req->body_cap) {
+            size_t cap = req->body_cap ? req->body_cap : 4096;
+            while (cap < req->body_len + n + 1)
+                cap *= 2;
+            char *nb = realloc(req->body, cap);
+            if (!nb)
+                return MHD_NO;
+            req->body = nb;
+            req->body_cap = cap;
+        }
+        memcpy(req->body + req->body_len, upload_data, n);
+        req->body_len += n;
+        req->body[req->body_len] = '\0';
+        return MHD_YES;
+    }
+
+    if (req->responded) /* already answered (413 on the declared length) */
+        return MHD_YES;
+    if (req->too_big)
+        gh_res_error(req, GH_ETOOBIG, "The request body is larger than the limit of %zu bytes.",
+                     srv->cfg->max_body_bytes);
+    else
+        srv->fn(req, srv->ctx);
+    return send_response(req);
+}
+
+static void access_log(gh_http_server_t *srv, gh_req_t *req)
+{
+    char line[1024];
+    int64_t us = now_us() - req->start_us;
+    char path[400];
+    gh_json_escape(path, sizeof(path), req->path);
+    int n;
+    if (gh_log_is_json()) {
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char ts[32];
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        n = snprintf(line, sizeof(line),
+                     "{\"ts\":\"%s\",\"level\":\"info\",\"plane\":\"console\",\"request_id\":"
+                     "\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
+                     "\"duration_us\":%lld,\"ip\":\"%s\"}",
+                     ts, req->request_id, req->method, path, req->status, (long long)us,
+                     req->ip);
+    } else {
+        n = snprintf(line, sizeof(line), "console %s %s %s %d %lldus %s", req->request_id,
+                     req->method, path, req->status, (long long)us, req->ip);
+    }
+    (void)srv;
+    if (n > 0)
+        gh_log_raw(line, n < (int)sizeof(line) ? n : (int)sizeof(line) - 1);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    (void)toe;
+    gh_http_server_t *srv = cls;
+    gh_req_t *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    if (srv->cfg->access_log && req->responded)
+        access_log(srv, req);
+    req_free(req);
+    pthread_mutex_lock(&srv->lock);
+    if (--srv->active == 0)
+        pthread_cond_broadcast(&srv->idle);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    gh_log_warn("http: %s", msg);
+}
+
+gh_err_t gh_http_bind(gh_http_server_t **out, const gh_config_t *cfg, gh_http_handler_fn fn,
+                      void *ctx, char *err, size_t err_size)
+{
+    char host[128];
+    int port;
+    if (gh_config_split_addr(cfg->listen, host, sizeof(host), &port)) {
+        snprintf(err, err_size, "bad listen address %s", cfg->listen);
+        return GH_EINVAL;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t sslen;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        sslen = sizeof(*sin);
+    } else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        sslen = sizeof(*sin6);
+    } else {
+        snprintf(err, err_size, "listen address %s is not a numeric IP address", cfg->listen);
+        return GH_EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        snprintf(err, err_size, "socket: %s", strerror(errno));
+        return GH_EIO;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sslen) || listen(fd, 1024)) {
+        snprintf(err, err_size, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+        close(fd);
+        return GH_EIO;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+
+    gh_http_server_t *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        close(fd);
+        return GH_ENOMEM;
+    }
+    srv->cfg = cfg;
+    srv->fn = fn;
+    srv->ctx = ctx;
+    srv->fd = fd;
+    srv->port = ntohs(bound.ss_family == AF_INET6
+                          ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                          : ((struct sockaddr_in *)&bound)->sin_port);
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->idle, NULL);
+    *out = srv;
+    return GH_OK;
+}
+
+gh_err_t gh_http_start(gh_http_server_t *srv, char *err, size_t err_size)
+{
+    const gh_config_t *cfg = srv->cfg;
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+        srv->fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+        MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)64 * 1024, MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, err_size, "cannot serve on %s: libmicrohttpd refused to start",
+                 cfg->listen);
+        return GH_EIO;
+    }
+    return GH_OK;
+}
+
+int gh_http_port(const gh_http_server_t *srv)
+{
+    return srv->port;
+}
+
+void gh_http_stop(gh_http_server_t *srv)
+{
+    if (!srv)
+        return;
+    if (!srv->daemon) {
+        close(srv->fd);
+        goto out_free;
+    }
+    MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += srv->cfg->shutdown_grace_ms / 1000;
+    deadline.tv_nsec += (long)(srv->cfg->shutdown_grace_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&srv->lock);
+    while (srv->active > 0)
+        if (pthread_cond_timedwait(&srv->idle, &srv->lock, &deadline) == ETIMEDOUT)
+            break;
+    if (srv->active > 0)
+        gh_log_warn("http: %d requests still running after the grace period", srv->active);
+    pthread_mutex_unlock(&srv->lock);
+    MHD_stop_daemon(srv->daemon);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+out_free:
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->idle);
+    free(srv);
+}

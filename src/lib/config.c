@@ -1,0 +1,301 @@
+#include "lib/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+
+void gh_config_defaults(gh_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8080");
+    snprintf(cfg->api_listen, sizeof(cfg->api_listen), "127.0.0.1:8081");
+    snprintf(cfg->data_dir, sizeof(cfg->data_dir), "var");
+    snprintf(cfg->product_name, sizeof(cfg->product_name), "Gatehouse");
+    cfg->threads = 4;
+    cfg->api_threads = 0;
+    cfg->max_body_bytes = 1024 * 1024;
+    cfg->shutdown_grace_ms = 10000;
+    cfg->log_json = false;
+    cfg->log_level = GH_LOG_INFO;
+    cfg->access_log = true;
+    snprintf(cfg->smtp_password_env, sizeof(cfg->smtp_password_env), "GATEHOUSE_SMTP_PASSWORD");
+    snprintf(cfg->mail_from, sizeof(cfg->mail_from), "Gatehouse <no-reply@localhost>");
+    cfg->smtp_timeout_ms = 10000;
+    cfg->link_ttl_s = 15 * 60;
+    cfg->session_ttl_s = 30 * 24 * 3600;
+    cfg->link_limit_per_email = 5;
+    cfg->link_limit_per_ip = 30;
+    cfg->link_limit_window_s = 3600;
+    snprintf(cfg->terms_version, sizeof(cfg->terms_version), "2026-01-01");
+    cfg->max_orgs_per_account = 20;
+}
+
+static gh_err_t set_str(char *dst, size_t size, const char *value, const char *key, char *err,
+                        size_t err_size)
+{
+    size_t n = strlen(value);
+    if (n >= size) {
+        snprintf(err, err_size, "%s is too long (at most %zu characters)", key, size - 1);
+        return GH_EINVAL;
+    }
+    memcpy(dst, value, n + 1);
+    return GH_OK;
+}
+
+static gh_err_t set_int(int *dst, const char *value, long min, long max, const char *key,
+                        char *err, size_t err_size)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end != '\0' || v < min || v > max) {
+        snprintf(err, err_size, "%s must be a whole number from %ld to %ld, not \"%s\"", key,
+                 min, max, value);
+        return GH_EINVAL;
+    }
+    *dst = (int)v;
+    return GH_OK;
+}
+
+static gh_err_t set_bool(bool *dst, const char *value, const char *key, char *err,
+                         size_t err_size)
+{
+    if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on") ||
+        !strcmp(value, "1")) {
+        *dst = true;
+        return GH_OK;
+    }
+    if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off") ||
+        !strcmp(value, "0")) {
+        *dst = false;
+        return GH_OK;
+    }
+    snprintf(err, err_size, "%s must be true or false, not \"%s\"", key, value);
+    return GH_EINVAL;
+}
+
+static gh_err_t check_addr(const char *value, const char *key, char *err, size_t err_size)
+{
+    char host[128];
+    int port;
+    if (gh_config_split_addr(value, host, sizeof(host), &port)) {
+        snprintf(err, err_size, "%s must be ADDRESS:PORT (like 127.0.0.1:8080), not \"%s\"",
+                 key, value);
+        return GH_EINVAL;
+    }
+    return GH_OK;
+}
+
+static gh_err_t check_url(const char *value, const char *key, char *err, size_t err_size)
+{
+    if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8)) {
+        snprintf(err, err_size, "%s must start with http:// or https://, not \"%s\"", key,
+                 value);
+        return GH_EINVAL;
+    }
+    return GH_OK;
+}
+
+#define KEY(s, k) (!strcmp(section, s) && !strcmp(key, k))
+
+gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, const char *value,
+                       char *err, size_t err_size)
+{
+    gh_err_t rc;
+    if (KEY("server", "listen")) {
+        rc = check_addr(value, key, err, err_size);
+        return rc ? rc : set_str(c->listen, sizeof(c->listen), value, key, err, err_size);
+    }
+    if (KEY("server", "api_listen")) {
+        rc = check_addr(value, key, err, err_size);
+        return rc ? rc : set_str(c->api_listen, sizeof(c->api_listen), value, key, err, err_size);
+    }
+    if (KEY("server", "public_url")) {
+        rc = check_url(value, key, err, err_size);
+        if (!rc)
+            rc = set_str(c->public_url, sizeof(c->public_url), value, key, err, err_size);
+        c->public_url_set = rc == GH_OK;
+        return rc;
+    }
+    if (KEY("server", "public_api_url")) {
+        rc = check_url(value, key, err, err_size);
+        if (!rc)
+            rc = set_str(c->public_api_url, sizeof(c->public_api_url), value, key, err, err_size);
+        c->public_api_url_set = rc == GH_OK;
+        return rc;
+    }
+    if (KEY("server", "data_dir"))
+        return set_str(c->data_dir, sizeof(c->data_dir), value, key, err, err_size);
+    if (KEY("server", "product_name"))
+        return set_str(c->product_name, sizeof(c->product_name), value, key, err, err_size);
+    if (KEY("server", "web_dir"))
+        return set_str(c->web_dir, sizeof(c->web_dir), value, key, err, err_size);
+    if (KEY("server", "threads"))
+        return set_int(&c->threads, value, 1, 256, key, err, err_size);
+    if (KEY("server", "api_threads"))
+        return set_int(&c->api_threads, value, 0, 256, key, err, err_size);
+    if (KEY("server", "max_body_bytes")) {
+        int v;
+        rc = set_int(&v, value, 1024, 64 * 1024 * 1024, key, err, err_size);
+        if (!rc)
+            c->max_body_bytes = (size_t)v;
+        return rc;
+    }
+    if (KEY("server", "shutdown_grace_ms"))
+        return set_int(&c->shutdown_grace_ms, value, 0, 600000, key, err, err_size);
+    if (KEY("store", "path"))
+        return set_str(c->db_path, sizeof(c->db_path), value, key, err, err_size);
+    if (KEY("log", "format")) {
+        if (!strcmp(value, "json") || !strcmp(value, "text")) {
+            c->log_json = !strcmp(value, "json");
+            return GH_OK;
+        }
+        snprintf(err, err_size, "format must be text or json, not \"%s\"", value);
+        return GH_EINVAL;
+    }
+    if (KEY("log", "level")) {
+        static const char *const levels[] = {"debug", "info", "warn", "error"};
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(value, levels[i])) {
+                c->log_level = i;
+                return GH_OK;
+            }
+        snprintf(err, err_size, "level must be debug, info, warn or error, not \"%s\"", value);
+        return GH_EINVAL;
+    }
+    if (KEY("log", "access_log"))
+        return set_bool(&c->access_log, value, key, err, err_size);
+    if (KEY("email", "smtp_url")) {
+        if (*value && strncmp(value, "smtp://", 7) && strncmp(value, "smtps://", 8)) {
+            snprintf(err, err_size, "smtp_url must start with smtp:// or smtps://");
+            return GH_EINVAL;
+        }
+        return set_str(c->smtp_url, sizeof(c->smtp_url), value, key, err, err_size);
+    }
+    if (KEY("email", "smtp_user"))
+        return set_str(c->smtp_user, sizeof(c->smtp_user), value, key, err, err_size);
+    if (KEY("email", "smtp_password_env"))
+        return set_str(c->smtp_password_env, sizeof(c->smtp_password_env), value, key, err,
+                       err_size);
+    if (KEY("email", "from"))
+        return set_str(c->mail_from, sizeof(c->mail_from), value, key, err, err_size);
+    if (KEY("email", "outbox_dir"))
+        return set_str(c->outbox_dir, sizeof(c->outbox_dir), value, key, err, err_size);
+    if (KEY("email", "smtp_timeout_ms"))
+        return set_int(&c->smtp_timeout_ms, value, 100, 600000, key, err, err_size);
+    if (KEY("auth", "link_ttl_seconds"))
+        return set_int(&c->link_ttl_s, value, 1, 7 * 24 * 3600, key, err, err_size);
+    if (KEY("auth", "session_ttl_seconds"))
+        return set_int(&c->session_ttl_s, value, 60, 365 * 24 * 3600, key, err, err_size);
+    if (KEY("auth", "link_limit_per_email"))
+        return set_int(&c->link_limit_per_email, value, 1, 1000000, key, err, err_size);
+    if (KEY("auth", "link_limit_per_ip"))
+        return set_int(&c->link_limit_per_ip, value, 1, 1000000, key, err, err_size);
+    if (KEY("auth", "link_limit_window_seconds"))
+        return set_int(&c->link_limit_window_s, value, 1, 7 * 24 * 3600, key, err, err_size);
+    if (KEY("auth", "terms_version"))
+        return set_str(c->terms_version, sizeof(c->terms_version), value, key, err, err_size);
+    if (KEY("auth", "max_organizations_per_account"))
+        return set_int(&c->max_orgs_per_account, value, 1, 1000, key, err, err_size);
+    snprintf(err, err_size, "unknown option [%s] %s", section, key);
+    return GH_EINVAL;
+}
+
+#undef KEY
+
+typedef struct {
+    gh_config_t *cfg;
+    char *err;
+    size_t err_size;
+    gh_err_t rc;
+} load_ctx_t;
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+    load_ctx_t *ctx = user;
+    if (!name) /* a section header with no keys yet */
+        return 1;
+    ctx->rc = gh_config_set(ctx->cfg, section, name, value, ctx->err, ctx->err_size);
+    return ctx->rc == GH_OK;
+}
+
+gh_err_t gh_config_load(gh_config_t *cfg, const char *path, char *err, size_t err_size)
+{
+    char msg[512] = "";
+    load_ctx_t ctx = {cfg, msg, sizeof(msg), GH_OK};
+    int line = ini_parse(path, on_ini, &ctx);
+    if (line == -1) {
+        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+        return GH_EIO;
+    }
+    if (line != 0) {
+        snprintf(err, err_size, "%s:%d: %s", path, line, *msg ? msg : "syntax error");
+        return GH_EINVAL;
+    }
+    return GH_OK;
+}
+
+static void strip_trailing_slash(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '/')
+        s[--n] = '\0';
+}
+
+gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size)
+{
+    int n;
+    if (!cfg->db_path[0]) {
+        n = snprintf(cfg->db_path, sizeof(cfg->db_path), "%s/gatehouse.db", cfg->data_dir);
+        if (n < 0 || (size_t)n >= sizeof(cfg->db_path))
+            goto too_long;
+    }
+    if (!cfg->outbox_dir[0]) {
+        n = snprintf(cfg->outbox_dir, sizeof(cfg->outbox_dir), "%s/outbox", cfg->data_dir);
+        if (n < 0 || (size_t)n >= sizeof(cfg->outbox_dir))
+            goto too_long;
+    }
+    strip_trailing_slash(cfg->public_url);
+    strip_trailing_slash(cfg->public_api_url);
+    cfg->cookie_secure = !strncmp(cfg->public_url, "https://", 8);
+    return GH_OK;
+too_long:
+    snprintf(err, err_size, "data_dir is too long");
+    return GH_EINVAL;
+}
+
+gh_err_t gh_config_split_addr(const char *addr, char *host, size_t host_size, int *port)
+{
+    const char *colon;
+    const char *h = addr;
+    size_t hlen;
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+        if (!close || close[1] != ':')
+            return GH_EINVAL;
+        h = addr + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon)
+            return GH_EINVAL;
+        hlen = (size_t)(colon - addr);
+    }
+    if (hlen == 0 || hlen >= host_size)
+        return GH_EINVAL;
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
+        return GH_EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return GH_OK;
+}

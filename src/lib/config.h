@@ -1,0 +1,80 @@
+/* The configuration: gatehouse.ini read with libinih, then command-line overrides, then
+ * derived defaults. Every option is documented in gatehouse.ini.example. Unknown sections or
+ * keys and malformed values are errors that name the line, so a typo never silently falls
+ * back to a default. The struct is filled once at start and read-only afterwards. */
+#ifndef GH_LIB_CONFIG_H
+#define GH_LIB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/err.h"
+
+#define GH_CONFIG_STR 256
+#define GH_CONFIG_PATH 1024
+
+typedef struct gh_config {
+    /* [server] */
+    char listen[GH_CONFIG_STR];         /* control plane ADDR:PORT; port 0 picks a free one */
+    char api_listen[GH_CONFIG_STR];     /* data plane ADDR:PORT */
+    char public_url[GH_CONFIG_STR];     /* console base URL used in emails and redirects */
+    char public_api_url[GH_CONFIG_STR]; /* model API base URL shown to users */
+    char data_dir[GH_CONFIG_PATH];
+    char product_name[64];
+    char web_dir[GH_CONFIG_PATH]; /* development: serve the console from here, not the binary */
+    int threads;     /* control plane worker threads */
+    int api_threads; /* data plane event loops; 0 = one per core */
+    size_t max_body_bytes;
+    int shutdown_grace_ms;
+
+    /* [store] */
+    char db_path[GH_CONFIG_PATH]; /* default: <data_dir>/gatehouse.db */
+
+    /* [log] */
+    bool log_json;
+    int log_level; /* gh_log_level_t */
+    bool access_log;
+
+    /* [email] */
+    char smtp_url[GH_CONFIG_STR]; /* empty: write .eml files to outbox_dir */
+    char smtp_user[GH_CONFIG_STR];
+    char smtp_password_env[64]; /* name of the environment variable holding the password */
+    char mail_from[GH_CONFIG_STR];
+    char outbox_dir[GH_CONFIG_PATH]; /* default: <data_dir>/outbox */
+    int smtp_timeout_ms;
+
+    /* [auth] */
+    int link_ttl_s;
+    int session_ttl_s;
+    int link_limit_per_email;
+    int link_limit_per_ip;
+    int link_limit_window_s;
+    char terms_version[32];
+    int max_orgs_per_account;
+
+    /* Derived by gh_config_finish. */
+    bool cookie_secure; /* public_url is https */
+    bool public_url_set;
+    bool public_api_url_set;
+} gh_config_t;
+
+/* Fills `cfg` with the built-in defaults (no file needed). */
+void gh_config_defaults(gh_config_t *cfg);
+
+/* Reads `path` over what `cfg` holds. On failure writes a message naming the file and line
+ * into `err` and returns GH_EINVAL (bad content) or GH_EIO (cannot open). */
+gh_err_t gh_config_load(gh_config_t *cfg, const char *path, char *err, size_t err_size);
+
+/* Sets one option, as if read from `section`/`key` in a file. Used by the loader and by
+ * tests. Returns GH_EINVAL with a message in `err` for an unknown key or a bad value. */
+gh_err_t gh_config_set(gh_config_t *cfg, const char *section, const char *key,
+                       const char *value, char *err, size_t err_size);
+
+/* Computes derived fields and defaults that depend on other options (paths under data_dir,
+ * cookie_secure). Call after loading and after command-line overrides. */
+gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size);
+
+/* Splits "ADDR:PORT" (IPv4, or [IPv6]) into `host` and `port`. */
+gh_err_t gh_config_split_addr(const char *addr, char *host, size_t host_size, int *port);
+
+#endif

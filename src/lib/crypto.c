@@ -1,0 +1,71 @@
+#include "lib/crypto.h"
+
+#include <assert.h>
+#include <sodium.h>
+#include <string.h>
+
+static const char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+gh_err_t gh_crypto_init(void)
+{
+    return sodium_init() < 0 ? GH_EINTERNAL : GH_OK;
+}
+
+void gh_random_base62(char *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = base62[randombytes_uniform(62)];
+    out[n] = '\0';
+}
+
+static bool is_base62(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!s[i] || !strchr(base62, s[i]))
+            return false;
+    return true;
+}
+
+void gh_id_new(char out[GH_ID_MAX], const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    assert(plen <= 16);
+    memcpy(out, prefix, plen);
+    memcpy(out + plen, "_01", 3);
+    gh_random_base62(out + plen + 3, 22);
+}
+
+bool gh_id_valid(const char *id, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    if (!id || strlen(id) != plen + 25 || strncmp(id, prefix, plen) != 0)
+        return false;
+    if (memcmp(id + plen, "_01", 3) != 0)
+        return false;
+    return is_base62(id + plen + 3, 22);
+}
+
+void gh_secret_new(char out[GH_SECRET_MAX])
+{
+    gh_random_base62(out, GH_SECRET_CHARS);
+}
+
+bool gh_secret_valid(const char *s)
+{
+    return s && strlen(s) == GH_SECRET_CHARS && is_base62(s, GH_SECRET_CHARS);
+}
+
+void gh_sha256_hex(char out[GH_SHA256_HEX_MAX], const void *data, size_t len)
+{
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, data, len);
+    sodium_bin2hex(out, GH_SHA256_HEX_MAX, digest, sizeof(digest));
+}
+
+bool gh_ct_streq(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la != lb)
+        return false;
+    return sodium_memcmp(a, b, la) == 0;
+}

@@ -1,0 +1,28 @@
+/* Outgoing email. With `[email] smtp_url` set, messages go out through SMTP (libcurl, with
+ * STARTTLS when the server offers it, or smtps://); otherwise each message is written as an
+ * .eml file to the outbox folder, which is what a person trying Gatehouse locally (and the
+ * tests) read. Sending is synchronous and bounded by smtp_timeout_ms. */
+#ifndef GH_LIB_MAIL_H
+#define GH_LIB_MAIL_H
+
+#include <stdbool.h>
+
+#include "lib/config.h"
+#include "lib/err.h"
+
+typedef struct gh_mailer gh_mailer_t;
+
+/* Creates the mailer (and the outbox folder when there is no SMTP). Keeps a pointer to
+ * `cfg`. */
+gh_err_t gh_mailer_new(gh_mailer_t **out, const gh_config_t *cfg, char *err, size_t err_size);
+void gh_mailer_free(gh_mailer_t *m);
+
+/* True when mail goes to the outbox folder rather than an SMTP server. */
+bool gh_mailer_is_outbox(const gh_mailer_t *m);
+
+/* Sends a plain-text UTF-8 message. `to` is one address; `subject` and `to` must not
+ * contain line breaks (GH_EINVAL). GH_EIO when the outbox cannot be written or the SMTP
+ * server refuses or times out (logged without the body, which may carry a secret link). */
+gh_err_t gh_mail_send(gh_mailer_t *m, const char *to, const char *subject, const char *body);
+
+#endif

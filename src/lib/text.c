@@ -1,0 +1,94 @@
+#include "lib/text.h"
+
+#include <ctype.h>
+#include <string.h>
+
+gh_err_t gh_text_trim(const char *in, char *out, size_t out_size)
+{
+    while (*in == ' ' || *in == '\t' || *in == '\n' || *in == '\r')
+        in++;
+    size_t n = strlen(in);
+    while (n && (in[n - 1] == ' ' || in[n - 1] == '\t' || in[n - 1] == '\n' || in[n - 1] == '\r'))
+        n--;
+    if (n >= out_size)
+        return GH_ETOOBIG;
+    memcpy(out, in, n);
+    out[n] = '\0';
+    return GH_OK;
+}
+
+size_t gh_utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+bool gh_text_has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+static bool label_ok(const char *l, size_t n)
+{
+    if (n == 0 || n > 63 || l[0] == '-' || l[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)l[i]) && l[i] != '-')
+            return false;
+    return true;
+}
+
+gh_err_t gh_email_normalize(const char *in, char *out, size_t out_size)
+{
+    char buf[256];
+    if (gh_text_trim(in, buf, sizeof(buf)))
+        return GH_EINVAL;
+    size_t len = strlen(buf);
+    if (len < 3 || len > 254 || len >= out_size)
+        return GH_EINVAL;
+    const char *at = strchr(buf, '@');
+    if (!at || strchr(at + 1, '@'))
+        return GH_EINVAL;
+    size_t local = (size_t)(at - buf);
+    if (local == 0 || local > 64 || buf[0] == '.' || buf[local - 1] == '.')
+        return GH_EINVAL;
+    for (size_t i = 0; i < local; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("\"(),:;<>[\\]", c))
+            return GH_EINVAL;
+        if (c == '.' && buf[i + 1] == '.')
+            return GH_EINVAL;
+    }
+    const char *d = at + 1;
+    int labels = 0;
+    const char *last = d;
+    size_t last_len = 0;
+    while (*d) {
+        size_t n = strcspn(d, ".");
+        if (!label_ok(d, n))
+            return GH_EINVAL;
+        last = d;
+        last_len = n;
+        labels++;
+        d += n;
+        if (*d == '.') {
+            d++;
+            if (!*d)
+                return GH_EINVAL;
+        }
+    }
+    if (labels < 2 || last_len < 2)
+        return GH_EINVAL;
+    for (size_t i = 0; i < last_len; i++)
+        if (!isalpha((unsigned char)last[i]))
+            return GH_EINVAL;
+    for (size_t i = 0; i <= len; i++)
+        out[i] = (char)tolower((unsigned char)buf[i]);
+    return GH_OK;
+}

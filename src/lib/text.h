@@ -1,0 +1,27 @@
+/* Small text checks for user input: trimming, counting characters in UTF-8, spotting
+ * control characters, and e-mail address syntax. */
+#ifndef GH_LIB_TEXT_H
+#define GH_LIB_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/err.h"
+
+/* Copies `in` without leading and trailing white space into `out`. GH_ETOOBIG when it does
+ * not fit in `out_size` bytes (nothing useful is written then). */
+gh_err_t gh_text_trim(const char *in, char *out, size_t out_size);
+
+/* The number of characters (code points) in a valid UTF-8 string. */
+size_t gh_utf8_chars(const char *s);
+
+/* True when `s` holds a control character (below 0x20, or DEL). */
+bool gh_text_has_control(const char *s);
+
+/* Checks address syntax (one '@', a local part of 1–64 printable ASCII characters without
+ * spaces or quotes, a domain of dot-separated labels of letters, digits and hyphens with a
+ * top-level label of at least two letters; at most 254 characters) and writes it lower-cased
+ * into `out` (GH_EMAIL_MAX bytes). GH_EINVAL when it is not an address. */
+gh_err_t gh_email_normalize(const char *in, char *out, size_t out_size);
+
+#endif

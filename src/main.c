@@ -1,0 +1,246 @@
+/* gatehouse: the command line. `serve` runs both planes; `migrate` brings the database schema
+ * up to date; `version` prints the version. Every subcommand takes --config and --data-dir. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/api.h"
+#include "core/app.h"
+#include "gateway/gateway.h"
+#include "http/server.h"
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "lib/log.h"
+#include "lib/mail.h"
+#include "lib/throttle.h"
+#include "store/store.h"
+
+#ifndef GH_VERSION
+#define GH_VERSION "0.1.0"
+#endif
+
+static const char usage[] =
+    "Usage: gatehouse COMMAND [OPTIONS]\n"
+    "\n"
+    "Gatehouse is an API console and metered gateway for model servers.\n"
+    "\n"
+    "Commands:\n"
+    "  serve      Run the console (control plane) and the model API (data plane)\n"
+    "  migrate    Apply pending database migrations and exit\n"
+    "  version    Print the version and exit\n"
+    "  help       Show this help\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE          Read settings from FILE (default: built-in defaults;\n"
+    "                         see gatehouse.ini.example for every option)\n"
+    "  --data-dir DIR         Where the database and the mail outbox live (default: var)\n"
+    "  --listen ADDR:PORT     Console and Organization API address (serve; default\n"
+    "                         127.0.0.1:8080; port 0 picks a free port)\n"
+    "  --api-listen ADDR:PORT Model API address (serve; default 127.0.0.1:8081)\n"
+    "  -h, --help             Show this help\n";
+
+typedef struct {
+    const char *config;
+    const char *data_dir;
+    const char *listen;
+    const char *api_listen;
+} cli_t;
+
+static int parse_args(int argc, char **argv, cli_t *cli, bool serve)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = NULL;
+        if (!strcmp(a, "--config"))
+            dst = &cli->config;
+        else if (!strcmp(a, "--data-dir"))
+            dst = &cli->data_dir;
+        else if (serve && !strcmp(a, "--listen"))
+            dst = &cli->listen;
+        else if (serve && !strcmp(a, "--api-listen"))
+            dst = &cli->api_listen;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            exit(0);
+        } else {
+            fprintf(stderr, "gatehouse: unknown option %s (see gatehouse --help)\n", a);
+            return -1;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "gatehouse: %s needs a value\n", a);
+            return -1;
+        }
+        *dst = argv[++i];
+    }
+    return 0;
+}
+
+/* Loads the configuration the command line describes. */
+static int load_config(const cli_t *cli, gh_config_t *cfg)
+{
+    char err[600];
+    gh_config_defaults(cfg);
+    if (cli->config && gh_config_load(cfg, cli->config, err, sizeof(err))) {
+        fprintf(stderr, "gatehouse: %s\n", err);
+        return -1;
+    }
+    struct {
+        const char *value, *section, *key;
+    } overrides[] = {
+        {cli->data_dir, "server", "data_dir"},
+        {cli->listen, "server", "listen"},
+        {cli->api_listen, "server", "api_listen"},
+    };
+    for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++) {
+        if (overrides[i].value &&
+            gh_config_set(cfg, overrides[i].section, overrides[i].key, overrides[i].value, err,
+                          sizeof(err))) {
+            fprintf(stderr, "gatehouse: --%s: %s\n", overrides[i].key, err);
+            return -1;
+        }
+    }
+    if (gh_config_finish(cfg, err, sizeof(err))) {
+        fprintf(stderr, "gatehouse: %s\n", err);
+        return -1;
+    }
+    gh_log_setup(cfg->log_json, (gh_log_level_t)cfg->log_level);
+    if (mkdir(cfg->data_dir, 0700) && errno != EEXIST) {
+        fprintf(stderr, "gatehouse: cannot create the data directory %s: %s\n", cfg->data_dir,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_migrate(const cli_t *cli)
+{
+    gh_config_t cfg;
+    if (load_config(cli, &cfg))
+        return 1;
+    char err[600];
+    gh_store_t *store;
+    if (gh_store_open(&store, cfg.db_path, err, sizeof(err))) {
+        fprintf(stderr, "gatehouse: %s\n", err);
+        return 1;
+    }
+    printf("database %s is at schema version %d\n", cfg.db_path,
+           gh_store_schema_version(gh_store_db(store)));
+    gh_store_close(store);
+    return 0;
+}
+
+/* "http://127.0.0.1:8080" for a listen address and the port actually bound. */
+static void default_url(char *out, size_t size, const char *listen, int port)
+{
+    char host[128];
+    int unused;
+    if (gh_config_split_addr(listen, host, sizeof(host), &unused))
+        snprintf(host, sizeof(host), "127.0.0.1");
+    if (!strcmp(host, "0.0.0.0"))
+        snprintf(host, sizeof(host), "127.0.0.1");
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(out, size, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+static int cmd_serve(const cli_t *cli)
+{
+    static gh_config_t cfg; /* outlives every thread */
+    if (load_config(cli, &cfg))
+        return 1;
+
+    /* Signals are taken by this thread alone, with sigwait; every thread started from here
+     * on inherits the blocked mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int status = 1;
+    char err[600] = "";
+    gh_store_t *store = NULL;
+    gh_mailer_t *mailer = NULL;
+    gh_throttle_t *throttle = NULL;
+    gh_http_server_t *http = NULL;
+    gh_gateway_t *gateway = NULL;
+    gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
+
+    if (gh_store_open(&store, cfg.db_path, err, sizeof(err)) ||
+        gh_mailer_new(&mailer, &cfg, err, sizeof(err)))
+        goto out;
+    if (gh_throttle_new(&throttle)) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto out;
+    }
+    app.store = store;
+    app.mailer = mailer;
+    app.throttle = throttle;
+
+    if (gh_http_bind(&http, &cfg, gh_api_handle, &app, err, sizeof(err)) ||
+        gh_gateway_start(&gateway, &cfg, err, sizeof(err)))
+        goto out;
+    if (!cfg.public_url_set)
+        default_url(cfg.public_url, sizeof(cfg.public_url), cfg.listen, gh_http_port(http));
+    if (!cfg.public_api_url_set)
+        default_url(cfg.public_api_url, sizeof(cfg.public_api_url), cfg.api_listen,
+                    gh_gateway_port(gateway));
+    cfg.cookie_secure = !strncmp(cfg.public_url, "https://", 8);
+    if (gh_http_start(http, err, sizeof(err)))
+        goto out;
+
+    gh_log_info("gatehouse %s: console listening on %s (database %s, mail %s)", GH_VERSION,
+                cfg.public_url, cfg.db_path,
+                gh_mailer_is_outbox(mailer) ? cfg.outbox_dir : "via SMTP");
+    gh_log_info("gatehouse %s: model API listening on %s", GH_VERSION, cfg.public_api_url);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    gh_log_info("gatehouse: %s received, finishing in-flight requests", strsignal(sig));
+    status = 0;
+out:
+    if (err[0])
+        gh_log_error("gatehouse: %s", err);
+    gh_http_stop(http);
+    gh_gateway_stop(gateway);
+    gh_throttle_free(throttle);
+    gh_mailer_free(mailer);
+    gh_store_close(store);
+    if (status == 0)
+        gh_log_info("gatehouse: stopped cleanly");
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "-h")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("gatehouse %s\n", GH_VERSION);
+        return 0;
+    }
+    if (gh_crypto_init()) {
+        fprintf(stderr, "gatehouse: cannot initialise libsodium\n");
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    cli_t cli = {0};
+    int rc;
+    if (!strcmp(argv[1], "serve"))
+        rc = parse_args(argc, argv, &cli, true) ? 2 : cmd_serve(&cli);
+    else if (!strcmp(argv[1], "migrate"))
+        rc = parse_args(argc, argv, &cli, false) ? 2 : cmd_migrate(&cli);
+    else {
+        fprintf(stderr, "gatehouse: unknown command %s (see gatehouse --help)\n", argv[1]);
+        rc = 2;
+    }
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,97 @@
+// Starts a real `gatehouse serve` for a test: a fresh data directory, free ports (the server
+// binds port 0 and prints the addresses it got), a config file written from `options.config`.
+// stop() sends SIGTERM and waits for a clean exit.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../..');
+export const BINARY = join(ROOT, 'build/gatehouse');
+
+// Generous defaults so that a test suite creating many accounts from 127.0.0.1 is not
+// throttled; tests of the throttle set their own low limits.
+const BASE_CONFIG = {
+  server: { threads: 4, api_threads: 2 },
+  auth: { link_limit_per_ip: 100000, link_limit_per_email: 1000 },
+};
+
+function toIni(config) {
+  let out = '';
+  for (const [section, values] of Object.entries(config)) {
+    out += `[${section}]\n`;
+    for (const [k, v] of Object.entries(values)) out += `${k} = ${v}\n`;
+  }
+  return out;
+}
+
+function merge(a, b) {
+  const out = structuredClone(a);
+  for (const [section, values] of Object.entries(b ?? {})) out[section] = { ...(out[section] ?? {}), ...values };
+  return out;
+}
+
+export async function startServer(options = {}) {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+  const configPath = join(dataDir, 'gatehouse.ini');
+  writeFileSync(configPath, toIni(merge(BASE_CONFIG, options.config)));
+  const args = ['serve', '--config', configPath, '--data-dir', dataDir,
+    '--listen', '127.0.0.1:0', '--api-listen', '127.0.0.1:0', ...(options.args ?? [])];
+  const child = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(options.env ?? {}) } });
+  let log = '';
+  const onData = (d) => { log += d.toString(); };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
+
+  const ready = await new Promise((res, rej) => {
+    const check = () => {
+      const c = log.match(/console listening on (http:\/\/\S+)/);
+      const a = log.match(/model API listening on (http:\/\/\S+)/);
+      if (c && a) { cleanup(); res({ consoleUrl: c[1], apiUrl: a[1] }); }
+    };
+    const onExit = ({ code, signal }) => { cleanup(); rej(new Error(`gatehouse exited (${code ?? signal}) before it was ready:\n${log}`)); };
+    const timer = setTimeout(() => { cleanup(); rej(new Error(`gatehouse not ready in 15 s:\n${log}`)); }, 15000);
+    const cleanup = () => { clearTimeout(timer); child.stderr.off('data', check); child.stdout.off('data', check); };
+    child.stderr.on('data', check);
+    child.stdout.on('data', check);
+    exited.then(onExit);
+    check();
+  });
+
+  const server = {
+    ...ready,
+    dataDir,
+    child,
+    get log() { return log; },
+    exited,
+    async stop({ keepData = false } = {}) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const r = await exited;
+      if (!keepData && !options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      return r;
+    },
+    outbox() { return readOutbox(join(dataDir, 'outbox')); },
+  };
+  return server;
+}
+
+// Every message in the outbox, oldest first: {file, to, subject, body, raw}.
+export function readOutbox(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith('.eml')).sort().map((file) => {
+    const raw = readFileSync(join(dir, file), 'utf8');
+    const [head, ...rest] = raw.split('\r\n\r\n');
+    const header = (name) => (head.match(new RegExp(`^${name}: (.*)$`, 'mi')) ?? [])[1];
+    return { file, to: header('To'), subject: header('Subject'), body: rest.join('\r\n\r\n'), raw };
+  });
+}
+
+// The newest sign-in link mailed to `email`.
+export function lastLink(server, email) {
+  const msgs = server.outbox().filter((m) => m.to && m.to.toLowerCase().includes(email.toLowerCase()));
+  if (!msgs.length) throw new Error(`no mail to ${email} in the outbox`);
+  const m = msgs[msgs.length - 1].body.match(/https?:\/\/\S+\/auth\/verify\?token=[A-Za-z0-9]+/);
+  if (!m) throw new Error(`no sign-in link in the mail to ${email}`);
+  return m[0];
+}
