@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "core/country.h"
+#include "lib/text.h"
 
 void gh_api_org_me(gh_req_t *req)
 {
@@ -112,7 +113,7 @@ out:
 static int by_name(const void *a, const void *b)
 {
     const gh_country_t *const *x = a, *const *y = b;
-    return strcmp((*x)->name, (*y)->name);
+    return gh_text_cmp_folded((*x)->name, (*y)->name);
 }
 
 void gh_api_countries(gh_req_t *req)

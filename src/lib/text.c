@@ -92,3 +92,42 @@ gh_err_t gh_email_normalize(const char *in, char *out, size_t out_size)
         out[i] = (char)tolower((unsigned char)buf[i]);
     return GH_OK;
 }
+
+/* Base letters for U+00C0..U+00FF ('.' where there is none: the multiplication and
+ * division signs), lower-cased. */
+static const char latin1_fold[] = "aaaaaaaceeeeiiiidnooooo.ouuuuyts"
+                                  "aaaaaaaceeeeiiiidnooooo.ouuuuyty";
+
+/* The next character of `*s` folded to one comparable byte; advances `*s`. Characters
+ * outside ASCII and Latin-1 compare as themselves after every ASCII letter. */
+static int fold_next(const unsigned char **s)
+{
+    const unsigned char *p = *s;
+    if (p[0] < 0x80) {
+        *s = p + 1;
+        return tolower(p[0]);
+    }
+    if ((p[0] == 0xC3) && (p[1] & 0xC0) == 0x80) {
+        *s = p + 2;
+        char c = latin1_fold[p[1] & 0x3F]; /* U+00C0 + (p[1] & 0x3F) */
+        return c == '.' ? 0x100 + p[1] : c;
+    }
+    int cp = p[0];
+    *s = p + 1;
+    while ((**s & 0xC0) == 0x80)
+        (*s)++;
+    return 0x200 + cp;
+}
+
+int gh_text_cmp_folded(const char *a, const char *b)
+{
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+    while (*x && *y) {
+        int cx = fold_next(&x), cy = fold_next(&y);
+        if (cx != cy)
+            return cx - cy;
+    }
+    if (*x || *y)
+        return *x ? 1 : -1;
+    return strcmp(a, b);
+}

@@ -18,6 +18,11 @@ size_t gh_utf8_chars(const char *s);
 /* True when `s` holds a control character (below 0x20, or DEL). */
 bool gh_text_has_control(const char *s);
 
+/* Compares two UTF-8 strings the way a reader expects a list of names sorted: Latin letters
+ * with accents sort with their base letter ("Côte d'Ivoire" before "Croatia", "Åland" with
+ * the A's) and case is ignored. Returns <0, 0 or >0 like strcmp. */
+int gh_text_cmp_folded(const char *a, const char *b);
+
 /* Checks address syntax (one '@', a local part of 1–64 printable ASCII characters without
  * spaces or quotes, a domain of dot-separated labels of letters, digits and hyphens with a
  * top-level label of at least two letters; at most 254 characters) and writes it lower-cased

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../..');
-export const BINARY = join(ROOT, 'build/gatehouse');
+export const BINARY = process.env.GATEHOUSE_BIN ?? join(ROOT, 'build/gatehouse');
 
 // Generous defaults so that a test suite creating many accounts from 127.0.0.1 is not
 // throttled; tests of the throttle set their own low limits.
@@ -72,6 +72,18 @@ export async function startServer(options = {}) {
       return r;
     },
     outbox() { return readOutbox(join(dataDir, 'outbox')); },
+    // Resolves when the server's log matches `re` (the log arrives through a pipe, so a line
+    // written before a response was sent can be read here after the response).
+    waitForLog(re, timeoutMs = 5000) {
+      if (re.test(log)) return Promise.resolve(log.match(re));
+      return new Promise((res, rej) => {
+        const onData = () => { if (re.test(log)) { done(); res(log.match(re)); } };
+        const timer = setTimeout(() => { done(); rej(new Error(`log did not match ${re} within ${timeoutMs} ms:\n${log}`)); }, timeoutMs);
+        const done = () => { clearTimeout(timer); child.stderr.off('data', onData); child.stdout.off('data', onData); };
+        child.stderr.on('data', onData);
+        child.stdout.on('data', onData);
+      });
+    },
   };
   return server;
 }

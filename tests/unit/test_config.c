@@ -1,0 +1,165 @@
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+
+static char *write_tmp(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/gh-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void defaults_are_usable(void **state)
+{
+    (void)state;
+    gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    assert_string_equal(c.listen, "127.0.0.1:8080");
+    assert_string_equal(c.api_listen, "127.0.0.1:8081");
+    assert_int_equal(c.link_ttl_s, 900);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
+    assert_string_equal(c.db_path, "var/gatehouse.db");
+    assert_string_equal(c.outbox_dir, "var/outbox");
+    assert_false(c.cookie_secure);
+}
+
+static void file_overrides_defaults(void **state)
+{
+    (void)state;
+    gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    char *path = write_tmp("; comment\n[server]\nlisten = 0.0.0.0:9000\n"
+                           "public_url = https://console.example.com/\nthreads = 8\n"
+                           "[auth]\nlink_ttl_seconds = 60\n[log]\nformat = json\n"
+                           "[email]\nsmtp_url = smtp://mail.example.com:587\n");
+    assert_int_equal(gh_config_load(&c, path, err, sizeof(err)), GH_OK);
+    unlink(path);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
+    assert_string_equal(c.listen, "0.0.0.0:9000");
+    assert_string_equal(c.public_url, "https://console.example.com");
+    assert_true(c.cookie_secure);
+    assert_true(c.public_url_set);
+    assert_int_equal(c.threads, 8);
+    assert_int_equal(c.link_ttl_s, 60);
+    assert_true(c.log_json);
+    assert_string_equal(c.smtp_url, "smtp://mail.example.com:587");
+}
+
+static void unknown_key_names_the_line(void **state)
+{
+    (void)state;
+    gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    char *path = write_tmp("[server]\nlisten = 127.0.0.1:1\nlistne = x\n");
+    assert_int_equal(gh_config_load(&c, path, err, sizeof(err)), GH_EINVAL);
+    unlink(path);
+    assert_non_null(strstr(err, ":3:"));
+    assert_non_null(strstr(err, "unknown option [server] listne"));
+}
+
+static void bad_values_are_refused(void **state)
+{
+    (void)state;
+    gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_set(&c, "server", "threads", "0", err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "from 1 to 256"));
+    assert_int_equal(gh_config_set(&c, "server", "threads", "4x", err, sizeof(err)), GH_EINVAL);
+    assert_int_equal(gh_config_set(&c, "server", "listen", "localhost", err, sizeof(err)),
+                     GH_EINVAL);
+    assert_int_equal(gh_config_set(&c, "server", "public_url", "ftp://x", err, sizeof(err)),
+                     GH_EINVAL);
+    assert_int_equal(gh_config_set(&c, "log", "format", "xml", err, sizeof(err)), GH_EINVAL);
+    assert_int_equal(gh_config_set(&c, "log", "access_log", "maybe", err, sizeof(err)),
+                     GH_EINVAL);
+    assert_int_equal(gh_config_set(&c, "email", "smtp_url", "http://x", err, sizeof(err)),
+                     GH_EINVAL);
+    assert_int_equal(c.threads, 4); /* unchanged by the failures */
+    assert_int_equal(gh_config_set(&c, "log", "access_log", "off", err, sizeof(err)), GH_OK);
+    assert_false(c.access_log);
+}
+
+static void missing_file_is_an_io_error(void **state)
+{
+    (void)state;
+    gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_load(&c, "/nonexistent/gatehouse.ini", err, sizeof(err)), GH_EIO);
+    assert_non_null(strstr(err, "/nonexistent/gatehouse.ini"));
+}
+
+static void addresses_split(void **state)
+{
+    (void)state;
+    char host[64];
+    int port;
+    assert_int_equal(gh_config_split_addr("127.0.0.1:8080", host, sizeof(host), &port), GH_OK);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 8080);
+    assert_int_equal(gh_config_split_addr("[::1]:0", host, sizeof(host), &port), GH_OK);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 0);
+    assert_int_equal(gh_config_split_addr("127.0.0.1", host, sizeof(host), &port), GH_EINVAL);
+    assert_int_equal(gh_config_split_addr(":80", host, sizeof(host), &port), GH_EINVAL);
+    assert_int_equal(gh_config_split_addr("h:65536", host, sizeof(host), &port), GH_EINVAL);
+    assert_int_equal(gh_config_split_addr("[::1]80", host, sizeof(host), &port), GH_EINVAL);
+}
+
+/* Every option the example config shows (commented out) is a real option with a valid
+ * value: uncommented, the whole file loads. */
+static void example_config_is_accurate(void **state)
+{
+    (void)state;
+    FILE *in = fopen("gatehouse.ini.example", "r");
+    assert_non_null(in);
+    char path[] = "/tmp/gh-test-example-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *out = fdopen(fd, "w");
+    char line[512];
+    int options = 0;
+    while (fgets(line, sizeof(line), in)) {
+        /* ";key = value" is an option; "; prose" (a space after ;) is a comment. */
+        if (line[0] == ';' && line[1] != ' ' && line[1] != '\n' && strchr(line, '=')) {
+            fputs(line + 1, out);
+            options++;
+        } else {
+            fputs(line, out);
+        }
+    }
+    fclose(in);
+    fclose(out);
+    gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    gh_err_t rc = gh_config_load(&c, path, err, sizeof(err));
+    unlink(path);
+    if (rc)
+        fail_msg("%s", err);
+    assert_true(options >= 25);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults_are_usable),        cmocka_unit_test(file_overrides_defaults),
+        cmocka_unit_test(unknown_key_names_the_line), cmocka_unit_test(bad_values_are_refused),
+        cmocka_unit_test(missing_file_is_an_io_error), cmocka_unit_test(addresses_split),
+        cmocka_unit_test(example_config_is_accurate),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,84 @@
+#include "unit.h"
+
+#include <string.h>
+
+#include "lib/crypto.h"
+
+static int setup(void **state)
+{
+    (void)state;
+    return gh_crypto_init() == GH_OK ? 0 : -1;
+}
+
+static void ids_have_prefix_and_alphabet(void **state)
+{
+    (void)state;
+    char id[GH_ID_MAX];
+    gh_id_new(id, "wrkspc");
+    assert_int_equal(strlen(id), strlen("wrkspc_01") + 22);
+    assert_memory_equal(id, "wrkspc_01", 9);
+    assert_true(gh_id_valid(id, "wrkspc"));
+    assert_false(gh_id_valid(id, "org"));
+    id[12] = '-';
+    assert_false(gh_id_valid(id, "wrkspc"));
+    assert_false(gh_id_valid("org_01short", "org"));
+    assert_false(gh_id_valid("org_02AAAAAAAAAAAAAAAAAAAAAA", "org"));
+    assert_true(gh_id_valid("org_01AAAAAAAAAAAAAAAAAAAAAA", "org"));
+    assert_false(gh_id_valid(NULL, "org"));
+}
+
+static void ids_do_not_repeat(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    static char ids[N][GH_ID_MAX];
+    for (int i = 0; i < N; i++) {
+        gh_id_new(ids[i], "user");
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(ids[i], ids[j]);
+    }
+}
+
+static void secrets_are_long_and_valid(void **state)
+{
+    (void)state;
+    char a[GH_SECRET_MAX], b[GH_SECRET_MAX];
+    gh_secret_new(a);
+    gh_secret_new(b);
+    assert_int_equal(strlen(a), GH_SECRET_CHARS);
+    assert_true(gh_secret_valid(a));
+    assert_string_not_equal(a, b);
+    assert_false(gh_secret_valid("short"));
+    a[5] = '/';
+    assert_false(gh_secret_valid(a));
+    assert_false(gh_secret_valid(NULL));
+}
+
+static void sha256_matches_the_standard_vector(void **state)
+{
+    (void)state;
+    char hex[GH_SHA256_HEX_MAX];
+    gh_sha256_hex(hex, "abc", 3);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void constant_time_compare(void **state)
+{
+    (void)state;
+    assert_true(gh_ct_streq("token", "token"));
+    assert_false(gh_ct_streq("token", "tokem"));
+    assert_false(gh_ct_streq("token", "token2"));
+    assert_true(gh_ct_streq("", ""));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ids_have_prefix_and_alphabet),
+        cmocka_unit_test(ids_do_not_repeat),
+        cmocka_unit_test(secrets_are_long_and_valid),
+        cmocka_unit_test(sha256_matches_the_standard_vector),
+        cmocka_unit_test(constant_time_compare),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,79 @@
+#include "unit.h"
+
+#include <string.h>
+
+#include "lib/json_str.h"
+#include "lib/text.h"
+
+static void emails_are_checked_and_lowered(void **state)
+{
+    (void)state;
+    char out[255];
+    assert_int_equal(gh_email_normalize("  Ada.Lovelace+gh@Example.COM ", out, sizeof(out)), GH_OK);
+    assert_string_equal(out, "ada.lovelace+gh@example.com");
+    assert_int_equal(gh_email_normalize("a@b.co", out, sizeof(out)), GH_OK);
+    static const char *const bad[] = {
+        "",          "nope",          "@example.com", "a@",          "a@b",
+        "a@b.c",     "a b@example.com", "a@@b.com",   "a@b..com",    "a@-b.com",
+        "a@b.com.",  ".a@b.com",      "a.@b.com",     "a..b@c.com",  "a@b.c0m",
+        "a<b@c.com", "a@b_c.com",     "a\n@b.com",    "a@b.com\r\nBcc: x@y.com",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (gh_email_normalize(bad[i], out, sizeof(out)) != GH_EINVAL)
+            fail_msg("accepted bad address \"%s\"", bad[i]);
+    }
+    char longlocal[80];
+    memset(longlocal, 'a', 65);
+    memcpy(longlocal + 65, "@b.com", 7);
+    assert_int_equal(gh_email_normalize(longlocal, out, sizeof(out)), GH_EINVAL);
+}
+
+static void trim_and_count(void **state)
+{
+    (void)state;
+    char out[16];
+    assert_int_equal(gh_text_trim("  hi there \t\n", out, sizeof(out)), GH_OK);
+    assert_string_equal(out, "hi there");
+    assert_int_equal(gh_text_trim("   ", out, sizeof(out)), GH_OK);
+    assert_string_equal(out, "");
+    assert_int_equal(gh_text_trim("0123456789abcdefg", out, sizeof(out)), GH_ETOOBIG);
+    assert_int_equal(gh_utf8_chars("Zoë Ångström"), 12);
+    assert_true(gh_text_has_control("a\tb"));
+    assert_false(gh_text_has_control("plain é"));
+}
+
+static void names_sort_as_people_read_them(void **state)
+{
+    (void)state;
+    assert_true(gh_text_cmp_folded("Côte d'Ivoire", "Croatia") < 0);
+    assert_true(gh_text_cmp_folded("Czechia", "Côte d'Ivoire") > 0);
+    assert_true(gh_text_cmp_folded("Åland Islands", "Albania") < 0);
+    assert_true(gh_text_cmp_folded("Réunion", "Rwanda") < 0);
+    assert_true(gh_text_cmp_folded("Türkiye", "Tuvalu") < 0);
+    assert_true(gh_text_cmp_folded("italy", "Italy") != 0); /* ties broken, never equal */
+    assert_int_equal(gh_text_cmp_folded("Italy", "Italy"), 0);
+    assert_true(gh_text_cmp_folded("Chad", "Chile") < 0);
+    assert_true(gh_text_cmp_folded("Niger", "Nigeria") < 0);
+}
+
+static void json_escaping(void **state)
+{
+    (void)state;
+    char out[64];
+    gh_json_escape(out, sizeof(out), "a\"b\\c\nd\x01");
+    assert_string_equal(out, "a\\\"b\\\\c\\nd\\u0001");
+    char tiny[4];
+    gh_json_escape(tiny, sizeof(tiny), "\"\"\"");
+    assert_string_equal(tiny, "\\\""); /* never half an escape */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(emails_are_checked_and_lowered),
+        cmocka_unit_test(trim_and_count),
+        cmocka_unit_test(json_escaping),
+        cmocka_unit_test(names_sort_as_people_read_them),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
