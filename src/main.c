@@ -193,10 +193,14 @@ static int cmd_serve(const cli_t *cli)
     if (gh_http_start(http, err, sizeof(err)))
         goto out;
 
-    gh_log_info("gatehouse %s: console listening on %s (database %s, mail %s)", GH_VERSION,
-                cfg.public_url, cfg.db_path,
+    char console_addr[GH_CONFIG_STR], api_addr[GH_CONFIG_STR];
+    default_url(console_addr, sizeof(console_addr), cfg.listen, gh_http_port(http));
+    default_url(api_addr, sizeof(api_addr), cfg.api_listen, gh_gateway_port(gateway));
+    gh_log_info("gatehouse %s: console listening on %s (public URL %s, database %s, mail %s)",
+                GH_VERSION, console_addr, cfg.public_url, cfg.db_path,
                 gh_mailer_is_outbox(mailer) ? cfg.outbox_dir : "via SMTP");
-    gh_log_info("gatehouse %s: model API listening on %s", GH_VERSION, cfg.public_api_url);
+    gh_log_info("gatehouse %s: model API listening on %s (public URL %s)", GH_VERSION, api_addr,
+                cfg.public_api_url);
 
     int sig = 0;
     sigwait(&sigs, &sig);

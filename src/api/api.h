@@ -63,6 +63,7 @@ bool gh_api_bool(gh_req_t *req, json_t *obj, const char *key, bool *out);
 json_t *gh_api_time(int64_t t);
 
 /* Handlers, grouped by file. */
+void gh_api_auth_config(gh_req_t *req);
 void gh_api_auth_email(gh_req_t *req);
 void gh_api_auth_verify(gh_req_t *req);
 void gh_api_auth_session(gh_req_t *req);

@@ -225,3 +225,12 @@ void gh_api_auth_logout(gh_req_t *req)
     set_session_cookie(req, ctx->app->cfg, "", 0);
     gh_res_json(req, 200, json_pack("{s:s}", "type", "logged_out"));
 }
+
+void gh_api_auth_config(gh_req_t *req)
+{
+    const gh_config_t *cfg = gh_api_ctx(req)->app->cfg;
+    gh_res_json(req, 200,
+                json_pack("{s:s, s:s, s:s, s:i}", "type", "console_config", "product_name",
+                          cfg->product_name, "terms_version", cfg->terms_version,
+                          "link_ttl_minutes", (cfg->link_ttl_s + 59) / 60));
+}

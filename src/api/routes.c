@@ -12,6 +12,7 @@
 static const gh_route_t routes[] = {
     {"GET", "/healthz", gh_api_healthz, GH_ACCESS_PUBLIC},
     {"GET", "/v1/countries", gh_api_countries, GH_ACCESS_PUBLIC},
+    {"GET", "/auth/config", gh_api_auth_config, GH_ACCESS_PUBLIC},
     {"POST", "/auth/email", gh_api_auth_email, GH_ACCESS_PUBLIC},
     {"GET", "/auth/verify", gh_api_auth_verify, GH_ACCESS_PUBLIC},
     {"GET", "/auth/session", gh_api_auth_session, GH_ACCESS_SESSION},

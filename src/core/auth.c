@@ -12,6 +12,17 @@ int64_t gh_app_clock(void)
     return (int64_t)time(NULL);
 }
 
+/* "45 seconds", "12 minutes", "2 hours": a wait as a person reads it, rounded up. */
+static void wait_text(char *out, size_t size, int seconds)
+{
+    if (seconds < 90)
+        snprintf(out, size, "%d second%s", seconds, seconds == 1 ? "" : "s");
+    else if (seconds < 90 * 60)
+        snprintf(out, size, "%d minutes", (seconds + 59) / 60);
+    else
+        snprintf(out, size, "%d hours", (seconds + 3599) / 3600);
+}
+
 gh_err_t gh_auth_request_link(gh_app_t *app, const char *email_in, const char *ip,
                               int *retry_after_s, char *msg, size_t msg_size)
 {
@@ -27,15 +38,19 @@ gh_err_t gh_auth_request_link(gh_app_t *app, const char *email_in, const char *i
     snprintf(key, sizeof(key), "ip:%s", ip);
     if (!gh_throttle_hit(app->throttle, key, cfg->link_limit_per_ip, cfg->link_limit_window_s,
                          now, retry_after_s)) {
+        char wait[32];
+        wait_text(wait, sizeof(wait), *retry_after_s);
         snprintf(msg, msg_size, "Too many sign-in emails were requested from your network. "
-                                "Try again in %d seconds.", *retry_after_s);
+                                "Try again in %s.", wait);
         return GH_ERATE;
     }
     snprintf(key, sizeof(key), "email:%s", email);
     if (!gh_throttle_hit(app->throttle, key, cfg->link_limit_per_email,
                          cfg->link_limit_window_s, now, retry_after_s)) {
+        char wait[32];
+        wait_text(wait, sizeof(wait), *retry_after_s);
         snprintf(msg, msg_size, "Too many sign-in emails were sent to this address. Use the "
-                                "newest one, or try again in %d seconds.", *retry_after_s);
+                                "newest one, or try again in %s.", wait);
         return GH_ERATE;
     }
 

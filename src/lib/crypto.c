@@ -13,8 +13,22 @@ gh_err_t gh_crypto_init(void)
 
 void gh_random_base62(char *out, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        out[i] = base62[randombytes_uniform(62)];
+    /* One getrandom call per batch, not per character (libsodium's uniform draw is a system
+     * call each time on Debian). Bytes of 248 and above are skipped: 248 = 4 × 62, so the
+     * rest map onto the alphabet without bias. */
+    unsigned char buf[64];
+    size_t avail = 0, pos = 0;
+    for (size_t i = 0; i < n;) {
+        if (pos == avail) {
+            randombytes_buf(buf, sizeof(buf));
+            avail = sizeof(buf);
+            pos = 0;
+        }
+        unsigned char b = buf[pos++];
+        if (b < 248)
+            out[i++] = base62[b % 62];
+    }
+    sodium_memzero(buf, sizeof(buf));
     out[n] = '\0';
 }
 

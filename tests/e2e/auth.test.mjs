@@ -300,3 +300,24 @@ test('session secrets never reach the log', async () => {
   assert.match(log, /console listening on/);
   for (const secret of sessionSecrets) assert.ok(!log.includes(secret), `a session secret is in the log: ${secret}`);
 });
+
+test('with an https public_url, links use it and the session cookie is Secure', async () => {
+  const tls = await startServer({ config: { server: { public_url: 'https://console.example.test/' } } });
+  try {
+    const c = new Client(tls.consoleUrl);
+    const email = uniq('secure');
+    assert.equal((await c.post('/auth/email', { email })).status, 202);
+    const link = lastLink(tls, email);
+    assert.ok(link.startsWith('https://console.example.test/auth/verify?token='), link);
+    const u = new URL(link);
+    const v = await c.get(u.pathname + u.search);
+    assert.equal(v.status, 303);
+    assert.equal(v.headers.get('location'), 'https://console.example.test/');
+    const cookie = v.headers.getSetCookie().find((x) => x.startsWith('gh_session='));
+    assert.match(cookie, /; Secure/);
+    assert.match(cookie, /; HttpOnly/);
+    assert.match(cookie, /; SameSite=Lax/);
+  } finally {
+    await tls.stop();
+  }
+});

@@ -51,7 +51,7 @@ export async function startServer(options = {}) {
       if (c && a) { cleanup(); res({ consoleUrl: c[1], apiUrl: a[1] }); }
     };
     const onExit = ({ code, signal }) => { cleanup(); rej(new Error(`gatehouse exited (${code ?? signal}) before it was ready:\n${log}`)); };
-    const timer = setTimeout(() => { cleanup(); rej(new Error(`gatehouse not ready in 15 s:\n${log}`)); }, 15000);
+    const timer = setTimeout(() => { cleanup(); child.kill('SIGKILL'); rej(new Error(`gatehouse not ready in 15 s:\n${log}`)); }, 15000);
     const cleanup = () => { clearTimeout(timer); child.stderr.off('data', check); child.stdout.off('data', check); };
     child.stderr.on('data', check);
     child.stdout.on('data', check);

@@ -1,0 +1,935 @@
+/* The data plane listener: libh2o event loops, one per thread, each accepting from its own
+ * SO_REUSEPORT socket.
+ *
+ * Threads. gh_gateway_start binds every listening socket on the caller's thread, so a bind
+ * error comes back as an error rather than a log line, and builds the one h2o_globalconf_t
+ * (one host, its path handlers and loggers), which is read-only once threads run. Each loop
+ * thread then creates its own evloop and h2o context itself: h2o keeps caches in
+ * thread-local storage (socket buffers, pool chunks) and an object created on one thread
+ * would keep pointing at that thread's cache. Start returns once every loop is accepting.
+ *
+ * Requests. Every handler first attaches a gw_req_t to the request as an h2o prefilter. It
+ * carries the request id and the start time, adds the request-id header to whatever response
+ * is produced (ours today, the proxy's later), and is found again by our logger when h2o
+ * disposes of the request. That logger is the one place where a request ends: it writes the
+ * access line and decrements the loop's count of requests in flight.
+ *
+ * Shutdown. gh_gateway_stop posts a message to every loop through h2o's multithread queue.
+ * Each loop closes its listener, asks h2o to stop keeping connections alive, and waits for
+ * its requests in flight for up to shutdown_grace_ms. Then it shuts down the sockets of the
+ * connections still open. h2o 2.2.5 does nothing for idle keep-alive connections on
+ * shutdown and would keep them until their idle timeout; shutting the socket makes h2o
+ * see end-of-file and close the connection through its own path, which frees it properly.
+ * Only when every connection is gone are the context and the loop freed. */
+#ifndef H2O_USE_LIBUV
+#define H2O_USE_LIBUV 0
+#endif
+
+#include "gateway/gateway.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <h2o.h>
+#include <sodium.h>
+
+#include "lib/json_str.h"
+#include "lib/log.h"
+
+/* How many connections one wake-up of a listener accepts before the loop serves the
+ * connections it already has. */
+#define GW_ACCEPT_BATCH 64
+/* After the grace period the remaining sockets are shut down; h2o needs only a loop turn or
+ * two to close them. A connection still open after this long is stuck in a handler, and its
+ * loop is left allocated rather than freed under it. */
+#define GW_CLOSE_WAIT_MS 1000
+/* At most this many bytes of a client's path and method are echoed in a 404 or logged. */
+#define GW_SHOWN_PATH_MAX 200
+#define GW_SHOWN_METHOD_MAX 32
+#define GW_ELLIPSIS "..."
+/* A shown field: up to MAX input bytes, the ellipsis and a NUL. */
+#define GW_SHOWN_SIZE(max) ((size_t)(max) + sizeof(GW_ELLIPSIS))
+/* A shown field after JSON escaping, where one byte becomes at most six ("\u001f"). */
+#define GW_JSON_SIZE(max) (6 * ((size_t)(max) + sizeof(GW_ELLIPSIS) - 1) + 1)
+/* A shown field in a text log line, where one byte becomes at most three ("%7F"). */
+#define GW_TEXT_SIZE(max) (3 * (size_t)(max) + sizeof(GW_ELLIPSIS))
+
+/* Request ids look like Anthropic's: "req_01" and 22 base62 characters. */
+#define GW_REQUEST_ID_PREFIX "req_01"
+#define GW_REQUEST_ID_RANDOM 22
+#define GW_REQUEST_ID_LEN (sizeof(GW_REQUEST_ID_PREFIX) - 1 + GW_REQUEST_ID_RANDOM)
+/* Random bytes a loop draws from the kernel at once for request ids: about 180 ids. */
+#define GW_RANDOM_BATCH 4096
+
+#define GW_NOT_FOUND_FORMAT                                                                      \
+    "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":\"No route for %s " \
+    "%s. The model API serves /v1/messages, /v1/messages/count_tokens, /v1/models and "         \
+    "/v1/chat/completions.\"},\"request_id\":\"%s\"}"
+#define GW_NOT_FOUND_MAX 2048
+static_assert(sizeof(GW_NOT_FOUND_FORMAT) + GW_JSON_SIZE(GW_SHOWN_METHOD_MAX) +
+                      GW_JSON_SIZE(GW_SHOWN_PATH_MAX) + GW_REQUEST_ID_LEN <
+                  GW_NOT_FOUND_MAX,
+              "a 404 body always fits its buffer");
+
+#define GW_ACCESS_LINE_MAX 2048
+static_assert(256 + GW_JSON_SIZE(GW_SHOWN_METHOD_MAX) + GW_JSON_SIZE(GW_SHOWN_PATH_MAX) +
+                      GW_REQUEST_ID_LEN + INET6_ADDRSTRLEN <
+                  GW_ACCESS_LINE_MAX,
+              "an access line always fits its buffer");
+
+typedef struct gw_loop gw_loop_t;
+
+/* One accepted connection, tracked so that a drain can shut it down. Owned by its loop;
+ * freed when h2o closes the socket. */
+typedef struct gw_conn {
+    h2o_linklist_t link; /* in gw_loop_t.conns */
+    h2o_socket_t *sock;
+    gw_loop_t *loop;
+} gw_conn_t;
+
+/* One event loop and the thread that runs it. Apart from `listen_fd` before the thread
+ * starts, every field is touched only by that thread, so none needs a lock. */
+struct gw_loop {
+    gh_gateway_t *gw;
+    size_t index;
+    pthread_t thread;
+    bool thread_started;
+    int listen_fd; /* owned here until the loop thread hands it to `listener` */
+    h2o_evloop_t *evloop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_timeout_entry_t accept_resume; /* linked while accepting is paused */
+    h2o_multithread_receiver_t stop_receiver;
+    h2o_multithread_message_t stop_message;
+    bool stop_requested;
+    h2o_linklist_t conns;
+    size_t conns_open;
+    size_t requests_in_flight;
+    size_t random_used; /* bytes of `random` consumed; sizeof(random) when empty */
+    /* Last, so that what lies next to the following loop's busy first fields is bytes this
+     * loop only touches once per batch, not counters it writes on every request. */
+    unsigned char random[GW_RANDOM_BATCH];
+};
+
+struct gh_gateway {
+    const gh_config_t *cfg;
+    int port;
+    h2o_globalconf_t globalconf;
+    bool globalconf_ready;
+    size_t loops_count;
+    gw_loop_t *loops;
+    /* Start waits on these until every loop thread is accepting. */
+    pthread_mutex_t ready_mutex;
+    pthread_cond_t ready_cond;
+    size_t loops_ready;
+};
+
+/* What the gateway keeps about one request, in the request's pool. It is an h2o prefilter so
+ * that h2o calls it when a response starts and so that the logger can find it again. */
+typedef struct gw_req {
+    h2o_req_prefilter_t super; /* first, so the prefilter pointer is the gw_req_t */
+    struct timespec started;   /* CLOCK_MONOTONIC, when our handler first saw it */
+    char id[GW_REQUEST_ID_LEN + 1];
+} gw_req_t;
+
+/* ---- Showing client-controlled text ---------------------------------------------------- */
+
+/* Length of the well-formed UTF-8 sequence at `s` (at most `avail` bytes), or 0 when the
+ * bytes there are not one (Unicode table 3-7: no overlongs, surrogates or values past
+ * U+10FFFF). */
+static size_t utf8_sequence_len(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (avail < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* Copies up to `max` bytes of `src` into `dst` (GW_SHOWN_SIZE(max) bytes) as well-formed
+ * UTF-8 without NUL bytes, ready for gh_json_escape: a byte that does not start a valid
+ * sequence becomes '?', a character is never split, and a cut is marked with an ellipsis.
+ * Clients may send raw bytes above 0x7F in a path, which would make our JSON invalid. */
+static void show_utf8(char *dst, const char *src, size_t len, size_t max)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t in = 0, out = 0;
+    assert(max > 0);
+    while (in < len) {
+        size_t n = utf8_sequence_len(s + in, len - in);
+        if (out + (n ? n : 1) > max)
+            break;
+        if (n == 0 || s[in] == '\0') {
+            dst[out++] = '?';
+            in++;
+        } else {
+            memcpy(dst + out, s + in, n);
+            out += n;
+            in += n;
+        }
+    }
+    if (in < len) {
+        memcpy(dst + out, GW_ELLIPSIS, sizeof(GW_ELLIPSIS) - 1);
+        out += sizeof(GW_ELLIPSIS) - 1;
+    }
+    dst[out] = '\0';
+}
+
+/* Copies up to `max` bytes of `src` into `dst` (GW_TEXT_SIZE(max) bytes) for a text log
+ * line: every byte outside printable ASCII, and the space, is percent-encoded, so a field
+ * can neither split the line nor shift the fields after it. */
+static void show_text(char *dst, const char *src, size_t len, size_t max)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t shown = len < max ? len : max;
+    size_t out = 0;
+    assert(max > 0);
+    for (size_t i = 0; i < shown; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c > 0x20 && c < 0x7F) {
+            dst[out++] = (char)c;
+        } else {
+            dst[out++] = '%';
+            dst[out++] = hex[c >> 4];
+            dst[out++] = hex[c & 0xF];
+        }
+    }
+    if (shown < len) {
+        memcpy(dst + out, GW_ELLIPSIS, sizeof(GW_ELLIPSIS) - 1);
+        out += sizeof(GW_ELLIPSIS) - 1;
+    }
+    dst[out] = '\0';
+}
+
+/* The request's path as the client sent it, without the query string, which can carry
+ * credentials and is never echoed or logged. */
+static h2o_iovec_t path_without_query(const h2o_req_t *req)
+{
+    size_t len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    return h2o_iovec_init(req->path.base, len);
+}
+
+/* ---- Requests ---------------------------------------------------------------------------- */
+
+static gw_loop_t *loop_of(h2o_req_t *req)
+{
+    return H2O_STRUCT_FROM_MEMBER(gw_loop_t, ctx, req->conn->ctx);
+}
+
+/* Writes a new request id into `out`. gh_random_base62 makes one getrandom(2) call per id
+ * (Debian's libsodium uses the "sysrandom" backend: about 0.4 us a call); on the hot path even
+ * that is worth avoiding, so a loop draws GW_RANDOM_BATCH bytes at a time, about 180 ids'
+ * worth, and maps them to base62 by the same rejection rule (bytes >= 248 skipped, as
+ * 248 = 4 * 62), so every character stays uniform. */
+static void request_id_new(gw_loop_t *l, char out[GW_REQUEST_ID_LEN + 1])
+{
+    static const char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    static_assert(sizeof(base62) - 1 == 62, "base62 has 62 characters");
+    assert(l->random_used <= sizeof(l->random));
+    size_t n = sizeof(GW_REQUEST_ID_PREFIX) - 1;
+    memcpy(out, GW_REQUEST_ID_PREFIX, n);
+    while (n < GW_REQUEST_ID_LEN) {
+        if (l->random_used == sizeof(l->random)) {
+            randombytes_buf(l->random, sizeof(l->random));
+            l->random_used = 0;
+        }
+        unsigned char b = l->random[l->random_used++];
+        if (b < 4 * 62)
+            out[n++] = base62[b % 62];
+    }
+    out[n] = '\0';
+}
+
+static void on_setup_ostream(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    gw_req_t *r = (gw_req_t *)self;
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("request-id"), 0, NULL, r->id,
+                          GW_REQUEST_ID_LEN);
+    h2o_setup_next_prefilter(self, req, slot);
+}
+
+static gw_req_t *req_find(const h2o_req_t *req)
+{
+    for (h2o_req_prefilter_t *p = req->prefilters; p != NULL; p = p->next)
+        if (p->on_setup_ostream == on_setup_ostream)
+            return (gw_req_t *)p;
+    return NULL;
+}
+
+/* Gives the request its id and start time and counts it in flight until the logger sees it
+ * disposed. Every handler calls this first. */
+static gw_req_t *req_begin(h2o_req_t *req)
+{
+    gw_req_t *r = req_find(req);
+    if (r != NULL)
+        return r; /* h2o sent the request through the handlers again */
+    gw_loop_t *l = loop_of(req);
+    r = (gw_req_t *)h2o_add_prefilter(req, sizeof(*r));
+    r->super.on_setup_ostream = on_setup_ostream;
+    clock_gettime(CLOCK_MONOTONIC, &r->started);
+    request_id_new(l, r->id);
+    l->requests_in_flight++;
+    return r;
+}
+
+static bool method_is(const h2o_req_t *req, const char *method, size_t len)
+{
+    return h2o_memis(req->method.base, req->method.len, method, len);
+}
+
+/* Sends `body` (which must live until the request is disposed: static or in req->pool) as the
+ * whole JSON response. A HEAD request gets the headers, with the length a GET would have. */
+static void reply_json(h2o_req_t *req, int status, const char *reason, const char *body,
+                       size_t len)
+{
+    /* The whole body goes in one h2o_send, so there is nothing to pull or stop; h2o never
+     * writes to a generator, so one instance serves every thread. */
+    static h2o_generator_t generator = {NULL, NULL};
+    req->res.status = status;
+    req->res.reason = reason;
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
+    h2o_start_response(req, &generator);
+    if (method_is(req, H2O_STRLIT("HEAD"))) {
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    } else {
+        h2o_iovec_t buf = h2o_iovec_init(body, len);
+        h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+    }
+}
+
+static int reply_not_found(h2o_req_t *req, const gw_req_t *r)
+{
+    char method[GW_SHOWN_SIZE(GW_SHOWN_METHOD_MAX)];
+    char path[GW_SHOWN_SIZE(GW_SHOWN_PATH_MAX)];
+    char method_json[GW_JSON_SIZE(GW_SHOWN_METHOD_MAX)];
+    char path_json[GW_JSON_SIZE(GW_SHOWN_PATH_MAX)];
+    h2o_iovec_t p = path_without_query(req);
+
+    show_utf8(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
+    show_utf8(path, p.base, p.len, GW_SHOWN_PATH_MAX);
+    gh_json_escape(method_json, sizeof(method_json), method);
+    gh_json_escape(path_json, sizeof(path_json), path);
+
+    char *body = h2o_mem_alloc_pool(&req->pool, GW_NOT_FOUND_MAX);
+    int n = snprintf(body, GW_NOT_FOUND_MAX, GW_NOT_FOUND_FORMAT, method_json, path_json, r->id);
+    assert(n > 0 && n < GW_NOT_FOUND_MAX);
+    reply_json(req, 404, "Not Found", body, (size_t)n);
+    return 0;
+}
+
+static int on_healthz(h2o_handler_t *self, h2o_req_t *req)
+{
+    static const char body[] = "{\"status\":\"ok\"}";
+    (void)self;
+    gw_req_t *r = req_begin(req);
+    /* The path handler also matches "/healthz/..."; only the exact path is the health check. */
+    if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz")) ||
+        !(method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD"))))
+        return reply_not_found(req, r);
+    reply_json(req, 200, "OK", body, sizeof(body) - 1);
+    return 0;
+}
+
+static int on_unrouted(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    return reply_not_found(req, req_begin(req));
+}
+
+/* ---- Access log -------------------------------------------------------------------------- */
+
+static void peer_ip(h2o_req_t *req, char *dst, size_t dst_size)
+{
+    struct sockaddr_storage ss;
+    const void *addr = NULL;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (ss.ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+        addr = &((const struct sockaddr_in *)&ss)->sin_addr;
+    else if (ss.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+        addr = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (addr == NULL || inet_ntop(ss.ss_family, addr, dst, (socklen_t)dst_size) == NULL)
+        snprintf(dst, dst_size, "-");
+}
+
+static int64_t elapsed_us(const struct timespec *from, const struct timespec *to)
+{
+    int64_t us = (int64_t)(to->tv_sec - from->tv_sec) * 1000000 +
+                 (int64_t)(to->tv_nsec - from->tv_nsec) / 1000;
+    return us > 0 ? us : 0;
+}
+
+/* One line per request, never with headers or the query string: either can carry a key. */
+static void write_access_line(h2o_req_t *req, const gw_req_t *r)
+{
+    struct timespec now;
+    char ip[INET6_ADDRSTRLEN];
+    char line[GW_ACCESS_LINE_MAX];
+    h2o_iovec_t path = path_without_query(req);
+    int n;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t duration_us = elapsed_us(&r->started, &now);
+    peer_ip(req, ip, sizeof(ip));
+
+    if (gh_log_is_json()) {
+        char method[GW_SHOWN_SIZE(GW_SHOWN_METHOD_MAX)];
+        char path_shown[GW_SHOWN_SIZE(GW_SHOWN_PATH_MAX)];
+        char method_json[GW_JSON_SIZE(GW_SHOWN_METHOD_MAX)];
+        char path_json[GW_JSON_SIZE(GW_SHOWN_PATH_MAX)];
+        char ts[96]; /* 24 bytes in practice; sized for any int the compiler can imagine */
+        struct timespec wall;
+        struct tm tm;
+
+        show_utf8(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
+        show_utf8(path_shown, path.base, path.len, GW_SHOWN_PATH_MAX);
+        gh_json_escape(method_json, sizeof(method_json), method);
+        gh_json_escape(path_json, sizeof(path_json), path_shown);
+        clock_gettime(CLOCK_REALTIME, &wall);
+        gmtime_r(&wall.tv_sec, &tm);
+        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 wall.tv_nsec / 1000000);
+        n = snprintf(line, sizeof(line),
+                     "{\"ts\":\"%s\",\"level\":\"info\",\"plane\":\"api\",\"request_id\":\"%s\","
+                     "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_us\":%" PRId64
+                     ",\"ip\":\"%s\"}",
+                     ts, r->id, method_json, path_json, req->res.status, duration_us, ip);
+    } else {
+        char method[GW_TEXT_SIZE(GW_SHOWN_METHOD_MAX)];
+        char path_text[GW_TEXT_SIZE(GW_SHOWN_PATH_MAX)];
+        show_text(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
+        show_text(path_text, path.base, path.len, GW_SHOWN_PATH_MAX);
+        n = snprintf(line, sizeof(line), "api %s %s %s %d %" PRId64 "us %s", r->id, method,
+                     path_text, req->res.status, duration_us, ip);
+    }
+    if (n < 0)
+        return;
+    assert(n < (int)sizeof(line));
+    gh_log_raw(line, n);
+}
+
+/* Called by h2o when it disposes of a request that reached one of our paths, whether it was
+ * answered in full or abandoned. */
+static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
+{
+    (void)self;
+    gw_req_t *r = req_find(req);
+    if (r == NULL)
+        return; /* no handler of ours saw it, so it was neither counted nor given an id */
+    gw_loop_t *l = loop_of(req);
+    assert(l->requests_in_flight > 0);
+    l->requests_in_flight--;
+    if (l->gw->cfg->access_log)
+        write_access_line(req, r);
+}
+
+/* ---- Connections ------------------------------------------------------------------------- */
+
+static void on_conn_close(void *data)
+{
+    gw_conn_t *c = data;
+    assert(c->loop->conns_open > 0);
+    h2o_linklist_unlink(&c->link);
+    c->loop->conns_open--;
+    free(c);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void on_accept_resume(h2o_timeout_entry_t *entry)
+{
+    gw_loop_t *l = H2O_STRUCT_FROM_MEMBER(gw_loop_t, accept_resume, entry);
+    if (l->listener != NULL)
+        h2o_socket_read_start(l->listener, on_accept);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    gw_loop_t *l = listener->data;
+    assert(l->listener == listener);
+    if (err != NULL)
+        return;
+    for (int i = 0; i < GW_ACCEPT_BATCH; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL) {
+            /* Out of descriptors or kernel memory, the connection stays queued and the
+             * listener stays readable: retrying at once would spin the loop. Pause accepting
+             * for a tenth of a second, as nginx does, and keep serving what is open. */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                gh_log_warn("api loop %zu: cannot accept (%s); pausing 100 ms", l->index,
+                            strerror(errno));
+                h2o_socket_read_stop(listener);
+                h2o_timeout_link(l->evloop, &l->ctx.hundred_ms_timeout, &l->accept_resume);
+            }
+            break; /* otherwise nothing is left to accept */
+        }
+        gw_conn_t *c = calloc(1, sizeof(*c)); /* h2o asserts a new link is unlinked (NULL) */
+        if (c == NULL) {
+            h2o_socket_close(sock);
+            continue;
+        }
+        c->sock = sock;
+        c->loop = l;
+        h2o_linklist_insert(&l->conns, &c->link);
+        l->conns_open++;
+        sock->on_close.cb = on_conn_close;
+        sock->on_close.data = c;
+        h2o_accept(&l->accept_ctx, sock);
+    }
+}
+
+/* ---- Loop threads ------------------------------------------------------------------------ */
+
+static void on_stop_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    gw_loop_t *l = H2O_STRUCT_FROM_MEMBER(gw_loop_t, stop_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages))
+        h2o_linklist_unlink(messages->next);
+    l->stop_requested = true;
+}
+
+/* Runs the loop until `*count` drops to zero or `deadline_ms` (loop clock) passes. Returns
+ * whether it reached zero. */
+static bool run_until(gw_loop_t *l, const size_t *count, uint64_t deadline_ms)
+{
+    while (*count != 0) {
+        uint64_t now = h2o_now(l->evloop);
+        if (now >= deadline_ms)
+            break;
+        uint64_t wait_ms = deadline_ms - now;
+        h2o_evloop_run(l->evloop, wait_ms > INT32_MAX ? INT32_MAX : (int32_t)wait_ms);
+    }
+    return *count == 0;
+}
+
+/* Stops accepting, lets requests in flight finish within the grace period, then closes every
+ * connection left. Returns false if some connection would not close, in which case the
+ * caller must not free the context. */
+static bool drain(gw_loop_t *l)
+{
+    if (h2o_timeout_is_linked(&l->accept_resume))
+        h2o_timeout_unlink(&l->accept_resume);
+    h2o_socket_read_stop(l->listener);
+    h2o_socket_close(l->listener);
+    l->listener = NULL;
+    /* From here h2o answers with "connection: close" and sends HTTP/2 GOAWAY. */
+    h2o_context_request_shutdown(&l->ctx);
+
+    int grace_cfg_ms = l->gw->cfg->shutdown_grace_ms;
+    uint64_t grace_ms = grace_cfg_ms > 0 ? (uint64_t)grace_cfg_ms : 0;
+    if (!run_until(l, &l->requests_in_flight, h2o_now(l->evloop) + grace_ms))
+        gh_log_warn("api loop %zu: %zu requests still running after %" PRIu64
+                    " ms of grace; closing their connections",
+                    l->index, l->requests_in_flight, grace_ms);
+
+    /* What is left is idle keep-alive connections, requests not yet read in full, and any
+     * request that outlived the grace period. Shutting the socket down (not closing it: h2o
+     * owns the descriptor) makes h2o read end-of-file or fail a write and close the
+     * connection itself. */
+    for (h2o_linklist_t *node = l->conns.next; node != &l->conns; node = node->next) {
+        gw_conn_t *c = H2O_STRUCT_FROM_MEMBER(gw_conn_t, link, node);
+        int fd = h2o_socket_get_fd(c->sock);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+    }
+    if (!run_until(l, &l->conns_open, h2o_now(l->evloop) + GW_CLOSE_WAIT_MS)) {
+        gh_log_error("api loop %zu: %zu connections would not close; leaving the loop allocated",
+                     l->index, l->conns_open);
+        return false;
+    }
+    /* h2o's HTTP/2 shutdown armed a one-second timer to send GOAWAY again. With every
+     * connection closed it has nothing left to do, and h2o_context_dispose asserts that no
+     * timer is pending, so disarm it. */
+    if (h2o_timeout_is_linked(&l->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&l->ctx.http2._graceful_shutdown_timeout);
+    return true;
+}
+
+/* h2o caches freed socket buffers per thread; give them back before the thread ends so
+ * they are not lost with it. (h2o's per-thread cache of memory-pool chunks is private to
+ * libh2o and cannot be emptied from here.) */
+static void release_thread_caches(void)
+{
+    h2o_mem_recycle_t *recycle = &h2o_socket_buffer_prototype.allocator;
+    while (recycle->cnt != 0)
+        free(h2o_mem_alloc_recycle(recycle, 0));
+}
+
+static void *loop_main(void *arg)
+{
+    gw_loop_t *l = arg;
+    gh_gateway_t *gw = l->gw;
+    assert(l->listen_fd >= 0 && l->evloop == NULL);
+
+    l->evloop = h2o_evloop_create();
+    h2o_context_init(&l->ctx, l->evloop, &gw->globalconf);
+    l->accept_ctx.ctx = &l->ctx;
+    l->accept_ctx.hosts = gw->globalconf.hosts;
+    l->accept_resume.cb = on_accept_resume;
+    h2o_linklist_init_anchor(&l->conns);
+    h2o_multithread_register_receiver(l->ctx.queue, &l->stop_receiver, on_stop_message);
+    l->listener = h2o_evloop_socket_create(l->evloop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    l->listen_fd = -1; /* the listener owns and closes it now */
+    l->listener->data = l;
+    h2o_socket_read_start(l->listener, on_accept);
+
+    pthread_mutex_lock(&gw->ready_mutex);
+    gw->loops_ready++;
+    pthread_cond_broadcast(&gw->ready_cond);
+    pthread_mutex_unlock(&gw->ready_mutex);
+
+    while (!l->stop_requested)
+        h2o_evloop_run(l->evloop, INT32_MAX);
+
+    if (drain(l)) {
+        h2o_multithread_queue_t *queue = l->ctx.queue;
+        h2o_multithread_unregister_receiver(queue, &l->stop_receiver);
+        h2o_context_dispose(&l->ctx);
+        h2o_evloop_destroy(l->evloop);
+        l->evloop = NULL;
+#if H2O_LIBRARY_VERSION_MAJOR == 0 && H2O_LIBRARY_VERSION_MINOR == 13
+        /* libh2o 2.2.x (library 0.13) built without libuv closes the queue in
+         * h2o_multithread_destroy_queue but never frees it; later versions free it there. */
+        free(queue);
+#endif
+    }
+    release_thread_caches();
+    return NULL;
+}
+
+static void wait_ready(gh_gateway_t *gw, size_t count)
+{
+    pthread_mutex_lock(&gw->ready_mutex);
+    while (gw->loops_ready < count)
+        pthread_cond_wait(&gw->ready_cond, &gw->ready_mutex);
+    pthread_mutex_unlock(&gw->ready_mutex);
+}
+
+/* Asks every started loop to drain and waits for its thread. The wait is bounded by each
+ * loop's grace period plus GW_CLOSE_WAIT_MS. */
+static void stop_threads(gh_gateway_t *gw)
+{
+    for (size_t i = 0; i < gw->loops_count; i++)
+        if (gw->loops[i].thread_started)
+            h2o_multithread_send_message(&gw->loops[i].stop_receiver, &gw->loops[i].stop_message);
+    for (size_t i = 0; i < gw->loops_count; i++) {
+        if (gw->loops[i].thread_started) {
+            pthread_join(gw->loops[i].thread, NULL);
+            gw->loops[i].thread_started = false;
+        }
+    }
+}
+
+static gh_err_t start_threads(gh_gateway_t *gw, char *err, size_t err_size)
+{
+    sigset_t blocked, saved;
+    size_t started = 0;
+    int rc = 0;
+
+    /* Loop threads inherit a mask with the asynchronous signals blocked, so SIGINT and
+     * SIGTERM reach the thread that waits for them, never an event loop. */
+    sigfillset(&blocked);
+    sigdelset(&blocked, SIGSEGV);
+    sigdelset(&blocked, SIGBUS);
+    sigdelset(&blocked, SIGFPE);
+    sigdelset(&blocked, SIGILL);
+    pthread_sigmask(SIG_BLOCK, &blocked, &saved);
+    for (; started < gw->loops_count; started++) {
+        rc = pthread_create(&gw->loops[started].thread, NULL, loop_main, &gw->loops[started]);
+        if (rc != 0)
+            break;
+        gw->loops[started].thread_started = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+
+    /* Even on failure: a loop can only be told to stop once its receiver is registered. */
+    wait_ready(gw, started);
+    if (rc != 0) {
+        snprintf(err, err_size, "cannot start data plane thread %zu of %zu: %s", started + 1,
+                 gw->loops_count, strerror(rc));
+        stop_threads(gw);
+        return GH_EINTERNAL;
+    }
+    return GH_OK;
+}
+
+/* ---- Listening sockets ------------------------------------------------------------------- */
+
+static void set_port(struct sockaddr_storage *addr, int port)
+{
+    if (addr->ss_family == AF_INET)
+        ((struct sockaddr_in *)addr)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)addr)->sin6_port = htons((uint16_t)port);
+}
+
+static int get_port(const struct sockaddr_storage *addr)
+{
+    if (addr->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+}
+
+/* Opens one non-blocking listening socket on `addr` into `*fd_out`. The first socket of the
+ * group binds without SO_REUSEPORT and turns it on just before listen(): that bind fails if
+ * anything already holds the port, even a stale process of ours with SO_REUSEPORT, which
+ * would otherwise silently share our traffic. The others join it with SO_REUSEPORT set. */
+static gh_err_t listen_on(const struct sockaddr_storage *addr, socklen_t addr_len, bool first,
+                          int *fd_out, const char *what, char *err, size_t err_size)
+{
+    const int one = 1;
+    const char *step;
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        step = "create a socket for";
+        goto out_fail;
+    }
+    step = "set socket options on";
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+        goto out_close_fd;
+    if (!first && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+        goto out_close_fd;
+    step = "bind";
+    if (bind(fd, (const struct sockaddr *)addr, addr_len) != 0)
+        goto out_close_fd;
+    step = "set socket options on";
+    if (first && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+        goto out_close_fd;
+    step = "listen on";
+    if (listen(fd, SOMAXCONN) != 0)
+        goto out_close_fd;
+    *fd_out = fd;
+    return GH_OK;
+
+out_close_fd: {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+}
+out_fail:
+    snprintf(err, err_size, "api_listen: cannot %s %s: %s", step, what, strerror(errno));
+    return GH_EIO;
+}
+
+static gh_err_t bind_listeners(gh_gateway_t *gw, char *err, size_t err_size)
+{
+    char host[GH_CONFIG_STR];
+    int port;
+    struct addrinfo hints, *ai;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    gh_err_t rc;
+
+    if (gh_config_split_addr(gw->cfg->api_listen, host, sizeof(host), &port) != GH_OK) {
+        snprintf(err, err_size, "api_listen must be ADDRESS:PORT (like 127.0.0.1:8081), not \"%s\"",
+                 gw->cfg->api_listen);
+        return GH_EINVAL;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int gai = getaddrinfo(host, NULL, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, err_size, "api_listen: cannot resolve \"%s\": %s", host, gai_strerror(gai));
+        return GH_EINVAL;
+    }
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(addr)) {
+        freeaddrinfo(ai);
+        snprintf(err, err_size, "api_listen: \"%s\" is not an IPv4 or IPv6 address", host);
+        return GH_EINVAL;
+    }
+    memset(&addr, 0, sizeof(addr));
+    memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
+    addr_len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    set_port(&addr, port);
+
+    for (size_t i = 0; i < gw->loops_count; i++) {
+        rc = listen_on(&addr, addr_len, i == 0, &gw->loops[i].listen_fd, gw->cfg->api_listen, err,
+                       err_size);
+        if (rc != GH_OK)
+            return rc; /* the caller closes the sockets already open */
+        if (i == 0) {
+            /* With port 0 the kernel chose one; the other loops must bind that same port. */
+            struct sockaddr_storage bound;
+            socklen_t bound_len = sizeof(bound);
+            memset(&bound, 0, sizeof(bound));
+            if (getsockname(gw->loops[0].listen_fd, (struct sockaddr *)&bound, &bound_len) != 0) {
+                snprintf(err, err_size, "api_listen: cannot read the bound port: %s",
+                         strerror(errno));
+                return GH_EIO;
+            }
+            gw->port = get_port(&bound);
+            set_port(&addr, gw->port);
+        }
+    }
+    return GH_OK;
+}
+
+/* ---- Configuration ----------------------------------------------------------------------- */
+
+static void add_route(h2o_pathconf_t *pathconf, int (*on_req)(h2o_handler_t *, h2o_req_t *))
+{
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = on_req;
+    h2o_logger_t *logger = h2o_create_logger(pathconf, sizeof(*logger));
+    logger->log_access = on_log_access;
+}
+
+static void build_globalconf(gh_gateway_t *gw)
+{
+    h2o_globalconf_t *gc = &gw->globalconf;
+    h2o_config_init(gc);
+    gw->globalconf_ready = true;
+    gc->server_name = h2o_iovec_init(H2O_STRLIT("gatehouse"));
+    if (gw->cfg->max_body_bytes > 0)
+        gc->max_request_entity_size = gw->cfg->max_body_bytes;
+
+    /* Paths match in the order registered, and a path also matches what lies below it. Each
+     * pathconf is finished before the next is registered: registering may move them. */
+    h2o_hostconf_t *host =
+        h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    add_route(h2o_config_register_path(host, "/healthz", 0), on_healthz);
+    add_route(h2o_config_register_path(host, "/", 0), on_unrouted);
+    /* A request target that does not start with '/' ("*", an absolute URI) matches no path
+     * and lands here; it gets the same 404 rather than h2o's plain-text one. */
+    add_route(&host->fallback_path, on_unrouted);
+}
+
+/* h2o writes to sockets with writev, so a peer that went away would raise SIGPIPE and kill
+ * the process. Ignore it, unless the program has installed a handler of its own. */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_IGN;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
+
+static size_t loops_wanted(const gh_config_t *cfg)
+{
+    if (cfg->api_threads > 0)
+        return (size_t)cfg->api_threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1)
+        return 1;
+    return cores > 256 ? 256 : (size_t)cores;
+}
+
+/* Frees whatever start got to build. Threads must already be stopped. */
+static void free_gateway(gh_gateway_t *gw)
+{
+    for (size_t i = 0; i < gw->loops_count; i++) {
+        assert(!gw->loops[i].thread_started);
+        if (gw->loops[i].listen_fd >= 0)
+            close(gw->loops[i].listen_fd);
+    }
+    if (gw->globalconf_ready)
+        h2o_config_dispose(&gw->globalconf);
+    pthread_cond_destroy(&gw->ready_cond);
+    pthread_mutex_destroy(&gw->ready_mutex);
+    free(gw->loops);
+    free(gw);
+}
+
+gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg, char *err, size_t err_size)
+{
+    gh_err_t rc;
+    *out = NULL;
+
+    gh_gateway_t *gw = calloc(1, sizeof(*gw));
+    if (gw == NULL) {
+        snprintf(err, err_size, "out of memory starting the data plane");
+        return GH_ENOMEM;
+    }
+    gw->cfg = cfg;
+    pthread_mutex_init(&gw->ready_mutex, NULL);
+    pthread_cond_init(&gw->ready_cond, NULL);
+    size_t count = loops_wanted(cfg);
+    gw->loops = calloc(count, sizeof(*gw->loops));
+    if (gw->loops == NULL) {
+        snprintf(err, err_size, "out of memory starting the data plane");
+        rc = GH_ENOMEM;
+        goto out_free_gateway;
+    }
+    gw->loops_count = count;
+    for (size_t i = 0; i < count; i++) {
+        gw->loops[i].gw = gw;
+        gw->loops[i].index = i;
+        gw->loops[i].listen_fd = -1;
+        gw->loops[i].random_used = sizeof(gw->loops[i].random);
+    }
+
+    rc = bind_listeners(gw, err, err_size);
+    if (rc != GH_OK)
+        goto out_free_gateway;
+    build_globalconf(gw);
+    ignore_sigpipe();
+    rc = start_threads(gw, err, err_size);
+    if (rc != GH_OK)
+        goto out_free_gateway;
+
+    *out = gw;
+    return GH_OK;
+
+out_free_gateway:
+    free_gateway(gw);
+    return rc;
+}
+
+int gh_gateway_port(const gh_gateway_t *gw)
+{
+    return gw->port;
+}
+
+void gh_gateway_stop(gh_gateway_t *gw)
+{
+    if (gw == NULL)
+        return;
+    stop_threads(gw);
+    free_gateway(gw);
+}

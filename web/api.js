@@ -1,0 +1,144 @@
+// The console's only way to talk to the server: a fetch wrapper for the control-plane API
+// (docs/api.md) plus the signed-in session it needs for CSRF.
+//
+// Every state-changing call sends `content-type: application/json` and the session's
+// `x-csrf-token`. Every failure becomes an ApiError whose `message` is the server's
+// `error.message`, ready to show to a person.
+
+export class ApiError extends Error {
+  constructor(status, type, message, requestId = null, retryAfter = null) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.type = type;
+    this.requestId = requestId;
+    this.retryAfter = retryAfter;
+  }
+}
+
+let session = null;
+let unauthorizedHandler = null;
+
+// The current session object (GET /auth/session), or null when signed out.
+export function getSession() {
+  return session;
+}
+
+export function setSession(s) {
+  session = s;
+}
+
+// What signed-out pages need (GET /auth/config): the operator's product name and how long
+// sign-in links last. Loaded when there is no session.
+let consoleConfig = null;
+
+export async function loadConsoleConfig() {
+  try {
+    consoleConfig = await get('/auth/config');
+  } catch {
+    consoleConfig = null;
+  }
+  return consoleConfig;
+}
+
+// The operator's product name, from the session or, signed out, from /auth/config.
+export function productName() {
+  return (session && session.product_name) || (consoleConfig && consoleConfig.product_name) || 'Gatehouse';
+}
+
+// Minutes a sign-in link stays valid.
+export function linkMinutes() {
+  return (consoleConfig && consoleConfig.link_ttl_minutes) || 15;
+}
+
+// Where to go after signing in: the console page a signed-out visitor first asked for.
+const NEXT_KEY = 'gatehouse.next';
+export function rememberNext(path) {
+  try { sessionStorage.setItem(NEXT_KEY, path); } catch { /* storage disabled */ }
+}
+export function takeNext() {
+  try {
+    const next = sessionStorage.getItem(NEXT_KEY);
+    sessionStorage.removeItem(NEXT_KEY);
+    return next;
+  } catch {
+    return null;
+  }
+}
+
+// Called when an authenticated call answers 401 (the session expired or was revoked).
+export function onUnauthorized(fn) {
+  unauthorizedHandler = fn;
+}
+
+const FALLBACK = {
+  400: 'The request was not valid.',
+  401: 'Your session has ended. Please sign in again.',
+  403: 'You do not have permission to do that.',
+  404: 'Not found.',
+  409: 'That conflicts with the current state. Reload and try again.',
+  413: 'That request is too large.',
+  429: 'Too many requests. Please wait a moment and try again.',
+  500: 'Something went wrong on our side. Please try again.',
+  502: 'The server is unavailable. Please try again shortly.',
+  503: 'The server is unavailable. Please try again shortly.',
+  504: 'The server took too long to answer. Please try again.',
+};
+
+// Sends a request and returns the parsed JSON body. Throws ApiError on any failure.
+// options: {body, signal, quiet401}: quiet401 skips the global sign-out handling (used by
+// the boot check and the sign-in pages, which expect 401).
+export async function request(method, path, options = {}) {
+  const headers = { accept: 'application/json' };
+  const init = { method, headers, credentials: 'same-origin', signal: options.signal };
+  if (method !== 'GET' && method !== 'HEAD') {
+    headers['content-type'] = 'application/json';
+    if (session && session.csrf_token) headers['x-csrf-token'] = session.csrf_token;
+    init.body = JSON.stringify(options.body ?? {});
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    if (e && e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network_error', 'Could not reach the server. Check your connection and try again.');
+  }
+  let data = null;
+  const text = await res.text();
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (!res.ok) {
+    const err = data && data.type === 'error' && data.error ? data.error : null;
+    const retry = res.headers.get('retry-after');
+    const e = new ApiError(
+      res.status,
+      err ? err.type : 'http_error',
+      (err && err.message) || FALLBACK[res.status] || `Request failed (HTTP ${res.status}).`,
+      (data && data.request_id) || res.headers.get('request-id'),
+      retry ? Number(retry) : null,
+    );
+    if (res.status === 401 && !options.quiet401 && unauthorizedHandler) unauthorizedHandler(e);
+    throw e;
+  }
+  return data;
+}
+
+export const get = (path, options) => request('GET', path, options);
+export const post = (path, body, options = {}) => request('POST', path, { ...options, body });
+
+// Loads the session; resolves to null when signed out (401).
+export async function loadSession() {
+  try {
+    const s = await get('/auth/session', { quiet401: true });
+    setSession(s);
+    return s;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      setSession(null);
+      await loadConsoleConfig();
+      return null;
+    }
+    throw e;
+  }
+}

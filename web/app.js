@@ -1,0 +1,191 @@
+// The console's entry point: a history-API router, the sign-in gate that decides where a
+// person belongs (login, onboarding, first organization, the console), and the shell
+// (top bar + sidebar) that wraps every console page.
+import { loadSession, getSession, setSession, productName, onUnauthorized, post, rememberNext, takeNext } from './api.js';
+import { h } from './dom.js';
+import { renderShell } from './shell.js';
+import * as login from './pages/login.js';
+import * as onboarding from './pages/onboarding.js';
+import * as createOrg from './pages/create-organization.js';
+import * as dashboard from './pages/dashboard.js';
+import * as organization from './pages/organization.js';
+import * as notFound from './pages/not-found.js';
+import { comingSoon } from './pages/coming-soon.js';
+
+// kind: 'public' (no session needed), 'onboarding', 'create-org' (signed in, before the
+// console), 'app' (inside the shell; needs onboarding and a current organization).
+const ROUTES = {
+  '/login': { kind: 'public', title: 'Sign in', page: login.renderLogin },
+  '/check-email': { kind: 'public', title: 'Check your email', page: login.renderCheckEmail },
+  '/onboarding': { kind: 'onboarding', title: 'Welcome', page: onboarding.render },
+  '/create-organization': { kind: 'create-org', title: 'Create organization', page: createOrg.render },
+  '/dashboard': { kind: 'app', title: 'Dashboard', page: dashboard.render },
+  '/settings/organization': { kind: 'app', title: 'Organization', page: organization.render },
+  '/settings/members': { kind: 'app', title: 'Members', page: comingSoon('members') },
+  '/settings/workspaces': { kind: 'app', title: 'Workspaces', page: comingSoon('workspaces') },
+  '/settings/keys': { kind: 'app', title: 'API Keys', page: comingSoon('keys') },
+  '/settings/billing': { kind: 'app', title: 'Plans & Billing', page: comingSoon('billing') },
+  '/settings/limits': { kind: 'app', title: 'Limits', page: comingSoon('limits') },
+  '/settings/usage': { kind: 'app', title: 'Usage', page: comingSoon('usage') },
+  '/settings/cost': { kind: 'app', title: 'Cost', page: comingSoon('cost') },
+};
+const ALIASES = { '/settings': '/settings/organization', '/settings/api-keys': '/settings/keys' };
+// Paths the server owns: links to them are real page loads, never client routes.
+const SERVER_PATHS = /^\/(auth|v1|static|healthz|metrics|webhooks)(\/|$)/;
+
+const root = document.getElementById('app');
+let sessionChecked = false;
+let renderSeq = 0;
+let controller = null;
+let firstRender = true;
+
+export function navigate(to, { replace = false } = {}) {
+  if (to !== location.pathname + location.search) {
+    if (replace) history.replaceState(null, '', to); else history.pushState(null, '', to);
+  }
+  route();
+}
+
+function setTitle(title) {
+  document.title = title ? `${title} · ${productName()}` : productName();
+}
+
+// Renders the page for the current URL, after sending the person where they belong.
+async function route() {
+  const seq = ++renderSeq;
+  if (controller) controller.abort();
+  controller = new AbortController();
+  const signal = controller.signal;
+  const stale = () => seq !== renderSeq;
+
+  const path = location.pathname.replace(/\/+$/, '') || '/';
+  if (ALIASES[path]) return navigate(ALIASES[path], { replace: true });
+  const params = new URLSearchParams(location.search);
+  const r = ROUTES[path];
+
+  if (!sessionChecked || (r && r.kind !== 'public' && !getSession())) {
+    try {
+      await loadSession();
+      sessionChecked = true;
+    } catch (e) {
+      if (stale()) return;
+      return renderFatal(e);
+    }
+    if (stale()) return;
+  }
+  const session = getSession();
+  const ctx = { session, params, navigate, signal, stale, updateSession };
+
+  if (r && r.kind === 'public') return mount(r, ctx, false);
+  if (!session) {
+    if (path !== '/' && path !== '/login') rememberNext(path + location.search);
+    return navigate('/login', { replace: true });
+  }
+  if (!session.account.onboarded) {
+    if (path !== '/onboarding') return navigate('/onboarding', { replace: true });
+    return mount(r, ctx, false);
+  }
+  if (path === '/onboarding') return navigate('/', { replace: true });
+  if (path === '/create-organization') return mount(r, ctx, false);
+  if (!session.organizations.length) return navigate('/create-organization', { replace: true });
+  if (!session.current_organization) {
+    // Signed in with organizations but none chosen yet: pick the first one.
+    try {
+      setSession(await post('/auth/session/organization', { id: session.organizations[0].id }));
+    } catch (e) {
+      if (stale()) return;
+      return renderFatal(e);
+    }
+    return route();
+  }
+  if (path === '/') {
+    const next = takeNext();
+    const known = next && ROUTES[next.split('?')[0]];
+    return navigate(known && known.kind === 'app' ? next : '/dashboard', { replace: true });
+  }
+  return mount(r || { kind: 'app', title: 'Page not found', page: notFound.render }, ctx, true);
+}
+
+async function mount(r, ctx, inShell) {
+  setTitle(r.title);
+  let content;
+  try {
+    content = await r.page(ctx);
+  } catch (e) {
+    if (ctx.stale()) return;
+    return renderFatal(e);
+  }
+  if (ctx.stale() || !content) return;
+  root.classList.remove('app-loading');
+  root.removeAttribute('aria-busy');
+  if (inShell) {
+    const shell = renderShell(root, { session: ctx.session, path: location.pathname, navigate, onSessionChange });
+    shell.setContent(content);
+  } else {
+    root.replaceChildren(h('main.auth-layout#main', { tabindex: '-1' }, content));
+  }
+  window.scrollTo(0, 0);
+  if (!firstRender) {
+    const h1 = root.querySelector('main h1');
+    if (h1) {
+      h1.setAttribute('tabindex', '-1');
+      h1.focus({ preventScroll: true });
+    }
+  }
+  firstRender = false;
+}
+
+// The session changed (organization switched or renamed): re-render the current page.
+// null means signed out.
+function onSessionChange(session) {
+  setSession(session);
+  if (!session) return navigate('/login');
+  route();
+}
+
+// The session changed under the current page (e.g. the organization was renamed): redraw
+// the frame around the page without reloading it.
+function updateSession(session) {
+  setSession(session);
+  const main = root.querySelector('main.main');
+  if (!session || !main) return;
+  const content = main.firstElementChild;
+  const focused = document.activeElement;
+  const shell = renderShell(root, { session, path: location.pathname, navigate, onSessionChange });
+  if (content) shell.setContent(content);
+  if (focused && content && content.contains(focused)) focused.focus({ preventScroll: true });
+}
+
+function renderFatal(e) {
+  root.classList.remove('app-loading');
+  root.removeAttribute('aria-busy');
+  setTitle('Error');
+  const retry = h('button.btn.btn-primary', { type: 'button', onclick: () => location.reload() }, 'Try again');
+  root.replaceChildren(h('main.auth-layout#main', { tabindex: '-1' },
+    h('div.auth-card',
+      h('h1.auth-title', 'Something went wrong'),
+      h('p.auth-text', (e && e.message) || 'The console could not load.'),
+      e && e.requestId ? h('p.muted.small', `Request ID: ${e.requestId}`) : null,
+      h('div.form-actions', retry))));
+}
+
+onUnauthorized(() => {
+  setSession(null);
+  sessionChecked = true;
+  navigate('/login', { replace: true });
+});
+
+// Same-origin links to console routes are handled here instead of reloading the page.
+document.addEventListener('click', (ev) => {
+  if (ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+  const a = ev.target.closest('a[href]');
+  if (!a || a.target || a.hasAttribute('download')) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || SERVER_PATHS.test(url.pathname)) return;
+  if (url.pathname === location.pathname && url.search === location.search && url.hash) return;
+  ev.preventDefault();
+  navigate(url.pathname + url.search);
+});
+
+window.addEventListener('popstate', route);
+route();

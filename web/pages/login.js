@@ -1,0 +1,91 @@
+// /login (ask for an email, send a sign-in link) and /check-email (link sent; resend).
+import { post, productName, linkMinutes, ApiError } from '../api.js';
+import { h, field, alertBox, busy, icon } from '../dom.js';
+import { authCard } from '../layout.js';
+
+const LINK_ERRORS = {
+  expired_link: 'That sign-in link has expired. Enter your email to get a new one.',
+  used_link: 'That sign-in link was already used: each link works once. Enter your email to get a new one.',
+  invalid_link: 'That sign-in link is not valid. Enter your email to get a new one.',
+};
+
+const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function renderLogin({ session, params, navigate }) {
+  const email = h('input.input', { type: 'email', name: 'email', autocomplete: 'email', inputmode: 'email',
+    spellcheck: 'false', required: true, maxlength: '254', placeholder: 'name@company.com', value: params.get('email') || '' });
+  const emailField = field(email, { label: 'Email' });
+  const alert = alertBox('error');
+  const submit = h('button.btn.btn-primary.btn-block', { type: 'submit' }, 'Continue with email');
+  submit.dataset.busyLabel = 'Sending link…';
+
+  const linkError = params.get('error');
+  const banner = linkError
+    ? h('div.alert.alert-warning', { role: 'alert' }, icon('alert'),
+      h('span', LINK_ERRORS[linkError] || 'That sign-in link could not be used. Enter your email to get a new one.'))
+    : null;
+  const signedIn = session && !linkError
+    ? h('div.alert.alert-info', { role: 'status' },
+      h('span', 'You are signed in as ', h('strong', session.account.email), '. '),
+      h('a', { href: '/' }, 'Go to the console'))
+    : null;
+
+  const form = h('form.form', { novalidate: true },
+    emailField.wrap, alert.el, submit);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    alert.clear();
+    const value = email.value.trim();
+    if (!EMAIL_RE.test(value)) {
+      emailField.setError(value ? 'Enter a valid email address, like name@company.com.' : 'Enter your email address.');
+      email.focus();
+      return;
+    }
+    emailField.setError(null);
+    await busy(submit, async () => {
+      try {
+        const r = await post('/auth/email', { email: value }, { quiet401: true });
+        navigate(`/check-email?email=${encodeURIComponent((r && r.email) || value)}`);
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        alert.show(e.message);
+      }
+    });
+  });
+
+  return authCard({
+    title: `Sign in to ${productName()}`,
+    lead: 'Enter your email and we will send you a link to sign in. New here? The same link creates your account.',
+  }, banner, signedIn, form,
+  h('p.auth-note', icon('lock'), h('span', `No password needed: each link works once and expires after ${linkMinutes()} minutes.`)));
+}
+
+export function renderCheckEmail({ params, navigate }) {
+  const email = (params.get('email') || '').trim();
+  if (!email) {
+    navigate('/login', { replace: true });
+    return null;
+  }
+  const status = alertBox('success');
+  const resend = h('button.btn.btn-secondary', { type: 'button' }, 'Resend');
+  resend.dataset.busyLabel = 'Sending…';
+  resend.addEventListener('click', () => busy(resend, async () => {
+    status.clear();
+    try {
+      await post('/auth/email', { email }, { quiet401: true });
+      status.show(`We sent a new link to ${email}. It is valid for ${linkMinutes()} minutes.`, 'success');
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      // 429 carries the server's own wording about when to try again.
+      status.show(e.message, 'error');
+    }
+  }));
+
+  return authCard({ title: 'Check your email', icon: icon('mail', 'icon icon-xl') },
+    h('p.auth-text', 'We sent a sign-in link to ', h('strong.break', email), '.'),
+    h('p.auth-text', `Open it on this device to continue. The link is valid for ${linkMinutes()} minutes and works once. If you do not see the email, check your spam folder.`),
+    status.el,
+    h('div.auth-actions',
+      h('a.btn.btn-ghost', { href: '/login' }, 'Use a different email'),
+      resend));
+}
