@@ -23,22 +23,22 @@ const char *gh_role_name(gh_role_t role)
     return (unsigned)role <= GH_ROLE_ADMIN ? role_names[role] : "";
 }
 
+static gh_err_t set_field(gh_org_settings_t *s, gh_org_field_t f, const char *value, char *msg,
+                          size_t msg_size);
+
 gh_err_t gh_org_create(gh_app_t *app, gh_session_t *session, const char *name_in,
                        char org_id_out[GH_ID_MAX], char *msg, size_t msg_size)
 {
-    char name[321];
-    if (gh_text_trim(name_in, name, sizeof(name)) || gh_utf8_chars(name) > 80) {
-        snprintf(msg, msg_size, "The organization name is too long: use at most 80 characters.");
-        return GH_EINVAL;
-    }
-    if (!name[0] || gh_text_has_control(name)) {
-        snprintf(msg, msg_size, "Enter a name for the organization.");
-        return GH_EINVAL;
-    }
+    /* The name follows the same rules as renaming the organization later. */
+    gh_org_settings_t fresh;
+    gh_err_t rc = set_field(&fresh, GH_ORG_NAME, name_in, msg, msg_size);
+    if (rc)
+        return rc;
+    const char *name = fresh.name;
     gh_db_t *db = gh_store_db(app->store);
     if (!db)
         return GH_ESTORE;
-    gh_err_t rc = gh_store_begin(db);
+    rc = gh_store_begin(db);
     if (rc)
         return rc;
     int count = 0;

@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startServer, lastLink } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
+import { assertError, uniq } from './lib/expect.mjs';
 
 let server; // default limits
 let throttled; // link_limit_per_email 2, link_limit_per_ip 4
 let shortLinks; // link_ttl_seconds 1
 const sessionSecrets = new Set(); // every gh_session value and csrf token handed out by `server`
 
-const uniq = (name) => `${name}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}@example.com`;
 
 before(async () => {
   [server, throttled, shortLinks] = await Promise.all([
@@ -24,19 +24,6 @@ before(async () => {
 after(async () => {
   await Promise.all([server?.stop(), throttled?.stop(), shortLinks?.stop()]);
 });
-
-// The standard error shape, with the request-id header equal to the body's request_id.
-function assertError(r, status, type) {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
-  assert.match(r.headers.get('content-type') ?? '', /application\/json/);
-  assert.equal(r.body.type, 'error');
-  assert.equal(r.body.error.type, type);
-  assert.equal(typeof r.body.error.message, 'string');
-  assert.ok(r.body.error.message.trim().length > 0, 'the error message is empty');
-  assert.match(r.body.request_id, /^req_/);
-  assert.equal(r.headers.get('request-id'), r.body.request_id);
-  assert.deepEqual(Object.keys(r.body).sort(), ['error', 'request_id', 'type']);
-}
 
 // The redirect target as an absolute URL (a relative Location resolves against the console).
 const location = (r, base) => new URL(r.headers.get('location') ?? '', base).href;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, lastLink, BINARY } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
+import { assertError } from './lib/expect.mjs';
 
 const REQUEST_ID = /^req_01[0-9A-Za-z]{22}$/;
 let server;
@@ -27,15 +28,6 @@ function tmp() {
   const d = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
   tmpDirs.push(d);
   return d;
-}
-
-function assertError(r, status, type) {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
-  assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
-  assert.equal(r.body.type, 'error');
-  assert.equal(r.body.error.type, type);
-  assert.ok(typeof r.body.error.message === 'string' && r.body.error.message.trim(), 'empty error message');
-  assert.equal(r.headers.get('request-id'), r.body.request_id);
 }
 
 // Resolves once `predicate(log)` holds, re-checking whenever the server writes output; the

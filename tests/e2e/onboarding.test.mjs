@@ -4,11 +4,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
+import { assertError, uniq } from './lib/expect.mjs';
 
 let server;
 let limited; // max_organizations_per_account 2
 
-const uniq = (name) => `${name}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}@example.com`;
 const ONBOARD = { full_name: 'Ada Lovelace', confirmed_age_18: true, accepted_terms: true };
 
 before(async () => {
@@ -21,15 +21,6 @@ before(async () => {
 after(async () => {
   await Promise.all([server?.stop(), limited?.stop()]);
 });
-
-function assertError(r, status, type) {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
-  assert.equal(r.body.type, 'error');
-  assert.equal(r.body.error.type, type);
-  assert.ok(typeof r.body.error.message === 'string' && r.body.error.message.trim(), 'empty error message');
-  assert.match(r.body.request_id, /^req_/);
-  assert.equal(r.headers.get('request-id'), r.body.request_id);
-}
 
 async function session(c) {
   const r = await c.get('/auth/session');

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
+import { assertError, uniq } from './lib/expect.mjs';
 
 let server;
 let small; // max_body_bytes 2048
@@ -17,7 +18,6 @@ let acmeId;
 const SETTINGS = '/v1/organizations/me/settings';
 const ONBOARD = { full_name: 'Test Member', confirmed_age_18: true, accepted_terms: true };
 
-const uniq = (name) => `${name}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}@example.com`;
 
 before(async () => {
   [server, small] = await Promise.all([
@@ -31,15 +31,6 @@ before(async () => {
 after(async () => {
   await Promise.all([server?.stop(), small?.stop()]);
 });
-
-function assertError(r, status, type) {
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
-  assert.equal(r.body.type, 'error');
-  assert.equal(r.body.error.type, type);
-  assert.ok(typeof r.body.error.message === 'string' && r.body.error.message.trim(), 'empty error message');
-  assert.match(r.body.request_id, /^req_/);
-  assert.equal(r.headers.get('request-id'), r.body.request_id);
-}
 
 async function settings(c) {
   const r = await c.get(SETTINGS);

@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
+import { assertError } from './lib/expect.mjs';
 
 // A minimal SMTP server: EHLO, AUTH PLAIN, MAIL, RCPT, DATA, QUIT. Resolves `received`
 // messages as {from, to, auth, data}.
@@ -114,9 +115,7 @@ test('an SMTP server that is down gives a clear 500 and no session', async () =>
   try {
     const c = new Client(dead.consoleUrl);
     const r = await c.post('/auth/email', { email: 'nobody@example.com' });
-    assert.equal(r.status, 500);
-    assert.equal(r.body.type, 'error');
-    assert.equal(r.body.error.type, 'api_error');
+    assertError(r, 500, 'api_error');
     assert.match(r.body.error.message, /could not send the sign-in email/i);
     await dead.waitForLog(/SMTP delivery to nobody@example\.com failed/);
   } finally {
