@@ -401,7 +401,11 @@ void gh_http_stop(gh_http_server_t *srv)
         close(srv->fd);
         goto out_free;
     }
+    /* Closing the listening socket now makes new connections fail at once instead of waiting
+     * in the backlog for a server that will never accept them. */
     MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += srv->cfg->shutdown_grace_ms / 1000;
@@ -418,8 +422,6 @@ void gh_http_stop(gh_http_server_t *srv)
         gh_log_warn("http: %d requests still running after the grace period", srv->active);
     pthread_mutex_unlock(&srv->lock);
     MHD_stop_daemon(srv->daemon);
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
 out_free:
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->idle);

@@ -12,9 +12,15 @@ import { assertError } from './lib/expect.mjs';
 
 // A minimal SMTP server: EHLO, AUTH PLAIN, MAIL, RCPT, DATA, QUIT. Resolves `received`
 // messages as {from, to, auth, data}.
-function startSmtp() {
+// With `hold`, the reply to the end of DATA waits until release() is called, and `onData`
+// resolves when a message body has arrived (so a test can act while the sender waits).
+function startSmtp({ hold = false } = {}) {
   const messages = [];
   const waiters = [];
+  let release;
+  const released = new Promise((r) => { release = r; });
+  let dataArrived;
+  const onData = new Promise((r) => { dataArrived = r; });
   const server = net.createServer((sock) => {
     let buf = '';
     let inData = false;
@@ -32,7 +38,9 @@ function startSmtp() {
           messages.push(msg);
           waiters.splice(0).forEach((w) => w());
           msg = { to: [] };
-          sock.write('250 2.0.0 queued\r\n');
+          dataArrived();
+          if (hold) released.then(() => sock.write('250 2.0.0 queued\r\n'));
+          else sock.write('250 2.0.0 queued\r\n');
           continue;
         }
         const nl = buf.indexOf('\r\n');
@@ -59,6 +67,8 @@ function startSmtp() {
   return new Promise((res) => server.listen(0, '127.0.0.1', () => res({
     port: server.address().port,
     messages,
+    onData,
+    release,
     // Resolves once `n` messages have arrived.
     waitFor(n) { return n <= messages.length ? Promise.resolve() : new Promise((r) => waiters.push(() => n <= messages.length && r())).then(() => this.waitFor(n)); },
     close() { return new Promise((r) => server.close(r)); },
@@ -120,5 +130,29 @@ test('an SMTP server that is down gives a clear 500 and no session', async () =>
     await dead.waitForLog(/SMTP delivery to nobody@example\.com failed/);
   } finally {
     await dead.stop();
+  }
+});
+
+test('SIGTERM lets a request in progress finish, then the server exits cleanly', async () => {
+  const slow = await startSmtp({ hold: true });
+  const srv = await startServer({ config: { email: { smtp_url: `smtp://127.0.0.1:${slow.port}` } } });
+  try {
+    const c = new Client(srv.consoleUrl);
+    const pending = c.post('/auth/email', { email: 'inflight@example.com' });
+    await slow.onData; // the request is now inside its handler, waiting on SMTP
+    srv.child.kill('SIGTERM');
+    await srv.waitForLog(/SIGTERM|Terminated/);
+    // New connections are refused while the request in progress is still running.
+    await assert.rejects(fetch(srv.consoleUrl + '/healthz'));
+    slow.release();
+    const r = await pending;
+    assert.equal(r.status, 202);
+    assert.equal(r.body.type, 'email_sent');
+    const { code } = await srv.exited;
+    assert.equal(code, 0);
+    assert.match(srv.log, /stopped cleanly/);
+  } finally {
+    await srv.stop();
+    await slow.close();
   }
 });
