@@ -14,19 +14,8 @@
 
 #include "lib/embed.h"
 #include "lib/log.h"
+#include "store/sqlite_int.h"
 #include "store/store.h"
-
-#define STMT_CACHE 64
-
-struct gh_db {
-    sqlite3 *conn;
-    struct {
-        const char *sql;
-        sqlite3_stmt *stmt;
-    } cache[STMT_CACHE];
-    int depth;     /* transaction nesting: 0 none, 1 BEGIN, more are SAVEPOINTs */
-    gh_db_t *next; /* registry of every thread's connection */
-};
 
 struct gh_store {
     char *path;
@@ -135,7 +124,7 @@ void gh_store_close(gh_store_t *store)
 }
 
 /* The cached statement for `sql` (a string with static storage), reset and unbound. */
-static sqlite3_stmt *stmt(gh_db_t *db, const char *sql)
+sqlite3_stmt *gh_sqlite_stmt(gh_db_t *db, const char *sql)
 {
     int free_slot = -1;
     for (int i = 0; i < STMT_CACHE; i++) {
@@ -164,7 +153,7 @@ static sqlite3_stmt *stmt(gh_db_t *db, const char *sql)
     return st;
 }
 
-static gh_err_t step_err(gh_db_t *db, int rc)
+gh_err_t gh_sqlite_step_err(gh_db_t *db, int rc)
 {
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         return GH_ECONFLICT;
@@ -175,15 +164,15 @@ static gh_err_t step_err(gh_db_t *db, int rc)
 }
 
 /* Runs a statement that returns no rows. */
-static gh_err_t exec_stmt(gh_db_t *db, sqlite3_stmt *st)
+gh_err_t gh_sqlite_exec(gh_db_t *db, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
-    gh_err_t err = rc == SQLITE_DONE ? GH_OK : step_err(db, rc);
+    gh_err_t err = rc == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, rc);
     sqlite3_reset(st);
     return err;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+void gh_sqlite_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     if (v && *v)
         sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
@@ -191,7 +180,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
         sqlite3_bind_null(st, i);
 }
 
-static void col_text(sqlite3_stmt *st, int i, char *out, size_t size)
+void gh_sqlite_col_text(sqlite3_stmt *st, int i, char *out, size_t size)
 {
     const unsigned char *v = sqlite3_column_text(st, i);
     if (!v) {
@@ -201,7 +190,6 @@ static void col_text(sqlite3_stmt *st, int i, char *out, size_t size)
     snprintf(out, size, "%s", (const char *)v);
 }
 
-#define COPY(st, i, field) col_text((st), (i), (field), sizeof(field))
 
 /* Transactions nest: the outermost is BEGIN IMMEDIATE, inner ones are savepoints, so a store
  * function that wraps its own rows in a transaction can also run inside a caller's. */
@@ -217,7 +205,7 @@ gh_err_t gh_store_begin(gh_db_t *db)
     int rc = db->depth == 0 ? sqlite3_exec(db->conn, "BEGIN IMMEDIATE", NULL, NULL, NULL)
                             : tx_exec(db, "SAVEPOINT", db->depth);
     if (rc != SQLITE_OK)
-        return step_err(db, rc);
+        return gh_sqlite_step_err(db, rc);
     db->depth++;
     return GH_OK;
 }
@@ -231,7 +219,7 @@ gh_err_t gh_store_commit(gh_db_t *db)
         db->depth--;
         return GH_OK;
     }
-    gh_err_t err = step_err(db, rc);
+    gh_err_t err = gh_sqlite_step_err(db, rc);
     gh_store_rollback(db);
     return err;
 }
@@ -350,385 +338,4 @@ gh_err_t gh_store_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
     if (applied)
         *applied = n;
     return GH_OK;
-}
-
-/* ---- sign-in links ---- */
-
-gh_err_t gh_store_link_insert(gh_db_t *db, const char *token_hash, const char *email,
-                              const char *ip, int64_t now, int64_t expires_at)
-{
-    static const char sql[] = "INSERT INTO login_links (token_hash, email, created_at, "
-                              "expires_at, request_ip) VALUES (?, ?, ?, ?, ?)";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_int64(st, 4, expires_at);
-    sqlite3_bind_text(st, 5, ip, -1, SQLITE_STATIC);
-    return exec_stmt(db, st);
-}
-
-gh_err_t gh_store_link_consume(gh_db_t *db, const char *token_hash, int64_t now,
-                               char email_out[GH_EMAIL_MAX])
-{
-    static const char sel[] =
-        "SELECT email, expires_at, used_at FROM login_links WHERE token_hash = ?";
-    static const char upd[] =
-        "UPDATE login_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL";
-    gh_err_t rc = gh_store_begin(db);
-    if (rc)
-        return rc;
-    sqlite3_stmt *st = stmt(db, sel);
-    if (!st) {
-        rc = GH_ESTORE;
-        goto out_rollback;
-    }
-    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step != SQLITE_ROW) {
-        rc = step == SQLITE_DONE ? GH_ENOTFOUND : step_err(db, step);
-        sqlite3_reset(st);
-        goto out_rollback;
-    }
-    col_text(st, 0, email_out, GH_EMAIL_MAX);
-    int64_t expires_at = sqlite3_column_int64(st, 1);
-    bool used = sqlite3_column_type(st, 2) != SQLITE_NULL;
-    sqlite3_reset(st);
-    if (used) {
-        rc = GH_ECONFLICT;
-        goto out_rollback;
-    }
-    if (now >= expires_at) {
-        rc = GH_EEXPIRED;
-        goto out_rollback;
-    }
-    st = stmt(db, upd);
-    if (!st) {
-        rc = GH_ESTORE;
-        goto out_rollback;
-    }
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_text(st, 2, token_hash, -1, SQLITE_STATIC);
-    rc = exec_stmt(db, st);
-    if (rc)
-        goto out_rollback;
-    return gh_store_commit(db);
-out_rollback:
-    gh_store_rollback(db);
-    return rc;
-}
-
-/* ---- accounts ---- */
-
-#define ACCOUNT_COLS                                                                       \
-    "id, email, full_name, coalesce(age_confirmed_at, 0), coalesce(terms_accepted_at, 0), " \
-    "terms_version, created_at"
-
-static gh_err_t account_row(gh_db_t *db, sqlite3_stmt *st, gh_account_t *a)
-{
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return rc == SQLITE_DONE ? GH_ENOTFOUND : step_err(db, rc);
-    }
-    memset(a, 0, sizeof(*a));
-    COPY(st, 0, a->id);
-    COPY(st, 1, a->email);
-    COPY(st, 2, a->full_name);
-    a->age_confirmed_at = sqlite3_column_int64(st, 3);
-    a->terms_accepted_at = sqlite3_column_int64(st, 4);
-    COPY(st, 5, a->terms_version);
-    a->created_at = sqlite3_column_int64(st, 6);
-    sqlite3_reset(st);
-    return GH_OK;
-}
-
-gh_err_t gh_store_account_get(gh_db_t *db, const char *id, gh_account_t *out)
-{
-    static const char sql[] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    return account_row(db, st, out);
-}
-
-gh_err_t gh_store_account_by_email(gh_db_t *db, const char *email, gh_account_t *out)
-{
-    static const char sql[] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE email = ?";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
-    return account_row(db, st, out);
-}
-
-gh_err_t gh_store_account_insert(gh_db_t *db, const gh_account_t *a)
-{
-    static const char sql[] = "INSERT INTO accounts (id, email, created_at) VALUES (?, ?, ?)";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a->email, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, a->created_at);
-    return exec_stmt(db, st);
-}
-
-gh_err_t gh_store_account_onboard(gh_db_t *db, const char *id, const char *full_name,
-                                  const char *terms_version, int64_t now)
-{
-    static const char sql[] = "UPDATE accounts SET full_name = ?, age_confirmed_at = ?, "
-                              "terms_accepted_at = ?, terms_version = ? WHERE id = ?";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, full_name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_text(st, 4, terms_version, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, id, -1, SQLITE_STATIC);
-    gh_err_t rc = exec_stmt(db, st);
-    if (!rc && sqlite3_changes(db->conn) == 0)
-        rc = GH_ENOTFOUND;
-    return rc;
-}
-
-/* ---- sessions ---- */
-
-gh_err_t gh_store_session_insert(gh_db_t *db, const gh_session_t *s, const char *ip,
-                                 const char *user_agent)
-{
-    static const char sql[] =
-        "INSERT INTO sessions (id_hash, account_id, csrf_token, current_org_id, created_at, "
-        "expires_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, s->id_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, s->account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, s->csrf_token, -1, SQLITE_STATIC);
-    bind_text(st, 4, s->current_org_id);
-    sqlite3_bind_int64(st, 5, s->created_at);
-    sqlite3_bind_int64(st, 6, s->expires_at);
-    sqlite3_bind_text(st, 7, ip, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, user_agent, -1, SQLITE_STATIC);
-    return exec_stmt(db, st);
-}
-
-gh_err_t gh_store_session_get(gh_db_t *db, const char *id_hash, int64_t now, gh_session_t *out)
-{
-    static const char sql[] =
-        "SELECT id_hash, account_id, csrf_token, current_org_id, created_at, expires_at "
-        "FROM sessions WHERE id_hash = ? AND revoked_at IS NULL AND expires_at > ?";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, id_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return rc == SQLITE_DONE ? GH_ENOTFOUND : step_err(db, rc);
-    }
-    memset(out, 0, sizeof(*out));
-    COPY(st, 0, out->id_hash);
-    COPY(st, 1, out->account_id);
-    COPY(st, 2, out->csrf_token);
-    COPY(st, 3, out->current_org_id);
-    out->created_at = sqlite3_column_int64(st, 4);
-    out->expires_at = sqlite3_column_int64(st, 5);
-    sqlite3_reset(st);
-    return GH_OK;
-}
-
-gh_err_t gh_store_session_set_org(gh_db_t *db, const char *id_hash, const char *org_id)
-{
-    static const char sql[] = "UPDATE sessions SET current_org_id = ? WHERE id_hash = ?";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    bind_text(st, 1, org_id);
-    sqlite3_bind_text(st, 2, id_hash, -1, SQLITE_STATIC);
-    return exec_stmt(db, st);
-}
-
-gh_err_t gh_store_session_revoke(gh_db_t *db, const char *id_hash, int64_t now)
-{
-    static const char sql[] =
-        "UPDATE sessions SET revoked_at = ? WHERE id_hash = ? AND revoked_at IS NULL";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_text(st, 2, id_hash, -1, SQLITE_STATIC);
-    return exec_stmt(db, st);
-}
-
-/* ---- organizations ---- */
-
-gh_err_t gh_store_org_create(gh_db_t *db, const char *org_id, const char *name,
-                             const char *account_id, const char *workspace_id,
-                             const char *workspace_color, int64_t now)
-{
-    static const char ins_org[] =
-        "INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)";
-    static const char ins_member[] = "INSERT INTO memberships (org_id, account_id, role, "
-                                     "created_at) VALUES (?, ?, 'admin', ?)";
-    static const char ins_ws[] = "INSERT INTO workspaces (id, org_id, name, display_color, "
-                                 "is_default, created_at) VALUES (?, ?, 'Default', ?, 1, ?)";
-    gh_err_t rc = gh_store_begin(db);
-    if (rc)
-        return rc;
-    sqlite3_stmt *st = stmt(db, ins_org);
-    if (!st)
-        goto out_store;
-    sqlite3_bind_text(st, 1, org_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    if ((rc = exec_stmt(db, st)))
-        goto out_rollback;
-
-    if (!(st = stmt(db, ins_member)))
-        goto out_store;
-    sqlite3_bind_text(st, 1, org_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    if ((rc = exec_stmt(db, st)))
-        goto out_rollback;
-
-    if (!(st = stmt(db, ins_ws)))
-        goto out_store;
-    sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, org_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, workspace_color, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now);
-    if ((rc = exec_stmt(db, st)))
-        goto out_rollback;
-    return gh_store_commit(db);
-out_store:
-    rc = GH_ESTORE;
-out_rollback:
-    gh_store_rollback(db);
-    return rc;
-}
-
-gh_err_t gh_store_memberships(gh_db_t *db, const char *account_id, gh_store_membership_fn fn,
-                              void *ctx)
-{
-    static const char sql[] = "SELECT o.id, o.name, m.role FROM memberships m "
-                              "JOIN organizations o ON o.id = m.org_id "
-                              "WHERE m.account_id = ? ORDER BY m.created_at, o.id";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        gh_membership_t m;
-        COPY(st, 0, m.org_id);
-        COPY(st, 1, m.org_name);
-        COPY(st, 2, m.role);
-        fn(ctx, &m);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? GH_OK : step_err(db, rc);
-}
-
-gh_err_t gh_store_membership_get(gh_db_t *db, const char *org_id, const char *account_id,
-                                 gh_membership_t *out)
-{
-    static const char sql[] = "SELECT o.id, o.name, m.role FROM memberships m "
-                              "JOIN organizations o ON o.id = m.org_id "
-                              "WHERE m.org_id = ? AND m.account_id = ?";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, org_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, account_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return rc == SQLITE_DONE ? GH_ENOTFOUND : step_err(db, rc);
-    }
-    COPY(st, 0, out->org_id);
-    COPY(st, 1, out->org_name);
-    COPY(st, 2, out->role);
-    sqlite3_reset(st);
-    return GH_OK;
-}
-
-gh_err_t gh_store_membership_count(gh_db_t *db, const char *account_id, int *count)
-{
-    static const char sql[] = "SELECT count(*) FROM memberships WHERE account_id = ?";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    *count = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? GH_OK : step_err(db, rc);
-}
-
-gh_err_t gh_store_org_settings_get(gh_db_t *db, const char *org_id, gh_org_settings_t *out)
-{
-    static const char sql[] =
-        "SELECT id, name, legal_name, billing_email, address_line1, address_line2, city, "
-        "postal_code, state, country, vat_id, created_at, coalesce(updated_at, 0) "
-        "FROM organizations WHERE id = ?";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, org_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return rc == SQLITE_DONE ? GH_ENOTFOUND : step_err(db, rc);
-    }
-    memset(out, 0, sizeof(*out));
-    COPY(st, 0, out->id);
-    COPY(st, 1, out->name);
-    COPY(st, 2, out->legal_name);
-    COPY(st, 3, out->billing_email);
-    COPY(st, 4, out->line1);
-    COPY(st, 5, out->line2);
-    COPY(st, 6, out->city);
-    COPY(st, 7, out->postal_code);
-    COPY(st, 8, out->state);
-    COPY(st, 9, out->country);
-    COPY(st, 10, out->vat_id);
-    out->created_at = sqlite3_column_int64(st, 11);
-    out->updated_at = sqlite3_column_int64(st, 12);
-    sqlite3_reset(st);
-    return GH_OK;
-}
-
-gh_err_t gh_store_org_settings_put(gh_db_t *db, const gh_org_settings_t *s)
-{
-    static const char sql[] =
-        "UPDATE organizations SET name = ?, legal_name = ?, billing_email = ?, "
-        "address_line1 = ?, address_line2 = ?, city = ?, postal_code = ?, state = ?, "
-        "country = ?, vat_id = ?, updated_at = ? WHERE id = ?";
-    sqlite3_stmt *st = stmt(db, sql);
-    if (!st)
-        return GH_ESTORE;
-    sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
-    bind_text(st, 2, s->legal_name);
-    bind_text(st, 3, s->billing_email);
-    bind_text(st, 4, s->line1);
-    bind_text(st, 5, s->line2);
-    bind_text(st, 6, s->city);
-    bind_text(st, 7, s->postal_code);
-    bind_text(st, 8, s->state);
-    bind_text(st, 9, s->country);
-    bind_text(st, 10, s->vat_id);
-    sqlite3_bind_int64(st, 11, s->updated_at);
-    sqlite3_bind_text(st, 12, s->id, -1, SQLITE_STATIC);
-    gh_err_t rc = exec_stmt(db, st);
-    if (!rc && sqlite3_changes(db->conn) == 0)
-        rc = GH_ENOTFOUND;
-    return rc;
 }
