@@ -71,6 +71,8 @@ void gh_api_auth_onboarding(gh_req_t *req);
 void gh_api_auth_create_org(gh_req_t *req);
 void gh_api_auth_switch_org(gh_req_t *req);
 void gh_api_auth_logout(gh_req_t *req);
+void gh_api_oidc_start(gh_req_t *req);
+void gh_api_oidc_callback(gh_req_t *req);
 void gh_api_org_me(gh_req_t *req);
 void gh_api_org_settings_get(gh_req_t *req);
 void gh_api_org_settings_post(gh_req_t *req);

@@ -229,8 +229,10 @@ void gh_api_auth_logout(gh_req_t *req)
 void gh_api_auth_config(gh_req_t *req)
 {
     const gh_config_t *cfg = gh_api_ctx(req)->app->cfg;
+    json_t *oidc = json_pack("{s:b, s:s}", "enabled", cfg->oidc_issuer[0] != '\0', "label",
+                             cfg->oidc_label);
     gh_res_json(req, 200,
-                json_pack("{s:s, s:s, s:s, s:i}", "type", "console_config", "product_name",
+                json_pack("{s:s, s:s, s:s, s:i, s:o}", "type", "console_config", "product_name",
                           cfg->product_name, "terms_version", cfg->terms_version,
-                          "link_ttl_minutes", (cfg->link_ttl_s + 59) / 60));
+                          "link_ttl_minutes", (cfg->link_ttl_s + 59) / 60, "oidc", oidc));
 }

@@ -95,6 +95,49 @@ static void keep_first(void *ctx, const gh_membership_t *m)
         snprintf(s->current_org_id, sizeof(s->current_org_id), "%s", m->org_id);
 }
 
+gh_err_t gh_auth_account_for_email(gh_app_t *app, gh_db_t *db, const char *email,
+                                   gh_account_t *out, bool *created)
+{
+    *created = false;
+    gh_err_t rc = gh_store_account_by_email(db, email, out);
+    if (rc != GH_ENOTFOUND)
+        return rc;
+    memset(out, 0, sizeof(*out));
+    gh_id_new(out->id, "user");
+    snprintf(out->email, sizeof(out->email), "%s", email);
+    out->created_at = app->now();
+    rc = gh_store_account_insert(db, out);
+    *created = rc == GH_OK;
+    return rc;
+}
+
+gh_err_t gh_auth_start_session(gh_app_t *app, gh_db_t *db, const char *account_id,
+                               const char *org_id, const char *ip, const char *user_agent,
+                               gh_login_t *out)
+{
+    int64_t now = app->now();
+    gh_session_t s;
+    memset(&s, 0, sizeof(s));
+    gh_secret_new(out->session_secret);
+    gh_sha256_hex(s.id_hash, out->session_secret, strlen(out->session_secret));
+    snprintf(s.account_id, sizeof(s.account_id), "%s", account_id);
+    snprintf(out->account_id, sizeof(out->account_id), "%s", account_id);
+    gh_secret_new(s.csrf_token);
+    s.created_at = now;
+    s.expires_at = now + app->cfg->session_ttl_s;
+    if (org_id && *org_id) {
+        snprintf(s.current_org_id, sizeof(s.current_org_id), "%s", org_id);
+    } else {
+        /* Start in the first organization the account belongs to, if any. */
+        gh_err_t rc = gh_store_memberships(db, account_id, keep_first, &s);
+        if (rc)
+            return rc;
+    }
+    char ua[256];
+    snprintf(ua, sizeof(ua), "%s", user_agent ? user_agent : "");
+    return gh_store_session_insert(db, &s, ip, ua);
+}
+
 gh_err_t gh_auth_open_link(gh_app_t *app, const char *token, const char *ip,
                            const char *user_agent, gh_login_t *out)
 {
@@ -106,7 +149,6 @@ gh_err_t gh_auth_open_link(gh_app_t *app, const char *token, const char *ip,
     gh_db_t *db = gh_store_db(app->store);
     if (!db)
         return GH_ESTORE;
-    int64_t now = app->now();
 
     /* Consuming the link, creating the account and starting the session are one unit:
      * a failure half-way leaves the link unused. */
@@ -114,48 +156,14 @@ gh_err_t gh_auth_open_link(gh_app_t *app, const char *token, const char *ip,
     if (rc)
         return rc;
     char email[GH_EMAIL_MAX];
-    rc = gh_store_link_consume(db, hash, now, email);
-    if (rc)
-        goto out_rollback;
     gh_account_t acct;
-    rc = gh_store_account_by_email(db, email, &acct);
-    if (rc == GH_ENOTFOUND) {
-        memset(&acct, 0, sizeof(acct));
-        gh_id_new(acct.id, "user");
-        snprintf(acct.email, sizeof(acct.email), "%s", email);
-        acct.created_at = now;
-        rc = gh_store_account_insert(db, &acct);
-        out->new_account = true;
-    }
-    if (rc)
-        goto out_rollback;
-
-    gh_session_t s;
-    memset(&s, 0, sizeof(s));
-    gh_secret_new(out->session_secret);
-    gh_sha256_hex(s.id_hash, out->session_secret, strlen(out->session_secret));
-    snprintf(s.account_id, sizeof(s.account_id), "%s", acct.id);
-    gh_secret_new(s.csrf_token);
-    s.created_at = now;
-    s.expires_at = now + app->cfg->session_ttl_s;
-
-    /* Start in the first organization the account belongs to, if any. */
-    rc = gh_store_memberships(db, acct.id, keep_first, &s);
-    if (rc)
-        goto out_rollback;
-    char ua[256];
-    snprintf(ua, sizeof(ua), "%s", user_agent ? user_agent : "");
-    rc = gh_store_session_insert(db, &s, ip, ua);
-    if (rc)
-        goto out_rollback;
-    rc = gh_store_commit(db);
-    if (rc)
+    if ((rc = gh_store_link_consume(db, hash, app->now(), email)) ||
+        (rc = gh_auth_account_for_email(app, db, email, &acct, &out->new_account)) ||
+        (rc = gh_auth_start_session(app, db, acct.id, NULL, ip, user_agent, out))) {
+        gh_store_rollback(db);
         return rc;
-    snprintf(out->account_id, sizeof(out->account_id), "%s", acct.id);
-    return GH_OK;
-out_rollback:
-    gh_store_rollback(db);
-    return rc;
+    }
+    return gh_store_commit(db);
 }
 
 gh_err_t gh_auth_session(gh_app_t *app, const char *secret, gh_session_t *session,

@@ -27,6 +27,18 @@ typedef struct gh_login {
 gh_err_t gh_auth_open_link(gh_app_t *app, const char *token, const char *ip,
                            const char *user_agent, gh_login_t *out);
 
+/* The account for `email` (lower-cased already), created when there is none; `*created`
+ * tells which. Runs inside the caller's transaction on `db`. */
+gh_err_t gh_auth_account_for_email(gh_app_t *app, gh_db_t *db, const char *email,
+                                   gh_account_t *out, bool *created);
+
+/* Starts a session for `account_id` on `db` (inside the caller's transaction) and writes its
+ * secret into `out`. The session's organization is `org_id`, or when NULL the first one the
+ * account belongs to. Used by every way of signing in: links, invites, OpenID Connect. */
+gh_err_t gh_auth_start_session(gh_app_t *app, gh_db_t *db, const char *account_id,
+                               const char *org_id, const char *ip, const char *user_agent,
+                               gh_login_t *out);
+
 /* Loads the live session whose cookie holds `secret`, and its account. GH_EAUTH when the
  * secret is malformed, unknown, revoked or expired. */
 gh_err_t gh_auth_session(gh_app_t *app, const char *secret, gh_session_t *session,

@@ -33,6 +33,13 @@ void gh_config_defaults(gh_config_t *cfg)
     cfg->link_limit_window_s = 3600;
     snprintf(cfg->terms_version, sizeof(cfg->terms_version), "2026-01-01");
     cfg->max_orgs_per_account = 20;
+    cfg->invite_ttl_days = 21;
+    cfg->max_workspaces = 100;
+    snprintf(cfg->oidc_client_secret_env, sizeof(cfg->oidc_client_secret_env),
+             "GATEHOUSE_OIDC_CLIENT_SECRET");
+    snprintf(cfg->oidc_label, sizeof(cfg->oidc_label), "Google");
+    snprintf(cfg->oidc_scopes, sizeof(cfg->oidc_scopes), "openid email profile");
+    cfg->oidc_timeout_ms = 10000;
 }
 
 static gh_err_t set_str(char *dst, size_t size, const char *value, const char *key, char *err,
@@ -202,6 +209,25 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
         return set_str(c->terms_version, sizeof(c->terms_version), value, key, err, err_size);
     if (KEY("auth", "max_organizations_per_account"))
         return set_int(&c->max_orgs_per_account, value, 1, 1000, key, err, err_size);
+    if (KEY("organizations", "invite_ttl_days"))
+        return set_int(&c->invite_ttl_days, value, 1, 365, key, err, err_size);
+    if (KEY("organizations", "max_workspaces"))
+        return set_int(&c->max_workspaces, value, 1, 100000, key, err, err_size);
+    if (KEY("oidc", "issuer")) {
+        rc = *value ? check_url(value, key, err, err_size) : GH_OK;
+        return rc ? rc : set_str(c->oidc_issuer, sizeof(c->oidc_issuer), value, key, err, err_size);
+    }
+    if (KEY("oidc", "client_id"))
+        return set_str(c->oidc_client_id, sizeof(c->oidc_client_id), value, key, err, err_size);
+    if (KEY("oidc", "client_secret_env"))
+        return set_str(c->oidc_client_secret_env, sizeof(c->oidc_client_secret_env), value, key,
+                       err, err_size);
+    if (KEY("oidc", "label"))
+        return set_str(c->oidc_label, sizeof(c->oidc_label), value, key, err, err_size);
+    if (KEY("oidc", "scopes"))
+        return set_str(c->oidc_scopes, sizeof(c->oidc_scopes), value, key, err, err_size);
+    if (KEY("oidc", "timeout_ms"))
+        return set_int(&c->oidc_timeout_ms, value, 100, 600000, key, err, err_size);
     snprintf(err, err_size, "unknown option [%s] %s", section, key);
     return GH_EINVAL;
 }
@@ -259,6 +285,11 @@ gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size)
         n = snprintf(cfg->outbox_dir, sizeof(cfg->outbox_dir), "%s/outbox", cfg->data_dir);
         if (n < 0 || (size_t)n >= sizeof(cfg->outbox_dir))
             goto too_long;
+    }
+    strip_trailing_slash(cfg->oidc_issuer);
+    if (cfg->oidc_issuer[0] && !cfg->oidc_client_id[0]) {
+        snprintf(err, err_size, "[oidc] issuer is set but client_id is not");
+        return GH_EINVAL;
     }
     strip_trailing_slash(cfg->public_url);
     strip_trailing_slash(cfg->public_api_url);

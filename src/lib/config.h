@@ -52,6 +52,18 @@ typedef struct gh_config {
     char terms_version[32];
     int max_orgs_per_account;
 
+    /* [organizations] */
+    int invite_ttl_days;
+    int max_workspaces;
+
+    /* [oidc] "Continue with Google" or any OpenID Connect provider; off when issuer is empty */
+    char oidc_issuer[GH_CONFIG_STR];
+    char oidc_client_id[GH_CONFIG_STR];
+    char oidc_client_secret_env[64]; /* environment variable holding the client secret */
+    char oidc_label[64];             /* the button says "Continue with <label>" */
+    char oidc_scopes[GH_CONFIG_STR];
+    int oidc_timeout_ms;
+
     /* Derived by gh_config_finish. */
     bool cookie_secure; /* public_url is https */
     bool public_url_set;
