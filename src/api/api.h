@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "core/actor.h"
 #include "core/app.h"
 #include "core/org.h"
 #include "http/request.h"
@@ -30,6 +31,7 @@ typedef struct gh_api_ctx {
     gh_account_t account;
     gh_membership_t membership; /* the current organization, for MEMBER and above */
     gh_role_t role;
+    gh_actor_t actor; /* who acts on the organization, for MEMBER and above */
 } gh_api_ctx_t;
 
 /* The server's handler (gh_http_handler_fn); `app` is the gh_app_t. */
@@ -62,6 +64,19 @@ bool gh_api_bool(gh_req_t *req, json_t *obj, const char *key, bool *out);
 /* RFC 3339 UTC text for a Unix time, or JSON null for 0. */
 json_t *gh_api_time(int64_t t);
 
+/* Reads limit (1–1000, default 20), after_id and before_id from the query. */
+bool gh_api_page(gh_req_t *req, gh_page_t *page);
+
+/* Reads an optional boolean query parameter ("true"/"false"). */
+bool gh_api_query_bool(gh_req_t *req, const char *name, bool *out);
+
+/* Answers a list: {"data", "has_more", "first_id", "last_id"}, the ids taken from each
+ * item's `id_field`. Takes the reference to `data`. */
+void gh_api_list(gh_req_t *req, json_t *data, bool has_more, const char *id_field);
+
+/* Answers a core error: `msg` when the core wrote one, else `fallback`. */
+void gh_api_fail(gh_req_t *req, gh_err_t rc, const char *msg, const char *fallback);
+
 /* Handlers, grouped by file. */
 void gh_api_auth_config(gh_req_t *req);
 void gh_api_auth_email(gh_req_t *req);
@@ -77,6 +92,35 @@ void gh_api_org_me(gh_req_t *req);
 void gh_api_org_settings_get(gh_req_t *req);
 void gh_api_org_settings_post(gh_req_t *req);
 void gh_api_countries(gh_req_t *req);
+void gh_api_users_list(gh_req_t *req);
+void gh_api_user_get(gh_req_t *req);
+void gh_api_user_update(gh_req_t *req);
+void gh_api_user_delete(gh_req_t *req);
+void gh_api_invites_list(gh_req_t *req);
+void gh_api_invite_create(gh_req_t *req);
+void gh_api_invite_get(gh_req_t *req);
+void gh_api_invite_resend(gh_req_t *req);
+void gh_api_invite_delete(gh_req_t *req);
+void gh_api_invite_accept(gh_req_t *req);
+void gh_api_workspaces_list(gh_req_t *req);
+void gh_api_workspace_create(gh_req_t *req);
+void gh_api_workspace_get(gh_req_t *req);
+void gh_api_workspace_update(gh_req_t *req);
+void gh_api_workspace_archive(gh_req_t *req);
+void gh_api_ws_members_list(gh_req_t *req);
+void gh_api_ws_member_add(gh_req_t *req);
+void gh_api_ws_member_get(gh_req_t *req);
+void gh_api_ws_member_update(gh_req_t *req);
+void gh_api_ws_member_delete(gh_req_t *req);
+void gh_api_api_keys_list(gh_req_t *req);
+void gh_api_api_key_create(gh_req_t *req);
+void gh_api_api_key_get(gh_req_t *req);
+void gh_api_api_key_update(gh_req_t *req);
+void gh_api_admin_keys_list(gh_req_t *req);
+void gh_api_admin_key_create(gh_req_t *req);
+void gh_api_admin_key_get(gh_req_t *req);
+void gh_api_admin_key_revoke(gh_req_t *req);
+void gh_api_audit_list(gh_req_t *req);
 void gh_api_healthz(gh_req_t *req);
 
 /* Serves the console: /static/... files and index.html for console routes. Returns false

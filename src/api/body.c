@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "api/api.h"
@@ -102,4 +104,64 @@ json_t *gh_api_time(int64_t t)
     char buf[32];
     strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
     return json_string(buf);
+}
+
+bool gh_api_page(gh_req_t *req, gh_page_t *page)
+{
+    page->limit = 20;
+    page->after_id = gh_req_query(req, "after_id");
+    page->before_id = gh_req_query(req, "before_id");
+    const char *limit = gh_req_query(req, "limit");
+    if (limit) {
+        char *end;
+        errno = 0;
+        long v = strtol(limit, &end, 10);
+        if (errno || end == limit || *end || v < 1 || v > 1000) {
+            gh_res_error(req, GH_EINVAL, "limit must be a whole number from 1 to 1000.");
+            return false;
+        }
+        page->limit = (int)v;
+    }
+    if (page->after_id && page->before_id) {
+        gh_res_error(req, GH_EINVAL, "Send after_id or before_id, not both.");
+        return false;
+    }
+    const char *cursor = page->after_id ? page->after_id : page->before_id;
+    if (cursor && (!*cursor || strlen(cursor) >= GH_ID_MAX)) {
+        gh_res_error(req, GH_EINVAL, "%s is not an id from this list.",
+                     page->after_id ? "after_id" : "before_id");
+        return false;
+    }
+    return true;
+}
+
+bool gh_api_query_bool(gh_req_t *req, const char *name, bool *out)
+{
+    const char *v = gh_req_query(req, name);
+    if (!v)
+        return true;
+    if (!strcmp(v, "true") || !strcmp(v, "false")) {
+        *out = !strcmp(v, "true");
+        return true;
+    }
+    gh_res_error(req, GH_EINVAL, "%s must be true or false.", name);
+    return false;
+}
+
+void gh_api_list(gh_req_t *req, json_t *data, bool has_more, const char *id_field)
+{
+    size_t n = json_array_size(data);
+    json_t *first = n ? json_object_get(json_array_get(data, 0), id_field) : NULL;
+    json_t *last = n ? json_object_get(json_array_get(data, n - 1), id_field) : NULL;
+    gh_res_json(req, 200,
+                json_pack("{s:o, s:b, s:O, s:O}", "data", data, "has_more", has_more, "first_id",
+                          first ? first : json_null(), "last_id", last ? last : json_null()));
+}
+
+void gh_api_fail(gh_req_t *req, gh_err_t rc, const char *msg, const char *fallback)
+{
+    if (rc == GH_EINVAL && msg && !*msg) /* a cursor not in the list */
+        gh_res_error(req, rc, "after_id or before_id is not an id from this list.");
+    else
+        gh_res_error(req, rc, "%s", msg && *msg ? msg : fallback);
 }

@@ -98,8 +98,7 @@ void gh_api_org_settings_post(gh_req_t *req)
     }
     char msg[512];
     gh_org_settings_t s;
-    gh_err_t rc = gh_org_settings_update(ctx->app, ctx->membership.org_id, ctx->role, &patch, &s,
-                                         msg, sizeof(msg));
+    gh_err_t rc = gh_org_settings_update(ctx->app, &ctx->actor, &patch, &s, msg, sizeof(msg));
     if (rc == GH_EINVAL || rc == GH_EPERM)
         gh_res_error(req, rc, "%s", msg);
     else if (rc)

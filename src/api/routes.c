@@ -3,9 +3,12 @@
  * not call it. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "core/auth.h"
+#include "core/keys.h"
+#include "lib/keyfmt.h"
 #include "http/router.h"
 #include "lib/crypto.h"
 
@@ -25,6 +28,35 @@ static const gh_route_t routes[] = {
     {"GET", "/v1/organizations/me", gh_api_org_me, GH_ACCESS_MEMBER},
     {"GET", "/v1/organizations/me/settings", gh_api_org_settings_get, GH_ACCESS_MEMBER},
     {"POST", "/v1/organizations/me/settings", gh_api_org_settings_post, GH_ACCESS_BILLING},
+    {"GET", "/auth/invite", gh_api_invite_accept, GH_ACCESS_PUBLIC},
+    {"GET", "/v1/organizations/users", gh_api_users_list, GH_ACCESS_MEMBER},
+    {"GET", "/v1/organizations/users/{user_id}", gh_api_user_get, GH_ACCESS_MEMBER},
+    {"POST", "/v1/organizations/users/{user_id}", gh_api_user_update, GH_ACCESS_ADMIN},
+    {"DELETE", "/v1/organizations/users/{user_id}", gh_api_user_delete, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/invites", gh_api_invites_list, GH_ACCESS_ADMIN},
+    {"POST", "/v1/organizations/invites", gh_api_invite_create, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/invites/{invite_id}", gh_api_invite_get, GH_ACCESS_ADMIN},
+    {"POST", "/v1/organizations/invites/{invite_id}/resend", gh_api_invite_resend, GH_ACCESS_ADMIN},
+    {"DELETE", "/v1/organizations/invites/{invite_id}", gh_api_invite_delete, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/workspaces", gh_api_workspaces_list, GH_ACCESS_MEMBER},
+    {"POST", "/v1/organizations/workspaces", gh_api_workspace_create, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/workspaces/{workspace_id}", gh_api_workspace_get, GH_ACCESS_MEMBER},
+    {"POST", "/v1/organizations/workspaces/{workspace_id}", gh_api_workspace_update, GH_ACCESS_ADMIN},
+    {"POST", "/v1/organizations/workspaces/{workspace_id}/archive", gh_api_workspace_archive, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/workspaces/{workspace_id}/members", gh_api_ws_members_list, GH_ACCESS_MEMBER},
+    {"POST", "/v1/organizations/workspaces/{workspace_id}/members", gh_api_ws_member_add, GH_ACCESS_MEMBER},
+    {"GET", "/v1/organizations/workspaces/{workspace_id}/members/{user_id}", gh_api_ws_member_get, GH_ACCESS_MEMBER},
+    {"POST", "/v1/organizations/workspaces/{workspace_id}/members/{user_id}", gh_api_ws_member_update, GH_ACCESS_MEMBER},
+    {"DELETE", "/v1/organizations/workspaces/{workspace_id}/members/{user_id}", gh_api_ws_member_delete, GH_ACCESS_MEMBER},
+    {"GET", "/v1/organizations/api_keys", gh_api_api_keys_list, GH_ACCESS_MEMBER},
+    {"POST", "/v1/organizations/api_keys", gh_api_api_key_create, GH_ACCESS_MEMBER},
+    {"GET", "/v1/organizations/api_keys/{api_key_id}", gh_api_api_key_get, GH_ACCESS_MEMBER},
+    {"POST", "/v1/organizations/api_keys/{api_key_id}", gh_api_api_key_update, GH_ACCESS_MEMBER},
+    {"GET", "/v1/organizations/admin_keys", gh_api_admin_keys_list, GH_ACCESS_ADMIN},
+    {"POST", "/v1/organizations/admin_keys", gh_api_admin_key_create, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/admin_keys/{admin_key_id}", gh_api_admin_key_get, GH_ACCESS_ADMIN},
+    {"POST", "/v1/organizations/admin_keys/{admin_key_id}/revoke", gh_api_admin_key_revoke, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/audit_log", gh_api_audit_list, GH_ACCESS_ADMIN},
 };
 
 static bool is_safe_method(const char *m)
@@ -32,11 +64,72 @@ static bool is_safe_method(const char *m)
     return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS");
 }
 
+/* The admin key a request presents in x-api-key or "authorization: Bearer", or NULL. */
+static const char *presented_key(gh_req_t *req)
+{
+    const char *k = gh_req_header(req, "x-api-key");
+    if (k)
+        return k;
+    const char *auth = gh_req_header(req, "authorization");
+    if (auth && !strncasecmp(auth, "Bearer ", 7))
+        return auth + 7;
+    return NULL;
+}
+
+/* The role check shared by both kinds of caller. */
+static bool role_allows(gh_req_t *req, gh_access_t access, gh_role_t role, const char *name)
+{
+    if (access == GH_ACCESS_BILLING && role != GH_ROLE_BILLING && role != GH_ROLE_ADMIN) {
+        gh_res_error(req, GH_EPERM, "This needs the billing or admin role; yours is %s.", name);
+        return false;
+    }
+    if (access == GH_ACCESS_ADMIN && role != GH_ROLE_ADMIN) {
+        gh_res_error(req, GH_EPERM, "This needs the admin role; yours is %s.", name);
+        return false;
+    }
+    return true;
+}
+
+/* An admin key acts as an admin of its organization, on the Organization API only. */
+static bool authorize_key(gh_req_t *req, gh_api_ctx_t *ctx, const char *key, gh_access_t access)
+{
+    if (access < GH_ACCESS_MEMBER) {
+        gh_res_error(req, GH_EAUTH, "Admin keys work only with the Organization API "
+                                    "(/v1/organizations/...); sign in for this.");
+        return false;
+    }
+    if (!strncmp(key, GH_KEY_API_PREFIX, strlen(GH_KEY_API_PREFIX))) {
+        gh_res_error(req, GH_EAUTH, "That is an API key, which works only with the model API. "
+                                    "The Organization API needs an admin key (sk-gh-admin01-...).");
+        return false;
+    }
+    gh_err_t rc = gh_adminkey_authenticate(ctx->app, key, req->ip, &ctx->actor);
+    if (rc == GH_EAUTH) {
+        gh_res_error(req, GH_EAUTH, "Invalid admin key: it is malformed, unknown or revoked.");
+        return false;
+    }
+    if (rc) {
+        gh_res_error(req, rc, "Could not check the admin key. Try again.");
+        return false;
+    }
+    ctx->role = GH_ROLE_ADMIN;
+    snprintf(ctx->membership.org_id, sizeof(ctx->membership.org_id), "%s", ctx->actor.org_id);
+    snprintf(ctx->membership.role, sizeof(ctx->membership.role), "admin");
+    gh_org_settings_t org;
+    gh_db_t *db = gh_store_db(ctx->app->store);
+    if (db && !gh_store_org_settings_get(db, ctx->actor.org_id, &org))
+        snprintf(ctx->membership.org_name, sizeof(ctx->membership.org_name), "%s", org.name);
+    return role_allows(req, access, GH_ROLE_ADMIN, "admin");
+}
+
 /* Establishes the caller for `access`; answers and returns false when they fall short. */
 static bool authorize(gh_req_t *req, gh_api_ctx_t *ctx, gh_access_t access)
 {
     if (access == GH_ACCESS_PUBLIC)
         return true;
+    const char *key = presented_key(req);
+    if (key)
+        return authorize_key(req, ctx, key, access);
     gh_err_t rc = gh_auth_session(ctx->app, gh_req_cookie(req, "gh_session"), &ctx->session,
                                   &ctx->account);
     if (rc == GH_EAUTH) {
@@ -91,18 +184,13 @@ static bool authorize(gh_req_t *req, gh_api_ctx_t *ctx, gh_access_t access)
         return false;
     }
     ctx->role = gh_role_parse(ctx->membership.role);
-    if (access == GH_ACCESS_BILLING && ctx->role != GH_ROLE_BILLING &&
-        ctx->role != GH_ROLE_ADMIN) {
-        gh_res_error(req, GH_EPERM, "This needs the billing or admin role; yours is %s.",
-                     ctx->membership.role);
-        return false;
-    }
-    if (access == GH_ACCESS_ADMIN && ctx->role != GH_ROLE_ADMIN) {
-        gh_res_error(req, GH_EPERM, "This needs the admin role; yours is %s.",
-                     ctx->membership.role);
-        return false;
-    }
-    return true;
+    ctx->actor.kind = GH_ACTOR_USER;
+    ctx->actor.role = ctx->role;
+    snprintf(ctx->actor.id, sizeof(ctx->actor.id), "%s", ctx->account.id);
+    snprintf(ctx->actor.label, sizeof(ctx->actor.label), "%s", ctx->account.email);
+    snprintf(ctx->actor.org_id, sizeof(ctx->actor.org_id), "%s", ctx->membership.org_id);
+    snprintf(ctx->actor.ip, sizeof(ctx->actor.ip), "%s", req->ip);
+    return role_allows(req, access, ctx->role, ctx->membership.role);
 }
 
 void gh_api_handle(gh_req_t *req, void *app)

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/audit.h"
 #include "core/country.h"
+#include "core/workspaces.h"
 #include "core/vat.h"
 #include "lib/text.h"
 
@@ -55,7 +57,8 @@ gh_err_t gh_org_create(gh_app_t *app, gh_session_t *session, const char *name_in
     char org_id[GH_ID_MAX], ws_id[GH_ID_MAX];
     gh_id_new(org_id, "org");
     gh_id_new(ws_id, "wrkspc");
-    rc = gh_store_org_create(db, org_id, name, session->account_id, ws_id, "slate", app->now());
+    rc = gh_store_org_create(db, org_id, name, session->account_id, ws_id, gh_ws_palette[0],
+                            app->now());
     if (rc)
         goto out_rollback;
     rc = gh_store_session_set_org(db, session->id_hash, org_id);
@@ -197,10 +200,12 @@ static gh_err_t set_field(gh_org_settings_t *s, gh_org_field_t f, const char *va
     return GH_OK;
 }
 
-gh_err_t gh_org_settings_update(gh_app_t *app, const char *org_id, gh_role_t role,
+gh_err_t gh_org_settings_update(gh_app_t *app, const gh_actor_t *actor,
                                 const gh_org_patch_t *patch, gh_org_settings_t *out, char *msg,
                                 size_t msg_size)
 {
+    const char *org_id = actor->org_id;
+    gh_role_t role = actor->role;
     for (int f = 0; f < GH_ORG_FIELD_COUNT; f++) {
         if (patch->set[f] && !gh_org_may_edit(role, (gh_org_field_t)f)) {
             snprintf(msg, msg_size, "%s",
@@ -216,16 +221,25 @@ gh_err_t gh_org_settings_update(gh_app_t *app, const char *org_id, gh_role_t rol
     gh_err_t rc = gh_store_begin(db);
     if (rc)
         return rc;
-    gh_org_settings_t s;
+    gh_org_settings_t s, before;
     rc = gh_store_org_settings_get(db, org_id, &s);
     if (rc)
         goto out_rollback;
+    before = s;
+    json_t *changes = json_object();
     for (int f = 0; f < GH_ORG_FIELD_COUNT; f++) {
         if (!patch->set[f])
             continue;
         rc = set_field(&s, (gh_org_field_t)f, patch->value[f], msg, msg_size);
-        if (rc)
+        if (rc) {
+            json_decref(changes);
             goto out_rollback;
+        }
+        size_t size;
+        const char *was = field_buf(&before, (gh_org_field_t)f, &size);
+        const char *now = field_buf(&s, (gh_org_field_t)f, &size);
+        if (strcmp(was, now))
+            json_object_update(changes, gh_audit_change(gh_org_fields[f].json_name, was, now));
     }
     /* The VAT ID is checked against the resulting country whenever either changes. */
     if (s.vat_id[0] && (patch->set[GH_ORG_VAT_ID] || patch->set[GH_ORG_COUNTRY])) {
@@ -233,14 +247,20 @@ gh_err_t gh_org_settings_update(gh_app_t *app, const char *org_id, gh_role_t rol
             snprintf(msg, msg_size, "Choose the billing address country before entering a "
                                     "VAT ID.");
             rc = GH_EINVAL;
+        } else {
+            rc = gh_vat_validate(s.country, s.vat_id, msg, msg_size);
+        }
+        if (rc) {
+            json_decref(changes);
             goto out_rollback;
         }
-        rc = gh_vat_validate(s.country, s.vat_id, msg, msg_size);
-        if (rc)
-            goto out_rollback;
     }
     s.updated_at = app->now();
     rc = gh_store_org_settings_put(db, &s);
+    if (!rc)
+        rc = gh_audit(app, db, actor, "organization.updated", "organization", org_id, changes);
+    else
+        json_decref(changes);
     if (rc)
         goto out_rollback;
     rc = gh_store_commit(db);

@@ -65,10 +65,12 @@ typedef struct gh_org_patch {
 /* Whether `role` may change `field`. */
 bool gh_org_may_edit(gh_role_t role, gh_org_field_t field);
 
-/* Validates and applies `patch` to the organization as a member with `role` and writes the
- * result into `out`. GH_EPERM when the role may not change a field it sets, GH_EINVAL with a
- * message for a bad value; in both cases nothing changes. */
-gh_err_t gh_org_settings_update(gh_app_t *app, const char *org_id, gh_role_t role,
+struct gh_actor;
+
+/* Validates and applies `patch` to the actor's organization, records it in the audit log and
+ * writes the result into `out`. GH_EPERM when the actor's role may not change a field it sets,
+ * GH_EINVAL with a message for a bad value; in both cases nothing changes. */
+gh_err_t gh_org_settings_update(gh_app_t *app, const struct gh_actor *actor,
                                 const gh_org_patch_t *patch, gh_org_settings_t *out, char *msg,
                                 size_t msg_size);
 

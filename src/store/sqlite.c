@@ -7,6 +7,7 @@
  * front, and busy_timeout makes concurrent writers queue instead of failing. */
 #include <assert.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,4 +339,99 @@ gh_err_t gh_store_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
     if (applied)
         *applied = n;
     return GH_OK;
+}
+
+/* ---- keyset pagination ---- */
+
+static void bind_args(sqlite3_stmt *st, const gh_sqlite_arg_t *args, int nargs, int first)
+{
+    for (int i = 0; i < nargs; i++) {
+        if (args[i].is_num)
+            sqlite3_bind_int64(st, first + i, args[i].num);
+        else
+            gh_sqlite_bind_text(st, first + i, args[i].text);
+    }
+}
+
+static gh_err_t prepare(gh_db_t *db, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(db->conn, sql, -1, st, NULL) != SQLITE_OK) {
+        gh_log_error("store: prepare failed: %s", sqlite3_errmsg(db->conn));
+        return GH_ESTORE;
+    }
+    return GH_OK;
+}
+
+gh_err_t gh_sqlite_page(gh_db_t *db, const char *cols, const char *from_where,
+                        const char *id_expr, const gh_sqlite_arg_t *args, int nargs,
+                        const gh_page_t *page, bool newest_first, gh_sqlite_row_fn fn, void *ctx,
+                        bool *has_more)
+{
+    assert(page->limit >= 1 && page->limit <= 1000);
+    assert(nargs <= GH_SQLITE_ARGS_MAX);
+    *has_more = false;
+    char sql[2048];
+    sqlite3_stmt *st = NULL;
+    gh_err_t rc;
+    const char *cursor = page->after_id ? page->after_id : page->before_id;
+    int64_t cursor_rowid = 0;
+
+    if (cursor) {
+        snprintf(sql, sizeof(sql), "SELECT t.rowid %s AND %s = ?", from_where, id_expr);
+        if ((rc = prepare(db, sql, &st)))
+            return rc;
+        bind_args(st, args, nargs, 1);
+        sqlite3_bind_text(st, nargs + 1, cursor, -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            cursor_rowid = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (step != SQLITE_ROW)
+            return step == SQLITE_DONE ? GH_EINVAL : gh_sqlite_step_err(db, step);
+    }
+
+    /* Scan from the cursor in the direction asked (before_id walks backwards through the
+     * list), collecting rowids; then read the rows of that rowid range in list order. */
+    bool list_asc = !newest_first;
+    bool scan_asc = page->before_id ? !list_asc : list_asc;
+    int n = snprintf(sql, sizeof(sql), "SELECT t.rowid %s%s ORDER BY t.rowid %s LIMIT %d",
+                     from_where, !cursor ? "" : scan_asc ? " AND t.rowid > ?" : " AND t.rowid < ?",
+                     scan_asc ? "ASC" : "DESC", page->limit + 1);
+    if (n < 0 || (size_t)n >= sizeof(sql))
+        return GH_EINTERNAL;
+    if ((rc = prepare(db, sql, &st)))
+        return rc;
+    bind_args(st, args, nargs, 1);
+    if (cursor)
+        sqlite3_bind_int64(st, nargs + 1, cursor_rowid);
+    int count = 0, step;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count++ == page->limit) {
+            *has_more = true;
+            break;
+        }
+        int64_t r = sqlite3_column_int64(st, 0);
+        lo = r < lo ? r : lo;
+        hi = r > hi ? r : hi;
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return gh_sqlite_step_err(db, step);
+    if (lo > hi) /* an empty page */
+        return GH_OK;
+
+    n = snprintf(sql, sizeof(sql), "SELECT %s %s AND t.rowid BETWEEN ? AND ? ORDER BY t.rowid %s",
+                 cols, from_where, list_asc ? "ASC" : "DESC");
+    if (n < 0 || (size_t)n >= sizeof(sql))
+        return GH_EINTERNAL;
+    if ((rc = prepare(db, sql, &st)))
+        return rc;
+    bind_args(st, args, nargs, 1);
+    sqlite3_bind_int64(st, nargs + 1, lo);
+    sqlite3_bind_int64(st, nargs + 2, hi);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ctx, st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, step);
 }

@@ -37,6 +37,30 @@ void gh_sqlite_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Copies column `i` into `out` (truncated to `size`); NULL becomes "". */
 void gh_sqlite_col_text(sqlite3_stmt *st, int i, char *out, size_t size);
 
+/* One bound parameter of a dynamically built query: text (NULL binds NULL) or a number. */
+typedef struct gh_sqlite_arg {
+    const char *text;
+    int64_t num;
+    bool is_num;
+} gh_sqlite_arg_t;
+
+#define GH_ARG_TEXT(t) ((gh_sqlite_arg_t){.text = (t)})
+#define GH_ARG_NUM(n) ((gh_sqlite_arg_t){.num = (n), .is_num = true})
+#define GH_SQLITE_ARGS_MAX 16
+
+typedef void (*gh_sqlite_row_fn)(void *ctx, sqlite3_stmt *st);
+
+/* Runs one page of a keyset-paginated list, in rowid (insertion) order, or newest first.
+ * `from_where` is "FROM <table> t ... WHERE ..." (the listed table aliased t) with `nargs`
+ * placeholders bound from `args`; `id_expr` names the column a cursor id is matched against
+ * ("t.id"). Calls `fn` with each row of "SELECT <cols> ..." in page order and sets
+ * `*has_more`. A cursor id not in the list is GH_EINVAL. Only fixed SQL fragments may be
+ * passed as text here: every value goes through `args`. */
+gh_err_t gh_sqlite_page(gh_db_t *db, const char *cols, const char *from_where,
+                        const char *id_expr, const gh_sqlite_arg_t *args, int nargs,
+                        const gh_page_t *page, bool newest_first, gh_sqlite_row_fn fn, void *ctx,
+                        bool *has_more);
+
 #define COPY(st, i, field) gh_sqlite_col_text((st), (i), (field), sizeof(field))
 
 #endif

@@ -86,7 +86,9 @@ gh_err_t gh_store_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
 int gh_store_schema_version(gh_db_t *db);
 
 /* Transactions. begin takes the write lock at once (BEGIN IMMEDIATE), so a transaction never
- * fails half-way for lock upgrades. */
+ * fails half-way for lock upgrades. They nest: inside a transaction, begin/commit/rollback
+ * work on a savepoint, so a function that writes several rows atomically can also be part of
+ * a caller's larger unit. */
 gh_err_t gh_store_begin(gh_db_t *db);
 gh_err_t gh_store_commit(gh_db_t *db);
 void gh_store_rollback(gh_db_t *db);
@@ -131,5 +133,186 @@ gh_err_t gh_store_membership_count(gh_db_t *db, const char *account_id, int *cou
 
 gh_err_t gh_store_org_settings_get(gh_db_t *db, const char *org_id, gh_org_settings_t *out);
 gh_err_t gh_store_org_settings_put(gh_db_t *db, const gh_org_settings_t *s);
+
+/* ---- lists ---- */
+
+/* A page request: at most `limit` items after or before the item with id `after_id` or
+ * `before_id` (at most one of them; NULL for the first page). */
+typedef struct gh_page {
+    int limit;
+    const char *after_id;
+    const char *before_id;
+} gh_page_t;
+
+/* ---- organization members ---- */
+
+typedef struct gh_org_user {
+    char id[GH_ID_MAX];
+    char email[GH_EMAIL_MAX];
+    char name[401];
+    char role[GH_ROLE_MAX];
+    int64_t added_at;
+} gh_org_user_t;
+
+typedef void (*gh_store_user_fn)(void *ctx, const gh_org_user_t *u);
+
+/* Members of `org_id` in the order they joined; `email` (may be NULL) filters. GH_EINVAL for a
+ * cursor id that is not in the list. `*has_more` tells whether items lie past the page. */
+gh_err_t gh_store_users_list(gh_db_t *db, const char *org_id, const char *email,
+                             const gh_page_t *page, gh_store_user_fn fn, void *ctx,
+                             bool *has_more);
+gh_err_t gh_store_user_get(gh_db_t *db, const char *org_id, const char *account_id,
+                           gh_org_user_t *out);
+gh_err_t gh_store_membership_insert(gh_db_t *db, const char *org_id, const char *account_id,
+                                    const char *role, int64_t now);
+gh_err_t gh_store_membership_set_role(gh_db_t *db, const char *org_id, const char *account_id,
+                                      const char *role);
+/* Removes the membership and the account's workspace memberships in the organization. */
+gh_err_t gh_store_membership_delete(gh_db_t *db, const char *org_id, const char *account_id);
+gh_err_t gh_store_admin_count(gh_db_t *db, const char *org_id, int *count);
+
+/* ---- invites ---- */
+
+typedef struct gh_invite {
+    char id[GH_ID_MAX];
+    char org_id[GH_ID_MAX];
+    char email[GH_EMAIL_MAX];
+    char role[GH_ROLE_MAX];
+    int64_t invited_at;
+    int64_t expires_at;
+    int64_t accepted_at; /* 0: not accepted */
+    int64_t deleted_at;  /* 0: not deleted */
+} gh_invite_t;
+
+typedef void (*gh_store_invite_fn)(void *ctx, const gh_invite_t *inv);
+
+/* `status` (may be NULL): "pending", "accepted", "expired" or "deleted", judged at `now`. */
+gh_err_t gh_store_invites_list(gh_db_t *db, const char *org_id, const char *status, int64_t now,
+                               const gh_page_t *page, gh_store_invite_fn fn, void *ctx,
+                               bool *has_more);
+gh_err_t gh_store_invite_get(gh_db_t *db, const char *org_id, const char *id, gh_invite_t *out);
+gh_err_t gh_store_invite_by_token(gh_db_t *db, const char *token_hash, gh_invite_t *out);
+/* The open (neither accepted nor deleted) invite for `email`, if any. */
+gh_err_t gh_store_invite_open_for(gh_db_t *db, const char *org_id, const char *email,
+                                  gh_invite_t *out);
+gh_err_t gh_store_invite_insert(gh_db_t *db, const gh_invite_t *inv, const char *token_hash);
+/* A new token and expiry for an open invite. */
+gh_err_t gh_store_invite_renew(gh_db_t *db, const char *id, const char *token_hash,
+                               int64_t expires_at);
+gh_err_t gh_store_invite_mark(gh_db_t *db, const char *id, bool accepted, int64_t now);
+
+/* ---- workspaces ---- */
+
+typedef struct gh_workspace {
+    char id[GH_ID_MAX];
+    char org_id[GH_ID_MAX];
+    char name[161];
+    char display_color[8];
+    bool is_default;
+    int64_t created_at;
+    int64_t archived_at; /* 0: active */
+    int member_count;
+} gh_workspace_t;
+
+typedef void (*gh_store_workspace_fn)(void *ctx, const gh_workspace_t *w);
+
+/* Workspaces of `org_id`, the Default one first. With `member_id` set, only Default and the
+ * workspaces that account is a member of. */
+gh_err_t gh_store_workspaces_list(gh_db_t *db, const char *org_id, const char *member_id,
+                                  bool include_archived, const gh_page_t *page,
+                                  gh_store_workspace_fn fn, void *ctx, bool *has_more);
+gh_err_t gh_store_workspace_get(gh_db_t *db, const char *org_id, const char *id,
+                                gh_workspace_t *out);
+gh_err_t gh_store_workspace_count(gh_db_t *db, const char *org_id, int *count);
+/* GH_ECONFLICT when the name is taken in the organization. */
+gh_err_t gh_store_workspace_insert(gh_db_t *db, const gh_workspace_t *w);
+gh_err_t gh_store_workspace_update(gh_db_t *db, const gh_workspace_t *w);
+/* Archives the workspace and archives its API keys. */
+gh_err_t gh_store_workspace_archive(gh_db_t *db, const char *id, int64_t now);
+
+typedef struct gh_ws_member {
+    char workspace_id[GH_ID_MAX];
+    char user_id[GH_ID_MAX];
+    char role[32];
+    char email[GH_EMAIL_MAX];
+    char name[401];
+} gh_ws_member_t;
+
+typedef void (*gh_store_ws_member_fn)(void *ctx, const gh_ws_member_t *m);
+
+gh_err_t gh_store_ws_members_list(gh_db_t *db, const char *workspace_id, const gh_page_t *page,
+                                  gh_store_ws_member_fn fn, void *ctx, bool *has_more);
+gh_err_t gh_store_ws_member_get(gh_db_t *db, const char *workspace_id, const char *user_id,
+                                gh_ws_member_t *out);
+gh_err_t gh_store_ws_member_insert(gh_db_t *db, const char *org_id, const char *workspace_id,
+                                   const char *user_id, const char *role, int64_t now);
+gh_err_t gh_store_ws_member_set_role(gh_db_t *db, const char *workspace_id, const char *user_id,
+                                     const char *role);
+gh_err_t gh_store_ws_member_delete(gh_db_t *db, const char *workspace_id, const char *user_id);
+
+/* ---- API keys and admin keys ---- */
+
+typedef struct gh_key_rec {
+    char id[GH_ID_MAX];
+    char kind[8]; /* "api" or "admin" */
+    char org_id[GH_ID_MAX];
+    char workspace_id[GH_ID_MAX]; /* empty for admin keys */
+    char name[401];
+    char hint[48];
+    char status[16];
+    char created_by_type[16];
+    char created_by_id[GH_ID_MAX];
+    int64_t created_at;
+    int64_t last_used_at; /* 0: never */
+} gh_key_rec_t;
+
+typedef void (*gh_store_key_fn)(void *ctx, const gh_key_rec_t *k);
+
+/* Filters for listing keys; NULL fields do not filter. With `access_account_id`, only API
+ * keys in workspaces that account may manage keys in: as an organization developer
+ * (`access_developer`) the Default workspace and its workspaces; otherwise the workspaces
+ * where it is a workspace developer or workspace admin. */
+typedef struct gh_key_filter {
+    const char *kind;
+    const char *workspace_id;
+    const char *status;
+    const char *created_by_id;
+    const char *access_account_id;
+    bool access_developer;
+} gh_key_filter_t;
+
+gh_err_t gh_store_keys_list(gh_db_t *db, const char *org_id, const gh_key_filter_t *filter,
+                            const gh_page_t *page, gh_store_key_fn fn, void *ctx,
+                            bool *has_more);
+gh_err_t gh_store_key_get(gh_db_t *db, const char *org_id, const char *kind, const char *id,
+                          gh_key_rec_t *out);
+gh_err_t gh_store_key_by_hash(gh_db_t *db, const char *key_hash, gh_key_rec_t *out);
+gh_err_t gh_store_key_insert(gh_db_t *db, const gh_key_rec_t *k, const char *key_hash);
+gh_err_t gh_store_key_update(gh_db_t *db, const char *id, const char *name, const char *status);
+gh_err_t gh_store_key_touch(gh_db_t *db, const char *id, int64_t now);
+
+/* ---- audit log ---- */
+
+typedef struct gh_audit_event {
+    char id[GH_ID_MAX];
+    char org_id[GH_ID_MAX];
+    int64_t created_at;
+    char actor_type[16];
+    char actor_id[GH_ID_MAX];
+    char actor_label[401];
+    char action[48];
+    char target_type[32];
+    char target_id[GH_ID_MAX];
+    char details[2048]; /* a JSON object */
+    char ip[64];
+} gh_audit_event_t;
+
+typedef void (*gh_store_audit_fn)(void *ctx, const gh_audit_event_t *e);
+
+gh_err_t gh_store_audit_insert(gh_db_t *db, const gh_audit_event_t *e);
+/* Newest first. */
+gh_err_t gh_store_audit_list(gh_db_t *db, const char *org_id, const char *actor_id,
+                             const char *action, const gh_page_t *page, gh_store_audit_fn fn,
+                             void *ctx, bool *has_more);
 
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/auth.h"
+#include "core/actor.h"
 #include "core/org.h"
 #include "lib/crypto.h"
 
@@ -170,6 +171,20 @@ static void requests_are_throttled(void **state)
                      GH_EINVAL);
 }
 
+/* An actor of `role` in `org`, for calls that need one. */
+static const gh_actor_t *as(const char *org, gh_role_t role)
+{
+    static gh_actor_t a;
+    memset(&a, 0, sizeof(a));
+    a.kind = GH_ACTOR_USER;
+    a.role = role;
+    snprintf(a.id, sizeof(a.id), "user_01TESTTESTTESTTESTTESTTE");
+    snprintf(a.label, sizeof(a.label), "tester@example.com");
+    snprintf(a.org_id, sizeof(a.org_id), "%s", org);
+    snprintf(a.ip, sizeof(a.ip), "127.0.0.1");
+    return &a;
+}
+
 static void onboarding_and_organizations(void **state)
 {
     world_t *w = *state;
@@ -215,10 +230,10 @@ static void onboarding_and_organizations(void **state)
     p.value[GH_ORG_NAME] = "Renamed";
     p.set[GH_ORG_LEGAL_NAME] = true;
     p.value[GH_ORG_LEGAL_NAME] = "Navy Ltd";
-    assert_int_equal(gh_org_settings_update(&w->app, org, GH_ROLE_BILLING, &p, &out, msg,
+    assert_int_equal(gh_org_settings_update(&w->app, as(org, GH_ROLE_BILLING), &p, &out, msg,
                                             sizeof(msg)),
                      GH_EPERM);
-    assert_int_equal(gh_org_settings_update(&w->app, org, GH_ROLE_DEVELOPER, &p, &out, msg,
+    assert_int_equal(gh_org_settings_update(&w->app, as(org, GH_ROLE_DEVELOPER), &p, &out, msg,
                                             sizeof(msg)),
                      GH_EPERM);
     gh_org_patch_t q = {0};
@@ -226,14 +241,14 @@ static void onboarding_and_organizations(void **state)
     q.value[GH_ORG_COUNTRY] = "it";
     q.set[GH_ORG_VAT_ID] = true;
     q.value[GH_ORG_VAT_ID] = "IT00743110158";
-    assert_int_equal(gh_org_settings_update(&w->app, org, GH_ROLE_BILLING, &q, &out, msg,
+    assert_int_equal(gh_org_settings_update(&w->app, as(org, GH_ROLE_BILLING), &q, &out, msg,
                                             sizeof(msg)),
                      GH_EINVAL);
     gh_org_settings_t now;
     assert_int_equal(gh_store_org_settings_get(gh_store_db(w->app.store), org, &now), GH_OK);
     assert_string_equal(now.country, "");
     q.value[GH_ORG_VAT_ID] = "it 007.431.101-57";
-    assert_int_equal(gh_org_settings_update(&w->app, org, GH_ROLE_BILLING, &q, &out, msg,
+    assert_int_equal(gh_org_settings_update(&w->app, as(org, GH_ROLE_BILLING), &q, &out, msg,
                                             sizeof(msg)),
                      GH_OK);
     assert_string_equal(out.country, "IT");
@@ -242,10 +257,10 @@ static void onboarding_and_organizations(void **state)
     gh_org_patch_t r = {0};
     r.set[GH_ORG_COUNTRY] = true;
     r.value[GH_ORG_COUNTRY] = "DE";
-    assert_int_equal(gh_org_settings_update(&w->app, org, GH_ROLE_ADMIN, &r, &out, msg,
+    assert_int_equal(gh_org_settings_update(&w->app, as(org, GH_ROLE_ADMIN), &r, &out, msg,
                                             sizeof(msg)),
                      GH_EINVAL);
-    assert_int_equal(gh_org_settings_update(&w->app, org, GH_ROLE_ADMIN, &p, &out, msg,
+    assert_int_equal(gh_org_settings_update(&w->app, as(org, GH_ROLE_ADMIN), &p, &out, msg,
                                             sizeof(msg)),
                      GH_OK);
     assert_string_equal(out.name, "Renamed");

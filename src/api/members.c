@@ -1,0 +1,249 @@
+/* /v1/organizations/users and /v1/organizations/invites; the invitation link /auth/invite. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/members.h"
+#include "lib/text.h"
+
+static json_t *user_json(const gh_org_user_t *u)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "type", "user", "id", u->id, "email",
+                     u->email, "name", u->name, "role", u->role, "added_at",
+                     gh_api_time(u->added_at));
+}
+
+static void add_user(void *list, const gh_org_user_t *u)
+{
+    json_array_append_new(list, user_json(u));
+}
+
+void gh_api_users_list(gh_req_t *req)
+{
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    gh_page_t page;
+    if (!gh_api_page(req, &page))
+        return;
+    const char *email = gh_req_query(req, "email");
+    char norm[GH_EMAIL_MAX];
+    if (email && gh_email_normalize(email, norm, sizeof(norm))) {
+        gh_res_error(req, GH_EINVAL, "email \"%.80s\" is not an email address.", email);
+        return;
+    }
+    json_t *data = json_array();
+    bool more = false;
+    gh_db_t *db = gh_store_db(ctx->app->store);
+    gh_err_t rc = db ? gh_store_users_list(db, ctx->actor.org_id, email ? norm : NULL, &page,
+                                           add_user, data, &more)
+                     : GH_ESTORE;
+    if (rc) {
+        json_decref(data);
+        gh_api_fail(req, rc, "", "Could not list the members. Try again.");
+        return;
+    }
+    gh_api_list(req, data, more, "id");
+}
+
+void gh_api_user_get(gh_req_t *req)
+{
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    const char *id = gh_req_param(req, "user_id");
+    gh_org_user_t u;
+    gh_db_t *db = gh_store_db(ctx->app->store);
+    gh_err_t rc = !db                        ? GH_ESTORE
+                  : !gh_id_valid(id, "user") ? GH_ENOTFOUND
+                                             : gh_store_user_get(db, ctx->actor.org_id, id, &u);
+    if (rc == GH_ENOTFOUND)
+        gh_res_error(req, rc, "There is no member of this organization with id \"%.60s\".", id);
+    else if (rc)
+        gh_res_error(req, rc, "Could not load the member. Try again.");
+    else
+        gh_res_json(req, 200, user_json(&u));
+}
+
+void gh_api_user_update(gh_req_t *req)
+{
+    static const char *const fields[] = {"role", NULL};
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    json_t *body = gh_api_body(req);
+    const char *role;
+    if (!body)
+        return;
+    if (gh_api_known_fields(req, body, fields, NULL) &&
+        gh_api_str(req, body, "role", true, false, &role)) {
+        char msg[512] = "";
+        gh_org_user_t u;
+        gh_err_t rc = gh_member_set_role(ctx->app, &ctx->actor, gh_req_param(req, "user_id"),
+                                         role, &u, msg, sizeof(msg));
+        if (rc)
+            gh_api_fail(req, rc, msg, "Could not change the role. Try again.");
+        else
+            gh_res_json(req, 200, user_json(&u));
+    }
+    json_decref(body);
+}
+
+void gh_api_user_delete(gh_req_t *req)
+{
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    const char *id = gh_req_param(req, "user_id");
+    char msg[512] = "";
+    gh_err_t rc = gh_member_remove(ctx->app, &ctx->actor, id, msg, sizeof(msg));
+    if (rc)
+        gh_api_fail(req, rc, msg, "Could not remove the member. Try again.");
+    else
+        gh_res_json(req, 200, json_pack("{s:s, s:s}", "type", "user_deleted", "id", id));
+}
+
+static json_t *invite_json(const gh_invite_t *inv, int64_t now)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "type", "invite", "id", inv->id,
+                     "email", inv->email, "role", inv->role, "invited_at",
+                     gh_api_time(inv->invited_at), "expires_at", gh_api_time(inv->expires_at),
+                     "accepted_at", gh_api_time(inv->accepted_at), "status",
+                     gh_invite_status(inv, now));
+}
+
+typedef struct {
+    json_t *data;
+    int64_t now;
+} invites_ctx_t;
+
+static void add_invite(void *p, const gh_invite_t *inv)
+{
+    invites_ctx_t *ic = p;
+    json_array_append_new(ic->data, invite_json(inv, ic->now));
+}
+
+void gh_api_invites_list(gh_req_t *req)
+{
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    gh_page_t page;
+    if (!gh_api_page(req, &page))
+        return;
+    const char *status = gh_req_query(req, "status");
+    if (status && strcmp(status, "pending") && strcmp(status, "accepted") &&
+        strcmp(status, "expired") && strcmp(status, "deleted")) {
+        gh_res_error(req, GH_EINVAL, "status must be pending, accepted, expired or deleted.");
+        return;
+    }
+    invites_ctx_t ic = {json_array(), ctx->app->now()};
+    bool more = false;
+    gh_db_t *db = gh_store_db(ctx->app->store);
+    gh_err_t rc = db ? gh_store_invites_list(db, ctx->actor.org_id, status, ic.now, &page,
+                                             add_invite, &ic, &more)
+                     : GH_ESTORE;
+    if (rc) {
+        json_decref(ic.data);
+        gh_api_fail(req, rc, "", "Could not list the invites. Try again.");
+        return;
+    }
+    gh_api_list(req, ic.data, more, "id");
+}
+
+void gh_api_invite_create(gh_req_t *req)
+{
+    static const char *const fields[] = {"email", "role", NULL};
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    json_t *body = gh_api_body(req);
+    const char *email, *role;
+    if (!body)
+        return;
+    if (gh_api_known_fields(req, body, fields, NULL) &&
+        gh_api_str(req, body, "email", true, false, &email) &&
+        gh_api_str(req, body, "role", true, false, &role)) {
+        char msg[512] = "";
+        gh_invite_t inv;
+        gh_err_t rc = gh_invite_create(ctx->app, &ctx->actor, email, role, &inv, msg, sizeof(msg));
+        if (rc)
+            gh_api_fail(req, rc, msg, "Could not create the invite. Try again.");
+        else
+            gh_res_json(req, 201, invite_json(&inv, ctx->app->now()));
+    }
+    json_decref(body);
+}
+
+void gh_api_invite_get(gh_req_t *req)
+{
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    const char *id = gh_req_param(req, "invite_id");
+    gh_invite_t inv;
+    gh_db_t *db = gh_store_db(ctx->app->store);
+    gh_err_t rc = !db                          ? GH_ESTORE
+                  : !gh_id_valid(id, "invite") ? GH_ENOTFOUND
+                                               : gh_store_invite_get(db, ctx->actor.org_id, id, &inv);
+    if (rc == GH_ENOTFOUND)
+        gh_res_error(req, rc, "There is no invite with id \"%.60s\".", id);
+    else if (rc)
+        gh_res_error(req, rc, "Could not load the invite. Try again.");
+    else
+        gh_res_json(req, 200, invite_json(&inv, ctx->app->now()));
+}
+
+void gh_api_invite_resend(gh_req_t *req)
+{
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    char msg[512] = "";
+    gh_invite_t inv;
+    gh_err_t rc = gh_invite_resend(ctx->app, &ctx->actor, gh_req_param(req, "invite_id"), &inv,
+                                   msg, sizeof(msg));
+    if (rc)
+        gh_api_fail(req, rc, msg, "Could not resend the invite. Try again.");
+    else
+        gh_res_json(req, 200, invite_json(&inv, ctx->app->now()));
+}
+
+void gh_api_invite_delete(gh_req_t *req)
+{
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    const char *id = gh_req_param(req, "invite_id");
+    char msg[512] = "";
+    gh_err_t rc = gh_invite_delete(ctx->app, &ctx->actor, id, msg, sizeof(msg));
+    if (rc)
+        gh_api_fail(req, rc, msg, "Could not revoke the invite. Try again.");
+    else
+        gh_res_json(req, 200, json_pack("{s:s, s:s}", "type", "invite_deleted", "id", id));
+}
+
+void gh_api_invite_accept(gh_req_t *req)
+{
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    const gh_config_t *cfg = ctx->app->cfg;
+    gh_login_t login;
+    gh_invite_outcome_t outcome;
+    gh_err_t rc = gh_invite_accept(ctx->app, gh_req_query(req, "token"), req->ip,
+                                   gh_req_header(req, "user-agent"), &login, &outcome);
+    char location[GH_CONFIG_STR + 64];
+    if (!rc) {
+        char cookie[256];
+        snprintf(cookie, sizeof(cookie),
+                 "gh_session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s",
+                 login.session_secret, cfg->session_ttl_s, cfg->cookie_secure ? "; Secure" : "");
+        gh_res_header(req, "set-cookie", cookie);
+        snprintf(location, sizeof(location), "%s/", cfg->public_url);
+        gh_res_redirect(req, location);
+        return;
+    }
+    if (rc != GH_ENOTFOUND && rc != GH_ECONFLICT) {
+        gh_res_error(req, rc, "Could not accept the invitation. Try the link again.");
+        return;
+    }
+    static const struct {
+        const char *code, *msg;
+    } why[] = {
+        [GH_INVITE_JOINED] = {"invalid_link", ""},
+        [GH_INVITE_INVALID] = {"invalid_link", "This invitation link is not valid."},
+        [GH_INVITE_USED] = {"invite_used", "This invitation was already accepted. Sign in instead."},
+        [GH_INVITE_REVOKED] = {"invite_revoked", "This invitation was revoked. Ask an admin of the "
+                                                 "organization for a new one."},
+        [GH_INVITE_EXPIRED] = {"invite_expired", "This invitation has expired. Ask an admin of "
+                                                 "the organization to send it again."},
+    };
+    const char *accept = gh_req_header(req, "accept");
+    if (accept && strstr(accept, "application/json")) {
+        gh_res_error(req, GH_EINVAL, "%s", why[outcome].msg);
+        return;
+    }
+    snprintf(location, sizeof(location), "%s/login?error=%s", cfg->public_url, why[outcome].code);
+    gh_res_redirect(req, location);
+}

@@ -1,0 +1,35 @@
+#include "core/audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+gh_err_t gh_audit(gh_app_t *app, gh_db_t *db, const gh_actor_t *actor, const char *action,
+                  const char *target_type, const char *target_id, json_t *details)
+{
+    gh_audit_event_t e;
+    memset(&e, 0, sizeof(e));
+    gh_id_new(e.id, "audit");
+    snprintf(e.org_id, sizeof(e.org_id), "%s", actor->org_id);
+    e.created_at = app->now();
+    snprintf(e.actor_type, sizeof(e.actor_type), "%s", gh_actor_type(actor));
+    snprintf(e.actor_id, sizeof(e.actor_id), "%s", actor->id);
+    snprintf(e.actor_label, sizeof(e.actor_label), "%s", actor->label);
+    snprintf(e.action, sizeof(e.action), "%s", action);
+    snprintf(e.target_type, sizeof(e.target_type), "%s", target_type);
+    snprintf(e.target_id, sizeof(e.target_id), "%s", target_id);
+    snprintf(e.ip, sizeof(e.ip), "%s", actor->ip);
+    char *text = details ? json_dumps(details, JSON_COMPACT) : NULL;
+    json_decref(details);
+    if (text && strlen(text) < sizeof(e.details))
+        memcpy(e.details, text, strlen(text) + 1);
+    else
+        snprintf(e.details, sizeof(e.details), "{}");
+    free(text);
+    return gh_store_audit_insert(db, &e);
+}
+
+json_t *gh_audit_change(const char *field, const char *from, const char *to)
+{
+    return json_pack("{s:{s:s, s:s}}", field, "from", from, "to", to);
+}

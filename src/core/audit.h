@@ -1,0 +1,20 @@
+/* The audit trail: every change to members, invites, workspaces, keys and settings is
+ * recorded with who did it (a person or an admin key), what, to what, when and from which IP.
+ * Recorded inside the caller's transaction, so a change and its record land together. */
+#ifndef GH_CORE_AUDIT_H
+#define GH_CORE_AUDIT_H
+
+#include <jansson.h>
+
+#include "core/actor.h"
+#include "core/app.h"
+
+/* Records `action` on `target_type`/`target_id` by `actor`, with `details` (a JSON object
+ * whose reference is taken; NULL for none). Never pass secrets in details. */
+gh_err_t gh_audit(gh_app_t *app, gh_db_t *db, const gh_actor_t *actor, const char *action,
+                  const char *target_type, const char *target_id, json_t *details);
+
+/* A details object recording a change of `field` from `from` to `to`. */
+json_t *gh_audit_change(const char *field, const char *from, const char *to);
+
+#endif

@@ -1,0 +1,42 @@
+/* Organization members and invitations. Only admins change roles, remove people and manage
+ * invitations; the last admin can be neither demoted nor removed. An invitation mails a
+ * single-use link (invite_ttl_days to live); opening it signs in or signs up as the invited
+ * address and joins the organization with the invited role. */
+#ifndef GH_CORE_MEMBERS_H
+#define GH_CORE_MEMBERS_H
+
+#include "core/actor.h"
+#include "core/app.h"
+#include "core/auth.h"
+
+gh_err_t gh_member_set_role(gh_app_t *app, const gh_actor_t *actor, const char *user_id,
+                            const char *role, gh_org_user_t *out, char *msg, size_t msg_size);
+gh_err_t gh_member_remove(gh_app_t *app, const gh_actor_t *actor, const char *user_id,
+                          char *msg, size_t msg_size);
+
+/* "pending", "accepted", "expired" or "deleted" at `now`. */
+const char *gh_invite_status(const gh_invite_t *inv, int64_t now);
+
+gh_err_t gh_invite_create(gh_app_t *app, const gh_actor_t *actor, const char *email,
+                          const char *role, gh_invite_t *out, char *msg, size_t msg_size);
+gh_err_t gh_invite_resend(gh_app_t *app, const gh_actor_t *actor, const char *id,
+                          gh_invite_t *out, char *msg, size_t msg_size);
+gh_err_t gh_invite_delete(gh_app_t *app, const gh_actor_t *actor, const char *id, char *msg,
+                          size_t msg_size);
+
+typedef enum {
+    GH_INVITE_JOINED,
+    GH_INVITE_INVALID,
+    GH_INVITE_USED,
+    GH_INVITE_REVOKED,
+    GH_INVITE_EXPIRED,
+} gh_invite_outcome_t;
+
+/* Opens an invitation link: joins the organization (unless already a member), marks the
+ * invite accepted, signs in as the invited address and makes that organization current, all
+ * in one transaction. `*outcome` says why when it does not; nothing changes then. */
+gh_err_t gh_invite_accept(gh_app_t *app, const char *token, const char *ip,
+                          const char *user_agent, gh_login_t *login,
+                          gh_invite_outcome_t *outcome);
+
+#endif
