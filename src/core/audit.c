@@ -29,7 +29,7 @@ gh_err_t gh_audit(gh_app_t *app, gh_db_t *db, const gh_actor_t *actor, const cha
     return gh_store_audit_insert(db, &e);
 }
 
-json_t *gh_audit_change(const char *field, const char *from, const char *to)
+void gh_audit_change(json_t *details, const char *field, const char *from, const char *to)
 {
-    return json_pack("{s:{s:s, s:s}}", field, "from", from, "to", to);
+    json_object_set_new(details, field, json_pack("{s:s, s:s}", "from", from, "to", to));
 }

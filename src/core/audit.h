@@ -14,7 +14,7 @@
 gh_err_t gh_audit(gh_app_t *app, gh_db_t *db, const gh_actor_t *actor, const char *action,
                   const char *target_type, const char *target_id, json_t *details);
 
-/* A details object recording a change of `field` from `from` to `to`. */
-json_t *gh_audit_change(const char *field, const char *from, const char *to);
+/* Records in `details` that `field` changed from `from` to `to`. */
+void gh_audit_change(json_t *details, const char *field, const char *from, const char *to);
 
 #endif

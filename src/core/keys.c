@@ -156,9 +156,9 @@ gh_err_t gh_apikey_update(gh_app_t *app, const gh_actor_t *actor, const char *id
         return rc;
     json_t *details = json_object();
     if (strcmp(k.name, next.name))
-        json_object_update(details, gh_audit_change("name", k.name, next.name));
+        gh_audit_change(details, "name", k.name, next.name);
     if (strcmp(k.status, next.status))
-        json_object_update(details, gh_audit_change("status", k.status, next.status));
+        gh_audit_change(details, "status", k.status, next.status);
     if ((rc = gh_store_key_update(db, k.id, next.name, next.status)) ||
         (rc = gh_audit(app, db, actor, "api_key.updated", "api_key", k.id, details)) ||
         (rc = gh_store_commit(db))) {

@@ -239,7 +239,7 @@ gh_err_t gh_org_settings_update(gh_app_t *app, const gh_actor_t *actor,
         const char *was = field_buf(&before, (gh_org_field_t)f, &size);
         const char *now = field_buf(&s, (gh_org_field_t)f, &size);
         if (strcmp(was, now))
-            json_object_update(changes, gh_audit_change(gh_org_fields[f].json_name, was, now));
+            gh_audit_change(changes, gh_org_fields[f].json_name, was, now);
     }
     /* The VAT ID is checked against the resulting country whenever either changes. */
     if (s.vat_id[0] && (patch->set[GH_ORG_VAT_ID] || patch->set[GH_ORG_COUNTRY])) {

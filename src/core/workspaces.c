@@ -215,10 +215,9 @@ gh_err_t gh_ws_update(gh_app_t *app, const gh_actor_t *actor, const char *id, co
         goto out_rollback;
     json_t *details = json_object();
     if (strcmp(w.name, next.name))
-        json_object_update(details, gh_audit_change("name", w.name, next.name));
+        gh_audit_change(details, "name", w.name, next.name);
     if (strcmp(w.display_color, next.display_color))
-        json_object_update(details,
-                           gh_audit_change("display_color", w.display_color, next.display_color));
+        gh_audit_change(details, "display_color", w.display_color, next.display_color);
     rc = gh_audit(app, db, actor, "workspace.updated", "workspace", w.id, details);
     if (rc || (rc = gh_store_commit(db)))
         goto out_rollback;

@@ -65,10 +65,15 @@ export async function startServer(options = {}) {
     child,
     get log() { return log; },
     exited,
-    async stop({ keepData = false } = {}) {
+    // Stops the server with SIGTERM. A clean stop exits 0; anything else (a crash, or the
+    // sanitizer build reporting a leak or undefined behaviour at exit) fails the test that
+    // stops it, with the end of the log, unless `expectFailure` says it is the point.
+    async stop({ keepData = false, expectFailure = false } = {}) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const r = await exited;
       if (!keepData && !options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (!expectFailure && r.code !== 0)
+        throw new Error(`gatehouse did not stop cleanly (exit ${r.code ?? r.signal}):\n${log.slice(-6000)}`);
       return r;
     },
     outbox() { return readOutbox(join(dataDir, 'outbox')); },
