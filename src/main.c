@@ -14,6 +14,7 @@
 #include "http/server.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
+#include "lib/keyfmt.h"
 #include "lib/log.h"
 #include "lib/mail.h"
 #include "lib/throttle.h"
@@ -31,6 +32,9 @@ static const char usage[] =
     "Commands:\n"
     "  serve      Run the console (control plane) and the model API (data plane)\n"
     "  migrate    Apply pending database migrations and exit\n"
+    "  keys verify KEY|-\n"
+    "             Check offline that KEY (or a line on standard input) is a well-formed\n"
+    "             Gatehouse API or admin key with a matching checksum\n"
     "  version    Print the version and exit\n"
     "  help       Show this help\n"
     "\n"
@@ -219,6 +223,37 @@ out:
     return status;
 }
 
+/* gatehouse keys verify KEY|-: the checksum check a secret scanner would make, offline. */
+static int cmd_keys(int argc, char **argv)
+{
+    if (argc != 4 || strcmp(argv[2], "verify")) {
+        fprintf(stderr, "usage: gatehouse keys verify KEY   (or - to read it from standard "
+                        "input)\n");
+        return 2;
+    }
+    char line[256];
+    const char *key = argv[3];
+    if (!strcmp(key, "-")) {
+        if (!fgets(line, sizeof(line), stdin)) {
+            fprintf(stderr, "gatehouse: no key on standard input\n");
+            return 2;
+        }
+        line[strcspn(line, "\r\n")] = '\0';
+        key = line;
+    }
+    bool admin = !strncmp(key, GH_KEY_ADMIN_PREFIX, strlen(GH_KEY_ADMIN_PREFIX));
+    const char *prefix = admin ? GH_KEY_ADMIN_PREFIX : GH_KEY_API_PREFIX;
+    gh_key_check_t c = gh_key_check(key, prefix);
+    if (c != GH_KEY_OK) {
+        printf("not a valid Gatehouse key: %s\n", gh_key_check_str(c));
+        return 1;
+    }
+    char hint[GH_KEY_HINT_MAX];
+    gh_key_hint(hint, key, prefix);
+    printf("ok: a well-formed %s key (%s), checksum matches\n", admin ? "admin" : "API", hint);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
@@ -241,6 +276,8 @@ int main(int argc, char **argv)
         rc = parse_args(argc, argv, &cli, true) ? 2 : cmd_serve(&cli);
     else if (!strcmp(argv[1], "migrate"))
         rc = parse_args(argc, argv, &cli, false) ? 2 : cmd_migrate(&cli);
+    else if (!strcmp(argv[1], "keys"))
+        rc = cmd_keys(argc, argv);
     else {
         fprintf(stderr, "gatehouse: unknown command %s (see gatehouse --help)\n", argv[1]);
         rc = 2;
