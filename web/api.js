@@ -51,6 +51,13 @@ export function linkMinutes() {
   return (consoleConfig && consoleConfig.link_ttl_minutes) || 15;
 }
 
+// The identity provider's name for "Continue with <label>" when OpenID Connect sign-in is
+// configured (/auth/config `oidc`), or null.
+export function oidcLabel() {
+  const oidc = consoleConfig && consoleConfig.oidc;
+  return oidc && oidc.enabled ? (oidc.label || 'your identity provider') : null;
+}
+
 // Where to go after signing in: the console page a signed-out visitor first asked for.
 const NEXT_KEY = 'gatehouse.next';
 export function rememberNext(path) {
@@ -126,6 +133,34 @@ export async function request(method, path, options = {}) {
 
 export const get = (path, options) => request('GET', path, options);
 export const post = (path, body, options = {}) => request('POST', path, { ...options, body });
+export const del = (path, options) => request('DELETE', path, options);
+
+// `path` with a query string built from `params`, leaving out empty values.
+export function withQuery(path, params = {}) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '' && v !== false) q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+// One page of a list endpoint (docs/api.md "Lists and pagination"):
+// {data, has_more, first_id, last_id}.
+export const getPage = (path, params, options) => get(withQuery(path, params), options);
+
+// Every item of a list, following `after_id` (capped, so a huge list cannot hang a page).
+export async function getAll(path, params = {}, options = {}) {
+  const out = [];
+  let after = null;
+  for (let i = 0; i < 20; i++) {
+    const page = await getPage(path, { ...params, limit: 1000, after_id: after }, options);
+    out.push(...page.data);
+    if (!page.has_more || !page.last_id) break;
+    after = page.last_id;
+  }
+  return out;
+}
 
 // Loads the session; resolves to null when signed out (401).
 export async function loadSession() {

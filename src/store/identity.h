@@ -37,8 +37,7 @@ typedef struct gh_identity {
 /* Records a pending request: the hash of its state, its nonce and PKCE code verifier, and
  * when it stops being accepted. GH_ECONFLICT if the hash is already there. */
 gh_err_t gh_store_oidc_state_insert(gh_db_t *db, const char *state_hash, const char *nonce,
-                                    const char *code_verifier, int64_t now,
-                                    int64_t expires_at);
+                                    const char *code_verifier, int64_t now, int64_t expires_at);
 
 /* Marks the request whose state hashes to `state_hash` used and copies it into `out`.
  * GH_ENOTFOUND for an unknown hash, GH_ECONFLICT for a request already used, GH_EEXPIRED for

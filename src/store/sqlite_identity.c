@@ -9,8 +9,7 @@
 /* ---- pending authorization requests ---- */
 
 gh_err_t gh_store_oidc_state_insert(gh_db_t *db, const char *state_hash, const char *nonce,
-                                    const char *code_verifier, int64_t now,
-                                    int64_t expires_at)
+                                    const char *code_verifier, int64_t now, int64_t expires_at)
 {
     static const char sql[] = "INSERT INTO oidc_states (state_hash, nonce, code_verifier, "
                               "created_at, expires_at) VALUES (?, ?, ?, ?, ?)";
@@ -128,7 +127,8 @@ gh_err_t gh_store_identity_get(gh_db_t *db, const char *issuer, const char *subj
 
 gh_err_t gh_store_identity_insert(gh_db_t *db, const gh_identity_t *identity)
 {
-    static const char sql[] = "INSERT INTO identities (" IDENTITY_COLS ") VALUES (?, ?, ?, ?, ?, ?)";
+    static const char sql[] =
+        "INSERT INTO identities (" IDENTITY_COLS ") VALUES (?, ?, ?, ?, ?, ?)";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;

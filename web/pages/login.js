@@ -1,5 +1,5 @@
 // /login (ask for an email, send a sign-in link) and /check-email (link sent; resend).
-import { post, productName, linkMinutes, ApiError } from '../api.js';
+import { post, productName, linkMinutes, oidcLabel, ApiError } from '../api.js';
 import { h, field, alertBox, busy, icon } from '../dom.js';
 import { authCard } from '../layout.js';
 
@@ -7,6 +7,14 @@ const LINK_ERRORS = {
   expired_link: 'That sign-in link has expired. Enter your email to get a new one.',
   used_link: 'That sign-in link was already used: each link works once. Enter your email to get a new one.',
   invalid_link: 'That sign-in link is not valid. Enter your email to get a new one.',
+};
+
+// Errors from "Continue with <provider>" (/auth/oidc/callback sends them in ?error=).
+const OIDC_ERRORS = {
+  oidc_failed: (p) => `Could not sign you in with ${p}. Try again, or enter your email to get a sign-in link.`,
+  oidc_denied: (p) => `Sign-in with ${p} was cancelled or refused. Try again, or enter your email to get a sign-in link.`,
+  oidc_unverified_email: (p) => `${p} has not verified the email address of your account, so it cannot be used to sign in. Verify it with ${p}, or enter your email to get a sign-in link.`,
+  oidc_unavailable: (p) => `${p} could not be reached. Try again in a minute, or enter your email to get a sign-in link.`,
 };
 
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -20,9 +28,17 @@ export function renderLogin({ session, params, navigate }) {
   submit.dataset.busyLabel = 'Sending link…';
 
   const linkError = params.get('error');
+  const provider = oidcLabel();
+  const bannerText = Object.hasOwn(OIDC_ERRORS, linkError)
+    ? OIDC_ERRORS[linkError](provider || 'your identity provider')
+    : LINK_ERRORS[linkError] || 'That sign-in link could not be used. Enter your email to get a new one.';
   const banner = linkError
-    ? h('div.alert.alert-warning', { role: 'alert' }, icon('alert'),
-      h('span', LINK_ERRORS[linkError] || 'That sign-in link could not be used. Enter your email to get a new one.'))
+    ? h('div.alert.alert-warning', { role: 'alert' }, icon('alert'), h('span', bannerText))
+    : null;
+  // A full-page navigation: the server sends the browser on to the provider.
+  const oidcChoice = provider
+    ? [h('a.btn.btn-secondary.btn-block', { href: '/auth/oidc/start' }, `Continue with ${provider}`),
+      h('p.auth-divider', { role: 'separator' }, 'or')]
     : null;
   const signedIn = session && !linkError
     ? h('div.alert.alert-info', { role: 'status' },
@@ -56,7 +72,7 @@ export function renderLogin({ session, params, navigate }) {
   return authCard({
     title: `Sign in to ${productName()}`,
     lead: 'Enter your email and we will send you a link to sign in. New here? The same link creates your account.',
-  }, banner, signedIn, form,
+  }, banner, signedIn, oidcChoice, form,
   h('p.auth-note', icon('lock'), h('span', `No password needed: each link works once and expires after ${linkMinutes()} minutes.`)));
 }
 
