@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/money.h"
 
 void gh_config_defaults(gh_config_t *cfg)
 {
@@ -40,7 +41,9 @@ void gh_config_defaults(gh_config_t *cfg)
     snprintf(cfg->oidc_label, sizeof(cfg->oidc_label), "Google");
     snprintf(cfg->oidc_scopes, sizeof(cfg->oidc_scopes), "openid email profile");
     cfg->oidc_timeout_ms = 10000;
+    cfg->api_max_body_bytes = 32 * 1024 * 1024;
 }
+
 
 static gh_err_t set_str(char *dst, size_t size, const char *value, const char *key, char *err,
                         size_t err_size)
@@ -108,12 +111,144 @@ static gh_err_t check_url(const char *value, const char *key, char *err, size_t 
     return GH_OK;
 }
 
+static void model_defaults(gh_model_cfg_t *m, const char *name)
+{
+    memset(m, 0, sizeof(*m));
+    snprintf(m->name, sizeof(m->name), "%s", name);
+    snprintf(m->style, sizeof(m->style), "anthropic");
+    m->connect_timeout_ms = 5000;
+    m->first_byte_timeout_ms = 600000;
+    m->idle_timeout_ms = 120000;
+    m->mock_latency_ms = 0;
+    m->mock_tokens_per_second = 0; /* 0: as fast as possible */
+}
+
+/* The model of section "model NAME", created on first sight. */
+static gh_model_cfg_t *model_section(gh_config_t *c, const char *section, char *err,
+                                     size_t err_size)
+{
+    const char *name = section + 6;
+    while (*name == ' ')
+        name++;
+    size_t len = strlen(name);
+    if (len >= 2 && name[0] == '"' && name[len - 1] == '"') {
+        name++;
+        len -= 2;
+    }
+    if (len == 0 || len >= sizeof(c->models[0].name)) {
+        snprintf(err, err_size, "[%s]: a model needs a name of 1 to 127 characters", section);
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+              (name[i] >= '0' && name[i] <= '9') || strchr("-._:/@", name[i]))) {
+            snprintf(err, err_size, "[%s]: model names use letters, digits and - . _ : / @",
+                     section);
+            return NULL;
+        }
+    for (int i = 0; i < c->nmodels; i++)
+        if (strlen(c->models[i].name) == len && !strncmp(c->models[i].name, name, len))
+            return &c->models[i];
+    if (c->nmodels >= GH_MODELS_MAX) {
+        snprintf(err, err_size, "at most %d models may be configured", GH_MODELS_MAX);
+        return NULL;
+    }
+    gh_model_cfg_t *m = &c->models[c->nmodels++];
+    char tmp[128];
+    snprintf(tmp, sizeof(tmp), "%.*s", (int)len, name);
+    model_defaults(m, tmp);
+    return m;
+}
+
+static gh_err_t set_price(int64_t *dst, const char *value, const char *key, char *err,
+                          size_t err_size)
+{
+    if (gh_money_parse_usd(value, dst)) {
+        snprintf(err, err_size, "%s must be a price in USD per million tokens, like 3 or 0.25, "
+                                "not \"%s\"", key, value);
+        return GH_EINVAL;
+    }
+    return GH_OK;
+}
+
+static gh_err_t set_model(gh_config_t *c, const char *section, const char *key,
+                          const char *value, char *err, size_t err_size)
+{
+    gh_model_cfg_t *m = model_section(c, section, err, err_size);
+    if (!m)
+        return GH_EINVAL;
+    if (!strcmp(key, "style")) {
+        if (strcmp(value, "anthropic") && strcmp(value, "openai") && strcmp(value, "mock")) {
+            snprintf(err, err_size, "style must be anthropic, openai or mock, not \"%s\"", value);
+            return GH_EINVAL;
+        }
+        return set_str(m->style, sizeof(m->style), value, key, err, err_size);
+    }
+    if (!strcmp(key, "upstream_url")) {
+        gh_err_t rc = check_url(value, key, err, err_size);
+        return rc ? rc : set_str(m->upstream_url, sizeof(m->upstream_url), value, key, err, err_size);
+    }
+    if (!strcmp(key, "display_name"))
+        return set_str(m->display_name, sizeof(m->display_name), value, key, err, err_size);
+    if (!strcmp(key, "api_key_env"))
+        return set_str(m->api_key_env, sizeof(m->api_key_env), value, key, err, err_size);
+    if (!strcmp(key, "upstream_model"))
+        return set_str(m->upstream_model, sizeof(m->upstream_model), value, key, err, err_size);
+    if (!strcmp(key, "model_class"))
+        return set_str(m->model_class, sizeof(m->model_class), value, key, err, err_size);
+    if (!strcmp(key, "connect_timeout_ms"))
+        return set_int(&m->connect_timeout_ms, value, 1, 600000, key, err, err_size);
+    if (!strcmp(key, "first_byte_timeout_ms"))
+        return set_int(&m->first_byte_timeout_ms, value, 1, 3600000, key, err, err_size);
+    if (!strcmp(key, "idle_timeout_ms"))
+        return set_int(&m->idle_timeout_ms, value, 1, 3600000, key, err, err_size);
+    if (!strcmp(key, "price_input"))
+        return set_price(&m->price_input, value, key, err, err_size);
+    if (!strcmp(key, "price_output"))
+        return set_price(&m->price_output, value, key, err, err_size);
+    if (!strcmp(key, "price_cache_write"))
+        return set_price(&m->price_cache_write, value, key, err, err_size);
+    if (!strcmp(key, "price_cache_read"))
+        return set_price(&m->price_cache_read, value, key, err, err_size);
+    if (!strcmp(key, "on_disconnect")) {
+        if (strcmp(value, "finish") && strcmp(value, "cancel")) {
+            snprintf(err, err_size, "on_disconnect must be finish or cancel, not \"%s\"", value);
+            return GH_EINVAL;
+        }
+        m->cancel_on_disconnect = !strcmp(value, "cancel");
+        return GH_OK;
+    }
+    if (!strcmp(key, "mock_latency_ms"))
+        return set_int(&m->mock_latency_ms, value, 0, 600000, key, err, err_size);
+    if (!strcmp(key, "mock_tokens_per_second"))
+        return set_int(&m->mock_tokens_per_second, value, 0, 1000000, key, err, err_size);
+    snprintf(err, err_size, "unknown option [%s] %s", section, key);
+    return GH_EINVAL;
+}
+
+const gh_model_cfg_t *gh_config_model(const gh_config_t *cfg, const char *name, size_t len)
+{
+    for (int i = 0; i < cfg->nmodels; i++)
+        if (strlen(cfg->models[i].name) == len && !memcmp(cfg->models[i].name, name, len))
+            return &cfg->models[i];
+    return NULL;
+}
+
 #define KEY(s, k) (!strcmp(section, s) && !strcmp(key, k))
 
 gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, const char *value,
                        char *err, size_t err_size)
 {
     gh_err_t rc;
+    if (!strncmp(section, "model ", 6) || !strcmp(section, "model"))
+        return set_model(c, section, key, value, err, err_size);
+    if (KEY("server", "api_max_body_bytes")) {
+        int v;
+        rc = set_int(&v, value, 1024, 1024 * 1024 * 1024, key, err, err_size);
+        if (!rc)
+            c->api_max_body_bytes = (size_t)v;
+        return rc;
+    }
     if (KEY("server", "listen")) {
         rc = check_addr(value, key, err, err_size);
         return rc ? rc : set_str(c->listen, sizeof(c->listen), value, key, err, err_size);
@@ -285,6 +420,44 @@ gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size)
         n = snprintf(cfg->outbox_dir, sizeof(cfg->outbox_dir), "%s/outbox", cfg->data_dir);
         if (n < 0 || (size_t)n >= sizeof(cfg->outbox_dir))
             goto too_long;
+    }
+    /* With no model configured, two built-in mock models with realistic prices, so that
+     * billing and limits can be tried straight away. */
+    if (cfg->nmodels == 0) {
+        static const struct {
+            const char *name, *display;
+            int64_t in, out, cw, cr;
+        } mocks[] = {
+            {"gatehouse-mock-small", "Mock Small (built-in mock)", 1000000000, 5000000000,
+             1250000000, 100000000},
+            {"gatehouse-mock-large", "Mock Large (built-in mock)", 3000000000, 15000000000,
+             3750000000, 300000000},
+        };
+        for (size_t i = 0; i < sizeof(mocks) / sizeof(mocks[0]); i++) {
+            gh_model_cfg_t *m = &cfg->models[cfg->nmodels++];
+            model_defaults(m, mocks[i].name);
+            snprintf(m->display_name, sizeof(m->display_name), "%s", mocks[i].display);
+            snprintf(m->style, sizeof(m->style), "mock");
+            m->price_input = mocks[i].in;
+            m->price_output = mocks[i].out;
+            m->price_cache_write = mocks[i].cw;
+            m->price_cache_read = mocks[i].cr;
+            m->mock_tokens_per_second = 200;
+        }
+    }
+    for (int i = 0; i < cfg->nmodels; i++) {
+        gh_model_cfg_t *m = &cfg->models[i];
+        if (strcmp(m->style, "mock") && !m->upstream_url[0]) {
+            snprintf(err, err_size, "[model %s] needs upstream_url (or style = mock)", m->name);
+            return GH_EINVAL;
+        }
+        strip_trailing_slash(m->upstream_url);
+        if (!m->upstream_model[0])
+            snprintf(m->upstream_model, sizeof(m->upstream_model), "%s", m->name);
+        if (!m->model_class[0])
+            snprintf(m->model_class, sizeof(m->model_class), "%.31s", m->name);
+        if (!m->display_name[0])
+            snprintf(m->display_name, sizeof(m->display_name), "%s", m->name);
     }
     strip_trailing_slash(cfg->oidc_issuer);
     if (cfg->oidc_issuer[0] && !cfg->oidc_client_id[0]) {

@@ -7,11 +7,35 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/err.h"
 
 #define GH_CONFIG_STR 256
 #define GH_CONFIG_PATH 1024
+
+#define GH_MODELS_MAX 64
+
+/* One model the model API serves: `[model NAME]` in gatehouse.ini. */
+typedef struct gh_model_cfg {
+    char name[128];                   /* the public name clients send in "model" */
+    char display_name[128];
+    char style[16];                   /* "anthropic", "openai" or "mock" */
+    char upstream_url[GH_CONFIG_STR]; /* base URL, e.g. http://10.0.0.5:8000 (not for mock) */
+    char api_key_env[64];             /* environment variable holding the upstream's key */
+    char upstream_model[128];         /* the model name the upstream expects; default: name */
+    char model_class[32];             /* groups models for rate limits; default: name */
+    int connect_timeout_ms;
+    int first_byte_timeout_ms; /* until the upstream's response headers */
+    int idle_timeout_ms;       /* longest silence while a response streams */
+    int64_t price_input;       /* nano-USD per million tokens */
+    int64_t price_output;
+    int64_t price_cache_write;
+    int64_t price_cache_read;
+    bool cancel_on_disconnect; /* on_disconnect = cancel (default: finish and charge) */
+    int mock_latency_ms;       /* mock only: time to the first token */
+    int mock_tokens_per_second;
+} gh_model_cfg_t;
 
 typedef struct gh_config {
     /* [server] */
@@ -64,6 +88,11 @@ typedef struct gh_config {
     char oidc_scopes[GH_CONFIG_STR];
     int oidc_timeout_ms;
 
+    /* [model NAME] sections; with none, two built-in mock models */
+    gh_model_cfg_t models[GH_MODELS_MAX];
+    int nmodels;
+    size_t api_max_body_bytes; /* [server] api_max_body_bytes: model API request bodies */
+
     /* Derived by gh_config_finish. */
     bool cookie_secure; /* public_url is https */
     bool public_url_set;
@@ -85,6 +114,9 @@ gh_err_t gh_config_set(gh_config_t *cfg, const char *section, const char *key,
 /* Computes derived fields and defaults that depend on other options (paths under data_dir,
  * cookie_secure). Call after loading and after command-line overrides. */
 gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size);
+
+/* The model named `name`, or NULL. */
+const gh_model_cfg_t *gh_config_model(const gh_config_t *cfg, const char *name, size_t len);
 
 /* Splits "ADDR:PORT" (IPv4, or [IPv6]) into `host` and `port`. */
 gh_err_t gh_config_split_addr(const char *addr, char *host, size_t host_size, int *port);

@@ -133,8 +133,10 @@ static void example_config_is_accurate(void **state)
     char line[512];
     int options = 0;
     while (fgets(line, sizeof(line), in)) {
-        /* ";key = value" is an option; "; prose" (a space after ;) is a comment. */
-        if (line[0] == ';' && line[1] != ' ' && line[1] != '\n' && strchr(line, '=')) {
+        /* ";key = value" is an option and ";[section]" a section; "; prose" (a space after ;)
+         * is a comment. */
+        if (line[0] == ';' && line[1] != ' ' && line[1] != '\n' &&
+            (strchr(line, '=') || line[1] == '[')) {
             fputs(line + 1, out);
             options++;
         } else {
@@ -151,6 +153,64 @@ static void example_config_is_accurate(void **state)
     if (rc)
         fail_msg("%s", err);
     assert_true(options >= 25);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
+    assert_int_equal(c.nmodels, 5); /* every example model is valid */
+}
+
+static void models_are_parsed(void **state)
+{
+    (void)state;
+    gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    char *path = write_tmp("[model claude-x]\nstyle = anthropic\nupstream_url = http://u:1/\n"
+                           "price_input = 3\nprice_output = 15\nprice_cache_read = 0.30\n"
+                           "on_disconnect = cancel\n[model \"mock-1\"]\nstyle = mock\n"
+                           "mock_tokens_per_second = 50\n");
+    assert_int_equal(gh_config_load(&c, path, err, sizeof(err)), GH_OK);
+    unlink(path);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
+    assert_int_equal(c.nmodels, 2);
+    const gh_model_cfg_t *m = gh_config_model(&c, "claude-x", 8);
+    assert_non_null(m);
+    assert_string_equal(m->upstream_url, "http://u:1");
+    assert_string_equal(m->upstream_model, "claude-x");
+    assert_int_equal(m->price_input, 3000000000);
+    assert_int_equal(m->price_output, 15000000000);
+    assert_int_equal(m->price_cache_read, 300000000);
+    assert_true(m->cancel_on_disconnect);
+    m = gh_config_model(&c, "mock-1", 6);
+    assert_non_null(m);
+    assert_string_equal(m->style, "mock");
+    assert_int_equal(m->mock_tokens_per_second, 50);
+    assert_null(gh_config_model(&c, "mock", 4));
+
+    /* Mistakes name themselves. */
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_set(&c, "model a", "style", "grpc", err, sizeof(err)), GH_EINVAL);
+    assert_int_equal(gh_config_set(&c, "model a", "price_input", "-1", err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "USD per million tokens"));
+    assert_int_equal(gh_config_set(&c, "model a", "colour", "red", err, sizeof(err)), GH_EINVAL);
+    assert_int_equal(gh_config_set(&c, "model bad name!", "style", "mock", err, sizeof(err)),
+                     GH_EINVAL);
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_set(&c, "model up", "style", "openai", err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "needs upstream_url"));
+}
+
+static void default_models_are_priced_mocks(void **state)
+{
+    (void)state;
+    gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
+    assert_int_equal(c.nmodels, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(c.models[i].style, "mock");
+        assert_true(c.models[i].price_input > 0 && c.models[i].price_output > 0);
+    }
 }
 
 int main(void)
@@ -160,6 +220,8 @@ int main(void)
         cmocka_unit_test(unknown_key_names_the_line), cmocka_unit_test(bad_values_are_refused),
         cmocka_unit_test(missing_file_is_an_io_error), cmocka_unit_test(addresses_split),
         cmocka_unit_test(example_config_is_accurate),
+        cmocka_unit_test(models_are_parsed),
+        cmocka_unit_test(default_models_are_priced_mocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
