@@ -10,6 +10,8 @@
 
 #include "api/api.h"
 #include "core/app.h"
+#include "core/state.h"
+#include "core/usage.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
 #include "lib/config.h"
@@ -24,7 +26,7 @@
 #define GH_VERSION "0.1.0"
 #endif
 
-static const char usage[] =
+static const char help_text[] =
     "Usage: gatehouse COMMAND [OPTIONS]\n"
     "\n"
     "Gatehouse is an API console and metered gateway for model servers.\n"
@@ -68,7 +70,7 @@ static int parse_args(int argc, char **argv, cli_t *cli, bool serve)
         else if (serve && !strcmp(a, "--api-listen"))
             dst = &cli->api_listen;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
+            fputs(help_text, stdout);
             exit(0);
         } else {
             fprintf(stderr, "gatehouse: unknown option %s (see gatehouse --help)\n", a);
@@ -172,21 +174,33 @@ static int cmd_serve(const cli_t *cli)
     gh_throttle_t *throttle = NULL;
     gh_http_server_t *http = NULL;
     gh_gateway_t *gateway = NULL;
+    gh_state_t *state = NULL;
+    gh_usage_t *usage = NULL;
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
     if (gh_store_open(&store, cfg.db_path, err, sizeof(err)) ||
         gh_mailer_new(&mailer, &cfg, err, sizeof(err)))
         goto out;
-    if (gh_throttle_new(&throttle)) {
+    if (gh_throttle_new(&throttle) || gh_state_new(&state)) {
         snprintf(err, sizeof(err), "out of memory");
         goto out;
     }
+    if (gh_state_load(state, gh_store_db(store))) {
+        snprintf(err, sizeof(err), "cannot load the API keys from the database");
+        goto out;
+    }
+    char journal[GH_CONFIG_PATH + 32];
+    snprintf(journal, sizeof(journal), "%s/usage.journal", cfg.data_dir);
+    if (gh_usage_open(&usage, store, journal, err, sizeof(err)))
+        goto out;
     app.store = store;
     app.mailer = mailer;
     app.throttle = throttle;
+    app.state = state;
 
+    gh_gateway_env_t env = {.state = state, .usage = usage};
     if (gh_http_bind(&http, &cfg, gh_api_handle, &app, err, sizeof(err)) ||
-        gh_gateway_start(&gateway, &cfg, err, sizeof(err)))
+        gh_gateway_start(&gateway, &cfg, &env, err, sizeof(err)))
         goto out;
     if (!cfg.public_url_set)
         default_url(cfg.public_url, sizeof(cfg.public_url), cfg.listen, gh_http_port(http));
@@ -215,6 +229,8 @@ out:
         gh_log_error("gatehouse: %s", err);
     gh_http_stop(http);
     gh_gateway_stop(gateway);
+    gh_usage_close(usage); /* after the data plane: its last events are committed */
+    gh_state_free(state);
     gh_throttle_free(throttle);
     gh_mailer_free(mailer);
     gh_store_close(store);
@@ -258,7 +274,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "-h")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
+        fputs(help_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {

@@ -9,6 +9,11 @@ import * as onboarding from './pages/onboarding.js';
 import * as createOrg from './pages/create-organization.js';
 import * as dashboard from './pages/dashboard.js';
 import * as organization from './pages/organization.js';
+import * as members from './pages/members.js';
+import * as workspaces from './pages/workspaces.js';
+import * as workspace from './pages/workspace.js';
+import * as keys from './pages/keys.js';
+import * as auditLog from './pages/audit-log.js';
 import * as notFound from './pages/not-found.js';
 import { comingSoon } from './pages/coming-soon.js';
 
@@ -21,15 +26,36 @@ const ROUTES = {
   '/create-organization': { kind: 'create-org', title: 'Create organization', page: createOrg.render },
   '/dashboard': { kind: 'app', title: 'Dashboard', page: dashboard.render },
   '/settings/organization': { kind: 'app', title: 'Organization', page: organization.render },
-  '/settings/members': { kind: 'app', title: 'Members', page: comingSoon('members') },
-  '/settings/workspaces': { kind: 'app', title: 'Workspaces', page: comingSoon('workspaces') },
-  '/settings/keys': { kind: 'app', title: 'API Keys', page: comingSoon('keys') },
+  '/settings/members': { kind: 'app', title: 'Members', page: members.render },
+  '/settings/workspaces': { kind: 'app', title: 'Workspaces', page: workspaces.render },
+  '/settings/keys': { kind: 'app', title: 'API Keys', page: keys.render },
+  '/settings/audit-log': { kind: 'app', title: 'Audit log', page: auditLog.render },
   '/settings/billing': { kind: 'app', title: 'Plans & Billing', page: comingSoon('billing') },
   '/settings/limits': { kind: 'app', title: 'Limits', page: comingSoon('limits') },
   '/settings/usage': { kind: 'app', title: 'Usage', page: comingSoon('usage') },
   '/settings/cost': { kind: 'app', title: 'Cost', page: comingSoon('cost') },
 };
-const ALIASES = { '/settings': '/settings/organization', '/settings/api-keys': '/settings/keys' };
+// Routes with a parameter: [pattern, route]; the captures become ctx.routeParams.
+const PATTERNS = [
+  [/^\/settings\/workspaces\/(?<id>[^/]+)$/, { kind: 'app', title: 'Workspace', page: workspace.render }],
+];
+const ALIASES = { '/settings': '/settings/organization', '/settings/api-keys': '/settings/keys', '/settings/audit': '/settings/audit-log' };
+
+// The route for `path`: {route, params} or null.
+function matchRoute(path) {
+  if (ROUTES[path]) return { route: ROUTES[path], params: {} };
+  for (const [re, route] of PATTERNS) {
+    const m = re.exec(path);
+    if (m) {
+      const params = {};
+      for (const [k, v] of Object.entries(m.groups || {})) {
+        try { params[k] = decodeURIComponent(v); } catch { params[k] = v; }
+      }
+      return { route, params };
+    }
+  }
+  return null;
+}
 // Paths the server owns: links to them are real page loads, never client routes.
 const SERVER_PATHS = /^\/(auth|v1|static|healthz|metrics|webhooks)(\/|$)/;
 
@@ -61,7 +87,8 @@ async function route() {
   const path = location.pathname.replace(/\/+$/, '') || '/';
   if (ALIASES[path]) return navigate(ALIASES[path], { replace: true });
   const params = new URLSearchParams(location.search);
-  const r = ROUTES[path];
+  const matched = matchRoute(path);
+  const r = matched && matched.route;
 
   if (!sessionChecked || (r && r.kind !== 'public' && !getSession())) {
     try {
@@ -74,7 +101,9 @@ async function route() {
     if (stale()) return;
   }
   const session = getSession();
-  const ctx = { session, params, navigate, signal, stale, updateSession };
+  const routeParams = matched ? matched.params : {};
+  const ctx = { session, params, routeParams, navigate, signal, stale, updateSession,
+    setTitle: (t) => { if (!stale()) setTitle(t); } };
 
   if (r && r.kind === 'public') return mount(r, ctx, false);
   if (!session) {
@@ -100,8 +129,8 @@ async function route() {
   }
   if (path === '/') {
     const next = takeNext();
-    const known = next && ROUTES[next.split('?')[0]];
-    return navigate(known && known.kind === 'app' ? next : '/dashboard', { replace: true });
+    const known = next && matchRoute(next.split('?')[0]);
+    return navigate(known && known.route.kind === 'app' ? next : '/dashboard', { replace: true });
   }
   return mount(r || { kind: 'app', title: 'Page not found', page: notFound.render }, ctx, true);
 }

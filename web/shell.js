@@ -10,13 +10,14 @@ const NAV = [
     heading: 'Settings',
     items: [
       { href: '/settings/organization', label: 'Organization', icon: 'building' },
-      { href: '/settings/members', label: 'Members', icon: 'users', soon: true },
-      { href: '/settings/workspaces', label: 'Workspaces', icon: 'grid', soon: true },
-      { href: '/settings/keys', label: 'API Keys', icon: 'key', soon: true },
+      { href: '/settings/members', label: 'Members', icon: 'users' },
+      { href: '/settings/workspaces', label: 'Workspaces', icon: 'grid' },
+      { href: '/settings/keys', label: 'API Keys', icon: 'key' },
       { href: '/settings/billing', label: 'Billing', icon: 'card', soon: true },
       { href: '/settings/limits', label: 'Limits', icon: 'gauge', soon: true },
       { href: '/settings/usage', label: 'Usage', icon: 'chart', soon: true },
       { href: '/settings/cost', label: 'Cost', icon: 'coins', soon: true },
+      { href: '/settings/audit-log', label: 'Audit log', icon: 'list', adminOnly: true },
     ],
   },
 ];
@@ -74,7 +75,7 @@ function build(root, { session, navigate, onSessionChange }) {
     NAV.map((group) => h('div.nav-group',
       group.heading ? h('h2.nav-heading', { id: `nav-${group.heading.toLowerCase()}` }, group.heading) : null,
       h('ul.nav-list', group.heading ? { 'aria-labelledby': `nav-${group.heading.toLowerCase()}` } : {},
-        group.items.map((item) => {
+        group.items.filter((item) => !item.adminOnly || (org && org.role === 'admin')).map((item) => {
           const a = h('a.nav-link', { href: item.href }, icon(item.icon), h('span.nav-label', item.label),
             item.soon ? h('span.nav-soon', { title: 'Coming in a later release' }, 'Soon') : null);
           links.push(a);
@@ -126,8 +127,11 @@ function build(root, { session, navigate, onSessionChange }) {
     main,
     closeDrawer: () => { if (nav.classList.contains('open')) setDrawer(false); },
     setActive(path) {
+      // A page under a section (a workspace's page) marks its section as current.
       for (const a of links) {
-        if (a.getAttribute('href') === path) a.setAttribute('aria-current', 'page');
+        const href = a.getAttribute('href');
+        if (href === path) a.setAttribute('aria-current', 'page');
+        else if (path.startsWith(`${href}/`)) a.setAttribute('aria-current', 'true');
         else a.removeAttribute('aria-current');
       }
     },

@@ -201,10 +201,26 @@ static void add_event(void *list, const gh_audit_event_t *e)
 
 void gh_api_audit_list(gh_req_t *req)
 {
+    static const char *const actions[] = {
+        "organization.updated", "invite.created",           "invite.resent",
+        "invite.deleted",       "invite.accepted",          "user.role_changed",
+        "user.removed",         "workspace.created",        "workspace.updated",
+        "workspace.archived",   "workspace_member.added",   "workspace_member.updated",
+        "workspace_member.removed", "api_key.created",      "api_key.updated",
+        "admin_key.created",    "admin_key.revoked",        NULL};
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     gh_page_t page;
     if (!gh_api_page(req, &page))
         return;
+    const char *action = gh_req_query(req, "action");
+    bool known = !action;
+    for (const char *const *a = actions; action && *a; a++)
+        known |= !strcmp(*a, action);
+    if (!known) {
+        gh_res_error(req, GH_EINVAL, "action \"%.48s\" is not an audit action; see the list in "
+                                     "the API documentation.", action);
+        return;
+    }
     json_t *data = json_array();
     bool more = false;
     gh_db_t *db = gh_store_db(ctx->app->store);

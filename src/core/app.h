@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "core/state.h"
 #include "lib/config.h"
 #include "lib/mail.h"
 #include "lib/throttle.h"
@@ -15,6 +16,7 @@ typedef struct gh_app {
     gh_store_t *store;
     gh_mailer_t *mailer;
     gh_throttle_t *throttle;
+    gh_state_t *state; /* what the data plane reads; NULL in tests without one */
     int64_t (*now)(void); /* Unix seconds; tests inject their own clock */
 } gh_app_t;
 

@@ -31,5 +31,8 @@ gh_err_t gh_audit(gh_app_t *app, gh_db_t *db, const gh_actor_t *actor, const cha
 
 void gh_audit_change(json_t *details, const char *field, const char *from, const char *to)
 {
-    json_object_set_new(details, field, json_pack("{s:s, s:s}", "from", from, "to", to));
+    /* An unset value is null, as the API shows it. */
+    json_object_set_new(details, field,
+                        json_pack("{s:o, s:o}", "from", *from ? json_string(from) : json_null(),
+                                  "to", *to ? json_string(to) : json_null()));
 }

@@ -205,7 +205,7 @@ gh_err_t gh_auth_onboard(gh_app_t *app, gh_account_t *account, const char *full_
         snprintf(msg, msg_size, "full_name is too long: use at most 100 characters.");
         return GH_EINVAL;
     }
-    if (!name[0] || gh_text_has_control(name)) {
+    if (gh_text_is_blank(name) || gh_text_has_control(name)) {
         snprintf(msg, msg_size, "Enter your full name.");
         return GH_EINVAL;
     }

@@ -5,6 +5,7 @@
 
 #include "core/audit.h"
 #include "core/workspaces.h"
+#include "lib/log.h"
 #include "lib/text.h"
 
 static gh_err_t clean_key_name(const char *in, char out[401], char *msg, size_t msg_size)
@@ -13,11 +14,20 @@ static gh_err_t clean_key_name(const char *in, char out[401], char *msg, size_t 
         snprintf(msg, msg_size, "The key name is too long: use at most 100 characters.");
         return GH_EINVAL;
     }
-    if (!out[0] || gh_text_has_control(out)) {
+    if (gh_text_is_blank(out) || gh_text_has_control(out)) {
         snprintf(msg, msg_size, "Enter a name for the key.");
         return GH_EINVAL;
     }
     return GH_OK;
+}
+
+/* Publishes a key's current row to the data plane's in-memory state. */
+static void publish_key(gh_app_t *app, gh_db_t *db, const char *id)
+{
+    gh_err_t rc = gh_state_sync_key(app->state, db, id);
+    if (rc)
+        gh_log_error("keys: could not publish %s to the model API (%s); it is picked up at the "
+                     "next start", id, gh_err_name(rc));
 }
 
 /* Creates a key row of `kind` and its secret, with the audit record, in one transaction. */
@@ -48,8 +58,12 @@ static gh_err_t create_key(gh_app_t *app, const gh_actor_t *actor, gh_key_rec_t 
         (rc = gh_store_commit(db))) {
         gh_store_rollback(db);
         memset(secret, 0, GH_KEY_MAX);
+        return rc;
     }
-    return rc;
+    /* The data plane serves the new key from its next request on. */
+    if (!strcmp(k->kind, "api"))
+        publish_key(app, db, k->id);
+    return GH_OK;
 }
 
 /* Finds the Default workspace's id: the first in the organization's list. */
@@ -149,6 +163,10 @@ gh_err_t gh_apikey_update(gh_app_t *app, const gh_actor_t *actor, const char *id
                  k.name);
         return GH_EINVAL;
     }
+    if (!strcmp(k.name, next.name) && !strcmp(k.status, next.status)) {
+        *out = k; /* nothing to change, nothing to record */
+        return GH_OK;
+    }
     gh_db_t *db = gh_store_db(app->store);
     if (!db)
         return GH_ESTORE;
@@ -165,6 +183,7 @@ gh_err_t gh_apikey_update(gh_app_t *app, const gh_actor_t *actor, const char *id
         gh_store_rollback(db);
         return rc;
     }
+    publish_key(app, db, k.id);
     *out = next;
     return GH_OK;
 }

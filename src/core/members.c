@@ -63,6 +63,11 @@ gh_err_t gh_member_set_role(gh_app_t *app, const gh_actor_t *actor, const char *
     gh_org_user_t u;
     if ((rc = load_member(db, actor, user_id, &u, msg, msg_size)))
         goto out_rollback;
+    if (!strcmp(u.role, role)) { /* nothing to change, nothing to record */
+        *out = u;
+        gh_store_rollback(db);
+        return GH_OK;
+    }
     if (strcmp(role, "admin") &&
         (rc = not_last_admin(db, &u, actor->org_id, "demoted", msg, msg_size)))
         goto out_rollback;
@@ -184,8 +189,11 @@ gh_err_t gh_invite_create(gh_app_t *app, const gh_actor_t *actor, const char *em
             rc = GH_ECONFLICT;
             goto out_rollback;
         }
-        /* An expired invitation gives way to the new one. */
-        if ((rc = gh_store_invite_mark(db, open.id, false, now)))
+        /* An expired invitation gives way to the new one, on the record. */
+        if ((rc = gh_store_invite_mark(db, open.id, false, now)) ||
+            (rc = gh_audit(app, db, actor, "invite.deleted", "invite", open.id,
+                           json_pack("{s:s, s:s}", "email", open.email, "reason",
+                                     "replaced by a new invitation"))))
             goto out_rollback;
     } else if (rc != GH_ENOTFOUND) {
         goto out_rollback;

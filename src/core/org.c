@@ -158,7 +158,7 @@ static gh_err_t set_field(gh_org_settings_t *s, gh_org_field_t f, const char *va
                  fi->json_name);
         return GH_EINVAL;
     }
-    if (f == GH_ORG_NAME && !tmp[0]) {
+    if (f == GH_ORG_NAME && gh_text_is_blank(tmp)) {
         snprintf(msg, msg_size, "The organization name cannot be empty.");
         return GH_EINVAL;
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/audit.h"
+#include "lib/log.h"
 #include "lib/text.h"
 
 const char *const gh_ws_palette[GH_WS_PALETTE_SIZE] = {
@@ -109,7 +110,7 @@ static gh_err_t clean_name(const char *in, char out[161], char *msg, size_t msg_
         snprintf(msg, msg_size, "The workspace name is too long: use at most 40 characters.");
         return GH_EINVAL;
     }
-    if (!out[0] || gh_text_has_control(out)) {
+    if (gh_text_is_blank(out) || gh_text_has_control(out)) {
         snprintf(msg, msg_size, "Enter a name for the workspace.");
         return GH_EINVAL;
     }
@@ -202,6 +203,10 @@ gh_err_t gh_ws_update(gh_app_t *app, const gh_actor_t *actor, const char *id, co
     }
     if (color && !palette_color(color, next.display_color))
         return bad_color(color, msg, msg_size);
+    if (!strcmp(w.name, next.name) && !strcmp(w.display_color, next.display_color)) {
+        *out = w; /* nothing to change, nothing to record */
+        return GH_OK;
+    }
     gh_db_t *db = gh_store_db(app->store);
     if (!db)
         return GH_ESTORE;
@@ -261,6 +266,10 @@ gh_err_t gh_ws_archive(gh_app_t *app, const gh_actor_t *actor, const char *id,
         gh_store_rollback(db);
         return rc;
     }
+    /* Its keys stop working on the model API from the next request on. */
+    if ((rc = gh_state_sync_workspace(app->state, db, w.id)))
+        gh_log_error("workspaces: could not publish the archiving of %s to the model API (%s)",
+                     w.id, gh_err_name(rc));
     w.archived_at = now;
     *out = w;
     return GH_OK;

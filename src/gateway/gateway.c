@@ -876,8 +876,10 @@ static void free_gateway(gh_gateway_t *gw)
     free(gw);
 }
 
-gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg, char *err, size_t err_size)
+gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg,
+                          const gh_gateway_env_t *env, char *err, size_t err_size)
 {
+    (void)env;
     gh_err_t rc;
     *out = NULL;
 

@@ -26,6 +26,36 @@ size_t gh_utf8_chars(const char *s)
     return n;
 }
 
+bool gh_text_is_blank(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+            p++;
+            continue;
+        }
+        if (p[0] == 0xC2 && p[1] == 0xA0) { /* U+00A0 */
+            p += 2;
+            continue;
+        }
+        if (p[0] == 0xE2 && p[1] == 0x80 && p[2] >= 0x80 && p[2] <= 0xAF) {
+            p += 3; /* U+2000..U+202F: spaces, zero-width characters, marks */
+            continue;
+        }
+        if (p[0] == 0xE2 && p[1] == 0x81 && p[2] >= 0x9F && p[2] <= 0xAF) {
+            p += 3; /* U+205F..U+206F */
+            continue;
+        }
+        if ((p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) || /* U+FEFF */
+            (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80)) { /* U+3000 */
+            p += 3;
+            continue;
+        }
+        return false;
+    }
+    return true;
+}
+
 bool gh_text_has_control(const char *s)
 {
     for (; *s; s++)

@@ -15,6 +15,10 @@ gh_err_t gh_text_trim(const char *in, char *out, size_t out_size);
 /* The number of characters (code points) in a valid UTF-8 string. */
 size_t gh_utf8_chars(const char *s);
 
+/* True when `s` has nothing a reader can see: only white space and invisible format
+ * characters (zero-width spaces and joiners, directional marks, no-break spaces, BOM). */
+bool gh_text_is_blank(const char *s);
+
 /* True when `s` holds a control character (below 0x20, or DEL). */
 bool gh_text_has_control(const char *s);
 

@@ -159,6 +159,32 @@ gh_err_t gh_store_key_touch(gh_db_t *db, const char *id, int64_t now)
     return gh_sqlite_exec(db, st);
 }
 
+gh_err_t gh_store_keys_with_hash(gh_db_t *db, const char *workspace_id, const char *key_id,
+                                 gh_store_key_hash_fn fn, void *ctx)
+{
+    static const char sql[] =
+        "SELECT " KEY_COLS ", t.key_hash, w.archived_at IS NOT NULL FROM keys t "
+        "JOIN workspaces w ON w.id = t.workspace_id WHERE t.kind = 'api' "
+        "AND (?1 IS NULL OR t.workspace_id = ?1) AND (?2 IS NULL OR t.id = ?2)";
+    sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
+    if (!st)
+        return GH_ESTORE;
+    gh_sqlite_bind_text(st, 1, workspace_id);
+    gh_sqlite_bind_text(st, 2, key_id);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        gh_key_rec_t k;
+        key_row(st, &k);
+        char hash[GH_SHA256_HEX_MAX];
+        COPY(st, 11, hash);
+        if (sqlite3_column_int(st, 12))
+            snprintf(k.status, sizeof(k.status), "archived");
+        fn(ctx, &k, hash);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, rc);
+}
+
 /* ---- audit log ---- */
 
 #define AUDIT_COLS                                                                        \

@@ -7,7 +7,8 @@
 #define WS_COLS                                                                               \
     "t.id, t.org_id, t.name, t.display_color, t.is_default, t.created_at, "                  \
     "coalesce(t.archived_at, 0), "                                                            \
-    "(SELECT count(*) FROM workspace_members m WHERE m.workspace_id = t.id)"
+    "CASE WHEN t.is_default THEN (SELECT count(*) FROM memberships o WHERE o.org_id = t.org_id) " \
+    "ELSE (SELECT count(*) FROM workspace_members m WHERE m.workspace_id = t.id) END"
 
 static void ws_row(sqlite3_stmt *st, gh_workspace_t *w)
 {
@@ -69,7 +70,8 @@ gh_err_t gh_store_workspace_get(gh_db_t *db, const char *org_id, const char *id,
 
 gh_err_t gh_store_workspace_count(gh_db_t *db, const char *org_id, int *count)
 {
-    static const char sql[] = "SELECT count(*) FROM workspaces WHERE org_id = ?";
+    static const char sql[] =
+        "SELECT count(*) FROM workspaces WHERE org_id = ? AND archived_at IS NULL";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;

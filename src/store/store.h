@@ -211,7 +211,7 @@ typedef struct gh_workspace {
     bool is_default;
     int64_t created_at;
     int64_t archived_at; /* 0: active */
-    int member_count;
+    int member_count; /* for Default: everyone in the organization */
 } gh_workspace_t;
 
 typedef void (*gh_store_workspace_fn)(void *ctx, const gh_workspace_t *w);
@@ -223,6 +223,7 @@ gh_err_t gh_store_workspaces_list(gh_db_t *db, const char *org_id, const char *m
                                   gh_store_workspace_fn fn, void *ctx, bool *has_more);
 gh_err_t gh_store_workspace_get(gh_db_t *db, const char *org_id, const char *id,
                                 gh_workspace_t *out);
+/* Workspaces not archived. */
 gh_err_t gh_store_workspace_count(gh_db_t *db, const char *org_id, int *count);
 /* GH_ECONFLICT when the name is taken in the organization. */
 gh_err_t gh_store_workspace_insert(gh_db_t *db, const gh_workspace_t *w);
@@ -290,6 +291,32 @@ gh_err_t gh_store_key_by_hash(gh_db_t *db, const char *key_hash, gh_key_rec_t *o
 gh_err_t gh_store_key_insert(gh_db_t *db, const gh_key_rec_t *k, const char *key_hash);
 gh_err_t gh_store_key_update(gh_db_t *db, const char *id, const char *name, const char *status);
 gh_err_t gh_store_key_touch(gh_db_t *db, const char *id, int64_t now);
+
+/* Every API key with its SHA-256 (hex), for the in-memory state. `workspace_id` (may be NULL)
+ * limits to one workspace, `key_id` (may be NULL) to one key. A key of an archived workspace
+ * is reported archived. */
+typedef void (*gh_store_key_hash_fn)(void *ctx, const gh_key_rec_t *k, const char *key_hash);
+gh_err_t gh_store_keys_with_hash(gh_db_t *db, const char *workspace_id, const char *key_id,
+                                 gh_store_key_hash_fn fn, void *ctx);
+
+/* ---- usage events ---- */
+
+typedef struct gh_usage_row {
+    int64_t journal_seq;
+    const char *request_id, *org_id, *workspace_id, *key_id, *model, *route;
+    int64_t created_at_ms;
+    int64_t input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens;
+    int64_t cost_nusd;
+    int status;
+    bool stream, client_disconnected;
+    int64_t latency_us, upstream_us;
+} gh_usage_row_t;
+
+/* Inserts one event; an event whose journal_seq is already stored is skipped (replays are
+ * idempotent). Callers batch these inside one transaction. */
+gh_err_t gh_store_usage_insert(gh_db_t *db, const gh_usage_row_t *row);
+/* The highest journal_seq stored, or 0. */
+gh_err_t gh_store_usage_max_seq(gh_db_t *db, int64_t *seq);
 
 /* ---- audit log ---- */
 

@@ -2,12 +2,6 @@
 import { h, icon } from '../dom.js';
 
 const SECTIONS = {
-  members: { title: 'Members', icon: 'users',
-    text: 'It will let you invite people by email and give each one the User, Developer, Billing or Admin role.' },
-  workspaces: { title: 'Workspaces', icon: 'grid',
-    text: 'It will let you separate API keys, members and spend by project or team, next to the Default workspace every organization starts with.' },
-  keys: { title: 'API Keys', icon: 'key',
-    text: 'It will let you create API keys for a workspace, copy each secret once when it is created, and disable keys you no longer need.' },
   billing: { title: 'Plans & Billing', icon: 'card',
     text: 'It will let you add a card, buy prepaid credits, set up auto-reload and download your invoices.' },
   limits: { title: 'Limits', icon: 'gauge',

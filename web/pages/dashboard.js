@@ -9,9 +9,9 @@ const STEPS = [
   { href: '/settings/billing', icon: 'card', title: 'Add a payment method and buy credits',
     text: 'Usage is prepaid: credits are drawn down as you call the API.' },
   { href: '/settings/keys', icon: 'key', title: 'Create an API key',
-    text: 'Keys belong to a workspace; the secret is shown once.' },
+    text: 'Keys belong to a workspace; the secret is shown once.', ready: true },
   { href: '/settings/members', icon: 'users', title: 'Invite your team',
-    text: 'Give each person the User, Developer, Billing or Admin role.' },
+    text: 'Give each person the User, Developer, Billing or Admin role.', ready: true },
 ];
 
 // Billing details count as entered once there is a legal name and a full address.

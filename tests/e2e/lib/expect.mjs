@@ -1,5 +1,8 @@
 // Shared assertions and helpers for the end-to-end tests.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { Client } from './client.mjs';
 
 // The standard error shape: `status`, JSON body {"type":"error","error":{"type","message"},
 // "request_id"} with nothing else, a non-empty message, and a request-id header equal to the
@@ -19,3 +22,112 @@ export function assertError(r, status, type) {
 
 // A fresh address for each sign-up, so tests sharing a server never collide.
 export const uniq = (name) => `${name}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}@example.com`;
+
+// ---- Organization API helpers (members, invites, keys) ----
+
+export const ONBOARDING = { full_name: 'Test Member', confirmed_age_18: true, accepted_terms: true };
+
+// Id shapes of the Organization API: "<prefix>_01" and 22 base62 characters.
+export const idPattern = (prefix) => new RegExp(`^${prefix}_01[0-9A-Za-z]{22}$`);
+
+// RFC 3339 UTC time as the API writes it.
+export const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+
+// The path and query of a URL (the Client takes paths).
+export const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
+
+// Every invitation link (full URL) mailed to `email`, oldest first.
+export function inviteLinks(server, email) {
+  return server.outbox()
+    .filter((m) => m.to && m.to.toLowerCase().includes(email.toLowerCase()))
+    .map((m) => (m.body.match(/https?:\/\/\S+\/auth\/invite\?token=[A-Za-z0-9]+/) ?? [])[0])
+    .filter(Boolean);
+}
+
+// The newest invitation link mailed to `email`.
+export function inviteLink(server, email) {
+  const links = inviteLinks(server, email);
+  if (!links.length) throw new Error(`no invitation mailed to ${email}`);
+  return links[links.length - 1];
+}
+
+// Opens the newest invitation mailed to `email` in a fresh client (303 and a session), loads
+// the session and, when the account is new, onboards it. Returns the client.
+export async function acceptInvite(server, email, { onboard = true, fullName = 'Test Member' } = {}) {
+  const c = new Client(server.consoleUrl);
+  const r = await c.get(pathOf(inviteLink(server, email)));
+  if (r.status !== 303) throw new Error(`invite link for ${email}: ${r.status} ${JSON.stringify(r.body)}`);
+  const s = await c.refreshSession();
+  if (s.status !== 200) throw new Error(`session after invite: ${s.status}`);
+  if (onboard && !s.body.account.onboarded) {
+    const o = await c.post('/auth/onboarding', { ...ONBOARDING, full_name: fullName });
+    if (o.status !== 200) throw new Error(`onboarding: ${o.status} ${JSON.stringify(o.body)}`);
+  }
+  return c;
+}
+
+// `admin` (a session client or a KeyClient of an admin) invites a fresh address with `role`;
+// the invitee accepts and onboards. Returns {client, id, email, inviteId}.
+export async function addMember(server, admin, role, { name = role, fullName } = {}) {
+  const email = uniq(name).toLowerCase();
+  const inv = await admin.post('/v1/organizations/invites', { email, role });
+  if (inv.status !== 201) throw new Error(`invite ${role}: ${inv.status} ${JSON.stringify(inv.body)}`);
+  const client = await acceptInvite(server, email, { fullName: fullName ?? `${role} member` });
+  const id = (await client.get('/auth/session')).body.account.id;
+  return { client, id, email, inviteId: inv.body.id };
+}
+
+// A client that authenticates with a key instead of a session: `x-api-key: <key>`, or
+// `authorization: Bearer <key>` with {bearer: true}. It keeps no cookies and sends no CSRF
+// header.
+export class KeyClient extends Client {
+  constructor(baseUrl, key, { bearer = false } = {}) {
+    super(baseUrl);
+    this.key = key;
+    this.bearer = bearer;
+  }
+
+  request(method, path, opts = {}) {
+    const headers = { ...(opts.headers ?? {}) };
+    if (this.bearer) headers.authorization = `Bearer ${this.key}`;
+    else headers['x-api-key'] = this.key;
+    return super.request(method, path, { ...opts, headers });
+  }
+}
+
+// Runs one SQL statement on a running server's database with the sqlite3 tool (for
+// simulating the passage of time only); returns its output.
+export function sqlite(server, statement) {
+  return execFileSync('sqlite3', ['-cmd', '.timeout 5000', join(server.dataDir, 'gatehouse.db'), statement],
+    { encoding: 'utf8' });
+}
+
+// Quotes a string for SQL.
+export const sqlQuote = (s) => `'${String(s).replaceAll("'", "''")}'`;
+
+// Every item of a paginated list, following after_id (100 a page).
+export async function listAll(client, path) {
+  const out = [];
+  let after = null;
+  for (;;) {
+    const sep = path.includes('?') ? '&' : '?';
+    const r = await client.get(`${path}${sep}limit=100${after ? `&after_id=${encodeURIComponent(after)}` : ''}`);
+    assert.equal(r.status, 200, `GET ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    out.push(...r.body.data);
+    if (!r.body.has_more) return out;
+    after = r.body.last_id;
+  }
+}
+
+// Asserts the list envelope: exactly {data, has_more, first_id, last_id}, with first_id and
+// last_id taken from the data (by `idField`).
+export function assertList(r, idField = 'id') {
+  assert.equal(r.status, 200, `expected a list, got ${r.status}: ${JSON.stringify(r.body)}`);
+  assert.deepEqual(Object.keys(r.body).sort(), ['data', 'first_id', 'has_more', 'last_id']);
+  assert.ok(Array.isArray(r.body.data));
+  assert.equal(typeof r.body.has_more, 'boolean');
+  const n = r.body.data.length;
+  assert.equal(r.body.first_id, n ? r.body.data[0][idField] : null);
+  assert.equal(r.body.last_id, n ? r.body.data[n - 1][idField] : null);
+  return r.body;
+}

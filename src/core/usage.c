@@ -1,0 +1,374 @@
+#include "core/usage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "lib/log.h"
+
+#define QUEUE_CAP 65536
+#define BATCH_MAX 2000
+#define JOURNAL_ROTATE_BYTES (64 * 1024 * 1024)
+#define RECORD_MAGIC 0x47485531u /* "GHU1" */
+
+/* One journal record: a header and the event as it is in memory (the journal is read back only
+ * by the same build's format: the magic and the record size both change with the layout). */
+typedef struct {
+    uint32_t magic;
+    uint32_t size; /* sizeof(record_t) */
+    int64_t seq;
+    uint32_t crc; /* CRC32 of `ev` */
+    uint32_t pad;
+    gh_usage_event_t ev;
+} record_t;
+
+typedef struct {
+    int64_t seq;
+    gh_usage_event_t ev;
+} queued_t;
+
+struct gh_usage {
+    gh_store_t *store;
+    char path[1024], old_path[1040];
+
+    /* The journal: appends and rotation under `jlock`. */
+    pthread_mutex_t jlock;
+    int fd;
+    int64_t next_seq;
+    int64_t appended_seq; /* highest seq written to the journal */
+    off_t journal_bytes;
+    bool old_exists;
+    int64_t old_max_seq;
+
+    /* The queue to the writer, under `qlock`. */
+    pthread_mutex_t qlock;
+    pthread_cond_t wake, idle;
+    queued_t *queue;
+    size_t head, count;
+    bool stopping;
+    bool dropped_pending; /* journaled events not queued: keep the journal until restart */
+    int64_t committed_seq;
+    gh_usage_stats_t stats;
+
+    pthread_t writer;
+    bool writer_started;
+};
+
+static gh_err_t open_journal(gh_usage_t *u)
+{
+    u->fd = open(u->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (u->fd < 0)
+        return GH_EIO;
+    struct stat st;
+    u->journal_bytes = fstat(u->fd, &st) ? 0 : st.st_size;
+    return GH_OK;
+}
+
+static void to_row(const record_t *r, gh_usage_row_t *row)
+{
+    const gh_usage_event_t *e = &r->ev;
+    *row = (gh_usage_row_t){
+        .journal_seq = r->seq,
+        .request_id = e->request_id,
+        .org_id = e->org_id,
+        .workspace_id = e->workspace_id,
+        .key_id = e->key_id,
+        .model = e->model,
+        .route = e->route,
+        .created_at_ms = e->created_at_ms,
+        .input_tokens = e->input_tokens,
+        .output_tokens = e->output_tokens,
+        .cache_creation_tokens = e->cache_creation_tokens,
+        .cache_read_tokens = e->cache_read_tokens,
+        .cost_nusd = e->cost_nusd,
+        .status = e->status,
+        .stream = e->stream,
+        .client_disconnected = e->client_disconnected,
+        .latency_us = e->latency_us,
+        .upstream_us = e->upstream_us,
+    };
+}
+
+/* Inserts every intact record of `path` not yet in the database; returns the highest seq
+ * seen. A torn or foreign tail (a record cut short, a bad CRC) ends the replay of that file. */
+static gh_err_t replay_file(gh_db_t *db, const char *path, int64_t *max_seq, int *replayed)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? GH_OK : GH_EIO;
+    gh_err_t rc = gh_store_begin(db);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    record_t r;
+    ssize_t n;
+    while ((n = read(fd, &r, sizeof(r))) == (ssize_t)sizeof(r)) {
+        if (r.magic != RECORD_MAGIC || r.size != sizeof(r) ||
+            r.crc != (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev))) {
+            gh_log_warn("usage: %s has a damaged record after seq %lld; the rest is skipped",
+                        path, (long long)*max_seq);
+            break;
+        }
+        r.ev.request_id[sizeof(r.ev.request_id) - 1] = '\0'; /* never trust the file */
+        gh_usage_row_t row;
+        to_row(&r, &row);
+        if ((rc = gh_store_usage_insert(db, &row)))
+            break;
+        if (r.seq > *max_seq)
+            *max_seq = r.seq;
+        (*replayed)++;
+    }
+    close(fd);
+    if (rc) {
+        gh_store_rollback(db);
+        return rc;
+    }
+    return gh_store_commit(db);
+}
+
+/* Commits `n` queued events in one transaction and records the keys' last use. */
+static gh_err_t commit_batch(gh_db_t *db, const queued_t *batch, size_t n)
+{
+    gh_err_t rc = gh_store_begin(db);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && !rc; i++) {
+        record_t r = {.seq = batch[i].seq, .ev = batch[i].ev};
+        gh_usage_row_t row;
+        to_row(&r, &row);
+        rc = gh_store_usage_insert(db, &row);
+    }
+    /* last_used_at: once per distinct key in the batch (batches are in time order). */
+    for (size_t i = n; i-- > 0 && !rc;) {
+        bool later_seen = false;
+        for (size_t j = i + 1; j < n && !later_seen; j++)
+            later_seen = !strcmp(batch[j].ev.key_id, batch[i].ev.key_id);
+        if (!later_seen && batch[i].ev.key_id[0])
+            rc = gh_store_key_touch(db, batch[i].ev.key_id, batch[i].ev.created_at_ms / 1000);
+    }
+    if (rc) {
+        gh_store_rollback(db);
+        return rc;
+    }
+    return gh_store_commit(db);
+}
+
+/* After a commit: empty the journal when everything in it is committed, rotate it when it
+ * grows past JOURNAL_ROTATE_BYTES under sustained load, drop the rotated file once its
+ * events are all committed. */
+static void trim_journal(gh_usage_t *u, int64_t committed)
+{
+    pthread_mutex_lock(&u->jlock);
+    bool all = committed >= u->appended_seq && !u->dropped_pending;
+    if (u->old_exists && (all || committed >= u->old_max_seq)) {
+        unlink(u->old_path);
+        u->old_exists = false;
+    }
+    if (all && u->journal_bytes > 0) {
+        if (ftruncate(u->fd, 0) == 0)
+            u->journal_bytes = 0;
+    } else if (!all && u->journal_bytes > JOURNAL_ROTATE_BYTES && !u->old_exists) {
+        close(u->fd);
+        if (rename(u->path, u->old_path) == 0) {
+            u->old_exists = true;
+            u->old_max_seq = u->appended_seq;
+        }
+        if (open_journal(u))
+            gh_log_error("usage: cannot reopen the journal %s: %s", u->path, strerror(errno));
+    }
+    pthread_mutex_unlock(&u->jlock);
+}
+
+static void *writer_main(void *arg)
+{
+    gh_usage_t *u = arg;
+    gh_db_t *db = gh_store_db(u->store);
+    queued_t *batch = malloc(sizeof(queued_t) * BATCH_MAX);
+    if (!db || !batch) {
+        gh_log_error("usage: the writer cannot start; events stay in the journal until restart");
+        free(batch);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&u->qlock);
+        while (u->count == 0 && !u->stopping)
+            pthread_cond_wait(&u->wake, &u->qlock);
+        if (u->count == 0 && u->stopping) {
+            pthread_mutex_unlock(&u->qlock);
+            break;
+        }
+        size_t n = u->count < BATCH_MAX ? u->count : BATCH_MAX;
+        for (size_t i = 0; i < n; i++)
+            batch[i] = u->queue[(u->head + i) % QUEUE_CAP];
+        pthread_mutex_unlock(&u->qlock);
+
+        gh_err_t rc = commit_batch(db, batch, n);
+        if (rc)
+            gh_log_error("usage: committing %zu events failed (%s); they stay in the journal",
+                         n, gh_err_name(rc));
+
+        pthread_mutex_lock(&u->qlock);
+        u->head = (u->head + n) % QUEUE_CAP;
+        u->count -= n;
+        if (rc) {
+            u->dropped_pending = true; /* replayed from the journal at the next start */
+        } else {
+            u->committed_seq = batch[n - 1].seq;
+            u->stats.committed += n;
+        }
+        u->stats.batches++;
+        u->stats.last_batch_size = n;
+        int64_t committed = u->committed_seq;
+        if (u->count == 0)
+            pthread_cond_broadcast(&u->idle);
+        pthread_mutex_unlock(&u->qlock);
+        trim_journal(u, committed);
+    }
+    free(batch);
+    return NULL;
+}
+
+gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_path,
+                       char *err, size_t err_size)
+{
+    gh_usage_t *u = calloc(1, sizeof(*u));
+    if (!u)
+        return GH_ENOMEM;
+    u->store = store;
+    u->fd = -1;
+    snprintf(u->path, sizeof(u->path), "%s", journal_path);
+    snprintf(u->old_path, sizeof(u->old_path), "%s.1", journal_path);
+    pthread_mutex_init(&u->jlock, NULL);
+    pthread_mutex_init(&u->qlock, NULL);
+    pthread_cond_init(&u->wake, NULL);
+    pthread_cond_init(&u->idle, NULL);
+    gh_err_t rc = GH_ENOMEM;
+    u->queue = malloc(sizeof(queued_t) * QUEUE_CAP);
+    if (!u->queue)
+        goto out_fail;
+
+    /* Replay what a previous run journaled but did not commit, oldest file first. */
+    gh_db_t *db = gh_store_db(store);
+    int64_t max_seq = 0;
+    int replayed_old = 0, replayed = 0;
+    if (!db || (rc = gh_store_usage_max_seq(db, &max_seq)) ||
+        (rc = replay_file(db, u->old_path, &max_seq, &replayed_old)) ||
+        (rc = replay_file(db, u->path, &max_seq, &replayed))) {
+        snprintf(err, err_size, "cannot replay the usage journal %s", journal_path);
+        goto out_fail;
+    }
+    if (replayed_old + replayed)
+        gh_log_info("usage: replayed %d journaled events", replayed_old + replayed);
+    unlink(u->old_path);
+    if (open_journal(u) || ftruncate(u->fd, 0)) {
+        snprintf(err, err_size, "cannot open the usage journal %s: %s", journal_path,
+                 strerror(errno));
+        rc = GH_EIO;
+        goto out_fail;
+    }
+    u->journal_bytes = 0;
+    u->next_seq = max_seq + 1;
+    u->appended_seq = max_seq;
+    u->committed_seq = max_seq;
+    if (pthread_create(&u->writer, NULL, writer_main, u)) {
+        snprintf(err, err_size, "cannot start the usage writer thread");
+        rc = GH_EINTERNAL;
+        goto out_fail;
+    }
+    u->writer_started = true;
+    *out = u;
+    return GH_OK;
+out_fail:
+    if (u->fd >= 0)
+        close(u->fd);
+    free(u->queue);
+    free(u);
+    return rc;
+}
+
+gh_err_t gh_usage_submit(gh_usage_t *u, const gh_usage_event_t *ev)
+{
+    record_t r;
+    memset(&r, 0, sizeof(r));
+    r.magic = RECORD_MAGIC;
+    r.size = sizeof(r);
+    r.ev = *ev;
+    r.crc = (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev));
+
+    /* Sequence and append under one lock, so the journal is in sequence order. */
+    pthread_mutex_lock(&u->jlock);
+    r.seq = u->next_seq++;
+    ssize_t w = write(u->fd, &r, sizeof(r));
+    bool ok = w == (ssize_t)sizeof(r);
+    if (ok) {
+        u->appended_seq = r.seq;
+        u->journal_bytes += (off_t)sizeof(r);
+    }
+    pthread_mutex_unlock(&u->jlock);
+    if (!ok) {
+        gh_log_error("usage: journal write failed for %s: %s", ev->request_id,
+                     w < 0 ? strerror(errno) : "short write");
+        return GH_EIO;
+    }
+
+    pthread_mutex_lock(&u->qlock);
+    u->stats.submitted++;
+    if (u->count == QUEUE_CAP) {
+        /* Journaled but not queued: it is committed at the next start. */
+        u->stats.dropped++;
+        u->dropped_pending = true;
+    } else {
+        queued_t *q = &u->queue[(u->head + u->count) % QUEUE_CAP];
+        q->seq = r.seq;
+        q->ev = r.ev;
+        u->count++;
+        pthread_cond_signal(&u->wake);
+    }
+    pthread_mutex_unlock(&u->qlock);
+    return GH_OK;
+}
+
+void gh_usage_flush(gh_usage_t *u)
+{
+    pthread_mutex_lock(&u->qlock);
+    while (u->count > 0)
+        pthread_cond_wait(&u->idle, &u->qlock);
+    pthread_mutex_unlock(&u->qlock);
+}
+
+void gh_usage_stats(gh_usage_t *u, gh_usage_stats_t *out)
+{
+    pthread_mutex_lock(&u->qlock);
+    *out = u->stats;
+    out->queue_depth = u->count;
+    pthread_mutex_unlock(&u->qlock);
+}
+
+void gh_usage_close(gh_usage_t *u)
+{
+    if (!u)
+        return;
+    if (u->writer_started) {
+        pthread_mutex_lock(&u->qlock);
+        u->stopping = true;
+        pthread_cond_signal(&u->wake);
+        pthread_mutex_unlock(&u->qlock);
+        pthread_join(u->writer, NULL);
+    }
+    if (u->fd >= 0)
+        close(u->fd);
+    pthread_mutex_destroy(&u->jlock);
+    pthread_mutex_destroy(&u->qlock);
+    pthread_cond_destroy(&u->wake);
+    pthread_cond_destroy(&u->idle);
+    free(u->queue);
+    free(u);
+}

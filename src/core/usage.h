@@ -1,0 +1,68 @@
+/* Usage events: one per model request, with its token counts and cost, written to SQLite by
+ * a writer thread in batches (group commit), never by the thread that served the request.
+ *
+ * Durability: gh_usage_submit first appends the event to a journal file with one write(2)
+ * (a few microseconds, no fsync: the page cache survives the process being killed), then
+ * queues it. The writer commits queued events and records the highest journal sequence it
+ * committed in the same transaction; at start, gh_usage_open replays journal records past
+ * that sequence. So an event submitted before a response's last bytes go out is never lost
+ * when the process is killed, and never counted twice. */
+#ifndef GH_CORE_USAGE_H
+#define GH_CORE_USAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/crypto.h"
+#include "lib/err.h"
+#include "store/store.h"
+
+typedef struct gh_usage gh_usage_t;
+
+typedef struct gh_usage_event {
+    char request_id[32];
+    int64_t created_at_ms; /* when the request arrived, Unix milliseconds */
+    char org_id[GH_ID_MAX];
+    char workspace_id[GH_ID_MAX];
+    char key_id[GH_ID_MAX];
+    char model[128];
+    char route[24];          /* "messages", "chat.completions", "count_tokens" */
+    int64_t input_tokens;    /* uncached input */
+    int64_t output_tokens;
+    int64_t cache_creation_tokens;
+    int64_t cache_read_tokens;
+    int64_t cost_nusd;
+    int status;              /* HTTP status sent to the client */
+    bool stream;
+    bool client_disconnected;
+    int64_t latency_us;      /* arrival to last byte */
+    int64_t upstream_us;     /* time spent waiting on the upstream (latency_us minus ours) */
+} gh_usage_event_t;
+
+typedef struct gh_usage_stats {
+    uint64_t submitted;
+    uint64_t committed;
+    uint64_t batches;
+    uint64_t queue_depth;
+    uint64_t last_batch_size;
+    uint64_t dropped; /* queue full: journaled, committed at the next start */
+} gh_usage_stats_t;
+
+/* Opens the journal at `journal_path`, replays what the database has not seen, and starts
+ * the writer thread on its own connection to `store`. */
+gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_path,
+                       char *err, size_t err_size);
+
+/* Records one event: journal append, then the writer's queue. Thread-safe; never waits on
+ * SQL. GH_EIO when the journal cannot be written (the event is then lost, and logged). */
+gh_err_t gh_usage_submit(gh_usage_t *u, const gh_usage_event_t *ev);
+
+/* Waits until everything submitted so far is committed (tests, shutdown). */
+void gh_usage_flush(gh_usage_t *u);
+
+void gh_usage_stats(gh_usage_t *u, gh_usage_stats_t *out);
+
+/* Commits what is queued, stops the writer and closes the journal. Safe with NULL. */
+void gh_usage_close(gh_usage_t *u);
+
+#endif
