@@ -197,6 +197,7 @@ static int cmd_serve(const cli_t *cli)
     app.mailer = mailer;
     app.throttle = throttle;
     app.state = state;
+    app.usage = usage;
 
     gh_gateway_env_t env = {.state = state, .usage = usage};
     if (gh_http_bind(&http, &cfg, gh_api_handle, &app, err, sizeof(err)) ||

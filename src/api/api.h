@@ -122,6 +122,7 @@ void gh_api_admin_key_get(gh_req_t *req);
 void gh_api_admin_key_revoke(gh_req_t *req);
 void gh_api_audit_list(gh_req_t *req);
 void gh_api_healthz(gh_req_t *req);
+void gh_api_metrics(gh_req_t *req);
 
 /* Serves the console: /static/... files and index.html for console routes. Returns false
  * when `req` is not a console path (so it is an API path). */

@@ -231,8 +231,15 @@ void gh_api_auth_config(gh_req_t *req)
     const gh_config_t *cfg = gh_api_ctx(req)->app->cfg;
     json_t *oidc = json_pack("{s:b, s:s}", "enabled", cfg->oidc_issuer[0] != '\0', "label",
                              cfg->oidc_label);
+    json_t *models = json_array();
+    for (int i = 0; i < cfg->nmodels; i++)
+        json_array_append_new(models, json_pack("{s:s, s:s, s:s, s:b}", "id", cfg->models[i].name,
+                                                "display_name", cfg->models[i].display_name,
+                                                "style", cfg->models[i].style, "mock",
+                                                !strcmp(cfg->models[i].style, "mock")));
     gh_res_json(req, 200,
-                json_pack("{s:s, s:s, s:s, s:i, s:o}", "type", "console_config", "product_name",
-                          cfg->product_name, "terms_version", cfg->terms_version,
-                          "link_ttl_minutes", (cfg->link_ttl_s + 59) / 60, "oidc", oidc));
+                json_pack("{s:s, s:s, s:s, s:i, s:o, s:s, s:o}", "type", "console_config",
+                          "product_name", cfg->product_name, "terms_version", cfg->terms_version,
+                          "link_ttl_minutes", (cfg->link_ttl_s + 59) / 60, "oidc", oidc,
+                          "api_base_url", cfg->public_api_url, "models", models));
 }

@@ -2,6 +2,7 @@
  * dispatcher enforces it before the handler runs, so a handler never sees a caller who may
  * not call it. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -9,11 +10,13 @@
 #include "core/auth.h"
 #include "core/keys.h"
 #include "lib/keyfmt.h"
+#include "lib/metrics.h"
 #include "http/router.h"
 #include "lib/crypto.h"
 
 static const gh_route_t routes[] = {
     {"GET", "/healthz", gh_api_healthz, GH_ACCESS_PUBLIC},
+    {"GET", "/metrics", gh_api_metrics, GH_ACCESS_PUBLIC},
     {"GET", "/v1/countries", gh_api_countries, GH_ACCESS_PUBLIC},
     {"GET", "/auth/config", gh_api_auth_config, GH_ACCESS_PUBLIC},
     {"POST", "/auth/email", gh_api_auth_email, GH_ACCESS_PUBLIC},
@@ -228,4 +231,51 @@ out:
 void gh_api_healthz(gh_req_t *req)
 {
     gh_res_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void gh_api_metrics(gh_req_t *req)
+{
+    gh_app_t *app = gh_api_ctx(req)->app;
+    if (!app->cfg->metrics) {
+        gh_res_error(req, GH_ENOTFOUND, "Metrics are turned off ([log] metrics = false).");
+        return;
+    }
+    char extra[2048] = "";
+    if (app->usage) {
+        gh_usage_stats_t u;
+        gh_usage_stats(app->usage, &u);
+        snprintf(extra, sizeof(extra),
+                 "# HELP gatehouse_usage_events_total Usage events by stage.\n"
+                 "# TYPE gatehouse_usage_events_total counter\n"
+                 "gatehouse_usage_events_total{stage=\"submitted\"} %llu\n"
+                 "gatehouse_usage_events_total{stage=\"committed\"} %llu\n"
+                 "gatehouse_usage_events_total{stage=\"deferred\"} %llu\n"
+                 "# HELP gatehouse_usage_writer_queue_depth Events waiting for the writer.\n"
+                 "# TYPE gatehouse_usage_writer_queue_depth gauge\n"
+                 "gatehouse_usage_writer_queue_depth %llu\n"
+                 "# HELP gatehouse_usage_writer_batches_total Group commits by the writer.\n"
+                 "# TYPE gatehouse_usage_writer_batches_total counter\n"
+                 "gatehouse_usage_writer_batches_total %llu\n"
+                 "# HELP gatehouse_usage_writer_last_batch_size Events in the last group commit.\n"
+                 "# TYPE gatehouse_usage_writer_last_batch_size gauge\n"
+                 "gatehouse_usage_writer_last_batch_size %llu\n",
+                 (unsigned long long)u.submitted, (unsigned long long)u.committed,
+                 (unsigned long long)u.dropped, (unsigned long long)u.queue_depth,
+                 (unsigned long long)u.batches, (unsigned long long)u.last_batch_size);
+    }
+    if (app->state) {
+        size_t n = strlen(extra);
+        snprintf(extra + n, sizeof(extra) - n,
+                 "# HELP gatehouse_api_keys_loaded API keys held in memory for the model API.\n"
+                 "# TYPE gatehouse_api_keys_loaded gauge\ngatehouse_api_keys_loaded %zu\n",
+                 gh_state_key_count(app->state));
+    }
+    size_t len = 0;
+    char *text = gh_metrics_render(app->cfg, extra, &len);
+    if (!text) {
+        gh_res_error(req, GH_ENOMEM, "Out of memory.");
+        return;
+    }
+    gh_res_body(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/state.h"
+#include "core/usage.h"
 #include "lib/config.h"
 #include "lib/mail.h"
 #include "lib/throttle.h"
@@ -17,6 +18,7 @@ typedef struct gh_app {
     gh_mailer_t *mailer;
     gh_throttle_t *throttle;
     gh_state_t *state; /* what the data plane reads; NULL in tests without one */
+    gh_usage_t *usage; /* the usage writer, for its gauges; may be NULL */
     int64_t (*now)(void); /* Unix seconds; tests inject their own clock */
 } gh_app_t;
 

@@ -24,6 +24,7 @@ void gh_config_defaults(gh_config_t *cfg)
     cfg->log_json = false;
     cfg->log_level = GH_LOG_INFO;
     cfg->access_log = true;
+    cfg->metrics = true;
     snprintf(cfg->smtp_password_env, sizeof(cfg->smtp_password_env), "GATEHOUSE_SMTP_PASSWORD");
     snprintf(cfg->mail_from, sizeof(cfg->mail_from), "Gatehouse <no-reply@localhost>");
     cfg->smtp_timeout_ms = 10000;
@@ -312,6 +313,8 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
     }
     if (KEY("log", "access_log"))
         return set_bool(&c->access_log, value, key, err, err_size);
+    if (KEY("log", "metrics"))
+        return set_bool(&c->metrics, value, key, err, err_size);
     if (KEY("email", "smtp_url")) {
         if (*value && strncmp(value, "smtp://", 7) && strncmp(value, "smtps://", 8)) {
             snprintf(err, err_size, "smtp_url must start with smtp:// or smtps://");

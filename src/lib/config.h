@@ -58,6 +58,7 @@ typedef struct gh_config {
     bool log_json;
     int log_level; /* gh_log_level_t */
     bool access_log;
+    bool metrics; /* [log] metrics: serve /metrics on the console listener */
 
     /* [email] */
     char smtp_url[GH_CONFIG_STR]; /* empty: write .eml files to outbox_dir */

@@ -1,0 +1,188 @@
+#include "lib/metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MODELS (GH_MODELS_MAX + 1) /* the last slot: no model */
+
+static const int statuses[] = {200, 400, 401, 403, 404, 405, 413, 429, 499, 500, 502, 504, 529};
+#define STATUSES (sizeof(statuses) / sizeof(statuses[0]) + 1) /* + "other" */
+
+/* Histogram bounds in microseconds. */
+static const int64_t bounds_us[] = {50,    100,    250,    500,     1000,    2500,
+                                    5000,  10000,  25000,  50000,   100000,  250000,
+                                    500000, 1000000, 2500000, 5000000, 10000000, 30000000};
+#define BUCKETS (sizeof(bounds_us) / sizeof(bounds_us[0]) + 1) /* + +Inf */
+
+typedef struct {
+    atomic_uint_fast64_t bucket[BUCKETS];
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_us;
+} histogram_t;
+
+static atomic_uint_fast64_t requests[GH_ROUTE_COUNT][MODELS][STATUSES];
+static histogram_t total_hist[GH_ROUTE_COUNT], overhead_hist[GH_ROUTE_COUNT];
+static atomic_uint_fast64_t upstream_errors[MODELS][GH_UPSTREAM_ERR_COUNT];
+static atomic_int_fast64_t open_streams;
+
+static const char *const route_names[] = {"messages", "count_tokens", "chat_completions",
+                                          "models", "other"};
+static const char *const upstream_err_names[] = {"connect", "timeout", "protocol", "status"};
+
+static size_t model_slot(int model)
+{
+    return model < 0 || model >= GH_MODELS_MAX ? GH_MODELS_MAX : (size_t)model;
+}
+
+static void observe(histogram_t *h, int64_t us)
+{
+    if (us < 0)
+        us = 0;
+    size_t b = 0;
+    while (b < BUCKETS - 1 && us > bounds_us[b])
+        b++;
+    atomic_fetch_add_explicit(&h->bucket[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, (uint_fast64_t)us, memory_order_relaxed);
+}
+
+void gh_metrics_request(gh_metric_route_t route, int model, int status, int64_t total_us,
+                        int64_t overhead_us)
+{
+    if ((unsigned)route >= GH_ROUTE_COUNT)
+        route = GH_ROUTE_OTHER;
+    size_t s = STATUSES - 1;
+    for (size_t i = 0; i < STATUSES - 1; i++)
+        if (statuses[i] == status)
+            s = i;
+    atomic_fetch_add_explicit(&requests[route][model_slot(model)][s], 1, memory_order_relaxed);
+    observe(&total_hist[route], total_us);
+    observe(&overhead_hist[route], overhead_us);
+}
+
+void gh_metrics_upstream_error(int model, gh_metric_upstream_err_t kind)
+{
+    if ((unsigned)kind < GH_UPSTREAM_ERR_COUNT)
+        atomic_fetch_add_explicit(&upstream_errors[model_slot(model)][kind], 1,
+                                  memory_order_relaxed);
+}
+
+void gh_metrics_streams_add(int delta)
+{
+    atomic_fetch_add_explicit(&open_streams, delta, memory_order_relaxed);
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} out_t;
+
+static void put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(out_t *o, const char *fmt, ...)
+{
+    if (o->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            o->failed = 1;
+            return;
+        }
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t cap = o->cap * 2 + (size_t)n;
+        char *nb = realloc(o->buf, cap);
+        if (!nb) {
+            o->failed = 1;
+            return;
+        }
+        o->buf = nb;
+        o->cap = cap;
+    }
+}
+
+static const char *model_name(const gh_config_t *cfg, size_t slot)
+{
+    return slot < (size_t)cfg->nmodels ? cfg->models[slot].name : "";
+}
+
+static void put_hist(out_t *o, const char *name, const char *route, histogram_t *h)
+{
+    uint64_t cum = 0;
+    for (size_t b = 0; b < BUCKETS; b++) {
+        cum += atomic_load_explicit(&h->bucket[b], memory_order_relaxed);
+        if (b < BUCKETS - 1)
+            put(o, "%s_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, route,
+                (double)bounds_us[b] / 1e6, (unsigned long long)cum);
+        else
+            put(o, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, route,
+                (unsigned long long)cum);
+    }
+    put(o, "%s_sum{route=\"%s\"} %.6f\n", name, route,
+        (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6);
+    put(o, "%s_count{route=\"%s\"} %llu\n", name, route,
+        (unsigned long long)atomic_load_explicit(&h->count, memory_order_relaxed));
+}
+
+char *gh_metrics_render(const gh_config_t *cfg, const char *extra, size_t *len)
+{
+    out_t o = {malloc(16384), 0, 16384, 0};
+    if (!o.buf)
+        return NULL;
+    o.buf[0] = '\0';
+    put(&o, "# HELP gatehouse_api_requests_total Model API requests by route, model and status.\n"
+            "# TYPE gatehouse_api_requests_total counter\n");
+    for (size_t r = 0; r < GH_ROUTE_COUNT; r++)
+        for (size_t m = 0; m < MODELS; m++)
+            for (size_t s = 0; s < STATUSES; s++) {
+                uint64_t v = atomic_load_explicit(&requests[r][m][s], memory_order_relaxed);
+                if (!v)
+                    continue;
+                char status[8];
+                if (s < STATUSES - 1)
+                    snprintf(status, sizeof(status), "%d", statuses[s]);
+                else
+                    snprintf(status, sizeof(status), "other");
+                put(&o, "gatehouse_api_requests_total{route=\"%s\",model=\"%s\",status=\"%s\"} %llu\n",
+                    route_names[r], model_name(cfg, m), status, (unsigned long long)v);
+            }
+    put(&o, "# HELP gatehouse_api_request_duration_seconds Time from a request's arrival to its "
+            "last byte.\n# TYPE gatehouse_api_request_duration_seconds histogram\n");
+    for (size_t r = 0; r < GH_ROUTE_COUNT; r++)
+        put_hist(&o, "gatehouse_api_request_duration_seconds", route_names[r], &total_hist[r]);
+    put(&o, "# HELP gatehouse_api_overhead_seconds Time a request spent in Gatehouse itself "
+            "(duration minus waiting on the upstream).\n"
+            "# TYPE gatehouse_api_overhead_seconds histogram\n");
+    for (size_t r = 0; r < GH_ROUTE_COUNT; r++)
+        put_hist(&o, "gatehouse_api_overhead_seconds", route_names[r], &overhead_hist[r]);
+    put(&o, "# HELP gatehouse_upstream_errors_total Upstream failures by model and kind.\n"
+            "# TYPE gatehouse_upstream_errors_total counter\n");
+    for (size_t m = 0; m < MODELS; m++)
+        for (size_t k = 0; k < GH_UPSTREAM_ERR_COUNT; k++) {
+            uint64_t v = atomic_load_explicit(&upstream_errors[m][k], memory_order_relaxed);
+            if (v)
+                put(&o, "gatehouse_upstream_errors_total{model=\"%s\",kind=\"%s\"} %llu\n",
+                    model_name(cfg, m), upstream_err_names[k], (unsigned long long)v);
+        }
+    put(&o, "# HELP gatehouse_api_open_streams Streaming responses in progress.\n"
+            "# TYPE gatehouse_api_open_streams gauge\ngatehouse_api_open_streams %lld\n",
+        (long long)atomic_load_explicit(&open_streams, memory_order_relaxed));
+    if (extra)
+        put(&o, "%s", extra);
+    if (o.failed) {
+        free(o.buf);
+        return NULL;
+    }
+    *len = o.len;
+    return o.buf;
+}

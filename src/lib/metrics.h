@@ -1,0 +1,42 @@
+/* Process metrics for /metrics (Prometheus text format). The data plane's loop threads update
+ * them with relaxed atomic adds (no locks, no allocation); the control plane renders them.
+ * Labels are small fixed sets (route, model index, status), so every series is a slot in a
+ * static array. */
+#ifndef GH_LIB_METRICS_H
+#define GH_LIB_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/config.h"
+
+typedef enum {
+    GH_ROUTE_MESSAGES,
+    GH_ROUTE_COUNT_TOKENS,
+    GH_ROUTE_CHAT,
+    GH_ROUTE_MODELS,
+    GH_ROUTE_OTHER,
+    GH_ROUTE_COUNT
+} gh_metric_route_t;
+
+typedef enum {
+    GH_UPSTREAM_ERR_CONNECT,
+    GH_UPSTREAM_ERR_TIMEOUT,
+    GH_UPSTREAM_ERR_PROTOCOL,
+    GH_UPSTREAM_ERR_STATUS, /* the upstream answered 5xx */
+    GH_UPSTREAM_ERR_COUNT
+} gh_metric_upstream_err_t;
+
+/* Counts one finished model API request: its route, the model's index in cfg->models (-1:
+ * none or unknown), the HTTP status sent, its total duration and the part of it spent in
+ * Gatehouse (total minus the time waiting on the upstream). */
+void gh_metrics_request(gh_metric_route_t route, int model, int status, int64_t total_us,
+                        int64_t overhead_us);
+void gh_metrics_upstream_error(int model, gh_metric_upstream_err_t kind);
+void gh_metrics_streams_add(int delta); /* open streaming responses */
+
+/* Writes every metric in Prometheus text format into a malloc'd buffer (`*len` its length);
+ * the caller frees it. `extra` (may be NULL) is appended as is (the usage writer's gauges). */
+char *gh_metrics_render(const gh_config_t *cfg, const char *extra, size_t *len);
+
+#endif
