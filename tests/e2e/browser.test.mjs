@@ -173,6 +173,18 @@ test('the first organization is created with "Create Account"', async () => {
   const { body: session } = await apiJson('/auth/session');
   assert.equal(session.current_organization.name, ORG);
   assert.equal(session.current_organization.role, 'admin');
+  // The Quickstart shows a working call for the model API's address and the configured
+  // models, with the built-in ones labelled as mocks.
+  const quick = page.getByRole('region', { name: 'Quickstart' });
+  const code = quick.getByRole('region', { name: 'Example code' }).or(quick.locator('pre'));
+  await code.getByText(`curl ${server.apiUrl}/v1/messages`).waitFor();
+  assert.match(await code.innerText(), /"model": "gatehouse-mock-small"/);
+  assert.ok(!(await code.innerText()).includes('sk-gh-'), 'no key in the snippet');
+  await quick.getByRole('tab', { name: 'Python' }).click();
+  await code.getByText(`Anthropic(base_url="${server.apiUrl}"`).waitFor();
+  const models = quick.getByRole('listitem');
+  assert.equal(await models.count(), 2);
+  assert.equal(await quick.getByText('Mock', { exact: true }).count(), 2);
   await shot('dashboard-1280.png');
 });
 

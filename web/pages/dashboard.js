@@ -38,6 +38,8 @@ export function render({ session, signal }) {
             h('span.step-text', s.text)),
           icon('arrow', 'icon step-arrow')))))));
 
+  page.append(quickstart(signal));
+
   get('/v1/organizations/me/settings', { signal }).then((settings) => {
     if (!billingDone(settings)) return;
     const number = page.querySelector('[data-step="0"]');
@@ -46,4 +48,75 @@ export function render({ session, signal }) {
     number.closest('.step-link').querySelector('.step-title').append(h('span.badge.badge-done', 'Done'));
   }).catch(() => { /* the checklist still works without the tick */ });
   return page;
+}
+
+// The three ways to make a first call, for the model API's public address and the first
+// model; filled in once /auth/config answers. Keys are never shown here: the snippets read
+// the key from an environment variable.
+const SNIPPETS = {
+  curl: (base, model) => `curl ${base}/v1/messages \\
+  -H "x-api-key: $GATEHOUSE_API_KEY" \\
+  -H "anthropic-version: 2023-06-01" \\
+  -H "content-type: application/json" \\
+  -d '{"model": "${model}", "max_tokens": 256,
+       "messages": [{"role": "user", "content": "Hello"}]}'`,
+  python: (base, model) => `import os
+from anthropic import Anthropic
+
+client = Anthropic(base_url="${base}", api_key=os.environ["GATEHOUSE_API_KEY"])
+message = client.messages.create(
+    model="${model}",
+    max_tokens=256,
+    messages=[{"role": "user", "content": "Hello"}],
+)
+print(message.content[0].text)`,
+  typescript: (base, model) => `import Anthropic from '@anthropic-ai/sdk';
+
+const client = new Anthropic({ baseURL: '${base}', apiKey: process.env.GATEHOUSE_API_KEY });
+const message = await client.messages.create({
+  model: '${model}',
+  max_tokens: 256,
+  messages: [{ role: 'user', content: 'Hello' }],
+});
+console.log(message.content[0].text);`,
+  openai: (base, model) => `from openai import OpenAI
+import os
+
+client = OpenAI(base_url="${base}/v1", api_key=os.environ["GATEHOUSE_API_KEY"])
+reply = client.chat.completions.create(
+    model="${model}",
+    messages=[{"role": "user", "content": "Hello"}],
+)
+print(reply.choices[0].message.content)`,
+};
+const TABS = [['curl', 'curl'], ['python', 'Python'], ['typescript', 'TypeScript'], ['openai', 'OpenAI SDK']];
+
+function quickstart(signal) {
+  const code = h('code.quickstart-code', 'Loading…');
+  const models = h('ul.quickstart-models');
+  const tabs = h('div.tabs', { role: 'tablist', 'aria-label': 'Language' });
+  const panel = h('section.card.quickstart', { 'aria-labelledby': 'quickstart-title' },
+    h('div.card-header',
+      h('h2.card-title#quickstart-title', 'Quickstart'),
+      h('p.card-lead', 'Create an API key, export it as GATEHOUSE_API_KEY, then make your first call.')),
+    tabs,
+    h('pre.quickstart-pre', { tabindex: '0', 'aria-label': 'Example code' }, code),
+    h('h3.quickstart-subtitle', 'Models'),
+    models);
+  get('/auth/config', { signal }).then((cfg) => {
+    const model = (cfg.models[0] && cfg.models[0].id) || 'MODEL';
+    let current = 'curl';
+    const show = (lang) => {
+      current = lang;
+      code.textContent = SNIPPETS[lang](cfg.api_base_url, model);
+      for (const b of tabs.children) b.setAttribute('aria-selected', String(b.dataset.lang === current));
+    };
+    tabs.replaceChildren(...TABS.map(([lang, label]) =>
+      h('button.tab', { type: 'button', role: 'tab', dataset: { lang }, onclick: () => show(lang) }, label)));
+    models.replaceChildren(...cfg.models.map((m) => h('li',
+      h('code', m.id), ' ', h('span.muted', m.display_name),
+      m.mock ? h('span.badge', { title: 'Answers with generated text; for trying Gatehouse out' }, 'Mock') : null)));
+    show(current);
+  }).catch(() => { code.textContent = 'The model API address could not be loaded.'; });
+  return panel;
 }
