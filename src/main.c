@@ -13,6 +13,7 @@
 #include "core/state.h"
 #include "core/usage.h"
 #include "gateway/gateway.h"
+#include "gateway/mock_server.h"
 #include "http/server.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
@@ -37,6 +38,8 @@ static const char help_text[] =
     "  keys verify KEY|-\n"
     "             Check offline that KEY (or a line on standard input) is a well-formed\n"
     "             Gatehouse API or admin key with a matching checksum\n"
+    "  mock-upstream [--port N] [--latency-ms N] [--tokens-per-second N] ...\n"
+    "             Serve the built-in mock model over HTTP (see mock-upstream --help)\n"
     "  version    Print the version and exit\n"
     "  help       Show this help\n"
     "\n"
@@ -271,6 +274,13 @@ static int cmd_keys(int argc, char **argv)
     return 0;
 }
 
+/* gatehouse mock-upstream [OPTIONS]: the mock model as a standalone HTTP server, for tests and
+ * benchmarks. It takes its own options (no config file) and runs until SIGINT or SIGTERM. */
+static int cmd_mock_upstream(int argc, char **argv)
+{
+    return gh_mock_server_main(argc - 2, argv + 2);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
@@ -295,6 +305,8 @@ int main(int argc, char **argv)
         rc = parse_args(argc, argv, &cli, false) ? 2 : cmd_migrate(&cli);
     else if (!strcmp(argv[1], "keys"))
         rc = cmd_keys(argc, argv);
+    else if (!strcmp(argv[1], "mock-upstream"))
+        rc = cmd_mock_upstream(argc, argv);
     else {
         fprintf(stderr, "gatehouse: unknown command %s (see gatehouse --help)\n", argv[1]);
         rc = 2;

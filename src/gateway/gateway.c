@@ -14,9 +14,19 @@
  * disposes of the request. That logger is the one place where a request ends: it writes the
  * access line and decrements the loop's count of requests in flight.
  *
+ * The model API. A model request is authenticated here (the key from x-api-key or
+ * authorization: Bearer, checked for its format and checksum, hashed once with SHA-256 and
+ * looked up in the in-memory state under its shared lock), its body parsed and validated
+ * (request.h), its model found, and then handed to the relay (relay.h), which forwards it
+ * and relays, meters and charges the answer. Everything refused before that point is
+ * answered here with the API's error shape and is not a usage event. Once the key is known,
+ * every answer carries anthropic-organization-id and anthropic-workspace-id.
+ *
  * Shutdown. gh_gateway_stop posts a message to every loop through h2o's multithread queue.
  * Each loop closes its listener, asks h2o to stop keeping connections alive, and waits for
- * its requests in flight for up to shutdown_grace_ms. Then it shuts down the sockets of the
+ * its requests in flight, and for relays still reading an upstream whose client has left,
+ * for up to shutdown_grace_ms; then it stops the upstreams left (each is still charged).
+ * Then it shuts down the sockets of the
  * connections still open. h2o 2.2.5 does nothing for idle keep-alive connections on
  * shutdown and would keep them until their idle timeout; shutting the socket makes h2o
  * see end-of-file and close the connection through its own path, which frees it properly.
@@ -47,7 +57,11 @@
 #include <h2o.h>
 #include <sodium.h>
 
+#include "gateway/mock.h"
+#include "gateway/relay.h"
+#include "gateway/request.h"
 #include "lib/json_str.h"
+#include "lib/keyfmt.h"
 #include "lib/log.h"
 
 /* How many connections one wake-up of a listener accepts before the loop serves the
@@ -85,6 +99,9 @@ static_assert(sizeof(GW_NOT_FOUND_FORMAT) + GW_JSON_SIZE(GW_SHOWN_METHOD_MAX) +
                   GW_NOT_FOUND_MAX,
               "a 404 body always fits its buffer");
 
+/* How much over api_max_body_bytes h2o still reads (see build_globalconf). */
+#define GW_BODY_SLACK (1024 * 1024)
+
 #define GW_ACCESS_LINE_MAX 2048
 static_assert(256 + GW_JSON_SIZE(GW_SHOWN_METHOD_MAX) + GW_JSON_SIZE(GW_SHOWN_PATH_MAX) +
                       GW_REQUEST_ID_LEN + INET6_ADDRSTRLEN <
@@ -120,6 +137,7 @@ struct gw_loop {
     h2o_linklist_t conns;
     size_t conns_open;
     size_t requests_in_flight;
+    gh_relay_loop_t *relay; /* NULL if it could not be created: model requests get a 500 */
     size_t random_used; /* bytes of `random` consumed; sizeof(random) when empty */
     /* Last, so that what lies next to the following loop's busy first fields is bytes this
      * loop only touches once per batch, not counters it writes on every request. */
@@ -128,6 +146,13 @@ struct gw_loop {
 
 struct gh_gateway {
     const gh_config_t *cfg;
+    gh_gateway_env_t env;
+    gh_relay_models_t *relay_models;
+    /* GET /v1/models and each model's own object, rendered once at start. */
+    char *models_list;
+    size_t models_list_len;
+    char **model_objects;
+    size_t *model_object_lens;
     int port;
     h2o_globalconf_t globalconf;
     bool globalconf_ready;
@@ -375,6 +400,406 @@ static int on_unrouted(h2o_handler_t *self, h2o_req_t *req)
     return reply_not_found(req, req_begin(req));
 }
 
+/* ---- Model API --------------------------------------------------------------------------- */
+
+/* Longest anthropic-beta value passed upstream, and the shape of an anthropic-version. */
+#define GW_BETA_MAX 1024
+#define GW_ACCEPT_MAX 256
+#define GW_VERSION_LEN 10 /* YYYY-MM-DD */
+/* Longest name echoed in a message ("model: ..."). */
+#define GW_SHOWN_NAME_MAX 128
+#define GW_MESSAGE_MAX (GH_REQUEST_MSG_MAX + 256)
+
+static const char *status_reason(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 502:
+        return "Bad Gateway";
+    case 504:
+        return "Gateway Timeout";
+    case 529:
+        return "Overloaded";
+    default:
+        return "Internal Server Error";
+    }
+}
+
+/* Answers with the model API's error `err`, in the shape of `api` (request.h). */
+static int reply_error(h2o_req_t *req, const gw_req_t *r, gh_api_kind_t api, gh_err_t err,
+                       const char *message)
+{
+    const char *type, *code;
+    char *body = h2o_mem_alloc_pool(&req->pool, GH_REQUEST_ERROR_MAX);
+    size_t len = gh_request_error_body(api, err, message, r->id, body, GH_REQUEST_ERROR_MAX);
+    int status = gh_request_error_status(err, &type, &code);
+    reply_json(req, status, status_reason(status), body, len);
+    return 0;
+}
+
+/* Copies a client-supplied name into `dst` for a message: printable ASCII is kept, anything
+ * else becomes '?', and a long name is cut with an ellipsis. */
+static void show_name(char dst[GW_SHOWN_NAME_MAX + sizeof(GW_ELLIPSIS)], const char *s,
+                      size_t len)
+{
+    size_t n = len < GW_SHOWN_NAME_MAX ? len : GW_SHOWN_NAME_MAX;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = s[i] >= 0x20 && s[i] < 0x7F ? s[i] : '?';
+    if (n < len) {
+        memcpy(dst + n, GW_ELLIPSIS, sizeof(GW_ELLIPSIS) - 1);
+        n += sizeof(GW_ELLIPSIS) - 1;
+    }
+    dst[n] = '\0';
+}
+
+static h2o_iovec_t header_value(const h2o_req_t *req, const char *name, size_t name_len)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, name_len, -1);
+    if (i < 0)
+        return h2o_iovec_init(NULL, 0);
+    return req->headers.entries[i].value;
+}
+
+static h2o_iovec_t trim(h2o_iovec_t v)
+{
+    while (v.len > 0 && (v.base[0] == ' ' || v.base[0] == '\t'))
+        v.base++, v.len--;
+    while (v.len > 0 && (v.base[v.len - 1] == ' ' || v.base[v.len - 1] == '\t'))
+        v.len--;
+    return v;
+}
+
+/* The key the client presented: x-api-key, else authorization: Bearer (what the current
+ * Anthropic and OpenAI SDKs send). {NULL, 0} when there is none. */
+static h2o_iovec_t presented_key(const h2o_req_t *req)
+{
+    h2o_iovec_t v = trim(header_value(req, H2O_STRLIT("x-api-key")));
+    if (v.len != 0)
+        return v;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0)
+        return h2o_iovec_init(NULL, 0);
+    v = trim(req->headers.entries[i].value);
+    if (v.len > 7 && h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")))
+        return trim(h2o_iovec_init(v.base + 7, v.len - 7));
+    return h2o_iovec_init(NULL, 0);
+}
+
+/* Finds the API key of the request in the in-memory state and checks that it may be used.
+ * Once the key is known, its organization and workspace go into the response headers. On
+ * failure returns GH_EAUTH with a message for the client in `msg`; the key itself is never
+ * echoed or logged, and the copy made to hash it is wiped. */
+static gh_err_t authenticate(gh_gateway_t *gw, h2o_req_t *req, gh_key_entry_t *entry, char *msg,
+                             size_t msg_size)
+{
+    static const char admin_prefix[] = GH_KEY_ADMIN_PREFIX;
+    unsigned char hash[GH_KEY_HASH_BYTES];
+    char key[GH_KEY_MAX];
+    gh_err_t rc = GH_EAUTH;
+    h2o_iovec_t k = presented_key(req);
+
+    if (k.len == 0) {
+        snprintf(msg, msg_size, "x-api-key header is required (or authorization: Bearer with an "
+                                "API key).");
+        return GH_EAUTH;
+    }
+    if (k.len >= sizeof(admin_prefix) - 1 &&
+        memcmp(k.base, admin_prefix, sizeof(admin_prefix) - 1) == 0) {
+        snprintf(msg, msg_size, "Admin keys (%s...) work only on the Organization API "
+                                "(/v1/organizations/...). Use an API key (%s...) with the "
+                                "model API.",
+                 GH_KEY_ADMIN_PREFIX, GH_KEY_API_PREFIX);
+        return GH_EAUTH;
+    }
+    if (k.len >= sizeof(key) || memchr(k.base, '\0', k.len) != NULL) {
+        snprintf(msg, msg_size, "invalid x-api-key: the key is malformed (wrong length).");
+        return GH_EAUTH;
+    }
+    memcpy(key, k.base, k.len);
+    key[k.len] = '\0';
+    gh_key_check_t check = gh_key_check(key, GH_KEY_API_PREFIX);
+    if (check != GH_KEY_OK) {
+        snprintf(msg, msg_size, "invalid x-api-key: the key is malformed (%s).",
+                 gh_key_check_str(check));
+        goto out_wipe;
+    }
+    crypto_hash_sha256(hash, (const unsigned char *)key, k.len);
+    if (gw->env.state == NULL || gh_state_key_find(gw->env.state, hash, entry) != GH_OK) {
+        snprintf(msg, msg_size, "invalid x-api-key: no such key.");
+        goto out_wipe;
+    }
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("anthropic-organization-id"),
+                          0, NULL, h2o_strdup(&req->pool, entry->org_id, SIZE_MAX).base,
+                          strlen(entry->org_id));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("anthropic-workspace-id"), 0,
+                          NULL, h2o_strdup(&req->pool, entry->workspace_id, SIZE_MAX).base,
+                          strlen(entry->workspace_id));
+    if (strcmp(entry->status, "active") == 0) {
+        rc = GH_OK;
+    } else if (strcmp(entry->status, "inactive") == 0) {
+        snprintf(msg, msg_size, "This API key is inactive. An admin of its organization can "
+                                "activate it again in the console.");
+    } else {
+        snprintf(msg, msg_size, "This API key is archived, or its workspace is, and can no "
+                                "longer be used.");
+    }
+
+out_wipe:
+    sodium_memzero(key, sizeof(key));
+    return rc;
+}
+
+/* anthropic-version: any well-formed date (YYYY-MM-DD), passed to the upstream as it is. */
+static bool version_ok(h2o_iovec_t v)
+{
+    if (v.len != GW_VERSION_LEN)
+        return false;
+    for (size_t i = 0; i < v.len; i++) {
+        bool dash = i == 4 || i == 7;
+        if (dash ? v.base[i] != '-' : (v.base[i] < '0' || v.base[i] > '9'))
+            return false;
+    }
+    return true;
+}
+
+/* anthropic-beta: a comma-separated list of feature names. */
+static bool beta_ok(h2o_iovec_t v)
+{
+    if (v.len > GW_BETA_MAX)
+        return false;
+    for (size_t i = 0; i < v.len; i++) {
+        char c = v.base[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ',' || c == ' '))
+            return false;
+    }
+    return true;
+}
+
+static bool style_is(const gh_model_cfg_t *m, const char *style)
+{
+    return strcmp(m->style, style) == 0;
+}
+
+/* POST /v1/messages, /v1/messages/count_tokens, /v1/chat/completions: authenticate, check the
+ * headers and the body, find the model, and hand the request to the relay. */
+static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *path,
+                                size_t path_len)
+{
+    gw_req_t *r = req_begin(req);
+    gw_loop_t *l = loop_of(req);
+    const gh_config_t *cfg = l->gw->cfg;
+    char msg[GW_MESSAGE_MAX];
+    char name[GW_SHOWN_NAME_MAX + sizeof(GW_ELLIPSIS)];
+    gh_key_entry_t key;
+    gh_request_t parsed;
+    h2o_iovec_t version = {NULL, 0}, beta = {NULL, 0};
+
+    if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, path, path_len) ||
+        !method_is(req, H2O_STRLIT("POST")))
+        return reply_not_found(req, r);
+    gh_err_t rc = authenticate(l->gw, req, &key, msg, sizeof(msg));
+    if (rc != GH_OK)
+        return reply_error(req, r, api, rc, msg);
+
+    if (api != GH_API_CHAT) {
+        version = trim(header_value(req, H2O_STRLIT("anthropic-version")));
+        if (version.len != 0 && !version_ok(version)) {
+            show_name(name, version.base, version.len);
+            snprintf(msg, sizeof(msg),
+                     "anthropic-version: \"%s\" is not a version; send a date such as "
+                     "2023-06-01.",
+                     name);
+            return reply_error(req, r, api, GH_EINVAL, msg);
+        }
+        beta = trim(header_value(req, H2O_STRLIT("anthropic-beta")));
+        if (!beta_ok(beta))
+            return reply_error(req, r, api, GH_EINVAL,
+                               "anthropic-beta: a comma-separated list of feature names "
+                               "is expected.");
+    }
+
+    h2o_iovec_t body = req->entity.base != NULL ? req->entity : h2o_iovec_init("", 0);
+    if (body.len > cfg->api_max_body_bytes) {
+        snprintf(msg, sizeof(msg), "The request body is %zu bytes; the limit is %zu bytes.",
+                 body.len, cfg->api_max_body_bytes);
+        return reply_error(req, r, api, GH_ETOOBIG, msg);
+    }
+    rc = gh_request_parse(&parsed, api, body.base, body.len, msg);
+    if (rc != GH_OK)
+        return reply_error(req, r, api, rc, msg);
+
+    const gh_model_cfg_t *model =
+        parsed.model_too_long ? NULL : gh_config_model(cfg, parsed.model, parsed.model_len);
+    if (model == NULL) {
+        show_name(name, parsed.model, parsed.model_len);
+        snprintf(msg, sizeof(msg), "model: %s", name);
+        return reply_error(req, r, api, GH_ENOTFOUND, msg);
+    }
+    /* The relay never translates between the two APIs. */
+    if (api == GH_API_CHAT && style_is(model, "anthropic")) {
+        snprintf(msg, sizeof(msg), "model: %s speaks the Anthropic Messages API; call POST "
+                                   "/v1/messages.", model->name);
+        return reply_error(req, r, api, GH_EINVAL, msg);
+    }
+    if (api != GH_API_CHAT && style_is(model, "openai")) {
+        snprintf(msg, sizeof(msg), "model: %s speaks the OpenAI Chat Completions API; call POST "
+                                   "/v1/chat/completions.", model->name);
+        return reply_error(req, r, api, GH_EINVAL, msg);
+    }
+    if (l->relay == NULL)
+        return reply_error(req, r, api, GH_EINTERNAL, "The model API is out of memory.");
+
+    h2o_iovec_t accept = trim(header_value(req, H2O_STRLIT("accept")));
+    if (accept.len == 0) {
+        ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, -1);
+        if (i >= 0)
+            accept = trim(req->headers.entries[i].value);
+    }
+    if (accept.len > GW_ACCEPT_MAX)
+        accept = h2o_iovec_init(NULL, 0);
+    gh_relay_request_t rq = {
+        .req = req,
+        .api = api,
+        .model = model,
+        .parsed = &parsed,
+        .body = body.base,
+        .body_len = body.len,
+        .request_id = r->id,
+        .key = &key,
+        .anthropic_version = version,
+        .anthropic_beta = beta,
+        .accept = accept,
+        .started = r->started,
+    };
+    gh_relay_start(l->relay, &rq);
+    return 0;
+}
+
+static int on_messages(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    return handle_model_request(req, GH_API_MESSAGES, H2O_STRLIT("/v1/messages"));
+}
+
+static int on_count_tokens(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    return handle_model_request(req, GH_API_COUNT_TOKENS, H2O_STRLIT("/v1/messages/count_tokens"));
+}
+
+static int on_chat_completions(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    return handle_model_request(req, GH_API_CHAT, H2O_STRLIT("/v1/chat/completions"));
+}
+
+/* GET /v1/models (every configured model: the models an organization may use are all of
+ * them today) and GET /v1/models/{id}, in Anthropic's shapes. The bodies were rendered at
+ * start. */
+static int on_models(h2o_handler_t *self, h2o_req_t *req)
+{
+    static const char prefix[] = "/v1/models";
+    (void)self;
+    gw_req_t *r = req_begin(req);
+    gh_gateway_t *gw = loop_of(req)->gw;
+    h2o_iovec_t path = req->path_normalized;
+    char msg[GW_MESSAGE_MAX];
+    char name[GW_SHOWN_NAME_MAX + sizeof(GW_ELLIPSIS)];
+    gh_key_entry_t key;
+
+    bool list = h2o_memis(path.base, path.len, H2O_STRLIT(prefix));
+    bool one = !list && path.len > sizeof(prefix) && path.base[sizeof(prefix) - 1] == '/' &&
+               memcmp(path.base, prefix, sizeof(prefix) - 1) == 0;
+    if (!(list || one) || !(method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD"))))
+        return reply_not_found(req, r);
+    gh_err_t rc = authenticate(gw, req, &key, msg, sizeof(msg));
+    if (rc != GH_OK)
+        return reply_error(req, r, GH_API_MESSAGES, rc, msg);
+    if (list) {
+        reply_json(req, 200, "OK", gw->models_list, gw->models_list_len);
+        return 0;
+    }
+    const char *id = path.base + sizeof(prefix);
+    size_t id_len = path.len - sizeof(prefix);
+    for (int i = 0; i < gw->cfg->nmodels; i++) {
+        const char *n = gw->cfg->models[i].name;
+        if (strlen(n) == id_len && memcmp(n, id, id_len) == 0) {
+            reply_json(req, 200, "OK", gw->model_objects[i], gw->model_object_lens[i]);
+            return 0;
+        }
+    }
+    show_name(name, id, id_len);
+    snprintf(msg, sizeof(msg), "model: %s", name);
+    return reply_error(req, r, GH_API_MESSAGES, GH_ENOTFOUND, msg);
+}
+
+/* h2o answers a body over its limit (max_request_entity_size, set a little above
+ * api_max_body_bytes so that bodies just over our limit are still read and refused by the
+ * handler with a clean response) with a plain-text 413 of its own, before any handler runs.
+ * This filter, on the fallback path where h2o sends it, turns it into the model API's error
+ * shape with a request id. */
+typedef struct {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    bool sent;
+} gw_error_ostream_t;
+
+static void on_error_ostream_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
+                                  size_t bufcnt, h2o_send_state_t state)
+{
+    gw_error_ostream_t *o = (gw_error_ostream_t *)self;
+    (void)bufs, (void)bufcnt;
+    bool send_body = !o->sent && !method_is(req, H2O_STRLIT("HEAD"));
+    o->sent = true;
+    h2o_ostream_send_next(&o->super, req, send_body ? &o->body : NULL, send_body ? 1 : 0, state);
+}
+
+static void on_too_large_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    if (req->res.status == 413 && req_find(req) == NULL) {
+        gw_req_t *r = req_begin(req);
+        const gh_config_t *cfg = loop_of(req)->gw->cfg;
+        char msg[GW_MESSAGE_MAX];
+        gh_api_kind_t api =
+            h2o_memis(req->path.base, req->path.len < 20 ? req->path.len : 20,
+                      H2O_STRLIT("/v1/chat/completions"))
+                ? GH_API_CHAT
+                : GH_API_MESSAGES;
+        snprintf(msg, sizeof(msg), "The request body is larger than the limit of %zu bytes.",
+                 cfg->api_max_body_bytes);
+        char *body = h2o_mem_alloc_pool(&req->pool, GH_REQUEST_ERROR_MAX);
+        size_t len = gh_request_error_body(api, GH_ETOOBIG, msg, r->id, body,
+                                           GH_REQUEST_ERROR_MAX);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("request-id"), 0, NULL,
+                              r->id, GW_REQUEST_ID_LEN);
+        ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+        if (ct >= 0)
+            req->res.headers.entries[ct].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+        req->res.content_length = len;
+        gw_error_ostream_t *o = (gw_error_ostream_t *)h2o_add_ostream(req, sizeof(*o), slot);
+        o->super.do_send = on_error_ostream_send;
+        o->body = h2o_iovec_init(body, len);
+        o->sent = false;
+        slot = &o->super.next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
 /* ---- Access log -------------------------------------------------------------------------- */
 
 static void peer_ip(h2o_req_t *req, char *dst, size_t dst_size)
@@ -528,18 +953,35 @@ static void on_stop_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t
     l->stop_requested = true;
 }
 
-/* Runs the loop until `*count` drops to zero or `deadline_ms` (loop clock) passes. Returns
- * whether it reached zero. */
-static bool run_until(gw_loop_t *l, const size_t *count, uint64_t deadline_ms)
+/* What a drain waits for: requests in flight, connections open, or relays still running
+ * (relays include those reading an upstream to its end after their client left). */
+static size_t count_requests(const gw_loop_t *l)
 {
-    while (*count != 0) {
+    return l->requests_in_flight + gh_relay_loop_active(l->relay);
+}
+
+static size_t count_conns(const gw_loop_t *l)
+{
+    return l->conns_open;
+}
+
+static size_t count_relays(const gw_loop_t *l)
+{
+    return gh_relay_loop_active(l->relay);
+}
+
+/* Runs the loop until `count` drops to zero or `deadline_ms` (loop clock) passes. Returns
+ * whether it reached zero. */
+static bool run_until(gw_loop_t *l, size_t (*count)(const gw_loop_t *), uint64_t deadline_ms)
+{
+    while (count(l) != 0) {
         uint64_t now = h2o_now(l->evloop);
         if (now >= deadline_ms)
             break;
         uint64_t wait_ms = deadline_ms - now;
         h2o_evloop_run(l->evloop, wait_ms > INT32_MAX ? INT32_MAX : (int32_t)wait_ms);
     }
-    return *count == 0;
+    return count(l) == 0;
 }
 
 /* Stops accepting, lets requests in flight finish within the grace period, then closes every
@@ -557,10 +999,14 @@ static bool drain(gw_loop_t *l)
 
     int grace_cfg_ms = l->gw->cfg->shutdown_grace_ms;
     uint64_t grace_ms = grace_cfg_ms > 0 ? (uint64_t)grace_cfg_ms : 0;
-    if (!run_until(l, &l->requests_in_flight, h2o_now(l->evloop) + grace_ms))
-        gh_log_warn("api loop %zu: %zu requests still running after %" PRIu64
-                    " ms of grace; closing their connections",
-                    l->index, l->requests_in_flight, grace_ms);
+    if (!run_until(l, count_requests, h2o_now(l->evloop) + grace_ms)) {
+        gh_log_warn("api loop %zu: %zu requests and %zu relays still running after %" PRIu64
+                    " ms of grace; stopping their upstreams and closing their connections",
+                    l->index, l->requests_in_flight, gh_relay_loop_active(l->relay), grace_ms);
+        /* Each stopped relay is charged what its upstream reported so far. */
+        if (l->relay != NULL)
+            gh_relay_loop_abort(l->relay);
+    }
 
     /* What is left is idle keep-alive connections, requests not yet read in full, and any
      * request that outlived the grace period. Shutting the socket down (not closing it: h2o
@@ -572,11 +1018,17 @@ static bool drain(gw_loop_t *l)
         if (fd >= 0)
             shutdown(fd, SHUT_RDWR);
     }
-    if (!run_until(l, &l->conns_open, h2o_now(l->evloop) + GW_CLOSE_WAIT_MS)) {
-        gh_log_error("api loop %zu: %zu connections would not close; leaving the loop allocated",
-                     l->index, l->conns_open);
+    if (!run_until(l, count_conns, h2o_now(l->evloop) + GW_CLOSE_WAIT_MS) ||
+        !run_until(l, count_relays, h2o_now(l->evloop) + GW_CLOSE_WAIT_MS)) {
+        gh_log_error("api loop %zu: %zu connections and %zu relays would not close; leaving the "
+                     "loop allocated",
+                     l->index, l->conns_open, gh_relay_loop_active(l->relay));
         return false;
     }
+    /* Upstream pools and timers, and the mock's timers, go before the loop does. */
+    gh_relay_loop_free(l->relay);
+    l->relay = NULL;
+    gh_mock_loop_release(l->evloop);
     /* h2o's HTTP/2 shutdown armed a one-second timer to send GOAWAY again. With every
      * connection closed it has nothing left to do, and h2o_context_dispose asserts that no
      * timer is pending, so disarm it. */
@@ -608,6 +1060,10 @@ static void *loop_main(void *arg)
     l->accept_resume.cb = on_accept_resume;
     h2o_linklist_init_anchor(&l->conns);
     h2o_multithread_register_receiver(l->ctx.queue, &l->stop_receiver, on_stop_message);
+    l->relay = gh_relay_loop_new(gw->relay_models, &l->ctx, gw->env.usage);
+    if (l->relay == NULL)
+        gh_log_error("api loop %zu: out of memory for the relay; model requests will fail",
+                     l->index);
     l->listener = h2o_evloop_socket_create(l->evloop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     l->listen_fd = -1; /* the listener owns and closes it now */
     l->listener->data = l;
@@ -823,18 +1279,28 @@ static void build_globalconf(gh_gateway_t *gw)
     h2o_config_init(gc);
     gw->globalconf_ready = true;
     gc->server_name = h2o_iovec_init(H2O_STRLIT("gatehouse"));
-    if (gw->cfg->max_body_bytes > 0)
-        gc->max_request_entity_size = gw->cfg->max_body_bytes;
+    /* Bodies up to api_max_body_bytes are served; a little more is still read so that the
+     * handler refuses it with a clean answer; beyond that h2o refuses it from the
+     * content-length alone (see on_too_large_setup). */
+    size_t limit = gw->cfg->api_max_body_bytes;
+    gc->max_request_entity_size = limit > SIZE_MAX - GW_BODY_SLACK ? SIZE_MAX : limit + GW_BODY_SLACK;
 
     /* Paths match in the order registered, and a path also matches what lies below it. Each
      * pathconf is finished before the next is registered: registering may move them. */
     h2o_hostconf_t *host =
         h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     add_route(h2o_config_register_path(host, "/healthz", 0), on_healthz);
+    add_route(h2o_config_register_path(host, "/v1/messages/count_tokens", 0), on_count_tokens);
+    add_route(h2o_config_register_path(host, "/v1/messages", 0), on_messages);
+    add_route(h2o_config_register_path(host, "/v1/chat/completions", 0), on_chat_completions);
+    add_route(h2o_config_register_path(host, "/v1/models", 0), on_models);
     add_route(h2o_config_register_path(host, "/", 0), on_unrouted);
     /* A request target that does not start with '/' ("*", an absolute URI) matches no path
-     * and lands here; it gets the same 404 rather than h2o's plain-text one. */
+     * and lands here; it gets the same 404 rather than h2o's plain-text one. h2o's own
+     * answers to a request it refuses before routing (a body too large) are sent here too. */
     add_route(&host->fallback_path, on_unrouted);
+    h2o_filter_t *filter = h2o_create_filter(&host->fallback_path, sizeof(*filter));
+    filter->on_setup_ostream = on_too_large_setup;
 }
 
 /* h2o writes to sockets with writev, so a peer that went away would raise SIGPIPE and kill
@@ -860,6 +1326,64 @@ static size_t loops_wanted(const gh_config_t *cfg)
     return cores > 256 ? 256 : (size_t)cores;
 }
 
+/* Renders GET /v1/models and each model's object once: {"type":"model","id","display_name",
+ * "created_at"}, created_at being when this process started (models have no date of their
+ * own in the configuration). */
+static gh_err_t build_models(gh_gateway_t *gw)
+{
+    /* An id or display name of up to 127 bytes escapes to at most 6 bytes a byte. */
+    enum { OBJECT_MAX = 2 * 6 * 128 + 128, TIME_MAX = 32 };
+    const gh_config_t *cfg = gw->cfg;
+    size_t n = cfg->nmodels > 0 ? (size_t)cfg->nmodels : 0;
+    char created[TIME_MAX];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    gw->model_objects = calloc(n ? n : 1, sizeof(*gw->model_objects));
+    gw->model_object_lens = calloc(n ? n : 1, sizeof(*gw->model_object_lens));
+    size_t cap = n * (OBJECT_MAX + 1) + 2 * 6 * 128 + 128;
+    gw->models_list = malloc(cap);
+    if (gw->model_objects == NULL || gw->model_object_lens == NULL || gw->models_list == NULL)
+        return GH_ENOMEM;
+    char id0[6 * 128 + 1] = "", idn[6 * 128 + 1] = "";
+    size_t len = (size_t)snprintf(gw->models_list, cap, "{\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+        const gh_model_cfg_t *m = &cfg->models[i];
+        char id[6 * 128 + 1], display[6 * 128 + 1];
+        gh_json_escape(id, sizeof(id), m->name);
+        gh_json_escape(display, sizeof(display), m->display_name[0] ? m->display_name : m->name);
+        char *obj = malloc(OBJECT_MAX);
+        if (obj == NULL)
+            return GH_ENOMEM;
+        int k = snprintf(obj, OBJECT_MAX,
+                         "{\"type\":\"model\",\"id\":\"%s\",\"display_name\":\"%s\","
+                         "\"created_at\":\"%s\"}",
+                         id, display, created);
+        assert(k > 0 && k < OBJECT_MAX);
+        gw->model_objects[i] = obj;
+        gw->model_object_lens[i] = (size_t)k;
+        if (i > 0)
+            gw->models_list[len++] = ',';
+        memcpy(gw->models_list + len, obj, (size_t)k);
+        len += (size_t)k;
+        if (i == 0)
+            memcpy(id0, id, sizeof(id));
+        memcpy(idn, id, sizeof(id));
+    }
+    if (n == 0)
+        len += (size_t)snprintf(gw->models_list + len, cap - len,
+                                "],\"has_more\":false,\"first_id\":null,\"last_id\":null}");
+    else
+        len += (size_t)snprintf(gw->models_list + len, cap - len,
+                                "],\"has_more\":false,\"first_id\":\"%s\",\"last_id\":\"%s\"}",
+                                id0, idn);
+    assert(len < cap);
+    gw->models_list_len = len;
+    return GH_OK;
+}
+
 /* Frees whatever start got to build. Threads must already be stopped. */
 static void free_gateway(gh_gateway_t *gw)
 {
@@ -870,6 +1394,12 @@ static void free_gateway(gh_gateway_t *gw)
     }
     if (gw->globalconf_ready)
         h2o_config_dispose(&gw->globalconf);
+    gh_relay_models_free(gw->relay_models);
+    for (int i = 0; gw->model_objects != NULL && i < gw->cfg->nmodels; i++)
+        free(gw->model_objects[i]);
+    free(gw->model_objects);
+    free(gw->model_object_lens);
+    free(gw->models_list);
     pthread_cond_destroy(&gw->ready_cond);
     pthread_mutex_destroy(&gw->ready_mutex);
     free(gw->loops);
@@ -879,7 +1409,6 @@ static void free_gateway(gh_gateway_t *gw)
 gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg,
                           const gh_gateway_env_t *env, char *err, size_t err_size)
 {
-    (void)env;
     gh_err_t rc;
     *out = NULL;
 
@@ -889,6 +1418,8 @@ gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg,
         return GH_ENOMEM;
     }
     gw->cfg = cfg;
+    if (env != NULL)
+        gw->env = *env;
     pthread_mutex_init(&gw->ready_mutex, NULL);
     pthread_cond_init(&gw->ready_cond, NULL);
     size_t count = loops_wanted(cfg);
@@ -906,6 +1437,14 @@ gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg,
         gw->loops[i].random_used = sizeof(gw->loops[i].random);
     }
 
+    rc = gh_relay_models_new(&gw->relay_models, cfg, err, err_size);
+    if (rc != GH_OK)
+        goto out_free_gateway;
+    rc = build_models(gw);
+    if (rc != GH_OK) {
+        snprintf(err, err_size, "out of memory starting the data plane");
+        goto out_free_gateway;
+    }
     rc = bind_listeners(gw, err, err_size);
     if (rc != GH_OK)
         goto out_free_gateway;

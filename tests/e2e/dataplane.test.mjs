@@ -74,7 +74,7 @@ test('the access log has one line per request and never the query string', async
   const r = await send('GET', '/v1/models?key=sk-secret-value');
   const id = r.headers['request-id'];
   const [line] = await server.waitForLog(new RegExp(`api ${id} .*`));
-  assert.match(line, new RegExp(`^api ${id} GET /v1/models 404 \\d+us 127\\.0\\.0\\.1$`));
+  assert.match(line, new RegExp(`^api ${id} GET /v1/models 401 \\d+us 127\\.0\\.0\\.1$`));
   assert.ok(!server.log.includes('sk-secret-value'));
 });
 

@@ -1,0 +1,436 @@
+/* Usage metering: the SSE parser and usage extraction. See meter.h. */
+#include "gateway/meter.h"
+
+#include <assert.h>
+#include <string.h>
+
+#define JSMN_STATIC
+#define JSMN_PARENT_LINKS
+#define JSMN_STRICT
+#include <jsmn.h>
+
+#include "gateway/request.h"
+#include "lib/money.h"
+
+/* ---- SSE ----------------------------------------------------------------------------------- */
+
+enum {
+    ST_FIELD,       /* reading the field name (or nothing yet) */
+    ST_VALUE_START, /* just past the colon: one space is skipped */
+    ST_VALUE,       /* reading the value */
+    ST_IGNORE,      /* a comment, or the value of a field we do not keep */
+};
+
+enum { KIND_OTHER, KIND_DATA, KIND_EVENT };
+
+void gh_sse_init(gh_sse_t *p, char *buf, size_t cap)
+{
+    assert(cap > 0);
+    memset(p, 0, sizeof(*p));
+    p->data = buf;
+    p->data_cap = cap;
+    p->state = ST_FIELD;
+    p->line_empty = true;
+}
+
+static int field_kind(const gh_sse_t *p)
+{
+    if (p->field_len == 4 && memcmp(p->field, "data", 4) == 0)
+        return KIND_DATA;
+    if (p->field_len == 5 && memcmp(p->field, "event", 5) == 0)
+        return KIND_EVENT;
+    return KIND_OTHER;
+}
+
+static void append_data(gh_sse_t *p, const char *s, size_t n)
+{
+    size_t room = p->data_cap - p->data_len;
+    if (n > room) {
+        n = room;
+        p->data_truncated = true;
+    }
+    memcpy(p->data + p->data_len, s, n);
+    p->data_len += n;
+}
+
+static void append_event(gh_sse_t *p, const char *s, size_t n)
+{
+    size_t room = sizeof(p->event) - p->event_len;
+    if (n > room) {
+        n = room;
+        p->event_truncated = true;
+    }
+    memcpy(p->event + p->event_len, s, n);
+    p->event_len += n;
+}
+
+/* A field's value begins (its name is complete). */
+static void begin_value(gh_sse_t *p, int kind)
+{
+    if (kind == KIND_DATA) {
+        if (p->data_seen)
+            append_data(p, "\n", 1);
+        p->data_seen = true;
+    } else if (kind == KIND_EVENT) {
+        p->event_len = 0;
+        p->event_truncated = false;
+    }
+}
+
+/* The line just ended. Returns whether it was blank (which ends an event). */
+static bool end_line(gh_sse_t *p, gh_sse_event_cb cb, void *ctx)
+{
+    bool blank = p->line_empty;
+    if (blank) {
+        if (p->data_seen) {
+            /* An event type cut to fit is no type we know: pass it on as unnamed junk. */
+            size_t event_len = p->event_truncated ? 0 : p->event_len;
+            cb(ctx, p->event, event_len, p->data, p->data_len, p->data_truncated);
+        }
+        p->data_len = 0;
+        p->data_seen = false;
+        p->data_truncated = false;
+        p->event_len = 0;
+        p->event_truncated = false;
+    } else if (p->state == ST_FIELD) {
+        /* A line with no colon is a field with an empty value. */
+        begin_value(p, field_kind(p));
+    }
+    p->state = ST_FIELD;
+    p->field_len = 0;
+    p->line_empty = true;
+    return blank;
+}
+
+void gh_sse_feed(gh_sse_t *p, const char *data, size_t len, gh_sse_event_cb cb, void *ctx)
+{
+    size_t i = 0;
+    while (i < len) {
+        char c = data[i];
+        if (p->after_cr) {
+            p->after_cr = false;
+            if (c == '\n') {
+                /* The second half of a CRLF: the line already ended at the CR. */
+                if (p->boundary == p->offset)
+                    p->boundary++;
+                p->offset++;
+                i++;
+                continue;
+            }
+        }
+        if (c == '\n' || c == '\r') {
+            bool blank = end_line(p, cb, ctx);
+            p->after_cr = c == '\r';
+            p->offset++;
+            i++;
+            if (blank)
+                p->boundary = p->offset;
+            continue;
+        }
+        p->line_empty = false;
+        switch (p->state) {
+        case ST_FIELD:
+            if (c == ':') {
+                int kind = p->field_len == 0 ? -1 : field_kind(p);
+                if (kind == KIND_DATA || kind == KIND_EVENT) {
+                    begin_value(p, kind);
+                    p->state = ST_VALUE_START;
+                } else {
+                    p->state = ST_IGNORE; /* a comment, or a field we do not keep */
+                }
+            } else if (p->field_len < sizeof(p->field)) {
+                p->field[p->field_len++] = c;
+            } else {
+                p->field_len = sizeof(p->field) + 1; /* longer than any field we know */
+            }
+            p->offset++;
+            i++;
+            break;
+        case ST_VALUE_START:
+            p->state = ST_VALUE;
+            if (c == ' ') {
+                p->offset++;
+                i++;
+            }
+            break;
+        case ST_VALUE:
+        case ST_IGNORE: {
+            size_t j = i;
+            while (j < len && data[j] != '\n' && data[j] != '\r')
+                j++;
+            if (p->state == ST_VALUE) {
+                if (field_kind(p) == KIND_DATA)
+                    append_data(p, data + i, j - i);
+                else
+                    append_event(p, data + i, j - i);
+            }
+            p->offset += j - i;
+            i = j;
+            break;
+        }
+        default:
+            assert(!"unknown SSE parser state");
+        }
+    }
+}
+
+/* ---- JSON helpers -------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    size_t name_len;
+    gh_json_member_t found;
+    bool ok;
+} find_ctx_t;
+
+static bool key_is(const gh_json_member_t *m, const char *name, size_t name_len)
+{
+    if (!m->key_escaped)
+        return m->key_len == name_len && memcmp(m->key, name, name_len) == 0;
+    char key[64];
+    size_t klen;
+    return gh_request_unescape(m->key, m->key_len, key, sizeof(key), &klen) &&
+           klen == name_len && memcmp(key, name, name_len) == 0;
+}
+
+static int on_find(void *arg, const gh_json_member_t *m)
+{
+    find_ctx_t *f = arg;
+    if (!key_is(m, f->name, f->name_len))
+        return 0;
+    f->found = *m;
+    f->ok = true;
+    return 1; /* stop: the first one is the one */
+}
+
+/* Finds the top-level member `name` of the JSON object `json`; returns whether found. */
+static bool find_member(const char *json, size_t len, const char *name, gh_json_member_t *out)
+{
+    find_ctx_t f = {name, strlen(name), {0}, false};
+    gh_request_scan(json, len, GH_REQUEST_DEPTH_MAX, on_find, &f, NULL, NULL);
+    if (f.ok)
+        *out = f.found;
+    return f.ok;
+}
+
+/* A token count: a JSON integer >= 0. */
+static bool count_of(const char *json, const jsmntok_t *t, int64_t *out)
+{
+    int64_t v = 0;
+    if (t->type != JSMN_PRIMITIVE || t->end <= t->start)
+        return false;
+    for (int i = t->start; i < t->end; i++) {
+        char c = json[i];
+        if (c < '0' || c > '9')
+            return false;
+        if (v > (INT64_MAX - (c - '0')) / 10)
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool tok_is(const char *json, const jsmntok_t *t, const char *s)
+{
+    size_t n = strlen(s);
+    return t->type == JSMN_STRING && (size_t)(t->end - t->start) == n &&
+           memcmp(json + t->start, s, n) == 0;
+}
+
+/* Usage objects hold a handful of counts and small nested objects; a few dozen tokens. */
+#define USAGE_TOKENS_MAX 128
+
+bool gh_meter_usage_object(gh_meter_style_t style, const char *json, size_t len,
+                           gh_meter_usage_t *u)
+{
+    jsmn_parser parser;
+    jsmntok_t t[USAGE_TOKENS_MAX];
+    int64_t v, prompt = -1, cached = -1;
+    bool any = false;
+
+    jsmn_init(&parser);
+    int n = jsmn_parse(&parser, json, len, t, USAGE_TOKENS_MAX);
+    if (n < 1 || t[0].type != JSMN_OBJECT)
+        return false;
+    /* Keys of the object have it (token 0) as parent; a key's value follows it. */
+    for (int i = 1; i + 1 < n; i++) {
+        if (t[i].parent != 0 || t[i].type != JSMN_STRING)
+            continue;
+        const jsmntok_t *val = &t[i + 1];
+        if (style == GH_METER_ANTHROPIC) {
+            if (tok_is(json, &t[i], "input_tokens") && count_of(json, val, &v))
+                u->input_tokens = v, any = true;
+            else if (tok_is(json, &t[i], "output_tokens") && count_of(json, val, &v))
+                u->output_tokens = v, any = true;
+            else if (tok_is(json, &t[i], "cache_creation_input_tokens") && count_of(json, val, &v))
+                u->cache_creation_tokens = v, any = true;
+            else if (tok_is(json, &t[i], "cache_read_input_tokens") && count_of(json, val, &v))
+                u->cache_read_tokens = v, any = true;
+        } else {
+            if (tok_is(json, &t[i], "prompt_tokens") && count_of(json, val, &v))
+                prompt = v;
+            else if (tok_is(json, &t[i], "completion_tokens") && count_of(json, val, &v))
+                u->output_tokens = v, any = true;
+            else if (tok_is(json, &t[i], "prompt_tokens_details") && val->type == JSMN_OBJECT) {
+                for (int j = i + 2; j + 1 < n && t[j].start < val->end; j++)
+                    if (t[j].parent == i + 1 && tok_is(json, &t[j], "cached_tokens") &&
+                        count_of(json, &t[j + 1], &v))
+                        cached = v;
+            }
+        }
+    }
+    if (style == GH_METER_OPENAI && prompt >= 0) {
+        int64_t c = cached < 0 ? 0 : cached > prompt ? prompt : cached;
+        u->input_tokens = prompt - c;
+        u->cache_read_tokens = c;
+        u->cache_creation_tokens = 0;
+        any = true;
+    }
+    return any;
+}
+
+/* Reads the usage object that is member `m` of `json`. */
+static void take_usage(gh_meter_t *m, const char *json, const gh_json_member_t *usage)
+{
+    if (usage->type != GH_JSON_OBJECT)
+        return;
+    if (gh_meter_usage_object(m->style, json + usage->value_start,
+                              usage->value_end - usage->value_start, &m->usage))
+        m->usage_seen = true;
+}
+
+/* ---- Events -------------------------------------------------------------------------------- */
+
+static bool name_is(const char *event, size_t len, const char *s)
+{
+    size_t n = strlen(s);
+    return len == n && memcmp(event, s, n) == 0;
+}
+
+static void on_anthropic_event(gh_meter_t *m, const char *event, size_t event_len,
+                               const char *data, size_t len)
+{
+    gh_json_member_t mem;
+    /* An upstream that leaves out "event:" still names the type inside the data. */
+    if (event_len == 0 && find_member(data, len, "type", &mem) && mem.type == GH_JSON_STRING &&
+        !mem.key_escaped) {
+        event = data + mem.value_start + 1;
+        event_len = mem.value_end - mem.value_start - 2;
+    }
+    if (name_is(event, event_len, "content_block_delta")) {
+        m->deltas++;
+    } else if (name_is(event, event_len, "message_start")) {
+        gh_json_member_t usage;
+        if (find_member(data, len, "message", &mem) && mem.type == GH_JSON_OBJECT &&
+            find_member(data + mem.value_start, mem.value_end - mem.value_start, "usage",
+                        &usage)) {
+            usage.value_start += mem.value_start;
+            usage.value_end += mem.value_start;
+            take_usage(m, data, &usage);
+        }
+    } else if (name_is(event, event_len, "message_delta")) {
+        if (find_member(data, len, "usage", &mem))
+            take_usage(m, data, &mem);
+    } else if (name_is(event, event_len, "message_stop")) {
+        m->terminal = true;
+    } else if (name_is(event, event_len, "error")) {
+        m->error_event = true;
+    }
+}
+
+typedef struct {
+    gh_json_member_t usage, error, choices;
+    bool has_usage, has_error, has_choices;
+} chunk_ctx_t;
+
+static int on_chunk_member(void *arg, const gh_json_member_t *mem)
+{
+    chunk_ctx_t *c = arg;
+    if (key_is(mem, "usage", 5))
+        c->usage = *mem, c->has_usage = true;
+    else if (key_is(mem, "error", 5))
+        c->error = *mem, c->has_error = true;
+    else if (key_is(mem, "choices", 7))
+        c->choices = *mem, c->has_choices = true;
+    return 0;
+}
+
+static void on_openai_event(gh_meter_t *m, const char *data, size_t len)
+{
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        m->terminal = true;
+        return;
+    }
+    chunk_ctx_t c;
+    memset(&c, 0, sizeof(c));
+    if (gh_request_scan(data, len, GH_REQUEST_DEPTH_MAX, on_chunk_member, &c, NULL, NULL) != GH_OK)
+        return;
+    if (c.has_usage)
+        take_usage(m, data, &c.usage);
+    if (c.has_error && c.error.type == GH_JSON_OBJECT)
+        m->error_event = true;
+    if (c.has_choices && c.choices.type == GH_JSON_ARRAY && c.choices.items > 0)
+        m->deltas++;
+}
+
+static void on_event(void *ctx, const char *event, size_t event_len, const char *data,
+                     size_t data_len, bool truncated)
+{
+    gh_meter_t *m = ctx;
+    m->events++;
+    if (truncated) {
+        /* Too long to hold whole; events that carry usage are far smaller. Still a delta. */
+        m->events_truncated++;
+        if (m->style == GH_METER_OPENAI || name_is(event, event_len, "content_block_delta"))
+            m->deltas++;
+        return;
+    }
+    if (m->style == GH_METER_ANTHROPIC)
+        on_anthropic_event(m, event, event_len, data, data_len);
+    else
+        on_openai_event(m, data, data_len);
+}
+
+void gh_meter_init(gh_meter_t *m, gh_meter_style_t style, char *buf, size_t cap)
+{
+    memset(m, 0, sizeof(*m));
+    m->style = style;
+    gh_sse_init(&m->sse, buf, cap);
+}
+
+void gh_meter_feed(gh_meter_t *m, const char *data, size_t len)
+{
+    gh_sse_feed(&m->sse, data, len, on_event, m);
+}
+
+bool gh_meter_json(gh_meter_t *m, const char *json, size_t len)
+{
+    gh_json_member_t usage;
+    if (!find_member(json, len, "usage", &usage) || usage.type != GH_JSON_OBJECT)
+        return false;
+    bool before = m->usage_seen;
+    m->usage_seen = false;
+    take_usage(m, json, &usage);
+    bool got = m->usage_seen;
+    m->usage_seen = before || got;
+    return got;
+}
+
+int64_t gh_meter_output_bound(const gh_meter_t *m)
+{
+    return m->usage.output_tokens > m->deltas ? m->usage.output_tokens : m->deltas;
+}
+
+static int64_t add_saturating(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+int64_t gh_meter_cost(const gh_meter_usage_t *u, const gh_model_cfg_t *model)
+{
+    int64_t cost = gh_price_cost(u->input_tokens, model->price_input);
+    cost = add_saturating(cost, gh_price_cost(u->output_tokens, model->price_output));
+    cost = add_saturating(cost, gh_price_cost(u->cache_creation_tokens, model->price_cache_write));
+    return add_saturating(cost, gh_price_cost(u->cache_read_tokens, model->price_cache_read));
+}

@@ -1,0 +1,1226 @@
+/* The relay: HTTP upstreams on libh2o's client, and the state machine that carries one
+ * request from its upstream to its client. See relay.h for what it promises.
+ *
+ * A relayed request is a `call_t`, allocated once (with its metering buffer and the
+ * upstream's copy of the body) and owned by itself: it holds one reference for the h2o
+ * request (dropped when h2o disposes of the request's pool) and one for the running upstream
+ * (dropped when the upstream ends or is cancelled), so a client that goes away mid-stream
+ * leaves the call reading its upstream to the end, and an upstream that ends first leaves
+ * the buffers h2o is still writing alive until the request is gone.
+ *
+ *   WAIT --head 2xx event-stream--> STREAM --final / message_stop--> charged, FINAL sent
+ *        --head 2xx JSON or 4xx---> HOLD ----final--> charged, whole answer sent
+ *        --head 5xx, 503, 529----> DISCARD --final--> charged (nothing), error sent
+ *        --error------------------> charged (nothing), error sent
+ *   STREAM --error--> charged (what was reported), SSE error event, FINAL sent
+ *
+ * Upstream callbacks never cancel their own upstream: a cancel asked for inside one (a client
+ * disconnect noticed while relaying) is deferred to the loop's zero timeout. */
+#include "gateway/relay.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <h2o/http1client.h>
+#include <openssl/ssl.h>
+
+#include "gateway/meter.h"
+#include "gateway/mock.h"
+#include "lib/json_str.h"
+#include "lib/log.h"
+
+/* Idle upstream connections are kept this long. Most servers close idle keep-alive
+ * connections after 5 s or more (Node 5 s, uvicorn 5 s, nginx 75 s); closing ours first
+ * avoids sending a request on a connection the server is closing. */
+#define RELAY_KEEPALIVE_MS 3000
+/* h2o 2.2.5's socket pool does not enforce a capacity; this is what it is told. */
+#define RELAY_POOL_CAPACITY 4096
+/* Streaming: the upstream socket is paused when this much waits for the client, and resumed
+ * when it has drained below the second mark. */
+#define RELAY_PAUSE_BYTES (256 * 1024)
+#define RELAY_RESUME_BYTES (64 * 1024)
+/* Streaming: an event is forwarded when complete; one longer than this is forwarded as it
+ * comes, so a huge event cannot stall the stream behind the pause above. */
+#define RELAY_EVENT_HOLD_MAX (64 * 1024)
+static_assert(RELAY_EVENT_HOLD_MAX < RELAY_PAUSE_BYTES, "an event is forwarded before a pause");
+/* Held answers (JSON messages, passed-through errors) larger than this are refused (502). */
+#define RELAY_HOLD_MAX (16 * 1024 * 1024)
+/* The client's status in the usage event when it left before any answer (nginx's 499). */
+#define STATUS_CLIENT_GONE 499
+/* Sent when a client asked for no particular anthropic-version. */
+#define DEFAULT_ANTHROPIC_VERSION "2023-06-01"
+
+/* ---- Shared upstream table ------------------------------------------------------------------ */
+
+typedef struct {
+    const gh_model_cfg_t *cfg;
+    bool http; /* anthropic or openai style; otherwise the mock */
+    bool anthropic;
+    bool ssl;
+    h2o_iovec_t host; /* into cfg->upstream_url */
+    uint16_t port;
+    h2o_iovec_t authority;
+    char path[GH_CONFIG_STR]; /* the base URL's path without a trailing "/" or "/v1" */
+    char auth_line[512];      /* "x-api-key: ...\r\n", "authorization: Bearer ...\r\n" or "" */
+    size_t auth_line_len;
+    char model_json[6 * sizeof(((gh_model_cfg_t *)0)->upstream_model) + 3];
+    size_t model_json_len;
+} relay_model_t;
+
+struct gh_relay_models {
+    const gh_config_t *cfg;
+    size_t count;
+    relay_model_t *models;
+    SSL_CTX *ssl_ctx; /* for https:// upstreams; NULL when there is none */
+};
+
+static bool header_value_ok(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7F)
+            return false;
+    return true;
+}
+
+static gh_err_t model_init(relay_model_t *m, const gh_model_cfg_t *cfg, char *err,
+                           size_t err_size)
+{
+    char quoted[sizeof(m->model_json)];
+    memset(m, 0, sizeof(*m));
+    m->cfg = cfg;
+    gh_json_escape(quoted, sizeof(quoted) - 2, cfg->upstream_model);
+    m->model_json_len = (size_t)snprintf(m->model_json, sizeof(m->model_json), "\"%s\"", quoted);
+    m->http = strcmp(cfg->style, "mock") != 0;
+    m->anthropic = strcmp(cfg->style, "anthropic") == 0;
+    if (!m->http)
+        return GH_OK;
+
+    h2o_url_t url;
+    if (h2o_url_parse(cfg->upstream_url, strlen(cfg->upstream_url), &url) != 0) {
+        snprintf(err, err_size, "[model %s] upstream_url \"%s\" is not an http:// or https:// URL",
+                 cfg->name, cfg->upstream_url);
+        return GH_EINVAL;
+    }
+    m->ssl = url.scheme == &H2O_URL_SCHEME_HTTPS;
+    m->host = url.host;
+    m->port = h2o_url_get_port(&url);
+    m->authority = url.authority;
+    /* The base URL names the server (http://10.0.0.5:8000) or, as OpenAI clients write it,
+     * its /v1 (http://10.0.0.5:8000/v1); the API paths are appended with their /v1. */
+    size_t plen = url.path.len;
+    while (plen > 0 && url.path.base[plen - 1] == '/')
+        plen--;
+    if (plen >= 3 && memcmp(url.path.base + plen - 3, "/v1", 3) == 0)
+        plen -= 3;
+    if (plen >= sizeof(m->path) || memchr(url.path.base, '?', plen) != NULL) {
+        snprintf(err, err_size, "[model %s] upstream_url must be a base URL without a query",
+                 cfg->name);
+        return GH_EINVAL;
+    }
+    memcpy(m->path, url.path.base, plen);
+    m->path[plen] = '\0';
+
+    if (cfg->api_key_env[0]) {
+        const char *key = getenv(cfg->api_key_env);
+        if (key == NULL || key[0] == '\0') {
+            gh_log_warn("[model %s] environment variable %s is not set; its upstream gets no key",
+                        cfg->name, cfg->api_key_env);
+        } else if (!header_value_ok(key) || strlen(key) > 400) {
+            snprintf(err, err_size, "[model %s] the key in %s is not a valid header value",
+                     cfg->name, cfg->api_key_env);
+            return GH_EINVAL;
+        } else {
+            int n = snprintf(m->auth_line, sizeof(m->auth_line), "%s%s\r\n",
+                             m->anthropic ? "x-api-key: " : "authorization: Bearer ", key);
+            assert(n > 0 && (size_t)n < sizeof(m->auth_line));
+            m->auth_line_len = (size_t)n;
+        }
+    }
+    return GH_OK;
+}
+
+gh_err_t gh_relay_models_new(gh_relay_models_t **out, const gh_config_t *cfg, char *err,
+                             size_t err_size)
+{
+    gh_err_t rc;
+    *out = NULL;
+    gh_relay_models_t *rm = calloc(1, sizeof(*rm));
+    if (rm == NULL)
+        goto out_nomem;
+    rm->cfg = cfg;
+    rm->count = (size_t)cfg->nmodels;
+    rm->models = calloc(rm->count ? rm->count : 1, sizeof(*rm->models));
+    if (rm->models == NULL)
+        goto out_nomem;
+    bool any_ssl = false;
+    for (size_t i = 0; i < rm->count; i++) {
+        rc = model_init(&rm->models[i], &cfg->models[i], err, err_size);
+        if (rc != GH_OK)
+            goto out_free;
+        any_ssl |= rm->models[i].ssl;
+    }
+    if (any_ssl) {
+        rm->ssl_ctx = SSL_CTX_new(TLS_client_method());
+        if (rm->ssl_ctx == NULL) {
+            snprintf(err, err_size, "cannot create a TLS context for https:// upstreams");
+            rc = GH_EINTERNAL;
+            goto out_free;
+        }
+        SSL_CTX_set_default_verify_paths(rm->ssl_ctx);
+        SSL_CTX_set_verify(rm->ssl_ctx, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_min_proto_version(rm->ssl_ctx, TLS1_2_VERSION);
+    }
+    *out = rm;
+    return GH_OK;
+
+out_nomem:
+    snprintf(err, err_size, "out of memory");
+    rc = GH_ENOMEM;
+out_free:
+    gh_relay_models_free(rm);
+    return rc;
+}
+
+void gh_relay_models_free(gh_relay_models_t *rm)
+{
+    if (rm == NULL)
+        return;
+    if (rm->ssl_ctx != NULL)
+        SSL_CTX_free(rm->ssl_ctx);
+    free(rm->models);
+    free(rm);
+}
+
+/* ---- Per-loop machinery ------------------------------------------------------------------- */
+
+typedef struct {
+    bool ready; /* an HTTP upstream with its pool initialised */
+    h2o_socketpool_t pool;
+    h2o_http1client_ctx_t client_ctx;
+    h2o_timeout_t *connect_timeout, *first_byte_timeout, *idle_timeout;
+} loop_model_t;
+
+typedef struct {
+    uint64_t ms;
+    h2o_timeout_t timeout;
+} loop_timeout_t;
+
+struct gh_relay_loop {
+    const gh_relay_models_t *rm;
+    h2o_context_t *ctx;
+    h2o_loop_t *loop;
+    gh_usage_t *usage;
+    loop_model_t *models;
+    /* h2o scans every timeout of a loop on each turn, so models share them by duration. */
+    loop_timeout_t *timeouts;
+    size_t timeouts_count, timeouts_cap;
+    h2o_linklist_t calls; /* call_t.link */
+    size_t active;
+};
+
+static h2o_timeout_t *timeout_for(gh_relay_loop_t *rl, uint64_t ms)
+{
+    for (size_t i = 0; i < rl->timeouts_count; i++)
+        if (rl->timeouts[i].ms == ms)
+            return &rl->timeouts[i].timeout;
+    assert(rl->timeouts_count < rl->timeouts_cap);
+    loop_timeout_t *t = &rl->timeouts[rl->timeouts_count++];
+    t->ms = ms;
+    h2o_timeout_init(rl->loop, &t->timeout, ms);
+    return &t->timeout;
+}
+
+gh_relay_loop_t *gh_relay_loop_new(const gh_relay_models_t *rm, h2o_context_t *ctx,
+                                   gh_usage_t *usage)
+{
+    gh_relay_loop_t *rl = calloc(1, sizeof(*rl));
+    if (rl == NULL)
+        return NULL;
+    rl->rm = rm;
+    rl->ctx = ctx;
+    rl->loop = ctx->loop;
+    rl->usage = usage;
+    h2o_linklist_init_anchor(&rl->calls);
+    rl->models = calloc(rm->count ? rm->count : 1, sizeof(*rl->models));
+    rl->timeouts_cap = 4 * rm->count + 1; /* never grows: h2o links to these addresses */
+    rl->timeouts = calloc(rl->timeouts_cap, sizeof(*rl->timeouts));
+    if (rl->models == NULL || rl->timeouts == NULL) {
+        free(rl->models);
+        free(rl->timeouts);
+        free(rl);
+        return NULL;
+    }
+    for (size_t i = 0; i < rm->count; i++) {
+        const relay_model_t *m = &rm->models[i];
+        loop_model_t *lm = &rl->models[i];
+        if (!m->http)
+            continue;
+        const gh_model_cfg_t *c = m->cfg;
+        lm->connect_timeout = timeout_for(rl, (uint64_t)c->connect_timeout_ms);
+        lm->first_byte_timeout = timeout_for(rl, (uint64_t)c->first_byte_timeout_ms);
+        lm->idle_timeout = timeout_for(rl, (uint64_t)c->idle_timeout_ms);
+        /* h2o's client has one I/O timeout for every phase; ours above are shorter and fire
+         * first. It remains as a backstop, also while a slow client has paused the reads. */
+        int longest = c->connect_timeout_ms;
+        if (c->first_byte_timeout_ms > longest)
+            longest = c->first_byte_timeout_ms;
+        if (c->idle_timeout_ms > longest)
+            longest = c->idle_timeout_ms;
+        h2o_socketpool_init_by_hostport(&lm->pool, m->host, m->port, m->ssl, RELAY_POOL_CAPACITY);
+        h2o_socketpool_set_timeout(&lm->pool, rl->loop, RELAY_KEEPALIVE_MS);
+        lm->client_ctx.loop = rl->loop;
+        lm->client_ctx.getaddr_receiver = &ctx->receivers.hostinfo_getaddr;
+        lm->client_ctx.io_timeout = timeout_for(rl, (uint64_t)longest + 1000);
+        lm->client_ctx.websocket_timeout = NULL;
+        lm->client_ctx.ssl_ctx = rm->ssl_ctx;
+        lm->ready = true;
+    }
+    return rl;
+}
+
+size_t gh_relay_loop_active(const gh_relay_loop_t *rl)
+{
+    return rl != NULL ? rl->active : 0;
+}
+
+void gh_relay_loop_free(gh_relay_loop_t *rl)
+{
+    if (rl == NULL)
+        return;
+    assert(rl->active == 0 && h2o_linklist_is_empty(&rl->calls));
+    for (size_t i = 0; i < rl->rm->count; i++)
+        if (rl->models[i].ready)
+            h2o_socketpool_dispose(&rl->models[i].pool);
+    for (size_t i = 0; i < rl->timeouts_count; i++)
+        h2o_timeout_dispose(rl->loop, &rl->timeouts[i].timeout);
+    free(rl->timeouts);
+    free(rl->models);
+    free(rl);
+}
+
+/* ---- HTTP upstream ------------------------------------------------------------------------ */
+
+/* One request to an HTTP upstream, speaking gh_upstream_cb_t. Owned by itself: freed once its
+ * final callback has been delivered or it has been cancelled. */
+typedef struct {
+    const relay_model_t *m;
+    loop_model_t *lm;
+    h2o_loop_t *loop;
+    h2o_http1client_t *client; /* NULL once the client has closed or will close itself */
+    const gh_upstream_cb_t *cb;
+    void *cb_ctx;
+    h2o_iovec_t bufs[2]; /* request head, body (the caller's, alive until we end) */
+    h2o_timeout_entry_t timer;
+    enum { HU_CONNECT, HU_HEAD, HU_BODY } phase;
+    bool starting;   /* inside http_start: it frees us if we end there */
+    bool in_cb;      /* inside one of the caller's callbacks */
+    bool stop_asked; /* the caller cancelled from inside a callback */
+    bool done;
+    bool paused;
+    h2o_socket_cb saved_read; /* the client's read callback while paused */
+    char head[];
+} http_up_t;
+
+static void http_timer_link(http_up_t *u, h2o_timeout_t *t)
+{
+    if (h2o_timeout_is_linked(&u->timer))
+        h2o_timeout_unlink(&u->timer);
+    h2o_timeout_link(u->loop, t, &u->timer);
+}
+
+static void http_timer_unlink(http_up_t *u)
+{
+    if (h2o_timeout_is_linked(&u->timer))
+        h2o_timeout_unlink(&u->timer);
+}
+
+/* Marks the upstream ended and frees it unless http_start is still on the stack. */
+static void http_end(http_up_t *u)
+{
+    http_timer_unlink(u);
+    u->done = true;
+    u->client = NULL;
+    if (!u->starting)
+        free(u);
+}
+
+/* Room for an upstream failure's message: a sentence, the model name, h2o's error string. */
+#define UP_MSG_MAX 400
+
+static void http_deliver_error(http_up_t *u, gh_err_t err, const char *msg)
+{
+    u->in_cb = true;
+    u->cb->on_error(u->cb_ctx, err, msg);
+    u->in_cb = false;
+}
+
+static int http_on_body(h2o_http1client_t *client, const char *errstr)
+{
+    http_up_t *u = client->data;
+    h2o_buffer_t **in = &client->sock->input;
+    http_timer_unlink(u);
+
+    if ((*in)->size != 0 || errstr == h2o_http1client_error_is_eos) {
+        bool final = errstr == h2o_http1client_error_is_eos;
+        u->in_cb = true;
+        u->cb->on_body(u->cb_ctx, (*in)->bytes, (*in)->size, final);
+        u->in_cb = false;
+        h2o_buffer_consume(in, (*in)->size);
+        if (final) {
+            http_end(u);
+            return 0;
+        }
+    }
+    if (u->stop_asked) {
+        http_end(u);
+        return -1; /* the client closes the connection */
+    }
+    if (errstr != NULL) {
+        char msg[UP_MSG_MAX];
+        bool timeout = strcmp(errstr, "I/O timeout") == 0;
+        if (timeout)
+            snprintf(msg, sizeof(msg),
+                     "The upstream model server for %s stopped sending its response (%s).",
+                     u->m->cfg->name, errstr);
+        else
+            snprintf(msg, sizeof(msg),
+                     "The upstream model server for %s broke off its response (%s).",
+                     u->m->cfg->name, errstr);
+        http_deliver_error(u, timeout ? GH_ETIMEOUT : GH_EIO, msg);
+        http_end(u);
+        return -1;
+    }
+    if (!u->paused)
+        http_timer_link(u, u->lm->idle_timeout);
+    return 0;
+}
+
+static h2o_http1client_body_cb http_on_head(h2o_http1client_t *client, const char *errstr,
+                                            int minor_version, int status, h2o_iovec_t msg,
+                                            h2o_header_t *headers, size_t num_headers, int rlen)
+{
+    http_up_t *u = client->data;
+    (void)minor_version, (void)msg, (void)rlen;
+    http_timer_unlink(u);
+    if (errstr != NULL && errstr != h2o_http1client_error_is_eos) {
+        char m[UP_MSG_MAX];
+        snprintf(m, sizeof(m),
+                 "The upstream model server for %s did not send a valid response (%s).",
+                 u->m->cfg->name, errstr);
+        http_deliver_error(u, GH_EIO, m);
+        http_end(u);
+        return NULL;
+    }
+    const char *ct = "";
+    size_t ct_len = 0;
+    for (size_t i = 0; i < num_headers; i++) {
+        if (headers[i].name == &H2O_TOKEN_CONTENT_TYPE->buf) {
+            ct = headers[i].value.base;
+            ct_len = headers[i].value.len;
+            break;
+        }
+    }
+    u->in_cb = true;
+    u->cb->on_head(u->cb_ctx, status, ct, ct_len);
+    if (!u->stop_asked && errstr == h2o_http1client_error_is_eos)
+        u->cb->on_body(u->cb_ctx, "", 0, true); /* a response without a body */
+    u->in_cb = false;
+    if (u->stop_asked || errstr == h2o_http1client_error_is_eos) {
+        http_end(u);
+        return NULL;
+    }
+    u->phase = HU_BODY;
+    http_timer_link(u, u->lm->idle_timeout);
+    return http_on_body;
+}
+
+static h2o_http1client_head_cb http_on_connect(h2o_http1client_t *client, const char *errstr,
+                                               h2o_iovec_t **reqbufs, size_t *reqbufcnt,
+                                               int *method_is_head)
+{
+    http_up_t *u = client->data;
+    http_timer_unlink(u);
+    if (errstr != NULL) {
+        char msg[UP_MSG_MAX];
+        snprintf(msg, sizeof(msg), "The upstream model server for %s could not be reached (%s).",
+                 u->m->cfg->name, errstr);
+        http_deliver_error(u, GH_EIO, msg);
+        http_end(u);
+        return NULL;
+    }
+    *reqbufs = u->bufs;
+    *reqbufcnt = u->bufs[1].len != 0 ? 2 : 1;
+    *method_is_head = 0;
+    u->phase = HU_HEAD;
+    http_timer_link(u, u->lm->first_byte_timeout);
+    return http_on_head;
+}
+
+static void http_on_timeout(h2o_timeout_entry_t *entry)
+{
+    http_up_t *u = H2O_STRUCT_FROM_MEMBER(http_up_t, timer, entry);
+    const gh_model_cfg_t *c = u->m->cfg;
+    char msg[UP_MSG_MAX];
+    assert(!u->in_cb);
+    h2o_http1client_cancel(u->client);
+    u->client = NULL;
+    switch (u->phase) {
+    case HU_CONNECT:
+        snprintf(msg, sizeof(msg),
+                 "The upstream model server for %s did not accept a connection within %d ms.",
+                 c->name, c->connect_timeout_ms);
+        break;
+    case HU_HEAD:
+        snprintf(msg, sizeof(msg),
+                 "The upstream model server for %s did not start its response within %d ms.",
+                 c->name, c->first_byte_timeout_ms);
+        break;
+    default:
+        snprintf(msg, sizeof(msg),
+                 "The upstream model server for %s sent nothing for %d ms in the middle of its "
+                 "response.",
+                 c->name, c->idle_timeout_ms);
+        break;
+    }
+    http_deliver_error(u, GH_ETIMEOUT, msg);
+    http_end(u);
+}
+
+static const char *api_path(gh_api_kind_t api)
+{
+    switch (api) {
+    case GH_API_MESSAGES:
+        return "/v1/messages";
+    case GH_API_COUNT_TOKENS:
+        return "/v1/messages/count_tokens";
+    case GH_API_CHAT:
+        return "/v1/chat/completions";
+    }
+    return "/";
+}
+
+/* Appends `s` (`n` bytes) at *p. */
+static void put(char **p, const char *s, size_t n)
+{
+    memcpy(*p, s, n);
+    *p += n;
+}
+#define PUT_LIT(p, s) put((p), (s), sizeof(s) - 1)
+
+/* Starts a request to an HTTP upstream. Returns NULL when it already ended (its callbacks
+ * were called from in here). `body` must stay valid until the upstream ends. */
+static http_up_t *http_start(gh_relay_loop_t *rl, size_t index, const gh_relay_request_t *rq,
+                             const char *body, size_t body_len, const gh_upstream_cb_t *cb,
+                             void *cb_ctx)
+{
+    const relay_model_t *m = &rl->rm->models[index];
+    const char *path = api_path(rq->api);
+    h2o_iovec_t version = rq->anthropic_version;
+    if (version.len == 0)
+        version = h2o_iovec_init(H2O_STRLIT(DEFAULT_ANTHROPIC_VERSION));
+    size_t cap = 512 + strlen(m->path) + strlen(path) + m->authority.len + m->auth_line_len +
+                 rq->accept.len + version.len + rq->anthropic_beta.len;
+    http_up_t *u = malloc(sizeof(*u) + cap);
+    if (u == NULL)
+        return NULL;
+    memset(u, 0, sizeof(*u));
+    u->m = m;
+    u->lm = &rl->models[index];
+    u->loop = rl->loop;
+    u->cb = cb;
+    u->cb_ctx = cb_ctx;
+    u->timer.cb = http_on_timeout;
+
+    char *p = u->head, len_text[24];
+    PUT_LIT(&p, "POST ");
+    put(&p, m->path, strlen(m->path));
+    put(&p, path, strlen(path));
+    PUT_LIT(&p, " HTTP/1.1\r\nhost: ");
+    put(&p, m->authority.base, m->authority.len);
+    PUT_LIT(&p, "\r\nconnection: keep-alive\r\ncontent-type: application/json\r\ncontent-length: ");
+    put(&p, len_text, (size_t)snprintf(len_text, sizeof(len_text), "%zu", body_len));
+    PUT_LIT(&p, "\r\n");
+    if (rq->accept.len != 0) {
+        PUT_LIT(&p, "accept: ");
+        put(&p, rq->accept.base, rq->accept.len);
+        PUT_LIT(&p, "\r\n");
+    }
+    if (m->anthropic) {
+        PUT_LIT(&p, "anthropic-version: ");
+        put(&p, version.base, version.len);
+        PUT_LIT(&p, "\r\n");
+        if (rq->anthropic_beta.len != 0) {
+            PUT_LIT(&p, "anthropic-beta: ");
+            put(&p, rq->anthropic_beta.base, rq->anthropic_beta.len);
+            PUT_LIT(&p, "\r\n");
+        }
+    }
+    put(&p, m->auth_line, m->auth_line_len);
+    PUT_LIT(&p, "\r\n");
+    assert((size_t)(p - u->head) <= cap);
+    u->bufs[0] = h2o_iovec_init(u->head, (size_t)(p - u->head));
+    u->bufs[1] = h2o_iovec_init(body, body_len);
+
+    u->starting = true;
+    u->phase = HU_CONNECT;
+    http_timer_link(u, u->lm->connect_timeout);
+    h2o_http1client_connect_with_pool(&u->client, u, &u->lm->client_ctx, &u->lm->pool,
+                                      http_on_connect);
+    u->starting = false;
+    if (u->done) {
+        free(u);
+        return NULL;
+    }
+    return u;
+}
+
+/* Stops the upstream; no callback comes after. From inside a callback, the stop takes effect
+ * when it returns. */
+static void http_cancel(http_up_t *u)
+{
+    assert(!u->done);
+    if (u->in_cb) {
+        u->stop_asked = true;
+        return;
+    }
+    if (u->client != NULL)
+        h2o_http1client_cancel(u->client);
+    http_end(u);
+}
+
+/* Stops reading the upstream's socket until http_resume (flow control). h2o 2.2.5's client
+ * does not expose its read callback, so it is saved from the socket and restored. */
+static void http_pause(http_up_t *u)
+{
+    if (u->paused || u->phase != HU_BODY || u->client == NULL || u->client->sock == NULL)
+        return;
+    u->saved_read = u->client->sock->_cb.read;
+    h2o_socket_read_stop(u->client->sock);
+    http_timer_unlink(u); /* a slow client is not a silent upstream */
+    u->paused = true;
+}
+
+static void http_resume(http_up_t *u)
+{
+    if (!u->paused)
+        return;
+    u->paused = false;
+    if (u->client == NULL || u->client->sock == NULL)
+        return;
+    h2o_socket_read_start(u->client->sock, u->saved_read);
+    if (!u->in_cb)
+        http_timer_link(u, u->lm->idle_timeout);
+}
+
+/* ---- Calls --------------------------------------------------------------------------------- */
+
+typedef enum { MODE_WAIT, MODE_STREAM, MODE_HOLD, MODE_DISCARD } call_mode_t;
+
+typedef struct {
+    gh_relay_loop_t *rl;
+    h2o_linklist_t link; /* in rl->calls */
+    unsigned refs;
+    h2o_req_t *req; /* NULL once the client is gone */
+    h2o_generator_t generator;
+    const gh_model_cfg_t *model;
+    gh_api_kind_t api;
+
+    /* The upstream. */
+    bool up_running;
+    bool up_starting;
+    int up_in_cb;
+    http_up_t *http;
+    gh_mock_t *mock;
+    h2o_timeout_entry_t cancel_entry; /* a deferred cancel */
+    int up_status;
+    call_mode_t mode;
+    bool paused;
+    gh_err_t end_err; /* DISCARD: what the client is told at the end */
+    char end_msg[UP_MSG_MAX];
+    h2o_iovec_t content_type;
+
+    /* The client. */
+    bool response_started;
+    bool sending; /* an h2o_send waits for proceed */
+    bool final_ready;
+    bool final_sent;
+    bool client_gone;
+    bool cancelled; /* stopped on disconnect: output is charged at its bound */
+    bool overflow;
+    h2o_buffer_t *pending;  /* received, not yet handed to h2o */
+    h2o_buffer_t *inflight; /* handed to h2o until proceed */
+    uint64_t pending_offset; /* stream offset of pending's first byte */
+
+    gh_meter_t meter;
+    bool usage_submitted;
+    gh_usage_event_t ev;
+    struct timespec started, up_started, up_ended;
+
+    char *body; /* the upstream's body, after the metering buffer */
+    size_t body_len;
+    char buf[]; /* GH_METER_EVENT_MAX bytes of metering buffer, then the body */
+} call_t;
+
+static int64_t us_between(const struct timespec *a, const struct timespec *b)
+{
+    int64_t us = (int64_t)(b->tv_sec - a->tv_sec) * 1000000 + (b->tv_nsec - a->tv_nsec) / 1000;
+    return us > 0 ? us : 0;
+}
+
+static void call_hold(call_t *c)
+{
+    c->refs++;
+}
+
+static void call_release(call_t *c)
+{
+    assert(c->refs > 0);
+    if (--c->refs != 0)
+        return;
+    assert(!c->up_running && c->req == NULL);
+    if (h2o_timeout_is_linked(&c->cancel_entry))
+        h2o_timeout_unlink(&c->cancel_entry);
+    h2o_buffer_dispose(&c->pending);
+    h2o_buffer_dispose(&c->inflight);
+    h2o_linklist_unlink(&c->link);
+    c->rl->active--;
+    free(c);
+}
+
+/* Hands the usage event to the writer, once. */
+static void call_charge(call_t *c, int status)
+{
+    if (c->usage_submitted)
+        return;
+    c->usage_submitted = true;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    gh_usage_event_t *ev = &c->ev;
+    if (c->api != GH_API_COUNT_TOKENS) {
+        ev->input_tokens = c->meter.usage.input_tokens;
+        ev->output_tokens =
+            c->cancelled ? gh_meter_output_bound(&c->meter) : c->meter.usage.output_tokens;
+        ev->cache_creation_tokens = c->meter.usage.cache_creation_tokens;
+        ev->cache_read_tokens = c->meter.usage.cache_read_tokens;
+        gh_meter_usage_t u = {ev->input_tokens, ev->output_tokens, ev->cache_creation_tokens,
+                              ev->cache_read_tokens};
+        ev->cost_nusd = gh_meter_cost(&u, c->model);
+    }
+    ev->status = status;
+    ev->client_disconnected = c->client_gone;
+    ev->latency_us = us_between(&c->started, &now);
+    ev->upstream_us = us_between(&c->up_started, c->up_running ? &now : &c->up_ended);
+    if (c->rl->usage != NULL)
+        gh_usage_submit(c->rl->usage, ev);
+}
+
+/* Appends bytes for the client. */
+static void pending_append(call_t *c, const char *data, size_t len)
+{
+    if (len == 0)
+        return;
+    h2o_iovec_t dst = h2o_buffer_reserve(&c->pending, len);
+    memcpy(dst.base, data, len);
+    c->pending->size += len;
+}
+
+/* Sends what may be sent now: whole events of a stream, or everything once the end is in. */
+static void call_flush(call_t *c)
+{
+    if (c->req == NULL || c->sending || c->final_sent || !c->response_started)
+        return;
+    size_t n = c->pending->size;
+    if (!c->final_ready) {
+        uint64_t boundary = gh_meter_boundary(&c->meter);
+        size_t complete =
+            boundary > c->pending_offset ? (size_t)(boundary - c->pending_offset) : 0;
+        if (complete > n)
+            complete = n;
+        if (n - complete <= RELAY_EVENT_HOLD_MAX)
+            n = complete; /* hold the incomplete event back; its end is on the way */
+        if (n == 0)
+            return;
+    }
+    assert(c->inflight->size == 0);
+    h2o_iovec_t v;
+    bool final;
+    if (c->final_ready) {
+        /* Nothing is appended after the end: h2o may write straight from `pending`. */
+        v = h2o_iovec_init(c->pending->bytes, c->pending->size);
+        final = true;
+    } else {
+        /* More may arrive and move `pending`'s bytes, so what h2o writes is copied aside. */
+        h2o_iovec_t dst = h2o_buffer_reserve(&c->inflight, n);
+        memcpy(dst.base, c->pending->bytes, n);
+        c->inflight->size += n;
+        h2o_buffer_consume(&c->pending, n);
+        c->pending_offset += n;
+        v = h2o_iovec_init(c->inflight->bytes, c->inflight->size);
+        final = false;
+    }
+    if (final)
+        c->final_sent = true;
+    else
+        c->sending = true;
+    call_hold(c);
+    h2o_send(c->req, &v, v.len != 0 ? 1 : 0,
+             final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+    call_release(c);
+}
+
+static void call_pause(call_t *c)
+{
+    if (!c->paused && c->http != NULL && c->up_running) {
+        http_pause(c->http);
+        c->paused = true;
+    }
+}
+
+static void call_resume(call_t *c)
+{
+    if (c->paused && c->http != NULL && c->up_running)
+        http_resume(c->http);
+    c->paused = false;
+}
+
+static void on_proceed(h2o_generator_t *generator, h2o_req_t *req)
+{
+    call_t *c = H2O_STRUCT_FROM_MEMBER(call_t, generator, generator);
+    (void)req;
+    c->sending = false;
+    h2o_buffer_consume(&c->inflight, c->inflight->size);
+    if (c->paused && c->pending->size < RELAY_RESUME_BYTES)
+        call_resume(c);
+    call_flush(c);
+}
+
+/* Answers a client that has had no response yet with the error `err`. */
+static void call_reply_error(call_t *c, gh_err_t err, const char *message)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    h2o_req_t *req = c->req;
+    if (req == NULL || c->response_started)
+        return;
+    const char *type, *code;
+    char *body = h2o_mem_alloc_pool(&req->pool, GH_REQUEST_ERROR_MAX);
+    size_t len = gh_request_error_body(c->api, err, message, c->ev.request_id, body,
+                                       GH_REQUEST_ERROR_MAX);
+    req->res.status = gh_request_error_status(err, &type, &code);
+    req->res.reason = "Error";
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
+    c->response_started = true;
+    c->final_sent = true;
+    h2o_start_response(req, &generator);
+    h2o_iovec_t v = h2o_iovec_init(body, len);
+    h2o_send(req, &v, 1, H2O_SEND_STATE_FINAL);
+}
+
+/* The upstream failed (or its answer cannot be relayed): charge what was reported and tell
+ * the client, in the stream if it has started, else as an error response. */
+static void call_fail(call_t *c, gh_err_t err, const char *message)
+{
+    const char *type, *code;
+    gh_log_warn("api %s: model %s: %s", c->ev.request_id, c->model->name, message);
+    if (c->mode == MODE_STREAM && c->response_started) {
+        call_charge(c, c->up_status);
+        if (c->req == NULL || c->final_sent)
+            return;
+        /* Drop an incomplete event; if part of one was already forwarded, end it first so
+         * the error event stands on its own. */
+        uint64_t boundary = gh_meter_boundary(&c->meter);
+        if (boundary >= c->pending_offset) {
+            size_t complete = (size_t)(boundary - c->pending_offset);
+            if (complete < c->pending->size)
+                c->pending->size = complete;
+        } else {
+            c->pending->size = 0;
+            pending_append(c, "\n\n", 2);
+        }
+        char event[GH_REQUEST_ERROR_MAX];
+        size_t n = gh_request_error_event(c->api, err, message, c->ev.request_id, event,
+                                          sizeof(event));
+        pending_append(c, event, n);
+        c->final_ready = true;
+        call_flush(c);
+        return;
+    }
+    call_charge(c, c->req != NULL ? gh_request_error_status(err, &type, &code)
+                                  : STATUS_CLIENT_GONE);
+    call_reply_error(c, err, message);
+}
+
+/* The upstream has ended (or was cancelled): drop its reference. */
+static void call_up_ended(call_t *c)
+{
+    assert(c->up_running);
+    c->up_running = false;
+    c->http = NULL;
+    c->mock = NULL;
+    clock_gettime(CLOCK_MONOTONIC, &c->up_ended);
+    if (h2o_timeout_is_linked(&c->cancel_entry))
+        h2o_timeout_unlink(&c->cancel_entry);
+    call_release(c);
+}
+
+static void call_cancel_upstream(call_t *c)
+{
+    assert(c->up_running && c->up_in_cb == 0);
+    if (c->http != NULL)
+        http_cancel(c->http);
+    else if (c->mock != NULL)
+        gh_mock_cancel(c->mock);
+    call_up_ended(c);
+}
+
+/* The client is gone (before or during the answer) and its upstream still runs. */
+static void call_stop_on_disconnect(call_t *c)
+{
+    c->cancelled = true;
+    call_cancel_upstream(c);
+    call_charge(c, c->response_started ? c->up_status : STATUS_CLIENT_GONE);
+}
+
+static void on_deferred_cancel(h2o_timeout_entry_t *entry)
+{
+    call_t *c = H2O_STRUCT_FROM_MEMBER(call_t, cancel_entry, entry);
+    if (!c->up_running)
+        return;
+    call_hold(c);
+    call_stop_on_disconnect(c);
+    call_release(c);
+}
+
+static void call_client_gone(call_t *c)
+{
+    if (c->client_gone)
+        return;
+    c->req = NULL; /* never touched again: h2o is disposing of it */
+    if (c->final_sent)
+        return; /* it had everything; the last bytes were just not written */
+    c->client_gone = true;
+    if (!c->up_running)
+        return;
+    if (c->model->cancel_on_disconnect) {
+        if (c->up_in_cb != 0 || c->up_starting)
+            h2o_timeout_link(c->rl->loop, &c->rl->ctx->zero_timeout, &c->cancel_entry);
+        else
+            call_stop_on_disconnect(c);
+    } else {
+        /* Read the upstream to its end, as fast as it sends, and charge it. */
+        call_resume(c);
+    }
+}
+
+/* h2o stops the generator when the connection goes away mid-response. */
+static void on_stop(h2o_generator_t *generator, h2o_req_t *req)
+{
+    call_t *c = H2O_STRUCT_FROM_MEMBER(call_t, generator, generator);
+    (void)req;
+    call_hold(c);
+    call_client_gone(c);
+    call_release(c);
+}
+
+/* h2o disposes of the request's pool: the request is over, answered or not. */
+static void on_req_dispose(void *p)
+{
+    call_t *c = *(call_t **)p;
+    call_hold(c);
+    call_client_gone(c);
+    c->req = NULL;
+    call_release(c); /* our hold */
+    call_release(c); /* the request's reference */
+}
+
+/* ---- Upstream callbacks -------------------------------------------------------------------- */
+
+static bool content_type_is_sse(const char *ct, size_t len)
+{
+    static const char sse[] = "text/event-stream";
+    return len >= sizeof(sse) - 1 && h2o_lcstris(ct, sizeof(sse) - 1, H2O_STRLIT(sse));
+}
+
+static void up_on_head(void *ctx, int status, const char *ct, size_t ct_len)
+{
+    call_t *c = ctx;
+    call_hold(c);
+    c->up_in_cb++;
+    c->up_status = status;
+    if (status >= 200 && status <= 299 && content_type_is_sse(ct, ct_len)) {
+        c->mode = MODE_STREAM;
+    } else if (status == 503 || status == 529) {
+        c->mode = MODE_DISCARD;
+        c->end_err = GH_EUNAVAIL;
+        snprintf(c->end_msg, sizeof(c->end_msg),
+                 "The upstream model server for %s is overloaded (HTTP %d).", c->model->name,
+                 status);
+    } else if ((status >= 200 && status <= 299) || (status >= 400 && status <= 499)) {
+        c->mode = MODE_HOLD;
+    } else {
+        c->mode = MODE_DISCARD;
+        c->end_err = GH_EIO;
+        snprintf(c->end_msg, sizeof(c->end_msg),
+                 "The upstream model server for %s answered HTTP %d.", c->model->name, status);
+    }
+    if (c->req != NULL && c->mode != MODE_DISCARD) {
+        h2o_req_t *req = c->req;
+        c->content_type = ct_len != 0 ? h2o_strdup(&req->pool, ct, ct_len)
+                                      : h2o_iovec_init(H2O_STRLIT("application/json"));
+        if (c->mode == MODE_STREAM) {
+            /* The head goes out now, so the client's first byte follows the upstream's. */
+            req->res.status = status;
+            req->res.reason = "OK";
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                           c->content_type.base, c->content_type.len);
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                           H2O_STRLIT("no-cache"));
+            c->response_started = true;
+            c->sending = true;
+            h2o_start_response(req, &c->generator);
+            h2o_send(req, NULL, 0, H2O_SEND_STATE_IN_PROGRESS);
+        }
+    }
+    c->up_in_cb--;
+    call_release(c);
+}
+
+/* The whole held answer is in: charge it and send it. */
+static void call_finish_hold(call_t *c)
+{
+    if (c->overflow) {
+        char msg[UP_MSG_MAX];
+        snprintf(msg, sizeof(msg),
+                 "The upstream model server for %s sent a response larger than %d bytes.",
+                 c->model->name, RELAY_HOLD_MAX);
+        call_fail(c, GH_EIO, msg);
+        return;
+    }
+    if (c->up_status >= 200 && c->up_status <= 299 && c->api != GH_API_COUNT_TOKENS)
+        gh_meter_json(&c->meter, c->pending->bytes, c->pending->size);
+    call_charge(c, c->req != NULL ? c->up_status : STATUS_CLIENT_GONE);
+    h2o_req_t *req = c->req;
+    if (req == NULL)
+        return;
+    req->res.status = c->up_status;
+    req->res.reason = c->up_status <= 299 ? "OK" : "Error";
+    req->res.content_length = c->pending->size;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   c->content_type.base, c->content_type.len);
+    c->response_started = true;
+    c->final_ready = true;
+    h2o_start_response(req, &c->generator);
+    call_flush(c);
+}
+
+static void up_on_body(void *ctx, const char *data, size_t len, bool final)
+{
+    call_t *c = ctx;
+    call_hold(c);
+    c->up_in_cb++;
+    if (final)
+        call_up_ended(c);
+    switch (c->mode) {
+    case MODE_STREAM:
+        gh_meter_feed(&c->meter, data, len);
+        if (c->req != NULL && !c->final_sent)
+            pending_append(c, data, len);
+        if (final && !c->meter.terminal) {
+            /* h2o's client takes a connection closed between two chunks for the end of the
+             * answer; a stream is complete only with message_stop or [DONE]. */
+            char msg[UP_MSG_MAX];
+            snprintf(msg, sizeof(msg),
+                     "The upstream model server for %s ended its stream before it was complete.",
+                     c->model->name);
+            call_fail(c, GH_EIO, msg);
+            break;
+        }
+        if (c->meter.terminal || final)
+            call_charge(c, c->up_status); /* before the last event goes out */
+        if (final)
+            c->final_ready = true;
+        else if (c->req != NULL && c->pending->size > RELAY_PAUSE_BYTES)
+            call_pause(c);
+        call_flush(c);
+        break;
+    case MODE_HOLD:
+        if (!c->overflow && c->pending->size + len > RELAY_HOLD_MAX) {
+            c->overflow = true;
+            c->pending->size = 0;
+        }
+        if (!c->overflow)
+            pending_append(c, data, len);
+        if (final)
+            call_finish_hold(c);
+        break;
+    case MODE_DISCARD:
+        if (final)
+            call_fail(c, c->end_err, c->end_msg);
+        break;
+    case MODE_WAIT:
+        assert(!"body before head");
+        break;
+    }
+    c->up_in_cb--;
+    call_release(c);
+}
+
+static void up_on_error(void *ctx, gh_err_t err, const char *msg)
+{
+    call_t *c = ctx;
+    call_hold(c);
+    c->up_in_cb++;
+    call_up_ended(c);
+    call_fail(c, err, msg);
+    c->up_in_cb--;
+    call_release(c);
+}
+
+static const gh_upstream_cb_t up_callbacks = {up_on_head, up_on_body, up_on_error};
+
+/* ---- Start and abort ------------------------------------------------------------------------ */
+
+static const char *route_name(gh_api_kind_t api)
+{
+    switch (api) {
+    case GH_API_MESSAGES:
+        return "messages";
+    case GH_API_COUNT_TOKENS:
+        return "count_tokens";
+    case GH_API_CHAT:
+        return "chat.completions";
+    }
+    return "";
+}
+
+/* Copies the string `src` into `dst` (`size` bytes), cut to fit, always terminated. */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static int64_t now_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
+{
+    size_t index = (size_t)(rq->model - rl->rm->cfg->models);
+    assert(index < rl->rm->count);
+    const relay_model_t *m = &rl->rm->models[index];
+    bool stream = rq->parsed->stream;
+    size_t body_len = gh_request_rewrite_size(rq->parsed, rq->body_len, m->model_json_len, true);
+    /* Even for a request that did not ask for a stream: the upstream decides what it sends. */
+    size_t meter_len = GH_METER_EVENT_MAX;
+
+    call_t *c = malloc(sizeof(*c) + meter_len + body_len);
+    if (c == NULL) {
+        /* Nothing was forwarded: an error answer, no usage event. */
+        static h2o_generator_t generator = {NULL, NULL};
+        static const char body[] = "{\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+                                   "\"message\":\"Out of memory.\"}}";
+        rq->req->res.status = 500;
+        rq->req->res.reason = "Internal Server Error";
+        rq->req->res.content_length = sizeof(body) - 1;
+        h2o_start_response(rq->req, &generator);
+        h2o_iovec_t v = h2o_iovec_init(H2O_STRLIT(body));
+        h2o_send(rq->req, &v, 1, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    memset(c, 0, sizeof(*c));
+    c->rl = rl;
+    c->req = rq->req;
+    c->model = rq->model;
+    c->api = rq->api;
+    c->generator.proceed = on_proceed;
+    c->generator.stop = on_stop;
+    c->cancel_entry.cb = on_deferred_cancel;
+    c->started = rq->started;
+    c->body = c->buf + meter_len;
+    c->body_len = gh_request_rewrite(rq->parsed, rq->body, rq->body_len, m->model_json,
+                                     m->model_json_len, true, c->body);
+    assert(c->body_len == body_len);
+    h2o_buffer_init(&c->pending, &h2o_socket_buffer_prototype);
+    h2o_buffer_init(&c->inflight, &h2o_socket_buffer_prototype);
+    gh_meter_init(&c->meter, rq->api == GH_API_CHAT ? GH_METER_OPENAI : GH_METER_ANTHROPIC,
+                  c->buf, meter_len);
+
+    gh_usage_event_t *ev = &c->ev;
+    copy_str(ev->request_id, sizeof(ev->request_id), rq->request_id);
+    copy_str(ev->org_id, sizeof(ev->org_id), rq->key->org_id);
+    copy_str(ev->workspace_id, sizeof(ev->workspace_id), rq->key->workspace_id);
+    copy_str(ev->key_id, sizeof(ev->key_id), rq->key->key_id);
+    copy_str(ev->model, sizeof(ev->model), rq->model->name);
+    copy_str(ev->route, sizeof(ev->route), route_name(rq->api));
+    ev->stream = stream;
+    {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        ev->created_at_ms = now_unix_ms() - us_between(&rq->started, &now) / 1000;
+    }
+
+    /* One reference for the request, dropped when h2o disposes of it. */
+    call_t **slot = h2o_mem_alloc_shared(&rq->req->pool, sizeof(*slot), on_req_dispose);
+    *slot = c;
+    c->refs = 1;
+    h2o_linklist_insert(&rl->calls, &c->link);
+    rl->active++;
+
+    /* One for the upstream, dropped when it ends. */
+    c->refs++;
+    c->up_running = true;
+    c->up_starting = true;
+    clock_gettime(CLOCK_MONOTONIC, &c->up_started);
+    call_hold(c);
+    if (m->http) {
+        http_up_t *u = http_start(rl, index, rq, c->body, c->body_len, &up_callbacks, c);
+        if (c->up_running) {
+            if (u != NULL) {
+                c->http = u;
+            } else {
+                call_up_ended(c);
+                call_fail(c, GH_EINTERNAL, "Out of memory starting the upstream request.");
+            }
+        }
+    } else {
+        gh_mock_t *mk = gh_mock_start(rl->loop, rq->model, rq->api, c->body, c->body_len,
+                                      &up_callbacks, c);
+        if (c->up_running) {
+            if (mk != NULL) {
+                c->mock = mk;
+            } else {
+                call_up_ended(c);
+                call_fail(c, GH_EINTERNAL, "The built-in mock could not start.");
+            }
+        }
+    }
+    c->up_starting = false;
+    /* A disconnect noticed while starting was deferred; so is nothing else. */
+    call_release(c);
+}
+
+void gh_relay_loop_abort(gh_relay_loop_t *rl)
+{
+    h2o_linklist_t *node = rl->calls.next;
+    while (node != &rl->calls) {
+        call_t *c = H2O_STRUCT_FROM_MEMBER(call_t, link, node);
+        call_hold(c);
+        if (c->up_running && c->up_in_cb == 0) {
+            call_cancel_upstream(c);
+            call_fail(c, GH_EUNAVAIL, "Gatehouse is shutting down; retry the request.");
+        }
+        node = node->next;
+        call_release(c);
+    }
+}
