@@ -383,7 +383,9 @@ test('the admin sees the new member and adds them to the workspace from its page
   await page.getByRole('button', { name: 'Add member' }).click();
   const dialog = page.getByRole('dialog', { name: 'Add a member to Project Alpha' });
   const who = dialog.getByLabel('Member');
-  // Everyone in the organization not yet in the workspace.
+  // Everyone in the organization not yet in the workspace (the list loads after the dialog
+  // opens, so wait for it before reading it).
+  await who.locator('option', { hasText: MEMBER_EMAIL }).waitFor({ state: 'attached' });
   const options = await who.locator('option').allInnerTexts();
   assert.ok(options.includes(`Grace Hopper (${MEMBER_EMAIL})`), options.join(', '));
   await who.selectOption({ label: `Grace Hopper (${MEMBER_EMAIL})` });
@@ -421,6 +423,7 @@ test('API Keys: a new key\'s secret is shown once, copied, and gone from the pag
   await page.getByRole('button', { name: 'Create Key' }).first().click();
   const dialog = page.getByRole('dialog', { name: 'Create API key' });
   const ws = dialog.getByLabel('Workspace');
+  await ws.locator('option', { hasText: 'Project Alpha' }).waitFor({ state: 'attached' });
   const { body: wsList } = await api.get('/v1/organizations/workspaces');
   const def = wsList.data.find((w) => w.is_default);
   assert.equal(await ws.inputValue(), def.id, 'Default is preselected');
