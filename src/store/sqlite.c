@@ -173,6 +173,15 @@ gh_err_t gh_sqlite_exec(gh_db_t *db, sqlite3_stmt *st)
     return err;
 }
 
+gh_err_t gh_sqlite_one(gh_db_t *db, sqlite3_stmt *st, gh_sqlite_decode_fn decode, void *out)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        decode(st, out);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? GH_OK : rc == SQLITE_DONE ? GH_ENOTFOUND : gh_sqlite_step_err(db, rc);
+}
+
 void gh_sqlite_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     if (v && *v)

@@ -31,6 +31,13 @@ gh_err_t gh_sqlite_step_err(gh_db_t *db, int rc);
 /* Steps a statement that returns no rows and resets it. */
 gh_err_t gh_sqlite_exec(gh_db_t *db, sqlite3_stmt *st);
 
+/* Decodes the current row of a statement into a record. */
+typedef void (*gh_sqlite_decode_fn)(sqlite3_stmt *st, void *out);
+
+/* Steps `st` once: decodes the row into `out` with `decode` (GH_OK), or GH_ENOTFOUND when
+ * there is none; resets `st` either way. */
+gh_err_t gh_sqlite_one(gh_db_t *db, sqlite3_stmt *st, gh_sqlite_decode_fn decode, void *out);
+
 /* Binds `v`, or NULL for NULL or "" (empty strings are stored as NULL). */
 void gh_sqlite_bind_text(sqlite3_stmt *st, int i, const char *v);
 

@@ -8,8 +8,9 @@
     "t.id, t.kind, t.org_id, coalesce(t.workspace_id, ''), t.name, t.hint, t.status, "       \
     "t.created_by_type, t.created_by_id, t.created_at, coalesce(t.last_used_at, 0)"
 
-static void key_row(sqlite3_stmt *st, gh_key_rec_t *k)
+static void key_row(sqlite3_stmt *st, void *out)
 {
+    gh_key_rec_t *k = out;
     memset(k, 0, sizeof(*k));
     COPY(st, 0, k->id);
     COPY(st, 1, k->kind);
@@ -81,15 +82,6 @@ gh_err_t gh_store_keys_list(gh_db_t *db, const char *org_id, const gh_key_filter
                           has_more);
 }
 
-static gh_err_t key_one(gh_db_t *db, sqlite3_stmt *st, gh_key_rec_t *out)
-{
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        key_row(st, out);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? GH_OK : rc == SQLITE_DONE ? GH_ENOTFOUND : gh_sqlite_step_err(db, rc);
-}
-
 gh_err_t gh_store_key_get(gh_db_t *db, const char *org_id, const char *kind, const char *id,
                           gh_key_rec_t *out)
 {
@@ -101,7 +93,7 @@ gh_err_t gh_store_key_get(gh_db_t *db, const char *org_id, const char *kind, con
     sqlite3_bind_text(st, 1, org_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-    return key_one(db, st, out);
+    return gh_sqlite_one(db, st, key_row, out);
 }
 
 gh_err_t gh_store_key_by_hash(gh_db_t *db, const char *key_hash, gh_key_rec_t *out)
@@ -111,7 +103,7 @@ gh_err_t gh_store_key_by_hash(gh_db_t *db, const char *key_hash, gh_key_rec_t *o
     if (!st)
         return GH_ESTORE;
     sqlite3_bind_text(st, 1, key_hash, -1, SQLITE_STATIC);
-    return key_one(db, st, out);
+    return gh_sqlite_one(db, st, key_row, out);
 }
 
 gh_err_t gh_store_key_insert(gh_db_t *db, const gh_key_rec_t *k, const char *key_hash)

@@ -8,8 +8,9 @@
 
 #define USER_COLS "a.id, a.email, coalesce(a.full_name, ''), t.role, t.created_at"
 
-static void user_row(sqlite3_stmt *st, gh_org_user_t *u)
+static void user_row(sqlite3_stmt *st, void *out)
 {
+    gh_org_user_t *u = out;
     memset(u, 0, sizeof(*u));
     COPY(st, 0, u->id);
     COPY(st, 1, u->email);
@@ -57,11 +58,7 @@ gh_err_t gh_store_user_get(gh_db_t *db, const char *org_id, const char *account_
         return GH_ESTORE;
     sqlite3_bind_text(st, 1, org_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, account_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        user_row(st, out);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? GH_OK : rc == SQLITE_DONE ? GH_ENOTFOUND : gh_sqlite_step_err(db, rc);
+    return gh_sqlite_one(db, st, user_row, out);
 }
 
 gh_err_t gh_store_membership_insert(gh_db_t *db, const char *org_id, const char *account_id,
@@ -142,8 +139,9 @@ gh_err_t gh_store_admin_count(gh_db_t *db, const char *org_id, int *count)
     "t.id, t.org_id, t.email, t.role, t.invited_at, t.expires_at, coalesce(t.accepted_at, 0), " \
     "coalesce(t.deleted_at, 0)"
 
-static void invite_row(sqlite3_stmt *st, gh_invite_t *inv)
+static void invite_row(sqlite3_stmt *st, void *out)
 {
+    gh_invite_t *inv = out;
     memset(inv, 0, sizeof(*inv));
     COPY(st, 0, inv->id);
     COPY(st, 1, inv->org_id);
@@ -196,15 +194,6 @@ gh_err_t gh_store_invites_list(gh_db_t *db, const char *org_id, const char *stat
                           invite_list_row, &l, has_more);
 }
 
-static gh_err_t invite_one(gh_db_t *db, sqlite3_stmt *st, gh_invite_t *out)
-{
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        invite_row(st, out);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? GH_OK : rc == SQLITE_DONE ? GH_ENOTFOUND : gh_sqlite_step_err(db, rc);
-}
-
 gh_err_t gh_store_invite_get(gh_db_t *db, const char *org_id, const char *id, gh_invite_t *out)
 {
     static const char sql[] = "SELECT " INVITE_COLS " FROM invites t WHERE t.org_id = ? AND t.id = ?";
@@ -213,7 +202,7 @@ gh_err_t gh_store_invite_get(gh_db_t *db, const char *org_id, const char *id, gh
         return GH_ESTORE;
     sqlite3_bind_text(st, 1, org_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    return invite_one(db, st, out);
+    return gh_sqlite_one(db, st, invite_row, out);
 }
 
 gh_err_t gh_store_invite_by_token(gh_db_t *db, const char *token_hash, gh_invite_t *out)
@@ -223,7 +212,7 @@ gh_err_t gh_store_invite_by_token(gh_db_t *db, const char *token_hash, gh_invite
     if (!st)
         return GH_ESTORE;
     sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
-    return invite_one(db, st, out);
+    return gh_sqlite_one(db, st, invite_row, out);
 }
 
 gh_err_t gh_store_invite_open_for(gh_db_t *db, const char *org_id, const char *email,
@@ -236,7 +225,7 @@ gh_err_t gh_store_invite_open_for(gh_db_t *db, const char *org_id, const char *e
         return GH_ESTORE;
     sqlite3_bind_text(st, 1, org_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
-    return invite_one(db, st, out);
+    return gh_sqlite_one(db, st, invite_row, out);
 }
 
 gh_err_t gh_store_invite_insert(gh_db_t *db, const gh_invite_t *inv, const char *token_hash)

@@ -10,8 +10,9 @@
     "CASE WHEN t.is_default THEN (SELECT count(*) FROM memberships o WHERE o.org_id = t.org_id) " \
     "ELSE (SELECT count(*) FROM workspace_members m WHERE m.workspace_id = t.id) END"
 
-static void ws_row(sqlite3_stmt *st, gh_workspace_t *w)
+static void ws_row(sqlite3_stmt *st, void *out)
 {
+    gh_workspace_t *w = out;
     memset(w, 0, sizeof(*w));
     COPY(st, 0, w->id);
     COPY(st, 1, w->org_id);
@@ -61,11 +62,7 @@ gh_err_t gh_store_workspace_get(gh_db_t *db, const char *org_id, const char *id,
         return GH_ESTORE;
     sqlite3_bind_text(st, 1, org_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        ws_row(st, out);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? GH_OK : rc == SQLITE_DONE ? GH_ENOTFOUND : gh_sqlite_step_err(db, rc);
+    return gh_sqlite_one(db, st, ws_row, out);
 }
 
 gh_err_t gh_store_workspace_count(gh_db_t *db, const char *org_id, int *count)
@@ -143,8 +140,9 @@ out_rollback:
 #define WSM_COLS "t.workspace_id, t.account_id, t.role, a.email, coalesce(a.full_name, '')"
 #define WSM_FROM "FROM workspace_members t JOIN accounts a ON a.id = t.account_id "
 
-static void wsm_row(sqlite3_stmt *st, gh_ws_member_t *m)
+static void wsm_row(sqlite3_stmt *st, void *out)
 {
+    gh_ws_member_t *m = out;
     memset(m, 0, sizeof(*m));
     COPY(st, 0, m->workspace_id);
     COPY(st, 1, m->user_id);
@@ -185,11 +183,7 @@ gh_err_t gh_store_ws_member_get(gh_db_t *db, const char *workspace_id, const cha
         return GH_ESTORE;
     sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        wsm_row(st, out);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? GH_OK : rc == SQLITE_DONE ? GH_ENOTFOUND : gh_sqlite_step_err(db, rc);
+    return gh_sqlite_one(db, st, wsm_row, out);
 }
 
 gh_err_t gh_store_ws_member_insert(gh_db_t *db, const char *org_id, const char *workspace_id,
