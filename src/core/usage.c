@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,7 +18,6 @@
 #define GATHER_MIN 256 /* a batch this large commits at once */
 #define GATHER_MS 2    /* a smaller one waits this long for more */
 #define BATCH_MAX 2000
-#define JOURNAL_ROTATE_BYTES (64 * 1024 * 1024)
 #define RECORD_MAGIC 0x47485531u /* "GHU1" */
 
 /* One journal record: a header and the event as it is in memory (the journal is read back only
@@ -40,12 +40,15 @@ struct gh_usage {
     gh_store_t *store;
     char path[1024], old_path[1040];
 
-    /* The journal: appends and rotation under `jlock`. */
+    /* The journal: a file mapped into memory, appended to with memcpy (no system call);
+     * appends, wrap-around and rotation under `jlock`. */
     pthread_mutex_t jlock;
     int fd;
+    char *map;
+    size_t map_size;
+    size_t off; /* where the next record goes */
     int64_t next_seq;
     int64_t appended_seq; /* highest seq written to the journal */
-    off_t journal_bytes;
     bool old_exists;
     int64_t old_max_seq;
 
@@ -63,13 +66,57 @@ struct gh_usage {
     bool writer_started;
 };
 
+size_t gh_usage_journal_bytes = 64 * 1024 * 1024;
+
+static void close_journal(gh_usage_t *u)
+{
+    if (u->map != NULL)
+        munmap(u->map, u->map_size);
+    if (u->fd >= 0)
+        close(u->fd);
+    u->map = NULL;
+    u->fd = -1;
+}
+
+/* Creates (or empties) the journal file at its full size, sparse, and maps it. */
 static gh_err_t open_journal(gh_usage_t *u)
 {
-    u->fd = open(u->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    u->fd = open(u->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (u->fd < 0)
         return GH_EIO;
-    struct stat st;
-    u->journal_bytes = fstat(u->fd, &st) ? 0 : st.st_size;
+    u->map_size = gh_usage_journal_bytes;
+    if (ftruncate(u->fd, 0) != 0 || ftruncate(u->fd, (off_t)u->map_size) != 0)
+        goto out_close;
+    void *m = mmap(NULL, u->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd, 0);
+    if (m == MAP_FAILED)
+        goto out_close;
+    u->map = m;
+    u->off = 0;
+    return GH_OK;
+out_close:
+    close(u->fd);
+    u->fd = -1;
+    return GH_EIO;
+}
+
+/* The journal is full of records not all committed yet: set it aside as the old file and
+ * start a new one, or, when an old file is still needed, grow this one. Under jlock. */
+static gh_err_t make_room(gh_usage_t *u)
+{
+    if (!u->old_exists && rename(u->path, u->old_path) == 0) {
+        close_journal(u);
+        u->old_exists = true;
+        u->old_max_seq = u->appended_seq;
+        return open_journal(u);
+    }
+    size_t bigger = u->map_size * 2;
+    if (ftruncate(u->fd, (off_t)bigger) != 0)
+        return GH_EIO;
+    void *m = mremap(u->map, u->map_size, bigger, MREMAP_MAYMOVE);
+    if (m == MAP_FAILED)
+        return GH_EIO;
+    u->map = m;
+    u->map_size = bigger;
     return GH_OK;
 }
 
@@ -98,9 +145,13 @@ static void to_row(const record_t *r, gh_usage_row_t *row)
     };
 }
 
-/* Inserts every intact record of `path` not yet in the database; returns the highest seq
- * seen. A torn or foreign tail (a record cut short, a bad CRC) ends the replay of that file. */
-static gh_err_t replay_file(gh_db_t *db, const char *path, int64_t *max_seq, int *replayed)
+/* Inserts every intact record of `path` not yet in the database (seq above `committed`);
+ * raises *max_seq to the highest seq seen. The file may hold, after the newest records,
+ * older ones already committed (the journal wraps to its start whenever everything in it is
+ * committed): those are skipped by their seq. A zeroed, torn or foreign record (a record cut
+ * short, a bad CRC) ends the replay of that file: nothing newer can follow it. */
+static gh_err_t replay_file(gh_db_t *db, const char *path, int64_t committed, int64_t *max_seq,
+                            int *replayed)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -113,12 +164,16 @@ static gh_err_t replay_file(gh_db_t *db, const char *path, int64_t *max_seq, int
     record_t r;
     ssize_t n;
     while ((n = read(fd, &r, sizeof(r))) == (ssize_t)sizeof(r)) {
+        if (r.magic == 0 && r.size == 0)
+            break; /* the unwritten rest of the file */
         if (r.magic != RECORD_MAGIC || r.size != sizeof(r) ||
             r.crc != (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev))) {
             gh_log_warn("usage: %s has a damaged record after seq %lld; the rest is skipped",
                         path, (long long)*max_seq);
             break;
         }
+        if (r.seq <= committed)
+            continue;
         r.ev.request_id[sizeof(r.ev.request_id) - 1] = '\0'; /* never trust the file */
         gh_usage_row_t row;
         to_row(&r, &row);
@@ -163,29 +218,19 @@ static gh_err_t commit_batch(gh_db_t *db, const queued_t *batch, size_t n)
     return gh_store_commit(db);
 }
 
-/* After a commit: empty the journal when everything in it is committed, rotate it when it
- * grows past JOURNAL_ROTATE_BYTES under sustained load, drop the rotated file once its
- * events are all committed. */
+/* After a commit: when everything journaled is committed, the next record goes to the start
+ * of the file again (what it overwrites is committed); the old file goes once its events are
+ * all committed. */
 static void trim_journal(gh_usage_t *u, int64_t committed)
 {
     pthread_mutex_lock(&u->jlock);
     bool all = committed >= u->appended_seq && !u->dropped_pending;
-    if (u->old_exists && (all || committed >= u->old_max_seq)) {
+    if (u->old_exists && !u->dropped_pending && (all || committed >= u->old_max_seq)) {
         unlink(u->old_path);
         u->old_exists = false;
     }
-    if (all && u->journal_bytes > 0) {
-        if (ftruncate(u->fd, 0) == 0)
-            u->journal_bytes = 0;
-    } else if (!all && u->journal_bytes > JOURNAL_ROTATE_BYTES && !u->old_exists) {
-        close(u->fd);
-        if (rename(u->path, u->old_path) == 0) {
-            u->old_exists = true;
-            u->old_max_seq = u->appended_seq;
-        }
-        if (open_journal(u))
-            gh_log_error("usage: cannot reopen the journal %s: %s", u->path, strerror(errno));
-    }
+    if (all)
+        u->off = 0;
     pthread_mutex_unlock(&u->jlock);
 }
 
@@ -273,24 +318,27 @@ gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_
 
     /* Replay what a previous run journaled but did not commit, oldest file first. */
     gh_db_t *db = gh_store_db(store);
-    int64_t max_seq = 0;
+    int64_t committed = 0, max_seq;
     int replayed_old = 0, replayed = 0;
-    if (!db || (rc = gh_store_usage_max_seq(db, &max_seq)) ||
-        (rc = replay_file(db, u->old_path, &max_seq, &replayed_old)) ||
-        (rc = replay_file(db, u->path, &max_seq, &replayed))) {
+    rc = db != NULL ? gh_store_usage_max_seq(db, &committed) : GH_ESTORE;
+    max_seq = committed;
+    if (rc == GH_OK)
+        rc = replay_file(db, u->old_path, committed, &max_seq, &replayed_old);
+    if (rc == GH_OK)
+        rc = replay_file(db, u->path, committed, &max_seq, &replayed);
+    if (rc != GH_OK) {
         snprintf(err, err_size, "cannot replay the usage journal %s", journal_path);
         goto out_fail;
     }
     if (replayed_old + replayed)
         gh_log_info("usage: replayed %d journaled events", replayed_old + replayed);
     unlink(u->old_path);
-    if (open_journal(u) || ftruncate(u->fd, 0)) {
+    if (open_journal(u)) {
         snprintf(err, err_size, "cannot open the usage journal %s: %s", journal_path,
                  strerror(errno));
         rc = GH_EIO;
         goto out_fail;
     }
-    u->journal_bytes = 0;
     u->next_seq = max_seq + 1;
     u->appended_seq = max_seq;
     u->committed_seq = max_seq;
@@ -303,8 +351,7 @@ gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_
     *out = u;
     return GH_OK;
 out_fail:
-    if (u->fd >= 0)
-        close(u->fd);
+    close_journal(u);
     free(u->queue);
     free(u);
     return rc;
@@ -319,19 +366,23 @@ gh_err_t gh_usage_submit(gh_usage_t *u, const gh_usage_event_t *ev)
     r.ev = *ev;
     r.crc = (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev));
 
-    /* Sequence and append under one lock, so the journal is in sequence order. */
+    /* Sequence and append under one lock, so the journal is in sequence order. The copy
+     * into the shared mapping is in the page cache as soon as it is made: it survives the
+     * process being killed, as a write(2) would, without the system call. */
     pthread_mutex_lock(&u->jlock);
     r.seq = u->next_seq++;
-    ssize_t w = write(u->fd, &r, sizeof(r));
-    bool ok = w == (ssize_t)sizeof(r);
-    if (ok) {
+    gh_err_t rc = GH_OK;
+    if (u->map == NULL || (u->off + sizeof(r) > u->map_size && (rc = make_room(u)) != GH_OK) ||
+        u->map == NULL) {
+        rc = GH_EIO;
+    } else {
+        memcpy(u->map + u->off, &r, sizeof(r));
+        u->off += sizeof(r);
         u->appended_seq = r.seq;
-        u->journal_bytes += (off_t)sizeof(r);
     }
     pthread_mutex_unlock(&u->jlock);
-    if (!ok) {
-        gh_log_error("usage: journal write failed for %s: %s", ev->request_id,
-                     w < 0 ? strerror(errno) : "short write");
+    if (rc != GH_OK) {
+        gh_log_error("usage: journal append failed for %s: %s", ev->request_id, strerror(errno));
         return GH_EIO;
     }
 
@@ -382,8 +433,7 @@ void gh_usage_close(gh_usage_t *u)
         pthread_mutex_unlock(&u->qlock);
         pthread_join(u->writer, NULL);
     }
-    if (u->fd >= 0)
-        close(u->fd);
+    close_journal(u);
     pthread_mutex_destroy(&u->jlock);
     pthread_mutex_destroy(&u->qlock);
     pthread_cond_destroy(&u->wake);

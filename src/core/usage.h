@@ -11,6 +11,7 @@
 #define GH_CORE_USAGE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/crypto.h"
@@ -47,6 +48,10 @@ typedef struct gh_usage_stats {
     uint64_t last_batch_size;
     uint64_t dropped; /* queue full: journaled, committed at the next start */
 } gh_usage_stats_t;
+
+/* The journal file's size (it is mapped whole, and grows only when the writer falls this far
+ * behind). Tests may lower it before gh_usage_open. */
+extern size_t gh_usage_journal_bytes;
 
 /* Opens the journal at `journal_path`, replays what the database has not seen, and starts
  * the writer thread on its own connection to `store`. */

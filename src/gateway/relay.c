@@ -26,9 +26,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <h2o/http1client.h>
 #include <openssl/ssl.h>
 
+#include "gateway/hclient.h"
 #include "gateway/meter.h"
 #include "gateway/mock.h"
 #include "lib/json_str.h"
@@ -38,8 +38,8 @@
  * connections after 5 s or more (Node 5 s, uvicorn 5 s, nginx 75 s); closing ours first
  * avoids sending a request on a connection the server is closing. */
 #define RELAY_KEEPALIVE_MS 3000
-/* h2o 2.2.5's socket pool does not enforce a capacity; this is what it is told. */
-#define RELAY_POOL_CAPACITY 4096
+/* Idle upstream connections kept per model and loop; more are closed when they come back. */
+#define RELAY_IDLE_MAX 1024
 /* Streaming: the upstream socket is paused when this much waits for the client, and resumed
  * when it has drained below the second mark. */
 #define RELAY_PAUSE_BYTES (256 * 1024)
@@ -199,9 +199,7 @@ void gh_relay_models_free(gh_relay_models_t *rm)
 /* ---- Per-loop machinery ------------------------------------------------------------------- */
 
 typedef struct {
-    bool ready; /* an HTTP upstream with its pool initialised */
-    h2o_socketpool_t pool;
-    h2o_http1client_ctx_t client_ctx;
+    gh_hclient_pool_t *pool; /* NULL for the mock */
     h2o_timeout_t *connect_timeout, *first_byte_timeout, *idle_timeout;
 } loop_model_t;
 
@@ -247,14 +245,11 @@ gh_relay_loop_t *gh_relay_loop_new(const gh_relay_models_t *rm, h2o_context_t *c
     rl->usage = usage;
     h2o_linklist_init_anchor(&rl->calls);
     rl->models = calloc(rm->count ? rm->count : 1, sizeof(*rl->models));
-    rl->timeouts_cap = 4 * rm->count + 1; /* never grows: h2o links to these addresses */
+    rl->timeouts_cap = 3 * rm->count + 1; /* never grows: h2o links to these addresses */
     rl->timeouts = calloc(rl->timeouts_cap, sizeof(*rl->timeouts));
-    if (rl->models == NULL || rl->timeouts == NULL) {
-        free(rl->models);
-        free(rl->timeouts);
-        free(rl);
-        return NULL;
-    }
+    if (rl->models == NULL || rl->timeouts == NULL)
+        goto out_free;
+    h2o_timeout_t *keepalive = timeout_for(rl, RELAY_KEEPALIVE_MS);
     for (size_t i = 0; i < rm->count; i++) {
         const relay_model_t *m = &rm->models[i];
         loop_model_t *lm = &rl->models[i];
@@ -264,23 +259,16 @@ gh_relay_loop_t *gh_relay_loop_new(const gh_relay_models_t *rm, h2o_context_t *c
         lm->connect_timeout = timeout_for(rl, (uint64_t)c->connect_timeout_ms);
         lm->first_byte_timeout = timeout_for(rl, (uint64_t)c->first_byte_timeout_ms);
         lm->idle_timeout = timeout_for(rl, (uint64_t)c->idle_timeout_ms);
-        /* h2o's client has one I/O timeout for every phase; ours above are shorter and fire
-         * first. It remains as a backstop, also while a slow client has paused the reads. */
-        int longest = c->connect_timeout_ms;
-        if (c->first_byte_timeout_ms > longest)
-            longest = c->first_byte_timeout_ms;
-        if (c->idle_timeout_ms > longest)
-            longest = c->idle_timeout_ms;
-        h2o_socketpool_init_by_hostport(&lm->pool, m->host, m->port, m->ssl, RELAY_POOL_CAPACITY);
-        h2o_socketpool_set_timeout(&lm->pool, rl->loop, RELAY_KEEPALIVE_MS);
-        lm->client_ctx.loop = rl->loop;
-        lm->client_ctx.getaddr_receiver = &ctx->receivers.hostinfo_getaddr;
-        lm->client_ctx.io_timeout = timeout_for(rl, (uint64_t)longest + 1000);
-        lm->client_ctx.websocket_timeout = NULL;
-        lm->client_ctx.ssl_ctx = rm->ssl_ctx;
-        lm->ready = true;
+        lm->pool = gh_hclient_pool_new(rl->loop, &ctx->receivers.hostinfo_getaddr, m->host,
+                                       m->port, m->ssl ? rm->ssl_ctx : NULL, keepalive,
+                                       RELAY_IDLE_MAX);
+        if (lm->pool == NULL)
+            goto out_free;
     }
     return rl;
+out_free:
+    gh_relay_loop_free(rl);
+    return NULL;
 }
 
 size_t gh_relay_loop_active(const gh_relay_loop_t *rl)
@@ -293,9 +281,9 @@ void gh_relay_loop_free(gh_relay_loop_t *rl)
     if (rl == NULL)
         return;
     assert(rl->active == 0 && h2o_linklist_is_empty(&rl->calls));
-    for (size_t i = 0; i < rl->rm->count; i++)
-        if (rl->models[i].ready)
-            h2o_socketpool_dispose(&rl->models[i].pool);
+    if (rl->models != NULL)
+        for (size_t i = 0; i < rl->rm->count; i++)
+            gh_hclient_pool_free(rl->models[i].pool);
     for (size_t i = 0; i < rl->timeouts_count; i++)
         h2o_timeout_dispose(rl->loop, &rl->timeouts[i].timeout);
     free(rl->timeouts);
@@ -305,13 +293,14 @@ void gh_relay_loop_free(gh_relay_loop_t *rl)
 
 /* ---- HTTP upstream ------------------------------------------------------------------------ */
 
-/* One request to an HTTP upstream, speaking gh_upstream_cb_t. Owned by itself: freed once its
- * final callback has been delivered or it has been cancelled. */
+/* One request to an HTTP upstream, speaking gh_upstream_cb_t on top of gateway/hclient with
+ * the model's three timeouts. Owned by itself: freed once its final callback has been
+ * delivered or it has been cancelled. */
 typedef struct {
     const relay_model_t *m;
     loop_model_t *lm;
     h2o_loop_t *loop;
-    h2o_http1client_t *client; /* NULL once the client has closed or will close itself */
+    gh_hclient_req_t *client; /* NULL once it has ended */
     const gh_upstream_cb_t *cb;
     void *cb_ctx;
     h2o_iovec_t bufs[2]; /* request head, body (the caller's, alive until we end) */
@@ -322,7 +311,6 @@ typedef struct {
     bool stop_asked; /* the caller cancelled from inside a callback */
     bool done;
     bool paused;
-    h2o_socket_cb saved_read; /* the client's read callback while paused */
     char head[];
 } http_up_t;
 
@@ -349,7 +337,18 @@ static void http_end(http_up_t *u)
         free(u);
 }
 
-/* Room for an upstream failure's message: a sentence, the model name, h2o's error string. */
+/* After a callback into the caller: a stop it asked for takes effect now. Returns true when
+ * the upstream has ended. */
+static bool http_stop_if_asked(http_up_t *u)
+{
+    if (!u->stop_asked)
+        return false;
+    gh_hclient_cancel(u->client); /* inside hclient's callback: it closes when we return */
+    http_end(u);
+    return true;
+}
+
+/* Room for an upstream failure's message: a sentence, the model name, the error string. */
 #define UP_MSG_MAX 400
 
 static void http_deliver_error(http_up_t *u, gh_err_t err, const char *msg)
@@ -359,107 +358,69 @@ static void http_deliver_error(http_up_t *u, gh_err_t err, const char *msg)
     u->in_cb = false;
 }
 
-static int http_on_body(h2o_http1client_t *client, const char *errstr)
+static void hc_on_connect(void *ctx, const char *err)
 {
-    http_up_t *u = client->data;
-    h2o_buffer_t **in = &client->sock->input;
+    http_up_t *u = ctx;
     http_timer_unlink(u);
-
-    if ((*in)->size != 0 || errstr == h2o_http1client_error_is_eos) {
-        bool final = errstr == h2o_http1client_error_is_eos;
-        u->in_cb = true;
-        u->cb->on_body(u->cb_ctx, (*in)->bytes, (*in)->size, final);
-        u->in_cb = false;
-        h2o_buffer_consume(in, (*in)->size);
-        if (final) {
-            http_end(u);
-            return 0;
-        }
-    }
-    if (u->stop_asked) {
-        http_end(u);
-        return -1; /* the client closes the connection */
-    }
-    if (errstr != NULL) {
-        char msg[UP_MSG_MAX];
-        bool timeout = strcmp(errstr, "I/O timeout") == 0;
-        if (timeout)
-            snprintf(msg, sizeof(msg),
-                     "The upstream model server for %s stopped sending its response (%s).",
-                     u->m->cfg->name, errstr);
-        else
-            snprintf(msg, sizeof(msg),
-                     "The upstream model server for %s broke off its response (%s).",
-                     u->m->cfg->name, errstr);
-        http_deliver_error(u, timeout ? GH_ETIMEOUT : GH_EIO, msg);
-        http_end(u);
-        return -1;
-    }
-    if (!u->paused)
-        http_timer_link(u, u->lm->idle_timeout);
-    return 0;
-}
-
-static h2o_http1client_body_cb http_on_head(h2o_http1client_t *client, const char *errstr,
-                                            int minor_version, int status, h2o_iovec_t msg,
-                                            h2o_header_t *headers, size_t num_headers, int rlen)
-{
-    http_up_t *u = client->data;
-    (void)minor_version, (void)msg, (void)rlen;
-    http_timer_unlink(u);
-    if (errstr != NULL && errstr != h2o_http1client_error_is_eos) {
-        char m[UP_MSG_MAX];
-        snprintf(m, sizeof(m),
-                 "The upstream model server for %s did not send a valid response (%s).",
-                 u->m->cfg->name, errstr);
-        http_deliver_error(u, GH_EIO, m);
-        http_end(u);
-        return NULL;
-    }
-    const char *ct = "";
-    size_t ct_len = 0;
-    for (size_t i = 0; i < num_headers; i++) {
-        if (headers[i].name == &H2O_TOKEN_CONTENT_TYPE->buf) {
-            ct = headers[i].value.base;
-            ct_len = headers[i].value.len;
-            break;
-        }
-    }
-    u->in_cb = true;
-    u->cb->on_head(u->cb_ctx, status, ct, ct_len);
-    if (!u->stop_asked && errstr == h2o_http1client_error_is_eos)
-        u->cb->on_body(u->cb_ctx, "", 0, true); /* a response without a body */
-    u->in_cb = false;
-    if (u->stop_asked || errstr == h2o_http1client_error_is_eos) {
-        http_end(u);
-        return NULL;
-    }
-    u->phase = HU_BODY;
-    http_timer_link(u, u->lm->idle_timeout);
-    return http_on_body;
-}
-
-static h2o_http1client_head_cb http_on_connect(h2o_http1client_t *client, const char *errstr,
-                                               h2o_iovec_t **reqbufs, size_t *reqbufcnt,
-                                               int *method_is_head)
-{
-    http_up_t *u = client->data;
-    http_timer_unlink(u);
-    if (errstr != NULL) {
+    if (err != NULL) {
         char msg[UP_MSG_MAX];
         snprintf(msg, sizeof(msg), "The upstream model server for %s could not be reached (%s).",
-                 u->m->cfg->name, errstr);
+                 u->m->cfg->name, err);
         http_deliver_error(u, GH_EIO, msg);
         http_end(u);
-        return NULL;
+        return;
     }
-    *reqbufs = u->bufs;
-    *reqbufcnt = u->bufs[1].len != 0 ? 2 : 1;
-    *method_is_head = 0;
     u->phase = HU_HEAD;
     http_timer_link(u, u->lm->first_byte_timeout);
-    return http_on_head;
 }
+
+static void hc_on_head(void *ctx, int status, const char *ct, size_t ct_len)
+{
+    http_up_t *u = ctx;
+    http_timer_unlink(u);
+    u->in_cb = true;
+    u->cb->on_head(u->cb_ctx, status, ct, ct_len);
+    u->in_cb = false;
+    if (http_stop_if_asked(u))
+        return;
+    u->phase = HU_BODY;
+    if (!u->paused)
+        http_timer_link(u, u->lm->idle_timeout);
+}
+
+static void hc_on_body(void *ctx, const char *data, size_t len, bool final)
+{
+    http_up_t *u = ctx;
+    http_timer_unlink(u);
+    u->in_cb = true;
+    u->cb->on_body(u->cb_ctx, data, len, final);
+    u->in_cb = false;
+    if (final) {
+        http_end(u);
+        return;
+    }
+    if (http_stop_if_asked(u))
+        return;
+    if (!u->paused)
+        http_timer_link(u, u->lm->idle_timeout);
+}
+
+static void hc_on_error(void *ctx, const char *err, bool in_head)
+{
+    http_up_t *u = ctx;
+    char msg[UP_MSG_MAX];
+    if (in_head)
+        snprintf(msg, sizeof(msg),
+                 "The upstream model server for %s did not send a valid response (%s).",
+                 u->m->cfg->name, err);
+    else
+        snprintf(msg, sizeof(msg), "The upstream model server for %s broke off its response (%s).",
+                 u->m->cfg->name, err);
+    http_deliver_error(u, GH_EIO, msg);
+    http_end(u);
+}
+
+static const gh_hclient_cb_t hc_callbacks = {hc_on_connect, hc_on_head, hc_on_body, hc_on_error};
 
 static void http_on_timeout(h2o_timeout_entry_t *entry)
 {
@@ -467,7 +428,7 @@ static void http_on_timeout(h2o_timeout_entry_t *entry)
     const gh_model_cfg_t *c = u->m->cfg;
     char msg[UP_MSG_MAX];
     assert(!u->in_cb);
-    h2o_http1client_cancel(u->client);
+    gh_hclient_cancel(u->client);
     u->client = NULL;
     switch (u->phase) {
     case HU_CONNECT:
@@ -513,7 +474,8 @@ static void put(char **p, const char *s, size_t n)
 #define PUT_LIT(p, s) put((p), (s), sizeof(s) - 1)
 
 /* Starts a request to an HTTP upstream. Returns NULL when it already ended (its callbacks
- * were called from in here). `body` must stay valid until the upstream ends. */
+ * were called from in here) or could not start for lack of memory (no callback then).
+ * `body` must stay valid until the upstream ends. */
 static http_up_t *http_start(gh_relay_loop_t *rl, size_t index, const gh_relay_request_t *rq,
                              const char *body, size_t body_len, const gh_upstream_cb_t *cb,
                              void *cb_ctx)
@@ -569,10 +531,11 @@ static http_up_t *http_start(gh_relay_loop_t *rl, size_t index, const gh_relay_r
     u->starting = true;
     u->phase = HU_CONNECT;
     http_timer_link(u, u->lm->connect_timeout);
-    h2o_http1client_connect_with_pool(&u->client, u, &u->lm->client_ctx, &u->lm->pool,
-                                      http_on_connect);
+    gh_hclient_start(&u->client, u->lm->pool, u->bufs, u->bufs[1].len != 0 ? 2 : 1,
+                     &hc_callbacks, u);
     u->starting = false;
-    if (u->done) {
+    if (u->done || u->client == NULL) {
+        http_timer_unlink(u);
         free(u);
         return NULL;
     }
@@ -588,19 +551,16 @@ static void http_cancel(http_up_t *u)
         u->stop_asked = true;
         return;
     }
-    if (u->client != NULL)
-        h2o_http1client_cancel(u->client);
+    gh_hclient_cancel(u->client);
     http_end(u);
 }
 
-/* Stops reading the upstream's socket until http_resume (flow control). h2o 2.2.5's client
- * does not expose its read callback, so it is saved from the socket and restored. */
+/* Stops reading the upstream's socket until http_resume (flow control). */
 static void http_pause(http_up_t *u)
 {
-    if (u->paused || u->phase != HU_BODY || u->client == NULL || u->client->sock == NULL)
+    if (u->paused || u->done)
         return;
-    u->saved_read = u->client->sock->_cb.read;
-    h2o_socket_read_stop(u->client->sock);
+    gh_hclient_pause(u->client);
     http_timer_unlink(u); /* a slow client is not a silent upstream */
     u->paused = true;
 }
@@ -610,10 +570,10 @@ static void http_resume(http_up_t *u)
     if (!u->paused)
         return;
     u->paused = false;
-    if (u->client == NULL || u->client->sock == NULL)
+    if (u->done)
         return;
-    h2o_socket_read_start(u->client->sock, u->saved_read);
-    if (!u->in_cb)
+    gh_hclient_resume(u->client);
+    if (!u->in_cb && u->phase == HU_BODY)
         http_timer_link(u, u->lm->idle_timeout);
 }
 
@@ -1032,8 +992,9 @@ static void up_on_body(void *ctx, const char *data, size_t len, bool final)
         if (c->req != NULL && !c->final_sent)
             pending_append(c, data, len);
         if (final && !c->meter.terminal) {
-            /* h2o's client takes a connection closed between two chunks for the end of the
-             * answer; a stream is complete only with message_stop or [DONE]. */
+            /* An upstream that ends its answer cleanly but early (or closes a body that runs
+             * until the close) has not finished: a stream is complete only with message_stop
+             * or [DONE]. */
             char msg[UP_MSG_MAX];
             snprintf(msg, sizeof(msg),
                      "The upstream model server for %s ended its stream before it was complete.",
