@@ -1060,7 +1060,7 @@ static void *loop_main(void *arg)
     l->accept_resume.cb = on_accept_resume;
     h2o_linklist_init_anchor(&l->conns);
     h2o_multithread_register_receiver(l->ctx.queue, &l->stop_receiver, on_stop_message);
-    l->relay = gh_relay_loop_new(gw->relay_models, &l->ctx, gw->env.usage);
+    l->relay = gh_relay_loop_new(gw->relay_models, &l->ctx, gw->loops_count, gw->env.usage);
     if (l->relay == NULL)
         gh_log_error("api loop %zu: out of memory for the relay; model requests will fail",
                      l->index);

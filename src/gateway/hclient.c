@@ -49,13 +49,17 @@ struct gh_hclient_pool {
     struct sockaddr_storage addr; /* for a numeric host */
     socklen_t addr_len;
     SSL_CTX *ssl_ctx;
-    h2o_timeout_t *idle_timeout;
-    size_t idle_max;
+    h2o_timeout_t *idle_timeout, *zero_timeout;
+    size_t idle_max, open_max;
     h2o_linklist_t idle; /* conn_t.idle_link, most recently used last */
-    size_t idle_count, open_count;
+    size_t idle_count;
+    size_t open_count; /* connections open or being opened (resolving, connecting) */
+    h2o_linklist_t waiting; /* gh_hclient_req_t.wait_link, oldest first */
+    size_t waiting_count;
+    h2o_timeout_entry_t kick; /* serves waiting requests, outside any caller's stack */
 };
 
-typedef enum { ST_RESOLVE, ST_CONNECT, ST_HEAD, ST_BODY } req_state_t;
+typedef enum { ST_WAIT, ST_RESOLVE, ST_CONNECT, ST_HEAD, ST_BODY } req_state_t;
 typedef enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_UNTIL_CLOSE } body_kind_t;
 
 struct gh_hclient_req {
@@ -66,6 +70,8 @@ struct gh_hclient_req {
     size_t nbufs;
     h2o_hostinfo_getaddr_req_t *getaddr;
     conn_t *conn;
+    h2o_linklist_t wait_link; /* in pool->waiting while ST_WAIT */
+    bool holds_slot;          /* counted in open_count without a conn yet */
     req_state_t state;
     bool reused;     /* the connection came from the pool */
     bool retried;    /* already retried once on a new connection */
@@ -209,6 +215,14 @@ int gh_dechunk(gh_dechunk_t *d, char *buf, size_t len, size_t *out_len, size_t *
 
 /* ---- the pool ------------------------------------------------------------------------------- */
 
+/* A connection slot or an idle connection may serve a waiting request: do it from the zero
+ * timeout, never inside whoever freed it. */
+static void pool_kick(gh_hclient_pool_t *p)
+{
+    if (p->waiting_count != 0 && !h2o_timeout_is_linked(&p->kick))
+        h2o_timeout_link(p->loop, p->zero_timeout, &p->kick);
+}
+
 static void conn_close(conn_t *c)
 {
     gh_hclient_pool_t *p = c->pool;
@@ -222,6 +236,7 @@ static void conn_close(conn_t *c)
         h2o_socket_close(c->sock);
     p->open_count--;
     free(c);
+    pool_kick(p);
 }
 
 static void on_idle_timeout(h2o_timeout_entry_t *entry)
@@ -250,12 +265,16 @@ static void conn_to_pool(conn_t *c)
     p->idle_count++;
     h2o_timeout_link(p->loop, p->idle_timeout, &c->idle_timer);
     h2o_socket_read_start(c->sock, on_idle_read);
+    pool_kick(p);
 }
+
+static void on_kick(h2o_timeout_entry_t *entry);
 
 gh_hclient_pool_t *gh_hclient_pool_new(h2o_loop_t *loop,
                                        h2o_multithread_receiver_t *getaddr_receiver,
                                        h2o_iovec_t host, uint16_t port, SSL_CTX *ssl_ctx,
-                                       h2o_timeout_t *idle_timeout, size_t idle_max)
+                                       h2o_timeout_t *idle_timeout, h2o_timeout_t *zero_timeout,
+                                       size_t idle_max, size_t open_max)
 {
     if (host.len == 0 || host.len >= HOST_MAX)
         return NULL;
@@ -277,8 +296,12 @@ gh_hclient_pool_t *gh_hclient_pool_new(h2o_loop_t *loop,
     snprintf(p->port_text, sizeof(p->port_text), "%u", (unsigned)port);
     p->ssl_ctx = ssl_ctx;
     p->idle_timeout = idle_timeout;
+    p->zero_timeout = zero_timeout;
     p->idle_max = idle_max;
+    p->open_max = open_max;
     h2o_linklist_init_anchor(&p->idle);
+    h2o_linklist_init_anchor(&p->waiting);
+    p->kick.cb = on_kick;
 
     struct sockaddr_in *sin = (struct sockaddr_in *)&p->addr;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&p->addr;
@@ -298,9 +321,12 @@ void gh_hclient_pool_free(gh_hclient_pool_t *p)
 {
     if (p == NULL)
         return;
+    assert(p->waiting_count == 0);
     while (!h2o_linklist_is_empty(&p->idle))
         conn_close(H2O_STRUCT_FROM_MEMBER(conn_t, idle_link, p->idle.next));
     assert(p->open_count == 0);
+    if (h2o_timeout_is_linked(&p->kick))
+        h2o_timeout_unlink(&p->kick);
     free(p);
 }
 
@@ -314,12 +340,32 @@ size_t gh_hclient_pool_idle(const gh_hclient_pool_t *p)
     return p->idle_count;
 }
 
+size_t gh_hclient_pool_waiting(const gh_hclient_pool_t *p)
+{
+    return p->waiting_count;
+}
+
 /* ---- requests ------------------------------------------------------------------------------- */
+
+/* Gives back a slot taken for a connection that never came to be. */
+static void release_slot(gh_hclient_req_t *r)
+{
+    if (!r->holds_slot)
+        return;
+    r->holds_slot = false;
+    r->pool->open_count--;
+    pool_kick(r->pool);
+}
 
 static void req_free(gh_hclient_req_t *r)
 {
+    if (r->state == ST_WAIT && h2o_linklist_is_linked(&r->wait_link)) {
+        h2o_linklist_unlink(&r->wait_link);
+        r->pool->waiting_count--;
+    }
     if (r->getaddr != NULL)
         h2o_hostinfo_getaddr_cancel(r->getaddr);
+    release_slot(r);
     if (r->conn != NULL) {
         r->conn->req = NULL;
         conn_close(r->conn);
@@ -426,6 +472,7 @@ static void connect_to(gh_hclient_req_t *r, struct sockaddr *addr, socklen_t add
     gh_hclient_pool_t *p = r->pool;
     conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
+        release_slot(r);
         fail_connect(r, h2o_socket_error_out_of_memory);
         return;
     }
@@ -434,10 +481,11 @@ static void connect_to(gh_hclient_req_t *r, struct sockaddr *addr, socklen_t add
     c->sock = h2o_socket_connect(p->loop, addr, addr_len, on_connected);
     if (c->sock == NULL) {
         free(c);
+        release_slot(r);
         fail_connect(r, h2o_socket_error_conn_fail);
         return;
     }
-    p->open_count++;
+    r->holds_slot = false; /* the connection holds it now; conn_close gives it back */
     c->sock->data = c;
     c->req = r;
     r->conn = c;
@@ -451,6 +499,7 @@ static void on_getaddr(h2o_hostinfo_getaddr_req_t *gr, const char *err, struct a
     (void)gr;
     r->getaddr = NULL;
     if (err != NULL) {
+        release_slot(r);
         fail_connect(r, err);
         return;
     }
@@ -458,11 +507,13 @@ static void on_getaddr(h2o_hostinfo_getaddr_req_t *gr, const char *err, struct a
     connect_to(r, ai->ai_addr, ai->ai_addrlen);
 }
 
+/* Opens a new connection for `r`, which has a slot (open_count counts it). */
 static void connect_new(gh_hclient_req_t *r)
 {
     gh_hclient_pool_t *p = r->pool;
     r->reused = false;
     r->state = ST_RESOLVE;
+    r->holds_slot = true;
     if (p->addr_len != 0) {
         connect_to(r, (struct sockaddr *)&p->addr, p->addr_len);
         return;
@@ -471,6 +522,43 @@ static void connect_new(gh_hclient_req_t *r)
                                       h2o_iovec_init(p->port_text, strlen(p->port_text)),
                                       AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP,
                                       AI_ADDRCONFIG | AI_NUMERICSERV, on_getaddr, r);
+}
+
+/* Puts `r` on an idle connection: the most recently used, the likeliest to be alive (and the
+ * others may time out). */
+static void take_idle(gh_hclient_req_t *r)
+{
+    gh_hclient_pool_t *p = r->pool;
+    conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, idle_link, p->idle.prev);
+    h2o_linklist_unlink(&c->idle_link);
+    p->idle_count--;
+    h2o_timeout_unlink(&c->idle_timer);
+    h2o_socket_read_stop(c->sock);
+    c->req = r;
+    r->conn = c;
+    r->reused = true;
+    begin_exchange(r);
+}
+
+static bool has_room(const gh_hclient_pool_t *p)
+{
+    return p->open_max == 0 || p->open_count < p->open_max;
+}
+
+static void on_kick(h2o_timeout_entry_t *entry)
+{
+    gh_hclient_pool_t *p = H2O_STRUCT_FROM_MEMBER(gh_hclient_pool_t, kick, entry);
+    while (p->waiting_count != 0 && (!h2o_linklist_is_empty(&p->idle) || has_room(p))) {
+        gh_hclient_req_t *r = H2O_STRUCT_FROM_MEMBER(gh_hclient_req_t, wait_link, p->waiting.next);
+        h2o_linklist_unlink(&r->wait_link);
+        p->waiting_count--;
+        if (!h2o_linklist_is_empty(&p->idle)) {
+            take_idle(r);
+        } else {
+            p->open_count++;
+            connect_new(r);
+        }
+    }
 }
 
 void gh_hclient_start(gh_hclient_req_t **slot, gh_hclient_pool_t *p, const h2o_iovec_t *bufs,
@@ -486,20 +574,16 @@ void gh_hclient_start(gh_hclient_req_t **slot, gh_hclient_pool_t *p, const h2o_i
     r->ctx = ctx;
     memcpy(r->bufs, bufs, nbufs * sizeof(*bufs));
     r->nbufs = nbufs;
-    if (!h2o_linklist_is_empty(&p->idle)) {
-        /* The most recently used: the likeliest to be alive, and the rest may time out. */
-        conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, idle_link, p->idle.prev);
-        h2o_linklist_unlink(&c->idle_link);
-        p->idle_count--;
-        h2o_timeout_unlink(&c->idle_timer);
-        h2o_socket_read_stop(c->sock);
-        c->req = r;
-        r->conn = c;
-        r->reused = true;
-        begin_exchange(r);
-        return;
+    if (p->waiting_count == 0 && !h2o_linklist_is_empty(&p->idle)) {
+        take_idle(r);
+    } else if (p->waiting_count == 0 && has_room(p)) {
+        p->open_count++;
+        connect_new(r);
+    } else {
+        r->state = ST_WAIT;
+        h2o_linklist_insert(&p->waiting, &r->wait_link);
+        p->waiting_count++;
     }
-    connect_new(r);
 }
 
 void gh_hclient_cancel(gh_hclient_req_t *r)
@@ -510,6 +594,11 @@ void gh_hclient_cancel(gh_hclient_req_t *r)
         return;
     }
     req_free(r);
+}
+
+bool gh_hclient_waiting(const gh_hclient_req_t *r)
+{
+    return r->state == ST_WAIT;
 }
 
 void gh_hclient_pause(gh_hclient_req_t *r)
@@ -762,6 +851,7 @@ static void on_read(h2o_socket_t *sock, const char *err)
         c->req = NULL;
         r->conn = NULL;
         conn_close(c);
+        r->pool->open_count++; /* the closed connection's slot, taken straight back */
         connect_new(r);
         return;
     }

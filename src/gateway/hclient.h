@@ -49,20 +49,24 @@ typedef struct gh_hclient_cb {
 
 /* A pool for one upstream `host`:`port` (TLS with `ssl_ctx` when not NULL, verifying the
  * certificate against `host`). A numeric host is used as it is; a name is resolved through
- * h2o's resolver threads (`getaddr_receiver`) for each new connection. Idle connections are
- * closed after `idle_timeout`'s duration; at most `idle_max` are kept. NULL when out of
- * memory or `host` is too long. */
+ * h2o's resolver threads (`getaddr_receiver`) for each new connection. At most `open_max`
+ * connections are open or being opened (0: no limit); a request beyond that waits, first in
+ * first out, for one to come free. Idle connections are closed after `idle_timeout`'s
+ * duration; at most `idle_max` are kept. `zero_timeout` (the context's) runs deferred work.
+ * NULL when out of memory or `host` is too long. */
 gh_hclient_pool_t *gh_hclient_pool_new(h2o_loop_t *loop,
                                        h2o_multithread_receiver_t *getaddr_receiver,
                                        h2o_iovec_t host, uint16_t port, SSL_CTX *ssl_ctx,
-                                       h2o_timeout_t *idle_timeout, size_t idle_max);
+                                       h2o_timeout_t *idle_timeout, h2o_timeout_t *zero_timeout,
+                                       size_t idle_max, size_t open_max);
 
 /* Closes the idle connections and frees the pool; no request may be running. */
 void gh_hclient_pool_free(gh_hclient_pool_t *pool);
 
-/* Connections open (idle and in use), and idle. */
+/* Connections open or being opened (idle and in use), idle, and requests waiting for one. */
 size_t gh_hclient_pool_open(const gh_hclient_pool_t *pool);
 size_t gh_hclient_pool_idle(const gh_hclient_pool_t *pool);
+size_t gh_hclient_pool_waiting(const gh_hclient_pool_t *pool);
 
 /* Starts a request. `*slot` is set before anything else happens, since on_connect may fail
  * before this returns; it is NULL when even that failed for lack of memory (no callback is
@@ -72,6 +76,9 @@ void gh_hclient_start(gh_hclient_req_t **slot, gh_hclient_pool_t *pool, const h2
 
 /* Stops a request that has not ended: its connection is closed, no callback follows. */
 void gh_hclient_cancel(gh_hclient_req_t *req);
+
+/* Whether the request is still waiting for a connection to come free (pool at open_max). */
+bool gh_hclient_waiting(const gh_hclient_req_t *req);
 
 /* Flow control: stop and restart reading the response (the server then feels TCP's). */
 void gh_hclient_pause(gh_hclient_req_t *req);

@@ -234,7 +234,7 @@ static h2o_timeout_t *timeout_for(gh_relay_loop_t *rl, uint64_t ms)
 }
 
 gh_relay_loop_t *gh_relay_loop_new(const gh_relay_models_t *rm, h2o_context_t *ctx,
-                                   gh_usage_t *usage)
+                                   size_t loops, gh_usage_t *usage)
 {
     gh_relay_loop_t *rl = calloc(1, sizeof(*rl));
     if (rl == NULL)
@@ -259,9 +259,12 @@ gh_relay_loop_t *gh_relay_loop_new(const gh_relay_models_t *rm, h2o_context_t *c
         lm->connect_timeout = timeout_for(rl, (uint64_t)c->connect_timeout_ms);
         lm->first_byte_timeout = timeout_for(rl, (uint64_t)c->first_byte_timeout_ms);
         lm->idle_timeout = timeout_for(rl, (uint64_t)c->idle_timeout_ms);
+        size_t open_max = 0;
+        if (c->max_connections > 0)
+            open_max = ((size_t)c->max_connections + loops - 1) / (loops ? loops : 1);
         lm->pool = gh_hclient_pool_new(rl->loop, &ctx->receivers.hostinfo_getaddr, m->host,
                                        m->port, m->ssl ? rm->ssl_ctx : NULL, keepalive,
-                                       RELAY_IDLE_MAX);
+                                       &ctx->zero_timeout, RELAY_IDLE_MAX, open_max);
         if (lm->pool == NULL)
             goto out_free;
     }
@@ -428,13 +431,21 @@ static void http_on_timeout(h2o_timeout_entry_t *entry)
     const gh_model_cfg_t *c = u->m->cfg;
     char msg[UP_MSG_MAX];
     assert(!u->in_cb);
+    bool waited = gh_hclient_waiting(u->client);
     gh_hclient_cancel(u->client);
     u->client = NULL;
     switch (u->phase) {
     case HU_CONNECT:
-        snprintf(msg, sizeof(msg),
-                 "The upstream model server for %s did not accept a connection within %d ms.",
-                 c->name, c->connect_timeout_ms);
+        if (waited)
+            snprintf(msg, sizeof(msg),
+                     "All %d connections to the upstream model server for %s stayed busy for "
+                     "%d ms.",
+                     c->max_connections, c->name, c->connect_timeout_ms);
+        else
+            snprintf(msg, sizeof(msg),
+                     "The upstream model server for %s did not accept a connection within %d "
+                     "ms.",
+                     c->name, c->connect_timeout_ms);
         break;
     case HU_HEAD:
         snprintf(msg, sizeof(msg),

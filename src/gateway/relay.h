@@ -2,7 +2,8 @@
  * relayed back to the client as it arrives, metered on the way, charged with one usage event.
  *
  * Upstreams. A model with style anthropic or openai is reached over HTTP/1.1 (TLS for
- * https://) with libh2o's HTTP client, through a keep-alive socket pool per model and loop,
+ * https://) with gateway/hclient, through a keep-alive connection pool per model and loop
+ * (bounded by the model's max_connections; requests beyond it wait for a free connection),
  * never blocking the loop; style mock is the built-in mock (gateway/mock.c). Both speak
  * gh_upstream_cb_t (upstream.h). The upstream gets only what it needs: content-type,
  * content-length, accept, anthropic-version and anthropic-beta (anthropic style), and its own
@@ -61,9 +62,10 @@ void gh_relay_models_free(gh_relay_models_t *rm);
  * freed before h2o_context_dispose, on that thread. */
 typedef struct gh_relay_loop gh_relay_loop_t;
 
-/* NULL when out of memory. `usage` may be NULL (events are then dropped). */
+/* NULL when out of memory. `loops` is how many loops share each model's max_connections
+ * (each gets its share, rounded up). `usage` may be NULL (events are then dropped). */
 gh_relay_loop_t *gh_relay_loop_new(const gh_relay_models_t *rm, h2o_context_t *ctx,
-                                   gh_usage_t *usage);
+                                   size_t loops, gh_usage_t *usage);
 
 /* Requests being relayed, including those whose client has gone while their upstream is
  * still read to its end. */

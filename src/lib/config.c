@@ -120,6 +120,7 @@ static void model_defaults(gh_model_cfg_t *m, const char *name)
     m->connect_timeout_ms = 5000;
     m->first_byte_timeout_ms = 600000;
     m->idle_timeout_ms = 120000;
+    m->max_connections = 1024;
     m->mock_latency_ms = 0;
     m->mock_tokens_per_second = 0; /* 0: as fast as possible */
 }
@@ -219,6 +220,8 @@ static gh_err_t set_model(gh_config_t *c, const char *section, const char *key,
         m->cancel_on_disconnect = !strcmp(value, "cancel");
         return GH_OK;
     }
+    if (!strcmp(key, "max_connections"))
+        return set_int(&m->max_connections, value, 0, 1000000, key, err, err_size);
     if (!strcmp(key, "mock_latency_ms"))
         return set_int(&m->mock_latency_ms, value, 0, 600000, key, err, err_size);
     if (!strcmp(key, "mock_tokens_per_second"))

@@ -1,0 +1,172 @@
+/* The usage journal on a real SQLite file: a process that dies without closing (a child that
+ * _exits) loses no event and none is counted twice at the next start, through rotation of a
+ * small journal, growth of the current one while the old is still needed, and wrap-around
+ * to the start of the file once everything in it is committed. */
+#include "unit.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/usage.h"
+#include "lib/crypto.h"
+#include "store/store.h"
+
+typedef struct {
+    char dir[64];
+    char db_path[128];
+    char journal[128];
+} world_t;
+
+static int setup(void **state)
+{
+    world_t *w = calloc(1, sizeof(*w));
+    snprintf(w->dir, sizeof(w->dir), "/tmp/gh-unit-usage-XXXXXX");
+    if (w == NULL || !mkdtemp(w->dir))
+        return -1;
+    snprintf(w->db_path, sizeof(w->db_path), "%s/gatehouse.db", w->dir);
+    snprintf(w->journal, sizeof(w->journal), "%s/usage.journal", w->dir);
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    world_t *w = *state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
+    int rc = system(cmd);
+    free(w);
+    return rc == 0 ? 0 : -1;
+}
+
+static void make_event(gh_usage_event_t *ev, int i)
+{
+    memset(ev, 0, sizeof(*ev));
+    snprintf(ev->request_id, sizeof(ev->request_id), "req_test_%06d", i);
+    ev->created_at_ms = 1764000000000 + i;
+    snprintf(ev->org_id, sizeof(ev->org_id), "org_test");
+    snprintf(ev->model, sizeof(ev->model), "gatehouse-mock-small");
+    snprintf(ev->route, sizeof(ev->route), "messages");
+    ev->input_tokens = 10;
+    ev->output_tokens = i;
+    ev->cost_nusd = 1000 + i;
+    ev->status = 200;
+}
+
+/* In a child: opens the store and the journal, submits events [from, to), waits for the
+ * writer when `flush_after` is reached, and dies without closing anything. */
+static void child_submits(const world_t *w, int from, int to, int flush_after)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char err[256];
+        gh_store_t *store;
+        gh_usage_t *u;
+        if (gh_store_open(&store, w->db_path, err, sizeof(err)) ||
+            gh_usage_open(&u, store, w->journal, err, sizeof(err)))
+            _exit(2);
+        for (int i = from; i < to; i++) {
+            gh_usage_event_t ev;
+            make_event(&ev, i);
+            if (gh_usage_submit(u, &ev))
+                _exit(3);
+            if (i + 1 == flush_after)
+                gh_usage_flush(u);
+        }
+        _exit(0); /* no close, no flush: like SIGKILL after the last response */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Opens and closes the journal in this process, which replays what the child left. */
+static void restart(const world_t *w)
+{
+    char err[256];
+    gh_store_t *store;
+    gh_usage_t *u;
+    assert_int_equal(gh_store_open(&store, w->db_path, err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_usage_open(&u, store, w->journal, err, sizeof(err)), GH_OK);
+    gh_usage_close(u);
+    gh_store_close(store);
+}
+
+/* Events in the database: how many, how many distinct request ids, the sum of costs. */
+static void count(const world_t *w, int64_t *rows, int64_t *distinct, int64_t *cost)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(w->db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*), count(DISTINCT request_id), "
+                                        "coalesce(sum(cost_nusd), 0) FROM usage_events",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    *rows = sqlite3_column_int64(st, 0);
+    *distinct = sqlite3_column_int64(st, 1);
+    *cost = sqlite3_column_int64(st, 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static int64_t expected_cost(int n)
+{
+    int64_t sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += 1000 + i;
+    return sum;
+}
+
+static void survives_a_crash_through_rotation_and_growth(void **state)
+{
+    world_t *w = *state;
+    /* Room for about 20 records: 3,000 events rotate once and then grow the new file. */
+    gh_usage_journal_bytes = 20 * 1024;
+    child_submits(w, 0, 3000, -1);
+    restart(w);
+    int64_t rows, distinct, cost;
+    count(w, &rows, &distinct, &cost);
+    assert_int_equal(rows, 3000);
+    assert_int_equal(distinct, 3000);
+    assert_int_equal(cost, expected_cost(3000));
+    /* A second start finds nothing left to replay and changes nothing. */
+    restart(w);
+    count(w, &rows, &distinct, &cost);
+    assert_int_equal(rows, 3000);
+}
+
+static void wraps_without_replaying_twice(void **state)
+{
+    world_t *w = *state;
+    gh_usage_journal_bytes = 64 * 1024;
+    /* 50 events committed (the journal wraps to its start), then 20 more over the first
+     * of them, then death: the 30 committed records after the new ones are not counted
+     * again, and the 20 are not lost. */
+    child_submits(w, 0, 70, 50);
+    restart(w);
+    int64_t rows, distinct, cost;
+    count(w, &rows, &distinct, &cost);
+    assert_int_equal(rows, 70);
+    assert_int_equal(distinct, 70);
+    assert_int_equal(cost, expected_cost(70));
+}
+
+int main(void)
+{
+    if (gh_crypto_init())
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(survives_a_crash_through_rotation_and_growth, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(wraps_without_replaying_twice, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
