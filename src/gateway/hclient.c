@@ -460,8 +460,7 @@ static void on_connected(h2o_socket_t *sock, const char *err)
     }
     if (c->pool->ssl_ctx != NULL) {
         gh_hclient_pool_t *p = c->pool;
-        bool numeric = p->addr_len != 0;
-        h2o_socket_ssl_handshake(sock, p->ssl_ctx, numeric ? NULL : p->host, on_handshake);
+        h2o_socket_ssl_handshake(sock, p->ssl_ctx, p->host, on_handshake);
         return;
     }
     begin_exchange(r);

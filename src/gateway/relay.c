@@ -26,7 +26,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "gateway/hclient.h"
 #include "gateway/meter.h"
@@ -70,13 +72,13 @@ typedef struct {
     size_t auth_line_len;
     char model_json[6 * sizeof(((gh_model_cfg_t *)0)->upstream_model) + 3];
     size_t model_json_len;
+    SSL_CTX *ssl_ctx; /* https:// only: verifies the upstream's certificate for its host */
 } relay_model_t;
 
 struct gh_relay_models {
     const gh_config_t *cfg;
     size_t count;
     relay_model_t *models;
-    SSL_CTX *ssl_ctx; /* for https:// upstreams; NULL when there is none */
 };
 
 static bool header_value_ok(const char *s)
@@ -85,6 +87,54 @@ static bool header_value_ok(const char *s)
         if ((unsigned char)*s < 0x20 || *s == 0x7F)
             return false;
     return true;
+}
+
+/* A TLS client context for one https:// upstream: TLS 1.2 or later, the peer's certificate
+ * verified against the system's roots or the model's tls_ca_file, and its name checked by
+ * OpenSSL against the URL's host, a DNS name or an IP address (h2o checks DNS names only). */
+static gh_err_t tls_init(relay_model_t *m, const gh_model_cfg_t *cfg, char *err,
+                         size_t err_size)
+{
+    char host[256];
+    const char *h = m->host.base;
+    size_t hlen = m->host.len;
+    if (hlen >= 2 && h[0] == '[') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof(host)) {
+        snprintf(err, err_size, "[model %s] the upstream host name is too long", cfg->name);
+        return GH_EINVAL;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    m->ssl_ctx = SSL_CTX_new(TLS_client_method());
+    if (m->ssl_ctx == NULL) {
+        snprintf(err, err_size, "[model %s] cannot create a TLS context", cfg->name);
+        return GH_EINTERNAL;
+    }
+    SSL_CTX_set_min_proto_version(m->ssl_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(m->ssl_ctx, SSL_VERIFY_PEER, NULL);
+    if (cfg->tls_ca_file[0]) {
+        if (SSL_CTX_load_verify_locations(m->ssl_ctx, cfg->tls_ca_file, NULL) != 1) {
+            snprintf(err, err_size, "[model %s] tls_ca_file %s is not a readable PEM file",
+                     cfg->name, cfg->tls_ca_file);
+            return GH_EINVAL;
+        }
+    } else {
+        SSL_CTX_set_default_verify_paths(m->ssl_ctx);
+    }
+    X509_VERIFY_PARAM *param = SSL_CTX_get0_param(m->ssl_ctx);
+    unsigned char ip[16];
+    bool is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host)
+                   : X509_VERIFY_PARAM_set1_host(param, host, 0);
+    if (ok != 1) {
+        snprintf(err, err_size, "[model %s] cannot verify certificates for host %s", cfg->name,
+                 host);
+        return GH_EINVAL;
+    }
+    return GH_OK;
 }
 
 static gh_err_t model_init(relay_model_t *m, const gh_model_cfg_t *cfg, char *err,
@@ -124,6 +174,8 @@ static gh_err_t model_init(relay_model_t *m, const gh_model_cfg_t *cfg, char *er
     }
     memcpy(m->path, url.path.base, plen);
     m->path[plen] = '\0';
+    if (m->ssl && tls_init(m, cfg, err, err_size) != GH_OK)
+        return GH_EINVAL;
 
     if (cfg->api_key_env[0]) {
         const char *key = getenv(cfg->api_key_env);
@@ -157,23 +209,10 @@ gh_err_t gh_relay_models_new(gh_relay_models_t **out, const gh_config_t *cfg, ch
     rm->models = calloc(rm->count ? rm->count : 1, sizeof(*rm->models));
     if (rm->models == NULL)
         goto out_nomem;
-    bool any_ssl = false;
     for (size_t i = 0; i < rm->count; i++) {
         rc = model_init(&rm->models[i], &cfg->models[i], err, err_size);
         if (rc != GH_OK)
             goto out_free;
-        any_ssl |= rm->models[i].ssl;
-    }
-    if (any_ssl) {
-        rm->ssl_ctx = SSL_CTX_new(TLS_client_method());
-        if (rm->ssl_ctx == NULL) {
-            snprintf(err, err_size, "cannot create a TLS context for https:// upstreams");
-            rc = GH_EINTERNAL;
-            goto out_free;
-        }
-        SSL_CTX_set_default_verify_paths(rm->ssl_ctx);
-        SSL_CTX_set_verify(rm->ssl_ctx, SSL_VERIFY_PEER, NULL);
-        SSL_CTX_set_min_proto_version(rm->ssl_ctx, TLS1_2_VERSION);
     }
     *out = rm;
     return GH_OK;
@@ -190,8 +229,9 @@ void gh_relay_models_free(gh_relay_models_t *rm)
 {
     if (rm == NULL)
         return;
-    if (rm->ssl_ctx != NULL)
-        SSL_CTX_free(rm->ssl_ctx);
+    for (size_t i = 0; rm->models != NULL && i < rm->count; i++)
+        if (rm->models[i].ssl_ctx != NULL)
+            SSL_CTX_free(rm->models[i].ssl_ctx);
     free(rm->models);
     free(rm);
 }
@@ -263,7 +303,7 @@ gh_relay_loop_t *gh_relay_loop_new(const gh_relay_models_t *rm, h2o_context_t *c
         if (c->max_connections > 0)
             open_max = ((size_t)c->max_connections + loops - 1) / (loops ? loops : 1);
         lm->pool = gh_hclient_pool_new(rl->loop, &ctx->receivers.hostinfo_getaddr, m->host,
-                                       m->port, m->ssl ? rm->ssl_ctx : NULL, keepalive,
+                                       m->port, m->ssl_ctx, keepalive,
                                        &ctx->zero_timeout, RELAY_IDLE_MAX, open_max);
         if (lm->pool == NULL)
             goto out_free;

@@ -220,6 +220,8 @@ static gh_err_t set_model(gh_config_t *c, const char *section, const char *key,
         m->cancel_on_disconnect = !strcmp(value, "cancel");
         return GH_OK;
     }
+    if (!strcmp(key, "tls_ca_file"))
+        return set_str(m->tls_ca_file, sizeof(m->tls_ca_file), value, key, err, err_size);
     if (!strcmp(key, "max_connections"))
         return set_int(&m->max_connections, value, 0, 1000000, key, err, err_size);
     if (!strcmp(key, "mock_latency_ms"))
