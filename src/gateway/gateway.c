@@ -63,6 +63,7 @@
 #include "lib/json_str.h"
 #include "lib/keyfmt.h"
 #include "lib/log.h"
+#include "lib/text.h"
 
 /* How many connections one wake-up of a listener accepts before the loop serves the
  * connections it already has. */
@@ -707,6 +708,144 @@ static int on_chat_completions(h2o_handler_t *self, h2o_req_t *req)
     return handle_model_request(req, GH_API_CHAT, H2O_STRLIT("/v1/chat/completions"));
 }
 
+/* Copies the value of query parameter `name` from `query` (after the '?') into `out`,
+ * percent-decoded. Returns false when it is absent; `*bad` when it does not fit or is not
+ * valid percent-encoding. */
+static bool query_param(h2o_iovec_t query, const char *name, char *out, size_t out_size,
+                        bool *bad)
+{
+    size_t nlen = strlen(name), i = 0;
+    while (i < query.len) {
+        size_t end = i;
+        while (end < query.len && query.base[end] != '&')
+            end++;
+        if (end - i > nlen && memcmp(query.base + i, name, nlen) == 0 &&
+            query.base[i + nlen] == '=') {
+            size_t o = 0;
+            for (size_t k = i + nlen + 1; k < end; k++) {
+                char ch = query.base[k];
+                if (ch == '%') {
+                    int hi = k + 2 < end ? gh_hex_digit(query.base[k + 1]) : -1;
+                    int lo = k + 2 < end ? gh_hex_digit(query.base[k + 2]) : -1;
+                    if (hi < 0 || lo < 0) {
+                        *bad = true;
+                        return true;
+                    }
+                    ch = (char)(hi * 16 + lo);
+                    k += 2;
+                } else if (ch == '+') {
+                    ch = ' ';
+                }
+                if (o + 1 >= out_size) {
+                    *bad = true;
+                    return true;
+                }
+                out[o++] = ch;
+            }
+            out[o] = '\0';
+            return true;
+        }
+        i = end + 1;
+    }
+    return false;
+}
+
+static int model_index(const gh_gateway_t *gw, const char *id)
+{
+    for (int i = 0; i < gw->cfg->nmodels; i++)
+        if (strcmp(gw->cfg->models[i].name, id) == 0)
+            return i;
+    return -1;
+}
+
+/* GET /v1/models with Anthropic's paging: `limit` (1 to 1000, default 20) models after
+ * `after_id` or before `before_id`, in configuration order. */
+static int reply_models_page(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r)
+{
+    char msg[GW_MESSAGE_MAX], text[256];
+    h2o_iovec_t query = h2o_iovec_init("", 0);
+    if (req->query_at != SIZE_MAX)
+        query = h2o_iovec_init(req->path.base + req->query_at + 1,
+                               req->path.len - req->query_at - 1);
+    bool bad = false;
+    int n = gw->cfg->nmodels, limit = 20, from = 0, to = n; /* [from, to) */
+    if (query_param(query, "limit", text, sizeof(text), &bad) && !bad) {
+        char *end;
+        long v = strtol(text, &end, 10);
+        if (end == text || *end != '\0' || v < 1 || v > 1000) {
+            snprintf(msg, sizeof(msg), "limit: must be a whole number from 1 to 1000");
+            return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
+        }
+        limit = (int)v;
+    }
+    bool after = !bad && query_param(query, "after_id", text, sizeof(text), &bad) && !bad;
+    if (after) {
+        int i = model_index(gw, text);
+        if (i < 0) {
+            snprintf(msg, sizeof(msg), "after_id: there is no model %.128s", text);
+            return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
+        }
+        from = i + 1;
+    }
+    bool before = !bad && query_param(query, "before_id", text, sizeof(text), &bad) && !bad;
+    if (before) {
+        int i = model_index(gw, text);
+        if (i < 0) {
+            snprintf(msg, sizeof(msg), "before_id: there is no model %.128s", text);
+            return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
+        }
+        to = i;
+    }
+    if (bad) {
+        snprintf(msg, sizeof(msg), "the query string is not valid or a value is too long");
+        return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
+    }
+    if (after && before) {
+        snprintf(msg, sizeof(msg), "give after_id or before_id, not both");
+        return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
+    }
+    /* before_id pages backwards: the `limit` models just before it. */
+    bool has_more;
+    if (before) {
+        has_more = to - from > limit;
+        if (has_more)
+            from = to - limit;
+    } else {
+        has_more = to - from > limit;
+        if (has_more)
+            to = from + limit;
+    }
+    if (from == 0 && to == n && !has_more) {
+        reply_json(req, 200, "OK", gw->models_list, gw->models_list_len);
+        return 0;
+    }
+    size_t cap = 160 + 2 * 6 * 128;
+    for (int i = from; i < to; i++)
+        cap += gw->model_object_lens[i] + 1;
+    char *body = h2o_mem_alloc_pool(&req->pool, cap);
+    size_t len = (size_t)snprintf(body, cap, "{\"data\":[");
+    for (int i = from; i < to; i++) {
+        if (i > from)
+            body[len++] = ',';
+        memcpy(body + len, gw->model_objects[i], gw->model_object_lens[i]);
+        len += gw->model_object_lens[i];
+    }
+    if (from >= to) {
+        len += (size_t)snprintf(body + len, cap - len,
+                                "],\"has_more\":false,\"first_id\":null,\"last_id\":null}");
+    } else {
+        char first[6 * 128 + 1], last[6 * 128 + 1];
+        gh_json_escape(first, sizeof(first), gw->cfg->models[from].name);
+        gh_json_escape(last, sizeof(last), gw->cfg->models[to - 1].name);
+        len += (size_t)snprintf(body + len, cap - len,
+                                "],\"has_more\":%s,\"first_id\":\"%s\",\"last_id\":\"%s\"}",
+                                has_more ? "true" : "false", first, last);
+    }
+    assert(len < cap);
+    reply_json(req, 200, "OK", body, len);
+    return 0;
+}
+
 /* GET /v1/models (every configured model: the models an organization may use are all of
  * them today) and GET /v1/models/{id}, in Anthropic's shapes. The bodies were rendered at
  * start. */
@@ -729,10 +868,8 @@ static int on_models(h2o_handler_t *self, h2o_req_t *req)
     gh_err_t rc = authenticate(gw, req, &key, msg, sizeof(msg));
     if (rc != GH_OK)
         return reply_error(req, r, GH_API_MESSAGES, rc, msg);
-    if (list) {
-        reply_json(req, 200, "OK", gw->models_list, gw->models_list_len);
-        return 0;
-    }
+    if (list)
+        return reply_models_page(gw, req, r);
     const char *id = path.base + sizeof(prefix);
     size_t id_len = path.len - sizeof(prefix);
     for (int i = 0; i < gw->cfg->nmodels; i++) {

@@ -17,6 +17,8 @@
 
 #include <h2o/hostinfo.h>
 
+#include "lib/text.h"
+
 /* picohttpparser's response parser, part of libh2o (its header is not installed). */
 struct phr_header {
     const char *name;
@@ -101,17 +103,6 @@ enum {
     CK_TRAILER_END_LF,
 };
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int gh_dechunk(gh_dechunk_t *d, char *buf, size_t len, size_t *out_len, size_t *used)
 {
     size_t i = 0, o = 0;
@@ -120,7 +111,7 @@ int gh_dechunk(gh_dechunk_t *d, char *buf, size_t len, size_t *out_len, size_t *
         char ch = buf[i];
         switch (d->state) {
         case CK_SIZE: {
-            int v = hex_value(ch);
+            int v = gh_hex_digit(ch);
             if (v >= 0) {
                 if (++d->hex_digits > 15) /* more than 2^60 bytes: not a real chunk */
                     return -1;

@@ -17,6 +17,17 @@ gh_err_t gh_text_trim(const char *in, char *out, size_t out_size)
     return GH_OK;
 }
 
+int gh_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 size_t gh_utf8_chars(const char *s)
 {
     size_t n = 0;

@@ -12,6 +12,9 @@
  * not fit in `out_size` bytes (nothing useful is written then). */
 gh_err_t gh_text_trim(const char *in, char *out, size_t out_size);
 
+/* The value of a hex digit (0-9, a-f, A-F), or -1 for any other character. */
+int gh_hex_digit(char c);
+
 /* The number of characters (code points) in a valid UTF-8 string. */
 size_t gh_utf8_chars(const char *s);
 

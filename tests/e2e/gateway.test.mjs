@@ -219,6 +219,33 @@ describe('the model API against the built-in mocks (default configuration)', () 
     assertAnthropicError(await call(server, '/v1/models', { method: 'GET' }), 401, 'authentication_error');
   });
 
+  test('GET /v1/models pages with limit, after_id and before_id; bad paging is a 400', async () => {
+    const get = (q) => call(server, `/v1/models${q}`, { method: 'GET', key: acme.key });
+    const ids = (r) => r.json.data.map((m) => m.id);
+    let r = await get('?limit=1');
+    assert.deepEqual([ids(r), r.json.has_more, r.json.first_id, r.json.last_id],
+      [['gatehouse-mock-small'], true, 'gatehouse-mock-small', 'gatehouse-mock-small']);
+    r = await get(`?limit=1&after_id=${r.json.last_id}`);
+    assert.deepEqual([ids(r), r.json.has_more], [['gatehouse-mock-large'], false]);
+    r = await get('?after_id=gatehouse-mock-large');
+    assert.deepEqual([ids(r), r.json.has_more, r.json.first_id, r.json.last_id], [[], false, null, null]);
+    r = await get('?before_id=gatehouse-mock-large&limit=1');
+    assert.deepEqual([ids(r), r.json.has_more], [['gatehouse-mock-small'], false]);
+    r = await get('?before_id=gatehouse%2Dmock%2Dlarge');
+    assert.deepEqual(ids(r), ['gatehouse-mock-small']);
+    assertAnthropicError(await get('?limit=0'), 400, 'invalid_request_error', 'limit: must be a whole number from 1 to 1000');
+    assertAnthropicError(await get('?limit=ten'), 400, 'invalid_request_error', 'limit: must be a whole number from 1 to 1000');
+    assertAnthropicError(await get('?after_id=nope'), 400, 'invalid_request_error', 'after_id: there is no model nope');
+    assertAnthropicError(await get('?after_id=gatehouse-mock-small&before_id=gatehouse-mock-large'), 400,
+      'invalid_request_error', 'give after_id or before_id, not both');
+    assertAnthropicError(await get('?after_id=%zz'), 400, 'invalid_request_error');
+    // The SDK's auto-pagination walks the pages with after_id.
+    const client = new Anthropic({ apiKey: acme.key, baseURL: server.apiUrl, maxRetries: 0 });
+    const seen = [];
+    for await (const m of client.models.list({ limit: 1 })) seen.push(m.id);
+    assert.deepEqual(seen, ['gatehouse-mock-small', 'gatehouse-mock-large']);
+  });
+
   test('OpenAI SDK: chat.completions.create, not streaming and streaming with include_usage', async () => {
     const client = new OpenAI({ apiKey: acme.key, baseURL: `${server.apiUrl}/v1`, maxRetries: 0 });
     const input = mockInput('Say hello');
