@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "lib/crypto.h"
+#include "lib/curl_body.h"
 #include "lib/log.h"
 #include "lib/text.h"
 
@@ -388,43 +389,15 @@ out_free:
 
 /* ---- HTTP ---- */
 
-typedef struct {
-    char *data; /* NUL-terminated */
-    size_t len;
-} body_t;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user)
-{
-    body_t *b = user;
-    size_t n = size * nmemb; /* libcurl passes size 1 */
-    if (n > GH_OIDC_DOC_MAX - b->len)
-        return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
-    char *p = realloc(b->data, b->len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->len, ptr, n);
-    b->len += n;
-    p[b->len] = '\0';
-    b->data = p;
-    return n;
-}
-
-static void body_free(body_t *b)
-{
-    if (b->data)
-        sodium_memzero(b->data, b->len); /* token responses hold access tokens */
-    free(b->data);
-    b->data = NULL;
-    b->len = 0;
-}
 
 /* GETs `url`, or POSTs the form `form` to it, and returns the status and the body (at most
- * GH_OIDC_DOC_MAX bytes; the caller frees it with body_free). No redirects are followed and
- * only http and https are spoken. `what` names the request in the log. */
+ * GH_OIDC_DOC_MAX bytes; the caller frees it with gh_curl_body_free). No redirects are
+ * followed and only http and https are spoken. `what` names the request in the log. */
 static gh_err_t http_call(const gh_config_t *cfg, const char *what, const char *url,
-                          const char *form, long *status, body_t *out)
+                          const char *form, long *status, gh_curl_body_t *out)
 {
     memset(out, 0, sizeof(*out));
+    out->max = GH_OIDC_DOC_MAX;
     *status = 0;
     CURL *c = curl_easy_init();
     if (!c)
@@ -443,7 +416,7 @@ static gh_err_t http_call(const gh_config_t *cfg, const char *what, const char *
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)GH_OIDC_DOC_MAX);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "gatehouse");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, gh_curl_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
     if (form) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
@@ -456,7 +429,7 @@ static gh_err_t http_call(const gh_config_t *cfg, const char *what, const char *
                         ? "the answer is too large"
                         : curl_easy_strerror(cc));
         rc = cc == CURLE_OPERATION_TIMEDOUT ? GH_ETIMEOUT : GH_EIO;
-        body_free(out);
+        gh_curl_body_free(out, true);
         goto out_cleanup;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
@@ -512,7 +485,7 @@ static gh_err_t discover(const gh_config_t *cfg, provider_t *p)
     char url[GH_CONFIG_STR + 64];
     snprintf(url, sizeof(url), "%s/.well-known/openid-configuration", cfg->oidc_issuer);
     long status;
-    body_t body;
+    gh_curl_body_t body;
     gh_err_t rc = http_call(cfg, "fetching the discovery document", url, NULL, &status, &body);
     if (rc)
         return rc;
@@ -551,7 +524,7 @@ static gh_err_t discover(const gh_config_t *cfg, provider_t *p)
     rc = GH_OK;
 out_free:
     json_decref(doc);
-    body_free(&body);
+    gh_curl_body_free(&body, true);
     return rc;
 }
 
@@ -611,18 +584,18 @@ static gh_err_t jwks_get(gh_app_t *app, const provider_t *p, bool refetch, char 
             return GH_OK;
     }
     long status;
-    body_t body;
+    gh_curl_body_t body;
     gh_err_t rc = http_call(cfg, "fetching the keys (JWKS)", p->jwks_uri, NULL, &status, &body);
     if (rc)
         return rc;
     if (status != 200 || !body.data) {
         gh_log_warn("oidc: the keys (JWKS) at %s answered HTTP %ld", p->jwks_uri, status);
-        body_free(&body);
+        gh_curl_body_free(&body, true);
         return GH_EIO;
     }
     char *copy = malloc(body.len + 1);
     if (!copy) {
-        body_free(&body);
+        gh_curl_body_free(&body, true);
         return GH_ENOMEM;
     }
     memcpy(copy, body.data, body.len + 1);
@@ -745,7 +718,7 @@ static gh_err_t token_request(const gh_config_t *cfg, const provider_t *p, const
     sbuf_t b = {form, 0, FORM_MAX, false};
     form[0] = '\0';
     gh_err_t rc = GH_ENOMEM;
-    body_t body = {0};
+    gh_curl_body_t body = {0};
     json_t *doc = NULL;
     /* client_secret_post (Core §9): the secret in the body, never in a URL or the log. */
     if (!sb_param(&b, "", "grant_type", "authorization_code") || !sb_param(&b, "&", "code", code) ||
@@ -780,7 +753,7 @@ static gh_err_t token_request(const gh_config_t *cfg, const provider_t *p, const
     rc = GH_OK;
 out_free:
     json_decref(doc);
-    body_free(&body);
+    gh_curl_body_free(&body, true);
     sodium_memzero(form, FORM_MAX);
     free(form);
     return rc;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lib/crypto.h"
+#include "lib/curl_body.h"
 #include "lib/log.h"
 
 #define NUSD_PER_CENT INT64_C(10000000)
@@ -150,27 +151,6 @@ static void form_add(form_t *f, const char *name, const char *value)
 /* ---- HTTP ---- */
 
 typedef struct {
-    char *data; /* NUL-terminated */
-    size_t len;
-} body_t;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user)
-{
-    body_t *b = user;
-    size_t n = size * nmemb; /* libcurl passes size 1 */
-    if (n > GH_PAY_STRIPE_BODY_MAX - b->len)
-        return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
-    char *p = realloc(b->data, b->len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->len, ptr, n);
-    b->len += n;
-    p[b->len] = '\0';
-    b->data = p;
-    return n;
-}
-
-typedef struct {
     long status;  /* the HTTP status */
     json_t *json; /* the body when it is a JSON object, else NULL; owned */
 } reply_t;
@@ -193,7 +173,7 @@ static gh_err_t stripe_call(const stripe_t *s, const char *what, const char *pat
     if (!c)
         return GH_ENOMEM;
     gh_err_t rc = GH_OK;
-    body_t body = {0};
+    gh_curl_body_t body = {.max = GH_PAY_STRIPE_BODY_MAX};
     char idem[sizeof("Idempotency-Key: ") + IDEMPOTENCY_KEY_MAX];
     struct curl_slist *headers = curl_slist_append(NULL, s->auth), *more = headers;
     if (more)
@@ -214,7 +194,7 @@ static gh_err_t stripe_call(const stripe_t *s, const char *what, const char *pat
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)GH_PAY_STRIPE_BODY_MAX);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "gatehouse");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, gh_curl_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
     if (form) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
@@ -245,7 +225,7 @@ out_cleanup:
         sodium_memzero(headers->data, strlen(headers->data));
     curl_slist_free_all(headers);
     curl_easy_cleanup(c);
-    free(body.data);
+    gh_curl_body_free(&body, false);
     return rc;
 }
 
