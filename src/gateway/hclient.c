@@ -17,6 +17,7 @@
 
 #include <h2o/hostinfo.h>
 
+#include "lib/metrics.h"
 #include "lib/text.h"
 
 /* picohttpparser's response parser, part of libh2o (its header is not installed). */
@@ -59,7 +60,23 @@ struct gh_hclient_pool {
     h2o_linklist_t waiting; /* gh_hclient_req_t.wait_link, oldest first */
     size_t waiting_count;
     h2o_timeout_entry_t kick; /* serves waiting requests, outside any caller's stack */
+    int metrics_model;
+    size_t shown_open, shown_idle, shown_waiting; /* what /metrics has been told */
 };
+
+/* Brings the /metrics gauges up to date with the pool's counts. */
+static void pool_report(gh_hclient_pool_t *p)
+{
+    int d_open = (int)p->open_count - (int)p->shown_open;
+    int d_idle = (int)p->idle_count - (int)p->shown_idle;
+    int d_wait = (int)p->waiting_count - (int)p->shown_waiting;
+    if (d_open == 0 && d_idle == 0 && d_wait == 0)
+        return;
+    gh_metrics_upstream_conns(p->metrics_model, d_open, d_idle, d_wait);
+    p->shown_open = p->open_count;
+    p->shown_idle = p->idle_count;
+    p->shown_waiting = p->waiting_count;
+}
 
 typedef enum { ST_WAIT, ST_RESOLVE, ST_CONNECT, ST_HEAD, ST_BODY } req_state_t;
 typedef enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_UNTIL_CLOSE } body_kind_t;
@@ -210,6 +227,7 @@ int gh_dechunk(gh_dechunk_t *d, char *buf, size_t len, size_t *out_len, size_t *
  * timeout, never inside whoever freed it. */
 static void pool_kick(gh_hclient_pool_t *p)
 {
+    pool_report(p);
     if (p->waiting_count != 0 && !h2o_timeout_is_linked(&p->kick))
         h2o_timeout_link(p->loop, p->zero_timeout, &p->kick);
 }
@@ -265,7 +283,7 @@ gh_hclient_pool_t *gh_hclient_pool_new(h2o_loop_t *loop,
                                        h2o_multithread_receiver_t *getaddr_receiver,
                                        h2o_iovec_t host, uint16_t port, SSL_CTX *ssl_ctx,
                                        h2o_timeout_t *idle_timeout, h2o_timeout_t *zero_timeout,
-                                       size_t idle_max, size_t open_max)
+                                       size_t idle_max, size_t open_max, int metrics_model)
 {
     if (host.len == 0 || host.len >= HOST_MAX)
         return NULL;
@@ -293,6 +311,7 @@ gh_hclient_pool_t *gh_hclient_pool_new(h2o_loop_t *loop,
     h2o_linklist_init_anchor(&p->idle);
     h2o_linklist_init_anchor(&p->waiting);
     p->kick.cb = on_kick;
+    p->metrics_model = metrics_model;
 
     struct sockaddr_in *sin = (struct sockaddr_in *)&p->addr;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&p->addr;
@@ -318,6 +337,7 @@ void gh_hclient_pool_free(gh_hclient_pool_t *p)
     assert(p->open_count == 0);
     if (h2o_timeout_is_linked(&p->kick))
         h2o_timeout_unlink(&p->kick);
+    pool_report(p);
     free(p);
 }
 
@@ -353,6 +373,7 @@ static void req_free(gh_hclient_req_t *r)
     if (r->state == ST_WAIT && h2o_linklist_is_linked(&r->wait_link)) {
         h2o_linklist_unlink(&r->wait_link);
         r->pool->waiting_count--;
+        pool_report(r->pool);
     }
     if (r->getaddr != NULL)
         h2o_hostinfo_getaddr_cancel(r->getaddr);
@@ -504,6 +525,7 @@ static void connect_new(gh_hclient_req_t *r)
     r->reused = false;
     r->state = ST_RESOLVE;
     r->holds_slot = true;
+    pool_report(p);
     if (p->addr_len != 0) {
         connect_to(r, (struct sockaddr *)&p->addr, p->addr_len);
         return;
@@ -527,6 +549,7 @@ static void take_idle(gh_hclient_req_t *r)
     c->req = r;
     r->conn = c;
     r->reused = true;
+    pool_report(p);
     begin_exchange(r);
 }
 
@@ -573,6 +596,7 @@ void gh_hclient_start(gh_hclient_req_t **slot, gh_hclient_pool_t *p, const h2o_i
         r->state = ST_WAIT;
         h2o_linklist_insert(&p->waiting, &r->wait_link);
         p->waiting_count++;
+        pool_report(p);
     }
 }
 

@@ -53,12 +53,13 @@ typedef struct gh_hclient_cb {
  * connections are open or being opened (0: no limit); a request beyond that waits, first in
  * first out, for one to come free. Idle connections are closed after `idle_timeout`'s
  * duration; at most `idle_max` are kept. `zero_timeout` (the context's) runs deferred work.
- * NULL when out of memory or `host` is too long. */
+ * The pool's gauges go to /metrics under `metrics_model` (an index in cfg->models). NULL
+ * when out of memory or `host` is too long. */
 gh_hclient_pool_t *gh_hclient_pool_new(h2o_loop_t *loop,
                                        h2o_multithread_receiver_t *getaddr_receiver,
                                        h2o_iovec_t host, uint16_t port, SSL_CTX *ssl_ctx,
                                        h2o_timeout_t *idle_timeout, h2o_timeout_t *zero_timeout,
-                                       size_t idle_max, size_t open_max);
+                                       size_t idle_max, size_t open_max, int metrics_model);
 
 /* Closes the idle connections and frees the pool; no request may be running. */
 void gh_hclient_pool_free(gh_hclient_pool_t *pool);

@@ -304,7 +304,7 @@ gh_relay_loop_t *gh_relay_loop_new(const gh_relay_models_t *rm, h2o_context_t *c
             open_max = ((size_t)c->max_connections + loops - 1) / (loops ? loops : 1);
         lm->pool = gh_hclient_pool_new(rl->loop, &ctx->receivers.hostinfo_getaddr, m->host,
                                        m->port, m->ssl_ctx, keepalive,
-                                       &ctx->zero_timeout, RELAY_IDLE_MAX, open_max);
+                                       &ctx->zero_timeout, RELAY_IDLE_MAX, open_max, (int)i);
         if (lm->pool == NULL)
             goto out_free;
     }

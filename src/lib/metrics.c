@@ -27,6 +27,7 @@ static atomic_uint_fast64_t requests[GH_ROUTE_COUNT][MODELS][STATUSES];
 static histogram_t total_hist[GH_ROUTE_COUNT], overhead_hist[GH_ROUTE_COUNT];
 static atomic_uint_fast64_t upstream_errors[MODELS][GH_UPSTREAM_ERR_COUNT];
 static atomic_int_fast64_t open_streams;
+static atomic_int_fast64_t upstream_conns[MODELS][3]; /* open, idle, waiting */
 
 static const char *const route_names[] = {"messages", "count_tokens", "chat_completions",
                                           "models", "other"};
@@ -73,6 +74,17 @@ void gh_metrics_upstream_error(int model, gh_metric_upstream_err_t kind)
 void gh_metrics_streams_add(int delta)
 {
     atomic_fetch_add_explicit(&open_streams, delta, memory_order_relaxed);
+}
+
+void gh_metrics_upstream_conns(int model, int open_delta, int idle_delta, int waiting_delta)
+{
+    atomic_int_fast64_t *g = upstream_conns[model_slot(model)];
+    if (open_delta)
+        atomic_fetch_add_explicit(&g[0], open_delta, memory_order_relaxed);
+    if (idle_delta)
+        atomic_fetch_add_explicit(&g[1], idle_delta, memory_order_relaxed);
+    if (waiting_delta)
+        atomic_fetch_add_explicit(&g[2], waiting_delta, memory_order_relaxed);
 }
 
 typedef struct {
@@ -174,6 +186,23 @@ char *gh_metrics_render(const gh_config_t *cfg, const char *extra, size_t *len)
                 put(&o, "gatehouse_upstream_errors_total{model=\"%s\",kind=\"%s\"} %llu\n",
                     model_name(cfg, m), upstream_err_names[k], (unsigned long long)v);
         }
+    put(&o, "# HELP gatehouse_upstream_connections Connections to a model's upstream: in use, "
+            "or idle in the keep-alive pool.\n"
+            "# TYPE gatehouse_upstream_connections gauge\n"
+            "# HELP gatehouse_upstream_waiting Requests waiting for a free upstream connection "
+            "(max_connections reached).\n# TYPE gatehouse_upstream_waiting gauge\n");
+    for (size_t m = 0; m < MODELS; m++) {
+        long long open = (long long)atomic_load_explicit(&upstream_conns[m][0], memory_order_relaxed);
+        long long idle = (long long)atomic_load_explicit(&upstream_conns[m][1], memory_order_relaxed);
+        long long wait = (long long)atomic_load_explicit(&upstream_conns[m][2], memory_order_relaxed);
+        if (open == 0 && wait == 0)
+            continue;
+        put(&o,
+            "gatehouse_upstream_connections{model=\"%s\",state=\"active\"} %lld\n"
+            "gatehouse_upstream_connections{model=\"%s\",state=\"idle\"} %lld\n"
+            "gatehouse_upstream_waiting{model=\"%s\"} %lld\n",
+            model_name(cfg, m), open - idle, model_name(cfg, m), idle, model_name(cfg, m), wait);
+    }
     put(&o, "# HELP gatehouse_api_open_streams Streaming responses in progress.\n"
             "# TYPE gatehouse_api_open_streams gauge\ngatehouse_api_open_streams %lld\n",
         (long long)atomic_load_explicit(&open_streams, memory_order_relaxed));

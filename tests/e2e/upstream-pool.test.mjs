@@ -123,6 +123,21 @@ describe('the upstream connection pool', () => {
     });
     return { status: res.status, json: await res.json() };
   }
+  // The pool's gauges in /metrics, polled until `ready` holds (they change on the loop).
+  async function gauges(model, ready) {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const text = await (await fetch(`${server.consoleUrl}/metrics`)).text();
+      const num = (re) => Number(re.exec(text)?.[1] ?? 0);
+      const g = {
+        active: num(new RegExp(`^gatehouse_upstream_connections\\{model="${model}",state="active"\\} (\\d+)$`, 'm')),
+        idle: num(new RegExp(`^gatehouse_upstream_connections\\{model="${model}",state="idle"\\} (\\d+)$`, 'm')),
+        waiting: num(new RegExp(`^gatehouse_upstream_waiting\\{model="${model}"\\} (\\d+)$`, 'm')),
+      };
+      if (ready(g) || Date.now() > deadline) return g;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
   const newConnections = async (fn) => {
     const before = upstream.state.connections;
     await fn();
@@ -195,8 +210,10 @@ describe('the upstream connection pool', () => {
   test('max_connections: requests beyond it wait for a free connection, in order', async () => {
     const opened = await newConnections(async () => {
       const answers = [1, 2, 3, 4, 5].map(() => ask('hold', 'capped'));
-      // Two connections, two requests upstream at a time; the others wait in Gatehouse and
-      // take the connections as they come free.
+      // Two connections, two requests upstream at a time; the others wait in Gatehouse (as
+      // /metrics shows) and take the connections as they come free.
+      await upstream.state.untilHeld(2);
+      assert.deepEqual(await gauges('capped', (g) => g.waiting === 3), { active: 2, idle: 0, waiting: 3 });
       for (const n of [2, 2, 1]) {
         await upstream.state.untilHeld(n);
         assert.equal(upstream.state.held.length, n);
@@ -205,6 +222,7 @@ describe('the upstream connection pool', () => {
       for (const r of await Promise.all(answers)) assert.equal(r.status, 200);
     });
     assert.equal(opened, 2);
+    assert.deepEqual(await gauges('capped', (g) => g.active === 0), { active: 0, idle: 2, waiting: 0 });
   });
 
   test('a request that waits longer than connect_timeout_ms gets a 504 that says why', async () => {
