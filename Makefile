@@ -31,7 +31,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit unit-san e2e e2e-san clean format
+.PHONY: all deps run test unit unit-san e2e e2e-san clean format bench-admission
 all: build/gatehouse
 
 deps:
@@ -112,6 +112,13 @@ e2e-san: build/gatehouse-san
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		node --test tests/e2e/
 
+# The admission engine's micro-benchmark (bench/README.md): build/bench/admission [seconds].
+bench-admission: build/bench/admission
+
+build/bench/admission: bench/admission.c build/libgh.a
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -O2 -o $@ $< build/libgh.a $(LDLIBS)
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p var
@@ -127,4 +134,4 @@ format:
 clean:
 	rm -rf build
 
--include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) build/obj/src/main.d build/san/src/main.d
+-include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) build/obj/src/main.d build/san/src/main.d build/bench/admission.d

@@ -1,0 +1,300 @@
+/* Admission in memory: the prepaid hard cap, monthly spend limits and rate limits that every
+ * model request passes before it is relayed, and the settlement that follows it.
+ *
+ * What is held, per organization: the balance, what in-flight requests have reserved from
+ * it, the spend of the current UTC month, its own monthly limit and its tier's cap, and three
+ * token buckets (requests, input tokens, output tokens per minute) per model class. Per
+ * workspace: an optional lower monthly limit, its month's spend and reservations, and
+ * optional lower buckets. Model classes are fixed when the engine is made (at most
+ * GH_LIMITS_CLASSES_MAX, e.g. "small", "large"); models of one class share its limits.
+ *
+ * Who calls what: the control plane creates organizations and workspaces and publishes every
+ * change (gh_limits_org_set, gh_limits_org_set_money, gh_limits_credit, gh_limits_ws_set ...)
+ * after its own database commit; a change applies to the very next admission. The data
+ * plane's loop threads call gh_limits_admit before relaying a request and gh_limits_settle
+ * when its usage is known.
+ *
+ * Locking: organizations are spread over GH_LIMITS_SHARDS shards by a hash of their id, each
+ * with one mutex; a workspace lives in the shard of its organization. One admission or
+ * settlement holds one shard's mutex for a hash probe and a few integer operations (no
+ * allocation, no system call, no I/O), so two loop threads contend only when they serve
+ * organizations of the same shard at the same instant. Everything a decision reads and every
+ * reservation it makes happen under that one mutex, which is what makes the hard cap hold
+ * under any concurrency: two requests can never both see the same unreserved dollar.
+ * Setters take the same mutex; they may allocate (a new organization or workspace, a table
+ * growing) and run on the control plane only.
+ *
+ * Records are never freed before gh_limits_free: a forgotten organization is marked dead and
+ * revived if it is set again, so a reservation handle (gh_limits_hold_t) can point at its
+ * organization without a lookup, and a late settlement of a forgotten one is recognised by a
+ * generation number and ignored. Memory grows with the number of ids ever set (about 0.7 KB
+ * per organization or workspace with limits). */
+#ifndef GH_CORE_LIMITS_H
+#define GH_CORE_LIMITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tiers.h"
+#include "lib/bucket.h"
+#include "lib/err.h"
+
+#define GH_LIMITS_CLASSES_MAX 8
+#define GH_LIMITS_CLASS_NAME_MAX 32 /* with its NUL, as gh_model_cfg_t.model_class */
+#define GH_LIMITS_SHARDS 64
+
+typedef struct gh_limits gh_limits_t;
+
+/* Microseconds since the Unix epoch, UTC: bucket refill, the month spend belongs to and the
+ * reset times in headers all come from it. Called once per admission and settlement, on the
+ * caller's thread, outside any lock. */
+typedef int64_t (*gh_limits_clock_fn)(void *ctx);
+
+/* The wall clock (CLOCK_REALTIME, read through the vDSO: no system call). */
+int64_t gh_limits_clock_real(void *ctx);
+
+/* Makes an engine for the model classes `classes` (1 .. GH_LIMITS_CLASSES_MAX distinct names,
+ * each shorter than GH_LIMITS_CLASS_NAME_MAX), reading time from `now_fn(clock_ctx)`.
+ * GH_EINVAL for bad classes, GH_ENOMEM. */
+gh_err_t gh_limits_new(gh_limits_t **out, const char *const *classes, size_t nclasses,
+                       gh_limits_clock_fn now_fn, void *clock_ctx);
+
+/* Frees everything; outstanding holds become invalid. Safe with NULL. */
+void gh_limits_free(gh_limits_t *l);
+
+/* The index of model class `name`, or -1. */
+int gh_limits_class_index(const gh_limits_t *l, const char *name);
+
+/* ---- Control plane ----------------------------------------------------------------------- */
+
+/* An organization's limits. Rates are by class index (gh_limits_class_index); a zero field
+ * means no limit of that kind. The effective monthly limit is the lower of the two that are
+ * set: an organization's own limit can never lift it above its tier's cap. */
+typedef struct gh_limits_org_cfg {
+    int64_t monthly_limit_nusd; /* the organization's own limit; 0 = none */
+    int64_t tier_cap_nusd;      /* its tier's monthly cap; 0 = none (custom tiers) */
+    gh_rate_limits_t rates[GH_LIMITS_CLASSES_MAX];
+} gh_limits_org_cfg_t;
+
+/* Fills `cfg`'s tier cap and every class's rates from `tier`; the organization's own monthly
+ * limit is left as it is. Custom tiers have no cap and no rates: staff fill them in. */
+void gh_limits_org_cfg_tier(gh_limits_org_cfg_t *cfg, const gh_tier_t *tier);
+
+/* Creates organization `org_id` with `cfg` (balance and month spend 0), or changes the limits
+ * of a known one, live: its balance, spend and reservations stay, and each bucket keeps what
+ * was used in the current minute (gh_bucket_set_limit). GH_EINVAL for a bad id or negative or
+ * too large (> GH_BUCKET_LIMIT_MAX) values, GH_ENOMEM. */
+gh_err_t gh_limits_org_set(gh_limits_t *l, const char *org_id, const gh_limits_org_cfg_t *cfg);
+
+/* Sets a known organization's balance and the spend of month `month_key` (YYYYMM, UTC;
+ * gh_utc_month_key) as read from the database: at start, or when reconciling while none of
+ * its requests is in flight. In-flight reservations are kept. GH_ENOTFOUND, GH_EINVAL. */
+gh_err_t gh_limits_org_set_money(gh_limits_t *l, const char *org_id, int64_t balance_nusd,
+                                 int32_t month_key, int64_t month_spent_nusd);
+
+/* Adds `delta_nusd` (negative to take away: expired lots, refunds) to a known organization's
+ * balance. Purchases and grants go through here while requests are in flight, since an
+ * absolute balance read from the database would miss charges not yet written. GH_ENOTFOUND. */
+gh_err_t gh_limits_credit(gh_limits_t *l, const char *org_id, int64_t delta_nusd);
+
+/* Drops an organization and its workspaces: its admissions fail with GH_ENOTFOUND and the
+ * settlements of requests still in flight are ignored. GH_ENOTFOUND when not known. */
+gh_err_t gh_limits_org_forget(gh_limits_t *l, const char *org_id);
+
+/* A workspace's own limits, each applying on top of its organization's (so only a lower one
+ * makes a difference). Zero means none. */
+typedef struct gh_limits_ws_cfg {
+    int64_t monthly_limit_nusd;
+    gh_rate_limits_t rates[GH_LIMITS_CLASSES_MAX];
+} gh_limits_ws_cfg_t;
+
+/* Creates or changes workspace `ws_id` of known organization `org_id`, live (as
+ * gh_limits_org_set). A workspace without a record is admitted on its organization's limits
+ * alone, and its spend is not counted. Workspaces are found by organization and id, so a
+ * key can never reach another organization's workspace. GH_ENOTFOUND (no such
+ * organization), GH_EINVAL, GH_ENOMEM. */
+gh_err_t gh_limits_ws_set(gh_limits_t *l, const char *org_id, const char *ws_id,
+                          const gh_limits_ws_cfg_t *cfg);
+
+/* Sets a known workspace's spend of month `month_key`, as read from the database. */
+gh_err_t gh_limits_ws_set_spend(gh_limits_t *l, const char *org_id, const char *ws_id,
+                                int32_t month_key, int64_t month_spent_nusd);
+
+/* Drops a workspace (its organization stays). GH_ENOTFOUND when not known. */
+gh_err_t gh_limits_ws_forget(gh_limits_t *l, const char *org_id, const char *ws_id);
+
+/* ---- Data plane -------------------------------------------------------------------------- */
+
+typedef enum {
+    GH_LIMIT_REQUESTS,
+    GH_LIMIT_INPUT_TOKENS,
+    GH_LIMIT_OUTPUT_TOKENS,
+    GH_LIMIT_KINDS
+} gh_limit_kind_t;
+
+typedef struct gh_admit_req {
+    const char *org_id;
+    const char *workspace_id;   /* NULL or "" when the key has none */
+    const char *model_class;    /* one of the engine's classes */
+    int64_t input_tokens_bound; /* taken from the input buckets, corrected at settlement */
+    int64_t max_output_tokens;  /* taken from the output buckets, corrected at settlement */
+    int64_t worst_cost_nusd;    /* an upper bound of the cost; reserved until settlement */
+} gh_admit_req_t;
+
+typedef enum {
+    GH_ADMIT_OK,
+    GH_ADMIT_NO_CREDIT,          /* worst cost > balance - reserved */
+    GH_ADMIT_ORG_MONTHLY_LIMIT,  /* month spend + reserved + worst cost > effective limit */
+    GH_ADMIT_WS_MONTHLY_LIMIT,   /* the same against the workspace's limit */
+    GH_ADMIT_RATE_LIMITED,       /* a bucket is short */
+    GH_ADMIT_DECISIONS
+} gh_admit_decision_t;
+
+/* One rate-limit header group. `limit` 0: no limit of that kind applies (no headers). */
+typedef struct gh_limits_window {
+    int64_t limit;        /* per minute */
+    int64_t remaining;    /* whole tokens (requests) there now */
+    int64_t reset_unix_s; /* when the bucket will be full again, rounded up to a second */
+} gh_limits_window_t;
+
+/* What the response headers report: per kind, the binding bucket (the organization's or the
+ * workspace's, whichever has less left); `tokens` is input and output together (limits and
+ * remainders added, the later reset). */
+typedef struct gh_limits_report {
+    gh_limits_window_t requests, input_tokens, output_tokens, tokens;
+} gh_limits_report_t;
+
+/* What an admitted request holds until it is settled. Plain data the caller keeps by value
+ * (in its request context); it stays valid until settled, even if the organization is
+ * forgotten meanwhile. */
+typedef struct gh_limits_hold {
+    struct gh_limits_org *org;
+    struct gh_limits_ws *ws; /* NULL: no workspace record */
+    uint32_t org_gen, ws_gen;
+    int class_index;
+    int64_t cost_nusd; /* reserved from the balance and both month limits */
+    /* Tokens taken from the buckets, [organization, workspace][input, output]; -1 where the
+     * bucket had no limit. A take never exceeds the bucket's capacity (see gh_limits_admit). */
+    int64_t taken[2][2];
+    bool held; /* set by an admission; cleared by the settlement */
+} gh_limits_hold_t;
+
+typedef struct gh_admit {
+    gh_admit_decision_t decision;
+    int class_index;
+    /* GH_ADMIT_RATE_LIMITED: the bucket with the longest wait, whose it is and its limit. */
+    gh_limit_kind_t limited_kind;
+    bool limited_by_workspace;
+    int64_t limited_per_min;
+    int64_t retry_after_s; /* whole seconds, rounded up, >= 1 */
+    /* GH_ADMIT_*_MONTHLY_LIMIT: the limit reached and when the month rolls over. */
+    int64_t monthly_limit_nusd;
+    int64_t regain_unix_s;
+    gh_limits_report_t report; /* for every decision */
+    gh_limits_hold_t hold;     /* GH_ADMIT_OK only */
+} gh_admit_t;
+
+/* Decides whether a request may go ahead and, if it may, reserves for it, atomically:
+ * 1. credit: worst_cost_nusd must fit in balance - reserved (a balance of $1 can never have
+ *    more than $1 reserved or charged, whatever the concurrency);
+ * 2. the organization's effective monthly limit, then the workspace's: month spend +
+ *    reserved + worst cost must fit (the month rolls over at 00:00 UTC on the 1st);
+ * 3. every bucket of the class, the organization's and the workspace's: 1 request,
+ *    input_tokens_bound input tokens and max_output_tokens output tokens, all or nothing.
+ *    A take larger than a bucket's capacity is cut to the capacity, so a request with
+ *    max_tokens above the OTPM limit waits for a full bucket instead of never passing; the
+ *    rest is charged at settlement.
+ * The first check that fails is the decision; nothing is taken or reserved unless all pass.
+ * The report is filled for every decision. Returns GH_OK with a decision, GH_ENOTFOUND for an
+ * unknown organization, GH_EINVAL for an unknown class or negative amounts (the decision is
+ * then GH_ADMIT_NO_CREDIT, failing closed). Never allocates; no system call but the clock. */
+gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *out);
+
+/* Ends what `hold` reserved, once the request's usage is known (or with zeros when it failed
+ * before any). Under the organization's mutex: the reservation is released; the actual cost
+ * is subtracted from the balance and added to the month spend of the organization and the
+ * workspace; each token bucket gets back what was taken but not used, or is charged what was
+ * used beyond what was taken (it may then go into debt, never more than one capacity: see
+ * gh_bucket_charge). The cost is charged in full even if it exceeds the reservation (the
+ * ledger is the truth); that would mean worst_cost_nusd was not an upper bound, and is
+ * counted in the stats as an overrun. Clears hold->held. GH_EINVAL when nothing is held
+ * (never admitted, or settled already); GH_ENOTFOUND when the organization was forgotten
+ * meanwhile (nothing is charged). */
+gh_err_t gh_limits_settle(gh_limits_t *l, gh_limits_hold_t *hold, int64_t actual_input_tokens,
+                          int64_t actual_output_tokens, int64_t actual_cost_nusd);
+
+/* The report an admission of `model_class` would carry now, taking nothing (console pages).
+ * GH_ENOTFOUND, GH_EINVAL. */
+gh_err_t gh_limits_peek(gh_limits_t *l, const char *org_id, const char *ws_id,
+                        const char *model_class, gh_limits_report_t *out);
+
+/* ---- Answers ----------------------------------------------------------------------------- */
+
+/* Room for any message gh_limits_refusal writes. */
+#define GH_LIMITS_MSG_MAX 320
+
+/* For a refused admission: the error to answer with (GH_EINVAL, i.e. 400
+ * invalid_request_error, for credit and monthly limits; GH_ERATE, i.e. 429 rate_limit_error,
+ * for rate limits) and the message for the client in `msg`. GH_OK for an admitted one. */
+gh_err_t gh_limits_refusal(const gh_limits_t *l, const gh_admit_t *a, char *msg,
+                           size_t msg_size);
+
+/* The anthropic-ratelimit-* headers (and retry-after when rate limited). */
+#define GH_LIMITS_HEADERS_MAX 13
+#define GH_LIMITS_VALUE_MAX 24
+
+typedef struct gh_limits_header {
+    const char *name; /* static */
+    size_t name_len;
+    const char *value; /* into the gh_limits_headers_t it is part of */
+    size_t value_len;
+} gh_limits_header_t;
+
+typedef struct gh_limits_headers {
+    size_t count;
+    gh_limits_header_t h[GH_LIMITS_HEADERS_MAX];
+    char values[GH_LIMITS_HEADERS_MAX][GH_LIMITS_VALUE_MAX];
+} gh_limits_headers_t;
+
+/* Writes the headers for `a` into `out` (values point into `out`, so do not copy it) and
+ * returns their number: -limit, -remaining and -reset (RFC 3339 UTC, e.g.
+ * 2026-11-25T12:00:00Z) for requests, input-tokens, output-tokens and tokens wherever a limit
+ * applies, and retry-after (seconds) when rate limited. No allocation, no lock. */
+size_t gh_limits_format_headers(const gh_admit_t *a, gh_limits_headers_t *out);
+
+/* ---- Inspection -------------------------------------------------------------------------- */
+
+typedef struct gh_limits_org_state {
+    int64_t balance_nusd;
+    int64_t reserved_nusd;
+    int32_t month_key; /* the current month (a past month's spend reads as 0) */
+    int64_t month_spent_nusd;
+    int64_t monthly_limit_nusd; /* effective: the lower of its own and its tier's; 0 = none */
+    int64_t in_flight;          /* admitted and not yet settled */
+} gh_limits_org_state_t;
+
+typedef struct gh_limits_ws_state {
+    int64_t reserved_nusd;
+    int32_t month_key;
+    int64_t month_spent_nusd;
+    int64_t monthly_limit_nusd;
+    int64_t in_flight;
+} gh_limits_ws_state_t;
+
+gh_err_t gh_limits_org_get(gh_limits_t *l, const char *org_id, gh_limits_org_state_t *out);
+gh_err_t gh_limits_ws_get(gh_limits_t *l, const char *org_id, const char *ws_id,
+                          gh_limits_ws_state_t *out);
+
+typedef struct gh_limits_stats {
+    uint64_t orgs, workspaces; /* live ones */
+    uint64_t admitted, settled;
+    uint64_t refused[GH_ADMIT_DECISIONS]; /* by decision; [GH_ADMIT_OK] stays 0 */
+    uint64_t overruns;                    /* settlements that cost more than was reserved */
+    int64_t overrun_nusd;
+} gh_limits_stats_t;
+
+/* Sums the counters of every shard (takes each shard's mutex in turn). */
+void gh_limits_stats(gh_limits_t *l, gh_limits_stats_t *out);
+
+#endif
