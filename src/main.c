@@ -1,5 +1,6 @@
 /* gatehouse: the command line. `serve` runs both planes; `migrate` brings the database schema
- * up to date; `version` prints the version. Every subcommand takes --config and --data-dir. */
+ * up to date; `credits` and `ledger` are staff tools for billing; `version` prints the
+ * version. Every subcommand takes --config and --data-dir. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 
 #include "api/api.h"
 #include "core/app.h"
+#include "core/billing.h"
 #include "core/state.h"
 #include "core/usage.h"
 #include "gateway/gateway.h"
@@ -20,6 +22,7 @@
 #include "lib/keyfmt.h"
 #include "lib/log.h"
 #include "lib/mail.h"
+#include "lib/money.h"
 #include "lib/throttle.h"
 #include "store/store.h"
 
@@ -35,6 +38,15 @@ static const char help_text[] =
     "Commands:\n"
     "  serve      Run the console (control plane) and the model API (data plane)\n"
     "  migrate    Apply pending database migrations and exit\n"
+    "  credits grant --org ID --usd AMOUNT --reason TEXT\n"
+    "  credits clawback --org ID --usd AMOUNT --reason TEXT\n"
+    "             Give an organization credits (a new lot that expires like purchased\n"
+    "             credits), or take unused credits back; recorded in the ledger and the\n"
+    "             organization's audit log. A running server sees the change at once\n"
+    "  ledger check [--org ID]\n"
+    "             Recompute every balance from the ledger entries and compare it with the\n"
+    "             credit lots, the cached balances, the usage and the invoice numbering;\n"
+    "             exits 1 when anything differs\n"
     "  keys verify KEY|-\n"
     "             Check offline that KEY (or a line on standard input) is a well-formed\n"
     "             Gatehouse API or admin key with a matching checksum\n"
@@ -57,21 +69,34 @@ typedef struct {
     const char *data_dir;
     const char *listen;
     const char *api_listen;
+    const char *org;    /* credits, ledger */
+    const char *usd;    /* credits */
+    const char *reason; /* credits */
 } cli_t;
 
-static int parse_args(int argc, char **argv, cli_t *cli, bool serve)
+/* Which options a command takes beyond --config and --data-dir. */
+enum { ARGS_SERVE = 1, ARGS_ORG = 2, ARGS_CREDITS = 4 };
+
+/* Reads the options after the first `skip` arguments. */
+static int parse_args(int argc, char **argv, int skip, cli_t *cli, int allowed)
 {
-    for (int i = 2; i < argc; i++) {
+    for (int i = skip; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = NULL;
         if (!strcmp(a, "--config"))
             dst = &cli->config;
         else if (!strcmp(a, "--data-dir"))
             dst = &cli->data_dir;
-        else if (serve && !strcmp(a, "--listen"))
+        else if ((allowed & ARGS_SERVE) && !strcmp(a, "--listen"))
             dst = &cli->listen;
-        else if (serve && !strcmp(a, "--api-listen"))
+        else if ((allowed & ARGS_SERVE) && !strcmp(a, "--api-listen"))
             dst = &cli->api_listen;
+        else if ((allowed & ARGS_ORG) && !strcmp(a, "--org"))
+            dst = &cli->org;
+        else if ((allowed & ARGS_CREDITS) && !strcmp(a, "--usd"))
+            dst = &cli->usd;
+        else if ((allowed & ARGS_CREDITS) && !strcmp(a, "--reason"))
+            dst = &cli->reason;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(help_text, stdout);
             exit(0);
@@ -179,11 +204,23 @@ static int cmd_serve(const cli_t *cli)
     gh_gateway_t *gateway = NULL;
     gh_state_t *state = NULL;
     gh_usage_t *usage = NULL;
+    gh_pay_t *pay = NULL;
+    gh_billing_t *billing = NULL;
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
     if (gh_store_open(&store, cfg.db_path, err, sizeof(err)) ||
-        gh_mailer_new(&mailer, &cfg, err, sizeof(err)))
+        gh_mailer_new(&mailer, &cfg, err, sizeof(err)) ||
+        gh_billing_provider_new(&cfg, &pay, err, sizeof(err)))
         goto out;
+    app.store = store;
+    app.mailer = mailer;
+    app.pay = pay;
+    /* Billing exists before the usage writer, whose commits (the journal replay included)
+     * charge the organizations' credit lots. */
+    if (gh_billing_new(&billing, &app)) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto out;
+    }
     if (gh_throttle_new(&throttle) || gh_state_new(&state)) {
         snprintf(err, sizeof(err), "out of memory");
         goto out;
@@ -194,10 +231,10 @@ static int cmd_serve(const cli_t *cli)
     }
     char journal[GH_CONFIG_PATH + 32];
     snprintf(journal, sizeof(journal), "%s/usage.journal", cfg.data_dir);
-    if (gh_usage_open(&usage, store, journal, err, sizeof(err)))
+    gh_usage_hook_t hook;
+    gh_billing_usage_hook(&app, &hook);
+    if (gh_usage_open(&usage, store, journal, &hook, err, sizeof(err)))
         goto out;
-    app.store = store;
-    app.mailer = mailer;
     app.throttle = throttle;
     app.state = state;
     app.usage = usage;
@@ -212,7 +249,7 @@ static int cmd_serve(const cli_t *cli)
         default_url(cfg.public_api_url, sizeof(cfg.public_api_url), cfg.api_listen,
                     gh_gateway_port(gateway));
     cfg.cookie_secure = !strncmp(cfg.public_url, "https://", 8);
-    if (gh_http_start(http, err, sizeof(err)))
+    if (gh_http_start(http, err, sizeof(err)) || gh_billing_start(billing, err, sizeof(err)))
         goto out;
 
     char console_addr[GH_CONFIG_STR], api_addr[GH_CONFIG_STR];
@@ -234,6 +271,9 @@ out:
     gh_http_stop(http);
     gh_gateway_stop(gateway);
     gh_usage_close(usage); /* after the data plane: its last events are committed */
+    gh_billing_free(billing); /* after everything that charges or kicks it */
+    if (pay)
+        pay->ops->destroy(pay);
     gh_state_free(state);
     gh_throttle_free(throttle);
     gh_mailer_free(mailer);
@@ -241,6 +281,111 @@ out:
     if (status == 0)
         gh_log_info("gatehouse: stopped cleanly");
     return status;
+}
+
+/* Opens the store for a staff command: the configuration, the database (migrated) and an
+ * application without a provider or servers. */
+static int staff_open(const cli_t *cli, gh_config_t *cfg, gh_app_t *app)
+{
+    if (load_config(cli, cfg))
+        return -1;
+    char err[600];
+    memset(app, 0, sizeof(*app));
+    app->cfg = cfg;
+    app->now = gh_app_clock;
+    if (gh_store_open(&app->store, cfg->db_path, err, sizeof(err))) {
+        fprintf(stderr, "gatehouse: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* gatehouse credits grant|clawback --org ID --usd AMOUNT --reason TEXT */
+static int cmd_credits(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: gatehouse credits grant|clawback --org ID --usd AMOUNT --reason TEXT "
+        "[--config FILE] [--data-dir DIR]\n";
+    cli_t cli = {0};
+    if (argc < 3 || (strcmp(argv[2], "grant") && strcmp(argv[2], "clawback")) ||
+        parse_args(argc, argv, 3, &cli, ARGS_ORG | ARGS_CREDITS) || !cli.org || !cli.usd ||
+        !cli.reason) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    bool grant = !strcmp(argv[2], "grant");
+    int64_t amount = 0;
+    if (gh_money_parse_usd(cli.usd, &amount) || amount <= 0) {
+        fprintf(stderr, "gatehouse: --usd must be a positive amount in USD, like 10 or 2.50\n");
+        return 2;
+    }
+    gh_config_t cfg;
+    gh_app_t app;
+    if (staff_open(&cli, &cfg, &app))
+        return 1;
+    /* Staff act under their login name, which the organization's audit log shows. */
+    gh_actor_t staff = {.kind = GH_ACTOR_STAFF, .role = GH_ROLE_ADMIN};
+    const char *user = getenv("USER");
+    snprintf(staff.id, sizeof(staff.id), "staff");
+    snprintf(staff.label, sizeof(staff.label), "gatehouse credits (%s)",
+             user && *user ? user : "unknown user");
+    snprintf(staff.org_id, sizeof(staff.org_id), "%s", cli.org);
+    snprintf(staff.ip, sizeof(staff.ip), "command line");
+    char msg[600] = "", text[GH_MONEY_TEXT_MAX];
+    gh_credit_lot_t lot;
+    gh_err_t rc = grant ? gh_billing_grant(&app, &staff, cli.org, amount, cli.reason, &lot, msg,
+                                           sizeof(msg))
+                        : gh_billing_clawback(&app, &staff, cli.org, amount, cli.reason, msg,
+                                              sizeof(msg));
+    int status = 0;
+    gh_money_format_usd(amount, text);
+    if (rc) {
+        fprintf(stderr, "gatehouse: %s\n", *msg ? msg : gh_err_str(rc));
+        status = 1;
+    } else {
+        gh_billing_overview_t o;
+        printf("%s $%s %s %s", grant ? "granted" : "clawed back", text, grant ? "to" : "from",
+               cli.org);
+        if (grant)
+            printf(" (lot %s)", lot.id);
+        if (!gh_billing_overview(&app, cli.org, &o)) {
+            gh_money_format_usd(o.account.balance_nusd, text);
+            printf("; balance now $%s", text);
+        }
+        printf("\n");
+    }
+    gh_store_close(app.store);
+    return status;
+}
+
+static void print_check(void *ctx, const char *org_id, bool ok, const char *detail)
+{
+    (void)ctx;
+    printf("%-32s %s  %s\n", org_id, ok ? "ok      " : "MISMATCH", detail);
+}
+
+/* gatehouse ledger check [--org ID] */
+static int cmd_ledger(int argc, char **argv)
+{
+    cli_t cli = {0};
+    if (argc < 3 || strcmp(argv[2], "check") || parse_args(argc, argv, 3, &cli, ARGS_ORG)) {
+        fputs("usage: gatehouse ledger check [--org ID] [--config FILE] [--data-dir DIR]\n",
+              stderr);
+        return 2;
+    }
+    gh_config_t cfg;
+    gh_app_t app;
+    if (staff_open(&cli, &cfg, &app))
+        return 1;
+    int problems = 0;
+    gh_err_t rc = gh_billing_ledger_check(&app, cli.org, print_check, NULL, &problems);
+    gh_store_close(app.store);
+    if (rc) {
+        fprintf(stderr, "gatehouse: the ledger could not be read: %s\n", gh_err_str(rc));
+        return 1;
+    }
+    printf("%s\n", problems ? "the ledger has differences" : "the ledger is consistent");
+    return problems ? 1 : 0;
 }
 
 /* gatehouse keys verify KEY|-: the checksum check a secret scanner would make, offline. */
@@ -300,9 +445,13 @@ int main(int argc, char **argv)
     cli_t cli = {0};
     int rc;
     if (!strcmp(argv[1], "serve"))
-        rc = parse_args(argc, argv, &cli, true) ? 2 : cmd_serve(&cli);
+        rc = parse_args(argc, argv, 2, &cli, ARGS_SERVE) ? 2 : cmd_serve(&cli);
     else if (!strcmp(argv[1], "migrate"))
-        rc = parse_args(argc, argv, &cli, false) ? 2 : cmd_migrate(&cli);
+        rc = parse_args(argc, argv, 2, &cli, 0) ? 2 : cmd_migrate(&cli);
+    else if (!strcmp(argv[1], "credits"))
+        rc = cmd_credits(argc, argv);
+    else if (!strcmp(argv[1], "ledger"))
+        rc = cmd_ledger(argc, argv);
     else if (!strcmp(argv[1], "keys"))
         rc = cmd_keys(argc, argv);
     else if (!strcmp(argv[1], "mock-upstream"))

@@ -93,10 +93,11 @@ const FALLBACK = {
 };
 
 // Sends a request and returns the parsed JSON body. Throws ApiError on any failure.
-// options: {body, signal, quiet401}: quiet401 skips the global sign-out handling (used by
-// the boot check and the sign-in pages, which expect 401).
+// options: {body, signal, quiet401, headers}: quiet401 skips the global sign-out handling
+// (used by the boot check and the sign-in pages, which expect 401); headers adds request
+// headers (e.g. idempotency-key).
 export async function request(method, path, options = {}) {
-  const headers = { accept: 'application/json' };
+  const headers = { ...(options.headers || {}), accept: 'application/json' };
   const init = { method, headers, credentials: 'same-origin', signal: options.signal };
   if (method !== 'GET' && method !== 'HEAD') {
     headers['content-type'] = 'application/json';

@@ -14,6 +14,7 @@ import * as workspaces from './pages/workspaces.js';
 import * as workspace from './pages/workspace.js';
 import * as keys from './pages/keys.js';
 import * as auditLog from './pages/audit-log.js';
+import * as billing from './pages/billing.js';
 import * as notFound from './pages/not-found.js';
 import { comingSoon } from './pages/coming-soon.js';
 
@@ -30,7 +31,7 @@ const ROUTES = {
   '/settings/workspaces': { kind: 'app', title: 'Workspaces', page: workspaces.render },
   '/settings/keys': { kind: 'app', title: 'API Keys', page: keys.render },
   '/settings/audit-log': { kind: 'app', title: 'Audit log', page: auditLog.render },
-  '/settings/billing': { kind: 'app', title: 'Plans & Billing', page: comingSoon('billing') },
+  '/settings/billing': { kind: 'app', title: 'Plans & Billing', page: billing.render },
   '/settings/limits': { kind: 'app', title: 'Limits', page: comingSoon('limits') },
   '/settings/usage': { kind: 'app', title: 'Usage', page: comingSoon('usage') },
   '/settings/cost': { kind: 'app', title: 'Cost', page: comingSoon('cost') },

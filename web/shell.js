@@ -13,7 +13,7 @@ const NAV = [
       { href: '/settings/members', label: 'Members', icon: 'users' },
       { href: '/settings/workspaces', label: 'Workspaces', icon: 'grid' },
       { href: '/settings/keys', label: 'API Keys', icon: 'key' },
-      { href: '/settings/billing', label: 'Billing', icon: 'card', soon: true },
+      { href: '/settings/billing', label: 'Billing', icon: 'card' },
       { href: '/settings/limits', label: 'Limits', icon: 'gauge', soon: true },
       { href: '/settings/usage', label: 'Usage', icon: 'chart', soon: true },
       { href: '/settings/cost', label: 'Cost', icon: 'coins', soon: true },

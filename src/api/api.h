@@ -121,6 +121,17 @@ void gh_api_admin_key_create(gh_req_t *req);
 void gh_api_admin_key_get(gh_req_t *req);
 void gh_api_admin_key_revoke(gh_req_t *req);
 void gh_api_audit_list(gh_req_t *req);
+void gh_api_billing_get(gh_req_t *req);
+void gh_api_billing_card_add(gh_req_t *req);
+void gh_api_billing_cards_list(gh_req_t *req);
+void gh_api_billing_profile(gh_req_t *req);
+void gh_api_billing_purchase(gh_req_t *req);
+void gh_api_billing_purchases_list(gh_req_t *req);
+void gh_api_billing_purchase_get(gh_req_t *req);
+void gh_api_billing_auto_reload(gh_req_t *req);
+void gh_api_invoices_list(gh_req_t *req);
+void gh_api_invoice_get(gh_req_t *req);
+void gh_api_invoice_pdf(gh_req_t *req);
 void gh_api_healthz(gh_req_t *req);
 void gh_api_metrics(gh_req_t *req);
 

@@ -207,7 +207,10 @@ void gh_api_audit_list(gh_req_t *req)
         "user.removed",         "workspace.created",        "workspace.updated",
         "workspace.archived",   "workspace_member.added",   "workspace_member.updated",
         "workspace_member.removed", "api_key.created",      "api_key.updated",
-        "admin_key.created",    "admin_key.revoked",        NULL};
+        "admin_key.created",    "admin_key.revoked",        "payment_method.added",
+        "billing_profile.updated", "purchase.created",      "purchase.succeeded",
+        "purchase.declined",    "auto_reload.updated",      "auto_reload.disabled",
+        "credits.granted",      "credits.clawed_back",      NULL};
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     gh_page_t page;
     if (!gh_api_page(req, &page))

@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "core/auth.h"
+#include "core/billing.h"
 #include "core/keys.h"
 #include "lib/keyfmt.h"
 #include "lib/metrics.h"
@@ -60,6 +61,17 @@ static const gh_route_t routes[] = {
     {"GET", "/v1/organizations/admin_keys/{admin_key_id}", gh_api_admin_key_get, GH_ACCESS_ADMIN},
     {"POST", "/v1/organizations/admin_keys/{admin_key_id}/revoke", gh_api_admin_key_revoke, GH_ACCESS_ADMIN},
     {"GET", "/v1/organizations/audit_log", gh_api_audit_list, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/billing", gh_api_billing_get, GH_ACCESS_BILLING},
+    {"POST", "/v1/organizations/billing/payment_method", gh_api_billing_card_add, GH_ACCESS_BILLING},
+    {"GET", "/v1/organizations/billing/payment_methods", gh_api_billing_cards_list, GH_ACCESS_BILLING},
+    {"POST", "/v1/organizations/billing/profile", gh_api_billing_profile, GH_ACCESS_BILLING},
+    {"GET", "/v1/organizations/billing/purchases", gh_api_billing_purchases_list, GH_ACCESS_BILLING},
+    {"POST", "/v1/organizations/billing/purchases", gh_api_billing_purchase, GH_ACCESS_BILLING},
+    {"GET", "/v1/organizations/billing/purchases/{purchase_id}", gh_api_billing_purchase_get, GH_ACCESS_BILLING},
+    {"POST", "/v1/organizations/billing/auto_reload", gh_api_billing_auto_reload, GH_ACCESS_BILLING},
+    {"GET", "/v1/organizations/invoices", gh_api_invoices_list, GH_ACCESS_BILLING},
+    {"GET", "/v1/organizations/invoices/{invoice_id}", gh_api_invoice_get, GH_ACCESS_BILLING},
+    {"GET", "/v1/organizations/invoices/{invoice_id}/pdf", gh_api_invoice_pdf, GH_ACCESS_BILLING},
 };
 
 static bool is_safe_method(const char *m)
@@ -240,7 +252,7 @@ void gh_api_metrics(gh_req_t *req)
         gh_res_error(req, GH_ENOTFOUND, "Metrics are turned off ([log] metrics = false).");
         return;
     }
-    char extra[2048] = "";
+    char extra[4096] = "";
     if (app->usage) {
         gh_usage_stats_t u;
         gh_usage_stats(app->usage, &u);
@@ -262,6 +274,23 @@ void gh_api_metrics(gh_req_t *req)
                  (unsigned long long)u.submitted, (unsigned long long)u.committed,
                  (unsigned long long)u.dropped, (unsigned long long)u.queue_depth,
                  (unsigned long long)u.batches, (unsigned long long)u.last_batch_size);
+    }
+    if (app->billing) {
+        gh_billing_stats_t b;
+        gh_billing_stats(app->billing, &b);
+        size_t n = strlen(extra);
+        snprintf(extra + n, sizeof(extra) - n,
+                 "# HELP gatehouse_billing_scheduler_passes_total Billing scheduler passes "
+                 "(expiry, pending purchases, auto-reload).\n"
+                 "# TYPE gatehouse_billing_scheduler_passes_total counter\n"
+                 "gatehouse_billing_scheduler_passes_total %llu\n"
+                 "# HELP gatehouse_billing_events_total Billing scheduler work by kind.\n"
+                 "# TYPE gatehouse_billing_events_total counter\n"
+                 "gatehouse_billing_events_total{kind=\"lot_expired\"} %llu\n"
+                 "gatehouse_billing_events_total{kind=\"purchase_retried\"} %llu\n"
+                 "gatehouse_billing_events_total{kind=\"auto_reload\"} %llu\n",
+                 (unsigned long long)b.passes, (unsigned long long)b.lots_expired,
+                 (unsigned long long)b.retries, (unsigned long long)b.reloads);
     }
     if (app->state) {
         size_t n = strlen(extra);

@@ -1,6 +1,8 @@
 /* Who is acting on an organization: a signed-in person (through their session) or an admin
  * key. Built by the API layer once per request; core functions use it to decide what is
- * allowed and to record the audit trail. */
+ * allowed and to record the audit trail. Two actors never come from a request: staff on the
+ * command line (`gatehouse credits grant`) and the system itself (auto-reload, the billing
+ * scheduler). */
 #ifndef GH_CORE_ACTOR_H
 #define GH_CORE_ACTOR_H
 
@@ -8,7 +10,7 @@
 #include "lib/crypto.h"
 #include "store/store.h"
 
-typedef enum { GH_ACTOR_USER, GH_ACTOR_ADMIN_KEY } gh_actor_kind_t;
+typedef enum { GH_ACTOR_USER, GH_ACTOR_ADMIN_KEY, GH_ACTOR_STAFF, GH_ACTOR_SYSTEM } gh_actor_kind_t;
 
 typedef struct gh_actor {
     gh_actor_kind_t kind;
@@ -19,10 +21,16 @@ typedef struct gh_actor {
     char ip[64];
 } gh_actor_t;
 
-/* "user" or "admin_key", as the API and the audit log name them. */
+/* "user", "admin_key", "staff" or "system", as the API and the audit log name them. */
 static inline const char *gh_actor_type(const gh_actor_t *a)
 {
-    return a->kind == GH_ACTOR_USER ? "user" : "admin_key";
+    switch (a->kind) {
+    case GH_ACTOR_USER: return "user";
+    case GH_ACTOR_ADMIN_KEY: return "admin_key";
+    case GH_ACTOR_STAFF: return "staff";
+    case GH_ACTOR_SYSTEM: return "system";
+    }
+    return "system";
 }
 
 #endif

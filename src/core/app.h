@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "core/pay.h"
 #include "core/state.h"
 #include "core/usage.h"
 #include "lib/config.h"
@@ -19,6 +20,10 @@ typedef struct gh_app {
     gh_throttle_t *throttle;
     gh_state_t *state; /* what the data plane reads; NULL in tests without one */
     gh_usage_t *usage; /* the usage writer, for its gauges; may be NULL */
+    gh_pay_t *pay;     /* the payment provider ([billing] provider); NULL where nothing is
+                        * charged (command-line tools) */
+    struct gh_billing *billing; /* in-flight purchases and the billing scheduler; may be NULL
+                                 * where nothing is charged */
     int64_t (*now)(void); /* Unix seconds; tests inject their own clock */
 } gh_app_t;
 

@@ -38,6 +38,7 @@ typedef struct {
 
 struct gh_usage {
     gh_store_t *store;
+    gh_usage_hook_t hook; /* billing's part of each commit */
     char path[1024], old_path[1040];
 
     /* The journal: a file mapped into memory, appended to with memcpy (no system call);
@@ -145,14 +146,58 @@ static void to_row(const record_t *r, gh_usage_row_t *row)
     };
 }
 
+/* ---- billing's part of a commit ---- */
+
+#define CHARGE_ORGS 64 /* organizations per call of the hook; more are flushed in turns */
+
+typedef struct {
+    gh_usage_charge_t c[CHARGE_ORGS];
+    size_t n;
+    bool any; /* something was charged in this transaction */
+} charges_t;
+
+static gh_err_t charges_flush(const gh_usage_hook_t *hook, gh_db_t *db, charges_t *acc)
+{
+    gh_err_t rc = acc->n && hook->charge ? hook->charge(hook->ctx, db, acc->c, acc->n) : GH_OK;
+    acc->any |= acc->n > 0;
+    acc->n = 0;
+    return rc;
+}
+
+/* Adds the event just inserted (when it was: a replayed event already stored is not) to its
+ * organization's charge. */
+static gh_err_t charges_add(const gh_usage_hook_t *hook, gh_db_t *db, charges_t *acc,
+                            int64_t seq, const gh_usage_event_t *ev)
+{
+    if (!hook->charge || ev->cost_nusd <= 0 || gh_store_changes(db) == 0)
+        return GH_OK;
+    gh_usage_charge_t *c = NULL;
+    for (size_t i = 0; i < acc->n && !c; i++)
+        if (!strcmp(acc->c[i].org_id, ev->org_id))
+            c = &acc->c[i];
+    if (!c) {
+        gh_err_t rc = acc->n == CHARGE_ORGS ? charges_flush(hook, db, acc) : GH_OK;
+        if (rc)
+            return rc;
+        c = &acc->c[acc->n++];
+        snprintf(c->org_id, sizeof(c->org_id), "%s", ev->org_id);
+        c->cost_nusd = 0;
+        c->first_seq = seq;
+    }
+    c->cost_nusd += ev->cost_nusd;
+    c->last_seq = seq;
+    return GH_OK;
+}
+
 /* Inserts every intact record of `path` not yet in the database (seq above `committed`);
  * raises *max_seq to the highest seq seen. The file may hold, after the newest records,
  * older ones already committed (the journal wraps to its start whenever everything in it is
  * committed): those are skipped by their seq. A zeroed, torn or foreign record (a record cut
  * short, a bad CRC) ends the replay of that file: nothing newer can follow it. */
-static gh_err_t replay_file(gh_db_t *db, const char *path, int64_t committed, int64_t *max_seq,
-                            int *replayed)
+static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char *path,
+                            int64_t committed, int64_t *max_seq, int *replayed)
 {
+    charges_t charges = {.n = 0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? GH_OK : GH_EIO;
@@ -177,23 +222,32 @@ static gh_err_t replay_file(gh_db_t *db, const char *path, int64_t committed, in
         r.ev.request_id[sizeof(r.ev.request_id) - 1] = '\0'; /* never trust the file */
         gh_usage_row_t row;
         to_row(&r, &row);
-        if ((rc = gh_store_usage_insert(db, &row)))
+        if ((rc = gh_store_usage_insert(db, &row)) ||
+            (rc = charges_add(hook, db, &charges, r.seq, &r.ev)))
             break;
         if (r.seq > *max_seq)
             *max_seq = r.seq;
         (*replayed)++;
     }
     close(fd);
+    if (!rc)
+        rc = charges_flush(hook, db, &charges);
     if (rc) {
         gh_store_rollback(db);
         return rc;
     }
-    return gh_store_commit(db);
+    rc = gh_store_commit(db);
+    if (!rc && charges.any && hook->committed)
+        hook->committed(hook->ctx);
+    return rc;
 }
 
-/* Commits `n` queued events in one transaction and records the keys' last use. */
-static gh_err_t commit_batch(gh_db_t *db, const queued_t *batch, size_t n)
+/* Commits `n` queued events in one transaction, with billing's charges for them, and records
+ * the keys' last use. */
+static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, const queued_t *batch,
+                             size_t n)
 {
+    charges_t charges = {.n = 0};
     gh_err_t rc = gh_store_begin(db);
     if (rc)
         return rc;
@@ -202,7 +256,11 @@ static gh_err_t commit_batch(gh_db_t *db, const queued_t *batch, size_t n)
         gh_usage_row_t row;
         to_row(&r, &row);
         rc = gh_store_usage_insert(db, &row);
+        if (!rc)
+            rc = charges_add(hook, db, &charges, r.seq, &r.ev);
     }
+    if (!rc)
+        rc = charges_flush(hook, db, &charges);
     /* last_used_at: once per distinct key in the batch (batches are in time order). */
     for (size_t i = n; i-- > 0 && !rc;) {
         bool later_seen = false;
@@ -215,7 +273,10 @@ static gh_err_t commit_batch(gh_db_t *db, const queued_t *batch, size_t n)
         gh_store_rollback(db);
         return rc;
     }
-    return gh_store_commit(db);
+    rc = gh_store_commit(db);
+    if (!rc && charges.any && hook->committed)
+        hook->committed(hook->ctx);
+    return rc;
 }
 
 /* After a commit: when everything journaled is committed, the next record goes to the start
@@ -271,7 +332,7 @@ static void *writer_main(void *arg)
             batch[i] = u->queue[(u->head + i) % QUEUE_CAP];
         pthread_mutex_unlock(&u->qlock);
 
-        gh_err_t rc = commit_batch(db, batch, n);
+        gh_err_t rc = commit_batch(db, &u->hook, batch, n);
         if (rc)
             gh_log_error("usage: committing %zu events failed (%s); they stay in the journal",
                          n, gh_err_name(rc));
@@ -298,12 +359,14 @@ static void *writer_main(void *arg)
 }
 
 gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_path,
-                       char *err, size_t err_size)
+                       const gh_usage_hook_t *hook, char *err, size_t err_size)
 {
     gh_usage_t *u = calloc(1, sizeof(*u));
     if (!u)
         return GH_ENOMEM;
     u->store = store;
+    if (hook)
+        u->hook = *hook;
     u->fd = -1;
     snprintf(u->path, sizeof(u->path), "%s", journal_path);
     snprintf(u->old_path, sizeof(u->old_path), "%s.1", journal_path);
@@ -323,9 +386,9 @@ gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_
     rc = db != NULL ? gh_store_usage_max_seq(db, &committed) : GH_ESTORE;
     max_seq = committed;
     if (rc == GH_OK)
-        rc = replay_file(db, u->old_path, committed, &max_seq, &replayed_old);
+        rc = replay_file(db, &u->hook, u->old_path, committed, &max_seq, &replayed_old);
     if (rc == GH_OK)
-        rc = replay_file(db, u->path, committed, &max_seq, &replayed);
+        rc = replay_file(db, &u->hook, u->path, committed, &max_seq, &replayed);
     if (rc != GH_OK) {
         snprintf(err, err_size, "cannot replay the usage journal %s", journal_path);
         goto out_fail;

@@ -53,10 +53,31 @@ typedef struct gh_usage_stats {
  * behind). Tests may lower it before gh_usage_open. */
 extern size_t gh_usage_journal_bytes;
 
+/* What a commit costs one organization: the sum of the costs of its events that went into
+ * the database in that transaction, and the journal sequences they span. */
+typedef struct gh_usage_charge {
+    char org_id[GH_ID_MAX];
+    int64_t cost_nusd;
+    int64_t first_seq, last_seq;
+} gh_usage_charge_t;
+
+/* Billing's part of every commit (installed by the application; see src/core/billing.h).
+ * `charge` runs inside the transaction that inserts the events, on every path that inserts
+ * them (the writer and the journal replay at start), with only the events that were actually
+ * inserted and cost something, so each event is charged exactly when it is stored: an error
+ * rolls the whole commit back. `committed` runs after such a commit, outside the
+ * transaction, and must not block. Either may be NULL. */
+typedef struct gh_usage_hook {
+    gh_err_t (*charge)(void *ctx, gh_db_t *db, const gh_usage_charge_t *charges, size_t n);
+    void (*committed)(void *ctx);
+    void *ctx;
+} gh_usage_hook_t;
+
 /* Opens the journal at `journal_path`, replays what the database has not seen, and starts
- * the writer thread on its own connection to `store`. */
+ * the writer thread on its own connection to `store`. `hook` (copied; may be NULL) runs on
+ * every commit, the replay included. */
 gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_path,
-                       char *err, size_t err_size);
+                       const gh_usage_hook_t *hook, char *err, size_t err_size);
 
 /* Records one event: journal append, then the writer's queue. Thread-safe; never waits on
  * SQL. GH_EIO when the journal cannot be written (the event is then lost, and logged). */

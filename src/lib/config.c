@@ -1,6 +1,7 @@
 #include "lib/config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <ini.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +44,21 @@ void gh_config_defaults(gh_config_t *cfg)
     snprintf(cfg->oidc_scopes, sizeof(cfg->oidc_scopes), "openid email profile");
     cfg->oidc_timeout_ms = 10000;
     cfg->api_max_body_bytes = 32 * 1024 * 1024;
+    snprintf(cfg->pay_provider, sizeof(cfg->pay_provider), "test");
+    cfg->min_purchase_nusd = 5 * GH_NUSD_PER_USD;
+    cfg->first_purchase_min_nusd = 5 * GH_NUSD_PER_USD;
+    cfg->max_purchase_nusd = 10000 * GH_NUSD_PER_USD;
+    cfg->credit_expiry_days = 365;
+    snprintf(cfg->invoice_prefix, sizeof(cfg->invoice_prefix), "GH");
+    snprintf(cfg->tax_label, sizeof(cfg->tax_label), "Tax");
+    cfg->billing_scheduler_interval_s = 60;
+    cfg->pending_retry_s = 60;
+    snprintf(cfg->stripe_api_base, sizeof(cfg->stripe_api_base), "https://api.stripe.com");
+    snprintf(cfg->stripe_secret_key_env, sizeof(cfg->stripe_secret_key_env), "STRIPE_SECRET_KEY");
+    snprintf(cfg->stripe_webhook_secret_env, sizeof(cfg->stripe_webhook_secret_env),
+             "STRIPE_WEBHOOK_SECRET");
+    snprintf(cfg->stripe_js_url, sizeof(cfg->stripe_js_url), "https://js.stripe.com/v3/");
+    cfg->stripe_timeout_ms = 10000;
 }
 
 
@@ -173,6 +189,108 @@ static gh_err_t set_price(int64_t *dst, const char *value, const char *key, char
     return GH_OK;
 }
 
+/* A USD amount in whole cents, like 5 or 12.50, greater than zero. */
+static gh_err_t set_usd(int64_t *dst, const char *value, const char *key, char *err,
+                        size_t err_size)
+{
+    int64_t v;
+    if (gh_money_parse_usd(value, &v) || v <= 0 || v % (GH_NUSD_PER_USD / 100) ||
+        v > 1000000 * GH_NUSD_PER_USD) {
+        snprintf(err, err_size, "%s must be an amount in USD with whole cents, more than 0 and "
+                                "at most 1000000, like 5 or 12.50, not \"%s\"", key, value);
+        return GH_EINVAL;
+    }
+    *dst = v;
+    return GH_OK;
+}
+
+static gh_err_t set_billing(gh_config_t *c, const char *key, const char *value, char *err,
+                            size_t err_size)
+{
+    gh_err_t rc;
+    if (!strcmp(key, "provider")) {
+        if (strcmp(value, "test") && strcmp(value, "stripe")) {
+            snprintf(err, err_size, "provider must be test or stripe, not \"%s\"", value);
+            return GH_EINVAL;
+        }
+        return set_str(c->pay_provider, sizeof(c->pay_provider), value, key, err, err_size);
+    }
+    if (!strcmp(key, "min_purchase_usd"))
+        return set_usd(&c->min_purchase_nusd, value, key, err, err_size);
+    if (!strcmp(key, "first_purchase_min_usd"))
+        return set_usd(&c->first_purchase_min_nusd, value, key, err, err_size);
+    if (!strcmp(key, "max_purchase_usd"))
+        return set_usd(&c->max_purchase_nusd, value, key, err, err_size);
+    if (!strcmp(key, "credit_expiry_days"))
+        return set_int(&c->credit_expiry_days, value, 1, 3650, key, err, err_size);
+    if (!strcmp(key, "credit_expiry_seconds"))
+        return set_int(&c->credit_expiry_s, value, 0, 3650 * 86400, key, err, err_size);
+    static const struct {
+        const char *key;
+        size_t offset, size;
+    } strs[] = {
+#define S(k, field) {k, offsetof(gh_config_t, field), sizeof(((gh_config_t *)0)->field)}
+        S("seller_name", seller_name),
+        S("seller_line1", seller_line1),
+        S("seller_line2", seller_line2),
+        S("seller_city", seller_city),
+        S("seller_postal_code", seller_postal_code),
+        S("seller_state", seller_state),
+        S("seller_vat_id", seller_vat_id),
+        S("seller_email", seller_email),
+        S("tax_label", tax_label),
+        S("stripe_secret_key_env", stripe_secret_key_env),
+        S("stripe_webhook_secret_env", stripe_webhook_secret_env),
+        S("stripe_publishable_key", stripe_publishable_key),
+#undef S
+    };
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (!strcmp(key, strs[i].key))
+            return set_str((char *)c + strs[i].offset, strs[i].size, value, key, err, err_size);
+    if (!strcmp(key, "seller_country")) {
+        if (*value && !(strlen(value) == 2 && value[0] >= 'A' && value[0] <= 'Z' &&
+                        value[1] >= 'A' && value[1] <= 'Z')) {
+            snprintf(err, err_size, "seller_country must be an ISO 3166 code in capitals, like "
+                                    "IT or US, not \"%s\"", value);
+            return GH_EINVAL;
+        }
+        return set_str(c->seller_country, sizeof(c->seller_country), value, key, err, err_size);
+    }
+    if (!strcmp(key, "invoice_prefix")) {
+        bool ok = *value != '\0' && strlen(value) < sizeof(c->invoice_prefix);
+        for (const char *p = value; ok && *p; p++)
+            ok = (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9');
+        if (!ok) {
+            snprintf(err, err_size, "invoice_prefix must be 1 to 16 capital letters or digits, "
+                                    "not \"%s\"", value);
+            return GH_EINVAL;
+        }
+        return set_str(c->invoice_prefix, sizeof(c->invoice_prefix), value, key, err, err_size);
+    }
+    if (!strcmp(key, "tax_rate_bps"))
+        return set_int(&c->tax_rate_bps, value, 0, 10000, key, err, err_size);
+    if (!strcmp(key, "scheduler_interval_s"))
+        return set_int(&c->billing_scheduler_interval_s, value, 1, 86400, key, err, err_size);
+    if (!strcmp(key, "pending_retry_s"))
+        return set_int(&c->pending_retry_s, value, 1, 86400, key, err, err_size);
+    if (!strcmp(key, "stripe_api_base")) {
+        rc = check_url(value, key, err, err_size);
+        return rc ? rc
+                  : set_str(c->stripe_api_base, sizeof(c->stripe_api_base), value, key, err,
+                            err_size);
+    }
+    if (!strcmp(key, "stripe_js_url")) {
+        rc = check_url(value, key, err, err_size);
+        return rc ? rc
+                  : set_str(c->stripe_js_url, sizeof(c->stripe_js_url), value, key, err,
+                            err_size);
+    }
+    if (!strcmp(key, "stripe_timeout_ms"))
+        return set_int(&c->stripe_timeout_ms, value, 100, 600000, key, err, err_size);
+    snprintf(err, err_size, "unknown option [billing] %s", key);
+    return GH_EINVAL;
+}
+
 static gh_err_t set_model(gh_config_t *c, const char *section, const char *key,
                           const char *value, char *err, size_t err_size)
 {
@@ -248,6 +366,8 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
     gh_err_t rc;
     if (!strncmp(section, "model ", 6) || !strcmp(section, "model"))
         return set_model(c, section, key, value, err, err_size);
+    if (!strcmp(section, "billing"))
+        return set_billing(c, key, value, err, err_size);
     if (KEY("server", "api_max_body_bytes")) {
         int v;
         rc = set_int(&v, value, 1024, 1024 * 1024 * 1024, key, err, err_size);
@@ -467,6 +587,13 @@ gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size)
         if (!m->display_name[0])
             snprintf(m->display_name, sizeof(m->display_name), "%s", m->name);
     }
+    if (cfg->min_purchase_nusd > cfg->max_purchase_nusd ||
+        cfg->first_purchase_min_nusd > cfg->max_purchase_nusd) {
+        snprintf(err, err_size, "[billing] min_purchase_usd and first_purchase_min_usd must not "
+                                "be more than max_purchase_usd");
+        return GH_EINVAL;
+    }
+    strip_trailing_slash(cfg->stripe_api_base);
     strip_trailing_slash(cfg->oidc_issuer);
     if (cfg->oidc_issuer[0] && !cfg->oidc_client_id[0]) {
         snprintf(err, err_size, "[oidc] issuer is set but client_id is not");

@@ -91,6 +91,34 @@ typedef struct gh_config {
     char oidc_scopes[GH_CONFIG_STR];
     int oidc_timeout_ms;
 
+    /* [billing] */
+    char pay_provider[16];           /* "test" (default) or "stripe" */
+    int64_t min_purchase_nusd;       /* the smallest purchase (and auto-reload amount) */
+    int64_t first_purchase_min_nusd; /* the smallest first purchase */
+    int64_t max_purchase_nusd;       /* the largest single purchase */
+    int credit_expiry_days;          /* a lot expires this long after it is credited */
+    int credit_expiry_s;             /* testing only: overrides credit_expiry_days when > 0 */
+    char seller_name[GH_CONFIG_STR]; /* the seller printed on invoices */
+    char seller_line1[GH_CONFIG_STR];
+    char seller_line2[GH_CONFIG_STR];
+    char seller_city[GH_CONFIG_STR];
+    char seller_postal_code[32];
+    char seller_state[GH_CONFIG_STR];
+    char seller_country[3];
+    char seller_vat_id[32];
+    char seller_email[GH_CONFIG_STR];
+    char invoice_prefix[17];         /* invoice numbers are PREFIX-YYYY-NNNNNN */
+    int tax_rate_bps;                /* tax added to purchases, in basis points (1/100 %) */
+    char tax_label[64];
+    int billing_scheduler_interval_s; /* expiry, pending purchases and auto-reload checks */
+    int pending_retry_s;             /* a pending purchase is retried after this long */
+    char stripe_api_base[GH_CONFIG_STR];
+    char stripe_secret_key_env[64];
+    char stripe_webhook_secret_env[64];
+    char stripe_publishable_key[GH_CONFIG_STR];
+    char stripe_js_url[GH_CONFIG_STR];
+    int stripe_timeout_ms;
+
     /* [model NAME] sections; with none, two built-in mock models */
     gh_model_cfg_t models[GH_MODELS_MAX];
     int nmodels;

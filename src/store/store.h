@@ -342,4 +342,262 @@ gh_err_t gh_store_audit_list(gh_db_t *db, const char *org_id, const char *actor_
                              const char *action, const gh_page_t *page, gh_store_audit_fn fn,
                              void *ctx, bool *has_more);
 
+/* ---- billing ---- */
+
+/* Money is nano-USD (int64_t); see src/lib/money.h. Writes that change a balance (ledger
+ * entries, lots, purchases resolving) are made by the caller inside one transaction. */
+
+#define GH_PAY_REF_SIZE 128
+#define GH_BILLING_MSG_SIZE 512
+
+typedef struct gh_billing_account {
+    char org_id[GH_ID_MAX];
+    int64_t balance_nusd; /* cache of the sum of the organization's ledger entries */
+    char customer_ref[GH_PAY_REF_SIZE];
+    bool auto_reload_enabled;
+    bool auto_reload_configured; /* threshold and amount were set at least once */
+    int64_t auto_reload_threshold_nusd;
+    int64_t auto_reload_amount_nusd;
+    bool auto_reload_armed;
+    char auto_reload_disabled_reason[GH_BILLING_MSG_SIZE];
+    char intended_use[2001];
+    char countries[1280];           /* a JSON array of ISO codes */
+    char regulated_industries[512]; /* a JSON array of names */
+    int64_t profile_answered_at;    /* 0: the first-purchase questions are not answered */
+    int64_t updated_at;
+} gh_billing_account_t;
+
+/* The organization's billing row; GH_ENOTFOUND when it has none yet (nothing was ever set or
+ * charged: callers use the defaults). */
+gh_err_t gh_store_billing_account_get(gh_db_t *db, const char *org_id, gh_billing_account_t *out);
+/* Creates the row with defaults when there is none. */
+gh_err_t gh_store_billing_account_ensure(gh_db_t *db, const char *org_id, int64_t now);
+gh_err_t gh_store_billing_profile_put(gh_db_t *db, const char *org_id, const char *intended_use,
+                                      const char *countries_json, const char *industries_json,
+                                      int64_t now);
+/* Writes the auto-reload settings and state. A negative threshold or amount stores none (not
+ * configured yet). `reason` may be NULL or "". */
+gh_err_t gh_store_billing_auto_reload_put(gh_db_t *db, const char *org_id, bool enabled,
+                                          int64_t threshold_nusd, int64_t amount_nusd, bool armed,
+                                          const char *reason, int64_t now);
+/* Clears `armed` (a reload is starting). */
+gh_err_t gh_store_billing_disarm(gh_db_t *db, const char *org_id, int64_t now);
+/* Sets `armed` again when auto-reload is on and the balance is back at or above the
+ * threshold. */
+gh_err_t gh_store_billing_rearm(gh_db_t *db, const char *org_id);
+gh_err_t gh_store_billing_customer_ref_put(gh_db_t *db, const char *org_id, const char *ref,
+                                           int64_t now);
+/* Organizations whose auto-reload is on and armed and whose balance is below the threshold. */
+typedef void (*gh_store_org_id_fn)(void *ctx, const char *org_id);
+gh_err_t gh_store_billing_reload_due(gh_db_t *db, gh_store_org_id_fn fn, void *ctx);
+/* The email addresses of the organization's admins and billing members, oldest first. */
+gh_err_t gh_store_billing_contacts(gh_db_t *db, const char *org_id, gh_store_org_id_fn fn,
+                                   void *ctx);
+
+typedef struct gh_payment_method {
+    char id[GH_ID_MAX]; /* card_01… */
+    char org_id[GH_ID_MAX];
+    char provider[16];
+    char provider_ref[GH_PAY_REF_SIZE];
+    char brand[16];
+    char last4[5];
+    int exp_month;
+    int exp_year;
+    int64_t created_at;
+    int64_t replaced_at; /* 0: the current card */
+} gh_payment_method_t;
+
+typedef void (*gh_store_payment_method_fn)(void *ctx, const gh_payment_method_t *pm);
+
+/* The current card (GH_ENOTFOUND when none), or any card of the organization by id. */
+gh_err_t gh_store_payment_method_current(gh_db_t *db, const char *org_id,
+                                         gh_payment_method_t *out);
+gh_err_t gh_store_payment_method_get(gh_db_t *db, const char *org_id, const char *id,
+                                     gh_payment_method_t *out);
+/* Inserts `pm` as the current card; the previous one (if any) is marked replaced at
+ * pm->created_at, in one transaction. `replaced_id` (GH_ID_MAX, may be NULL) receives the
+ * previous card's id or "". */
+gh_err_t gh_store_payment_method_add(gh_db_t *db, const gh_payment_method_t *pm,
+                                     char *replaced_id);
+/* Every card the organization had, oldest first. */
+gh_err_t gh_store_payment_methods_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
+                                       gh_store_payment_method_fn fn, void *ctx, bool *has_more);
+
+typedef struct gh_purchase {
+    char id[GH_ID_MAX]; /* pur_01… */
+    char org_id[GH_ID_MAX];
+    char kind[16];   /* "manual" or "auto_reload" */
+    char status[16]; /* "pending", "succeeded" or "declined" */
+    int64_t amount_nusd;
+    int64_t tax_nusd;
+    int64_t total_nusd;
+    char tax_label[64];
+    char idempotency_key[256];
+    char payment_method_id[GH_ID_MAX];
+    char provider[16];
+    char provider_ref[GH_PAY_REF_SIZE];
+    char decline_code[64];
+    char message[GH_BILLING_MSG_SIZE];
+    int attempts;
+    char created_by_type[16];
+    char created_by_id[GH_ID_MAX];
+    int64_t created_at;
+    int64_t updated_at;
+    int64_t resolved_at; /* 0 while pending */
+    char invoice_id[GH_ID_MAX]; /* read only: the invoice of a succeeded purchase, or "" */
+} gh_purchase_t;
+
+typedef void (*gh_store_purchase_fn)(void *ctx, const gh_purchase_t *p);
+
+/* GH_ECONFLICT when the organization already used the idempotency key, or already has an
+ * auto-reload pending. */
+gh_err_t gh_store_purchase_insert(gh_db_t *db, const gh_purchase_t *p);
+/* By id; `org_id` NULL finds it in any organization. */
+gh_err_t gh_store_purchase_get(gh_db_t *db, const char *org_id, const char *id,
+                               gh_purchase_t *out);
+gh_err_t gh_store_purchase_by_key(gh_db_t *db, const char *org_id, const char *key,
+                                  gh_purchase_t *out);
+/* Writes status, provider_ref, decline_code, message, attempts, updated_at and resolved_at
+ * of a purchase that is still pending. GH_ECONFLICT when it is not pending any more: that is
+ * what makes resolving happen exactly once. */
+gh_err_t gh_store_purchase_update(gh_db_t *db, const gh_purchase_t *p);
+gh_err_t gh_store_purchases_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
+                                 gh_store_purchase_fn fn, void *ctx, bool *has_more);
+/* Pending purchases last attempted at or before `updated_before`, oldest first, at most
+ * `limit`. */
+gh_err_t gh_store_purchases_pending(gh_db_t *db, int64_t updated_before, int limit,
+                                    gh_store_purchase_fn fn, void *ctx);
+/* Counts and sums of the organization's purchases. */
+typedef struct gh_purchase_stats {
+    int64_t succeeded;
+    int64_t succeeded_nusd;
+    int64_t pending;
+} gh_purchase_stats_t;
+gh_err_t gh_store_purchase_stats(gh_db_t *db, const char *org_id, gh_purchase_stats_t *out);
+
+typedef struct gh_credit_lot {
+    char id[GH_ID_MAX]; /* lot_01… */
+    char org_id[GH_ID_MAX];
+    char source[16]; /* "purchase" or "grant" */
+    char source_ref[64];
+    int64_t amount_nusd;
+    int64_t remaining_nusd;
+    int64_t expires_at;
+    int64_t created_at;
+} gh_credit_lot_t;
+
+typedef void (*gh_store_lot_fn)(void *ctx, const gh_credit_lot_t *lot);
+
+gh_err_t gh_store_lot_insert(gh_db_t *db, const gh_credit_lot_t *lot);
+gh_err_t gh_store_lot_set_remaining(gh_db_t *db, const char *lot_id, int64_t remaining_nusd);
+/* The lot that expires first among those with credit left and not expired at `now`
+ * (GH_ENOTFOUND when none): the one usage draws from. */
+gh_err_t gh_store_lot_first_open(gh_db_t *db, const char *org_id, int64_t now,
+                                 gh_credit_lot_t *out);
+/* Lots with credit left and not expired at `now`, expiring first first, at most `limit`. */
+gh_err_t gh_store_lots_open(gh_db_t *db, const char *org_id, int64_t now, int limit,
+                            gh_store_lot_fn fn, void *ctx);
+/* Lots with credit left whose expiry is at or before `now`, at most `limit`. */
+gh_err_t gh_store_lots_expired(gh_db_t *db, int64_t now, int limit, gh_store_lot_fn fn,
+                               void *ctx);
+
+typedef struct gh_ledger_entry {
+    int64_t id;
+    char org_id[GH_ID_MAX];
+    char lot_id[GH_ID_MAX]; /* "" for an entry with no lot */
+    char kind[16];          /* purchase, grant, usage, clawback, expiry, settlement */
+    int64_t amount_nusd;    /* signed */
+    char reference[128];
+    char reason[GH_BILLING_MSG_SIZE];
+    int64_t created_at;
+} gh_ledger_entry_t;
+
+/* Appends an entry and adds its amount to the organization's cached balance (creating the
+ * billing row when needed). Call inside a transaction with the change the entry records. */
+gh_err_t gh_store_ledger_append(gh_db_t *db, const gh_ledger_entry_t *e);
+/* The sum of the organization's entries with no lot: zero, or negative while usage has gone
+ * past every lot. */
+gh_err_t gh_store_ledger_unallocated(gh_db_t *db, const char *org_id, int64_t *sum_nusd);
+
+/* What `gatehouse ledger check` compares, per organization, all recomputed from the rows. */
+typedef struct gh_ledger_sums {
+    char org_id[GH_ID_MAX];
+    int64_t entries_nusd;        /* the sum of every entry: the balance */
+    int64_t cached_nusd;         /* billing_accounts.balance_nusd */
+    int64_t lots_remaining_nusd; /* the sum of the lots' remaining amounts */
+    int64_t unallocated_nusd;    /* entries with no lot */
+    int64_t usage_entries_nusd;  /* entries of kind usage (negative) */
+    int64_t usage_cost_nusd;     /* the cost of the usage events committed since billing began */
+    int64_t bad_lots;     /* lots whose entries do not sum to their remaining amount, or whose
+                           * opening entry is missing, doubled or of another amount */
+    int64_t bad_purchases; /* succeeded without exactly one lot, entry and invoice of its
+                            * amount, or not succeeded with any of them */
+} gh_ledger_sums_t;
+
+typedef void (*gh_store_ledger_sums_fn)(void *ctx, const gh_ledger_sums_t *s);
+/* For one organization, or every organization with billing rows when `org_id` is NULL. */
+gh_err_t gh_store_ledger_sums(gh_db_t *db, const char *org_id, gh_store_ledger_sums_fn fn,
+                              void *ctx);
+
+/* Invoice numbering per year: how many invoices, the lowest and highest number and the
+ * counter. Gap-free means count == max == counter and min == 1. */
+typedef struct gh_invoice_year {
+    int year;
+    int64_t count, min_seq, max_seq, counter;
+} gh_invoice_year_t;
+typedef void (*gh_store_invoice_year_fn)(void *ctx, const gh_invoice_year_t *y);
+gh_err_t gh_store_invoice_years(gh_db_t *db, gh_store_invoice_year_fn fn, void *ctx);
+
+typedef struct gh_invoice_party_rec {
+    char name[801];
+    char line1[801];
+    char line2[801];
+    char city[401];
+    char postal_code[81];
+    char state[401];
+    char country[3];
+    char vat_id[32];
+    char email[GH_EMAIL_MAX];
+} gh_invoice_party_rec_t;
+
+typedef struct gh_invoice_rec {
+    char id[GH_ID_MAX]; /* inv_01… */
+    char org_id[GH_ID_MAX];
+    char purchase_id[GH_ID_MAX];
+    char number[48];
+    int year;
+    int64_t seq;
+    int64_t issued_at;
+    char currency[4];
+    char description[128];
+    int64_t subtotal_nusd;
+    int64_t tax_nusd;
+    int64_t total_nusd;
+    char tax_label[64];
+    char note[256];
+    char payment[64];
+    bool test_mode;
+    gh_invoice_party_rec_t seller;
+    gh_invoice_party_rec_t buyer;
+} gh_invoice_rec_t;
+
+typedef void (*gh_store_invoice_fn)(void *ctx, const gh_invoice_rec_t *inv);
+
+/* The next number of `year`'s gap-free sequence (1 for the first). Call inside the transaction
+ * that inserts the invoice, so a number is taken exactly when an invoice is. */
+gh_err_t gh_store_invoice_next_seq(gh_db_t *db, int year, int64_t *seq);
+gh_err_t gh_store_invoice_insert(gh_db_t *db, const gh_invoice_rec_t *inv);
+gh_err_t gh_store_invoice_get(gh_db_t *db, const char *org_id, const char *id,
+                              gh_invoice_rec_t *out);
+gh_err_t gh_store_invoices_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
+                                gh_store_invoice_fn fn, void *ctx, bool *has_more);
+
+/* Records a payment provider's webhook event; GH_ECONFLICT when it was recorded before. */
+gh_err_t gh_store_webhook_event_insert(gh_db_t *db, const char *event_id, const char *provider,
+                                       const char *type, int64_t now);
+
+/* The number of rows the last statement on this connection changed (for callers that use
+ * INSERT OR IGNORE and need to know whether a row went in). */
+int gh_store_changes(gh_db_t *db);
+
 #endif

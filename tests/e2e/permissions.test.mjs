@@ -42,6 +42,9 @@ const ENDPOINTS = [
   'GET /admin_keys', 'POST /admin_keys', 'GET /admin_keys/{admin_key_id}',
   'POST /admin_keys/{admin_key_id}/revoke',
   'GET /audit_log',
+  'GET /billing', 'POST /billing/payment_method', 'GET /billing/payment_methods', 'POST /billing/profile',
+  'POST /billing/purchases', 'GET /billing/purchases', 'GET /billing/purchases/{purchase_id}',
+  'POST /billing/auto_reload', 'GET /invoices', 'GET /invoices/{invoice_id}', 'GET /invoices/{invoice_id}/pdf',
 ];
 
 let server;
@@ -128,6 +131,29 @@ const freshWorkspace = () => created(`${O}/workspaces`, { name: `Target ${++seri
 const freshAdminKey = () => created(`${O}/admin_keys`, { name: 'target key' });
 const freshApiKey = () => created(`${O}/api_keys`, { name: 'target api key', workspace_id: W.id });
 const ids = (list) => list.map((x) => x.id);
+
+// Billing: both organizations answer the first-purchase questions and add a card, and Acme
+// buys once (its purchase and invoice are the targets of the single-item rows).
+const CARD = { number: '4242424242424242', exp_month: 12, exp_year: 2030, cvc: '123' };
+const PROFILE = { intended_use: 'permission tests', countries: ['US'], regulated_industries: [] };
+let billingReady;
+function acmePurchase() {
+  billingReady ??= (async () => {
+    for (const c of [admin(), callers.otherAdmin]) {
+      assert.equal((await c.post(`${O}/billing/profile`, PROFILE)).status, 200);
+      assert.equal((await c.post(`${O}/billing/payment_method`, CARD)).status, 200);
+    }
+    const r = await admin().post(`${O}/billing/purchases`, { amount_usd: '5.00' }, { headers: { 'idempotency-key': 'acme-first' } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    for (const id of [r.body.id, r.body.invoice_id, r.body.payment_method_id]) acmeIds.add(id);
+    return r.body;
+  })();
+  return billingReady;
+}
+const billingState = async () => {
+  const b = (await adminGet(`${O}/billing`)).body;
+  return { b, purchases: ids(await listAll(admin(), `${O}/billing/purchases`)), cards: ids(await listAll(admin(), `${O}/billing/payment_methods`)) };
+};
 
 // The table. The columns of expect(…), in CALLERS order:
 //
@@ -446,6 +472,88 @@ const ROWS = [
     request: () => ['GET', `${O}/audit_log?limit=1000`],
     check: (_, r, c) => { if (!OTHERS.has(c)) assert.ok(r.body.data.length > 0); },
   },
+  {
+    endpoint: 'GET /billing',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
+    request: () => ['GET', `${O}/billing`],
+    check: (_, r, c) => assert.equal(r.body.organization_id, OTHERS.has(c) ? otherId : acmeId),
+  },
+  {
+    endpoint: 'POST /billing/profile',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
+    request: (_, c) => ['POST', `${O}/billing/profile`, { ...PROFILE, intended_use: `Use by ${c}` }],
+    state: billingState,
+    check: async (_, r, c) => assert.equal(r.body.intended_use, `Use by ${c}`),
+  },
+  {
+    endpoint: 'POST /billing/payment_method',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
+    setup: () => acmePurchase(),
+    request: () => ['POST', `${O}/billing/payment_method`, { ...CARD, number: '5555555555554444' }],
+    state: billingState,
+    check: async (_, r, c) => {
+      if (!OTHERS.has(c)) assert.equal((await adminGet(`${O}/billing`)).body.payment_method.id, r.body.id);
+    },
+  },
+  {
+    endpoint: 'GET /billing/payment_methods',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
+    request: () => ['GET', `${O}/billing/payment_methods?limit=1000`],
+    check: (_, r) => assert.ok(r.body.data.length > 0),
+  },
+  {
+    endpoint: 'POST /billing/purchases',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
+    setup: () => acmePurchase(),
+    request: (_, c) => ['POST', `${O}/billing/purchases`, { amount_usd: '5.00' }, { 'idempotency-key': `buy-${c}` }],
+    state: billingState,
+    check: async (_, r, c) => {
+      assert.equal(r.body.status, 'succeeded');
+      if (!OTHERS.has(c)) assert.ok(ids(await listAll(admin(), `${O}/billing/purchases`)).includes(r.body.id));
+    },
+  },
+  {
+    endpoint: 'GET /billing/purchases',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
+    setup: () => acmePurchase(),
+    request: () => ['GET', `${O}/billing/purchases?limit=1000`],
+    check: async (_, r, c) => { if (!OTHERS.has(c)) assert.ok(ids(r.body.data).includes((await acmePurchase()).id)); },
+  },
+  {
+    endpoint: 'GET /billing/purchases/{purchase_id}',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 404, 404),
+    setup: async () => ({ target: await acmePurchase() }),
+    request: ({ target }) => ['GET', `${O}/billing/purchases/${target.id}`],
+    check: ({ target }, r) => assert.equal(r.body.id, target.id),
+  },
+  {
+    endpoint: 'POST /billing/auto_reload',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
+    request: (_, c) => ['POST', `${O}/billing/auto_reload`, { enabled: false, threshold_usd: '1.00', amount_usd: `${5 + CALLERS.indexOf(c)}.00` }],
+    state: billingState,
+    check: (_, r, c) => assert.equal(r.body.amount_usd, `${5 + CALLERS.indexOf(c)}.00`),
+  },
+  {
+    endpoint: 'GET /invoices',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
+    setup: () => acmePurchase(),
+    request: () => ['GET', `${O}/invoices?limit=1000`],
+    check: async (_, r, c) => { if (!OTHERS.has(c)) assert.ok(ids(r.body.data).includes((await acmePurchase()).invoice_id)); },
+  },
+  {
+    endpoint: 'GET /invoices/{invoice_id}',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 404, 404),
+    setup: async () => ({ target: await acmePurchase() }),
+    request: ({ target }) => ['GET', `${O}/invoices/${target.invoice_id}`],
+    check: ({ target }, r) => assert.equal(r.body.purchase_id, target.id),
+  },
+  {
+    endpoint: 'GET /invoices/{invoice_id}/pdf',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 404, 404),
+    setup: async () => ({ target: await acmePurchase() }),
+    request: ({ target }) => ['GET', `${O}/invoices/${target.invoice_id}/pdf`],
+    check: (_, r) => assert.equal(r.headers.get('content-type'), 'application/pdf'),
+  },
 ];
 
 test('the table covers every Organization API endpoint of docs/api.md', () => {
@@ -458,8 +566,8 @@ for (const row of ROWS) {
       const expected = row.expect[caller];
       const ctx = row.setup ? await row.setup(caller, expected) : {};
       const before = row.state ? await row.state(ctx) : undefined;
-      const [method, path, json] = row.request(ctx, caller);
-      const r = await callers[caller].request(method, path, json === undefined ? {} : { json });
+      const [method, path, json, headers] = row.request(ctx, caller);
+      const r = await callers[caller].request(method, path, { json, headers });
       const what = `${caller}: ${method} ${path}`;
       assert.equal(r.status, expected, `${what}: expected ${expected}, got ${r.status} ${JSON.stringify(r.body)}`);
       if (!ok(expected)) {
@@ -489,7 +597,8 @@ test('a session without the CSRF header changes nothing, for every role', async 
 
 test('nothing of Acme shows up in any list Other can read', async () => {
   for (const c of ['otherAdmin', 'otherKey']) {
-    for (const path of ['users', 'invites', 'workspaces?include_archived=true', 'api_keys', 'admin_keys', 'audit_log']) {
+    for (const path of ['users', 'invites', 'workspaces?include_archived=true', 'api_keys', 'admin_keys', 'audit_log',
+      'billing/purchases', 'billing/payment_methods', 'invoices']) {
       const text = JSON.stringify(await listAll(callers[c], `${O}/${path}`));
       for (const id of acmeIds) assert.ok(!text.includes(id), `${c} ${path} shows ${id}`);
       assert.ok(!text.includes(people.outsider.email), `${c} ${path} shows an Acme address`);

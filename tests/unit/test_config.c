@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/money.h"
 
 static char *write_tmp(const char *text)
 {
@@ -155,6 +156,42 @@ static void example_config_is_accurate(void **state)
     assert_true(options >= 25);
     assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
     assert_int_equal(c.nmodels, 5); /* every example model is valid */
+    assert_string_equal(c.pay_provider, "test");
+    assert_int_equal(c.min_purchase_nusd, 5 * GH_NUSD_PER_USD);
+    assert_int_equal(c.max_purchase_nusd, 10000 * GH_NUSD_PER_USD);
+    assert_string_equal(c.seller_country, "IT");
+    assert_string_equal(c.invoice_prefix, "GH");
+}
+
+static void billing_options_are_checked(void **state)
+{
+    (void)state;
+    gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    assert_int_equal(c.credit_expiry_days, 365);
+    assert_int_equal(c.billing_scheduler_interval_s, 60);
+    assert_string_equal(c.stripe_api_base, "https://api.stripe.com");
+    assert_int_equal(gh_config_set(&c, "billing", "min_purchase_usd", "7.50", err, sizeof(err)),
+                     GH_OK);
+    assert_int_equal(c.min_purchase_nusd, 7500000000);
+    static const char *const bad[][2] = {
+        {"provider", "paypal"},          {"min_purchase_usd", "5.001"},
+        {"min_purchase_usd", "-5"},      {"max_purchase_usd", "0"},
+        {"max_purchase_usd", "2000000"}, {"first_purchase_min_usd", "five"},
+        {"credit_expiry_days", "0"},     {"tax_rate_bps", "10001"},
+        {"seller_country", "Italy"},     {"invoice_prefix", "gh-"},
+        {"invoice_prefix", ""},          {"stripe_api_base", "api.stripe.com"},
+        {"scheduler_interval_s", "0"},   {"currency", "EUR"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (gh_config_set(&c, "billing", bad[i][0], bad[i][1], err, sizeof(err)) != GH_EINVAL)
+            fail_msg("[billing] %s = %s was accepted", bad[i][0], bad[i][1]);
+    /* The minimum may not be above the maximum. */
+    assert_int_equal(gh_config_set(&c, "billing", "max_purchase_usd", "5", err, sizeof(err)),
+                     GH_OK);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "max_purchase_usd"));
 }
 
 static void models_are_parsed(void **state)
@@ -222,6 +259,7 @@ int main(void)
         cmocka_unit_test(example_config_is_accurate),
         cmocka_unit_test(models_are_parsed),
         cmocka_unit_test(default_models_are_priced_mocks),
+        cmocka_unit_test(billing_options_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

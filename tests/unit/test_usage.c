@@ -68,7 +68,7 @@ static void child_submits(const world_t *w, int from, int to, int flush_after)
         gh_store_t *store;
         gh_usage_t *u;
         if (gh_store_open(&store, w->db_path, err, sizeof(err)) ||
-            gh_usage_open(&u, store, w->journal, err, sizeof(err)))
+            gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)))
             _exit(2);
         for (int i = from; i < to; i++) {
             gh_usage_event_t ev;
@@ -93,7 +93,7 @@ static void restart(const world_t *w)
     gh_store_t *store;
     gh_usage_t *u;
     assert_int_equal(gh_store_open(&store, w->db_path, err, sizeof(err)), GH_OK);
-    assert_int_equal(gh_usage_open(&u, store, w->journal, err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)), GH_OK);
     gh_usage_close(u);
     gh_store_close(store);
 }

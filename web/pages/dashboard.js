@@ -7,7 +7,7 @@ const STEPS = [
   { href: '/settings/organization', icon: 'building', title: 'Enter your billing details',
     text: 'Legal name, billing address and VAT ID, used on your invoices.', ready: true },
   { href: '/settings/billing', icon: 'card', title: 'Add a payment method and buy credits',
-    text: 'Usage is prepaid: credits are drawn down as you call the API.' },
+    text: 'Usage is prepaid: credits are drawn down as you call the API.', ready: true },
   { href: '/settings/keys', icon: 'key', title: 'Create an API key',
     text: 'Keys belong to a workspace; the secret is shown once.', ready: true },
   { href: '/settings/members', icon: 'users', title: 'Invite your team',

@@ -3,14 +3,9 @@
 // the country picker comes from GET /v1/countries.
 import { get, post, loadSession, ApiError } from '../api.js';
 import { h, field, alertBox, busy, toast, icon } from '../dom.js';
+import { loadCountries } from '../countries.js';
 
 const SAVED = 'Organization details saved';
-let countriesCache = null;
-
-async function loadCountries(signal) {
-  if (!countriesCache) countriesCache = (await get('/v1/countries', { signal })).data;
-  return countriesCache;
-}
 
 export function render(ctx) {
   const body = h('div.page-body', loadingCard());
