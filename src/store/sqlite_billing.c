@@ -324,7 +324,7 @@ gh_err_t gh_store_payment_methods_list(gh_db_t *db, const char *org_id, const gh
     gh_sqlite_arg_t args[1] = {GH_ARG_TEXT(org_id)};
     pm_list_t l = {fn, ctx};
     return gh_sqlite_page(db, PM_COLS, "FROM payment_methods t WHERE t.org_id = ?", "t.id", args,
-                          1, page, false, pm_list_row, &l, has_more);
+                          1, page, true, pm_list_row, &l, has_more);
 }
 
 /* ---- purchases ---- */
@@ -471,7 +471,7 @@ gh_err_t gh_store_purchases_list(gh_db_t *db, const char *org_id, const gh_page_
     gh_sqlite_arg_t args[1] = {GH_ARG_TEXT(org_id)};
     purchase_list_t l = {fn, ctx};
     return gh_sqlite_page(db, PURCHASE_COLS, "FROM purchases t WHERE t.org_id = ?", "t.id", args,
-                          1, page, false, purchase_list_row, &l, has_more);
+                          1, page, true, purchase_list_row, &l, has_more);
 }
 
 gh_err_t gh_store_purchases_pending(gh_db_t *db, int64_t updated_before, int limit,
@@ -911,7 +911,7 @@ gh_err_t gh_store_invoices_list(gh_db_t *db, const char *org_id, const gh_page_t
     gh_sqlite_arg_t args[1] = {GH_ARG_TEXT(org_id)};
     invoice_list_t l = {fn, ctx};
     return gh_sqlite_page(db, INVOICE_COLS, "FROM invoices t WHERE t.org_id = ?", "t.id", args,
-                          1, page, false, invoice_list_row, &l, has_more);
+                          1, page, true, invoice_list_row, &l, has_more);
 }
 
 /* ---- webhook events ---- */

@@ -5,6 +5,10 @@
 // ledger check, tax and expiry.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
 import { assertError, assertList, addMember, idPattern, KeyClient, TIME, uniq, listAll } from './lib/expect.mjs';
@@ -141,11 +145,11 @@ test('cards: validated, only brand, last four and expiry kept, a new one replace
   const b = await billing(c);
   assert.equal(b.payment_method.id, second.body.id);
   assert.equal(b.payment_method.brand, 'mastercard');
-  // History: both, the old one marked replaced. There is no way to remove a card.
+  // History: both, newest first, the old one marked replaced. There is no way to remove a card.
   const history = assertList(await c.get(`${BILLING}/payment_methods`));
-  assert.deepEqual(history.data.map((p) => p.id), [first.body.id, second.body.id]);
-  assert.match(history.data[0].replaced_at, TIME);
-  assert.equal(history.data[1].replaced_at, null);
+  assert.deepEqual(history.data.map((p) => p.id), [second.body.id, first.body.id]);
+  assert.equal(history.data[0].replaced_at, null);
+  assert.match(history.data[1].replaced_at, TIME);
   assertError(await c.request('DELETE', PM), 405, 'invalid_request_error');
 });
 
@@ -285,6 +289,20 @@ test('a purchase credits a lot at once, mails a receipt and issues an invoice', 
   assert.equal(pdf.headers.get('content-type'), 'application/pdf');
   assert.equal(pdf.headers.get('content-disposition'), `attachment; filename="${inv.number}.pdf"`);
   assert.ok(pdf.body.startsWith('%PDF-'));
+  // The PDF reads as the invoice it is: its text (pdftotext, from poppler-utils) has the
+  // number, both parties with their VAT IDs, the line and the total.
+  const raw = Buffer.from(await (await fetch(server.consoleUrl + inv.pdf_url, { headers: { cookie: c.cookieHeader() } })).arrayBuffer());
+  const dir = mkdtempSync(join(tmpdir(), 'gh-invoice-'));
+  try {
+    writeFileSync(join(dir, 'invoice.pdf'), raw);
+    const text = execFileSync('pdftotext', ['-layout', join(dir, 'invoice.pdf'), '-'], { encoding: 'utf8' });
+    for (const want of [inv.number, 'Invoice', 'Bill to', 'Buyer GmbH', 'DE136695976', SELLER.seller_name,
+      'IT00743110157', 'Gatehouse API credits', '$25.00', 'Total', 'TEST MODE']) {
+      assert.ok(text.includes(want), `the invoice PDF lacks ${JSON.stringify(want)}:\n${text}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   assertError(await c.get('/v1/organizations/invoices/inv_01aaaaaaaaaaaaaaaaaaaaaa/pdf'), 404, 'not_found_error');
   assertError(await c.get('/v1/organizations/invoices/nonsense/pdf'), 404, 'not_found_error');
 
