@@ -1,5 +1,5 @@
 /* The data plane listener: libh2o event loops, one per thread, each accepting from its own
- * SO_REUSEPORT socket.
+ * SO_REUSEPORT socket (the loop machinery it shares with the mock upstream is in loops.h).
  *
  * Threads. gh_gateway_start binds every listening socket on the caller's thread, so a bind
  * error comes back as an error rather than a log line, and builds the one h2o_globalconf_t
@@ -57,6 +57,7 @@
 #include <h2o.h>
 #include <sodium.h>
 
+#include "gateway/loops.h"
 #include "gateway/mock.h"
 #include "gateway/relay.h"
 #include "gateway/request.h"
@@ -65,9 +66,6 @@
 #include "lib/log.h"
 #include "lib/text.h"
 
-/* How many connections one wake-up of a listener accepts before the loop serves the
- * connections it already has. */
-#define GW_ACCEPT_BATCH 64
 /* After the grace period the remaining sockets are shut down; h2o needs only a loop turn or
  * two to close them. A connection still open after this long is stuck in a handler, and its
  * loop is left allocated rather than freed under it. */
@@ -109,41 +107,20 @@ static_assert(256 + GW_JSON_SIZE(GW_SHOWN_METHOD_MAX) + GW_JSON_SIZE(GW_SHOWN_PA
                   GW_ACCESS_LINE_MAX,
               "an access line always fits its buffer");
 
-typedef struct gw_loop gw_loop_t;
-
-/* One accepted connection, tracked so that a drain can shut it down. Owned by its loop;
- * freed when h2o closes the socket. */
-typedef struct gw_conn {
-    h2o_linklist_t link; /* in gw_loop_t.conns */
-    h2o_socket_t *sock;
-    gw_loop_t *loop;
-} gw_conn_t;
-
-/* One event loop and the thread that runs it. Apart from `listen_fd` before the thread
- * starts, every field is touched only by that thread, so none needs a lock. */
-struct gw_loop {
+/* One event loop and the thread that runs it. Apart from `loop.listen_fd` before the thread
+ * starts (see loops.h), every field is touched only by that thread, so none needs a lock. */
+typedef struct gw_loop {
     gh_gateway_t *gw;
-    size_t index;
     pthread_t thread;
     bool thread_started;
-    int listen_fd; /* owned here until the loop thread hands it to `listener` */
-    h2o_evloop_t *evloop;
-    h2o_context_t ctx;
-    h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *listener;
-    h2o_timeout_entry_t accept_resume; /* linked while accepting is paused */
-    h2o_multithread_receiver_t stop_receiver;
-    h2o_multithread_message_t stop_message;
-    bool stop_requested;
-    h2o_linklist_t conns;
-    size_t conns_open;
+    gh_loop_t loop;
     size_t requests_in_flight;
     gh_relay_loop_t *relay; /* NULL if it could not be created: model requests get a 500 */
     size_t random_used; /* bytes of `random` consumed; sizeof(random) when empty */
     /* Last, so that what lies next to the following loop's busy first fields is bytes this
      * loop only touches once per batch, not counters it writes on every request. */
     unsigned char random[GW_RANDOM_BATCH];
-};
+} gw_loop_t;
 
 struct gh_gateway {
     const gh_config_t *cfg;
@@ -276,7 +253,7 @@ static h2o_iovec_t path_without_query(const h2o_req_t *req)
 
 static gw_loop_t *loop_of(h2o_req_t *req)
 {
-    return H2O_STRUCT_FROM_MEMBER(gw_loop_t, ctx, req->conn->ctx);
+    return H2O_STRUCT_FROM_MEMBER(gw_loop_t, loop.ctx, req->conn->ctx);
 }
 
 /* Writes a new request id into `out`. gh_random_base62 makes one getrandom(2) call per id
@@ -1025,81 +1002,13 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         write_access_line(req, r);
 }
 
-/* ---- Connections ------------------------------------------------------------------------- */
-
-static void on_conn_close(void *data)
-{
-    gw_conn_t *c = data;
-    assert(c->loop->conns_open > 0);
-    h2o_linklist_unlink(&c->link);
-    c->loop->conns_open--;
-    free(c);
-}
-
-static void on_accept(h2o_socket_t *listener, const char *err);
-
-static void on_accept_resume(h2o_timeout_entry_t *entry)
-{
-    gw_loop_t *l = H2O_STRUCT_FROM_MEMBER(gw_loop_t, accept_resume, entry);
-    if (l->listener != NULL)
-        h2o_socket_read_start(l->listener, on_accept);
-}
-
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    gw_loop_t *l = listener->data;
-    assert(l->listener == listener);
-    if (err != NULL)
-        return;
-    for (int i = 0; i < GW_ACCEPT_BATCH; i++) {
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL) {
-            /* Out of descriptors or kernel memory, the connection stays queued and the
-             * listener stays readable: retrying at once would spin the loop. Pause accepting
-             * for a tenth of a second, as nginx does, and keep serving what is open. */
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                gh_log_warn("api loop %zu: cannot accept (%s); pausing 100 ms", l->index,
-                            strerror(errno));
-                h2o_socket_read_stop(listener);
-                h2o_timeout_link(l->evloop, &l->ctx.hundred_ms_timeout, &l->accept_resume);
-            }
-            break; /* otherwise nothing is left to accept */
-        }
-        gw_conn_t *c = calloc(1, sizeof(*c)); /* h2o asserts a new link is unlinked (NULL) */
-        if (c == NULL) {
-            h2o_socket_close(sock);
-            continue;
-        }
-        c->sock = sock;
-        c->loop = l;
-        h2o_linklist_insert(&l->conns, &c->link);
-        l->conns_open++;
-        sock->on_close.cb = on_conn_close;
-        sock->on_close.data = c;
-        h2o_accept(&l->accept_ctx, sock);
-    }
-}
-
 /* ---- Loop threads ------------------------------------------------------------------------ */
 
-static void on_stop_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
-{
-    gw_loop_t *l = H2O_STRUCT_FROM_MEMBER(gw_loop_t, stop_receiver, receiver);
-    while (!h2o_linklist_is_empty(messages))
-        h2o_linklist_unlink(messages->next);
-    l->stop_requested = true;
-}
-
-/* What a drain waits for: requests in flight, connections open, or relays still running
- * (relays include those reading an upstream to its end after their client left). */
+/* What a drain waits for: requests in flight, or relays still running (relays include those
+ * reading an upstream to its end after their client left). */
 static size_t count_requests(const gw_loop_t *l)
 {
     return l->requests_in_flight + gh_relay_loop_active(l->relay);
-}
-
-static size_t count_conns(const gw_loop_t *l)
-{
-    return l->conns_open;
 }
 
 static size_t count_relays(const gw_loop_t *l)
@@ -1111,12 +1020,7 @@ static size_t count_relays(const gw_loop_t *l)
  * whether it reached zero. */
 static bool run_until(gw_loop_t *l, size_t (*count)(const gw_loop_t *), uint64_t deadline_ms)
 {
-    while (count(l) != 0) {
-        uint64_t now = h2o_now(l->evloop);
-        if (now >= deadline_ms)
-            break;
-        uint64_t wait_ms = deadline_ms - now;
-        h2o_evloop_run(l->evloop, wait_ms > INT32_MAX ? INT32_MAX : (int32_t)wait_ms);
+    while (count(l) != 0 && gh_loop_turn(&l->loop, deadline_ms)) {
     }
     return count(l) == 0;
 }
@@ -1126,107 +1030,58 @@ static bool run_until(gw_loop_t *l, size_t (*count)(const gw_loop_t *), uint64_t
  * caller must not free the context. */
 static bool drain(gw_loop_t *l)
 {
-    if (h2o_timeout_is_linked(&l->accept_resume))
-        h2o_timeout_unlink(&l->accept_resume);
-    h2o_socket_read_stop(l->listener);
-    h2o_socket_close(l->listener);
-    l->listener = NULL;
-    /* From here h2o answers with "connection: close" and sends HTTP/2 GOAWAY. */
-    h2o_context_request_shutdown(&l->ctx);
+    gh_loop_drain_start(&l->loop);
 
     int grace_cfg_ms = l->gw->cfg->shutdown_grace_ms;
     uint64_t grace_ms = grace_cfg_ms > 0 ? (uint64_t)grace_cfg_ms : 0;
-    if (!run_until(l, count_requests, h2o_now(l->evloop) + grace_ms)) {
+    if (!run_until(l, count_requests, h2o_now(l->loop.evloop) + grace_ms)) {
         gh_log_warn("api loop %zu: %zu requests and %zu relays still running after %" PRIu64
                     " ms of grace; stopping their upstreams and closing their connections",
-                    l->index, l->requests_in_flight, gh_relay_loop_active(l->relay), grace_ms);
+                    l->loop.index, l->requests_in_flight, gh_relay_loop_active(l->relay),
+                    grace_ms);
         /* Each stopped relay is charged what its upstream reported so far. */
         if (l->relay != NULL)
             gh_relay_loop_abort(l->relay);
     }
 
     /* What is left is idle keep-alive connections, requests not yet read in full, and any
-     * request that outlived the grace period. Shutting the socket down (not closing it: h2o
-     * owns the descriptor) makes h2o read end-of-file or fail a write and close the
-     * connection itself. */
-    for (h2o_linklist_t *node = l->conns.next; node != &l->conns; node = node->next) {
-        gw_conn_t *c = H2O_STRUCT_FROM_MEMBER(gw_conn_t, link, node);
-        int fd = h2o_socket_get_fd(c->sock);
-        if (fd >= 0)
-            shutdown(fd, SHUT_RDWR);
-    }
-    if (!run_until(l, count_conns, h2o_now(l->evloop) + GW_CLOSE_WAIT_MS) ||
-        !run_until(l, count_relays, h2o_now(l->evloop) + GW_CLOSE_WAIT_MS)) {
+     * request that outlived the grace period. */
+    gh_loop_shutdown_conns(&l->loop);
+    if (!gh_loop_wait_conns(&l->loop, GW_CLOSE_WAIT_MS) ||
+        !run_until(l, count_relays, h2o_now(l->loop.evloop) + GW_CLOSE_WAIT_MS)) {
         gh_log_error("api loop %zu: %zu connections and %zu relays would not close; leaving the "
                      "loop allocated",
-                     l->index, l->conns_open, gh_relay_loop_active(l->relay));
+                     l->loop.index, l->loop.conns_open, gh_relay_loop_active(l->relay));
         return false;
     }
     /* Upstream pools and timers, and the mock's timers, go before the loop does. */
     gh_relay_loop_free(l->relay);
     l->relay = NULL;
-    gh_mock_loop_release(l->evloop);
-    /* h2o's HTTP/2 shutdown armed a one-second timer to send GOAWAY again. With every
-     * connection closed it has nothing left to do, and h2o_context_dispose asserts that no
-     * timer is pending, so disarm it. */
-    if (h2o_timeout_is_linked(&l->ctx.http2._graceful_shutdown_timeout))
-        h2o_timeout_unlink(&l->ctx.http2._graceful_shutdown_timeout);
+    gh_mock_loop_release(l->loop.evloop);
     return true;
-}
-
-/* h2o caches freed socket buffers per thread; give them back before the thread ends so
- * they are not lost with it. (h2o's per-thread cache of memory-pool chunks is private to
- * libh2o and cannot be emptied from here.) */
-static void release_thread_caches(void)
-{
-    h2o_mem_recycle_t *recycle = &h2o_socket_buffer_prototype.allocator;
-    while (recycle->cnt != 0)
-        free(h2o_mem_alloc_recycle(recycle, 0));
 }
 
 static void *loop_main(void *arg)
 {
     gw_loop_t *l = arg;
     gh_gateway_t *gw = l->gw;
-    assert(l->listen_fd >= 0 && l->evloop == NULL);
 
-    l->evloop = h2o_evloop_create();
-    h2o_context_init(&l->ctx, l->evloop, &gw->globalconf);
-    l->accept_ctx.ctx = &l->ctx;
-    l->accept_ctx.hosts = gw->globalconf.hosts;
-    l->accept_resume.cb = on_accept_resume;
-    h2o_linklist_init_anchor(&l->conns);
-    h2o_multithread_register_receiver(l->ctx.queue, &l->stop_receiver, on_stop_message);
-    l->relay = gh_relay_loop_new(gw->relay_models, &l->ctx, gw->loops_count, gw->env.usage);
+    gh_loop_init(&l->loop, &gw->globalconf);
+    l->relay = gh_relay_loop_new(gw->relay_models, &l->loop.ctx, gw->loops_count, gw->env.usage);
     if (l->relay == NULL)
         gh_log_error("api loop %zu: out of memory for the relay; model requests will fail",
-                     l->index);
-    l->listener = h2o_evloop_socket_create(l->evloop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    l->listen_fd = -1; /* the listener owns and closes it now */
-    l->listener->data = l;
-    h2o_socket_read_start(l->listener, on_accept);
+                     l->loop.index);
+    gh_loop_listen(&l->loop);
 
     pthread_mutex_lock(&gw->ready_mutex);
     gw->loops_ready++;
     pthread_cond_broadcast(&gw->ready_cond);
     pthread_mutex_unlock(&gw->ready_mutex);
 
-    while (!l->stop_requested)
-        h2o_evloop_run(l->evloop, INT32_MAX);
-
-    if (drain(l)) {
-        h2o_multithread_queue_t *queue = l->ctx.queue;
-        h2o_multithread_unregister_receiver(queue, &l->stop_receiver);
-        h2o_context_dispose(&l->ctx);
-        h2o_evloop_destroy(l->evloop);
-        l->evloop = NULL;
-#if H2O_LIBRARY_VERSION_MAJOR == 0 && H2O_LIBRARY_VERSION_MINOR == 13
-        /* libh2o 2.2.x (library 0.13) built without libuv closes the queue in
-         * h2o_multithread_destroy_queue but never frees it; later versions free it there. */
-        free(queue);
-#endif
-    }
-    release_thread_caches();
+    gh_loop_run(&l->loop);
+    if (drain(l))
+        gh_loop_dispose(&l->loop);
+    gh_loops_release_thread_caches();
     return NULL;
 }
 
@@ -1244,7 +1099,7 @@ static void stop_threads(gh_gateway_t *gw)
 {
     for (size_t i = 0; i < gw->loops_count; i++)
         if (gw->loops[i].thread_started)
-            h2o_multithread_send_message(&gw->loops[i].stop_receiver, &gw->loops[i].stop_message);
+            gh_loop_stop(&gw->loops[i].loop);
     for (size_t i = 0; i < gw->loops_count; i++) {
         if (gw->loops[i].thread_started) {
             pthread_join(gw->loops[i].thread, NULL);
@@ -1288,115 +1143,55 @@ static gh_err_t start_threads(gh_gateway_t *gw, char *err, size_t err_size)
 
 /* ---- Listening sockets ------------------------------------------------------------------- */
 
-static void set_port(struct sockaddr_storage *addr, int port)
+/* How each step of gh_loops_listen reads in "api_listen: cannot <step> <address>". */
+static const char *listen_step(gh_loops_step_t step)
 {
-    if (addr->ss_family == AF_INET)
-        ((struct sockaddr_in *)addr)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)addr)->sin6_port = htons((uint16_t)port);
-}
-
-static int get_port(const struct sockaddr_storage *addr)
-{
-    if (addr->ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)addr)->sin_port);
-    return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
-}
-
-/* Opens one non-blocking listening socket on `addr` into `*fd_out`. The first socket of the
- * group binds without SO_REUSEPORT and turns it on just before listen(): that bind fails if
- * anything already holds the port, even a stale process of ours with SO_REUSEPORT, which
- * would otherwise silently share our traffic. The others join it with SO_REUSEPORT set. */
-static gh_err_t listen_on(const struct sockaddr_storage *addr, socklen_t addr_len, bool first,
-                          int *fd_out, const char *what, char *err, size_t err_size)
-{
-    const int one = 1;
-    const char *step;
-    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        step = "create a socket for";
-        goto out_fail;
+    switch (step) {
+    case GH_LOOPS_SOCKET:
+        return "create a socket for";
+    case GH_LOOPS_BIND:
+        return "bind";
+    case GH_LOOPS_LISTEN:
+        return "listen on";
+    case GH_LOOPS_OPTIONS:
+    case GH_LOOPS_PORT: /* bind_listeners words this one itself */
+        break;
     }
-    step = "set socket options on";
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
-        goto out_close_fd;
-    if (!first && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
-        goto out_close_fd;
-    step = "bind";
-    if (bind(fd, (const struct sockaddr *)addr, addr_len) != 0)
-        goto out_close_fd;
-    step = "set socket options on";
-    if (first && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
-        goto out_close_fd;
-    step = "listen on";
-    if (listen(fd, SOMAXCONN) != 0)
-        goto out_close_fd;
-    *fd_out = fd;
-    return GH_OK;
-
-out_close_fd: {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-}
-out_fail:
-    snprintf(err, err_size, "api_listen: cannot %s %s: %s", step, what, strerror(errno));
-    return GH_EIO;
+    return "set socket options on";
 }
 
 static gh_err_t bind_listeners(gh_gateway_t *gw, char *err, size_t err_size)
 {
     char host[GH_CONFIG_STR];
-    int port;
-    struct addrinfo hints, *ai;
-    struct sockaddr_storage addr;
-    socklen_t addr_len;
-    gh_err_t rc;
+    int port, gai;
+    gh_loops_addr_t addr;
+    gh_loops_step_t failed;
 
     if (gh_config_split_addr(gw->cfg->api_listen, host, sizeof(host), &port) != GH_OK) {
         snprintf(err, err_size, "api_listen must be ADDRESS:PORT (like 127.0.0.1:8081), not \"%s\"",
                  gw->cfg->api_listen);
         return GH_EINVAL;
     }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    int gai = getaddrinfo(host, NULL, &hints, &ai);
-    if (gai != 0) {
-        snprintf(err, err_size, "api_listen: cannot resolve \"%s\": %s", host, gai_strerror(gai));
+    if (gh_loops_resolve(&addr, host, port, false, &gai) != GH_OK) {
+        if (gai != 0)
+            snprintf(err, err_size, "api_listen: cannot resolve \"%s\": %s", host,
+                     gai_strerror(gai));
+        else
+            snprintf(err, err_size, "api_listen: \"%s\" is not an IPv4 or IPv6 address", host);
         return GH_EINVAL;
     }
-    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(addr)) {
-        freeaddrinfo(ai);
-        snprintf(err, err_size, "api_listen: \"%s\" is not an IPv4 or IPv6 address", host);
-        return GH_EINVAL;
-    }
-    memset(&addr, 0, sizeof(addr));
-    memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
-    addr_len = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    set_port(&addr, port);
-
     for (size_t i = 0; i < gw->loops_count; i++) {
-        rc = listen_on(&addr, addr_len, i == 0, &gw->loops[i].listen_fd, gw->cfg->api_listen, err,
-                       err_size);
-        if (rc != GH_OK)
-            return rc; /* the caller closes the sockets already open */
-        if (i == 0) {
-            /* With port 0 the kernel chose one; the other loops must bind that same port. */
-            struct sockaddr_storage bound;
-            socklen_t bound_len = sizeof(bound);
-            memset(&bound, 0, sizeof(bound));
-            if (getsockname(gw->loops[0].listen_fd, (struct sockaddr *)&bound, &bound_len) != 0) {
-                snprintf(err, err_size, "api_listen: cannot read the bound port: %s",
-                         strerror(errno));
-                return GH_EIO;
-            }
-            gw->port = get_port(&bound);
-            set_port(&addr, gw->port);
-        }
+        if (gh_loops_listen(&addr, &gw->loops[i].loop.listen_fd, &failed) == GH_OK)
+            continue;
+        /* The caller closes the sockets already open. */
+        if (failed == GH_LOOPS_PORT)
+            snprintf(err, err_size, "api_listen: cannot read the bound port: %s", strerror(errno));
+        else
+            snprintf(err, err_size, "api_listen: cannot %s %s: %s", listen_step(failed),
+                     gw->cfg->api_listen, strerror(errno));
+        return GH_EIO;
     }
+    gw->port = addr.port;
     return GH_OK;
 }
 
@@ -1526,8 +1321,8 @@ static void free_gateway(gh_gateway_t *gw)
 {
     for (size_t i = 0; i < gw->loops_count; i++) {
         assert(!gw->loops[i].thread_started);
-        if (gw->loops[i].listen_fd >= 0)
-            close(gw->loops[i].listen_fd);
+        if (gw->loops[i].loop.listen_fd >= 0)
+            close(gw->loops[i].loop.listen_fd);
     }
     if (gw->globalconf_ready)
         h2o_config_dispose(&gw->globalconf);
@@ -1569,8 +1364,7 @@ gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg,
     gw->loops_count = count;
     for (size_t i = 0; i < count; i++) {
         gw->loops[i].gw = gw;
-        gw->loops[i].index = i;
-        gw->loops[i].listen_fd = -1;
+        gh_loop_prepare(&gw->loops[i].loop, "api loop", i);
         gw->loops[i].random_used = sizeof(gw->loops[i].random);
     }
 

@@ -1,9 +1,9 @@
 /* The standalone mock upstream: `gatehouse mock-upstream`.
  *
- * The same shape as the data plane (gateway.c), made small: one libh2o event loop per thread,
- * each accepting from its own SO_REUSEPORT socket, and a main thread that waits for SIGINT or
- * SIGTERM. A model request starts a gh_mock on the request's loop; the mock's callbacks turn
- * into h2o_send calls.
+ * The same shape as the data plane (gateway.c), on the same loop machinery (loops.h), made
+ * small: one libh2o event loop per thread, each accepting from its own SO_REUSEPORT socket,
+ * and a main thread that waits for SIGINT or SIGTERM. A model request starts a gh_mock on
+ * the request's loop; the mock's callbacks turn into h2o_send calls.
  *
  * Flow control. h2o allows one h2o_send at a time: the next only after the generator's
  * proceed callback. The mock pushes chunks on its own schedule, so what arrives while a send
@@ -21,11 +21,9 @@
 
 #include "gateway/mock_server.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -38,9 +36,9 @@
 
 #include <h2o.h>
 
+#include "gateway/loops.h"
 #include "gateway/mock.h"
 
-#define MS_ACCEPT_BATCH 64
 #define MS_CLOSE_WAIT_MS 2000
 #define MS_MAX_BODY_BYTES (32u * 1024 * 1024)
 #define MS_LATENCY_MAX_MS 600000
@@ -65,31 +63,15 @@ static const char usage[] =
     "x-mock-fail: garbage | close-mid-stream | stall | 529 | 500 injects a failure.\n";
 
 typedef struct ms_server ms_server_t;
-typedef struct ms_loop ms_loop_t;
 
-typedef struct ms_conn {
-    h2o_linklist_t link; /* in ms_loop_t.conns */
-    h2o_socket_t *sock;
-    ms_loop_t *loop;
-} ms_conn_t;
-
-struct ms_loop {
+/* One event loop and the thread that runs it; see loops.h for `loop`. */
+typedef struct ms_loop {
     ms_server_t *srv;
-    size_t index;
     pthread_t thread;
     bool thread_started;
-    int listen_fd; /* owned here until the loop thread hands it to `listener` */
-    h2o_evloop_t *evloop;
-    h2o_context_t ctx;
-    h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *listener;
-    h2o_multithread_receiver_t stop_receiver;
-    h2o_multithread_message_t stop_message;
-    bool stop_requested;
-    h2o_linklist_t conns;
-    size_t conns_open;
+    gh_loop_t loop;
     h2o_linklist_t active; /* ms_req_t with a response not yet finished */
-};
+} ms_loop_t;
 
 struct ms_server {
     gh_mock_opts_t defaults;
@@ -273,7 +255,7 @@ static void on_req_dispose(void *p)
 
 static ms_loop_t *loop_of(h2o_req_t *req)
 {
-    return H2O_STRUCT_FROM_MEMBER(ms_loop_t, ctx, req->conn->ctx);
+    return H2O_STRUCT_FROM_MEMBER(ms_loop_t, loop.ctx, req->conn->ctx);
 }
 
 static bool method_is(const h2o_req_t *req, const char *method, size_t len)
@@ -368,7 +350,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     s->req = req;
     s->loop = l;
     h2o_linklist_insert(&l->active, &s->link);
-    s->mock = gh_mock_start_opts(l->evloop, &opts, api, req->entity.base, req->entity.len,
+    s->mock = gh_mock_start_opts(l->loop.evloop, &opts, api, req->entity.base, req->entity.len,
                                  &mock_callbacks, s);
     if (s->mock == NULL) {
         h2o_linklist_unlink(&s->link);
@@ -379,50 +361,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-/* ---- Connections ------------------------------------------------------------------------- */
-
-static void on_conn_close(void *data)
-{
-    ms_conn_t *c = data;
-    assert(c->loop->conns_open > 0);
-    h2o_linklist_unlink(&c->link);
-    c->loop->conns_open--;
-    free(c);
-}
-
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    ms_loop_t *l = listener->data;
-    if (err != NULL)
-        return;
-    for (int i = 0; i < MS_ACCEPT_BATCH; i++) {
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
-            break;
-        ms_conn_t *c = calloc(1, sizeof(*c));
-        if (c == NULL) {
-            h2o_socket_close(sock);
-            continue;
-        }
-        c->sock = sock;
-        c->loop = l;
-        h2o_linklist_insert(&l->conns, &c->link);
-        l->conns_open++;
-        sock->on_close.cb = on_conn_close;
-        sock->on_close.data = c;
-        h2o_accept(&l->accept_ctx, sock);
-    }
-}
-
 /* ---- Loop threads ------------------------------------------------------------------------ */
-
-static void on_stop_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
-{
-    ms_loop_t *l = H2O_STRUCT_FROM_MEMBER(ms_loop_t, stop_receiver, receiver);
-    while (!h2o_linklist_is_empty(messages))
-        h2o_linklist_unlink(messages->next);
-    l->stop_requested = true;
-}
 
 /* Ends every unfinished response: a reply not started becomes a 503, a stream is cut. */
 static void end_active(ms_loop_t *l)
@@ -445,32 +384,17 @@ static void end_active(ms_loop_t *l)
     }
 }
 
-static void drain(ms_loop_t *l)
+/* Stops accepting, ends the unfinished responses and closes every connection. Returns false
+ * if some connection would not close, in which case the caller must not free the loop. */
+static bool drain(ms_loop_t *l)
 {
-    h2o_socket_read_stop(l->listener);
-    h2o_socket_close(l->listener);
-    l->listener = NULL;
-    h2o_context_request_shutdown(&l->ctx);
+    gh_loop_drain_start(&l->loop);
     end_active(l);
-    for (h2o_linklist_t *node = l->conns.next; node != &l->conns; node = node->next) {
-        ms_conn_t *c = H2O_STRUCT_FROM_MEMBER(ms_conn_t, link, node);
-        int fd = h2o_socket_get_fd(c->sock);
-        if (fd >= 0)
-            shutdown(fd, SHUT_RDWR);
-    }
+    gh_loop_shutdown_conns(&l->loop);
     /* The sends above ran outside the loop, and h2o only finishes a write (and closes the
      * connection) when it runs its pending sockets: run them before waiting for anything. */
-    h2o_evloop_run(l->evloop, 0);
-    uint64_t deadline = h2o_now(l->evloop) + MS_CLOSE_WAIT_MS;
-    while (l->conns_open != 0 && h2o_now(l->evloop) < deadline)
-        h2o_evloop_run(l->evloop, (int32_t)(deadline - h2o_now(l->evloop)));
-}
-
-static void release_thread_caches(void)
-{
-    h2o_mem_recycle_t *recycle = &h2o_socket_buffer_prototype.allocator;
-    while (recycle->cnt != 0)
-        free(h2o_mem_alloc_recycle(recycle, 0));
+    h2o_evloop_run(l->loop.evloop, 0);
+    return gh_loop_wait_conns(&l->loop, MS_CLOSE_WAIT_MS);
 }
 
 static void *loop_main(void *arg)
@@ -478,131 +402,55 @@ static void *loop_main(void *arg)
     ms_loop_t *l = arg;
     ms_server_t *srv = l->srv;
 
-    l->evloop = h2o_evloop_create();
-    h2o_context_init(&l->ctx, l->evloop, &srv->globalconf);
-    l->accept_ctx.ctx = &l->ctx;
-    l->accept_ctx.hosts = srv->globalconf.hosts;
-    h2o_linklist_init_anchor(&l->conns);
+    gh_loop_init(&l->loop, &srv->globalconf);
     h2o_linklist_init_anchor(&l->active);
-    h2o_multithread_register_receiver(l->ctx.queue, &l->stop_receiver, on_stop_message);
-    l->listener = h2o_evloop_socket_create(l->evloop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    l->listen_fd = -1;
-    l->listener->data = l;
-    h2o_socket_read_start(l->listener, on_accept);
+    gh_loop_listen(&l->loop);
 
     pthread_mutex_lock(&srv->ready_mutex);
     srv->loops_ready++;
     pthread_cond_broadcast(&srv->ready_cond);
     pthread_mutex_unlock(&srv->ready_mutex);
 
-    while (!l->stop_requested)
-        h2o_evloop_run(l->evloop, INT32_MAX);
-
-    drain(l);
-    if (l->conns_open == 0) {
-        if (h2o_timeout_is_linked(&l->ctx.http2._graceful_shutdown_timeout))
-            h2o_timeout_unlink(&l->ctx.http2._graceful_shutdown_timeout);
-        h2o_multithread_queue_t *queue = l->ctx.queue;
-        h2o_multithread_unregister_receiver(queue, &l->stop_receiver);
-        h2o_context_dispose(&l->ctx);
-        gh_mock_loop_release(l->evloop);
-        h2o_evloop_destroy(l->evloop);
-        l->evloop = NULL;
-#if H2O_LIBRARY_VERSION_MAJOR == 0 && H2O_LIBRARY_VERSION_MINOR == 13
-        free(queue); /* libh2o 2.2.x without libuv never frees it */
-#endif
+    gh_loop_run(&l->loop);
+    if (drain(l)) {
+        gh_mock_loop_release(l->loop.evloop);
+        gh_loop_dispose(&l->loop);
     } else {
-        fprintf(stderr, "mock upstream: loop %zu: %zu connections would not close\n", l->index,
-                l->conns_open);
+        fprintf(stderr, "mock upstream: loop %zu: %zu connections would not close\n",
+                l->loop.index, l->loop.conns_open);
     }
-    release_thread_caches();
+    gh_loops_release_thread_caches();
     return NULL;
 }
 
 /* ---- Listening sockets ------------------------------------------------------------------- */
 
-static void set_port(struct sockaddr_storage *addr, int port)
-{
-    if (addr->ss_family == AF_INET)
-        ((struct sockaddr_in *)addr)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)addr)->sin6_port = htons((uint16_t)port);
-}
-
-static int get_port(const struct sockaddr_storage *addr)
-{
-    if (addr->ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)addr)->sin_port);
-    return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
-}
-
-/* One listening socket; the first of the group binds before turning SO_REUSEPORT on, so that
- * it fails when anything already holds the port. */
-static int listen_on(const struct sockaddr_storage *addr, socklen_t addr_len, bool first)
-{
-    const int one = 1;
-    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        (!first && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
-        bind(fd, (const struct sockaddr *)addr, addr_len) != 0 ||
-        (first && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
-        listen(fd, SOMAXCONN) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
-}
-
 static int bind_listeners(ms_server_t *srv, const char *host, int port)
 {
-    struct addrinfo hints, *ai;
-    struct sockaddr_storage addr;
-    socklen_t addr_len;
+    gh_loops_addr_t addr;
+    gh_loops_step_t failed;
+    int gai;
 
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
-    int gai = getaddrinfo(host, NULL, &hints, &ai);
-    if (gai != 0) {
-        fprintf(stderr, "gatehouse: mock-upstream: bad --host %s: %s\n", host, gai_strerror(gai));
+    if (gh_loops_resolve(&addr, host, port, true, &gai) != GH_OK) {
+        if (gai != 0)
+            fprintf(stderr, "gatehouse: mock-upstream: bad --host %s: %s\n", host,
+                    gai_strerror(gai));
+        else
+            fprintf(stderr, "gatehouse: mock-upstream: --host %s is not an IP address\n", host);
         return -1;
     }
-    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(addr)) {
-        freeaddrinfo(ai);
-        fprintf(stderr, "gatehouse: mock-upstream: --host %s is not an IP address\n", host);
-        return -1;
-    }
-    memset(&addr, 0, sizeof(addr));
-    memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
-    addr_len = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    set_port(&addr, port);
-
     for (size_t i = 0; i < srv->loops_count; i++) {
-        srv->loops[i].listen_fd = listen_on(&addr, addr_len, i == 0);
-        if (srv->loops[i].listen_fd < 0) {
+        if (gh_loops_listen(&addr, &srv->loops[i].loop.listen_fd, &failed) == GH_OK)
+            continue;
+        if (failed == GH_LOOPS_PORT)
+            fprintf(stderr, "gatehouse: mock-upstream: cannot read the bound port: %s\n",
+                    strerror(errno));
+        else
             fprintf(stderr, "gatehouse: mock-upstream: cannot listen on %s:%d: %s\n", host, port,
                     strerror(errno));
-            return -1;
-        }
-        if (i == 0) {
-            struct sockaddr_storage bound;
-            socklen_t bound_len = sizeof(bound);
-            memset(&bound, 0, sizeof(bound));
-            if (getsockname(srv->loops[0].listen_fd, (struct sockaddr *)&bound, &bound_len) != 0) {
-                fprintf(stderr, "gatehouse: mock-upstream: cannot read the bound port: %s\n",
-                        strerror(errno));
-                return -1;
-            }
-            srv->port = get_port(&bound);
-            set_port(&addr, srv->port);
-        }
+        return -1;
     }
+    srv->port = addr.port;
     return 0;
 }
 
@@ -682,8 +530,7 @@ static void stop_threads(ms_server_t *srv)
 {
     for (size_t i = 0; i < srv->loops_count; i++)
         if (srv->loops[i].thread_started)
-            h2o_multithread_send_message(&srv->loops[i].stop_receiver,
-                                         &srv->loops[i].stop_message);
+            gh_loop_stop(&srv->loops[i].loop);
     for (size_t i = 0; i < srv->loops_count; i++) {
         if (srv->loops[i].thread_started) {
             pthread_join(srv->loops[i].thread, NULL);
@@ -731,8 +578,7 @@ int gh_mock_server_main(int argc, char **argv)
     }
     for (size_t i = 0; i < srv->loops_count; i++) {
         srv->loops[i].srv = srv;
-        srv->loops[i].index = i;
-        srv->loops[i].listen_fd = -1;
+        gh_loop_prepare(&srv->loops[i].loop, "mock upstream: loop", i);
     }
     if (bind_listeners(srv, o.host, o.port) != 0)
         goto out_free_server;
@@ -771,8 +617,8 @@ int gh_mock_server_main(int argc, char **argv)
 out_free_server:
     if (srv->loops != NULL)
         for (size_t i = 0; i < srv->loops_count; i++)
-            if (srv->loops[i].listen_fd >= 0)
-                close(srv->loops[i].listen_fd);
+            if (srv->loops[i].loop.listen_fd >= 0)
+                close(srv->loops[i].loop.listen_fd);
     if (srv->globalconf_ready)
         h2o_config_dispose(&srv->globalconf);
     pthread_cond_destroy(&srv->ready_cond);
