@@ -9,7 +9,7 @@ apt_pkgs=(
   libmicrohttpd-dev libh2o-evloop-dev libssl-dev zlib1g-dev libuv1-dev
   libcurl4-openssl-dev libjansson-dev libjsmn-dev libsqlite3-dev sqlite3
   libsodium-dev libinih-dev libhpdf-dev libcmocka-dev
-  chromium poppler-utils openssl
+  chromium poppler-utils openssl clang libclang-rt-14-dev
 )
 
 missing=()
