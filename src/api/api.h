@@ -123,6 +123,8 @@ void gh_api_admin_key_revoke(gh_req_t *req);
 void gh_api_audit_list(gh_req_t *req);
 void gh_api_billing_get(gh_req_t *req);
 void gh_api_billing_card_add(gh_req_t *req);
+void gh_api_billing_setup_intent(gh_req_t *req);
+void gh_api_webhook_stripe(gh_req_t *req);
 void gh_api_billing_cards_list(gh_req_t *req);
 void gh_api_billing_profile(gh_req_t *req);
 void gh_api_billing_purchase(gh_req_t *req);

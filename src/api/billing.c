@@ -122,10 +122,15 @@ void gh_api_billing_get(gh_req_t *req)
     json_t *choices = json_array();
     for (const char *const *i = gh_billing_industries; *i; i++)
         json_array_append_new(choices, json_string(*i));
+    /* What the console needs to load Stripe.js (the setup_intent answer repeats it). */
+    json_t *stripe = !strcmp(o.provider, "stripe")
+                         ? json_pack("{s:s, s:s}", "publishable_key",
+                                     cfg->stripe_publishable_key, "js_url", cfg->stripe_js_url)
+                         : json_null();
     gh_res_json(
         req, 200,
         json_pack("{s:s, s:s, s:o, s:b, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:I, "
-                  "s:i, s:s, s:o, s:o}",
+                  "s:i, s:s, s:o, s:o, s:o}",
                   "type", "billing", "organization_id", ctx->actor.org_id, "balance_usd",
                   money(o.account.balance_nusd), "test_mode", o.test_mode, "provider",
                   o.provider, "payment_method", o.has_card ? card_json(&o.card) : json_null(),
@@ -138,7 +143,7 @@ void gh_api_billing_get(gh_req_t *req)
                   money(o.purchases.succeeded_nusd), "pending_purchases",
                   (json_int_t)o.purchases.pending, "tax_rate_bps", cfg->tax_rate_bps,
                   "tax_label", cfg->tax_label, "regulated_industry_choices", choices, "lots",
-                  lots));
+                  lots, "stripe", stripe));
 }
 
 /* Reads an integer member (required). */
@@ -158,6 +163,64 @@ static bool read_int(gh_req_t *req, json_t *obj, const char *key, int *out)
     return true;
 }
 
+/* Stripe: {"setup_intent": "seti_…"} after the browser confirmed the setup in Stripe's form.
+ * Card details are refused without being looked at. */
+static void card_from_setup(gh_req_t *req, json_t *body)
+{
+    static const char *const card_fields[] = {"number", "exp_month", "exp_year", "cvc", NULL};
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    for (const char *const *f = card_fields; *f; f++)
+        if (json_object_get(body, *f)) {
+            gh_res_error(req, GH_EINVAL,
+                         "Card numbers never reach this server: with [billing] provider = "
+                         "stripe the card is entered in Stripe's own form. Start with POST "
+                         "/v1/organizations/billing/setup_intent, confirm the setup with "
+                         "Stripe.js, then send {\"setup_intent\": \"seti_…\"} here.");
+            return;
+        }
+    static const char *const fields[] = {"setup_intent", NULL};
+    const char *setup;
+    if (!gh_api_known_fields(req, body, fields, NULL) ||
+        !gh_api_str(req, body, "setup_intent", true, false, &setup))
+        return;
+    char msg[512] = "";
+    gh_payment_method_t pm;
+    gh_err_t rc = gh_billing_setup_finish(ctx->app, &ctx->actor, setup, &pm, msg, sizeof(msg));
+    if (rc)
+        gh_api_fail(req, rc, msg, "Could not save the card. Try again.");
+    else
+        gh_res_json(req, 200, card_json(&pm));
+}
+
+void gh_api_billing_setup_intent(gh_req_t *req)
+{
+    static const char *const fields[] = {NULL};
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    const gh_config_t *cfg = ctx->app->cfg;
+    /* The body is optional; when sent it must be an empty JSON object. */
+    if (req->body_len) {
+        json_t *body = gh_api_body(req);
+        if (!body)
+            return;
+        bool ok = gh_api_known_fields(req, body, fields, NULL);
+        json_decref(body);
+        if (!ok)
+            return;
+    }
+    char msg[512] = "", secret[GH_PAY_SECRET_MAX];
+    gh_err_t rc = gh_billing_setup_start(ctx->app, &ctx->actor,
+                                         ctx->has_session ? ctx->account.email : NULL, secret,
+                                         msg, sizeof(msg));
+    if (rc) {
+        gh_api_fail(req, rc, msg, "Could not start the card setup. Try again.");
+        return;
+    }
+    gh_res_json(req, 200,
+                json_pack("{s:s, s:s, s:s, s:s}", "type", "setup_intent", "client_secret", secret,
+                          "publishable_key", cfg->stripe_publishable_key, "stripe_js_url",
+                          cfg->stripe_js_url));
+}
+
 void gh_api_billing_card_add(gh_req_t *req)
 {
     static const char *const fields[] = {"number", "exp_month", "exp_year", "cvc", NULL};
@@ -165,6 +228,17 @@ void gh_api_billing_card_add(gh_req_t *req)
     json_t *body = gh_api_body(req);
     if (!body)
         return;
+    if (!strcmp(ctx->app->pay->ops->name, "stripe")) {
+        card_from_setup(req, body);
+        json_decref(body);
+        return;
+    }
+    if (json_object_get(body, "setup_intent")) {
+        gh_res_error(req, GH_EINVAL, "setup_intent is only for [billing] provider = stripe; the "
+                                     "test provider takes number, exp_month, exp_year and cvc.");
+        json_decref(body);
+        return;
+    }
     const char *number, *cvc;
     int month, year;
     if (gh_api_known_fields(req, body, fields, NULL) &&

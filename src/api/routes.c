@@ -63,6 +63,7 @@ static const gh_route_t routes[] = {
     {"GET", "/v1/organizations/audit_log", gh_api_audit_list, GH_ACCESS_ADMIN},
     {"GET", "/v1/organizations/billing", gh_api_billing_get, GH_ACCESS_BILLING},
     {"POST", "/v1/organizations/billing/payment_method", gh_api_billing_card_add, GH_ACCESS_BILLING},
+    {"POST", "/v1/organizations/billing/setup_intent", gh_api_billing_setup_intent, GH_ACCESS_BILLING},
     {"GET", "/v1/organizations/billing/payment_methods", gh_api_billing_cards_list, GH_ACCESS_BILLING},
     {"POST", "/v1/organizations/billing/profile", gh_api_billing_profile, GH_ACCESS_BILLING},
     {"GET", "/v1/organizations/billing/purchases", gh_api_billing_purchases_list, GH_ACCESS_BILLING},
@@ -72,6 +73,8 @@ static const gh_route_t routes[] = {
     {"GET", "/v1/organizations/invoices", gh_api_invoices_list, GH_ACCESS_BILLING},
     {"GET", "/v1/organizations/invoices/{invoice_id}", gh_api_invoice_get, GH_ACCESS_BILLING},
     {"GET", "/v1/organizations/invoices/{invoice_id}/pdf", gh_api_invoice_pdf, GH_ACCESS_BILLING},
+    /* Authenticated by its Stripe-Signature, not by a session. */
+    {"POST", "/webhooks/stripe", gh_api_webhook_stripe, GH_ACCESS_PUBLIC},
 };
 
 static bool is_safe_method(const char *m)

@@ -22,6 +22,46 @@ static const char csp[] = "default-src 'self'; img-src 'self' data:; style-src '
                           "script-src 'self'; connect-src 'self'; object-src 'none'; "
                           "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+#define CSP_MAX 1024
+
+/* "https://js.stripe.com" for "https://js.stripe.com/v3/": scheme, host and port. False when
+ * `url` has no such origin or one with characters a policy could be confused by. */
+static bool origin_of(const char *url, char *out, size_t size)
+{
+    const char *sep = strstr(url, "://");
+    if (!sep || (strncmp(url, "https://", 8) && strncmp(url, "http://", 7)))
+        return false;
+    size_t host = strcspn(sep + 3, "/?#");
+    if (host == 0 || strspn(sep + 3, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789.-:[]") < host)
+        return false;
+    size_t n = (size_t)(sep + 3 - url) + host;
+    if (n >= size)
+        return false;
+    snprintf(out, size, "%.*s", (int)n, url);
+    return true;
+}
+
+/* The console's policy: only its own origin, except that with [billing] provider = stripe
+ * Stripe.js may load (script-src), show its card form and 3-D Secure pages (frame-src) and
+ * talk to Stripe's API (connect-src). */
+static const char *policy(const gh_config_t *cfg, char buf[CSP_MAX])
+{
+    char js[GH_CONFIG_STR], api[GH_CONFIG_STR];
+    if (strcmp(cfg->pay_provider, "stripe") || !origin_of(cfg->stripe_js_url, js, sizeof(js)) ||
+        !origin_of(cfg->stripe_api_base, api, sizeof(api)))
+        return csp;
+    bool stripe = !strcmp(js, "https://js.stripe.com");
+    int n = snprintf(buf, CSP_MAX,
+                     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                     "script-src 'self' %s%s; connect-src 'self' %s; frame-src %s%s; "
+                     "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+                     "form-action 'self'",
+                     js, stripe ? " https://*.js.stripe.com" : "", api, js,
+                     stripe ? " https://*.js.stripe.com https://hooks.stripe.com" : "");
+    return n > 0 && n < CSP_MAX ? buf : csp;
+}
+
 static const char *content_type(const char *path)
 {
     static const struct {
@@ -82,7 +122,8 @@ static bool send_file(gh_req_t *req, const char *name)
     const gh_config_t *cfg = gh_api_ctx(req)->app->cfg;
     const char *type = content_type(name);
     if (!strncmp(type, "text/html", 9)) {
-        gh_res_header(req, "content-security-policy", csp);
+        char buf[CSP_MAX];
+        gh_res_header(req, "content-security-policy", policy(cfg, buf));
         gh_res_header(req, "x-frame-options", "DENY");
         gh_res_header(req, "referrer-policy", "no-referrer");
     }

@@ -15,6 +15,7 @@
 
 #include "core/audit.h"
 #include "core/country.h"
+#include "core/pay_stripe.h"
 #include "core/pay_test.h"
 #include "lib/card.h"
 #include "lib/log.h"
@@ -461,9 +462,60 @@ gh_err_t gh_billing_provider_new(const gh_config_t *cfg, gh_pay_t **out, char *e
         *out = gh_pay_test_new();
         return *out ? GH_OK : GH_ENOMEM;
     }
-    snprintf(err, err_size, "[billing] provider = %s is not available in this build yet; use "
-                            "provider = test", cfg->pay_provider);
-    return GH_EINVAL;
+    if (strcmp(cfg->pay_provider, "stripe")) {
+        snprintf(err, err_size, "[billing] provider = %s is unknown; use test or stripe",
+                 cfg->pay_provider);
+        return GH_EINVAL;
+    }
+    /* The secrets come from the environment only and are never repeated in a message. */
+    const char *key = getenv(cfg->stripe_secret_key_env);
+    const char *whsec = getenv(cfg->stripe_webhook_secret_env);
+    if (!key || !*key) {
+        snprintf(err, err_size, "[billing] provider = stripe needs the Stripe secret key in the "
+                                "environment variable %s ([billing] stripe_secret_key_env), "
+                                "which is not set", cfg->stripe_secret_key_env);
+        return GH_EINVAL;
+    }
+    if (!whsec || !*whsec) {
+        snprintf(err, err_size, "[billing] provider = stripe needs the webhook signing secret "
+                                "(whsec_…) in the environment variable %s ([billing] "
+                                "stripe_webhook_secret_env), which is not set",
+                 cfg->stripe_webhook_secret_env);
+        return GH_EINVAL;
+    }
+    if (!cfg->stripe_publishable_key[0] ||
+        strncmp(cfg->stripe_publishable_key, "pk_", 3) != 0) {
+        snprintf(err, err_size, "[billing] provider = stripe needs stripe_publishable_key "
+                                "(pk_live_… or pk_test_…), which the console gives Stripe.js");
+        return GH_EINVAL;
+    }
+    gh_pay_stripe_opts_t o = {
+        .api_base = cfg->stripe_api_base,
+        .secret_key = key,
+        .timeout_ms = cfg->stripe_timeout_ms,
+        .webhook_secret = whsec,
+    };
+    char why[256] = "";
+    gh_err_t rc = gh_pay_stripe_new(&o, out, why, sizeof(why));
+    if (rc) {
+        snprintf(err, err_size, "[billing] provider = stripe: %s (%s, %s)", why,
+                 cfg->stripe_secret_key_env, cfg->stripe_webhook_secret_env);
+        return rc;
+    }
+    bool key_test = (*out)->ops->test_mode;
+    bool pk_test = !strncmp(cfg->stripe_publishable_key, "pk_test_", 8);
+    if (key_test != pk_test) {
+        (*out)->ops->destroy(*out);
+        *out = NULL;
+        snprintf(err, err_size, "[billing] stripe_publishable_key is a %s key but the secret key "
+                                "in %s is a %s key: use both from the same mode",
+                 pk_test ? "test" : "live", cfg->stripe_secret_key_env,
+                 key_test ? "test" : "live");
+        return GH_EINVAL;
+    }
+    gh_log_info("billing: payment provider stripe (%s mode, API %s)",
+                key_test ? "test" : "live", cfg->stripe_api_base);
+    return GH_OK;
 }
 
 /* ---- overview ---- */
@@ -544,6 +596,20 @@ gh_err_t gh_billing_card_set(gh_app_t *app, const gh_actor_t *actor_in, const ch
     gh_err_t rc = gh_store_begin(db);
     if (rc)
         return rc;
+    if (card->ref[0]) {
+        /* The provider's card that is already the current one (a setup finished twice, or
+         * by the console and the provider's webhook both): nothing to add. */
+        gh_payment_method_t cur;
+        rc = gh_store_payment_method_current(db, org_id, &cur);
+        if (rc == GH_OK && !strcmp(cur.provider_ref, card->ref)) {
+            gh_store_rollback(db);
+            if (out)
+                *out = cur;
+            return GH_OK;
+        }
+        if (rc && rc != GH_ENOTFOUND)
+            goto out_rollback;
+    }
     char replaced[GH_ID_MAX] = "";
     if ((rc = gh_store_payment_method_add(db, &pm, replaced)))
         goto out_rollback;
@@ -574,6 +640,93 @@ gh_err_t gh_billing_card_add(gh_app_t *app, const gh_actor_t *actor, const char 
                                                    app->now(), &card, msg, msg_size);
     if (rc)
         return rc;
+    return gh_billing_card_set(app, actor, actor->org_id, &card, out);
+}
+
+/* A provider's error from a card setup, for the API: its own refusals (a bad key) are the
+ * operator's problem, not the caller's. */
+static gh_err_t setup_error(gh_err_t rc)
+{
+    return rc == GH_EBILLING ? GH_EINTERNAL : rc;
+}
+
+gh_err_t gh_billing_setup_start(gh_app_t *app, const gh_actor_t *actor,
+                                const char *fallback_email,
+                                char client_secret[GH_PAY_SECRET_MAX], char *msg,
+                                size_t msg_size)
+{
+    assert(app->pay);
+    client_secret[0] = '\0';
+    gh_db_t *db = gh_store_db(app->store);
+    if (!db)
+        return GH_ESTORE;
+    if (!gh_pay_is_stripe(app->pay)) {
+        snprintf(msg, msg_size, "The test payment provider takes card details directly: POST "
+                                "/v1/organizations/billing/payment_method with number, "
+                                "exp_month, exp_year and cvc.");
+        return GH_EINVAL;
+    }
+    gh_org_settings_t org;
+    char was[GH_PAY_REF_MAX], ref[GH_PAY_REF_MAX];
+    gh_err_t rc = gh_store_org_settings_get(db, actor->org_id, &org);
+    if (!rc)
+        rc = gh_billing_customer_ref(app, actor->org_id, was);
+    if (rc)
+        return rc;
+    const char *email = org.billing_email[0] ? org.billing_email : fallback_email;
+    if (!email || !*email) {
+        snprintf(msg, msg_size, "Set the organization's billing email first (POST "
+                                "/v1/organizations/me/settings): the payment provider needs "
+                                "one for the customer.");
+        return GH_EINVAL;
+    }
+    snprintf(ref, sizeof(ref), "%s", was);
+    rc = app->pay->ops->setup_start(app->pay, actor->org_id, email, ref, client_secret, msg,
+                                    msg_size);
+    if (rc == GH_ENOTFOUND && was[0]) {
+        /* The customer was deleted at the provider: make a new one. */
+        gh_log_warn("billing: the payment provider no longer knows customer %s of %s; "
+                    "creating a new one", was, actor->org_id);
+        ref[0] = '\0';
+        rc = app->pay->ops->setup_start(app->pay, actor->org_id, email, ref, client_secret,
+                                        msg, msg_size);
+    }
+    /* A new customer is kept even when the setup itself failed. */
+    if (ref[0] && strcmp(ref, was)) {
+        gh_err_t src = gh_billing_customer_ref_set(app, actor->org_id, ref);
+        if (src) {
+            client_secret[0] = '\0';
+            return src;
+        }
+        gh_log_info("billing: %s is customer %s at the payment provider", actor->org_id, ref);
+    }
+    if (rc)
+        client_secret[0] = '\0';
+    return setup_error(rc);
+}
+
+gh_err_t gh_billing_setup_finish(gh_app_t *app, const gh_actor_t *actor, const char *setup_ref,
+                                 gh_payment_method_t *out, char *msg, size_t msg_size)
+{
+    assert(app->pay);
+    if (!gh_pay_is_stripe(app->pay)) {
+        snprintf(msg, msg_size, "setup_intent is only for [billing] provider = stripe; the test "
+                                "provider takes number, exp_month, exp_year and cvc.");
+        return GH_EINVAL;
+    }
+    char customer[GH_PAY_REF_MAX];
+    gh_err_t rc = gh_billing_customer_ref(app, actor->org_id, customer);
+    if (rc)
+        return rc;
+    if (!customer[0]) {
+        snprintf(msg, msg_size, "This card setup is unknown: start one with POST "
+                                "/v1/organizations/billing/setup_intent.");
+        return GH_EINVAL;
+    }
+    gh_card_t card;
+    rc = app->pay->ops->setup_finish(app->pay, customer, setup_ref, &card, msg, msg_size);
+    if (rc)
+        return setup_error(rc);
     return gh_billing_card_set(app, actor, actor->org_id, &card, out);
 }
 
@@ -733,7 +886,10 @@ static gh_err_t issue_invoice(gh_app_t *app, gh_db_t *db, const gh_purchase_t *p
              !strcmp(p->tax_label, REVERSE_CHARGE_LABEL) ? REVERSE_CHARGE_NOTE : "");
     snprintf(inv->payment, sizeof(inv->payment), "%s ending in %s",
              gh_card_brand_label(pm->brand), pm->last4);
-    inv->test_mode = !strcmp(p->provider, "test");
+    /* The test provider, or Stripe with a test key: no money moved. */
+    inv->test_mode = !strcmp(p->provider, "test") ||
+                     (app->pay && !strcmp(app->pay->ops->name, p->provider) &&
+                      app->pay->ops->test_mode);
     party_from_config(&inv->seller, app->cfg);
     party_from_settings(&inv->buyer, &org);
     return gh_store_invoice_insert(db, inv);
@@ -763,8 +919,11 @@ static void send_receipt(gh_app_t *app, const gh_purchase_t *p, const gh_invoice
                  ? "\nThis purchase was made by auto-reload, because the balance fell below the "
                    "threshold you set.\n"
                  : "",
-             inv->test_mode ? "\nTest mode: the test payment provider was used; no money was "
-                              "charged.\n"
+             inv->test_mode ? !strcmp(p->provider, "test")
+                                  ? "\nTest mode: the test payment provider was used; no money "
+                                    "was charged.\n"
+                                  : "\nTest mode: the payment provider's test mode was used; no "
+                                    "money was charged.\n"
                             : "");
     mail_org(app, p->org_id, false, subject, body);
 }
@@ -775,7 +934,7 @@ static void mail_reload_off(gh_app_t *app, const char *org_id, const char *reaso
     snprintf(body, sizeof(body),
              "Auto-reload of your %s credits has been turned off.\n\n"
              "Why: %s\n\n"
-             "Nothing was charged. Your API requests keep working while credits last. To turn "
+             "No credits were added. Your API requests keep working while credits last. To turn "
              "auto-reload back on, check the card on file in the console (%s/settings/billing) "
              "and enable auto-reload again.\n",
              app->cfg->product_name, reason, app->cfg->public_url);
@@ -784,118 +943,171 @@ static void mail_reload_off(gh_app_t *app, const char *org_id, const char *reaso
 
 /* ---- purchases ---- */
 
-/* Records a provider's outcome for purchase `id`, as `actor` (NULL: the system). */
-static gh_err_t resolve_as(gh_app_t *app, const char *id, const gh_pay_result_t *res,
-                           const gh_actor_t *actor, gh_purchase_t *out)
+/* What resolving a purchase did, for what follows its commit (mail, the log). */
+typedef struct {
+    bool changed;    /* the purchase was still open and is now resolved (or attempted) */
+    bool credited;   /* succeeded: a lot, an entry and an invoice were added */
+    bool reload_off; /* a declined reload turned auto-reload off */
+    bool revived;    /* a purchase given up as unconfirmed turned out to be paid */
+    gh_purchase_t p;
+    gh_invoice_rec_t inv;
+} resolved_t;
+
+/* Records a provider's outcome for purchase `id`, as `actor` (NULL: the system), in a
+ * transaction (a savepoint inside the caller's). With `revive`, a succeeded outcome also
+ * settles a purchase given up as unconfirmed. Nothing is mailed here: see resolved_after. */
+static gh_err_t resolve_tx(gh_app_t *app, gh_db_t *db, const char *id,
+                           const gh_pay_result_t *res, const gh_actor_t *actor, bool revive,
+                           resolved_t *r)
 {
     assert(res->status == GH_PAY_SUCCEEDED || res->status == GH_PAY_DECLINED ||
            res->status == GH_PAY_PENDING);
-    gh_db_t *db = gh_store_db(app->store);
-    if (!db)
-        return GH_ESTORE;
+    memset(r, 0, sizeof(*r));
     int64_t now = app->now();
-    gh_purchase_t p;
+    gh_purchase_t *p = &r->p;
     gh_payment_method_t pm;
-    gh_invoice_rec_t inv;
     gh_actor_t sys;
-    bool credited = false, reload_off = false;
     gh_err_t rc = gh_store_begin(db);
     if (rc)
         return rc;
-    if ((rc = gh_store_purchase_get(db, NULL, id, &p)))
+    if ((rc = gh_store_purchase_get(db, NULL, id, p)))
         goto out_rollback;
-    if (strcmp(p.status, "pending")) {
+    r->revived = revive && res->status == GH_PAY_SUCCEEDED && !strcmp(p->status, "declined") &&
+                 !strcmp(p->decline_code, GH_BILLING_UNCONFIRMED);
+    if (strcmp(p->status, "pending") && !r->revived) {
         /* Resolved before (a replayed webhook, a retry that raced): nothing to do. */
         gh_store_rollback(db);
-        if (out)
-            *out = p;
         return GH_OK;
     }
     if (!actor) {
-        system_actor(&sys, p.org_id, "billing");
+        system_actor(&sys, p->org_id, "billing");
         actor = &sys;
     }
-    p.attempts++;
-    p.updated_at = now;
+    p->attempts++;
+    p->updated_at = now;
     if (res->ref[0])
-        snprintf(p.provider_ref, sizeof(p.provider_ref), "%s", res->ref);
+        snprintf(p->provider_ref, sizeof(p->provider_ref), "%s", res->ref);
     char amount[GH_MONEY_TEXT_MAX];
-    json_t *details = json_pack("{s:s, s:s, s:s}", "kind", p.kind, "amount_usd",
-                                dec(p.amount_nusd, amount), "provider_ref", p.provider_ref);
+    json_t *details = json_pack("{s:s, s:s, s:s}", "kind", p->kind, "amount_usd",
+                                dec(p->amount_nusd, amount), "provider_ref", p->provider_ref);
+    bool unconfirmed = res->status == GH_PAY_DECLINED &&
+                       !strcmp(res->decline_code, GH_BILLING_UNCONFIRMED);
     switch (res->status) {
     case GH_PAY_SUCCEEDED:
-        snprintf(p.status, sizeof(p.status), "succeeded");
-        p.resolved_at = now;
-        p.decline_code[0] = p.message[0] = '\0';
-        if ((rc = gh_store_purchase_update(db, &p)) ||
-            (rc = gh_store_payment_method_get(db, p.org_id, p.payment_method_id, &pm)) ||
-            (rc = open_lot(app, db, p.org_id, "purchase", p.id, p.amount_nusd, NULL, now,
+        snprintf(p->status, sizeof(p->status), "succeeded");
+        p->resolved_at = now;
+        p->decline_code[0] = p->message[0] = '\0';
+        if ((rc = gh_store_purchase_update(db, p)) ||
+            (rc = gh_store_payment_method_get(db, p->org_id, p->payment_method_id, &pm)) ||
+            (rc = open_lot(app, db, p->org_id, "purchase", p->id, p->amount_nusd, NULL, now,
                            NULL)) ||
-            (rc = issue_invoice(app, db, &p, &pm, now, &inv))) {
+            (rc = issue_invoice(app, db, p, &pm, now, &r->inv))) {
             json_decref(details);
             goto out_rollback;
         }
-        json_object_set_new(details, "invoice", json_string(inv.number));
-        rc = gh_audit(app, db, actor, "purchase.succeeded", "purchase", p.id, details);
-        credited = true;
+        json_object_set_new(details, "invoice", json_string(r->inv.number));
+        if (r->revived)
+            json_object_set_new(details, "after", json_string(GH_BILLING_UNCONFIRMED));
+        rc = gh_audit(app, db, actor, "purchase.succeeded", "purchase", p->id, details);
+        r->credited = true;
         break;
     case GH_PAY_DECLINED:
-        snprintf(p.status, sizeof(p.status), "declined");
-        p.resolved_at = now;
-        snprintf(p.decline_code, sizeof(p.decline_code), "%s",
+        snprintf(p->status, sizeof(p->status), "declined");
+        p->resolved_at = now;
+        snprintf(p->decline_code, sizeof(p->decline_code), "%s",
                  res->decline_code[0] ? res->decline_code : "card_declined");
-        snprintf(p.message, sizeof(p.message),
-                 "%s Nothing was charged and no credits were added. (decline code: %s)",
-                 res->message[0] ? res->message : "Your card was declined.", p.decline_code);
-        json_object_set_new(details, "decline_code", json_string(p.decline_code));
-        if ((rc = gh_store_purchase_update(db, &p))) {
+        if (unconfirmed)
+            snprintf(p->message, sizeof(p->message), "%s", res->message);
+        else
+            snprintf(p->message, sizeof(p->message),
+                     "%s Nothing was charged and no credits were added. (decline code: %s)",
+                     res->message[0] ? res->message : "Your card was declined.",
+                     p->decline_code);
+        json_object_set_new(details, "decline_code", json_string(p->decline_code));
+        if ((rc = gh_store_purchase_update(db, p))) {
             json_decref(details);
             goto out_rollback;
         }
-        if ((rc = gh_audit(app, db, actor, "purchase.declined", "purchase", p.id, details)))
+        if ((rc = gh_audit(app, db, actor, unconfirmed ? "purchase.unconfirmed"
+                                                       : "purchase.declined",
+                           "purchase", p->id, details)))
             goto out_rollback;
-        if (!strcmp(p.kind, "auto_reload")) {
+        if (!strcmp(p->kind, "auto_reload")) {
             /* A declined reload turns auto-reload off, with the reason, until someone turns it
              * back on. */
             gh_billing_account_t a;
-            if ((rc = load_account(db, p.org_id, &a)) ||
+            if ((rc = load_account(db, p->org_id, &a)) ||
                 (rc = gh_store_billing_auto_reload_put(
-                     db, p.org_id, false, a.auto_reload_threshold_nusd, a.auto_reload_amount_nusd,
-                     false, p.message, now)) ||
-                (rc = gh_audit(app, db, actor, "auto_reload.disabled", "organization", p.org_id,
-                               json_pack("{s:s, s:s}", "purchase_id", p.id, "reason",
-                                         p.message))))
+                     db, p->org_id, false, a.auto_reload_threshold_nusd,
+                     a.auto_reload_amount_nusd, false, p->message, now)) ||
+                (rc = gh_audit(app, db, actor, "auto_reload.disabled", "organization",
+                               p->org_id, json_pack("{s:s, s:s}", "purchase_id", p->id,
+                                                    "reason", p->message))))
                 goto out_rollback;
-            reload_off = true;
+            r->reload_off = true;
         }
         break;
     case GH_PAY_PENDING:
         json_decref(details);
-        snprintf(p.message, sizeof(p.message), "%s",
+        snprintf(p->message, sizeof(p->message), "%s",
                  res->message[0] ? res->message
                                  : "The payment provider has not confirmed the payment yet.");
-        rc = gh_store_purchase_update(db, &p);
+        rc = gh_store_purchase_update(db, p);
         break;
     }
     if (rc || (rc = gh_store_commit(db)))
         goto out_rollback;
-    if (credited) {
-        gh_billing_account_t a;
-        if (load_account(db, p.org_id, &a))
-            a.balance_nusd = 0;
-        gh_log_info("billing: purchase %s credited $%s to %s (invoice %s)", p.id, amount,
-                    p.org_id, inv.number);
-        send_receipt(app, &p, &inv, a.balance_nusd);
-    }
-    if (reload_off) {
-        gh_log_warn("billing: auto-reload of %s turned off: %s", p.org_id, p.message);
-        mail_reload_off(app, p.org_id, p.message);
-    }
-    if (out)
-        return gh_store_purchase_get(db, NULL, id, out);
+    r->changed = true;
     return GH_OK;
 out_rollback:
     gh_store_rollback(db);
+    memset(r, 0, sizeof(*r));
+    return rc;
+}
+
+/* What follows a resolution once it is committed: the receipt, the log, the mail saying
+ * auto-reload is off. */
+static void resolved_after(gh_app_t *app, gh_db_t *db, const resolved_t *r)
+{
+    const gh_purchase_t *p = &r->p;
+    if (r->credited) {
+        gh_billing_account_t a;
+        char amount[GH_MONEY_TEXT_MAX];
+        if (load_account(db, p->org_id, &a))
+            a.balance_nusd = 0;
+        if (r->revived)
+            gh_log_warn("billing: purchase %s, given up as unconfirmed, was paid after all: "
+                        "credited now", p->id);
+        gh_log_info("billing: purchase %s credited $%s to %s (invoice %s)", p->id,
+                    dec(p->amount_nusd, amount), p->org_id, r->inv.number);
+        send_receipt(app, p, &r->inv, a.balance_nusd);
+    }
+    if (r->changed && !strcmp(p->status, "declined") &&
+        !strcmp(p->decline_code, GH_BILLING_UNCONFIRMED))
+        gh_log_warn("billing: purchase %s gave up: not confirmed by the payment provider within "
+                    "%d hours", p->id, GH_BILLING_GIVE_UP_S / 3600);
+    if (r->reload_off) {
+        gh_log_warn("billing: auto-reload of %s turned off: %s", p->org_id, p->message);
+        mail_reload_off(app, p->org_id, p->message);
+    }
+}
+
+/* Records a provider's outcome for purchase `id`, as `actor` (NULL: the system). */
+static gh_err_t resolve_as(gh_app_t *app, const char *id, const gh_pay_result_t *res,
+                           const gh_actor_t *actor, gh_purchase_t *out)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    if (!db)
+        return GH_ESTORE;
+    resolved_t *r = malloc(sizeof(*r));
+    if (!r)
+        return GH_ENOMEM;
+    gh_err_t rc = resolve_tx(app, db, id, res, actor, false, r);
+    if (!rc)
+        resolved_after(app, db, r);
+    free(r);
+    if (!rc && out)
+        rc = gh_store_purchase_get(db, NULL, id, out);
     return rc;
 }
 
@@ -980,6 +1192,29 @@ static gh_err_t outcome(const gh_purchase_t *p, char *msg, size_t msg_size)
     return GH_EBILLING;
 }
 
+/* Whether pending `p` may still be charged again with its idempotency key: only within
+ * GH_BILLING_GIVE_UP_S of its creation (the provider forgets keys after a day). */
+static bool may_charge_again(gh_app_t *app, const gh_purchase_t *p)
+{
+    return app->now() - p->created_at < GH_BILLING_GIVE_UP_S;
+}
+
+/* Gives up pending purchase `id` (created GH_BILLING_GIVE_UP_S ago or more): declined as
+ * unconfirmed, never charged again. A succeeded webhook may still credit it. */
+static gh_err_t give_up(gh_app_t *app, const char *id)
+{
+    gh_pay_result_t res;
+    memset(&res, 0, sizeof(res));
+    res.status = GH_PAY_DECLINED;
+    snprintf(res.decline_code, sizeof(res.decline_code), GH_BILLING_UNCONFIRMED);
+    snprintf(res.message, sizeof(res.message),
+             "The payment provider did not confirm this payment within %d hours, so no credits "
+             "were added and it will not be charged again. If the card was charged, the "
+             "credits are added as soon as the provider confirms it. (decline code: %s)",
+             GH_BILLING_GIVE_UP_S / 3600, GH_BILLING_UNCONFIRMED);
+    return resolve_as(app, id, &res, NULL, NULL);
+}
+
 /* A request with an idempotency key that already made `p`. */
 static gh_err_t replay(gh_app_t *app, const gh_actor_t *actor, const gh_purchase_t *p,
                        int64_t amount, gh_purchase_t *out, char *msg, size_t msg_size)
@@ -1004,7 +1239,8 @@ static gh_err_t replay(gh_app_t *app, const gh_actor_t *actor, const gh_purchase
                         (long long)wait_ms);
         else if ((rc = gh_store_purchase_get(db, p->org_id, p->id, &now)))
             return rc;
-        else if (!strcmp(now.status, "pending") && claim(app->billing, p->id))
+        else if (!strcmp(now.status, "pending") && may_charge_again(app, &now) &&
+                 claim(app->billing, p->id))
             (void)charge_and_resolve(app, &now, actor, NULL);
     }
     gh_err_t rc = gh_store_purchase_get(db, p->org_id, p->id, out);
@@ -1182,6 +1418,14 @@ gh_err_t gh_billing_retry_pending(gh_app_t *app, int *retried)
     for (size_t i = 0; i < l.n && !rc; i++) {
         if (!claim(b, l.items[i].id))
             continue; /* a request is charging it right now */
+        if (!may_charge_again(app, &l.items[i])) {
+            gh_err_t grc = give_up(app, l.items[i].id);
+            release(b, l.items[i].id);
+            if (grc)
+                gh_log_error("billing: could not give up purchase %s (%s); tried again later",
+                             l.items[i].id, gh_err_name(grc));
+            continue;
+        }
         gh_log_info("billing: retrying pending purchase %s (attempt %d)", l.items[i].id,
                     l.items[i].attempts + 1);
         pthread_mutex_lock(&b->lock);
@@ -1194,6 +1438,113 @@ gh_err_t gh_billing_retry_pending(gh_app_t *app, int *retried)
     free(l.items);
     return rc;
 }
+
+/* ---- provider webhooks ---- */
+
+gh_err_t gh_billing_event_seen(gh_app_t *app, const char *id, bool *seen)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_webhook_event_exists(db, id, seen) : GH_ESTORE;
+}
+
+#define WHY(...)                                                                               \
+    do {                                                                                       \
+        if (why && why_size)                                                                   \
+            snprintf(why, why_size, __VA_ARGS__);                                              \
+    } while (0)
+
+/* The purchase part of gh_billing_event_apply, inside its transaction. */
+static gh_err_t event_purchase(gh_app_t *app, gh_db_t *db, const gh_billing_event_t *ev,
+                               resolved_t *r, gh_billing_event_outcome_t *outcome, char *why,
+                               size_t why_size)
+{
+    gh_purchase_t p;
+    gh_err_t rc = gh_id_valid(ev->purchase_id ? ev->purchase_id : "", "pur")
+                      ? gh_store_purchase_get(db, NULL, ev->purchase_id, &p)
+                      : GH_ENOTFOUND;
+    if (rc == GH_ENOTFOUND) {
+        WHY("no purchase \"%.64s\" here", ev->purchase_id ? ev->purchase_id : "");
+        return GH_OK;
+    }
+    if (rc)
+        return rc;
+    char a[40], b[40];
+    const gh_pay_result_t *res = ev->result;
+    if (strcmp(p.provider, ev->provider)) {
+        WHY("purchase %s was made with provider %s", p.id, p.provider);
+    } else if (ev->org_id && ev->org_id[0] && strcmp(ev->org_id, p.org_id)) {
+        WHY("purchase %s belongs to another organization than the event says", p.id);
+    } else if (ev->amount_nusd && ev->amount_nusd != p.total_nusd) {
+        WHY("the event's amount %s differs from purchase %s's total %s", usd(ev->amount_nusd, a),
+            p.id, usd(p.total_nusd, b));
+    } else if (p.provider_ref[0] && res->ref[0] && strcmp(p.provider_ref, res->ref)) {
+        WHY("purchase %s was charged as %s, not %s", p.id, p.provider_ref, res->ref);
+    } else {
+        if ((rc = resolve_tx(app, db, p.id, res, NULL, true, r)))
+            return rc;
+        if (r->changed) {
+            *outcome = GH_BILLING_EVENT_APPLIED;
+            WHY("purchase %s is now %s", p.id, r->p.status);
+        } else {
+            WHY("purchase %s was already %s", p.id, p.status);
+        }
+    }
+    return GH_OK;
+}
+
+gh_err_t gh_billing_event_apply(gh_app_t *app, const gh_billing_event_t *ev,
+                                gh_billing_event_outcome_t *outcome, char *why,
+                                size_t why_size)
+{
+    *outcome = GH_BILLING_EVENT_IGNORED;
+    WHY("nothing to do");
+    gh_db_t *db = gh_store_db(app->store);
+    if (!db)
+        return GH_ESTORE;
+    resolved_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return GH_ENOMEM;
+    gh_err_t rc = gh_store_begin(db);
+    if (rc)
+        goto out;
+    rc = gh_store_webhook_event_insert(db, ev->id, ev->provider, ev->type, app->now());
+    if (rc == GH_ECONFLICT) {
+        gh_store_rollback(db);
+        *outcome = GH_BILLING_EVENT_DUPLICATE;
+        WHY("event %s was handled before", ev->id);
+        rc = GH_OK;
+        goto out;
+    }
+    if (rc)
+        goto out_rollback;
+    if (ev->result) {
+        rc = event_purchase(app, db, ev, r, outcome, why, why_size);
+    } else if (ev->card && ev->org_id && ev->org_id[0]) {
+        /* A card the organization ever had is not added again: a late event for a card
+         * since replaced must not bring it back. */
+        gh_payment_method_t pm;
+        rc = gh_store_payment_method_by_ref(db, ev->org_id, ev->card->ref, &pm);
+        if (rc == GH_OK) {
+            WHY("card %s is already known as %s", ev->card->ref, pm.id);
+        } else if (rc == GH_ENOTFOUND &&
+                   !(rc = gh_billing_card_set(app, NULL, ev->org_id, ev->card, &pm))) {
+            *outcome = GH_BILLING_EVENT_APPLIED;
+            WHY("card %s saved as %s", ev->card->ref, pm.id);
+        }
+    }
+    if (rc || (rc = gh_store_commit(db)))
+        goto out_rollback;
+    resolved_after(app, db, r);
+    goto out;
+out_rollback:
+    gh_store_rollback(db);
+    *outcome = GH_BILLING_EVENT_IGNORED;
+out:
+    free(r);
+    return rc;
+}
+
+#undef WHY
 
 /* ---- auto-reload ---- */
 

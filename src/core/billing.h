@@ -42,8 +42,16 @@
 /* The regulated industries the first-purchase questions offer (NULL-terminated). */
 extern const char *const gh_billing_industries[];
 
-/* Creates the payment provider `cfg` names. GH_EINVAL with a message when it cannot be used
- * (stripe is not available in this build yet). */
+/* A pending purchase is charged again (with its own idempotency key) only this long after it
+ * was created; after that it is given up as "unconfirmed" and never charged again. Stripe
+ * keeps idempotency keys for 24 hours: a charge after that could be a second one. */
+#define GH_BILLING_GIVE_UP_S (23 * 3600)
+#define GH_BILLING_UNCONFIRMED "unconfirmed" /* the decline code of a purchase given up */
+
+/* Creates the payment provider `cfg` names. For stripe, the secret key and the webhook
+ * signing secret are read from the environment variables [billing] stripe_secret_key_env and
+ * stripe_webhook_secret_env; both are required. GH_EINVAL with a message (which never
+ * repeats a secret) when the provider cannot be used. */
 gh_err_t gh_billing_provider_new(const gh_config_t *cfg, gh_pay_t **out, char *err,
                                  size_t err_size);
 
@@ -134,6 +142,23 @@ gh_err_t gh_billing_card_add(gh_app_t *app, const gh_actor_t *actor, const char 
 gh_err_t gh_billing_card_set(gh_app_t *app, const gh_actor_t *actor, const char *org_id,
                              const gh_card_t *card, gh_payment_method_t *out);
 
+/* Providers whose card form is their own (Stripe): makes sure the actor's organization has a
+ * customer at the provider (created on first use and kept) and starts a card setup, whose
+ * client secret the browser hands to the provider's form. The customer's email is the
+ * organization's billing email, or `fallback_email` without one. GH_EINVAL with a message
+ * for the test provider or without any email; GH_ETIMEOUT, GH_EUNAVAIL or GH_EINTERNAL
+ * with a message when the provider fails. */
+gh_err_t gh_billing_setup_start(gh_app_t *app, const gh_actor_t *actor,
+                                const char *fallback_email,
+                                char client_secret[GH_PAY_SECRET_MAX], char *msg,
+                                size_t msg_size);
+
+/* Finishes a card setup: asks the provider which card the setup `setup_ref` saved (it must
+ * have succeeded for this organization's customer) and makes it the current card. Doing it
+ * twice (or after the provider's webhook did) keeps the one card. Errors as above. */
+gh_err_t gh_billing_setup_finish(gh_app_t *app, const gh_actor_t *actor, const char *setup_ref,
+                                 gh_payment_method_t *out, char *msg, size_t msg_size);
+
 /* The provider's customer id for the organization ("" when none yet), and setting it. */
 gh_err_t gh_billing_customer_ref(gh_app_t *app, const char *org_id, char out[GH_PAY_REF_MAX]);
 gh_err_t gh_billing_customer_ref_set(gh_app_t *app, const char *org_id, const char *ref);
@@ -180,8 +205,46 @@ gh_err_t gh_billing_purchase_get(gh_app_t *app, const char *org_id, const char *
 
 /* Charges again the pending purchases due for a retry (pending_retry_s since the last
  * attempt, or left by a previous run of the process), each with its own idempotency key.
- * `*retried` (may be NULL) receives how many. */
+ * A due purchase created GH_BILLING_GIVE_UP_S ago or more is not charged again: it is
+ * declined with the code GH_BILLING_UNCONFIRMED and a message saying so (a late webhook
+ * that the charge succeeded still credits it). `*retried` (may be NULL) receives how many
+ * were charged again. */
 gh_err_t gh_billing_retry_pending(gh_app_t *app, int *retried);
+
+/* ---- provider webhooks ---- */
+
+typedef enum {
+    GH_BILLING_EVENT_APPLIED,   /* it changed something */
+    GH_BILLING_EVENT_DUPLICATE, /* seen before: nothing done */
+    GH_BILLING_EVENT_IGNORED,   /* recorded, nothing to do (settled already, unknown, …) */
+} gh_billing_event_outcome_t;
+
+/* A provider's event, already authenticated (its signature checked). */
+typedef struct gh_billing_event {
+    const char *provider; /* "stripe" */
+    const char *id;       /* the provider's event id: each is acted on at most once */
+    const char *type;
+    /* The outcome of a charge, when `result` is not NULL: */
+    const char *purchase_id;       /* the purchase it was for (the charge's metadata) */
+    const char *org_id;            /* the organization the provider says ("" not said) */
+    int64_t amount_nusd;           /* what the provider charged (0 not said) */
+    const gh_pay_result_t *result; /* succeeded or declined, with the provider's ref */
+    /* A card saved at the provider, when `card` is not NULL (org_id names the
+     * organization, whose customer the caller has checked): */
+    const gh_card_t *card;
+} gh_billing_event_t;
+
+/* Whether the event `id` was acted on before (to skip work before gh_billing_event_apply). */
+gh_err_t gh_billing_event_seen(gh_app_t *app, const char *id, bool *seen);
+
+/* Records the event and acts on it, in one transaction: a charge's outcome resolves its
+ * purchase (if still pending; a succeeded charge also settles a purchase given up as
+ * unconfirmed) when the purchase, organization and amount match; a card becomes the
+ * organization's current card unless it already had it. `*outcome` says what happened and
+ * `why` (may be NULL) a line for the log. A replayed event changes nothing. */
+gh_err_t gh_billing_event_apply(gh_app_t *app, const gh_billing_event_t *ev,
+                                gh_billing_event_outcome_t *outcome, char *why,
+                                size_t why_size);
 
 /* ---- auto-reload ---- */
 

@@ -15,6 +15,7 @@
 #include "lib/crypto.h"
 #include "lib/curl_body.h"
 #include "lib/log.h"
+#include "lib/stripe_sig.h"
 
 #define NUSD_PER_CENT INT64_C(10000000)
 #define FORM_MAX 4096           /* a request body; ours are a few hundred bytes */
@@ -26,6 +27,7 @@ typedef struct {
     gh_pay_t base; /* first, so that a gh_pay_t * from the caller is a stripe_t * */
     char api_base[GH_PAY_STRIPE_URL_MAX];
     char auth[sizeof(AUTH_PREFIX) + GH_PAY_STRIPE_KEY_MAX]; /* the only copy of the key */
+    char webhook_secret[GH_PAY_STRIPE_WEBHOOK_SECRET_MAX + 1]; /* "" when none */
     long timeout_ms;
 } stripe_t;
 
@@ -681,6 +683,14 @@ gh_err_t gh_pay_stripe_new(const gh_pay_stripe_opts_t *o, gh_pay_t **out, char *
                 "the Stripe secret key is not a Stripe secret key (sk_live_…, sk_test_… or rk_…)");
         return GH_EINVAL;
     }
+    const char *whsec = o->webhook_secret ? o->webhook_secret : "";
+    size_t whsec_len = strnlen(whsec, GH_PAY_STRIPE_WEBHOOK_SECRET_MAX + 1);
+    if (whsec_len && (whsec_len > GH_PAY_STRIPE_WEBHOOK_SECRET_MAX || whsec_len < 8 ||
+                      strncmp(whsec, "whsec_", 6) != 0 || !token_ok(whsec, whsec_len))) {
+        set_msg(err, err_size, "the Stripe webhook secret is not a webhook signing secret "
+                               "(whsec_…, from the webhook endpoint in Stripe's dashboard)");
+        return GH_EINVAL;
+    }
     const char *base = o->api_base && *o->api_base ? o->api_base : GH_PAY_STRIPE_API_BASE;
     size_t base_len = strnlen(base, GH_PAY_STRIPE_URL_MAX);
     while (base_len > 0 && base[base_len - 1] == '/')
@@ -702,7 +712,98 @@ gh_err_t gh_pay_stripe_new(const gh_pay_stripe_opts_t *o, gh_pay_t **out, char *
     s->base.ops = test ? &ops_test : &ops_live;
     snprintf(s->api_base, sizeof(s->api_base), "%s", trimmed);
     snprintf(s->auth, sizeof(s->auth), AUTH_PREFIX "%s", key);
+    snprintf(s->webhook_secret, sizeof(s->webhook_secret), "%s", whsec);
     s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : GH_PAY_STRIPE_TIMEOUT_MS;
     *out = &s->base;
     return GH_OK;
+}
+
+bool gh_pay_is_stripe(const gh_pay_t *p)
+{
+    return p && (p->ops == &ops_live || p->ops == &ops_test);
+}
+
+/* ---- webhooks ---- */
+
+gh_err_t gh_pay_stripe_webhook_verify(const gh_pay_t *p, const char *header,
+                                      const char *payload, size_t payload_len, int64_t now)
+{
+    if (!gh_pay_is_stripe(p))
+        return GH_EAUTH;
+    const stripe_t *s = (const stripe_t *)p;
+    if (!s->webhook_secret[0])
+        return GH_EAUTH;
+    return gh_stripe_sig_verify(header, payload ? payload : "", payload ? payload_len : 0,
+                                s->webhook_secret, now, GH_STRIPE_SIG_TOLERANCE_S);
+}
+
+/* Copies the string `v` into `dst` when it fits whole and holds no control characters;
+ * else leaves `dst` empty. */
+static void copy_plain(char *dst, size_t size, json_t *v)
+{
+    const char *text = json_string_value(v);
+    dst[0] = '\0';
+    if (text && strlen(text) < size && !has_control(text))
+        snprintf(dst, size, "%s", text);
+}
+
+gh_err_t gh_pay_stripe_event_parse(const char *payload, size_t payload_len,
+                                   gh_stripe_event_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    json_t *evt = payload ? json_loadb(payload, payload_len, 0, NULL) : NULL;
+    const char *id = json_string_value(json_object_get(evt, "id"));
+    const char *type = json_string_value(json_object_get(evt, "type"));
+    json_t *obj = json_object_get(json_object_get(evt, "data"), "object");
+    gh_err_t rc = GH_EINVAL;
+    if (!json_is_object(evt) || !id_ok(id) || strncmp(id, "evt_", 4) != 0 || !type ||
+        !*type || strlen(type) >= sizeof(out->type) || has_control(type))
+        goto out;
+    snprintf(out->id, sizeof(out->id), "%s", id);
+    snprintf(out->type, sizeof(out->type), "%s", type);
+    out->livemode = json_is_true(json_object_get(evt, "livemode"));
+    bool payment = !strcmp(type, "payment_intent.succeeded") ||
+                   !strcmp(type, "payment_intent.payment_failed") ||
+                   !strcmp(type, "payment_intent.canceled");
+    bool setup = !strcmp(type, "setup_intent.succeeded");
+    if (!payment && !setup) {
+        rc = GH_OK;
+        goto out;
+    }
+    const char *oid = json_string_value(json_object_get(obj, "id"));
+    if (!json_is_object(obj) || !id_ok(oid) || strncmp(oid, payment ? "pi_" : "seti_",
+                                                      payment ? 3 : 5) != 0)
+        goto out;
+    out->kind = payment ? GH_STRIPE_EVENT_PAYMENT : GH_STRIPE_EVENT_SETUP;
+    snprintf(out->object_id, sizeof(out->object_id), "%s", oid);
+    const char *customer = ref_of(json_object_get(obj, "customer"));
+    if (id_ok(customer))
+        snprintf(out->customer, sizeof(out->customer), "%s", customer);
+    json_t *meta = json_object_get(obj, "metadata");
+    copy_plain(out->purchase_id, sizeof(out->purchase_id), json_object_get(meta, "purchase_id"));
+    copy_plain(out->org_id, sizeof(out->org_id), json_object_get(meta, "org_id"));
+    rc = GH_OK;
+    if (setup)
+        goto out;
+    json_t *amount = json_object_get(obj, "amount");
+    if (json_is_integer(amount) && json_integer_value(amount) > 0 &&
+        json_integer_value(amount) <= INT64_MAX / NUSD_PER_CENT)
+        out->amount_nusd = (int64_t)json_integer_value(amount) * NUSD_PER_CENT;
+    copy_plain(out->currency, sizeof(out->currency), json_object_get(obj, "currency"));
+    snprintf(out->result.ref, sizeof(out->result.ref), "%s", oid);
+    if (!strcmp(type, "payment_intent.succeeded")) {
+        out->result.status = GH_PAY_SUCCEEDED;
+    } else if (!strcmp(type, "payment_intent.canceled")) {
+        declined(&out->result, "canceled", "The payment was canceled.");
+    } else {
+        json_t *last = json_object_get(obj, "last_payment_error");
+        const char *code = json_string_value(json_object_get(last, "decline_code"));
+        declined(&out->result, code ? code : json_string_value(json_object_get(last, "code")),
+                 json_string_value(json_object_get(last, "message")));
+    }
+out:
+    json_decref(evt);
+    if (rc)
+        memset(out, 0, sizeof(*out));
+    return rc;
 }

@@ -19,7 +19,9 @@
 #ifndef GH_CORE_PAY_STRIPE_H
 #define GH_CORE_PAY_STRIPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/pay.h"
 #include "lib/err.h"
@@ -29,19 +31,23 @@
 #define GH_PAY_STRIPE_URL_MAX 512                /* longest api_base accepted */
 #define GH_PAY_STRIPE_KEY_MAX 255                /* longest secret key accepted */
 #define GH_PAY_STRIPE_BODY_MAX ((size_t)256 * 1024) /* largest response read from Stripe */
+#define GH_PAY_STRIPE_WEBHOOK_SECRET_MAX 255     /* longest webhook signing secret accepted */
 
 typedef struct gh_pay_stripe_opts {
     const char *api_base;   /* NULL or "" for GH_PAY_STRIPE_API_BASE; https, or http only to
                              * 127.0.0.1, localhost or [::1] (a local fake in tests) */
     const char *secret_key; /* "sk_test_…", "sk_live_…" or a restricted "rk_…" key; copied */
     long timeout_ms;        /* whole-request limit for each call to Stripe */
+    const char *webhook_secret; /* the webhook endpoint's signing secret "whsec_…"; copied.
+                                 * NULL or "": every webhook is refused */
 } gh_pay_stripe_opts_t;
 
 /* Creates the provider; the caller owns it and frees it with p->ops->destroy(p). The
  * options are copied. ops->test_mode is true when the key starts with "sk_test_" or
- * "rk_test_". GH_EINVAL with a message in `err` (which never repeats the key) when the key is
- * missing or not shaped like a Stripe secret key, or api_base is not an acceptable URL;
- * GH_ENOMEM when out of memory. */
+ * "rk_test_". GH_EINVAL with a message in `err` (which never repeats a secret) when the key
+ * is missing or not shaped like a Stripe secret key, the webhook secret is given but not
+ * shaped like one ("whsec_" and printable characters), or api_base is not an acceptable URL;
+ * GH_ENOMEM when out of memory. Both secrets are wiped on destroy. */
 gh_err_t gh_pay_stripe_new(const gh_pay_stripe_opts_t *o, gh_pay_t **out, char *err,
                            size_t err_size);
 
@@ -80,5 +86,46 @@ gh_err_t gh_pay_stripe_new(const gh_pay_stripe_opts_t *o, gh_pay_t **out, char *
  * `ref` is the pi_… id whenever Stripe gave one. An error (GH_EINVAL: amount not whole cents
  * or not positive, a missing or malformed id or key; GH_ENOMEM) means no request was sent;
  * `out->status` is then GH_PAY_PENDING and `out->message` says what was wrong. */
+
+
+/* True when `p` is this provider. */
+bool gh_pay_is_stripe(const gh_pay_t *p);
+
+/* Checks a webhook delivery: `header` is its Stripe-Signature, `payload` the raw body, `now`
+ * the receiver's clock; the timestamp may differ from it by GH_STRIPE_SIG_TOLERANCE_S either
+ * way. GH_OK when a v1 signature made with the provider's webhook secret matches. GH_EINVAL
+ * for a malformed header, GH_EAUTH otherwise (no match, stale, `p` not the Stripe provider
+ * or without a webhook secret). A caller refuses both alike and reads nothing of the body. */
+gh_err_t gh_pay_stripe_webhook_verify(const gh_pay_t *p, const char *header,
+                                      const char *payload, size_t payload_len, int64_t now);
+
+/* What a webhook event says, as far as Gatehouse acts on it. */
+typedef enum {
+    GH_STRIPE_EVENT_OTHER,   /* a type Gatehouse does not act on (acknowledged, ignored) */
+    GH_STRIPE_EVENT_PAYMENT, /* payment_intent.succeeded / payment_failed / canceled */
+    GH_STRIPE_EVENT_SETUP,   /* setup_intent.succeeded */
+} gh_stripe_event_kind_t;
+
+typedef struct gh_stripe_event {
+    char id[GH_PAY_REF_MAX];        /* evt_… */
+    char type[64];                  /* "payment_intent.succeeded", … */
+    gh_stripe_event_kind_t kind;
+    bool livemode;
+    char object_id[GH_PAY_REF_MAX]; /* the pi_… or seti_… (kinds PAYMENT and SETUP) */
+    char customer[GH_PAY_REF_MAX];  /* cus_… or "" */
+    char purchase_id[64];           /* metadata[purchase_id] or "" */
+    char org_id[64];                /* metadata[org_id] or "" */
+    int64_t amount_nusd;            /* a PaymentIntent's amount; 0 when not one */
+    char currency[8];               /* a PaymentIntent's currency ("usd") */
+    gh_pay_result_t result;         /* PAYMENT: succeeded, or declined with Stripe's
+                                     * decline code and message (scrubbed of secrets) */
+} gh_stripe_event_t;
+
+/* Reads an event's JSON (only after gh_pay_stripe_webhook_verify accepted it). GH_EINVAL
+ * when it is not an event object with an "evt_…" id and a type, or when an event of kind
+ * PAYMENT or SETUP has no object with a well-formed id; ids and metadata that do not fit
+ * (too long, control characters) are left empty. */
+gh_err_t gh_pay_stripe_event_parse(const char *payload, size_t payload_len,
+                                   gh_stripe_event_t *out);
 
 #endif

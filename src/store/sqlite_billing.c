@@ -250,6 +250,20 @@ gh_err_t gh_store_payment_method_get(gh_db_t *db, const char *org_id, const char
     return gh_sqlite_one(db, st, pm_row, out);
 }
 
+gh_err_t gh_store_payment_method_by_ref(gh_db_t *db, const char *org_id,
+                                        const char *provider_ref, gh_payment_method_t *out)
+{
+    static const char sql[] = "SELECT " PM_COLS " FROM payment_methods t WHERE t.org_id = ? "
+                              "AND t.provider_ref = ? ORDER BY t.created_at DESC, t.rowid DESC "
+                              "LIMIT 1";
+    sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
+    if (!st)
+        return GH_ESTORE;
+    bind_str(st, 1, org_id);
+    bind_str(st, 2, provider_ref);
+    return gh_sqlite_one(db, st, pm_row, out);
+}
+
 gh_err_t gh_store_payment_method_add(gh_db_t *db, const gh_payment_method_t *pm,
                                      char *replaced_id)
 {
@@ -432,7 +446,8 @@ gh_err_t gh_store_purchase_update(gh_db_t *db, const gh_purchase_t *p)
 {
     static const char sql[] =
         "UPDATE purchases SET status = ?, provider_ref = ?, decline_code = ?, message = ?, "
-        "attempts = ?, updated_at = ?, resolved_at = ? WHERE id = ? AND status = 'pending'";
+        "attempts = ?, updated_at = ?, resolved_at = ? WHERE id = ? AND (status = 'pending' OR "
+        "(status = 'declined' AND decline_code = 'unconfirmed'))";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
@@ -929,4 +944,17 @@ gh_err_t gh_store_webhook_event_insert(gh_db_t *db, const char *event_id, const 
     bind_str(st, 3, type);
     sqlite3_bind_int64(st, 4, now);
     return gh_sqlite_exec(db, st);
+}
+
+gh_err_t gh_store_webhook_event_exists(gh_db_t *db, const char *event_id, bool *exists)
+{
+    static const char sql[] = "SELECT 1 FROM webhook_events WHERE event_id = ?";
+    sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
+    if (!st)
+        return GH_ESTORE;
+    bind_str(st, 1, event_id);
+    int rc = sqlite3_step(st);
+    *exists = rc == SQLITE_ROW;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? GH_OK : GH_ESTORE;
 }

@@ -419,6 +419,10 @@ gh_err_t gh_store_payment_method_get(gh_db_t *db, const char *org_id, const char
  * previous card's id or "". */
 gh_err_t gh_store_payment_method_add(gh_db_t *db, const gh_payment_method_t *pm,
                                      char *replaced_id);
+/* The organization's newest card (current or replaced) with the provider's payment method
+ * id `provider_ref`; GH_ENOTFOUND when it never had it. */
+gh_err_t gh_store_payment_method_by_ref(gh_db_t *db, const char *org_id,
+                                        const char *provider_ref, gh_payment_method_t *out);
 /* Every card the organization had, oldest first. */
 gh_err_t gh_store_payment_methods_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
                                        gh_store_payment_method_fn fn, void *ctx, bool *has_more);
@@ -458,8 +462,9 @@ gh_err_t gh_store_purchase_get(gh_db_t *db, const char *org_id, const char *id,
 gh_err_t gh_store_purchase_by_key(gh_db_t *db, const char *org_id, const char *key,
                                   gh_purchase_t *out);
 /* Writes status, provider_ref, decline_code, message, attempts, updated_at and resolved_at
- * of a purchase that is still pending. GH_ECONFLICT when it is not pending any more: that is
- * what makes resolving happen exactly once. */
+ * of a purchase that is still pending, or that was given up as declined "unconfirmed" (which
+ * the provider's late confirmation may still settle). GH_ECONFLICT otherwise: that is what
+ * makes resolving happen exactly once. */
 gh_err_t gh_store_purchase_update(gh_db_t *db, const gh_purchase_t *p);
 gh_err_t gh_store_purchases_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
                                  gh_store_purchase_fn fn, void *ctx, bool *has_more);
@@ -595,6 +600,8 @@ gh_err_t gh_store_invoices_list(gh_db_t *db, const char *org_id, const gh_page_t
 /* Records a payment provider's webhook event; GH_ECONFLICT when it was recorded before. */
 gh_err_t gh_store_webhook_event_insert(gh_db_t *db, const char *event_id, const char *provider,
                                        const char *type, int64_t now);
+/* Whether the webhook event `event_id` was recorded. */
+gh_err_t gh_store_webhook_event_exists(gh_db_t *db, const char *event_id, bool *exists);
 
 /* The number of rows the last statement on this connection changed (for callers that use
  * INSERT OR IGNORE and need to know whether a row went in). */

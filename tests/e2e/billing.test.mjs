@@ -45,6 +45,7 @@ describe('who may see billing', () => {
   const endpoints = [
     ['GET', BILLING], ['POST', `${BILLING}/payment_method`, CARD], ['GET', `${BILLING}/payment_methods`],
     ['POST', `${BILLING}/profile`, PROFILE], ['POST', `${BILLING}/purchases`, { amount_usd: '10.00' }],
+    ['POST', `${BILLING}/setup_intent`, {}],
     ['GET', `${BILLING}/purchases`], ['GET', `${BILLING}/purchases/pur_01aaaaaaaaaaaaaaaaaaaaaa`],
     ['POST', `${BILLING}/auto_reload`, { enabled: false }], ['GET', '/v1/organizations/invoices'],
     ['GET', '/v1/organizations/invoices/inv_01aaaaaaaaaaaaaaaaaaaaaa'],
@@ -86,15 +87,31 @@ test('a new organization: no card, no balance, test mode', async () => {
   assert.deepEqual(Object.keys(b).sort(), [
     'auto_reload', 'balance_usd', 'first_purchase_min_usd', 'lots', 'max_purchase_usd', 'min_purchase_usd',
     'next_purchase_min_usd', 'organization_id', 'payment_method', 'pending_purchases', 'profile',
-    'profile_complete', 'provider', 'purchases_total_usd', 'regulated_industry_choices', 'tax_label',
-    'tax_rate_bps', 'test_mode', 'type',
+    'profile_complete', 'provider', 'purchases_total_usd', 'regulated_industry_choices', 'stripe',
+    'tax_label', 'tax_rate_bps', 'test_mode', 'type',
   ]);
+  assert.equal(b.stripe, null);
   assert.equal(b.type, 'billing');
   assert.equal(b.organization_id, s.current_organization.id);
   assert.equal(b.balance_usd, '0.00');
   assert.equal(b.test_mode, true);
   assert.equal(b.provider, 'test');
   assert.equal(b.payment_method, null);
+  // Stripe's card setup and webhooks are not for the test provider.
+  const setup = await c.post(`${BILLING}/setup_intent`, {});
+  assertError(setup, 400, 'invalid_request_error');
+  assert.match(setup.body.error.message, /takes card details directly/);
+  const seti = await c.post(`${BILLING}/payment_method`, { setup_intent: 'seti_123' });
+  assertError(seti, 400, 'invalid_request_error');
+  assert.match(seti.body.error.message, /only for \[billing\] provider = stripe/);
+  const hook = await fetch(`${server.consoleUrl}/webhooks/stripe`, { method: 'POST', body: '{}',
+    headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' } });
+  assert.equal(hook.status, 404);
+  // The console's policy stays 'self' only: no Stripe.js with the test provider.
+  const page = await fetch(`${server.consoleUrl}/settings/billing`);
+  assert.equal(page.headers.get('content-security-policy'), "default-src 'self'; img-src 'self' data:; " +
+    "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; " +
+    "base-uri 'none'; form-action 'self'");
   assert.deepEqual(b.auto_reload, { type: 'auto_reload', enabled: false, threshold_usd: null, amount_usd: null, disabled_reason: null });
   assert.equal(b.profile_complete, false);
   assert.equal(b.profile, null);

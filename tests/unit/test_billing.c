@@ -471,6 +471,145 @@ static void pending_purchases_resolve_exactly_once(void **state)
     assert_int_equal(check(w), 0);
 }
 
+/* A provider whose charges never settle (Stripe answering "processing", or not at all). */
+typedef struct {
+    gh_pay_t base;
+    int charges;
+} stuck_t;
+
+static gh_err_t stuck_charge(gh_pay_t *p, const gh_pay_charge_t *req, gh_pay_result_t *out)
+{
+    (void)req;
+    ((stuck_t *)p)->charges++;
+    memset(out, 0, sizeof(*out));
+    out->status = GH_PAY_PENDING;
+    snprintf(out->ref, sizeof(out->ref), "pi_stuck");
+    snprintf(out->message, sizeof(out->message), "The payment is being processed.");
+    return GH_OK;
+}
+
+static const gh_pay_ops_t stuck_ops = {.name = "stuck", .test_mode = true,
+                                       .charge = stuck_charge};
+
+static gh_billing_event_outcome_t apply(world_t *w, const char *id, const char *purchase_id,
+                                        const char *org_id, int64_t amount,
+                                        const gh_pay_result_t *res)
+{
+    gh_billing_event_t ev = {.provider = "stuck", .id = id, .type = "payment_intent.x",
+                             .purchase_id = purchase_id, .org_id = org_id,
+                             .amount_nusd = amount, .result = res};
+    gh_billing_event_outcome_t o;
+    char why[256];
+    assert_int_equal(gh_billing_event_apply(&w->app, &ev, &o, why, sizeof(why)), GH_OK);
+    return o;
+}
+
+static void pending_purchases_are_given_up_after_23_hours(void **state)
+{
+    world_t *w = *state;
+    gh_actor_t a;
+    new_org(w, &a);
+    ready(w, &a, "4242424242424242");
+    stuck_t stuck = {.base.ops = &stuck_ops};
+    gh_pay_t *real = w->app.pay;
+    w->app.pay = &stuck.base;
+    gh_purchase_t p, q;
+    char msg[512] = "";
+    int retried = -1;
+    assert_int_equal(gh_billing_purchase(&w->app, &a, USD(10), "g1", &p, msg, sizeof(msg)), GH_OK);
+    assert_string_equal(p.status, "pending");
+    assert_int_equal(stuck.charges, 1);
+    fake_now += w->cfg.pending_retry_s;
+    assert_int_equal(gh_billing_retry_pending(&w->app, &retried), GH_OK);
+    assert_int_equal(retried, 1);
+    assert_int_equal(stuck.charges, 2);
+    /* Just before the limit it is still charged again, with its key... */
+    fake_now = p.created_at + GH_BILLING_GIVE_UP_S - 1;
+    assert_int_equal(gh_billing_retry_pending(&w->app, &retried), GH_OK);
+    assert_int_equal(retried, 1);
+    assert_int_equal(stuck.charges, 3);
+    /* ...from then on never: the provider may have forgotten the key. */
+    fake_now = p.created_at + GH_BILLING_GIVE_UP_S;
+    assert_int_equal(gh_billing_purchase(&w->app, &a, USD(10), "g1", &q, msg, sizeof(msg)), GH_OK);
+    assert_string_equal(q.status, "pending");
+    assert_int_equal(stuck.charges, 3);
+    fake_now += w->cfg.pending_retry_s;
+    assert_int_equal(gh_billing_retry_pending(&w->app, &retried), GH_OK);
+    assert_int_equal(retried, 0);
+    assert_int_equal(stuck.charges, 3);
+    assert_int_equal(gh_billing_purchase_get(&w->app, a.org_id, p.id, &q), GH_OK);
+    assert_string_equal(q.status, "declined");
+    assert_string_equal(q.decline_code, GH_BILLING_UNCONFIRMED);
+    assert_non_null(strstr(q.message, "within 23 hours"));
+    assert_int_equal(gh_billing_purchase(&w->app, &a, USD(10), "g1", &q, msg, sizeof(msg)),
+                     GH_EBILLING);
+    assert_int_equal(stuck.charges, 3);
+    fake_now += 3600;
+    assert_int_equal(gh_billing_retry_pending(&w->app, &retried), GH_OK);
+    assert_int_equal(retried, 0);
+    assert_int_equal(balance(w, a.org_id), 0);
+
+    /* The provider confirms late: credited, once, however often it says so. */
+    gh_pay_result_t ok = {.status = GH_PAY_SUCCEEDED, .ref = "pi_stuck"};
+    assert_int_equal(apply(w, "evt_late", p.id, a.org_id, USD(10), &ok), GH_BILLING_EVENT_APPLIED);
+    assert_int_equal(apply(w, "evt_late", p.id, a.org_id, USD(10), &ok),
+                     GH_BILLING_EVENT_DUPLICATE);
+    assert_int_equal(apply(w, "evt_again", p.id, a.org_id, USD(10), &ok),
+                     GH_BILLING_EVENT_IGNORED);
+    assert_int_equal(gh_billing_purchase_get(&w->app, a.org_id, p.id, &q), GH_OK);
+    assert_string_equal(q.status, "succeeded");
+    assert_int_equal(balance(w, a.org_id), USD(10));
+    w->app.pay = real;
+    assert_int_equal(check(w), 0);
+}
+
+static void webhook_events_settle_only_their_own_purchase(void **state)
+{
+    world_t *w = *state;
+    gh_actor_t a, b;
+    new_org(w, &a);
+    new_org(w, &b);
+    ready(w, &a, "4242424242424242");
+    stuck_t stuck = {.base.ops = &stuck_ops};
+    gh_pay_t *real = w->app.pay;
+    w->app.pay = &stuck.base;
+    gh_purchase_t p, q;
+    char msg[512] = "";
+    assert_int_equal(gh_billing_purchase(&w->app, &a, USD(7), "w1", &p, msg, sizeof(msg)), GH_OK);
+    gh_pay_result_t no = {.status = GH_PAY_DECLINED, .ref = "pi_stuck",
+                          .decline_code = "insufficient_funds",
+                          .message = "Your card has insufficient funds."};
+    gh_pay_result_t other_ref = {.status = GH_PAY_SUCCEEDED, .ref = "pi_other"};
+    /* Another amount, organization, provider reference or purchase: recorded, ignored. */
+    assert_int_equal(apply(w, "evt_w1", p.id, a.org_id, USD(8), &no), GH_BILLING_EVENT_IGNORED);
+    assert_int_equal(apply(w, "evt_w2", p.id, b.org_id, USD(7), &no), GH_BILLING_EVENT_IGNORED);
+    assert_int_equal(apply(w, "evt_w3", p.id, a.org_id, USD(7), &other_ref),
+                     GH_BILLING_EVENT_IGNORED);
+    assert_int_equal(apply(w, "evt_w4", "pur_01aaaaaaaaaaaaaaaaaaaaaa", a.org_id, USD(7), &no),
+                     GH_BILLING_EVENT_IGNORED);
+    assert_int_equal(apply(w, "evt_w5", "nonsense", "", 0, &no), GH_BILLING_EVENT_IGNORED);
+    assert_int_equal(gh_billing_purchase_get(&w->app, a.org_id, p.id, &q), GH_OK);
+    assert_string_equal(q.status, "pending");
+    /* The recorded events stay recorded: replays are duplicates. */
+    assert_int_equal(apply(w, "evt_w1", p.id, a.org_id, USD(7), &no),
+                     GH_BILLING_EVENT_DUPLICATE);
+    bool seen = false;
+    assert_int_equal(gh_billing_event_seen(&w->app, "evt_w5", &seen), GH_OK);
+    assert_true(seen);
+    assert_int_equal(gh_billing_event_seen(&w->app, "evt_never", &seen), GH_OK);
+    assert_false(seen);
+    /* The right one declines it; a later success does not undo a decline. */
+    assert_int_equal(apply(w, "evt_w6", p.id, a.org_id, USD(7), &no), GH_BILLING_EVENT_APPLIED);
+    gh_pay_result_t ok = {.status = GH_PAY_SUCCEEDED, .ref = "pi_stuck"};
+    assert_int_equal(apply(w, "evt_w7", p.id, a.org_id, USD(7), &ok), GH_BILLING_EVENT_IGNORED);
+    assert_int_equal(gh_billing_purchase_get(&w->app, a.org_id, p.id, &q), GH_OK);
+    assert_string_equal(q.status, "declined");
+    assert_string_equal(q.decline_code, "insufficient_funds");
+    assert_int_equal(balance(w, a.org_id), 0);
+    w->app.pay = real;
+    assert_int_equal(check(w), 0);
+}
+
 typedef struct {
     world_t *w;
     gh_actor_t actor;
@@ -754,6 +893,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(purchases_are_idempotent_and_declines_credit_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(pending_purchases_resolve_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(pending_purchases_are_given_up_after_23_hours, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(webhook_events_settle_only_their_own_purchase, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(invoice_numbers_are_gap_free_under_concurrent_purchases,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(auto_reload_charges_once_per_crossing, setup, teardown),

@@ -3,12 +3,15 @@
 //   1. POST /v1/organizations/billing/setup_intent → {client_secret, publishable_key, stripe_js_url}
 //   2. load Stripe.js from stripe_js_url, Stripe(pk).elements({clientSecret}).create('payment')
 //      mounted in the dialog
-//   3. stripe.confirmSetup({elements, redirect: 'if_required'}) on submit
+//   3. stripe.confirmSetup({elements, redirect: 'if_required'}) on submit (Stripe runs 3-D
+//      Secure itself if the bank asks for it)
 //   4. POST /v1/organizations/billing/payment_method {"setup_intent": id} → the payment method
+// Cards never need a redirect; should Stripe redirect anyway, it comes back to
+// /settings/billing?setup_intent=…&redirect_status=… and finishStripeReturn() does step 4.
 //
-// Not exercised by the tests yet (the Stripe provider is not built). For it to work the
-// console's content security policy (src/api/web.c) must allow Stripe.js: script-src and
-// frame-src for the js.stripe.com origin, connect-src for api.stripe.com.
+// The console's content security policy (src/api/web.c) allows Stripe.js in stripe mode:
+// script-src and frame-src for the origin of stripe_js_url, connect-src for the API's.
+// Tested with the fake Stripe.js in tests/e2e/billing-stripe-browser.test.mjs.
 import { post, ApiError } from '../api.js';
 import { h, openDialog, alertBox, busy, loadingBlock } from '../dom.js';
 import { PAYMENT_METHOD, cardLabel } from './billing-card.js';
@@ -54,6 +57,7 @@ export function stripePaymentMethodDialog(billing, { step } = {}) {
   let stripe = null;
   let elements = null;
   let result;
+  let confirmed = null; // the SetupIntent id once Stripe saved the card
   (async () => {
     try {
       const intent = await post(SETUP_INTENT, {});
@@ -77,12 +81,19 @@ export function stripePaymentMethodDialog(billing, { step } = {}) {
     cancel.disabled = true;
     busy(submit, async () => {
       try {
-        const r = await stripe.confirmSetup({ elements, redirect: 'if_required' });
-        if (r.error) { error.show(r.error.message || 'The card could not be saved.'); return; }
-        result = await post(PAYMENT_METHOD, { setup_intent: r.setupIntent.id });
+        if (!confirmed) {
+          const r = await stripe.confirmSetup({
+            elements,
+            redirect: 'if_required',
+            confirmParams: { return_url: `${location.origin}/settings/billing` },
+          });
+          if (r.error) { error.show(r.error.message || 'The card could not be saved.'); return; }
+          confirmed = r.setupIntent.id;
+        }
+        // Stripe has the card; a retry after a failure here only repeats this step.
+        result = await post(PAYMENT_METHOD, { setup_intent: confirmed });
       } catch (e) {
-        if (!(e instanceof ApiError)) throw e;
-        error.show(e.message);
+        error.show(e instanceof ApiError ? e.message : 'The card could not be saved. Try again.');
       }
     }).finally(() => {
       dlg.setBusy(false);
@@ -91,4 +102,16 @@ export function stripePaymentMethodDialog(billing, { step } = {}) {
     });
   });
   return dlg.closed.then(() => result);
+}
+
+// Back from a Stripe redirect (/settings/billing?setup_intent=seti_…&redirect_status=…):
+// saves the card if the setup succeeded and takes the parameters out of the address.
+// Resolves with the payment method, null when there was nothing to finish; throws ApiError.
+export async function finishStripeReturn() {
+  const q = new URLSearchParams(location.search);
+  const id = q.get('setup_intent');
+  if (!id) return null;
+  history.replaceState(history.state, '', location.pathname);
+  if (q.get('redirect_status') !== 'succeeded') throw new ApiError(400, 'invalid_request_error', 'The card was not saved. Please enter it again.');
+  return post(PAYMENT_METHOD, { setup_intent: id });
 }

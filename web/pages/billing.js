@@ -107,6 +107,20 @@ function billingPage(ctx, body) {
     draw();
     invoices.load();
     if (billing.pending_purchases > 0) schedulePoll();
+    if (billing.provider === 'stripe' && location.search.includes('setup_intent=')) stripeReturn();
+  }
+
+  // Back from a redirect of Stripe's card form: finish saving the card.
+  async function stripeReturn() {
+    try {
+      const { finishStripeReturn } = await import('./billing-stripe.js');
+      const pm = await finishStripeReturn();
+      if (!pm || ctx.stale()) return;
+      apply({ payment_method: pm });
+      toast(`Card ending in ${pm.last4} saved`);
+    } catch (e) {
+      if (!ctx.stale()) toast(e instanceof ApiError ? e.message : 'The card could not be saved.', 'error');
+    }
   }
 
   // Quietly reloads the overview (after a change, or while a purchase is pending).
