@@ -121,6 +121,8 @@ void gh_api_admin_key_create(gh_req_t *req);
 void gh_api_admin_key_get(gh_req_t *req);
 void gh_api_admin_key_revoke(gh_req_t *req);
 void gh_api_audit_list(gh_req_t *req);
+void gh_api_usage_report(gh_req_t *req);
+void gh_api_cost_report(gh_req_t *req);
 void gh_api_healthz(gh_req_t *req);
 void gh_api_metrics(gh_req_t *req);
 

@@ -60,6 +60,8 @@ static const gh_route_t routes[] = {
     {"GET", "/v1/organizations/admin_keys/{admin_key_id}", gh_api_admin_key_get, GH_ACCESS_ADMIN},
     {"POST", "/v1/organizations/admin_keys/{admin_key_id}/revoke", gh_api_admin_key_revoke, GH_ACCESS_ADMIN},
     {"GET", "/v1/organizations/audit_log", gh_api_audit_list, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/usage_report/messages", gh_api_usage_report, GH_ACCESS_MEMBER},
+    {"GET", "/v1/organizations/cost_report", gh_api_cost_report, GH_ACCESS_BILLING},
 };
 
 static bool is_safe_method(const char *m)

@@ -18,7 +18,9 @@
 #define GATHER_MIN 256 /* a batch this large commits at once */
 #define GATHER_MS 2    /* a smaller one waits this long for more */
 #define BATCH_MAX 2000
-#define RECORD_MAGIC 0x47485531u /* "GHU1" */
+#define RECORD_MAGIC 0x47485532u /* "GHU2": the event has its costs by token type */
+#define RECORD_MAGIC_V1 0x47485531u /* "GHU1", before them */
+#define PRUNE_EVERY_S 3600 /* how often the writer prunes old minute rollups */
 
 /* One journal record: a header and the event as it is in memory (the journal is read back only
  * by the same build's format: the magic and the record size both change with the layout). */
@@ -120,11 +122,11 @@ static gh_err_t make_room(gh_usage_t *u)
     return GH_OK;
 }
 
-static void to_row(const record_t *r, gh_usage_row_t *row)
+/* The row for event `e` of sequence `seq`; its strings point into `e`. */
+static void to_row(int64_t seq, const gh_usage_event_t *e, gh_usage_row_t *row)
 {
-    const gh_usage_event_t *e = &r->ev;
     *row = (gh_usage_row_t){
-        .journal_seq = r->seq,
+        .journal_seq = seq,
         .request_id = e->request_id,
         .org_id = e->org_id,
         .workspace_id = e->workspace_id,
@@ -137,6 +139,10 @@ static void to_row(const record_t *r, gh_usage_row_t *row)
         .cache_creation_tokens = e->cache_creation_tokens,
         .cache_read_tokens = e->cache_read_tokens,
         .cost_nusd = e->cost_nusd,
+        .input_cost_nusd = e->input_cost_nusd,
+        .output_cost_nusd = e->output_cost_nusd,
+        .cache_creation_cost_nusd = e->cache_creation_cost_nusd,
+        .cache_read_cost_nusd = e->cache_read_cost_nusd,
         .status = e->status,
         .stream = e->stream,
         .client_disconnected = e->client_disconnected,
@@ -156,16 +162,29 @@ static gh_err_t replay_file(gh_db_t *db, const char *path, int64_t committed, in
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? GH_OK : GH_EIO;
-    gh_err_t rc = gh_store_begin(db);
+    /* Events inserted are added to the rollups BATCH_MAX at a time (they must stay in
+     * memory until then: the rows point into them). */
+    record_t *held = malloc(sizeof(record_t) * BATCH_MAX);
+    gh_usage_row_t *rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);
+    gh_err_t rc = held && rows ? gh_store_begin(db) : GH_ENOMEM;
     if (rc) {
+        free(held);
+        free(rows);
         close(fd);
         return rc;
     }
+    size_t nheld = 0;
     record_t r;
     ssize_t n;
     while ((n = read(fd, &r, sizeof(r))) == (ssize_t)sizeof(r)) {
         if (r.magic == 0 && r.size == 0)
             break; /* the unwritten rest of the file */
+        if (r.magic == RECORD_MAGIC_V1) {
+            gh_log_warn("usage: %s was written by an older version; its events after seq %lld "
+                        "cannot be read (stop the server cleanly before upgrading)",
+                        path, (long long)*max_seq);
+            break;
+        }
         if (r.magic != RECORD_MAGIC || r.size != sizeof(r) ||
             r.crc != (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev))) {
             gh_log_warn("usage: %s has a damaged record after seq %lld; the rest is skipped",
@@ -175,15 +194,26 @@ static gh_err_t replay_file(gh_db_t *db, const char *path, int64_t committed, in
         if (r.seq <= committed)
             continue;
         r.ev.request_id[sizeof(r.ev.request_id) - 1] = '\0'; /* never trust the file */
-        gh_usage_row_t row;
-        to_row(&r, &row);
-        if ((rc = gh_store_usage_insert(db, &row)))
+        held[nheld] = r;
+        to_row(r.seq, &held[nheld].ev, &rows[nheld]);
+        if ((rc = gh_store_usage_insert(db, &rows[nheld])))
             break;
+        if (gh_store_changes(db) > 0) /* not when it was stored already */
+            nheld++;
+        if (nheld == BATCH_MAX) {
+            if ((rc = gh_store_rollups_add(db, rows, nheld)))
+                break;
+            nheld = 0;
+        }
         if (r.seq > *max_seq)
             *max_seq = r.seq;
         (*replayed)++;
     }
     close(fd);
+    if (!rc)
+        rc = gh_store_rollups_add(db, rows, nheld);
+    free(held);
+    free(rows);
     if (rc) {
         gh_store_rollback(db);
         return rc;
@@ -191,18 +221,22 @@ static gh_err_t replay_file(gh_db_t *db, const char *path, int64_t committed, in
     return gh_store_commit(db);
 }
 
-/* Commits `n` queued events in one transaction and records the keys' last use. */
-static gh_err_t commit_batch(gh_db_t *db, const queued_t *batch, size_t n)
+/* Commits `n` queued events in one transaction, with their rollups, and records the keys'
+ * last use. `rows` has room for `n`. */
+static gh_err_t commit_batch(gh_db_t *db, const queued_t *batch, size_t n, gh_usage_row_t *rows)
 {
     gh_err_t rc = gh_store_begin(db);
     if (rc)
         return rc;
+    size_t inserted = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        record_t r = {.seq = batch[i].seq, .ev = batch[i].ev};
-        gh_usage_row_t row;
-        to_row(&r, &row);
-        rc = gh_store_usage_insert(db, &row);
+        to_row(batch[i].seq, &batch[i].ev, &rows[inserted]);
+        rc = gh_store_usage_insert(db, &rows[inserted]);
+        if (!rc && gh_store_changes(db) > 0) /* only events not stored already count */
+            inserted++;
     }
+    if (!rc)
+        rc = gh_store_rollups_add(db, rows, inserted);
     /* last_used_at: once per distinct key in the batch (batches are in time order). */
     for (size_t i = n; i-- > 0 && !rc;) {
         bool later_seen = false;
@@ -234,16 +268,36 @@ static void trim_journal(gh_usage_t *u, int64_t committed)
     pthread_mutex_unlock(&u->jlock);
 }
 
+/* Minute rollups are kept GH_USAGE_MINUTE_RETENTION_S: once an hour (and after a start),
+ * the writer deletes older ones, between two batches. */
+static void prune_rollups(gh_db_t *db, int64_t *next_prune_s)
+{
+    int64_t now_s = (int64_t)time(NULL);
+    if (now_s < *next_prune_s)
+        return;
+    *next_prune_s = now_s + PRUNE_EVERY_S;
+    int64_t deleted = 0;
+    gh_err_t rc = gh_store_rollups_prune(db, now_s / 60 * 60 - GH_USAGE_MINUTE_RETENTION_S,
+                                         &deleted);
+    if (rc)
+        gh_log_error("usage: pruning minute rollups failed (%s)", gh_err_name(rc));
+    else if (deleted)
+        gh_log_info("usage: pruned %lld minute rollups past retention", (long long)deleted);
+}
+
 static void *writer_main(void *arg)
 {
     gh_usage_t *u = arg;
     gh_db_t *db = gh_store_db(u->store);
     queued_t *batch = malloc(sizeof(queued_t) * BATCH_MAX);
-    if (!db || !batch) {
+    gh_usage_row_t *rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);
+    if (!db || !batch || !rows) {
         gh_log_error("usage: the writer cannot start; events stay in the journal until restart");
         free(batch);
+        free(rows);
         return NULL;
     }
+    int64_t next_prune_s = 0;
     for (;;) {
         pthread_mutex_lock(&u->qlock);
         while (u->count == 0 && !u->stopping)
@@ -271,7 +325,7 @@ static void *writer_main(void *arg)
             batch[i] = u->queue[(u->head + i) % QUEUE_CAP];
         pthread_mutex_unlock(&u->qlock);
 
-        gh_err_t rc = commit_batch(db, batch, n);
+        gh_err_t rc = commit_batch(db, batch, n, rows);
         if (rc)
             gh_log_error("usage: committing %zu events failed (%s); they stay in the journal",
                          n, gh_err_name(rc));
@@ -292,8 +346,10 @@ static void *writer_main(void *arg)
             pthread_cond_broadcast(&u->idle);
         pthread_mutex_unlock(&u->qlock);
         trim_journal(u, committed);
+        prune_rollups(db, &next_prune_s);
     }
     free(batch);
+    free(rows);
     return NULL;
 }
 

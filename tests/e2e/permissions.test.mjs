@@ -42,6 +42,7 @@ const ENDPOINTS = [
   'GET /admin_keys', 'POST /admin_keys', 'GET /admin_keys/{admin_key_id}',
   'POST /admin_keys/{admin_key_id}/revoke',
   'GET /audit_log',
+  'GET /usage_report/messages', 'GET /cost_report',
 ];
 
 let server;
@@ -445,6 +446,18 @@ const ROWS = [
     expect: expect(200, 403, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
     request: () => ['GET', `${O}/audit_log?limit=1000`],
     check: (_, r, c) => { if (!OTHERS.has(c)) assert.ok(r.body.data.length > 0); },
+  },
+  {
+    endpoint: 'GET /usage_report/messages',
+    expect: expect(200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 200),
+    request: () => ['GET', `${O}/usage_report/messages?starting_at=2026-01-01T00:00:00Z&ending_at=2026-01-03T00:00:00Z&group_by[]=workspace_id`],
+    check: (_, r) => assert.equal(r.body.data.length, 2),
+  },
+  {
+    endpoint: 'GET /cost_report',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
+    request: () => ['GET', `${O}/cost_report?starting_at=2026-01-01T00:00:00Z&ending_at=2026-01-03T00:00:00Z&group_by[]=workspace_id`],
+    check: (_, r) => assert.equal(r.body.data.length, 2),
   },
 ];
 
