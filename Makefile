@@ -87,6 +87,11 @@ build/tests-san/%: tests/unit/%.c build/libgh-san.a
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(SAN) -O1 -o $@ $< build/libgh-san.a $(LDLIBS) -lcmocka $(TEST_LDFLAGS)
 
+# The usage-report benchmark: `build/bench-reports [events] [database]` (bench/README.md).
+build/bench-reports: bench/reports.c build/libgh.a
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -o $@ $< build/libgh.a $(LDLIBS)
+
 # The invoice test sends the renderer's HPDF_New through an allocator that fails on demand.
 build/tests/test_invoice_pdf build/tests-san/test_invoice_pdf: TEST_LDFLAGS := -Wl,--wrap=HPDF_New
 

@@ -15,6 +15,8 @@ import * as workspace from './pages/workspace.js';
 import * as keys from './pages/keys.js';
 import * as auditLog from './pages/audit-log.js';
 import * as billing from './pages/billing.js';
+import * as usage from './pages/usage.js';
+import * as cost from './pages/cost.js';
 import * as notFound from './pages/not-found.js';
 import { comingSoon } from './pages/coming-soon.js';
 
@@ -33,8 +35,8 @@ const ROUTES = {
   '/settings/audit-log': { kind: 'app', title: 'Audit log', page: auditLog.render },
   '/settings/billing': { kind: 'app', title: 'Plans & Billing', page: billing.render },
   '/settings/limits': { kind: 'app', title: 'Limits', page: comingSoon('limits') },
-  '/settings/usage': { kind: 'app', title: 'Usage', page: comingSoon('usage') },
-  '/settings/cost': { kind: 'app', title: 'Cost', page: comingSoon('cost') },
+  '/settings/usage': { kind: 'app', title: 'Usage', page: usage.render },
+  '/settings/cost': { kind: 'app', title: 'Cost', page: cost.render },
 };
 // Routes with a parameter: [pattern, route]; the captures become ctx.routeParams.
 const PATTERNS = [

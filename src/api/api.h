@@ -134,6 +134,8 @@ void gh_api_billing_auto_reload(gh_req_t *req);
 void gh_api_invoices_list(gh_req_t *req);
 void gh_api_invoice_get(gh_req_t *req);
 void gh_api_invoice_pdf(gh_req_t *req);
+void gh_api_usage_report(gh_req_t *req);
+void gh_api_cost_report(gh_req_t *req);
 void gh_api_healthz(gh_req_t *req);
 void gh_api_metrics(gh_req_t *req);
 

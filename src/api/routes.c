@@ -75,6 +75,8 @@ static const gh_route_t routes[] = {
     {"GET", "/v1/organizations/invoices/{invoice_id}/pdf", gh_api_invoice_pdf, GH_ACCESS_BILLING},
     /* Authenticated by its Stripe-Signature, not by a session. */
     {"POST", "/webhooks/stripe", gh_api_webhook_stripe, GH_ACCESS_PUBLIC},
+    {"GET", "/v1/organizations/usage_report/messages", gh_api_usage_report, GH_ACCESS_MEMBER},
+    {"GET", "/v1/organizations/cost_report", gh_api_cost_report, GH_ACCESS_BILLING},
 };
 
 static bool is_safe_method(const char *m)

@@ -18,7 +18,9 @@
 #define GATHER_MIN 256 /* a batch this large commits at once */
 #define GATHER_MS 2    /* a smaller one waits this long for more */
 #define BATCH_MAX 2000
-#define RECORD_MAGIC 0x47485531u /* "GHU1" */
+#define RECORD_MAGIC 0x47485532u /* "GHU2": the event has its costs by token type */
+#define RECORD_MAGIC_V1 0x47485531u /* "GHU1", before them */
+#define PRUNE_EVERY_S 3600 /* how often the writer prunes old minute rollups */
 
 /* One journal record: a header and the event as it is in memory (the journal is read back only
  * by the same build's format: the magic and the record size both change with the layout). */
@@ -121,11 +123,11 @@ static gh_err_t make_room(gh_usage_t *u)
     return GH_OK;
 }
 
-static void to_row(const record_t *r, gh_usage_row_t *row)
+/* The row for event `e` of sequence `seq`; its strings point into `e`. */
+static void to_row(int64_t seq, const gh_usage_event_t *e, gh_usage_row_t *row)
 {
-    const gh_usage_event_t *e = &r->ev;
     *row = (gh_usage_row_t){
-        .journal_seq = r->seq,
+        .journal_seq = seq,
         .request_id = e->request_id,
         .org_id = e->org_id,
         .workspace_id = e->workspace_id,
@@ -138,6 +140,10 @@ static void to_row(const record_t *r, gh_usage_row_t *row)
         .cache_creation_tokens = e->cache_creation_tokens,
         .cache_read_tokens = e->cache_read_tokens,
         .cost_nusd = e->cost_nusd,
+        .input_cost_nusd = e->input_cost_nusd,
+        .output_cost_nusd = e->output_cost_nusd,
+        .cache_creation_cost_nusd = e->cache_creation_cost_nusd,
+        .cache_read_cost_nusd = e->cache_read_cost_nusd,
         .status = e->status,
         .stream = e->stream,
         .client_disconnected = e->client_disconnected,
@@ -189,42 +195,66 @@ static gh_err_t charges_add(const gh_usage_hook_t *hook, gh_db_t *db, charges_t 
     return GH_OK;
 }
 
-/* Inserts every intact record of `path` not yet in the database (seq above `committed`);
- * raises *max_seq to the highest seq seen. The file may hold, after the newest records,
- * older ones already committed (the journal wraps to its start whenever everything in it is
- * committed): those are skipped by their seq. A zeroed, torn or foreign record (a record cut
- * short, a bad CRC) ends the replay of that file: nothing newer can follow it. */
+/* Inserts every intact record of `path` not yet in the database (INSERT OR IGNORE: billing
+ * and the rollups see only the rows actually inserted); raises *max_seq to the highest seq
+ * seen. Records are in sequence order from the start of the file; after the newest ones the
+ * file may still hold older records, all committed, that the journal wrapped over (it starts
+ * again at the top whenever everything in it is committed): the first record whose seq does
+ * not follow on ends the replay of that file, as does a zeroed, torn or foreign one (a bad
+ * magic or CRC): nothing newer can follow it. */
 static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char *path,
-                            int64_t committed, int64_t *max_seq, int *replayed)
+                            int64_t *max_seq, int *replayed)
 {
     charges_t charges = {.n = 0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? GH_OK : GH_EIO;
-    gh_err_t rc = gh_store_begin(db);
+    /* Events inserted are added to the rollups BATCH_MAX at a time (they must stay in
+     * memory until then: the rows point into them). */
+    record_t *held = malloc(sizeof(record_t) * BATCH_MAX);
+    gh_usage_row_t *rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);
+    gh_err_t rc = held && rows ? gh_store_begin(db) : GH_ENOMEM;
     if (rc) {
+        free(held);
+        free(rows);
         close(fd);
         return rc;
     }
+    size_t nheld = 0;
+    int64_t last_seq = 0;
     record_t r;
     ssize_t n;
     while ((n = read(fd, &r, sizeof(r))) == (ssize_t)sizeof(r)) {
         if (r.magic == 0 && r.size == 0)
             break; /* the unwritten rest of the file */
+        if (r.magic == RECORD_MAGIC_V1) {
+            gh_log_warn("usage: %s was written by an older version; its events after seq %lld "
+                        "cannot be read (stop the server cleanly before upgrading)",
+                        path, (long long)*max_seq);
+            break;
+        }
         if (r.magic != RECORD_MAGIC || r.size != sizeof(r) ||
             r.crc != (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev))) {
             gh_log_warn("usage: %s has a damaged record after seq %lld; the rest is skipped",
                         path, (long long)*max_seq);
             break;
         }
-        if (r.seq <= committed)
-            continue;
+        if (r.seq <= last_seq)
+            break; /* older records the journal wrapped over: all committed */
+        last_seq = r.seq;
         r.ev.request_id[sizeof(r.ev.request_id) - 1] = '\0'; /* never trust the file */
-        gh_usage_row_t row;
-        to_row(&r, &row);
-        if ((rc = gh_store_usage_insert(db, &row)) ||
+        held[nheld] = r;
+        to_row(r.seq, &held[nheld].ev, &rows[nheld]);
+        if ((rc = gh_store_usage_insert(db, &rows[nheld])) ||
             (rc = charges_add(hook, db, &charges, r.seq, &r.ev)))
             break;
+        if (gh_store_changes(db) > 0) /* not when it was stored already */
+            nheld++;
+        if (nheld == BATCH_MAX) {
+            if ((rc = gh_store_rollups_add(db, rows, nheld)))
+                break;
+            nheld = 0;
+        }
         if (r.seq > *max_seq)
             *max_seq = r.seq;
         (*replayed)++;
@@ -232,6 +262,10 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
     close(fd);
     if (!rc)
         rc = charges_flush(hook, db, &charges);
+    if (!rc)
+        rc = gh_store_rollups_add(db, rows, nheld);
+    free(held);
+    free(rows);
     if (rc) {
         gh_store_rollback(db);
         return rc;
@@ -242,25 +276,28 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
     return rc;
 }
 
-/* Commits `n` queued events in one transaction, with billing's charges for them, and records
- * the keys' last use. */
+/* Commits `n` queued events in one transaction, with billing's charges and the rollups for
+ * them, and records the keys' last use. `rows` has room for `n`. */
 static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, const queued_t *batch,
-                             size_t n)
+                             size_t n, gh_usage_row_t *rows)
 {
     charges_t charges = {.n = 0};
     gh_err_t rc = gh_store_begin(db);
     if (rc)
         return rc;
+    size_t inserted = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        record_t r = {.seq = batch[i].seq, .ev = batch[i].ev};
-        gh_usage_row_t row;
-        to_row(&r, &row);
-        rc = gh_store_usage_insert(db, &row);
+        to_row(batch[i].seq, &batch[i].ev, &rows[inserted]);
+        rc = gh_store_usage_insert(db, &rows[inserted]);
         if (!rc)
-            rc = charges_add(hook, db, &charges, r.seq, &r.ev);
+            rc = charges_add(hook, db, &charges, batch[i].seq, &batch[i].ev);
+        if (!rc && gh_store_changes(db) > 0) /* only events not stored already count */
+            inserted++;
     }
     if (!rc)
         rc = charges_flush(hook, db, &charges);
+    if (!rc)
+        rc = gh_store_rollups_add(db, rows, inserted);
     /* last_used_at: once per distinct key in the batch (batches are in time order). */
     for (size_t i = n; i-- > 0 && !rc;) {
         bool later_seen = false;
@@ -295,16 +332,36 @@ static void trim_journal(gh_usage_t *u, int64_t committed)
     pthread_mutex_unlock(&u->jlock);
 }
 
+/* Minute rollups are kept GH_USAGE_MINUTE_RETENTION_S: once an hour (and after a start),
+ * the writer deletes older ones, between two batches. */
+static void prune_rollups(gh_db_t *db, int64_t *next_prune_s)
+{
+    int64_t now_s = (int64_t)time(NULL);
+    if (now_s < *next_prune_s)
+        return;
+    *next_prune_s = now_s + PRUNE_EVERY_S;
+    int64_t deleted = 0;
+    gh_err_t rc = gh_store_rollups_prune(db, now_s / 60 * 60 - GH_USAGE_MINUTE_RETENTION_S,
+                                         &deleted);
+    if (rc)
+        gh_log_error("usage: pruning minute rollups failed (%s)", gh_err_name(rc));
+    else if (deleted)
+        gh_log_info("usage: pruned %lld minute rollups past retention", (long long)deleted);
+}
+
 static void *writer_main(void *arg)
 {
     gh_usage_t *u = arg;
     gh_db_t *db = gh_store_db(u->store);
     queued_t *batch = malloc(sizeof(queued_t) * BATCH_MAX);
-    if (!db || !batch) {
+    gh_usage_row_t *rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);
+    if (!db || !batch || !rows) {
         gh_log_error("usage: the writer cannot start; events stay in the journal until restart");
         free(batch);
+        free(rows);
         return NULL;
     }
+    int64_t next_prune_s = 0;
     for (;;) {
         pthread_mutex_lock(&u->qlock);
         while (u->count == 0 && !u->stopping)
@@ -332,7 +389,7 @@ static void *writer_main(void *arg)
             batch[i] = u->queue[(u->head + i) % QUEUE_CAP];
         pthread_mutex_unlock(&u->qlock);
 
-        gh_err_t rc = commit_batch(db, &u->hook, batch, n);
+        gh_err_t rc = commit_batch(db, &u->hook, batch, n, rows);
         if (rc)
             gh_log_error("usage: committing %zu events failed (%s); they stay in the journal",
                          n, gh_err_name(rc));
@@ -353,8 +410,10 @@ static void *writer_main(void *arg)
             pthread_cond_broadcast(&u->idle);
         pthread_mutex_unlock(&u->qlock);
         trim_journal(u, committed);
+        prune_rollups(db, &next_prune_s);
     }
     free(batch);
+    free(rows);
     return NULL;
 }
 
@@ -386,9 +445,9 @@ gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_
     rc = db != NULL ? gh_store_usage_max_seq(db, &committed) : GH_ESTORE;
     max_seq = committed;
     if (rc == GH_OK)
-        rc = replay_file(db, &u->hook, u->old_path, committed, &max_seq, &replayed_old);
+        rc = replay_file(db, &u->hook, u->old_path, &max_seq, &replayed_old);
     if (rc == GH_OK)
-        rc = replay_file(db, &u->hook, u->path, committed, &max_seq, &replayed);
+        rc = replay_file(db, &u->hook, u->path, &max_seq, &replayed);
     if (rc != GH_OK) {
         snprintf(err, err_size, "cannot replay the usage journal %s", journal_path);
         goto out_fail;
@@ -429,25 +488,23 @@ gh_err_t gh_usage_submit(gh_usage_t *u, const gh_usage_event_t *ev)
     r.ev = *ev;
     r.crc = (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev));
 
-    /* Sequence and append under one lock, so the journal is in sequence order. The copy
-     * into the shared mapping is in the page cache as soon as it is made: it survives the
-     * process being killed, as a write(2) would, without the system call. */
+    /* Sequence, append and queue under one lock (jlock, then qlock), so the journal, the
+     * queue and therefore the commits are all in sequence order: whatever is at or below the
+     * highest committed sequence is committed, but for events the queue had no room for.
+     * The copy into the shared mapping is in the page cache as soon as it is made: it
+     * survives the process being killed, as a write(2) would, without the system call. */
     pthread_mutex_lock(&u->jlock);
     r.seq = u->next_seq++;
     gh_err_t rc = GH_OK;
     if (u->map == NULL || (u->off + sizeof(r) > u->map_size && (rc = make_room(u)) != GH_OK) ||
         u->map == NULL) {
-        rc = GH_EIO;
-    } else {
-        memcpy(u->map + u->off, &r, sizeof(r));
-        u->off += sizeof(r);
-        u->appended_seq = r.seq;
-    }
-    pthread_mutex_unlock(&u->jlock);
-    if (rc != GH_OK) {
+        pthread_mutex_unlock(&u->jlock);
         gh_log_error("usage: journal append failed for %s: %s", ev->request_id, strerror(errno));
         return GH_EIO;
     }
+    memcpy(u->map + u->off, &r, sizeof(r));
+    u->off += sizeof(r);
+    u->appended_seq = r.seq;
 
     pthread_mutex_lock(&u->qlock);
     u->stats.submitted++;
@@ -466,6 +523,7 @@ gh_err_t gh_usage_submit(gh_usage_t *u, const gh_usage_event_t *ev)
             pthread_cond_signal(&u->wake);
     }
     pthread_mutex_unlock(&u->qlock);
+    pthread_mutex_unlock(&u->jlock);
     return GH_OK;
 }
 

@@ -32,7 +32,11 @@ typedef struct gh_usage_event {
     int64_t output_tokens;
     int64_t cache_creation_tokens;
     int64_t cache_read_tokens;
-    int64_t cost_nusd;
+    int64_t cost_nusd;       /* the sum of the four costs below */
+    int64_t input_cost_nusd; /* each token type at the model's price */
+    int64_t output_cost_nusd;
+    int64_t cache_creation_cost_nusd;
+    int64_t cache_read_cost_nusd;
     int status;              /* HTTP status sent to the client */
     bool stream;
     bool client_disconnected;

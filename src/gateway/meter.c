@@ -427,10 +427,20 @@ static int64_t add_saturating(int64_t a, int64_t b)
     return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
+int64_t gh_meter_costs(const gh_meter_usage_t *u, const gh_model_cfg_t *model,
+                       gh_meter_costs_t *out)
+{
+    out->input_nusd = gh_price_cost(u->input_tokens, model->price_input);
+    out->output_nusd = gh_price_cost(u->output_tokens, model->price_output);
+    out->cache_creation_nusd = gh_price_cost(u->cache_creation_tokens, model->price_cache_write);
+    out->cache_read_nusd = gh_price_cost(u->cache_read_tokens, model->price_cache_read);
+    int64_t cost = add_saturating(out->input_nusd, out->output_nusd);
+    cost = add_saturating(cost, out->cache_creation_nusd);
+    return add_saturating(cost, out->cache_read_nusd);
+}
+
 int64_t gh_meter_cost(const gh_meter_usage_t *u, const gh_model_cfg_t *model)
 {
-    int64_t cost = gh_price_cost(u->input_tokens, model->price_input);
-    cost = add_saturating(cost, gh_price_cost(u->output_tokens, model->price_output));
-    cost = add_saturating(cost, gh_price_cost(u->cache_creation_tokens, model->price_cache_write));
-    return add_saturating(cost, gh_price_cost(u->cache_read_tokens, model->price_cache_read));
+    gh_meter_costs_t parts;
+    return gh_meter_costs(u, model, &parts);
 }

@@ -119,4 +119,18 @@ int64_t gh_meter_output_bound(const gh_meter_t *m);
  * summed, saturating at INT64_MAX). */
 int64_t gh_meter_cost(const gh_meter_usage_t *u, const gh_model_cfg_t *model);
 
+/* The same cost split by token type, for usage reports. */
+typedef struct gh_meter_costs {
+    int64_t input_nusd; /* uncached input */
+    int64_t output_nusd;
+    int64_t cache_creation_nusd;
+    int64_t cache_read_nusd;
+} gh_meter_costs_t;
+
+/* Fills `out` with the cost of each count of `u` and returns their sum, which is what
+ * gh_meter_cost returns: the total is always exactly the sum of the parts (short of
+ * saturation at INT64_MAX, about nine billion dollars). */
+int64_t gh_meter_costs(const gh_meter_usage_t *u, const gh_model_cfg_t *model,
+                       gh_meter_costs_t *out);
+
 #endif

@@ -720,7 +720,12 @@ static void call_charge(call_t *c, int status)
         ev->cache_read_tokens = c->meter.usage.cache_read_tokens;
         gh_meter_usage_t u = {ev->input_tokens, ev->output_tokens, ev->cache_creation_tokens,
                               ev->cache_read_tokens};
-        ev->cost_nusd = gh_meter_cost(&u, c->model);
+        gh_meter_costs_t parts;
+        ev->cost_nusd = gh_meter_costs(&u, c->model, &parts);
+        ev->input_cost_nusd = parts.input_nusd;
+        ev->output_cost_nusd = parts.output_nusd;
+        ev->cache_creation_cost_nusd = parts.cache_creation_nusd;
+        ev->cache_read_cost_nusd = parts.cache_read_nusd;
     }
     ev->status = status;
     ev->client_disconnected = c->client_gone;

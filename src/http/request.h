@@ -52,6 +52,11 @@ const char *gh_req_query(gh_req_t *req, const char *name);
 const char *gh_req_cookie(gh_req_t *req, const char *name);
 const char *gh_req_param(gh_req_t *req, const char *name);
 
+/* Calls `fn` for every query-string argument in order, repeated names included (`value` is
+ * NULL for an argument without "="). Stops early when `fn` returns false. */
+typedef bool (*gh_req_arg_fn)(void *ctx, const char *name, const char *value);
+void gh_req_query_each(gh_req_t *req, gh_req_arg_fn fn, void *ctx);
+
 /* Adds a response header (copied). Silently ignores more than GH_REQ_HEADERS. */
 void gh_res_header(gh_req_t *req, const char *name, const char *value);
 

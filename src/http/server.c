@@ -49,6 +49,25 @@ const char *gh_req_query(gh_req_t *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+typedef struct {
+    gh_req_arg_fn fn;
+    void *ctx;
+} arg_visit_t;
+
+static enum MHD_Result visit_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    arg_visit_t *v = cls;
+    return v->fn(v->ctx, key, value) ? MHD_YES : MHD_NO;
+}
+
+void gh_req_query_each(gh_req_t *req, gh_req_arg_fn fn, void *ctx)
+{
+    arg_visit_t v = {fn, ctx};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, visit_arg, &v);
+}
+
 const char *gh_req_cookie(gh_req_t *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);

@@ -19,11 +19,6 @@ static gh_err_t exec_one(gh_db_t *db, sqlite3_stmt *st)
     return rc;
 }
 
-int gh_store_changes(gh_db_t *db)
-{
-    return sqlite3_changes(db->conn);
-}
-
 /* ---- billing accounts ---- */
 
 #define ACCOUNT_COLS                                                                           \

@@ -10,8 +10,9 @@ gh_err_t gh_store_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
         "INSERT OR IGNORE INTO usage_events (journal_seq, request_id, created_at_ms, org_id, "
         "workspace_id, key_id, model, route, input_tokens, output_tokens, "
         "cache_creation_tokens, cache_read_tokens, cost_nusd, status, stream, "
-        "client_disconnected, latency_us, upstream_us) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        "client_disconnected, latency_us, upstream_us, input_cost_nusd, output_cost_nusd, "
+        "cache_creation_cost_nusd, cache_read_cost_nusd) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
@@ -24,7 +25,9 @@ gh_err_t gh_store_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
         sqlite3_bind_text(st, i++, texts[t], -1, SQLITE_STATIC);
     const int64_t nums[] = {r->input_tokens, r->output_tokens, r->cache_creation_tokens,
                             r->cache_read_tokens, r->cost_nusd, r->status, r->stream,
-                            r->client_disconnected, r->latency_us, r->upstream_us};
+                            r->client_disconnected, r->latency_us, r->upstream_us,
+                            r->input_cost_nusd, r->output_cost_nusd,
+                            r->cache_creation_cost_nusd, r->cache_read_cost_nusd};
     for (size_t n = 0; n < sizeof(nums) / sizeof(nums[0]); n++)
         sqlite3_bind_int64(st, i++, nums[n]);
     return gh_sqlite_exec(db, st);
@@ -40,4 +43,9 @@ gh_err_t gh_store_usage_max_seq(gh_db_t *db, int64_t *seq)
     *seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? GH_OK : gh_sqlite_step_err(db, rc);
+}
+
+int gh_store_changes(gh_db_t *db)
+{
+    return sqlite3_changes(db->conn);
 }

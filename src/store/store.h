@@ -307,6 +307,7 @@ typedef struct gh_usage_row {
     int64_t created_at_ms;
     int64_t input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens;
     int64_t cost_nusd;
+    int64_t input_cost_nusd, output_cost_nusd, cache_creation_cost_nusd, cache_read_cost_nusd;
     int status;
     bool stream, client_disconnected;
     int64_t latency_us, upstream_us;
@@ -317,6 +318,66 @@ typedef struct gh_usage_row {
 gh_err_t gh_store_usage_insert(gh_db_t *db, const gh_usage_row_t *row);
 /* The highest journal_seq stored, or 0. */
 gh_err_t gh_store_usage_max_seq(gh_db_t *db, int64_t *seq);
+
+/* Rows inserted, changed or deleted by the last statement on this connection (1 after
+ * gh_store_usage_insert stored an event, 0 when it was already there). */
+int gh_store_changes(gh_db_t *db);
+
+/* ---- usage rollups and reports (src/store/sqlite_rollups.c) ---- */
+
+/* Widths of report buckets, aligned to UTC. */
+typedef enum { GH_BUCKET_MINUTE, GH_BUCKET_HOUR, GH_BUCKET_DAY } gh_bucket_t;
+
+/* Minute rollups older than this are pruned (reports with minute buckets cannot reach
+ * further back); hour and day rollups are kept. */
+#define GH_USAGE_MINUTE_RETENTION_S (14 * 86400)
+
+/* Adds `n` events, just inserted in the caller's transaction, to the minute, hour and day
+ * rollups: aggregated in memory first, then one upsert per distinct (organization, bucket,
+ * workspace, key, model) and table. Call it inside the transaction that inserted them. */
+gh_err_t gh_store_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n);
+
+/* Deletes minute rollups of buckets that start before `before_s`; `*deleted` (may be NULL)
+ * receives how many. One transaction of its own. */
+gh_err_t gh_store_rollups_prune(gh_db_t *db, int64_t before_s, int64_t *deleted);
+
+/* A report query: one organization, buckets of `width` from `start_s` (inclusive) to `end_s`
+ * (exclusive), both aligned. A list with n > 0 keeps only rows whose value is in it; `none`
+ * makes the answer empty (a filter that can match nothing). Grouping splits each bucket's sum
+ * by the dimensions asked; the others are summed across. Lists hold at most
+ * GH_USAGE_FILTER_MAX values each. */
+#define GH_USAGE_FILTER_MAX 100
+typedef struct gh_usage_list {
+    const char *v[GH_USAGE_FILTER_MAX];
+    size_t n;
+} gh_usage_list_t;
+
+typedef struct gh_usage_query {
+    const char *org_id;
+    gh_bucket_t width;
+    int64_t start_s, end_s;
+    gh_usage_list_t workspaces, keys, models;
+    const char *member_id; /* when set: only Default and the workspaces this account is a
+                              member of (as gh_store_workspaces_list's member_id) */
+    bool none;
+    bool by_workspace, by_key, by_model;
+} gh_usage_query_t;
+
+/* One group of one bucket. Dimensions not grouped by are NULL. */
+typedef struct gh_usage_total {
+    int64_t bucket_start_s;
+    const char *workspace_id, *key_id, *model;
+    int64_t requests;
+    int64_t input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens;
+    int64_t input_cost_nusd, output_cost_nusd, cache_creation_cost_nusd, cache_read_cost_nusd;
+} gh_usage_total_t;
+
+typedef void (*gh_store_usage_total_fn)(void *ctx, const gh_usage_total_t *t);
+
+/* Calls `fn` for each group with requests, ordered by bucket, then workspace, key and model.
+ * Reads only the rollup table of the query's width. */
+gh_err_t gh_store_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
+                               void *ctx);
 
 /* ---- audit log ---- */
 
@@ -602,9 +663,5 @@ gh_err_t gh_store_webhook_event_insert(gh_db_t *db, const char *event_id, const 
                                        const char *type, int64_t now);
 /* Whether the webhook event `event_id` was recorded. */
 gh_err_t gh_store_webhook_event_exists(gh_db_t *db, const char *event_id, bool *exists);
-
-/* The number of rows the last statement on this connection changed (for callers that use
- * INSERT OR IGNORE and need to know whether a row went in). */
-int gh_store_changes(gh_db_t *db);
 
 #endif

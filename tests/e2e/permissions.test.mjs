@@ -45,6 +45,7 @@ const ENDPOINTS = [
   'GET /billing', 'POST /billing/payment_method', 'GET /billing/payment_methods', 'POST /billing/profile',
   'POST /billing/purchases', 'GET /billing/purchases', 'GET /billing/purchases/{purchase_id}',
   'POST /billing/auto_reload', 'GET /invoices', 'GET /invoices/{invoice_id}', 'GET /invoices/{invoice_id}/pdf',
+  'GET /usage_report/messages', 'GET /cost_report',
 ];
 
 let server;
@@ -553,6 +554,16 @@ const ROWS = [
     setup: async () => ({ target: await acmePurchase() }),
     request: ({ target }) => ['GET', `${O}/invoices/${target.invoice_id}/pdf`],
     check: (_, r) => assert.equal(r.headers.get('content-type'), 'application/pdf'),
+    endpoint: 'GET /usage_report/messages',
+    expect: expect(200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 200),
+    request: () => ['GET', `${O}/usage_report/messages?starting_at=2026-01-01T00:00:00Z&ending_at=2026-01-03T00:00:00Z&group_by[]=workspace_id`],
+    check: (_, r) => assert.equal(r.body.data.length, 2),
+  },
+  {
+    endpoint: 'GET /cost_report',
+    expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
+    request: () => ['GET', `${O}/cost_report?starting_at=2026-01-01T00:00:00Z&ending_at=2026-01-03T00:00:00Z&group_by[]=workspace_id`],
+    check: (_, r) => assert.equal(r.body.data.length, 2),
   },
 ];
 

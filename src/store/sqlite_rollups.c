@@ -1,0 +1,277 @@
+/* Usage rollups (SQLite backend): the minute, hour and day sums that usage reports read.
+ *
+ * The usage writer inserts a batch of events and, in the same transaction, hands the events
+ * it inserted to gh_store_rollups_add. That sorts them by (organization, workspace, key,
+ * model, time), so the events of one series and bucket are neighbours for every width at
+ * once, and upserts one row per distinct key and table. A report then reads one range of one
+ * table: the rows of an organization between two bucket starts, in key order. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "store/sqlite_int.h"
+
+#define ROLLUP_COLS                                                                            \
+    "org_id, bucket_start, workspace_id, key_id, model, requests, input_tokens, "              \
+    "output_tokens, cache_creation_tokens, cache_read_tokens, input_cost_nusd, "              \
+    "output_cost_nusd, cache_creation_cost_nusd, cache_read_cost_nusd"
+
+#define ROLLUP_UPSERT(table)                                                                   \
+    "INSERT INTO " table " (" ROLLUP_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " \
+    "ON CONFLICT (org_id, bucket_start, workspace_id, key_id, model) DO UPDATE SET "          \
+    "requests = requests + excluded.requests, "                                               \
+    "input_tokens = input_tokens + excluded.input_tokens, "                                   \
+    "output_tokens = output_tokens + excluded.output_tokens, "                                \
+    "cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens, "        \
+    "cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, "                    \
+    "input_cost_nusd = input_cost_nusd + excluded.input_cost_nusd, "                          \
+    "output_cost_nusd = output_cost_nusd + excluded.output_cost_nusd, "                       \
+    "cache_creation_cost_nusd = cache_creation_cost_nusd + excluded.cache_creation_cost_nusd, " \
+    "cache_read_cost_nusd = cache_read_cost_nusd + excluded.cache_read_cost_nusd"
+
+static const char upsert_minute[] = ROLLUP_UPSERT("usage_rollup_minute");
+static const char upsert_hour[] = ROLLUP_UPSERT("usage_rollup_hour");
+static const char upsert_day[] = ROLLUP_UPSERT("usage_rollup_day");
+
+static const struct {
+    const char *table;
+    const char *upsert;
+    int64_t width_s;
+} widths[] = {
+    [GH_BUCKET_MINUTE] = {"usage_rollup_minute", upsert_minute, 60},
+    [GH_BUCKET_HOUR] = {"usage_rollup_hour", upsert_hour, 3600},
+    [GH_BUCKET_DAY] = {"usage_rollup_day", upsert_day, 86400},
+};
+
+static int64_t bucket_of(int64_t created_at_ms, int64_t width_s)
+{
+    /* Times are after 1970: the division rounds down. */
+    assert(created_at_ms >= 0);
+    return created_at_ms / 1000 / width_s * width_s;
+}
+
+static int cmp_str(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "");
+}
+
+/* Orders events by series (organization, workspace, key, model), then time. */
+static int cmp_rows(const void *pa, const void *pb)
+{
+    const gh_usage_row_t *a = *(const gh_usage_row_t *const *)pa;
+    const gh_usage_row_t *b = *(const gh_usage_row_t *const *)pb;
+    int c;
+    if ((c = cmp_str(a->org_id, b->org_id)) || (c = cmp_str(a->workspace_id, b->workspace_id)) ||
+        (c = cmp_str(a->key_id, b->key_id)) || (c = cmp_str(a->model, b->model)))
+        return c;
+    return (a->created_at_ms > b->created_at_ms) - (a->created_at_ms < b->created_at_ms);
+}
+
+static bool same_series(const gh_usage_row_t *a, const gh_usage_row_t *b)
+{
+    return !cmp_str(a->org_id, b->org_id) && !cmp_str(a->workspace_id, b->workspace_id) &&
+           !cmp_str(a->key_id, b->key_id) && !cmp_str(a->model, b->model);
+}
+
+/* The sums of one group: requests, four token counts, four costs. */
+typedef struct {
+    int64_t v[9];
+} sums_t;
+
+static void sums_add(sums_t *s, const gh_usage_row_t *r)
+{
+    const int64_t add[9] = {1,
+                            r->input_tokens,
+                            r->output_tokens,
+                            r->cache_creation_tokens,
+                            r->cache_read_tokens,
+                            r->input_cost_nusd,
+                            r->output_cost_nusd,
+                            r->cache_creation_cost_nusd,
+                            r->cache_read_cost_nusd};
+    for (int i = 0; i < 9; i++)
+        s->v[i] += add[i];
+}
+
+static gh_err_t upsert(gh_db_t *db, const char *sql, const gh_usage_row_t *r, int64_t bucket,
+                       const sums_t *s)
+{
+    sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
+    if (!st)
+        return GH_ESTORE;
+    /* Stored as "" rather than NULL: these are key columns. */
+    sqlite3_bind_text(st, 1, r->org_id ? r->org_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, bucket);
+    sqlite3_bind_text(st, 3, r->workspace_id ? r->workspace_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->key_id ? r->key_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->model ? r->model : "", -1, SQLITE_STATIC);
+    for (int i = 0; i < 9; i++)
+        sqlite3_bind_int64(st, 6 + i, s->v[i]);
+    return gh_sqlite_exec(db, st);
+}
+
+gh_err_t gh_store_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
+{
+    if (n == 0)
+        return GH_OK;
+    assert(db->depth > 0 && "rollups are written in the events' transaction");
+    const gh_usage_row_t **order = malloc(n * sizeof(*order));
+    if (!order)
+        return GH_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        order[i] = &rows[i];
+    qsort(order, n, sizeof(*order), cmp_rows);
+
+    /* Sorted by series and time, the events of one bucket are neighbours at every width. */
+    gh_err_t rc = GH_OK;
+    for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]) && !rc; w++) {
+        for (size_t i = 0; i < n && !rc;) {
+            int64_t bucket = bucket_of(order[i]->created_at_ms, widths[w].width_s);
+            sums_t s = {{0}};
+            size_t j = i;
+            while (j < n && same_series(order[j], order[i]) &&
+                   bucket_of(order[j]->created_at_ms, widths[w].width_s) == bucket)
+                sums_add(&s, order[j++]);
+            rc = upsert(db, widths[w].upsert, order[i], bucket, &s);
+            i = j;
+        }
+    }
+    free(order);
+    return rc;
+}
+
+gh_err_t gh_store_rollups_prune(gh_db_t *db, int64_t before_s, int64_t *deleted)
+{
+    /* The minute table is keyed by organization first: delete one range per organization
+     * (the day table, small, lists them) instead of scanning the whole table. */
+    static const char orgs_sql[] = "SELECT DISTINCT org_id FROM usage_rollup_day";
+    static const char del_sql[] =
+        "DELETE FROM usage_rollup_minute WHERE org_id = ? AND bucket_start < ?";
+    int64_t total = 0;
+    gh_err_t rc = gh_store_begin(db);
+    if (rc)
+        return rc;
+    sqlite3_stmt *orgs = NULL;
+    if (sqlite3_prepare_v2(db->conn, orgs_sql, -1, &orgs, NULL) != SQLITE_OK) {
+        rc = gh_sqlite_step_err(db, sqlite3_errcode(db->conn));
+        goto out_rollback;
+    }
+    int step = SQLITE_DONE;
+    while (!rc && (step = sqlite3_step(orgs)) == SQLITE_ROW) {
+        sqlite3_stmt *del = gh_sqlite_stmt(db, del_sql);
+        if (!del) {
+            rc = GH_ESTORE;
+            break;
+        }
+        sqlite3_bind_text(del, 1, (const char *)sqlite3_column_text(orgs, 0), -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_int64(del, 2, before_s);
+        rc = gh_sqlite_exec(db, del);
+        total += sqlite3_changes(db->conn);
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = gh_sqlite_step_err(db, step);
+    sqlite3_finalize(orgs);
+    if (rc)
+        goto out_rollback;
+    if (deleted)
+        *deleted = total;
+    return gh_store_commit(db);
+out_rollback:
+    gh_store_rollback(db);
+    return rc;
+}
+
+/* Appends " AND <col> IN (?, ?, ...)" for a list with values. */
+static int add_in(char *sql, size_t size, int len, const char *col, const gh_usage_list_t *l)
+{
+    if (l->n == 0 || len < 0 || (size_t)len >= size)
+        return len;
+    len += snprintf(sql + len, size - (size_t)len, " AND %s IN (", col);
+    for (size_t i = 0; i < l->n && len > 0 && (size_t)len < size; i++)
+        len += snprintf(sql + len, size - (size_t)len, i ? ", ?" : "?");
+    if (len > 0 && (size_t)len < size)
+        len += snprintf(sql + len, size - (size_t)len, ")");
+    return len;
+}
+
+static int bind_list(sqlite3_stmt *st, int i, const gh_usage_list_t *l)
+{
+    for (size_t k = 0; k < l->n; k++)
+        sqlite3_bind_text(st, i++, l->v[k], -1, SQLITE_STATIC);
+    return i;
+}
+
+gh_err_t gh_store_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
+                               void *ctx)
+{
+    assert(q->width <= GH_BUCKET_DAY);
+    assert(q->workspaces.n <= GH_USAGE_FILTER_MAX && q->keys.n <= GH_USAGE_FILTER_MAX &&
+           q->models.n <= GH_USAGE_FILTER_MAX);
+    if (q->none || q->start_s >= q->end_s)
+        return GH_OK;
+    /* Every value is bound; only fixed fragments are pasted. 3 × 100 placeholders fit. */
+    char sql[4096];
+    int len = snprintf(
+        sql, sizeof(sql),
+        "SELECT bucket_start, %s, %s, %s, sum(requests), sum(input_tokens), sum(output_tokens), "
+        "sum(cache_creation_tokens), sum(cache_read_tokens), sum(input_cost_nusd), "
+        "sum(output_cost_nusd), sum(cache_creation_cost_nusd), sum(cache_read_cost_nusd) "
+        "FROM %s WHERE org_id = ? AND bucket_start >= ? AND bucket_start < ?",
+        q->by_workspace ? "workspace_id" : "NULL", q->by_key ? "key_id" : "NULL",
+        q->by_model ? "model" : "NULL", widths[q->width].table);
+    len = add_in(sql, sizeof(sql), len, "workspace_id", &q->workspaces);
+    len = add_in(sql, sizeof(sql), len, "key_id", &q->keys);
+    len = add_in(sql, sizeof(sql), len, "model", &q->models);
+    if (q->member_id && len > 0 && (size_t)len < sizeof(sql))
+        len += snprintf(sql + len, sizeof(sql) - (size_t)len,
+                        " AND workspace_id IN (SELECT w.id FROM workspaces w WHERE w.org_id = ? "
+                        "AND (w.is_default = 1 OR w.id IN (SELECT m.workspace_id FROM "
+                        "workspace_members m WHERE m.org_id = ? AND m.account_id = ?)))");
+    if (len > 0 && (size_t)len < sizeof(sql))
+        len += snprintf(sql + len, sizeof(sql) - (size_t)len,
+                        " GROUP BY bucket_start%s%s%s ORDER BY bucket_start%s%s%s",
+                        q->by_workspace ? ", workspace_id" : "", q->by_key ? ", key_id" : "",
+                        q->by_model ? ", model" : "", q->by_workspace ? ", workspace_id" : "",
+                        q->by_key ? ", key_id" : "", q->by_model ? ", model" : "");
+    if (len < 0 || (size_t)len >= sizeof(sql))
+        return GH_EINTERNAL;
+
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK) {
+        gh_log_error("store: prepare failed: %s", sqlite3_errmsg(db->conn));
+        return GH_ESTORE;
+    }
+    sqlite3_bind_text(st, 1, q->org_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, q->start_s);
+    sqlite3_bind_int64(st, 3, q->end_s);
+    int i = bind_list(st, 4, &q->workspaces);
+    i = bind_list(st, i, &q->keys);
+    i = bind_list(st, i, &q->models);
+    if (q->member_id) {
+        sqlite3_bind_text(st, i++, q->org_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, i++, q->org_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, i, q->member_id, -1, SQLITE_STATIC);
+    }
+
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        gh_usage_total_t t = {
+            .bucket_start_s = sqlite3_column_int64(st, 0),
+            .workspace_id = (const char *)sqlite3_column_text(st, 1),
+            .key_id = (const char *)sqlite3_column_text(st, 2),
+            .model = (const char *)sqlite3_column_text(st, 3),
+        };
+        int64_t *v[] = {&t.requests,          &t.input_tokens,     &t.output_tokens,
+                        &t.cache_creation_tokens, &t.cache_read_tokens, &t.input_cost_nusd,
+                        &t.output_cost_nusd,  &t.cache_creation_cost_nusd,
+                        &t.cache_read_cost_nusd};
+        for (int c = 0; c < 9; c++)
+            *v[c] = sqlite3_column_int64(st, 4 + c);
+        fn(ctx, &t);
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, step);
+}
