@@ -17,6 +17,7 @@ import http from 'node:http';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
 import { uniq, assertError, addMember, KeyClient } from './lib/expect.mjs';
+import { buy, billing, readyOrg } from './lib/billing.mjs';
 import {
   O, USAGE, COST, iso, floorTo, rawEvents, expectedUsage, expectedCost, cents, queryString, report, modelCall,
   committed, moveBack,
@@ -369,5 +370,40 @@ describe('cache tokens and their costs', () => {
       ['cache_read_input_tokens', 'cached-claude Usage - Cache Read Tokens', '5.11101'],
       ['output_tokens', 'cached-claude Usage - Output Tokens', '0.18'],
     ]);
+  });
+});
+
+describe('the cost report and the ledger', () => {
+  let server;
+  after(async () => { await server?.stop(); });
+
+  test('the month-to-date cost agrees with what the ledger took from the balance, to the nano-dollar', async () => {
+    server = await startServer();
+    const { client, orgId } = await readyOrg(server, 'Ledgerco');
+    const bought = await buy(client, '20.00');
+    assert.equal(bought.status, 200, JSON.stringify(bought.body));
+    const key = (await client.post(`${O}/api_keys`, { name: 'ledger' })).body.key;
+    const calls = [];
+    for (let i = 0; i < 12; i++) {
+      const model = i % 2 ? 'gatehouse-mock-large' : 'gatehouse-mock-small';
+      calls.push(modelCall(server, key, '/v1/messages', { model, max_tokens: 10 + i, stream: i % 3 === 0, messages: [{ role: 'user', content: `ledger ${'y'.repeat(i * 5)}` }] }));
+    }
+    await Promise.all(calls);
+    await committed(server, orgId, 12);
+    const now = Math.floor(Date.now() / 1000);
+    const d = new Date();
+    const monthStart = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000;
+    const got = await report(client, COST, { starting_at: iso(monthStart), ending_at: iso(now) });
+    // Cost amounts are cents with up to 7 decimals: 1 cent = 10,000,000 nano-USD.
+    const mtd = got.flatMap((b) => b.results).reduce((a, r) => {
+      const [w, f = ''] = r.amount.split('.');
+      return a + BigInt(w) * 10_000_000n + BigInt(f.padEnd(7, '0'));
+    }, 0n);
+    assert.ok(mtd > 0n);
+    // The ledger: what was bought minus the balance now is what usage took.
+    const balance = (await billing(client)).balance_usd;
+    const [bw, bf = ''] = balance.split('.');
+    const taken = 20n * 1_000_000_000n - (BigInt(bw) * 1_000_000_000n + BigInt(bf.padEnd(9, '0')));
+    assert.equal(mtd, taken);
   });
 });
