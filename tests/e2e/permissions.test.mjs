@@ -554,6 +554,8 @@ const ROWS = [
     setup: async () => ({ target: await acmePurchase() }),
     request: ({ target }) => ['GET', `${O}/invoices/${target.invoice_id}/pdf`],
     check: (_, r) => assert.equal(r.headers.get('content-type'), 'application/pdf'),
+  },
+  {
     endpoint: 'GET /usage_report/messages',
     expect: expect(200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 200),
     request: () => ['GET', `${O}/usage_report/messages?starting_at=2026-01-01T00:00:00Z&ending_at=2026-01-03T00:00:00Z&group_by[]=workspace_id`],
