@@ -15,6 +15,8 @@ import * as workspace from './pages/workspace.js';
 import * as keys from './pages/keys.js';
 import * as auditLog from './pages/audit-log.js';
 import * as billing from './pages/billing.js';
+import * as limitsPage from './pages/limits.js';
+import * as staffPage from './pages/staff.js';
 import * as notFound from './pages/not-found.js';
 import { comingSoon } from './pages/coming-soon.js';
 
@@ -32,7 +34,8 @@ const ROUTES = {
   '/settings/keys': { kind: 'app', title: 'API Keys', page: keys.render },
   '/settings/audit-log': { kind: 'app', title: 'Audit log', page: auditLog.render },
   '/settings/billing': { kind: 'app', title: 'Plans & Billing', page: billing.render },
-  '/settings/limits': { kind: 'app', title: 'Limits', page: comingSoon('limits') },
+  '/settings/limits': { kind: 'app', title: 'Limits', page: limitsPage.render },
+  '/staff': { kind: 'app', title: 'Staff', page: staffPage.render },
   '/settings/usage': { kind: 'app', title: 'Usage', page: comingSoon('usage') },
   '/settings/cost': { kind: 'app', title: 'Cost', page: comingSoon('cost') },
 };

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/admission.h"
 #include "core/audit.h"
 #include "core/country.h"
 #include "core/pay_test.h"
@@ -880,6 +881,7 @@ static gh_err_t resolve_as(gh_app_t *app, const char *id, const gh_pay_result_t 
     if (rc || (rc = gh_store_commit(db)))
         goto out_rollback;
     if (credited) {
+        gh_admission_money_changed(app); /* the credit (and perhaps a tier) admits at once */
         gh_billing_account_t a;
         if (load_account(db, p.org_id, &a))
             a.balance_nusd = 0;
@@ -1440,6 +1442,7 @@ gh_err_t gh_billing_grant(gh_app_t *app, const gh_actor_t *actor, const char *or
         gh_store_rollback(db);
         return rc;
     }
+    gh_admission_money_changed(app);
     if (out)
         *out = lot;
     return GH_OK;
@@ -1470,6 +1473,7 @@ gh_err_t gh_billing_clawback(gh_app_t *app, const gh_actor_t *actor, const char 
                                  reason, "clawback", ref))) ||
         (rc = gh_store_commit(db)))
         goto out_rollback;
+    gh_admission_money_changed(app);
     return GH_OK;
 out_rollback:
     gh_store_rollback(db);
@@ -1522,6 +1526,8 @@ gh_err_t gh_billing_expire(gh_app_t *app, int *expired)
         }
         if (expired)
             *expired += (int)l->n;
+        if (l->n)
+            gh_admission_money_changed(app);
     } while (l->n == LOTS_PER_TX);
     free(l);
     return rc;
