@@ -1,5 +1,6 @@
-// Signs up a benchmark account through the real sign-in flow and prints a new API key.
-// Usage: node bench/make-key.mjs CONSOLE_URL DATA_DIR
+// Signs up a benchmark account through the real sign-in flow and prints a new API key (and,
+// with --org, a space and the organization's id).
+// Usage: node bench/make-key.mjs CONSOLE_URL DATA_DIR [--org]
 import { join } from 'node:path';
 import { Client } from '../tests/e2e/lib/client.mjs';
 import { readOutbox } from '../tests/e2e/lib/server.mjs';
@@ -8,7 +9,7 @@ const [consoleUrl, dataDir] = process.argv.slice(2);
 const server = { outbox: () => readOutbox(join(dataDir, 'outbox')) };
 const email = `bench.${Date.now()}@example.com`;
 const c = new Client(consoleUrl);
-await c.signUpWithOrg(server, email, 'Benchmark');
+const s = await c.signUpWithOrg(server, email, 'Benchmark');
 const r = await c.post('/v1/organizations/api_keys', { name: 'bench' });
 if (r.status !== 201) throw new Error(`creating the key: ${r.status} ${JSON.stringify(r.body)}`);
-process.stdout.write(r.body.key);
+process.stdout.write(process.argv[4] === '--org' ? `${r.body.key} ${s.current_organization.id}` : r.body.key);

@@ -217,7 +217,7 @@ int main(int argc, char **argv)
     zipf_init(&models, MODELS);
 
     /* The 35 days end at the start of the current UTC day: "now" for the queries. */
-    int64_t end_s = gh_report_floor((int64_t)time(NULL), GH_BUCKET_DAY);
+    int64_t end_s = gh_report_floor((int64_t)time(NULL), GH_ROLLUP_DAY);
     int64_t start_ms = (end_s - DAYS * 86400) * 1000;
 
     printf("Generating %lld events over %d days: %d organizations, %d workspaces, %d keys, %d "
@@ -323,20 +323,20 @@ int main(int argc, char **argv)
            org_ids[busiest], (long long)per_org[busiest],
            100.0 * (double)per_org[busiest] / (double)n,
            RUNS);
-    gh_usage_query_t q = {.org_id = org_ids[busiest], .width = GH_BUCKET_DAY,
+    gh_usage_query_t q = {.org_id = org_ids[busiest], .width = GH_ROLLUP_DAY,
                           .start_s = end_s - 30 * 86400, .end_s = end_s};
     time_query(db, "30 days, 1d buckets", &q);
     q.by_workspace = true;
     time_query(db, "30 days, 1d buckets, grouped by workspace", &q);
-    q = (gh_usage_query_t){.org_id = org_ids[busiest], .width = GH_BUCKET_HOUR,
+    q = (gh_usage_query_t){.org_id = org_ids[busiest], .width = GH_ROLLUP_HOUR,
                            .start_s = end_s - 7 * 86400, .end_s = end_s, .by_model = true};
     time_query(db, "7 days, 1h buckets, grouped by model", &q);
-    q = (gh_usage_query_t){.org_id = org_ids[busiest], .width = GH_BUCKET_MINUTE,
+    q = (gh_usage_query_t){.org_id = org_ids[busiest], .width = GH_ROLLUP_MINUTE,
                            .start_s = end_s - 86400, .end_s = end_s};
     time_query(db, "1 day, 1m buckets", &q);
     q.by_key = true;
     time_query(db, "1 day, 1m buckets, grouped by API key", &q);
-    q = (gh_usage_query_t){.org_id = org_ids[busiest], .width = GH_BUCKET_DAY,
+    q = (gh_usage_query_t){.org_id = org_ids[busiest], .width = GH_ROLLUP_DAY,
                            .start_s = end_s - 30 * 86400, .end_s = end_s, .by_model = true};
     q.workspaces.v[q.workspaces.n++] = ws_ids[busiest * WS_PER_ORG + 1];
     time_query(db, "30 days, 1d, one workspace, by model", &q);

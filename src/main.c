@@ -1,6 +1,7 @@
 /* gatehouse: the command line. `serve` runs both planes; `migrate` brings the database schema
- * up to date; `credits` and `ledger` are staff tools for billing; `version` prints the
- * version. Every subcommand takes --config and --data-dir. */
+ * up to date; `credits` and `ledger` are staff tools for billing; `staff` makes accounts
+ * platform staff; `version` prints the version. Every subcommand takes --config and
+ * --data-dir. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
@@ -10,8 +11,10 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "core/admission.h"
 #include "core/app.h"
 #include "core/billing.h"
+#include "core/staff.h"
 #include "core/state.h"
 #include "core/usage.h"
 #include "gateway/gateway.h"
@@ -47,6 +50,9 @@ static const char help_text[] =
     "             Recompute every balance from the ledger entries and compare it with the\n"
     "             credit lots, the cached balances, the usage and the invoice numbering;\n"
     "             exits 1 when anything differs\n"
+    "  staff add|remove EMAIL\n"
+    "             Make the account with EMAIL platform staff (it reviews limit requests and\n"
+    "             sets tiers at /staff), or stop it being staff\n"
     "  keys verify KEY|-\n"
     "             Check offline that KEY (or a line on standard input) is a well-formed\n"
     "             Gatehouse API or admin key with a matching checksum\n"
@@ -206,6 +212,7 @@ static int cmd_serve(const cli_t *cli)
     gh_usage_t *usage = NULL;
     gh_pay_t *pay = NULL;
     gh_billing_t *billing = NULL;
+    gh_admission_t *admission = NULL;
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
     if (gh_store_open(&store, cfg.db_path, err, sizeof(err)) ||
@@ -238,8 +245,20 @@ static int cmd_serve(const cli_t *cli)
     app.throttle = throttle;
     app.state = state;
     app.usage = usage;
+    /* Admission is loaded after the journal's replay, so replayed usage is in the balances,
+     * and before the data plane starts. */
+    if (gh_admission_new(&admission, &cfg, err, sizeof(err)))
+        goto out;
+    if (gh_admission_load(admission, gh_store_db(store))) {
+        snprintf(err, sizeof(err), "cannot load the organizations' limits from the database");
+        goto out;
+    }
+    app.admission = admission;
 
-    gh_gateway_env_t env = {.state = state, .usage = usage};
+    gh_gateway_env_t env = {.state = state,
+                            .usage = usage,
+                            .limits = gh_admission_limits(admission),
+                            .limits_enforce = cfg.limits_enforce};
     if (gh_http_bind(&http, &cfg, gh_api_handle, &app, err, sizeof(err)) ||
         gh_gateway_start(&gateway, &cfg, &env, err, sizeof(err)))
         goto out;
@@ -249,7 +268,8 @@ static int cmd_serve(const cli_t *cli)
         default_url(cfg.public_api_url, sizeof(cfg.public_api_url), cfg.api_listen,
                     gh_gateway_port(gateway));
     cfg.cookie_secure = !strncmp(cfg.public_url, "https://", 8);
-    if (gh_http_start(http, err, sizeof(err)) || gh_billing_start(billing, err, sizeof(err)))
+    if (gh_http_start(http, err, sizeof(err)) || gh_billing_start(billing, err, sizeof(err)) ||
+        gh_admission_start(admission, store, err, sizeof(err)))
         goto out;
 
     char console_addr[GH_CONFIG_STR], api_addr[GH_CONFIG_STR];
@@ -272,6 +292,7 @@ out:
     gh_gateway_stop(gateway);
     gh_usage_close(usage); /* after the data plane: its last events are committed */
     gh_billing_free(billing); /* after everything that charges or kicks it */
+    gh_admission_free(admission); /* after the data plane and billing, which publish to it */
     if (pay)
         pay->ops->destroy(pay);
     gh_state_free(state);
@@ -388,6 +409,35 @@ static int cmd_ledger(int argc, char **argv)
     return problems ? 1 : 0;
 }
 
+/* gatehouse staff add|remove EMAIL */
+static int cmd_staff(int argc, char **argv)
+{
+    cli_t cli = {0};
+    if (argc < 4 || (strcmp(argv[2], "add") && strcmp(argv[2], "remove")) ||
+        parse_args(argc, argv, 4, &cli, 0)) {
+        fputs("usage: gatehouse staff add|remove EMAIL [--config FILE] [--data-dir DIR]\n",
+              stderr);
+        return 2;
+    }
+    gh_config_t cfg;
+    gh_app_t app;
+    if (staff_open(&cli, &cfg, &app))
+        return 1;
+    char msg[600] = "", by[128];
+    const char *user = getenv("USER");
+    snprintf(by, sizeof(by), "gatehouse staff add (%s)", user && *user ? user : "unknown user");
+    bool add = !strcmp(argv[2], "add");
+    gh_err_t rc = add ? gh_staff_add(&app, argv[3], by, msg, sizeof(msg))
+                      : gh_staff_remove(&app, argv[3], msg, sizeof(msg));
+    gh_store_close(app.store);
+    if (rc) {
+        fprintf(stderr, "gatehouse: %s\n", *msg ? msg : gh_err_str(rc));
+        return 1;
+    }
+    printf("%s %s staff\n", argv[3], add ? "is now" : "is no longer");
+    return 0;
+}
+
 /* gatehouse keys verify KEY|-: the checksum check a secret scanner would make, offline. */
 static int cmd_keys(int argc, char **argv)
 {
@@ -454,6 +504,8 @@ int main(int argc, char **argv)
         rc = cmd_ledger(argc, argv);
     else if (!strcmp(argv[1], "keys"))
         rc = cmd_keys(argc, argv);
+    else if (!strcmp(argv[1], "staff"))
+        rc = cmd_staff(argc, argv);
     else if (!strcmp(argv[1], "mock-upstream"))
         rc = cmd_mock_upstream(argc, argv);
     else {

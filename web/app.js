@@ -17,8 +17,9 @@ import * as auditLog from './pages/audit-log.js';
 import * as billing from './pages/billing.js';
 import * as usage from './pages/usage.js';
 import * as cost from './pages/cost.js';
+import * as limitsPage from './pages/limits.js';
+import * as staffPage from './pages/staff.js';
 import * as notFound from './pages/not-found.js';
-import { comingSoon } from './pages/coming-soon.js';
 
 // kind: 'public' (no session needed), 'onboarding', 'create-org' (signed in, before the
 // console), 'app' (inside the shell; needs onboarding and a current organization).
@@ -34,7 +35,8 @@ const ROUTES = {
   '/settings/keys': { kind: 'app', title: 'API Keys', page: keys.render },
   '/settings/audit-log': { kind: 'app', title: 'Audit log', page: auditLog.render },
   '/settings/billing': { kind: 'app', title: 'Plans & Billing', page: billing.render },
-  '/settings/limits': { kind: 'app', title: 'Limits', page: comingSoon('limits') },
+  '/settings/limits': { kind: 'app', title: 'Limits', page: limitsPage.render },
+  '/staff': { kind: 'app', title: 'Staff', page: staffPage.render },
   '/settings/usage': { kind: 'app', title: 'Usage', page: usage.render },
   '/settings/cost': { kind: 'app', title: 'Cost', page: cost.render },
 };

@@ -14,12 +14,13 @@ const NAV = [
       { href: '/settings/workspaces', label: 'Workspaces', icon: 'grid' },
       { href: '/settings/keys', label: 'API Keys', icon: 'key' },
       { href: '/settings/billing', label: 'Billing', icon: 'card' },
-      { href: '/settings/limits', label: 'Limits', icon: 'gauge', soon: true },
+      { href: '/settings/limits', label: 'Limits', icon: 'gauge' },
       { href: '/settings/usage', label: 'Usage', icon: 'chart' },
       { href: '/settings/cost', label: 'Cost', icon: 'coins' },
       { href: '/settings/audit-log', label: 'Audit log', icon: 'list', adminOnly: true },
     ],
   },
+  { heading: 'Platform', staffOnly: true, items: [{ href: '/staff', label: 'Staff', icon: 'shield' }] },
 ];
 
 export const ROLE_LABELS = { admin: 'Admin', developer: 'Developer', billing: 'Billing', user: 'User' };
@@ -28,7 +29,7 @@ export const roleLabel = (r) => ROLE_LABELS[r] || r;
 let current = null; // {key, root, main, setActive}
 
 function sessionKey(s) {
-  return JSON.stringify([s.account.id, s.account.email, s.current_organization && s.current_organization.id,
+  return JSON.stringify([s.account.id, s.account.email, s.account.is_staff, s.current_organization && s.current_organization.id,
     s.organizations.map((o) => [o.id, o.name, o.role]), s.product_name]);
 }
 
@@ -72,7 +73,7 @@ function build(root, { session, navigate, onSessionChange }) {
   const links = [];
   const nav = h('nav.sidebar#sidebar', { 'aria-label': 'Console' }, h('div.sidebar-inner',
     h('div.sidebar-brand', brandMark(product), h('span', product)),
-    NAV.map((group) => h('div.nav-group',
+    NAV.filter((group) => !group.staffOnly || session.account.is_staff).map((group) => h('div.nav-group',
       group.heading ? h('h2.nav-heading', { id: `nav-${group.heading.toLowerCase()}` }, group.heading) : null,
       h('ul.nav-list', group.heading ? { 'aria-labelledby': `nav-${group.heading.toLowerCase()}` } : {},
         group.items.filter((item) => !item.adminOnly || (org && org.role === 'admin')).map((item) => {

@@ -139,6 +139,30 @@ void gh_api_cost_report(gh_req_t *req);
 void gh_api_healthz(gh_req_t *req);
 void gh_api_metrics(gh_req_t *req);
 
+/* Limits (api/limits.c) and staff (api/staff.c). */
+void gh_api_limits_get(gh_req_t *req);
+void gh_api_limits_set(gh_req_t *req);
+void gh_api_limit_requests_list(gh_req_t *req);
+void gh_api_limit_request_create(gh_req_t *req);
+void gh_api_ws_limits_get(gh_req_t *req);
+void gh_api_ws_limits_set(gh_req_t *req);
+void gh_api_staff_requests_list(gh_req_t *req);
+void gh_api_staff_request_approve(gh_req_t *req);
+void gh_api_staff_request_decline(gh_req_t *req);
+void gh_api_staff_orgs_list(gh_req_t *req);
+void gh_api_staff_org_limits(gh_req_t *req);
+void gh_api_staff_org_tier(gh_req_t *req);
+
+/* The limits object of docs/api.md for `org_id`; `member_id` (may be NULL) shows only the
+ * workspaces that member reaches. NULL with `*rc` set on failure. */
+json_t *gh_api_limits_json(gh_app_t *app, gh_db_t *db, const char *org_id,
+                           const char *member_id, gh_err_t *rc);
+/* A limit request as the API shows it. */
+json_t *gh_api_limit_request_json(const gh_limit_request_t *r);
+/* Reads a "custom" limits object; answers 400 and returns false when it is not one. */
+struct gh_custom_limits;
+bool gh_api_read_custom_limits(gh_req_t *req, json_t *v, struct gh_custom_limits *out);
+
 /* Serves the console: /static/... files and index.html for console routes. Returns false
  * when `req` is not a console path (so it is an API path). */
 bool gh_api_web(gh_req_t *req);

@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "core/auth.h"
 #include "core/org.h"
+#include "core/staff.h"
 #include "lib/text.h"
 
 static void set_session_cookie(gh_req_t *req, const gh_config_t *cfg, const char *secret,
@@ -124,10 +125,11 @@ static void reply_session(gh_req_t *req, int status)
         gh_res_error(req, GH_ESTORE, "Could not load your organizations. Try again.");
         return;
     }
-    json_t *account = json_pack("{s:s, s:s, s:o, s:b, s:o}", "id", a->id, "email", a->email,
+    json_t *account = json_pack("{s:s, s:s, s:o, s:b, s:o, s:b}", "id", a->id, "email", a->email,
                                 "full_name", a->full_name[0] ? json_string(a->full_name) : json_null(),
                                 "onboarded", gh_auth_onboarded(a), "created_at",
-                                gh_api_time(a->created_at));
+                                gh_api_time(a->created_at), "is_staff",
+                                gh_staff_is(ctx->app, a->id));
     json_t *j = json_pack("{s:s, s:o, s:o, s:o, s:s, s:s, s:s}", "type", "session", "account",
                           account, "organizations", oc.list, "current_organization",
                           oc.current ? oc.current : json_null(), "csrf_token",

@@ -210,7 +210,10 @@ void gh_api_audit_list(gh_req_t *req)
         "admin_key.created",    "admin_key.revoked",        "payment_method.added",
         "billing_profile.updated", "purchase.created",      "purchase.succeeded",
         "purchase.declined",    "auto_reload.updated",      "auto_reload.disabled",
-        "credits.granted",      "credits.clawed_back",      NULL};
+        "credits.granted",      "credits.clawed_back",      "limits.spend_limit_set",
+        "limits.spend_limit_removed", "limits.tier_set",    "workspace.limits_updated",
+        "limit_request.created", "limit_request.approved",  "limit_request.declined",
+        NULL};
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     gh_page_t page;
     if (!gh_api_page(req, &page))

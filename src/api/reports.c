@@ -196,7 +196,7 @@ static bool visit(void *ctx, const char *name, const char *value)
 
 /* Everything about the range and the page, resolved. */
 typedef struct {
-    gh_bucket_t width;
+    gh_rollup_width_t width;
     int64_t start_s, end_s;           /* the whole range asked */
     int64_t page_start_s, page_end_s; /* this page */
     bool has_more;
@@ -238,12 +238,12 @@ static bool read_params(gh_req_t *req, params_t *p, range_t *r, int64_t now_s)
 
     static const struct {
         const char *name;
-        gh_bucket_t width;
+        gh_rollup_width_t width;
         int limit_default, limit_max;
     } widths[] = {
-        {"1d", GH_BUCKET_DAY, 7, 31},
-        {"1h", GH_BUCKET_HOUR, 24, 168},
-        {"1m", GH_BUCKET_MINUTE, 60, 1440},
+        {"1d", GH_ROLLUP_DAY, 7, 31},
+        {"1h", GH_ROLLUP_HOUR, 24, 168},
+        {"1m", GH_ROLLUP_MINUTE, 60, 1440},
     };
     size_t w = 0;
     if (p->bucket_width) {
@@ -283,8 +283,8 @@ static bool read_params(gh_req_t *req, params_t *p, range_t *r, int64_t now_s)
         r->end_s = r->start_s; /* starting in the future: nothing yet */
     if (p->ending_at && end == start)
         r->end_s = r->start_s; /* an empty range */
-    if (r->width == GH_BUCKET_MINUTE) {
-        int64_t oldest = gh_report_floor(now_s, GH_BUCKET_MINUTE) - GH_USAGE_MINUTE_RETENTION_S;
+    if (r->width == GH_ROLLUP_MINUTE) {
+        int64_t oldest = gh_report_floor(now_s, GH_ROLLUP_MINUTE) - GH_USAGE_MINUTE_RETENTION_S;
         if (r->start_s < oldest) {
             char t[GH_REPORT_TIME_MAX];
             gh_report_format_time(oldest, t);

@@ -77,6 +77,19 @@ static const gh_route_t routes[] = {
     {"POST", "/webhooks/stripe", gh_api_webhook_stripe, GH_ACCESS_PUBLIC},
     {"GET", "/v1/organizations/usage_report/messages", gh_api_usage_report, GH_ACCESS_MEMBER},
     {"GET", "/v1/organizations/cost_report", gh_api_cost_report, GH_ACCESS_BILLING},
+    /* Limits: every member reads, admins change; staff routes check staff themselves. */
+    {"GET", "/v1/organizations/limits", gh_api_limits_get, GH_ACCESS_MEMBER},
+    {"POST", "/v1/organizations/limits", gh_api_limits_set, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/limit_requests", gh_api_limit_requests_list, GH_ACCESS_MEMBER},
+    {"POST", "/v1/organizations/limit_requests", gh_api_limit_request_create, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/workspaces/{workspace_id}/limits", gh_api_ws_limits_get, GH_ACCESS_MEMBER},
+    {"POST", "/v1/organizations/workspaces/{workspace_id}/limits", gh_api_ws_limits_set, GH_ACCESS_ADMIN},
+    {"GET", "/staff/api/limit_requests", gh_api_staff_requests_list, GH_ACCESS_ONBOARDED},
+    {"POST", "/staff/api/limit_requests/{request_id}/approve", gh_api_staff_request_approve, GH_ACCESS_ONBOARDED},
+    {"POST", "/staff/api/limit_requests/{request_id}/decline", gh_api_staff_request_decline, GH_ACCESS_ONBOARDED},
+    {"GET", "/staff/api/organizations", gh_api_staff_orgs_list, GH_ACCESS_ONBOARDED},
+    {"GET", "/staff/api/organizations/{org_id}/limits", gh_api_staff_org_limits, GH_ACCESS_ONBOARDED},
+    {"POST", "/staff/api/organizations/{org_id}/tier", gh_api_staff_org_tier, GH_ACCESS_ONBOARDED},
 };
 
 static bool is_safe_method(const char *m)

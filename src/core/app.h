@@ -24,6 +24,8 @@ typedef struct gh_app {
                         * charged (command-line tools) */
     struct gh_billing *billing; /* in-flight purchases and the billing scheduler; may be NULL
                                  * where nothing is charged */
+    struct gh_admission *admission; /* the admission engine's control side (core/admission.h);
+                                     * NULL where nothing is admitted (command-line tools) */
     int64_t (*now)(void); /* Unix seconds; tests inject their own clock */
 } gh_app_t;
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/admission.h"
 #include "core/audit.h"
 #include "core/country.h"
 #include "core/pay_stripe.h"
@@ -1071,6 +1072,7 @@ static void resolved_after(gh_app_t *app, gh_db_t *db, const resolved_t *r)
 {
     const gh_purchase_t *p = &r->p;
     if (r->credited) {
+        gh_admission_money_changed(app); /* the credit (and perhaps a tier) admits at once */
         gh_billing_account_t a;
         char amount[GH_MONEY_TEXT_MAX];
         if (load_account(db, p->org_id, &a))
@@ -1791,6 +1793,7 @@ gh_err_t gh_billing_grant(gh_app_t *app, const gh_actor_t *actor, const char *or
         gh_store_rollback(db);
         return rc;
     }
+    gh_admission_money_changed(app);
     if (out)
         *out = lot;
     return GH_OK;
@@ -1821,6 +1824,7 @@ gh_err_t gh_billing_clawback(gh_app_t *app, const gh_actor_t *actor, const char 
                                  reason, "clawback", ref))) ||
         (rc = gh_store_commit(db)))
         goto out_rollback;
+    gh_admission_money_changed(app);
     return GH_OK;
 out_rollback:
     gh_store_rollback(db);
@@ -1873,6 +1877,8 @@ gh_err_t gh_billing_expire(gh_app_t *app, int *expired)
         }
         if (expired)
             *expired += (int)l->n;
+        if (l->n)
+            gh_admission_money_changed(app);
     } while (l->n == LOTS_PER_TX);
     free(l);
     return rc;

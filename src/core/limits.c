@@ -847,6 +847,35 @@ out_unlock:
     return rc;
 }
 
+typedef struct {
+    const char *ws_id;
+    uint64_t ws_hash;
+    int64_t cost_nusd;
+} record_t;
+
+static void record(org_t *o, shard_t *s, int64_t now_us, void *arg)
+{
+    const record_t *r = arg;
+    int32_t key = month_now(s, now_us);
+    roll_month(&o->month_key, &o->month_spent_nusd, key);
+    o->balance_nusd = sub_sat(o->balance_nusd, r->cost_nusd);
+    o->month_spent_nusd = add_sat(o->month_spent_nusd, r->cost_nusd);
+    ws_t *w = r->ws_id ? ws_find(s, o, r->ws_hash, r->ws_id) : NULL;
+    if (w) {
+        roll_month(&w->month_key, &w->month_spent_nusd, key);
+        w->month_spent_nusd = add_sat(w->month_spent_nusd, r->cost_nusd);
+    }
+}
+
+gh_err_t gh_limits_record(gh_limits_t *l, const char *org_id, const char *ws_id,
+                          int64_t cost_nusd)
+{
+    bool has_ws = ws_id && ws_id[0] && strnlen(ws_id, GH_ID_MAX) < GH_ID_MAX;
+    record_t r = {has_ws ? ws_id : NULL, has_ws ? hash_id(ws_id) : 0,
+                  cost_nusd > 0 ? cost_nusd : 0};
+    return with_org(l, org_id, record, &r);
+}
+
 gh_err_t gh_limits_peek(gh_limits_t *l, const char *org_id, const char *ws_id,
                         const char *model_class, gh_limits_report_t *out)
 {

@@ -224,6 +224,13 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
 gh_err_t gh_limits_settle(gh_limits_t *l, gh_limits_hold_t *hold, int64_t actual_input_tokens,
                           int64_t actual_output_tokens, int64_t actual_cost_nusd);
 
+/* Counts the cost of a request that did not go through gh_limits_admit (admission turned off
+ * by configuration): subtracted from the organization's balance and added to its month spend
+ * and to that of workspace `ws_id` (NULL or "": none) when the workspace has a record, so
+ * that what the console shows stays true. No buckets are touched. GH_ENOTFOUND. */
+gh_err_t gh_limits_record(gh_limits_t *l, const char *org_id, const char *ws_id,
+                          int64_t cost_nusd);
+
 /* The report an admission of `model_class` would carry now, taking nothing (console pages).
  * GH_ENOTFOUND, GH_EINVAL. */
 gh_err_t gh_limits_peek(gh_limits_t *l, const char *org_id, const char *ws_id,

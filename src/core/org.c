@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/admission.h"
 #include "core/audit.h"
 #include "core/country.h"
 #include "core/workspaces.h"
@@ -67,6 +68,7 @@ gh_err_t gh_org_create(gh_app_t *app, gh_session_t *session, const char *name_in
     rc = gh_store_commit(db);
     if (rc)
         return rc;
+    gh_admission_org_changed(app, org_id); /* its model requests are admitted at once */
     snprintf(session->current_org_id, sizeof(session->current_org_id), "%s", org_id);
     snprintf(org_id_out, GH_ID_MAX, "%s", org_id);
     return GH_OK;

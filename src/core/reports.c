@@ -10,28 +10,28 @@
 
 #define MAX_TIME_S INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 
-int64_t gh_report_width_s(gh_bucket_t w)
+int64_t gh_report_width_s(gh_rollup_width_t w)
 {
     switch (w) {
-    case GH_BUCKET_MINUTE:
+    case GH_ROLLUP_MINUTE:
         return 60;
-    case GH_BUCKET_HOUR:
+    case GH_ROLLUP_HOUR:
         return 3600;
-    case GH_BUCKET_DAY:
+    case GH_ROLLUP_DAY:
         return 86400;
     }
     assert(!"unknown bucket width");
     return 86400;
 }
 
-int64_t gh_report_floor(int64_t t_s, gh_bucket_t w)
+int64_t gh_report_floor(int64_t t_s, gh_rollup_width_t w)
 {
     assert(t_s >= 0);
     int64_t width = gh_report_width_s(w);
     return t_s / width * width;
 }
 
-int64_t gh_report_ceil(int64_t t_s, gh_bucket_t w)
+int64_t gh_report_ceil(int64_t t_s, gh_rollup_width_t w)
 {
     int64_t f = gh_report_floor(t_s, w);
     return f == t_s ? f : f + gh_report_width_s(w);

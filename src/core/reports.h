@@ -25,13 +25,13 @@
 #define GH_REPORT_PAGE_MAX 48  /* "page_" + base64 of a time */
 
 /* The width of `w` in seconds. */
-int64_t gh_report_width_s(gh_bucket_t w);
+int64_t gh_report_width_s(gh_rollup_width_t w);
 
 /* The start of the bucket of width `w` holding `t_s` (t_s >= 0). */
-int64_t gh_report_floor(int64_t t_s, gh_bucket_t w);
+int64_t gh_report_floor(int64_t t_s, gh_rollup_width_t w);
 
 /* The first bucket boundary at or after `t_s`. */
-int64_t gh_report_ceil(int64_t t_s, gh_bucket_t w);
+int64_t gh_report_ceil(int64_t t_s, gh_rollup_width_t w);
 
 /* Parses an RFC 3339 date-time ("2026-03-01T00:00:00Z", "2026-03-01T01:30:00.5+02:00";
  * "t" and "z" may be lower case) into Unix seconds, fractions dropped. GH_EINVAL for

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/admission.h"
 #include "core/audit.h"
 #include "lib/log.h"
 #include "lib/text.h"
@@ -169,6 +170,7 @@ gh_err_t gh_ws_create(gh_app_t *app, const gh_actor_t *actor, const char *name,
                   json_pack("{s:s, s:s}", "name", w.name, "display_color", w.display_color));
     if (rc || (rc = gh_store_commit(db)))
         goto out_rollback;
+    gh_admission_workspace_changed(app, w.org_id, w.id);
     *out = w;
     return GH_OK;
 out_rollback:

@@ -17,10 +17,13 @@
  * The model API. A model request is authenticated here (the key from x-api-key or
  * authorization: Bearer, checked for its format and checksum, hashed once with SHA-256 and
  * looked up in the in-memory state under its shared lock), its body parsed and validated
- * (request.h), its model found, and then handed to the relay (relay.h), which forwards it
- * and relays, meters and charges the answer. Everything refused before that point is
- * answered here with the API's error shape and is not a usage event. Once the key is known,
- * every answer carries anthropic-organization-id and anthropic-workspace-id.
+ * (request.h), its model found, admitted by the in-memory admission engine (core/limits.h:
+ * credit, monthly spend limits, rate limits; the anthropic-ratelimit-* headers go on the
+ * answer either way), and then handed to the relay (relay.h) with what it holds, which
+ * forwards it, relays, meters and charges the answer and settles the hold. Everything refused
+ * before that point is answered here with the API's error shape and is not a usage event.
+ * Once the key is known, every answer carries anthropic-organization-id and
+ * anthropic-workspace-id.
  *
  * Shutdown. gh_gateway_stop posts a message to every loop through h2o's multithread queue.
  * Each loop closes its listener, asks h2o to stop keeping connections alive, and waits for
@@ -64,6 +67,7 @@
 #include "lib/json_str.h"
 #include "lib/keyfmt.h"
 #include "lib/log.h"
+#include "lib/money.h"
 #include "lib/text.h"
 
 /* After the grace period the remaining sockets are shut down; h2o needs only a loop turn or
@@ -572,8 +576,92 @@ static bool style_is(const gh_model_cfg_t *m, const char *style)
     return strcmp(m->style, style) == 0;
 }
 
+/* ---- Admission ----------------------------------------------------------------------------- */
+
+/* The output reserved for a chat request that sets no max_tokens: a request that then writes
+ * more is still charged in full (the ledger is the truth) and counted as an overrun. */
+#define GW_OUTPUT_BOUND_DEFAULT 4096
+/* Each of the up to four separately rounded parts of an actual cost may round up by half a
+ * nano-dollar; the worst case is rounded once. */
+#define GW_ROUNDING_SLACK_NUSD 2
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+/* An upper bound of what a request can cost: every input token at the dearest input price
+ * (plain, cache write or cache read) and max_tokens of output. The input bound is the body's
+ * size in bytes: a tokenizer's token covers at least one byte of text, and JSON around the
+ * text only adds bytes. (What a real upstream adds on its own, such as a tool-use system
+ * prompt for a tiny tool definition, could exceed it; that shows as an overrun in the
+ * engine's stats, and the cost is still charged.) */
+static int64_t worst_cost(const gh_model_cfg_t *m, int64_t input_bound, int64_t output_bound)
+{
+    int64_t in_price = m->price_input;
+    if (m->price_cache_write > in_price)
+        in_price = m->price_cache_write;
+    if (m->price_cache_read > in_price)
+        in_price = m->price_cache_read;
+    int64_t cost = add_sat(gh_price_cost(input_bound, in_price),
+                           gh_price_cost(output_bound, m->price_output));
+    return add_sat(cost, GW_ROUNDING_SLACK_NUSD);
+}
+
+/* Puts the anthropic-ratelimit-* headers (and retry-after) of `a` on the response. */
+static void add_limit_headers(h2o_req_t *req, const gh_admit_t *a)
+{
+    gh_limits_headers_t hs;
+    size_t n = gh_limits_format_headers(a, &hs), total = 0;
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        total += hs.h[i].value_len;
+    char *values = h2o_mem_alloc_pool(&req->pool, total);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(values, hs.h[i].value, hs.h[i].value_len);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, hs.h[i].name, hs.h[i].name_len, 0,
+                              NULL, values, hs.h[i].value_len);
+        values += hs.h[i].value_len;
+    }
+}
+
+/* Admits the request against its organization's and workspace's credit, monthly limits and
+ * rate limits (core/limits.h), in memory. Admitted: fills `hold` and returns true. Refused:
+ * answers with the API's error and the rate-limit headers and returns false. count_tokens
+ * costs nothing and takes only a request from the requests bucket. An organization unknown
+ * to the engine fails closed (the credit refusal). */
+static bool admit(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r, gh_api_kind_t api,
+                  const gh_model_cfg_t *model, const gh_request_t *parsed, size_t body_len,
+                  const gh_key_entry_t *key, gh_limits_hold_t *hold)
+{
+    gh_admit_req_t ar = {
+        .org_id = key->org_id,
+        .workspace_id = key->workspace_id,
+        .model_class = model->model_class,
+    };
+    if (api != GH_API_COUNT_TOKENS) {
+        ar.input_tokens_bound = body_len > INT64_MAX ? INT64_MAX : (int64_t)body_len;
+        ar.max_output_tokens = parsed->max_tokens >= 0 ? parsed->max_tokens
+                                                       : GW_OUTPUT_BOUND_DEFAULT;
+        ar.worst_cost_nusd = worst_cost(model, ar.input_tokens_bound, ar.max_output_tokens);
+    }
+    gh_admit_t a;
+    gh_limits_admit(gw->env.limits, &ar, &a); /* on an error the decision fails closed */
+    add_limit_headers(req, &a);
+    if (a.decision == GH_ADMIT_OK) {
+        *hold = a.hold;
+        return true;
+    }
+    char msg[GH_LIMITS_MSG_MAX];
+    gh_err_t err = gh_limits_refusal(gw->env.limits, &a, msg, sizeof(msg));
+    reply_error(req, r, api, err, msg);
+    return false;
+}
+
 /* POST /v1/messages, /v1/messages/count_tokens, /v1/chat/completions: authenticate, check the
- * headers and the body, find the model, and hand the request to the relay. */
+ * headers and the body, find the model, admit it, and hand the request to the relay. */
 static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *path,
                                 size_t path_len)
 {
@@ -640,6 +728,10 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
     }
     if (l->relay == NULL)
         return reply_error(req, r, api, GH_EINTERNAL, "The model API is out of memory.");
+    gh_limits_hold_t hold = {0};
+    if (l->gw->env.limits != NULL && l->gw->env.limits_enforce &&
+        !admit(l->gw, req, r, api, model, &parsed, body.len, &key, &hold))
+        return 0;
 
     h2o_iovec_t accept = trim(header_value(req, H2O_STRLIT("accept")));
     if (accept.len == 0) {
@@ -662,6 +754,8 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
         .anthropic_beta = beta,
         .accept = accept,
         .started = r->started,
+        .limits = l->gw->env.limits,
+        .hold = &hold,
     };
     gh_relay_start(l->relay, &rq);
     return 0;

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "core/limits.h"
 #include "core/state.h"
 #include "core/usage.h"
 #include "lib/config.h"
@@ -21,6 +22,9 @@ typedef struct gh_gateway gh_gateway_t;
 typedef struct gh_gateway_env {
     gh_state_t *state; /* API keys, read on every request */
     gh_usage_t *usage; /* where each request's usage event goes */
+    gh_limits_t *limits; /* admission; NULL: none. Every model request is admitted through
+                          * it when limits_enforce, and only counted in it otherwise */
+    bool limits_enforce;
 } gh_gateway_env_t;
 
 /* Binds cfg->api_listen (port 0 picks a free port, shared by every loop) and starts

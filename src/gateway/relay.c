@@ -668,6 +668,8 @@ typedef struct {
     uint64_t pending_offset; /* stream offset of pending's first byte */
 
     gh_meter_t meter;
+    gh_limits_t *limits;   /* NULL: no admission */
+    gh_limits_hold_t hold; /* held until call_charge settles it */
     bool usage_submitted;
     gh_usage_event_t ev;
     struct timespec started, up_started, up_ended;
@@ -694,6 +696,8 @@ static void call_release(call_t *c)
     if (--c->refs != 0)
         return;
     assert(!c->up_running && c->req == NULL);
+    if (c->hold.held) /* never charged (cannot happen): release the reservation */
+        gh_limits_settle(c->limits, &c->hold, 0, 0, 0);
     if (h2o_timeout_is_linked(&c->cancel_entry))
         h2o_timeout_unlink(&c->cancel_entry);
     h2o_buffer_dispose(&c->pending);
@@ -727,6 +731,14 @@ static void call_charge(call_t *c, int status)
         ev->cache_creation_cost_nusd = parts.cache_creation_nusd;
         ev->cache_read_cost_nusd = parts.cache_read_nusd;
     }
+    /* Admission learns the actual usage before the writer does: the reservation is released
+     * and the cost taken from the balance in memory (core/admission.h explains why the usage
+     * entry the writer commits later is not applied again). */
+    if (c->hold.held)
+        gh_limits_settle(c->limits, &c->hold, ev->input_tokens + ev->cache_creation_tokens,
+                         ev->output_tokens, ev->cost_nusd);
+    else if (c->limits != NULL)
+        gh_limits_record(c->limits, ev->org_id, ev->workspace_id, ev->cost_nusd);
     ev->status = status;
     ev->client_disconnected = c->client_gone;
     ev->latency_us = us_between(&c->started, &now);
@@ -1143,6 +1155,10 @@ void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
 
     call_t *c = malloc(sizeof(*c) + meter_len + body_len);
     if (c == NULL) {
+        if (rq->hold != NULL && rq->hold->held) {
+            gh_limits_hold_t hold = *rq->hold;
+            gh_limits_settle(rq->limits, &hold, 0, 0, 0);
+        }
         /* Nothing was forwarded: an error answer, no usage event. */
         static h2o_generator_t generator = {NULL, NULL};
         static const char body[] = "{\"type\":\"error\",\"error\":{\"type\":\"api_error\","
@@ -1164,6 +1180,9 @@ void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
     c->generator.stop = on_stop;
     c->cancel_entry.cb = on_deferred_cancel;
     c->started = rq->started;
+    c->limits = rq->limits;
+    if (rq->hold != NULL)
+        c->hold = *rq->hold;
     c->body = c->buf + meter_len;
     c->body_len = gh_request_rewrite(rq->parsed, rq->body, rq->body_len, m->model_json,
                                      m->model_json_len, true, c->body);

@@ -37,6 +37,7 @@
 
 #include <h2o.h>
 
+#include "core/limits.h"
 #include "core/state.h"
 #include "core/usage.h"
 #include "gateway/request.h"
@@ -93,6 +94,11 @@ typedef struct gh_relay_request {
     h2o_iovec_t anthropic_beta;    /* may be empty */
     h2o_iovec_t accept;            /* may be empty */
     struct timespec started;       /* CLOCK_MONOTONIC when the request arrived */
+    /* Admission: what the request holds (copied; settled exactly once with the usage event,
+     * or with zeros when it never reaches an upstream), or, when it holds nothing, where its
+     * cost is counted. Both may be NULL. */
+    gh_limits_t *limits;
+    const gh_limits_hold_t *hold;
 } gh_relay_request_t;
 
 /* Forwards the request and relays the answer to rq->req, which always gets a response. */

@@ -1,5 +1,6 @@
 #include "lib/config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <ini.h>
@@ -59,6 +60,8 @@ void gh_config_defaults(gh_config_t *cfg)
              "STRIPE_WEBHOOK_SECRET");
     snprintf(cfg->stripe_js_url, sizeof(cfg->stripe_js_url), "https://js.stripe.com/v3/");
     cfg->stripe_timeout_ms = 10000;
+    cfg->limits_enforce = true;
+    cfg->limits_poll_ms = 200;
 }
 
 
@@ -291,6 +294,174 @@ static gh_err_t set_billing(gh_config_t *c, const char *key, const char *value, 
     return GH_EINVAL;
 }
 
+
+/* A whole number from `min` to `max` (64 bits). */
+static gh_err_t set_int64(int64_t *dst, const char *value, int64_t min, int64_t max,
+                          const char *key, char *err, size_t err_size)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno || end == value || *end != '\0' || v < min || v > max) {
+        snprintf(err, err_size, "%s must be a whole number from %lld to %lld, not \"%s\"", key,
+                 (long long)min, (long long)max, value);
+        return GH_EINVAL;
+    }
+    *dst = (int64_t)v;
+    return GH_OK;
+}
+
+/* The largest rate a tier may set (the admission engine's bucket limit). */
+#define TIER_RATE_MAX INT64_C(50000000000)
+#define TIER_USD_MAX (INT64_C(1000000000) * GH_NUSD_PER_USD)
+
+/* The tier of section "tier ID", created on first sight. */
+static gh_tier_cfg_t *tier_section(gh_config_t *c, const char *section, char *err,
+                                   size_t err_size)
+{
+    const char *id = section + 4;
+    while (*id == ' ')
+        id++;
+    size_t len = strlen(id);
+    bool ok = len > 0 && len < GH_TIER_ID_MAX;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '_' ||
+             id[i] == '-';
+    if (!ok) {
+        snprintf(err, err_size, "[%s]: a tier id is 1 to %d lower-case letters, digits, _ or -",
+                 section, GH_TIER_ID_MAX - 1);
+        return NULL;
+    }
+    for (int i = 0; i < c->ntiers; i++)
+        if (!strcmp(c->tiers[i].id, id))
+            return &c->tiers[i];
+    if (c->ntiers >= GH_TIERS_MAX) {
+        snprintf(err, err_size, "at most %d tiers may be configured", GH_TIERS_MAX);
+        return NULL;
+    }
+    gh_tier_cfg_t *t = &c->tiers[c->ntiers++];
+    memset(t, 0, sizeof(*t));
+    memcpy(t->id, id, len + 1);
+    return t;
+}
+
+/* A USD amount with whole cents from 0 up; "none" (caps only) is 0, no cap. */
+static gh_err_t set_tier_usd(int64_t *dst, const char *value, bool none_ok, const char *key,
+                             char *err, size_t err_size)
+{
+    int64_t v;
+    if (none_ok && !strcmp(value, "none")) {
+        *dst = 0;
+        return GH_OK;
+    }
+    if (gh_money_parse_usd(value, &v) || v % (GH_NUSD_PER_USD / 100) || v > TIER_USD_MAX ||
+        (none_ok && v == 0)) {
+        snprintf(err, err_size, "%s must be an amount in USD with whole cents%s, like 5 or 12.50, "
+                                "not \"%s\"", key, none_ok ? " above 0, or none" : "", value);
+        return GH_EINVAL;
+    }
+    *dst = v;
+    return GH_OK;
+}
+
+static gh_err_t set_tier(gh_config_t *c, const char *section, const char *key,
+                         const char *value, char *err, size_t err_size)
+{
+    gh_tier_cfg_t *t = tier_section(c, section, err, err_size);
+    if (!t)
+        return GH_EINVAL;
+    if (!strcmp(key, "name"))
+        return set_str(t->name, sizeof(t->name), value, key, err, err_size);
+    if (!strcmp(key, "purchases_usd"))
+        return set_tier_usd(&t->purchases_to_enter_nusd, value, false, key, err, err_size);
+    if (!strcmp(key, "monthly_cap_usd"))
+        return set_tier_usd(&t->monthly_cap_nusd, value, true, key, err, err_size);
+    if (!strcmp(key, "requests_per_minute"))
+        return set_int64(&t->requests_per_min, value, 0, TIER_RATE_MAX, key, err, err_size);
+    if (!strcmp(key, "input_tokens_per_minute"))
+        return set_int64(&t->input_tokens_per_min, value, 0, TIER_RATE_MAX, key, err, err_size);
+    if (!strcmp(key, "output_tokens_per_minute"))
+        return set_int64(&t->output_tokens_per_min, value, 0, TIER_RATE_MAX, key, err, err_size);
+    if (!strcmp(key, "custom"))
+        return set_bool(&t->custom, value, key, err, err_size);
+    snprintf(err, err_size, "unknown option [%s] %s", section, key);
+    return GH_EINVAL;
+}
+
+/* Tiers: those reached by purchases first, in ascending order of what they need, then the
+ * custom ones; a custom tier named "custom" is added when the file has none, so staff can
+ * always give an organization limits of its own. */
+static gh_err_t finish_tiers(gh_config_t *c, char *err, size_t err_size)
+{
+    if (c->ntiers == 0)
+        return GH_OK;
+    bool seen_custom = false, has_custom = false;
+    int64_t last = -1;
+    for (int i = 0; i < c->ntiers; i++) {
+        gh_tier_cfg_t *t = &c->tiers[i];
+        if (!t->name[0]) {
+            static_assert(sizeof(t->id) <= sizeof(t->name), "an id fits as a name");
+            memcpy(t->name, t->id, strlen(t->id) + 1);
+        }
+        if (t->custom) {
+            seen_custom = has_custom = true;
+            continue;
+        }
+        if (seen_custom) {
+            snprintf(err, err_size, "[tier %s] comes after a custom tier; list the custom tiers "
+                                    "last", t->id);
+            return GH_EINVAL;
+        }
+        if (t->purchases_to_enter_nusd <= last) {
+            snprintf(err, err_size, "[tier %s] must need more purchases_usd than the tier before "
+                                    "it (tiers are listed from the lowest)", t->id);
+            return GH_EINVAL;
+        }
+        last = t->purchases_to_enter_nusd;
+    }
+    if (c->tiers[0].custom) {
+        snprintf(err, err_size, "the first [tier ...] must be one reached by purchases, not a "
+                                "custom one");
+        return GH_EINVAL;
+    }
+    if (!has_custom) {
+        if (c->ntiers >= GH_TIERS_MAX) {
+            snprintf(err, err_size, "at most %d tiers may be configured with a custom one",
+                     GH_TIERS_MAX - 1);
+            return GH_EINVAL;
+        }
+        for (int i = 0; i < c->ntiers; i++)
+            if (!strcmp(c->tiers[i].id, "custom")) {
+                snprintf(err, err_size, "[tier custom] must have custom = true");
+                return GH_EINVAL;
+            }
+        gh_tier_cfg_t *t = &c->tiers[c->ntiers++];
+        memset(t, 0, sizeof(*t));
+        snprintf(t->id, sizeof(t->id), "custom");
+        snprintf(t->name, sizeof(t->name), "Custom");
+        t->custom = true;
+    }
+    return GH_OK;
+}
+
+/* At most GH_MODEL_CLASSES_MAX distinct model classes. */
+static gh_err_t finish_classes(const gh_config_t *c, char *err, size_t err_size)
+{
+    int distinct = 0;
+    for (int i = 0; i < c->nmodels; i++) {
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++)
+            seen = !strcmp(c->models[i].model_class, c->models[j].model_class);
+        if (!seen && ++distinct > GH_MODEL_CLASSES_MAX) {
+            snprintf(err, err_size, "at most %d model classes: give models that share rate "
+                                    "limits the same model_class ([model %s] is the class "
+                                    "too many)", GH_MODEL_CLASSES_MAX, c->models[i].name);
+            return GH_EINVAL;
+        }
+    }
+    return GH_OK;
+}
+
 static gh_err_t set_model(gh_config_t *c, const char *section, const char *key,
                           const char *value, char *err, size_t err_size)
 {
@@ -368,6 +539,12 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
         return set_model(c, section, key, value, err, err_size);
     if (!strcmp(section, "billing"))
         return set_billing(c, key, value, err, err_size);
+    if (!strncmp(section, "tier ", 5) || !strcmp(section, "tier"))
+        return set_tier(c, section, key, value, err, err_size);
+    if (KEY("limits", "enforce"))
+        return set_bool(&c->limits_enforce, value, key, err, err_size);
+    if (KEY("limits", "poll_ms"))
+        return set_int(&c->limits_poll_ms, value, 10, 60000, key, err, err_size);
     if (KEY("server", "api_max_body_bytes")) {
         int v;
         rc = set_int(&v, value, 1024, 1024 * 1024 * 1024, key, err, err_size);
@@ -553,19 +730,20 @@ gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size)
      * billing and limits can be tried straight away. */
     if (cfg->nmodels == 0) {
         static const struct {
-            const char *name, *display;
+            const char *name, *display, *model_class;
             int64_t in, out, cw, cr;
         } mocks[] = {
-            {"gatehouse-mock-small", "Mock Small (built-in mock)", 1000000000, 5000000000,
-             1250000000, 100000000},
-            {"gatehouse-mock-large", "Mock Large (built-in mock)", 3000000000, 15000000000,
-             3750000000, 300000000},
+            {"gatehouse-mock-small", "Mock Small (built-in mock)", "small", 1000000000,
+             5000000000, 1250000000, 100000000},
+            {"gatehouse-mock-large", "Mock Large (built-in mock)", "large", 3000000000,
+             15000000000, 3750000000, 300000000},
         };
         for (size_t i = 0; i < sizeof(mocks) / sizeof(mocks[0]); i++) {
             gh_model_cfg_t *m = &cfg->models[cfg->nmodels++];
             model_defaults(m, mocks[i].name);
             snprintf(m->display_name, sizeof(m->display_name), "%s", mocks[i].display);
             snprintf(m->style, sizeof(m->style), "mock");
+            snprintf(m->model_class, sizeof(m->model_class), "%s", mocks[i].model_class);
             m->price_input = mocks[i].in;
             m->price_output = mocks[i].out;
             m->price_cache_write = mocks[i].cw;
@@ -587,6 +765,11 @@ gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size)
         if (!m->display_name[0])
             snprintf(m->display_name, sizeof(m->display_name), "%s", m->name);
     }
+    gh_err_t rc = finish_classes(cfg, err, err_size);
+    if (!rc)
+        rc = finish_tiers(cfg, err, err_size);
+    if (rc)
+        return rc;
     if (cfg->min_purchase_nusd > cfg->max_purchase_nusd ||
         cfg->first_purchase_min_nusd > cfg->max_purchase_nusd) {
         snprintf(err, err_size, "[billing] min_purchase_usd and first_purchase_min_usd must not "

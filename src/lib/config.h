@@ -15,6 +15,10 @@
 #define GH_CONFIG_PATH 1024
 
 #define GH_MODELS_MAX 64
+/* Distinct model_class values: the admission engine keeps its buckets per class inline. */
+#define GH_MODEL_CLASSES_MAX 8
+#define GH_TIERS_MAX 16
+#define GH_TIER_ID_MAX 32
 
 /* One model the model API serves: `[model NAME]` in gatehouse.ini. */
 typedef struct gh_model_cfg {
@@ -38,6 +42,18 @@ typedef struct gh_model_cfg {
     int mock_latency_ms;       /* mock only: time to the first token */
     int mock_tokens_per_second;
 } gh_model_cfg_t;
+
+/* One usage tier: `[tier ID]` in gatehouse.ini (see core/tiers.h for what tiers mean). */
+typedef struct gh_tier_cfg {
+    char id[GH_TIER_ID_MAX]; /* "tier_1": what the API and staff name it */
+    char name[64];           /* "Tier 1": what people read; default: the id */
+    int64_t purchases_to_enter_nusd; /* cumulative purchases that reach it */
+    int64_t monthly_cap_nusd;        /* highest monthly spend; 0: no cap */
+    int64_t requests_per_min;        /* per model class; 0: no limit */
+    int64_t input_tokens_per_min;
+    int64_t output_tokens_per_min;
+    bool custom; /* set by staff only, never reached by purchases */
+} gh_tier_cfg_t;
 
 typedef struct gh_config {
     /* [server] */
@@ -118,6 +134,14 @@ typedef struct gh_config {
     char stripe_publishable_key[GH_CONFIG_STR];
     char stripe_js_url[GH_CONFIG_STR];
     int stripe_timeout_ms;
+
+    /* [limits] */
+    bool limits_enforce; /* admission (credit, spend limits, rate limits) on the model API */
+    int limits_poll_ms;  /* how often changes made by other processes are looked for */
+
+    /* [tier ID] sections, in file order; with none, the built-in table (core/tiers.h) */
+    gh_tier_cfg_t tiers[GH_TIERS_MAX];
+    int ntiers;
 
     /* [model NAME] sections; with none, two built-in mock models */
     gh_model_cfg_t models[GH_MODELS_MAX];

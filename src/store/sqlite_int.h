@@ -8,7 +8,7 @@
 
 #include "store/store.h"
 
-#define STMT_CACHE 160
+#define STMT_CACHE 256
 
 struct gh_db {
     sqlite3 *conn;

@@ -40,9 +40,9 @@ static const struct {
     const char *upsert;
     int64_t width_s;
 } widths[] = {
-    [GH_BUCKET_MINUTE] = {"usage_rollup_minute", upsert_minute, 60},
-    [GH_BUCKET_HOUR] = {"usage_rollup_hour", upsert_hour, 3600},
-    [GH_BUCKET_DAY] = {"usage_rollup_day", upsert_day, 86400},
+    [GH_ROLLUP_MINUTE] = {"usage_rollup_minute", upsert_minute, 60},
+    [GH_ROLLUP_HOUR] = {"usage_rollup_hour", upsert_hour, 3600},
+    [GH_ROLLUP_DAY] = {"usage_rollup_day", upsert_day, 86400},
 };
 
 static int64_t bucket_of(int64_t created_at_ms, int64_t width_s)
@@ -207,7 +207,7 @@ static int bind_list(sqlite3_stmt *st, int i, const gh_usage_list_t *l)
 gh_err_t gh_store_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
                                void *ctx)
 {
-    assert(q->width <= GH_BUCKET_DAY);
+    assert(q->width <= GH_ROLLUP_DAY);
     assert(q->workspaces.n <= GH_USAGE_FILTER_MAX && q->keys.n <= GH_USAGE_FILTER_MAX &&
            q->models.n <= GH_USAGE_FILTER_MAX);
     if (q->none || q->start_s >= q->end_s)

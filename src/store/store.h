@@ -326,7 +326,7 @@ int gh_store_changes(gh_db_t *db);
 /* ---- usage rollups and reports (src/store/sqlite_rollups.c) ---- */
 
 /* Widths of report buckets, aligned to UTC. */
-typedef enum { GH_BUCKET_MINUTE, GH_BUCKET_HOUR, GH_BUCKET_DAY } gh_bucket_t;
+typedef enum { GH_ROLLUP_MINUTE, GH_ROLLUP_HOUR, GH_ROLLUP_DAY } gh_rollup_width_t;
 
 /* Minute rollups older than this are pruned (reports with minute buckets cannot reach
  * further back); hour and day rollups are kept. */
@@ -354,7 +354,7 @@ typedef struct gh_usage_list {
 
 typedef struct gh_usage_query {
     const char *org_id;
-    gh_bucket_t width;
+    gh_rollup_width_t width;
     int64_t start_s, end_s;
     gh_usage_list_t workspaces, keys, models;
     const char *member_id; /* when set: only Default and the workspaces this account is a
@@ -663,5 +663,138 @@ gh_err_t gh_store_webhook_event_insert(gh_db_t *db, const char *event_id, const 
                                        const char *type, int64_t now);
 /* Whether the webhook event `event_id` was recorded. */
 gh_err_t gh_store_webhook_event_exists(gh_db_t *db, const char *event_id, bool *exists);
+
+/* ---- limits (src/store/sqlite_limits.c, migration 0007_limits.sql) ---- */
+
+#define GH_TIER_ID_SIZE 32
+#define GH_LIMIT_REASON_SIZE 4001 /* 1000 characters */
+
+/* An organization's own limits and what staff set for it. Zero means none (or, for the tier,
+ * the tier its purchases reach). */
+typedef struct gh_org_limits_rec {
+    char org_id[GH_ID_MAX];
+    int64_t monthly_spend_limit_nusd;
+    char tier_override[GH_TIER_ID_SIZE];
+    int64_t custom_monthly_cap_nusd;
+    int64_t custom_rpm, custom_itpm, custom_otpm;
+    int64_t updated_at;
+} gh_org_limits_rec_t;
+
+/* GH_ENOTFOUND when the organization never had its limits changed. */
+gh_err_t gh_store_org_limits_get(gh_db_t *db, const char *org_id, gh_org_limits_rec_t *out);
+/* Creates or replaces the row. */
+gh_err_t gh_store_org_limits_put(gh_db_t *db, const gh_org_limits_rec_t *rec);
+
+/* A workspace's own limits; zero means none of that kind. */
+typedef struct gh_ws_limits_rec {
+    char workspace_id[GH_ID_MAX];
+    char org_id[GH_ID_MAX];
+    int64_t monthly_spend_limit_nusd;
+    int64_t rpm, itpm, otpm;
+    int64_t updated_at;
+} gh_ws_limits_rec_t;
+
+typedef void (*gh_store_ws_limits_fn)(void *ctx, const gh_ws_limits_rec_t *rec);
+
+gh_err_t gh_store_ws_limits_get(gh_db_t *db, const char *workspace_id, gh_ws_limits_rec_t *out);
+/* Creates or replaces the row; a record with no limit at all deletes it. */
+gh_err_t gh_store_ws_limits_put(gh_db_t *db, const gh_ws_limits_rec_t *rec);
+/* Every workspace with limits, of `org_id` (NULL: of every organization). */
+gh_err_t gh_store_ws_limits_list(gh_db_t *db, const char *org_id, gh_store_ws_limits_fn fn,
+                                 void *ctx);
+
+/* Every organization's id, and every active workspace's id with its organization's. */
+gh_err_t gh_store_org_ids(gh_db_t *db, gh_store_org_id_fn fn, void *ctx);
+typedef void (*gh_store_ws_id_fn)(void *ctx, const char *org_id, const char *workspace_id);
+gh_err_t gh_store_workspace_ids(gh_db_t *db, const char *org_id, gh_store_ws_id_fn fn,
+                                void *ctx);
+
+/* The highest ledger entry id (0 when there is none). Entries are append-only and their ids
+ * grow in commit order, so "entries up to this id" is a stable cut of the ledger. */
+gh_err_t gh_store_ledger_max_id(gh_db_t *db, int64_t *id);
+/* The sum of the organization's entries with id <= `upto_id`: its balance at that cut. */
+gh_err_t gh_store_ledger_balance_upto(gh_db_t *db, const char *org_id, int64_t upto_id,
+                                      int64_t *sum_nusd);
+/* The balances of every organization at the cut `upto_id` (organizations with entries). */
+typedef void (*gh_store_org_amount_fn)(void *ctx, const char *org_id, int64_t amount_nusd);
+gh_err_t gh_store_ledger_balances_upto(gh_db_t *db, int64_t upto_id, gh_store_org_amount_fn fn,
+                                       void *ctx);
+/* Entries with after_id < id <= upto_id that are not usage, summed per organization and kind
+ * ("purchase", "grant", "clawback", "expiry", "settlement"). */
+typedef void (*gh_store_ledger_delta_fn)(void *ctx, const char *org_id, const char *kind,
+                                         int64_t amount_nusd);
+gh_err_t gh_store_ledger_deltas(gh_db_t *db, int64_t after_id, int64_t upto_id,
+                                gh_store_ledger_delta_fn fn, void *ctx);
+/* What the organization's usage entries since `since` (Unix seconds) took: >= 0. */
+gh_err_t gh_store_ledger_usage_since(gh_db_t *db, const char *org_id, int64_t since,
+                                     int64_t *sum_nusd);
+/* Succeeded purchases of every organization that has any. */
+gh_err_t gh_store_purchase_totals(gh_db_t *db, gh_store_org_amount_fn fn, void *ctx);
+
+/* The cost of the usage events that arrived at or after `since_ms` (Unix milliseconds), per
+ * organization and workspace; `org_id` and `workspace_id` (each may be NULL) filter. This
+ * reads the whole table: for start-up and rare repairs only. */
+typedef void (*gh_store_usage_sum_fn)(void *ctx, const char *org_id, const char *workspace_id,
+                                      int64_t cost_nusd);
+gh_err_t gh_store_usage_cost_since(gh_db_t *db, int64_t since_ms, const char *org_id,
+                                   const char *workspace_id, gh_store_usage_sum_fn fn,
+                                   void *ctx);
+
+/* A request for a higher tier or custom limits. */
+typedef struct gh_limit_request {
+    char id[GH_ID_MAX]; /* limreq_01… */
+    char org_id[GH_ID_MAX];
+    char org_name[321]; /* read only */
+    char requested_by[GH_ID_MAX];
+    char requested_by_label[401];
+    char kind[8]; /* "tier" or "custom" */
+    char requested_tier[GH_TIER_ID_SIZE];
+    int64_t monthly_cap_nusd; /* custom: what was asked for; 0: not asked */
+    int64_t rpm, itpm, otpm;
+    char reason[GH_LIMIT_REASON_SIZE];
+    char status[16]; /* "pending", "approved" or "declined" */
+    char staff_note[GH_LIMIT_REASON_SIZE];
+    char decided_by[GH_ID_MAX];
+    char decided_by_label[401];
+    char granted_tier[GH_TIER_ID_SIZE];
+    int64_t created_at;
+    int64_t decided_at; /* 0 while pending */
+} gh_limit_request_t;
+
+typedef void (*gh_store_limit_request_fn)(void *ctx, const gh_limit_request_t *r);
+
+/* GH_ECONFLICT when the organization already has a pending request. */
+gh_err_t gh_store_limit_request_insert(gh_db_t *db, const gh_limit_request_t *r);
+/* By id; `org_id` NULL finds it in any organization. */
+gh_err_t gh_store_limit_request_get(gh_db_t *db, const char *org_id, const char *id,
+                                    gh_limit_request_t *out);
+/* Writes status, staff_note, decided_by(_label), granted_tier and decided_at of a request
+ * that is still pending; GH_ECONFLICT when it is not (it is decided exactly once). */
+gh_err_t gh_store_limit_request_decide(gh_db_t *db, const gh_limit_request_t *r);
+/* Oldest first; `org_id` and `status` (each may be NULL) filter. */
+gh_err_t gh_store_limit_requests_list(gh_db_t *db, const char *org_id, const char *status,
+                                      const gh_page_t *page, gh_store_limit_request_fn fn,
+                                      void *ctx, bool *has_more);
+
+/* Platform staff. add is idempotent; remove is GH_ENOTFOUND for an account that is not. */
+gh_err_t gh_store_staff_add(gh_db_t *db, const char *account_id, const char *added_by,
+                            int64_t now);
+gh_err_t gh_store_staff_remove(gh_db_t *db, const char *account_id);
+gh_err_t gh_store_staff_is(gh_db_t *db, const char *account_id, bool *out);
+
+/* SQLite's PRAGMA data_version of this connection: it changes when another connection (of
+ * this process or another) commits, so polling it is a cheap way to notice changes. */
+gh_err_t gh_store_data_version(gh_db_t *db, int64_t *version);
+
+/* The email addresses of the organization's admins, oldest first. */
+gh_err_t gh_store_org_admin_emails(gh_db_t *db, const char *org_id, gh_store_org_id_fn fn,
+                                   void *ctx);
+
+/* Organizations whose name or id contains `query` (NULL or "": all), newest first, at most
+ * `limit`: id, name and created_at. */
+typedef void (*gh_store_org_brief_fn)(void *ctx, const char *org_id, const char *name,
+                                      int64_t created_at);
+gh_err_t gh_store_orgs_search(gh_db_t *db, const char *query, int limit,
+                              gh_store_org_brief_fn fn, void *ctx);
 
 #endif

@@ -19,7 +19,7 @@ const O = '/v1/organizations';
 const CALLERS = ['admin', 'billing', 'developer', 'user', 'wsAdmin', 'wsDev', 'wsUser', 'outsider',
   'adminKey', 'revokedKey', 'none', 'otherAdmin', 'otherKey'];
 const OTHERS = new Set(['otherAdmin', 'otherKey']);
-const ERROR_TYPE = { 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error' };
+const ERROR_TYPE = { 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error', 409: 'conflict_error' };
 
 // A row of the table, in CALLERS order.
 function expect(...statuses) {
@@ -46,6 +46,8 @@ const ENDPOINTS = [
   'POST /billing/purchases', 'GET /billing/purchases', 'GET /billing/purchases/{purchase_id}',
   'POST /billing/auto_reload', 'GET /invoices', 'GET /invoices/{invoice_id}', 'GET /invoices/{invoice_id}/pdf',
   'GET /usage_report/messages', 'GET /cost_report',
+  'GET /limits', 'POST /limits', 'GET /limit_requests', 'POST /limit_requests',
+  'GET /workspaces/{workspace_id}/limits', 'POST /workspaces/{workspace_id}/limits',
 ];
 
 let server;
@@ -566,6 +568,45 @@ const ROWS = [
     expect: expect(200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
     request: () => ['GET', `${O}/cost_report?starting_at=2026-01-01T00:00:00Z&ending_at=2026-01-03T00:00:00Z&group_by[]=workspace_id`],
     check: (_, r) => assert.equal(r.body.data.length, 2),
+  },
+  {
+    endpoint: 'GET /limits',
+    expect: expect(200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 200),
+    request: () => ['GET', `${O}/limits`],
+    check: (_, r, c) => assert.equal(r.body.organization_id, OTHERS.has(c) ? otherId : acmeId),
+  },
+  {
+    endpoint: 'POST /limits',
+    expect: expect(200, 403, 403, 403, 403, 403, 403, 403, 200, 401, 401, 200, 200),
+    request: (_, c) => ['POST', `${O}/limits`, { monthly_spend_limit_usd: `0.${10 + CALLERS.indexOf(c)}` }],
+    state: async () => (await adminGet(`${O}/limits`)).body.monthly_spend_limit_usd,
+    check: (_, r, c) => assert.equal(r.body.monthly_spend_limit_usd, `0.${10 + CALLERS.indexOf(c)}`),
+  },
+  {
+    endpoint: 'GET /limit_requests',
+    expect: expect(200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 200),
+    request: () => ['GET', `${O}/limit_requests?limit=1000`],
+  },
+  {
+    // One pending request per organization: the admin key finds its admin's.
+    endpoint: 'POST /limit_requests',
+    expect: expect(201, 403, 403, 403, 403, 403, 403, 403, 409, 401, 401, 201, 409),
+    request: (_, c) => ['POST', `${O}/limit_requests`, { tier: 'tier_2', reason: `Asked by ${c}` }],
+    state: async () => ids(await listAll(admin(), `${O}/limit_requests`)),
+    check: (_, r, c) => assert.equal(r.body.reason, `Asked by ${c}`),
+  },
+  {
+    endpoint: 'GET /workspaces/{workspace_id}/limits',
+    expect: expect(200, 200, 404, 404, 200, 200, 200, 404, 200, 401, 401, 404, 404),
+    request: () => ['GET', `${O}/workspaces/${W.id}/limits`],
+    check: (_, r) => assert.equal(r.body.workspace_id, W.id),
+  },
+  {
+    endpoint: 'POST /workspaces/{workspace_id}/limits',
+    expect: expect(200, 403, 403, 403, 403, 403, 403, 403, 200, 401, 401, 404, 404),
+    request: (_, c) => ['POST', `${O}/workspaces/${W.id}/limits`, { requests_per_minute: 10 + CALLERS.indexOf(c) }],
+    state: async () => (await adminGet(`${O}/workspaces/${W.id}/limits`)).body,
+    check: (_, r, c) => assert.equal(r.body.requests_per_minute, 10 + CALLERS.indexOf(c)),
   },
 ];
 

@@ -161,6 +161,8 @@ static void example_config_is_accurate(void **state)
     assert_int_equal(c.max_purchase_nusd, 10000 * GH_NUSD_PER_USD);
     assert_string_equal(c.seller_country, "IT");
     assert_string_equal(c.invoice_prefix, "GH");
+    assert_int_equal(c.ntiers, 6); /* the example's tiers are the built-in table */
+    assert_true(c.limits_enforce);
 }
 
 static void billing_options_are_checked(void **state)
@@ -250,6 +252,92 @@ static void default_models_are_priced_mocks(void **state)
     }
 }
 
+static void tiers_are_parsed_and_checked(void **state)
+{
+    (void)state;
+    gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    assert_true(c.limits_enforce);
+    assert_int_equal(c.limits_poll_ms, 200);
+    assert_int_equal(c.ntiers, 0); /* the built-in table */
+    char *path = write_tmp("[limits]\nenforce = false\npoll_ms = 50\n"
+                           "[tier free]\nname = Free\npurchases_usd = 0\nmonthly_cap_usd = 5\n"
+                           "requests_per_minute = 10\n"
+                           "[tier pro]\npurchases_usd = 20.50\nmonthly_cap_usd = none\n"
+                           "input_tokens_per_minute = 50000000000\n");
+    assert_int_equal(gh_config_load(&c, path, err, sizeof(err)), GH_OK);
+    unlink(path);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
+    assert_false(c.limits_enforce);
+    assert_int_equal(c.limits_poll_ms, 50);
+    assert_int_equal(c.ntiers, 3); /* a custom tier is added */
+    assert_string_equal(c.tiers[0].name, "Free");
+    assert_int_equal(c.tiers[0].monthly_cap_nusd, 5 * GH_NUSD_PER_USD);
+    assert_int_equal(c.tiers[0].requests_per_min, 10);
+    assert_string_equal(c.tiers[1].name, "pro");
+    assert_int_equal(c.tiers[1].purchases_to_enter_nusd, 20500000000);
+    assert_int_equal(c.tiers[1].monthly_cap_nusd, 0);
+    assert_int_equal(c.tiers[1].input_tokens_per_min, 50000000000);
+    assert_string_equal(c.tiers[2].id, "custom");
+    assert_true(c.tiers[2].custom);
+
+    /* Mistakes name themselves. */
+    static const char *const bad[][3] = {
+        {"tier x", "purchases_usd", "-1"},       {"tier x", "purchases_usd", "1.001"},
+        {"tier x", "monthly_cap_usd", "0"},      {"tier x", "requests_per_minute", "-1"},
+        {"tier x", "requests_per_minute", "50000000001"},
+        {"tier x", "colour", "red"},             {"tier Bad!", "name", "x"},
+        {"tier", "name", "x"},                   {"limits", "enforce", "maybe"},
+        {"limits", "poll_ms", "0"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        gh_config_defaults(&c);
+        if (gh_config_set(&c, bad[i][0], bad[i][1], bad[i][2], err, sizeof(err)) != GH_EINVAL)
+            fail_msg("[%s] %s = %s was accepted", bad[i][0], bad[i][1], bad[i][2]);
+    }
+    /* Tiers go up; custom tiers come last; the first is reached by purchases. */
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_set(&c, "tier a", "purchases_usd", "10", err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_config_set(&c, "tier b", "purchases_usd", "5", err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "[tier b] must need more purchases_usd"));
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_set(&c, "tier vip", "custom", "true", err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_config_set(&c, "tier a", "purchases_usd", "0", err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "custom"));
+}
+
+static void model_classes_are_limited(void **state)
+{
+    (void)state;
+    gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
+    assert_string_equal(c.models[0].model_class, "small"); /* the built-in mocks */
+    assert_string_equal(c.models[1].model_class, "large");
+    gh_config_defaults(&c);
+    for (int i = 0; i < 9; i++) {
+        char section[32];
+        snprintf(section, sizeof(section), "model m%d", i);
+        assert_int_equal(gh_config_set(&c, section, "style", "mock", err, sizeof(err)), GH_OK);
+    }
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "at most 8 model classes"));
+    gh_config_defaults(&c);
+    for (int i = 0; i < 9; i++) {
+        char section[32];
+        snprintf(section, sizeof(section), "model m%d", i);
+        assert_int_equal(gh_config_set(&c, section, "model_class", i % 2 ? "odd" : "even", err,
+                                       sizeof(err)),
+                         GH_OK);
+        assert_int_equal(gh_config_set(&c, section, "style", "mock", err, sizeof(err)), GH_OK);
+    }
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +348,8 @@ int main(void)
         cmocka_unit_test(models_are_parsed),
         cmocka_unit_test(default_models_are_priced_mocks),
         cmocka_unit_test(billing_options_are_checked),
+        cmocka_unit_test(tiers_are_parsed_and_checked),
+        cmocka_unit_test(model_classes_are_limited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -794,6 +794,39 @@ static void many_orgs(void **state)
     gh_limits_free(l);
 }
 
+/* With admission turned off, costs are still counted: balance, month spend of the
+ * organization and of a workspace that has a record; an unknown workspace is ignored. */
+static void record_counts_without_admission(void **state)
+{
+    (void)state;
+    int64_t now = T0;
+    gh_limits_t *l = engine(&now);
+    money_only_org(l, ORG, USD(1));
+    gh_limits_ws_cfg_t ws;
+    memset(&ws, 0, sizeof(ws));
+    assert_int_equal(gh_limits_ws_set(l, ORG, WS_A, &ws), GH_OK);
+    assert_int_equal(gh_limits_record(l, ORG, WS_A, CENTS(30)), GH_OK);
+    assert_int_equal(gh_limits_record(l, ORG, WS_B, CENTS(20)), GH_OK);
+    assert_int_equal(gh_limits_record(l, ORG, NULL, CENTS(10)), GH_OK);
+    assert_int_equal(gh_limits_record(l, ORG, "", -5), GH_OK); /* a negative cost is 0 */
+    gh_limits_org_state_t st = org_state(l);
+    assert_int_equal(st.balance_nusd, CENTS(40));
+    assert_int_equal(st.month_spent_nusd, CENTS(60));
+    assert_int_equal(st.reserved_nusd, 0);
+    gh_limits_ws_state_t ws_st;
+    assert_int_equal(gh_limits_ws_get(l, ORG, WS_A, &ws_st), GH_OK);
+    assert_int_equal(ws_st.month_spent_nusd, CENTS(30));
+    /* It may go below zero (usage past the credits, as the ledger records it). */
+    assert_int_equal(gh_limits_record(l, ORG, NULL, USD(1)), GH_OK);
+    assert_int_equal(org_state(l).balance_nusd, CENTS(40) - USD(1));
+    /* The next month starts from zero spend. */
+    now = INT64_C(1796083200) * S_US; /* 2026-12-01T00:00:00Z */
+    assert_int_equal(gh_limits_record(l, ORG, WS_A, CENTS(1)), GH_OK);
+    assert_int_equal(org_state(l).month_spent_nusd, CENTS(1));
+    assert_int_equal(gh_limits_record(l, "org_01ZZZZZZZZZZZZZZZZZZZZZZ", NULL, 1), GH_ENOTFOUND);
+    gh_limits_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -814,6 +847,7 @@ int main(void)
         cmocka_unit_test(workspace_forget),
         cmocka_unit_test(bad_input),
         cmocka_unit_test(many_orgs),
+        cmocka_unit_test(record_counts_without_admission),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -87,13 +87,13 @@ static void buckets_align_to_utc(void **state)
 {
     (void)state;
     int64_t t = t_ok("2026-02-28T23:59:59Z");
-    assert_int_equal(gh_report_floor(t, GH_BUCKET_MINUTE), t_ok("2026-02-28T23:59:00Z"));
-    assert_int_equal(gh_report_floor(t, GH_BUCKET_HOUR), t_ok("2026-02-28T23:00:00Z"));
-    assert_int_equal(gh_report_floor(t, GH_BUCKET_DAY), t_ok("2026-02-28T00:00:00Z"));
-    assert_int_equal(gh_report_ceil(t, GH_BUCKET_DAY), t_ok("2026-03-01T00:00:00Z"));
-    assert_int_equal(gh_report_ceil(t_ok("2026-03-01T00:00:00Z"), GH_BUCKET_DAY),
+    assert_int_equal(gh_report_floor(t, GH_ROLLUP_MINUTE), t_ok("2026-02-28T23:59:00Z"));
+    assert_int_equal(gh_report_floor(t, GH_ROLLUP_HOUR), t_ok("2026-02-28T23:00:00Z"));
+    assert_int_equal(gh_report_floor(t, GH_ROLLUP_DAY), t_ok("2026-02-28T00:00:00Z"));
+    assert_int_equal(gh_report_ceil(t, GH_ROLLUP_DAY), t_ok("2026-03-01T00:00:00Z"));
+    assert_int_equal(gh_report_ceil(t_ok("2026-03-01T00:00:00Z"), GH_ROLLUP_DAY),
                      t_ok("2026-03-01T00:00:00Z"));
-    assert_int_equal(gh_report_ceil(t + 2, GH_BUCKET_MINUTE), t_ok("2026-03-01T00:01:00Z"));
+    assert_int_equal(gh_report_ceil(t + 2, GH_ROLLUP_MINUTE), t_ok("2026-03-01T00:01:00Z"));
 }
 
 static void formats_cents_exactly(void **state)
@@ -375,7 +375,7 @@ static void rollups_match_the_events(void **state)
     make_events(ev, NEV, 1);
     insert_batches(w->db, ev, NEV);
 
-    const gh_bucket_t widths[] = {GH_BUCKET_MINUTE, GH_BUCKET_HOUR, GH_BUCKET_DAY};
+    const gh_rollup_width_t widths[] = {GH_ROLLUP_MINUTE, GH_ROLLUP_HOUR, GH_ROLLUP_DAY};
     int checked = 0;
     for (size_t wi = 0; wi < 3; wi++) {
         for (int g = 0; g < 8; g++) {
@@ -390,7 +390,7 @@ static void rollups_match_the_events(void **state)
                 /* The whole span, or a window across the month boundary. */
                 q.start_s = f % 2 ? t_ok("2026-02-28T23:00:00Z") : t_ok("2026-02-27T00:00:00Z");
                 q.end_s = f % 2 ? t_ok("2026-03-01T02:00:00Z") : t_ok("2026-03-03T00:00:00Z");
-                if (widths[wi] == GH_BUCKET_DAY && f % 2) {
+                if (widths[wi] == GH_ROLLUP_DAY && f % 2) {
                     q.start_s = t_ok("2026-02-28T00:00:00Z");
                     q.end_s = t_ok("2026-03-02T00:00:00Z");
                 }
@@ -461,7 +461,7 @@ static void filters_member_and_none(void **state)
     make_events(ev, 600, 1);
     insert_batches(w->db, ev, 600);
 
-    gh_usage_query_t q = {.org_id = "org_a", .width = GH_BUCKET_DAY, .by_workspace = true,
+    gh_usage_query_t q = {.org_id = "org_a", .width = GH_ROLLUP_DAY, .by_workspace = true,
                           .start_s = t_ok("2026-02-27T00:00:00Z"),
                           .end_s = t_ok("2026-03-03T00:00:00Z")};
     q.workspaces.v[q.workspaces.n++] = WSS[0];
@@ -521,7 +521,7 @@ static void prunes_old_minutes_only(void **state)
     assert_true(count_rows(w->db_path, "SELECT count(*) FROM usage_rollup_minute") > 0);
     assert_int_equal(count_rows(w->db_path, "SELECT count(*) FROM usage_rollup_hour"), hours);
     /* Hour and day reports still see everything. */
-    gh_usage_query_t q = {.org_id = ORGS[0], .width = GH_BUCKET_HOUR,
+    gh_usage_query_t q = {.org_id = ORGS[0], .width = GH_ROLLUP_HOUR,
                           .start_s = t_ok("2026-02-27T00:00:00Z"),
                           .end_s = t_ok("2026-03-03T00:00:00Z")};
     check_query(w->db, ev, 1000, &q);

@@ -13,12 +13,15 @@ export const ACTIONS = [
   'organization.updated', 'invite.created', 'invite.resent', 'invite.deleted', 'invite.accepted',
   'user.role_changed', 'user.removed', 'workspace.created', 'workspace.updated', 'workspace.archived',
   'workspace_member.added', 'workspace_member.updated', 'workspace_member.removed', 'api_key.created',
-  'api_key.updated', 'admin_key.created', 'admin_key.revoked',
+  'api_key.updated', 'admin_key.created', 'admin_key.revoked', 'limits.spend_limit_set',
+  'limits.spend_limit_removed', 'limits.tier_set', 'workspace.limits_updated', 'limit_request.created',
+  'limit_request.approved', 'limit_request.declined',
 ];
 
 const TARGETS = {
   organization: 'Organization', invite: 'Invite', user: 'Member', workspace: 'Workspace',
   workspace_member: 'Workspace member', api_key: 'API key', admin_key: 'Admin key',
+  limit_request: 'Limit request',
 };
 
 export function render(ctx) {

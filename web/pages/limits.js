@@ -1,0 +1,453 @@
+// /settings/limits: Limits. The organization's usage tier and its rate limits per model
+// class, the monthly spend limit ("Change Limit" / "Remove Limit") with this month's spend
+// against it, the next tier and how far purchases have come towards it, workspace limits,
+// and requests for higher limits with their answers.
+//
+// API: GET/POST /v1/organizations/limits, GET/POST /v1/organizations/limit_requests,
+// POST /v1/organizations/workspaces/{id}/limits. Every member reads; only admins change (the
+// buttons are not shown to others). Money stays in the API's decimal strings (money.js).
+import { get, post, getPage, ApiError } from '../api.js';
+import {
+  h, icon, field, formDialog, openDialog, alertBox, busy, toast, dataTable, loadingBlock, errorBlock, statusBadge, nextId,
+} from '../dom.js';
+import { timeEl } from '../format.js';
+import { isAdmin } from '../roles.js';
+import { formatUsd, parseAmountInput, usdToCents, centsToUsd, ratio, compareUsd } from '../money.js';
+
+const LIMITS = '/v1/organizations/limits';
+const REQUESTS = '/v1/organizations/limit_requests';
+
+const number = (n) => (n === null || n === undefined ? 'No limit' : Number(n).toLocaleString('en-US'));
+const REASON_MAX = 1000;
+
+export function render(ctx) {
+  const body = h('div.page-body', loadingBlock('Loading limits…'));
+  const page = h('div.page.limits-page',
+    h('header.page-header',
+      h('div',
+        h('h1.page-title', 'Limits'),
+        h('p.page-lead', 'What your organization may spend each month and how fast it may call the API. Limits apply to the very next request when they change.'))),
+    body);
+  limitsPage(ctx, body);
+  return page;
+}
+
+function limitsPage(ctx, body) {
+  const admin = isAdmin(ctx.session);
+  let data = null;
+  let requests = [];
+
+  async function load() {
+    try {
+      const [l, r] = await Promise.all([
+        get(LIMITS, { signal: ctx.signal }),
+        getPage(REQUESTS, { limit: 100 }, { signal: ctx.signal }),
+      ]);
+      if (ctx.stale()) return;
+      data = l;
+      requests = r.data;
+      draw();
+    } catch (e) {
+      if (ctx.stale() || !(e instanceof ApiError)) return;
+      body.replaceChildren(h('section.card.card-padded', errorBlock(`Could not load the limits. ${e.message}`, load)));
+    }
+  }
+
+  function draw() {
+    body.replaceChildren(
+      tierCard(data),
+      spendCard(data, admin, changeLimit),
+      nextTierCard(data, admin, requestIncrease, pending()),
+      workspacesCard(data, admin, editWorkspace),
+      requestsCard(requests, data.tiers, admin, requestIncrease, pending()));
+  }
+
+  const pending = () => requests.find((r) => r.status === 'pending');
+
+  async function changeLimit() {
+    const next = await limitDialog(data);
+    if (!next) return;
+    data = next;
+    draw();
+    toast(next.monthly_spend_limit_usd ? `Monthly limit set to ${formatUsd(next.monthly_spend_limit_usd)}` : 'Monthly limit removed');
+  }
+
+  async function requestIncrease() {
+    const made = await requestDialog(data);
+    if (!made) return;
+    requests = [...requests, made];
+    draw();
+    toast('Your request was sent. You will get an email when it is reviewed.');
+  }
+
+  async function editWorkspace(ws) {
+    const saved = await workspaceDialog(data, ws);
+    if (!saved) return;
+    toast(`Limits of ${ws.name} saved`);
+    load();
+  }
+
+  load();
+}
+
+// ---------------------------------------------------------------------------------------
+// Sections
+
+function tierCard(l) {
+  const table = dataTable({
+    label: 'Rate limits per model class',
+    columns: [
+      { label: 'Model class', className: 'col-primary' },
+      { label: 'Requests per minute', className: 'col-number' },
+      { label: 'Input tokens per minute', className: 'col-number' },
+      { label: 'Output tokens per minute', className: 'col-number' },
+    ],
+  });
+  for (const r of l.rate_limits) {
+    table.addRow([h('span.cell-title', r.model_class), number(r.requests_per_minute),
+      number(r.input_tokens_per_minute), number(r.output_tokens_per_minute)]);
+  }
+  return h('section.card.tier-card', { 'aria-labelledby': 'limits-tier-title' },
+    h('div.card-header',
+      h('h2.card-title#limits-tier-title', 'Usage tier ', h('span.badge.badge-tier#limits-tier-name', l.tier_name)),
+      h('p.card-lead', l.tier_set_by === 'staff'
+        ? 'Your tier was set by the platform team.'
+        : 'Your tier follows the credits you have bought: it goes up on its own as your purchases reach the next tier.')),
+    h('div.card-body',
+      h('dl.details',
+        detail('Monthly spend cap', l.tier_monthly_cap_usd ? formatUsd(l.tier_monthly_cap_usd) : 'No cap'),
+        detail('Credits purchased', formatUsd(l.purchases_total_usd)))),
+    h('div.card-body.card-body-flush', h('div.card-section', table.el)));
+}
+
+function detail(term, value) {
+  return h('div.detail', h('dt', term), h('dd', value));
+}
+
+function spendCard(l, admin, changeLimit) {
+  const effective = l.effective_monthly_limit_usd;
+  const meter = h('span.meter.meter-wide', { 'aria-hidden': 'true' }, h('span.meter-fill'));
+  const used = effective ? ratio(l.month_to_date_usd, effective) : 0;
+  meter.firstChild.style.width = `${Math.round(used * 100)}%`;
+  if (used >= 0.9) meter.firstChild.classList.add('meter-fill-warning');
+  const own = l.monthly_spend_limit_usd;
+  const button = admin
+    ? h('button.btn.btn-secondary.btn-sm#change-limit', { type: 'button', onclick: changeLimit }, own ? 'Change Limit' : 'Set Limit')
+    : null;
+  return h('section.card.spend-card', { 'aria-labelledby': 'limits-spend-title' },
+    h('div.card-header.card-header-split',
+      h('div',
+        h('h2.card-title#limits-spend-title', 'Monthly spend limit'),
+        h('p.card-lead', 'Requests that would go past the limit are refused until the month ends or the limit is raised. The month starts at 00:00 UTC on the 1st.')),
+      button),
+    h('div.card-body',
+      h('p.spend-limit#limits-spend-limit', own
+        ? [h('strong', formatUsd(own)), ' per month']
+        : [h('strong', 'No limit set'), l.tier_monthly_cap_usd ? ` — your tier’s cap of ${formatUsd(l.tier_monthly_cap_usd)} applies` : '']),
+      own && l.tier_monthly_cap_usd && compareUsd(own, l.tier_monthly_cap_usd) > 0
+        ? h('p.small.text-warning', `Your tier’s cap of ${formatUsd(l.tier_monthly_cap_usd)} is lower, so it applies.`)
+        : null,
+      h('div.spend-progress',
+        h('p.spend-text#limits-month-to-date', h('strong', formatUsd(l.month_to_date_usd)),
+          effective ? ` of ${formatUsd(effective)} used this month` : ' used this month'),
+        effective ? meter : null,
+        h('p.small.muted', 'Resets on ', timeEl(l.month_resets_at), ' at 00:00 UTC.'))));
+}
+
+function nextTierCard(l, admin, requestIncrease, pending) {
+  const n = l.next_tier;
+  const ask = admin && !pending
+    ? h('button.btn.btn-secondary.btn-sm#request-increase', { type: 'button', onclick: requestIncrease }, 'Request increase')
+    : null;
+  let content;
+  if (!n) {
+    content = h('p.muted', l.tier_custom ? 'Your organization has custom limits.' : 'Your organization is in the highest tier purchases reach.',
+      ' For more, send a request and the platform team will review it.');
+  } else {
+    const meter = h('span.meter.meter-wide', {
+      role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(Math.round(n.progress_bp / 100)),
+      'aria-label': `Progress towards ${n.name}`,
+    }, h('span.meter-fill'));
+    meter.firstChild.style.width = `${Math.min(100, n.progress_bp / 100)}%`;
+    content = [
+      h('p#limits-next-tier', h('strong', n.name), ': ', compareUsd(n.purchases_needed_usd, '0') > 0
+        ? `buy ${formatUsd(n.purchases_needed_usd)} more in credits (${formatUsd(n.purchases_required_usd)} in total) to get there.`
+        : 'your purchases qualify.'),
+      meter,
+      h('dl.details',
+        detail('Monthly spend cap', n.monthly_cap_usd ? formatUsd(n.monthly_cap_usd) : 'No cap'),
+        detail('Requests per minute', number(n.rate_limits.requests_per_minute)),
+        detail('Input tokens per minute', number(n.rate_limits.input_tokens_per_minute)),
+        detail('Output tokens per minute', number(n.rate_limits.output_tokens_per_minute))),
+    ];
+  }
+  return h('section.card', { 'aria-labelledby': 'limits-next-title' },
+    h('div.card-header.card-header-split',
+      h('div',
+        h('h2.card-title#limits-next-title', 'Next tier'),
+        h('p.card-lead', 'Tiers go up with cumulative credit purchases. Need more sooner? Ask for a higher tier or custom limits.')),
+      ask),
+    h('div.card-body', content,
+      pending ? h('div.alert.alert-info', { role: 'status' }, icon('clock'), h('span', 'Your request for higher limits is waiting for review.')) : null));
+}
+
+function workspacesCard(l, admin, edit) {
+  const table = dataTable({
+    label: 'Workspace limits',
+    columns: [
+      { label: 'Workspace', className: 'col-primary' },
+      { label: 'Monthly limit', className: 'col-money' },
+      { label: 'This month', className: 'col-money' },
+      { label: 'Requests / min', className: 'col-number' },
+      { label: 'Input tokens / min', className: 'col-number' },
+      { label: 'Output tokens / min', className: 'col-number' },
+      { label: 'Actions', hideLabel: true, className: 'col-actions' },
+    ],
+  });
+  for (const w of l.workspaces) {
+    const b = admin ? h('button.btn.btn-secondary.btn-sm', { type: 'button', 'aria-label': `Edit limits of ${w.name}`, onclick: () => edit(w) }, 'Edit') : null;
+    table.addRow([
+      h('span.cell-title', w.name),
+      w.monthly_spend_limit_usd ? formatUsd(w.monthly_spend_limit_usd) : h('span.muted', 'None'),
+      formatUsd(w.month_to_date_usd),
+      w.requests_per_minute ? number(w.requests_per_minute) : h('span.muted', 'None'),
+      w.input_tokens_per_minute ? number(w.input_tokens_per_minute) : h('span.muted', 'None'),
+      w.output_tokens_per_minute ? number(w.output_tokens_per_minute) : h('span.muted', 'None'),
+      b,
+    ], { dataset: { workspaceId: w.workspace_id } });
+  }
+  return h('section.card', { 'aria-labelledby': 'limits-ws-title' },
+    h('div.card-header',
+      h('h2.card-title#limits-ws-title', 'Workspace limits'),
+      h('p.card-lead', 'A workspace can have its own lower limits, on top of the organization’s.')),
+    h('div.card-body.card-body-flush', h('div.card-section', table.el)));
+}
+
+function requestsCard(list, tiers, admin, requestIncrease, pending) {
+  if (!list.length) {
+    return h('section.card', { 'aria-labelledby': 'limits-req-title' },
+      h('div.card-header', h('h2.card-title#limits-req-title', 'Limit increase requests')),
+      h('div.card-body', h('p.muted', 'No requests yet.'),
+        admin && !pending ? h('div', h('button.btn.btn-secondary.btn-sm', { type: 'button', onclick: requestIncrease }, 'Request increase')) : null));
+  }
+  const table = dataTable({
+    label: 'Limit increase requests',
+    columns: [
+      { label: 'Asked for', className: 'col-primary' },
+      { label: 'Reason' },
+      { label: 'Status' },
+      { label: 'Answer' },
+      { label: 'Sent', className: 'col-date' },
+    ],
+  });
+  for (const r of [...list].reverse()) {
+    table.addRow([
+      h('span.cell-title', askedFor(r, tiers)),
+      h('span.cell-sub.pre-wrap', r.reason),
+      statusBadge(r.status),
+      r.staff_note ? h('span.pre-wrap', r.staff_note) : h('span.muted', r.status === 'pending' ? 'Waiting for review' : '—'),
+      timeEl(r.created_at),
+    ], { dataset: { requestId: r.id } });
+  }
+  return h('section.card', { 'aria-labelledby': 'limits-req-title' },
+    h('div.card-header', h('h2.card-title#limits-req-title', 'Limit increase requests')),
+    h('div.card-body.card-body-flush', h('div.card-section', table.el)));
+}
+
+// What a request asks for, in words ("Tier 2", "Custom: $2,000.00/month, 500 RPM").
+export function askedFor(r, tiers = []) {
+  if (r.kind === 'tier') return (tiers.find((t) => t.id === r.tier) || { name: r.tier }).name;
+  const c = r.custom || {};
+  const parts = [];
+  if (c.monthly_cap_usd) parts.push(`${formatUsd(c.monthly_cap_usd)}/month`);
+  if (c.requests_per_minute) parts.push(`${number(c.requests_per_minute)} RPM`);
+  if (c.input_tokens_per_minute) parts.push(`${number(c.input_tokens_per_minute)} ITPM`);
+  if (c.output_tokens_per_minute) parts.push(`${number(c.output_tokens_per_minute)} OTPM`);
+  return `Custom: ${parts.join(', ')}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Dialogs
+
+function moneyField(name, label, { value = '', hint, optional = false } = {}) {
+  const input = h('input.input.input-money', { type: 'text', inputmode: 'decimal', autocomplete: 'off', spellcheck: 'false', placeholder: '0.00', name, value });
+  const f = field(input, { label, hint, optional });
+  f.label.after(h('div.money-wrap', h('span.money-prefix', { 'aria-hidden': 'true' }, '$'), input));
+  return f;
+}
+
+function rateField(name, label, value) {
+  const input = h('input.input', { type: 'text', inputmode: 'numeric', autocomplete: 'off', name, value: value ? String(value) : '', placeholder: 'No limit' });
+  return field(input, { label, optional: true });
+}
+
+const inputValue = (usd) => {
+  const c = usdToCents(usd);
+  return c === null ? '' : centsToUsd(c);
+};
+
+// A whole number from a rate field: {value} (null when blank) or {error}.
+function readRate(f, label) {
+  const t = f.control.value.trim().replace(/[,\s_]/g, '');
+  if (t === '') return { value: null };
+  if (!/^\d{1,11}$/.test(t) || Number(t) < 1) return { error: `Enter ${label} as a whole number, or leave it blank for no limit.` };
+  return { value: Number(t) };
+}
+
+// "Change Limit": the amount, "Update Limit" to save it, or "Remove Limit". Resolves with the
+// new limits object, or undefined when cancelled.
+function limitDialog(l) {
+  const amount = moneyField('monthly_limit', 'Monthly limit (USD)', {
+    value: inputValue(l.monthly_spend_limit_usd),
+    hint: l.tier_monthly_cap_usd ? `At most your tier’s cap of ${formatUsd(l.tier_monthly_cap_usd)}.` : null,
+  });
+  amount.control.setAttribute('autofocus', '');
+  const error = alertBox('error');
+  const formId = nextId('limit-form');
+  const form = h('form.form.dialog-form', { id: formId, novalidate: true }, amount.wrap, error.el);
+  const cancel = h('button.btn.btn-ghost', { type: 'button' }, 'Cancel');
+  const remove = l.monthly_spend_limit_usd ? h('button.btn.btn-ghost-danger#remove-limit', { type: 'button' }, 'Remove Limit') : null;
+  const submit = h('button.btn.btn-primary#update-limit', { type: 'submit', form: formId }, 'Update Limit');
+  submit.dataset.busyLabel = 'Saving…';
+  let result;
+  const dlg = openDialog({
+    title: l.monthly_spend_limit_usd ? 'Change monthly limit' : 'Set a monthly limit',
+    lead: 'Requests that would take this month’s spend past the limit are refused until the 1st of next month (00:00 UTC), or until the limit is raised.',
+    body: [form],
+    actions: [remove, h('span.dialog-spacer'), cancel, submit].filter(Boolean),
+  });
+  cancel.addEventListener('click', () => dlg.close());
+  async function save(value, button) {
+    error.clear();
+    dlg.setBusy(true);
+    try {
+      await busy(button, async () => {
+        try {
+          result = await post(LIMITS, { monthly_spend_limit_usd: value });
+        } catch (e) {
+          if (!(e instanceof ApiError)) throw e;
+          error.show(e.message);
+        }
+      });
+    } finally {
+      dlg.setBusy(false);
+    }
+    if (result) dlg.close(result);
+  }
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const a = parseAmountInput(amount.control.value, { label: 'a monthly limit' });
+    amount.setError(a.error || (a.cents === 0n ? 'Enter a limit above $0, or remove the limit.' : ''));
+    if (a.error || a.cents === 0n) { amount.control.focus(); return; }
+    save(a.usd, submit);
+  });
+  if (remove) remove.addEventListener('click', () => save(null, remove));
+  return dlg.closed.then(() => result);
+}
+
+// "Request increase": a higher tier or custom limits, with a reason.
+function requestDialog(l) {
+  const higher = l.tiers.filter((t) => !t.custom && compareUsd(t.purchases_required_usd, l.tiers.find((x) => x.id === l.tier)?.purchases_required_usd ?? '0') > 0);
+  const groupName = nextId('kind');
+  const radio = (value, label, checked) => {
+    const id = nextId('radio');
+    const input = h('input.radio', { type: 'radio', name: groupName, id, value, checked });
+    return { input, el: h('div.check-row', input, h('label', { for: id }, label)) };
+  };
+  const tierChoice = radio('tier', 'A higher tier', higher.length > 0);
+  const customChoice = radio('custom', 'Custom limits', higher.length === 0);
+  if (!higher.length) tierChoice.input.disabled = true;
+  const tierSelect = field(h('select.input.select', { name: 'tier' },
+    higher.map((t) => h('option', { value: t.id }, `${t.name} — ${t.monthly_cap_usd ? `${formatUsd(t.monthly_cap_usd)}/month` : 'no cap'}, ${number(t.rate_limits.requests_per_minute)} RPM`))),
+  { label: 'Tier' });
+  const cap = moneyField('cap', 'Monthly spend cap (USD)', { optional: true });
+  const rpm = rateField('rpm', 'Requests per minute');
+  const itpm = rateField('itpm', 'Input tokens per minute');
+  const otpm = rateField('otpm', 'Output tokens per minute');
+  const customSet = h('fieldset.fieldset.subfieldset', h('legend.fieldset-legend.fieldset-legend-sm', 'The limits you need (per model class)'),
+    cap.wrap, rpm.wrap, itpm.wrap, otpm.wrap);
+  const reason = field(h('textarea.input.textarea', { name: 'reason', rows: '4', maxlength: String(REASON_MAX) }),
+    { label: 'Why do you need more?', hint: 'Tell the platform team about your use: expected traffic, launch dates, models.' });
+  const sync = () => {
+    const custom = customChoice.input.checked;
+    tierSelect.wrap.hidden = custom;
+    customSet.hidden = !custom;
+  };
+  tierChoice.input.addEventListener('change', sync);
+  customChoice.input.addEventListener('change', sync);
+  sync();
+  return formDialog({
+    title: 'Request a limit increase',
+    lead: 'The platform team reviews every request and answers by email.',
+    submitLabel: 'Send request',
+    busyLabel: 'Sending…',
+    fields: [h('fieldset.fieldset', h('legend.fieldset-legend', 'What do you need?'), h('div.radio-row', tierChoice.el, customChoice.el)),
+      tierSelect.wrap, customSet, reason.wrap],
+    async onSubmit() {
+      const text = reason.control.value.trim();
+      reason.setError(text ? '' : 'Say why you need higher limits.');
+      if (!text) { reason.control.focus(); return false; }
+      const body = { reason: text };
+      if (customChoice.input.checked) {
+        const c = {};
+        let bad = false;
+        if (cap.control.value.trim()) {
+          const a = parseAmountInput(cap.control.value, { label: 'a monthly cap' });
+          cap.setError(a.error || '');
+          if (a.error) bad = true; else c.monthly_cap_usd = a.usd;
+        } else cap.setError('');
+        for (const [f, key, label] of [[rpm, 'requests_per_minute', 'requests per minute'],
+          [itpm, 'input_tokens_per_minute', 'input tokens per minute'], [otpm, 'output_tokens_per_minute', 'output tokens per minute']]) {
+          const r = readRate(f, label);
+          f.setError(r.error || '');
+          if (r.error) bad = true; else if (r.value) c[key] = r.value;
+        }
+        if (bad) return false;
+        body.custom = c;
+      } else {
+        body.tier = tierSelect.control.value;
+      }
+      return post(REQUESTS, body);
+    },
+  });
+}
+
+// A workspace's own limits: blank fields mean none.
+function workspaceDialog(l, w) {
+  const limit = moneyField('monthly_limit', 'Monthly spend limit (USD)', {
+    value: inputValue(w.monthly_spend_limit_usd), optional: true,
+    hint: l.effective_monthly_limit_usd ? `At most the organization’s ${formatUsd(l.effective_monthly_limit_usd)}.` : null,
+  });
+  const rpm = rateField('rpm', 'Requests per minute', w.requests_per_minute);
+  const itpm = rateField('itpm', 'Input tokens per minute', w.input_tokens_per_minute);
+  const otpm = rateField('otpm', 'Output tokens per minute', w.output_tokens_per_minute);
+  return formDialog({
+    title: `Limits of ${w.name}`,
+    lead: 'Each limit applies on top of the organization’s, so only a lower one makes a difference. Leave a field blank for no limit.',
+    submitLabel: 'Save limits',
+    busyLabel: 'Saving…',
+    fields: [limit.wrap, rpm.wrap, itpm.wrap, otpm.wrap],
+    async onSubmit() {
+      const body = {};
+      let bad = false;
+      if (limit.control.value.trim()) {
+        const a = parseAmountInput(limit.control.value, { label: 'a monthly limit' });
+        const err = a.error || (a.cents === 0n ? 'Enter a limit above $0, or leave it blank.' : '');
+        limit.setError(err);
+        if (err) bad = true; else body.monthly_spend_limit_usd = a.usd;
+      } else {
+        limit.setError('');
+        body.monthly_spend_limit_usd = null;
+      }
+      for (const [f, key, label] of [[rpm, 'requests_per_minute', 'requests per minute'],
+        [itpm, 'input_tokens_per_minute', 'input tokens per minute'], [otpm, 'output_tokens_per_minute', 'output tokens per minute']]) {
+        const r = readRate(f, label);
+        f.setError(r.error || '');
+        if (r.error) bad = true; else body[key] = r.value;
+      }
+      if (bad) return false;
+      return post(`/v1/organizations/workspaces/${encodeURIComponent(w.workspace_id)}/limits`, body);
+    },
+  });
+}
+
