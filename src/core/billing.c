@@ -102,27 +102,6 @@ static void system_actor(gh_actor_t *a, const char *org_id, const char *label)
     snprintf(a->org_id, sizeof(a->org_id), "%s", org_id);
 }
 
-/* A reason or intended use: trimmed, 1..max characters, no control characters but line
- * breaks and tabs. */
-static gh_err_t clean_text(const char *in, const char *field, size_t max_chars, char *out,
-                           size_t out_size, char *msg, size_t msg_size)
-{
-    if (!in || gh_text_trim(in, out, out_size) || gh_utf8_chars(out) > max_chars) {
-        snprintf(msg, msg_size, "%s is too long: use at most %zu characters.", field, max_chars);
-        return GH_EINVAL;
-    }
-    for (const unsigned char *p = (const unsigned char *)out; *p; p++)
-        if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f) {
-            snprintf(msg, msg_size, "%s must not contain control characters.", field);
-            return GH_EINVAL;
-        }
-    if (gh_text_is_blank(out)) {
-        snprintf(msg, msg_size, "%s is required.", field);
-        return GH_EINVAL;
-    }
-    return GH_OK;
-}
-
 gh_err_t gh_billing_parse_amount(const char *text, const char *field, int64_t *nusd, char *msg,
                                  size_t msg_size)
 {
@@ -754,7 +733,7 @@ gh_err_t gh_billing_profile_set(gh_app_t *app, const gh_actor_t *actor,
                                 char *msg, size_t msg_size)
 {
     char use[INTENDED_USE_CHARS_MAX * 4 + 1];
-    gh_err_t rc = clean_text(in->intended_use, "intended_use", INTENDED_USE_CHARS_MAX, use,
+    gh_err_t rc = gh_text_clean_note(in->intended_use, "intended_use", INTENDED_USE_CHARS_MAX, use,
                              sizeof(use), msg, msg_size);
     if (rc)
         return rc;
@@ -1759,7 +1738,7 @@ static gh_err_t staff_checks(gh_app_t *app, gh_db_t *db, const char *org_id, int
                  usd(AMOUNT_LIMIT_NUSD, a));
         return GH_EINVAL;
     }
-    gh_err_t rc = clean_text(reason_in, "The reason", REASON_CHARS_MAX, reason,
+    gh_err_t rc = gh_text_clean_note(reason_in, "The reason", REASON_CHARS_MAX, reason,
                              REASON_CHARS_MAX * 4 + 1, msg, msg_size);
     if (rc)
         return rc;

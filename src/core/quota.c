@@ -33,29 +33,6 @@ static gh_err_t admins_only(const gh_actor_t *actor, char *msg, size_t msg_size)
     return GH_EPERM;
 }
 
-/* A reason or note: trimmed, 1..GH_QUOTA_TEXT_CHARS characters, no control characters but
- * line breaks and tabs. */
-static gh_err_t clean_text(const char *in, const char *field, char out[GH_LIMIT_REASON_SIZE],
-                           char *msg, size_t msg_size)
-{
-    if (!in || gh_text_trim(in, out, GH_LIMIT_REASON_SIZE) ||
-        gh_utf8_chars(out) > GH_QUOTA_TEXT_CHARS) {
-        snprintf(msg, msg_size, "%s is too long: use at most %d characters.", field,
-                 GH_QUOTA_TEXT_CHARS);
-        return GH_EINVAL;
-    }
-    for (const unsigned char *p = (const unsigned char *)out; *p; p++)
-        if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f) {
-            snprintf(msg, msg_size, "%s must not contain control characters.", field);
-            return GH_EINVAL;
-        }
-    if (gh_text_is_blank(out)) {
-        snprintf(msg, msg_size, "%s is required.", field);
-        return GH_EINVAL;
-    }
-    return GH_OK;
-}
-
 /* A limit in USD: whole cents above zero, not absurdly large. */
 static gh_err_t check_amount(int64_t v, const char *field, char *msg, size_t msg_size)
 {
@@ -332,7 +309,8 @@ gh_err_t gh_quota_request(gh_app_t *app, const gh_actor_t *actor, const char *ti
     }
     gh_limit_request_t r;
     memset(&r, 0, sizeof(r));
-    if ((rc = clean_text(reason, "reason", r.reason, msg, msg_size)))
+    if ((rc = gh_text_clean_note(reason, "reason", GH_QUOTA_TEXT_CHARS, r.reason,
+                                 sizeof(r.reason), msg, msg_size)))
         return rc;
     gh_db_t *db = gh_store_db(app->store);
     if (!db)
@@ -460,7 +438,9 @@ gh_err_t gh_quota_decide(gh_app_t *app, const gh_actor_t *staff, const char *req
     if (rc)
         return rc;
     char note[GH_LIMIT_REASON_SIZE] = "";
-    if (note_in && *note_in && (rc = clean_text(note_in, "note", note, msg, msg_size)))
+    if (note_in && *note_in &&
+        (rc = gh_text_clean_note(note_in, "note", GH_QUOTA_TEXT_CHARS, note, sizeof(note), msg,
+                                 msg_size)))
         return rc;
     if (!approve && !note[0]) {
         snprintf(msg, msg_size, "note: say why the request is declined; the organization "
@@ -576,7 +556,9 @@ gh_err_t gh_quota_set_tier(gh_app_t *app, const gh_actor_t *staff, const char *o
     if (custom && (rc = check_custom(custom, msg, msg_size)))
         return rc;
     char note[GH_LIMIT_REASON_SIZE] = "";
-    if (note_in && *note_in && (rc = clean_text(note_in, "note", note, msg, msg_size)))
+    if (note_in && *note_in &&
+        (rc = gh_text_clean_note(note_in, "note", GH_QUOTA_TEXT_CHARS, note, sizeof(note), msg,
+                                 msg_size)))
         return rc;
     gh_actor_t actor = staff_on(staff, org_id);
     gh_org_quota_t before, after;

@@ -1,6 +1,7 @@
 #include "lib/text.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 gh_err_t gh_text_trim(const char *in, char *out, size_t out_size)
@@ -14,6 +15,25 @@ gh_err_t gh_text_trim(const char *in, char *out, size_t out_size)
         return GH_ETOOBIG;
     memcpy(out, in, n);
     out[n] = '\0';
+    return GH_OK;
+}
+
+gh_err_t gh_text_clean_note(const char *in, const char *field, size_t max_chars, char *out,
+                            size_t out_size, char *msg, size_t msg_size)
+{
+    if (!in || gh_text_trim(in, out, out_size) || gh_utf8_chars(out) > max_chars) {
+        snprintf(msg, msg_size, "%s is too long: use at most %zu characters.", field, max_chars);
+        return GH_EINVAL;
+    }
+    for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+        if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f) {
+            snprintf(msg, msg_size, "%s must not contain control characters.", field);
+            return GH_EINVAL;
+        }
+    if (gh_text_is_blank(out)) {
+        snprintf(msg, msg_size, "%s is required.", field);
+        return GH_EINVAL;
+    }
     return GH_OK;
 }
 

@@ -12,6 +12,12 @@
  * not fit in `out_size` bytes (nothing useful is written then). */
 gh_err_t gh_text_trim(const char *in, char *out, size_t out_size);
 
+/* Checks free text a person typed (a reason, a note, an intended use) and copies it into
+ * `out` trimmed: 1 to `max_chars` characters, no control characters but line breaks and tabs.
+ * GH_EINVAL with a message naming `field` ("reason is required.") otherwise. */
+gh_err_t gh_text_clean_note(const char *in, const char *field, size_t max_chars, char *out,
+                            size_t out_size, char *msg, size_t msg_size);
+
 /* The value of a hex digit (0-9, a-f, A-F), or -1 for any other character. */
 int gh_hex_digit(char c);
 
