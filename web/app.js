@@ -121,6 +121,8 @@ async function route() {
   }
   if (path === '/onboarding') return navigate('/', { replace: true });
   if (path === '/create-organization') return mount(r, ctx, false);
+  // Platform staff need no organization of their own to review others' requests.
+  if (path === '/staff' && session.account.is_staff && !session.organizations.length) return mount(r, ctx, false);
   if (!session.organizations.length) return navigate('/create-organization', { replace: true });
   if (!session.current_organization) {
     // Signed in with organizations but none chosen yet: pick the first one.

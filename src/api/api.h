@@ -10,6 +10,7 @@
 #include "core/actor.h"
 #include "core/app.h"
 #include "core/org.h"
+#include "core/tiers.h"
 #include "http/request.h"
 
 /* What a route requires of its caller, from least to most. Each level includes the ones
@@ -152,6 +153,7 @@ void gh_api_staff_request_decline(gh_req_t *req);
 void gh_api_staff_orgs_list(gh_req_t *req);
 void gh_api_staff_org_limits(gh_req_t *req);
 void gh_api_staff_org_tier(gh_req_t *req);
+void gh_api_staff_tiers(gh_req_t *req);
 
 /* The limits object of docs/api.md for `org_id`; `member_id` (may be NULL) shows only the
  * workspaces that member reaches. NULL with `*rc` set on failure. */
@@ -159,6 +161,8 @@ json_t *gh_api_limits_json(gh_app_t *app, gh_db_t *db, const char *org_id,
                            const char *member_id, gh_err_t *rc);
 /* A limit request as the API shows it. */
 json_t *gh_api_limit_request_json(const gh_limit_request_t *r);
+/* The configured tiers, as GET /v1/organizations/limits lists them. */
+json_t *gh_api_tiers_json(const gh_tier_table_t *table);
 /* Reads a "custom" limits object; answers 400 and returns false when it is not one. */
 struct gh_custom_limits;
 bool gh_api_read_custom_limits(gh_req_t *req, json_t *v, struct gh_custom_limits *out);

@@ -73,6 +73,14 @@ static json_t *tier_json(const gh_tier_t *t)
     return j;
 }
 
+json_t *gh_api_tiers_json(const gh_tier_table_t *table)
+{
+    json_t *tiers = json_array();
+    for (size_t i = 0; i < table->count; i++)
+        json_array_append_new(tiers, tier_json(&table->tiers[i]));
+    return tiers;
+}
+
 static json_t *request_json(const gh_limit_request_t *r)
 {
     gh_custom_limits_t c = {r->monthly_cap_nusd, r->rpm, r->itpm, r->otpm};
@@ -167,9 +175,7 @@ json_t *gh_api_limits_json(gh_app_t *app, gh_db_t *db, const char *org_id,
     json_decref(wl.by_ws);
 
     const gh_tier_table_t *table = gh_admission_tiers(adm);
-    json_t *tiers = json_array();
-    for (size_t i = 0; i < table->count; i++)
-        json_array_append_new(tiers, tier_json(&table->tiers[i]));
+    json_t *tiers = gh_api_tiers_json(table);
     const gh_tier_t *next = q.tier->custom ? NULL : gh_tier_next(table, q.tier);
     json_t *next_json = json_null();
     if (next) {

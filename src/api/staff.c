@@ -215,3 +215,14 @@ void gh_api_staff_org_tier(gh_req_t *req)
 out:
     json_decref(body);
 }
+
+/* GET /staff/api/tiers: the tier table, for staff who belong to no organization. */
+void gh_api_staff_tiers(gh_req_t *req)
+{
+    gh_actor_t staff;
+    if (!staff_actor(req, &staff))
+        return;
+    gh_app_t *app = gh_api_ctx(req)->app;
+    const gh_tier_table_t *table = gh_admission_tiers(app->admission);
+    gh_res_json(req, 200, json_pack("{s:o}", "tiers", gh_api_tiers_json(table)));
+}

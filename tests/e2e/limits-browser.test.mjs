@@ -219,6 +219,24 @@ test('staff approve the request at /staff with custom limits; the admin sees the
   await a.getByText('Your tier was set by the platform team.').waitFor();
 });
 
+test('a staff account with no organization of its own goes straight to /staff', async () => {
+  const email = `ops.${STAMP}@example.com`;
+  const ops = new Client(server.consoleUrl);
+  await ops.signIn(server, email);
+  const o = await ops.post('/auth/onboarding', { full_name: 'Ops Person', confirmed_age_18: true, accepted_terms: true });
+  assert.equal(o.status, 200, JSON.stringify(o.body));
+  assert.equal(gatehouse(server, 'staff', 'add', email).status, 0);
+  const p = await signedInPage(ops, 'ops');
+  await p.goto(url('/staff'));
+  await heading(p, 'Staff').waitFor();
+  await p.getByRole('heading', { name: 'Pending requests' }).waitFor();
+  assert.equal(new URL(p.url()).pathname, '/staff');
+  // Anywhere else, an account without an organization is still asked to create one.
+  await p.goto(url('/dashboard'));
+  await p.waitForURL(url('/create-organization'));
+  await p.context().close();
+});
+
 test('someone who is not staff is told /staff is not for them', async () => {
   const p = adminPage;
   await p.goto(url('/staff'));

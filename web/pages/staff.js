@@ -92,7 +92,7 @@ export function render(ctx) {
 
   async function loadTiers() {
     if (tiers.length) return tiers;
-    const l = await get('/v1/organizations/limits', { signal: ctx.signal });
+    const l = await get(`${API}/tiers`, { signal: ctx.signal });
     tiers = l.tiers;
     return tiers;
   }
