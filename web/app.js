@@ -1,7 +1,7 @@
 // The console's entry point: a history-API router, the sign-in gate that decides where a
 // person belongs (login, onboarding, first organization, the console), and the shell
 // (top bar + sidebar) that wraps every console page.
-import { loadSession, getSession, setSession, productName, onUnauthorized, post, rememberNext, takeNext } from './api.js';
+import { loadSession, loadConsoleConfig, getSession, setSession, productName, onUnauthorized, post, rememberNext, takeNext } from './api.js';
 import { h } from './dom.js';
 import { renderShell } from './shell.js';
 import * as login from './pages/login.js';
@@ -26,6 +26,7 @@ import * as notFound from './pages/not-found.js';
 const ROUTES = {
   '/login': { kind: 'public', title: 'Sign in', page: login.renderLogin },
   '/check-email': { kind: 'public', title: 'Check your email', page: login.renderCheckEmail },
+  '/sign-in': { kind: 'public', title: 'Signing in', page: login.renderSignIn },
   '/onboarding': { kind: 'onboarding', title: 'Welcome', page: onboarding.render },
   '/create-organization': { kind: 'create-org', title: 'Create organization', page: createOrg.render },
   '/dashboard': { kind: 'app', title: 'Dashboard', page: dashboard.render },
@@ -95,7 +96,17 @@ async function route() {
   const matched = matchRoute(path);
   const r = matched && matched.route;
 
-  if (!sessionChecked || (r && r.kind !== 'public' && !getSession())) {
+  if (path === '/sign-in' && !sessionChecked) {
+    // A link being opened: the session it starts is loaded once its token is posted (asking
+    // for one now would only log a 401 in the browser's console).
+    try {
+      await loadConsoleConfig();
+    } catch (e) {
+      if (stale()) return;
+      return renderFatal(e);
+    }
+    if (stale()) return;
+  } else if (!sessionChecked || (r && r.kind !== 'public' && !getSession())) {
     try {
       await loadSession();
       sessionChecked = true;

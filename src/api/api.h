@@ -82,6 +82,7 @@ void gh_api_fail(gh_req_t *req, gh_err_t rc, const char *msg, const char *fallba
 void gh_api_auth_config(gh_req_t *req);
 void gh_api_auth_email(gh_req_t *req);
 void gh_api_auth_verify(gh_req_t *req);
+void gh_api_auth_verify_post(gh_req_t *req);
 void gh_api_auth_session(gh_req_t *req);
 void gh_api_auth_onboarding(gh_req_t *req);
 void gh_api_auth_create_org(gh_req_t *req);

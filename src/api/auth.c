@@ -51,36 +51,47 @@ out:
     json_decref(body);
 }
 
+/* Why a link cannot be used: the code the login page explains, and the sentence. */
+static bool link_refusal(gh_err_t rc, const char **code, const char **msg)
+{
+    switch (rc) {
+    case GH_EEXPIRED:
+        *code = "expired_link";
+        *msg = "This sign-in link has expired. Enter your email to get a new one.";
+        return true;
+    case GH_ECONFLICT:
+        *code = "used_link";
+        *msg = "This sign-in link was already used. Enter your email to get a new one.";
+        return true;
+    case GH_ENOTFOUND:
+        *code = "invalid_link";
+        *msg = "This sign-in link is not valid. Enter your email to get a new one.";
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* GET /auth/verify?token=…: the emailed link. It only checks the link: mail scanners and link
+ * previews fetch links, and a GET that signed in would burn the link before its owner clicked
+ * it. A usable link goes on to the console's /sign-in page with the token in the fragment
+ * (never sent to a server, never in a log), whose script posts it back; a link that cannot
+ * be used goes to the login page, which says why. */
 void gh_api_auth_verify(gh_req_t *req)
 {
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     const gh_config_t *cfg = ctx->app->cfg;
-    gh_login_t login;
-    gh_err_t rc = gh_auth_open_link(ctx->app, gh_req_query(req, "token"), req->ip,
-                                    gh_req_header(req, "user-agent"), &login);
-    char location[GH_CONFIG_STR + 64];
+    const char *token = gh_req_query(req, "token");
+    gh_err_t rc = gh_auth_check_link(ctx->app, token);
+    char location[GH_CONFIG_STR + GH_SECRET_MAX + 64];
     if (rc == GH_OK) {
-        set_session_cookie(req, cfg, login.session_secret, cfg->session_ttl_s);
-        snprintf(location, sizeof(location), "%s/", cfg->public_url);
+        snprintf(location, sizeof(location), "%s/sign-in#token=%s", cfg->public_url, token);
         gh_res_redirect(req, location);
         return;
     }
     const char *code, *msg;
-    switch (rc) {
-    case GH_EEXPIRED:
-        code = "expired_link";
-        msg = "This sign-in link has expired. Enter your email to get a new one.";
-        break;
-    case GH_ECONFLICT:
-        code = "used_link";
-        msg = "This sign-in link was already used. Enter your email to get a new one.";
-        break;
-    case GH_ENOTFOUND:
-        code = "invalid_link";
-        msg = "This sign-in link is not valid. Enter your email to get a new one.";
-        break;
-    default:
-        gh_res_error(req, rc, "Could not sign you in. Try the link again.");
+    if (!link_refusal(rc, &code, &msg)) {
+        gh_res_error(req, rc, "Could not check the sign-in link. Try it again.");
         return;
     }
     const char *accept = gh_req_header(req, "accept");
@@ -90,6 +101,36 @@ void gh_api_auth_verify(gh_req_t *req)
     }
     snprintf(location, sizeof(location), "%s/login?error=%s", cfg->public_url, code);
     gh_res_redirect(req, location);
+}
+
+/* POST /auth/verify {"token"}: uses the link (once) and starts the session. */
+void gh_api_auth_verify_post(gh_req_t *req)
+{
+    static const char *const fields[] = {"token", NULL};
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    const gh_config_t *cfg = ctx->app->cfg;
+    json_t *body = gh_api_body(req);
+    const char *token;
+    if (!body)
+        return;
+    if (!gh_api_known_fields(req, body, fields, NULL) ||
+        !gh_api_str(req, body, "token", true, false, &token))
+        goto out;
+    gh_login_t login;
+    gh_err_t rc = gh_auth_open_link(ctx->app, token, req->ip, gh_req_header(req, "user-agent"),
+                                    &login);
+    const char *code, *msg;
+    if (rc == GH_OK) {
+        set_session_cookie(req, cfg, login.session_secret, cfg->session_ttl_s);
+        gh_res_json(req, 200, json_pack("{s:s, s:b}", "type", "signed_in", "new_account",
+                                        login.new_account));
+    } else if (link_refusal(rc, &code, &msg)) {
+        gh_res_error(req, GH_EINVAL, "%s", msg);
+    } else {
+        gh_res_error(req, rc, "Could not sign you in. Try the link again.");
+    }
+out:
+    json_decref(body);
 }
 
 static json_t *org_json(const char *id, const char *name, const char *role)

@@ -22,6 +22,7 @@ static const gh_route_t routes[] = {
     {"GET", "/auth/config", gh_api_auth_config, GH_ACCESS_PUBLIC},
     {"POST", "/auth/email", gh_api_auth_email, GH_ACCESS_PUBLIC},
     {"GET", "/auth/verify", gh_api_auth_verify, GH_ACCESS_PUBLIC},
+    {"POST", "/auth/verify", gh_api_auth_verify_post, GH_ACCESS_PUBLIC},
     {"GET", "/auth/oidc/start", gh_api_oidc_start, GH_ACCESS_PUBLIC},
     {"GET", "/auth/oidc/callback", gh_api_oidc_callback, GH_ACCESS_PUBLIC},
     {"GET", "/auth/session", gh_api_auth_session, GH_ACCESS_SESSION},

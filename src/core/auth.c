@@ -138,6 +138,16 @@ gh_err_t gh_auth_start_session(gh_app_t *app, gh_db_t *db, const char *account_i
     return gh_store_session_insert(db, &s, ip, ua);
 }
 
+gh_err_t gh_auth_check_link(gh_app_t *app, const char *token)
+{
+    if (!token || !gh_secret_valid(token))
+        return GH_ENOTFOUND;
+    char hash[GH_SHA256_HEX_MAX];
+    gh_sha256_hex(hash, token, strlen(token));
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_link_check(db, hash, app->now()) : GH_ESTORE;
+}
+
 gh_err_t gh_auth_open_link(gh_app_t *app, const char *token, const char *ip,
                            const char *user_agent, gh_login_t *out)
 {

@@ -21,6 +21,11 @@ typedef struct gh_login {
     bool new_account;
 } gh_login_t;
 
+/* Checks a link without using it (what a GET of the emailed link does, so that mail scanners
+ * and link previews that fetch it do not burn it): GH_OK, or the errors of
+ * gh_auth_open_link. */
+gh_err_t gh_auth_check_link(gh_app_t *app, const char *token);
+
 /* Opens a link: consumes the token, creates the account on first sign-in and starts a
  * session. GH_ENOTFOUND for a malformed or unknown token, GH_ECONFLICT for a used one,
  * GH_EEXPIRED for an expired one; nothing changes then. */

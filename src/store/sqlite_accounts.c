@@ -22,41 +22,50 @@ gh_err_t gh_store_link_insert(gh_db_t *db, const char *token_hash, const char *e
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_link_consume(gh_db_t *db, const char *token_hash, int64_t now,
-                               char email_out[GH_EMAIL_MAX])
+/* Reads a link: its email, and whether it can still be used (GH_OK), or GH_ENOTFOUND,
+ * GH_ECONFLICT (used) or GH_EEXPIRED. */
+static gh_err_t link_lookup(gh_db_t *db, const char *token_hash, int64_t now,
+                            char email_out[GH_EMAIL_MAX])
 {
     static const char sel[] =
         "SELECT email, expires_at, used_at FROM login_links WHERE token_hash = ?";
-    static const char upd[] =
-        "UPDATE login_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL";
-    gh_err_t rc = gh_store_begin(db);
-    if (rc)
-        return rc;
     sqlite3_stmt *st = gh_sqlite_stmt(db, sel);
-    if (!st) {
-        rc = GH_ESTORE;
-        goto out_rollback;
-    }
+    if (!st)
+        return GH_ESTORE;
     sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
     if (step != SQLITE_ROW) {
-        rc = step == SQLITE_DONE ? GH_ENOTFOUND : gh_sqlite_step_err(db, step);
         sqlite3_reset(st);
-        goto out_rollback;
+        return step == SQLITE_DONE ? GH_ENOTFOUND : gh_sqlite_step_err(db, step);
     }
     gh_sqlite_col_text(st, 0, email_out, GH_EMAIL_MAX);
     int64_t expires_at = sqlite3_column_int64(st, 1);
     bool used = sqlite3_column_type(st, 2) != SQLITE_NULL;
     sqlite3_reset(st);
-    if (used) {
-        rc = GH_ECONFLICT;
+    if (used)
+        return GH_ECONFLICT;
+    if (now >= expires_at)
+        return GH_EEXPIRED;
+    return GH_OK;
+}
+
+gh_err_t gh_store_link_check(gh_db_t *db, const char *token_hash, int64_t now)
+{
+    char email[GH_EMAIL_MAX];
+    return link_lookup(db, token_hash, now, email);
+}
+
+gh_err_t gh_store_link_consume(gh_db_t *db, const char *token_hash, int64_t now,
+                               char email_out[GH_EMAIL_MAX])
+{
+    static const char upd[] =
+        "UPDATE login_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL";
+    gh_err_t rc = gh_store_begin(db);
+    if (rc)
+        return rc;
+    if ((rc = link_lookup(db, token_hash, now, email_out)))
         goto out_rollback;
-    }
-    if (now >= expires_at) {
-        rc = GH_EEXPIRED;
-        goto out_rollback;
-    }
-    st = gh_sqlite_stmt(db, upd);
+    sqlite3_stmt *st = gh_sqlite_stmt(db, upd);
     if (!st) {
         rc = GH_ESTORE;
         goto out_rollback;

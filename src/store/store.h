@@ -96,6 +96,9 @@ void gh_store_rollback(gh_db_t *db);
 /* Sign-in links. */
 gh_err_t gh_store_link_insert(gh_db_t *db, const char *token_hash, const char *email,
                               const char *ip, int64_t now, int64_t expires_at);
+/* Whether a link can still be used, without using it: GH_OK, or the errors of
+ * gh_store_link_consume. */
+gh_err_t gh_store_link_check(gh_db_t *db, const char *token_hash, int64_t now);
 /* Marks the link used and writes its email into `email_out`. GH_ENOTFOUND for an unknown
  * hash, GH_ECONFLICT for a link already used, GH_EEXPIRED for one past its expiry (an
  * expired link is left unused). */

@@ -37,10 +37,10 @@ function remember(client) {
   if (client.csrf) sessionSecrets.add(client.csrf);
 }
 
-// Opens a sign-in link as a browser would (no redirect following).
+// Opens a sign-in link as the console does: the GET, then the POST of its token from
+// /sign-in (client.mjs). The GET's answer when it did not lead there.
 function open(client, link, headers = {}) {
-  const u = new URL(link);
-  return client.get(u.pathname + u.search, { headers });
+  return client.openLink(link, headers);
 }
 
 // POST with a raw Host header (fetch does not let a caller set Host).
@@ -85,9 +85,19 @@ test('the whole path: request a link, the email, open it, a fresh session', asyn
   assert.ok(!mail.raw.includes('evil.example'), 'the spoofed host appears in the email');
 
   const c = new Client(server.consoleUrl);
-  const v = await open(c, link);
-  assert.equal(v.status, 303);
-  assert.equal(v.headers.get('location'), server.consoleUrl + '/');
+  // The link itself only checks: it leads to /sign-in with the token in the fragment and
+  // starts no session, however often it is fetched (mail scanners, link previews).
+  const token = new URL(link).searchParams.get('token');
+  for (let i = 0; i < 3; i++) {
+    const g = await c.get(new URL(link).pathname + new URL(link).search);
+    assert.equal(g.status, 303);
+    assert.equal(g.headers.get('location'), `${server.consoleUrl}/sign-in#token=${token}`);
+    assert.equal(sessionCookie(g), undefined, 'the GET of the link started a session');
+  }
+  // The console's /sign-in page posts the token: that uses the link and starts the session.
+  const v = await c.post('/auth/verify', { token });
+  assert.equal(v.status, 200, JSON.stringify(v.body));
+  assert.deepEqual(v.body, { type: 'signed_in', new_account: true });
   const cookie = sessionCookie(v);
   assert.ok(cookie, 'no gh_session cookie was set');
   const attrs = cookie.split(';').map((s) => s.trim().toLowerCase());
@@ -127,7 +137,8 @@ test('the answer is the same for a new and an existing account; signing in again
   assert.equal(rOld.status, rNew.status);
   assert.deepEqual(rOld.body, rNew.body);
   const v = await open(second, lastLink(server, email));
-  assert.equal(v.status, 303);
+  assert.equal(v.status, 200);
+  assert.equal(v.body.new_account, false);
   const s2 = await second.refreshSession();
   assert.equal(s2.status, 200);
   remember(second);
@@ -142,8 +153,14 @@ test('a used link is refused and starts no session', async () => {
   const c = new Client(server.consoleUrl);
   await c.post('/auth/email', { email });
   const link = lastLink(server, email);
-  assert.equal((await open(c, link)).status, 303);
+  const token = new URL(link).searchParams.get('token');
+  assert.equal((await open(c, link)).status, 200);
   remember(c);
+  // Posting the token again is refused with the reason.
+  const twice = await new Client(server.consoleUrl).post('/auth/verify', { token });
+  assertError(twice, 400, 'invalid_request_error');
+  assert.equal(twice.body.error.message, 'This sign-in link was already used. Enter your email to get a new one.');
+  assert.equal(sessionCookie(twice), undefined);
 
   const again = new Client(server.consoleUrl);
   const r = await open(again, link);
@@ -297,9 +314,11 @@ test('with an https public_url, links use it and the session cookie is Secure', 
     const link = lastLink(tls, email);
     assert.ok(link.startsWith('https://console.example.test/auth/verify?token='), link);
     const u = new URL(link);
-    const v = await c.get(u.pathname + u.search);
-    assert.equal(v.status, 303);
-    assert.equal(v.headers.get('location'), 'https://console.example.test/');
+    const g = await c.get(u.pathname + u.search);
+    assert.equal(g.status, 303);
+    assert.ok(g.headers.get('location').startsWith('https://console.example.test/sign-in#token='));
+    const v = await c.openLink(link);
+    assert.equal(v.status, 200);
     const cookie = v.headers.getSetCookie().find((x) => x.startsWith('gh_session='));
     assert.match(cookie, /; Secure/);
     assert.match(cookie, /; HttpOnly/);

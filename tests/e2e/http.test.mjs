@@ -168,13 +168,16 @@ test('the access log has one line per request and never a sign-in token', async 
   const token = new URL(link).searchParams.get('token');
   const verify = await c.get(new URL(link).pathname + new URL(link).search);
   assert.equal(verify.status, 303);
+  const use = await c.post('/auth/verify', { token });
+  assert.equal(use.status, 200);
   const badToken = `NeverLogThis${Date.now()}x`;
   const bad = await c.get(`/auth/verify?token=${badToken}`);
   const missing = await c.get('/v1/nope?secret=querystring');
   const session = await c.get('/auth/session');
 
   const seen = [
-    [sent, 'POST', '/auth/email', 202], [verify, 'GET', '/auth/verify', 303], [bad, 'GET', '/auth/verify', 303],
+    [sent, 'POST', '/auth/email', 202], [verify, 'GET', '/auth/verify', 303], [use, 'POST', '/auth/verify', 200],
+    [bad, 'GET', '/auth/verify', 303],
     [missing, 'GET', '/v1/nope', 404], [session, 'GET', '/auth/session', 200],
   ];
   const lineOf = (id) => server.log.split('\n').filter((l) => l.includes(id));

@@ -1,5 +1,5 @@
 // /login (ask for an email, send a sign-in link) and /check-email (link sent; resend).
-import { post, productName, linkMinutes, oidcLabel, ApiError } from '../api.js';
+import { post, loadSession, productName, linkMinutes, oidcLabel, ApiError } from '../api.js';
 import { h, field, alertBox, busy, icon } from '../dom.js';
 import { authCard } from '../layout.js';
 
@@ -104,4 +104,37 @@ export function renderCheckEmail({ params, navigate }) {
     h('div.auth-actions',
       h('a.btn.btn-ghost', { href: '/login' }, 'Use a different email'),
       resend));
+}
+
+// /sign-in#token=…: where an emailed link lands after the server checked it. The link itself
+// (a GET) never signs in, because mail scanners and link previews fetch links; this page's
+// script posts the token, which uses it, and then goes on like any sign-in. The token leaves
+// the address bar at once.
+export function renderSignIn({ navigate }) {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  const token = m ? decodeURIComponent(m[1]) : '';
+  history.replaceState(history.state, '', location.pathname);
+  if (!token) {
+    navigate('/login?error=invalid_link', { replace: true });
+    return null;
+  }
+  const status = alertBox('error');
+  (async () => {
+    try {
+      await post('/auth/verify', { token }, { quiet401: true });
+      await loadSession();
+      navigate('/', { replace: true });
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status >= 500) {
+        status.show('We could not sign you in. Open the link from your email again.', 'error');
+        return;
+      }
+      const code = /expired/.test(e.message) ? 'expired_link'
+        : /already used/.test(e.message) ? 'used_link' : 'invalid_link';
+      navigate(`/login?error=${code}`, { replace: true });
+    }
+  })();
+  return authCard({ title: 'Signing you in…', icon: icon('mail', 'icon icon-xl') },
+    h('p.auth-text', 'One moment while we check your link.'),
+    status.el);
 }
