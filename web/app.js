@@ -27,6 +27,7 @@ const ROUTES = {
   '/login': { kind: 'public', title: 'Sign in', page: login.renderLogin },
   '/check-email': { kind: 'public', title: 'Check your email', page: login.renderCheckEmail },
   '/sign-in': { kind: 'public', title: 'Signing in', page: login.renderSignIn },
+  '/accept-invite': { kind: 'public', title: 'Accepting the invitation', page: login.renderAcceptInvite },
   '/onboarding': { kind: 'onboarding', title: 'Welcome', page: onboarding.render },
   '/create-organization': { kind: 'create-org', title: 'Create organization', page: createOrg.render },
   '/dashboard': { kind: 'app', title: 'Dashboard', page: dashboard.render },
@@ -96,7 +97,7 @@ async function route() {
   const matched = matchRoute(path);
   const r = matched && matched.route;
 
-  if (path === '/sign-in' && !sessionChecked) {
+  if ((path === '/sign-in' || path === '/accept-invite') && !sessionChecked) {
     // A link being opened: the session it starts is loaded once its token is posted (asking
     // for one now would only log a 401 in the browser's console).
     try {

@@ -104,6 +104,7 @@ void gh_api_invite_get(gh_req_t *req);
 void gh_api_invite_resend(gh_req_t *req);
 void gh_api_invite_delete(gh_req_t *req);
 void gh_api_invite_accept(gh_req_t *req);
+void gh_api_invite_accept_post(gh_req_t *req);
 void gh_api_workspaces_list(gh_req_t *req);
 void gh_api_workspace_create(gh_req_t *req);
 void gh_api_workspace_get(gh_req_t *req);

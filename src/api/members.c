@@ -205,45 +205,81 @@ void gh_api_invite_delete(gh_req_t *req)
         gh_res_json(req, 200, json_pack("{s:s, s:s}", "type", "invite_deleted", "id", id));
 }
 
+/* Why an invitation link cannot be used: the code the login page explains, and the
+ * sentence. */
+static const struct {
+    const char *code, *msg;
+} invite_why[] = {
+    [GH_INVITE_JOINED] = {"invalid_link", ""},
+    [GH_INVITE_INVALID] = {"invalid_link", "This invitation link is not valid."},
+    [GH_INVITE_USED] = {"invite_used", "This invitation was already accepted. Sign in instead."},
+    [GH_INVITE_REVOKED] = {"invite_revoked", "This invitation was revoked. Ask an admin of the "
+                                             "organization for a new one."},
+    [GH_INVITE_EXPIRED] = {"invite_expired", "This invitation has expired. Ask an admin of "
+                                             "the organization to send it again."},
+};
+
+/* GET /auth/invite?token=…: the mailed link. Like a sign-in link it only checks: a usable one
+ * goes on to the console's /accept-invite page with the token in the fragment, whose script
+ * posts it; one that cannot be used goes to the login page, which says why. */
 void gh_api_invite_accept(gh_req_t *req)
 {
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     const gh_config_t *cfg = ctx->app->cfg;
+    const char *token = gh_req_query(req, "token");
+    gh_invite_outcome_t outcome;
+    gh_err_t rc = gh_invite_check(ctx->app, token, &outcome);
+    char location[GH_CONFIG_STR + GH_SECRET_MAX + 64];
+    if (!rc) {
+        snprintf(location, sizeof(location), "%s/accept-invite#token=%s", cfg->public_url, token);
+        gh_res_redirect(req, location);
+        return;
+    }
+    if (rc != GH_ENOTFOUND && rc != GH_ECONFLICT) {
+        gh_res_error(req, rc, "Could not check the invitation. Try the link again.");
+        return;
+    }
+    const char *accept = gh_req_header(req, "accept");
+    if (accept && strstr(accept, "application/json")) {
+        gh_res_error(req, GH_EINVAL, "%s", invite_why[outcome].msg);
+        return;
+    }
+    snprintf(location, sizeof(location), "%s/login?error=%s", cfg->public_url,
+             invite_why[outcome].code);
+    gh_res_redirect(req, location);
+}
+
+/* POST /auth/invite {"token"}: accepts the invitation (once), signs in as the invited
+ * address with that organization current. */
+void gh_api_invite_accept_post(gh_req_t *req)
+{
+    static const char *const fields[] = {"token", NULL};
+    gh_api_ctx_t *ctx = gh_api_ctx(req);
+    const gh_config_t *cfg = ctx->app->cfg;
+    json_t *body = gh_api_body(req);
+    const char *token;
+    if (!body)
+        return;
+    if (!gh_api_known_fields(req, body, fields, NULL) ||
+        !gh_api_str(req, body, "token", true, false, &token))
+        goto out;
     gh_login_t login;
     gh_invite_outcome_t outcome;
-    gh_err_t rc = gh_invite_accept(ctx->app, gh_req_query(req, "token"), req->ip,
-                                   gh_req_header(req, "user-agent"), &login, &outcome);
-    char location[GH_CONFIG_STR + 64];
+    gh_err_t rc = gh_invite_accept(ctx->app, token, req->ip, gh_req_header(req, "user-agent"),
+                                   &login, &outcome);
     if (!rc) {
         char cookie[256];
         snprintf(cookie, sizeof(cookie),
                  "gh_session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s",
                  login.session_secret, cfg->session_ttl_s, cfg->cookie_secure ? "; Secure" : "");
         gh_res_header(req, "set-cookie", cookie);
-        snprintf(location, sizeof(location), "%s/", cfg->public_url);
-        gh_res_redirect(req, location);
-        return;
-    }
-    if (rc != GH_ENOTFOUND && rc != GH_ECONFLICT) {
+        gh_res_json(req, 200, json_pack("{s:s, s:b}", "type", "invite_accepted", "new_account",
+                                        login.new_account));
+    } else if (rc == GH_ENOTFOUND || rc == GH_ECONFLICT) {
+        gh_res_error(req, GH_EINVAL, "%s", invite_why[outcome].msg);
+    } else {
         gh_res_error(req, rc, "Could not accept the invitation. Try the link again.");
-        return;
     }
-    static const struct {
-        const char *code, *msg;
-    } why[] = {
-        [GH_INVITE_JOINED] = {"invalid_link", ""},
-        [GH_INVITE_INVALID] = {"invalid_link", "This invitation link is not valid."},
-        [GH_INVITE_USED] = {"invite_used", "This invitation was already accepted. Sign in instead."},
-        [GH_INVITE_REVOKED] = {"invite_revoked", "This invitation was revoked. Ask an admin of the "
-                                                 "organization for a new one."},
-        [GH_INVITE_EXPIRED] = {"invite_expired", "This invitation has expired. Ask an admin of "
-                                                 "the organization to send it again."},
-    };
-    const char *accept = gh_req_header(req, "accept");
-    if (accept && strstr(accept, "application/json")) {
-        gh_res_error(req, GH_EINVAL, "%s", why[outcome].msg);
-        return;
-    }
-    snprintf(location, sizeof(location), "%s/login?error=%s", cfg->public_url, why[outcome].code);
-    gh_res_redirect(req, location);
+out:
+    json_decref(body);
 }

@@ -34,6 +34,7 @@ static const gh_route_t routes[] = {
     {"GET", "/v1/organizations/me/settings", gh_api_org_settings_get, GH_ACCESS_MEMBER},
     {"POST", "/v1/organizations/me/settings", gh_api_org_settings_post, GH_ACCESS_BILLING},
     {"GET", "/auth/invite", gh_api_invite_accept, GH_ACCESS_PUBLIC},
+    {"POST", "/auth/invite", gh_api_invite_accept_post, GH_ACCESS_PUBLIC},
     {"GET", "/v1/organizations/users", gh_api_users_list, GH_ACCESS_MEMBER},
     {"GET", "/v1/organizations/users/{user_id}", gh_api_user_get, GH_ACCESS_MEMBER},
     {"POST", "/v1/organizations/users/{user_id}", gh_api_user_update, GH_ACCESS_ADMIN},

@@ -310,16 +310,43 @@ out_rollback:
     return rc;
 }
 
+/* Finds the pending invite of `token`; GH_ENOTFOUND, or GH_ECONFLICT with `*outcome` saying
+ * why it cannot be used. */
+static gh_err_t pending_invite(gh_db_t *db, const char *token, int64_t now, gh_invite_t *inv,
+                               gh_invite_outcome_t *outcome)
+{
+    *outcome = GH_INVITE_INVALID;
+    if (!token || !gh_secret_valid(token))
+        return GH_ENOTFOUND;
+    char hash[GH_SHA256_HEX_MAX];
+    gh_sha256_hex(hash, token, strlen(token));
+    gh_err_t rc = gh_store_invite_by_token(db, hash, inv);
+    if (rc)
+        return rc;
+    const char *status = gh_invite_status(inv, now);
+    if (strcmp(status, "pending")) {
+        *outcome = !strcmp(status, "accepted")  ? GH_INVITE_USED
+                   : !strcmp(status, "deleted") ? GH_INVITE_REVOKED
+                                                : GH_INVITE_EXPIRED;
+        return GH_ECONFLICT;
+    }
+    return GH_OK;
+}
+
+gh_err_t gh_invite_check(gh_app_t *app, const char *token, gh_invite_outcome_t *outcome)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    gh_invite_t inv;
+    *outcome = GH_INVITE_INVALID;
+    return db ? pending_invite(db, token, app->now(), &inv, outcome) : GH_ESTORE;
+}
+
 gh_err_t gh_invite_accept(gh_app_t *app, const char *token, const char *ip,
                           const char *user_agent, gh_login_t *login,
                           gh_invite_outcome_t *outcome)
 {
     memset(login, 0, sizeof(*login));
     *outcome = GH_INVITE_INVALID;
-    if (!token || !gh_secret_valid(token))
-        return GH_ENOTFOUND;
-    char hash[GH_SHA256_HEX_MAX];
-    gh_sha256_hex(hash, token, strlen(token));
     gh_db_t *db = gh_store_db(app->store);
     if (!db)
         return GH_ESTORE;
@@ -327,17 +354,9 @@ gh_err_t gh_invite_accept(gh_app_t *app, const char *token, const char *ip,
     if (rc)
         return rc;
     gh_invite_t inv;
-    if ((rc = gh_store_invite_by_token(db, hash, &inv)))
-        goto out_rollback;
     int64_t now = app->now();
-    const char *status = gh_invite_status(&inv, now);
-    if (strcmp(status, "pending")) {
-        *outcome = !strcmp(status, "accepted")  ? GH_INVITE_USED
-                   : !strcmp(status, "deleted") ? GH_INVITE_REVOKED
-                                                : GH_INVITE_EXPIRED;
-        rc = GH_ECONFLICT;
+    if ((rc = pending_invite(db, token, now, &inv, outcome)))
         goto out_rollback;
-    }
     gh_account_t acct;
     gh_membership_t m;
     if ((rc = gh_auth_account_for_email(app, db, inv.email, &acct, &login->new_account)))

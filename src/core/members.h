@@ -32,6 +32,11 @@ typedef enum {
     GH_INVITE_EXPIRED,
 } gh_invite_outcome_t;
 
+/* Checks an invitation link without using it (what a GET of the mailed link does, so that
+ * mail scanners do not accept invitations): GH_OK for a pending one; otherwise the errors and
+ * `*outcome` of gh_invite_accept. */
+gh_err_t gh_invite_check(gh_app_t *app, const char *token, gh_invite_outcome_t *outcome);
+
 /* Opens an invitation link: joins the organization (unless already a member), marks the
  * invite accepted, signs in as the invited address and makes that organization current, all
  * in one transaction. `*outcome` says why when it does not; nothing changes then. */

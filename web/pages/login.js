@@ -106,35 +106,44 @@ export function renderCheckEmail({ params, navigate }) {
       resend));
 }
 
-// /sign-in#token=…: where an emailed link lands after the server checked it. The link itself
-// (a GET) never signs in, because mail scanners and link previews fetch links; this page's
-// script posts the token, which uses it, and then goes on like any sign-in. The token leaves
-// the address bar at once.
-export function renderSignIn({ navigate }) {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  const token = m ? decodeURIComponent(m[1]) : '';
-  history.replaceState(history.state, '', location.pathname);
-  if (!token) {
-    navigate('/login?error=invalid_link', { replace: true });
-    return null;
-  }
-  const status = alertBox('error');
-  (async () => {
-    try {
-      await post('/auth/verify', { token }, { quiet401: true });
-      await loadSession();
-      navigate('/', { replace: true });
-    } catch (e) {
-      if (!(e instanceof ApiError) || e.status >= 500) {
-        status.show('We could not sign you in. Open the link from your email again.', 'error');
-        return;
-      }
-      const code = /expired/.test(e.message) ? 'expired_link'
-        : /already used/.test(e.message) ? 'used_link' : 'invalid_link';
-      navigate(`/login?error=${code}`, { replace: true });
+// /sign-in#token=… and /accept-invite#token=…: where an emailed link lands after the server
+// checked it. The link itself (a GET) never signs in or accepts, because mail scanners and
+// link previews fetch links; this page's script posts the token, which uses it, and then goes
+// on like any sign-in. The token leaves the address bar at once.
+function linkLanding(endpoint, refusalCode, title) {
+  return ({ navigate }) => {
+    const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    const token = m ? decodeURIComponent(m[1]) : '';
+    history.replaceState(history.state, '', location.pathname);
+    if (!token) {
+      navigate('/login?error=invalid_link', { replace: true });
+      return null;
     }
-  })();
-  return authCard({ title: 'Signing you in…', icon: icon('mail', 'icon icon-xl') },
-    h('p.auth-text', 'One moment while we check your link.'),
-    status.el);
+    const status = alertBox('error');
+    (async () => {
+      try {
+        await post(endpoint, { token }, { quiet401: true });
+        await loadSession();
+        navigate('/', { replace: true });
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.status >= 500) {
+          status.show('That did not work. Open the link from your email again.', 'error');
+          return;
+        }
+        navigate(`/login?error=${refusalCode(e.message)}`, { replace: true });
+      }
+    })();
+    return authCard({ title, icon: icon('mail', 'icon icon-xl') },
+      h('p.auth-text', 'One moment while we check your link.'),
+      status.el);
+  };
 }
+
+export const renderSignIn = linkLanding('/auth/verify',
+  (m) => (/expired/.test(m) ? 'expired_link' : /already used/.test(m) ? 'used_link' : 'invalid_link'),
+  'Signing you in…');
+
+export const renderAcceptInvite = linkLanding('/auth/invite',
+  (m) => (/already accepted/.test(m) ? 'invite_used' : /revoked/.test(m) ? 'invite_revoked'
+    : /expired/.test(m) ? 'invite_expired' : 'invalid_link'),
+  'Joining the organization…');
