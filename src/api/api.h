@@ -50,6 +50,15 @@ static inline gh_api_ctx_t *gh_api_ctx(gh_req_t *req)
  * owns the reference. */
 json_t *gh_api_body(gh_req_t *req);
 
+/* Reads a `{"token": "…"}` body (the POSTs that use an emailed link). The body, which the
+ * caller releases, with `*token` pointing into it; NULL when the request was answered with
+ * a 400. */
+json_t *gh_api_token_body(gh_req_t *req, const char **token);
+
+/* Sets the gh_session cookie (HttpOnly, SameSite=Lax, Secure on an https console) to
+ * `secret` for `max_age_s` seconds; "" and 0 clear it. */
+void gh_api_session_cookie(gh_req_t *req, const char *secret, int max_age_s);
+
 /* False (and a 400 naming it) when `obj` has a key not in the NULL-terminated `allowed`. */
 bool gh_api_known_fields(gh_req_t *req, json_t *obj, const char *const *allowed,
                          const char *where);

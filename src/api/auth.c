@@ -10,15 +10,6 @@
 #include "core/staff.h"
 #include "lib/text.h"
 
-static void set_session_cookie(gh_req_t *req, const gh_config_t *cfg, const char *secret,
-                               int max_age)
-{
-    char cookie[256];
-    snprintf(cookie, sizeof(cookie), "gh_session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s",
-             secret, max_age, cfg->cookie_secure ? "; Secure" : "");
-    gh_res_header(req, "set-cookie", cookie);
-}
-
 void gh_api_auth_email(gh_req_t *req)
 {
     static const char *const fields[] = {"email", NULL};
@@ -106,22 +97,18 @@ void gh_api_auth_verify(gh_req_t *req)
 /* POST /auth/verify {"token"}: uses the link (once) and starts the session. */
 void gh_api_auth_verify_post(gh_req_t *req)
 {
-    static const char *const fields[] = {"token", NULL};
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     const gh_config_t *cfg = ctx->app->cfg;
-    json_t *body = gh_api_body(req);
     const char *token;
+    json_t *body = gh_api_token_body(req, &token);
     if (!body)
         return;
-    if (!gh_api_known_fields(req, body, fields, NULL) ||
-        !gh_api_str(req, body, "token", true, false, &token))
-        goto out;
     gh_login_t login;
     gh_err_t rc = gh_auth_open_link(ctx->app, token, req->ip, gh_req_header(req, "user-agent"),
                                     &login);
     const char *code, *msg;
     if (rc == GH_OK) {
-        set_session_cookie(req, cfg, login.session_secret, cfg->session_ttl_s);
+        gh_api_session_cookie(req, login.session_secret, cfg->session_ttl_s);
         gh_res_json(req, 200, json_pack("{s:s, s:b}", "type", "signed_in", "new_account",
                                         login.new_account));
     } else if (link_refusal(rc, &code, &msg)) {
@@ -129,7 +116,6 @@ void gh_api_auth_verify_post(gh_req_t *req)
     } else {
         gh_res_error(req, rc, "Could not sign you in. Try the link again.");
     }
-out:
     json_decref(body);
 }
 
@@ -265,7 +251,7 @@ void gh_api_auth_logout(gh_req_t *req)
         gh_res_error(req, rc, "Could not sign you out. Try again.");
         return;
     }
-    set_session_cookie(req, ctx->app->cfg, "", 0);
+    gh_api_session_cookie(req, "", 0);
     gh_res_json(req, 200, json_pack("{s:s}", "type", "logged_out"));
 }
 

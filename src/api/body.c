@@ -165,3 +165,23 @@ void gh_api_fail(gh_req_t *req, gh_err_t rc, const char *msg, const char *fallba
     else
         gh_res_error(req, rc, "%s", msg && *msg ? msg : fallback);
 }
+
+json_t *gh_api_token_body(gh_req_t *req, const char **token)
+{
+    static const char *const fields[] = {"token", NULL};
+    json_t *body = gh_api_body(req);
+    if (body && (!gh_api_known_fields(req, body, fields, NULL) ||
+                 !gh_api_str(req, body, "token", true, false, token))) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+void gh_api_session_cookie(gh_req_t *req, const char *secret, int max_age_s)
+{
+    char cookie[256];
+    snprintf(cookie, sizeof(cookie), "gh_session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s",
+             secret, max_age_s, gh_api_ctx(req)->app->cfg->cookie_secure ? "; Secure" : "");
+    gh_res_header(req, "set-cookie", cookie);
+}

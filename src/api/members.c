@@ -253,26 +253,17 @@ void gh_api_invite_accept(gh_req_t *req)
  * address with that organization current. */
 void gh_api_invite_accept_post(gh_req_t *req)
 {
-    static const char *const fields[] = {"token", NULL};
     gh_api_ctx_t *ctx = gh_api_ctx(req);
-    const gh_config_t *cfg = ctx->app->cfg;
-    json_t *body = gh_api_body(req);
     const char *token;
+    json_t *body = gh_api_token_body(req, &token);
     if (!body)
         return;
-    if (!gh_api_known_fields(req, body, fields, NULL) ||
-        !gh_api_str(req, body, "token", true, false, &token))
-        goto out;
     gh_login_t login;
     gh_invite_outcome_t outcome;
     gh_err_t rc = gh_invite_accept(ctx->app, token, req->ip, gh_req_header(req, "user-agent"),
                                    &login, &outcome);
     if (!rc) {
-        char cookie[256];
-        snprintf(cookie, sizeof(cookie),
-                 "gh_session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s",
-                 login.session_secret, cfg->session_ttl_s, cfg->cookie_secure ? "; Secure" : "");
-        gh_res_header(req, "set-cookie", cookie);
+        gh_api_session_cookie(req, login.session_secret, ctx->app->cfg->session_ttl_s);
         gh_res_json(req, 200, json_pack("{s:s, s:b}", "type", "invite_accepted", "new_account",
                                         login.new_account));
     } else if (rc == GH_ENOTFOUND || rc == GH_ECONFLICT) {
@@ -280,6 +271,5 @@ void gh_api_invite_accept_post(gh_req_t *req)
     } else {
         gh_res_error(req, rc, "Could not accept the invitation. Try the link again.");
     }
-out:
     json_decref(body);
 }

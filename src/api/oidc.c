@@ -42,16 +42,6 @@ static void set_flow_cookie(gh_req_t *req, const gh_config_t *cfg, const char *s
 }
 
 /* The same session cookie as a sign-in link sets (src/api/auth.c). */
-static void set_session_cookie(gh_req_t *req, const gh_config_t *cfg, const char *secret,
-                               int max_age)
-{
-    char cookie[256];
-    snprintf(cookie, sizeof(cookie), "gh_session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s",
-             secret, max_age, cfg->cookie_secure ? "; Secure" : "");
-    gh_res_header(req, "set-cookie", cookie);
-    sodium_memzero(cookie, sizeof(cookie));
-}
-
 /* Answers a failed sign-in: back to /login with `code` for a browser, or the error `err`
  * with `msg` for a JSON caller. */
 static void refuse(gh_req_t *req, const gh_config_t *cfg, const char *code, gh_err_t err,
@@ -152,7 +142,7 @@ void gh_api_oidc_callback(gh_req_t *req)
     gh_oidc_reason_t reason;
     gh_err_t rc = gh_oidc_finish(app, &cb, &login, &reason);
     if (rc == GH_OK) {
-        set_session_cookie(req, cfg, login.session_secret, cfg->session_ttl_s);
+        gh_api_session_cookie(req, login.session_secret, cfg->session_ttl_s);
         sodium_memzero(&login, sizeof(login));
         char location[GH_CONFIG_STR + 8];
         snprintf(location, sizeof(location), "%s/", cfg->public_url);
