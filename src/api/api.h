@@ -74,6 +74,12 @@ bool gh_api_bool(gh_req_t *req, json_t *obj, const char *key, bool *out);
 /* RFC 3339 UTC text for a Unix time, or JSON null for 0. */
 json_t *gh_api_time(int64_t t);
 
+/* A string, or JSON null for NULL or "". */
+json_t *gh_api_opt_str(const char *s);
+
+/* Money as the API writes it: decimal USD text ("12.50"). */
+json_t *gh_api_money(int64_t nusd);
+
 /* Reads limit (1–1000, default 20), after_id and before_id from the query. */
 bool gh_api_page(gh_req_t *req, gh_page_t *page);
 

@@ -13,18 +13,6 @@
 #define LOTS_SHOWN 100
 #define LIST_ITEMS_MAX 256 /* longest array accepted in a billing request */
 
-static json_t *money(int64_t nusd)
-{
-    char text[GH_MONEY_TEXT_MAX];
-    gh_money_format_usd(nusd, text);
-    return json_string(text);
-}
-
-static json_t *opt(const char *s)
-{
-    return s && s[0] ? json_string(s) : json_null();
-}
-
 static json_t *card_json(const gh_payment_method_t *pm)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:o}", "type", "payment_method", "id",
@@ -35,12 +23,13 @@ static json_t *card_json(const gh_payment_method_t *pm)
 
 static json_t *auto_reload_json(const gh_billing_account_t *a)
 {
-    return json_pack("{s:s, s:b, s:o, s:o, s:o}", "type", "auto_reload", "enabled",
-                     a->auto_reload_enabled, "threshold_usd",
-                     a->auto_reload_configured ? money(a->auto_reload_threshold_nusd) : json_null(),
-                     "amount_usd",
-                     a->auto_reload_configured ? money(a->auto_reload_amount_nusd) : json_null(),
-                     "disabled_reason", opt(a->auto_reload_disabled_reason));
+    return json_pack(
+        "{s:s, s:b, s:o, s:o, s:o}", "type", "auto_reload", "enabled", a->auto_reload_enabled,
+        "threshold_usd",
+        a->auto_reload_configured ? gh_api_money(a->auto_reload_threshold_nusd) : json_null(),
+        "amount_usd",
+        a->auto_reload_configured ? gh_api_money(a->auto_reload_amount_nusd) : json_null(),
+        "disabled_reason", gh_api_opt_str(a->auto_reload_disabled_reason));
 }
 
 static json_t *profile_json(const gh_billing_account_t *a)
@@ -57,26 +46,28 @@ static json_t *profile_json(const gh_billing_account_t *a)
 
 static json_t *purchase_json(const gh_purchase_t *p)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:i, "
-                          "s:o, s:o, s:o, s:{s:s, s:s}}",
-                          "type", "purchase", "id", p->id, "kind", p->kind, "status", p->status,
-                          "amount_usd", money(p->amount_nusd), "tax_usd", money(p->tax_nusd),
-                          "total_usd", money(p->total_nusd), "tax_label", p->tax_label,
-                          "payment_method_id", p->payment_method_id, "invoice_id",
-                          opt(p->invoice_id), "decline_code", opt(p->decline_code), "message",
-                          opt(p->message), "attempts", p->attempts, "provider_ref",
-                          opt(p->provider_ref), "created_at", gh_api_time(p->created_at),
-                          "resolved_at", gh_api_time(p->resolved_at), "created_by", "type",
-                          p->created_by_type, "id", p->created_by_id);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:i, "
+        "s:o, s:o, s:o, s:{s:s, s:s}}",
+        "type", "purchase", "id", p->id, "kind", p->kind, "status", p->status, "amount_usd",
+        gh_api_money(p->amount_nusd), "tax_usd", gh_api_money(p->tax_nusd), "total_usd",
+        gh_api_money(p->total_nusd), "tax_label", p->tax_label, "payment_method_id",
+        p->payment_method_id, "invoice_id", gh_api_opt_str(p->invoice_id), "decline_code",
+        gh_api_opt_str(p->decline_code), "message", gh_api_opt_str(p->message), "attempts",
+        p->attempts, "provider_ref", gh_api_opt_str(p->provider_ref), "created_at",
+        gh_api_time(p->created_at), "resolved_at", gh_api_time(p->resolved_at), "created_by",
+        "type", p->created_by_type, "id", p->created_by_id);
     return j;
 }
 
 static json_t *party_json(const gh_invoice_party_rec_t *p)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", opt(p->name),
-                     "line1", opt(p->line1), "line2", opt(p->line2), "city", opt(p->city),
-                     "postal_code", opt(p->postal_code), "state", opt(p->state), "country",
-                     opt(p->country), "vat_id", opt(p->vat_id), "email", opt(p->email));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name",
+                     gh_api_opt_str(p->name), "line1", gh_api_opt_str(p->line1), "line2",
+                     gh_api_opt_str(p->line2), "city", gh_api_opt_str(p->city), "postal_code",
+                     gh_api_opt_str(p->postal_code), "state", gh_api_opt_str(p->state), "country",
+                     gh_api_opt_str(p->country), "vat_id", gh_api_opt_str(p->vat_id), "email",
+                     gh_api_opt_str(p->email));
 }
 
 static json_t *invoice_json(const gh_invoice_rec_t *v)
@@ -87,21 +78,21 @@ static json_t *invoice_json(const gh_invoice_rec_t *v)
                      "s:b, s:o, s:o, s:s}",
                      "type", "invoice", "id", v->id, "number", v->number, "purchase_id",
                      v->purchase_id, "issued_at", gh_api_time(v->issued_at), "status", "paid",
-                     "currency", v->currency, "subtotal_usd", money(v->subtotal_nusd), "tax_usd",
-                     money(v->tax_nusd), "total_usd", money(v->total_nusd), "tax_label",
-                     v->tax_label, "description", v->description, "payment", v->payment, "note",
-                     opt(v->note), "test_mode", v->test_mode, "seller", party_json(&v->seller),
-                     "buyer", party_json(&v->buyer), "pdf_url", pdf);
+                     "currency", v->currency, "subtotal_usd", gh_api_money(v->subtotal_nusd),
+                     "tax_usd", gh_api_money(v->tax_nusd), "total_usd", gh_api_money(v->total_nusd),
+                     "tax_label", v->tax_label, "description", v->description, "payment",
+                     v->payment, "note", gh_api_opt_str(v->note), "test_mode", v->test_mode,
+                     "seller", party_json(&v->seller), "buyer", party_json(&v->buyer), "pdf_url",
+                     pdf);
 }
 
 static void add_lot(void *list, const gh_credit_lot_t *l)
 {
-    json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "type",
-                                          "credit_lot", "id", l->id, "source", l->source,
-                                          "amount_usd", money(l->amount_nusd), "remaining_usd",
-                                          money(l->remaining_nusd), "expires_at",
-                                          gh_api_time(l->expires_at), "created_at",
-                                          gh_api_time(l->created_at)));
+    json_array_append_new(
+        list, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "type", "credit_lot", "id", l->id,
+                        "source", l->source, "amount_usd", gh_api_money(l->amount_nusd),
+                        "remaining_usd", gh_api_money(l->remaining_nusd), "expires_at",
+                        gh_api_time(l->expires_at), "created_at", gh_api_time(l->created_at)));
 }
 
 void gh_api_billing_get(gh_req_t *req)
@@ -132,18 +123,18 @@ void gh_api_billing_get(gh_req_t *req)
         json_pack("{s:s, s:s, s:o, s:b, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:I, "
                   "s:i, s:s, s:o, s:o, s:o}",
                   "type", "billing", "organization_id", ctx->actor.org_id, "balance_usd",
-                  money(o.account.balance_nusd), "test_mode", o.test_mode, "provider",
+                  gh_api_money(o.account.balance_nusd), "test_mode", o.test_mode, "provider",
                   o.provider, "payment_method", o.has_card ? card_json(&o.card) : json_null(),
                   "auto_reload", auto_reload_json(&o.account), "profile_complete",
                   o.account.profile_answered_at != 0, "profile", profile_json(&o.account),
-                  "min_purchase_usd", money(cfg->min_purchase_nusd), "first_purchase_min_usd",
-                  money(cfg->first_purchase_min_nusd), "max_purchase_usd",
-                  money(cfg->max_purchase_nusd), "next_purchase_min_usd",
-                  money(o.next_min_nusd), "purchases_total_usd",
-                  money(o.purchases.succeeded_nusd), "pending_purchases",
-                  (json_int_t)o.purchases.pending, "tax_rate_bps", cfg->tax_rate_bps,
-                  "tax_label", cfg->tax_label, "regulated_industry_choices", choices, "lots",
-                  lots, "stripe", stripe));
+                  "min_purchase_usd", gh_api_money(cfg->min_purchase_nusd),
+                  "first_purchase_min_usd", gh_api_money(cfg->first_purchase_min_nusd),
+                  "max_purchase_usd", gh_api_money(cfg->max_purchase_nusd), "next_purchase_min_usd",
+                  gh_api_money(o.next_min_nusd), "purchases_total_usd",
+                  gh_api_money(o.purchases.succeeded_nusd), "pending_purchases",
+                  (json_int_t)o.purchases.pending, "tax_rate_bps", cfg->tax_rate_bps, "tax_label",
+                  cfg->tax_label, "regulated_industry_choices", choices, "lots", lots, "stripe",
+                  stripe));
 }
 
 /* Reads an integer member (required). */
@@ -376,7 +367,7 @@ static void reply_purchase(gh_req_t *req, gh_err_t rc, const gh_purchase_t *p, c
     gh_billing_overview_t o;
     json_t *j = purchase_json(p);
     if (!gh_billing_overview(ctx->app, ctx->actor.org_id, &o))
-        json_object_set_new(j, "balance_usd", money(o.account.balance_nusd));
+        json_object_set_new(j, "balance_usd", gh_api_money(o.account.balance_nusd));
     gh_res_json(req, strcmp(p->status, "pending") ? 200 : 202, j);
 }
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "lib/money.h"
 
 json_t *gh_api_body(gh_req_t *req)
 {
@@ -92,6 +93,17 @@ bool gh_api_bool(gh_req_t *req, json_t *obj, const char *key, bool *out)
     }
     *out = json_is_true(v);
     return true;
+}
+
+json_t *gh_api_opt_str(const char *s)
+{
+    return s && s[0] ? json_string(s) : json_null();
+}
+
+json_t *gh_api_money(int64_t nusd)
+{
+    char text[GH_MONEY_TEXT_MAX];
+    return json_string(gh_money_format_usd(nusd, text));
 }
 
 json_t *gh_api_time(int64_t t)

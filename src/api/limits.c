@@ -16,26 +16,14 @@
 
 /* ---- JSON ---- */
 
-static json_t *money(int64_t nusd)
-{
-    char text[GH_MONEY_TEXT_MAX];
-    gh_money_format_usd(nusd, text);
-    return json_string(text);
-}
-
 static json_t *money_or_null(int64_t nusd)
 {
-    return nusd > 0 ? money(nusd) : json_null();
+    return nusd > 0 ? gh_api_money(nusd) : json_null();
 }
 
 static json_t *rate(int64_t v)
 {
     return v > 0 ? json_integer(v) : json_null();
-}
-
-static json_t *opt(const char *s)
-{
-    return s && s[0] ? json_string(s) : json_null();
 }
 
 static json_t *rates_json(const gh_rate_limits_t *r)
@@ -67,7 +55,7 @@ static json_t *tier_json(const gh_tier_t *t)
 {
     json_t *j = json_pack("{s:s, s:s, s:b, s:o, s:o}", "id", t->id, "name", t->name, "custom",
                           t->custom, "purchases_required_usd",
-                          t->custom ? json_null() : money(t->purchases_to_enter_nusd),
+                          t->custom ? json_null() : gh_api_money(t->purchases_to_enter_nusd),
                           "monthly_cap_usd", money_or_null(t->monthly_cap_nusd));
     json_object_update_new(j, json_pack("{s:o}", "rate_limits", rates_json(&t->rate)));
     return j;
@@ -94,11 +82,12 @@ static json_t *request_json(const gh_limit_request_t *r)
                      "s:{s:s, s:s}}",
                      "type", "limit_request", "id", r->id, "organization_id", r->org_id,
                      "organization_name", r->org_name, "kind", r->kind, "tier",
-                     opt(r->requested_tier), "custom", custom, "reason", r->reason, "status",
-                     r->status, "staff_note", opt(r->staff_note), "granted_tier",
-                     opt(r->granted_tier), "decided_by", opt(r->decided_by_label), "created_at",
-                     gh_api_time(r->created_at), "decided_at", gh_api_time(r->decided_at),
-                     "requested_by", "id", r->requested_by, "label", r->requested_by_label);
+                     gh_api_opt_str(r->requested_tier), "custom", custom, "reason", r->reason,
+                     "status", r->status, "staff_note", gh_api_opt_str(r->staff_note),
+                     "granted_tier", gh_api_opt_str(r->granted_tier), "decided_by",
+                     gh_api_opt_str(r->decided_by_label), "created_at", gh_api_time(r->created_at),
+                     "decided_at", gh_api_time(r->decided_at), "requested_by", "id",
+                     r->requested_by, "label", r->requested_by_label);
 }
 
 typedef struct {
@@ -139,9 +128,9 @@ static void add_ws(void *ctx, const gh_workspace_t *w)
     json_t *fields = json_object_get(c->by_ws, w->id);
     json_t *j = fields ? json_deep_copy(fields) : ws_limits_fields(&none);
     json_object_update_new(j, json_pack("{s:s, s:s, s:s, s:b, s:o}", "type", "workspace_limits",
-                                    "workspace_id", w->id, "name", w->name, "is_default",
-                                    w->is_default, "month_to_date_usd",
-                                    money(ws_spend(c->limits, w->org_id, w->id))));
+                                        "workspace_id", w->id, "name", w->name, "is_default",
+                                        w->is_default, "month_to_date_usd",
+                                        gh_api_money(ws_spend(c->limits, w->org_id, w->id))));
     json_array_append_new(c->list, j);
 }
 
@@ -183,25 +172,25 @@ json_t *gh_api_limits_json(gh_app_t *app, gh_db_t *db, const char *org_id,
         int64_t have = q.purchases_nusd < from ? from : q.purchases_nusd > to ? to : q.purchases_nusd;
         int64_t bp = to > from ? (int64_t)((__int128)(have - from) * 10000 / (to - from)) : 10000;
         next_json = tier_json(next);
-        json_object_update_new(next_json,
-                           json_pack("{s:o, s:I}", "purchases_needed_usd",
-                                     money(to > q.purchases_nusd ? to - q.purchases_nusd : 0),
-                                     "progress_bp", (json_int_t)bp));
+        json_object_update_new(
+            next_json, json_pack("{s:o, s:I}", "purchases_needed_usd",
+                                 gh_api_money(to > q.purchases_nusd ? to - q.purchases_nusd : 0),
+                                 "progress_bp", (json_int_t)bp));
     }
     int64_t now = app->now();
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-        "type", "limits", "organization_id", org_id, "tier", q.tier->id, "tier_name",
-        q.tier->name, "tier_set_by", q.tier_by_staff ? "staff" : "purchases", "tier_custom",
-        q.tier->custom, "monthly_spend_limit_usd", money_or_null(q.rec.monthly_spend_limit_nusd),
+        "type", "limits", "organization_id", org_id, "tier", q.tier->id, "tier_name", q.tier->name,
+        "tier_set_by", q.tier_by_staff ? "staff" : "purchases", "tier_custom", q.tier->custom,
+        "monthly_spend_limit_usd", money_or_null(q.rec.monthly_spend_limit_nusd),
         "tier_monthly_cap_usd", money_or_null(q.tier_cap_nusd), "effective_monthly_limit_usd",
-        money_or_null(q.monthly_limit_nusd), "month_to_date_usd", money(st.month_spent_nusd),
+        money_or_null(q.monthly_limit_nusd), "month_to_date_usd", gh_api_money(st.month_spent_nusd),
         "month_resets_at", gh_api_time(gh_utc_next_month_s(now)), "purchases_total_usd",
-        money(q.purchases_nusd), "rate_limits", rate_list(cfg, &q.rates), "next_tier", next_json,
-        "tiers", tiers, "workspaces", wc.list, "admission",
-        json_pack("{s:b, s:o, s:o, s:I}", "enforced", gh_admission_enforced(adm),
-                  "balance_usd", money(st.balance_nusd), "reserved_usd",
-                  money(st.reserved_nusd), "in_flight", (json_int_t)st.in_flight));
+        gh_api_money(q.purchases_nusd), "rate_limits", rate_list(cfg, &q.rates), "next_tier",
+        next_json, "tiers", tiers, "workspaces", wc.list, "admission",
+        json_pack("{s:b, s:o, s:o, s:I}", "enforced", gh_admission_enforced(adm), "balance_usd",
+                  gh_api_money(st.balance_nusd), "reserved_usd", gh_api_money(st.reserved_nusd),
+                  "in_flight", (json_int_t)st.in_flight));
     return j;
 }
 
@@ -420,12 +409,12 @@ static void reply_ws_limits(gh_req_t *req, const gh_workspace_t *w)
     }
     json_t *j = ws_limits_fields(&rec);
     json_object_update_new(
-        j, json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:o}", "type", "workspace_limits",
-                     "workspace_id", w->id, "name", w->name, "is_default", w->is_default,
-                     "month_to_date_usd",
-                     money(ws_spend(gh_admission_limits(ctx->app->admission), w->org_id, w->id)),
-                     "organization_monthly_limit_usd", money_or_null(q.monthly_limit_nusd),
-                     "organization_rate_limits", rates_json(&q.rates)));
+        j, json_pack(
+               "{s:s, s:s, s:s, s:b, s:o, s:o, s:o}", "type", "workspace_limits", "workspace_id",
+               w->id, "name", w->name, "is_default", w->is_default, "month_to_date_usd",
+               gh_api_money(ws_spend(gh_admission_limits(ctx->app->admission), w->org_id, w->id)),
+               "organization_monthly_limit_usd", money_or_null(q.monthly_limit_nusd),
+               "organization_rate_limits", rates_json(&q.rates)));
     gh_res_json(req, 200, j);
 }
 

@@ -15,26 +15,22 @@ void gh_api_org_me(gh_req_t *req)
                           "name", ctx->membership.org_name));
 }
 
-static json_t *opt(const char *s)
-{
-    return s[0] ? json_string(s) : json_null();
-}
-
 static void reply_settings(gh_req_t *req, const gh_org_settings_t *s)
 {
     gh_role_t role = gh_api_ctx(req)->role;
-    json_t *addr = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "line1", opt(s->line1), "line2",
-                             opt(s->line2), "city", opt(s->city), "postal_code",
-                             opt(s->postal_code), "state", opt(s->state), "country",
-                             opt(s->country));
+    json_t *addr = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "line1", gh_api_opt_str(s->line1),
+                             "line2", gh_api_opt_str(s->line2), "city", gh_api_opt_str(s->city),
+                             "postal_code", gh_api_opt_str(s->postal_code), "state",
+                             gh_api_opt_str(s->state), "country", gh_api_opt_str(s->country));
     json_t *can = json_pack("{s:b, s:b}", "name", gh_org_may_edit(role, GH_ORG_NAME), "billing",
                             gh_org_may_edit(role, GH_ORG_LEGAL_NAME));
-    json_t *j = json_pack(
-        "{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "id", s->id, "type",
-        "organization_settings", "name", s->name, "legal_name", opt(s->legal_name),
-        "billing_email", opt(s->billing_email), "billing_address", addr, "vat_id",
-        opt(s->vat_id), "vat_applicable", s->country[0] && gh_country_vat_applicable(s->country),
-        "can_edit", can, "updated_at", gh_api_time(s->updated_at));
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "id", s->id, "type",
+                  "organization_settings", "name", s->name, "legal_name",
+                  gh_api_opt_str(s->legal_name), "billing_email", gh_api_opt_str(s->billing_email),
+                  "billing_address", addr, "vat_id", gh_api_opt_str(s->vat_id), "vat_applicable",
+                  s->country[0] && gh_country_vat_applicable(s->country), "can_edit", can,
+                  "updated_at", gh_api_time(s->updated_at));
     gh_res_json(req, 200, j);
 }
 

@@ -71,13 +71,6 @@ static const char *usd(int64_t nusd, char buf[GH_MONEY_TEXT_MAX + 1])
     return buf;
 }
 
-/* "12.50" into `buf`: the decimal text the API and the audit log use. */
-static const char *dec(int64_t nusd, char buf[GH_MONEY_TEXT_MAX])
-{
-    gh_money_format_usd(nusd, buf);
-    return buf;
-}
-
 static void date_utc(int64_t t, char out[16])
 {
     time_t tt = (time_t)t;
@@ -968,8 +961,9 @@ static gh_err_t resolve_tx(gh_app_t *app, gh_db_t *db, const char *id,
     if (res->ref[0])
         snprintf(p->provider_ref, sizeof(p->provider_ref), "%s", res->ref);
     char amount[GH_MONEY_TEXT_MAX];
-    json_t *details = json_pack("{s:s, s:s, s:s}", "kind", p->kind, "amount_usd",
-                                dec(p->amount_nusd, amount), "provider_ref", p->provider_ref);
+    json_t *details =
+        json_pack("{s:s, s:s, s:s}", "kind", p->kind, "amount_usd",
+                  gh_money_format_usd(p->amount_nusd, amount), "provider_ref", p->provider_ref);
     bool unconfirmed = res->status == GH_PAY_DECLINED &&
                        !strcmp(res->decline_code, GH_BILLING_UNCONFIRMED);
     switch (res->status) {
@@ -1060,7 +1054,7 @@ static void resolved_after(gh_app_t *app, gh_db_t *db, const resolved_t *r)
             gh_log_warn("billing: purchase %s, given up as unconfirmed, was paid after all: "
                         "credited now", p->id);
         gh_log_info("billing: purchase %s credited $%s to %s (invoice %s)", p->id,
-                    dec(p->amount_nusd, amount), p->org_id, r->inv.number);
+                    gh_money_format_usd(p->amount_nusd, amount), p->org_id, r->inv.number);
         send_receipt(app, p, &r->inv, a.balance_nusd);
     }
     if (r->changed && !strcmp(p->status, "declined") &&
@@ -1328,7 +1322,7 @@ gh_err_t gh_billing_purchase(gh_app_t *app, const gh_actor_t *actor, int64_t amo
     if ((rc = gh_store_purchase_insert(db, &p)) ||
         (rc = gh_audit(app, db, actor, "purchase.created", "purchase", p.id,
                        json_pack("{s:s, s:s, s:s}", "kind", p.kind, "amount_usd",
-                                 dec(p.amount_nusd, a), "card", pm.last4))))
+                                 gh_money_format_usd(p.amount_nusd, a), "card", pm.last4))))
         goto out_rollback;
     /* Claimed before the purchase is visible, so a double click that finds it waits for this
      * request's outcome instead of charging it itself. */
@@ -1591,10 +1585,12 @@ gh_err_t gh_billing_auto_reload_set(gh_app_t *app, const gh_actor_t *actor, bool
                         enabled ? "true" : "false");
     if (threshold >= 0 && (!had || threshold != acc.auto_reload_threshold_nusd))
         gh_audit_change(details, "threshold_usd",
-                        had ? dec(acc.auto_reload_threshold_nusd, was) : "", dec(threshold, now_));
+                        had ? gh_money_format_usd(acc.auto_reload_threshold_nusd, was) : "",
+                        gh_money_format_usd(threshold, now_));
     if (amount >= 0 && (!had || amount != acc.auto_reload_amount_nusd))
-        gh_audit_change(details, "amount_usd", had ? dec(acc.auto_reload_amount_nusd, was) : "",
-                        dec(amount, now_));
+        gh_audit_change(details, "amount_usd",
+                        had ? gh_money_format_usd(acc.auto_reload_amount_nusd, was) : "",
+                        gh_money_format_usd(amount, now_));
     bool changed = json_object_size(details) > 0;
     /* Turning it on arms it (when the balance is already below the threshold, the next check
      * reloads once); changing the amounts of a reload in progress does not. Any change made by
@@ -1670,7 +1666,7 @@ static gh_err_t start_reload(gh_app_t *app, const char *org_id, bool *started)
     if (rc || (rc = gh_store_billing_disarm(db, org_id, now)) ||
         (rc = gh_audit(app, db, &sys, "purchase.created", "purchase", p.id,
                        json_pack("{s:s, s:s, s:s}", "kind", p.kind, "amount_usd",
-                                 dec(p.amount_nusd, a), "card", pm.last4))))
+                                 gh_money_format_usd(p.amount_nusd, a), "card", pm.last4))))
         goto out_rollback;
     if (!claim(app->billing, p.id)) {
         rc = GH_EUNAVAIL;
@@ -1681,7 +1677,7 @@ static gh_err_t start_reload(gh_app_t *app, const char *org_id, bool *started)
         goto out_rollback;
     }
     gh_log_info("billing: auto-reload of $%s for %s (balance below the threshold)",
-                dec(p.amount_nusd, a), org_id);
+                gh_money_format_usd(p.amount_nusd, a), org_id);
     *started = true;
     pthread_mutex_lock(&app->billing->lock);
     app->billing->stats.reloads++;
@@ -1766,8 +1762,9 @@ gh_err_t gh_billing_grant(gh_app_t *app, const gh_actor_t *actor, const char *or
     gh_credit_lot_t lot;
     if ((rc = open_lot(app, db, org_id, "grant", ref, amount, reason, now, &lot)) ||
         (rc = gh_audit(app, db, actor, "credits.granted", "organization", org_id,
-                       json_pack("{s:s, s:s, s:s, s:s}", "amount_usd", dec(amount, a),
-                                 "reason", reason, "lot_id", lot.id, "grant", ref))) ||
+                       json_pack("{s:s, s:s, s:s, s:s}", "amount_usd",
+                                 gh_money_format_usd(amount, a), "reason", reason, "lot_id", lot.id,
+                                 "grant", ref))) ||
         (rc = gh_store_commit(db))) {
         gh_store_rollback(db);
         return rc;
@@ -1799,8 +1796,8 @@ gh_err_t gh_billing_clawback(gh_app_t *app, const gh_actor_t *actor, const char 
         goto out_rollback;
     }
     if ((rc = gh_audit(app, db, actor, "credits.clawed_back", "organization", org_id,
-                       json_pack("{s:s, s:s, s:s}", "amount_usd", dec(amount, a), "reason",
-                                 reason, "clawback", ref))) ||
+                       json_pack("{s:s, s:s, s:s}", "amount_usd", gh_money_format_usd(amount, a),
+                                 "reason", reason, "clawback", ref))) ||
         (rc = gh_store_commit(db)))
         goto out_rollback;
     gh_admission_money_changed(app);

@@ -19,12 +19,6 @@
 #define QUOTA_USD_MAX (INT64_C(1000000000) * GH_NUSD_PER_USD)
 #define QUOTA_RATE_MAX INT64_C(50000000000)
 
-static const char *usd(int64_t nusd, char buf[GH_MONEY_TEXT_MAX])
-{
-    gh_money_format_usd(nusd, buf);
-    return buf;
-}
-
 static gh_err_t admins_only(const gh_actor_t *actor, char *msg, size_t msg_size)
 {
     if (actor->role == GH_ROLE_ADMIN)
@@ -71,7 +65,7 @@ static gh_err_t check_custom(const gh_custom_limits_t *c, char *msg, size_t msg_
 static json_t *money_or_null(int64_t nusd)
 {
     char b[GH_MONEY_TEXT_MAX];
-    return nusd > 0 ? json_string(usd(nusd, b)) : json_null();
+    return nusd > 0 ? json_string(gh_money_format_usd(nusd, b)) : json_null();
 }
 
 static json_t *custom_json(const gh_custom_limits_t *c)
@@ -130,8 +124,8 @@ static void describe_tier(const gh_tier_t *t, const gh_custom_limits_t *c, char 
              "%s: monthly cap %s%s; per model class and minute: %lld requests, %lld input "
              "tokens, %lld output tokens (0 means no limit)",
              t->name, c->monthly_cap_nusd ? "$" : "none",
-             c->monthly_cap_nusd ? usd(c->monthly_cap_nusd, cap) : "", (long long)c->rpm,
-             (long long)c->itpm, (long long)c->otpm);
+             c->monthly_cap_nusd ? gh_money_format_usd(c->monthly_cap_nusd, cap) : "",
+             (long long)c->rpm, (long long)c->itpm, (long long)c->otpm);
 }
 
 /* ---- the organization's monthly spend limit ---- */
@@ -157,7 +151,7 @@ gh_err_t gh_quota_set_monthly_limit(gh_app_t *app, const gh_actor_t *actor,
         snprintf(msg, msg_size,
                  "monthly_spend_limit_usd: must not exceed your tier's monthly cap of $%s (%s). "
                  "To spend more, ask for a higher tier.",
-                 usd(q.tier_cap_nusd, a), q.tier->name);
+                 gh_money_format_usd(q.tier_cap_nusd, a), q.tier->name);
         rc = GH_EINVAL;
         goto out_rollback;
     }
@@ -169,8 +163,9 @@ gh_err_t gh_quota_set_monthly_limit(gh_app_t *app, const gh_actor_t *actor,
     q.rec.monthly_spend_limit_nusd = after;
     q.rec.updated_at = app->now();
     json_t *details = json_object();
-    gh_audit_change(details, "monthly_spend_limit_usd", before ? usd(before, a) : "",
-                    after ? usd(after, b) : "");
+    gh_audit_change(details, "monthly_spend_limit_usd",
+                    before ? gh_money_format_usd(before, a) : "",
+                    after ? gh_money_format_usd(after, b) : "");
     if ((rc = gh_store_org_limits_put(db, &q.rec)) ||
         (rc = gh_audit(app, db, actor, after ? "limits.spend_limit_set" : "limits.spend_limit_removed",
                        "organization", actor->org_id, details)) ||
@@ -224,8 +219,10 @@ gh_err_t gh_quota_set_ws_limits(gh_app_t *app, const gh_actor_t *actor, const ch
     char a[GH_MONEY_TEXT_MAX], b[GH_MONEY_TEXT_MAX];
     if (in->monthly_spend_limit_nusd && q.monthly_limit_nusd &&
         in->monthly_spend_limit_nusd > q.monthly_limit_nusd) {
-        snprintf(msg, msg_size, "monthly_spend_limit_usd: must not exceed the organization's "
-                                "monthly limit of $%s.", usd(q.monthly_limit_nusd, a));
+        snprintf(msg, msg_size,
+                 "monthly_spend_limit_usd: must not exceed the organization's "
+                 "monthly limit of $%s.",
+                 gh_money_format_usd(q.monthly_limit_nusd, a));
         rc = GH_EINVAL;
         goto out_rollback;
     }
@@ -256,10 +253,12 @@ gh_err_t gh_quota_set_ws_limits(gh_app_t *app, const gh_actor_t *actor, const ch
     json_t *details = json_object();
     if (before.monthly_spend_limit_nusd != rec.monthly_spend_limit_nusd)
         gh_audit_change(details, "monthly_spend_limit_usd",
-                        before.monthly_spend_limit_nusd ? usd(before.monthly_spend_limit_nusd, a)
-                                                        : "",
-                        rec.monthly_spend_limit_nusd ? usd(rec.monthly_spend_limit_nusd, b)
-                                                     : "");
+                        before.monthly_spend_limit_nusd
+                            ? gh_money_format_usd(before.monthly_spend_limit_nusd, a)
+                            : "",
+                        rec.monthly_spend_limit_nusd
+                            ? gh_money_format_usd(rec.monthly_spend_limit_nusd, b)
+                            : "");
     const struct {
         const char *field;
         int64_t from, to;

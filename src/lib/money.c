@@ -37,7 +37,7 @@ gh_err_t gh_money_parse_usd(const char *text, int64_t *nusd)
     return GH_OK;
 }
 
-void gh_money_format_usd(int64_t nusd, char out[GH_MONEY_TEXT_MAX])
+const char *gh_money_format_usd(int64_t nusd, char out[GH_MONEY_TEXT_MAX])
 {
     /* Work in unsigned so that INT64_MIN has a magnitude too. */
     uint64_t mag = nusd < 0 ? (uint64_t)0 - (uint64_t)nusd : (uint64_t)nusd;
@@ -50,6 +50,7 @@ void gh_money_format_usd(int64_t nusd, char out[GH_MONEY_TEXT_MAX])
     digits[keep] = '\0';
     snprintf(out, GH_MONEY_TEXT_MAX, "%s%llu.%s", nusd < 0 ? "-" : "",
              (unsigned long long)whole, digits);
+    return out;
 }
 
 int64_t gh_price_cost(int64_t tokens, int64_t nusd_per_mtok)

@@ -17,8 +17,8 @@
 gh_err_t gh_money_parse_usd(const char *text, int64_t *nusd);
 
 /* Exact decimal USD with at least two decimals and no trailing zeros past them:
- * 12500000000 -> "12.50", 1 -> "0.000000001", -5000000000 -> "-5.00". */
-void gh_money_format_usd(int64_t nusd, char out[GH_MONEY_TEXT_MAX]);
+ * 12500000000 -> "12.50", 1 -> "0.000000001", -5000000000 -> "-5.00". Returns `out`. */
+const char *gh_money_format_usd(int64_t nusd, char out[GH_MONEY_TEXT_MAX]);
 
 /* The cost of `tokens` at `nusd_per_mtok` nano-USD per million tokens, rounded half up to
  * a whole nano-USD; saturates at INT64_MAX instead of overflowing. */
