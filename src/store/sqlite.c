@@ -173,6 +173,17 @@ gh_err_t gh_sqlite_exec(gh_db_t *db, sqlite3_stmt *st)
     return err;
 }
 
+gh_err_t gh_sqlite_exec_one(gh_db_t *db, sqlite3_stmt *st)
+{
+    gh_err_t rc = gh_sqlite_exec(db, st);
+    return !rc && sqlite3_changes(db->conn) == 0 ? GH_ENOTFOUND : rc;
+}
+
+void gh_sqlite_bind_str(sqlite3_stmt *st, int i, const char *v)
+{
+    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
 gh_err_t gh_sqlite_one(gh_db_t *db, sqlite3_stmt *st, gh_sqlite_decode_fn decode, void *out)
 {
     int rc = sqlite3_step(st);

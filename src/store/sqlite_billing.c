@@ -5,20 +5,6 @@
 
 #include "store/sqlite_int.h"
 
-static void bind_str(sqlite3_stmt *st, int i, const char *v)
-{
-    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-}
-
-/* Steps a statement expected to change exactly one row: GH_ENOTFOUND when none changed. */
-static gh_err_t exec_one(gh_db_t *db, sqlite3_stmt *st)
-{
-    gh_err_t rc = gh_sqlite_exec(db, st);
-    if (!rc && sqlite3_changes(db->conn) == 0)
-        rc = GH_ENOTFOUND;
-    return rc;
-}
-
 /* ---- billing accounts ---- */
 
 #define ACCOUNT_COLS                                                                           \
@@ -54,7 +40,7 @@ gh_err_t gh_store_billing_account_get(gh_db_t *db, const char *org_id, gh_billin
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     return gh_sqlite_one(db, st, account_row, out);
 }
 
@@ -65,7 +51,7 @@ gh_err_t gh_store_billing_account_ensure(gh_db_t *db, const char *org_id, int64_
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     sqlite3_bind_int64(st, 2, now);
     return gh_sqlite_exec(db, st);
 }
@@ -83,13 +69,13 @@ gh_err_t gh_store_billing_profile_put(gh_db_t *db, const char *org_id, const cha
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, intended_use);
-    bind_str(st, 2, countries_json);
-    bind_str(st, 3, industries_json);
+    gh_sqlite_bind_str(st, 1, intended_use);
+    gh_sqlite_bind_str(st, 2, countries_json);
+    gh_sqlite_bind_str(st, 3, industries_json);
     sqlite3_bind_int64(st, 4, now);
     sqlite3_bind_int64(st, 5, now);
-    bind_str(st, 6, org_id);
-    return exec_one(db, st);
+    gh_sqlite_bind_str(st, 6, org_id);
+    return gh_sqlite_exec_one(db, st);
 }
 
 gh_err_t gh_store_billing_auto_reload_put(gh_db_t *db, const char *org_id, bool enabled,
@@ -118,8 +104,8 @@ gh_err_t gh_store_billing_auto_reload_put(gh_db_t *db, const char *org_id, bool 
     sqlite3_bind_int(st, 4, armed);
     gh_sqlite_bind_text(st, 5, reason);
     sqlite3_bind_int64(st, 6, now);
-    bind_str(st, 7, org_id);
-    return exec_one(db, st);
+    gh_sqlite_bind_str(st, 7, org_id);
+    return gh_sqlite_exec_one(db, st);
 }
 
 gh_err_t gh_store_billing_disarm(gh_db_t *db, const char *org_id, int64_t now)
@@ -130,8 +116,8 @@ gh_err_t gh_store_billing_disarm(gh_db_t *db, const char *org_id, int64_t now)
     if (!st)
         return GH_ESTORE;
     sqlite3_bind_int64(st, 1, now);
-    bind_str(st, 2, org_id);
-    return exec_one(db, st);
+    gh_sqlite_bind_str(st, 2, org_id);
+    return gh_sqlite_exec_one(db, st);
 }
 
 gh_err_t gh_store_billing_rearm(gh_db_t *db, const char *org_id)
@@ -143,7 +129,7 @@ gh_err_t gh_store_billing_rearm(gh_db_t *db, const char *org_id)
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     return gh_sqlite_exec(db, st);
 }
 
@@ -160,8 +146,8 @@ gh_err_t gh_store_billing_customer_ref_put(gh_db_t *db, const char *org_id, cons
         return GH_ESTORE;
     gh_sqlite_bind_text(st, 1, ref);
     sqlite3_bind_int64(st, 2, now);
-    bind_str(st, 3, org_id);
-    return exec_one(db, st);
+    gh_sqlite_bind_str(st, 3, org_id);
+    return gh_sqlite_exec_one(db, st);
 }
 
 /* Calls `fn` with column 0 of each row as text. */
@@ -194,7 +180,7 @@ gh_err_t gh_store_billing_contacts(gh_db_t *db, const char *org_id, gh_store_org
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     return each_text(db, st, fn, ctx);
 }
 
@@ -228,7 +214,7 @@ gh_err_t gh_store_payment_method_current(gh_db_t *db, const char *org_id,
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     return gh_sqlite_one(db, st, pm_row, out);
 }
 
@@ -240,8 +226,8 @@ gh_err_t gh_store_payment_method_get(gh_db_t *db, const char *org_id, const char
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
-    bind_str(st, 2, id);
+    gh_sqlite_bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 2, id);
     return gh_sqlite_one(db, st, pm_row, out);
 }
 
@@ -254,8 +240,8 @@ gh_err_t gh_store_payment_method_by_ref(gh_db_t *db, const char *org_id,
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
-    bind_str(st, 2, provider_ref);
+    gh_sqlite_bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 2, provider_ref);
     return gh_sqlite_one(db, st, pm_row, out);
 }
 
@@ -277,7 +263,7 @@ gh_err_t gh_store_payment_method_add(gh_db_t *db, const gh_payment_method_t *pm,
     sqlite3_stmt *st = gh_sqlite_stmt(db, find);
     if (!st)
         goto out_store;
-    bind_str(st, 1, pm->org_id);
+    gh_sqlite_bind_str(st, 1, pm->org_id);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW && replaced_id)
         gh_sqlite_col_text(st, 0, replaced_id, GH_ID_MAX);
@@ -289,18 +275,18 @@ gh_err_t gh_store_payment_method_add(gh_db_t *db, const gh_payment_method_t *pm,
     if (!(st = gh_sqlite_stmt(db, replace)))
         goto out_store;
     sqlite3_bind_int64(st, 1, pm->created_at);
-    bind_str(st, 2, pm->org_id);
+    gh_sqlite_bind_str(st, 2, pm->org_id);
     if ((rc = gh_sqlite_exec(db, st)))
         goto out_rollback;
     if (!(st = gh_sqlite_stmt(db, ins)))
         goto out_store;
     int i = 1;
-    bind_str(st, i++, pm->id);
-    bind_str(st, i++, pm->org_id);
-    bind_str(st, i++, pm->provider);
+    gh_sqlite_bind_str(st, i++, pm->id);
+    gh_sqlite_bind_str(st, i++, pm->org_id);
+    gh_sqlite_bind_str(st, i++, pm->provider);
     gh_sqlite_bind_text(st, i++, pm->provider_ref);
-    bind_str(st, i++, pm->brand);
-    bind_str(st, i++, pm->last4);
+    gh_sqlite_bind_str(st, i++, pm->brand);
+    gh_sqlite_bind_str(st, i++, pm->last4);
     sqlite3_bind_int(st, i++, pm->exp_month);
     sqlite3_bind_int(st, i++, pm->exp_year);
     sqlite3_bind_int64(st, i++, pm->created_at);
@@ -383,23 +369,23 @@ gh_err_t gh_store_purchase_insert(gh_db_t *db, const gh_purchase_t *p)
     if (!st)
         return GH_ESTORE;
     int i = 1;
-    bind_str(st, i++, p->id);
-    bind_str(st, i++, p->org_id);
-    bind_str(st, i++, p->kind);
-    bind_str(st, i++, p->status);
+    gh_sqlite_bind_str(st, i++, p->id);
+    gh_sqlite_bind_str(st, i++, p->org_id);
+    gh_sqlite_bind_str(st, i++, p->kind);
+    gh_sqlite_bind_str(st, i++, p->status);
     sqlite3_bind_int64(st, i++, p->amount_nusd);
     sqlite3_bind_int64(st, i++, p->tax_nusd);
     sqlite3_bind_int64(st, i++, p->total_nusd);
-    bind_str(st, i++, p->tax_label);
-    bind_str(st, i++, p->idempotency_key);
-    bind_str(st, i++, p->payment_method_id);
-    bind_str(st, i++, p->provider);
+    gh_sqlite_bind_str(st, i++, p->tax_label);
+    gh_sqlite_bind_str(st, i++, p->idempotency_key);
+    gh_sqlite_bind_str(st, i++, p->payment_method_id);
+    gh_sqlite_bind_str(st, i++, p->provider);
     gh_sqlite_bind_text(st, i++, p->provider_ref);
     gh_sqlite_bind_text(st, i++, p->decline_code);
     gh_sqlite_bind_text(st, i++, p->message);
     sqlite3_bind_int(st, i++, p->attempts);
-    bind_str(st, i++, p->created_by_type);
-    bind_str(st, i++, p->created_by_id);
+    gh_sqlite_bind_str(st, i++, p->created_by_type);
+    gh_sqlite_bind_str(st, i++, p->created_by_id);
     sqlite3_bind_int64(st, i++, p->created_at);
     sqlite3_bind_int64(st, i++, p->updated_at);
     if (p->resolved_at)
@@ -418,9 +404,9 @@ gh_err_t gh_store_purchase_get(gh_db_t *db, const char *org_id, const char *id,
     sqlite3_stmt *st = gh_sqlite_stmt(db, org_id ? in_org : any);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, id);
+    gh_sqlite_bind_str(st, 1, id);
     if (org_id)
-        bind_str(st, 2, org_id);
+        gh_sqlite_bind_str(st, 2, org_id);
     return gh_sqlite_one(db, st, purchase_row, out);
 }
 
@@ -432,8 +418,8 @@ gh_err_t gh_store_purchase_by_key(gh_db_t *db, const char *org_id, const char *k
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
-    bind_str(st, 2, key);
+    gh_sqlite_bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 2, key);
     return gh_sqlite_one(db, st, purchase_row, out);
 }
 
@@ -447,7 +433,7 @@ gh_err_t gh_store_purchase_update(gh_db_t *db, const gh_purchase_t *p)
     if (!st)
         return GH_ESTORE;
     int i = 1;
-    bind_str(st, i++, p->status);
+    gh_sqlite_bind_str(st, i++, p->status);
     gh_sqlite_bind_text(st, i++, p->provider_ref);
     gh_sqlite_bind_text(st, i++, p->decline_code);
     gh_sqlite_bind_text(st, i++, p->message);
@@ -457,8 +443,8 @@ gh_err_t gh_store_purchase_update(gh_db_t *db, const gh_purchase_t *p)
         sqlite3_bind_int64(st, i++, p->resolved_at);
     else
         sqlite3_bind_null(st, i++);
-    bind_str(st, i++, p->id);
-    gh_err_t rc = exec_one(db, st);
+    gh_sqlite_bind_str(st, i++, p->id);
+    gh_err_t rc = gh_sqlite_exec_one(db, st);
     return rc == GH_ENOTFOUND ? GH_ECONFLICT : rc;
 }
 
@@ -522,7 +508,7 @@ gh_err_t gh_store_purchase_stats(gh_db_t *db, const char *org_id, gh_purchase_st
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     memset(out, 0, sizeof(*out));
     return gh_sqlite_one(db, st, stats_row, out);
 }
@@ -553,10 +539,10 @@ gh_err_t gh_store_lot_insert(gh_db_t *db, const gh_credit_lot_t *l)
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, l->id);
-    bind_str(st, 2, l->org_id);
-    bind_str(st, 3, l->source);
-    bind_str(st, 4, l->source_ref);
+    gh_sqlite_bind_str(st, 1, l->id);
+    gh_sqlite_bind_str(st, 2, l->org_id);
+    gh_sqlite_bind_str(st, 3, l->source);
+    gh_sqlite_bind_str(st, 4, l->source_ref);
     sqlite3_bind_int64(st, 5, l->amount_nusd);
     sqlite3_bind_int64(st, 6, l->remaining_nusd);
     sqlite3_bind_int64(st, 7, l->expires_at);
@@ -571,8 +557,8 @@ gh_err_t gh_store_lot_set_remaining(gh_db_t *db, const char *lot_id, int64_t rem
     if (!st)
         return GH_ESTORE;
     sqlite3_bind_int64(st, 1, remaining_nusd);
-    bind_str(st, 2, lot_id);
-    return exec_one(db, st);
+    gh_sqlite_bind_str(st, 2, lot_id);
+    return gh_sqlite_exec_one(db, st);
 }
 
 gh_err_t gh_store_lot_first_open(gh_db_t *db, const char *org_id, int64_t now,
@@ -584,7 +570,7 @@ gh_err_t gh_store_lot_first_open(gh_db_t *db, const char *org_id, int64_t now,
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     sqlite3_bind_int64(st, 2, now);
     return gh_sqlite_one(db, st, lot_row, out);
 }
@@ -610,7 +596,7 @@ gh_err_t gh_store_lots_open(gh_db_t *db, const char *org_id, int64_t now, int li
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int(st, 3, limit);
     return each_lot(db, st, fn, ctx);
@@ -643,11 +629,11 @@ gh_err_t gh_store_ledger_append(gh_db_t *db, const gh_ledger_entry_t *e)
     sqlite3_stmt *st = gh_sqlite_stmt(db, ins);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, e->org_id);
+    gh_sqlite_bind_str(st, 1, e->org_id);
     gh_sqlite_bind_text(st, 2, e->lot_id);
-    bind_str(st, 3, e->kind);
+    gh_sqlite_bind_str(st, 3, e->kind);
     sqlite3_bind_int64(st, 4, e->amount_nusd);
-    bind_str(st, 5, e->reference);
+    gh_sqlite_bind_str(st, 5, e->reference);
     gh_sqlite_bind_text(st, 6, e->reason);
     sqlite3_bind_int64(st, 7, e->created_at);
     gh_err_t rc = gh_sqlite_exec(db, st);
@@ -655,7 +641,7 @@ gh_err_t gh_store_ledger_append(gh_db_t *db, const gh_ledger_entry_t *e)
         return rc;
     if (!(st = gh_sqlite_stmt(db, balance)))
         return GH_ESTORE;
-    bind_str(st, 1, e->org_id);
+    gh_sqlite_bind_str(st, 1, e->org_id);
     sqlite3_bind_int64(st, 2, e->amount_nusd);
     sqlite3_bind_int64(st, 3, e->created_at);
     return gh_sqlite_exec(db, st);
@@ -673,7 +659,7 @@ gh_err_t gh_store_ledger_unallocated(gh_db_t *db, const char *org_id, int64_t *s
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     *sum_nusd = 0;
     return gh_sqlite_one(db, st, int64_row, sum_nusd);
 }
@@ -735,7 +721,7 @@ gh_err_t gh_store_ledger_sums(gh_db_t *db, const char *org_id, gh_store_ledger_s
     if (!st)
         return GH_ESTORE;
     if (org_id)
-        bind_str(st, 1, org_id);
+        gh_sqlite_bind_str(st, 1, org_id);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         gh_ledger_sums_t s;
@@ -868,21 +854,21 @@ gh_err_t gh_store_invoice_insert(gh_db_t *db, const gh_invoice_rec_t *v)
     if (!st)
         return GH_ESTORE;
     int i = 1;
-    bind_str(st, i++, v->id);
-    bind_str(st, i++, v->org_id);
-    bind_str(st, i++, v->purchase_id);
-    bind_str(st, i++, v->number);
+    gh_sqlite_bind_str(st, i++, v->id);
+    gh_sqlite_bind_str(st, i++, v->org_id);
+    gh_sqlite_bind_str(st, i++, v->purchase_id);
+    gh_sqlite_bind_str(st, i++, v->number);
     sqlite3_bind_int(st, i++, v->year);
     sqlite3_bind_int64(st, i++, v->seq);
     sqlite3_bind_int64(st, i++, v->issued_at);
-    bind_str(st, i++, v->currency);
-    bind_str(st, i++, v->description);
+    gh_sqlite_bind_str(st, i++, v->currency);
+    gh_sqlite_bind_str(st, i++, v->description);
     sqlite3_bind_int64(st, i++, v->subtotal_nusd);
     sqlite3_bind_int64(st, i++, v->tax_nusd);
     sqlite3_bind_int64(st, i++, v->total_nusd);
-    bind_str(st, i++, v->tax_label);
+    gh_sqlite_bind_str(st, i++, v->tax_label);
     gh_sqlite_bind_text(st, i++, v->note);
-    bind_str(st, i++, v->payment);
+    gh_sqlite_bind_str(st, i++, v->payment);
     sqlite3_bind_int(st, i++, v->test_mode);
     i = bind_party(st, i, &v->seller);
     bind_party(st, i, &v->buyer);
@@ -897,8 +883,8 @@ gh_err_t gh_store_invoice_get(gh_db_t *db, const char *org_id, const char *id,
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, id);
-    bind_str(st, 2, org_id);
+    gh_sqlite_bind_str(st, 1, id);
+    gh_sqlite_bind_str(st, 2, org_id);
     return gh_sqlite_one(db, st, invoice_row, out);
 }
 
@@ -934,9 +920,9 @@ gh_err_t gh_store_webhook_event_insert(gh_db_t *db, const char *event_id, const 
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, event_id);
-    bind_str(st, 2, provider);
-    bind_str(st, 3, type);
+    gh_sqlite_bind_str(st, 1, event_id);
+    gh_sqlite_bind_str(st, 2, provider);
+    gh_sqlite_bind_str(st, 3, type);
     sqlite3_bind_int64(st, 4, now);
     return gh_sqlite_exec(db, st);
 }
@@ -947,7 +933,7 @@ gh_err_t gh_store_webhook_event_exists(gh_db_t *db, const char *event_id, bool *
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, event_id);
+    gh_sqlite_bind_str(st, 1, event_id);
     int rc = sqlite3_step(st);
     *exists = rc == SQLITE_ROW;
     sqlite3_reset(st);

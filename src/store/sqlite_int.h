@@ -31,6 +31,14 @@ gh_err_t gh_sqlite_step_err(gh_db_t *db, int rc);
 /* Steps a statement that returns no rows and resets it. */
 gh_err_t gh_sqlite_exec(gh_db_t *db, sqlite3_stmt *st);
 
+/* Steps a statement that must change exactly one row: GH_ENOTFOUND when it changed none
+ * (callers that mean "someone got there first" map that to GH_ECONFLICT). */
+gh_err_t gh_sqlite_exec_one(gh_db_t *db, sqlite3_stmt *st);
+
+/* Binds `v` as text, "" included (gh_sqlite_bind_text stores "" as NULL). `v` must outlive
+ * the statement's step. */
+void gh_sqlite_bind_str(sqlite3_stmt *st, int i, const char *v);
+
 /* Decodes the current row of a statement into a record. */
 typedef void (*gh_sqlite_decode_fn)(sqlite3_stmt *st, void *out);
 

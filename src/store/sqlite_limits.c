@@ -6,11 +6,6 @@
 
 #include "store/sqlite_int.h"
 
-static void bind_str(sqlite3_stmt *st, int i, const char *v)
-{
-    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-}
-
 /* Binds a positive amount, or NULL for 0 (none). */
 static void bind_opt(sqlite3_stmt *st, int i, int64_t v)
 {
@@ -63,7 +58,7 @@ gh_err_t gh_store_org_limits_get(gh_db_t *db, const char *org_id, gh_org_limits_
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     return gh_sqlite_one(db, st, org_limits_row, out);
 }
 
@@ -76,7 +71,7 @@ gh_err_t gh_store_org_limits_put(gh_db_t *db, const gh_org_limits_rec_t *r)
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, r->org_id);
+    gh_sqlite_bind_str(st, 1, r->org_id);
     bind_opt(st, 2, r->monthly_spend_limit_nusd);
     gh_sqlite_bind_text(st, 3, r->tier_override);
     bind_opt(st, 4, r->custom_monthly_cap_nusd);
@@ -113,7 +108,7 @@ gh_err_t gh_store_ws_limits_get(gh_db_t *db, const char *workspace_id, gh_ws_lim
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, workspace_id);
+    gh_sqlite_bind_str(st, 1, workspace_id);
     return gh_sqlite_one(db, st, ws_limits_row, out);
 }
 
@@ -127,9 +122,9 @@ gh_err_t gh_store_ws_limits_put(gh_db_t *db, const gh_ws_limits_rec_t *r)
     sqlite3_stmt *st = gh_sqlite_stmt(db, none ? del : put);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, r->workspace_id);
+    gh_sqlite_bind_str(st, 1, r->workspace_id);
     if (!none) {
-        bind_str(st, 2, r->org_id);
+        gh_sqlite_bind_str(st, 2, r->org_id);
         bind_opt(st, 3, r->monthly_spend_limit_nusd);
         bind_opt(st, 4, r->rpm);
         bind_opt(st, 5, r->itpm);
@@ -207,7 +202,7 @@ gh_err_t gh_store_ledger_balance_upto(gh_db_t *db, const char *org_id, int64_t u
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     sqlite3_bind_int64(st, 2, upto_id);
     return one_int(db, st, sum_nusd);
 }
@@ -252,7 +247,7 @@ gh_err_t gh_store_ledger_usage_since(gh_db_t *db, const char *org_id, int64_t si
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     sqlite3_bind_int64(st, 2, since);
     return one_int(db, st, sum_nusd);
 }
@@ -335,17 +330,17 @@ gh_err_t gh_store_limit_request_insert(gh_db_t *db, const gh_limit_request_t *r)
     if (!st)
         return GH_ESTORE;
     int i = 1;
-    bind_str(st, i++, r->id);
-    bind_str(st, i++, r->org_id);
-    bind_str(st, i++, r->requested_by);
-    bind_str(st, i++, r->requested_by_label);
-    bind_str(st, i++, r->kind);
+    gh_sqlite_bind_str(st, i++, r->id);
+    gh_sqlite_bind_str(st, i++, r->org_id);
+    gh_sqlite_bind_str(st, i++, r->requested_by);
+    gh_sqlite_bind_str(st, i++, r->requested_by_label);
+    gh_sqlite_bind_str(st, i++, r->kind);
     gh_sqlite_bind_text(st, i++, r->requested_tier);
     bind_opt(st, i++, r->monthly_cap_nusd);
     bind_opt(st, i++, r->rpm);
     bind_opt(st, i++, r->itpm);
     bind_opt(st, i++, r->otpm);
-    bind_str(st, i++, r->reason);
+    gh_sqlite_bind_str(st, i++, r->reason);
     sqlite3_bind_int64(st, i++, r->created_at);
     return gh_sqlite_exec(db, st);
 }
@@ -358,7 +353,7 @@ gh_err_t gh_store_limit_request_get(gh_db_t *db, const char *org_id, const char 
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, id);
+    gh_sqlite_bind_str(st, 1, id);
     gh_sqlite_bind_text(st, 2, org_id);
     return gh_sqlite_one(db, st, request_row, out);
 }
@@ -373,17 +368,15 @@ gh_err_t gh_store_limit_request_decide(gh_db_t *db, const gh_limit_request_t *r)
     if (!st)
         return GH_ESTORE;
     int i = 1;
-    bind_str(st, i++, r->status);
+    gh_sqlite_bind_str(st, i++, r->status);
     gh_sqlite_bind_text(st, i++, r->staff_note);
-    bind_str(st, i++, r->decided_by);
-    bind_str(st, i++, r->decided_by_label);
+    gh_sqlite_bind_str(st, i++, r->decided_by);
+    gh_sqlite_bind_str(st, i++, r->decided_by_label);
     gh_sqlite_bind_text(st, i++, r->granted_tier);
     sqlite3_bind_int64(st, i++, r->decided_at);
-    bind_str(st, i++, r->id);
-    gh_err_t rc = gh_sqlite_exec(db, st);
-    if (!rc && sqlite3_changes(db->conn) == 0)
-        rc = GH_ECONFLICT;
-    return rc;
+    gh_sqlite_bind_str(st, i++, r->id);
+    gh_err_t rc = gh_sqlite_exec_one(db, st);
+    return rc == GH_ENOTFOUND ? GH_ECONFLICT : rc;
 }
 
 typedef struct {
@@ -422,9 +415,9 @@ gh_err_t gh_store_staff_add(gh_db_t *db, const char *account_id, const char *add
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, account_id);
+    gh_sqlite_bind_str(st, 1, account_id);
     sqlite3_bind_int64(st, 2, now);
-    bind_str(st, 3, added_by);
+    gh_sqlite_bind_str(st, 3, added_by);
     return gh_sqlite_exec(db, st);
 }
 
@@ -434,11 +427,8 @@ gh_err_t gh_store_staff_remove(gh_db_t *db, const char *account_id)
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, account_id);
-    gh_err_t rc = gh_sqlite_exec(db, st);
-    if (!rc && sqlite3_changes(db->conn) == 0)
-        rc = GH_ENOTFOUND;
-    return rc;
+    gh_sqlite_bind_str(st, 1, account_id);
+    return gh_sqlite_exec_one(db, st);
 }
 
 gh_err_t gh_store_staff_is(gh_db_t *db, const char *account_id, bool *out)
@@ -447,7 +437,7 @@ gh_err_t gh_store_staff_is(gh_db_t *db, const char *account_id, bool *out)
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, account_id);
+    gh_sqlite_bind_str(st, 1, account_id);
     int64_t n = 0;
     gh_err_t rc = one_int(db, st, &n);
     *out = n > 0;
@@ -472,7 +462,7 @@ gh_err_t gh_store_org_admin_emails(gh_db_t *db, const char *org_id, gh_store_org
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
-    bind_str(st, 1, org_id);
+    gh_sqlite_bind_str(st, 1, org_id);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(ctx, (const char *)sqlite3_column_text(st, 0));
