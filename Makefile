@@ -2,6 +2,8 @@
 # and serves; `make test` installs, builds and runs every test (unit, sanitizer, end to end).
 
 CC ?= cc
+# Node.js 20 that scripts/deps.sh took into .deps/ when the system's is older comes first.
+export PATH := $(CURDIR)/.deps/node/bin:$(PATH)
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
@@ -31,7 +33,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit unit-san fuzz e2e e2e-san clean format bench-admission
+.PHONY: all deps run test test-steps unit unit-san fuzz e2e e2e-san clean format bench-admission
 all: build/gatehouse
 
 deps:
@@ -95,13 +97,22 @@ build/bench-reports: bench/reports.c build/libgh.a
 # The invoice test sends the renderer's HPDF_New through an allocator that fails on demand.
 build/tests/test_invoice_pdf build/tests-san/test_invoice_pdf: TEST_LDFLAGS := -Wl,--wrap=HPDF_New
 
+# Deadlines: every unit binary (UNIT_TIMEOUT_S), every end-to-end file (E2E_FILE_TIMEOUT_MS:
+# node's --test-timeout applies to each file and each test in it) and the whole `make test`
+# (TEST_DEADLINE_S; the process group is killed past it). Each runner writes its counts to
+# $(RESULTS) for the closing summary.
+UNIT_TIMEOUT_S ?= 300
+E2E_FILE_TIMEOUT_MS ?= 600000
+TEST_DEADLINE_S ?= 1800
+RESULTS := build/test-results
+
 unit: $(UNIT_BIN)
-	@scripts/run-unit.sh $(UNIT_BIN)
+	@RESULTS=$(RESULTS) UNIT_LABEL=unit UNIT_TIMEOUT_S=$(UNIT_TIMEOUT_S) scripts/run-unit.sh $(UNIT_BIN)
 
 unit-san: $(UNIT_SAN)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
-		scripts/run-unit.sh $(UNIT_SAN)
+		RESULTS=$(RESULTS) UNIT_LABEL=unit-san UNIT_TIMEOUT_S=$(UNIT_TIMEOUT_S) scripts/run-unit.sh $(UNIT_SAN)
 
 # libFuzzer targets for the parsers that face the network (clang, with ASan and UBSan): each
 # is the parser's own source, instrumented, linked with the rest of the library. `make fuzz`
@@ -124,27 +135,37 @@ build/fuzz/%: tests/fuzz/fuzz_%.c build/libgh.a
 	$(call say,FUZZ-CC,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_$*) build/libgh.a $(LDLIBS)
 
 fuzz: $(FUZZ_BIN)
-	@for n in $(FUZZ_NAMES); do \
+	@mkdir -p $(RESULTS); ok=0; \
+	for n in $(FUZZ_NAMES); do \
 		mkdir -p build/fuzz/corpus-$$n; \
-		ASAN_OPTIONS=detect_leaks=1 build/fuzz/$$n -runs=$(FUZZ_RUNS) -seed=1 -print_final_stats=0 \
-			build/fuzz/corpus-$$n tests/fuzz/corpus/$$n >build/fuzz/$$n.log 2>&1 \
-			|| { tail -40 build/fuzz/$$n.log; echo "fuzz: $$n FAILED"; exit 1; }; \
+		ASAN_OPTIONS=detect_leaks=1 timeout -k 5 $(UNIT_TIMEOUT_S) build/fuzz/$$n -runs=$(FUZZ_RUNS) -seed=1 \
+			-print_final_stats=0 build/fuzz/corpus-$$n tests/fuzz/corpus/$$n >build/fuzz/$$n.log 2>&1 \
+			|| { tail -40 build/fuzz/$$n.log; echo "fuzz: $$n FAILED"; \
+			     echo "fuzz: $$ok passed, 1 failed, 0 skipped" >$(RESULTS)/fuzz.txt; exit 1; }; \
+		ok=$$((ok + 1)); \
 		echo "fuzz: $$n: $(FUZZ_RUNS) inputs, no crash, leak or undefined behaviour"; \
-	done
+	done; \
+	echo "fuzz: $$ok passed, 0 failed, 0 skipped" | tee $(RESULTS)/fuzz.txt
+
+# Spec output on the terminal, TAP into $(RESULTS) for the counts.
+E2E_RUN = node --test --test-timeout=$(E2E_FILE_TIMEOUT_MS) \
+	--test-reporter=spec --test-reporter-destination=stdout \
+	--test-reporter=tap --test-reporter-destination=$(RESULTS)/$(1).tap tests/e2e/; \
+	rc=$$?; scripts/tap-count.sh $(1) $(RESULTS)/$(1).tap && exit $$rc
 
 e2e: build/gatehouse
-	@node --test tests/e2e/
+	@mkdir -p $(RESULTS); $(call E2E_RUN,e2e)
 
 # The same end-to-end suite against the server built with AddressSanitizer and
 # UndefinedBehaviorSanitizer: any leak, overflow or undefined behaviour makes the server exit
 # non-zero at shutdown, which the tests check. libh2o keeps per-thread memory caches that
 # no API can empty; scripts/lsan.supp names them.
 e2e-san: build/gatehouse-san
-	@GATEHOUSE_BIN=$(CURDIR)/build/gatehouse-san \
+	@mkdir -p $(RESULTS); GATEHOUSE_BIN=$(CURDIR)/build/gatehouse-san \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
 		LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		node --test tests/e2e/
+		$(call E2E_RUN,e2e-san)
 
 # The admission engine's micro-benchmark (bench/README.md): build/bench/admission [seconds].
 bench-admission: build/bench/admission
@@ -159,6 +180,11 @@ run: deps
 	build/gatehouse serve $(if $(wildcard gatehouse.ini),--config gatehouse.ini)
 
 test: deps
+	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
+	@timeout -k 30 $(TEST_DEADLINE_S) $(MAKE) --no-print-directory test-steps; \
+		scripts/test-summary.sh $(RESULTS) $$? $(TEST_DEADLINE_S)
+
+test-steps:
 	@$(MAKE) --no-print-directory all unit unit-san fuzz
 	@$(MAKE) --no-print-directory e2e e2e-san
 

@@ -31,7 +31,7 @@ test('killed between the charge and the credit: the restart credits the purchase
     const k = newKey();
     // The card is charged, then the process dies before anything is credited.
     await assert.rejects(buy(login, '42.00', k));
-    const exit = await server.exited;
+    const exit = await server.waitExit();
     assert.equal(exit.code, 75, server.log);
     assert.match(server.log, /GATEHOUSE_TEST_CRASH_AFTER_CHARGE is set: exiting between the charge of (pur_01\w{22}) and its credit/);
     const purchaseId = server.log.match(/between the charge of (pur_01\w{22})/)[1];
@@ -93,7 +93,7 @@ test('SIGKILL while usage is charged: every delivered request is charged once af
   await until(() => delivered >= 120, '120 delivered requests', 30000);
   server.child.kill('SIGKILL');
   killed = true;
-  await server.exited;
+  await server.waitExit();
   await Promise.all(workers);
 
   server = await startServer({ dataDir, config: CONFIG });

@@ -88,7 +88,7 @@ function assertOpenAIError(r, status, type, code, message) {
 }
 
 // The usage event of a request, waiting for the writer thread to commit it.
-async function usageEvent(server, requestId, timeoutMs = 5000) {
+async function usageEvent(server, requestId, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const out = sqlite(server, `SELECT json_object('request_id', request_id, 'org_id', org_id,
@@ -547,7 +547,7 @@ function startUpstream() {
       seen,
       last: () => seen.at(-1),
       // Resolves when `pred(record)` holds for the last request with `mode`.
-      waitFor(mode, pred, timeoutMs = 5000) {
+      waitFor(mode, pred, timeoutMs = 30000) {
         return new Promise((res, rej) => {
           const check = () => {
             const r = seen.filter((x) => x.mode === mode).at(-1);
@@ -618,7 +618,12 @@ describe('the relay to HTTP upstreams', () => {
     server = await startServer({
       env: { GH_TEST_UPSTREAM_KEY: UPSTREAM_KEY },
       config: {
-        'model relay-claude': { style: 'anthropic', upstream_url: upstream.url, api_key_env: 'GH_TEST_UPSTREAM_KEY', upstream_model: 'claude-upstream-name', first_byte_timeout_ms: 500, idle_timeout_ms: 500, ...PRICE },
+        'model relay-claude': { style: 'anthropic', upstream_url: upstream.url, api_key_env: 'GH_TEST_UPSTREAM_KEY', upstream_model: 'claude-upstream-name', ...PRICE },
+        // Short timeouts only where a stall is the point: the upstream never answers, so the
+        // timeout fires however loaded the machine is. Everything else uses relay-claude, whose
+        // default timeouts a busy machine never reaches.
+        'model relay-stall': { style: 'anthropic', upstream_url: upstream.url, first_byte_timeout_ms: 500, ...PRICE },
+        'model relay-idle': { style: 'anthropic', upstream_url: upstream.url, idle_timeout_ms: 500, ...PRICE },
         'model relay-cancel': { style: 'anthropic', upstream_url: upstream.url, on_disconnect: 'cancel', ...PRICE },
         'model relay-gpt': { style: 'openai', upstream_url: `${upstream.url}/v1/`, api_key_env: 'GH_TEST_UPSTREAM_KEY', upstream_model: 'org/gpt-upstream', ...PRICE },
         'model dead': { style: 'anthropic', upstream_url: `http://127.0.0.1:${dead}`, connect_timeout_ms: 1000 },
@@ -723,8 +728,8 @@ describe('the relay to HTTP upstreams', () => {
       502, 'api_error', 'The upstream model server for relay-claude answered HTTP 500.');
     assertAnthropicError(await call(server, '/v1/messages', { key: acme.key, json: claude('mode=garbage') }),
       502, 'api_error', /^The upstream model server for relay-claude did not send a valid response/);
-    const stalled = await call(server, '/v1/messages', { key: acme.key, json: claude('mode=stall-head') });
-    assertAnthropicError(stalled, 504, 'timeout_error', 'The upstream model server for relay-claude did not start its response within 500 ms.');
+    const stalled = await call(server, '/v1/messages', { key: acme.key, json: { ...claude('mode=stall-head'), model: 'relay-stall' } });
+    assertAnthropicError(stalled, 504, 'timeout_error', 'The upstream model server for relay-stall did not start its response within 500 ms.');
     const ev = await usageEvent(server, stalled.json.request_id);
     assert.deepEqual([ev.status, ev.output_tokens, ev.cost_nusd], [504, 0, 0]);
     // The SDK sees the types it knows.
@@ -735,12 +740,12 @@ describe('the relay to HTTP upstreams', () => {
   });
 
   test('a stream that breaks gets a clean SSE error event and is charged what was delivered', async () => {
-    for (const [mode, type, message] of [
-      ['stall-mid', 'timeout_error', 'The upstream model server for relay-claude sent nothing for 500 ms in the middle of its response.'],
+    for (const [mode, type, message, model] of [
+      ['stall-mid', 'timeout_error', 'The upstream model server for relay-idle sent nothing for 500 ms in the middle of its response.', 'relay-idle'],
       ['close-mid', 'api_error', /^The upstream model server for relay-claude (ended its stream before it was complete|broke off its response)/],
       ['sse-garbage', 'api_error', 'The upstream model server for relay-claude ended its stream before it was complete.'],
     ]) {
-      const r = await readStream(server, '/v1/messages', acme.key, claude(`mode=${mode}`, { stream: true }));
+      const r = await readStream(server, '/v1/messages', acme.key, { ...claude(`mode=${mode}`, { stream: true }), model: model ?? 'relay-claude' });
       assert.equal(r.status, 200, mode);
       const last = r.events.at(-1);
       assert.equal(last.event, 'error', `${mode}: ${r.raw}`);

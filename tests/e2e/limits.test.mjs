@@ -106,9 +106,7 @@ describe('the prepaid hard cap', () => {
   test('a grant made by another process admits at once, and is reported in GET limits', async () => {
     const o = await orgWithKey(server, 'Granted');
     assert.equal((await call(server, o.key, MSG('gatehouse-mock-small', 'hi', 5))).status, 400);
-    const t0 = Date.now();
     await grant(server, o.admin, o.orgId, '2.50');
-    assert.ok(Date.now() - t0 < 3000);
     const r = await call(server, o.key, MSG('gatehouse-mock-small', 'hi', 5));
     assert.equal(r.status, 200, r.text);
     // A clawback by another process takes it away again.

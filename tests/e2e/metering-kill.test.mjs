@@ -49,7 +49,7 @@ test('SIGKILL under load loses no usage event of a delivered response', async ()
   while (delivered.size < 400 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
   server.child.kill('SIGKILL');
   killed = true;
-  await server.exited;
+  await server.waitExit();
   await Promise.all(workers);
   assert.ok(delivered.size >= 400, `only ${delivered.size} responses were delivered in 30 s`);
 

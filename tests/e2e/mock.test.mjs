@@ -4,10 +4,10 @@
 // knobs, pacing and a clean stop.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { BINARY } from './lib/server.mjs';
+import { spawnChild, stopChild } from './lib/children.mjs';
 
 // ---- The documented formula (src/gateway/mock.h) ------------------------------------------
 
@@ -64,30 +64,25 @@ export function mockReply(body, api = 'messages') {
 
 // ---- The server -------------------------------------------------------------------------------
 
-let child, baseUrl, log = '';
-let exited;
+let proc, baseUrl;
 
 before(async () => {
-  child = spawn(BINARY, ['mock-upstream', '--port', '0', '--threads', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.on('data', (d) => { log += d; });
-  child.stderr.on('data', (d) => { log += d; });
-  exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  proc = spawnChild(BINARY, ['mock-upstream', '--port', '0', '--threads', '2']);
   baseUrl = await new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`mock upstream not ready in 10 s:\n${log}`)), 10000);
+    const timer = setTimeout(() => rej(new Error(`mock upstream not ready in 10 s:\n${proc.log()}`)), 10000);
     const check = () => {
-      const m = log.match(/mock upstream listening on (http:\/\/\S+)/);
+      const m = proc.log().match(/mock upstream listening on (http:\/\/\S+)/);
       if (m) { clearTimeout(timer); res(m[1]); }
     };
-    child.stderr.on('data', check);
-    exited.then(({ code, signal }) => { clearTimeout(timer); rej(new Error(`exited (${code ?? signal}):\n${log}`)); });
+    proc.child.stderr.on('data', check);
+    proc.exited.then(({ code, signal }) => { clearTimeout(timer); rej(new Error(`exited (${code ?? signal}):\n${proc.log()}`)); });
   });
 });
 
 after(async () => {
-  if (!child) return;
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  const { code, signal } = await exited;
-  assert.equal(code, 0, `mock upstream did not stop cleanly (${code ?? signal}):\n${log.slice(-4000)}`);
+  if (!proc) return;
+  const { code, signal } = await stopChild(proc, { what: 'the mock upstream' });
+  assert.equal(code, 0, `mock upstream did not stop cleanly (${code ?? signal}):\n${proc.log().slice(-4000)}`);
 });
 
 const anthropic = () => new Anthropic({ baseURL: baseUrl, apiKey: 'sk-any', maxRetries: 0 });

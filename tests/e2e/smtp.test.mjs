@@ -148,7 +148,7 @@ test('SIGTERM lets a request in progress finish, then the server exits cleanly',
     const r = await pending;
     assert.equal(r.status, 202);
     assert.equal(r.body.type, 'email_sent');
-    const { code } = await srv.exited;
+    const { code } = await srv.waitExit();
     assert.equal(code, 0);
     assert.match(srv.log, /stopped cleanly/);
   } finally {

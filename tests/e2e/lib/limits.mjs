@@ -80,7 +80,7 @@ export async function grant(server, client, orgId, amount) {
   assert.equal(r.status, 0, r.stderr);
   const want = before + nusd(amount);
   await until(async () => nusd((await admission(client)).balance_usd) === want,
-    `admission to see the grant of $${amount} (balance ${usd(want)})`, 5000);
+    `admission to see the grant of $${amount} (balance ${usd(want)})`);
 }
 
 // One raw model request: {status, headers, json, text}.

@@ -1,10 +1,11 @@
 // Starts a real `gatehouse serve` for a test: a fresh data directory, free ports (the server
 // binds port 0 and prints the addresses it got), a config file written from `options.config`.
-// stop() sends SIGTERM and waits for a clean exit.
-import { spawn } from 'node:child_process';
+// stop() sends SIGTERM and waits for a clean exit, killing the server after a grace period.
+// The process is started through children.mjs, so it never outlives the test file.
 import { mkdtempSync, writeFileSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { spawnChild, stopChild, waitExit } from './children.mjs';
 
 export const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../..');
 export const BINARY = process.env.GATEHOUSE_BIN ?? join(ROOT, 'build/gatehouse');
@@ -40,21 +41,17 @@ export async function startServer(options = {}) {
   writeFileSync(configPath, toIni(merge(BASE_CONFIG, options.config)));
   const args = ['serve', '--config', configPath, '--data-dir', dataDir,
     '--listen', '127.0.0.1:0', '--api-listen', '127.0.0.1:0', ...(options.args ?? [])];
-  const child = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(options.env ?? {}) } });
-  let log = '';
-  const onData = (d) => { log += d.toString(); };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  const proc = spawnChild(BINARY, args, { env: { ...process.env, ...(options.env ?? {}) } });
+  const { child, exited } = proc;
 
   const ready = await new Promise((res, rej) => {
     const check = () => {
-      const c = log.match(/console listening on (http:\/\/\S+)/);
-      const a = log.match(/model API listening on (http:\/\/\S+)/);
+      const c = proc.log().match(/console listening on (http:\/\/\S+)/);
+      const a = proc.log().match(/model API listening on (http:\/\/\S+)/);
       if (c && a) { cleanup(); res({ consoleUrl: c[1], apiUrl: a[1] }); }
     };
-    const onExit = ({ code, signal }) => { cleanup(); rej(new Error(`gatehouse exited (${code ?? signal}) before it was ready:\n${log}`)); };
-    const timer = setTimeout(() => { cleanup(); child.kill('SIGKILL'); rej(new Error(`gatehouse not ready in 15 s:\n${log}`)); }, 15000);
+    const onExit = ({ code, signal }) => { cleanup(); rej(new Error(`gatehouse exited (${code ?? signal}) before it was ready:\n${proc.log()}`)); };
+    const timer = setTimeout(() => { cleanup(); child.kill('SIGKILL'); rej(new Error(`gatehouse not ready in 15 s:\n${proc.log()}`)); }, 15000);
     const cleanup = () => { clearTimeout(timer); child.stderr.off('data', check); child.stdout.off('data', check); };
     child.stderr.on('data', check);
     child.stdout.on('data', check);
@@ -66,27 +63,34 @@ export async function startServer(options = {}) {
     ...ready,
     dataDir,
     child,
-    get log() { return log; },
+    get log() { return proc.log(); },
     exited,
-    // Stops the server with SIGTERM. A clean stop exits 0; anything else (a crash, or the
-    // sanitizer build reporting a leak or undefined behaviour at exit) fails the test that
-    // stops it, with the end of the log, unless `expectFailure` says it is the point.
-    async stop({ keepData = false, expectFailure = false } = {}) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const r = await exited;
-      if (!keepData && !options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    // Waits (bounded) for an exit the test caused, e.g. a crash it provoked: past `timeoutMs`
+    // the server is killed and the test fails with the end of the log.
+    waitExit(timeoutMs = 30000) { return waitExit(proc, { timeoutMs, what: 'gatehouse' }); },
+    // Stops the server with SIGTERM. A clean stop exits 0; anything else (a crash, the
+    // sanitizer build reporting a leak or undefined behaviour at exit, or no exit within
+    // `graceMs`, after which it is killed) fails the test that stops it, with the end of the
+    // log, unless `expectFailure` says it is the point.
+    async stop({ keepData = false, expectFailure = false, graceMs = 40000 } = {}) {
+      let r;
+      try {
+        r = await stopChild(proc, { graceMs, what: 'gatehouse' });
+      } finally {
+        if (!keepData && !options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      }
       if (!expectFailure && r.code !== 0)
-        throw new Error(`gatehouse did not stop cleanly (exit ${r.code ?? r.signal}):\n${log.slice(-6000)}`);
+        throw new Error(`gatehouse did not stop cleanly (exit ${r.code ?? r.signal}):\n${proc.log().slice(-6000)}`);
       return r;
     },
     outbox() { return readOutbox(join(dataDir, 'outbox')); },
     // Resolves when the server's log matches `re` (the log arrives through a pipe, so a line
     // written before a response was sent can be read here after the response).
     waitForLog(re, timeoutMs = 5000) {
-      if (re.test(log)) return Promise.resolve(log.match(re));
+      if (re.test(proc.log())) return Promise.resolve(proc.log().match(re));
       return new Promise((res, rej) => {
-        const onData = () => { if (re.test(log)) { done(); res(log.match(re)); } };
-        const timer = setTimeout(() => { done(); rej(new Error(`log did not match ${re} within ${timeoutMs} ms:\n${log}`)); }, timeoutMs);
+        const onData = () => { if (re.test(proc.log())) { done(); res(proc.log().match(re)); } };
+        const timer = setTimeout(() => { done(); rej(new Error(`log did not match ${re} within ${timeoutMs} ms:\n${proc.log()}`)); }, timeoutMs);
         const done = () => { clearTimeout(timer); child.stderr.off('data', onData); child.stdout.off('data', onData); };
         child.stderr.on('data', onData);
         child.stdout.on('data', onData);
