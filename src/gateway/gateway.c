@@ -64,6 +64,7 @@
 #include "gateway/mock.h"
 #include "gateway/relay.h"
 #include "gateway/request.h"
+#include "lib/framing.h"
 #include "lib/json_str.h"
 #include "lib/keyfmt.h"
 #include "lib/log.h"
@@ -380,6 +381,35 @@ static int on_unrouted(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     return reply_not_found(req, req_begin(req));
+}
+
+/* Runs before every route's handler: a request whose framing could be read two ways (see
+ * lib/framing.h) is refused, and its connection closed so that nothing after the head is
+ * read as a request. h2o itself refuses a space before a colon and bare NULs; it does not see
+ * duplicate lengths, a length beside chunked or a folded line, because it reads the first
+ * length and drops both framing headers before a handler runs: so the raw head is read. */
+static int on_framing(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    char msg[GH_FRAMING_MSG_SIZE];
+    h2o_iovec_t head = gh_loops_request_head(req);
+    int status = head.base != NULL ? gh_framing_check_head(head.base, head.len, msg, sizeof(msg))
+                                   : 0;
+    if (status == 0)
+        return -1; /* on to the route's own handler */
+    gw_req_t *r = req_begin(req);
+    char msg_json[6 * GH_FRAMING_MSG_SIZE];
+    gh_json_escape(msg_json, sizeof(msg_json), msg);
+    size_t cap = sizeof(msg_json) + 160;
+    char *body = h2o_mem_alloc_pool(&req->pool, cap);
+    int n = snprintf(body, cap,
+                     "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"%s\"},"
+                     "\"request_id\":\"%s\"}",
+                     status == 400 ? "invalid_request_error" : "api_error", msg_json, r->id);
+    assert(n > 0 && (size_t)n < cap);
+    req->http1_is_persistent = 0;
+    reply_json(req, status, status == 400 ? "Bad Request" : "Not Implemented", body, (size_t)n);
+    return 0;
 }
 
 /* ---- Model API --------------------------------------------------------------------------- */
@@ -1293,6 +1323,8 @@ static gh_err_t bind_listeners(gh_gateway_t *gw, char *err, size_t err_size)
 
 static void add_route(h2o_pathconf_t *pathconf, int (*on_req)(h2o_handler_t *, h2o_req_t *))
 {
+    h2o_handler_t *guard = h2o_create_handler(pathconf, sizeof(*guard));
+    guard->on_req = on_framing;
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
     h2o_logger_t *logger = h2o_create_logger(pathconf, sizeof(*logger));
@@ -1305,6 +1337,11 @@ static void build_globalconf(gh_gateway_t *gw)
     h2o_config_init(gc);
     gw->globalconf_ready = true;
     gc->server_name = h2o_iovec_init(H2O_STRLIT("gatehouse"));
+    /* HTTP/1.1 only unless configured: libh2o 2.2.5's HTTP/2 predates the fix for rapid
+     * stream resets (CVE-2023-44487), and TLS and HTTP/2 belong to the proxy in front. This
+     * flag turns off both h2c upgrades and prior-knowledge connections ("PRI * HTTP/2.0"),
+     * which then get h2o's 400. */
+    gc->http1.upgrade_to_http2 = gw->cfg->api_http2;
     /* Bodies up to api_max_body_bytes are served; a little more is still read so that the
      * handler refuses it with a clean answer; beyond that h2o refuses it from the
      * content-length alone (see on_too_large_setup). */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lib/crypto.h"
+#include "lib/framing.h"
 #include "lib/json_str.h"
 #include "lib/log.h"
 
@@ -192,11 +193,95 @@ static enum MHD_Result send_response(gh_req_t *req)
     return ok;
 }
 
+/* ---- framing ---- */
+
+typedef struct {
+    gh_framing_header_t h[GH_FRAMING_HEADERS_MAX];
+    size_t n;
+    bool overflow;
+} framing_list_t;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    framing_list_t *l = cls;
+    if (l->n == GH_FRAMING_HEADERS_MAX) {
+        l->overflow = true;
+        return MHD_NO;
+    }
+    l->h[l->n++] = (gh_framing_header_t){key, key_size, value, value_size ? value_size : 0};
+    if (value == NULL) /* a header without a value */
+        l->h[l->n - 1].value = "";
+    return MHD_YES;
+}
+
+#if MHD_VERSION <= 0x00097500
+/* libmicrohttpd 0.9.75 silently joins an obs-fold continuation line onto the previous header
+ * (onto its name, in fact) and cuts a header value at a NUL, so neither can be seen in the
+ * strings it hands out. It parses the head in place, though: each header line of the read
+ * buffer becomes "name\0 value\0" (then a second \0 for CRLF), one line after the other. A
+ * joined header is copied elsewhere and a NUL leaves bytes between one line's value and the
+ * next line's name, so checking that every header sits where that layout puts it finds both.
+ * The check only reads bytes between pointers that it has first found to be close together
+ * in the one memory pool of the connection. Returns false when the layout is broken. */
+static bool headers_in_place(const framing_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const gh_framing_header_t *h = &l->h[i];
+        uintptr_t name_end = (uintptr_t)h->name + h->name_len + 1; /* past the colon's \0 */
+        uintptr_t value = (uintptr_t)h->value;
+        if (h->value_len == 0)
+            continue; /* an empty value may be a static "" */
+        if (value < name_end || value - name_end > 256)
+            return false;
+        for (const char *p = h->name + h->name_len + 1; p < h->value; p++)
+            if (*p != ' ' && *p != '\t')
+                return false;
+        uintptr_t value_end = value + h->value_len; /* the \0 that replaced CR or LF */
+        if (i + 1 < l->n) {
+            uintptr_t next = (uintptr_t)l->h[i + 1].name;
+            if (next != value_end + 1 && next != value_end + 2)
+                return false;
+            if (next == value_end + 2 && h->value[h->value_len + 1] != '\0')
+                return false;
+        } else if (h->value[h->value_len + 1] != '\0') {
+            return false; /* bytes after a NUL in the last header */
+        }
+    }
+    return true;
+}
+#endif
+
+/* Returns 0, or the status (400, 501) for a request whose framing could be read two ways,
+ * with the message in `msg`. See lib/framing.h for the rules. */
+static int check_framing(struct MHD_Connection *c, const char *version, char *msg,
+                         size_t msg_size)
+{
+    framing_list_t l;
+    l.n = 0;
+    l.overflow = false;
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, collect_header, &l);
+    if (l.overflow) {
+        snprintf(msg, msg_size, "The request has more than %d headers.",
+                 GH_FRAMING_HEADERS_MAX);
+        return 400;
+    }
+#if MHD_VERSION <= 0x00097500
+    if (!headers_in_place(&l)) {
+        snprintf(msg, msg_size,
+                 "A header contains a NUL byte or is folded over several lines (obs-fold); "
+                 "send each header on one line.");
+        return 400;
+    }
+#endif
+    return gh_framing_check(l.h, l.n, version && !strcmp(version, "HTTP/1.1"), msg, msg_size);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
 {
-    (void)version;
     gh_http_server_t *srv = cls;
     gh_req_t *req = *con_cls;
 
@@ -215,6 +300,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         pthread_mutex_lock(&srv->lock);
         srv->active++;
         pthread_mutex_unlock(&srv->lock);
+
+        /* Ambiguous framing is refused before a byte of the body is read; the answer closes
+         * the connection, so nothing after the head is ever read as a request. */
+        char msg[GH_FRAMING_MSG_SIZE];
+        int status = check_framing(c, version, msg, sizeof(msg));
+        if (status) {
+            gh_res_error_status(req, status,
+                                status == 400 ? "invalid_request_error" : "api_error", msg);
+            gh_res_header(req, "connection", "close");
+            req->too_big = true; /* discard whatever of the body still arrives */
+            return send_response(req);
+        }
 
         /* A declared length over the limit is refused before a byte of it is read. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "content-length");

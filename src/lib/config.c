@@ -23,6 +23,9 @@ void gh_config_defaults(gh_config_t *cfg)
     cfg->api_threads = 0;
     cfg->max_body_bytes = 1024 * 1024;
     cfg->shutdown_grace_ms = 10000;
+    cfg->api_http2 = false;
+    cfg->max_connections_per_ip = 32;
+    cfg->request_timeout_ms = 30000;
     cfg->log_json = false;
     cfg->log_level = GH_LOG_INFO;
     cfg->access_log = true;
@@ -593,6 +596,12 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
     }
     if (KEY("server", "shutdown_grace_ms"))
         return set_int(&c->shutdown_grace_ms, value, 0, 600000, key, err, err_size);
+    if (KEY("server", "api_http2"))
+        return set_bool(&c->api_http2, value, key, err, err_size);
+    if (KEY("server", "max_connections_per_ip"))
+        return set_int(&c->max_connections_per_ip, value, 0, 1000000, key, err, err_size);
+    if (KEY("server", "request_timeout_ms"))
+        return set_int(&c->request_timeout_ms, value, 100, 3600000, key, err, err_size);
     if (KEY("store", "path"))
         return set_str(c->db_path, sizeof(c->db_path), value, key, err, err_size);
     if (KEY("log", "format")) {

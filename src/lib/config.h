@@ -68,6 +68,9 @@ typedef struct gh_config {
     int api_threads; /* data plane event loops; 0 = one per core */
     size_t max_body_bytes;
     int shutdown_grace_ms;
+    bool api_http2;             /* h2c on the model port (off: HTTP/1.1 only) */
+    int max_connections_per_ip; /* console connections one address may hold; 0: no cap */
+    int request_timeout_ms;     /* console: a request's head and body must arrive within this */
 
     /* [store] */
     char db_path[GH_CONFIG_PATH]; /* default: <data_dir>/gatehouse.db */
