@@ -25,9 +25,9 @@ after(async () => {
 // closed the connection. Rejects if the server keeps it open for 10 s (a generous bound for a
 // loaded machine: every case here expects the server to close at once).
 // With `until`, resolves as soon as what was received matches it, and closes.
-function exchange(port, bytes, until = null) {
+function exchange(port, bytes, until = null, localAddress = '127.0.0.1') {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
+    const sock = net.connect({ port, host: '127.0.0.1', localAddress });
     const chunks = [];
     const timer = setTimeout(() => {
       sock.destroy();
@@ -198,4 +198,24 @@ test('[server] api_http2 = true turns h2c back on', async () => {
   } finally {
     await s.stop();
   }
+});
+
+test('refused requests cannot make the access log grow as fast as a client sends them', async () => {
+  const N = 3000;
+  const started = Date.now();
+  let burst = '';
+  for (let i = 0; i < N - 1; i++) burst += 'GET /no-such-path HTTP/1.1\r\nHost: x\r\n\r\n';
+  burst += 'GET /no-such-path HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+  // From an address of its own, so the other tests' refusals do not count against it.
+  const text = await exchange(apiPort, Buffer.from(burst, 'latin1'), null, '127.0.0.3');
+  const seconds = Math.ceil((Date.now() - started) / 1000) + 1;
+  assert.equal(responses(text).filter((s) => s === 404).length, N, 'every request is answered');
+  // The last access line is written just after the last response; a healthy request after the
+  // burst is logged (answered requests are never capped), so once its line is in, so are all.
+  const ok = await exchange(apiPort, Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'latin1'));
+  assert.deepEqual(responses(ok), [200]);
+  await server.waitForLog(/^api req_\S+ GET \/healthz 200 /m);
+  const logged = server.log.match(/^api req_\S+ GET \/no-such-path 404 \S+ 127\.0\.0\.3$/gm)?.length ?? 0;
+  assert.ok(logged >= 20, `the first refused requests are logged (${logged})`);
+  assert.ok(logged <= 20 * seconds, `${logged} lines for ${N} refused requests in ${seconds} s`);
 });
