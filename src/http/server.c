@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include "http/conns.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -29,6 +31,7 @@ struct gh_http_server {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     int active; /* requests between their first byte and their completion */
+    gh_conns_t *conns; /* per-address cap and request deadlines; NULL before start */
 };
 
 static int64_t now_us(void)
@@ -168,6 +171,14 @@ static void client_ip(struct MHD_Connection *c, char *out, size_t size)
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
                   (socklen_t)size);
+}
+
+/* The connection guard's record of `c` (see conns.h), or NULL. */
+static gh_conn_t *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
 }
 
 static enum MHD_Result send_response(gh_req_t *req)
@@ -310,6 +321,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                 status == 400 ? "invalid_request_error" : "api_error", msg);
             gh_res_header(req, "connection", "close");
             req->too_big = true; /* discard whatever of the body still arrives */
+            gh_conns_set_busy(srv->conns, conn_of(c), true);
             return send_response(req);
         }
 
@@ -360,6 +372,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     if (req->responded) /* already answered (413 on the declared length) */
         return MHD_YES;
+    /* The request has arrived in full: from here it is ours, and no deadline cuts it. */
+    gh_conns_set_busy(srv->conns, conn_of(c), true);
     if (req->too_big)
         gh_res_error(req, GH_ETOOBIG, "The request body is larger than the limit of %zu bytes.",
                      srv->cfg->max_body_bytes);
@@ -399,7 +413,6 @@ static void access_log(gh_http_server_t *srv, gh_req_t *req)
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
     (void)toe;
     gh_http_server_t *srv = cls;
     gh_req_t *req = *con_cls;
@@ -409,10 +422,36 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (srv->cfg->access_log && req->responded)
         access_log(srv, req);
     req_free(req);
+    gh_conns_set_busy(srv->conns, conn_of(c), false); /* the next request's deadline starts */
     pthread_mutex_lock(&srv->lock);
     if (--srv->active == 0)
         pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->lock);
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addrlen;
+    gh_http_server_t *srv = cls;
+    return gh_conns_admit(srv->conns, addr) ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    gh_http_server_t *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *addr =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = fd ? gh_conns_open(srv->conns, addr ? addr->client_addr : NULL,
+                                             fd->connect_fd)
+                             : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        gh_conns_close(srv->conns, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -489,13 +528,18 @@ gh_err_t gh_http_bind(gh_http_server_t **out, const gh_config_t *cfg, gh_http_ha
 gh_err_t gh_http_start(gh_http_server_t *srv, char *err, size_t err_size)
 {
     const gh_config_t *cfg = srv->cfg;
+    if (gh_conns_new(&srv->conns, cfg->max_connections_per_ip, cfg->request_timeout_ms, NULL,
+                     NULL)) {
+        snprintf(err, err_size, "cannot start the connection guard");
+        return GH_EIO;
+    }
     srv->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, on_accept, srv,
         on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
         srv->fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
         MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)64 * 1024, MHD_OPTION_END);
+        (size_t)64 * 1024, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, err_size, "cannot serve on %s: libmicrohttpd refused to start",
                  cfg->listen);
@@ -539,6 +583,7 @@ void gh_http_stop(gh_http_server_t *srv)
     pthread_mutex_unlock(&srv->lock);
     MHD_stop_daemon(srv->daemon);
 out_free:
+    gh_conns_free(srv->conns); /* after the daemon: every connection is closed now */
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->idle);
     free(srv);
