@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "lib/log.h"
@@ -149,7 +150,7 @@ gh_err_t gh_auth_check_link(gh_app_t *app, const char *token)
 }
 
 gh_err_t gh_auth_open_link(gh_app_t *app, const char *token, const char *ip,
-                           const char *user_agent, gh_login_t *out)
+                           const char *user_agent, const char *keep_email, gh_login_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (!token || !gh_secret_valid(token))
@@ -167,8 +168,16 @@ gh_err_t gh_auth_open_link(gh_app_t *app, const char *token, const char *ip,
         return rc;
     char email[GH_EMAIL_MAX];
     gh_account_t acct;
-    if ((rc = gh_store_link_consume(db, hash, app->now(), email)) ||
-        (rc = gh_auth_account_for_email(app, db, email, &acct, &out->new_account)) ||
+    if ((rc = gh_store_link_consume(db, hash, app->now(), email))) {
+        gh_store_rollback(db);
+        return rc;
+    }
+    snprintf(out->email, sizeof(out->email), "%s", email);
+    if (keep_email && strcasecmp(keep_email, email) != 0) {
+        gh_store_rollback(db); /* the link stays unused */
+        return GH_EPERM;
+    }
+    if ((rc = gh_auth_account_for_email(app, db, email, &acct, &out->new_account)) ||
         (rc = gh_auth_start_session(app, db, acct.id, NULL, ip, user_agent, out))) {
         gh_store_rollback(db);
         return rc;

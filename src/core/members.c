@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/audit.h"
 #include "lib/log.h"
@@ -342,7 +343,7 @@ gh_err_t gh_invite_check(gh_app_t *app, const char *token, gh_invite_outcome_t *
 }
 
 gh_err_t gh_invite_accept(gh_app_t *app, const char *token, const char *ip,
-                          const char *user_agent, gh_login_t *login,
+                          const char *user_agent, const char *keep_email, gh_login_t *login,
                           gh_invite_outcome_t *outcome)
 {
     memset(login, 0, sizeof(*login));
@@ -357,6 +358,11 @@ gh_err_t gh_invite_accept(gh_app_t *app, const char *token, const char *ip,
     int64_t now = app->now();
     if ((rc = pending_invite(db, token, now, &inv, outcome)))
         goto out_rollback;
+    snprintf(login->email, sizeof(login->email), "%s", inv.email);
+    if (keep_email && strcasecmp(keep_email, inv.email) != 0) {
+        rc = GH_EPERM; /* the invitation stays pending */
+        goto out_rollback;
+    }
     gh_account_t acct;
     gh_membership_t m;
     if ((rc = gh_auth_account_for_email(app, db, inv.email, &acct, &login->new_account)))

@@ -39,9 +39,11 @@ gh_err_t gh_invite_check(gh_app_t *app, const char *token, gh_invite_outcome_t *
 
 /* Opens an invitation link: joins the organization (unless already a member), marks the
  * invite accepted, signs in as the invited address and makes that organization current, all
- * in one transaction. `*outcome` says why when it does not; nothing changes then. */
+ * in one transaction. `*outcome` says why when it does not; nothing changes then.
+ * `keep_email`: as for gh_auth_open_link: when another account is signed in, GH_EPERM with
+ * `login->email` set to the invited address, and nothing changes. */
 gh_err_t gh_invite_accept(gh_app_t *app, const char *token, const char *ip,
-                          const char *user_agent, gh_login_t *login,
+                          const char *user_agent, const char *keep_email, gh_login_t *login,
                           gh_invite_outcome_t *outcome);
 
 #endif
