@@ -60,6 +60,9 @@ json_t *gh_api_token_body(gh_req_t *req, const char **token, bool *switch_accoun
  * must not silently replace another account's session. */
 const char *gh_api_signed_in_email(gh_req_t *req, char *out);
 
+/* Adds `retry-after: <seconds>` (at least 1) to a 429. */
+void gh_api_retry_after(gh_req_t *req, int seconds);
+
 /* Signs out the session this request's cookie holds (after a switch to another account has
  * replaced it in the browser), so it does not linger usable. Errors are ignored: the new
  * session is what the browser keeps either way. */

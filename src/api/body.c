@@ -205,6 +205,13 @@ const char *gh_api_signed_in_email(gh_req_t *req, char *out)
     return out;
 }
 
+void gh_api_retry_after(gh_req_t *req, int seconds)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", seconds > 0 ? seconds : 1);
+    gh_res_header(req, "retry-after", v);
+}
+
 void gh_api_end_previous_session(gh_req_t *req)
 {
     gh_session_t session;

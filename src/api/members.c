@@ -155,7 +155,11 @@ void gh_api_invite_create(gh_req_t *req)
         gh_api_str(req, body, "role", true, false, &role)) {
         char msg[512] = "";
         gh_invite_t inv;
-        gh_err_t rc = gh_invite_create(ctx->app, &ctx->actor, email, role, &inv, msg, sizeof(msg));
+        int retry = 0;
+        gh_err_t rc = gh_invite_create(ctx->app, &ctx->actor, email, role, &inv, &retry, msg,
+                                       sizeof(msg));
+        if (rc == GH_ERATE)
+            gh_api_retry_after(req, retry);
         if (rc)
             gh_api_fail(req, rc, msg, "Could not create the invite. Try again.");
         else
@@ -186,8 +190,11 @@ void gh_api_invite_resend(gh_req_t *req)
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     char msg[512] = "";
     gh_invite_t inv;
+    int retry = 0;
     gh_err_t rc = gh_invite_resend(ctx->app, &ctx->actor, gh_req_param(req, "invite_id"), &inv,
-                                   msg, sizeof(msg));
+                                   &retry, msg, sizeof(msg));
+    if (rc == GH_ERATE)
+        gh_api_retry_after(req, retry);
     if (rc)
         gh_api_fail(req, rc, msg, "Could not resend the invite. Try again.");
     else

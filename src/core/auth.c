@@ -14,7 +14,7 @@ int64_t gh_app_clock(void)
 }
 
 /* "45 seconds", "12 minutes", "2 hours": a wait as a person reads it, rounded up. */
-static void wait_text(char *out, size_t size, int seconds)
+void gh_auth_wait_text(char *out, size_t size, int seconds)
 {
     if (seconds < 90)
         snprintf(out, size, "%d second%s", seconds, seconds == 1 ? "" : "s");
@@ -40,7 +40,7 @@ gh_err_t gh_auth_request_link(gh_app_t *app, const char *email_in, const char *i
     if (!gh_throttle_hit(app->throttle, key, cfg->link_limit_per_ip, cfg->link_limit_window_s,
                          now, retry_after_s)) {
         char wait[32];
-        wait_text(wait, sizeof(wait), *retry_after_s);
+        gh_auth_wait_text(wait, sizeof(wait), *retry_after_s);
         snprintf(msg, msg_size, "Too many sign-in emails were requested from your network. "
                                 "Try again in %s.", wait);
         return GH_ERATE;
@@ -49,7 +49,7 @@ gh_err_t gh_auth_request_link(gh_app_t *app, const char *email_in, const char *i
     if (!gh_throttle_hit(app->throttle, key, cfg->link_limit_per_email,
                          cfg->link_limit_window_s, now, retry_after_s)) {
         char wait[32];
-        wait_text(wait, sizeof(wait), *retry_after_s);
+        gh_auth_wait_text(wait, sizeof(wait), *retry_after_s);
         snprintf(msg, msg_size, "Too many sign-in emails were sent to this address. Use the "
                                 "newest one, or try again in %s.", wait);
         return GH_ERATE;
@@ -224,8 +224,13 @@ gh_err_t gh_auth_onboard(gh_app_t *app, gh_account_t *account, const char *full_
         snprintf(msg, msg_size, "full_name is too long: use at most 100 characters.");
         return GH_EINVAL;
     }
-    if (gh_text_is_blank(name) || gh_text_has_control(name)) {
+    if (gh_text_is_blank(name)) {
         snprintf(msg, msg_size, "Enter your full name.");
+        return GH_EINVAL;
+    }
+    if (gh_text_has_unsafe(name)) {
+        snprintf(msg, msg_size,
+                 "full_name must not contain control characters or text-direction marks.");
         return GH_EINVAL;
     }
     if (!confirmed_age_18) {

@@ -22,6 +22,9 @@ typedef struct gh_login {
     bool new_account;
 } gh_login_t;
 
+/* "N seconds", "N minutes" or "N hours" for a retry-after of `seconds`, rounded up. */
+void gh_auth_wait_text(char *out, size_t size, int seconds);
+
 /* Checks a link without using it (what a GET of the emailed link does, so that mail scanners
  * and link previews that fetch it do not burn it): GH_OK, or the errors of
  * gh_auth_open_link. */

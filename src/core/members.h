@@ -17,10 +17,15 @@ gh_err_t gh_member_remove(gh_app_t *app, const gh_actor_t *actor, const char *us
 /* "pending", "accepted", "expired" or "deleted" at `now`. */
 const char *gh_invite_status(const gh_invite_t *inv, int64_t now);
 
+/* Creating and resending invitations mail someone, so both are throttled: at most
+ * [organizations] invite_limit_per_org mails per organization and invite_limit_per_recipient
+ * per address in invite_limit_window_s. Over either, nothing changes and GH_ERATE is returned
+ * with `*retry_after_s` set. */
 gh_err_t gh_invite_create(gh_app_t *app, const gh_actor_t *actor, const char *email,
-                          const char *role, gh_invite_t *out, char *msg, size_t msg_size);
+                          const char *role, gh_invite_t *out, int *retry_after_s, char *msg,
+                          size_t msg_size);
 gh_err_t gh_invite_resend(gh_app_t *app, const gh_actor_t *actor, const char *id,
-                          gh_invite_t *out, char *msg, size_t msg_size);
+                          gh_invite_t *out, int *retry_after_s, char *msg, size_t msg_size);
 gh_err_t gh_invite_delete(gh_app_t *app, const gh_actor_t *actor, const char *id, char *msg,
                           size_t msg_size);
 

@@ -24,7 +24,7 @@ void gh_config_defaults(gh_config_t *cfg)
     cfg->max_body_bytes = 1024 * 1024;
     cfg->shutdown_grace_ms = 10000;
     cfg->api_http2 = false;
-    cfg->max_connections_per_ip = 32;
+    cfg->max_connections_per_ip = 128;
     cfg->request_timeout_ms = 30000;
     cfg->log_json = false;
     cfg->log_level = GH_LOG_INFO;
@@ -41,6 +41,9 @@ void gh_config_defaults(gh_config_t *cfg)
     snprintf(cfg->terms_version, sizeof(cfg->terms_version), "2026-01-01");
     cfg->max_orgs_per_account = 20;
     cfg->invite_ttl_days = 21;
+    cfg->invite_limit_per_org = 200;
+    cfg->invite_limit_per_recipient = 5;
+    cfg->invite_limit_window_s = 3600;
     cfg->max_workspaces = 100;
     snprintf(cfg->oidc_client_secret_env, sizeof(cfg->oidc_client_secret_env),
              "GATEHOUSE_OIDC_CLIENT_SECRET");
@@ -660,6 +663,12 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
         return set_int(&c->max_orgs_per_account, value, 1, 1000, key, err, err_size);
     if (KEY("organizations", "invite_ttl_days"))
         return set_int(&c->invite_ttl_days, value, 1, 365, key, err, err_size);
+    if (KEY("organizations", "invite_limit_per_org"))
+        return set_int(&c->invite_limit_per_org, value, 1, 1000000, key, err, err_size);
+    if (KEY("organizations", "invite_limit_per_recipient"))
+        return set_int(&c->invite_limit_per_recipient, value, 1, 1000000, key, err, err_size);
+    if (KEY("organizations", "invite_limit_window_s"))
+        return set_int(&c->invite_limit_window_s, value, 1, 7 * 86400, key, err, err_size);
     if (KEY("organizations", "max_workspaces"))
         return set_int(&c->max_workspaces, value, 1, 100000, key, err, err_size);
     if (KEY("oidc", "issuer")) {

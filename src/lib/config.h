@@ -100,6 +100,9 @@ typedef struct gh_config {
 
     /* [organizations] */
     int invite_ttl_days;
+    int invite_limit_per_org;       /* invitation mails per organization per window */
+    int invite_limit_per_recipient; /* invitation mails per address per window */
+    int invite_limit_window_s;
     int max_workspaces;
 
     /* [oidc] "Continue with Google" or any OpenID Connect provider; off when issuer is empty */
