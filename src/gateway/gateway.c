@@ -949,12 +949,41 @@ static void on_too_large_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t
 
 /* ---- Access log -------------------------------------------------------------------------- */
 
-static void peer_ip(h2o_req_t *req, char *dst, size_t dst_size)
+/* Every value of header `name`, joined with commas, into `buf` (NUL-terminated); NULL when
+ * there is none or they do not fit. */
+static const char *joined_header(const h2o_req_t *req, const char *name, size_t name_len,
+                                 char *buf, size_t size)
+{
+    size_t len = 0;
+    for (ssize_t i = -1; (i = h2o_find_header_by_str(&req->headers, name, name_len, i)) != -1;) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (len + v.len + 2 > size)
+            return NULL;
+        if (len)
+            buf[len++] = ',';
+        memcpy(buf + len, v.base, v.len);
+        len += v.len;
+    }
+    buf[len] = '\0';
+    return len && !memchr(buf, '\0', len) ? buf : NULL;
+}
+
+/* The client's address: the peer's, or for a peer in [server] trusted_proxies the one its
+ * X-Forwarded-For (else Forwarded) header names (see lib/proxy.h). */
+static void peer_ip(const gh_config_t *cfg, h2o_req_t *req, char *dst, size_t dst_size)
 {
     struct sockaddr_storage ss;
     const void *addr = NULL;
     memset(&ss, 0, sizeof(ss));
     socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (len > 0 && gh_proxy_trusted(&cfg->trusted_proxies, (struct sockaddr *)&ss)) {
+        char xff[2048], fwd[2048];
+        if (gh_proxy_client(&cfg->trusted_proxies,
+                            joined_header(req, H2O_STRLIT("x-forwarded-for"), xff, sizeof(xff)),
+                            joined_header(req, H2O_STRLIT("forwarded"), fwd, sizeof(fwd)), dst,
+                            dst_size))
+            return;
+    }
     if (ss.ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
         addr = &((const struct sockaddr_in *)&ss)->sin_addr;
     else if (ss.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
@@ -1032,7 +1061,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     if (!l->gw->cfg->access_log)
         return;
     char ip[INET6_ADDRSTRLEN];
-    peer_ip(req, ip, sizeof(ip));
+    peer_ip(l->gw->cfg, req, ip, sizeof(ip));
     if (req->res.status >= 400 && req->res.status < 500) {
         gh_logcap_summary_t sums[2];
         bool admitted = gh_logcap_admit(&l->logcap, ip, (int64_t)(h2o_now(l->loop.evloop) / 1000),

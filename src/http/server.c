@@ -19,6 +19,7 @@
 #include "lib/crypto.h"
 #include "lib/framing.h"
 #include "lib/json_str.h"
+#include "lib/proxy.h"
 #include "lib/log.h"
 
 struct gh_http_server {
@@ -157,7 +158,47 @@ static void req_free(gh_req_t *req)
     free(req);
 }
 
-static void client_ip(struct MHD_Connection *c, char *out, size_t size)
+typedef struct {
+    const char *name;
+    char *buf;
+    size_t size, len;
+    bool truncated;
+} header_join_t;
+
+static enum MHD_Result join_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    header_join_t *j = cls;
+    if (strcasecmp(key, j->name) || !value)
+        return MHD_YES;
+    size_t need = strlen(value) + (j->len ? 1 : 0);
+    if (j->len + need >= j->size) {
+        j->truncated = true;
+        return MHD_NO;
+    }
+    if (j->len)
+        j->buf[j->len++] = ',';
+    memcpy(j->buf + j->len, value, strlen(value) + 1);
+    j->len += strlen(value);
+    return MHD_YES;
+}
+
+/* Every value of header `name`, joined with commas in the order received, into `buf`; NULL
+ * when there is none, or when they do not fit (a forwarding header cut short would name the
+ * wrong hop as nearest). */
+static const char *joined_header(struct MHD_Connection *c, const char *name, char *buf,
+                                 size_t size)
+{
+    header_join_t j = {name, buf, size, 0, false};
+    buf[0] = '\0';
+    MHD_get_connection_values(c, MHD_HEADER_KIND, join_header, &j);
+    return j.len && !j.truncated ? buf : NULL;
+}
+
+/* The client's address: the peer's, or for a peer in [server] trusted_proxies the one its
+ * X-Forwarded-For (else Forwarded) header names (see lib/proxy.h). */
+static void client_ip(const gh_config_t *cfg, struct MHD_Connection *c, char *out, size_t size)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -165,6 +206,13 @@ static void client_ip(struct MHD_Connection *c, char *out, size_t size)
     if (!ci || !ci->client_addr)
         return;
     const struct sockaddr *sa = ci->client_addr;
+    if (gh_proxy_trusted(&cfg->trusted_proxies, sa)) {
+        char xff[2048], fwd[2048];
+        if (gh_proxy_client(&cfg->trusted_proxies,
+                            joined_header(c, "x-forwarded-for", xff, sizeof(xff)),
+                            joined_header(c, "forwarded", fwd, sizeof(fwd)), out, size))
+            return;
+    }
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
                   (socklen_t)size);
@@ -306,7 +354,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         req->start_us = now_us();
         memcpy(req->request_id, "req_01", 6);
         gh_random_base62(req->request_id + 6, 22);
-        client_ip(c, req->ip, sizeof(req->ip));
+        client_ip(srv->cfg, c, req->ip, sizeof(req->ip));
         *con_cls = req;
         pthread_mutex_lock(&srv->lock);
         srv->active++;
@@ -429,6 +477,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     pthread_mutex_unlock(&srv->lock);
 }
 
+/* Trusted proxies carry many clients over their connections: no per-address cap for them. */
+static bool is_trusted_proxy(void *ctx, const struct sockaddr *sa)
+{
+    return gh_proxy_trusted(ctx, sa);
+}
+
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
     (void)addrlen;
@@ -528,8 +582,8 @@ gh_err_t gh_http_bind(gh_http_server_t **out, const gh_config_t *cfg, gh_http_ha
 gh_err_t gh_http_start(gh_http_server_t *srv, char *err, size_t err_size)
 {
     const gh_config_t *cfg = srv->cfg;
-    if (gh_conns_new(&srv->conns, cfg->max_connections_per_ip, cfg->request_timeout_ms, NULL,
-                     NULL)) {
+    if (gh_conns_new(&srv->conns, cfg->max_connections_per_ip, cfg->request_timeout_ms,
+                     is_trusted_proxy, (void *)&cfg->trusted_proxies)) {
         snprintf(err, err_size, "cannot start the connection guard");
         return GH_EIO;
     }

@@ -603,6 +603,8 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
         return set_bool(&c->api_http2, value, key, err, err_size);
     if (KEY("server", "max_connections_per_ip"))
         return set_int(&c->max_connections_per_ip, value, 0, 1000000, key, err, err_size);
+    if (KEY("server", "trusted_proxies"))
+        return gh_proxy_list_parse(value, &c->trusted_proxies, err, err_size);
     if (KEY("server", "request_timeout_ms"))
         return set_int(&c->request_timeout_ms, value, 100, 3600000, key, err, err_size);
     if (KEY("store", "path"))

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "lib/err.h"
+#include "lib/proxy.h"
 
 #define GH_CONFIG_STR 256
 #define GH_CONFIG_PATH 1024
@@ -71,6 +72,7 @@ typedef struct gh_config {
     bool api_http2;             /* h2c on the model port (off: HTTP/1.1 only) */
     int max_connections_per_ip; /* console connections one address may hold; 0: no cap */
     int request_timeout_ms;     /* console: a request's head and body must arrive within this */
+    gh_proxy_list_t trusted_proxies; /* peers whose X-Forwarded-For / Forwarded is believed */
 
     /* [store] */
     char db_path[GH_CONFIG_PATH]; /* default: <data_dir>/gatehouse.db */
