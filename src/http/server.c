@@ -254,6 +254,9 @@ static enum MHD_Result send_response(gh_req_t *req)
 
 /* ---- framing ---- */
 
+/* Stands in for a header value libmicrohttpd gives as NULL; it is not in the read buffer. */
+static const char no_value[] = "";
+
 typedef struct {
     gh_framing_header_t h[GH_FRAMING_HEADERS_MAX];
     size_t n;
@@ -269,9 +272,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         l->overflow = true;
         return MHD_NO;
     }
-    l->h[l->n++] = (gh_framing_header_t){key, key_size, value, value_size ? value_size : 0};
-    if (value == NULL) /* a header without a value */
-        l->h[l->n - 1].value = "";
+    l->h[l->n++] = (gh_framing_header_t){key, key_size, value ? value : no_value,
+                                         value ? value_size : 0};
     return MHD_YES;
 }
 
@@ -290,8 +292,8 @@ static bool headers_in_place(const framing_list_t *l)
         const gh_framing_header_t *h = &l->h[i];
         uintptr_t name_end = (uintptr_t)h->name + h->name_len + 1; /* past the colon's \0 */
         uintptr_t value = (uintptr_t)h->value;
-        if (h->value_len == 0)
-            continue; /* an empty value may be a static "" */
+        if (h->value == no_value)
+            continue;
         if (value < name_end || value - name_end > 256)
             return false;
         for (const char *p = h->name + h->name_len + 1; p < h->value; p++)

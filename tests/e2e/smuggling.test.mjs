@@ -135,6 +135,13 @@ const CASES = [
     status: 400,
     message: /NUL/,
   },
+  {
+    name: 'a NUL right after the colon of an empty header',
+    planes: ['console', 'api'],
+    bytes: `POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Empty:\0junk\r\nContent-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`,
+    status: 400,
+    message: /NUL/,
+  },
 ];
 
 for (const c of CASES) {
