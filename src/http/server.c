@@ -518,6 +518,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    /* A client that goes away mid-request, or one cut by the request deadline (counted in
+     * one line of its own), is routine: one warning each would let any client fill the log. */
+    if (!strncmp(msg, "Connection socket is closed", 27) ||
+        !strncmp(msg, "Connection was closed by remote side", 36)) {
+        gh_log_debug("http: %s", msg);
+        return;
+    }
     gh_log_warn("http: %s", msg);
 }
 

@@ -85,6 +85,7 @@ test('4,000 slow connections from one address leave the console to everyone else
     await attack.waitFor(/^open ([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$/gm);
     await server.waitForLog(/127\.0\.0\.1 holds 128 connections \(max_connections_per_ip\)/);
     assert.equal(server.log.match(/holds 128 connections/g).length, 1, 'the cap is reported once, not per refusal');
+    assert.doesNotMatch(server.log, /warn +http: Connection/, 'no warning per refused connection');
     const again = await requestFrom(`${server.consoleUrl}/healthz`, '127.0.0.2');
     assert.equal(again.status, 200);
   } finally {
@@ -115,6 +116,8 @@ test('a request head that trickles in is cut at request_timeout_ms, however stea
     assert.ok(closedAfter >= 1400, `cut after ${closedAfter.toFixed(0)} ms, not before the deadline`);
     assert.ok(bytes > 5, `the client was still sending (${bytes} bytes)`);
     await server.waitForLog(/closed 1 connections whose request did not arrive within 1500 ms/);
+    // That summary is the only line: no warning per cut or abandoned connection.
+    assert.doesNotMatch(server.log, /warn +http: Connection/);
     // A keep-alive connection that sends its requests in time is not cut.
     const ok = await requestFrom(`${server.consoleUrl}/healthz`, '127.0.0.5');
     assert.equal(ok.status, 200);
