@@ -34,8 +34,8 @@ typedef bool (*gh_conns_exempt_fn)(void *ctx, const struct sockaddr *sa);
 gh_err_t gh_conns_new(gh_conns_t **out, int per_address_max, int request_timeout_ms,
                       gh_conns_exempt_fn exempt, void *exempt_ctx);
 
-/* Stops the reaper and frees the guard. Every connection must have been closed
- * (gh_conns_close) first: stop libmicrohttpd before calling this. Safe with NULL. */
+/* Stops the reaper and frees the guard with any connection record left. Stop libmicrohttpd
+ * first: no call may come in during or after this. Safe with NULL. */
 void gh_conns_free(gh_conns_t *g);
 
 /* Whether a connection just accepted from `sa` may be served (libmicrohttpd's accept policy).
