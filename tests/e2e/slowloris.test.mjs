@@ -65,11 +65,11 @@ function startAttack(port, count, localAddress) {
   };
 }
 
-test('4,000 slow connections from one address leave the console to everyone else', async () => {
+test('4,000 slow connections from one address leave the console to everyone else', async (t) => {
   const server = await startServer();
   const attack = startAttack(Number(new URL(server.consoleUrl).port), 4000, '127.0.0.1');
   try {
-    const [[, connected]] = await attack.waitFor(/^settled (\d+) (\d+)$/gm);
+    const [[, connected, failed]] = await attack.waitFor(/^settled (\d+) (\d+)$/gm);
     assert.ok(Number(connected) > 0, 'the attacker got connections');
 
     // Another address is served at once, the attack still running.
@@ -82,7 +82,9 @@ test('4,000 slow connections from one address leave the console to everyone else
     assert.ok(signIn.ms < 1000, `sign-in took ${signIn.ms.toFixed(0)} ms`);
 
     // The attacker keeps no more than the cap open (the default, 128).
-    await attack.waitFor(/^open ([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$/gm);
+    const [[, open]] = await attack.waitFor(/^open ([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$/gm);
+    t.diagnostic(`attacker: ${connected} connected, ${failed} failed, ${open} left open; ` +
+      `from 127.0.0.2: healthz ${health.ms.toFixed(0)} ms, sign-in ${signIn.ms.toFixed(0)} ms`);
     await server.waitForLog(/127\.0\.0\.1 holds 128 connections \(max_connections_per_ip\)/);
     assert.equal(server.log.match(/holds 128 connections/g).length, 1, 'the cap is reported once, not per refusal');
     assert.doesNotMatch(server.log, /warn +http: Connection/, 'no warning per refused connection');
