@@ -127,7 +127,8 @@ FUZZ_SRC_request := src/gateway/request.c
 FUZZ_SRC_meter := src/gateway/meter.c src/gateway/request.c src/lib/money.c
 FUZZ_SRC_dechunk := src/gateway/hclient.c
 FUZZ_SRC_stripe_sig := src/lib/stripe_sig.c
-FUZZ_NAMES := request meter dechunk stripe_sig
+FUZZ_SRC_framing := src/lib/framing.c src/lib/proxy.c
+FUZZ_NAMES := request meter dechunk stripe_sig framing
 FUZZ_BIN := $(patsubst %,build/fuzz/%,$(FUZZ_NAMES))
 
 build/fuzz/%: tests/fuzz/fuzz_%.c build/libgh.a

@@ -6,9 +6,10 @@
 // `error.message`, ready to show to a person.
 
 export class ApiError extends Error {
-  constructor(status, type, message, requestId = null, retryAfter = null) {
+  constructor(status, type, message, requestId = null, retryAfter = null, detail = null) {
     super(message);
     this.name = 'ApiError';
+    this.detail = detail; // the whole `error` object, for refusals that carry more fields
     this.status = status;
     this.type = type;
     this.requestId = requestId;
@@ -125,6 +126,7 @@ export async function request(method, path, options = {}) {
       (err && err.message) || FALLBACK[res.status] || `Request failed (HTTP ${res.status}).`,
       (data && data.request_id) || res.headers.get('request-id'),
       retry ? Number(retry) : null,
+      err,
     );
     if (res.status === 401 && !options.quiet401 && unauthorizedHandler) unauthorizedHandler(e);
     throw e;

@@ -50,10 +50,27 @@ static inline gh_api_ctx_t *gh_api_ctx(gh_req_t *req)
  * owns the reference. */
 json_t *gh_api_body(gh_req_t *req);
 
-/* Reads a `{"token": "…"}` body (the POSTs that use an emailed link). The body, which the
- * caller releases, with `*token` pointing into it; NULL when the request was answered with
- * a 400. */
-json_t *gh_api_token_body(gh_req_t *req, const char **token);
+/* Reads a `{"token": "…", "switch": bool}` body (the POSTs that use an emailed link;
+ * "switch" is optional, false when absent). The body, which the caller releases, with
+ * `*token` pointing into it; NULL when the request was answered with a 400. */
+json_t *gh_api_token_body(gh_req_t *req, const char **token, bool *switch_account);
+
+/* The email of the account whose live session this request's cookie holds, copied into
+ * `out` (GH_EMAIL_MAX bytes); NULL when there is none. For the public sign-in POSTs, which
+ * must not silently replace another account's session. */
+const char *gh_api_signed_in_email(gh_req_t *req, char *out);
+
+/* Adds `retry-after: <seconds>` (at least 1) to a 429. */
+void gh_api_retry_after(gh_req_t *req, int seconds);
+
+/* Signs out the session this request's cookie holds (after a switch to another account has
+ * replaced it in the browser), so it does not linger usable. Errors are ignored: the new
+ * session is what the browser keeps either way. */
+void gh_api_end_previous_session(gh_req_t *req);
+
+/* Answers 409 when a link for `link_email` would replace the session of `signed_in`: the
+ * console asks "Continue as …?" and sends the link again with "switch": true. */
+void gh_api_refuse_switch(gh_req_t *req, const char *signed_in, const char *link_email);
 
 /* Sets the gh_session cookie (HttpOnly, SameSite=Lax, Secure on an https console) to
  * `secret` for `max_age_s` seconds; "" and 0 clear it. */

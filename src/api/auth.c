@@ -94,20 +94,29 @@ void gh_api_auth_verify(gh_req_t *req)
     gh_res_redirect(req, location);
 }
 
-/* POST /auth/verify {"token"}: uses the link (once) and starts the session. */
+/* POST /auth/verify {"token", "switch"}: uses the link (once) and starts the session. When
+ * another account is signed in on this browser, the link is not used unless "switch" is
+ * true (409 otherwise; see gh_api_refuse_switch); a switch signs that other session out. */
 void gh_api_auth_verify_post(gh_req_t *req)
 {
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     const gh_config_t *cfg = ctx->app->cfg;
     const char *token;
-    json_t *body = gh_api_token_body(req, &token);
+    bool switch_account;
+    json_t *body = gh_api_token_body(req, &token, &switch_account);
     if (!body)
         return;
+    char current[GH_EMAIL_MAX];
+    const char *signed_in = gh_api_signed_in_email(req, current);
     gh_login_t login;
     gh_err_t rc = gh_auth_open_link(ctx->app, token, req->ip, gh_req_header(req, "user-agent"),
-                                    &login);
+                                    switch_account ? NULL : signed_in, &login);
     const char *code, *msg;
-    if (rc == GH_OK) {
+    if (rc == GH_EPERM && signed_in) {
+        gh_api_refuse_switch(req, signed_in, login.email);
+    } else if (rc == GH_OK) {
+        if (signed_in && strcasecmp(signed_in, login.email) != 0)
+            gh_api_end_previous_session(req);
         gh_api_session_cookie(req, login.session_secret, cfg->session_ttl_s);
         gh_res_json(req, 200, json_pack("{s:s, s:b}", "type", "signed_in", "new_account",
                                         login.new_account));

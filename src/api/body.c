@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "core/auth.h"
 #include "lib/money.h"
 
 json_t *gh_api_body(gh_req_t *req)
@@ -178,16 +179,59 @@ void gh_api_fail(gh_req_t *req, gh_err_t rc, const char *msg, const char *fallba
         gh_res_error(req, rc, "%s", msg && *msg ? msg : fallback);
 }
 
-json_t *gh_api_token_body(gh_req_t *req, const char **token)
+json_t *gh_api_token_body(gh_req_t *req, const char **token, bool *switch_account)
 {
-    static const char *const fields[] = {"token", NULL};
+    static const char *const fields[] = {"token", "switch", NULL};
     json_t *body = gh_api_body(req);
+    *switch_account = false;
     if (body && (!gh_api_known_fields(req, body, fields, NULL) ||
-                 !gh_api_str(req, body, "token", true, false, token))) {
+                 !gh_api_str(req, body, "token", true, false, token) ||
+                 (json_object_get(body, "switch") &&
+                  !gh_api_bool(req, body, "switch", switch_account)))) {
         json_decref(body);
         return NULL;
     }
     return body;
+}
+
+const char *gh_api_signed_in_email(gh_req_t *req, char *out)
+{
+    gh_session_t session;
+    gh_account_t account;
+    const char *cookie = gh_req_cookie(req, "gh_session");
+    if (!cookie || gh_auth_session(gh_api_ctx(req)->app, cookie, &session, &account))
+        return NULL;
+    snprintf(out, GH_EMAIL_MAX, "%s", account.email);
+    return out;
+}
+
+void gh_api_retry_after(gh_req_t *req, int seconds)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", seconds > 0 ? seconds : 1);
+    gh_res_header(req, "retry-after", v);
+}
+
+void gh_api_end_previous_session(gh_req_t *req)
+{
+    gh_session_t session;
+    gh_account_t account;
+    gh_app_t *app = gh_api_ctx(req)->app;
+    if (!gh_auth_session(app, gh_req_cookie(req, "gh_session"), &session, &account))
+        (void)gh_auth_logout(app, &session);
+}
+
+void gh_api_refuse_switch(gh_req_t *req, const char *signed_in, const char *link_email)
+{
+    char msg[3 * GH_EMAIL_MAX];
+    snprintf(msg, sizeof(msg),
+             "You are signed in as %s. This link is for %s: to continue as %s, sign out first "
+             "or send the link again with \"switch\": true.",
+             signed_in, link_email, link_email);
+    json_t *j = json_pack("{s:s, s:{s:s, s:s, s:s, s:s}, s:s}", "type", "error", "error", "type",
+                          "conflict_error", "message", msg, "signed_in_as", signed_in,
+                          "link_email", link_email, "request_id", req->request_id);
+    gh_res_json(req, 409, j);
 }
 
 void gh_api_session_cookie(gh_req_t *req, const char *secret, int max_age_s)

@@ -1,6 +1,7 @@
 /* /v1/organizations/users and /v1/organizations/invites; the invitation link /auth/invite. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "core/members.h"
@@ -154,7 +155,11 @@ void gh_api_invite_create(gh_req_t *req)
         gh_api_str(req, body, "role", true, false, &role)) {
         char msg[512] = "";
         gh_invite_t inv;
-        gh_err_t rc = gh_invite_create(ctx->app, &ctx->actor, email, role, &inv, msg, sizeof(msg));
+        int retry = 0;
+        gh_err_t rc = gh_invite_create(ctx->app, &ctx->actor, email, role, &inv, &retry, msg,
+                                       sizeof(msg));
+        if (rc == GH_ERATE)
+            gh_api_retry_after(req, retry);
         if (rc)
             gh_api_fail(req, rc, msg, "Could not create the invite. Try again.");
         else
@@ -185,8 +190,11 @@ void gh_api_invite_resend(gh_req_t *req)
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     char msg[512] = "";
     gh_invite_t inv;
+    int retry = 0;
     gh_err_t rc = gh_invite_resend(ctx->app, &ctx->actor, gh_req_param(req, "invite_id"), &inv,
-                                   msg, sizeof(msg));
+                                   &retry, msg, sizeof(msg));
+    if (rc == GH_ERATE)
+        gh_api_retry_after(req, retry);
     if (rc)
         gh_api_fail(req, rc, msg, "Could not resend the invite. Try again.");
     else
@@ -255,14 +263,21 @@ void gh_api_invite_accept_post(gh_req_t *req)
 {
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     const char *token;
-    json_t *body = gh_api_token_body(req, &token);
+    bool switch_account;
+    json_t *body = gh_api_token_body(req, &token, &switch_account);
     if (!body)
         return;
+    char current[GH_EMAIL_MAX];
+    const char *signed_in = gh_api_signed_in_email(req, current);
     gh_login_t login;
     gh_invite_outcome_t outcome;
     gh_err_t rc = gh_invite_accept(ctx->app, token, req->ip, gh_req_header(req, "user-agent"),
-                                   &login, &outcome);
-    if (!rc) {
+                                   switch_account ? NULL : signed_in, &login, &outcome);
+    if (rc == GH_EPERM && signed_in) {
+        gh_api_refuse_switch(req, signed_in, login.email);
+    } else if (!rc) {
+        if (signed_in && strcasecmp(signed_in, login.email) != 0)
+            gh_api_end_previous_session(req);
         gh_api_session_cookie(req, login.session_secret, ctx->app->cfg->session_ttl_s);
         gh_res_json(req, 200, json_pack("{s:s, s:b}", "type", "invite_accepted", "new_account",
                                         login.new_account));

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "lib/log.h"
@@ -13,7 +14,7 @@ int64_t gh_app_clock(void)
 }
 
 /* "45 seconds", "12 minutes", "2 hours": a wait as a person reads it, rounded up. */
-static void wait_text(char *out, size_t size, int seconds)
+void gh_auth_wait_text(char *out, size_t size, int seconds)
 {
     if (seconds < 90)
         snprintf(out, size, "%d second%s", seconds, seconds == 1 ? "" : "s");
@@ -39,7 +40,7 @@ gh_err_t gh_auth_request_link(gh_app_t *app, const char *email_in, const char *i
     if (!gh_throttle_hit(app->throttle, key, cfg->link_limit_per_ip, cfg->link_limit_window_s,
                          now, retry_after_s)) {
         char wait[32];
-        wait_text(wait, sizeof(wait), *retry_after_s);
+        gh_auth_wait_text(wait, sizeof(wait), *retry_after_s);
         snprintf(msg, msg_size, "Too many sign-in emails were requested from your network. "
                                 "Try again in %s.", wait);
         return GH_ERATE;
@@ -48,7 +49,7 @@ gh_err_t gh_auth_request_link(gh_app_t *app, const char *email_in, const char *i
     if (!gh_throttle_hit(app->throttle, key, cfg->link_limit_per_email,
                          cfg->link_limit_window_s, now, retry_after_s)) {
         char wait[32];
-        wait_text(wait, sizeof(wait), *retry_after_s);
+        gh_auth_wait_text(wait, sizeof(wait), *retry_after_s);
         snprintf(msg, msg_size, "Too many sign-in emails were sent to this address. Use the "
                                 "newest one, or try again in %s.", wait);
         return GH_ERATE;
@@ -149,7 +150,7 @@ gh_err_t gh_auth_check_link(gh_app_t *app, const char *token)
 }
 
 gh_err_t gh_auth_open_link(gh_app_t *app, const char *token, const char *ip,
-                           const char *user_agent, gh_login_t *out)
+                           const char *user_agent, const char *keep_email, gh_login_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (!token || !gh_secret_valid(token))
@@ -167,8 +168,16 @@ gh_err_t gh_auth_open_link(gh_app_t *app, const char *token, const char *ip,
         return rc;
     char email[GH_EMAIL_MAX];
     gh_account_t acct;
-    if ((rc = gh_store_link_consume(db, hash, app->now(), email)) ||
-        (rc = gh_auth_account_for_email(app, db, email, &acct, &out->new_account)) ||
+    if ((rc = gh_store_link_consume(db, hash, app->now(), email))) {
+        gh_store_rollback(db);
+        return rc;
+    }
+    snprintf(out->email, sizeof(out->email), "%s", email);
+    if (keep_email && strcasecmp(keep_email, email) != 0) {
+        gh_store_rollback(db); /* the link stays unused */
+        return GH_EPERM;
+    }
+    if ((rc = gh_auth_account_for_email(app, db, email, &acct, &out->new_account)) ||
         (rc = gh_auth_start_session(app, db, acct.id, NULL, ip, user_agent, out))) {
         gh_store_rollback(db);
         return rc;
@@ -215,8 +224,13 @@ gh_err_t gh_auth_onboard(gh_app_t *app, gh_account_t *account, const char *full_
         snprintf(msg, msg_size, "full_name is too long: use at most 100 characters.");
         return GH_EINVAL;
     }
-    if (gh_text_is_blank(name) || gh_text_has_control(name)) {
+    if (gh_text_is_blank(name)) {
         snprintf(msg, msg_size, "Enter your full name.");
+        return GH_EINVAL;
+    }
+    if (gh_text_has_unsafe(name)) {
+        snprintf(msg, msg_size,
+                 "full_name must not contain control characters or text-direction marks.");
         return GH_EINVAL;
     }
     if (!confirmed_age_18) {

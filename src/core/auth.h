@@ -18,8 +18,12 @@ gh_err_t gh_auth_request_link(gh_app_t *app, const char *email, const char *ip,
 typedef struct gh_login {
     char session_secret[GH_SECRET_MAX]; /* goes into the cookie, nowhere else */
     char account_id[GH_ID_MAX];
+    char email[GH_EMAIL_MAX]; /* the address the link or invitation is for */
     bool new_account;
 } gh_login_t;
+
+/* "N seconds", "N minutes" or "N hours" for a retry-after of `seconds`, rounded up. */
+void gh_auth_wait_text(char *out, size_t size, int seconds);
 
 /* Checks a link without using it (what a GET of the emailed link does, so that mail scanners
  * and link previews that fetch it do not burn it): GH_OK, or the errors of
@@ -28,9 +32,14 @@ gh_err_t gh_auth_check_link(gh_app_t *app, const char *token);
 
 /* Opens a link: consumes the token, creates the account on first sign-in and starts a
  * session. GH_ENOTFOUND for a malformed or unknown token, GH_ECONFLICT for a used one,
- * GH_EEXPIRED for an expired one; nothing changes then. */
+ * GH_EEXPIRED for an expired one; nothing changes then.
+ * `keep_email`: the address of the account already signed in on this browser, or NULL. A
+ * link for another address would silently replace that session (someone else's link, opened
+ * by mistake or planted, and what the person types next lands in the other account): then
+ * nothing changes, the link stays usable, and GH_EPERM is returned with `out->email` set to
+ * the link's address, so the person can be asked first. */
 gh_err_t gh_auth_open_link(gh_app_t *app, const char *token, const char *ip,
-                           const char *user_agent, gh_login_t *out);
+                           const char *user_agent, const char *keep_email, gh_login_t *out);
 
 /* The account for `email` (lower-cased already), created when there is none; `*created`
  * tells which. Runs inside the caller's transaction on `db`. */

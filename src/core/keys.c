@@ -14,8 +14,13 @@ static gh_err_t clean_key_name(const char *in, char out[401], char *msg, size_t 
         snprintf(msg, msg_size, "The key name is too long: use at most 100 characters.");
         return GH_EINVAL;
     }
-    if (gh_text_is_blank(out) || gh_text_has_control(out)) {
+    if (gh_text_is_blank(out)) {
         snprintf(msg, msg_size, "Enter a name for the key.");
+        return GH_EINVAL;
+    }
+    if (gh_text_has_unsafe(out)) {
+        snprintf(msg, msg_size,
+                 "The key name must not contain control characters or text-direction marks.");
         return GH_EINVAL;
     }
     return GH_OK;

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/audit.h"
 #include "lib/log.h"
@@ -149,8 +150,36 @@ static gh_err_t mail_invite(gh_app_t *app, const gh_actor_t *actor, const gh_inv
     return rc;
 }
 
+/* Counts one invitation mail to `email` from `org_id` against both limits (see members.h).
+ * GH_ERATE with the wait in `*retry_after_s` and a message when over either. */
+static gh_err_t invite_mail_allowed(gh_app_t *app, const char *org_id, const char *email,
+                                    int *retry_after_s, char *msg, size_t msg_size)
+{
+    const gh_config_t *cfg = app->cfg;
+    char key[GH_EMAIL_MAX + GH_ID_MAX + 16], wait[32];
+    int64_t now = app->now();
+    snprintf(key, sizeof(key), "invite-to:%s", email);
+    if (!gh_throttle_hit(app->throttle, key, cfg->invite_limit_per_recipient,
+                         cfg->invite_limit_window_s, now, retry_after_s)) {
+        gh_auth_wait_text(wait, sizeof(wait), *retry_after_s);
+        snprintf(msg, msg_size, "Too many invitation emails were sent to %s. The newest one is "
+                                "still valid; try again in %s.", email, wait);
+        return GH_ERATE;
+    }
+    snprintf(key, sizeof(key), "invite-org:%s", org_id);
+    if (!gh_throttle_hit(app->throttle, key, cfg->invite_limit_per_org,
+                         cfg->invite_limit_window_s, now, retry_after_s)) {
+        gh_auth_wait_text(wait, sizeof(wait), *retry_after_s);
+        snprintf(msg, msg_size, "This organization has sent too many invitation emails. Try "
+                                "again in %s.", wait);
+        return GH_ERATE;
+    }
+    return GH_OK;
+}
+
 gh_err_t gh_invite_create(gh_app_t *app, const gh_actor_t *actor, const char *email_in,
-                          const char *role, gh_invite_t *out, char *msg, size_t msg_size)
+                          const char *role, gh_invite_t *out, int *retry_after_s, char *msg,
+                          size_t msg_size)
 {
     gh_err_t rc = need_admin(actor, "invite people", msg, msg_size);
     if (rc)
@@ -198,6 +227,8 @@ gh_err_t gh_invite_create(gh_app_t *app, const gh_actor_t *actor, const char *em
     } else if (rc != GH_ENOTFOUND) {
         goto out_rollback;
     }
+    if ((rc = invite_mail_allowed(app, actor->org_id, inv.email, retry_after_s, msg, msg_size)))
+        goto out_rollback;
     gh_id_new(inv.id, "invite");
     snprintf(inv.org_id, sizeof(inv.org_id), "%s", actor->org_id);
     snprintf(inv.role, sizeof(inv.role), "%s", role);
@@ -237,7 +268,7 @@ static gh_err_t load_invite(gh_db_t *db, const gh_actor_t *actor, const char *id
 }
 
 gh_err_t gh_invite_resend(gh_app_t *app, const gh_actor_t *actor, const char *id,
-                          gh_invite_t *out, char *msg, size_t msg_size)
+                          gh_invite_t *out, int *retry_after_s, char *msg, size_t msg_size)
 {
     gh_err_t rc = need_admin(actor, "resend invitations", msg, msg_size);
     if (rc)
@@ -257,6 +288,8 @@ gh_err_t gh_invite_resend(gh_app_t *app, const gh_actor_t *actor, const char *id
         rc = GH_EINVAL;
         goto out_rollback;
     }
+    if ((rc = invite_mail_allowed(app, actor->org_id, inv.email, retry_after_s, msg, msg_size)))
+        goto out_rollback;
     char token[GH_SECRET_MAX], hash[GH_SHA256_HEX_MAX];
     gh_secret_new(token);
     gh_sha256_hex(hash, token, strlen(token));
@@ -342,7 +375,7 @@ gh_err_t gh_invite_check(gh_app_t *app, const char *token, gh_invite_outcome_t *
 }
 
 gh_err_t gh_invite_accept(gh_app_t *app, const char *token, const char *ip,
-                          const char *user_agent, gh_login_t *login,
+                          const char *user_agent, const char *keep_email, gh_login_t *login,
                           gh_invite_outcome_t *outcome)
 {
     memset(login, 0, sizeof(*login));
@@ -357,6 +390,11 @@ gh_err_t gh_invite_accept(gh_app_t *app, const char *token, const char *ip,
     int64_t now = app->now();
     if ((rc = pending_invite(db, token, now, &inv, outcome)))
         goto out_rollback;
+    snprintf(login->email, sizeof(login->email), "%s", inv.email);
+    if (keep_email && strcasecmp(keep_email, inv.email) != 0) {
+        rc = GH_EPERM; /* the invitation stays pending */
+        goto out_rollback;
+    }
     gh_account_t acct;
     gh_membership_t m;
     if ((rc = gh_auth_account_for_email(app, db, inv.email, &acct, &login->new_account)))

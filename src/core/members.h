@@ -17,10 +17,15 @@ gh_err_t gh_member_remove(gh_app_t *app, const gh_actor_t *actor, const char *us
 /* "pending", "accepted", "expired" or "deleted" at `now`. */
 const char *gh_invite_status(const gh_invite_t *inv, int64_t now);
 
+/* Creating and resending invitations mail someone, so both are throttled: at most
+ * [organizations] invite_limit_per_org mails per organization and invite_limit_per_recipient
+ * per address in invite_limit_window_s. Over either, nothing changes and GH_ERATE is returned
+ * with `*retry_after_s` set. */
 gh_err_t gh_invite_create(gh_app_t *app, const gh_actor_t *actor, const char *email,
-                          const char *role, gh_invite_t *out, char *msg, size_t msg_size);
+                          const char *role, gh_invite_t *out, int *retry_after_s, char *msg,
+                          size_t msg_size);
 gh_err_t gh_invite_resend(gh_app_t *app, const gh_actor_t *actor, const char *id,
-                          gh_invite_t *out, char *msg, size_t msg_size);
+                          gh_invite_t *out, int *retry_after_s, char *msg, size_t msg_size);
 gh_err_t gh_invite_delete(gh_app_t *app, const gh_actor_t *actor, const char *id, char *msg,
                           size_t msg_size);
 
@@ -39,9 +44,11 @@ gh_err_t gh_invite_check(gh_app_t *app, const char *token, gh_invite_outcome_t *
 
 /* Opens an invitation link: joins the organization (unless already a member), marks the
  * invite accepted, signs in as the invited address and makes that organization current, all
- * in one transaction. `*outcome` says why when it does not; nothing changes then. */
+ * in one transaction. `*outcome` says why when it does not; nothing changes then.
+ * `keep_email`: as for gh_auth_open_link: when another account is signed in, GH_EPERM with
+ * `login->email` set to the invited address, and nothing changes. */
 gh_err_t gh_invite_accept(gh_app_t *app, const char *token, const char *ip,
-                          const char *user_agent, gh_login_t *login,
+                          const char *user_agent, const char *keep_email, gh_login_t *login,
                           gh_invite_outcome_t *outcome);
 
 #endif

@@ -155,8 +155,9 @@ static gh_err_t set_field(gh_org_settings_t *s, gh_org_field_t f, const char *va
                  fi->json_name, fi->max_chars);
         return GH_EINVAL;
     }
-    if (gh_text_has_control(tmp)) {
-        snprintf(msg, msg_size, "%s%s must not contain control characters.", label,
+    if (gh_text_has_unsafe(tmp)) {
+        snprintf(msg, msg_size,
+                 "%s%s must not contain control characters or text-direction marks.", label,
                  fi->json_name);
         return GH_EINVAL;
     }

@@ -111,8 +111,13 @@ static gh_err_t clean_name(const char *in, char out[161], char *msg, size_t msg_
         snprintf(msg, msg_size, "The workspace name is too long: use at most 40 characters.");
         return GH_EINVAL;
     }
-    if (gh_text_is_blank(out) || gh_text_has_control(out)) {
+    if (gh_text_is_blank(out)) {
         snprintf(msg, msg_size, "Enter a name for the workspace.");
+        return GH_EINVAL;
+    }
+    if (gh_text_has_unsafe(out)) {
+        snprintf(msg, msg_size, "The workspace name must not contain control characters or "
+                                "text-direction marks.");
         return GH_EINVAL;
     }
     return GH_OK;

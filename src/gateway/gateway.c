@@ -60,10 +60,13 @@
 #include <h2o.h>
 #include <sodium.h>
 
+#include "gateway/logcap.h"
 #include "gateway/loops.h"
 #include "gateway/mock.h"
 #include "gateway/relay.h"
 #include "gateway/request.h"
+#include "gateway/shown.h"
+#include "lib/framing.h"
 #include "lib/json_str.h"
 #include "lib/keyfmt.h"
 #include "lib/log.h"
@@ -77,13 +80,10 @@
 /* At most this many bytes of a client's path and method are echoed in a 404 or logged. */
 #define GW_SHOWN_PATH_MAX 200
 #define GW_SHOWN_METHOD_MAX 32
-#define GW_ELLIPSIS "..."
-/* A shown field: up to MAX input bytes, the ellipsis and a NUL. */
-#define GW_SHOWN_SIZE(max) ((size_t)(max) + sizeof(GW_ELLIPSIS))
-/* A shown field after JSON escaping, where one byte becomes at most six ("\u001f"). */
-#define GW_JSON_SIZE(max) (6 * ((size_t)(max) + sizeof(GW_ELLIPSIS) - 1) + 1)
-/* A shown field in a text log line, where one byte becomes at most three ("%7F"). */
-#define GW_TEXT_SIZE(max) (3 * (size_t)(max) + sizeof(GW_ELLIPSIS))
+#define GW_ELLIPSIS GH_SHOWN_ELLIPSIS
+#define GW_SHOWN_SIZE GH_SHOWN_SIZE
+#define GW_JSON_SIZE GH_SHOWN_JSON_SIZE
+#define GW_TEXT_SIZE GH_SHOWN_TEXT_SIZE
 
 /* Request ids look like Anthropic's: "req_01" and 22 base62 characters. */
 #define GW_REQUEST_ID_PREFIX "req_01"
@@ -121,6 +121,7 @@ typedef struct gw_loop {
     size_t requests_in_flight;
     gh_relay_loop_t *relay; /* NULL if it could not be created: model requests get a 500 */
     size_t random_used; /* bytes of `random` consumed; sizeof(random) when empty */
+    gh_logcap_t logcap; /* access-log lines of refused requests */
     /* Last, so that what lies next to the following loop's busy first fields is bytes this
      * loop only touches once per batch, not counters it writes on every request. */
     unsigned char random[GW_RANDOM_BATCH];
@@ -153,97 +154,6 @@ typedef struct gw_req {
     struct timespec started;   /* CLOCK_MONOTONIC, when our handler first saw it */
     char id[GW_REQUEST_ID_LEN + 1];
 } gw_req_t;
-
-/* ---- Showing client-controlled text ---------------------------------------------------- */
-
-/* Length of the well-formed UTF-8 sequence at `s` (at most `avail` bytes), or 0 when the
- * bytes there are not one (Unicode table 3-7: no overlongs, surrogates or values past
- * U+10FFFF). */
-static size_t utf8_sequence_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (avail < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
-/* Copies up to `max` bytes of `src` into `dst` (GW_SHOWN_SIZE(max) bytes) as well-formed
- * UTF-8 without NUL bytes, ready for gh_json_escape: a byte that does not start a valid
- * sequence becomes '?', a character is never split, and a cut is marked with an ellipsis.
- * Clients may send raw bytes above 0x7F in a path, which would make our JSON invalid. */
-static void show_utf8(char *dst, const char *src, size_t len, size_t max)
-{
-    const unsigned char *s = (const unsigned char *)src;
-    size_t in = 0, out = 0;
-    assert(max > 0);
-    while (in < len) {
-        size_t n = utf8_sequence_len(s + in, len - in);
-        if (out + (n ? n : 1) > max)
-            break;
-        if (n == 0 || s[in] == '\0') {
-            dst[out++] = '?';
-            in++;
-        } else {
-            memcpy(dst + out, s + in, n);
-            out += n;
-            in += n;
-        }
-    }
-    if (in < len) {
-        memcpy(dst + out, GW_ELLIPSIS, sizeof(GW_ELLIPSIS) - 1);
-        out += sizeof(GW_ELLIPSIS) - 1;
-    }
-    dst[out] = '\0';
-}
-
-/* Copies up to `max` bytes of `src` into `dst` (GW_TEXT_SIZE(max) bytes) for a text log
- * line: every byte outside printable ASCII, and the space, is percent-encoded, so a field
- * can neither split the line nor shift the fields after it. */
-static void show_text(char *dst, const char *src, size_t len, size_t max)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t shown = len < max ? len : max;
-    size_t out = 0;
-    assert(max > 0);
-    for (size_t i = 0; i < shown; i++) {
-        unsigned char c = (unsigned char)src[i];
-        if (c > 0x20 && c < 0x7F) {
-            dst[out++] = (char)c;
-        } else {
-            dst[out++] = '%';
-            dst[out++] = hex[c >> 4];
-            dst[out++] = hex[c & 0xF];
-        }
-    }
-    if (shown < len) {
-        memcpy(dst + out, GW_ELLIPSIS, sizeof(GW_ELLIPSIS) - 1);
-        out += sizeof(GW_ELLIPSIS) - 1;
-    }
-    dst[out] = '\0';
-}
 
 /* The request's path as the client sent it, without the query string, which can carry
  * credentials and is never echoed or logged. */
@@ -351,8 +261,8 @@ static int reply_not_found(h2o_req_t *req, const gw_req_t *r)
     char path_json[GW_JSON_SIZE(GW_SHOWN_PATH_MAX)];
     h2o_iovec_t p = path_without_query(req);
 
-    show_utf8(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
-    show_utf8(path, p.base, p.len, GW_SHOWN_PATH_MAX);
+    gh_shown_utf8(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
+    gh_shown_utf8(path, p.base, p.len, GW_SHOWN_PATH_MAX);
     gh_json_escape(method_json, sizeof(method_json), method);
     gh_json_escape(path_json, sizeof(path_json), path);
 
@@ -380,6 +290,35 @@ static int on_unrouted(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     return reply_not_found(req, req_begin(req));
+}
+
+/* Runs before every route's handler: a request whose framing could be read two ways (see
+ * lib/framing.h) is refused, and its connection closed so that nothing after the head is
+ * read as a request. h2o itself refuses a space before a colon and bare NULs; it does not see
+ * duplicate lengths, a length beside chunked or a folded line, because it reads the first
+ * length and drops both framing headers before a handler runs: so the raw head is read. */
+static int on_framing(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    char msg[GH_FRAMING_MSG_SIZE];
+    h2o_iovec_t head = gh_loops_request_head(req);
+    int status = head.base != NULL ? gh_framing_check_head(head.base, head.len, msg, sizeof(msg))
+                                   : 0;
+    if (status == 0)
+        return -1; /* on to the route's own handler */
+    gw_req_t *r = req_begin(req);
+    char msg_json[6 * GH_FRAMING_MSG_SIZE];
+    gh_json_escape(msg_json, sizeof(msg_json), msg);
+    size_t cap = sizeof(msg_json) + 160;
+    char *body = h2o_mem_alloc_pool(&req->pool, cap);
+    int n = snprintf(body, cap,
+                     "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"%s\"},"
+                     "\"request_id\":\"%s\"}",
+                     status == 400 ? "invalid_request_error" : "api_error", msg_json, r->id);
+    assert(n > 0 && (size_t)n < cap);
+    req->http1_is_persistent = 0;
+    reply_json(req, status, status == 400 ? "Bad Request" : "Not Implemented", body, (size_t)n);
+    return 0;
 }
 
 /* ---- Model API --------------------------------------------------------------------------- */
@@ -1010,12 +949,41 @@ static void on_too_large_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t
 
 /* ---- Access log -------------------------------------------------------------------------- */
 
-static void peer_ip(h2o_req_t *req, char *dst, size_t dst_size)
+/* Every value of header `name`, joined with commas, into `buf` (NUL-terminated); NULL when
+ * there is none or they do not fit. */
+static const char *joined_header(const h2o_req_t *req, const char *name, size_t name_len,
+                                 char *buf, size_t size)
+{
+    size_t len = 0;
+    for (ssize_t i = -1; (i = h2o_find_header_by_str(&req->headers, name, name_len, i)) != -1;) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (len + v.len + 2 > size)
+            return NULL;
+        if (len)
+            buf[len++] = ',';
+        memcpy(buf + len, v.base, v.len);
+        len += v.len;
+    }
+    buf[len] = '\0';
+    return len && !memchr(buf, '\0', len) ? buf : NULL;
+}
+
+/* The client's address: the peer's, or for a peer in [server] trusted_proxies the one its
+ * X-Forwarded-For (else Forwarded) header names (see lib/proxy.h). */
+static void peer_ip(const gh_config_t *cfg, h2o_req_t *req, char *dst, size_t dst_size)
 {
     struct sockaddr_storage ss;
     const void *addr = NULL;
     memset(&ss, 0, sizeof(ss));
     socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (len > 0 && gh_proxy_trusted(&cfg->trusted_proxies, (struct sockaddr *)&ss)) {
+        char xff[2048], fwd[2048];
+        if (gh_proxy_client(&cfg->trusted_proxies,
+                            joined_header(req, H2O_STRLIT("x-forwarded-for"), xff, sizeof(xff)),
+                            joined_header(req, H2O_STRLIT("forwarded"), fwd, sizeof(fwd)), dst,
+                            dst_size))
+            return;
+    }
     if (ss.ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
         addr = &((const struct sockaddr_in *)&ss)->sin_addr;
     else if (ss.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
@@ -1032,17 +1000,15 @@ static int64_t elapsed_us(const struct timespec *from, const struct timespec *to
 }
 
 /* One line per request, never with headers or the query string: either can carry a key. */
-static void write_access_line(h2o_req_t *req, const gw_req_t *r)
+static void write_access_line(h2o_req_t *req, const gw_req_t *r, const char *ip)
 {
     struct timespec now;
-    char ip[INET6_ADDRSTRLEN];
     char line[GW_ACCESS_LINE_MAX];
     h2o_iovec_t path = path_without_query(req);
     int n;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     int64_t duration_us = elapsed_us(&r->started, &now);
-    peer_ip(req, ip, sizeof(ip));
 
     if (gh_log_is_json()) {
         char method[GW_SHOWN_SIZE(GW_SHOWN_METHOD_MAX)];
@@ -1053,8 +1019,8 @@ static void write_access_line(h2o_req_t *req, const gw_req_t *r)
         struct timespec wall;
         struct tm tm;
 
-        show_utf8(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
-        show_utf8(path_shown, path.base, path.len, GW_SHOWN_PATH_MAX);
+        gh_shown_utf8(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
+        gh_shown_utf8(path_shown, path.base, path.len, GW_SHOWN_PATH_MAX);
         gh_json_escape(method_json, sizeof(method_json), method);
         gh_json_escape(path_json, sizeof(path_json), path_shown);
         clock_gettime(CLOCK_REALTIME, &wall);
@@ -1070,8 +1036,8 @@ static void write_access_line(h2o_req_t *req, const gw_req_t *r)
     } else {
         char method[GW_TEXT_SIZE(GW_SHOWN_METHOD_MAX)];
         char path_text[GW_TEXT_SIZE(GW_SHOWN_PATH_MAX)];
-        show_text(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
-        show_text(path_text, path.base, path.len, GW_SHOWN_PATH_MAX);
+        gh_shown_text(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
+        gh_shown_text(path_text, path.base, path.len, GW_SHOWN_PATH_MAX);
         n = snprintf(line, sizeof(line), "api %s %s %s %d %" PRId64 "us %s", r->id, method,
                      path_text, req->res.status, duration_us, ip);
     }
@@ -1092,8 +1058,26 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     gw_loop_t *l = loop_of(req);
     assert(l->requests_in_flight > 0);
     l->requests_in_flight--;
-    if (l->gw->cfg->access_log)
-        write_access_line(req, r);
+    if (!l->gw->cfg->access_log)
+        return;
+    char ip[INET6_ADDRSTRLEN];
+    peer_ip(l->gw->cfg, req, ip, sizeof(ip));
+    if (req->res.status >= 400 && req->res.status < 500) {
+        gh_logcap_summary_t sums[2];
+        bool admitted = gh_logcap_admit(&l->logcap, ip, (int64_t)(h2o_now(l->loop.evloop) / 1000),
+                                        sums);
+        if (sums[0].count)
+            gh_log_warn("api: %" PRIu64 " refused requests from %s were not logged one by one "
+                        "(over %d a second)",
+                        sums[0].count, sums[0].address, GH_LOGCAP_PER_ADDRESS);
+        if (sums[1].count)
+            gh_log_warn("api loop %zu: %" PRIu64 " refused requests were not logged one by one "
+                        "(over %d a second on this loop)",
+                        l->loop.index, sums[1].count, GH_LOGCAP_PER_LOOP);
+        if (!admitted)
+            return;
+    }
+    write_access_line(req, r, ip);
 }
 
 /* ---- Loop threads ------------------------------------------------------------------------ */
@@ -1161,6 +1145,9 @@ static void *loop_main(void *arg)
     gh_gateway_t *gw = l->gw;
 
     gh_loop_init(&l->loop, &gw->globalconf);
+    uint64_t seed;
+    randombytes_buf(&seed, sizeof(seed));
+    gh_logcap_init(&l->logcap, seed);
     l->relay = gh_relay_loop_new(gw->relay_models, &l->loop.ctx, gw->loops_count, gw->env.usage);
     if (l->relay == NULL)
         gh_log_error("api loop %zu: out of memory for the relay; model requests will fail",
@@ -1293,6 +1280,8 @@ static gh_err_t bind_listeners(gh_gateway_t *gw, char *err, size_t err_size)
 
 static void add_route(h2o_pathconf_t *pathconf, int (*on_req)(h2o_handler_t *, h2o_req_t *))
 {
+    h2o_handler_t *guard = h2o_create_handler(pathconf, sizeof(*guard));
+    guard->on_req = on_framing;
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
     h2o_logger_t *logger = h2o_create_logger(pathconf, sizeof(*logger));
@@ -1305,6 +1294,11 @@ static void build_globalconf(gh_gateway_t *gw)
     h2o_config_init(gc);
     gw->globalconf_ready = true;
     gc->server_name = h2o_iovec_init(H2O_STRLIT("gatehouse"));
+    /* HTTP/1.1 only unless configured: libh2o 2.2.5's HTTP/2 predates the fix for rapid
+     * stream resets (CVE-2023-44487), and TLS and HTTP/2 belong to the proxy in front. This
+     * flag turns off both h2c upgrades and prior-knowledge connections ("PRI * HTTP/2.0"),
+     * which then get h2o's 400. */
+    gc->http1.upgrade_to_http2 = gw->cfg->api_http2;
     /* Bodies up to api_max_body_bytes are served; a little more is still read so that the
      * handler refuses it with a clean answer; beyond that h2o refuses it from the
      * content-length alone (see on_too_large_setup). */

@@ -174,6 +174,44 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
+/* ---- A request's raw head ---------------------------------------------------------------- */
+
+#if H2O_LIBRARY_VERSION_MAJOR == 0 && H2O_LIBRARY_VERSION_MINOR == 13
+/* libh2o 2.2.x keeps an HTTP/1 connection in a private struct that starts with the public
+ * h2o_conn_t and then the socket; this mirrors that start and nothing more. */
+typedef struct loops_http1_conn {
+    h2o_conn_t super;
+    h2o_socket_t *sock;
+} loops_http1_conn_t;
+#endif
+
+h2o_iovec_t gh_loops_request_head(h2o_req_t *req)
+{
+    h2o_iovec_t none = {NULL, 0};
+#if H2O_LIBRARY_VERSION_MAJOR == 0 && H2O_LIBRARY_VERSION_MINOR == 13
+    /* Only HTTP/1 connections carry HTTP/1 requests (an h2c upgrade is answered as HTTP/2). */
+    if (req->conn == NULL || req->version >= 0x200)
+        return none;
+    h2o_socket_t *sock = ((loops_http1_conn_t *)req->conn)->sock;
+    if (sock == NULL || sock->input == NULL || sock->input->size == 0)
+        return none;
+    const char *buf = sock->input->bytes;
+    size_t len = sock->input->size;
+    /* The head ends at the first empty line: "\n\n" or "\n\r\n". */
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (buf[i] != '\n')
+            continue;
+        if (buf[i + 1] == '\n')
+            return h2o_iovec_init(buf, i + 2);
+        if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
+            return h2o_iovec_init(buf, i + 3);
+    }
+#else
+    (void)req;
+#endif
+    return none;
+}
+
 /* ---- A loop's life ----------------------------------------------------------------------- */
 
 static void on_stop_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)

@@ -128,6 +128,13 @@ bool gh_loop_wait_conns(gh_loop_t *l, uint64_t wait_ms);
  * allocated instead: h2o would free a context still in use. */
 void gh_loop_dispose(gh_loop_t *l);
 
+/* The raw head (request line and header lines, up to and including the empty line) of an
+ * HTTP/1 request being handled, as the client sent it (h2o lower-cases the header names in
+ * place), for checks h2o does not make (see lib/framing.h). h2o keeps a request's bytes at
+ * the start of the connection's input buffer until its response is sent. Returns an empty
+ * iovec for a request that did not come over HTTP/1 or whose head cannot be found. */
+h2o_iovec_t gh_loops_request_head(h2o_req_t *req);
+
 /* h2o caches freed socket buffers per thread; gives this thread's back before the thread
  * ends, so they are not lost with it. (h2o's per-thread cache of memory-pool chunks is private
  * to libh2o and cannot be emptied from here.) */

@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include "http/conns.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -15,7 +17,9 @@
 #include <unistd.h>
 
 #include "lib/crypto.h"
+#include "lib/framing.h"
 #include "lib/json_str.h"
+#include "lib/proxy.h"
 #include "lib/log.h"
 
 struct gh_http_server {
@@ -28,6 +32,7 @@ struct gh_http_server {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     int active; /* requests between their first byte and their completion */
+    gh_conns_t *conns; /* per-address cap and request deadlines; NULL before start */
 };
 
 static int64_t now_us(void)
@@ -153,7 +158,47 @@ static void req_free(gh_req_t *req)
     free(req);
 }
 
-static void client_ip(struct MHD_Connection *c, char *out, size_t size)
+typedef struct {
+    const char *name;
+    char *buf;
+    size_t size, len;
+    bool truncated;
+} header_join_t;
+
+static enum MHD_Result join_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    header_join_t *j = cls;
+    if (strcasecmp(key, j->name) || !value)
+        return MHD_YES;
+    size_t need = strlen(value) + (j->len ? 1 : 0);
+    if (j->len + need >= j->size) {
+        j->truncated = true;
+        return MHD_NO;
+    }
+    if (j->len)
+        j->buf[j->len++] = ',';
+    memcpy(j->buf + j->len, value, strlen(value) + 1);
+    j->len += strlen(value);
+    return MHD_YES;
+}
+
+/* Every value of header `name`, joined with commas in the order received, into `buf`; NULL
+ * when there is none, or when they do not fit (a forwarding header cut short would name the
+ * wrong hop as nearest). */
+static const char *joined_header(struct MHD_Connection *c, const char *name, char *buf,
+                                 size_t size)
+{
+    header_join_t j = {name, buf, size, 0, false};
+    buf[0] = '\0';
+    MHD_get_connection_values(c, MHD_HEADER_KIND, join_header, &j);
+    return j.len && !j.truncated ? buf : NULL;
+}
+
+/* The client's address: the peer's, or for a peer in [server] trusted_proxies the one its
+ * X-Forwarded-For (else Forwarded) header names (see lib/proxy.h). */
+static void client_ip(const gh_config_t *cfg, struct MHD_Connection *c, char *out, size_t size)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -161,12 +206,27 @@ static void client_ip(struct MHD_Connection *c, char *out, size_t size)
     if (!ci || !ci->client_addr)
         return;
     const struct sockaddr *sa = ci->client_addr;
+    if (gh_proxy_trusted(&cfg->trusted_proxies, sa)) {
+        char xff[2048], fwd[2048];
+        if (gh_proxy_client(&cfg->trusted_proxies,
+                            joined_header(c, "x-forwarded-for", xff, sizeof(xff)),
+                            joined_header(c, "forwarded", fwd, sizeof(fwd)), out, size))
+            return;
+    }
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
                   (socklen_t)size);
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
                   (socklen_t)size);
+}
+
+/* The connection guard's record of `c` (see conns.h), or NULL. */
+static gh_conn_t *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
 }
 
 static enum MHD_Result send_response(gh_req_t *req)
@@ -192,11 +252,97 @@ static enum MHD_Result send_response(gh_req_t *req)
     return ok;
 }
 
+/* ---- framing ---- */
+
+/* Stands in for a header value libmicrohttpd gives as NULL; it is not in the read buffer. */
+static const char no_value[] = "";
+
+typedef struct {
+    gh_framing_header_t h[GH_FRAMING_HEADERS_MAX];
+    size_t n;
+    bool overflow;
+} framing_list_t;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    framing_list_t *l = cls;
+    if (l->n == GH_FRAMING_HEADERS_MAX) {
+        l->overflow = true;
+        return MHD_NO;
+    }
+    l->h[l->n++] = (gh_framing_header_t){key, key_size, value ? value : no_value,
+                                         value ? value_size : 0};
+    return MHD_YES;
+}
+
+#if MHD_VERSION <= 0x00097500
+/* libmicrohttpd 0.9.75 silently joins an obs-fold continuation line onto the previous header
+ * (onto its name, in fact) and cuts a header value at a NUL, so neither can be seen in the
+ * strings it hands out. It parses the head in place, though: each header line of the read
+ * buffer becomes "name\0 value\0" (then a second \0 for CRLF), one line after the other. A
+ * joined header is copied elsewhere and a NUL leaves bytes between one line's value and the
+ * next line's name, so checking that every header sits where that layout puts it finds both.
+ * The check only reads bytes between pointers that it has first found to be close together
+ * in the one memory pool of the connection. Returns false when the layout is broken. */
+static bool headers_in_place(const framing_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const gh_framing_header_t *h = &l->h[i];
+        uintptr_t name_end = (uintptr_t)h->name + h->name_len + 1; /* past the colon's \0 */
+        uintptr_t value = (uintptr_t)h->value;
+        if (h->value == no_value)
+            continue;
+        if (value < name_end || value - name_end > 256)
+            return false;
+        for (const char *p = h->name + h->name_len + 1; p < h->value; p++)
+            if (*p != ' ' && *p != '\t')
+                return false;
+        uintptr_t value_end = value + h->value_len; /* the \0 that replaced CR or LF */
+        if (i + 1 < l->n) {
+            uintptr_t next = (uintptr_t)l->h[i + 1].name;
+            if (next != value_end + 1 && next != value_end + 2)
+                return false;
+            if (next == value_end + 2 && h->value[h->value_len + 1] != '\0')
+                return false;
+        } else if (h->value[h->value_len + 1] != '\0') {
+            return false; /* bytes after a NUL in the last header */
+        }
+    }
+    return true;
+}
+#endif
+
+/* Returns 0, or the status (400, 501) for a request whose framing could be read two ways,
+ * with the message in `msg`. See lib/framing.h for the rules. */
+static int check_framing(struct MHD_Connection *c, const char *version, char *msg,
+                         size_t msg_size)
+{
+    framing_list_t l;
+    l.n = 0;
+    l.overflow = false;
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, collect_header, &l);
+    if (l.overflow) {
+        snprintf(msg, msg_size, "The request has more than %d headers.",
+                 GH_FRAMING_HEADERS_MAX);
+        return 400;
+    }
+#if MHD_VERSION <= 0x00097500
+    if (!headers_in_place(&l)) {
+        snprintf(msg, msg_size,
+                 "A header contains a NUL byte or is folded over several lines (obs-fold); "
+                 "send each header on one line.");
+        return 400;
+    }
+#endif
+    return gh_framing_check(l.h, l.n, version && !strcmp(version, "HTTP/1.1"), msg, msg_size);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
 {
-    (void)version;
     gh_http_server_t *srv = cls;
     gh_req_t *req = *con_cls;
 
@@ -210,11 +356,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         req->start_us = now_us();
         memcpy(req->request_id, "req_01", 6);
         gh_random_base62(req->request_id + 6, 22);
-        client_ip(c, req->ip, sizeof(req->ip));
+        client_ip(srv->cfg, c, req->ip, sizeof(req->ip));
         *con_cls = req;
         pthread_mutex_lock(&srv->lock);
         srv->active++;
         pthread_mutex_unlock(&srv->lock);
+
+        /* Ambiguous framing is refused before a byte of the body is read; the answer closes
+         * the connection, so nothing after the head is ever read as a request. */
+        char msg[GH_FRAMING_MSG_SIZE];
+        int status = check_framing(c, version, msg, sizeof(msg));
+        if (status) {
+            gh_res_error_status(req, status,
+                                status == 400 ? "invalid_request_error" : "api_error", msg);
+            gh_res_header(req, "connection", "close");
+            req->too_big = true; /* discard whatever of the body still arrives */
+            gh_conns_set_busy(srv->conns, conn_of(c), true);
+            return send_response(req);
+        }
 
         /* A declared length over the limit is refused before a byte of it is read. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "content-length");
@@ -263,6 +422,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     if (req->responded) /* already answered (413 on the declared length) */
         return MHD_YES;
+    /* The request has arrived in full: from here it is ours, and no deadline cuts it. */
+    gh_conns_set_busy(srv->conns, conn_of(c), true);
     if (req->too_big)
         gh_res_error(req, GH_ETOOBIG, "The request body is larger than the limit of %zu bytes.",
                      srv->cfg->max_body_bytes);
@@ -302,7 +463,6 @@ static void access_log(gh_http_server_t *srv, gh_req_t *req)
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
     (void)toe;
     gh_http_server_t *srv = cls;
     gh_req_t *req = *con_cls;
@@ -312,10 +472,42 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (srv->cfg->access_log && req->responded)
         access_log(srv, req);
     req_free(req);
+    gh_conns_set_busy(srv->conns, conn_of(c), false); /* the next request's deadline starts */
     pthread_mutex_lock(&srv->lock);
     if (--srv->active == 0)
         pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->lock);
+}
+
+/* Trusted proxies carry many clients over their connections: no per-address cap for them. */
+static bool is_trusted_proxy(void *ctx, const struct sockaddr *sa)
+{
+    return gh_proxy_trusted(ctx, sa);
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addrlen;
+    gh_http_server_t *srv = cls;
+    return gh_conns_admit(srv->conns, addr) ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    gh_http_server_t *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *addr =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = fd ? gh_conns_open(srv->conns, addr ? addr->client_addr : NULL,
+                                             fd->connect_fd)
+                             : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        gh_conns_close(srv->conns, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -326,6 +518,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    /* A client that goes away mid-request, or one cut by the request deadline (counted in
+     * one line of its own), is routine: one warning each would let any client fill the log. */
+    if (!strncmp(msg, "Connection socket is closed", 27) ||
+        !strncmp(msg, "Connection was closed by remote side", 36)) {
+        gh_log_debug("http: %s", msg);
+        return;
+    }
     gh_log_warn("http: %s", msg);
 }
 
@@ -392,13 +591,18 @@ gh_err_t gh_http_bind(gh_http_server_t **out, const gh_config_t *cfg, gh_http_ha
 gh_err_t gh_http_start(gh_http_server_t *srv, char *err, size_t err_size)
 {
     const gh_config_t *cfg = srv->cfg;
+    if (gh_conns_new(&srv->conns, cfg->max_connections_per_ip, cfg->request_timeout_ms,
+                     is_trusted_proxy, (void *)&cfg->trusted_proxies)) {
+        snprintf(err, err_size, "cannot start the connection guard");
+        return GH_EIO;
+    }
     srv->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, on_accept, srv,
         on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
         srv->fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
         MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)64 * 1024, MHD_OPTION_END);
+        (size_t)64 * 1024, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, err_size, "cannot serve on %s: libmicrohttpd refused to start",
                  cfg->listen);
@@ -442,6 +646,7 @@ void gh_http_stop(gh_http_server_t *srv)
     pthread_mutex_unlock(&srv->lock);
     MHD_stop_daemon(srv->daemon);
 out_free:
+    gh_conns_free(srv->conns); /* after the daemon: every connection is closed now */
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->idle);
     free(srv);

@@ -23,6 +23,9 @@ void gh_config_defaults(gh_config_t *cfg)
     cfg->api_threads = 0;
     cfg->max_body_bytes = 1024 * 1024;
     cfg->shutdown_grace_ms = 10000;
+    cfg->api_http2 = false;
+    cfg->max_connections_per_ip = 128;
+    cfg->request_timeout_ms = 30000;
     cfg->log_json = false;
     cfg->log_level = GH_LOG_INFO;
     cfg->access_log = true;
@@ -38,6 +41,9 @@ void gh_config_defaults(gh_config_t *cfg)
     snprintf(cfg->terms_version, sizeof(cfg->terms_version), "2026-01-01");
     cfg->max_orgs_per_account = 20;
     cfg->invite_ttl_days = 21;
+    cfg->invite_limit_per_org = 200;
+    cfg->invite_limit_per_recipient = 5;
+    cfg->invite_limit_window_s = 3600;
     cfg->max_workspaces = 100;
     snprintf(cfg->oidc_client_secret_env, sizeof(cfg->oidc_client_secret_env),
              "GATEHOUSE_OIDC_CLIENT_SECRET");
@@ -593,6 +599,14 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
     }
     if (KEY("server", "shutdown_grace_ms"))
         return set_int(&c->shutdown_grace_ms, value, 0, 600000, key, err, err_size);
+    if (KEY("server", "api_http2"))
+        return set_bool(&c->api_http2, value, key, err, err_size);
+    if (KEY("server", "max_connections_per_ip"))
+        return set_int(&c->max_connections_per_ip, value, 0, 1000000, key, err, err_size);
+    if (KEY("server", "trusted_proxies"))
+        return gh_proxy_list_parse(value, &c->trusted_proxies, err, err_size);
+    if (KEY("server", "request_timeout_ms"))
+        return set_int(&c->request_timeout_ms, value, 100, 3600000, key, err, err_size);
     if (KEY("store", "path"))
         return set_str(c->db_path, sizeof(c->db_path), value, key, err, err_size);
     if (KEY("log", "format")) {
@@ -651,6 +665,12 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
         return set_int(&c->max_orgs_per_account, value, 1, 1000, key, err, err_size);
     if (KEY("organizations", "invite_ttl_days"))
         return set_int(&c->invite_ttl_days, value, 1, 365, key, err, err_size);
+    if (KEY("organizations", "invite_limit_per_org"))
+        return set_int(&c->invite_limit_per_org, value, 1, 1000000, key, err, err_size);
+    if (KEY("organizations", "invite_limit_per_recipient"))
+        return set_int(&c->invite_limit_per_recipient, value, 1, 1000000, key, err, err_size);
+    if (KEY("organizations", "invite_limit_window_s"))
+        return set_int(&c->invite_limit_window_s, value, 1, 7 * 86400, key, err, err_size);
     if (KEY("organizations", "max_workspaces"))
         return set_int(&c->max_workspaces, value, 1, 100000, key, err, err_size);
     if (KEY("oidc", "issuer")) {

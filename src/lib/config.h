@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "lib/err.h"
+#include "lib/proxy.h"
 
 #define GH_CONFIG_STR 256
 #define GH_CONFIG_PATH 1024
@@ -68,6 +69,10 @@ typedef struct gh_config {
     int api_threads; /* data plane event loops; 0 = one per core */
     size_t max_body_bytes;
     int shutdown_grace_ms;
+    bool api_http2;             /* h2c on the model port (off: HTTP/1.1 only) */
+    int max_connections_per_ip; /* console connections one address may hold; 0: no cap */
+    int request_timeout_ms;     /* console: a request's head and body must arrive within this */
+    gh_proxy_list_t trusted_proxies; /* peers whose X-Forwarded-For / Forwarded is believed */
 
     /* [store] */
     char db_path[GH_CONFIG_PATH]; /* default: <data_dir>/gatehouse.db */
@@ -97,6 +102,9 @@ typedef struct gh_config {
 
     /* [organizations] */
     int invite_ttl_days;
+    int invite_limit_per_org;       /* invitation mails per organization per window */
+    int invite_limit_per_recipient; /* invitation mails per address per window */
+    int invite_limit_window_s;
     int max_workspaces;
 
     /* [oidc] "Continue with Google" or any OpenID Connect provider; off when issuer is empty */

@@ -95,6 +95,25 @@ bool gh_text_has_control(const char *s)
     return false;
 }
 
+bool gh_text_has_unsafe(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p; p++) {
+        if (p[0] < 0x20 || p[0] == 0x7f)
+            return true;
+        if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) /* C1: U+0080..U+009F */
+            return true;
+        if (p[0] == 0xD8 && p[1] == 0x9C) /* U+061C ARABIC LETTER MARK */
+            return true;
+        if (p[0] == 0xE2 && p[1] == 0x80 &&
+            (p[2] == 0x8E || p[2] == 0x8F || (p[2] >= 0xA8 && p[2] <= 0xAE)))
+            return true; /* U+200E, U+200F, U+2028..U+202E */
+        if (p[0] == 0xE2 && p[1] == 0x81 && p[2] >= 0xA6 && p[2] <= 0xA9)
+            return true; /* U+2066..U+2069 */
+    }
+    return false;
+}
+
 static bool label_ok(const char *l, size_t n)
 {
     if (n == 0 || n > 63 || l[0] == '-' || l[n - 1] == '-')

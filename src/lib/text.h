@@ -31,6 +31,12 @@ bool gh_text_is_blank(const char *s);
 /* True when `s` holds a control character (below 0x20, or DEL). */
 bool gh_text_has_control(const char *s);
 
+/* True when a name (of an organization, a workspace, a key, a person) holds a character that
+ * would let it disguise itself or what is shown next to it: a control character (C0, DEL,
+ * C1), a bidirectional control (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069) that
+ * can reverse the text around it, or a line or paragraph separator (U+2028, U+2029). */
+bool gh_text_has_unsafe(const char *s);
+
 /* Compares two UTF-8 strings the way a reader expects a list of names sorted: Latin letters
  * with accents sort with their base letter ("Côte d'Ivoire" before "Croatia", "Åland" with
  * the A's) and case is ignored. Returns <0, 0 or >0 like strcmp. */

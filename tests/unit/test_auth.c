@@ -94,7 +94,7 @@ static void link_signs_in_once(void **state)
                      GH_OK);
     last_token(w, token);
     gh_login_t login;
-    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.1", "ua", &login), GH_OK);
+    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.1", "ua", NULL, &login), GH_OK);
     assert_true(login.new_account);
     assert_true(gh_id_valid(login.account_id, "user"));
 
@@ -107,8 +107,8 @@ static void link_signs_in_once(void **state)
 
     /* Used once: the second opening is refused and starts nothing. */
     gh_login_t again;
-    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.1", "ua", &again), GH_ECONFLICT);
-    assert_int_equal(gh_auth_open_link(&w->app, "garbage", "10.0.0.1", "ua", &again),
+    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.1", "ua", NULL, &again), GH_ECONFLICT);
+    assert_int_equal(gh_auth_open_link(&w->app, "garbage", "10.0.0.1", "ua", NULL, &again),
                      GH_ENOTFOUND);
 
     /* Signing in again reaches the same account. */
@@ -116,7 +116,7 @@ static void link_signs_in_once(void **state)
                                           sizeof(msg)),
                      GH_OK);
     last_token(w, token);
-    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.1", "ua", &again), GH_OK);
+    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.1", "ua", NULL, &again), GH_OK);
     assert_false(again.new_account);
     assert_string_equal(again.account_id, login.account_id);
 
@@ -136,14 +136,14 @@ static void links_and_sessions_expire(void **state)
     last_token(w, token);
     fake_now += w->cfg.link_ttl_s; /* exactly at expiry: no longer valid */
     gh_login_t login;
-    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.2", "ua", &login), GH_EEXPIRED);
+    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.2", "ua", NULL, &login), GH_EEXPIRED);
 
     assert_int_equal(gh_auth_request_link(&w->app, "late@example.com", "10.0.0.2", &retry, msg,
                                           sizeof(msg)),
                      GH_OK);
     last_token(w, token);
     fake_now += w->cfg.link_ttl_s - 1; /* one second before expiry: still valid */
-    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.2", "ua", &login), GH_OK);
+    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.2", "ua", NULL, &login), GH_OK);
 
     gh_session_t s;
     gh_account_t a;
@@ -195,7 +195,7 @@ static void onboarding_and_organizations(void **state)
                      GH_OK);
     last_token(w, token);
     gh_login_t login;
-    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.4", "ua", &login), GH_OK);
+    assert_int_equal(gh_auth_open_link(&w->app, token, "10.0.0.4", "ua", NULL, &login), GH_OK);
     gh_session_t s;
     gh_account_t a;
     assert_int_equal(gh_auth_session(&w->app, login.session_secret, &s, &a), GH_OK);

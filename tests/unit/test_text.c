@@ -1,5 +1,7 @@
 #include "unit.h"
 
+#include <stdio.h>
+
 #include <string.h>
 
 #include "lib/json_str.h"
@@ -42,6 +44,33 @@ static void trim_and_count(void **state)
     assert_false(gh_text_has_control("plain é"));
 }
 
+static void names_refuse_direction_and_control_characters(void **state)
+{
+    (void)state;
+    /* Ordinary names in any script, emoji with joiners included, pass. */
+    assert_false(gh_text_has_unsafe("Zoë Ångström"));
+    assert_false(gh_text_has_unsafe("\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d")); /* Hebrew */
+    assert_false(gh_text_has_unsafe("\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb")); /* ZWJ */
+    assert_false(gh_text_has_unsafe("caf\xc3\xa9 \xe2\x80\x94 ok")); /* an em dash */
+    /* C0, DEL, C1. */
+    assert_true(gh_text_has_unsafe("a\tb"));
+    assert_true(gh_text_has_unsafe("a\x7f"));
+    assert_true(gh_text_has_unsafe("a\xc2\x85" "b")); /* U+0085 NEXT LINE */
+    /* Every bidirectional control: "invoice\u202Efdp.exe" shows as "invoiceexe.pdf". */
+    static const char *const bidi[] = {
+        "\xd8\x9c",                                  /* U+061C */
+        "\xe2\x80\x8e", "\xe2\x80\x8f",              /* U+200E, U+200F */
+        "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae",
+        "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9", /* U+2066..9 */
+        "\xe2\x80\xa8", "\xe2\x80\xa9",              /* U+2028, U+2029 */
+    };
+    char name[32];
+    for (size_t i = 0; i < sizeof(bidi) / sizeof(bidi[0]); i++) {
+        snprintf(name, sizeof(name), "Acme%sCorp", bidi[i]);
+        assert_true(gh_text_has_unsafe(name));
+    }
+}
+
 static void names_sort_as_people_read_them(void **state)
 {
     (void)state;
@@ -74,6 +103,7 @@ int main(void)
         cmocka_unit_test(trim_and_count),
         cmocka_unit_test(json_escaping),
         cmocka_unit_test(names_sort_as_people_read_them),
+        cmocka_unit_test(names_refuse_direction_and_control_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 // /login (ask for an email, send a sign-in link) and /check-email (link sent; resend).
 import { post, loadSession, productName, linkMinutes, oidcLabel, ApiError } from '../api.js';
-import { h, field, alertBox, busy, icon } from '../dom.js';
+import { h, field, alertBox, busy, icon, setChildren } from '../dom.js';
 import { authCard } from '../layout.js';
 
 const LINK_ERRORS = {
@@ -120,9 +120,26 @@ function linkLanding(endpoint, refusalCode, title) {
       return null;
     }
     const status = alertBox('error');
-    (async () => {
+    const body = h('div', h('p.auth-text', 'One moment while we check your link.'));
+    // Another account signed in on this browser is never replaced without asking: someone
+    // else's link, opened by mistake or planted, would otherwise switch accounts silently and
+    // what the person types next would land in the other account.
+    const askFirst = (signedInAs, linkEmail) => {
+      card.querySelector('.auth-title').textContent = 'Switch accounts?';
+      const cont = h('button.btn.btn-primary', { type: 'button' }, `Continue as ${linkEmail}`);
+      cont.dataset.busyLabel = 'Switching…';
+      cont.addEventListener('click', () => busy(cont, () => use(true)));
+      setChildren(body,
+        h('p.auth-text', 'You are signed in as ', h('strong.break', signedInAs), '. Continue as ',
+          h('strong.break', linkEmail), '?'),
+        h('p.auth-text', `Continuing signs ${signedInAs} out on this browser. If you did not expect this link, stay signed in.`),
+        h('div.auth-actions',
+          h('a.btn.btn-secondary', { href: '/' }, `Stay signed in as ${signedInAs}`),
+          cont));
+    };
+    const use = async (switchAccount) => {
       try {
-        await post(endpoint, { token }, { quiet401: true });
+        await post(endpoint, switchAccount ? { token, switch: true } : { token }, { quiet401: true });
         await loadSession();
         navigate('/', { replace: true });
       } catch (e) {
@@ -130,12 +147,16 @@ function linkLanding(endpoint, refusalCode, title) {
           status.show('That did not work. Open the link from your email again.', 'error');
           return;
         }
+        if (e.status === 409 && e.detail && e.detail.signed_in_as && e.detail.link_email) {
+          askFirst(e.detail.signed_in_as, e.detail.link_email);
+          return;
+        }
         navigate(`/login?error=${refusalCode(e.message)}`, { replace: true });
       }
-    })();
-    return authCard({ title, icon: icon('mail', 'icon icon-xl') },
-      h('p.auth-text', 'One moment while we check your link.'),
-      status.el);
+    };
+    const card = authCard({ title, icon: icon('mail', 'icon icon-xl') }, body, status.el);
+    use(false);
+    return card;
   };
 }
 

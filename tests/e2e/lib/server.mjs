@@ -10,13 +10,14 @@ import { spawnChild, stopChild, waitExit } from './children.mjs';
 export const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../..');
 export const BINARY = process.env.GATEHOUSE_BIN ?? join(ROOT, 'build/gatehouse');
 
-// Generous defaults so that a test suite creating many accounts from 127.0.0.1 is not
-// throttled; tests of the throttle set their own low limits. Admission (the prepaid cap, spend
+// Generous defaults so that a test suite creating many accounts (and invitations) from
+// 127.0.0.1 is not throttled; tests of the throttles set their own low limits. Admission (the prepaid cap, spend
 // and rate limits: [limits] enforce, on by default in the product) is off here, so tests about
 // other things need no credits; the limits tests turn it on.
 const BASE_CONFIG = {
   server: { threads: 4, api_threads: 2 },
   auth: { link_limit_per_ip: 100000, link_limit_per_email: 1000 },
+  organizations: { invite_limit_per_org: 100000, invite_limit_per_recipient: 1000 },
   limits: { enforce: false },
 };
 
