@@ -4,7 +4,7 @@
 // a deadline for its head and body ([server] request_timeout_ms).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawnChild, waitExit } from './lib/children.mjs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -34,16 +34,16 @@ function requestFrom(url, localAddress, { method = 'GET', json } = {}) {
 // thousands of sockets); resolves with helpers to wait for its reports and to stop it.
 function startAttack(port, count, localAddress) {
   const script = join(ROOT, 'tests/e2e/lib/slowloris.mjs');
-  const child = spawn('sh', ['-c',
+  const proc = spawnChild('sh', ['-c',
     `ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "${process.execPath}" "${script}" ${port} ${count} ${localAddress}`],
   { stdio: ['pipe', 'pipe', 'inherit'] });
+  const { child } = proc;
   let out = '';
   const waiters = [];
   child.stdout.on('data', (d) => {
     out += d;
     for (const w of [...waiters]) w();
   });
-  const exited = new Promise((res) => child.on('exit', res));
   return {
     // Resolves with the first match of `re` in the output, checking again on every report.
     waitFor(re, timeoutMs = 120000) {
@@ -60,7 +60,7 @@ function startAttack(port, count, localAddress) {
     },
     async stop() {
       child.stdin.end();
-      await exited;
+      await waitExit(proc, { what: 'the slowloris client' });
     },
   };
 }
