@@ -363,6 +363,9 @@ static int reply_not_found(h2o_req_t *req, const gw_req_t *r)
     return 0;
 }
 
+/* 200 {"status":"ok"}, or 503 {"status":"degraded","reason":…} while usage cannot be
+ * recorded or the usage writer's commits fail, so a load balancer sends model traffic
+ * elsewhere. */
 static int on_healthz(h2o_handler_t *self, h2o_req_t *req)
 {
     static const char body[] = "{\"status\":\"ok\"}";
@@ -372,6 +375,17 @@ static int on_healthz(h2o_handler_t *self, h2o_req_t *req)
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz")) ||
         !(method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD"))))
         return reply_not_found(req, r);
+    gh_usage_t *usage = loop_of(req)->gw->env.usage;
+    char why[160], why_json[2 * sizeof(why)];
+    if (usage != NULL && !gh_usage_healthy(usage, why, sizeof(why))) {
+        gh_json_escape(why_json, sizeof(why_json), why);
+        char *out = h2o_mem_alloc_pool(&req->pool, sizeof(why_json) + 64);
+        int n = snprintf(out, sizeof(why_json) + 64, "{\"status\":\"degraded\",\"reason\":\"%s\"}",
+                         why_json);
+        assert(n > 0 && (size_t)n < sizeof(why_json) + 64);
+        reply_json(req, 503, "Service Unavailable", out, (size_t)n);
+        return 0;
+    }
     reply_json(req, 200, "OK", body, sizeof(body) - 1);
     return 0;
 }
@@ -728,10 +742,28 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
     }
     if (l->relay == NULL)
         return reply_error(req, r, api, GH_EINTERNAL, "The model API is out of memory.");
+    /* The journal slot first: a request whose usage cannot be recorded is refused before it
+     * costs anything, never served free. */
+    bool reserved = false;
+    if (l->gw->env.usage != NULL) {
+        rc = gh_usage_reserve(l->gw->env.usage);
+        if (rc == GH_EIO)
+            return reply_error(req, r, api, GH_EUNAVAIL,
+                               "usage cannot be recorded: the disk is full. Retry later; the "
+                               "operator has been told in the log.");
+        if (rc != GH_OK)
+            return reply_error(req, r, api, GH_EUNAVAIL,
+                               "usage cannot be recorded: the usage writer is too far behind. "
+                               "Retry in a few seconds.");
+        reserved = true;
+    }
     gh_limits_hold_t hold = {0};
     if (l->gw->env.limits != NULL && l->gw->env.limits_enforce &&
-        !admit(l->gw, req, r, api, model, &parsed, body.len, &key, &hold))
+        !admit(l->gw, req, r, api, model, &parsed, body.len, &key, &hold)) {
+        if (reserved)
+            gh_usage_unreserve(l->gw->env.usage);
         return 0;
+    }
 
     h2o_iovec_t accept = trim(header_value(req, H2O_STRLIT("accept")));
     if (accept.len == 0) {
@@ -756,6 +788,7 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
         .started = r->started,
         .limits = l->gw->env.limits,
         .hold = &hold,
+        .usage_reserved = reserved,
     };
     gh_relay_start(l->relay, &rq);
     return 0;

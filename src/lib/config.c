@@ -23,6 +23,7 @@ void gh_config_defaults(gh_config_t *cfg)
     cfg->api_threads = 0;
     cfg->max_body_bytes = 1024 * 1024;
     cfg->shutdown_grace_ms = 10000;
+    cfg->db_busy_timeout_ms = 10000;
     cfg->log_json = false;
     cfg->log_level = GH_LOG_INFO;
     cfg->access_log = true;
@@ -593,6 +594,8 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
     }
     if (KEY("server", "shutdown_grace_ms"))
         return set_int(&c->shutdown_grace_ms, value, 0, 600000, key, err, err_size);
+    if (KEY("store", "busy_timeout_ms"))
+        return set_int(&c->db_busy_timeout_ms, value, 10, 600000, key, err, err_size);
     if (KEY("store", "path"))
         return set_str(c->db_path, sizeof(c->db_path), value, key, err, err_size);
     if (KEY("log", "format")) {

@@ -7,6 +7,7 @@
  * front, and busy_timeout makes concurrent writers queue instead of failing. */
 #include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 
 struct gh_store {
     char *path;
+    _Atomic int busy_timeout_ms;
     pthread_key_t key;
     pthread_mutex_t lock; /* guards `all` */
     gh_db_t *all;
@@ -34,7 +36,7 @@ static void db_free(gh_db_t *db)
     free(db);
 }
 
-static gh_db_t *db_open(const char *path)
+static gh_db_t *db_open(const char *path, int busy_timeout_ms)
 {
     gh_db_t *db = calloc(1, sizeof(*db));
     if (!db)
@@ -47,7 +49,7 @@ static gh_db_t *db_open(const char *path)
                      db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc));
         goto out_free;
     }
-    sqlite3_busy_timeout(db->conn, 10000);
+    sqlite3_busy_timeout(db->conn, busy_timeout_ms);
     sqlite3_extended_result_codes(db->conn, 1);
     char *msg = NULL;
     rc = sqlite3_exec(db->conn,
@@ -70,7 +72,7 @@ gh_db_t *gh_store_db(gh_store_t *store)
     gh_db_t *db = pthread_getspecific(store->key);
     if (db)
         return db;
-    db = db_open(store->path);
+    db = db_open(store->path, store->busy_timeout_ms);
     if (!db)
         return NULL;
     pthread_setspecific(store->key, db);
@@ -93,6 +95,7 @@ gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err
         return GH_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
+    s->busy_timeout_ms = 10000;
     gh_db_t *db = gh_store_db(s);
     if (!db) {
         snprintf(err, err_size, "cannot open the database %s (see the log above)", path);
@@ -106,6 +109,14 @@ gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err
     }
     *out = s;
     return GH_OK;
+}
+
+void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms)
+{
+    store->busy_timeout_ms = timeout_ms;
+    gh_db_t *db = pthread_getspecific(store->key);
+    if (db)
+        sqlite3_busy_timeout(db->conn, timeout_ms);
 }
 
 void gh_store_close(gh_store_t *store)

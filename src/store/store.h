@@ -70,6 +70,11 @@ typedef struct gh_org_settings {
  * applies pending migrations. On failure writes a message into `err`. */
 gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err_size);
 
+/* How long a statement waits for another writer's lock before it fails (SQLITE_BUSY):
+ * 10 s unless set. Applies to connections opened afterwards (each thread's first
+ * gh_store_db) and to the calling thread's own. */
+void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms);
+
 /* Closes every thread's connection. No thread may use the store afterwards. */
 void gh_store_close(gh_store_t *store);
 
