@@ -14,6 +14,7 @@
 #include "core/admission.h"
 #include "core/app.h"
 #include "core/billing.h"
+#include "core/outbox.h"
 #include "core/staff.h"
 #include "core/state.h"
 #include "core/usage.h"
@@ -213,6 +214,7 @@ static int cmd_serve(const cli_t *cli)
     gh_pay_t *pay = NULL;
     gh_billing_t *billing = NULL;
     gh_admission_t *admission = NULL;
+    gh_outbox_t *outbox = NULL;
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
     if (gh_store_open(&store, cfg.db_path, err, sizeof(err)) ||
@@ -223,6 +225,10 @@ static int cmd_serve(const cli_t *cli)
     app.store = store;
     app.mailer = mailer;
     app.pay = pay;
+    /* The mailer thread: it sends at once what an earlier run queued and did not send. */
+    if (gh_outbox_start(&outbox, store, mailer, err, sizeof(err)))
+        goto out;
+    app.outbox = outbox;
     /* Billing exists before the usage writer, whose commits (the journal replay included)
      * charge the organizations' credit lots. */
     if (gh_billing_new(&billing, &app)) {
@@ -296,6 +302,7 @@ out:
     gh_admission_free(admission); /* after the data plane and billing, which publish to it */
     if (pay)
         pay->ops->destroy(pay);
+    gh_outbox_stop(outbox); /* after everything that queues mail */
     gh_state_free(state);
     gh_throttle_free(throttle);
     gh_mailer_free(mailer);

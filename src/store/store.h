@@ -387,6 +387,42 @@ typedef void (*gh_store_usage_total_fn)(void *ctx, const gh_usage_total_t *t);
 gh_err_t gh_store_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
                                void *ctx);
 
+/* ---- mail outbox (src/store/sqlite_outbox.c, migration 0008_mail_outbox.sql) ---- */
+
+/* One unsent mail, claimed by a sender; `subject` and `body` are malloc'd, freed with
+ * gh_store_outbox_row_free. */
+typedef struct gh_outbox_row {
+    int64_t id;
+    char recipient[GH_EMAIL_MAX];
+    char *subject;
+    char *body;
+    int attempts;
+} gh_outbox_row_t;
+
+/* Adds a mail to send; part of the caller's transaction when there is one. */
+gh_err_t gh_store_outbox_add(gh_db_t *db, const char *recipient, const char *subject,
+                             const char *body, int64_t now_ms);
+
+/* Claims the oldest mail due (unsent, next attempt reached, no live claim) until
+ * now_ms + lease_ms, in a transaction of its own. GH_ENOTFOUND when there is none. */
+gh_err_t gh_store_outbox_claim(gh_db_t *db, int64_t now_ms, int64_t lease_ms,
+                               gh_outbox_row_t *out);
+void gh_store_outbox_row_free(gh_outbox_row_t *row);
+
+/* Marks a claimed mail sent (once: a row already sent is left alone) and empties its body. */
+gh_err_t gh_store_outbox_sent(gh_db_t *db, int64_t id, int64_t now_ms);
+
+/* Records a failed attempt: the claim is released and the next attempt set. */
+gh_err_t gh_store_outbox_failed(gh_db_t *db, int64_t id, int64_t next_attempt_ms,
+                                const char *error);
+
+/* Releases every claim (at start: the process that held them is gone). */
+gh_err_t gh_store_outbox_release_claims(gh_db_t *db);
+
+/* When the next unsent mail is due (Unix ms, its claim's end when claimed); GH_ENOTFOUND when
+ * every mail is sent. */
+gh_err_t gh_store_outbox_next_due(gh_db_t *db, int64_t *at_ms);
+
 /* ---- audit log ---- */
 
 typedef struct gh_audit_event {
