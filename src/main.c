@@ -4,11 +4,13 @@
  * --data-dir. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "core/admission.h"
@@ -187,6 +189,23 @@ static void default_url(char *out, size_t size, const char *listen, int port)
     snprintf(out, size, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
+/* After the first SIGINT or SIGTERM, a second one stops the process at once, whatever is
+ * still draining: logged, and the exit status is 128 + the signal, as a shell reports a
+ * process killed by it. Nothing is lost: usage events are in the journal (replayed at the next
+ * start), mail in the outbox table, and an unfinished transaction is rolled back by SQLite. */
+static void *second_signal_main(void *arg)
+{
+    const sigset_t *sigs = arg;
+    int sig = 0;
+    if (sigwait(sigs, &sig) == 0) {
+        gh_log_warn("gatehouse: second signal (%s): stopping at once without finishing the "
+                    "requests in progress",
+                    strsignal(sig));
+        _exit(128 + sig);
+    }
+    return NULL;
+}
+
 static int cmd_serve(const cli_t *cli)
 {
     static gh_config_t cfg; /* outlives every thread */
@@ -195,7 +214,7 @@ static int cmd_serve(const cli_t *cli)
 
     /* Signals are taken by this thread alone, with sigwait; every thread started from here
      * on inherits the blocked mask. */
-    sigset_t sigs;
+    static sigset_t sigs; /* outlives this frame: the second-signal thread waits on it */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
@@ -290,11 +309,20 @@ static int cmd_serve(const cli_t *cli)
 
     int sig = 0;
     sigwait(&sigs, &sig);
-    gh_log_info("gatehouse: %s received, finishing in-flight requests", strsignal(sig));
+    gh_log_info("gatehouse: %s received, finishing in-flight requests (a second signal stops "
+                "at once)",
+                strsignal(sig));
+    pthread_t second;
+    if (pthread_create(&second, NULL, second_signal_main, &sigs) == 0)
+        pthread_detach(second);
     status = 0;
 out:
     if (err[0])
         gh_log_error("gatehouse: %s", err);
+    /* Both planes stop accepting and drain at the same time: a stop takes one grace period,
+     * and the model API takes no new request while the console drains. */
+    gh_http_quiesce(http);
+    gh_gateway_quiesce(gateway);
     gh_http_stop(http);
     gh_gateway_stop(gateway);
     gh_usage_close(usage); /* after the data plane: its last events are committed */

@@ -159,6 +159,9 @@ void gh_outbox_stop(gh_outbox_t *o)
     o->stopping = true;
     pthread_cond_signal(&o->wake);
     pthread_mutex_unlock(&o->lock);
+    /* A slow mail server does not hold the stop up: the mail stays queued. */
+    if (!gh_mailer_is_outbox(o->mailer))
+        gh_mailer_cancel(o->mailer);
     pthread_join(o->thread, NULL);
     pthread_mutex_destroy(&o->lock);
     pthread_cond_destroy(&o->wake);

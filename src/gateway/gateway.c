@@ -128,6 +128,7 @@ typedef struct gw_loop {
 
 struct gh_gateway {
     const gh_config_t *cfg;
+    bool stop_sent; /* the loops were told to stop */
     gh_gateway_env_t env;
     gh_relay_models_t *relay_models;
     /* GET /v1/models and each model's own object, rendered once at start. */
@@ -1222,11 +1223,20 @@ static void wait_ready(gh_gateway_t *gw, size_t count)
 
 /* Asks every started loop to drain and waits for its thread. The wait is bounded by each
  * loop's grace period plus GW_CLOSE_WAIT_MS. */
-static void stop_threads(gh_gateway_t *gw)
+/* Tells every loop to stop accepting and drain (each in its own thread); once. */
+static void tell_loops_to_stop(gh_gateway_t *gw)
 {
+    if (gw->stop_sent)
+        return;
+    gw->stop_sent = true;
     for (size_t i = 0; i < gw->loops_count; i++)
         if (gw->loops[i].thread_started)
             gh_loop_stop(&gw->loops[i].loop);
+}
+
+static void stop_threads(gh_gateway_t *gw)
+{
+    tell_loops_to_stop(gw);
     for (size_t i = 0; i < gw->loops_count; i++) {
         if (gw->loops[i].thread_started) {
             pthread_join(gw->loops[i].thread, NULL);
@@ -1523,6 +1533,12 @@ out_free_gateway:
 int gh_gateway_port(const gh_gateway_t *gw)
 {
     return gw->port;
+}
+
+void gh_gateway_quiesce(gh_gateway_t *gw)
+{
+    if (gw != NULL)
+        tell_loops_to_stop(gw);
 }
 
 void gh_gateway_stop(gh_gateway_t *gw)

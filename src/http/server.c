@@ -17,6 +17,7 @@
 #include "lib/crypto.h"
 #include "lib/json_str.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 struct gh_http_server {
     const gh_config_t *cfg;
@@ -28,6 +29,8 @@ struct gh_http_server {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     int active; /* requests between their first byte and their completion */
+    bool quiesced; /* gh_http_quiesce ran: no new connections; `deadline` is set */
+    struct timespec deadline; /* the end of the grace period */
 };
 
 static int64_t now_us(void)
@@ -215,6 +218,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         pthread_mutex_lock(&srv->lock);
         srv->active++;
         pthread_mutex_unlock(&srv->lock);
+        gh_metrics_console_active_add(1);
 
         /* A declared length over the limit is refused before a byte of it is read. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "content-length");
@@ -312,6 +316,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (srv->cfg->access_log && req->responded)
         access_log(srv, req);
     req_free(req);
+    gh_metrics_console_active_add(-1);
     pthread_mutex_lock(&srv->lock);
     if (--srv->active == 0)
         pthread_cond_broadcast(&srv->idle);
@@ -412,6 +417,26 @@ int gh_http_port(const gh_http_server_t *srv)
     return srv->port;
 }
 
+void gh_http_quiesce(gh_http_server_t *srv)
+{
+    if (!srv || !srv->daemon || srv->quiesced)
+        return;
+    srv->quiesced = true;
+    /* Closing the listening socket now makes new connections fail at once instead of waiting
+     * in the backlog for a server that will never accept them. */
+    MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    struct timespec *deadline = &srv->deadline;
+    clock_gettime(CLOCK_REALTIME, deadline);
+    deadline->tv_sec += srv->cfg->shutdown_grace_ms / 1000;
+    deadline->tv_nsec += (long)(srv->cfg->shutdown_grace_ms % 1000) * 1000000L;
+    if (deadline->tv_nsec >= 1000000000L) {
+        deadline->tv_sec++;
+        deadline->tv_nsec -= 1000000000L;
+    }
+}
+
 void gh_http_stop(gh_http_server_t *srv)
 {
     if (!srv)
@@ -420,22 +445,10 @@ void gh_http_stop(gh_http_server_t *srv)
         close(srv->fd);
         goto out_free;
     }
-    /* Closing the listening socket now makes new connections fail at once instead of waiting
-     * in the backlog for a server that will never accept them. */
-    MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += srv->cfg->shutdown_grace_ms / 1000;
-    deadline.tv_nsec += (long)(srv->cfg->shutdown_grace_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    gh_http_quiesce(srv);
     pthread_mutex_lock(&srv->lock);
     while (srv->active > 0)
-        if (pthread_cond_timedwait(&srv->idle, &srv->lock, &deadline) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&srv->idle, &srv->lock, &srv->deadline) == ETIMEDOUT)
             break;
     if (srv->active > 0)
         gh_log_warn("http: %d requests still running after the grace period", srv->active);

@@ -21,6 +21,7 @@
 struct gh_mailer {
     const gh_config_t *cfg;
     atomic_uint seq;
+    atomic_bool cancelled; /* gh_mailer_cancel: SMTP transfers stop */
     char from_addr[GH_CONFIG_STR]; /* bare address out of "Name <addr>" */
 };
 
@@ -224,6 +225,20 @@ static size_t on_read(char *dst, size_t size, size_t nmemb, void *user)
     return n;
 }
 
+/* libcurl's progress callback: a non-zero return aborts the transfer. */
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const gh_mailer_t *m = user;
+    return atomic_load(&m->cancelled) ? 1 : 0;
+}
+
+void gh_mailer_cancel(gh_mailer_t *m)
+{
+    atomic_store(&m->cancelled, true);
+}
+
 static gh_err_t send_smtp(gh_mailer_t *m, const char *msg, size_t len, const char *to)
 {
     CURL *c = curl_easy_init();
@@ -243,6 +258,9 @@ static gh_err_t send_smtp(gh_mailer_t *m, const char *msg, size_t len, const cha
     curl_easy_setopt(c, CURLOPT_READDATA, &up);
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, m);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)m->cfg->smtp_timeout_ms);
     curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
     if (m->cfg->smtp_user[0]) {

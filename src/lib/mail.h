@@ -18,6 +18,10 @@ typedef struct gh_mailer gh_mailer_t;
 gh_err_t gh_mailer_new(gh_mailer_t **out, const gh_config_t *cfg, char *err, size_t err_size);
 void gh_mailer_free(gh_mailer_t *m);
 
+/* Makes an SMTP transfer in progress, and every later one, stop at once with GH_EIO (at
+ * shutdown: an unsent mail stays queued for the next start). Thread-safe. */
+void gh_mailer_cancel(gh_mailer_t *m);
+
 /* True when mail goes to the outbox folder rather than an SMTP server. */
 bool gh_mailer_is_outbox(const gh_mailer_t *m);
 
