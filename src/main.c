@@ -151,11 +151,18 @@ static int load_config(const cli_t *cli, gh_config_t *cfg)
         return -1;
     }
     gh_log_setup(cfg->log_json, (gh_log_level_t)cfg->log_level);
+    /* The data directory holds emails, IP addresses, billing addresses and session tokens:
+     * only its owner may read it. Every file created from here on is 0600 (SQLite's database,
+     * WAL and shared-memory files included); an older directory is narrowed too. */
+    umask(077);
     if (mkdir(cfg->data_dir, 0700) && errno != EEXIST) {
         fprintf(stderr, "gatehouse: cannot create the data directory %s: %s\n", cfg->data_dir,
                 strerror(errno));
         return -1;
     }
+    if (chmod(cfg->data_dir, 0700))
+        gh_log_warn("gatehouse: cannot make the data directory %s private (mode 0700): %s",
+                    cfg->data_dir, strerror(errno));
     return 0;
 }
 

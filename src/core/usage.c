@@ -116,6 +116,7 @@ static gh_err_t open_journal(gh_usage_t *u)
     u->fd = open(u->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (u->fd < 0)
         return GH_EIO;
+    (void)fchmod(u->fd, 0600); /* a journal an older version created 0644 */
     u->map_size = gh_usage_journal_bytes;
     if (ftruncate(u->fd, 0) != 0 || ftruncate(u->fd, (off_t)u->map_size) != 0)
         goto out_close;

@@ -1,11 +1,11 @@
 #include "lib/mail.h"
 
 #include <curl/curl.h>
-#include <sodium.h>
-#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +62,9 @@ gh_err_t gh_mailer_new(gh_mailer_t **out, const gh_config_t *cfg, char *err, siz
         free(m);
         return GH_EIO;
     }
+    if (!cfg->smtp_url[0] && chmod(cfg->outbox_dir, 0700)) /* its mail holds sign-in links */
+        gh_log_warn("mail: cannot make the outbox folder %s private (mode 0700): %s",
+                    cfg->outbox_dir, strerror(errno));
     *out = m;
     return GH_OK;
 }

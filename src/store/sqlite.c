@@ -6,6 +6,7 @@
  * control plane's readers run beside the writer; BEGIN IMMEDIATE takes the write lock up
  * front, and busy_timeout makes concurrent writers queue instead of failing. */
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lib/embed.h"
 #include "lib/log.h"
@@ -101,6 +103,14 @@ gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err
         snprintf(err, err_size, "cannot open the database %s (see the log above)", path);
         gh_store_close(s);
         return GH_ESTORE;
+    }
+    /* Files an older version created world-readable become the owner's only. */
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+        if (chmod(p, 0600) && errno != ENOENT)
+            gh_log_warn("store: cannot make %s private (mode 0600): %s", p, strerror(errno));
     }
     gh_err_t rc = gh_store_migrate(db, NULL, err, err_size);
     if (rc) {

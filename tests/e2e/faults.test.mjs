@@ -1,11 +1,12 @@
-// Faults of the machine under the server (issue 12, points 1-3 and 7): a full disk under the
-// data directory (a small tmpfs; tests run as root), a database locked by another process for
-// longer than the busy timeout, and the metrics that show both. In each case nothing a client
-// saw as 200 is lost or counted twice, and the server keeps running.
+// Faults of the machine under the server (issue 12, points 1-3, 7 and 14): a full disk under
+// the data directory (a small tmpfs; tests run as root), a database locked by another process
+// for longer than the busy timeout, the metrics that show both, and the modes of the files that
+// hold personal data. In each case nothing a client saw as 200 is lost or counted twice, and
+// the server keeps running.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, openSync, writeSync, closeSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, openSync, writeSync, closeSync, chmodSync, statSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
@@ -188,5 +189,33 @@ test('the admission engine\'s overrun count is exported', async (t) => {
   t.after(() => server.stop());
   assert.equal(await metric(server, 'gatehouse_admission_overruns_total'), 0);
   assert.equal(await metric(server, 'gatehouse_admission_overrun_nusd_total'), 0);
-  assert.ok(existsSync(server.dataDir));
+});
+
+test('the data directory is 0700 and every file in it 0600, older ones included', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-modes-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  chmodSync(dataDir, 0o755);
+  const mode = (p) => (statSync(join(dataDir, p)).mode & 0o777).toString(8);
+  let server = await startServer({ dataDir, config: CONFIG });
+  const admin = new Client(server.consoleUrl);
+  await admin.signUpWithOrg(server, uniq('modes'), 'Acme'); // a sign-in mail, database writes
+  const key = (await admin.post('/v1/organizations/api_keys', { name: 'k' })).body.key;
+  assert.equal((await call(server, key)).status, 200); // the journal has a record
+  const check = () => {
+    assert.equal(mode('.'), '700');
+    assert.equal(mode('outbox'), '700');
+    for (const f of ['gatehouse.db', 'gatehouse.db-wal', 'gatehouse.db-shm', 'usage.journal'])
+      assert.equal(mode(f), '600', f);
+    const mails = readdirSync(join(dataDir, 'outbox'));
+    assert.ok(mails.length > 0);
+    for (const f of mails) assert.equal(mode(join('outbox', f)), '600', f);
+  };
+  check();
+  await server.stop();
+  // Files an older version left readable by everyone are narrowed at the next start.
+  for (const f of ['.', 'outbox']) chmodSync(join(dataDir, f), 0o755);
+  for (const f of ['gatehouse.db', 'usage.journal']) chmodSync(join(dataDir, f), 0o644);
+  server = await startServer({ dataDir, config: CONFIG });
+  check();
+  await server.stop();
 });
