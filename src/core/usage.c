@@ -156,17 +156,24 @@ static gh_err_t make_room(gh_usage_t *u)
 }
 
 /* Makes sure the journal has a place, with disk space under it, for the slots reserved and
- * one more. Under jlock. GH_EIO when the disk is full or the journal cannot be opened; while
+ * one more. Under jlock. GH_EUNAVAIL while the start's replay is pending; GH_EIO when the disk
+ * is full or the journal cannot be opened; while
  * the disk is full, space is asked for again at most every NO_SPACE_RETRY_MS, so a flood of
  * refused requests costs no system calls. */
 static gh_err_t take_room(gh_usage_t *u)
 {
+    if (u->replay_pending)
+        return GH_EUNAVAIL; /* nothing is journaled before the old journal is replayed */
+    /* The common case: the slot fits in space already allocated (even while the disk is
+     * full, as after the journal wrapped to its start). */
+    if (u->map != NULL && u->off + (u->reserved + 1) * sizeof(record_t) <= u->alloc_end)
+        return GH_OK;
     int64_t now = mono_ms();
     if (u->no_space && now < u->no_space_retry_ms)
         return GH_EIO;
     if (u->map == NULL) {
         /* A rotation could not open the new file, or the start could not. */
-        if (u->replay_pending || open_journal(u) != GH_OK)
+        if (open_journal(u) != GH_OK)
             goto out_no_space;
     }
     for (;;) {

@@ -101,8 +101,8 @@ gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_
 
 /* Takes one journal slot for an event to be submitted later. Thread-safe; never waits on SQL
  * (it asks the file system for space once per megabyte of journal). GH_EIO when the journal
- * has no disk space (or cannot be opened, or is not replayed yet), GH_EUNAVAIL when the
- * writer's queue is full; the caller refuses the request then. */
+ * has no disk space (or cannot be opened), GH_EUNAVAIL when the writer's queue is full or the
+ * journal of the last run is not replayed yet; the caller refuses the request then. */
 gh_err_t gh_usage_reserve(gh_usage_t *u);
 
 /* Gives back a slot that will not be used (the request ended before it became an event). */

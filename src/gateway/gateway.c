@@ -747,15 +747,12 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
      * costs anything, never served free. */
     bool reserved = false;
     if (l->gw->env.usage != NULL) {
-        rc = gh_usage_reserve(l->gw->env.usage);
-        if (rc == GH_EIO)
+        if ((rc = gh_usage_reserve(l->gw->env.usage)) != GH_OK)
             return reply_error(req, r, api, GH_EUNAVAIL,
-                               "usage cannot be recorded: the disk is full. Retry later; the "
-                               "operator has been told in the log.");
-        if (rc != GH_OK)
-            return reply_error(req, r, api, GH_EUNAVAIL,
-                               "usage cannot be recorded: the usage writer is too far behind. "
-                               "Retry in a few seconds.");
+                               rc == GH_EIO ? "usage cannot be recorded: the disk is full. Retry "
+                                              "later; the operator is told in the log."
+                                            : "usage cannot be recorded yet: the usage writer "
+                                              "is behind. Retry in a few seconds.");
         reserved = true;
     }
     gh_limits_hold_t hold = {0};

@@ -5,6 +5,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ struct gh_http_server {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     int active; /* requests between their first byte and their completion */
-    bool quiesced; /* gh_http_quiesce ran: no new connections; `deadline` is set */
+    atomic_bool quiesced; /* gh_http_quiesce ran: no new connections; `deadline` is set */
     struct timespec deadline; /* the end of the grace period */
 };
 
@@ -172,7 +173,7 @@ static void client_ip(struct MHD_Connection *c, char *out, size_t size)
                   (socklen_t)size);
 }
 
-static enum MHD_Result send_response(gh_req_t *req)
+static enum MHD_Result send_response(gh_http_server_t *srv, gh_req_t *req)
 {
     if (!req->responded)
         gh_res_error(req, GH_EINTERNAL, "The server produced no response.");
@@ -190,6 +191,10 @@ static enum MHD_Result send_response(gh_req_t *req)
     }
     if (!has_cache)
         MHD_add_response_header(r, "cache-control", "no-store");
+    /* Draining: a kept-alive connection carries no further request, so nothing new starts on
+     * the console once it stops accepting. */
+    if (atomic_load(&srv->quiesced))
+        MHD_add_response_header(r, "connection", "close");
     enum MHD_Result ok = MHD_queue_response(req->conn, (unsigned)req->status, r);
     MHD_destroy_response(r);
     return ok;
@@ -231,7 +236,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                              "The request body is larger than the limit of %zu bytes.",
                              srv->cfg->max_body_bytes);
                 req->too_big = true; /* discard whatever of the body still arrives */
-                return send_response(req);
+                return send_response(srv, req);
             }
         }
         return MHD_YES;
@@ -272,7 +277,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                      srv->cfg->max_body_bytes);
     else
         srv->fn(req, srv->ctx);
-    return send_response(req);
+    return send_response(srv, req);
 }
 
 static void access_log(gh_http_server_t *srv, gh_req_t *req)
@@ -419,9 +424,8 @@ int gh_http_port(const gh_http_server_t *srv)
 
 void gh_http_quiesce(gh_http_server_t *srv)
 {
-    if (!srv || !srv->daemon || srv->quiesced)
+    if (!srv || !srv->daemon || atomic_load(&srv->quiesced))
         return;
-    srv->quiesced = true;
     /* Closing the listening socket now makes new connections fail at once instead of waiting
      * in the backlog for a server that will never accept them. */
     MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
@@ -435,6 +439,7 @@ void gh_http_quiesce(gh_http_server_t *srv)
         deadline->tv_sec++;
         deadline->tv_nsec -= 1000000000L;
     }
+    atomic_store(&srv->quiesced, true);
 }
 
 void gh_http_stop(gh_http_server_t *srv)
