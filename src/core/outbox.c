@@ -182,16 +182,19 @@ gh_err_t gh_outbox_add(gh_app_t *app, gh_db_t *db, const char *to, const char *s
 void gh_outbox_kick(gh_app_t *app)
 {
     gh_outbox_t *o = app->outbox;
+    gh_db_t *db = gh_store_db(app->store);
+    /* Inside a transaction the mail is not committed yet, and the mailer would wait for this
+     * writer: a caller kicks after its outermost commit. */
+    bool in_tx = db != NULL && gh_store_in_transaction(db);
     if (!o) {
-        gh_db_t *db = gh_store_db(app->store);
-        if (db && app->mailer)
+        if (db && app->mailer && !in_tx)
             deliver_due(db, app->mailer, lease_ms(app->mailer));
         return;
     }
     pthread_mutex_lock(&o->lock);
     uint64_t mine = ++o->kicked;
     pthread_cond_signal(&o->wake);
-    if (gh_mailer_is_outbox(o->mailer)) {
+    if (gh_mailer_is_outbox(o->mailer) && !in_tx) {
         struct timespec until;
         at_ms(&until, now_ms() + KICK_WAIT_MS);
         while (o->passed < mine && o->passed != UINT64_MAX && !o->stopping)

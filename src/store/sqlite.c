@@ -266,6 +266,11 @@ gh_err_t gh_store_commit(gh_db_t *db)
     return err;
 }
 
+bool gh_store_in_transaction(const gh_db_t *db)
+{
+    return db->depth > 0;
+}
+
 void gh_store_rollback(gh_db_t *db)
 {
     if (db->depth == 0)

@@ -98,6 +98,9 @@ gh_err_t gh_store_begin(gh_db_t *db);
 gh_err_t gh_store_commit(gh_db_t *db);
 void gh_store_rollback(gh_db_t *db);
 
+/* True while `db` is inside gh_store_begin (at any depth). */
+bool gh_store_in_transaction(const gh_db_t *db);
+
 /* Sign-in links. */
 gh_err_t gh_store_link_insert(gh_db_t *db, const char *token_hash, const char *email,
                               const char *ip, int64_t now, int64_t expires_at);
