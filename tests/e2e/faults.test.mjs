@@ -37,6 +37,14 @@ async function metric(server, name) {
   return Number(m[1]);
 }
 
+// Usage charged in the ledger equals the cost of the usage events: nothing charged twice.
+function assertChargedOnce(dataDir) {
+  const cost = Number(sql(dataDir, 'SELECT coalesce(sum(cost_nusd), 0) FROM usage_events'));
+  const charged = Number(sql(dataDir, "SELECT coalesce(-sum(amount_nusd), 0) FROM ledger_entries WHERE kind = 'usage'"));
+  assert.ok(cost > 0);
+  assert.equal(charged, cost, 'the ledger charged the usage events exactly once');
+}
+
 // Writes `path` until the file system has no byte left.
 function fill(path) {
   const fd = openSync(path, 'a');
@@ -129,6 +137,7 @@ test('a full disk refuses model requests with 529, keeps the console, and loses 
   assert.equal(Number(sql(dataDir, 'SELECT count(*) FROM usage_events')),
     Number(sql(dataDir, 'SELECT count(DISTINCT request_id) FROM usage_events')), 'no event counted twice');
   assert.equal(Number(sql(dataDir, 'SELECT count(*) FROM usage_events')), ok.size, 'only served requests');
+  assertChargedOnce(dataDir);
   await server.stop();
 });
 
@@ -180,6 +189,7 @@ test('a database locked longer than the busy timeout delays usage, never drops i
   const missing = served.filter((id) => !ids.has(id));
   assert.deepEqual(missing, [], `${missing.length} events dropped`);
   assert.equal(Number(sql(dataDir, 'SELECT count(*) FROM usage_events')), 100);
+  assertChargedOnce(dataDir);
   assert.equal((await admin.get('/healthz')).body.status, 'ok');
   await server.stop();
 });
