@@ -4,16 +4,19 @@
  * --data-dir. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "core/admission.h"
 #include "core/app.h"
 #include "core/billing.h"
+#include "core/outbox.h"
 #include "core/staff.h"
 #include "core/state.h"
 #include "core/usage.h"
@@ -148,11 +151,18 @@ static int load_config(const cli_t *cli, gh_config_t *cfg)
         return -1;
     }
     gh_log_setup(cfg->log_json, (gh_log_level_t)cfg->log_level);
+    /* The data directory holds emails, IP addresses, billing addresses and session tokens:
+     * only its owner may read it. Every file created from here on is 0600 (SQLite's database,
+     * WAL and shared-memory files included); an older directory is narrowed too. */
+    umask(077);
     if (mkdir(cfg->data_dir, 0700) && errno != EEXIST) {
         fprintf(stderr, "gatehouse: cannot create the data directory %s: %s\n", cfg->data_dir,
                 strerror(errno));
         return -1;
     }
+    if (chmod(cfg->data_dir, 0700))
+        gh_log_warn("gatehouse: cannot make the data directory %s private (mode 0700): %s",
+                    cfg->data_dir, strerror(errno));
     return 0;
 }
 
@@ -186,6 +196,23 @@ static void default_url(char *out, size_t size, const char *listen, int port)
     snprintf(out, size, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
+/* After the first SIGINT or SIGTERM, a second one stops the process at once, whatever is
+ * still draining: logged, and the exit status is 128 + the signal, as a shell reports a
+ * process killed by it. Nothing is lost: usage events are in the journal (replayed at the next
+ * start), mail in the outbox table, and an unfinished transaction is rolled back by SQLite. */
+static void *second_signal_main(void *arg)
+{
+    const sigset_t *sigs = arg;
+    int sig = 0;
+    if (sigwait(sigs, &sig) == 0) {
+        gh_log_warn("gatehouse: second signal (%s): stopping at once without finishing the "
+                    "requests in progress",
+                    strsignal(sig));
+        _exit(128 + sig);
+    }
+    return NULL;
+}
+
 static int cmd_serve(const cli_t *cli)
 {
     static gh_config_t cfg; /* outlives every thread */
@@ -194,7 +221,7 @@ static int cmd_serve(const cli_t *cli)
 
     /* Signals are taken by this thread alone, with sigwait; every thread started from here
      * on inherits the blocked mask. */
-    sigset_t sigs;
+    static sigset_t sigs; /* outlives this frame: the second-signal thread waits on it */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
@@ -213,15 +240,21 @@ static int cmd_serve(const cli_t *cli)
     gh_pay_t *pay = NULL;
     gh_billing_t *billing = NULL;
     gh_admission_t *admission = NULL;
+    gh_outbox_t *outbox = NULL;
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
     if (gh_store_open(&store, cfg.db_path, err, sizeof(err)) ||
         gh_mailer_new(&mailer, &cfg, err, sizeof(err)) ||
         gh_billing_provider_new(&cfg, &pay, err, sizeof(err)))
         goto out;
+    gh_store_set_busy_timeout(store, cfg.db_busy_timeout_ms);
     app.store = store;
     app.mailer = mailer;
     app.pay = pay;
+    /* The mailer thread: it sends at once what an earlier run queued and did not send. */
+    if (gh_outbox_start(&outbox, store, mailer, err, sizeof(err)))
+        goto out;
+    app.outbox = outbox;
     /* Billing exists before the usage writer, whose commits (the journal replay included)
      * charge the organizations' credit lots. */
     if (gh_billing_new(&billing, &app)) {
@@ -283,11 +316,20 @@ static int cmd_serve(const cli_t *cli)
 
     int sig = 0;
     sigwait(&sigs, &sig);
-    gh_log_info("gatehouse: %s received, finishing in-flight requests", strsignal(sig));
+    gh_log_info("gatehouse: %s received, finishing in-flight requests (a second signal stops "
+                "at once)",
+                strsignal(sig));
+    pthread_t second;
+    if (pthread_create(&second, NULL, second_signal_main, &sigs) == 0)
+        pthread_detach(second);
     status = 0;
 out:
     if (err[0])
         gh_log_error("gatehouse: %s", err);
+    /* Both planes stop accepting and drain at the same time: a stop takes one grace period,
+     * and the model API takes no new request while the console drains. */
+    gh_http_quiesce(http);
+    gh_gateway_quiesce(gateway);
     gh_http_stop(http);
     gh_gateway_stop(gateway);
     gh_usage_close(usage); /* after the data plane: its last events are committed */
@@ -295,6 +337,7 @@ out:
     gh_admission_free(admission); /* after the data plane and billing, which publish to it */
     if (pay)
         pay->ops->destroy(pay);
+    gh_outbox_stop(outbox); /* after everything that queues mail */
     gh_state_free(state);
     gh_throttle_free(throttle);
     gh_mailer_free(mailer);

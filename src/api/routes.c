@@ -7,9 +7,11 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "core/admission.h"
 #include "core/auth.h"
 #include "core/billing.h"
 #include "core/keys.h"
+#include "core/limits.h"
 #include "lib/keyfmt.h"
 #include "lib/metrics.h"
 #include "http/router.h"
@@ -261,8 +263,16 @@ out:
     req->ctx = NULL; /* ctx lives on this stack frame */
 }
 
+/* 200 either way: the console serves while the model API cannot record usage; "degraded"
+ * with the reason tells a person (and a monitor) what is wrong. */
 void gh_api_healthz(gh_req_t *req)
 {
+    gh_app_t *app = gh_api_ctx(req)->app;
+    char why[160];
+    if (app->usage && !gh_usage_healthy(app->usage, why, sizeof(why))) {
+        gh_res_json(req, 200, json_pack("{s:s, s:s}", "status", "degraded", "reason", why));
+        return;
+    }
     gh_res_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
@@ -273,7 +283,7 @@ void gh_api_metrics(gh_req_t *req)
         gh_res_error(req, GH_ENOTFOUND, "Metrics are turned off ([log] metrics = false).");
         return;
     }
-    char extra[4096] = "";
+    char extra[8192] = "";
     if (app->usage) {
         gh_usage_stats_t u;
         gh_usage_stats(app->usage, &u);
@@ -282,7 +292,31 @@ void gh_api_metrics(gh_req_t *req)
                  "# TYPE gatehouse_usage_events_total counter\n"
                  "gatehouse_usage_events_total{stage=\"submitted\"} %llu\n"
                  "gatehouse_usage_events_total{stage=\"committed\"} %llu\n"
-                 "gatehouse_usage_events_total{stage=\"deferred\"} %llu\n"
+                 "# HELP gatehouse_usage_backlog Events journaled and not yet committed.\n"
+                 "# TYPE gatehouse_usage_backlog gauge\n"
+                 "gatehouse_usage_backlog %llu\n"
+                 "# HELP gatehouse_usage_oldest_uncommitted_seconds Age of the oldest event not "
+                 "yet committed (0: none).\n"
+                 "# TYPE gatehouse_usage_oldest_uncommitted_seconds gauge\n"
+                 "gatehouse_usage_oldest_uncommitted_seconds %.3f\n"
+                 "# HELP gatehouse_usage_commit_failures_total Failed usage commits (each is "
+                 "retried; nothing is dropped).\n"
+                 "# TYPE gatehouse_usage_commit_failures_total counter\n"
+                 "gatehouse_usage_commit_failures_total %llu\n"
+                 "# HELP gatehouse_usage_refused_total Model requests refused because their "
+                 "usage could not be recorded.\n"
+                 "# TYPE gatehouse_usage_refused_total counter\n"
+                 "gatehouse_usage_refused_total{reason=\"disk_full\"} %llu\n"
+                 "gatehouse_usage_refused_total{reason=\"backlog\"} %llu\n"
+                 "# HELP gatehouse_usage_journal_disk_full 1 while the journal has no disk "
+                 "space.\n"
+                 "# TYPE gatehouse_usage_journal_disk_full gauge\n"
+                 "gatehouse_usage_journal_disk_full %d\n"
+                 "# HELP gatehouse_usage_journals_damaged_total Journal files found damaged at "
+                 "start and kept aside.\n"
+                 "# TYPE gatehouse_usage_journals_damaged_total counter\n"
+                 "gatehouse_usage_journals_damaged_total %llu\n"
+                 "gatehouse_usage_journal_records_damaged_total %llu\n"
                  "# HELP gatehouse_usage_writer_queue_depth Events waiting for the writer.\n"
                  "# TYPE gatehouse_usage_writer_queue_depth gauge\n"
                  "gatehouse_usage_writer_queue_depth %llu\n"
@@ -293,7 +327,11 @@ void gh_api_metrics(gh_req_t *req)
                  "# TYPE gatehouse_usage_writer_last_batch_size gauge\n"
                  "gatehouse_usage_writer_last_batch_size %llu\n",
                  (unsigned long long)u.submitted, (unsigned long long)u.committed,
-                 (unsigned long long)u.dropped, (unsigned long long)u.queue_depth,
+                 (unsigned long long)u.queue_depth, (double)u.oldest_age_ms / 1000.0,
+                 (unsigned long long)u.commit_failures, (unsigned long long)u.refused_no_space,
+                 (unsigned long long)u.refused_backlog, u.no_space ? 1 : 0,
+                 (unsigned long long)u.journals_damaged, (unsigned long long)u.records_damaged,
+                 (unsigned long long)u.queue_depth,
                  (unsigned long long)u.batches, (unsigned long long)u.last_batch_size);
     }
     if (app->billing) {
@@ -312,6 +350,23 @@ void gh_api_metrics(gh_req_t *req)
                  "gatehouse_billing_events_total{kind=\"auto_reload\"} %llu\n",
                  (unsigned long long)b.passes, (unsigned long long)b.lots_expired,
                  (unsigned long long)b.retries, (unsigned long long)b.reloads);
+    }
+    if (app->admission) {
+        /* The engine's overrun count: settlements that cost more than admission reserved.
+         * It must stay 0; anything else means a bound in admission is wrong. */
+        gh_limits_stats_t l;
+        gh_limits_stats(gh_admission_limits(app->admission), &l);
+        size_t n = strlen(extra);
+        snprintf(extra + n, sizeof(extra) - n,
+                 "# HELP gatehouse_admission_overruns_total Settlements that cost more than "
+                 "admission reserved (must stay 0).\n"
+                 "# TYPE gatehouse_admission_overruns_total counter\n"
+                 "gatehouse_admission_overruns_total %llu\n"
+                 "# HELP gatehouse_admission_overrun_nusd_total Cost beyond the reservations of "
+                 "those settlements, nano-USD.\n"
+                 "# TYPE gatehouse_admission_overrun_nusd_total counter\n"
+                 "gatehouse_admission_overrun_nusd_total %lld\n",
+                 (unsigned long long)l.overruns, (long long)l.overrun_nusd);
     }
     if (app->state) {
         size_t n = strlen(extra);

@@ -26,6 +26,8 @@ typedef struct gh_app {
                                  * where nothing is charged */
     struct gh_admission *admission; /* the admission engine's control side (core/admission.h);
                                      * NULL where nothing is admitted (command-line tools) */
+    struct gh_outbox *outbox; /* the mailer thread (core/outbox.h); NULL: mail is sent on
+                               * the thread that queued it, after its commit */
     int64_t (*now)(void); /* Unix seconds; tests inject their own clock */
 } gh_app_t;
 

@@ -5,6 +5,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/outbox.h"
 #include "lib/log.h"
 #include "lib/text.h"
 
@@ -61,9 +62,6 @@ gh_err_t gh_auth_request_link(gh_app_t *app, const char *email_in, const char *i
     gh_db_t *db = gh_store_db(app->store);
     if (!db)
         return GH_ESTORE;
-    gh_err_t rc = gh_store_link_insert(db, hash, email, ip, now, now + cfg->link_ttl_s);
-    if (rc)
-        return rc;
 
     char link[GH_CONFIG_STR + 128];
     snprintf(link, sizeof(link), "%s/auth/verify?token=%s", cfg->public_url, token);
@@ -78,9 +76,16 @@ gh_err_t gh_auth_request_link(gh_app_t *app, const char *email_in, const char *i
              "the link.\n\n"
              "— %s\n",
              cfg->product_name, minutes, minutes == 1 ? "" : "s", link, cfg->product_name);
-    rc = gh_mail_send(app->mailer, email, subject, body);
+    /* The link and its mail in one transaction; the mailer sends it after the commit. */
+    gh_err_t rc = gh_store_begin(db);
     if (rc)
         return rc;
+    if ((rc = gh_store_link_insert(db, hash, email, ip, now, now + cfg->link_ttl_s)) ||
+        (rc = gh_outbox_add(app, db, email, subject, body)) || (rc = gh_store_commit(db))) {
+        gh_store_rollback(db);
+        return rc;
+    }
+    gh_outbox_kick(app);
     /* Local trial mode only: with no SMTP server, print the link so a person can click it.
      * With SMTP configured the link never reaches the log. */
     if (gh_mailer_is_outbox(app->mailer))

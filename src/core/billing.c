@@ -15,6 +15,7 @@
 
 #include "core/admission.h"
 #include "core/audit.h"
+#include "core/outbox.h"
 #include "core/country.h"
 #include "core/pay_stripe.h"
 #include "core/pay_test.h"
@@ -196,23 +197,26 @@ static void add_recipient(void *ctx, const char *email)
     snprintf(r->addr[r->n++], GH_EMAIL_MAX, "%s", email);
 }
 
-/* Mails the organization's billing email; with `contacts`, or when it has none, also its
- * admins and billing members. Failures are logged: mail never undoes a payment. */
-static void mail_org(gh_app_t *app, const char *org_id, bool contacts, const char *subject,
-                     const char *body)
+/* Queues mail to the organization's billing email; with `contacts`, or when it has none, also
+ * its admins and billing members. On `db`, in the caller's transaction: the mail exists exactly
+ * when the change it reports does (gh_outbox_kick after the commit sends it). */
+static gh_err_t mail_org(gh_app_t *app, gh_db_t *db, const char *org_id, bool contacts,
+                         const char *subject, const char *body)
 {
-    gh_db_t *db = gh_store_db(app->store);
-    if (!app->mailer || !db)
-        return;
     recipients_t r = {.n = 0};
     gh_org_settings_t org;
     if (!gh_store_org_settings_get(db, org_id, &org))
         add_recipient(&r, org.billing_email);
     if (contacts || r.n == 0)
         (void)gh_store_billing_contacts(db, org_id, add_recipient, &r);
-    for (size_t i = 0; i < r.n; i++)
-        if (gh_mail_send(app->mailer, r.addr[i], subject, body))
-            gh_log_error("billing: could not mail \"%s\" for %s", subject, org_id);
+    for (size_t i = 0; i < r.n; i++) {
+        gh_err_t rc = gh_outbox_add(app, db, r.addr[i], subject, body);
+        if (rc == GH_EINVAL) /* an address that cannot be mailed: logged, not a failure */
+            gh_log_error("billing: cannot mail \"%s\" for %s to that address", subject, org_id);
+        else if (rc)
+            return rc;
+    }
+    return GH_OK;
 }
 
 /* ---- in-flight purchases ---- */
@@ -868,8 +872,8 @@ static gh_err_t issue_invoice(gh_app_t *app, gh_db_t *db, const gh_purchase_t *p
     return gh_store_invoice_insert(db, inv);
 }
 
-static void send_receipt(gh_app_t *app, const gh_purchase_t *p, const gh_invoice_rec_t *inv,
-                         int64_t balance)
+static gh_err_t send_receipt(gh_app_t *app, gh_db_t *db, const gh_purchase_t *p,
+                             const gh_invoice_rec_t *inv, int64_t balance)
 {
     char amount[40], tax[40], total[40], bal[40], date[16], subject[200], body[2048];
     date_utc(inv->issued_at, date);
@@ -898,10 +902,11 @@ static void send_receipt(gh_app_t *app, const gh_purchase_t *p, const gh_invoice
                                   : "\nTest mode: the payment provider's test mode was used; no "
                                     "money was charged.\n"
                             : "");
-    mail_org(app, p->org_id, false, subject, body);
+    return mail_org(app, db, p->org_id, false, subject, body);
 }
 
-static void mail_reload_off(gh_app_t *app, const char *org_id, const char *reason)
+static gh_err_t mail_reload_off(gh_app_t *app, gh_db_t *db, const char *org_id,
+                                const char *reason)
 {
     char body[1400];
     snprintf(body, sizeof(body),
@@ -911,7 +916,8 @@ static void mail_reload_off(gh_app_t *app, const char *org_id, const char *reaso
              "auto-reload back on, check the card on file in the console (%s/settings/billing) "
              "and enable auto-reload again.\n",
              app->cfg->product_name, reason, app->cfg->public_url);
-    mail_org(app, org_id, true, "Auto-reload is off: the payment did not go through", body);
+    return mail_org(app, db, org_id, true, "Auto-reload is off: the payment did not go through",
+                    body);
 }
 
 /* ---- purchases ---- */
@@ -1029,6 +1035,15 @@ static gh_err_t resolve_tx(gh_app_t *app, gh_db_t *db, const char *id,
         rc = gh_store_purchase_update(db, p);
         break;
     }
+    /* The mail it reports, in the same transaction (core/outbox.h): the receipt, the notice
+     * that auto-reload is off. */
+    if (!rc && r->credited) {
+        gh_billing_account_t a;
+        if ((rc = load_account(db, p->org_id, &a)) == GH_OK)
+            rc = send_receipt(app, db, p, &r->inv, a.balance_nusd);
+    }
+    if (!rc && r->reload_off)
+        rc = mail_reload_off(app, db, p->org_id, p->message);
     if (rc || (rc = gh_store_commit(db)))
         goto out_rollback;
     r->changed = true;
@@ -1041,21 +1056,17 @@ out_rollback:
 
 /* What follows a resolution once it is committed: the receipt, the log, the mail saying
  * auto-reload is off. */
-static void resolved_after(gh_app_t *app, gh_db_t *db, const resolved_t *r)
+static void resolved_after(gh_app_t *app, const resolved_t *r)
 {
     const gh_purchase_t *p = &r->p;
     if (r->credited) {
         gh_admission_money_changed(app); /* the credit (and perhaps a tier) admits at once */
-        gh_billing_account_t a;
         char amount[GH_MONEY_TEXT_MAX];
-        if (load_account(db, p->org_id, &a))
-            a.balance_nusd = 0;
         if (r->revived)
             gh_log_warn("billing: purchase %s, given up as unconfirmed, was paid after all: "
                         "credited now", p->id);
         gh_log_info("billing: purchase %s credited $%s to %s (invoice %s)", p->id,
                     gh_money_format_usd(p->amount_nusd, amount), p->org_id, r->inv.number);
-        send_receipt(app, p, &r->inv, a.balance_nusd);
     }
     if (r->changed && !strcmp(p->status, "declined") &&
         !strcmp(p->decline_code, GH_BILLING_UNCONFIRMED))
@@ -1063,8 +1074,8 @@ static void resolved_after(gh_app_t *app, gh_db_t *db, const resolved_t *r)
                     "%d hours", p->id, GH_BILLING_GIVE_UP_S / 3600);
     if (r->reload_off) {
         gh_log_warn("billing: auto-reload of %s turned off: %s", p->org_id, p->message);
-        mail_reload_off(app, p->org_id, p->message);
     }
+    gh_outbox_kick(app); /* the receipt or the notice queued with the resolution */
 }
 
 /* Records a provider's outcome for purchase `id`, as `actor` (NULL: the system). */
@@ -1079,7 +1090,7 @@ static gh_err_t resolve_as(gh_app_t *app, const char *id, const gh_pay_result_t 
         return GH_ENOMEM;
     gh_err_t rc = resolve_tx(app, db, id, res, actor, false, r);
     if (!rc)
-        resolved_after(app, db, r);
+        resolved_after(app, r);
     free(r);
     if (!rc && out)
         rc = gh_store_purchase_get(db, NULL, id, out);
@@ -1509,7 +1520,7 @@ gh_err_t gh_billing_event_apply(gh_app_t *app, const gh_billing_event_t *ev,
     }
     if (rc || (rc = gh_store_commit(db)))
         goto out_rollback;
-    resolved_after(app, db, r);
+    resolved_after(app, r);
     goto out;
 out_rollback:
     gh_store_rollback(db);
@@ -1648,9 +1659,9 @@ static gh_err_t start_reload(gh_app_t *app, const char *org_id, bool *started)
                                                    now)) ||
             (rc = gh_audit(app, db, &sys, "auto_reload.disabled", "organization", org_id,
                            json_pack("{s:s}", "reason", why))) ||
-            (rc = gh_store_commit(db)))
+            (rc = mail_reload_off(app, db, org_id, why)) || (rc = gh_store_commit(db)))
             goto out_rollback;
-        mail_reload_off(app, org_id, why);
+        gh_outbox_kick(app);
         return GH_OK;
     }
     if (rc || (rc = gh_store_org_settings_get(db, org_id, &org)))

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "core/audit.h"
+#include "core/outbox.h"
 #include "lib/log.h"
 #include "lib/text.h"
 
@@ -117,14 +118,15 @@ const char *gh_invite_status(const gh_invite_t *inv, int64_t now)
     return now >= inv->expires_at ? "expired" : "pending";
 }
 
-/* Mails the invitation link for `token`. */
-static gh_err_t mail_invite(gh_app_t *app, const gh_actor_t *actor, const gh_invite_t *inv,
-                            const char *token)
+/* Queues the mail with the invitation link for `token`, in the caller's transaction on `db`
+ * (the mailer sends it after the commit: no mail server is talked to while the write lock is
+ * held). */
+static gh_err_t mail_invite(gh_app_t *app, gh_db_t *db, const gh_actor_t *actor,
+                            const gh_invite_t *inv, const char *token)
 {
     const gh_config_t *cfg = app->cfg;
-    gh_db_t *db = gh_store_db(app->store);
     gh_org_settings_t org;
-    if (!db || gh_store_org_settings_get(db, inv->org_id, &org))
+    if (gh_store_org_settings_get(db, inv->org_id, &org))
         return GH_ESTORE;
     char link[GH_CONFIG_STR + 128], subject[512], body[4096];
     snprintf(link, sizeof(link), "%s/auth/invite?token=%s", cfg->public_url, token);
@@ -143,7 +145,7 @@ static gh_err_t mail_invite(gh_app_t *app, const gh_actor_t *actor, const gh_inv
              actor->label, org.name, cfg->product_name,
              !strcmp(inv->role, "admin") ? "an" : "a", inv->role, cfg->invite_ttl_days, link,
              cfg->product_name);
-    gh_err_t rc = gh_mail_send(app->mailer, inv->email, subject, body);
+    gh_err_t rc = gh_outbox_add(app, db, inv->email, subject, body);
     if (!rc && gh_mailer_is_outbox(app->mailer))
         gh_log_info("members: invitation link for %s (outbox mode, no SMTP configured): %s",
                     inv->email, link);
@@ -241,15 +243,16 @@ gh_err_t gh_invite_create(gh_app_t *app, const gh_actor_t *actor, const char *em
         (rc = gh_audit(app, db, actor, "invite.created", "invite", inv.id,
                        json_pack("{s:s, s:s}", "email", inv.email, "role", inv.role))))
         goto out_rollback;
-    /* Mailed inside the transaction: if the mail cannot go out, no invite is left behind
-     * that nobody received. */
-    if ((rc = mail_invite(app, actor, &inv, token))) {
-        snprintf(msg, msg_size, "The invitation email to %s could not be sent. Try again.",
+    /* The mail is queued in the same transaction: the invitation and its mail exist together
+     * or not at all, and the mailer retries until it goes out. */
+    if ((rc = mail_invite(app, db, actor, &inv, token))) {
+        snprintf(msg, msg_size, "The invitation email to %s could not be queued. Try again.",
                  inv.email);
         goto out_rollback;
     }
     if ((rc = gh_store_commit(db)))
         return rc;
+    gh_outbox_kick(app);
     *out = inv;
     return GH_OK;
 out_rollback:
@@ -298,13 +301,14 @@ gh_err_t gh_invite_resend(gh_app_t *app, const gh_actor_t *actor, const char *id
         (rc = gh_audit(app, db, actor, "invite.resent", "invite", inv.id,
                        json_pack("{s:s}", "email", inv.email))))
         goto out_rollback;
-    if ((rc = mail_invite(app, actor, &inv, token))) {
-        snprintf(msg, msg_size, "The invitation email to %s could not be sent. Try again.",
+    if ((rc = mail_invite(app, db, actor, &inv, token))) {
+        snprintf(msg, msg_size, "The invitation email to %s could not be queued. Try again.",
                  inv.email);
         goto out_rollback;
     }
     if ((rc = gh_store_commit(db)))
         return rc;
+    gh_outbox_kick(app);
     *out = inv;
     return GH_OK;
 out_rollback:

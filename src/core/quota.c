@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/audit.h"
+#include "core/outbox.h"
 #include "lib/log.h"
 #include "lib/mail.h"
 #include "lib/money.h"
@@ -94,21 +95,23 @@ static void add_recipient(void *ctx, const char *email)
     snprintf(r->addr[r->n++], GH_EMAIL_MAX, "%s", email);
 }
 
-/* Mails the organization's admins (and `also`, the person who asked, when it is an address).
- * Failures are logged: mail never undoes a decision. */
-static void mail_admins(gh_app_t *app, const char *org_id, const char *also, const char *subject,
-                        const char *body)
+/* Queues mail to the organization's admins (and `also`, the person who asked, when it is an
+ * address) on `db`, in the transaction of the decision it reports (core/outbox.h). */
+static gh_err_t mail_admins(gh_app_t *app, gh_db_t *db, const char *org_id, const char *also,
+                            const char *subject, const char *body)
 {
-    gh_db_t *db = gh_store_db(app->store);
-    if (!app->mailer || !db)
-        return;
     recipients_t r = {.n = 0};
     (void)gh_store_org_admin_emails(db, org_id, add_recipient, &r);
     if (also)
         add_recipient(&r, also);
-    for (size_t i = 0; i < r.n; i++)
-        if (gh_mail_send(app->mailer, r.addr[i], subject, body))
-            gh_log_error("limits: could not mail \"%s\" for %s", subject, org_id);
+    for (size_t i = 0; i < r.n; i++) {
+        gh_err_t rc = gh_outbox_add(app, db, r.addr[i], subject, body);
+        if (rc == GH_EINVAL) /* an address that cannot be mailed: logged, not a failure */
+            gh_log_error("limits: cannot mail \"%s\" for %s to that address", subject, org_id);
+        else if (rc)
+            return rc;
+    }
+    return GH_OK;
 }
 
 /* "Tier 3" or "Custom (cap $2,000.00; 500 requests, ... per minute)" for a mail. */
@@ -498,9 +501,8 @@ gh_err_t gh_quota_decide(gh_app_t *app, const gh_actor_t *staff, const char *req
     }
     if ((rc = gh_audit(app, db, &actor, approve ? "limit_request.approved" : "limit_request.declined",
                        "limit_request", r.id, details)) ||
-        (rc = gh_store_limit_request_get(db, NULL, r.id, out)) || (rc = gh_store_commit(db)))
+        (rc = gh_store_limit_request_get(db, NULL, r.id, out)))
         goto out_rollback;
-    gh_admission_org_changed(app, r.org_id);
 
     char body[4096 + GH_LIMIT_REASON_SIZE], what[512];
     if (approve) {
@@ -517,10 +519,14 @@ gh_err_t gh_quota_decide(gh_app_t *app, const gh_actor_t *staff, const char *req
                  "reviewer:\n%s\n\nYour limits are unchanged: %s/settings/limits\n",
                  out->org_name, note, app->cfg->public_url);
     }
-    mail_admins(app, r.org_id, r.requested_by_label,
-                approve ? "Your limit increase request was approved"
-                        : "Your limit increase request was declined",
-                body);
+    if ((rc = mail_admins(app, db, r.org_id, r.requested_by_label,
+                          approve ? "Your limit increase request was approved"
+                                  : "Your limit increase request was declined",
+                          body)) ||
+        (rc = gh_store_commit(db)))
+        goto out_rollback;
+    gh_admission_org_changed(app, r.org_id);
+    gh_outbox_kick(app);
     gh_log_info("limits: request %s of %s %s by %s", r.id, r.org_id, r.status, staff->label);
     return GH_OK;
 out_rollback:
@@ -573,10 +579,8 @@ gh_err_t gh_quota_set_tier(gh_app_t *app, const gh_actor_t *staff, const char *o
         json_object_set_new(details, "custom", custom_json(custom));
     if (note[0])
         json_object_set_new(details, "note", json_string(note));
-    if ((rc = gh_audit(app, db, &actor, "limits.tier_set", "organization", org_id, details)) ||
-        (rc = gh_store_commit(db)))
+    if ((rc = gh_audit(app, db, &actor, "limits.tier_set", "organization", org_id, details)))
         goto out_rollback;
-    gh_admission_org_changed(app, org_id);
     char body[4096 + GH_LIMIT_REASON_SIZE], what[512];
     describe_tier(after.tier, after.tier->custom ? custom : NULL, what, sizeof(what));
     snprintf(body, sizeof(body),
@@ -584,7 +588,11 @@ gh_err_t gh_quota_set_tier(gh_app_t *app, const gh_actor_t *staff, const char *o
              "\nThe new limits apply to your next API request. See them at %s/settings/limits\n",
              org.name, what, before.tier->name, note[0] ? "\nNote:\n" : "", note,
              note[0] ? "\n" : "", app->cfg->public_url);
-    mail_admins(app, org_id, NULL, "Your usage tier was changed", body);
+    if ((rc = mail_admins(app, db, org_id, NULL, "Your usage tier was changed", body)) ||
+        (rc = gh_store_commit(db)))
+        goto out_rollback;
+    gh_admission_org_changed(app, org_id);
+    gh_outbox_kick(app);
     gh_log_info("limits: %s moved from %s to %s by %s", org_id, before.tier->id, after.tier->id,
                 staff->label);
     return GH_OK;

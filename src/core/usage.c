@@ -1,5 +1,6 @@
 #include "core/usage.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,6 +22,11 @@
 #define RECORD_MAGIC 0x47485532u /* "GHU2": the event has its costs by token type */
 #define RECORD_MAGIC_V1 0x47485531u /* "GHU1", before them */
 #define PRUNE_EVERY_S 3600 /* how often the writer prunes old minute rollups */
+#define ALLOC_CHUNK (1024 * 1024) /* disk space is taken for the journal this much at a time */
+#define NO_SPACE_RETRY_MS 200     /* while the disk is full, how often space is asked for again */
+#define RETRY_MIN_MS 50           /* a failed commit is retried after this, doubling... */
+#define RETRY_MAX_MS 2000         /* ...up to this */
+#define STOP_ATTEMPTS 3           /* when stopping, failed commits give up after this many */
 
 /* One journal record: a header and the event as it is in memory (the journal is read back only
  * by the same build's format: the magic and the record size both change with the layout). */
@@ -50,6 +56,11 @@ struct gh_usage {
     char *map;
     size_t map_size;
     size_t off; /* where the next record goes */
+    size_t alloc_end; /* bytes of the file given disk space (posix_fallocate) */
+    size_t reserved;  /* slots taken by gh_usage_reserve and not yet written */
+    bool no_space;    /* the last attempt to get disk space failed */
+    int64_t no_space_retry_ms; /* monotonic: the next attempt, not before */
+    bool replay_pending; /* the start's replay failed: no journal until the writer redoes it */
     int64_t next_seq;
     int64_t appended_seq; /* highest seq written to the journal */
     bool old_exists;
@@ -61,7 +72,8 @@ struct gh_usage {
     queued_t *queue;
     size_t head, count;
     bool stopping;
-    bool dropped_pending; /* journaled events not queued: keep the journal until restart */
+    bool writer_gone; /* the writer ended: flush stops waiting */
+    bool failing; /* the last commit failed; the writer retries with backoff */
     int64_t committed_seq;
     gh_usage_stats_t stats;
 
@@ -81,12 +93,30 @@ static void close_journal(gh_usage_t *u)
     u->fd = -1;
 }
 
-/* Creates (or empties) the journal file at its full size, sparse, and maps it. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Creates (or empties) the journal file at its full size, sparse, and maps it. No disk space
+ * is taken here: take_room asks for it (posix_fallocate) before a slot is handed out, so a
+ * store into the mapping never meets a page the file system cannot provide (which would be
+ * SIGBUS). */
 static gh_err_t open_journal(gh_usage_t *u)
 {
     u->fd = open(u->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (u->fd < 0)
         return GH_EIO;
+    (void)fchmod(u->fd, 0600); /* a journal an older version created 0644 */
     u->map_size = gh_usage_journal_bytes;
     if (ftruncate(u->fd, 0) != 0 || ftruncate(u->fd, (off_t)u->map_size) != 0)
         goto out_close;
@@ -95,6 +125,7 @@ static gh_err_t open_journal(gh_usage_t *u)
         goto out_close;
     u->map = m;
     u->off = 0;
+    u->alloc_end = 0;
     return GH_OK;
 out_close:
     close(u->fd);
@@ -103,10 +134,11 @@ out_close:
 }
 
 /* The journal is full of records not all committed yet: set it aside as the old file and
- * start a new one, or, when an old file is still needed, grow this one. Under jlock. */
+ * start a new one, or, when an old file is still needed (or slots of this one are reserved),
+ * grow this one. Under jlock. A failed growth leaves the mapping as it was. */
 static gh_err_t make_room(gh_usage_t *u)
 {
-    if (!u->old_exists && rename(u->path, u->old_path) == 0) {
+    if (!u->old_exists && u->reserved == 0 && rename(u->path, u->old_path) == 0) {
         close_journal(u);
         u->old_exists = true;
         u->old_max_seq = u->appended_seq;
@@ -121,6 +153,61 @@ static gh_err_t make_room(gh_usage_t *u)
     u->map = m;
     u->map_size = bigger;
     return GH_OK;
+}
+
+/* Makes sure the journal has a place, with disk space under it, for the slots reserved and
+ * one more. Under jlock. GH_EUNAVAIL while the start's replay is pending; GH_EIO when the disk
+ * is full or the journal cannot be opened; while
+ * the disk is full, space is asked for again at most every NO_SPACE_RETRY_MS, so a flood of
+ * refused requests costs no system calls. */
+static gh_err_t take_room(gh_usage_t *u)
+{
+    if (u->replay_pending)
+        return GH_EUNAVAIL; /* nothing is journaled before the old journal is replayed */
+    /* The common case: the slot fits in space already allocated (even while the disk is
+     * full, as after the journal wrapped to its start). */
+    if (u->map != NULL && u->off + (u->reserved + 1) * sizeof(record_t) <= u->alloc_end)
+        return GH_OK;
+    int64_t now = mono_ms();
+    if (u->no_space && now < u->no_space_retry_ms)
+        return GH_EIO;
+    if (u->map == NULL) {
+        /* A rotation could not open the new file, or the start could not. */
+        if (open_journal(u) != GH_OK)
+            goto out_no_space;
+    }
+    for (;;) {
+        size_t need = u->off + (u->reserved + 1) * sizeof(record_t);
+        if (need <= u->alloc_end)
+            return GH_OK;
+        if (need > u->map_size) {
+            if (make_room(u) != GH_OK || u->map == NULL)
+                goto out_no_space;
+            continue;
+        }
+        size_t want = (need - u->alloc_end + ALLOC_CHUNK - 1) / ALLOC_CHUNK * ALLOC_CHUNK;
+        if (want > u->map_size - u->alloc_end)
+            want = u->map_size - u->alloc_end;
+        int e = posix_fallocate(u->fd, (off_t)u->alloc_end, (off_t)want);
+        if (e != 0) {
+            errno = e;
+            goto out_no_space;
+        }
+        u->alloc_end += want;
+        if (u->no_space) {
+            u->no_space = false;
+            gh_log_info("usage: disk space for the journal is back; the model API records "
+                        "usage again");
+        }
+    }
+out_no_space:
+    if (!u->no_space)
+        gh_log_error("usage: no disk space for the usage journal %s (%s); the model API "
+                     "refuses requests until there is",
+                     u->path, strerror(errno));
+    u->no_space = true;
+    u->no_space_retry_ms = now + NO_SPACE_RETRY_MS;
+    return GH_EIO;
 }
 
 /* The row for event `e` of sequence `seq`; its strings point into `e`. */
@@ -203,7 +290,7 @@ static gh_err_t charges_add(const gh_usage_hook_t *hook, gh_db_t *db, charges_t 
  * not follow on ends the replay of that file, as does a zeroed, torn or foreign one (a bad
  * magic or CRC): nothing newer can follow it. */
 static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char *path,
-                            int64_t *max_seq, int *replayed)
+                            int64_t *max_seq, int *replayed, int *damaged)
 {
     charges_t charges = {.n = 0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -235,9 +322,12 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
         }
         if (r.magic != RECORD_MAGIC || r.size != sizeof(r) ||
             r.crc != (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev))) {
-            gh_log_warn("usage: %s has a damaged record after seq %lld; the rest is skipped",
-                        path, (long long)*max_seq);
-            break;
+            /* Records have a fixed size and place, so the ones after it are still found. */
+            gh_log_warn("usage: %s has a damaged record after seq %lld; it is skipped and the "
+                        "intact records after it are replayed",
+                        path, (long long)last_seq);
+            (*damaged)++;
+            continue;
         }
         if (r.seq <= last_seq)
             break; /* older records the journal wrapped over: all committed */
@@ -322,14 +412,96 @@ static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, const que
 static void trim_journal(gh_usage_t *u, int64_t committed)
 {
     pthread_mutex_lock(&u->jlock);
-    bool all = committed >= u->appended_seq && !u->dropped_pending;
-    if (u->old_exists && !u->dropped_pending && (all || committed >= u->old_max_seq)) {
+    bool all = committed >= u->appended_seq;
+    if (u->old_exists && (all || committed >= u->old_max_seq)) {
         unlink(u->old_path);
         u->old_exists = false;
     }
     if (all)
         u->off = 0;
     pthread_mutex_unlock(&u->jlock);
+}
+
+/* A journal file with damaged records is kept aside, as `<path>.damaged-<UTC time>`, for a
+ * person to look at; its intact records were replayed. */
+static void keep_damaged(gh_usage_t *u, const char *path, int damaged)
+{
+    char aside[1100], when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(aside, sizeof(aside), "%s.damaged-%s", path, when);
+    if (rename(path, aside) == 0)
+        gh_log_error("usage: %s had %d damaged record%s; every intact record was replayed and "
+                     "the file is kept as %s",
+                     path, damaged, damaged == 1 ? "" : "s", aside);
+    else
+        gh_log_error("usage: %s had %d damaged record%s; it cannot be kept aside (%s)", path,
+                     damaged, damaged == 1 ? "" : "s", strerror(errno));
+    pthread_mutex_lock(&u->qlock);
+    u->stats.journals_damaged++;
+    u->stats.records_damaged += (uint64_t)damaged;
+    pthread_mutex_unlock(&u->qlock);
+}
+
+/* Replays both journal files (the old one first) into the database and, when that worked,
+ * sets damaged files aside, removes the old one and starts a fresh journal after the highest
+ * sequence seen. Runs at start and, after a failed start replay (a full disk, a locked
+ * database), on the writer thread until it works; no slot is handed out meanwhile. */
+static gh_err_t replay_and_open(gh_usage_t *u, gh_db_t *db, char *err, size_t err_size)
+{
+    int64_t committed = 0, max_seq;
+    int replayed_old = 0, replayed = 0, damaged_old = 0, damaged = 0;
+    gh_err_t rc = db != NULL ? gh_store_usage_max_seq(db, &committed) : GH_ESTORE;
+    max_seq = committed;
+    if (rc == GH_OK)
+        rc = replay_file(db, &u->hook, u->old_path, &max_seq, &replayed_old, &damaged_old);
+    if (rc == GH_OK)
+        rc = replay_file(db, &u->hook, u->path, &max_seq, &replayed, &damaged);
+    if (rc != GH_OK) {
+        snprintf(err, err_size, "cannot replay the usage journal %.400s (%s)", u->path,
+                 gh_err_name(rc));
+        return rc;
+    }
+    if (replayed_old + replayed)
+        gh_log_info("usage: replayed %d journaled events", replayed_old + replayed);
+    if (damaged_old)
+        keep_damaged(u, u->old_path, damaged_old);
+    if (damaged)
+        keep_damaged(u, u->path, damaged);
+    pthread_mutex_lock(&u->jlock);
+    unlink(u->old_path);
+    u->old_exists = false;
+    if (open_journal(u)) {
+        snprintf(err, err_size, "cannot open the usage journal %.400s: %s", u->path,
+                 strerror(errno));
+        rc = GH_EIO; /* take_room tries again when a slot is asked for */
+    }
+    u->next_seq = max_seq + 1;
+    u->appended_seq = max_seq;
+    u->replay_pending = false;
+    pthread_mutex_lock(&u->qlock);
+    u->committed_seq = max_seq;
+    pthread_mutex_unlock(&u->qlock);
+    pthread_mutex_unlock(&u->jlock);
+    return rc;
+}
+
+/* Waits on `wake` until `ms` from now or until stopping. Under qlock. */
+static void backoff_wait(gh_usage_t *u, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (!u->stopping)
+        if (pthread_cond_timedwait(&u->wake, &u->qlock, &until) == ETIMEDOUT)
+            break;
 }
 
 /* Minute rollups are kept GH_USAGE_MINUTE_RETENTION_S: once an hour (and after a start),
@@ -359,9 +531,31 @@ static void *writer_main(void *arg)
         gh_log_error("usage: the writer cannot start; events stay in the journal until restart");
         free(batch);
         free(rows);
+        pthread_mutex_lock(&u->qlock);
+        u->writer_gone = true;
+        pthread_cond_broadcast(&u->idle);
+        pthread_mutex_unlock(&u->qlock);
         return NULL;
     }
     int64_t next_prune_s = 0;
+    int retry_ms = RETRY_MIN_MS, stop_failures = 0;
+    /* The start's replay failed: nothing is journaled until it is redone. */
+    while (u->replay_pending) {
+        char err[256];
+        if (replay_and_open(u, db, err, sizeof(err)) == GH_OK || !u->replay_pending) {
+            gh_log_info("usage: the journal is replayed; the model API records usage again");
+            break;
+        }
+        pthread_mutex_lock(&u->qlock);
+        bool stop = u->stopping;
+        if (!stop)
+            backoff_wait(u, retry_ms);
+        pthread_mutex_unlock(&u->qlock);
+        if (stop)
+            goto out;
+        retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
+    }
+    retry_ms = RETRY_MIN_MS;
     for (;;) {
         pthread_mutex_lock(&u->qlock);
         while (u->count == 0 && !u->stopping)
@@ -372,7 +566,7 @@ static void *writer_main(void *arg)
         }
         /* Group commit: a transaction costs about the same for one event as for hundreds,
          * so a small batch waits up to GATHER_MS for company (never when stopping). */
-        if (u->count < GATHER_MIN && !u->stopping) {
+        if (u->count < GATHER_MIN && !u->stopping && !u->failing) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_nsec += GATHER_MS * 1000000L;
@@ -390,19 +584,38 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&u->qlock);
 
         gh_err_t rc = commit_batch(db, &u->hook, batch, n, rows);
-        if (rc)
-            gh_log_error("usage: committing %zu events failed (%s); they stay in the journal",
-                         n, gh_err_name(rc));
 
         pthread_mutex_lock(&u->qlock);
+        if (rc) {
+            /* Never dropped: the events stay queued (and journaled), and the same batch is
+             * tried again after a pause that doubles up to RETRY_MAX_MS. A database locked
+             * by another process, or a full disk, only delays them. */
+            u->stats.commit_failures++;
+            if (!u->failing)
+                gh_log_error("usage: committing %zu events failed (%s); retrying until it "
+                             "works, the events are safe in the journal",
+                             n, gh_err_name(rc));
+            u->failing = true;
+            if (u->stopping && ++stop_failures >= STOP_ATTEMPTS) {
+                gh_log_error("usage: stopping with %zu events uncommitted; they stay in the "
+                             "journal and are replayed at the next start",
+                             u->count);
+                pthread_mutex_unlock(&u->qlock);
+                break;
+            }
+            backoff_wait(u, u->stopping ? RETRY_MIN_MS : retry_ms);
+            retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
+            pthread_mutex_unlock(&u->qlock);
+            continue;
+        }
+        if (u->failing)
+            gh_log_info("usage: the writer commits again (%zu events behind)", u->count - n);
+        u->failing = false;
+        retry_ms = RETRY_MIN_MS;
         u->head = (u->head + n) % QUEUE_CAP;
         u->count -= n;
-        if (rc) {
-            u->dropped_pending = true; /* replayed from the journal at the next start */
-        } else {
-            u->committed_seq = batch[n - 1].seq;
-            u->stats.committed += n;
-        }
+        u->committed_seq = batch[n - 1].seq;
+        u->stats.committed += n;
         u->stats.batches++;
         u->stats.last_batch_size = n;
         int64_t committed = u->committed_seq;
@@ -412,6 +625,11 @@ static void *writer_main(void *arg)
         trim_journal(u, committed);
         prune_rollups(db, &next_prune_s);
     }
+out:
+    pthread_mutex_lock(&u->qlock);
+    u->writer_gone = true;
+    pthread_cond_broadcast(&u->idle);
+    pthread_mutex_unlock(&u->qlock);
     free(batch);
     free(rows);
     return NULL;
@@ -438,32 +656,20 @@ gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_
     if (!u->queue)
         goto out_fail;
 
-    /* Replay what a previous run journaled but did not commit, oldest file first. */
-    gh_db_t *db = gh_store_db(store);
-    int64_t committed = 0, max_seq;
-    int replayed_old = 0, replayed = 0;
-    rc = db != NULL ? gh_store_usage_max_seq(db, &committed) : GH_ESTORE;
-    max_seq = committed;
-    if (rc == GH_OK)
-        rc = replay_file(db, &u->hook, u->old_path, &max_seq, &replayed_old);
-    if (rc == GH_OK)
-        rc = replay_file(db, &u->hook, u->path, &max_seq, &replayed);
-    if (rc != GH_OK) {
-        snprintf(err, err_size, "cannot replay the usage journal %s", journal_path);
-        goto out_fail;
+    /* Replay what a previous run journaled but did not commit, oldest file first. When that
+     * fails (a full disk, a database locked by another process), the server still starts:
+     * the console serves, the model API refuses requests (nothing could be recorded), and
+     * the writer redoes the replay until it works. The journal files are left as they are
+     * meanwhile, so nothing in them is lost. */
+    char why[600];
+    rc = replay_and_open(u, gh_store_db(store), why, sizeof(why));
+    if (rc != GH_OK && u->map == NULL && u->next_seq == 0) {
+        gh_log_error("usage: %s; the model API refuses requests until it can be replayed, "
+                     "retrying", why);
+        u->replay_pending = true;
+    } else if (rc != GH_OK) {
+        gh_log_error("usage: %s; the model API refuses requests until it can be", why);
     }
-    if (replayed_old + replayed)
-        gh_log_info("usage: replayed %d journaled events", replayed_old + replayed);
-    unlink(u->old_path);
-    if (open_journal(u)) {
-        snprintf(err, err_size, "cannot open the usage journal %s: %s", journal_path,
-                 strerror(errno));
-        rc = GH_EIO;
-        goto out_fail;
-    }
-    u->next_seq = max_seq + 1;
-    u->appended_seq = max_seq;
-    u->committed_seq = max_seq;
     if (pthread_create(&u->writer, NULL, writer_main, u)) {
         snprintf(err, err_size, "cannot start the usage writer thread");
         rc = GH_EINTERNAL;
@@ -479,7 +685,33 @@ out_fail:
     return rc;
 }
 
-gh_err_t gh_usage_submit(gh_usage_t *u, const gh_usage_event_t *ev)
+gh_err_t gh_usage_reserve(gh_usage_t *u)
+{
+    pthread_mutex_lock(&u->jlock);
+    gh_err_t rc = take_room(u);
+    pthread_mutex_lock(&u->qlock);
+    if (rc == GH_OK && u->count + u->reserved >= QUEUE_CAP)
+        rc = GH_EUNAVAIL; /* the writer is that far behind: refuse rather than drop */
+    if (rc == GH_OK)
+        u->reserved++;
+    else if (rc == GH_EUNAVAIL)
+        u->stats.refused_backlog++;
+    else
+        u->stats.refused_no_space++;
+    pthread_mutex_unlock(&u->qlock);
+    pthread_mutex_unlock(&u->jlock);
+    return rc;
+}
+
+void gh_usage_unreserve(gh_usage_t *u)
+{
+    pthread_mutex_lock(&u->jlock);
+    assert(u->reserved > 0);
+    u->reserved--;
+    pthread_mutex_unlock(&u->jlock);
+}
+
+void gh_usage_submit_reserved(gh_usage_t *u, const gh_usage_event_t *ev)
 {
     record_t r;
     memset(&r, 0, sizeof(r));
@@ -490,57 +722,83 @@ gh_err_t gh_usage_submit(gh_usage_t *u, const gh_usage_event_t *ev)
 
     /* Sequence, append and queue under one lock (jlock, then qlock), so the journal, the
      * queue and therefore the commits are all in sequence order: whatever is at or below the
-     * highest committed sequence is committed, but for events the queue had no room for.
-     * The copy into the shared mapping is in the page cache as soon as it is made: it
-     * survives the process being killed, as a write(2) would, without the system call. */
+     * highest committed sequence is committed. The copy into the shared mapping is in the
+     * page cache as soon as it is made: it survives the process being killed, as a write(2)
+     * would, without the system call. The reservation guarantees the place, its disk space
+     * and a place in the queue. */
     pthread_mutex_lock(&u->jlock);
+    assert(u->reserved > 0);
+    assert(u->map != NULL && u->off + sizeof(r) <= u->alloc_end);
+    u->reserved--;
     r.seq = u->next_seq++;
-    gh_err_t rc = GH_OK;
-    if (u->map == NULL || (u->off + sizeof(r) > u->map_size && (rc = make_room(u)) != GH_OK) ||
-        u->map == NULL) {
-        pthread_mutex_unlock(&u->jlock);
-        gh_log_error("usage: journal append failed for %s: %s", ev->request_id, strerror(errno));
-        return GH_EIO;
-    }
     memcpy(u->map + u->off, &r, sizeof(r));
     u->off += sizeof(r);
     u->appended_seq = r.seq;
 
     pthread_mutex_lock(&u->qlock);
+    assert(u->count < QUEUE_CAP);
     u->stats.submitted++;
-    if (u->count == QUEUE_CAP) {
-        /* Journaled but not queued: it is committed at the next start. */
-        u->stats.dropped++;
-        u->dropped_pending = true;
-    } else {
-        queued_t *q = &u->queue[(u->head + u->count) % QUEUE_CAP];
-        q->seq = r.seq;
-        q->ev = r.ev;
-        u->count++;
-        /* Wake the writer only when it can act: the queue was empty (it is asleep) or the
-         * batch it is gathering is full. Not a system call per event. */
-        if (u->count == 1 || u->count == GATHER_MIN)
-            pthread_cond_signal(&u->wake);
-    }
+    queued_t *q = &u->queue[(u->head + u->count) % QUEUE_CAP];
+    q->seq = r.seq;
+    q->ev = r.ev;
+    u->count++;
+    /* Wake the writer only when it can act: the queue was empty (it is asleep) or the
+     * batch it is gathering is full. Not a system call per event. */
+    if (u->count == 1 || u->count == GATHER_MIN)
+        pthread_cond_signal(&u->wake);
     pthread_mutex_unlock(&u->qlock);
     pthread_mutex_unlock(&u->jlock);
+}
+
+gh_err_t gh_usage_submit(gh_usage_t *u, const gh_usage_event_t *ev)
+{
+    gh_err_t rc = gh_usage_reserve(u);
+    if (rc)
+        return rc;
+    gh_usage_submit_reserved(u, ev);
     return GH_OK;
 }
 
 void gh_usage_flush(gh_usage_t *u)
 {
     pthread_mutex_lock(&u->qlock);
-    while (u->count > 0)
+    while (u->count > 0 && !u->writer_gone)
         pthread_cond_wait(&u->idle, &u->qlock);
     pthread_mutex_unlock(&u->qlock);
 }
 
 void gh_usage_stats(gh_usage_t *u, gh_usage_stats_t *out)
 {
+    pthread_mutex_lock(&u->jlock);
+    bool no_space = u->no_space, replay_pending = u->replay_pending;
     pthread_mutex_lock(&u->qlock);
     *out = u->stats;
     out->queue_depth = u->count;
+    out->oldest_age_ms = 0;
+    if (u->count > 0) {
+        int64_t age = now_ms() - u->queue[u->head].ev.created_at_ms;
+        out->oldest_age_ms = age > 0 ? (uint64_t)age : 0;
+    }
+    out->writer_failing = u->failing;
+    out->no_space = no_space;
+    out->replay_pending = replay_pending;
     pthread_mutex_unlock(&u->qlock);
+    pthread_mutex_unlock(&u->jlock);
+}
+
+bool gh_usage_healthy(gh_usage_t *u, char *why, size_t why_size)
+{
+    gh_usage_stats_t s;
+    gh_usage_stats(u, &s);
+    const char *reason = s.replay_pending ? "usage cannot be recorded: the usage journal is "
+                                            "not replayed yet"
+                         : s.no_space     ? "usage cannot be recorded: the disk is full"
+                         : s.writer_failing ? "usage is journaled but the database does not "
+                                              "take it yet (the writer retries)"
+                                            : NULL;
+    if (why_size)
+        snprintf(why, why_size, "%s", reason ? reason : "");
+    return reason == NULL;
 }
 
 void gh_usage_close(gh_usage_t *u)

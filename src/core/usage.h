@@ -1,12 +1,20 @@
 /* Usage events: one per model request, with its token counts and cost, written to SQLite by
  * a writer thread in batches (group commit), never by the thread that served the request.
  *
- * Durability: gh_usage_submit first appends the event to a journal file with one write(2)
- * (a few microseconds, no fsync: the page cache survives the process being killed), then
- * queues it. The writer commits queued events and records the highest journal sequence it
- * committed in the same transaction; at start, gh_usage_open replays journal records past
- * that sequence. So an event submitted before a response's last bytes go out is never lost
- * when the process is killed, and never counted twice. */
+ * Durability: a request first reserves its journal slot (gh_usage_reserve: the place in the
+ * mapped journal file, disk space under it taken with posix_fallocate, and a place in the
+ * writer's queue); a request that cannot have one is refused before anything is relayed. At
+ * its end, gh_usage_submit_reserved copies the event into the journal (a memcpy into the
+ * shared mapping, no fsync: the page cache survives the process being killed) and queues it;
+ * that cannot fail. The writer commits queued events with their journal sequence; at start,
+ * gh_usage_open replays journal records the database has not seen. So an event is never
+ * lost, never counted twice, and a request is never served unrecorded.
+ *
+ * Faults: a full disk makes gh_usage_reserve refuse until space returns (asked again every
+ * 200 ms); a failed commit (a database locked by another process, a full disk) is retried
+ * with backoff, never dropped, the events safe in the journal; a failed replay at start is
+ * redone by the writer while the model API refuses; a journal file with damaged records is
+ * kept aside as `<path>.damaged-<time>` after every intact record is replayed. */
 #ifndef GH_CORE_USAGE_H
 #define GH_CORE_USAGE_H
 
@@ -50,7 +58,15 @@ typedef struct gh_usage_stats {
     uint64_t batches;
     uint64_t queue_depth;
     uint64_t last_batch_size;
-    uint64_t dropped; /* queue full: journaled, committed at the next start */
+    uint64_t oldest_age_ms;     /* age of the oldest uncommitted event (0: none) */
+    uint64_t commit_failures;   /* failed commits, each retried */
+    uint64_t refused_no_space;  /* reservations refused: no disk space for the journal */
+    uint64_t refused_backlog;   /* reservations refused: the writer's queue is full */
+    uint64_t journals_damaged;  /* journal files with damaged records, kept aside */
+    uint64_t records_damaged;
+    bool writer_failing;        /* the last commit failed; retrying */
+    bool no_space;              /* the journal cannot get disk space */
+    bool replay_pending;        /* the start's replay failed; the writer retries it */
 } gh_usage_stats_t;
 
 /* The journal file's size (it is mapped whole, and grows only when the writer falls this far
@@ -83,14 +99,30 @@ typedef struct gh_usage_hook {
 gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_path,
                        const gh_usage_hook_t *hook, char *err, size_t err_size);
 
-/* Records one event: journal append, then the writer's queue. Thread-safe; never waits on
- * SQL. GH_EIO when the journal cannot be written (the event is then lost, and logged). */
+/* Takes one journal slot for an event to be submitted later. Thread-safe; never waits on SQL
+ * (it asks the file system for space once per megabyte of journal). GH_EIO when the journal
+ * has no disk space (or cannot be opened), GH_EUNAVAIL when the writer's queue is full or the
+ * journal of the last run is not replayed yet; the caller refuses the request then. */
+gh_err_t gh_usage_reserve(gh_usage_t *u);
+
+/* Gives back a slot that will not be used (the request ended before it became an event). */
+void gh_usage_unreserve(gh_usage_t *u);
+
+/* Records one event in a slot taken with gh_usage_reserve: journal append, then the writer's
+ * queue. Thread-safe; never waits on SQL; cannot fail. */
+void gh_usage_submit_reserved(gh_usage_t *u, const gh_usage_event_t *ev);
+
+/* gh_usage_reserve, then gh_usage_submit_reserved: its errors. */
 gh_err_t gh_usage_submit(gh_usage_t *u, const gh_usage_event_t *ev);
 
 /* Waits until everything submitted so far is committed (tests, shutdown). */
 void gh_usage_flush(gh_usage_t *u);
 
 void gh_usage_stats(gh_usage_t *u, gh_usage_stats_t *out);
+
+/* False, with the reason in `why`, while usage cannot be recorded (no disk space, the replay
+ * pending) or the writer's commits fail; /healthz reports it. */
+bool gh_usage_healthy(gh_usage_t *u, char *why, size_t why_size);
 
 /* Commits what is queued, stops the writer and closes the journal. Safe with NULL. */
 void gh_usage_close(gh_usage_t *u);

@@ -129,6 +129,7 @@ typedef struct gw_loop {
 
 struct gh_gateway {
     const gh_config_t *cfg;
+    bool stop_sent; /* the loops were told to stop */
     gh_gateway_env_t env;
     gh_relay_models_t *relay_models;
     /* GET /v1/models and each model's own object, rendered once at start. */
@@ -273,6 +274,9 @@ static int reply_not_found(h2o_req_t *req, const gw_req_t *r)
     return 0;
 }
 
+/* 200 {"status":"ok"}, or 503 {"status":"degraded","reason":…} while usage cannot be
+ * recorded or the usage writer's commits fail, so a load balancer sends model traffic
+ * elsewhere. */
 static int on_healthz(h2o_handler_t *self, h2o_req_t *req)
 {
     static const char body[] = "{\"status\":\"ok\"}";
@@ -282,6 +286,17 @@ static int on_healthz(h2o_handler_t *self, h2o_req_t *req)
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz")) ||
         !(method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD"))))
         return reply_not_found(req, r);
+    gh_usage_t *usage = loop_of(req)->gw->env.usage;
+    char why[160], why_json[2 * sizeof(why)];
+    if (usage != NULL && !gh_usage_healthy(usage, why, sizeof(why))) {
+        gh_json_escape(why_json, sizeof(why_json), why);
+        char *out = h2o_mem_alloc_pool(&req->pool, sizeof(why_json) + 64);
+        int n = snprintf(out, sizeof(why_json) + 64, "{\"status\":\"degraded\",\"reason\":\"%s\"}",
+                         why_json);
+        assert(n > 0 && (size_t)n < sizeof(why_json) + 64);
+        reply_json(req, 503, "Service Unavailable", out, (size_t)n);
+        return 0;
+    }
     reply_json(req, 200, "OK", body, sizeof(body) - 1);
     return 0;
 }
@@ -667,10 +682,25 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
     }
     if (l->relay == NULL)
         return reply_error(req, r, api, GH_EINTERNAL, "The model API is out of memory.");
+    /* The journal slot first: a request whose usage cannot be recorded is refused before it
+     * costs anything, never served free. */
+    bool reserved = false;
+    if (l->gw->env.usage != NULL) {
+        if ((rc = gh_usage_reserve(l->gw->env.usage)) != GH_OK)
+            return reply_error(req, r, api, GH_EUNAVAIL,
+                               rc == GH_EIO ? "usage cannot be recorded: the disk is full. Retry "
+                                              "later; the operator is told in the log."
+                                            : "usage cannot be recorded yet: the usage writer "
+                                              "is behind. Retry in a few seconds.");
+        reserved = true;
+    }
     gh_limits_hold_t hold = {0};
     if (l->gw->env.limits != NULL && l->gw->env.limits_enforce &&
-        !admit(l->gw, req, r, api, model, &parsed, body.len, &key, &hold))
+        !admit(l->gw, req, r, api, model, &parsed, body.len, &key, &hold)) {
+        if (reserved)
+            gh_usage_unreserve(l->gw->env.usage);
         return 0;
+    }
 
     h2o_iovec_t accept = trim(header_value(req, H2O_STRLIT("accept")));
     if (accept.len == 0) {
@@ -695,6 +725,7 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
         .started = r->started,
         .limits = l->gw->env.limits,
         .hold = &hold,
+        .usage_reserved = reserved,
     };
     gh_relay_start(l->relay, &rq);
     return 0;
@@ -1176,11 +1207,20 @@ static void wait_ready(gh_gateway_t *gw, size_t count)
 
 /* Asks every started loop to drain and waits for its thread. The wait is bounded by each
  * loop's grace period plus GW_CLOSE_WAIT_MS. */
-static void stop_threads(gh_gateway_t *gw)
+/* Tells every loop to stop accepting and drain (each in its own thread); once. */
+static void tell_loops_to_stop(gh_gateway_t *gw)
 {
+    if (gw->stop_sent)
+        return;
+    gw->stop_sent = true;
     for (size_t i = 0; i < gw->loops_count; i++)
         if (gw->loops[i].thread_started)
             gh_loop_stop(&gw->loops[i].loop);
+}
+
+static void stop_threads(gh_gateway_t *gw)
+{
+    tell_loops_to_stop(gw);
     for (size_t i = 0; i < gw->loops_count; i++) {
         if (gw->loops[i].thread_started) {
             pthread_join(gw->loops[i].thread, NULL);
@@ -1484,6 +1524,12 @@ out_free_gateway:
 int gh_gateway_port(const gh_gateway_t *gw)
 {
     return gw->port;
+}
+
+void gh_gateway_quiesce(gh_gateway_t *gw)
+{
+    if (gw != NULL)
+        tell_loops_to_stop(gw);
 }
 
 void gh_gateway_stop(gh_gateway_t *gw)

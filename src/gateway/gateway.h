@@ -37,8 +37,14 @@ gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg,
 /* The TCP port actually bound (useful when the configured port was 0). */
 int gh_gateway_port(const gh_gateway_t *gw);
 
-/* Stops accepting, lets in-flight requests finish for up to cfg->shutdown_grace_ms, joins
- * the loop threads and frees everything. Safe to call with NULL. */
+/* Tells every loop to stop accepting and to drain its requests within
+ * cfg->shutdown_grace_ms, and returns at once (the loops drain in their own threads), so both
+ * planes drain at the same time. Safe with NULL and more than once. */
+void gh_gateway_quiesce(gh_gateway_t *gw);
+
+/* Stops accepting (when gh_gateway_quiesce did not), lets in-flight requests finish for up to
+ * cfg->shutdown_grace_ms, joins the loop threads and frees everything. Safe to call with
+ * NULL. */
 void gh_gateway_stop(gh_gateway_t *gw);
 
 #endif

@@ -670,6 +670,7 @@ typedef struct {
     gh_meter_t meter;
     gh_limits_t *limits;   /* NULL: no admission */
     gh_limits_hold_t hold; /* held until call_charge settles it */
+    bool usage_reserved; /* holds a journal slot, written by call_charge */
     bool usage_submitted;
     gh_usage_event_t ev;
     struct timespec started, up_started, up_ended;
@@ -698,6 +699,8 @@ static void call_release(call_t *c)
     assert(!c->up_running && c->req == NULL);
     if (c->hold.held) /* never charged (cannot happen): release the reservation */
         gh_limits_settle(c->limits, &c->hold, 0, 0, 0);
+    if (c->usage_reserved && !c->usage_submitted) /* no event: give the slot back */
+        gh_usage_unreserve(c->rl->usage);
     if (h2o_timeout_is_linked(&c->cancel_entry))
         h2o_timeout_unlink(&c->cancel_entry);
     h2o_buffer_dispose(&c->pending);
@@ -743,8 +746,10 @@ static void call_charge(call_t *c, int status)
     ev->client_disconnected = c->client_gone;
     ev->latency_us = us_between(&c->started, &now);
     ev->upstream_us = us_between(&c->up_started, c->up_running ? &now : &c->up_ended);
-    if (c->rl->usage != NULL)
-        gh_usage_submit(c->rl->usage, ev);
+    /* The slot was taken before anything was relayed, so this cannot fail: a request is
+     * recorded or was refused, never served unrecorded. */
+    if (c->usage_reserved)
+        gh_usage_submit_reserved(c->rl->usage, ev);
 }
 
 /* Appends bytes for the client. */
@@ -1159,6 +1164,8 @@ void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
             gh_limits_hold_t hold = *rq->hold;
             gh_limits_settle(rq->limits, &hold, 0, 0, 0);
         }
+        if (rq->usage_reserved)
+            gh_usage_unreserve(rl->usage);
         /* Nothing was forwarded: an error answer, no usage event. */
         static h2o_generator_t generator = {NULL, NULL};
         static const char body[] = "{\"type\":\"error\",\"error\":{\"type\":\"api_error\","
@@ -1181,6 +1188,8 @@ void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
     c->cancel_entry.cb = on_deferred_cancel;
     c->started = rq->started;
     c->limits = rq->limits;
+    c->usage_reserved = rq->usage_reserved;
+    assert(!c->usage_reserved || rl->usage != NULL);
     if (rq->hold != NULL)
         c->hold = *rq->hold;
     c->body = c->buf + meter_len;

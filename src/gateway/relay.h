@@ -99,6 +99,9 @@ typedef struct gh_relay_request {
      * cost is counted. Both may be NULL. */
     gh_limits_t *limits;
     const gh_limits_hold_t *hold;
+    /* The request's journal slot (gh_usage_reserve), taken before relaying; the relay
+     * writes the usage event into it, or gives it back when there is none. */
+    bool usage_reserved;
 } gh_relay_request_t;
 
 /* Forwards the request and relays the answer to rq->req, which always gets a response. */

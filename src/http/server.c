@@ -7,6 +7,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "lib/json_str.h"
 #include "lib/proxy.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 struct gh_http_server {
     const gh_config_t *cfg;
@@ -33,6 +35,8 @@ struct gh_http_server {
     pthread_cond_t idle;
     int active; /* requests between their first byte and their completion */
     gh_conns_t *conns; /* per-address cap and request deadlines; NULL before start */
+    atomic_bool quiesced; /* gh_http_quiesce ran: no new connections; `deadline` is set */
+    struct timespec deadline; /* the end of the grace period */
 };
 
 static int64_t now_us(void)
@@ -229,7 +233,7 @@ static gh_conn_t *conn_of(struct MHD_Connection *c)
     return ci ? ci->socket_context : NULL;
 }
 
-static enum MHD_Result send_response(gh_req_t *req)
+static enum MHD_Result send_response(gh_http_server_t *srv, gh_req_t *req)
 {
     if (!req->responded)
         gh_res_error(req, GH_EINTERNAL, "The server produced no response.");
@@ -247,6 +251,10 @@ static enum MHD_Result send_response(gh_req_t *req)
     }
     if (!has_cache)
         MHD_add_response_header(r, "cache-control", "no-store");
+    /* Draining: a kept-alive connection carries no further request, so nothing new starts on
+     * the console once it stops accepting. */
+    if (atomic_load(&srv->quiesced))
+        MHD_add_response_header(r, "connection", "close");
     enum MHD_Result ok = MHD_queue_response(req->conn, (unsigned)req->status, r);
     MHD_destroy_response(r);
     return ok;
@@ -361,6 +369,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         pthread_mutex_lock(&srv->lock);
         srv->active++;
         pthread_mutex_unlock(&srv->lock);
+        gh_metrics_console_active_add(1);
 
         /* Ambiguous framing is refused before a byte of the body is read; the answer closes
          * the connection, so nothing after the head is ever read as a request. */
@@ -372,7 +381,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             gh_res_header(req, "connection", "close");
             req->too_big = true; /* discard whatever of the body still arrives */
             gh_conns_set_busy(srv->conns, conn_of(c), true);
-            return send_response(req);
+            return send_response(srv, req);
         }
 
         /* A declared length over the limit is refused before a byte of it is read. */
@@ -386,7 +395,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                              "The request body is larger than the limit of %zu bytes.",
                              srv->cfg->max_body_bytes);
                 req->too_big = true; /* discard whatever of the body still arrives */
-                return send_response(req);
+                return send_response(srv, req);
             }
         }
         return MHD_YES;
@@ -429,7 +438,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                      srv->cfg->max_body_bytes);
     else
         srv->fn(req, srv->ctx);
-    return send_response(req);
+    return send_response(srv, req);
 }
 
 static void access_log(gh_http_server_t *srv, gh_req_t *req)
@@ -473,6 +482,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         access_log(srv, req);
     req_free(req);
     gh_conns_set_busy(srv->conns, conn_of(c), false); /* the next request's deadline starts */
+    gh_metrics_console_active_add(-1);
     pthread_mutex_lock(&srv->lock);
     if (--srv->active == 0)
         pthread_cond_broadcast(&srv->idle);
@@ -616,6 +626,26 @@ int gh_http_port(const gh_http_server_t *srv)
     return srv->port;
 }
 
+void gh_http_quiesce(gh_http_server_t *srv)
+{
+    if (!srv || !srv->daemon || atomic_load(&srv->quiesced))
+        return;
+    /* Closing the listening socket now makes new connections fail at once instead of waiting
+     * in the backlog for a server that will never accept them. */
+    MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    struct timespec *deadline = &srv->deadline;
+    clock_gettime(CLOCK_REALTIME, deadline);
+    deadline->tv_sec += srv->cfg->shutdown_grace_ms / 1000;
+    deadline->tv_nsec += (long)(srv->cfg->shutdown_grace_ms % 1000) * 1000000L;
+    if (deadline->tv_nsec >= 1000000000L) {
+        deadline->tv_sec++;
+        deadline->tv_nsec -= 1000000000L;
+    }
+    atomic_store(&srv->quiesced, true);
+}
+
 void gh_http_stop(gh_http_server_t *srv)
 {
     if (!srv)
@@ -624,22 +654,10 @@ void gh_http_stop(gh_http_server_t *srv)
         close(srv->fd);
         goto out_free;
     }
-    /* Closing the listening socket now makes new connections fail at once instead of waiting
-     * in the backlog for a server that will never accept them. */
-    MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += srv->cfg->shutdown_grace_ms / 1000;
-    deadline.tv_nsec += (long)(srv->cfg->shutdown_grace_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    gh_http_quiesce(srv);
     pthread_mutex_lock(&srv->lock);
     while (srv->active > 0)
-        if (pthread_cond_timedwait(&srv->idle, &srv->lock, &deadline) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&srv->idle, &srv->lock, &srv->deadline) == ETIMEDOUT)
             break;
     if (srv->active > 0)
         gh_log_warn("http: %d requests still running after the grace period", srv->active);

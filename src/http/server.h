@@ -28,8 +28,14 @@ int gh_http_port(const gh_http_server_t *srv);
  * released with gh_http_stop. */
 gh_err_t gh_http_start(gh_http_server_t *srv, char *err, size_t err_size);
 
-/* Stops accepting, waits up to cfg->shutdown_grace_ms for requests in progress to finish,
- * then stops the workers and frees the server. Safe with NULL. */
+/* Stops accepting (new connections are refused at once) and starts the grace period of
+ * cfg->shutdown_grace_ms; returns at once, so both planes can drain at the same time. Safe
+ * with NULL and more than once. */
+void gh_http_quiesce(gh_http_server_t *srv);
+
+/* Stops accepting (when gh_http_quiesce did not), waits until the end of the grace period at
+ * most for requests in progress to finish, then stops the workers and frees the server. Safe
+ * with NULL. */
 void gh_http_stop(gh_http_server_t *srv);
 
 #endif

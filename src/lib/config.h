@@ -76,6 +76,7 @@ typedef struct gh_config {
 
     /* [store] */
     char db_path[GH_CONFIG_PATH]; /* default: <data_dir>/gatehouse.db */
+    int db_busy_timeout_ms;       /* how long a statement waits for another writer's lock */
 
     /* [log] */
     bool log_json;

@@ -3,7 +3,9 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +16,12 @@
 #include "lib/crypto.h"
 #include "lib/log.h"
 
+#define GH_MAIL_SUBJECT_MAX 2048 /* the encoded Subject header */
+
 struct gh_mailer {
     const gh_config_t *cfg;
     atomic_uint seq;
+    atomic_bool cancelled; /* gh_mailer_cancel: SMTP transfers stop */
     char from_addr[GH_CONFIG_STR]; /* bare address out of "Name <addr>" */
 };
 
@@ -57,6 +62,9 @@ gh_err_t gh_mailer_new(gh_mailer_t **out, const gh_config_t *cfg, char *err, siz
         free(m);
         return GH_EIO;
     }
+    if (!cfg->smtp_url[0] && chmod(cfg->outbox_dir, 0700)) /* its mail holds sign-in links */
+        gh_log_warn("mail: cannot make the outbox folder %s private (mode 0700): %s",
+                    cfg->outbox_dir, strerror(errno));
     *out = m;
     return GH_OK;
 }
@@ -71,12 +79,63 @@ bool gh_mailer_is_outbox(const gh_mailer_t *m)
     return !m->cfg->smtp_url[0];
 }
 
+/* The Subject header's value: `s` itself when it is printable ASCII, else RFC 2047
+ * encoded-words ("=?UTF-8?B?...?="), each at most 75 characters and holding whole UTF-8
+ * characters, folded onto continuation lines. GH_ETOOBIG when it does not fit `out`. */
+static gh_err_t encode_subject(const char *s, char *out, size_t out_size)
+{
+    size_t len = strlen(s);
+    bool plain = true;
+    for (size_t i = 0; i < len && plain; i++)
+        plain = s[i] >= 0x20 && s[i] < 0x7F;
+    /* "=?" followed by anything would be read as an encoded-word: encode it too. */
+    if (plain && !strstr(s, "=?")) {
+        if (len >= out_size)
+            return GH_ETOOBIG;
+        memcpy(out, s, len + 1);
+        return GH_OK;
+    }
+    static const char pre[] = "=?UTF-8?B?", post[] = "?=";
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        /* 45 bytes make 60 base64 characters: 72 with the markers. */
+        size_t n = len - i < 45 ? len - i : 45;
+        while (n > 0 && i + n < len && ((unsigned char)s[i + n] & 0xC0) == 0x80)
+            n--; /* never split a character */
+        if (n == 0)
+            n = len - i < 45 ? len - i : 45;
+        size_t b64 = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
+        size_t need = (o ? 3 : 0) + sizeof(pre) - 1 + b64 - 1 + sizeof(post) - 1 + 1;
+        if (o + need > out_size)
+            return GH_ETOOBIG;
+        if (o) {
+            memcpy(out + o, "\r\n ", 3);
+            o += 3;
+        }
+        memcpy(out + o, pre, sizeof(pre) - 1);
+        o += sizeof(pre) - 1;
+        sodium_bin2base64(out + o, b64, (const unsigned char *)s + i, n,
+                          sodium_base64_VARIANT_ORIGINAL);
+        o += b64 - 1;
+        memcpy(out + o, post, sizeof(post) - 1);
+        o += sizeof(post) - 1;
+        out[o] = '\0';
+        i += n;
+    }
+    if (o == 0)
+        out[0] = '\0';
+    return GH_OK;
+}
+
 /* Formats the whole message (headers, blank line, body with CRLF line ends) into a malloc'd
  * buffer the caller frees. No dot-stuffing here: libcurl does it on the SMTP wire, and the
  * .eml files hold the message as it is. */
-static char *format_message(gh_mailer_t *m, const char *to, const char *subject,
+static char *format_message(gh_mailer_t *m, const char *to, const char *subject_in,
                             const char *body, size_t *len_out)
 {
+    char subject[GH_MAIL_SUBJECT_MAX];
+    if (encode_subject(subject_in, subject, sizeof(subject)))
+        return NULL;
     char date[64];
     time_t now = time(NULL);
     struct tm tm;
@@ -169,6 +228,20 @@ static size_t on_read(char *dst, size_t size, size_t nmemb, void *user)
     return n;
 }
 
+/* libcurl's progress callback: a non-zero return aborts the transfer. */
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const gh_mailer_t *m = user;
+    return atomic_load(&m->cancelled) ? 1 : 0;
+}
+
+void gh_mailer_cancel(gh_mailer_t *m)
+{
+    atomic_store(&m->cancelled, true);
+}
+
 static gh_err_t send_smtp(gh_mailer_t *m, const char *msg, size_t len, const char *to)
 {
     CURL *c = curl_easy_init();
@@ -188,6 +261,9 @@ static gh_err_t send_smtp(gh_mailer_t *m, const char *msg, size_t len, const cha
     curl_easy_setopt(c, CURLOPT_READDATA, &up);
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, m);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)m->cfg->smtp_timeout_ms);
     curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
     if (m->cfg->smtp_user[0]) {
@@ -208,9 +284,14 @@ out_cleanup:
     return rc;
 }
 
+gh_err_t gh_mail_check(const char *to, const char *subject)
+{
+    return strpbrk(to, "\r\n<>,;") || strpbrk(subject, "\r\n") ? GH_EINVAL : GH_OK;
+}
+
 gh_err_t gh_mail_send(gh_mailer_t *m, const char *to, const char *subject, const char *body)
 {
-    if (strpbrk(to, "\r\n<>,;") || strpbrk(subject, "\r\n"))
+    if (gh_mail_check(to, subject))
         return GH_EINVAL;
     size_t len;
     char *msg = format_message(m, to, subject, body, &len);

@@ -27,6 +27,7 @@ static atomic_uint_fast64_t requests[GH_ROUTE_COUNT][MODELS][STATUSES];
 static histogram_t total_hist[GH_ROUTE_COUNT], overhead_hist[GH_ROUTE_COUNT];
 static atomic_uint_fast64_t upstream_errors[MODELS][GH_UPSTREAM_ERR_COUNT];
 static atomic_int_fast64_t open_streams;
+static atomic_int_fast64_t console_active;
 static atomic_int_fast64_t upstream_conns[MODELS][3]; /* open, idle, waiting */
 
 static const char *const route_names[] = {"messages", "count_tokens", "chat_completions",
@@ -74,6 +75,11 @@ void gh_metrics_upstream_error(int model, gh_metric_upstream_err_t kind)
 void gh_metrics_streams_add(int delta)
 {
     atomic_fetch_add_explicit(&open_streams, delta, memory_order_relaxed);
+}
+
+void gh_metrics_console_active_add(int delta)
+{
+    atomic_fetch_add_explicit(&console_active, delta, memory_order_relaxed);
 }
 
 void gh_metrics_upstream_conns(int model, int open_delta, int idle_delta, int waiting_delta)
@@ -203,6 +209,11 @@ char *gh_metrics_render(const gh_config_t *cfg, const char *extra, size_t *len)
             "gatehouse_upstream_waiting{model=\"%s\"} %lld\n",
             model_name(cfg, m), open - idle, model_name(cfg, m), idle, model_name(cfg, m), wait);
     }
+    put(&o, "# HELP gatehouse_console_requests_in_progress Control-plane requests between their "
+            "first byte and their answer.\n"
+            "# TYPE gatehouse_console_requests_in_progress gauge\n"
+            "gatehouse_console_requests_in_progress %lld\n",
+        (long long)atomic_load_explicit(&console_active, memory_order_relaxed));
     put(&o, "# HELP gatehouse_api_open_streams Streaming responses in progress.\n"
             "# TYPE gatehouse_api_open_streams gauge\ngatehouse_api_open_streams %lld\n",
         (long long)atomic_load_explicit(&open_streams, memory_order_relaxed));

@@ -34,6 +34,7 @@ void gh_metrics_request(gh_metric_route_t route, int model, int status, int64_t 
                         int64_t overhead_us);
 void gh_metrics_upstream_error(int model, gh_metric_upstream_err_t kind);
 void gh_metrics_streams_add(int delta); /* open streaming responses */
+void gh_metrics_console_active_add(int delta); /* control-plane requests in progress */
 /* Upstream connection gauges of a model, changed by deltas: open (idle or in use), idle, and
  * requests waiting for a connection (the model's max_connections reached). */
 void gh_metrics_upstream_conns(int model, int open_delta, int idle_delta, int waiting_delta);

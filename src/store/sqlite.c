@@ -6,12 +6,15 @@
  * control plane's readers run beside the writer; BEGIN IMMEDIATE takes the write lock up
  * front, and busy_timeout makes concurrent writers queue instead of failing. */
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lib/embed.h"
 #include "lib/log.h"
@@ -20,6 +23,7 @@
 
 struct gh_store {
     char *path;
+    _Atomic int busy_timeout_ms;
     pthread_key_t key;
     pthread_mutex_t lock; /* guards `all` */
     gh_db_t *all;
@@ -34,7 +38,7 @@ static void db_free(gh_db_t *db)
     free(db);
 }
 
-static gh_db_t *db_open(const char *path)
+static gh_db_t *db_open(const char *path, int busy_timeout_ms)
 {
     gh_db_t *db = calloc(1, sizeof(*db));
     if (!db)
@@ -47,7 +51,7 @@ static gh_db_t *db_open(const char *path)
                      db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc));
         goto out_free;
     }
-    sqlite3_busy_timeout(db->conn, 10000);
+    sqlite3_busy_timeout(db->conn, busy_timeout_ms);
     sqlite3_extended_result_codes(db->conn, 1);
     char *msg = NULL;
     rc = sqlite3_exec(db->conn,
@@ -70,7 +74,7 @@ gh_db_t *gh_store_db(gh_store_t *store)
     gh_db_t *db = pthread_getspecific(store->key);
     if (db)
         return db;
-    db = db_open(store->path);
+    db = db_open(store->path, store->busy_timeout_ms);
     if (!db)
         return NULL;
     pthread_setspecific(store->key, db);
@@ -93,11 +97,20 @@ gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err
         return GH_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
+    s->busy_timeout_ms = 10000;
     gh_db_t *db = gh_store_db(s);
     if (!db) {
         snprintf(err, err_size, "cannot open the database %s (see the log above)", path);
         gh_store_close(s);
         return GH_ESTORE;
+    }
+    /* Files an older version created world-readable become the owner's only. */
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+        if (chmod(p, 0600) && errno != ENOENT)
+            gh_log_warn("store: cannot make %s private (mode 0600): %s", p, strerror(errno));
     }
     gh_err_t rc = gh_store_migrate(db, NULL, err, err_size);
     if (rc) {
@@ -106,6 +119,14 @@ gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err
     }
     *out = s;
     return GH_OK;
+}
+
+void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms)
+{
+    store->busy_timeout_ms = timeout_ms;
+    gh_db_t *db = pthread_getspecific(store->key);
+    if (db)
+        sqlite3_busy_timeout(db->conn, timeout_ms);
 }
 
 void gh_store_close(gh_store_t *store)
@@ -243,6 +264,11 @@ gh_err_t gh_store_commit(gh_db_t *db)
     gh_err_t err = gh_sqlite_step_err(db, rc);
     gh_store_rollback(db);
     return err;
+}
+
+bool gh_store_in_transaction(const gh_db_t *db)
+{
+    return db->depth > 0;
 }
 
 void gh_store_rollback(gh_db_t *db)

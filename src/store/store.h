@@ -70,6 +70,11 @@ typedef struct gh_org_settings {
  * applies pending migrations. On failure writes a message into `err`. */
 gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err_size);
 
+/* How long a statement waits for another writer's lock before it fails (SQLITE_BUSY):
+ * 10 s unless set. Applies to connections opened afterwards (each thread's first
+ * gh_store_db) and to the calling thread's own. */
+void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms);
+
 /* Closes every thread's connection. No thread may use the store afterwards. */
 void gh_store_close(gh_store_t *store);
 
@@ -92,6 +97,9 @@ int gh_store_schema_version(gh_db_t *db);
 gh_err_t gh_store_begin(gh_db_t *db);
 gh_err_t gh_store_commit(gh_db_t *db);
 void gh_store_rollback(gh_db_t *db);
+
+/* True while `db` is inside gh_store_begin (at any depth). */
+bool gh_store_in_transaction(const gh_db_t *db);
 
 /* Sign-in links. */
 gh_err_t gh_store_link_insert(gh_db_t *db, const char *token_hash, const char *email,
@@ -381,6 +389,42 @@ typedef void (*gh_store_usage_total_fn)(void *ctx, const gh_usage_total_t *t);
  * Reads only the rollup table of the query's width. */
 gh_err_t gh_store_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
                                void *ctx);
+
+/* ---- mail outbox (src/store/sqlite_outbox.c, migration 0008_mail_outbox.sql) ---- */
+
+/* One unsent mail, claimed by a sender; `subject` and `body` are malloc'd, freed with
+ * gh_store_outbox_row_free. */
+typedef struct gh_outbox_row {
+    int64_t id;
+    char recipient[GH_EMAIL_MAX];
+    char *subject;
+    char *body;
+    int attempts;
+} gh_outbox_row_t;
+
+/* Adds a mail to send; part of the caller's transaction when there is one. */
+gh_err_t gh_store_outbox_add(gh_db_t *db, const char *recipient, const char *subject,
+                             const char *body, int64_t now_ms);
+
+/* Claims the oldest mail due (unsent, next attempt reached, no live claim) until
+ * now_ms + lease_ms, in a transaction of its own. GH_ENOTFOUND when there is none. */
+gh_err_t gh_store_outbox_claim(gh_db_t *db, int64_t now_ms, int64_t lease_ms,
+                               gh_outbox_row_t *out);
+void gh_store_outbox_row_free(gh_outbox_row_t *row);
+
+/* Marks a claimed mail sent (once: a row already sent is left alone) and empties its body. */
+gh_err_t gh_store_outbox_sent(gh_db_t *db, int64_t id, int64_t now_ms);
+
+/* Records a failed attempt: the claim is released and the next attempt set. */
+gh_err_t gh_store_outbox_failed(gh_db_t *db, int64_t id, int64_t next_attempt_ms,
+                                const char *error);
+
+/* Releases every claim (at start: the process that held them is gone). */
+gh_err_t gh_store_outbox_release_claims(gh_db_t *db);
+
+/* When the next unsent mail is due (Unix ms, its claim's end when claimed); GH_ENOTFOUND when
+ * every mail is sent. */
+gh_err_t gh_store_outbox_next_due(gh_db_t *db, int64_t *at_ms);
 
 /* ---- audit log ---- */
 

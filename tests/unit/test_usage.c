@@ -1,13 +1,17 @@
 /* The usage journal on a real SQLite file: a process that dies without closing (a child that
  * _exits) loses no event and none is counted twice at the next start, through rotation of a
  * small journal, growth of the current one while the old is still needed, and wrap-around
- * to the start of the file once everything in it is committed. */
+ * to the start of the file once everything in it is committed; a database locked by another
+ * connection delays commits without dropping an event; a damaged record costs that record
+ * only, and the damaged file is kept aside. */
 #include "unit.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -159,6 +163,97 @@ static void wraps_without_replaying_twice(void **state)
     assert_int_equal(cost, expected_cost(70));
 }
 
+/* In a child: opens the store and the journal, then holds the database's write lock on a
+ * connection of its own, so the writer can commit nothing (its busy timeout is short), submits
+ * events [0, n) and dies. Every event is then only in the journal, in sequence order. */
+static void child_submits_locked(const world_t *w, int n)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char err[256];
+        gh_store_t *store;
+        gh_usage_t *u;
+        sqlite3 *lock;
+        if (gh_store_open(&store, w->db_path, err, sizeof(err)))
+            _exit(2);
+        gh_store_set_busy_timeout(store, 20);
+        if (sqlite3_open(w->db_path, &lock) != SQLITE_OK ||
+            sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            _exit(4);
+        if (gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)))
+            _exit(2);
+        for (int i = 0; i < n; i++) {
+            gh_usage_event_t ev;
+            make_event(&ev, i);
+            if (gh_usage_submit(u, &ev))
+                _exit(3);
+        }
+        /* The writer keeps failing and retrying; nothing is dropped or committed. */
+        gh_usage_stats_t st;
+        gh_usage_stats(u, &st);
+        if (st.committed != 0 || st.queue_depth != (uint64_t)n)
+            _exit(5);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* The name of the file `prefix`* in the world's directory, if exactly one exists. */
+static bool find_aside(const world_t *w, const char *prefix, char *out, size_t out_size)
+{
+    DIR *d = opendir(w->dir);
+    assert_non_null(d);
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+            snprintf(out, out_size, "%s/%.100s", w->dir, e->d_name);
+            found++;
+        }
+    closedir(d);
+    return found == 1;
+}
+
+static void keeps_a_damaged_journal_aside_and_replays_the_rest(void **state)
+{
+    world_t *w = *state;
+    gh_usage_journal_bytes = 64 * 1024;
+    child_submits_locked(w, 30);
+
+    /* Damage the 15th record (records have a fixed size, written in its header). */
+    FILE *f = fopen(w->journal, "r+b");
+    assert_non_null(f);
+    uint32_t head[2];
+    assert_int_equal(fread(head, sizeof(head), 1, f), 1);
+    long size = (long)head[1];
+    assert_true(size > 64);
+    assert_int_equal(fseek(f, 14 * size + size - 16, SEEK_SET), 0);
+    assert_int_equal(fputc(0x5A, f), 0x5A);
+    assert_int_equal(fclose(f), 0);
+
+    restart(w);
+    int64_t rows, distinct, cost;
+    count(w, &rows, &distinct, &cost);
+    /* Every intact record, the ones after the damaged one included. */
+    assert_int_equal(rows, 29);
+    assert_int_equal(distinct, 29);
+    assert_int_equal(cost, expected_cost(30) - (1000 + 14));
+    /* The damaged file is kept aside whole, and a fresh journal replaces it. */
+    char aside[256];
+    assert_true(find_aside(w, "usage.journal.damaged-", aside, sizeof(aside)));
+    struct stat st;
+    assert_int_equal(stat(aside, &st), 0);
+    assert_true(st.st_size >= 30 * size);
+    restart(w);
+    count(w, &rows, &distinct, &cost);
+    assert_int_equal(rows, 29);
+    assert_true(find_aside(w, "usage.journal.damaged-", aside, sizeof(aside)));
+}
+
 int main(void)
 {
     if (gh_crypto_init())
@@ -167,6 +262,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(survives_a_crash_through_rotation_and_growth, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(wraps_without_replaying_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(keeps_a_damaged_journal_aside_and_replays_the_rest,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

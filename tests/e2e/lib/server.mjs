@@ -101,13 +101,22 @@ export async function startServer(options = {}) {
   return server;
 }
 
-// Every message in the outbox, oldest first: {file, to, subject, body, raw}.
+// A header value with RFC 2047 encoded-words ("=?UTF-8?B?...?=") decoded; the whitespace
+// between two encoded-words is dropped, as the RFC says.
+export function decodeHeader(v) {
+  if (v === undefined) return v;
+  return v.replace(/\?=\s+=\?/g, '?==?').replace(/=\?UTF-8\?B\?([A-Za-z0-9+/=]*)\?=/gi,
+    (_, b64) => Buffer.from(b64, 'base64').toString('utf8'));
+}
+
+// Every message in the outbox, oldest first: {file, to, subject (decoded), body, raw}.
 export function readOutbox(dir) {
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((f) => f.endsWith('.eml')).sort().map((file) => {
     const raw = readFileSync(join(dir, file), 'utf8');
-    const [head, ...rest] = raw.split('\r\n\r\n');
-    const header = (name) => (head.match(new RegExp(`^${name}: (.*)$`, 'mi')) ?? [])[1];
+    const [folded, ...rest] = raw.split('\r\n\r\n');
+    const head = folded.replace(/\r\n[ \t]/g, ' '); // unfold continuation lines
+    const header = (name) => decodeHeader((head.match(new RegExp(`^${name}: (.*)$`, 'mi')) ?? [])[1]);
     return { file, to: header('To'), subject: header('Subject'), body: rest.join('\r\n\r\n'), raw };
   });
 }
