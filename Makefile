@@ -20,9 +20,9 @@ LDLIBS := $(PKG_LIBS) -lhpdf -lpthread -lm
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-SRC := $(sort $(wildcard src/*/*.c))
+SRC := $(sort $(wildcard src/*/*.c src/store/*/*.c))
 WEB := $(sort $(shell find web -type f 2>/dev/null))
-MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
+MIGRATIONS := $(sort $(wildcard src/store/sqlite/migrations/*.sql))
 GEN := build/gen/assets.c build/gen/migrations.c
 LIB_SRC := $(SRC) $(GEN)
 
@@ -49,7 +49,7 @@ build/gen/assets.c: build/tools/embed $(WEB)
 
 build/gen/migrations.c: build/tools/embed $(MIGRATIONS)
 	@mkdir -p $(@D)
-	$(call say,EMBED,$@)build/tools/embed migrations src/store/migrations $@ $(MIGRATIONS)
+	$(call say,EMBED,$@)build/tools/embed migrations src/store/sqlite/migrations $@ $(MIGRATIONS)
 
 build/obj/%.o: %.c | $(GEN)
 	@mkdir -p $(@D)

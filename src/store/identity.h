@@ -1,9 +1,9 @@
 /* Store functions for OpenID Connect sign-in: pending authorization requests ("states") and
- * identities, which link a provider's subject to an account. Implemented by the SQLite
- * backend in src/store/sqlite_identity.c; same conventions as store.h (fixed-size,
- * NUL-terminated strings; a function that writes several rows is atomic by itself; callers
- * that need a larger unit wrap calls in gh_store_begin/commit/rollback). No business rules
- * here: src/core/oidc.c decides what is linked to what. */
+ * identities, which link a provider's subject to an account. Part of the store interface: each
+ * backend implements them (src/store/sqlite/identity.c). Same conventions as store.h
+ * (fixed-size, NUL-terminated strings; a function that writes several rows is atomic by itself;
+ * callers that need a larger unit wrap calls in gh_store_begin/commit/rollback). No business
+ * rules here: src/core/oidc.c decides what is linked to what. */
 #ifndef GH_STORE_IDENTITY_H
 #define GH_STORE_IDENTITY_H
 

@@ -1,7 +1,9 @@
-/* Persistence. This header is the whole interface the rest of the program sees; SQL lives
- * only in the backend (src/store/sqlite.c now; a PostgreSQL sibling later implements the same
- * functions). The store knows rows and transactions, not business rules: callers validate
- * and decide, the store records.
+/* Persistence. This header (with store/identity.h) is the whole interface the rest of the
+ * program sees; SQL lives only in the backends, each a folder of its own (src/store/sqlite/
+ * now; src/store/postgres/ implements the same operations). Each call goes to its handle's
+ * backend through the table of operations generated from src/store/ops.h (src/store/store.c).
+ * The store knows rows and transactions, not business rules: callers validate and decide,
+ * the store records.
  *
  * Threads: each thread gets its own connection (gh_store_db), opened on first use and kept
  * for the thread's life. A function that writes several rows wraps them in one transaction
@@ -66,9 +68,19 @@ typedef struct gh_org_settings {
     int64_t updated_at; /* 0 when never updated */
 } gh_org_settings_t;
 
-/* Opens (creating if needed) the database at `path` in WAL mode with foreign keys on and
- * applies pending migrations. On failure writes a message into `err`. */
-gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err_size);
+/* Opens the store at `location` and applies pending migrations. `location` is "sqlite:PATH"
+ * or a bare PATH: the SQLite database there, created if needed, in WAL mode with foreign keys
+ * on. A scheme this build has no backend for is GH_EINVAL. On failure writes a message into
+ * `err`. */
+gh_err_t gh_store_open(gh_store_t **out, const char *location, char *err, size_t err_size);
+
+/* Whether the store's backend implements every operation; if not, `*missing_op` (may be
+ * NULL) receives the name of the first one it lacks (NULL when complete). A call to a missing
+ * operation answers GH_EUNAVAIL, so `serve` refuses an incomplete backend up front. */
+bool gh_store_ops_complete(const gh_store_t *store, const char **missing_op);
+
+/* The store's backend: "sqlite". */
+const char *gh_store_backend(const gh_store_t *store);
 
 /* How long a statement waits for another writer's lock before it fails (SQLITE_BUSY):
  * 10 s unless set. Applies to connections opened afterwards (each thread's first
@@ -84,7 +96,7 @@ gh_db_t *gh_store_db(gh_store_t *store);
 
 /* Applies migrations not yet recorded in schema_migrations, each in its own transaction;
  * `applied` (may be NULL) receives how many ran. Migrations are the embedded
- * src/store/migrations/NNNN_name.sql files, applied in order. */
+ * NNNN_name.sql files of the backend (src/store/sqlite/migrations/), applied in order. */
 gh_err_t gh_store_migrate(gh_db_t *db, int *applied, char *err, size_t err_size);
 
 /* The highest migration version recorded, or 0. */
@@ -334,7 +346,7 @@ gh_err_t gh_store_usage_max_seq(gh_db_t *db, int64_t *seq);
  * gh_store_usage_insert stored an event, 0 when it was already there). */
 int gh_store_changes(gh_db_t *db);
 
-/* ---- usage rollups and reports (src/store/sqlite_rollups.c) ---- */
+/* ---- usage rollups and reports  ---- */
 
 /* Widths of report buckets, aligned to UTC. */
 typedef enum { GH_ROLLUP_MINUTE, GH_ROLLUP_HOUR, GH_ROLLUP_DAY } gh_rollup_width_t;
@@ -390,7 +402,7 @@ typedef void (*gh_store_usage_total_fn)(void *ctx, const gh_usage_total_t *t);
 gh_err_t gh_store_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
                                void *ctx);
 
-/* ---- mail outbox (src/store/sqlite_outbox.c, migration 0008_mail_outbox.sql) ---- */
+/* ---- mail outbox (migration 0008_mail_outbox.sql) ---- */
 
 /* One unsent mail, claimed by a sender; `subject` and `body` are malloc'd, freed with
  * gh_store_outbox_row_free. */
@@ -711,7 +723,7 @@ gh_err_t gh_store_webhook_event_insert(gh_db_t *db, const char *event_id, const 
 /* Whether the webhook event `event_id` was recorded. */
 gh_err_t gh_store_webhook_event_exists(gh_db_t *db, const char *event_id, bool *exists);
 
-/* ---- limits (src/store/sqlite_limits.c, migration 0007_limits.sql) ---- */
+/* ---- limits (migration 0007_limits.sql) ---- */
 
 #define GH_TIER_ID_SIZE 32
 #define GH_LIMIT_REASON_SIZE 4001 /* 1000 characters */
