@@ -24,6 +24,7 @@
 #include "lib/mail.h"
 #include "lib/money.h"
 #include "lib/text.h"
+#include "store/store.h"
 
 #define CENT_NUSD (GH_NUSD_PER_USD / 100)
 #define INFLIGHT_MAX 256     /* purchases being charged at once in this process */
@@ -2122,4 +2123,32 @@ void gh_billing_free(gh_billing_t *b)
     pthread_cond_destroy(&b->wake);
     pthread_cond_destroy(&b->settled);
     free(b);
+}
+
+gh_err_t gh_billing_cards_list(gh_app_t *app, const char *org_id, const gh_page_t *page,
+                               gh_store_payment_method_fn fn, void *ctx, bool *has_more)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_payment_methods_list(db, org_id, page, fn, ctx, has_more) : GH_ESTORE;
+}
+
+gh_err_t gh_billing_purchases_list(gh_app_t *app, const char *org_id, const gh_page_t *page,
+                                   gh_store_purchase_fn fn, void *ctx, bool *has_more)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_purchases_list(db, org_id, page, fn, ctx, has_more) : GH_ESTORE;
+}
+
+gh_err_t gh_billing_invoices_list(gh_app_t *app, const char *org_id, const gh_page_t *page,
+                                  gh_store_invoice_fn fn, void *ctx, bool *has_more)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_invoices_list(db, org_id, page, fn, ctx, has_more) : GH_ESTORE;
+}
+
+gh_err_t gh_billing_invoice_get(gh_app_t *app, const char *org_id, const char *id,
+                                gh_invoice_rec_t *out)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_invoice_get(db, org_id, id, out) : GH_ESTORE;
 }

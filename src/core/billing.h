@@ -298,4 +298,16 @@ typedef void (*gh_billing_check_fn)(void *ctx, const char *org_id, bool ok, cons
 gh_err_t gh_billing_ledger_check(gh_app_t *app, const char *org_id, gh_billing_check_fn fn,
                                  void *ctx, int *problems);
 
+/* Reads for the billing pages, one page at a time: the organization's cards (oldest first),
+ * purchases and invoices; and one invoice by id (GH_ENOTFOUND when the organization has no
+ * such invoice). */
+gh_err_t gh_billing_cards_list(gh_app_t *app, const char *org_id, const gh_page_t *page,
+                               gh_store_payment_method_fn fn, void *ctx, bool *has_more);
+gh_err_t gh_billing_purchases_list(gh_app_t *app, const char *org_id, const gh_page_t *page,
+                                   gh_store_purchase_fn fn, void *ctx, bool *has_more);
+gh_err_t gh_billing_invoices_list(gh_app_t *app, const char *org_id, const gh_page_t *page,
+                                  gh_store_invoice_fn fn, void *ctx, bool *has_more);
+gh_err_t gh_billing_invoice_get(gh_app_t *app, const char *org_id, const char *id,
+                                gh_invoice_rec_t *out);
+
 #endif

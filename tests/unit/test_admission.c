@@ -17,6 +17,7 @@
 #include "lib/crypto.h"
 #include "lib/money.h"
 #include "lib/utc.h"
+#include "store/store.h"
 
 #define USD(x) ((int64_t)(x) * GH_NUSD_PER_USD)
 #define CENTS(x) ((int64_t)(x) * (GH_NUSD_PER_USD / 100))

@@ -16,6 +16,7 @@
 #include "core/pay_test.h"
 #include "lib/crypto.h"
 #include "lib/money.h"
+#include "store/store.h"
 
 #define USD(x) ((int64_t)(x) * GH_NUSD_PER_USD)
 #define CENTS(x) ((int64_t)(x) * (GH_NUSD_PER_USD / 100))
