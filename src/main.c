@@ -16,6 +16,7 @@
 #include "core/admission.h"
 #include "core/app.h"
 #include "core/billing.h"
+#include "core/billing_ledger.h"
 #include "core/outbox.h"
 #include "core/staff.h"
 #include "core/state.h"

@@ -8,6 +8,10 @@
 
 #include "api/api.h"
 #include "core/billing.h"
+#include "core/billing_invoices.h"
+#include "core/billing_ledger.h"
+#include "core/billing_purchases.h"
+#include "core/billing_reload.h"
 #include "lib/money.h"
 
 #define LOTS_SHOWN 100

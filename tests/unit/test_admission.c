@@ -12,6 +12,8 @@
 
 #include "core/admission.h"
 #include "core/billing.h"
+#include "core/billing_ledger.h"
+#include "core/billing_purchases.h"
 #include "core/pay_test.h"
 #include "core/quota.h"
 #include "lib/crypto.h"

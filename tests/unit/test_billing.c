@@ -13,6 +13,10 @@
 #include <unistd.h>
 
 #include "core/billing.h"
+#include "core/billing_invoices.h"
+#include "core/billing_ledger.h"
+#include "core/billing_purchases.h"
+#include "core/billing_reload.h"
 #include "core/pay_test.h"
 #include "lib/crypto.h"
 #include "lib/money.h"
