@@ -369,6 +369,22 @@ test('a declined card credits nothing and says why; the same key gets the same a
   }
 });
 
+test('a card that fails the zero-amount check at setup is not saved (402, the network\'s reason)', async () => {
+  const c = new Client(server.consoleUrl);
+  await c.signUpWithOrg(server, uniq('setupcheck'), 'Setup check');
+  assert.equal((await c.post(`${BILLING}/profile`, PROFILE)).status, 200);
+  const r = await c.post(`${BILLING}/payment_method`, { ...CARD, number: CARDS.declinedAtSetup });
+  assertError(r, 402, 'billing_error');
+  assert.match(r.body.error.message, /^Your card was declined\. The card was not saved/);
+  assert.equal((await billing(c)).payment_method, null);
+  assert.equal((await c.get(`${BILLING}/payment_methods`)).body.data.length, 0);
+  assert.equal((await c.get('/v1/organizations/audit_log?action=payment_method.added')).body.data.length, 0);
+  // A good card is saved afterwards; the declining one never replaces it.
+  assert.equal((await c.post(`${BILLING}/payment_method`, CARD)).status, 200);
+  assertError(await c.post(`${BILLING}/payment_method`, { ...CARD, number: CARDS.declinedAtSetup }), 402, 'billing_error');
+  assert.equal((await billing(c)).payment_method.last4, '4242');
+});
+
 test('a double click or a retried request never buys twice', async () => {
   const { client: c } = await readyOrg(server, 'Clicks');
   const k = newKey();
