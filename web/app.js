@@ -2,7 +2,7 @@
 // person belongs (login, onboarding, first organization, the console), and the shell
 // (top bar + sidebar) that wraps every console page.
 import { loadSession, loadConsoleConfig, getSession, setSession, productName, onUnauthorized, post, rememberNext, takeNext } from './api.js';
-import { h } from './dom.js';
+import { h, closeAllDialogs } from './dom.js';
 import { renderShell } from './shell.js';
 import * as login from './pages/login.js';
 import * as onboarding from './pages/onboarding.js';
@@ -85,6 +85,9 @@ function setTitle(title) {
 
 // Renders the page for the current URL, after sending the person where they belong.
 async function route() {
+  // A dialog belongs to the page it was opened on: leaving the page (Back, a link, a session
+  // that ended) closes it, so nothing is created from a dialog floating over another page.
+  closeAllDialogs();
   const seq = ++renderSeq;
   if (controller) controller.abort();
   controller = new AbortController();
@@ -187,7 +190,10 @@ async function mount(r, ctx, inShell) {
 // null means signed out.
 function onSessionChange(session) {
   setSession(session);
-  if (!session) return navigate('/login');
+  if (!session) {
+    announceSignOut();
+    return navigate('/login');
+  }
   route();
 }
 
@@ -217,10 +223,31 @@ function renderFatal(e) {
       h('div.form-actions', retry))));
 }
 
-onUnauthorized(() => {
+// The session ended: close what was open and go to the sign-in page.
+function sessionLost() {
+  closeAllDialogs();
   setSession(null);
   sessionChecked = true;
-  navigate('/login', { replace: true });
+  if (location.pathname !== '/login') navigate('/login', { replace: true });
+}
+
+onUnauthorized(sessionLost);
+
+// Signing out in one tab ends the session in every tab of this browser at once (they share
+// the cookie); a tab also checks its session when it becomes visible again, which notices a
+// sign-out made elsewhere (another browser, an expired or revoked session).
+const sessionChannel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('gatehouse-session') : null;
+export function announceSignOut() {
+  if (sessionChannel) sessionChannel.postMessage('signed-out');
+}
+if (sessionChannel) {
+  sessionChannel.onmessage = (ev) => { if (ev.data === 'signed-out' && getSession()) sessionLost(); };
+}
+document.addEventListener('visibilitychange', async () => {
+  if (document.visibilityState !== 'visible' || !getSession()) return;
+  try {
+    if (!(await loadSession())) sessionLost();
+  } catch { /* offline: the next request will tell */ }
 });
 
 // Same-origin links to console routes are handled here instead of reloading the page.

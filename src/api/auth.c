@@ -262,10 +262,15 @@ void gh_api_auth_config(gh_req_t *req)
                              cfg->oidc_label);
     json_t *models = json_array();
     for (int i = 0; i < cfg->nmodels; i++)
-        json_array_append_new(models, json_pack("{s:s, s:s, s:s, s:b}", "id", cfg->models[i].name,
-                                                "display_name", cfg->models[i].display_name,
-                                                "style", cfg->models[i].style, "mock",
-                                                !strcmp(cfg->models[i].style, "mock")));
+        json_array_append_new(
+            models,
+            json_pack("{s:s, s:s, s:s, s:b, s:{s:o, s:o, s:o, s:o}}", "id", cfg->models[i].name,
+                      "display_name", cfg->models[i].display_name, "style",
+                      cfg->models[i].style, "mock", !strcmp(cfg->models[i].style, "mock"),
+                      "price_per_mtok_usd", "input", gh_api_money(cfg->models[i].price_input),
+                      "output", gh_api_money(cfg->models[i].price_output), "cache_write",
+                      gh_api_money(cfg->models[i].price_cache_write), "cache_read",
+                      gh_api_money(cfg->models[i].price_cache_read)));
     gh_res_json(req, 200,
                 json_pack("{s:s, s:s, s:s, s:i, s:o, s:s, s:o}", "type", "console_config",
                           "product_name", cfg->product_name, "terms_version", cfg->terms_version,
