@@ -114,7 +114,7 @@ async function modelCall(key, json) {
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  server = await startServer({ config: { ...MODELS, ...(WEB_DIR ? { server: { web_dir: WEB_DIR } } : {}) } });
+  server = await startServer({ config: { ...MODELS, billing: { scheduler_interval_s: 1 }, ...(WEB_DIR ? { server: { web_dir: WEB_DIR } } : {}) } });
   browser = await launch();
   api = new Client(server.consoleUrl);
   orgId = (await api.signUpWithOrg(server, ADMIN_EMAIL, 'Acme Analytics', 'Ada Lovelace')).current_organization.id;
@@ -324,4 +324,213 @@ test('6. the VAT ID example in the hint passes the server\'s own check', async (
   assert.equal((await saved).status(), 200);
   assert.equal((await api.get(`${O}/me/settings`)).body.vat_id, example);
   await bothWidths(page, 'organization-vat');
+});
+
+// Whether `text` names a field the way the API does (snake_case).
+const SNAKE = /\b[a-z]+(?:_[a-z0-9]+)+\b/;
+
+test('7. messages name fields by their label, as sentences', async () => {
+  const { page } = admin;
+  assert.equal((await api.post(`${O}/limits`, { monthly_spend_limit_usd: '50.00' })).status, 200);
+  await page.goto(url('/settings/limits'));
+  await heading(page, 'Limits').waitFor();
+  await page.getByRole('button', { name: 'Edit limits of Research' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Limits of Research' });
+  await dialog.getByLabel(/Monthly spend limit/).fill('80');
+  expected.push('400');
+  const saved = page.waitForResponse((r) => r.url().endsWith(`/workspaces/${research.id}/limits`) && r.request().method() === 'POST');
+  await dialog.getByRole('button', { name: 'Save limits' }).click();
+  const res = await saved;
+  assert.equal(res.status(), 400);
+  assert.match((await res.json()).error.message, /^monthly_spend_limit_usd: /, 'the API names the field');
+  const alert = dialog.getByRole('alert').filter({ hasText: 'must not exceed' });
+  await alert.waitFor();
+  const text = await alert.innerText();
+  expected.pop();
+  assert.match(text, /^The monthly spend limit must not exceed the organization.s/);
+  assert.doesNotMatch(text, SNAKE);
+  await bothWidths(page, 'limits-field-message');
+  // Editing the field clears the stale message.
+  await dialog.getByLabel(/Monthly spend limit/).fill('8');
+  await alert.waitFor({ state: 'detached' }).catch(async () => assert.equal(await alert.isVisible(), false));
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await dialog.waitFor({ state: 'detached' });
+});
+
+test('8a/c/d. the invite box reports whole lines, errors go when fixed, the list behind updates', async () => {
+  const { page } = admin;
+  await page.goto(url('/settings/members'));
+  await heading(page, 'Members').waitFor();
+  await page.getByRole('button', { name: 'Invite', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: 'Invite members' });
+  const box = dialog.getByLabel('Email addresses, one per line');
+  const good = `grace.${STAMP}@example.com`;
+  await box.fill(`not an email\n${good}`);
+  await dialog.getByRole('button', { name: 'Send Invites' }).click();
+  const error = dialog.getByText('“not an email” is not an email address.');
+  await error.waitFor();
+  assert.equal(await dialog.getByText('not, an, email').count(), 0);
+  await bothWidths(page, 'invite-bad-line');
+  await box.fill(good);
+  await error.waitFor({ state: 'hidden' });
+  await dialog.getByRole('button', { name: 'Send Invites' }).click();
+  await dialog.getByText('Sent 1 invite.').waitFor();
+  // Behind the still open dialog, Pending invites already lists the new invite.
+  assert.equal(await dialog.isVisible(), true);
+  await page.getByRole('table', { name: 'Pending invites' }).getByText(good).waitFor({ state: 'attached' });
+  await dialog.getByRole('button', { name: 'Done' }).click();
+  await dialog.waitFor({ state: 'detached' });
+});
+
+test('8c/d/g/h. Create Key: errors clear, the list behind shows the key, names wrap between words, Escape warns', async () => {
+  const { page } = admin;
+  await page.goto(url('/settings/keys'));
+  await heading(page, 'API Keys').waitFor();
+  await page.getByRole('button', { name: 'Create Key' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Create API key' });
+  await dialog.getByRole('button', { name: 'Create Key' }).click();
+  const error = dialog.getByText('Enter a name for the key.');
+  await error.waitFor();
+  await dialog.getByLabel('Key name').fill('AIsuru - Production');
+  await error.waitFor({ state: 'hidden' });
+  await dialog.getByRole('button', { name: 'Create Key' }).click();
+  const secret = page.getByRole('dialog', { name: 'Save your API key' });
+  await secret.waitFor();
+  // The list behind the secret already has the key.
+  const cell = page.getByRole('table', { name: 'API keys' }).locator('.cell-title', { hasText: 'AIsuru - Production' });
+  await cell.waitFor({ state: 'attached' });
+
+  // Escape would lose the secret: the first one only warns.
+  await page.keyboard.press('Escape');
+  await secret.getByText('You have not copied this key.').waitFor();
+  assert.equal(await secret.isVisible(), true, 'the secret is still shown');
+  await bothWidths(page, 'secret-escape-warning');
+  await page.keyboard.press('Escape');
+  await secret.waitFor({ state: 'detached' });
+
+  // At 1280 px the name breaks between words only: its cell is wider than its longest word.
+  await page.setViewportSize(DESKTOP);
+  const fits = await cell.evaluate((el) => {
+    const probe = document.createElement('span');
+    probe.style.cssText = 'position:absolute;visibility:hidden;white-space:nowrap';
+    probe.textContent = 'Production';
+    el.append(probe);
+    const word = probe.getBoundingClientRect().width;
+    probe.remove();
+    return { cell: el.getBoundingClientRect().width, word };
+  });
+  assert.ok(fits.cell + 0.5 >= fits.word, `the name cell (${fits.cell}px) is narrower than "Production" (${fits.word}px)`);
+  await shot(page, 'keys-names-1280.png');
+});
+
+test('8b. the audit log filters by every action, billing ones included, and accepts purchase.unconfirmed', async () => {
+  const actions = (await api.get(`${O}/audit_log/actions`)).body.data;
+  for (const a of ['payment_method.added', 'purchase.succeeded', 'purchase.unconfirmed', 'credits.granted', 'auto_reload.updated', 'api_key.created']) {
+    assert.ok(actions.includes(a), `${a} is an action`);
+  }
+  const bad = await api.get(`${O}/audit_log?action=purchase.nothing`);
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error.message, /audit_log\/actions/);
+
+  // A purchase the provider never confirmed (the test card 0259 stays pending; 24 hours pass)
+  // is given up by the billing scheduler, which records purchase.unconfirmed.
+  assert.equal((await api.post(`${BILLING}/payment_method`, { ...CARD, number: '4000000000000259' })).status, 200);
+  const p = await buy(api, '12.00');
+  assert.equal(p.status, 202, JSON.stringify(p.body));
+  sqlite(server, `UPDATE purchases SET created_at = created_at - 90000, updated_at = updated_at - 90000 WHERE id = ${sqlQuote(p.body.id)};`);
+  await until(async () => (await api.get(`${O}/audit_log?action=purchase.unconfirmed`)).body.data.length === 1, 'purchase.unconfirmed');
+  assert.equal((await api.post(`${BILLING}/payment_method`, CARD)).status, 200);
+
+  const { page } = admin;
+  await page.goto(url('/settings/audit-log?action=purchase.unconfirmed'));
+  await heading(page, 'Audit log').waitFor();
+  const select = page.getByLabel('Action');
+  await page.getByRole('table', { name: 'Audit log events' }).getByText('purchase.unconfirmed').waitFor();
+  assert.equal(await select.inputValue(), 'purchase.unconfirmed');
+  const options = await select.locator('option').evaluateAll((os) => os.map((o) => o.value));
+  assert.deepEqual(options.slice(1), actions, 'the filter offers the server\'s list');
+  assert.equal(await page.getByRole('table', { name: 'Audit log events' }).locator('tbody tr').count(), 1);
+  await select.selectOption('purchase.succeeded');
+  await page.getByRole('table', { name: 'Audit log events' }).getByText('purchase.succeeded').first().waitFor();
+  await bothWidths(page, 'audit-billing-actions');
+});
+
+test('8e/f/i/j. Limits: one money format, toasts clear of buttons, Remove Limit asks, over-limit warnings', async () => {
+  const { page } = admin;
+  // $1.00 in Research (its limit is then set to $0.50) and a fraction of a cent in Default.
+  const rk = await api.post(`${O}/api_keys`, { name: 'Research batch', workspace_id: research.id });
+  const dk = await api.post(`${O}/api_keys`, { name: 'Default cheap' });
+  await modelCall(rk.body.key, DOLLAR_REQUEST);
+  await modelCall(dk.body.key, CHEAP_REQUEST);
+  assert.equal((await api.post(`${O}/workspaces/${research.id}/limits`, { monthly_spend_limit_usd: '0.50' })).status, 200);
+  const ws = async () => (await api.get(`${O}/limits`)).body.workspaces;
+  await until(async () => (await ws()).every((w) => w.month_to_date_usd !== '0.00' && w.month_to_date_usd !== '0'), 'spend in both workspaces');
+  const def = (await ws()).find((w) => w.name === 'Default');
+  assert.ok(/^0\.00\d*[1-9]/.test(def.month_to_date_usd), `Default spent less than a cent: ${def.month_to_date_usd}`);
+
+  await page.goto(url('/settings/limits'));
+  await heading(page, 'Limits').waitFor();
+  const table = page.getByRole('table', { name: 'Workspace limits' });
+  const defaultRow = table.locator('tr', { hasText: 'Default' });
+  await defaultRow.getByText('<$0.01', { exact: true }).waitFor();
+  const researchRow = table.locator('tr', { hasText: 'Research' });
+  await researchRow.getByText('Limit reached').waitFor();
+  await page.locator('#limits-ws-over').getByText(/Research has reached its monthly spend limit/).waitFor();
+  await bothWidths(page, 'limits-over');
+
+  // The Cost page shows the same spend the same way.
+  await page.goto(url(`/settings/cost?workspaces=${def.workspace_id}`));
+  await heading(page, 'Cost').waitFor();
+  await page.locator('.stat-value', { hasText: '<$0.01' }).first().waitFor();
+
+  // Remove Limit asks first; Cancel keeps the limit.
+  await page.goto(url('/settings/limits'));
+  await page.locator('#change-limit').click();
+  const dialog = page.getByRole('dialog', { name: 'Change monthly limit' });
+  await dialog.getByRole('button', { name: 'Remove Limit' }).click();
+  const confirm = page.getByRole('alertdialog', { name: 'Remove the monthly limit?' });
+  await confirm.getByText('The limit of $50.00 per month stops applying at once.').waitFor();
+  await bothWidths(page, 'limits-remove-confirm');
+  await confirm.getByRole('button', { name: 'Cancel' }).click();
+  await confirm.waitFor({ state: 'detached' });
+  assert.equal((await api.get(`${O}/limits`)).body.monthly_spend_limit_usd, '50.00', 'nothing changed');
+  await dialog.getByRole('button', { name: 'Remove Limit' }).click();
+  await confirm.getByRole('button', { name: 'Remove Limit' }).click();
+  await confirm.waitFor({ state: 'detached' });
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal((await api.get(`${O}/limits`)).body.monthly_spend_limit_usd, null);
+
+  // The toast that confirms it covers no button or link, at either width.
+  for (const size of [DESKTOP, PHONE]) {
+    await page.setViewportSize(size);
+    await page.evaluate(() => { document.getElementById('toasts').replaceChildren(); });
+    await page.locator('#change-limit').click();
+    await page.getByRole('dialog').getByLabel('Monthly limit (USD)').fill('40');
+    await page.getByRole('dialog').getByRole('button', { name: 'Update Limit' }).click();
+    const toast = page.locator('.toast', { hasText: 'Monthly limit set to $40.00' });
+    await toast.waitFor();
+    // Controls under the toast, and whether a press at their centre still reaches them.
+    const hits = await toast.evaluate((t) => {
+      const r = t.getBoundingClientRect();
+      return [...document.querySelectorAll('button, a[href], input, select')].filter((el) => {
+        const b = el.getBoundingClientRect();
+        if (!b.width || !b.height || el.closest('#sidebar:not(.open)')) return false;
+        return b.left < r.right && b.right > r.left && b.top < r.bottom && b.bottom > r.top;
+      }).map((el) => {
+        const b = el.getBoundingClientRect();
+        const at = document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2);
+        return { name: el.textContent.trim() || el.getAttribute('aria-label') || el.tagName, reached: !!at && el.contains(at) };
+      });
+    });
+    if (size === DESKTOP) assert.deepEqual(hits, [], 'at 1280 px the toast sits where there is nothing to press');
+    // A phone's top bar has no free space: the toast lies over it for a moment, and presses
+    // go through it to the controls.
+    for (const hit of hits) assert.equal(hit.reached, true, `a press on ${hit.name} reaches it through the toast`);
+    assert.ok(hits.every((hit) => /Menu|Gatehouse|Organization/.test(hit.name)), `only the top bar is under the toast: ${JSON.stringify(hits)}`);
+    await shot(page, `limits-toast-${size.width}.png`, { fullPage: false });
+    assert.equal((await api.post(`${O}/limits`, { monthly_spend_limit_usd: '50.00' })).status, 200);
+    await page.reload();
+    await heading(page, 'Limits').waitFor();
+  }
+  await page.setViewportSize(DESKTOP);
 });
