@@ -64,6 +64,7 @@ static const gh_route_t routes[] = {
     {"POST", "/v1/organizations/admin_keys/{admin_key_id}/revoke", gh_api_admin_key_revoke, GH_ACCESS_ADMIN},
     {"GET", "/v1/organizations/audit_log", gh_api_audit_list, GH_ACCESS_ADMIN},
     {"GET", "/v1/organizations/audit_log/actions", gh_api_audit_actions, GH_ACCESS_ADMIN},
+    {"POST", "/v1/organizations/workbench/messages", gh_api_workbench_messages, GH_ACCESS_MEMBER},
     {"GET", "/v1/organizations/billing", gh_api_billing_get, GH_ACCESS_BILLING},
     {"POST", "/v1/organizations/billing/payment_method", gh_api_billing_card_add, GH_ACCESS_BILLING},
     {"POST", "/v1/organizations/billing/setup_intent", gh_api_billing_setup_intent, GH_ACCESS_BILLING},
