@@ -19,6 +19,7 @@ import * as usage from './pages/usage.js';
 import * as cost from './pages/cost.js';
 import * as limitsPage from './pages/limits.js';
 import * as staffPage from './pages/staff.js';
+import * as workbench from './pages/workbench.js';
 import * as notFound from './pages/not-found.js';
 
 // kind: 'public' (no session needed), 'onboarding', 'create-org' (signed in, before the
@@ -31,6 +32,7 @@ const ROUTES = {
   '/onboarding': { kind: 'onboarding', title: 'Welcome', page: onboarding.render },
   '/create-organization': { kind: 'create-org', title: 'Create organization', page: createOrg.render },
   '/dashboard': { kind: 'app', title: 'Dashboard', page: dashboard.render },
+  '/workbench': { kind: 'app', title: 'Workbench', page: workbench.render },
   '/settings/organization': { kind: 'app', title: 'Organization', page: organization.render },
   '/settings/members': { kind: 'app', title: 'Members', page: members.render },
   '/settings/workspaces': { kind: 'app', title: 'Workspaces', page: workspaces.render },

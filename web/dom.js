@@ -192,6 +192,7 @@ const ICONS = {
   download: 'M12 4v11M7 10.5l5 5 5-5M5 20h14',
   refresh: 'M20 11a8 8 0 0 0-14.6-4.5L4 8M4 4v4h4M4 13a8 8 0 0 0 14.6 4.5L20 16M20 20v-4h-4',
   clock: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18M12 7.5V12l3 2',
+  terminal: 'M4 5h16a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1M7 10l3 2.5L7 15M12.5 15H17',
 };
 
 export function icon(name, cls = 'icon') {
