@@ -20,6 +20,7 @@ import * as cost from './pages/cost.js';
 import * as limitsPage from './pages/limits.js';
 import * as staffPage from './pages/staff.js';
 import * as workbench from './pages/workbench.js';
+import * as terms from './pages/terms.js';
 import * as notFound from './pages/not-found.js';
 
 // kind: 'public' (no session needed), 'onboarding', 'create-org' (signed in, before the
@@ -29,6 +30,7 @@ const ROUTES = {
   '/check-email': { kind: 'public', title: 'Check your email', page: login.renderCheckEmail },
   '/sign-in': { kind: 'public', title: 'Signing in', page: login.renderSignIn },
   '/accept-invite': { kind: 'public', title: 'Accepting the invitation', page: login.renderAcceptInvite },
+  '/terms': { kind: 'public', title: 'Terms of Service', page: terms.render },
   '/onboarding': { kind: 'onboarding', title: 'Welcome', page: onboarding.render },
   '/create-organization': { kind: 'create-org', title: 'Create organization', page: createOrg.render },
   '/dashboard': { kind: 'app', title: 'Dashboard', page: dashboard.render },

@@ -140,6 +140,7 @@ void gh_api_admin_key_get(gh_req_t *req);
 void gh_api_admin_key_revoke(gh_req_t *req);
 void gh_api_audit_list(gh_req_t *req);
 void gh_api_audit_actions(gh_req_t *req);
+void gh_api_auth_terms(gh_req_t *req);
 void gh_api_workbench_messages(gh_req_t *req);
 void gh_api_billing_get(gh_req_t *req);
 void gh_api_billing_card_add(gh_req_t *req);

@@ -20,6 +20,7 @@ static const gh_route_t routes[] = {
     {"GET", "/metrics", gh_api_metrics, GH_ACCESS_PUBLIC},
     {"GET", "/v1/countries", gh_api_countries, GH_ACCESS_PUBLIC},
     {"GET", "/auth/config", gh_api_auth_config, GH_ACCESS_PUBLIC},
+    {"GET", "/auth/terms", gh_api_auth_terms, GH_ACCESS_PUBLIC},
     {"POST", "/auth/email", gh_api_auth_email, GH_ACCESS_PUBLIC},
     {"GET", "/auth/verify", gh_api_auth_verify, GH_ACCESS_PUBLIC},
     {"POST", "/auth/verify", gh_api_auth_verify_post, GH_ACCESS_PUBLIC},
