@@ -21,6 +21,7 @@ import * as limitsPage from './pages/limits.js';
 import * as staffPage from './pages/staff.js';
 import * as workbench from './pages/workbench.js';
 import * as terms from './pages/terms.js';
+import * as help from './pages/help.js';
 import * as notFound from './pages/not-found.js';
 
 // kind: 'public' (no session needed), 'onboarding', 'create-org' (signed in, before the
@@ -43,6 +44,7 @@ const ROUTES = {
   '/settings/billing': { kind: 'app', title: 'Plans & Billing', page: billing.render },
   '/settings/limits': { kind: 'app', title: 'Limits', page: limitsPage.render },
   '/staff': { kind: 'app', title: 'Staff', page: staffPage.render },
+  '/help': { kind: 'app', title: 'Help', page: help.render },
   '/settings/usage': { kind: 'app', title: 'Usage', page: usage.render },
   '/settings/cost': { kind: 'app', title: 'Cost', page: cost.render },
 };
@@ -77,7 +79,7 @@ let controller = null;
 let firstRender = true;
 
 export function navigate(to, { replace = false } = {}) {
-  if (to !== location.pathname + location.search) {
+  if (to !== location.pathname + location.search + location.hash) {
     if (replace) history.replaceState(null, '', to); else history.pushState(null, '', to);
   }
   route();
@@ -174,12 +176,24 @@ async function mount(r, ctx, inShell) {
   root.classList.remove('app-loading');
   root.removeAttribute('aria-busy');
   if (inShell) {
+    // Every page's header links to its section of the help page.
+    const header = content.querySelector && content.querySelector('header.page-header');
+    const link = header && location.pathname !== '/help' && !header.querySelector('.help-link') ? help.helpLink(location.pathname) : null;
+    if (link) header.append(link);
     const shell = renderShell(root, { session: ctx.session, path: location.pathname, navigate, onSessionChange });
     shell.setContent(content);
   } else {
     root.replaceChildren(h('main.auth-layout#main', { tabindex: '-1' }, content));
   }
   window.scrollTo(0, 0);
+  // An address with a #section shows that section (the help page's links).
+  const target = location.hash.length > 1 ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+  if (target) {
+    target.scrollIntoView({ block: 'start' });
+    target.focus({ preventScroll: true });
+    firstRender = false;
+    return;
+  }
   if (!firstRender) {
     const h1 = root.querySelector('main h1');
     if (h1) {
@@ -263,7 +277,7 @@ document.addEventListener('click', (ev) => {
   if (url.origin !== location.origin || SERVER_PATHS.test(url.pathname)) return;
   if (url.pathname === location.pathname && url.search === location.search && url.hash) return;
   ev.preventDefault();
-  navigate(url.pathname + url.search);
+  navigate(url.pathname + url.search + url.hash);
 });
 
 window.addEventListener('popstate', route);

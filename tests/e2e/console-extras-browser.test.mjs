@@ -167,3 +167,44 @@ test('13. the dashboard: Copy copies the code sample; the model list shows price
     await context.close();
   }
 });
+
+test('13. every page links to its own section of the help page', async () => {
+  const srv = await server({});
+  const c = new Client(srv.consoleUrl);
+  await c.signUpWithOrg(srv, uniq('help'), 'Acme');
+  const ws = (await c.post('/v1/organizations/workspaces', { name: 'Research' })).body;
+  const { context, page } = await pageFor(srv, c);
+  try {
+    await page.goto(`${srv.consoleUrl}/help`);
+    await page.getByRole('heading', { level: 1, name: 'Help' }).waitFor();
+    const ids = await page.locator('section.help-section').evaluateAll((els) => els.map((e) => e.id));
+    const pages = [['/dashboard', 'dashboard'], ['/workbench', 'workbench'], ['/settings/organization', 'organization'],
+      ['/settings/members', 'members'], ['/settings/workspaces', 'workspaces'], [`/settings/workspaces/${ws.id}`, 'workspaces'],
+      ['/settings/keys', 'api-keys'], ['/settings/billing', 'billing'], ['/settings/limits', 'limits'],
+      ['/settings/usage', 'usage'], ['/settings/cost', 'cost'], ['/settings/audit-log', 'audit-log']];
+    for (const [path, id] of pages) {
+      await page.goto(`${srv.consoleUrl}${path}`);
+      const link = page.locator('header.page-header a.help-link');
+      await link.waitFor().catch((e) => { throw new Error(`${path}: ${e.message}`); });
+      assert.equal(await link.getAttribute('href'), `/help#${id}`, path);
+      assert.ok(ids.includes(id), `the help page has a section "${id}"`);
+    }
+    // Followed from API Keys, the link lands on that section, in view.
+    await page.goto(`${srv.consoleUrl}/settings/keys`);
+    await page.locator('header.page-header a.help-link').click();
+    await page.waitForURL(`${srv.consoleUrl}/help#api-keys`);
+    const section = page.locator('#api-keys');
+    await section.getByRole('heading', { name: 'API Keys' }).waitFor();
+    const box = await section.boundingBox();
+    assert.ok(box.y >= 0 && box.y < DESKTOP.height / 2, `the section is at the top of the window (y=${box.y})`);
+    await page.screenshot({ path: join(ARTIFACTS, 'help-1280.png') });
+    await page.setViewportSize(PHONE);
+    await page.goto(`${srv.consoleUrl}/settings/limits`);
+    await page.screenshot({ path: join(ARTIFACTS, 'limits-help-link-390.png') });
+    await page.goto(`${srv.consoleUrl}/help#limits`);
+    await page.locator('#limits').getByRole('heading', { name: 'Limits' }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'help-390.png') });
+  } finally {
+    await context.close();
+  }
+});
