@@ -123,7 +123,9 @@ test('12. without a terms file /terms says no terms were provided; terms_url lin
   try {
     await o.page.goto(`${own.consoleUrl}/onboarding`);
     const link = o.page.getByRole('link', { name: 'Terms of Service' });
-    await o.page.waitForFunction(() => document.querySelector('a[target="_blank"]')?.getAttribute('href') !== '/terms');
+    await link.waitFor();
+    // The href is set once /auth/config answers.
+    await o.page.waitForFunction(() => document.querySelector('a[target="_blank"]').getAttribute('href') === 'https://legal.example.com/terms');
     assert.equal(await link.getAttribute('href'), 'https://legal.example.com/terms');
   } finally {
     await o.context.close();
