@@ -313,8 +313,11 @@ test('a purchase credits a lot at once, mails a receipt and issues an invoice', 
   try {
     writeFileSync(join(dir, 'invoice.pdf'), raw);
     const text = execFileSync('pdftotext', ['-layout', join(dir, 'invoice.pdf'), '-'], { encoding: 'utf8' });
+    // The seller's address and VAT ID, and (a German buyer with a VAT ID, an Italian seller
+    // registered for VAT) the reverse charge, even though this seller charges no tax at home.
     for (const want of [inv.number, 'Invoice', 'Bill to', 'Buyer GmbH', 'DE136695976', SELLER.seller_name,
-      'IT00743110157', 'Gatehouse API credits', '$25.00', 'Total', 'TEST MODE']) {
+      'Via Roma 1', '20121', 'Milano', 'IT00743110157', 'Gatehouse API credits', '$25.00', 'Total', 'TEST MODE',
+      'Reverse charge', 'VAT 0% (reverse charge)']) {
       assert.ok(text.includes(want), `the invoice PDF lacks ${JSON.stringify(want)}:\n${text}`);
     }
   } finally {
