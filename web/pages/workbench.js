@@ -173,6 +173,8 @@ function workbench(ctx, cfg, workspaces) {
     run.disabled = true;
     stop.hidden = false;
     running = new AbortController();
+    // Where the answer sits below the form (narrow windows), bring it into view.
+    if (result.getBoundingClientRect().top > window.innerHeight) result.scrollIntoView({ block: 'start', behavior: 'smooth' });
     const stopCall = () => running && running.abort();
     ctx.signal.addEventListener('abort', stopCall);
     const usage = {};
