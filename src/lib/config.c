@@ -664,6 +664,13 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
         return set_int(&c->link_limit_window_s, value, 1, 7 * 24 * 3600, key, err, err_size);
     if (KEY("auth", "terms_version"))
         return set_str(c->terms_version, sizeof(c->terms_version), value, key, err, err_size);
+    if (KEY("auth", "terms_url")) {
+        if (*value && check_url(value, key, err, err_size))
+            return GH_EINVAL;
+        return set_str(c->terms_url, sizeof(c->terms_url), value, key, err, err_size);
+    }
+    if (KEY("auth", "terms_file"))
+        return set_str(c->terms_file, sizeof(c->terms_file), value, key, err, err_size);
     if (KEY("auth", "max_organizations_per_account"))
         return set_int(&c->max_orgs_per_account, value, 1, 1000, key, err, err_size);
     if (KEY("organizations", "invite_ttl_days"))

@@ -99,6 +99,8 @@ typedef struct gh_config {
     int link_limit_per_ip;
     int link_limit_window_s;
     char terms_version[32];
+    char terms_url[GH_CONFIG_STR];   /* the Terms of Service link; "" = Gatehouse's /terms page */
+    char terms_file[GH_CONFIG_PATH]; /* what /terms shows; "" = a placeholder saying so */
     int max_orgs_per_account;
 
     /* [organizations] */
