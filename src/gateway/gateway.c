@@ -61,6 +61,7 @@
 #include <sodium.h>
 
 #include "gateway/loops.h"
+#include "gateway/meter.h"
 #include "gateway/mock.h"
 #include "gateway/relay.h"
 #include "gateway/request.h"
@@ -581,34 +582,6 @@ static bool style_is(const gh_model_cfg_t *m, const char *style)
 /* The output reserved for a chat request that sets no max_tokens: a request that then writes
  * more is still charged in full (the ledger is the truth) and counted as an overrun. */
 #define GW_OUTPUT_BOUND_DEFAULT 4096
-/* Each of the up to four separately rounded parts of an actual cost may round up by half a
- * nano-dollar; the worst case is rounded once. */
-#define GW_ROUNDING_SLACK_NUSD 2
-
-static int64_t add_sat(int64_t a, int64_t b)
-{
-    int64_t r;
-    return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
-}
-
-/* An upper bound of what a request can cost: every input token at the dearest input price
- * (plain, cache write or cache read) and max_tokens of output. The input bound is the body's
- * size in bytes: a tokenizer's token covers at least one byte of text, and JSON around the
- * text only adds bytes. (What a real upstream adds on its own, such as a tool-use system
- * prompt for a tiny tool definition, could exceed it; that shows as an overrun in the
- * engine's stats, and the cost is still charged.) */
-static int64_t worst_cost(const gh_model_cfg_t *m, int64_t input_bound, int64_t output_bound)
-{
-    int64_t in_price = m->price_input;
-    if (m->price_cache_write > in_price)
-        in_price = m->price_cache_write;
-    if (m->price_cache_read > in_price)
-        in_price = m->price_cache_read;
-    int64_t cost = add_sat(gh_price_cost(input_bound, in_price),
-                           gh_price_cost(output_bound, m->price_output));
-    return add_sat(cost, GW_ROUNDING_SLACK_NUSD);
-}
-
 /* Puts the anthropic-ratelimit-* headers (and retry-after) of `a` on the response. */
 static void add_limit_headers(h2o_req_t *req, const gh_admit_t *a)
 {
@@ -645,7 +618,8 @@ static bool admit(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r, gh_api_ki
         ar.input_tokens_bound = body_len > INT64_MAX ? INT64_MAX : (int64_t)body_len;
         ar.max_output_tokens = parsed->max_tokens >= 0 ? parsed->max_tokens
                                                        : GW_OUTPUT_BOUND_DEFAULT;
-        ar.worst_cost_nusd = worst_cost(model, ar.input_tokens_bound, ar.max_output_tokens);
+        ar.worst_cost_nusd =
+            gh_meter_worst_cost(model, ar.input_tokens_bound, ar.max_output_tokens);
     }
     gh_admit_t a;
     gh_limits_admit(gw->env.limits, &ar, &a); /* on an error the decision fails closed */
@@ -756,6 +730,9 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
         .started = r->started,
         .limits = l->gw->env.limits,
         .hold = &hold,
+        .admit_enforced = l->gw->env.limits != NULL && l->gw->env.limits_enforce,
+        .input_bound = body.len > INT64_MAX ? INT64_MAX : (int64_t)body.len,
+        .output_bound = parsed.max_tokens >= 0 ? parsed.max_tokens : GW_OUTPUT_BOUND_DEFAULT,
     };
     gh_relay_start(l->relay, &rq);
     return 0;

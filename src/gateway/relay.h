@@ -2,9 +2,9 @@
  * relayed back to the client as it arrives, metered on the way, charged with one usage event.
  *
  * Upstreams. A model with style anthropic or openai is reached over HTTP/1.1 (TLS for
- * https://) with gateway/hclient, through a keep-alive connection pool per model and loop
- * (bounded by the model's max_connections; requests beyond it wait for a free connection),
- * never blocking the loop; style mock is the built-in mock (gateway/mock.c). Both speak
+ * https://) with gateway/hclient, through a keep-alive connection pool per deployment and
+ * loop (bounded by the model's max_connections; requests beyond it wait for a free
+ * connection), never blocking the loop; style mock is the built-in mock (gateway/mock.c). Both speak
  * gh_upstream_cb_t (upstream.h). The upstream gets only what it needs: content-type,
  * content-length, accept, anthropic-version and anthropic-beta (anthropic style), and its own
  * key read once at start from the model's api_key_env (x-api-key for anthropic style,
@@ -21,6 +21,18 @@
  * 502 api_error, timeouts 504 timeout_error, HTTP 503/529 529 overloaded_error, other 5xx
  * 502; once a stream has started they arrive as an SSE error event and the stream ends
  * cleanly.
+ *
+ * Deployments, retries, fallbacks. Each attempt goes to a deployment gateway/balancer.h
+ * chooses. An attempt that fails before any byte went to the client (refused, reset, garbage,
+ * connect or first-byte timeout, 5xx, 503/529, and a 429 when another attempt is possible)
+ * is retried on another deployment, up to the model's `retries`, while the request is younger
+ * than the model's first_byte_timeout_ms; the body is built once per model and sent again as
+ * it is. Never after the first byte (a stream's head goes out with the upstream's), never on
+ * another 4xx. When the model's deployments are exhausted or all ejected, the requested
+ * model's `fallbacks` are tried in order: each must speak the request's API, have a
+ * deployment in rotation, and pass admission for its own worst case (the hold moves to it);
+ * the request is then billed at its prices and its usage event names the requested model,
+ * the serving model and the deployment.
  *
  * Charging. Each request that reached this point is exactly one usage event, submitted
  * before the last bytes go to the client: at message_stop / [DONE], at the upstream's end,
@@ -99,6 +111,10 @@ typedef struct gh_relay_request {
      * cost is counted. Both may be NULL. */
     gh_limits_t *limits;
     const gh_limits_hold_t *hold;
+    /* Whether admission is enforced, and the request's bounds: a fallback model's worst case
+     * (gh_meter_worst_cost) is admitted before it serves. */
+    bool admit_enforced;
+    int64_t input_bound, output_bound;
 } gh_relay_request_t;
 
 /* Forwards the request and relays the answer to rq->req, which always gets a response. */
