@@ -136,9 +136,10 @@ int gh_balancer_pick(gh_balancer_t *b, gh_balancer_cursor_t *cur, uint32_t tried
             r -= (uint64_t)b->d[i].weight;
         }
         assert(second != first);
-        /* Lower (in flight + 1) / weight wins; the first on a tie. */
-        int64_t f = (load(&b->d[first].in_flight) + 1) * b->d[second].weight;
-        int64_t s = (load(&b->d[second].in_flight) + 1) * b->d[first].weight;
+        /* Fewer requests in flight per unit of weight wins; the first on a tie, so that
+         * without load (every count 0) the round robin alone decides. */
+        int64_t f = load(&b->d[first].in_flight) * b->d[second].weight;
+        int64_t s = load(&b->d[second].in_flight) * b->d[first].weight;
         pick = s < f ? second : first;
     }
     start(b, pick, retry);
@@ -194,6 +195,7 @@ static void eject(gh_balancer_t *b, size_t i, int64_t now_ms)
     atomic_store_explicit(&d->consecutive, 0, memory_order_relaxed);
     atomic_store_explicit(&d->trial, false, memory_order_relaxed);
     gh_metrics_deploy_health(b->model, (int)i, GH_DEPLOY_EJECTED);
+    gh_metrics_deploy_ejection(b->model, (int)i);
 }
 
 /* A failure of deployment i (a request's, a trial's or a probe's). */

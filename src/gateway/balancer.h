@@ -4,9 +4,9 @@
  * Balancing. Weighted power of two choices on outstanding requests: two distinct deployments
  * are drawn among the healthy ones not yet tried by this request, the first by smooth
  * weighted round robin (nginx's: deterministic, exactly proportional to the weights over a
- * cycle), the second at random in proportion to the weights; the one with the lower
- * (in flight + 1) / weight wins, the first on a tie. Without load every count is 0 and the
- * first always wins, so traffic follows the weights exactly; under load a deployment that
+ * cycle), the second at random in proportion to the weights; the one with fewer requests
+ * in flight per unit of weight wins, the first on a tie. Without load every count is 0 and
+ * the first always wins, so traffic follows the weights exactly; under load a deployment that
  * answers slowly accumulates outstanding requests and loses the comparisons, so it gets less
  * traffic without any latency measurement or tuning. The counts of requests in flight are
  * shared by every loop (relaxed atomics); the round robin's state is per loop (a cursor).

@@ -135,7 +135,12 @@ void gh_metrics_deploy_health(int model, int dep, gh_deploy_health_t h)
     if (d == NULL)
         return;
     atomic_store_explicit(&d->health, (int)h, memory_order_relaxed);
-    if (h == GH_DEPLOY_EJECTED)
+}
+
+void gh_metrics_deploy_ejection(int model, int dep)
+{
+    deploy_t *d = deploy_of(model, dep);
+    if (d != NULL)
         atomic_fetch_add_explicit(&d->ejections, 1, memory_order_relaxed);
 }
 

@@ -64,8 +64,10 @@ typedef struct gh_metrics_deploy {
 void gh_metrics_deploy_start(int model, int dep, bool retry);
 /* An attempt ended after `us`; `err` is GH_DEPLOY_ERR_COUNT when it did not fail. */
 void gh_metrics_deploy_end(int model, int dep, gh_metric_deploy_err_t err, int64_t us);
-/* The deployment's health changed (an ejection is counted when `h` is GH_DEPLOY_EJECTED). */
+/* The deployment's health changed. */
 void gh_metrics_deploy_health(int model, int dep, gh_deploy_health_t h);
+/* The deployment was taken out of rotation. */
+void gh_metrics_deploy_ejection(int model, int dep);
 /* A snapshot of the deployment's figures (zeros for indexes out of range). */
 void gh_metrics_deploy_get(int model, int dep, gh_metrics_deploy_t *out);
 

@@ -1,0 +1,279 @@
+// Several deployments per model (issue 15): weighted balancing on outstanding requests,
+// retries before the first byte, passive health with ejection and re-admission, fallbacks
+// billed at their own prices, no retry once a stream has started. The deployments are real
+// `gatehouse mock-upstream` processes; their failures are switched with --fail and
+// PUT /mock/fail. Nothing here bets on timing: shares are counted over many requests and
+// compared with each other, and waits for a state are bounded polls of /metrics.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import Anthropic from '@anthropic-ai/sdk';
+import { startServer, BINARY } from './lib/server.mjs';
+import { Client } from './lib/client.mjs';
+import { uniq, sqlite, sqlQuote } from './lib/expect.mjs';
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+const mocks = [];
+
+async function startMock(args = []) {
+  const child = spawn(BINARY, ['mock-upstream', '--port', '0', '--threads', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (d) => { log += d; });
+  child.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  const url = await new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`mock upstream not ready in 10 s:\n${log}`)), 10000);
+    const check = () => {
+      const m = log.match(/mock upstream listening on (http:\/\/\S+)/);
+      if (m) { clearTimeout(timer); res(m[1]); }
+    };
+    child.stderr.on('data', check);
+    exited.then(({ code, signal }) => { clearTimeout(timer); rej(new Error(`exited (${code ?? signal}):\n${log}`)); });
+  });
+  const mock = {
+    url, child, exited,
+    async fail(mode) {
+      const r = await fetch(`${url}/mock/fail`, { method: 'PUT', body: mode });
+      assert.equal(r.status, 200, await r.text());
+    },
+    kill() { child.kill('SIGKILL'); },
+  };
+  mocks.push(mock);
+  return mock;
+}
+
+async function closedPort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const port = s.address().port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function metrics(server) {
+  const r = await fetch(`${server.consoleUrl}/metrics`);
+  assert.equal(r.status, 200);
+  return r.text();
+}
+
+// A per-deployment series' value: metric(text, 'gatehouse_deployment_requests_total', 'w211', 0).
+function metric(text, name, model, dep, extra = '') {
+  const re = new RegExp(`^${name}\\{model="${model}",deployment="${dep}"${extra}\\} (\\d+)$`, 'm');
+  const m = text.match(re);
+  return m ? Number(m[1]) : undefined;
+}
+const health = (text, model, dep) => ['up', 'ejected', 'trial'].find((s) => metric(text, 'gatehouse_deployment_health', model, dep, `,state="${s}"`) === 1);
+
+async function usageEvent(server, requestId, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = sqlite(server, `SELECT json_object('model', model, 'requested_model', requested_model,
+      'deployment', deployment, 'input_tokens', input_tokens, 'output_tokens', output_tokens,
+      'cost_nusd', cost_nusd, 'status', status, 'stream', stream)
+      FROM usage_events WHERE request_id = ${sqlQuote(requestId)};`).trim();
+    if (out) return JSON.parse(out);
+    if (Date.now() > deadline) throw new Error(`no usage event for ${requestId}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// Nano-USD for `tokens` at `usdPerMillion`, rounded half up as the meter does.
+const cost = (tokens, usdPerMillion) => Math.floor((tokens * usdPerMillion * 1e9 + 500000) / 1e6);
+
+const ask = (model, extra = {}) => ({ model, max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }], ...extra });
+
+// `total` requests from `concurrency` workers; returns their statuses.
+async function load(client, model, total, concurrency, onDone = () => {}) {
+  const statuses = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      next++;
+      try {
+        const r = await client.messages.create(ask(model)).withResponse();
+        statuses.push(r.response.status);
+      } catch (e) {
+        statuses.push(e.status ?? String(e));
+      }
+      await onDone(statuses.length);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return statuses;
+}
+
+// ---- the world ----------------------------------------------------------------------------------
+
+let server, key, A, B, C, K, F, S, M1, M2, client;
+const PRICE = { price_input: 3, price_output: 15 };
+
+before(async () => {
+  [A, B, C, K, F, S, M1, M2] = await Promise.all([
+    startMock(), startMock(), startMock(), startMock(['--latency-ms', '20']), startMock(),
+    startMock(['--latency-ms', '50']),
+    // Paced, so that the first events reach the client before the failure does.
+    startMock(['--fail', 'close-mid-stream', '--tokens-per-second', '50']),
+    startMock(['--fail', 'close-mid-stream', '--tokens-per-second', '50']),
+  ]);
+  const dead1 = await closedPort();
+  const dead2 = await closedPort();
+  server = await startServer({
+    config: {
+      'model w211': { upstream_url: `${A.url} weight=2, ${B.url}, ${C.url}`, ...PRICE },
+      'model slow3': { upstream_url: `${A.url}, ${B.url}, ${S.url}`, ...PRICE },
+      'model trio': { upstream_url: `${A.url}, ${B.url}, ${K.url}`, ...PRICE },
+      'model flaky': { upstream_url: `${A.url},${B.url},${F.url}`, eject_ms: 200, ...PRICE },
+      'model down': { upstream_url: `http://127.0.0.1:${dead1}, http://127.0.0.1:${dead2}`, fallbacks: 'backup', ...PRICE },
+      'model backup': { upstream_url: A.url, price_input: 7, price_output: 21 },
+      'model broken': { upstream_url: `${M1.url}, ${M2.url}`, ...PRICE },
+      'model single': { upstream_url: K.url, ...PRICE },
+    },
+  });
+  const admin = new Client(server.consoleUrl);
+  await admin.signUpWithOrg(server, uniq('deploy'), 'Deploy');
+  const r = await admin.post('/v1/organizations/api_keys', { name: 'deploy key' });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  key = r.body.key;
+  client = new Anthropic({ apiKey: key, baseURL: server.apiUrl, maxRetries: 0 });
+});
+
+after(async () => {
+  await server?.stop();
+  for (const m of mocks) {
+    if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGTERM');
+    await m.exited;
+  }
+});
+
+describe('several deployments per model', () => {
+  test('weights 2:1:1: shares within 5% of the weights over 3,000 requests, and usage names the deployment', async () => {
+    // One request at a time: nothing is outstanding when the next is placed, so every
+    // comparison is a tie and the weighted round robin decides alone.
+    const statuses = await load(client, 'w211', 3000, 1);
+    assert.deepEqual([...new Set(statuses)], [200]);
+    const text = await metrics(server);
+    const counts = [0, 1, 2].map((d) => metric(text, 'gatehouse_deployment_requests_total', 'w211', d));
+    assert.equal(counts[0] + counts[1] + counts[2], 3000);
+    const want = [1500, 750, 750];
+    counts.forEach((n, i) => assert.ok(Math.abs(n - want[i]) <= want[i] * 0.05, `deployment ${i}: ${n} of 3000, want ${want[i]} ± 5% (${counts})`));
+    // The usage events record which deployment served each request.
+    const rows = sqlite(server, `SELECT deployment, count(*) FROM usage_events WHERE model = 'w211' GROUP BY deployment ORDER BY deployment;`).trim();
+    const byUrl = Object.fromEntries(rows.split('\n').map((l) => l.split('|')).map(([u, n]) => [u, Number(n)]));
+    assert.deepEqual(byUrl, { [A.url]: counts[0], [B.url]: counts[1], [C.url]: counts[2] });
+    console.log(`w211 shares: ${counts.join(' / ')}`);
+  });
+
+  test('a deployment with 50 ms more latency gets less traffic than each fast one', async () => {
+    const statuses = await load(client, 'slow3', 900, 8);
+    assert.deepEqual([...new Set(statuses)], [200]);
+    const text = await metrics(server);
+    const [a, b, s] = [0, 1, 2].map((d) => metric(text, 'gatehouse_deployment_requests_total', 'slow3', d));
+    assert.equal(a + b + s, 900);
+    assert.ok(s < a && s < b, `slow ${s} vs fast ${a}, ${b}`);
+    console.log(`slow3 shares: fast ${a} / fast ${b} / slow ${s}`);
+  });
+
+  test('a deployment killed under load: no client sees an error', async () => {
+    let killed = false;
+    const statuses = await load(client, 'trio', 600, 8, (done) => {
+      if (!killed && done >= 150) { killed = true; K.kill(); }
+    });
+    assert.ok(killed);
+    assert.equal(statuses.length, 600);
+    assert.deepEqual([...new Set(statuses)], [200], `statuses: ${JSON.stringify(statuses.filter((s) => s !== 200).slice(0, 5))}`);
+    const text = await metrics(server);
+    const retries = [0, 1, 2].reduce((n, d) => n + metric(text, 'gatehouse_deployment_retries_total', 'trio', d), 0);
+    assert.ok(retries >= 1, 'failed attempts on the dead deployment were retried elsewhere');
+    assert.ok(metric(text, 'gatehouse_deployment_ejections_total', 'trio', 2) >= 1, 'the dead deployment was ejected');
+    assert.ok(metric(text, 'gatehouse_deployment_errors_total', 'trio', 2, ',kind="connect"') >= 1);
+    // A model with one deployment keeps today's behaviour: its dead upstream is a 502.
+    const single = await client.messages.create(ask('single')).catch((e) => e);
+    assert.equal(single.status, 502);
+  });
+
+  test('a deployment answering 529 is ejected, gets no traffic, and is re-admitted once healthy', async () => {
+    await F.fail('529');
+    let text;
+    for (let i = 0; i < 300; i++) {
+      const r = await client.messages.create(ask('flaky')).withResponse();
+      assert.equal(r.response.status, 200, 'the 529 is retried on another deployment');
+      text = await metrics(server);
+      if (metric(text, 'gatehouse_deployment_ejections_total', 'flaky', 2) >= 1) break;
+    }
+    assert.ok(metric(text, 'gatehouse_deployment_ejections_total', 'flaky', 2) >= 1, 'ejected');
+    assert.ok(metric(text, 'gatehouse_deployment_errors_total', 'flaky', 2, ',kind="overloaded"') >= 3);
+    assert.notEqual(health(text, 'flaky', 2), 'up');
+    // Healthy again: a trial request after the backoff brings it back.
+    await F.fail('none');
+    const deadline = Date.now() + 60000;
+    while (health(text, 'flaky', 2) !== 'up') {
+      assert.ok(Date.now() < deadline, 'not re-admitted within a minute');
+      const r = await client.messages.create(ask('flaky')).withResponse();
+      assert.equal(r.response.status, 200);
+      text = await metrics(server);
+    }
+    const before = metric(text, 'gatehouse_deployment_requests_total', 'flaky', 2);
+    const statuses = await load(client, 'flaky', 60, 1);
+    assert.deepEqual([...new Set(statuses)], [200]);
+    text = await metrics(server);
+    assert.ok(metric(text, 'gatehouse_deployment_requests_total', 'flaky', 2) - before >= 15, 'it gets its share again');
+  });
+
+  test('every deployment down: the fallback serves, named in the response, billed at its prices', async () => {
+    const { data: msg, response } = await client.messages.create(ask('down')).withResponse();
+    assert.equal(response.status, 200);
+    assert.equal(msg.model, 'backup', 'the response names the model that served');
+    const ev = await usageEvent(server, response.headers.get('request-id'));
+    assert.equal(ev.model, 'backup');
+    assert.equal(ev.requested_model, 'down');
+    assert.equal(ev.deployment, A.url);
+    assert.equal(ev.input_tokens, msg.usage.input_tokens);
+    assert.equal(ev.output_tokens, msg.usage.output_tokens);
+    assert.equal(ev.cost_nusd, cost(msg.usage.input_tokens, 7) + cost(msg.usage.output_tokens, 21));
+    // Both dead deployments were tried first (retries = 2 allows both), then the fallback.
+    let text = await metrics(server);
+    assert.equal(metric(text, 'gatehouse_deployment_errors_total', 'down', 0, ',kind="connect"') + metric(text, 'gatehouse_deployment_errors_total', 'down', 1, ',kind="connect"'), 2);
+    // Once both are ejected, requests go straight to the fallback.
+    for (let i = 0; i < 3; i++) assert.equal((await client.messages.create(ask('down'))).model, 'backup');
+    text = await metrics(server);
+    assert.equal(health(text, 'down', 0), 'ejected');
+    assert.equal(health(text, 'down', 1), 'ejected');
+    const attempts = metric(text, 'gatehouse_deployment_requests_total', 'down', 0) + metric(text, 'gatehouse_deployment_requests_total', 'down', 1);
+    const more = await client.messages.create(ask('down'));
+    assert.equal(more.model, 'backup');
+    text = await metrics(server);
+    assert.equal(metric(text, 'gatehouse_deployment_requests_total', 'down', 0) + metric(text, 'gatehouse_deployment_requests_total', 'down', 1), attempts, 'no attempt on ejected deployments');
+  });
+
+  test('a stream that fails mid-way is not retried, and is charged for what was relayed', async () => {
+    const { status, raw } = await new Promise((resolve, reject) => {
+      const req = http.request(`${server.apiUrl}/v1/messages`, {
+        method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': '2023-06-01' },
+      }, (res) => {
+        let raw = '';
+        res.on('data', (d) => { raw += d; });
+        res.on('end', () => resolve({ status: res.statusCode, raw, requestId: res.headers['request-id'] }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(ask('broken', { stream: true, max_tokens: 200 })));
+    }).then((r) => { r.requestId && (globalThis.brokenId = r.requestId); return r; });
+    assert.equal(status, 200);
+    assert.match(raw, /event: error/);
+    assert.doesNotMatch(raw, /message_stop/);
+    const text = await metrics(server);
+    const attempts = metric(text, 'gatehouse_deployment_requests_total', 'broken', 0) + metric(text, 'gatehouse_deployment_requests_total', 'broken', 1);
+    assert.equal(attempts, 1, 'one attempt: never retried after the first byte');
+    assert.equal(metric(text, 'gatehouse_deployment_retries_total', 'broken', 0) + metric(text, 'gatehouse_deployment_retries_total', 'broken', 1), 0);
+    const ev = await usageEvent(server, globalThis.brokenId);
+    assert.equal(ev.stream, 1);
+    // Charged what the relayed events reported (the input from message_start; nothing when
+    // the failure overtook every event).
+    const start = raw.match(/event: message_start\ndata: (.*)\n/);
+    assert.equal(ev.input_tokens, start ? JSON.parse(start[1]).message.usage.input_tokens : 0);
+    assert.equal(ev.cost_nusd, cost(ev.input_tokens, 3) + cost(ev.output_tokens, 15));
+    assert.ok([M1.url, M2.url].includes(ev.deployment));
+  });
+});
