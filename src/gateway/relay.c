@@ -1388,8 +1388,10 @@ static bool call_choose(call_t *c)
         c->dep = -1;
         c->dep_trial = false;
         if (!m->http) {
-            if (c->model_attempts == 0)
+            if (c->model_attempts == 0) {
+                c->ev.deployment[0] = '\0';
                 return true;
+            }
         } else if (c->model_attempts <= m->cfg->retries) {
             int d = gh_balancer_pick(m->bal, &c->rl->models[c->model_index].cursor, c->tried,
                                      retry, now, &c->dep_trial);

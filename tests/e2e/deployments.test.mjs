@@ -13,6 +13,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startServer, BINARY } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
 import { uniq, sqlite, sqlQuote } from './lib/expect.mjs';
+import { LIMITS_CONFIG, PRICES, price, orgWithKey, grant, admission, call, nusd, until } from './lib/limits.mjs';
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -275,5 +276,42 @@ describe('several deployments per model', () => {
     assert.equal(ev.input_tokens, start ? JSON.parse(start[1]).message.usage.input_tokens : 0);
     assert.equal(ev.cost_nusd, cost(ev.input_tokens, 3) + cost(ev.output_tokens, 15));
     assert.ok([M1.url, M2.url].includes(ev.deployment));
+  });
+});
+
+describe('fallbacks under admission', () => {
+  let lserver, org;
+  before(async () => {
+    const dead = await closedPort();
+    lserver = await startServer({
+      config: {
+        ...LIMITS_CONFIG,
+        'model lost': { upstream_url: `http://127.0.0.1:${dead}`, model_class: 'small', price_input: 1, price_output: 5, fallbacks: 'dime, gatehouse-mock-small' },
+        'model lost-dear': { upstream_url: `http://127.0.0.1:${dead}`, model_class: 'small', price_input: 1, price_output: 5, fallbacks: 'dime' },
+      },
+    });
+    org = await orgWithKey(lserver, 'Fallbacks');
+    await grant(lserver, org.admin, org.orgId, '1');
+  });
+  after(async () => { await lserver?.stop(); });
+
+  test('a fallback whose worst case the balance cannot cover is skipped; the next one serves at its prices', async () => {
+    const balance = async () => nusd((await admission(org.admin)).balance_usd);
+    const before = await balance();
+    // "dime" (a cent a token) would reserve more than the $1 balance for 200 output tokens.
+    const r = await call(lserver, org.key, ask('lost', { max_tokens: 200 }));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.model, 'gatehouse-mock-small');
+    const ev = await usageEvent(lserver, r.headers.get('request-id'));
+    assert.deepEqual([ev.model, ev.requested_model, ev.deployment], ['gatehouse-mock-small', 'lost', null]);
+    const want = price(ev.input_tokens, PRICES['gatehouse-mock-small'].in) + price(ev.output_tokens, PRICES['gatehouse-mock-small'].out);
+    assert.equal(BigInt(ev.cost_nusd), want);
+    await until(async () => before - (await balance()) === want, 'the balance to drop by the fallback\'s cost', 5000);
+    assert.equal(nusd((await admission(org.admin)).reserved_usd), 0n, 'no reservation is left behind');
+    // With only the unaffordable fallback, the client gets the upstream's failure, not charged.
+    const lost = await call(lserver, org.key, ask('lost-dear', { max_tokens: 200 }));
+    assert.equal(lost.status, 502, lost.text);
+    assert.equal(await balance(), before - want);
+    assert.equal(nusd((await admission(org.admin)).reserved_usd), 0n);
   });
 });
