@@ -60,6 +60,7 @@
 #include <h2o.h>
 #include <sodium.h>
 
+#include "gateway/health.h"
 #include "gateway/loops.h"
 #include "gateway/meter.h"
 #include "gateway/mock.h"
@@ -131,6 +132,7 @@ struct gh_gateway {
     const gh_config_t *cfg;
     gh_gateway_env_t env;
     gh_relay_models_t *relay_models;
+    gh_health_t *health; /* active health checks; NULL when no model asks for them */
     /* GET /v1/models and each model's own object, rendered once at start. */
     char *models_list;
     size_t models_list_len;
@@ -1397,6 +1399,7 @@ static void free_gateway(gh_gateway_t *gw)
     }
     if (gw->globalconf_ready)
         h2o_config_dispose(&gw->globalconf);
+    gh_health_stop(gw->health); /* it reads relay_models */
     gh_relay_models_free(gw->relay_models);
     for (int i = 0; gw->model_objects != NULL && i < gw->cfg->nmodels; i++)
         free(gw->model_objects[i]);
@@ -1445,6 +1448,11 @@ gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg,
     rc = build_models(gw);
     if (rc != GH_OK) {
         snprintf(err, err_size, "out of memory starting the data plane");
+        goto out_free_gateway;
+    }
+    rc = gh_health_start(&gw->health, cfg, gw->relay_models);
+    if (rc != GH_OK) {
+        snprintf(err, err_size, "cannot start the health checks");
         goto out_free_gateway;
     }
     rc = bind_listeners(gw, err, err_size);

@@ -65,7 +65,8 @@ static const char usage[] =
     "Per request: x-mock-latency-ms and x-mock-tokens-per-second override the defaults;\n"
     "x-mock-fail: garbage | close-mid-stream | stall | 529 | 500 injects a failure.\n"
     "PUT /mock/fail with a body of one of those, or none, changes --fail while running\n"
-    "(tests of what sits in front: a server that fails, then recovers).\n";
+    "(tests of what sits in front: a server that fails, then recovers); while it is 529 or\n"
+    "500, GET /healthz answers 503.\n";
 
 typedef struct ms_server ms_server_t;
 
@@ -303,7 +304,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (path_is(req, H2O_STRLIT("/healthz")) &&
         (method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD")))) {
-        REPLY_STATIC(req, 200, "{\"status\":\"ok\",\"mock\":true}");
+        /* Failing with 529 or 500 (--fail, PUT /mock/fail) makes it unhealthy too. */
+        int f = atomic_load(&l->srv->fail);
+        if (f == GH_MOCK_FAIL_OVERLOADED || f == GH_MOCK_FAIL_SERVER_ERROR)
+            REPLY_STATIC(req, 503, "{\"status\":\"failing\",\"mock\":true}");
+        else
+            REPLY_STATIC(req, 200, "{\"status\":\"ok\",\"mock\":true}");
         return 0;
     }
     if (path_is(req, H2O_STRLIT("/mock/fail")) && method_is(req, H2O_STRLIT("PUT"))) {

@@ -64,6 +64,8 @@ static_assert(RELAY_EVENT_HOLD_MAX < RELAY_PAUSE_BYTES, "an event is forwarded b
 typedef struct {
     const gh_deploy_cfg_t *cfg;
     bool ssl;
+    char host_str[256];      /* the host without brackets, for the health checks */
+    char authority_str[300];
     h2o_iovec_t host; /* into cfg->url */
     uint16_t port;
     h2o_iovec_t authority;
@@ -164,6 +166,22 @@ static gh_err_t deploy_init(relay_deploy_t *m, const gh_model_cfg_t *cfg,
     m->host = url.host;
     m->port = h2o_url_get_port(&url);
     m->authority = url.authority;
+    {
+        const char *h = url.host.base;
+        size_t hl = url.host.len;
+        if (hl >= 2 && h[0] == '[') {
+            h++;
+            hl -= 2;
+        }
+        if (hl >= sizeof(m->host_str) || url.authority.len >= sizeof(m->authority_str)) {
+            snprintf(err, err_size, "[model %s] the upstream host name is too long", cfg->name);
+            return GH_EINVAL;
+        }
+        memcpy(m->host_str, h, hl);
+        m->host_str[hl] = '\0';
+        memcpy(m->authority_str, url.authority.base, url.authority.len);
+        m->authority_str[url.authority.len] = '\0';
+    }
     /* The base URL names the server (http://10.0.0.5:8000) or, as OpenAI clients write it,
      * its /v1 (http://10.0.0.5:8000/v1); the API paths are appended with their /v1. */
     size_t plen = url.path.len;
@@ -275,6 +293,17 @@ void gh_relay_models_free(gh_relay_models_t *rm)
     }
     free(rm->models);
     free(rm);
+}
+
+bool gh_relay_models_deploy(const gh_relay_models_t *rm, size_t model, size_t dep,
+                            gh_relay_deploy_info_t *out)
+{
+    if (model >= rm->count || dep >= rm->models[model].ndeploys)
+        return false;
+    const relay_model_t *m = &rm->models[model];
+    const relay_deploy_t *d = &m->deploys[dep];
+    *out = (gh_relay_deploy_info_t){d->host_str, d->port, d->authority_str, d->ssl_ctx, m->bal};
+    return true;
 }
 
 /* ---- Per-loop machinery ------------------------------------------------------------------- */

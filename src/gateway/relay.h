@@ -48,10 +48,12 @@
 #include <time.h>
 
 #include <h2o.h>
+#include <openssl/ssl.h>
 
 #include "core/limits.h"
 #include "core/state.h"
 #include "core/usage.h"
+#include "gateway/balancer.h"
 #include "gateway/request.h"
 #include "gateway/upstream.h"
 #include "lib/config.h"
@@ -69,6 +71,19 @@ typedef struct gh_relay_models gh_relay_models_t;
 gh_err_t gh_relay_models_new(gh_relay_models_t **out, const gh_config_t *cfg, char *err,
                              size_t err_size);
 void gh_relay_models_free(gh_relay_models_t *rm);
+
+/* What the active health checks (gateway/health.h) need of one deployment: where it is, its
+ * TLS context (NULL for http://) and the model's balancer. Returns false when `model` has no
+ * deployment `dep` (the mock, or past the end). */
+typedef struct gh_relay_deploy_info {
+    const char *host; /* without brackets; NUL-terminated copy */
+    uint16_t port;
+    const char *authority; /* for the host header */
+    SSL_CTX *ssl_ctx;
+    gh_balancer_t *balancer;
+} gh_relay_deploy_info_t;
+bool gh_relay_models_deploy(const gh_relay_models_t *rm, size_t model, size_t dep,
+                            gh_relay_deploy_info_t *out);
 
 /* One loop's relay machinery: socket pools, HTTP client contexts and timers per model, and
  * the requests being relayed. Owned by the loop thread; created after h2o_context_init and

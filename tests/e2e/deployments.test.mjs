@@ -108,16 +108,17 @@ async function load(client, model, total, concurrency, onDone = () => {}) {
 
 // ---- the world ----------------------------------------------------------------------------------
 
-let server, key, A, B, C, K, F, S, M1, M2, client;
-const PRICE = { price_input: 3, price_output: 15 };
+let server, key, A, B, C, K, F, S, M1, M2, H, client;
+const PRICE = { price_input: 3, price_output: 15, model_class: 'shared' };
 
 before(async () => {
-  [A, B, C, K, F, S, M1, M2] = await Promise.all([
+  [A, B, C, K, F, S, M1, M2, H] = await Promise.all([
     startMock(), startMock(), startMock(), startMock(['--latency-ms', '20']), startMock(),
     startMock(['--latency-ms', '50']),
     // Paced, so that the first events reach the client before the failure does.
     startMock(['--fail', 'close-mid-stream', '--tokens-per-second', '50']),
     startMock(['--fail', 'close-mid-stream', '--tokens-per-second', '50']),
+    startMock(),
   ]);
   const dead1 = await closedPort();
   const dead2 = await closedPort();
@@ -128,9 +129,11 @@ before(async () => {
       'model trio': { upstream_url: `${A.url}, ${B.url}, ${K.url}`, ...PRICE },
       'model flaky': { upstream_url: `${A.url},${B.url},${F.url}`, eject_ms: 200, ...PRICE },
       'model down': { upstream_url: `http://127.0.0.1:${dead1}, http://127.0.0.1:${dead2}`, fallbacks: 'backup', ...PRICE },
-      'model backup': { upstream_url: A.url, price_input: 7, price_output: 21 },
+      'model backup': { upstream_url: A.url, model_class: 'shared', price_input: 7, price_output: 21 },
       'model broken': { upstream_url: `${M1.url}, ${M2.url}`, ...PRICE },
       'model single': { upstream_url: K.url, ...PRICE },
+      // Active checks every 100 ms; an ejection would last 5 minutes without them.
+      'model checked': { upstream_url: `${A.url}, ${H.url}`, health_path: '/healthz', health_interval_ms: 100, eject_ms: 300000, ...PRICE },
     },
   });
   const admin = new Client(server.consoleUrl);
@@ -247,6 +250,36 @@ describe('several deployments per model', () => {
     assert.equal(more.model, 'backup');
     text = await metrics(server);
     assert.equal(metric(text, 'gatehouse_deployment_requests_total', 'down', 0) + metric(text, 'gatehouse_deployment_requests_total', 'down', 1), attempts, 'no attempt on ejected deployments');
+  });
+
+  test('active health checks eject a failing deployment without any request, and bring it back', async () => {
+    await H.fail('500');
+    const deadline = Date.now() + 30000;
+    let text = await metrics(server);
+    while (health(text, 'checked', 1) !== 'ejected') {
+      assert.ok(Date.now() < deadline, 'not ejected by the health checks within 30 s');
+      await new Promise((r) => setTimeout(r, 50)); // polling the state, not betting on it
+      text = await metrics(server);
+    }
+    assert.equal(metric(text, 'gatehouse_deployment_requests_total', 'checked', 1), 0, 'no request was sent to it');
+    const before = metric(text, 'gatehouse_deployment_requests_total', 'checked', 0);
+    const statuses = await load(client, 'checked', 20, 1);
+    assert.deepEqual([...new Set(statuses)], [200]);
+    text = await metrics(server);
+    assert.equal(metric(text, 'gatehouse_deployment_requests_total', 'checked', 1), 0, 'an ejected deployment gets no traffic');
+    assert.equal(metric(text, 'gatehouse_deployment_requests_total', 'checked', 0) - before, 20);
+    // Healthy again: the next check re-admits it, long before its 5-minute ejection ends.
+    await H.fail('none');
+    while (health(text, 'checked', 1) !== 'up') {
+      assert.ok(Date.now() < deadline + 30000, 'not re-admitted by the health checks');
+      await new Promise((r) => setTimeout(r, 50));
+      text = await metrics(server);
+    }
+    const again = await load(client, 'checked', 20, 1);
+    assert.deepEqual([...new Set(again)], [200]);
+    text = await metrics(server);
+    const share = metric(text, 'gatehouse_deployment_requests_total', 'checked', 1);
+    assert.ok(share >= 5 && share <= 15, `it gets its half again (${share} of 20)`);
   });
 
   test('a stream that fails mid-way is not retried, and is charged for what was relayed', async () => {
