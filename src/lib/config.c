@@ -252,9 +252,18 @@ static gh_err_t finish_fallbacks(const gh_config_t *c, const gh_model_cfg_t *m, 
                      m->name);
             return GH_EINVAL;
         }
-        if (gh_config_model(c, m->fallbacks[i], strlen(m->fallbacks[i])) == NULL) {
+        const gh_model_cfg_t *f = gh_config_model(c, m->fallbacks[i], strlen(m->fallbacks[i]));
+        if (f == NULL) {
             snprintf(err, err_size, "[model %s] fallbacks: there is no [model %s]", m->name,
                      m->fallbacks[i]);
+            return GH_EINVAL;
+        }
+        /* The relay never translates between the two APIs. */
+        if ((!strcmp(m->style, "anthropic") && !strcmp(f->style, "openai")) ||
+            (!strcmp(m->style, "openai") && !strcmp(f->style, "anthropic"))) {
+            snprintf(err, err_size, "[model %s] fallbacks: %s speaks the %s API, %s the %s one",
+                     m->name, f->name, !strcmp(f->style, "openai") ? "OpenAI" : "Anthropic",
+                     m->name, !strcmp(m->style, "openai") ? "OpenAI" : "Anthropic");
             return GH_EINVAL;
         }
     }
