@@ -155,7 +155,7 @@ static void example_config_is_accurate(void **state)
         fail_msg("%s", err);
     assert_true(options >= 25);
     assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
-    assert_int_equal(c.nmodels, 5); /* every example model is valid */
+    assert_int_equal(c.nmodels, 7); /* every example model is valid */
     assert_string_equal(c.pay_provider, "test");
     assert_int_equal(c.min_purchase_nusd, 5 * GH_NUSD_PER_USD);
     assert_int_equal(c.max_purchase_nusd, 10000 * GH_NUSD_PER_USD);
