@@ -624,7 +624,7 @@ static gh_err_t set_model(gh_config_t *c, const char *section, const char *key,
                                         "characters", GH_FALLBACKS_MAX);
                 return GH_EINVAL;
             }
-            snprintf(m->fallbacks[m->nfallbacks++], sizeof(m->fallbacks[0]), "%s", item);
+            memcpy(m->fallbacks[m->nfallbacks++], item, strlen(item) + 1); /* length checked */
         }
         return GH_OK;
     }
