@@ -59,14 +59,14 @@
 #include "lib/config.h"
 #include "lib/err.h"
 
-/* What every loop shares about the configured models' upstreams: parsed URLs, the header
- * lines carrying each upstream's own key, each upstream model name as a JSON literal, the TLS
- * client context. Built once at start, read-only afterwards; it keeps pointers into `cfg`,
- * which must outlive it. */
+/* What every loop shares about the configured models' upstreams: each model's deployments
+ * (parsed URLs, the header lines carrying their own keys, TLS client contexts), its upstream
+ * model name as a JSON literal, its balancer and fallbacks (gateway/relay_models.h). Built
+ * once at start, read-only afterwards; it keeps pointers into `cfg`, which must outlive it. */
 typedef struct gh_relay_models gh_relay_models_t;
 
-/* Builds the shared upstream table for every model in `cfg`. Reads each api_key_env from the
- * environment (a variable that is named but unset is logged as a warning; the upstream then
+/* Builds the shared upstream table for every model in `cfg` (in gateway/relay_models.c).
+ * Reads each deployment's api_key_env from the environment (a variable that is named but unset is logged as a warning; the upstream then
  * gets no key). On failure writes a message into `err` and returns an error. */
 gh_err_t gh_relay_models_new(gh_relay_models_t **out, const gh_config_t *cfg, char *err,
                              size_t err_size);
