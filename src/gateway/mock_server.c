@@ -59,11 +59,11 @@ static const char usage[] =
     "  --tokens-per-second N  Streaming pace (default 0: no pacing)\n"
     "  --threads N            Event loops (default: one per core)\n"
     "  --fail MODE            Inject this failure into every reply (garbage, close-mid-stream,\n"
-    "                         stall, 529, 500; default none)\n"
+    "                         stall, 529, 500, 429; default none)\n"
     "  -h, --help             Show this help\n"
     "\n"
     "Per request: x-mock-latency-ms and x-mock-tokens-per-second override the defaults;\n"
-    "x-mock-fail: garbage | close-mid-stream | stall | 529 | 500 injects a failure.\n"
+    "x-mock-fail: garbage | close-mid-stream | stall | 529 | 500 | 429 injects a failure.\n"
     "PUT /mock/fail with a body of one of those, or none, changes --fail while running\n"
     "(tests of what sits in front: a server that fails, then recovers); while it is 529 or\n"
     "500, GET /healthz answers 503.\n";
@@ -320,7 +320,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             REPLY_STATIC(req, 400,
                          "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\","
                          "\"message\":\"the body must be none, garbage, close-mid-stream, "
-                         "stall, 529 or 500\"}}");
+                         "stall, 529, 500 or 429\"}}");
             return 0;
         }
         atomic_store(&l->srv->fail, (int)f);
@@ -357,7 +357,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             REPLY_STATIC(req, 400,
                          "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\","
                          "\"message\":\"x-mock-fail must be garbage, close-mid-stream, stall, "
-                         "529 or 500\"}}");
+                         "529, 500 or 429\"}}");
             return 0;
         }
     }

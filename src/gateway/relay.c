@@ -896,7 +896,7 @@ static void up_on_head(void *ctx, int status, const char *ct, size_t ct_len)
     } else if (status == 429 && call_may_retry(c)) {
         /* Another deployment (or a fallback) may have room: the 429 is not passed on. */
         c->mode = MODE_DISCARD;
-        c->end_err = GH_EUNAVAIL;
+        c->end_err = GH_ERATE;
         c->att_retryable = true;
         snprintf(c->end_msg, sizeof(c->end_msg),
                  "The upstream model server for %s is rate limiting (HTTP 429).",

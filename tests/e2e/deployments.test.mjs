@@ -108,17 +108,18 @@ async function load(client, model, total, concurrency, onDone = () => {}) {
 
 // ---- the world ----------------------------------------------------------------------------------
 
-let server, key, A, B, C, K, F, S, M1, M2, H, client;
+let server, key, A, B, C, K, F, S, M1, M2, H, R, client;
 const PRICE = { price_input: 3, price_output: 15, model_class: 'shared' };
 
 before(async () => {
-  [A, B, C, K, F, S, M1, M2, H] = await Promise.all([
+  [A, B, C, K, F, S, M1, M2, H, R] = await Promise.all([
     startMock(), startMock(), startMock(), startMock(['--latency-ms', '20']), startMock(),
     startMock(['--latency-ms', '50']),
     // Paced, so that the first events reach the client before the failure does.
     startMock(['--fail', 'close-mid-stream', '--tokens-per-second', '50']),
     startMock(['--fail', 'close-mid-stream', '--tokens-per-second', '50']),
     startMock(),
+    startMock(['--fail', '429']),
   ]);
   const dead1 = await closedPort();
   const dead2 = await closedPort();
@@ -132,6 +133,8 @@ before(async () => {
       'model backup': { upstream_url: A.url, model_class: 'shared', price_input: 7, price_output: 21 },
       'model broken': { upstream_url: `${M1.url}, ${M2.url}`, ...PRICE },
       'model single': { upstream_url: K.url, ...PRICE },
+      'model limited': { upstream_url: `${R.url}, ${A.url}`, ...PRICE },
+      'model limited-alone': { upstream_url: R.url, ...PRICE },
       // Active checks every 100 ms; an ejection would last 5 minutes without them.
       'model checked': { upstream_url: `${A.url}, ${H.url}`, health_path: '/healthz', health_interval_ms: 100, eject_ms: 300000, ...PRICE },
     },
@@ -224,6 +227,21 @@ describe('several deployments per model', () => {
     assert.deepEqual([...new Set(statuses)], [200]);
     text = await metrics(server);
     assert.ok(metric(text, 'gatehouse_deployment_requests_total', 'flaky', 2) - before >= 15, 'it gets its share again');
+  });
+
+  test('a 429 from one deployment is retried on another, and does not eject it', async () => {
+    const statuses = await load(client, 'limited', 30, 1);
+    assert.deepEqual([...new Set(statuses)], [200]);
+    const text = await metrics(server);
+    const limited = metric(text, 'gatehouse_deployment_errors_total', 'limited', 0, ',kind="rate_limited"');
+    assert.ok(limited >= 10, `the rate-limited deployment got its share of first attempts (${limited})`);
+    assert.equal(metric(text, 'gatehouse_deployment_retries_total', 'limited', 1), limited, 'each was retried on the other');
+    assert.equal(metric(text, 'gatehouse_deployment_ejections_total', 'limited', 0), 0, 'busy is not broken');
+    assert.equal(health(text, 'limited', 0), 'up');
+    // With nowhere else to go, the upstream's 429 reaches the client as it is.
+    const alone = await client.messages.create(ask('limited-alone')).catch((e) => e);
+    assert.equal(alone.status, 429);
+    assert.equal(alone.error.error.type, 'rate_limit_error');
   });
 
   test('every deployment down: the fallback serves, named in the response, billed at its prices', async () => {
