@@ -13,6 +13,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startServer, BINARY } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
 import { uniq, sqlite, sqlQuote } from './lib/expect.mjs';
+import { report, USAGE } from './lib/reports.mjs';
 import { LIMITS_CONFIG, PRICES, price, orgWithKey, grant, admission, call, nusd, until } from './lib/limits.mjs';
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -358,6 +359,12 @@ describe('fallbacks under admission', () => {
     const want = price(ev.input_tokens, PRICES['gatehouse-mock-small'].in) + price(ev.output_tokens, PRICES['gatehouse-mock-small'].out);
     assert.equal(BigInt(ev.cost_nusd), want);
     await until(async () => before - (await balance()) === want, 'the balance to drop by the fallback\'s cost', 5000);
+    // The usage report groups by the model that served.
+    const day = new Date(); day.setUTCHours(0, 0, 0, 0);
+    const buckets = await report(org.admin, USAGE, { starting_at: day.toISOString().replace('.000Z', 'Z'), bucket_width: '1d', group_by: ['model'] });
+    const results = buckets.flatMap((b) => b.results);
+    assert.deepEqual(results.map((x) => [x.model, x.uncached_input_tokens, x.output_tokens]),
+      [['gatehouse-mock-small', ev.input_tokens, ev.output_tokens]]);
     assert.equal(nusd((await admission(org.admin)).reserved_usd), 0n, 'no reservation is left behind');
     // With only the unaffordable fallback, the client gets the upstream's failure, not charged.
     const lost = await call(lserver, org.key, ask('lost-dear', { max_tokens: 200 }));
