@@ -47,6 +47,21 @@ async function startMock(args = []) {
   return mock;
 }
 
+// A minimal Anthropic-style upstream that records the x-api-key of every request.
+async function startKeyUpstream(keysSeen) {
+  const srv = http.createServer((req, res) => {
+    keysSeen.push(req.headers['x-api-key']);
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'msg_k', type: 'message', role: 'assistant', model: 'k', stop_reason: 'end_turn',
+        stop_sequence: null, content: [{ type: 'text', text: 'ok' }], usage: { input_tokens: 3, output_tokens: 1 } }));
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${srv.address().port}`, close: () => new Promise((r) => srv.close(r)) };
+}
+
 async function closedPort() {
   const s = net.createServer();
   await new Promise((r) => s.listen(0, '127.0.0.1', r));
@@ -110,6 +125,8 @@ async function load(client, model, total, concurrency, onDone = () => {}) {
 // ---- the world ----------------------------------------------------------------------------------
 
 let server, key, A, B, C, K, F, S, M1, M2, H, R, client;
+const keysAt = [[], []];
+const keyUpstreams = [];
 const PRICE = { price_input: 3, price_output: 15, model_class: 'shared' };
 
 before(async () => {
@@ -124,7 +141,9 @@ before(async () => {
   ]);
   const dead1 = await closedPort();
   const dead2 = await closedPort();
+  keyUpstreams.push(await startKeyUpstream(keysAt[0]), await startKeyUpstream(keysAt[1]));
   server = await startServer({
+    env: { GH_TEST_KEY_ONE: 'sk-one-0123456789', GH_TEST_KEY_TWO: 'sk-two-0123456789' },
     config: {
       'model w211': { upstream_url: `${A.url} weight=2, ${B.url}, ${C.url}`, ...PRICE },
       'model slow3': { upstream_url: `${A.url}, ${B.url}, ${S.url}`, ...PRICE },
@@ -134,6 +153,7 @@ before(async () => {
       'model backup': { upstream_url: A.url, model_class: 'shared', price_input: 7, price_output: 21 },
       'model broken': { upstream_url: `${M1.url}, ${M2.url}`, ...PRICE },
       'model single': { upstream_url: K.url, ...PRICE },
+      'model keyed': { upstream_url: `${keyUpstreams[0].url}, ${keyUpstreams[1].url}`, api_key_env: 'GH_TEST_KEY_ONE, GH_TEST_KEY_TWO', ...PRICE },
       'model limited': { upstream_url: `${R.url}, ${A.url}`, ...PRICE },
       'model limited-alone': { upstream_url: R.url, ...PRICE },
       // Active checks every 100 ms; an ejection would last 5 minutes without them.
@@ -150,6 +170,7 @@ before(async () => {
 
 after(async () => {
   await server?.stop();
+  for (const u of keyUpstreams) await u.close();
   for (const m of mocks) {
     if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGTERM');
     await m.exited;
@@ -167,7 +188,13 @@ describe('several deployments per model', () => {
     assert.equal(counts[0] + counts[1] + counts[2], 3000);
     const want = [1500, 750, 750];
     counts.forEach((n, i) => assert.ok(Math.abs(n - want[i]) <= want[i] * 0.05, `deployment ${i}: ${n} of 3000, want ${want[i]} ± 5% (${counts})`));
-    // The usage events record which deployment served each request.
+    // The usage events record which deployment served each request (once the writer has
+    // committed all of them).
+    const deadline = Date.now() + 20000;
+    while (Number(sqlite(server, `SELECT count(*) FROM usage_events WHERE model = 'w211';`).trim()) < 3000) {
+      assert.ok(Date.now() < deadline, 'the 3,000 usage events were not committed within 20 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const rows = sqlite(server, `SELECT deployment, count(*) FROM usage_events WHERE model = 'w211' GROUP BY deployment ORDER BY deployment;`).trim();
     const byUrl = Object.fromEntries(rows.split('\n').map((l) => l.split('|')).map(([u, n]) => [u, Number(n)]));
     assert.deepEqual(byUrl, { [A.url]: counts[0], [B.url]: counts[1], [C.url]: counts[2] });
@@ -230,6 +257,15 @@ describe('several deployments per model', () => {
     assert.ok(metric(text, 'gatehouse_deployment_requests_total', 'flaky', 2) - before >= 15, 'it gets its share again');
   });
 
+  test('each deployment gets its own key from api_key_env\'s list', async () => {
+    const statuses = await load(client, 'keyed', 10, 1);
+    assert.deepEqual([...new Set(statuses)], [200]);
+    assert.ok(keysAt[0].length >= 1 && keysAt[1].length >= 1, `both deployments served (${keysAt[0].length}, ${keysAt[1].length})`);
+    assert.deepEqual([...new Set(keysAt[0])], ['sk-one-0123456789']);
+    assert.deepEqual([...new Set(keysAt[1])], ['sk-two-0123456789']);
+    assert.ok(!server.log.includes('sk-one-0123456789') && !server.log.includes('sk-two-0123456789'), 'keys are never logged');
+  });
+
   test('a 429 from one deployment is retried on another, and does not eject it', async () => {
     const statuses = await load(client, 'limited', 30, 1);
     assert.deepEqual([...new Set(statuses)], [200]);
@@ -239,6 +275,18 @@ describe('several deployments per model', () => {
     assert.equal(metric(text, 'gatehouse_deployment_retries_total', 'limited', 1), limited, 'each was retried on the other');
     assert.equal(metric(text, 'gatehouse_deployment_ejections_total', 'limited', 0), 0, 'busy is not broken');
     assert.equal(health(text, 'limited', 0), 'up');
+    // A stream too: the retry happens before the stream's head, so the client sees one clean stream.
+    const before = metric(text, 'gatehouse_deployment_errors_total', 'limited', 0, ',kind="rate_limited"');
+    let now = before;
+    for (let i = 0; i < 20 && now === before; i++) {
+      const stream = await client.messages.create(ask('limited', { stream: true }));
+      const kinds = [];
+      for await (const ev of stream) kinds.push(ev.type);
+      assert.equal(kinds[0], 'message_start');
+      assert.equal(kinds.at(-1), 'message_stop');
+      now = metric(await metrics(server), 'gatehouse_deployment_errors_total', 'limited', 0, ',kind="rate_limited"');
+    }
+    assert.ok(now > before, 'a streaming request met the 429 and was retried');
     // With nowhere else to go, the upstream's 429 reaches the client as it is.
     const alone = await client.messages.create(ask('limited-alone')).catch((e) => e);
     assert.equal(alone.status, 429);
