@@ -1,5 +1,6 @@
 #include "unit.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -188,6 +189,58 @@ static void backoff_doubles_up_to_five_minutes(void **state)
     gh_balancer_free(b);
 }
 
+typedef struct {
+    gh_balancer_t *b;
+    int seed;
+} racer_t;
+
+static void *race(void *arg)
+{
+    racer_t *r = arg;
+    gh_balancer_cursor_t cur = {.rng = (uint64_t)r->seed};
+    for (int i = 0; i < 20000; i++) {
+        bool trial;
+        int64_t now = T0 + i;
+        int d = gh_balancer_pick(r->b, &cur, 0, false, now, &trial);
+        if (d < 0)
+            d = gh_balancer_pick_any(r->b, 0, false);
+        /* Deployment 2 always fails: it is ejected, tried, ejected again, by every thread. */
+        gh_balancer_end(r->b, d, trial, d == 2 ? GH_BALANCER_FAILED : GH_BALANCER_OK,
+                        d == 2 ? GH_DEPLOY_ERR_RESET : GH_DEPLOY_ERR_COUNT, 1, now);
+    }
+    return NULL;
+}
+
+static void threads_keep_the_counts_exact(void **state)
+{
+    (void)state;
+    int w[] = {3, 1, 1};
+    gh_model_cfg_t m = model_of(3, w);
+    m.eject_ms = 1;
+    gh_balancer_t *b = gh_balancer_new(&m, 45);
+    pthread_t t[4];
+    racer_t r[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (racer_t){b, i + 1};
+        assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    uint64_t total = 0;
+    for (int d = 0; d < 3; d++) {
+        gh_metrics_deploy_t mt;
+        gh_metrics_deploy_get(45, d, &mt);
+        assert_int_equal(mt.in_flight, 0);
+        total += mt.requests;
+    }
+    assert_int_equal(total, 80000);
+    gh_metrics_deploy_t bad;
+    gh_metrics_deploy_get(45, 2, &bad);
+    assert_true(bad.ejections >= 1);
+    assert_int_equal(bad.errors[GH_DEPLOY_ERR_RESET], bad.requests);
+    gh_balancer_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +249,7 @@ int main(void)
         cmocka_unit_test(tried_deployments_are_skipped),
         cmocka_unit_test(failures_eject_then_one_trial_decides),
         cmocka_unit_test(backoff_doubles_up_to_five_minutes),
+        cmocka_unit_test(threads_keep_the_counts_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
