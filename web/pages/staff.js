@@ -19,7 +19,7 @@ export function render(ctx) {
     h('header.page-header',
       h('div',
         h('h1.page-title', 'Staff'),
-        h('p.page-lead', 'Review requests for higher limits and set organizations’ tiers. Every decision is mailed to the organization’s admins and written to its audit log.'))));
+        h('p.page-lead', 'Review requests for higher limits, set organizations’ tiers and watch each model’s upstream servers. Every decision is mailed to the organization’s admins and written to its audit log.'))));
   if (!ctx.session.account.is_staff) {
     page.append(h('section.card.empty-state', { 'aria-labelledby': 'staff-no-access' },
       h('div.empty-icon', icon('lock', 'icon icon-lg')),
