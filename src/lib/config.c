@@ -203,6 +203,15 @@ static gh_err_t set_deployments(gh_model_cfg_t *m, const char *value, char *err,
             rc = set_str(d->url, sizeof(d->url), item, "upstream_url", err, err_size);
         if (rc)
             return rc;
+        /* The URL is shown on the Staff page, logged and stored with usage events: no
+         * credentials in it. */
+        const char *host = strstr(d->url, "://") + 3;
+        size_t host_len = strcspn(host, "/?#");
+        if (memchr(host, '@', host_len) != NULL) {
+            snprintf(err, err_size, "upstream_url: put the upstream's key in api_key_env, not "
+                                    "in the URL");
+            return GH_EINVAL;
+        }
         strip_trailing_slash(d->url);
         m->ndeployments++;
     }

@@ -287,6 +287,9 @@ static void deployments_are_parsed(void **state)
     assert_non_null(strstr(err, "http://"));
     assert_int_equal(gh_config_set(&c, "model a", "upstream_url", " , ", err, sizeof(err)),
                      GH_EINVAL);
+    assert_int_equal(gh_config_set(&c, "model a", "upstream_url", "http://u:secret@x:1", err,
+                                   sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "api_key_env"));
     assert_int_equal(gh_config_set(&c, "model a", "health_path", "health", err, sizeof(err)),
                      GH_EINVAL);
     assert_int_equal(gh_config_set(&c, "model a", "upstream_url", "http://x:1, http://y:2", err,
