@@ -185,6 +185,7 @@ void gh_api_limit_request_create(gh_req_t *req);
 void gh_api_ws_limits_get(gh_req_t *req);
 void gh_api_ws_limits_set(gh_req_t *req);
 void gh_api_staff_requests_list(gh_req_t *req);
+void gh_api_staff_deployments(gh_req_t *req);
 void gh_api_staff_request_approve(gh_req_t *req);
 void gh_api_staff_request_decline(gh_req_t *req);
 void gh_api_staff_orgs_list(gh_req_t *req);
