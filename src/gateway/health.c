@@ -94,7 +94,7 @@ bool gh_health_probe(const gh_relay_deploy_info_t *info, const char *path, int t
         ssl = SSL_new(info->ssl_ctx);
         if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
             goto out_close;
-        SSL_set_tlsext_host_name(ssl, info->host);
+        SSL_set_tlsext_host_name(ssl, info->tls_name);
         if (SSL_connect(ssl) != 1 || SSL_write(ssl, req, n) != n)
             goto out_close;
     } else if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {

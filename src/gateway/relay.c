@@ -133,7 +133,8 @@ gh_relay_loop_t *gh_relay_loop_new(const gh_relay_models_t *rm, h2o_context_t *c
         for (size_t d = 0; d < m->ndeploys; d++) {
             const relay_deploy_t *dp = &m->deploys[d];
             lm->pools[d] = gh_hclient_pool_new(rl->loop, &ctx->receivers.hostinfo_getaddr,
-                                               dp->host, dp->port, dp->ssl_ctx, keepalive,
+                                               dp->host, dp->port, dp->ssl_ctx, dp->tls_name,
+                                               keepalive,
                                                &ctx->zero_timeout, RELAY_IDLE_MAX, open_max,
                                                (int)i);
             if (lm->pools[d] == NULL)

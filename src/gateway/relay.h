@@ -80,6 +80,7 @@ typedef struct gh_relay_deploy_info {
     uint16_t port;
     const char *authority; /* for the host header */
     SSL_CTX *ssl_ctx;
+    const char *tls_name; /* the name sent as SNI: tls_server_name, else the host */
     gh_balancer_t *balancer;
 } gh_relay_deploy_info_t;
 bool gh_relay_models_deploy(const gh_relay_models_t *rm, size_t model, size_t dep,

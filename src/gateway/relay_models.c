@@ -22,13 +22,18 @@ static bool header_value_ok(const char *s)
 
 /* A TLS client context for one https:// upstream: TLS 1.2 or later, the peer's certificate
  * verified against the system's roots or the model's tls_ca_file, and its name checked by
- * OpenSSL against the URL's host, a DNS name or an IP address (h2o checks DNS names only). */
+ * OpenSSL against the model's tls_server_name when set, else the URL's host, a DNS name or an
+ * IP address (h2o checks DNS names only). */
 static gh_err_t tls_init(gh_relay_deploy_t *m, const gh_model_cfg_t *cfg, char *err,
                          size_t err_size)
 {
     char host[256];
     const char *h = m->host.base;
     size_t hlen = m->host.len;
+    if (cfg->tls_server_name[0]) {
+        h = cfg->tls_server_name;
+        hlen = strlen(h);
+    }
     if (hlen >= 2 && h[0] == '[') {
         h++;
         hlen -= 2;
@@ -113,8 +118,14 @@ static gh_err_t deploy_init(gh_relay_deploy_t *m, const gh_model_cfg_t *cfg,
     }
     memcpy(m->path, url.path.base, plen);
     m->path[plen] = '\0';
+    if (cfg->tls_server_name[0] && !m->ssl) {
+        snprintf(err, err_size, "[model %s] tls_server_name is for https:// upstreams; %s is not one",
+                 cfg->name, dc->url);
+        return GH_EINVAL;
+    }
     if (m->ssl && tls_init(m, cfg, err, err_size) != GH_OK)
         return GH_EINVAL;
+    m->tls_name = cfg->tls_server_name[0] ? cfg->tls_server_name : NULL;
 
     if (dc->api_key_env[0]) {
         const char *key = getenv(dc->api_key_env);
@@ -219,6 +230,7 @@ bool gh_relay_models_deploy(const gh_relay_models_t *rm, size_t model, size_t de
         return false;
     const gh_relay_model_t *m = &rm->models[model];
     const gh_relay_deploy_t *d = &m->deploys[dep];
-    *out = (gh_relay_deploy_info_t){d->host_str, d->port, d->authority_str, d->ssl_ctx, m->bal};
+    *out = (gh_relay_deploy_info_t){d->host_str, d->port, d->authority_str, d->ssl_ctx,
+                                    d->tls_name ? d->tls_name : d->host_str, m->bal};
     return true;
 }

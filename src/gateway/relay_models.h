@@ -32,6 +32,7 @@ typedef struct gh_relay_deploy {
     char auth_line[512];      /* "x-api-key: ...\r\n", "authorization: Bearer ...\r\n" or "" */
     size_t auth_line_len;
     SSL_CTX *ssl_ctx; /* https:// only: verifies the upstream's certificate for its host */
+    const char *tls_name; /* https:// only: the name sent and verified; NULL: the host */
 } gh_relay_deploy_t;
 
 typedef struct gh_relay_model {

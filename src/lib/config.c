@@ -1,6 +1,7 @@
 #include "lib/config.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <ini.h>
@@ -692,6 +693,22 @@ static gh_err_t set_model(gh_config_t *c, const char *section, const char *key,
     }
     if (!strcmp(key, "tls_ca_file"))
         return set_str(m->tls_ca_file, sizeof(m->tls_ca_file), value, key, err, err_size);
+    if (!strcmp(key, "tls_server_name")) {
+        /* A DNS name (letters, digits, '-' and '.'): what is sent as SNI and verified in the
+         * certificate instead of the URL's host, as nginx's proxy_ssl_name. */
+        size_t n = strlen(value);
+        bool ok = n > 0 && n < sizeof(m->tls_server_name) && value[0] != '.' && value[0] != '-';
+        for (size_t i = 0; ok && i < n; i++)
+            ok = isalnum((unsigned char)value[i]) || value[i] == '-' || value[i] == '.';
+        if (!ok) {
+            snprintf(err, err_size,
+                     "tls_server_name must be a DNS name such as models.internal, not \"%s\"",
+                     value);
+            return GH_EINVAL;
+        }
+        memcpy(m->tls_server_name, value, n + 1);
+        return GH_OK;
+    }
     if (!strcmp(key, "max_connections"))
         return set_int(&m->max_connections, value, 0, 1000000, key, err, err_size);
     if (!strcmp(key, "mock_latency_ms"))

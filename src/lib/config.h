@@ -56,6 +56,7 @@ typedef struct gh_model_cfg {
     int idle_timeout_ms;       /* longest silence while a response streams */
     int max_connections;       /* open upstream connections over all loops; 0: no limit */
     char tls_ca_file[GH_CONFIG_PATH]; /* https: CA certificates to trust; default: system's */
+    char tls_server_name[254]; /* https: the name sent (SNI) and verified; default: URL host */
     int64_t price_input;       /* nano-USD per million tokens */
     int64_t price_output;
     int64_t price_cache_write;
