@@ -21,6 +21,7 @@
 #include "core/staff.h"
 #include "core/state.h"
 #include "core/usage.h"
+#include "core/workbench.h"
 #include "gateway/gateway.h"
 #include "gateway/mock_server.h"
 #include "http/server.h"
@@ -564,6 +565,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "gatehouse: unknown command %s (see gatehouse --help)\n", argv[1]);
         rc = 2;
     }
+    gh_workbench_forget(); /* no Workbench secret outlives the process in its memory */
     curl_global_cleanup();
     return rc;
 }

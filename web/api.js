@@ -79,6 +79,69 @@ export function onUnauthorized(fn) {
   unauthorizedHandler = fn;
 }
 
+// The labels of the fields a person fills in on the console's forms. The server names fields
+// as the API does ("monthly_spend_limit_usd: must not exceed …"), which is right for API
+// clients; the console shows every message as a sentence about the field's label instead.
+const FIELD_LABELS = {
+  monthly_spend_limit_usd: 'The monthly spend limit',
+  monthly_cap_usd: 'The monthly spend cap',
+  requests_per_minute: 'Requests per minute',
+  input_tokens_per_minute: 'Input tokens per minute',
+  output_tokens_per_minute: 'Output tokens per minute',
+  amount_usd: 'The amount',
+  threshold_usd: 'The minimum balance',
+  exp_month: 'The expiry month',
+  exp_year: 'The expiry year',
+  cvc: 'The security code (CVC)',
+  full_name: 'Your full name',
+  confirmed_age_18: 'Confirming your age',
+  accepted_terms: 'Accepting the terms',
+  legal_name: 'The legal name',
+  billing_email: 'The billing email',
+  billing_address: 'The billing address',
+  'billing_address.line1': 'Address line 1',
+  'billing_address.line2': 'Address line 2',
+  'billing_address.city': 'The city',
+  'billing_address.postal_code': 'The postal code',
+  'billing_address.state': 'The state or province',
+  'billing_address.country': 'The country',
+  line1: 'Address line 1',
+  line2: 'Address line 2',
+  postal_code: 'The postal code',
+  vat_id: 'The Tax or VAT ID',
+  display_color: 'The colour',
+  workspace_role: 'The workspace role',
+  workspace_id: 'The workspace',
+  intended_use: 'The intended use',
+  regulated_industries: 'The regulated industries',
+  max_tokens: 'Max tokens',
+  temperature: 'The temperature',
+  name: 'The name',
+  email: 'The email address',
+  role: 'The role',
+  country: 'The country',
+  countries: 'The countries',
+  city: 'The city',
+  reason: 'The reason',
+};
+const FIELD_RE = new RegExp(`^(${Object.keys(FIELD_LABELS).map((k) => k.replace('.', '\\.')).sort((a, b) => b.length - a.length).join('|')})(?::\\s*|\\s+)(.*)$`, 's');
+const SNAKE_RE = /\b[a-z]+(?:_[a-z0-9]+)+\b/g;
+
+// A server message as a sentence about the field's label: "monthly_spend_limit_usd: must not
+// exceed …" → "The monthly spend limit must not exceed …". Field names later in the sentence
+// get their label in lower case. Messages about no field are unchanged.
+export function humanizeMessage(message) {
+  let text = String(message || '');
+  const m = FIELD_RE.exec(text);
+  if (m) {
+    const rest = m[2];
+    const verb = /^(must|is|are|has|cannot|can|should|needs?|was|does)\b/.test(rest);
+    text = verb ? `${FIELD_LABELS[m[1]]} ${rest}` : `${FIELD_LABELS[m[1]]}: ${rest}`;
+  }
+  text = text.replace(/,? or null for no (limit|cap)/g, ', or leave it empty for no $1');
+  return text.replace(SNAKE_RE, (w) => (FIELD_LABELS[w] ? FIELD_LABELS[w].replace(/^(The|Your) /, '').replace(/^./, (c) => c.toLowerCase()) : w));
+}
+
 const FALLBACK = {
   400: 'The request was not valid.',
   401: 'Your session has ended. Please sign in again.',
@@ -123,7 +186,7 @@ export async function request(method, path, options = {}) {
     const e = new ApiError(
       res.status,
       err ? err.type : 'http_error',
-      (err && err.message) || FALLBACK[res.status] || `Request failed (HTTP ${res.status}).`,
+      (err && err.message ? humanizeMessage(err.message) : null) || FALLBACK[res.status] || `Request failed (HTTP ${res.status}).`,
       (data && data.request_id) || res.headers.get('request-id'),
       retry ? Number(retry) : null,
       err,

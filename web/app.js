@@ -2,7 +2,7 @@
 // person belongs (login, onboarding, first organization, the console), and the shell
 // (top bar + sidebar) that wraps every console page.
 import { loadSession, loadConsoleConfig, getSession, setSession, productName, onUnauthorized, post, rememberNext, takeNext } from './api.js';
-import { h } from './dom.js';
+import { h, closeAllDialogs } from './dom.js';
 import { renderShell } from './shell.js';
 import * as login from './pages/login.js';
 import * as onboarding from './pages/onboarding.js';
@@ -19,6 +19,9 @@ import * as usage from './pages/usage.js';
 import * as cost from './pages/cost.js';
 import * as limitsPage from './pages/limits.js';
 import * as staffPage from './pages/staff.js';
+import * as workbench from './pages/workbench.js';
+import * as terms from './pages/terms.js';
+import * as help from './pages/help.js';
 import * as notFound from './pages/not-found.js';
 
 // kind: 'public' (no session needed), 'onboarding', 'create-org' (signed in, before the
@@ -28,9 +31,11 @@ const ROUTES = {
   '/check-email': { kind: 'public', title: 'Check your email', page: login.renderCheckEmail },
   '/sign-in': { kind: 'public', title: 'Signing in', page: login.renderSignIn },
   '/accept-invite': { kind: 'public', title: 'Accepting the invitation', page: login.renderAcceptInvite },
+  '/terms': { kind: 'public', title: 'Terms of Service', page: terms.render },
   '/onboarding': { kind: 'onboarding', title: 'Welcome', page: onboarding.render },
   '/create-organization': { kind: 'create-org', title: 'Create organization', page: createOrg.render },
   '/dashboard': { kind: 'app', title: 'Dashboard', page: dashboard.render },
+  '/workbench': { kind: 'app', title: 'Workbench', page: workbench.render },
   '/settings/organization': { kind: 'app', title: 'Organization', page: organization.render },
   '/settings/members': { kind: 'app', title: 'Members', page: members.render },
   '/settings/workspaces': { kind: 'app', title: 'Workspaces', page: workspaces.render },
@@ -39,6 +44,7 @@ const ROUTES = {
   '/settings/billing': { kind: 'app', title: 'Plans & Billing', page: billing.render },
   '/settings/limits': { kind: 'app', title: 'Limits', page: limitsPage.render },
   '/staff': { kind: 'app', title: 'Staff', page: staffPage.render },
+  '/help': { kind: 'app', title: 'Help', page: help.render },
   '/settings/usage': { kind: 'app', title: 'Usage', page: usage.render },
   '/settings/cost': { kind: 'app', title: 'Cost', page: cost.render },
 };
@@ -73,7 +79,7 @@ let controller = null;
 let firstRender = true;
 
 export function navigate(to, { replace = false } = {}) {
-  if (to !== location.pathname + location.search) {
+  if (to !== location.pathname + location.search + location.hash) {
     if (replace) history.replaceState(null, '', to); else history.pushState(null, '', to);
   }
   route();
@@ -85,6 +91,9 @@ function setTitle(title) {
 
 // Renders the page for the current URL, after sending the person where they belong.
 async function route() {
+  // A dialog belongs to the page it was opened on: leaving the page (Back, a link, a session
+  // that ended) closes it, so nothing is created from a dialog floating over another page.
+  closeAllDialogs();
   const seq = ++renderSeq;
   if (controller) controller.abort();
   controller = new AbortController();
@@ -167,12 +176,24 @@ async function mount(r, ctx, inShell) {
   root.classList.remove('app-loading');
   root.removeAttribute('aria-busy');
   if (inShell) {
+    // Every page's header links to its section of the help page.
+    const header = content.querySelector && content.querySelector('header.page-header');
+    const link = header && location.pathname !== '/help' && !header.querySelector('.help-link') ? help.helpLink(location.pathname) : null;
+    if (link) header.append(link);
     const shell = renderShell(root, { session: ctx.session, path: location.pathname, navigate, onSessionChange });
     shell.setContent(content);
   } else {
     root.replaceChildren(h('main.auth-layout#main', { tabindex: '-1' }, content));
   }
   window.scrollTo(0, 0);
+  // An address with a #section shows that section (the help page's links).
+  const target = location.hash.length > 1 ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+  if (target) {
+    target.scrollIntoView({ block: 'start' });
+    target.focus({ preventScroll: true });
+    firstRender = false;
+    return;
+  }
   if (!firstRender) {
     const h1 = root.querySelector('main h1');
     if (h1) {
@@ -187,7 +208,10 @@ async function mount(r, ctx, inShell) {
 // null means signed out.
 function onSessionChange(session) {
   setSession(session);
-  if (!session) return navigate('/login');
+  if (!session) {
+    announceSignOut();
+    return navigate('/login');
+  }
   route();
 }
 
@@ -217,10 +241,31 @@ function renderFatal(e) {
       h('div.form-actions', retry))));
 }
 
-onUnauthorized(() => {
+// The session ended: close what was open and go to the sign-in page.
+function sessionLost() {
+  closeAllDialogs();
   setSession(null);
   sessionChecked = true;
-  navigate('/login', { replace: true });
+  if (location.pathname !== '/login') navigate('/login', { replace: true });
+}
+
+onUnauthorized(sessionLost);
+
+// Signing out in one tab ends the session in every tab of this browser at once (they share
+// the cookie); a tab also checks its session when it becomes visible again, which notices a
+// sign-out made elsewhere (another browser, an expired or revoked session).
+const sessionChannel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('gatehouse-session') : null;
+export function announceSignOut() {
+  if (sessionChannel) sessionChannel.postMessage('signed-out');
+}
+if (sessionChannel) {
+  sessionChannel.onmessage = (ev) => { if (ev.data === 'signed-out' && getSession()) sessionLost(); };
+}
+document.addEventListener('visibilitychange', async () => {
+  if (document.visibilityState !== 'visible' || !getSession()) return;
+  try {
+    if (!(await loadSession())) sessionLost();
+  } catch { /* offline: the next request will tell */ }
 });
 
 // Same-origin links to console routes are handled here instead of reloading the page.
@@ -232,7 +277,7 @@ document.addEventListener('click', (ev) => {
   if (url.origin !== location.origin || SERVER_PATHS.test(url.pathname)) return;
   if (url.pathname === location.pathname && url.search === location.search && url.hash) return;
   ev.preventDefault();
-  navigate(url.pathname + url.search);
+  navigate(url.pathname + url.search + url.hash);
 });
 
 window.addEventListener('popstate', route);

@@ -67,6 +67,10 @@ export function field(control, { label, hint, optional = false, note } = {}) {
   if (described.length) control.setAttribute('aria-describedby', described.join(' '));
   const labelEl = h('label.field-label', { for: id }, label, optional ? h('span.optional', ' (optional)') : null);
   const wrap = h('div.field', labelEl, control, hintEl, noteEl, errorEl);
+  // An error is about what was there when it was checked: editing the field clears it.
+  const clearOnEdit = () => { if (!errorEl.hidden) setError(null); };
+  control.addEventListener('input', clearOnEdit);
+  control.addEventListener('change', clearOnEdit);
   const setError = (msg) => {
     errorEl.textContent = msg || '';
     errorEl.hidden = !msg;
@@ -126,6 +130,39 @@ export function toast(message, kind = 'success') {
   }, 5000);
 }
 
+// A "Copy" button for `getText()` (a code sample, an id): says "Copied" for a moment, and when
+// the clipboard is refused selects `selectTarget` (if given) so Ctrl+C works.
+export function copyButton(getText, { label = 'Copy', selectTarget = null, cls = 'btn btn-secondary btn-sm copy-button' } = {}) {
+  const b = h('button', { type: 'button', class: cls }, icon('copy'), h('span', label));
+  const status = h('span.visually-hidden', { role: 'status', 'aria-live': 'polite' });
+  b.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(getText());
+      b.replaceChildren(icon('check'), h('span', 'Copied'));
+      status.textContent = 'Copied to the clipboard.';
+      setTimeout(() => { if (b.isConnected) b.replaceChildren(icon('copy'), h('span', label)); }, 2000);
+    } catch {
+      if (selectTarget) {
+        const range = document.createRange();
+        range.selectNodeContents(selectTarget);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+      }
+      status.textContent = 'Could not copy automatically: the text is selected, press Ctrl+C (⌘C) to copy it.';
+    }
+  });
+  return { button: b, status };
+}
+
+// A code sample: the code in a scrolling <pre> with a Copy button over its corner.
+export function codeSample(codeEl, { label = 'Example code' } = {}) {
+  const pre = h('pre.code-pre', { tabindex: '0', 'aria-label': label }, codeEl);
+  const copy = copyButton(() => codeEl.textContent, { selectTarget: codeEl, label: 'Copy' });
+  copy.button.setAttribute('aria-label', `Copy ${label.toLowerCase()}`);
+  return h('div.code-sample', pre, h('div.code-sample-actions', copy.button), copy.status);
+}
+
 // Stroke icons, 24×24 viewBox, drawn for this console.
 const ICONS = {
   home: 'M3 10.5 12 3l9 7.5V20a1 1 0 0 1-1 1h-5v-6h-6v6H4a1 1 0 0 1-1-1z',
@@ -155,6 +192,8 @@ const ICONS = {
   download: 'M12 4v11M7 10.5l5 5 5-5M5 20h14',
   refresh: 'M20 11a8 8 0 0 0-14.6-4.5L4 8M4 4v4h4M4 13a8 8 0 0 0 14.6 4.5L20 16M20 20v-4h-4',
   clock: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18M12 7.5V12l3 2',
+  help: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18M9.5 9.5a2.5 2.5 0 1 1 3.5 2.3c-.6.3-1 .9-1 1.6v.6M12 17h.01',
+  terminal: 'M4 5h16a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1M7 10l3 2.5L7 15M12.5 15H17',
 };
 
 export function icon(name, cls = 'icon') {
@@ -184,12 +223,25 @@ export function brandMark(name) {
 const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
 const openDialogs = []; // the stack of open dialogs; only the top one handles keys
+const closers = new Map(); // dialog element -> its close function
+
+// Closes every open dialog, busy or not, newest first: the console calls this on every route
+// change and when the session ends, so no dialog outlives the page (or the person) it was
+// opened for, and nothing can be submitted from it afterwards.
+export function closeAllDialogs() {
+  for (const el of [...openDialogs].reverse()) {
+    const close = closers.get(el);
+    if (close) close(undefined, { restoreFocus: false });
+  }
+}
 
 const focusables = (root) => [...root.querySelectorAll(FOCUSABLE)].filter((el) => !el.closest('[hidden]') && el.getClientRects().length);
 
 // options: {title, lead, body (nodes), actions (nodes), size: 'sm'|'md'|'lg', onClose(result),
 // initialFocus (element)}. Returns {el, body, footer, close(result), setBusy(bool), closed}.
-export function openDialog({ title, lead, body = [], actions = [], size = 'md', onClose, initialFocus, className } = {}) {
+// onDismiss(): asked before Escape, the close button or the backdrop close the dialog; it
+// returns false to keep it open (the one-time secret warns first).
+export function openDialog({ title, lead, body = [], actions = [], size = 'md', onClose, initialFocus, className, onDismiss } = {}) {
   const titleId = nextId('dialog-title');
   const leadId = lead ? nextId('dialog-lead') : null;
   const closeButton = h('button.icon-button.dialog-close', { type: 'button', 'aria-label': 'Close' }, icon('close'));
@@ -210,15 +262,16 @@ export function openDialog({ title, lead, body = [], actions = [], size = 'md', 
   let resolveClosed;
   const closed = new Promise((res) => { resolveClosed = res; });
 
-  function close(result) {
+  function close(result, { restoreFocus = true } = {}) {
     if (done) return;
     done = true;
     document.removeEventListener('keydown', onKey, true);
     openDialogs.splice(openDialogs.indexOf(el), 1);
+    closers.delete(el);
     if (el.open) el.close();
     el.remove();
     if (!openDialogs.length) document.body.classList.remove('dialog-open');
-    if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus({ preventScroll: true });
+    if (!restoreFocus) { /* the page under it is being replaced */ } else if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus({ preventScroll: true });
     else {
       const h1 = document.querySelector('main h1');
       if (h1) { h1.setAttribute('tabindex', '-1'); h1.focus({ preventScroll: true }); }
@@ -226,11 +279,16 @@ export function openDialog({ title, lead, body = [], actions = [], size = 'md', 
     if (onClose) onClose(result);
     resolveClosed(result);
   }
+  const dismiss = () => {
+    if (busyNow) return;
+    if (onDismiss && onDismiss() === false) return;
+    close();
+  };
   function onKey(ev) {
     if (!el.isConnected || openDialogs[openDialogs.length - 1] !== el) return;
     if (ev.key === 'Escape') {
       ev.preventDefault();
-      if (!busyNow) close();
+      dismiss();
       return;
     }
     if (ev.key !== 'Tab') return;
@@ -248,18 +306,19 @@ export function openDialog({ title, lead, body = [], actions = [], size = 'md', 
   }
   // The native Escape handling ("cancel") is replaced by ours, which respects `busy`.
   el.addEventListener('cancel', (ev) => ev.preventDefault());
-  closeButton.addEventListener('click', () => { if (!busyNow) close(); });
+  closeButton.addEventListener('click', dismiss);
   el.addEventListener('mousedown', (ev) => {
     // A press on the backdrop (the dialog element itself, outside its box) closes it.
     if (ev.target !== el || busyNow) return;
     const r = el.getBoundingClientRect();
     const inside = ev.clientX >= r.left && ev.clientX <= r.right && ev.clientY >= r.top && ev.clientY <= r.bottom;
-    if (!inside) close();
+    if (!inside) dismiss();
   });
   document.addEventListener('keydown', onKey, true);
 
   document.body.append(el);
   openDialogs.push(el);
+  closers.set(el, close);
   document.body.classList.add('dialog-open');
   el.showModal();
   const target = initialFocus || el.querySelector('[autofocus]') || focusables(bodyEl)[0] || focusables(footer)[0] || closeButton;
@@ -287,6 +346,7 @@ export function formDialog({ title, lead, fields = [], submitLabel = 'Save', bus
   const formId = nextId('dialog-form');
   const error = alertBox('error');
   const form = h('form.form.dialog-form', { id: formId, novalidate: true }, fields, error.el);
+  form.addEventListener('input', () => error.clear());
   const cancel = h('button.btn.btn-ghost', { type: 'button' }, 'Cancel');
   const submit = h(`button.btn.${danger ? 'btn-danger' : 'btn-primary'}`, { type: 'submit', form: formId }, submitLabel);
   if (busyLabel) submit.dataset.busyLabel = busyLabel;

@@ -32,14 +32,21 @@ export function centsToUsd(cents) {
   return `${neg ? '-' : ''}${a / 100n}.${String(a % 100n).padStart(2, '0')}`;
 }
 
-// "$1,234.50" (or "-$3.20") for a server amount, rounded to the cent. '—' when missing.
-export function formatUsd(usd) {
-  const nano = toNano(usd);
-  if (nano === null) return '—';
+// "$1,234.50" (or "-$3.20") for an amount in BigInt nano-USD, rounded half away from zero to
+// the cent; an amount that rounds to nothing but is not zero is "<$0.01" (">-$0.01"), so a
+// little spend never reads as none. The one rule for every page (Limits, Billing, Usage, Cost).
+export function formatNusd(nano) {
   const cents = nanoToCents(nano);
+  if (cents === 0n && nano !== 0n) return nano < 0n ? '>-$0.01' : '<$0.01';
   const neg = cents < 0n;
   const a = neg ? -cents : cents;
   return `${neg ? '-' : ''}$${group(String(a / 100n))}.${String(a % 100n).padStart(2, '0')}`;
+}
+
+// formatNusd for a server amount (a decimal string). '—' when missing.
+export function formatUsd(usd) {
+  const nano = toNano(usd);
+  return nano === null ? '—' : formatNusd(nano);
 }
 
 // Sign of a server amount: -1, 0 or 1 (0 when missing).

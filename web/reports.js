@@ -4,6 +4,7 @@
 // and downloaded through a Blob link.
 import { get } from './api.js';
 import { h, icon, nextId } from './dom.js';
+import { formatNusd } from './money.js';
 
 export const USAGE_REPORT = '/v1/organizations/usage_report/messages';
 export const COST_REPORT = '/v1/organizations/cost_report';
@@ -98,15 +99,9 @@ export function usdExact(nusd) {
   return `${neg ? '-' : ''}${a / 1_000_000_000n}${frac ? `.${frac.padEnd(2, '0')}` : '.00'}`;
 }
 
-// USD for people, rounded half up to cents ("$1,234.57"); an amount that rounds to nothing
-// but is not zero is "<$0.01". Exact amounts are in the titles and the CSV.
-export function formatUsd(nusd) {
-  const neg = nusd < 0n;
-  const a = neg ? -nusd : nusd;
-  const cents = (a + 5_000_000n) / 10_000_000n;
-  if (cents === 0n && a !== 0n) return `${neg ? '>-' : '<'}$0.01`;
-  return `${neg ? '-' : ''}$${(cents / 100n).toLocaleString('en-US')}.${(cents % 100n).toString().padStart(2, '0')}`;
-}
+// USD for people: the console's one rule (money.js), "<$0.01" for a little but not nothing.
+// Exact amounts are in the titles and the CSV.
+export const formatUsd = formatNusd;
 
 // nano-USD as a float of dollars, for drawing only.
 export const nusdToNumber = (nusd) => Number(nusd) / 1e9;
@@ -189,12 +184,14 @@ export function multiSelect({ id, label, allLabel, options, selected = [], onCha
       const box = h('input.checkbox', { type: 'checkbox', id: cid, value: o.value, checked: chosen.has(o.value) });
       box.addEventListener('change', () => {
         if (box.checked) chosen.add(o.value); else chosen.delete(o.value);
+        box.focus();
         paint();
         onChange([...chosen]);
       });
       const dot = o.color ? h('span.color-dot', { 'aria-hidden': 'true' }) : null;
       if (dot) dot.style.backgroundColor = o.color;
-      return h('div.ms-option', box, h('label', { for: cid }, dot, h('span', o.label), o.sub ? h('span.ms-sub', o.sub) : null));
+      // The whole row is the checkbox's label: a click anywhere on it selects.
+      return h('label.ms-option', { for: cid }, box, h('span.ms-option-text', dot, h('span', o.label), o.sub ? h('span.ms-sub', o.sub) : null));
     }) : [h('p.ms-empty', 'Nothing to choose from yet.')]));
     paint();
   }
@@ -221,6 +218,9 @@ export function multiSelect({ id, label, allLabel, options, selected = [], onCha
     if (ev.key === 'ArrowDown' && i >= 0) { ev.preventDefault(); boxes[Math.min(boxes.length - 1, i + 1)].focus(); }
     if (ev.key === 'ArrowUp' && i >= 0) { ev.preventDefault(); boxes[Math.max(0, i - 1)].focus(); }
   });
+  // A press on a row's text would move focus to the page's <main> (focusable, tabindex -1)
+  // and close the menu before the click selects: keep focus in the menu instead.
+  panel.addEventListener('mousedown', (ev) => { if (ev.target instanceof Element && !ev.target.closest('input, button')) ev.preventDefault(); });
   wrap.addEventListener('focusout', (ev) => { if (!wrap.contains(ev.relatedTarget) && ev.relatedTarget) close(false); });
   clear.addEventListener('click', () => {
     chosen = new Set();

@@ -5,7 +5,7 @@ import { post, productName } from './api.js';
 import { h, icon, brandMark, toast } from './dom.js';
 
 const NAV = [
-  { items: [{ href: '/dashboard', label: 'Dashboard', icon: 'home' }] },
+  { items: [{ href: '/dashboard', label: 'Dashboard', icon: 'home' }, { href: '/workbench', label: 'Workbench', icon: 'terminal' }] },
   {
     heading: 'Settings',
     items: [

@@ -1,6 +1,7 @@
 /* /auth/...: sign-in links, the session, onboarding, creating and switching organizations,
  * sign-out. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -8,6 +9,7 @@
 #include "core/auth.h"
 #include "core/org.h"
 #include "core/staff.h"
+#include "lib/log.h"
 #include "lib/text.h"
 
 void gh_api_auth_email(gh_req_t *req)
@@ -270,13 +272,57 @@ void gh_api_auth_config(gh_req_t *req)
                              cfg->oidc_label);
     json_t *models = json_array();
     for (int i = 0; i < cfg->nmodels; i++)
-        json_array_append_new(models, json_pack("{s:s, s:s, s:s, s:b}", "id", cfg->models[i].name,
-                                                "display_name", cfg->models[i].display_name,
-                                                "style", cfg->models[i].style, "mock",
-                                                !strcmp(cfg->models[i].style, "mock")));
+        json_array_append_new(
+            models,
+            json_pack("{s:s, s:s, s:s, s:b, s:{s:o, s:o, s:o, s:o}}", "id", cfg->models[i].name,
+                      "display_name", cfg->models[i].display_name, "style",
+                      cfg->models[i].style, "mock", !strcmp(cfg->models[i].style, "mock"),
+                      "price_per_mtok_usd", "input", gh_api_money(cfg->models[i].price_input),
+                      "output", gh_api_money(cfg->models[i].price_output), "cache_write",
+                      gh_api_money(cfg->models[i].price_cache_write), "cache_read",
+                      gh_api_money(cfg->models[i].price_cache_read)));
     gh_res_json(req, 200,
-                json_pack("{s:s, s:s, s:s, s:i, s:o, s:s, s:o}", "type", "console_config",
+                json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:s, s:o}", "type", "console_config",
                           "product_name", cfg->product_name, "terms_version", cfg->terms_version,
+                          "terms_url", cfg->terms_url[0] ? cfg->terms_url : "/terms",
                           "link_ttl_minutes", (cfg->link_ttl_s + 59) / 60, "oidc", oidc,
                           "api_base_url", cfg->public_api_url, "models", models));
+}
+
+#define TERMS_MAX (1024 * 1024)
+
+/* GET /auth/terms: what the console's /terms page shows, read from `[auth] terms_file` at each
+ * request (so the operator can edit it without a restart), or a placeholder that says none
+ * was provided. */
+void gh_api_auth_terms(gh_req_t *req)
+{
+    const gh_config_t *cfg = gh_api_ctx(req)->app->cfg;
+    if (!cfg->terms_file[0]) {
+        char text[512];
+        snprintf(text, sizeof(text),
+                 "The operator of %s has not provided its Terms of Service yet.\n\n"
+                 "Operators: put your terms in a UTF-8 text file and set [auth] terms_file to "
+                 "its path, or set [auth] terms_url to a page of your own.",
+                 cfg->product_name);
+        gh_res_json(req, 200, json_pack("{s:s, s:s, s:s, s:b}", "type", "terms", "version",
+                                        cfg->terms_version, "text", text, "provided", false));
+        return;
+    }
+    FILE *f = fopen(cfg->terms_file, "rb");
+    char *text = malloc(TERMS_MAX + 1);
+    size_t n = f && text ? fread(text, 1, TERMS_MAX + 1, f) : 0;
+    bool bad = !f || !text || ferror(f) || n > TERMS_MAX;
+    if (f)
+        fclose(f);
+    json_t *s = bad ? NULL : json_stringn(text, n);
+    free(text);
+    if (!s) {
+        gh_log_error("auth: [auth] terms_file %s cannot be shown: %s", cfg->terms_file,
+                     bad ? "unreadable or over 1 MiB" : "not UTF-8 text");
+        gh_res_error(req, GH_EUNAVAIL, "The Terms of Service cannot be shown right now. Try again "
+                                       "later.");
+        return;
+    }
+    gh_res_json(req, 200, json_pack("{s:s, s:s, s:o, s:b}", "type", "terms", "version",
+                                    cfg->terms_version, "text", s, "provided", true));
 }

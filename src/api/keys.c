@@ -196,32 +196,24 @@ static void add_event(void *list, const gh_audit_event_t *e)
                         e->ip));
 }
 
+void gh_api_audit_actions(gh_req_t *req)
+{
+    json_t *data = json_array();
+    for (const char *const *a = gh_audit_actions(); *a; a++)
+        json_array_append_new(data, json_string(*a));
+    gh_res_json(req, 200, json_pack("{s:o}", "data", data));
+}
+
 void gh_api_audit_list(gh_req_t *req)
 {
-    static const char *const actions[] = {
-        "organization.updated", "invite.created",           "invite.resent",
-        "invite.deleted",       "invite.accepted",          "user.role_changed",
-        "user.removed",         "workspace.created",        "workspace.updated",
-        "workspace.archived",   "workspace_member.added",   "workspace_member.updated",
-        "workspace_member.removed", "api_key.created",      "api_key.updated",
-        "admin_key.created",    "admin_key.revoked",        "payment_method.added",
-        "billing_profile.updated", "purchase.created",      "purchase.succeeded",
-        "purchase.declined",    "auto_reload.updated",      "auto_reload.disabled",
-        "credits.granted",      "credits.clawed_back",      "limits.spend_limit_set",
-        "limits.spend_limit_removed", "limits.tier_set",    "workspace.limits_updated",
-        "limit_request.created", "limit_request.approved",  "limit_request.declined",
-        NULL};
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     gh_page_t page;
     if (!gh_api_page(req, &page))
         return;
     const char *action = gh_req_query(req, "action");
-    bool known = !action;
-    for (const char *const *a = actions; action && *a; a++)
-        known |= !strcmp(*a, action);
-    if (!known) {
-        gh_res_error(req, GH_EINVAL, "action \"%.48s\" is not an audit action; see the list in "
-                                     "the API documentation.", action);
+    if (action && !gh_audit_action_known(action)) {
+        gh_res_error(req, GH_EINVAL, "action \"%.48s\" is not an audit action; the list is at "
+                                     "GET /v1/organizations/audit_log/actions.", action);
         return;
     }
     json_t *data = json_array();

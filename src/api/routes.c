@@ -22,6 +22,7 @@ static const gh_route_t routes[] = {
     {"GET", "/metrics", gh_api_metrics, GH_ACCESS_PUBLIC},
     {"GET", "/v1/countries", gh_api_countries, GH_ACCESS_PUBLIC},
     {"GET", "/auth/config", gh_api_auth_config, GH_ACCESS_PUBLIC},
+    {"GET", "/auth/terms", gh_api_auth_terms, GH_ACCESS_PUBLIC},
     {"POST", "/auth/email", gh_api_auth_email, GH_ACCESS_PUBLIC},
     {"GET", "/auth/verify", gh_api_auth_verify, GH_ACCESS_PUBLIC},
     {"POST", "/auth/verify", gh_api_auth_verify_post, GH_ACCESS_PUBLIC},
@@ -65,6 +66,8 @@ static const gh_route_t routes[] = {
     {"GET", "/v1/organizations/admin_keys/{admin_key_id}", gh_api_admin_key_get, GH_ACCESS_ADMIN},
     {"POST", "/v1/organizations/admin_keys/{admin_key_id}/revoke", gh_api_admin_key_revoke, GH_ACCESS_ADMIN},
     {"GET", "/v1/organizations/audit_log", gh_api_audit_list, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/audit_log/actions", gh_api_audit_actions, GH_ACCESS_ADMIN},
+    {"POST", "/v1/organizations/workbench/messages", gh_api_workbench_messages, GH_ACCESS_MEMBER},
     {"GET", "/v1/organizations/billing", gh_api_billing_get, GH_ACCESS_BILLING},
     {"POST", "/v1/organizations/billing/payment_method", gh_api_billing_card_add, GH_ACCESS_BILLING},
     {"POST", "/v1/organizations/billing/setup_intent", gh_api_billing_setup_intent, GH_ACCESS_BILLING},
@@ -95,6 +98,7 @@ static const gh_route_t routes[] = {
     {"GET", "/staff/api/organizations/{org_id}/limits", gh_api_staff_org_limits, GH_ACCESS_ONBOARDED},
     {"POST", "/staff/api/organizations/{org_id}/tier", gh_api_staff_org_tier, GH_ACCESS_ONBOARDED},
     {"GET", "/staff/api/tiers", gh_api_staff_tiers, GH_ACCESS_ONBOARDED},
+    {"GET", "/staff/api/deployments", gh_api_staff_deployments, GH_ACCESS_ONBOARDED},
 };
 
 static bool is_safe_method(const char *m)

@@ -1,13 +1,50 @@
 #include "core/audit.h"
 #include "store/store.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static const char *const actions[] = {
+    "organization.updated",     "invite.created",
+    "invite.resent",            "invite.deleted",
+    "invite.accepted",          "user.role_changed",
+    "user.removed",             "workspace.created",
+    "workspace.updated",        "workspace.archived",
+    "workspace_member.added",   "workspace_member.updated",
+    "workspace_member.removed", "api_key.created",
+    "api_key.updated",          "admin_key.created",
+    "admin_key.revoked",        "payment_method.added",
+    "billing_profile.updated",  "purchase.created",
+    "purchase.succeeded",       "purchase.declined",
+    "purchase.unconfirmed",     "auto_reload.updated",
+    "auto_reload.disabled",     "credits.granted",
+    "credits.clawed_back",      "limits.spend_limit_set",
+    "limits.spend_limit_removed", "limits.tier_set",
+    "workspace.limits_updated", "limit_request.created",
+    "limit_request.approved",   "limit_request.declined",
+    NULL,
+};
+
+const char *const *gh_audit_actions(void)
+{
+    return actions;
+}
+
+bool gh_audit_action_known(const char *action)
+{
+    for (const char *const *a = actions; action && *a; a++)
+        if (!strcmp(*a, action))
+            return true;
+    return false;
+}
+
 gh_err_t gh_audit(gh_app_t *app, gh_db_t *db, const gh_actor_t *actor, const char *action,
                   const char *target_type, const char *target_id, json_t *details)
 {
+    /* An action missing from the list could not be filtered for: add it there. */
+    assert(gh_audit_action_known(action));
     gh_audit_event_t e;
     memset(&e, 0, sizeof(e));
     gh_id_new(e.id, "audit");

@@ -5,6 +5,7 @@
 #define GH_CORE_AUDIT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "core/actor.h"
 #include "core/app.h"
@@ -13,6 +14,14 @@
  * whose reference is taken; NULL for none). Never pass secrets in details. */
 gh_err_t gh_audit(gh_app_t *app, gh_db_t *db, const gh_actor_t *actor, const char *action,
                   const char *target_type, const char *target_id, json_t *details);
+
+/* Every action an audit event can have, NULL-terminated, in the order the console lists
+ * them: the one list that gh_audit checks (assert), the audit log's `action` filter accepts
+ * and GET /v1/organizations/audit_log/actions serves to the console. */
+const char *const *gh_audit_actions(void);
+
+/* Whether `action` is in gh_audit_actions(). */
+bool gh_audit_action_known(const char *action);
 
 /* Records in `details` that `field` changed from `from` to `to`. */
 void gh_audit_change(json_t *details, const char *field, const char *from, const char *to);

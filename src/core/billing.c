@@ -133,12 +133,14 @@ static bool in_eu(const char *country)
 }
 
 /* The tax on a purchase of `amount` by `org`: no tax with a buyer VAT ID in another EU
- * country than an EU seller (reverse charge), else the configured rate. */
+ * country than an EU seller (reverse charge), else the configured rate. A seller registered
+ * for VAT (a tax rate, or a VAT ID of its own) says "reverse charge" on such an invoice even
+ * when it charges no tax at home: the buyer accounts for the VAT either way. */
 void gh_billing_tax_for(const gh_config_t *cfg, const gh_org_settings_t *org, int64_t amount,
                         int64_t *tax, char label[64])
 {
-    if (cfg->tax_rate_bps > 0 && in_eu(cfg->seller_country) && in_eu(org->country) &&
-        strcmp(cfg->seller_country, org->country) && org->vat_id[0]) {
+    if ((cfg->tax_rate_bps > 0 || cfg->seller_vat_id[0]) && in_eu(cfg->seller_country) &&
+        in_eu(org->country) && strcmp(cfg->seller_country, org->country) && org->vat_id[0]) {
         *tax = 0;
         snprintf(label, 64, "%s", REVERSE_CHARGE_LABEL);
         return;

@@ -46,7 +46,8 @@ int64_t gh_billing_expiry_s(const gh_config_t *cfg);
 void gh_billing_system_actor(gh_actor_t *a, const char *org_id, const char *label);
 
 /* The tax on a purchase of `amount` by `org`: no tax with a buyer VAT ID in another EU
- * country than an EU seller (reverse charge), else the configured rate. */
+ * country than an EU seller (reverse charge), else the configured rate; a seller registered
+ * for VAT says "reverse charge" even when it charges no tax at home. */
 void gh_billing_tax_for(const gh_config_t *cfg, const gh_org_settings_t *org, int64_t amount,
                         int64_t *tax, char label[64]);
 

@@ -125,6 +125,54 @@ gh_err_t gh_apikey_create(gh_app_t *app, const gh_actor_t *actor, const char *na
     return GH_OK;
 }
 
+gh_err_t gh_apikey_workbench(gh_app_t *app, const gh_actor_t *actor, const gh_workspace_t *w,
+                             gh_key_rec_t *out, char secret[GH_KEY_MAX])
+{
+    gh_db_t *db = gh_store_db(app->store);
+    if (!db)
+        return GH_ESTORE;
+    char id[GH_ID_MAX] = "";
+    gh_key_rec_t k;
+    memset(&k, 0, sizeof(k));
+    gh_err_t rc = gh_store_workbench_key_get(db, w->id, id);
+    if (rc == GH_OK && (rc = gh_store_key_get(db, w->org_id, "api", id, &k)) == GH_OK &&
+        strcmp(k.status, "archived")) {
+        /* A new secret for the key the workspace has: the old one died with the process that
+         * made it. The key keeps its id, so its usage stays in one line of the reports. */
+        gh_key_new(secret, GH_KEY_API_PREFIX);
+        char hash[GH_SHA256_HEX_MAX];
+        gh_sha256_hex(hash, secret, strlen(secret));
+        gh_key_hint(k.hint, secret, GH_KEY_API_PREFIX);
+        if ((rc = gh_store_key_set_secret(db, k.id, hash, k.hint))) {
+            memset(secret, 0, GH_KEY_MAX);
+            return rc;
+        }
+        publish_key(app, db, k.id);
+        *out = k;
+        return GH_OK;
+    }
+    if (rc && rc != GH_ENOTFOUND)
+        return rc;
+    /* None yet (or it was archived): a new key named "Workbench", made by whoever first opened
+     * the Workbench in this workspace, and recorded as the workspace's Workbench key in the
+     * same transaction. */
+    memset(&k, 0, sizeof(k));
+    gh_id_new(k.id, "apikey");
+    snprintf(k.kind, sizeof(k.kind), "api");
+    snprintf(k.name, sizeof(k.name), "Workbench");
+    snprintf(k.workspace_id, sizeof(k.workspace_id), "%s", w->id);
+    if ((rc = gh_store_begin(db)))
+        return rc;
+    if ((rc = create_key(app, actor, &k, GH_KEY_API_PREFIX, "api_key.created", secret)) ||
+        (rc = gh_store_workbench_key_set(db, w->id, k.id)) || (rc = gh_store_commit(db))) {
+        gh_store_rollback(db);
+        memset(secret, 0, GH_KEY_MAX);
+        return rc;
+    }
+    *out = k;
+    return GH_OK;
+}
+
 gh_err_t gh_apikey_get(gh_app_t *app, const gh_actor_t *actor, const char *id,
                        gh_key_rec_t *out)
 {

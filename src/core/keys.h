@@ -14,6 +14,13 @@ gh_err_t gh_apikey_create(gh_app_t *app, const gh_actor_t *actor, const char *na
                           char secret[GH_KEY_MAX], char *msg, size_t msg_size);
 
 /* Loads an API key the actor may manage; GH_ENOTFOUND otherwise. */
+/* The Workbench key of workspace `w` (docs/architecture.md, "The Workbench") with a new
+ * secret in `secret`: the workspace's key gets a new secret, or, when it has none (or it was
+ * archived), a key named "Workbench" is created by `actor`. The caller checked that `actor`
+ * may use keys in `w`, and keeps the secret to itself: it is never shown to anyone. */
+gh_err_t gh_apikey_workbench(gh_app_t *app, const gh_actor_t *actor, const gh_workspace_t *w,
+                             gh_key_rec_t *out, char secret[GH_KEY_MAX]);
+
 gh_err_t gh_apikey_get(gh_app_t *app, const gh_actor_t *actor, const char *id,
                        gh_key_rec_t *out);
 

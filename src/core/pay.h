@@ -60,8 +60,11 @@ typedef struct gh_pay_ops {
 
     /* Test provider only (Stripe returns GH_EINVAL: card numbers never reach Gatehouse there).
      * Validates number (Luhn, length, known brand), expiry (not in the past at `now`) and CVC
-     * format; GH_EINVAL with a message a person can act on. The well-known declining test
-     * numbers are accepted here and decline at charge time. */
+     * format; GH_EINVAL with a message a person can act on. Then verifies the card the way a
+     * zero-amount check (Stripe's SetupIntent) does: the test numbers that Stripe declines at
+     * setup (card_declined, expired_card, incorrect_cvc) give GH_EBILLING with the network's
+     * message, so they are never saved; insufficient funds and "attaches, then declines"
+     * (4000 0000 0000 0341) pass here and decline at charge time, as with Stripe. */
     gh_err_t (*card_from_details)(gh_pay_t *p, const char *number, int exp_month, int exp_year,
                                   const char *cvc, int64_t now, gh_card_t *out, char *msg,
                                   size_t msg_size);

@@ -16,19 +16,23 @@
 #define KEY_MAX 256
 
 /* The cards that do something other than succeed, recognised by brand and last four (the
- * provider keeps no more of a card than that). */
+ * provider keeps no more of a card than that). `at_setup`: the zero-amount check made when the
+ * card is added already fails, as Stripe's SetupIntent does for these numbers; the others are
+ * saved and behave as shown when charged. */
 static const struct {
     const char *number;
     gh_pay_status_t status;
+    bool at_setup;
     const char *code, *message;
 } special[] = {
-    {"4000000000000002", GH_PAY_DECLINED, "card_declined", "Your card was declined."},
-    {"4000000000009995", GH_PAY_DECLINED, "insufficient_funds",
+    {"4000000000000002", GH_PAY_DECLINED, true, "card_declined", "Your card was declined."},
+    {"4000000000000341", GH_PAY_DECLINED, false, "card_declined", "Your card was declined."},
+    {"4000000000009995", GH_PAY_DECLINED, false, "insufficient_funds",
      "Your card has insufficient funds."},
-    {"4000000000000069", GH_PAY_DECLINED, "expired_card", "Your card has expired."},
-    {"4000000000000127", GH_PAY_DECLINED, "incorrect_cvc",
+    {"4000000000000069", GH_PAY_DECLINED, true, "expired_card", "Your card has expired."},
+    {"4000000000000127", GH_PAY_DECLINED, true, "incorrect_cvc",
      "Your card's security code is incorrect."},
-    {"4000000000000259", GH_PAY_PENDING, "processing",
+    {"4000000000000259", GH_PAY_PENDING, false, "processing",
      "The card network did not answer in time; the payment is still processing."},
 };
 
@@ -95,6 +99,15 @@ static gh_err_t card_from_details(gh_pay_t *p, const char *number, int exp_month
         snprintf(msg, msg_size, "The security code (CVC) must be %zu digits for %s.", want,
                  gh_card_brand_label(brand));
         return GH_EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+        if (special[i].at_setup && !strcmp(digits, special[i].number)) {
+            snprintf(msg, msg_size, "%s The card was not saved: use another card.",
+                     special[i].message);
+            gh_log_info("pay(test): card check for a card ending %s: %s", digits + 12,
+                        special[i].code);
+            return GH_EBILLING;
+        }
     }
     memset(out, 0, sizeof(*out));
     snprintf(out->brand, sizeof(out->brand), "%s", brand);

@@ -44,6 +44,10 @@ typedef struct gh_req {
     } res_headers[GH_REQ_HEADERS];
     int res_nheaders;
     bool responded;
+    /* A streamed response (gh_res_stream): read until it ends, then done(ctx). */
+    long (*res_read)(void *ctx, char *buf, size_t max);
+    void (*res_done)(void *ctx);
+    void *res_ctx;
 } gh_req_t;
 
 /* Request accessors: NULL when absent. Header names are case-insensitive. */
@@ -75,6 +79,15 @@ void gh_res_error(gh_req_t *req, gh_err_t err, const char *fmt, ...)
 /* The same with an explicit status and error type, for the few cases the mapping does not
  * cover (405). */
 void gh_res_error_status(gh_req_t *req, int status, const char *type, const char *message);
+
+/* Streams the response body: after the handler returns, the server calls `read(ctx, buf,
+ * max)` on its worker thread whenever it can send more; `read` may block until it has bytes
+ * and returns how many it wrote (> 0), 0 at the end of the body, or -1 to cut the connection
+ * (the body cannot be finished). `done(ctx)` is called exactly once when the response is over
+ * (sent, cut, or never started), and owns freeing `ctx`. No content-length is sent. */
+void gh_res_stream(gh_req_t *req, int status, const char *content_type,
+                   long (*read)(void *ctx, char *buf, size_t max), void (*done)(void *ctx),
+                   void *ctx);
 
 /* 303 See Other to `location`. */
 void gh_res_redirect(gh_req_t *req, const char *location);

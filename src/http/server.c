@@ -3,6 +3,7 @@
 #include "http/conns.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -149,10 +150,26 @@ void gh_res_redirect(gh_req_t *req, const char *location)
     set_body(req, 303, NULL, 0);
 }
 
+void gh_res_stream(gh_req_t *req, int status, const char *content_type,
+                   long (*read)(void *ctx, char *buf, size_t max), void (*done)(void *ctx),
+                   void *ctx)
+{
+    assert(read && done);
+    gh_res_header(req, "content-type", content_type);
+    set_body(req, status, NULL, 0);
+    if (req->res_done) /* a handler that streams twice: the first stream is never sent */
+        req->res_done(req->res_ctx);
+    req->res_read = read;
+    req->res_done = done;
+    req->res_ctx = ctx;
+}
+
 /* ---- the server ---- */
 
 static void req_free(gh_req_t *req)
 {
+    if (req->res_done) /* a stream that libmicrohttpd never took */
+        req->res_done(req->res_ctx);
     free(req->body);
     free(req->res_body);
     for (int i = 0; i < req->res_nheaders; i++) {
@@ -233,15 +250,56 @@ static gh_conn_t *conn_of(struct MHD_Connection *c)
     return ci ? ci->socket_context : NULL;
 }
 
+/* A streamed body handed to libmicrohttpd, which owns it from then on (it may free the
+ * response after the request is gone). */
+typedef struct {
+    long (*read)(void *ctx, char *buf, size_t max);
+    void (*done)(void *ctx);
+    void *ctx;
+} stream_t;
+
+/* libmicrohttpd's reader for a streamed response: -1 ends the body, -2 cuts it. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream_t *s = cls;
+    long n = s->read(s->ctx, buf, max);
+    return n > 0 ? (ssize_t)n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                                        : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+    stream_t *s = cls;
+    s->done(s->ctx);
+    free(s);
+}
+
 static enum MHD_Result send_response(gh_http_server_t *srv, gh_req_t *req)
 {
     if (!req->responded)
         gh_res_error(req, GH_EINTERNAL, "The server produced no response.");
-    struct MHD_Response *r = MHD_create_response_from_buffer(req->res_len, req->res_body,
-                                                             MHD_RESPMEM_MUST_FREE);
-    if (!r)
-        return MHD_NO;
-    req->res_body = NULL; /* libmicrohttpd frees it now */
+    struct MHD_Response *r;
+    if (req->res_read) {
+        stream_t *st = malloc(sizeof(*st));
+        if (!st)
+            return MHD_NO; /* req_free still calls done */
+        *st = (stream_t){req->res_read, req->res_done, req->res_ctx};
+        req->res_read = NULL;
+        req->res_done = NULL;
+        req->res_ctx = NULL;
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st,
+                                              stream_free);
+        if (!r) {
+            stream_free(st);
+            return MHD_NO;
+        }
+    } else {
+        r = MHD_create_response_from_buffer(req->res_len, req->res_body, MHD_RESPMEM_MUST_FREE);
+        if (!r)
+            return MHD_NO;
+        req->res_body = NULL; /* libmicrohttpd frees it now */
+    }
     MHD_add_response_header(r, "request-id", req->request_id);
     MHD_add_response_header(r, "x-content-type-options", "nosniff");
     bool has_cache = false;

@@ -163,6 +163,15 @@
       (gh_db_t *db, const char *id, const char *name, const char *status), \
       (db, id, name, status)) \
     X(gh_err_t, key_touch, (gh_db_t *db, const char *id, int64_t now), (db, id, now)) \
+    X(gh_err_t, key_set_secret, \
+      (gh_db_t *db, const char *id, const char *key_hash, const char *hint), \
+      (db, id, key_hash, hint)) \
+    X(gh_err_t, workbench_key_get, \
+      (gh_db_t *db, const char *workspace_id, char key_id[GH_ID_MAX]), \
+      (db, workspace_id, key_id)) \
+    X(gh_err_t, workbench_key_set, \
+      (gh_db_t *db, const char *workspace_id, const char *key_id), \
+      (db, workspace_id, key_id)) \
     X(gh_err_t, keys_with_hash, \
       (gh_db_t *db, const char *workspace_id, const char *key_id, gh_store_key_hash_fn fn, \
        void *ctx), \

@@ -162,6 +162,8 @@ typedef void (*gh_store_key_hash_fn)(void *ctx, const gh_key_rec_t *k, const cha
 typedef struct gh_usage_row {
     int64_t journal_seq;
     const char *request_id, *org_id, *workspace_id, *key_id, *model, *route;
+    const char *requested_model; /* the model asked for; `model` served (a fallback) */
+    const char *deployment;      /* the upstream URL that served; "" for the mock */
     int64_t created_at_ms;
     int64_t input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens;
     int64_t cost_nusd;

@@ -183,6 +183,14 @@ gh_err_t gh_store_key_by_hash(gh_db_t *db, const char *key_hash, gh_key_rec_t *o
 gh_err_t gh_store_key_insert(gh_db_t *db, const gh_key_rec_t *k, const char *key_hash);
 gh_err_t gh_store_key_update(gh_db_t *db, const char *id, const char *name, const char *status);
 gh_err_t gh_store_key_touch(gh_db_t *db, const char *id, int64_t now);
+/* Gives key `id` a new secret: its hash and hint (the Workbench key, whose secret lives only in
+ * the running console's memory). */
+gh_err_t gh_store_key_set_secret(gh_db_t *db, const char *id, const char *key_hash,
+                                 const char *hint);
+/* The Workbench key of a workspace: its id in `key_id`, GH_ENOTFOUND when it has none yet. */
+gh_err_t gh_store_workbench_key_get(gh_db_t *db, const char *workspace_id,
+                                    char key_id[GH_ID_MAX]);
+gh_err_t gh_store_workbench_key_set(gh_db_t *db, const char *workspace_id, const char *key_id);
 
 /* Every API key with its SHA-256 (hex), for the in-memory state. `workspace_id` (may be NULL)
  * limits to one workspace, `key_id` (may be NULL) to one key. A key of an archived workspace

@@ -136,7 +136,7 @@ test('Add payment method: the test cards are listed, the number is spaced, bad i
   const { page } = admin;
   await region(page, 'Payment method').getByRole('button', { name: 'Add payment method' }).click();
   const dialog = page.getByRole('dialog', { name: 'Add payment method' });
-  for (const number of ['4242 4242 4242 4242', '4000 0000 0000 0002', '4000 0000 0000 9995']) {
+  for (const number of ['4242 4242 4242 4242', '4000 0000 0000 0002', '4000 0000 0000 0341', '4000 0000 0000 9995']) {
     await dialog.getByText(number, { exact: true }).waitFor();
   }
   const number = dialog.getByLabel('Card number');
@@ -319,14 +319,24 @@ test('a declined card: the message is shown and the balance stays as it was', as
   await region(page, 'Payment method').getByRole('button', { name: 'Change payment method' }).click();
   const change = page.getByRole('dialog', { name: 'Change payment method' });
   await change.getByText(/Adding a new card replaces Visa/).waitFor();
+  // 4000 0000 0000 0002 fails the zero-amount check made when a card is added (as Stripe's
+  // SetupIntent does): it is not saved, the dialog says why and the card on file stays.
   await change.getByLabel('Card number').fill('4000 0000 0000 0002');
   await change.getByLabel('Expiration date').fill('11 / 31');
   await change.getByLabel('Security code (CVC)').fill('321');
+  const refused = page.waitForResponse(isPost(`${BILLING}/payment_method`));
+  await change.getByRole('button', { name: 'Replace card' }).click();
+  assert.equal((await refused).status(), 402);
+  await change.getByRole('alert').filter({ hasText: 'Your card was declined. The card was not saved' }).waitFor();
+  assert.equal((await billing()).payment_method.last4, before.payment_method.last4, 'the card on file is unchanged');
+  await shot(page, 'billing-declined-at-setup.png', { fullPage: false });
+  // 4000 0000 0000 0341 passes the check and declines when charged.
+  await change.getByLabel('Card number').fill('4000 0000 0000 0341');
   const saved = page.waitForResponse(isPost(`${BILLING}/payment_method`));
   await change.getByRole('button', { name: 'Replace card' }).click();
   assert.equal((await saved).status(), 200);
   await change.waitFor({ state: 'detached' });
-  await region(page, 'Payment method').getByText('0002', { exact: true }).waitFor();
+  await region(page, 'Payment method').getByText('0341', { exact: true }).waitFor();
 
   await region(page, 'Credit balance').getByRole('button', { name: 'Add funds' }).click();
   const dialog = page.getByRole('dialog', { name: 'Add funds' });

@@ -313,8 +313,11 @@ test('a purchase credits a lot at once, mails a receipt and issues an invoice', 
   try {
     writeFileSync(join(dir, 'invoice.pdf'), raw);
     const text = execFileSync('pdftotext', ['-layout', join(dir, 'invoice.pdf'), '-'], { encoding: 'utf8' });
+    // The seller's address and VAT ID, and (a German buyer with a VAT ID, an Italian seller
+    // registered for VAT) the reverse charge, even though this seller charges no tax at home.
     for (const want of [inv.number, 'Invoice', 'Bill to', 'Buyer GmbH', 'DE136695976', SELLER.seller_name,
-      'IT00743110157', 'Gatehouse API credits', '$25.00', 'Total', 'TEST MODE']) {
+      'Via Roma 1', '20121', 'Milano', 'IT00743110157', 'Gatehouse API credits', '$25.00', 'Total', 'TEST MODE',
+      'Reverse charge', 'VAT 0% (reverse charge)']) {
       assert.ok(text.includes(want), `the invoice PDF lacks ${JSON.stringify(want)}:\n${text}`);
     }
   } finally {
@@ -367,6 +370,22 @@ test('a declined card credits nothing and says why; the same key gets the same a
     assert.equal((await c.post(`${BILLING}/payment_method`, CARD)).status, 200);
     assert.equal((await buy(c, '20.00')).body.balance_usd, '20.00');
   }
+});
+
+test('a card that fails the zero-amount check at setup is not saved (402, the network\'s reason)', async () => {
+  const c = new Client(server.consoleUrl);
+  await c.signUpWithOrg(server, uniq('setupcheck'), 'Setup check');
+  assert.equal((await c.post(`${BILLING}/profile`, PROFILE)).status, 200);
+  const r = await c.post(`${BILLING}/payment_method`, { ...CARD, number: CARDS.declinedAtSetup });
+  assertError(r, 402, 'billing_error');
+  assert.match(r.body.error.message, /^Your card was declined\. The card was not saved/);
+  assert.equal((await billing(c)).payment_method, null);
+  assert.equal((await c.get(`${BILLING}/payment_methods`)).body.data.length, 0);
+  assert.equal((await c.get('/v1/organizations/audit_log?action=payment_method.added')).body.data.length, 0);
+  // A good card is saved afterwards; the declining one never replaces it.
+  assert.equal((await c.post(`${BILLING}/payment_method`, CARD)).status, 200);
+  assertError(await c.post(`${BILLING}/payment_method`, { ...CARD, number: CARDS.declinedAtSetup }), 402, 'billing_error');
+  assert.equal((await billing(c)).payment_method.last4, '4242');
 });
 
 test('a double click or a retried request never buys twice', async () => {

@@ -247,7 +247,7 @@ test('Members: an admin invites people; each address gets its own result', async
   const emails = dialog.getByLabel('Email addresses, one per line');
   await emails.fill('not-an-email');
   await dialog.getByRole('button', { name: 'Send Invites' }).click();
-  await dialog.getByText('This is not an email address: not-an-email').waitFor();
+  await dialog.getByText('“not-an-email” is not an email address.').waitFor();
   assert.equal(server.outbox().filter((m) => /invite/i.test(m.subject ?? '')).length, 0);
 
   // One new address and one that already belongs to a member (the server refuses it).

@@ -128,6 +128,9 @@ test('set, change and remove the monthly limit; one above the cap is refused', a
   dialog = p.getByRole('dialog', { name: 'Change monthly limit' });
   assert.equal(await dialog.getByLabel('Monthly limit (USD)').inputValue(), '5.00');
   await dialog.getByRole('button', { name: 'Remove Limit' }).click();
+  // Removing asks first (console-finish-browser.test.mjs covers Cancel).
+  const confirm = p.getByRole('alertdialog', { name: 'Remove the monthly limit?' });
+  await confirm.getByRole('button', { name: 'Remove Limit' }).click();
   await dialog.waitFor({ state: 'detached' });
   await p.locator('#limits-spend-limit').getByText('No limit set').waitFor();
   assert.equal((await limits(org.admin)).monthly_spend_limit_usd, null);

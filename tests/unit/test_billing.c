@@ -771,7 +771,7 @@ static void declined_reload_turns_auto_reload_off(void **state)
     world_t *w = *state;
     gh_actor_t a;
     new_org(w, &a);
-    ready(w, &a, "4000000000000002");
+    ready(w, &a, "4000000000000341");
     char msg[512] = "";
     gh_billing_account_t acc;
     int64_t threshold = USD(10), amount = USD(5);

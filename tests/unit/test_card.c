@@ -132,10 +132,27 @@ static void test_provider_checks_card_details(void **state)
             fail_msg("%s %d/%d %s: %s \"%s\"", bad[i].number, bad[i].month, bad[i].year,
                      bad[i].cvc, gh_err_name(rc), msg);
     }
-    /* Cards that decline are accepted as cards: they decline when charged. */
-    assert_int_equal(p->ops->card_from_details(p, "4000 0000 0000 0002", 12, 2030, "123", NOW,
-                                               &c, msg, sizeof(msg)),
-                     GH_OK);
+    /* The zero-amount check at setup refuses the cards Stripe refuses at setup, with the
+     * network's message; those that only decline when charged are saved. */
+    static const struct {
+        const char *number, *message;
+    } at_setup[] = {{"4000 0000 0000 0002", "Your card was declined."},
+                    {"4000000000000069", "Your card has expired."},
+                    {"4000-0000-0000-0127", "security code is incorrect"}};
+    for (size_t i = 0; i < sizeof(at_setup) / sizeof(at_setup[0]); i++) {
+        msg[0] = '\0';
+        assert_int_equal(p->ops->card_from_details(p, at_setup[i].number, 12, 2030, "123", NOW,
+                                                   &c, msg, sizeof(msg)),
+                         GH_EBILLING);
+        assert_non_null(strstr(msg, at_setup[i].message));
+        assert_non_null(strstr(msg, "not saved"));
+    }
+    for (const char *const *n = (const char *const[]){"4000 0000 0000 0341", "4000000000009995",
+                                                      "4000000000000259", NULL};
+         *n; n++)
+        assert_int_equal(p->ops->card_from_details(p, *n, 12, 2030, "123", NOW, &c, msg,
+                                                   sizeof(msg)),
+                         GH_OK);
     p->ops->destroy(p);
 }
 

@@ -1,7 +1,7 @@
 // /settings/audit-log (admins): every change to members, invites, workspaces, workspace
 // members, keys and settings, newest first (GET /v1/organizations/audit_log), filtered by
 // actor and action, a page at a time.
-import { getPage, getAll, ApiError } from '../api.js';
+import { get, getPage, getAll, ApiError } from '../api.js';
 import { h, setChildren, icon, dataTable, loadMore, loadingBlock, errorBlock, colorDot } from '../dom.js';
 import { timeEl } from '../format.js';
 import { isAdmin, orgRoleLabel, workspaceRoleLabel } from '../roles.js';
@@ -9,19 +9,14 @@ import { isAdmin, orgRoleLabel, workspaceRoleLabel } from '../roles.js';
 const AUDIT = '/v1/organizations/audit_log';
 const PAGE = 50;
 
-export const ACTIONS = [
-  'organization.updated', 'invite.created', 'invite.resent', 'invite.deleted', 'invite.accepted',
-  'user.role_changed', 'user.removed', 'workspace.created', 'workspace.updated', 'workspace.archived',
-  'workspace_member.added', 'workspace_member.updated', 'workspace_member.removed', 'api_key.created',
-  'api_key.updated', 'admin_key.created', 'admin_key.revoked', 'limits.spend_limit_set',
-  'limits.spend_limit_removed', 'limits.tier_set', 'workspace.limits_updated', 'limit_request.created',
-  'limit_request.approved', 'limit_request.declined',
-];
+// The actions come from the server's one list (GET /v1/organizations/audit_log/actions), so
+// the filter offers every action that can be recorded, billing ones included.
+const ACTIONS_URL = '/v1/organizations/audit_log/actions';
 
 const TARGETS = {
   organization: 'Organization', invite: 'Invite', user: 'Member', workspace: 'Workspace',
   workspace_member: 'Workspace member', api_key: 'API key', admin_key: 'Admin key',
-  limit_request: 'Limit request',
+  limit_request: 'Limit request', payment_method: 'Payment method', purchase: 'Purchase',
 };
 
 export function render(ctx) {
@@ -35,14 +30,18 @@ export function render(ctx) {
       h('p.readonly-note', icon('lock'), h('span', 'Only admins can read the audit log.')));
   }
 
-  const filters = { actor_id: params.get('actor_id') || '', action: ACTIONS.includes(params.get('action')) ? params.get('action') : '' };
+  const filters = { actor_id: params.get('actor_id') || '', action: params.get('action') || '' };
   const lookups = { users: new Map(), adminKeys: new Map(), workspaces: new Map(), apiKeys: new Map() };
 
   const actor = h('select.input.select.select-sm', { id: 'filter-actor' }, h('option', { value: '' }, 'All actors'));
   const action = h('select.input.select.select-sm', { id: 'filter-action' },
     h('option', { value: '' }, 'All actions'),
-    ACTIONS.map((a) => h('option', { value: a }, a)));
+    filters.action ? h('option', { value: filters.action }, filters.action) : null);
   action.value = filters.action;
+  get(ACTIONS_URL, { signal: ctx.signal }).then((r) => {
+    setChildren(action, h('option', { value: '' }, 'All actions'), r.data.map((a) => h('option', { value: a }, a)));
+    action.value = r.data.includes(filters.action) ? filters.action : '';
+  }).catch(() => { /* the filter keeps what the address asked for */ });
   const toolbar = h('div.toolbar.filters', { role: 'group', 'aria-label': 'Filters' },
     h('div.filter', h('label.filter-label', { for: 'filter-actor' }, 'Actor'), actor),
     h('div.filter', h('label.filter-label', { for: 'filter-action' }, 'Action'), action));

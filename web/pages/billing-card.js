@@ -12,8 +12,9 @@ export const PAYMENT_METHOD = '/v1/organizations/billing/payment_method';
 // The test provider's well-known cards (src/core/pay_test.c).
 export const TEST_CARDS = [
   { number: '4242 4242 4242 4242', result: 'Payment succeeds' },
-  { number: '4000 0000 0000 0002', result: 'Declined' },
-  { number: '4000 0000 0000 9995', result: 'Declined: insufficient funds' },
+  { number: '4000 0000 0000 0002', result: 'Declined when added' },
+  { number: '4000 0000 0000 0341', result: 'Added, then declined at purchase' },
+  { number: '4000 0000 0000 9995', result: 'Added, then declined: insufficient funds' },
 ];
 
 const BRANDS = [

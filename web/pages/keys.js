@@ -79,7 +79,7 @@ async function loadLookups(ctx, lookups, admin) {
 // Where the signed-in person may create keys (docs/api.md "Roles and who may do what"):
 // admins and developers in every workspace they reach; users and billing members only where
 // their workspace role is workspace_developer or workspace_admin.
-async function manageableWorkspaces(ctx, workspaces) {
+export async function manageableWorkspaces(ctx, workspaces) {
   const role = myRole(ctx.session);
   if (role === 'admin' || role === 'developer') return workspaces;
   const me = encodeURIComponent(ctx.session.account.id);
@@ -339,8 +339,9 @@ function apiKeysPanel(ctx, lookups, createButton) {
     }
     const created = await createKeyDialog(lookups.manageable || [...lookups.workspaces.values()].filter((w) => !w.archived_at), filters.workspace_id);
     if (!created) return;
-    await showSecretDialog({ title: 'Save your API key', name: created.name, secret: created.key });
+    // The list behind the secret shows the new key at once.
     load();
+    await showSecretDialog({ title: 'Save your API key', name: created.name, secret: created.key });
   });
 
   load();
@@ -387,6 +388,14 @@ export function showSecretDialog({ title, name, secret, usage }) {
     }
   });
   const done = h('button.btn.btn-primary', { type: 'button' }, 'Done');
+  // Escape, the close button or a click beside the dialog would lose an uncopied secret for
+  // good: the first time, they only warn.
+  let copiedOnce = false;
+  let warned = false;
+  copy.addEventListener('click', () => { copiedOnce = true; });
+  input.addEventListener('copy', () => { copiedOnce = true; });
+  const warning = h('div.alert.alert-error.secret-unsaved', { role: 'alert', hidden: true }, icon('alert'),
+    h('span', 'You have not copied this key. It cannot be shown again: copy it now, or press Done to close without it.'));
   const dlg = openDialog({
     title,
     lead: name ? h('span', 'Key ', h('strong', name), ' was created.') : null,
@@ -396,10 +405,18 @@ export function showSecretDialog({ title, name, secret, usage }) {
       h('div.alert.alert-warning', icon('alert'), h('span', SAVE_WARNING)),
       h('div.secret-row', input, copy),
       copied,
+      warning,
       usage ? h('p.field-hint', usage) : null,
     ],
     actions: [done],
     initialFocus: copy,
+    onDismiss: () => {
+      if (copiedOnce || warned) return true;
+      warned = true;
+      warning.hidden = false;
+      copy.focus();
+      return false;
+    },
     onClose: () => { input.value = ''; },
   });
   done.addEventListener('click', () => dlg.close());
@@ -513,13 +530,13 @@ function adminKeysPanel(ctx, lookups) {
       },
     });
     if (!created) return;
+    load();
     await showSecretDialog({
       title: 'Save your admin key',
       name: created.name,
       secret: created.key,
       usage: 'Send it in the x-api-key header of your requests to /v1/organizations/….',
     });
-    load();
   });
   load();
   return { el: h('div.tab-panel', card), reload: load };

@@ -8,9 +8,9 @@
 // buttons are not shown to others). Money stays in the API's decimal strings (money.js).
 import { get, post, getPage, ApiError } from '../api.js';
 import {
-  h, icon, field, formDialog, openDialog, alertBox, busy, toast, dataTable, loadingBlock, errorBlock, statusBadge, nextId,
+  h, icon, field, formDialog, openDialog, alertBox, busy, toast, dataTable, loadingBlock, errorBlock, statusBadge, nextId, confirmDialog,
 } from '../dom.js';
-import { timeEl } from '../format.js';
+import { timeEl, formatDate } from '../format.js';
 import { isAdmin } from '../roles.js';
 import { formatUsd, parseAmountInput, usdToCents, centsToUsd, ratio, compareUsd } from '../money.js';
 
@@ -141,6 +141,10 @@ function spendCard(l, admin, changeLimit) {
         h('p.card-lead', 'Requests that would go past the limit are refused until the month ends or the limit is raised. The month starts at 00:00 UTC on the 1st.')),
       button),
     h('div.card-body',
+      effective && compareUsd(l.month_to_date_usd, effective) >= 0
+        ? h('div.alert.alert-warning#limits-org-over', { role: 'status' }, icon('alert'),
+          h('span', `This month’s spend has reached the limit: requests are refused until ${formatDate(l.month_resets_at)} (00:00 UTC)${admin ? ' or until the limit is raised' : ''}.`))
+        : null,
       h('p.spend-limit#limits-spend-limit', own
         ? [h('strong', formatUsd(own)), ' per month']
         : [h('strong', 'No limit set'), l.tier_monthly_cap_usd ? ` — your tier’s cap of ${formatUsd(l.tier_monthly_cap_usd)} applies` : '']),
@@ -204,12 +208,14 @@ function workspacesCard(l, admin, edit) {
       { label: 'Actions', hideLabel: true, className: 'col-actions' },
     ],
   });
+  const over = l.workspaces.filter((w) => w.monthly_spend_limit_usd && compareUsd(w.month_to_date_usd, w.monthly_spend_limit_usd) >= 0);
   for (const w of l.workspaces) {
+    const isOver = over.includes(w);
     const b = admin ? h('button.btn.btn-secondary.btn-sm', { type: 'button', 'aria-label': `Edit limits of ${w.name}`, onclick: () => edit(w) }, 'Edit') : null;
     table.addRow([
       h('span.cell-title', w.name),
       w.monthly_spend_limit_usd ? formatUsd(w.monthly_spend_limit_usd) : h('span.muted', 'None'),
-      formatUsd(w.month_to_date_usd),
+      isOver ? h('span.cell-stack', h('span.text-warning', formatUsd(w.month_to_date_usd)), h('span.badge.badge-over', 'Limit reached')) : formatUsd(w.month_to_date_usd),
       w.requests_per_minute ? number(w.requests_per_minute) : h('span.muted', 'None'),
       w.input_tokens_per_minute ? number(w.input_tokens_per_minute) : h('span.muted', 'None'),
       w.output_tokens_per_minute ? number(w.output_tokens_per_minute) : h('span.muted', 'None'),
@@ -220,6 +226,10 @@ function workspacesCard(l, admin, edit) {
     h('div.card-header',
       h('h2.card-title#limits-ws-title', 'Workspace limits'),
       h('p.card-lead', 'A workspace can have its own lower limits, on top of the organization’s.')),
+    over.length
+      ? h('div.card-body', h('div.alert.alert-warning#limits-ws-over', { role: 'status' }, icon('alert'),
+        h('span', `${over.map((w) => w.name).join(', ')} ${over.length === 1 ? 'has' : 'have'} reached ${over.length === 1 ? 'its' : 'their'} monthly spend limit: ${over.length === 1 ? 'its' : 'their'} requests are refused until ${formatDate(l.month_resets_at)} (00:00 UTC)${admin ? ' or until the limit is raised' : ''}.`)))
+      : null,
     h('div.card-body.card-body-flush', h('div.card-section', table.el)));
 }
 
@@ -341,7 +351,22 @@ function limitDialog(l) {
     if (a.error || a.cents === 0n) { amount.control.focus(); return; }
     save(a.usd, submit);
   });
-  if (remove) remove.addEventListener('click', () => save(null, remove));
+  // Removing a limit lets spend grow without it from the very next request: ask first.
+  if (remove) {
+    remove.addEventListener('click', async () => {
+      const cap = l.tier_monthly_cap_usd;
+      const ok = await confirmDialog({
+        title: 'Remove the monthly limit?',
+        message: [`The limit of ${formatUsd(l.monthly_spend_limit_usd)} per month stops applying at once.`,
+          cap ? `Only your tier’s cap of ${formatUsd(cap)} will still stop requests this month.`
+            : 'Nothing but your credits will stop requests this month.'],
+        confirmLabel: 'Remove Limit',
+        busyLabel: 'Removing…',
+        onConfirm: async () => { result = await post(LIMITS, { monthly_spend_limit_usd: null }); },
+      });
+      if (ok && result) dlg.close(result);
+    });
+  }
   return dlg.closed.then(() => result);
 }
 

@@ -309,13 +309,11 @@ function inviteDialog({ onSent }) {
   const submit = h('button.btn.btn-primary', { type: 'submit', form: formId }, 'Send Invites');
   submit.dataset.busyLabel = 'Sending…';
 
-  let sentAny = false;
   const dlg = openDialog({
     title: 'Invite members',
     lead: 'Each person gets an email with a link to join. Invite links expire after 21 days.',
     body: [form],
     actions: [cancel, submit],
-    onClose: () => { if (sentAny) onSent(); },
   });
   cancel.addEventListener('click', () => dlg.close());
 
@@ -323,11 +321,14 @@ function inviteDialog({ onSent }) {
     ev.preventDefault();
     if (submit.disabled) return;
     error.clear();
-    const list = [...new Set(emails.value.split(/[\s,;]+/).map((s) => s.trim()).filter(Boolean).map((s) => s.toLowerCase()))];
+    // One address per line (commas and semicolons also separate); a line is never cut at its
+    // spaces, so "not an email" is reported as the line it is.
+    const list = [...new Set(emails.value.split(/[\r\n,;]+/).map((s) => s.trim()).filter(Boolean).map((s) => s.toLowerCase()))];
     const bad = list.filter((e) => !EMAIL_RE.test(e));
     if (!list.length) { emailsField.setError('Enter at least one email address.'); emails.focus(); return; }
     if (bad.length) {
-      emailsField.setError(`${bad.length === 1 ? 'This is not an email address' : 'These are not email addresses'}: ${bad.join(', ')}`);
+      emailsField.setError(bad.length === 1 ? `“${bad[0]}” is not an email address.`
+        : `These are not email addresses: ${bad.map((b) => `“${b}”`).join(', ')}.`);
       emails.focus();
       return;
     }
@@ -349,7 +350,6 @@ function inviteDialog({ onSent }) {
           try {
             await post(INVITES, { email, role: role.value });
             sent++;
-            sentAny = true;
             item.className = 'invite-result invite-ok';
             item.replaceChildren(icon('check'), h('span.break.invite-email', email), h('span.invite-result-text', 'Invite sent'));
           } catch (e) {
@@ -364,6 +364,8 @@ function inviteDialog({ onSent }) {
       dlg.setBusy(false);
       cancel.disabled = false;
     }
+    // The pending invites behind the dialog show the new ones at once.
+    if (sent) onSent();
     const parts = [];
     if (sent) parts.push(`Sent ${sent} invite${sent === 1 ? '' : 's'}.`);
     if (failed.length) parts.push(`${failed.length} could not be sent; ${failed.length === 1 ? 'it is' : 'they are'} left in the box to fix or retry.`);

@@ -1,5 +1,5 @@
 // /onboarding: full name, age confirmation and terms acceptance, once per account.
-import { post, setSession, productName, ApiError } from '../api.js';
+import { get, post, setSession, productName, ApiError } from '../api.js';
 import { h, field, alertBox, busy, nextId } from '../dom.js';
 import { authCard } from '../layout.js';
 
@@ -26,7 +26,11 @@ export function render({ session, navigate }) {
     required: true, value: session.account.full_name || '' });
   const nameField = field(name, { label: 'Full name' });
   const age = checkbox('I confirm that I am at least 18 years old');
-  const terms = checkbox('I accept the Terms of Service',
+  // The terms are a link people can read first: the operator's page ([auth] terms_url) or
+  // Gatehouse's /terms, in a new tab so the form keeps what was typed.
+  const termsLink = h('a', { href: '/terms', target: '_blank', rel: 'noopener' }, 'Terms of Service');
+  get('/auth/config').then((cfg) => { if (cfg.terms_url) termsLink.href = cfg.terms_url; }).catch(() => { /* /terms */ });
+  const terms = checkbox(['I accept the ', termsLink],
     h('span.check-sub', `Version ${session.terms_version}`));
   const alert = alertBox('error');
   const submit = h('button.btn.btn-primary.btn-block', { type: 'submit' }, 'Continue');

@@ -48,6 +48,9 @@ const orNull = (el) => {
   return v === '' ? null : v;
 };
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// A real Italian VAT number (its check digit and office code are right), so the example in the
+// hint passes the server's own check (src/core/vat.c); the guide's IT12345678901 does not.
+export const VAT_EXAMPLE = 'IT00743110157';
 
 // Which field a server validation message is about, so it can be shown next to it.
 function fieldFor(message) {
@@ -90,7 +93,7 @@ function settingsForm(ctx, initial, countries) {
     country: h('select.input.select', { name: 'country', autocomplete: 'country' },
       h('option', { value: '' }, 'Select a country'),
       countries.map((x) => h('option', { value: x.code }, x.name))),
-    vat_id: text({ name: 'vat_id', maxlength: '32', autocomplete: 'off', spellcheck: 'false', placeholder: 'IT12345678901' }),
+    vat_id: text({ name: 'vat_id', maxlength: '32', autocomplete: 'off', spellcheck: 'false', placeholder: VAT_EXAMPLE }),
   };
   const f = {
     name: field(c.name, { label: 'Organization name', note: canName ? null : 'Only admins can change the organization name.' }),
@@ -102,7 +105,7 @@ function settingsForm(ctx, initial, countries) {
     postal_code: field(c.postal_code, { label: 'Postal code' }),
     state: field(c.state, { label: 'State/Province', optional: true }),
     country: field(c.country, { label: 'Country' }),
-    vat_id: field(c.vat_id, { label: 'Tax or VAT ID', optional: true, hint: 'Include the country prefix, e.g. IT12345678901' }),
+    vat_id: field(c.vat_id, { label: 'Tax or VAT ID', optional: true, hint: `Include the country prefix, e.g. ${VAT_EXAMPLE}` }),
   };
   const BILLING = ['legal_name', 'billing_email', 'line1', 'line2', 'city', 'postal_code', 'state', 'country', 'vat_id'];
 

@@ -2,6 +2,7 @@
 // Admins and the workspace's own workspace_admins add members, change their workspace role
 // and remove them. The Default workspace has no member list: everyone can use it.
 import { get, post, del, getPage, getAll, ApiError } from '../api.js';
+import { helpLink } from './help.js';
 import {
   h, setChildren, icon, field, alertBox, toast, formDialog, confirmDialog, actionMenu, dataTable, loadMore, colorDot,
   statusBadge, loadingBlock, errorBlock,
@@ -83,7 +84,7 @@ function workspacePage(ctx, w) {
         h('p.page-lead', w.is_default
           ? 'Every organization has a Default workspace. It cannot be renamed or archived.'
           : 'Members of a workspace can use it; its workspace role says what else they may do there.')),
-      menuSlot),
+      menuSlot, helpLink(location.pathname)),
     h('section.card', { 'aria-labelledby': 'ws-details' },
       h('div.card-header', h('h2.card-title#ws-details', 'Details')),
       h('div.card-body', details)),

@@ -1,5 +1,5 @@
 /* Store functions for billing (SQLite backend): billing accounts, cards, purchases, credit
- * lots, the ledger, invoices and webhook events. See src/store/migrations/0005_billing.sql. */
+ * lots, the ledger, invoices and webhook events. See migrations/0005_billing.sql. */
 #include <stdio.h>
 #include <string.h>
 

@@ -151,6 +151,51 @@ gh_err_t gh_sqlite_key_touch(gh_db_t *db, const char *id, int64_t now)
     return gh_sqlite_exec(db, st);
 }
 
+gh_err_t gh_sqlite_key_set_secret(gh_db_t *db, const char *id, const char *key_hash,
+                                  const char *hint)
+{
+    static const char sql[] = "UPDATE keys SET key_hash = ?, hint = ? WHERE id = ?";
+    sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
+    if (!st)
+        return GH_ESTORE;
+    sqlite3_bind_text(st, 1, key_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, hint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    return gh_sqlite_exec_one(db, st);
+}
+
+gh_err_t gh_sqlite_workbench_key_get(gh_db_t *db, const char *workspace_id,
+                                     char key_id[GH_ID_MAX])
+{
+    static const char sql[] = "SELECT key_id FROM workbench_keys WHERE workspace_id = ?";
+    sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
+    if (!st)
+        return GH_ESTORE;
+    sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    gh_err_t out = GH_ENOTFOUND;
+    if (rc == SQLITE_ROW) {
+        snprintf(key_id, GH_ID_MAX, "%s", (const char *)sqlite3_column_text(st, 0));
+        out = GH_OK;
+    } else if (rc != SQLITE_DONE) {
+        out = gh_sqlite_step_err(db, rc);
+    }
+    sqlite3_reset(st);
+    return out;
+}
+
+gh_err_t gh_sqlite_workbench_key_set(gh_db_t *db, const char *workspace_id, const char *key_id)
+{
+    static const char sql[] = "INSERT INTO workbench_keys (workspace_id, key_id) VALUES (?, ?) "
+                              "ON CONFLICT (workspace_id) DO UPDATE SET key_id = excluded.key_id";
+    sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
+    if (!st)
+        return GH_ESTORE;
+    sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key_id, -1, SQLITE_STATIC);
+    return gh_sqlite_exec(db, st);
+}
+
 gh_err_t gh_sqlite_keys_with_hash(gh_db_t *db, const char *workspace_id, const char *key_id,
                                   gh_store_key_hash_fn fn, void *ctx)
 {

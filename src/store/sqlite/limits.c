@@ -1,6 +1,6 @@
 /* Store functions for limits (SQLite backend): organization and workspace limits, the ledger
  * and usage reads that admission loads from, limit requests, staff. See
- * src/store/migrations/0007_limits.sql. */
+ * migrations/0007_limits.sql. */
 #include <stdio.h>
 #include <string.h>
 

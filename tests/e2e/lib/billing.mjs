@@ -15,7 +15,8 @@ export const PROFILE = { intended_use: 'A support chatbot for our shop', countri
 // The well-known test cards (docs/api.md, "The test provider").
 export const CARDS = {
   visa: '4242424242424242',
-  declined: '4000000000000002',
+  declined: '4000000000000341', // saved (the setup check passes), declined when charged
+  declinedAtSetup: '4000000000000002', // refused by the zero-amount check: never saved
   insufficient: '4000000000009995',
   pending: '4000000000000259',
 };
