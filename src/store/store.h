@@ -37,7 +37,7 @@ bool gh_store_ops_complete(const gh_store_t *store, const char **missing_op);
 /* The store's backend: "sqlite". */
 const char *gh_store_backend(const gh_store_t *store);
 
-/* How long a statement waits for another writer's lock before it fails (SQLITE_BUSY):
+/* How long a statement waits for another writer's lock before it fails with GH_EUNAVAIL:
  * 10 s unless set. Applies to connections opened afterwards (each thread's first
  * gh_store_db) and to the calling thread's own. */
 void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms);
@@ -57,10 +57,10 @@ gh_err_t gh_store_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
 /* The highest migration version recorded, or 0. */
 int gh_store_schema_version(gh_db_t *db);
 
-/* Transactions. begin takes the write lock at once (BEGIN IMMEDIATE), so a transaction never
- * fails half-way for lock upgrades. They nest: inside a transaction, begin/commit/rollback
- * work on a savepoint, so a function that writes several rows atomically can also be part of
- * a caller's larger unit. */
+/* Transactions. begin takes the write lock at once (SQLite: BEGIN IMMEDIATE), so a
+ * transaction never fails half-way for lock upgrades. They nest: inside a transaction,
+ * begin/commit/rollback work on a savepoint, so a function that writes several rows
+ * atomically can also be part of a caller's larger unit. */
 gh_err_t gh_store_begin(gh_db_t *db);
 gh_err_t gh_store_commit(gh_db_t *db);
 void gh_store_rollback(gh_db_t *db);
@@ -435,8 +435,8 @@ gh_err_t gh_store_staff_add(gh_db_t *db, const char *account_id, const char *add
 gh_err_t gh_store_staff_remove(gh_db_t *db, const char *account_id);
 gh_err_t gh_store_staff_is(gh_db_t *db, const char *account_id, bool *out);
 
-/* SQLite's PRAGMA data_version of this connection: it changes when another connection (of
- * this process or another) commits, so polling it is a cheap way to notice changes. */
+/* A number that changes when another connection (of this process or another) commits, so
+ * polling it is a cheap way to notice changes (SQLite: PRAGMA data_version). */
 gh_err_t gh_store_data_version(gh_db_t *db, int64_t *version);
 
 /* The email addresses of the organization's admins, oldest first. */

@@ -64,7 +64,7 @@ static void first_missing_entry_is_named(void **state)
     (void)state;
     gh_store_ops_t ops = gh_sqlite_ops;
     assert_null(gh_store_ops_first_missing(&ops));
-    ops.orgs_search = NULL; /* the last entry of the list */
+    ops.orgs_search = NULL; /* the last entry of store.h: later than keys_list */
     assert_string_equal(gh_store_ops_first_missing(&ops), "orgs_search");
     ops.keys_list = NULL;
     assert_string_equal(gh_store_ops_first_missing(&ops), "keys_list");
@@ -74,7 +74,7 @@ static void first_missing_entry_is_named(void **state)
     assert_string_equal(gh_store_ops_first_missing(&ops), "open");
 
     gh_store_ops_t partial = gh_sqlite_ops;
-    partial.identities = NULL;
+    partial.identities = NULL; /* the very last entry */
     struct gh_store store = {.ops = &partial};
     const char *missing = "unset";
     assert_false(gh_store_ops_complete(&store, &missing));
