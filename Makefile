@@ -152,7 +152,7 @@ fuzz: $(FUZZ_BIN)
 E2E_RUN = node --test --test-timeout=$(E2E_FILE_TIMEOUT_MS) \
 	--test-reporter=spec --test-reporter-destination=stdout \
 	--test-reporter=tap --test-reporter-destination=$(RESULTS)/$(1).tap tests/e2e/; \
-	rc=$$?; scripts/tap-count.sh $(1) $(RESULTS)/$(1).tap && exit $$rc
+	rc=$$?; RESULTS=$(RESULTS) scripts/tap-count.sh $(1) $(RESULTS)/$(1).tap && exit $$rc
 
 e2e: build/gatehouse
 	@mkdir -p $(RESULTS); $(call E2E_RUN,e2e)
