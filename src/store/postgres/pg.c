@@ -57,6 +57,29 @@ void gh_pg_describe(const char *url, char *out, size_t size)
 
 /* ---- statements ---- */
 
+/* Server notices ("relation already exists, skipping", the shutdown warning) go to the
+ * debug log, not to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+    (void)arg;
+    int n = (int)strcspn(message, "\n");
+    gh_log_debug("store: PostgreSQL says: %.*s", n, message);
+}
+
+/* Makes libpq's multi-line message one line ("...; Is the server running..."), in place:
+ * a newline becomes ';' and a tab a space, so the text never grows. */
+static void one_line(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        s[--n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\n')
+            s[i] = ';';
+        else if (s[i] == '\t')
+            s[i] = ' ';
+}
+
 static void note_ok(gh_pg_conn_t *c)
 {
     c->sqlstate[0] = '\0';
@@ -72,7 +95,7 @@ static void note_failure(gh_pg_conn_t *c, const PGresult *res)
         msg = PQerrorMessage(c->conn);
     snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "08006");
     snprintf(c->message, sizeof(c->message), "%s", msg && *msg ? msg : "connection lost");
-    c->message[strcspn(c->message, "\n")] = '\0';
+    one_line(c->message);
     /* Class 08 is a connection exception; 57P01-57P03 are shutdowns and "cannot connect
      * now". libpq also marks the connection bad when the socket died. */
     if (PQstatus(c->conn) != CONNECTION_OK || !strncmp(c->sqlstate, "08", 2) ||
@@ -157,14 +180,12 @@ static gh_err_t open_conn(gh_pg_conn_t *c, const gh_pg_options_t *opt, char *err
     }
     if (PQstatus(c->conn) != CONNECTION_OK) {
         const char *m = PQerrorMessage(c->conn);
-        int n = snprintf(err, err_size, "cannot connect to PostgreSQL at %s: %s", where,
-                         m && *m ? m : "unknown error");
-        /* libpq's messages end with a newline */
-        if (n > 0 && (size_t)n < err_size)
-            while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
-                err[--n] = '\0';
+        snprintf(err, err_size, "cannot connect to PostgreSQL at %s: %s", where,
+                 m && *m ? m : "unknown error");
+        one_line(err);
         return strstr(m, "invalid") ? GH_EINVAL : GH_EUNAVAIL;
     }
+    PQsetNoticeProcessor(c->conn, on_notice, NULL);
     char sql[128];
     snprintf(sql, sizeof(sql), "SET statement_timeout = %d; SET lock_timeout = %d",
              opt->statement_timeout_ms, opt->statement_timeout_ms);
