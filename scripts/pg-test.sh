@@ -122,11 +122,14 @@ run)
   url "$port"
   # The watcher holds standard input: when the caller closes it or dies, the server (this
   # process, after exec) is killed. It checks that the pid is still the server first.
+  # (A background job's standard input would be /dev/null without the explicit redirection.)
   self=$$
+  exec 3<&0
   (
     while read -r _; do :; done
     if grep -q postgres "/proc/$self/cmdline" 2>/dev/null; then kill -QUIT "$self" 2>/dev/null || true; fi
-  ) &
+  ) <&3 &
+  exec 3<&-
   # shellcheck disable=SC2046
   exec "${owner_prefix[@]}" "$bindir/postgres" $(server_args "$port") -c log_min_messages=info
   ;;
