@@ -318,8 +318,11 @@ gh_err_t gh_pg_acquire(gh_pg_pool_t *pool, gh_pg_conn_t **out)
     char err[512];
     if (!c) {
         rc = gh_pg_connect(&pool->opt, &c, err, sizeof(err));
-        if (!rc)
-            pool->slots[slot] = c; /* the slot is ours while busy */
+        if (!rc) {
+            pthread_mutex_lock(&pool->lock); /* gh_pg_release scans slots[] under it */
+            pool->slots[slot] = c;
+            pthread_mutex_unlock(&pool->lock);
+        }
     } else if (c->broken || PQstatus(c->conn) != CONNECTION_OK) {
         rc = open_conn(c, &pool->opt, err, sizeof(err));
         if (!rc)
