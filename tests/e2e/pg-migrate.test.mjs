@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BINARY, ROOT } from './lib/server.mjs';
+import { spawnSync } from 'node:child_process';
 import { spawnChild, waitExit } from './lib/children.mjs';
 import { startPostgres, psql } from './lib/postgres.mjs';
 
@@ -119,6 +120,25 @@ test('serve and the staff commands refuse a PostgreSQL store honestly, changing 
   const lite = await gatehouse(['migrate', '--store', `sqlite:${join(dataDir, 'lite.db')}`]);
   assert.equal(lite.code, 0, lite.err);
   assert.match(lite.out, /database .*lite\.db is at schema version \d+/);
+});
+
+test('every table and column of the SQLite schema exists in the PostgreSQL schema', async () => {
+  // Both stores are migrated by this binary; a SQLite migration without its PostgreSQL
+  // counterpart fails here. Deliberate differences: times in milliseconds (`*_ms` integers in
+  // SQLite) are timestamptz columns without the suffix in PostgreSQL.
+  const lite = join(dataDir, 'parity.db');
+  assert.equal((await gatehouse(['migrate', '--store', `sqlite:${lite}`])).code, 0);
+  const url = pg.createDatabase('parity');
+  assert.equal((await gatehouse(['migrate', '--store', url])).code, 0);
+  const q = spawnSync('sqlite3', ['-readonly', lite,
+    "SELECT m.name || '.' || p.name FROM sqlite_schema m, pragma_table_info(m.name) p " +
+    "WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"], { encoding: 'utf8' });
+  assert.equal(q.status, 0, q.stderr);
+  const sqliteCols = q.stdout.trim().split('\n').map((c) => c.replace(/_ms$/, ''));
+  const pgCols = new Set(psql(url, "SELECT table_name || '.' || column_name FROM information_schema.columns WHERE table_schema = 'public'").split('\n'));
+  const missing = sqliteCols.filter((c) => !pgCols.has(c));
+  console.log(`schema parity: ${sqliteCols.length} SQLite columns, ${pgCols.size} PostgreSQL columns, ${missing.length} missing`);
+  assert.deepEqual(missing, [], 'SQLite columns with no PostgreSQL counterpart');
 });
 
 test('a test process killed with SIGKILL leaves no PostgreSQL behind', async () => {
