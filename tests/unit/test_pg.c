@@ -539,6 +539,13 @@ static gh_err_t bump(gh_pg_conn_t *c, void *arg)
     return rc;
 }
 
+static gh_err_t insert_duplicate(gh_pg_conn_t *c, void *arg)
+{
+    int *runs = arg;
+    ++*runs;
+    return gh_pg_exec(c, "INSERT INTO counter VALUES (1, 0)");
+}
+
 static void test_serialization_failure_retried(void **state)
 {
     (void)state;
@@ -562,6 +569,12 @@ static void test_serialization_failure_retried(void **state)
     assert_int_equal(attempts, 2);
     assert_int_equal(b.seen, 100);
     assert_int_equal(scalar(other, "SELECT v FROM counter WHERE id = 1"), 101);
+    /* Other errors are not retried: a duplicate key is the caller's conflict, at once. */
+    int runs = 0;
+    assert_int_equal(gh_pg_tx(pool, GH_PG_SERIALIZABLE, insert_duplicate, &runs, &attempts),
+                     GH_ECONFLICT);
+    assert_int_equal(runs, 1);
+    assert_int_equal(attempts, 1);
     gh_pg_pool_free(pool);
     gh_pg_disconnect(other);
 }
