@@ -70,7 +70,8 @@ gh_db_t *gh_store_db(gh_store_t *store)
 }
 
 /* Picks the backend by the location's scheme: "sqlite:PATH", or a bare path for SQLite. A
- * scheme this build has no backend for is refused with a message that says so. */
+ * scheme without a table of operations yet (PostgreSQL's: src/store/postgres/ has the pool
+ * and migrations, not yet the operations) is refused with a message that says so. */
 gh_err_t gh_store_open(gh_store_t **out, const char *location, char *err, size_t err_size)
 {
     const gh_store_ops_t *ops = backends[0];
@@ -85,7 +86,8 @@ gh_err_t gh_store_open(gh_store_t **out, const char *location, char *err, size_t
     }
     if (rest == location && (!strncmp(location, "postgresql://", 13) ||
                              !strncmp(location, "postgres://", 11))) {
-        snprintf(err, err_size, "this build of Gatehouse has no PostgreSQL store backend");
+        snprintf(err, err_size, "the PostgreSQL store's operations are not written yet: only "
+                                "`gatehouse migrate` runs on PostgreSQL so far");
         return GH_EINVAL;
     }
     return ops->open(out, rest, err, err_size);
