@@ -20,9 +20,9 @@ LDLIBS := $(PKG_LIBS) -lhpdf -lpthread -lm
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-SRC := $(sort $(wildcard src/*/*.c src/store/postgres/*.c))
+SRC := $(sort $(wildcard src/*/*.c src/store/*/*.c))
 WEB := $(sort $(shell find web -type f 2>/dev/null))
-MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
+MIGRATIONS := $(sort $(wildcard src/store/sqlite/migrations/*.sql))
 PG_MIGRATIONS := $(sort $(wildcard src/store/postgres/migrations/*.sql))
 GEN := build/gen/assets.c build/gen/migrations.c build/gen/pg_migrations.c
 LIB_SRC := $(SRC) $(GEN)
@@ -50,7 +50,7 @@ build/gen/assets.c: build/tools/embed $(WEB)
 
 build/gen/migrations.c: build/tools/embed $(MIGRATIONS)
 	@mkdir -p $(@D)
-	$(call say,EMBED,$@)build/tools/embed migrations src/store/migrations $@ $(MIGRATIONS)
+	$(call say,EMBED,$@)build/tools/embed migrations src/store/sqlite/migrations $@ $(MIGRATIONS)
 
 build/gen/pg_migrations.c: build/tools/embed $(PG_MIGRATIONS)
 	@mkdir -p $(@D)

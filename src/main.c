@@ -16,6 +16,7 @@
 #include "core/admission.h"
 #include "core/app.h"
 #include "core/billing.h"
+#include "core/billing_ledger.h"
 #include "core/outbox.h"
 #include "core/staff.h"
 #include "core/state.h"
@@ -296,8 +297,16 @@ static int cmd_serve(const cli_t *cli)
     gh_outbox_t *outbox = NULL;
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
-    if (gh_store_open(&store, cfg.db_path, err, sizeof(err)) ||
-        gh_mailer_new(&mailer, &cfg, err, sizeof(err)) ||
+    if (gh_store_open(&store, cfg.db_path, err, sizeof(err)))
+        goto out;
+    /* A backend still being ported would answer some requests "unavailable": refuse it. */
+    const char *missing_op = NULL;
+    if (!gh_store_ops_complete(store, &missing_op)) {
+        snprintf(err, sizeof(err), "the %s store cannot serve yet: it lacks the operation %s",
+                 gh_store_backend(store), missing_op);
+        goto out;
+    }
+    if (gh_mailer_new(&mailer, &cfg, err, sizeof(err)) ||
         gh_billing_provider_new(&cfg, &pay, err, sizeof(err)))
         goto out;
     gh_store_set_busy_timeout(store, cfg.db_busy_timeout_ms);

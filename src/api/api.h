@@ -195,8 +195,8 @@ void gh_api_staff_tiers(gh_req_t *req);
 
 /* The limits object of docs/api.md for `org_id`; `member_id` (may be NULL) shows only the
  * workspaces that member reaches. NULL with `*rc` set on failure. */
-json_t *gh_api_limits_json(gh_app_t *app, gh_db_t *db, const char *org_id,
-                           const char *member_id, gh_err_t *rc);
+json_t *gh_api_limits_json(gh_app_t *app, const char *org_id, const char *member_id,
+                           gh_err_t *rc);
 /* A limit request as the API shows it. */
 json_t *gh_api_limit_request_json(const gh_limit_request_t *r);
 /* The configured tiers, as GET /v1/organizations/limits lists them. */

@@ -155,9 +155,8 @@ static void reply_session(gh_req_t *req, int status)
 {
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     const gh_account_t *a = &ctx->account;
-    gh_db_t *db = gh_store_db(ctx->app->store);
     orgs_ctx_t oc = {json_array(), NULL, ctx->session.current_org_id};
-    if (!db || gh_store_memberships(db, a->id, add_org, &oc)) {
+    if (gh_auth_memberships(ctx->app, a->id, add_org, &oc)) {
         json_decref(oc.list);
         json_decref(oc.current);
         gh_res_error(req, GH_ESTORE, "Could not load your organizations. Try again.");

@@ -8,6 +8,10 @@
 
 #include "api/api.h"
 #include "core/billing.h"
+#include "core/billing_invoices.h"
+#include "core/billing_ledger.h"
+#include "core/billing_purchases.h"
+#include "core/billing_reload.h"
 #include "lib/money.h"
 
 #define LOTS_SHOWN 100
@@ -261,10 +265,8 @@ void gh_api_billing_cards_list(gh_req_t *req)
         return;
     json_t *data = json_array();
     bool more = false;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_payment_methods_list(db, ctx->actor.org_id, &page, add_card,
-                                                     data, &more)
-                     : GH_ESTORE;
+    gh_err_t rc =
+        gh_billing_cards_list(ctx->app, ctx->actor.org_id, &page, add_card, data, &more);
     if (rc) {
         json_decref(data);
         gh_api_fail(req, rc, "", "Could not list the cards. Try again.");
@@ -405,10 +407,8 @@ void gh_api_billing_purchases_list(gh_req_t *req)
         return;
     json_t *data = json_array();
     bool more = false;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_purchases_list(db, ctx->actor.org_id, &page, add_purchase, data,
-                                               &more)
-                     : GH_ESTORE;
+    gh_err_t rc =
+        gh_billing_purchases_list(ctx->app, ctx->actor.org_id, &page, add_purchase, data, &more);
     if (rc) {
         json_decref(data);
         gh_api_fail(req, rc, "", "Could not list the purchases. Try again.");
@@ -471,10 +471,8 @@ void gh_api_invoices_list(gh_req_t *req)
         return;
     json_t *data = json_array();
     bool more = false;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_invoices_list(db, ctx->actor.org_id, &page, add_invoice, data,
-                                              &more)
-                     : GH_ESTORE;
+    gh_err_t rc =
+        gh_billing_invoices_list(ctx->app, ctx->actor.org_id, &page, add_invoice, data, &more);
     if (rc) {
         json_decref(data);
         gh_api_fail(req, rc, "", "Could not list the invoices. Try again.");
@@ -488,10 +486,9 @@ void gh_api_invoice_get(gh_req_t *req)
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     const char *id = gh_req_param(req, "invoice_id");
     gh_invoice_rec_t v;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = !db                       ? GH_ESTORE
-                  : !gh_id_valid(id, "inv") ? GH_ENOTFOUND
-                                            : gh_store_invoice_get(db, ctx->actor.org_id, id, &v);
+    gh_err_t rc = !gh_id_valid(id, "inv")
+                      ? GH_ENOTFOUND
+                      : gh_billing_invoice_get(ctx->app, ctx->actor.org_id, id, &v);
     if (rc == GH_ENOTFOUND)
         gh_res_error(req, rc, "There is no invoice with id \"%.60s\".", id);
     else if (rc)

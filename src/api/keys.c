@@ -33,10 +33,8 @@ static void list_keys(gh_req_t *req, gh_key_filter_t *filter)
         return;
     json_t *data = json_array();
     bool more = false;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_keys_list(db, ctx->actor.org_id, filter, &page, add_key, data,
-                                          &more)
-                     : GH_ESTORE;
+    gh_err_t rc =
+        gh_keys_list(ctx->app, ctx->actor.org_id, filter, &page, add_key, data, &more);
     if (rc) {
         json_decref(data);
         gh_api_fail(req, rc, "", "Could not list the keys. Try again.");
@@ -162,11 +160,9 @@ void gh_api_admin_key_get(gh_req_t *req)
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     const char *id = gh_req_param(req, "admin_key_id");
     gh_key_rec_t k;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = !db                            ? GH_ESTORE
-                  : !gh_id_valid(id, "adminkey") ? GH_ENOTFOUND
-                                                 : gh_store_key_get(db, ctx->actor.org_id,
-                                                                    "admin", id, &k);
+    gh_err_t rc = !gh_id_valid(id, "adminkey")
+                      ? GH_ENOTFOUND
+                      : gh_adminkey_get(ctx->app, ctx->actor.org_id, id, &k);
     if (rc == GH_ENOTFOUND)
         gh_res_error(req, rc, "There is no admin key with id \"%.60s\".", id);
     else if (rc)
@@ -222,11 +218,8 @@ void gh_api_audit_list(gh_req_t *req)
     }
     json_t *data = json_array();
     bool more = false;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_audit_list(db, ctx->actor.org_id, gh_req_query(req, "actor_id"),
-                                           gh_req_query(req, "action"), &page, add_event, data,
-                                           &more)
-                     : GH_ESTORE;
+    gh_err_t rc = gh_audit_list(ctx->app, ctx->actor.org_id, gh_req_query(req, "actor_id"),
+                                gh_req_query(req, "action"), &page, add_event, data, &more);
     if (rc) {
         json_decref(data);
         gh_api_fail(req, rc, "", "Could not read the audit log. Try again.");

@@ -134,13 +134,13 @@ static void add_ws(void *ctx, const gh_workspace_t *w)
     json_array_append_new(c->list, j);
 }
 
-json_t *gh_api_limits_json(gh_app_t *app, gh_db_t *db, const char *org_id,
-                           const char *member_id, gh_err_t *rc_out)
+json_t *gh_api_limits_json(gh_app_t *app, const char *org_id, const char *member_id,
+                           gh_err_t *rc_out)
 {
     gh_admission_t *adm = app->admission;
     const gh_config_t *cfg = app->cfg;
     gh_org_quota_t q;
-    gh_err_t rc = adm ? gh_admission_org_quota(adm, db, org_id, &q) : GH_ESTORE;
+    gh_err_t rc = gh_quota_org(app, org_id, &q);
     *rc_out = rc;
     if (rc)
         return NULL;
@@ -154,8 +154,8 @@ json_t *gh_api_limits_json(gh_app_t *app, gh_db_t *db, const char *org_id,
     ws_list_ctx_t wc = {limits, wl.by_ws, json_array()};
     gh_page_t page = {1000, NULL, NULL};
     bool more = false;
-    if ((rc = gh_store_ws_limits_list(db, org_id, collect_ws_limits, &wl)) ||
-        (rc = gh_store_workspaces_list(db, org_id, member_id, false, &page, add_ws, &wc, &more))) {
+    if ((rc = gh_quota_ws_limits_list(app, org_id, collect_ws_limits, &wl)) ||
+        (rc = gh_ws_list(app, org_id, member_id, false, &page, add_ws, &wc, &more))) {
         json_decref(wl.by_ws);
         json_decref(wc.list);
         *rc_out = rc;
@@ -279,10 +279,8 @@ static const char *member_filter(const gh_api_ctx_t *ctx)
 static void reply_limits(gh_req_t *req, int status)
 {
     gh_api_ctx_t *ctx = gh_api_ctx(req);
-    gh_db_t *db = gh_store_db(ctx->app->store);
     gh_err_t rc = GH_ESTORE;
-    json_t *j = db ? gh_api_limits_json(ctx->app, db, ctx->actor.org_id, member_filter(ctx), &rc)
-                   : NULL;
+    json_t *j = gh_api_limits_json(ctx->app, ctx->actor.org_id, member_filter(ctx), &rc);
     if (!j)
         gh_res_error(req, rc, "Could not load the limits. Try again.");
     else
@@ -342,10 +340,8 @@ void gh_api_limit_requests_list(gh_req_t *req)
     }
     json_t *data = json_array();
     bool more = false;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_limit_requests_list(db, ctx->actor.org_id, status, &page,
-                                                    add_request, data, &more)
-                     : GH_ESTORE;
+    gh_err_t rc = gh_quota_requests_list(ctx->app, ctx->actor.org_id, status, &page, add_request,
+                                         data, &more);
     if (rc) {
         json_decref(data);
         gh_api_fail(req, rc, "", "Could not list the limit requests. Try again.");
@@ -392,17 +388,15 @@ out:
 static void reply_ws_limits(gh_req_t *req, const gh_workspace_t *w)
 {
     gh_api_ctx_t *ctx = gh_api_ctx(req);
-    gh_db_t *db = gh_store_db(ctx->app->store);
     gh_ws_limits_rec_t rec;
     gh_org_quota_t q;
-    gh_err_t rc = db ? gh_store_ws_limits_get(db, w->id, &rec) : GH_ESTORE;
+    gh_err_t rc = gh_quota_ws_limits_get(ctx->app, w->id, &rec);
     if (rc == GH_ENOTFOUND) {
         memset(&rec, 0, sizeof(rec));
         rc = GH_OK;
     }
     if (!rc)
-        rc = ctx->app->admission ? gh_admission_org_quota(ctx->app->admission, db, w->org_id, &q)
-                                 : GH_ESTORE;
+        rc = gh_quota_org(ctx->app, w->org_id, &q);
     if (rc) {
         gh_res_error(req, rc, "Could not load the workspace's limits. Try again.");
         return;
@@ -455,8 +449,7 @@ void gh_api_ws_limits_set(gh_req_t *req)
         goto out;
     /* Fields left out keep their value; null removes a limit. */
     gh_ws_limits_rec_t cur, in;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_ws_limits_get(db, w.id, &cur) : GH_ESTORE;
+    gh_err_t rc = gh_quota_ws_limits_get(ctx->app, w.id, &cur);
     if (rc == GH_ENOTFOUND) {
         memset(&cur, 0, sizeof(cur));
         rc = GH_OK;

@@ -33,10 +33,8 @@ void gh_api_users_list(gh_req_t *req)
     }
     json_t *data = json_array();
     bool more = false;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_users_list(db, ctx->actor.org_id, email ? norm : NULL, &page,
-                                           add_user, data, &more)
-                     : GH_ESTORE;
+    gh_err_t rc = gh_member_list(ctx->app, ctx->actor.org_id, email ? norm : NULL, &page,
+                                 add_user, data, &more);
     if (rc) {
         json_decref(data);
         gh_api_fail(req, rc, "", "Could not list the members. Try again.");
@@ -50,10 +48,8 @@ void gh_api_user_get(gh_req_t *req)
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     const char *id = gh_req_param(req, "user_id");
     gh_org_user_t u;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = !db                        ? GH_ESTORE
-                  : !gh_id_valid(id, "user") ? GH_ENOTFOUND
-                                             : gh_store_user_get(db, ctx->actor.org_id, id, &u);
+    gh_err_t rc = !gh_id_valid(id, "user") ? GH_ENOTFOUND
+                                           : gh_member_get(ctx->app, ctx->actor.org_id, id, &u);
     if (rc == GH_ENOTFOUND)
         gh_res_error(req, rc, "There is no member of this organization with id \"%.60s\".", id);
     else if (rc)
@@ -130,10 +126,8 @@ void gh_api_invites_list(gh_req_t *req)
     }
     invites_ctx_t ic = {json_array(), ctx->app->now()};
     bool more = false;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_invites_list(db, ctx->actor.org_id, status, ic.now, &page,
-                                             add_invite, &ic, &more)
-                     : GH_ESTORE;
+    gh_err_t rc = gh_invite_list(ctx->app, ctx->actor.org_id, status, ic.now, &page, add_invite,
+                                 &ic, &more);
     if (rc) {
         json_decref(ic.data);
         gh_api_fail(req, rc, "", "Could not list the invites. Try again.");
@@ -173,10 +167,9 @@ void gh_api_invite_get(gh_req_t *req)
     gh_api_ctx_t *ctx = gh_api_ctx(req);
     const char *id = gh_req_param(req, "invite_id");
     gh_invite_t inv;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = !db                          ? GH_ESTORE
-                  : !gh_id_valid(id, "invite") ? GH_ENOTFOUND
-                                               : gh_store_invite_get(db, ctx->actor.org_id, id, &inv);
+    gh_err_t rc = !gh_id_valid(id, "invite")
+                      ? GH_ENOTFOUND
+                      : gh_invite_get(ctx->app, ctx->actor.org_id, id, &inv);
     if (rc == GH_ENOTFOUND)
         gh_res_error(req, rc, "There is no invite with id \"%.60s\".", id);
     else if (rc)

@@ -37,9 +37,8 @@ static void reply_settings(gh_req_t *req, const gh_org_settings_t *s)
 void gh_api_org_settings_get(gh_req_t *req)
 {
     gh_api_ctx_t *ctx = gh_api_ctx(req);
-    gh_db_t *db = gh_store_db(ctx->app->store);
     gh_org_settings_t s;
-    gh_err_t rc = db ? gh_store_org_settings_get(db, ctx->membership.org_id, &s) : GH_ESTORE;
+    gh_err_t rc = gh_org_settings_get(ctx->app, ctx->membership.org_id, &s);
     if (rc) {
         gh_res_error(req, rc, "Could not load the organization settings. Try again.");
         return;

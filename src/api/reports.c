@@ -1,6 +1,6 @@
 /* GET /v1/organizations/usage_report/messages and GET /v1/organizations/cost_report, in the
  * shapes of Anthropic's Admin API (docs/api.md "Usage and cost reports"). Both read only the
- * usage rollups (src/store/sqlite_rollups.c); the rules they share are in core/reports.c.
+ * usage rollups (through core/reports.h); the rules they share are in core/reports.c.
  *
  * Query parameters are strict: an unknown name, a repeated single value, a bad value or a
  * list too long is a 400 naming it. Lists are sent as `name[]=a&name[]=b` (Anthropic's SDKs)
@@ -467,8 +467,7 @@ static void run_report(gh_req_t *req, report_kind_t kind)
         return;
     builder_t b = {.kind = kind, .group = p.group, .range = &r, .data = json_array(),
                    .next_s = r.page_start_s};
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_usage_report(db, &q, on_total, &b) : GH_ESTORE;
+    gh_err_t rc = gh_report_run(ctx->app, &q, on_total, &b);
     if (rc) {
         json_decref(b.data);
         gh_res_error(req, rc, "Could not read the %s report. Try again.",

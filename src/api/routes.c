@@ -158,8 +158,7 @@ static bool authorize_key(gh_req_t *req, gh_api_ctx_t *ctx, const char *key, gh_
     snprintf(ctx->membership.org_id, sizeof(ctx->membership.org_id), "%s", ctx->actor.org_id);
     snprintf(ctx->membership.role, sizeof(ctx->membership.role), "admin");
     gh_org_settings_t org;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    if (db && !gh_store_org_settings_get(db, ctx->actor.org_id, &org))
+    if (!gh_org_settings_get(ctx->app, ctx->actor.org_id, &org))
         snprintf(ctx->membership.org_name, sizeof(ctx->membership.org_name), "%s", org.name);
     return role_allows(req, access, GH_ROLE_ADMIN, "admin");
 }
@@ -206,14 +205,9 @@ static bool authorize(gh_req_t *req, gh_api_ctx_t *ctx, gh_access_t access)
     if (access == GH_ACCESS_ONBOARDED)
         return true;
 
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    if (!db) {
-        gh_res_error(req, GH_ESTORE, "The database is unavailable. Try again.");
-        return false;
-    }
     rc = ctx->session.current_org_id[0]
-             ? gh_store_membership_get(db, ctx->session.current_org_id, ctx->account.id,
-                                       &ctx->membership)
+             ? gh_auth_membership(ctx->app, ctx->session.current_org_id, ctx->account.id,
+                                  &ctx->membership)
              : GH_ENOTFOUND;
     if (rc == GH_ENOTFOUND) {
         gh_res_error(req, GH_ENOTFOUND,

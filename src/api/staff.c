@@ -49,10 +49,8 @@ void gh_api_staff_requests_list(gh_req_t *req)
     }
     json_t *data = json_array();
     bool more = false;
-    gh_db_t *db = gh_store_db(gh_api_ctx(req)->app->store);
-    gh_err_t rc = db ? gh_store_limit_requests_list(db, NULL, status, &page, add_request, data,
-                                                    &more)
-                     : GH_ESTORE;
+    gh_err_t rc = gh_quota_requests_list(gh_api_ctx(req)->app, NULL, status, &page, add_request,
+                                         data, &more);
     if (rc) {
         json_decref(data);
         gh_api_fail(req, rc, "", "Could not list the limit requests. Try again.");
@@ -124,24 +122,22 @@ void gh_api_staff_orgs_list(gh_req_t *req)
         return;
     }
     json_t *data = json_array();
-    gh_db_t *db = gh_store_db(gh_api_ctx(req)->app->store);
-    gh_err_t rc = db ? gh_store_orgs_search(db, query && *query ? query : NULL, ORGS_SHOWN,
-                                            add_org, data)
-                     : GH_ESTORE;
+    gh_err_t rc = gh_staff_orgs_search(gh_api_ctx(req)->app, query && *query ? query : NULL,
+                                       ORGS_SHOWN, add_org, data);
     if (rc) {
         json_decref(data);
         gh_res_error(req, rc, "Could not list the organizations. Try again.");
         return;
     }
     /* Each with its tier, so the page can show where everyone stands. */
-    gh_admission_t *adm = gh_api_ctx(req)->app->admission;
+    gh_app_t *app = gh_api_ctx(req)->app;
     size_t i;
     json_t *item;
     json_array_foreach(data, i, item)
     {
         gh_org_quota_t q;
         const char *id = json_string_value(json_object_get(item, "id"));
-        if (adm && !gh_admission_org_quota(adm, db, id, &q))
+        if (!gh_quota_org(app, id, &q))
             json_object_update_new(item, json_pack("{s:s, s:s, s:s}", "tier", q.tier->id,
                                                    "tier_name", q.tier->name, "tier_set_by",
                                                    q.tier_by_staff ? "staff" : "purchases"));
@@ -156,14 +152,13 @@ void gh_api_staff_org_limits(gh_req_t *req)
         return;
     gh_app_t *app = gh_api_ctx(req)->app;
     const char *org_id = gh_req_param(req, "org_id");
-    gh_db_t *db = gh_store_db(app->store);
     gh_org_settings_t org;
-    gh_err_t rc = db ? gh_store_org_settings_get(db, org_id, &org) : GH_ESTORE;
+    gh_err_t rc = gh_org_settings_get(app, org_id, &org);
     if (rc == GH_ENOTFOUND) {
         gh_res_error(req, rc, "There is no organization with id \"%.60s\".", org_id);
         return;
     }
-    json_t *j = rc ? NULL : gh_api_limits_json(app, db, org_id, NULL, &rc);
+    json_t *j = rc ? NULL : gh_api_limits_json(app, org_id, NULL, &rc);
     if (!j) {
         gh_res_error(req, rc, "Could not load the limits. Try again.");
         return;
@@ -206,8 +201,7 @@ void gh_api_staff_org_tier(gh_req_t *req)
         gh_api_fail(req, rc, msg, "Could not change the tier. Try again.");
         goto out;
     }
-    gh_db_t *db = gh_store_db(app->store);
-    json_t *j = db ? gh_api_limits_json(app, db, org_id, NULL, &rc) : NULL;
+    json_t *j = gh_api_limits_json(app, org_id, NULL, &rc);
     if (!j)
         gh_res_error(req, rc ? rc : GH_ESTORE, "The tier was changed, but could not be read "
                                                "back.");

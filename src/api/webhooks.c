@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "core/billing.h"
+#include "core/billing_purchases.h"
 #include "core/pay_stripe.h"
 #include "lib/log.h"
 

@@ -31,10 +31,8 @@ void gh_api_workspaces_list(gh_req_t *req)
                              : ctx->actor.id;
     json_t *data = json_array();
     bool more = false;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_workspaces_list(db, ctx->actor.org_id, member, archived, &page,
-                                                add_ws, data, &more)
-                     : GH_ESTORE;
+    gh_err_t rc =
+        gh_ws_list(ctx->app, ctx->actor.org_id, member, archived, &page, add_ws, data, &more);
     if (rc) {
         json_decref(data);
         gh_api_fail(req, rc, "", "Could not list the workspaces. Try again.");
@@ -151,8 +149,7 @@ void gh_api_ws_members_list(gh_req_t *req)
         return;
     json_t *data = json_array();
     bool more = false;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_ws_members_list(db, w.id, &page, add_wsm, data, &more) : GH_ESTORE;
+    gh_err_t rc = gh_ws_member_list(ctx->app, w.id, &page, add_wsm, data, &more);
     if (rc) {
         json_decref(data);
         gh_api_fail(req, rc, "", "Could not list the workspace members. Try again.");
@@ -169,8 +166,7 @@ void gh_api_ws_member_get(gh_req_t *req)
         return;
     const char *user = gh_req_param(req, "user_id");
     gh_ws_member_t m;
-    gh_db_t *db = gh_store_db(ctx->app->store);
-    gh_err_t rc = db ? gh_store_ws_member_get(db, w.id, user, &m) : GH_ESTORE;
+    gh_err_t rc = gh_ws_member_get(ctx->app, w.id, user, &m);
     if (rc == GH_ENOTFOUND)
         gh_res_error(req, rc, "\"%.60s\" is not a member of the workspace \"%s\".", user, w.name);
     else if (rc)

@@ -8,7 +8,11 @@
 
 #include "core/org.h"
 #include "lib/crypto.h"
-#include "store/store.h"
+#include "store/rows.h"
+
+/* The store's handles (store/store.h), used here only by pointer. */
+typedef struct gh_store gh_store_t;
+typedef struct gh_db gh_db_t;
 
 typedef enum { GH_ACTOR_USER, GH_ACTOR_ADMIN_KEY, GH_ACTOR_STAFF, GH_ACTOR_SYSTEM } gh_actor_kind_t;
 

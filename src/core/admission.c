@@ -13,6 +13,7 @@
 #include "core/app.h"
 #include "lib/log.h"
 #include "lib/utc.h"
+#include "store/store.h"
 
 struct gh_admission {
     const gh_config_t *cfg;

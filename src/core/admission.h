@@ -34,7 +34,11 @@
 #include "core/limits.h"
 #include "core/tiers.h"
 #include "lib/config.h"
-#include "store/store.h"
+#include "store/rows.h"
+
+/* The store's handles (store/store.h), used here only by pointer. */
+typedef struct gh_store gh_store_t;
+typedef struct gh_db gh_db_t;
 
 typedef struct gh_admission gh_admission_t;
 

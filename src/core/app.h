@@ -11,7 +11,11 @@
 #include "lib/config.h"
 #include "lib/mail.h"
 #include "lib/throttle.h"
-#include "store/store.h"
+#include "store/rows.h"
+
+/* The store's handles (store/store.h), used here only by pointer. */
+typedef struct gh_store gh_store_t;
+typedef struct gh_db gh_db_t;
 
 typedef struct gh_app {
     const gh_config_t *cfg;

@@ -1,4 +1,5 @@
 #include "core/audit.h"
+#include "store/store.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -72,4 +73,13 @@ void gh_audit_change(json_t *details, const char *field, const char *from, const
     json_object_set_new(details, field,
                         json_pack("{s:o, s:o}", "from", *from ? json_string(from) : json_null(),
                                   "to", *to ? json_string(to) : json_null()));
+}
+
+gh_err_t gh_audit_list(gh_app_t *app, const char *org_id, const char *actor_id,
+                       const char *action, const gh_page_t *page, gh_store_audit_fn fn,
+                       void *ctx, bool *has_more)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_audit_list(db, org_id, actor_id, action, page, fn, ctx, has_more)
+              : GH_ESTORE;
 }

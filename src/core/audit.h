@@ -26,4 +26,10 @@ bool gh_audit_action_known(const char *action);
 /* Records in `details` that `field` changed from `from` to `to`. */
 void gh_audit_change(json_t *details, const char *field, const char *from, const char *to);
 
+/* The organization's audit trail, newest first; `actor_id` and `action` (each may be NULL)
+ * filter. */
+gh_err_t gh_audit_list(gh_app_t *app, const char *org_id, const char *actor_id,
+                       const char *action, const gh_page_t *page, gh_store_audit_fn fn,
+                       void *ctx, bool *has_more);
+
 #endif

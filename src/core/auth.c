@@ -8,6 +8,7 @@
 #include "core/outbox.h"
 #include "lib/log.h"
 #include "lib/text.h"
+#include "store/store.h"
 
 int64_t gh_app_clock(void)
 {
@@ -259,4 +260,18 @@ gh_err_t gh_auth_onboard(gh_app_t *app, gh_account_t *account, const char *full_
     snprintf(account->terms_version, sizeof(account->terms_version), "%s",
              app->cfg->terms_version);
     return GH_OK;
+}
+
+gh_err_t gh_auth_memberships(gh_app_t *app, const char *account_id, gh_store_membership_fn fn,
+                             void *ctx)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_memberships(db, account_id, fn, ctx) : GH_ESTORE;
+}
+
+gh_err_t gh_auth_membership(gh_app_t *app, const char *org_id, const char *account_id,
+                            gh_membership_t *out)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_membership_get(db, org_id, account_id, out) : GH_ESTORE;
 }

@@ -70,4 +70,12 @@ bool gh_auth_onboarded(const gh_account_t *account);
 gh_err_t gh_auth_onboard(gh_app_t *app, gh_account_t *account, const char *full_name,
                          bool confirmed_age_18, bool accepted_terms, char *msg, size_t msg_size);
 
+/* Reads for the console, on the calling thread's connection (GH_ESTORE when it cannot be
+ * opened). The organizations `account_id` belongs to, oldest membership first; and its
+ * membership in `org_id` (GH_ENOTFOUND when it has none). */
+gh_err_t gh_auth_memberships(gh_app_t *app, const char *account_id, gh_store_membership_fn fn,
+                             void *ctx);
+gh_err_t gh_auth_membership(gh_app_t *app, const char *org_id, const char *account_id,
+                            gh_membership_t *out);
+
 #endif

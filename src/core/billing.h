@@ -1,6 +1,8 @@
 /* Billing: the card on file, buying credits, credit lots and the ledger, invoices and
  * receipts, auto-reload, staff grants, and the scheduler that expires lots, retries pending
- * purchases and reloads.
+ * purchases and reloads. This header declares the shared model, the scheduler, amounts, the
+ * overview, the card and the first-purchase questions (core/billing.c); each other part has
+ * a .c/.h pair of its own, named at the end.
  *
  * Money. Amounts are nano-USD; purchases are whole cents between the configured minimum and
  * maximum. A purchase credits its amount; the card is charged the amount plus tax.
@@ -86,17 +88,6 @@ void gh_billing_stats(gh_billing_t *b, gh_billing_stats_t *out);
 /* Stops the scheduler (waiting for a pass in progress) and frees. Safe with NULL. */
 void gh_billing_free(gh_billing_t *b);
 
-/* The hook the usage writer runs in each commit: draws the cost of the committed events from
- * the organizations' lots and asks for an auto-reload check afterwards. `app` must outlive
- * the usage writer. */
-void gh_billing_usage_hook(gh_app_t *app, gh_usage_hook_t *out);
-
-/* The hook's charge function: for each organization, ledger entries of kind usage drawing
- * `cost_nusd` from its open lots, expiring first first, the rest with no lot. Runs inside the
- * caller's transaction. */
-gh_err_t gh_billing_charge_usage(gh_app_t *app, gh_db_t *db, const gh_usage_charge_t *charges,
-                                 size_t n);
-
 /* ---- amounts ---- */
 
 /* Parses a USD amount sent as text, like "12.50", into whole cents of nano-USD. GH_EINVAL
@@ -178,124 +169,13 @@ gh_err_t gh_billing_profile_set(gh_app_t *app, const gh_actor_t *actor,
                                 const gh_billing_profile_in_t *in, gh_billing_account_t *out,
                                 char *msg, size_t msg_size);
 
-/* ---- purchases ---- */
+/* The organization's cards, oldest first, one page at a time. */
+gh_err_t gh_billing_cards_list(gh_app_t *app, const char *org_id, const gh_page_t *page,
+                               gh_store_payment_method_fn fn, void *ctx, bool *has_more);
 
-/* Buys `amount_nusd` of credits for the actor's organization with the card on file.
- * `idempotency_key` (1–255 printable ASCII characters) identifies the request: the same key
- * again answers with the purchase it made (waiting while it is being charged), never a
- * second one; with another amount it is GH_ECONFLICT.
- * Returns GH_OK with `out` succeeded (credited) or pending (the provider has not answered
- * yet; resolved later, never credited on a guess); GH_EBILLING with the reason in `msg` when
- * the card was declined (`out` is filled: nothing was credited); GH_EINVAL with a message
- * for a bad amount, a missing card or unanswered first-purchase questions. */
-gh_err_t gh_billing_purchase(gh_app_t *app, const gh_actor_t *actor, int64_t amount_nusd,
-                             const char *idempotency_key, gh_purchase_t *out, char *msg,
-                             size_t msg_size);
-
-/* Records a provider's outcome for a pending purchase (from a charge, a webhook or a
- * retry): succeeded credits the lot, the ledger entry and the invoice and sends the receipt;
- * declined records why (and turns auto-reload off for a declined reload); pending only counts
- * the attempt. Idempotent: a purchase no longer pending is left as it is, so a replayed
- * webhook never credits twice. `out` (may be NULL) receives the purchase as it now is. */
-gh_err_t gh_billing_purchase_resolve(gh_app_t *app, const char *purchase_id,
-                                     const gh_pay_result_t *result, gh_purchase_t *out);
-
-gh_err_t gh_billing_purchase_get(gh_app_t *app, const char *org_id, const char *id,
-                                 gh_purchase_t *out);
-
-/* Charges again the pending purchases due for a retry (pending_retry_s since the last
- * attempt, or left by a previous run of the process), each with its own idempotency key.
- * A due purchase created GH_BILLING_GIVE_UP_S ago or more is not charged again: it is
- * declined with the code GH_BILLING_UNCONFIRMED and a message saying so (a late webhook
- * that the charge succeeded still credits it). `*retried` (may be NULL) receives how many
- * were charged again. */
-gh_err_t gh_billing_retry_pending(gh_app_t *app, int *retried);
-
-/* ---- provider webhooks ---- */
-
-typedef enum {
-    GH_BILLING_EVENT_APPLIED,   /* it changed something */
-    GH_BILLING_EVENT_DUPLICATE, /* seen before: nothing done */
-    GH_BILLING_EVENT_IGNORED,   /* recorded, nothing to do (settled already, unknown, …) */
-} gh_billing_event_outcome_t;
-
-/* A provider's event, already authenticated (its signature checked). */
-typedef struct gh_billing_event {
-    const char *provider; /* "stripe" */
-    const char *id;       /* the provider's event id: each is acted on at most once */
-    const char *type;
-    /* The outcome of a charge, when `result` is not NULL: */
-    const char *purchase_id;       /* the purchase it was for (the charge's metadata) */
-    const char *org_id;            /* the organization the provider says ("" not said) */
-    int64_t amount_nusd;           /* what the provider charged (0 not said) */
-    const gh_pay_result_t *result; /* succeeded or declined, with the provider's ref */
-    /* A card saved at the provider, when `card` is not NULL (org_id names the
-     * organization, whose customer the caller has checked): */
-    const gh_card_t *card;
-} gh_billing_event_t;
-
-/* Whether the event `id` was acted on before (to skip work before gh_billing_event_apply). */
-gh_err_t gh_billing_event_seen(gh_app_t *app, const char *id, bool *seen);
-
-/* Records the event and acts on it, in one transaction: a charge's outcome resolves its
- * purchase (if still pending; a succeeded charge also settles a purchase given up as
- * unconfirmed) when the purchase, organization and amount match; a card becomes the
- * organization's current card unless it already had it. `*outcome` says what happened and
- * `why` (may be NULL) a line for the log. A replayed event changes nothing. */
-gh_err_t gh_billing_event_apply(gh_app_t *app, const gh_billing_event_t *ev,
-                                gh_billing_event_outcome_t *outcome, char *why,
-                                size_t why_size);
-
-/* ---- auto-reload ---- */
-
-/* Turns auto-reload on or off and sets its threshold and amount (NULL keeps the current
- * value). Turning it on needs a card, the first-purchase answers, a threshold and an amount
- * of at least the minimum purchase; it clears a previous reason for turning it off. */
-gh_err_t gh_billing_auto_reload_set(gh_app_t *app, const gh_actor_t *actor, bool enabled,
-                                    const int64_t *threshold_nusd, const int64_t *amount_nusd,
-                                    gh_billing_account_t *out, char *msg, size_t msg_size);
-
-/* Starts the reloads that are due: auto-reload on, armed, and the balance below the
- * threshold, with no reload pending. Each is charged once; `*started` (may be NULL) receives
- * how many. */
-gh_err_t gh_billing_auto_reload_check(gh_app_t *app, int *started);
-
-/* ---- staff ---- */
-
-/* Grants `amount_nusd` of credits as a new lot, with a reason (1–500 characters). */
-gh_err_t gh_billing_grant(gh_app_t *app, const gh_actor_t *actor, const char *org_id,
-                          int64_t amount_nusd, const char *reason, gh_credit_lot_t *out,
-                          char *msg, size_t msg_size);
-
-/* Takes back `amount_nusd` from the organization's open lots (expiring first first), with a
- * reason. GH_EINVAL when it has less credit than that. */
-gh_err_t gh_billing_clawback(gh_app_t *app, const gh_actor_t *actor, const char *org_id,
-                             int64_t amount_nusd, const char *reason, char *msg,
-                             size_t msg_size);
-
-/* ---- expiry ---- */
-
-/* Expires what is left of every lot past its expiry at app->now(): an entry of kind expiry
- * for each. `*expired` (may be NULL) receives how many lots. */
-gh_err_t gh_billing_expire(gh_app_t *app, int *expired);
-
-/* ---- invoices ---- */
-
-/* Renders the organization's invoice as a PDF into a malloc'd buffer the caller frees;
- * `rec` receives the invoice. GH_ENOTFOUND for an unknown id. */
-gh_err_t gh_billing_invoice_pdf(gh_app_t *app, const char *org_id, const char *invoice_id,
-                                gh_invoice_rec_t *rec, unsigned char **pdf, size_t *pdf_len);
-
-/* ---- the ledger check ---- */
-
-/* Called once per organization checked, and once with org_id "invoices" for the numbering:
- * `ok` and a line a person can read ("balance $12.50, 3 lots" or what differs). */
-typedef void (*gh_billing_check_fn)(void *ctx, const char *org_id, bool ok, const char *detail);
-
-/* Recomputes every balance from the ledger entries and compares with the lots, the cached
- * balance, the usage events, the purchases and the invoice numbering. `org_id` NULL checks
- * every organization. `*problems` receives how many differences were found. */
-gh_err_t gh_billing_ledger_check(gh_app_t *app, const char *org_id, gh_billing_check_fn fn,
-                                 void *ctx, int *problems);
+/* The rest of billing, each with its contract: core/billing_ledger.h (lots, the ledger,
+ * usage draws, staff grants, expiry, the ledger check), core/billing_purchases.h (purchases
+ * and provider webhooks), core/billing_invoices.h (invoices and receipts) and
+ * core/billing_reload.h (auto-reload). */
 
 #endif

@@ -7,6 +7,7 @@
 #include "core/workspaces.h"
 #include "lib/log.h"
 #include "lib/text.h"
+#include "store/store.h"
 
 static gh_err_t clean_key_name(const char *in, char out[401], char *msg, size_t msg_size)
 {
@@ -333,4 +334,17 @@ gh_err_t gh_adminkey_authenticate(gh_app_t *app, const char *secret, const char 
      * not a reason to refuse the request. */
     (void)gh_store_key_touch(db, k.id, app->now());
     return GH_OK;
+}
+
+gh_err_t gh_keys_list(gh_app_t *app, const char *org_id, const gh_key_filter_t *filter,
+                      const gh_page_t *page, gh_store_key_fn fn, void *ctx, bool *has_more)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_keys_list(db, org_id, filter, page, fn, ctx, has_more) : GH_ESTORE;
+}
+
+gh_err_t gh_adminkey_get(gh_app_t *app, const char *org_id, const char *id, gh_key_rec_t *out)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_key_get(db, org_id, "admin", id, out) : GH_ESTORE;
 }

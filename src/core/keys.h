@@ -45,4 +45,11 @@ gh_err_t gh_adminkey_revoke(gh_app_t *app, const gh_actor_t *actor, const char *
 gh_err_t gh_adminkey_authenticate(gh_app_t *app, const char *secret, const char *ip,
                                   gh_actor_t *actor);
 
+/* Keys of the organization (API and admin keys alike), `filter` as gh_apikey_filter_for
+ * leaves it, one page at a time; and one admin key by id (GH_ENOTFOUND when the organization
+ * has no such admin key). */
+gh_err_t gh_keys_list(gh_app_t *app, const char *org_id, const gh_key_filter_t *filter,
+                      const gh_page_t *page, gh_store_key_fn fn, void *ctx, bool *has_more);
+gh_err_t gh_adminkey_get(gh_app_t *app, const char *org_id, const char *id, gh_key_rec_t *out);
+
 #endif

@@ -18,6 +18,7 @@
 #include "lib/crypto.h"
 #include "lib/money.h"
 #include "lib/utc.h"
+#include "store/store.h"
 
 #define SHARD_BITS 6
 static_assert(GH_LIMITS_SHARDS == 1 << SHARD_BITS, "shards are a power of two");

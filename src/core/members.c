@@ -8,6 +8,7 @@
 #include "core/outbox.h"
 #include "lib/log.h"
 #include "lib/text.h"
+#include "store/store.h"
 
 static gh_err_t load_member(gh_db_t *db, const gh_actor_t *actor, const char *user_id,
                             gh_org_user_t *u, char *msg, size_t msg_size)
@@ -424,4 +425,32 @@ gh_err_t gh_invite_accept(gh_app_t *app, const char *token, const char *ip,
 out_rollback:
     gh_store_rollback(db);
     return rc;
+}
+
+gh_err_t gh_member_list(gh_app_t *app, const char *org_id, const char *email,
+                        const gh_page_t *page, gh_store_user_fn fn, void *ctx, bool *has_more)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_users_list(db, org_id, email, page, fn, ctx, has_more) : GH_ESTORE;
+}
+
+gh_err_t gh_member_get(gh_app_t *app, const char *org_id, const char *account_id,
+                       gh_org_user_t *out)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_user_get(db, org_id, account_id, out) : GH_ESTORE;
+}
+
+gh_err_t gh_invite_list(gh_app_t *app, const char *org_id, const char *status, int64_t now,
+                        const gh_page_t *page, gh_store_invite_fn fn, void *ctx, bool *has_more)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_invites_list(db, org_id, status, now, page, fn, ctx, has_more)
+              : GH_ESTORE;
+}
+
+gh_err_t gh_invite_get(gh_app_t *app, const char *org_id, const char *id, gh_invite_t *out)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_invite_get(db, org_id, id, out) : GH_ESTORE;
 }

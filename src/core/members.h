@@ -51,4 +51,16 @@ gh_err_t gh_invite_accept(gh_app_t *app, const char *token, const char *ip,
                           const char *user_agent, const char *keep_email, gh_login_t *login,
                           gh_invite_outcome_t *outcome);
 
+/* Reads for the console: members of the organization in the order they joined (`email` may
+ * be NULL, or a normalized address that filters) and one by account id; invites, `status`
+ * (may be NULL) judged at `now`, and one by id. GH_ENOTFOUND for an unknown id, GH_EINVAL for
+ * a cursor not in the list. */
+gh_err_t gh_member_list(gh_app_t *app, const char *org_id, const char *email,
+                        const gh_page_t *page, gh_store_user_fn fn, void *ctx, bool *has_more);
+gh_err_t gh_member_get(gh_app_t *app, const char *org_id, const char *account_id,
+                       gh_org_user_t *out);
+gh_err_t gh_invite_list(gh_app_t *app, const char *org_id, const char *status, int64_t now,
+                        const gh_page_t *page, gh_store_invite_fn fn, void *ctx, bool *has_more);
+gh_err_t gh_invite_get(gh_app_t *app, const char *org_id, const char *id, gh_invite_t *out);
+
 #endif

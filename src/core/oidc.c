@@ -19,6 +19,8 @@
 #include "lib/curl_body.h"
 #include "lib/log.h"
 #include "lib/text.h"
+#include "store/identity.h"
+#include "store/store.h"
 
 #define CODE_MAX 4096                /* longest authorization code accepted from a callback */
 #define CLIENT_SECRET_MAX 1024       /* longest client secret sent */

@@ -24,7 +24,7 @@
 
 #include "core/app.h"
 #include "core/auth.h"
-#include "store/identity.h"
+#include "store/rows.h"
 
 #define GH_OIDC_STATE_TTL_S 600             /* a started sign-in must come back within 10 minutes */
 #define GH_OIDC_CACHE_TTL_S 3600            /* discovery document and keys are refetched hourly */

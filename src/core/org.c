@@ -10,6 +10,7 @@
 #include "core/workspaces.h"
 #include "core/vat.h"
 #include "lib/text.h"
+#include "store/store.h"
 
 static const char *const role_names[] = {"", "user", "developer", "billing", "admin"};
 
@@ -274,4 +275,10 @@ gh_err_t gh_org_settings_update(gh_app_t *app, const gh_actor_t *actor,
 out_rollback:
     gh_store_rollback(db);
     return rc;
+}
+
+gh_err_t gh_org_settings_get(gh_app_t *app, const char *org_id, gh_org_settings_t *out)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_org_settings_get(db, org_id, out) : GH_ESTORE;
 }

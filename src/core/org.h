@@ -74,4 +74,7 @@ gh_err_t gh_org_settings_update(gh_app_t *app, const struct gh_actor *actor,
                                 const gh_org_patch_t *patch, gh_org_settings_t *out, char *msg,
                                 size_t msg_size);
 
+/* The organization's settings as stored; GH_ENOTFOUND for an unknown organization. */
+gh_err_t gh_org_settings_get(gh_app_t *app, const char *org_id, gh_org_settings_t *out);
+
 #endif

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "store/store.h"
 
 #define RETRY_FIRST_MS 1000
 #define RETRY_MAX_MS (10 * 60 * 1000)

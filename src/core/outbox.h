@@ -16,7 +16,11 @@
 #include "core/app.h"
 #include "lib/err.h"
 #include "lib/mail.h"
-#include "store/store.h"
+#include "store/rows.h"
+
+/* The store's handles (store/store.h), used here only by pointer. */
+typedef struct gh_store gh_store_t;
+typedef struct gh_db gh_db_t;
 
 typedef struct gh_outbox gh_outbox_t;
 

@@ -13,6 +13,7 @@
 #include "lib/mail.h"
 #include "lib/money.h"
 #include "lib/text.h"
+#include "store/store.h"
 
 #define CENT_NUSD (GH_NUSD_PER_USD / 100)
 #define RECIPIENTS_MAX 32
@@ -599,4 +600,33 @@ gh_err_t gh_quota_set_tier(gh_app_t *app, const gh_actor_t *staff, const char *o
 out_rollback:
     gh_store_rollback(db);
     return rc;
+}
+
+gh_err_t gh_quota_org(gh_app_t *app, const char *org_id, gh_org_quota_t *out)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db && app->admission ? gh_admission_org_quota(app->admission, db, org_id, out)
+                                : GH_ESTORE;
+}
+
+gh_err_t gh_quota_ws_limits_list(gh_app_t *app, const char *org_id, gh_store_ws_limits_fn fn,
+                                 void *ctx)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_ws_limits_list(db, org_id, fn, ctx) : GH_ESTORE;
+}
+
+gh_err_t gh_quota_ws_limits_get(gh_app_t *app, const char *workspace_id, gh_ws_limits_rec_t *out)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_ws_limits_get(db, workspace_id, out) : GH_ESTORE;
+}
+
+gh_err_t gh_quota_requests_list(gh_app_t *app, const char *org_id, const char *status,
+                                const gh_page_t *page, gh_store_limit_request_fn fn, void *ctx,
+                                bool *has_more)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_limit_requests_list(db, org_id, status, page, fn, ctx, has_more)
+              : GH_ESTORE;
 }

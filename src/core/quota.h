@@ -59,4 +59,16 @@ gh_err_t gh_quota_set_tier(gh_app_t *app, const gh_actor_t *staff, const char *o
                            const char *tier, const gh_custom_limits_t *custom, const char *note,
                            char *msg, size_t msg_size);
 
+/* Reads for the limits pages. What the organization's limits are now (gh_org_quota_t; GH_ESTORE
+ * without an admission engine); the limits each workspace of `org_id` has of its own; one
+ * workspace's (GH_ENOTFOUND when it has none); requests for higher limits, oldest first,
+ * `org_id` and `status` (each may be NULL) filtering. */
+gh_err_t gh_quota_org(gh_app_t *app, const char *org_id, gh_org_quota_t *out);
+gh_err_t gh_quota_ws_limits_list(gh_app_t *app, const char *org_id, gh_store_ws_limits_fn fn,
+                                 void *ctx);
+gh_err_t gh_quota_ws_limits_get(gh_app_t *app, const char *workspace_id, gh_ws_limits_rec_t *out);
+gh_err_t gh_quota_requests_list(gh_app_t *app, const char *org_id, const char *status,
+                                const gh_page_t *page, gh_store_limit_request_fn fn, void *ctx,
+                                bool *has_more);
+
 #endif

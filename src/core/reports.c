@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/workspaces.h"
+#include "store/store.h"
 
 #define MAX_TIME_S INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 
@@ -209,4 +210,11 @@ gh_err_t gh_report_scope(gh_app_t *app, const gh_actor_t *actor, gh_usage_query_
     }
     q->member_id = actor->id;
     return GH_OK;
+}
+
+gh_err_t gh_report_run(gh_app_t *app, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
+                       void *ctx)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_usage_report(db, q, fn, ctx) : GH_ESTORE;
 }

@@ -18,7 +18,11 @@
 
 #include "core/actor.h"
 #include "core/app.h"
-#include "store/store.h"
+#include "store/rows.h"
+
+/* The store's handles (store/store.h), used here only by pointer. */
+typedef struct gh_store gh_store_t;
+typedef struct gh_db gh_db_t;
 
 #define GH_REPORT_TIME_MAX 32  /* "9999-12-31T23:59:59Z" and NUL */
 #define GH_REPORT_CENTS_MAX 32 /* "-922337203685.4775808" and NUL */
@@ -56,5 +60,10 @@ gh_err_t gh_report_page_parse(const char *token, int64_t *t_s);
  * message in `msg`. Admins, billing members and admin keys are not limited. */
 gh_err_t gh_report_scope(gh_app_t *app, const gh_actor_t *actor, gh_usage_query_t *q, char *msg,
                          size_t msg_size);
+
+/* Runs a report query (after gh_report_scope): `fn` gets each group with requests, in bucket
+ * order. Reads only the rollups of the query's width. */
+gh_err_t gh_report_run(gh_app_t *app, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
+                       void *ctx);
 
 #endif

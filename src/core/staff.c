@@ -4,6 +4,7 @@
 
 #include "lib/log.h"
 #include "lib/text.h"
+#include "store/store.h"
 
 /* The account with `email`, with a message when there is none. */
 static gh_err_t find(gh_db_t *db, const char *email, gh_account_t *out, char *msg,
@@ -53,4 +54,11 @@ bool gh_staff_is(gh_app_t *app, const char *account_id)
     gh_db_t *db = gh_store_db(app->store);
     bool staff = false;
     return db && account_id && *account_id && !gh_store_staff_is(db, account_id, &staff) && staff;
+}
+
+gh_err_t gh_staff_orgs_search(gh_app_t *app, const char *query, int limit,
+                              gh_store_org_brief_fn fn, void *ctx)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_orgs_search(db, query, limit, fn, ctx) : GH_ESTORE;
 }

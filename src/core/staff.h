@@ -21,4 +21,9 @@ gh_err_t gh_staff_remove(gh_app_t *app, const char *email, char *msg, size_t msg
 /* Whether `account_id` is staff (false when it cannot be told). */
 bool gh_staff_is(gh_app_t *app, const char *account_id);
 
+/* Organizations whose name or id contains `query` (NULL: all), newest first, at most
+ * `limit`. */
+gh_err_t gh_staff_orgs_search(gh_app_t *app, const char *query, int limit,
+                              gh_store_org_brief_fn fn, void *ctx);
+
 #endif

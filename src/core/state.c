@@ -1,4 +1,5 @@
 #include "core/state.h"
+#include "store/store.h"
 
 #include <pthread.h>
 #include <sodium.h>

@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "lib/log.h"
+#include "store/store.h"
 
 #define QUEUE_CAP 65536
 #define GATHER_MIN 256 /* a batch this large commits at once */

@@ -24,7 +24,10 @@
 
 #include "lib/crypto.h"
 #include "lib/err.h"
-#include "store/store.h"
+
+/* The store's handles (store/store.h), used here only by pointer. */
+typedef struct gh_store gh_store_t;
+typedef struct gh_db gh_db_t;
 
 typedef struct gh_usage gh_usage_t;
 

@@ -8,6 +8,7 @@
 #include "core/audit.h"
 #include "lib/log.h"
 #include "lib/text.h"
+#include "store/store.h"
 
 const char *const gh_ws_palette[GH_WS_PALETTE_SIZE] = {
     "#6C5BB9", "#D97757", "#4E8FD4", "#3F9A6E", "#C2554D",
@@ -413,4 +414,28 @@ gh_err_t gh_ws_member_remove(gh_app_t *app, const gh_actor_t *actor, const char 
 out_rollback:
     gh_store_rollback(db);
     return rc;
+}
+
+gh_err_t gh_ws_list(gh_app_t *app, const char *org_id, const char *member_id,
+                    bool include_archived, const gh_page_t *page, gh_store_workspace_fn fn,
+                    void *ctx, bool *has_more)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_workspaces_list(db, org_id, member_id, include_archived, page, fn, ctx,
+                                         has_more)
+              : GH_ESTORE;
+}
+
+gh_err_t gh_ws_member_list(gh_app_t *app, const char *workspace_id, const gh_page_t *page,
+                           gh_store_ws_member_fn fn, void *ctx, bool *has_more)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_ws_members_list(db, workspace_id, page, fn, ctx, has_more) : GH_ESTORE;
+}
+
+gh_err_t gh_ws_member_get(gh_app_t *app, const char *workspace_id, const char *user_id,
+                          gh_ws_member_t *out)
+{
+    gh_db_t *db = gh_store_db(app->store);
+    return db ? gh_store_ws_member_get(db, workspace_id, user_id, out) : GH_ESTORE;
 }

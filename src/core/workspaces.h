@@ -53,4 +53,15 @@ gh_err_t gh_ws_member_set(gh_app_t *app, const gh_actor_t *actor, const char *ws
 gh_err_t gh_ws_member_remove(gh_app_t *app, const gh_actor_t *actor, const char *ws_id,
                              const char *user_id, char *msg, size_t msg_size);
 
+/* Reads for the console: the organization's workspaces, Default first (`member_id` set: only
+ * Default and the ones that account is a member of); a workspace's members, and one of them
+ * (GH_ENOTFOUND when the account is not a member). */
+gh_err_t gh_ws_list(gh_app_t *app, const char *org_id, const char *member_id,
+                    bool include_archived, const gh_page_t *page, gh_store_workspace_fn fn,
+                    void *ctx, bool *has_more);
+gh_err_t gh_ws_member_list(gh_app_t *app, const char *workspace_id, const gh_page_t *page,
+                           gh_store_ws_member_fn fn, void *ctx, bool *has_more);
+gh_err_t gh_ws_member_get(gh_app_t *app, const char *workspace_id, const char *user_id,
+                          gh_ws_member_t *out);
+
 #endif

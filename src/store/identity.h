@@ -1,38 +1,15 @@
 /* Store functions for OpenID Connect sign-in: pending authorization requests ("states") and
- * identities, which link a provider's subject to an account. Implemented by the SQLite
- * backend in src/store/sqlite_identity.c; same conventions as store.h (fixed-size,
- * NUL-terminated strings; a function that writes several rows is atomic by itself; callers
- * that need a larger unit wrap calls in gh_store_begin/commit/rollback). No business rules
- * here: src/core/oidc.c decides what is linked to what. */
+ * identities, which link a provider's subject to an account. Part of the store interface: each
+ * backend implements them (src/store/sqlite/identity.c). Same conventions as store.h
+ * (fixed-size, NUL-terminated strings; a function that writes several rows is atomic by itself;
+ * callers that need a larger unit wrap calls in gh_store_begin/commit/rollback). No business
+ * rules here: src/core/oidc.c decides what is linked to what. */
 #ifndef GH_STORE_IDENTITY_H
 #define GH_STORE_IDENTITY_H
 
 #include <stdint.h>
 
-#include "store/store.h"
-
-#define GH_OIDC_NONCE_MAX GH_SECRET_MAX
-#define GH_OIDC_VERIFIER_MAX 129 /* a PKCE code verifier: 43–128 characters and NUL */
-#define GH_OIDC_ISSUER_MAX 256   /* the configured issuer URL and NUL */
-#define GH_OIDC_SUBJECT_MAX 256  /* OpenID Connect caps sub at 255 ASCII characters */
-
-/* A pending authorization request, found by the SHA-256 of its state. */
-typedef struct gh_oidc_state {
-    char nonce[GH_OIDC_NONCE_MAX];
-    char code_verifier[GH_OIDC_VERIFIER_MAX];
-    int64_t created_at;
-    int64_t expires_at;
-} gh_oidc_state_t;
-
-/* A provider's subject linked to an account. */
-typedef struct gh_identity {
-    char issuer[GH_OIDC_ISSUER_MAX];
-    char subject[GH_OIDC_SUBJECT_MAX];
-    char account_id[GH_ID_MAX];
-    char email[GH_EMAIL_MAX];
-    int64_t created_at;
-    int64_t last_used_at;
-} gh_identity_t;
+#include "store/store.h" /* and its records, store/rows.h */
 
 /* Records a pending request: the hash of its state, its nonce and PKCE code verifier, and
  * when it stops being accepted. GH_ECONFLICT if the hash is already there. */
@@ -63,7 +40,6 @@ gh_err_t gh_store_identity_touch(gh_db_t *db, const char *issuer, const char *su
                                  const char *email, int64_t now);
 
 /* Calls `fn` for each identity linked to `account_id`, oldest first. */
-typedef void (*gh_store_identity_fn)(void *ctx, const gh_identity_t *identity);
 gh_err_t gh_store_identities(gh_db_t *db, const char *account_id, gh_store_identity_fn fn,
                              void *ctx);
 

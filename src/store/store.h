@@ -1,14 +1,15 @@
-/* Persistence. This header is the whole interface the rest of the program sees; SQL lives
- * only in the backend (src/store/sqlite.c now; a PostgreSQL sibling later implements the same
- * functions). The store knows rows and transactions, not business rules: callers validate
- * and decide, the store records.
+/* Persistence. This header (with store/identity.h) is the whole interface the rest of the
+ * program sees; SQL lives only in the backends, each a folder of its own (src/store/sqlite/
+ * now; src/store/postgres/ implements the same operations). Each call goes to its handle's
+ * backend through the table of operations generated from src/store/ops.h (src/store/store.c).
+ * The store knows rows and transactions, not business rules: callers validate and decide,
+ * the store records.
  *
  * Threads: each thread gets its own connection (gh_store_db), opened on first use and kept
  * for the thread's life. A function that writes several rows wraps them in one transaction
  * itself; callers that need a larger unit use gh_store_begin/commit/rollback around calls.
  *
- * Records carry fixed-size, NUL-terminated strings: an empty string is SQL NULL. Sizes
- * hold the longest value the API accepts (limits in characters, up to 4 bytes each). */
+ * The records these functions read and write are declared in store/rows.h. */
 #ifndef GH_STORE_STORE_H
 #define GH_STORE_STORE_H
 
@@ -16,61 +17,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/crypto.h"
 #include "lib/err.h"
+#include "store/rows.h"
 
 typedef struct gh_store gh_store_t;
 typedef struct gh_db gh_db_t;
 
-#define GH_EMAIL_MAX 255 /* 254 bytes and NUL */
-#define GH_ROLE_MAX 16
+/* Opens the store at `location` and applies pending migrations. `location` is "sqlite:PATH"
+ * or a bare PATH: the SQLite database there, created if needed, in WAL mode with foreign keys
+ * on. A scheme this build has no backend for is GH_EINVAL. On failure writes a message into
+ * `err`. */
+gh_err_t gh_store_open(gh_store_t **out, const char *location, char *err, size_t err_size);
 
-typedef struct gh_account {
-    char id[GH_ID_MAX];
-    char email[GH_EMAIL_MAX];
-    char full_name[401];
-    int64_t age_confirmed_at; /* 0 when not yet */
-    int64_t terms_accepted_at;
-    char terms_version[32];
-    int64_t created_at;
-} gh_account_t;
+/* Whether the store's backend implements every operation; if not, `*missing_op` (may be
+ * NULL) receives the name of the first one it lacks (NULL when complete). A call to a missing
+ * operation answers GH_EUNAVAIL, so `serve` refuses an incomplete backend up front. */
+bool gh_store_ops_complete(const gh_store_t *store, const char **missing_op);
 
-typedef struct gh_session {
-    char id_hash[GH_SHA256_HEX_MAX];
-    char account_id[GH_ID_MAX];
-    char csrf_token[GH_SECRET_MAX];
-    char current_org_id[GH_ID_MAX]; /* empty when none */
-    int64_t created_at;
-    int64_t expires_at;
-} gh_session_t;
+/* The store's backend: "sqlite". */
+const char *gh_store_backend(const gh_store_t *store);
 
-typedef struct gh_membership {
-    char org_id[GH_ID_MAX];
-    char org_name[321];
-    char role[GH_ROLE_MAX];
-} gh_membership_t;
-
-typedef struct gh_org_settings {
-    char id[GH_ID_MAX];
-    char name[321];
-    char legal_name[801];
-    char billing_email[GH_EMAIL_MAX];
-    char line1[801];
-    char line2[801];
-    char city[401];
-    char postal_code[81];
-    char state[401];
-    char country[3];
-    char vat_id[32];
-    int64_t created_at;
-    int64_t updated_at; /* 0 when never updated */
-} gh_org_settings_t;
-
-/* Opens (creating if needed) the database at `path` in WAL mode with foreign keys on and
- * applies pending migrations. On failure writes a message into `err`. */
-gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err_size);
-
-/* How long a statement waits for another writer's lock before it fails (SQLITE_BUSY):
+/* How long a statement waits for another writer's lock before it fails with GH_EUNAVAIL:
  * 10 s unless set. Applies to connections opened afterwards (each thread's first
  * gh_store_db) and to the calling thread's own. */
 void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms);
@@ -84,16 +51,16 @@ gh_db_t *gh_store_db(gh_store_t *store);
 
 /* Applies migrations not yet recorded in schema_migrations, each in its own transaction;
  * `applied` (may be NULL) receives how many ran. Migrations are the embedded
- * src/store/migrations/NNNN_name.sql files, applied in order. */
+ * NNNN_name.sql files of the backend (src/store/sqlite/migrations/), applied in order. */
 gh_err_t gh_store_migrate(gh_db_t *db, int *applied, char *err, size_t err_size);
 
 /* The highest migration version recorded, or 0. */
 int gh_store_schema_version(gh_db_t *db);
 
-/* Transactions. begin takes the write lock at once (BEGIN IMMEDIATE), so a transaction never
- * fails half-way for lock upgrades. They nest: inside a transaction, begin/commit/rollback
- * work on a savepoint, so a function that writes several rows atomically can also be part of
- * a caller's larger unit. */
+/* Transactions. begin takes the write lock at once (SQLite: BEGIN IMMEDIATE), so a
+ * transaction never fails half-way for lock upgrades. They nest: inside a transaction,
+ * begin/commit/rollback work on a savepoint, so a function that writes several rows
+ * atomically can also be part of a caller's larger unit. */
 gh_err_t gh_store_begin(gh_db_t *db);
 gh_err_t gh_store_commit(gh_db_t *db);
 void gh_store_rollback(gh_db_t *db);
@@ -135,7 +102,6 @@ gh_err_t gh_store_org_create(gh_db_t *db, const char *org_id, const char *name,
                              const char *workspace_color, int64_t now);
 
 /* Calls `fn` for each organization `account_id` belongs to, oldest membership first. */
-typedef void (*gh_store_membership_fn)(void *ctx, const gh_membership_t *m);
 gh_err_t gh_store_memberships(gh_db_t *db, const char *account_id, gh_store_membership_fn fn,
                               void *ctx);
 gh_err_t gh_store_membership_get(gh_db_t *db, const char *org_id, const char *account_id,
@@ -145,27 +111,7 @@ gh_err_t gh_store_membership_count(gh_db_t *db, const char *account_id, int *cou
 gh_err_t gh_store_org_settings_get(gh_db_t *db, const char *org_id, gh_org_settings_t *out);
 gh_err_t gh_store_org_settings_put(gh_db_t *db, const gh_org_settings_t *s);
 
-/* ---- lists ---- */
-
-/* A page request: at most `limit` items after or before the item with id `after_id` or
- * `before_id` (at most one of them; NULL for the first page). */
-typedef struct gh_page {
-    int limit;
-    const char *after_id;
-    const char *before_id;
-} gh_page_t;
-
 /* ---- organization members ---- */
-
-typedef struct gh_org_user {
-    char id[GH_ID_MAX];
-    char email[GH_EMAIL_MAX];
-    char name[401];
-    char role[GH_ROLE_MAX];
-    int64_t added_at;
-} gh_org_user_t;
-
-typedef void (*gh_store_user_fn)(void *ctx, const gh_org_user_t *u);
 
 /* Members of `org_id` in the order they joined; `email` (may be NULL) filters. GH_EINVAL for a
  * cursor id that is not in the list. `*has_more` tells whether items lie past the page. */
@@ -184,19 +130,6 @@ gh_err_t gh_store_admin_count(gh_db_t *db, const char *org_id, int *count);
 
 /* ---- invites ---- */
 
-typedef struct gh_invite {
-    char id[GH_ID_MAX];
-    char org_id[GH_ID_MAX];
-    char email[GH_EMAIL_MAX];
-    char role[GH_ROLE_MAX];
-    int64_t invited_at;
-    int64_t expires_at;
-    int64_t accepted_at; /* 0: not accepted */
-    int64_t deleted_at;  /* 0: not deleted */
-} gh_invite_t;
-
-typedef void (*gh_store_invite_fn)(void *ctx, const gh_invite_t *inv);
-
 /* `status` (may be NULL): "pending", "accepted", "expired" or "deleted", judged at `now`. */
 gh_err_t gh_store_invites_list(gh_db_t *db, const char *org_id, const char *status, int64_t now,
                                const gh_page_t *page, gh_store_invite_fn fn, void *ctx,
@@ -214,19 +147,6 @@ gh_err_t gh_store_invite_mark(gh_db_t *db, const char *id, bool accepted, int64_
 
 /* ---- workspaces ---- */
 
-typedef struct gh_workspace {
-    char id[GH_ID_MAX];
-    char org_id[GH_ID_MAX];
-    char name[161];
-    char display_color[8];
-    bool is_default;
-    int64_t created_at;
-    int64_t archived_at; /* 0: active */
-    int member_count; /* for Default: everyone in the organization */
-} gh_workspace_t;
-
-typedef void (*gh_store_workspace_fn)(void *ctx, const gh_workspace_t *w);
-
 /* Workspaces of `org_id`, the Default one first. With `member_id` set, only Default and the
  * workspaces that account is a member of. */
 gh_err_t gh_store_workspaces_list(gh_db_t *db, const char *org_id, const char *member_id,
@@ -242,16 +162,6 @@ gh_err_t gh_store_workspace_update(gh_db_t *db, const gh_workspace_t *w);
 /* Archives the workspace and archives its API keys. */
 gh_err_t gh_store_workspace_archive(gh_db_t *db, const char *id, int64_t now);
 
-typedef struct gh_ws_member {
-    char workspace_id[GH_ID_MAX];
-    char user_id[GH_ID_MAX];
-    char role[32];
-    char email[GH_EMAIL_MAX];
-    char name[401];
-} gh_ws_member_t;
-
-typedef void (*gh_store_ws_member_fn)(void *ctx, const gh_ws_member_t *m);
-
 gh_err_t gh_store_ws_members_list(gh_db_t *db, const char *workspace_id, const gh_page_t *page,
                                   gh_store_ws_member_fn fn, void *ctx, bool *has_more);
 gh_err_t gh_store_ws_member_get(gh_db_t *db, const char *workspace_id, const char *user_id,
@@ -263,35 +173,6 @@ gh_err_t gh_store_ws_member_set_role(gh_db_t *db, const char *workspace_id, cons
 gh_err_t gh_store_ws_member_delete(gh_db_t *db, const char *workspace_id, const char *user_id);
 
 /* ---- API keys and admin keys ---- */
-
-typedef struct gh_key_rec {
-    char id[GH_ID_MAX];
-    char kind[8]; /* "api" or "admin" */
-    char org_id[GH_ID_MAX];
-    char workspace_id[GH_ID_MAX]; /* empty for admin keys */
-    char name[401];
-    char hint[48];
-    char status[16];
-    char created_by_type[16];
-    char created_by_id[GH_ID_MAX];
-    int64_t created_at;
-    int64_t last_used_at; /* 0: never */
-} gh_key_rec_t;
-
-typedef void (*gh_store_key_fn)(void *ctx, const gh_key_rec_t *k);
-
-/* Filters for listing keys; NULL fields do not filter. With `access_account_id`, only API
- * keys in workspaces that account may manage keys in: as an organization developer
- * (`access_developer`) the Default workspace and its workspaces; otherwise the workspaces
- * where it is a workspace developer or workspace admin. */
-typedef struct gh_key_filter {
-    const char *kind;
-    const char *workspace_id;
-    const char *status;
-    const char *created_by_id;
-    const char *access_account_id;
-    bool access_developer;
-} gh_key_filter_t;
 
 gh_err_t gh_store_keys_list(gh_db_t *db, const char *org_id, const gh_key_filter_t *filter,
                             const gh_page_t *page, gh_store_key_fn fn, void *ctx,
@@ -314,25 +195,10 @@ gh_err_t gh_store_workbench_key_set(gh_db_t *db, const char *workspace_id, const
 /* Every API key with its SHA-256 (hex), for the in-memory state. `workspace_id` (may be NULL)
  * limits to one workspace, `key_id` (may be NULL) to one key. A key of an archived workspace
  * is reported archived. */
-typedef void (*gh_store_key_hash_fn)(void *ctx, const gh_key_rec_t *k, const char *key_hash);
 gh_err_t gh_store_keys_with_hash(gh_db_t *db, const char *workspace_id, const char *key_id,
                                  gh_store_key_hash_fn fn, void *ctx);
 
 /* ---- usage events ---- */
-
-typedef struct gh_usage_row {
-    int64_t journal_seq;
-    const char *request_id, *org_id, *workspace_id, *key_id, *model, *route;
-    const char *requested_model; /* the model asked for; `model` served (a fallback) */
-    const char *deployment;      /* the upstream URL that served; "" for the mock */
-    int64_t created_at_ms;
-    int64_t input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens;
-    int64_t cost_nusd;
-    int64_t input_cost_nusd, output_cost_nusd, cache_creation_cost_nusd, cache_read_cost_nusd;
-    int status;
-    bool stream, client_disconnected;
-    int64_t latency_us, upstream_us;
-} gh_usage_row_t;
 
 /* Inserts one event; an event whose journal_seq is already stored is skipped (replays are
  * idempotent). Callers batch these inside one transaction. */
@@ -344,14 +210,7 @@ gh_err_t gh_store_usage_max_seq(gh_db_t *db, int64_t *seq);
  * gh_store_usage_insert stored an event, 0 when it was already there). */
 int gh_store_changes(gh_db_t *db);
 
-/* ---- usage rollups and reports (src/store/sqlite_rollups.c) ---- */
-
-/* Widths of report buckets, aligned to UTC. */
-typedef enum { GH_ROLLUP_MINUTE, GH_ROLLUP_HOUR, GH_ROLLUP_DAY } gh_rollup_width_t;
-
-/* Minute rollups older than this are pruned (reports with minute buckets cannot reach
- * further back); hour and day rollups are kept. */
-#define GH_USAGE_MINUTE_RETENTION_S (14 * 86400)
+/* ---- usage rollups and reports  ---- */
 
 /* Adds `n` events, just inserted in the caller's transaction, to the minute, hour and day
  * rollups: aggregated in memory first, then one upsert per distinct (organization, bucket,
@@ -362,55 +221,12 @@ gh_err_t gh_store_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
  * receives how many. One transaction of its own. */
 gh_err_t gh_store_rollups_prune(gh_db_t *db, int64_t before_s, int64_t *deleted);
 
-/* A report query: one organization, buckets of `width` from `start_s` (inclusive) to `end_s`
- * (exclusive), both aligned. A list with n > 0 keeps only rows whose value is in it; `none`
- * makes the answer empty (a filter that can match nothing). Grouping splits each bucket's sum
- * by the dimensions asked; the others are summed across. Lists hold at most
- * GH_USAGE_FILTER_MAX values each. */
-#define GH_USAGE_FILTER_MAX 100
-typedef struct gh_usage_list {
-    const char *v[GH_USAGE_FILTER_MAX];
-    size_t n;
-} gh_usage_list_t;
-
-typedef struct gh_usage_query {
-    const char *org_id;
-    gh_rollup_width_t width;
-    int64_t start_s, end_s;
-    gh_usage_list_t workspaces, keys, models;
-    const char *member_id; /* when set: only Default and the workspaces this account is a
-                              member of (as gh_store_workspaces_list's member_id) */
-    bool none;
-    bool by_workspace, by_key, by_model;
-} gh_usage_query_t;
-
-/* One group of one bucket. Dimensions not grouped by are NULL. */
-typedef struct gh_usage_total {
-    int64_t bucket_start_s;
-    const char *workspace_id, *key_id, *model;
-    int64_t requests;
-    int64_t input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens;
-    int64_t input_cost_nusd, output_cost_nusd, cache_creation_cost_nusd, cache_read_cost_nusd;
-} gh_usage_total_t;
-
-typedef void (*gh_store_usage_total_fn)(void *ctx, const gh_usage_total_t *t);
-
 /* Calls `fn` for each group with requests, ordered by bucket, then workspace, key and model.
  * Reads only the rollup table of the query's width. */
 gh_err_t gh_store_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
                                void *ctx);
 
-/* ---- mail outbox (src/store/sqlite_outbox.c, migration 0008_mail_outbox.sql) ---- */
-
-/* One unsent mail, claimed by a sender; `subject` and `body` are malloc'd, freed with
- * gh_store_outbox_row_free. */
-typedef struct gh_outbox_row {
-    int64_t id;
-    char recipient[GH_EMAIL_MAX];
-    char *subject;
-    char *body;
-    int attempts;
-} gh_outbox_row_t;
+/* ---- mail outbox (migration 0008_mail_outbox.sql) ---- */
 
 /* Adds a mail to send; part of the caller's transaction when there is one. */
 gh_err_t gh_store_outbox_add(gh_db_t *db, const char *recipient, const char *subject,
@@ -438,22 +254,6 @@ gh_err_t gh_store_outbox_next_due(gh_db_t *db, int64_t *at_ms);
 
 /* ---- audit log ---- */
 
-typedef struct gh_audit_event {
-    char id[GH_ID_MAX];
-    char org_id[GH_ID_MAX];
-    int64_t created_at;
-    char actor_type[16];
-    char actor_id[GH_ID_MAX];
-    char actor_label[401];
-    char action[48];
-    char target_type[32];
-    char target_id[GH_ID_MAX];
-    char details[2048]; /* a JSON object */
-    char ip[64];
-} gh_audit_event_t;
-
-typedef void (*gh_store_audit_fn)(void *ctx, const gh_audit_event_t *e);
-
 gh_err_t gh_store_audit_insert(gh_db_t *db, const gh_audit_event_t *e);
 /* Newest first. */
 gh_err_t gh_store_audit_list(gh_db_t *db, const char *org_id, const char *actor_id,
@@ -461,29 +261,6 @@ gh_err_t gh_store_audit_list(gh_db_t *db, const char *org_id, const char *actor_
                              void *ctx, bool *has_more);
 
 /* ---- billing ---- */
-
-/* Money is nano-USD (int64_t); see src/lib/money.h. Writes that change a balance (ledger
- * entries, lots, purchases resolving) are made by the caller inside one transaction. */
-
-#define GH_PAY_REF_SIZE 128
-#define GH_BILLING_MSG_SIZE 512
-
-typedef struct gh_billing_account {
-    char org_id[GH_ID_MAX];
-    int64_t balance_nusd; /* cache of the sum of the organization's ledger entries */
-    char customer_ref[GH_PAY_REF_SIZE];
-    bool auto_reload_enabled;
-    bool auto_reload_configured; /* threshold and amount were set at least once */
-    int64_t auto_reload_threshold_nusd;
-    int64_t auto_reload_amount_nusd;
-    bool auto_reload_armed;
-    char auto_reload_disabled_reason[GH_BILLING_MSG_SIZE];
-    char intended_use[2001];
-    char countries[1280];           /* a JSON array of ISO codes */
-    char regulated_industries[512]; /* a JSON array of names */
-    int64_t profile_answered_at;    /* 0: the first-purchase questions are not answered */
-    int64_t updated_at;
-} gh_billing_account_t;
 
 /* The organization's billing row; GH_ENOTFOUND when it has none yet (nothing was ever set or
  * charged: callers use the defaults). */
@@ -506,26 +283,10 @@ gh_err_t gh_store_billing_rearm(gh_db_t *db, const char *org_id);
 gh_err_t gh_store_billing_customer_ref_put(gh_db_t *db, const char *org_id, const char *ref,
                                            int64_t now);
 /* Organizations whose auto-reload is on and armed and whose balance is below the threshold. */
-typedef void (*gh_store_org_id_fn)(void *ctx, const char *org_id);
 gh_err_t gh_store_billing_reload_due(gh_db_t *db, gh_store_org_id_fn fn, void *ctx);
 /* The email addresses of the organization's admins and billing members, oldest first. */
 gh_err_t gh_store_billing_contacts(gh_db_t *db, const char *org_id, gh_store_org_id_fn fn,
                                    void *ctx);
-
-typedef struct gh_payment_method {
-    char id[GH_ID_MAX]; /* card_01… */
-    char org_id[GH_ID_MAX];
-    char provider[16];
-    char provider_ref[GH_PAY_REF_SIZE];
-    char brand[16];
-    char last4[5];
-    int exp_month;
-    int exp_year;
-    int64_t created_at;
-    int64_t replaced_at; /* 0: the current card */
-} gh_payment_method_t;
-
-typedef void (*gh_store_payment_method_fn)(void *ctx, const gh_payment_method_t *pm);
 
 /* The current card (GH_ENOTFOUND when none), or any card of the organization by id. */
 gh_err_t gh_store_payment_method_current(gh_db_t *db, const char *org_id,
@@ -544,32 +305,6 @@ gh_err_t gh_store_payment_method_by_ref(gh_db_t *db, const char *org_id,
 /* Every card the organization had, oldest first. */
 gh_err_t gh_store_payment_methods_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
                                        gh_store_payment_method_fn fn, void *ctx, bool *has_more);
-
-typedef struct gh_purchase {
-    char id[GH_ID_MAX]; /* pur_01… */
-    char org_id[GH_ID_MAX];
-    char kind[16];   /* "manual" or "auto_reload" */
-    char status[16]; /* "pending", "succeeded" or "declined" */
-    int64_t amount_nusd;
-    int64_t tax_nusd;
-    int64_t total_nusd;
-    char tax_label[64];
-    char idempotency_key[256];
-    char payment_method_id[GH_ID_MAX];
-    char provider[16];
-    char provider_ref[GH_PAY_REF_SIZE];
-    char decline_code[64];
-    char message[GH_BILLING_MSG_SIZE];
-    int attempts;
-    char created_by_type[16];
-    char created_by_id[GH_ID_MAX];
-    int64_t created_at;
-    int64_t updated_at;
-    int64_t resolved_at; /* 0 while pending */
-    char invoice_id[GH_ID_MAX]; /* read only: the invoice of a succeeded purchase, or "" */
-} gh_purchase_t;
-
-typedef void (*gh_store_purchase_fn)(void *ctx, const gh_purchase_t *p);
 
 /* GH_ECONFLICT when the organization already used the idempotency key, or already has an
  * auto-reload pending. */
@@ -591,25 +326,7 @@ gh_err_t gh_store_purchases_list(gh_db_t *db, const char *org_id, const gh_page_
 gh_err_t gh_store_purchases_pending(gh_db_t *db, int64_t updated_before, int limit,
                                     gh_store_purchase_fn fn, void *ctx);
 /* Counts and sums of the organization's purchases. */
-typedef struct gh_purchase_stats {
-    int64_t succeeded;
-    int64_t succeeded_nusd;
-    int64_t pending;
-} gh_purchase_stats_t;
 gh_err_t gh_store_purchase_stats(gh_db_t *db, const char *org_id, gh_purchase_stats_t *out);
-
-typedef struct gh_credit_lot {
-    char id[GH_ID_MAX]; /* lot_01… */
-    char org_id[GH_ID_MAX];
-    char source[16]; /* "purchase" or "grant" */
-    char source_ref[64];
-    int64_t amount_nusd;
-    int64_t remaining_nusd;
-    int64_t expires_at;
-    int64_t created_at;
-} gh_credit_lot_t;
-
-typedef void (*gh_store_lot_fn)(void *ctx, const gh_credit_lot_t *lot);
 
 gh_err_t gh_store_lot_insert(gh_db_t *db, const gh_credit_lot_t *lot);
 gh_err_t gh_store_lot_set_remaining(gh_db_t *db, const char *lot_id, int64_t remaining_nusd);
@@ -624,17 +341,6 @@ gh_err_t gh_store_lots_open(gh_db_t *db, const char *org_id, int64_t now, int li
 gh_err_t gh_store_lots_expired(gh_db_t *db, int64_t now, int limit, gh_store_lot_fn fn,
                                void *ctx);
 
-typedef struct gh_ledger_entry {
-    int64_t id;
-    char org_id[GH_ID_MAX];
-    char lot_id[GH_ID_MAX]; /* "" for an entry with no lot */
-    char kind[16];          /* purchase, grant, usage, clawback, expiry, settlement */
-    int64_t amount_nusd;    /* signed */
-    char reference[128];
-    char reason[GH_BILLING_MSG_SIZE];
-    int64_t created_at;
-} gh_ledger_entry_t;
-
 /* Appends an entry and adds its amount to the organization's cached balance (creating the
  * billing row when needed). Call inside a transaction with the change the entry records. */
 gh_err_t gh_store_ledger_append(gh_db_t *db, const gh_ledger_entry_t *e);
@@ -642,69 +348,13 @@ gh_err_t gh_store_ledger_append(gh_db_t *db, const gh_ledger_entry_t *e);
  * past every lot. */
 gh_err_t gh_store_ledger_unallocated(gh_db_t *db, const char *org_id, int64_t *sum_nusd);
 
-/* What `gatehouse ledger check` compares, per organization, all recomputed from the rows. */
-typedef struct gh_ledger_sums {
-    char org_id[GH_ID_MAX];
-    int64_t entries_nusd;        /* the sum of every entry: the balance */
-    int64_t cached_nusd;         /* billing_accounts.balance_nusd */
-    int64_t lots_remaining_nusd; /* the sum of the lots' remaining amounts */
-    int64_t unallocated_nusd;    /* entries with no lot */
-    int64_t usage_entries_nusd;  /* entries of kind usage (negative) */
-    int64_t usage_cost_nusd;     /* the cost of the usage events committed since billing began */
-    int64_t bad_lots;     /* lots whose entries do not sum to their remaining amount, or whose
-                           * opening entry is missing, doubled or of another amount */
-    int64_t bad_purchases; /* succeeded without exactly one lot, entry and invoice of its
-                            * amount, or not succeeded with any of them */
-} gh_ledger_sums_t;
-
-typedef void (*gh_store_ledger_sums_fn)(void *ctx, const gh_ledger_sums_t *s);
 /* For one organization, or every organization with billing rows when `org_id` is NULL. */
 gh_err_t gh_store_ledger_sums(gh_db_t *db, const char *org_id, gh_store_ledger_sums_fn fn,
                               void *ctx);
 
 /* Invoice numbering per year: how many invoices, the lowest and highest number and the
  * counter. Gap-free means count == max == counter and min == 1. */
-typedef struct gh_invoice_year {
-    int year;
-    int64_t count, min_seq, max_seq, counter;
-} gh_invoice_year_t;
-typedef void (*gh_store_invoice_year_fn)(void *ctx, const gh_invoice_year_t *y);
 gh_err_t gh_store_invoice_years(gh_db_t *db, gh_store_invoice_year_fn fn, void *ctx);
-
-typedef struct gh_invoice_party_rec {
-    char name[801];
-    char line1[801];
-    char line2[801];
-    char city[401];
-    char postal_code[81];
-    char state[401];
-    char country[3];
-    char vat_id[32];
-    char email[GH_EMAIL_MAX];
-} gh_invoice_party_rec_t;
-
-typedef struct gh_invoice_rec {
-    char id[GH_ID_MAX]; /* inv_01… */
-    char org_id[GH_ID_MAX];
-    char purchase_id[GH_ID_MAX];
-    char number[48];
-    int year;
-    int64_t seq;
-    int64_t issued_at;
-    char currency[4];
-    char description[128];
-    int64_t subtotal_nusd;
-    int64_t tax_nusd;
-    int64_t total_nusd;
-    char tax_label[64];
-    char note[256];
-    char payment[64];
-    bool test_mode;
-    gh_invoice_party_rec_t seller;
-    gh_invoice_party_rec_t buyer;
-} gh_invoice_rec_t;
-
-typedef void (*gh_store_invoice_fn)(void *ctx, const gh_invoice_rec_t *inv);
 
 /* The next number of `year`'s gap-free sequence (1 for the first). Call inside the transaction
  * that inserts the invoice, so a number is taken exactly when an invoice is. */
@@ -721,37 +371,12 @@ gh_err_t gh_store_webhook_event_insert(gh_db_t *db, const char *event_id, const 
 /* Whether the webhook event `event_id` was recorded. */
 gh_err_t gh_store_webhook_event_exists(gh_db_t *db, const char *event_id, bool *exists);
 
-/* ---- limits (src/store/sqlite_limits.c, migration 0007_limits.sql) ---- */
-
-#define GH_TIER_ID_SIZE 32
-#define GH_LIMIT_REASON_SIZE 4001 /* 1000 characters */
-
-/* An organization's own limits and what staff set for it. Zero means none (or, for the tier,
- * the tier its purchases reach). */
-typedef struct gh_org_limits_rec {
-    char org_id[GH_ID_MAX];
-    int64_t monthly_spend_limit_nusd;
-    char tier_override[GH_TIER_ID_SIZE];
-    int64_t custom_monthly_cap_nusd;
-    int64_t custom_rpm, custom_itpm, custom_otpm;
-    int64_t updated_at;
-} gh_org_limits_rec_t;
+/* ---- limits (migration 0007_limits.sql) ---- */
 
 /* GH_ENOTFOUND when the organization never had its limits changed. */
 gh_err_t gh_store_org_limits_get(gh_db_t *db, const char *org_id, gh_org_limits_rec_t *out);
 /* Creates or replaces the row. */
 gh_err_t gh_store_org_limits_put(gh_db_t *db, const gh_org_limits_rec_t *rec);
-
-/* A workspace's own limits; zero means none of that kind. */
-typedef struct gh_ws_limits_rec {
-    char workspace_id[GH_ID_MAX];
-    char org_id[GH_ID_MAX];
-    int64_t monthly_spend_limit_nusd;
-    int64_t rpm, itpm, otpm;
-    int64_t updated_at;
-} gh_ws_limits_rec_t;
-
-typedef void (*gh_store_ws_limits_fn)(void *ctx, const gh_ws_limits_rec_t *rec);
 
 gh_err_t gh_store_ws_limits_get(gh_db_t *db, const char *workspace_id, gh_ws_limits_rec_t *out);
 /* Creates or replaces the row; a record with no limit at all deletes it. */
@@ -762,7 +387,6 @@ gh_err_t gh_store_ws_limits_list(gh_db_t *db, const char *org_id, gh_store_ws_li
 
 /* Every organization's id, and every active workspace's id with its organization's. */
 gh_err_t gh_store_org_ids(gh_db_t *db, gh_store_org_id_fn fn, void *ctx);
-typedef void (*gh_store_ws_id_fn)(void *ctx, const char *org_id, const char *workspace_id);
 gh_err_t gh_store_workspace_ids(gh_db_t *db, const char *org_id, gh_store_ws_id_fn fn,
                                 void *ctx);
 
@@ -773,13 +397,10 @@ gh_err_t gh_store_ledger_max_id(gh_db_t *db, int64_t *id);
 gh_err_t gh_store_ledger_balance_upto(gh_db_t *db, const char *org_id, int64_t upto_id,
                                       int64_t *sum_nusd);
 /* The balances of every organization at the cut `upto_id` (organizations with entries). */
-typedef void (*gh_store_org_amount_fn)(void *ctx, const char *org_id, int64_t amount_nusd);
 gh_err_t gh_store_ledger_balances_upto(gh_db_t *db, int64_t upto_id, gh_store_org_amount_fn fn,
                                        void *ctx);
 /* Entries with after_id < id <= upto_id that are not usage, summed per organization and kind
  * ("purchase", "grant", "clawback", "expiry", "settlement"). */
-typedef void (*gh_store_ledger_delta_fn)(void *ctx, const char *org_id, const char *kind,
-                                         int64_t amount_nusd);
 gh_err_t gh_store_ledger_deltas(gh_db_t *db, int64_t after_id, int64_t upto_id,
                                 gh_store_ledger_delta_fn fn, void *ctx);
 /* What the organization's usage entries since `since` (Unix seconds) took: >= 0. */
@@ -791,34 +412,9 @@ gh_err_t gh_store_purchase_totals(gh_db_t *db, gh_store_org_amount_fn fn, void *
 /* The cost of the usage events that arrived at or after `since_ms` (Unix milliseconds), per
  * organization and workspace; `org_id` and `workspace_id` (each may be NULL) filter. This
  * reads the whole table: for start-up and rare repairs only. */
-typedef void (*gh_store_usage_sum_fn)(void *ctx, const char *org_id, const char *workspace_id,
-                                      int64_t cost_nusd);
 gh_err_t gh_store_usage_cost_since(gh_db_t *db, int64_t since_ms, const char *org_id,
                                    const char *workspace_id, gh_store_usage_sum_fn fn,
                                    void *ctx);
-
-/* A request for a higher tier or custom limits. */
-typedef struct gh_limit_request {
-    char id[GH_ID_MAX]; /* limreq_01… */
-    char org_id[GH_ID_MAX];
-    char org_name[321]; /* read only */
-    char requested_by[GH_ID_MAX];
-    char requested_by_label[401];
-    char kind[8]; /* "tier" or "custom" */
-    char requested_tier[GH_TIER_ID_SIZE];
-    int64_t monthly_cap_nusd; /* custom: what was asked for; 0: not asked */
-    int64_t rpm, itpm, otpm;
-    char reason[GH_LIMIT_REASON_SIZE];
-    char status[16]; /* "pending", "approved" or "declined" */
-    char staff_note[GH_LIMIT_REASON_SIZE];
-    char decided_by[GH_ID_MAX];
-    char decided_by_label[401];
-    char granted_tier[GH_TIER_ID_SIZE];
-    int64_t created_at;
-    int64_t decided_at; /* 0 while pending */
-} gh_limit_request_t;
-
-typedef void (*gh_store_limit_request_fn)(void *ctx, const gh_limit_request_t *r);
 
 /* GH_ECONFLICT when the organization already has a pending request. */
 gh_err_t gh_store_limit_request_insert(gh_db_t *db, const gh_limit_request_t *r);
@@ -839,8 +435,8 @@ gh_err_t gh_store_staff_add(gh_db_t *db, const char *account_id, const char *add
 gh_err_t gh_store_staff_remove(gh_db_t *db, const char *account_id);
 gh_err_t gh_store_staff_is(gh_db_t *db, const char *account_id, bool *out);
 
-/* SQLite's PRAGMA data_version of this connection: it changes when another connection (of
- * this process or another) commits, so polling it is a cheap way to notice changes. */
+/* A number that changes when another connection (of this process or another) commits, so
+ * polling it is a cheap way to notice changes (SQLite: PRAGMA data_version). */
 gh_err_t gh_store_data_version(gh_db_t *db, int64_t *version);
 
 /* The email addresses of the organization's admins, oldest first. */
@@ -849,8 +445,6 @@ gh_err_t gh_store_org_admin_emails(gh_db_t *db, const char *org_id, gh_store_org
 
 /* Organizations whose name or id contains `query` (NULL or "": all), newest first, at most
  * `limit`: id, name and created_at. */
-typedef void (*gh_store_org_brief_fn)(void *ctx, const char *org_id, const char *name,
-                                      int64_t created_at);
 gh_err_t gh_store_orgs_search(gh_db_t *db, const char *query, int limit,
                               gh_store_org_brief_fn fn, void *ctx);
 

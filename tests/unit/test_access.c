@@ -9,6 +9,7 @@
 
 #include "core/workspaces.h"
 #include "lib/crypto.h"
+#include "store/store.h"
 
 static int64_t fake_now = 1800000000;
 static int64_t clock_fn(void) { return fake_now++; }

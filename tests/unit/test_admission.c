@@ -12,11 +12,14 @@
 
 #include "core/admission.h"
 #include "core/billing.h"
+#include "core/billing_ledger.h"
+#include "core/billing_purchases.h"
 #include "core/pay_test.h"
 #include "core/quota.h"
 #include "lib/crypto.h"
 #include "lib/money.h"
 #include "lib/utc.h"
+#include "store/store.h"
 
 #define USD(x) ((int64_t)(x) * GH_NUSD_PER_USD)
 #define CENTS(x) ((int64_t)(x) * (GH_NUSD_PER_USD / 100))

@@ -12,6 +12,7 @@
 #include "core/actor.h"
 #include "core/org.h"
 #include "lib/crypto.h"
+#include "store/store.h"
 
 static int64_t fake_now = 1800000000;
 static int64_t clock_fn(void) { return fake_now; }

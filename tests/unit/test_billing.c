@@ -13,9 +13,14 @@
 #include <unistd.h>
 
 #include "core/billing.h"
+#include "core/billing_invoices.h"
+#include "core/billing_ledger.h"
+#include "core/billing_purchases.h"
+#include "core/billing_reload.h"
 #include "core/pay_test.h"
 #include "lib/crypto.h"
 #include "lib/money.h"
+#include "store/store.h"
 
 #define USD(x) ((int64_t)(x) * GH_NUSD_PER_USD)
 #define CENTS(x) ((int64_t)(x) * (GH_NUSD_PER_USD / 100))

@@ -17,6 +17,8 @@
 
 #include "core/oidc.h"
 #include "lib/crypto.h"
+#include "store/identity.h"
+#include "store/store.h"
 
 #define ISSUER "https://accounts.example.com"
 #define CLIENT "client-123.apps.example.com"

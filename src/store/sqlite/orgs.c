@@ -2,13 +2,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 /* ---- organizations ---- */
 
-gh_err_t gh_store_org_create(gh_db_t *db, const char *org_id, const char *name,
-                             const char *account_id, const char *workspace_id,
-                             const char *workspace_color, int64_t now)
+gh_err_t gh_sqlite_org_create(gh_db_t *db, const char *org_id, const char *name,
+                              const char *account_id, const char *workspace_id,
+                              const char *workspace_color, int64_t now)
 {
     static const char ins_org[] =
         "INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)";
@@ -16,7 +16,7 @@ gh_err_t gh_store_org_create(gh_db_t *db, const char *org_id, const char *name,
                                      "created_at) VALUES (?, ?, 'admin', ?)";
     static const char ins_ws[] = "INSERT INTO workspaces (id, org_id, name, display_color, "
                                  "is_default, created_at) VALUES (?, ?, 'Default', ?, 1, ?)";
-    gh_err_t rc = gh_store_begin(db);
+    gh_err_t rc = gh_sqlite_begin(db);
     if (rc)
         return rc;
     sqlite3_stmt *st = gh_sqlite_stmt(db, ins_org);
@@ -44,16 +44,16 @@ gh_err_t gh_store_org_create(gh_db_t *db, const char *org_id, const char *name,
     sqlite3_bind_int64(st, 4, now);
     if ((rc = gh_sqlite_exec(db, st)))
         goto out_rollback;
-    return gh_store_commit(db);
+    return gh_sqlite_commit(db);
 out_store:
     rc = GH_ESTORE;
 out_rollback:
-    gh_store_rollback(db);
+    gh_sqlite_rollback(db);
     return rc;
 }
 
-gh_err_t gh_store_memberships(gh_db_t *db, const char *account_id, gh_store_membership_fn fn,
-                              void *ctx)
+gh_err_t gh_sqlite_memberships(gh_db_t *db, const char *account_id, gh_store_membership_fn fn,
+                               void *ctx)
 {
     static const char sql[] = "SELECT o.id, o.name, m.role FROM memberships m "
                               "JOIN organizations o ON o.id = m.org_id "
@@ -74,8 +74,8 @@ gh_err_t gh_store_memberships(gh_db_t *db, const char *account_id, gh_store_memb
     return rc == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
-gh_err_t gh_store_membership_get(gh_db_t *db, const char *org_id, const char *account_id,
-                                 gh_membership_t *out)
+gh_err_t gh_sqlite_membership_get(gh_db_t *db, const char *org_id, const char *account_id,
+                                  gh_membership_t *out)
 {
     static const char sql[] = "SELECT o.id, o.name, m.role FROM memberships m "
                               "JOIN organizations o ON o.id = m.org_id "
@@ -97,7 +97,7 @@ gh_err_t gh_store_membership_get(gh_db_t *db, const char *org_id, const char *ac
     return GH_OK;
 }
 
-gh_err_t gh_store_membership_count(gh_db_t *db, const char *account_id, int *count)
+gh_err_t gh_sqlite_membership_count(gh_db_t *db, const char *account_id, int *count)
 {
     static const char sql[] = "SELECT count(*) FROM memberships WHERE account_id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -110,7 +110,7 @@ gh_err_t gh_store_membership_count(gh_db_t *db, const char *account_id, int *cou
     return rc == SQLITE_ROW ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
-gh_err_t gh_store_org_settings_get(gh_db_t *db, const char *org_id, gh_org_settings_t *out)
+gh_err_t gh_sqlite_org_settings_get(gh_db_t *db, const char *org_id, gh_org_settings_t *out)
 {
     static const char sql[] =
         "SELECT id, name, legal_name, billing_email, address_line1, address_line2, city, "
@@ -143,7 +143,7 @@ gh_err_t gh_store_org_settings_get(gh_db_t *db, const char *org_id, gh_org_setti
     return GH_OK;
 }
 
-gh_err_t gh_store_org_settings_put(gh_db_t *db, const gh_org_settings_t *s)
+gh_err_t gh_sqlite_org_settings_put(gh_db_t *db, const gh_org_settings_t *s)
 {
     static const char sql[] =
         "UPDATE organizations SET name = ?, legal_name = ?, billing_email = ?, "
@@ -165,7 +165,7 @@ gh_err_t gh_store_org_settings_put(gh_db_t *db, const gh_org_settings_t *s)
     sqlite3_bind_int64(st, 11, s->updated_at);
     sqlite3_bind_text(st, 12, s->id, -1, SQLITE_STATIC);
     gh_err_t rc = gh_sqlite_exec(db, st);
-    if (!rc && sqlite3_changes(db->conn) == 0)
+    if (!rc && sqlite3_changes(sq(db)->conn) == 0)
         rc = GH_ENOTFOUND;
     return rc;
 }

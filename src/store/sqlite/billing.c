@@ -1,9 +1,9 @@
 /* Store functions for billing (SQLite backend): billing accounts, cards, purchases, credit
- * lots, the ledger, invoices and webhook events. See src/store/migrations/0005_billing.sql. */
+ * lots, the ledger, invoices and webhook events. See migrations/0005_billing.sql. */
 #include <stdio.h>
 #include <string.h>
 
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 /* ---- billing accounts ---- */
 
@@ -34,7 +34,7 @@ static void account_row(sqlite3_stmt *st, void *out)
     a->updated_at = sqlite3_column_int64(st, 13);
 }
 
-gh_err_t gh_store_billing_account_get(gh_db_t *db, const char *org_id, gh_billing_account_t *out)
+gh_err_t gh_sqlite_billing_account_get(gh_db_t *db, const char *org_id, gh_billing_account_t *out)
 {
     static const char sql[] = "SELECT " ACCOUNT_COLS " FROM billing_accounts WHERE org_id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -44,7 +44,7 @@ gh_err_t gh_store_billing_account_get(gh_db_t *db, const char *org_id, gh_billin
     return gh_sqlite_one(db, st, account_row, out);
 }
 
-gh_err_t gh_store_billing_account_ensure(gh_db_t *db, const char *org_id, int64_t now)
+gh_err_t gh_sqlite_billing_account_ensure(gh_db_t *db, const char *org_id, int64_t now)
 {
     static const char sql[] =
         "INSERT OR IGNORE INTO billing_accounts (org_id, updated_at) VALUES (?, ?)";
@@ -56,14 +56,14 @@ gh_err_t gh_store_billing_account_ensure(gh_db_t *db, const char *org_id, int64_
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_billing_profile_put(gh_db_t *db, const char *org_id, const char *intended_use,
-                                      const char *countries_json, const char *industries_json,
-                                      int64_t now)
+gh_err_t gh_sqlite_billing_profile_put(gh_db_t *db, const char *org_id, const char *intended_use,
+                                       const char *countries_json, const char *industries_json,
+                                       int64_t now)
 {
     static const char sql[] =
         "UPDATE billing_accounts SET intended_use = ?, countries = ?, regulated_industries = ?, "
         "profile_answered_at = ?, updated_at = ? WHERE org_id = ?";
-    gh_err_t rc = gh_store_billing_account_ensure(db, org_id, now);
+    gh_err_t rc = gh_sqlite_billing_account_ensure(db, org_id, now);
     if (rc)
         return rc;
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -78,15 +78,15 @@ gh_err_t gh_store_billing_profile_put(gh_db_t *db, const char *org_id, const cha
     return gh_sqlite_exec_one(db, st);
 }
 
-gh_err_t gh_store_billing_auto_reload_put(gh_db_t *db, const char *org_id, bool enabled,
-                                          int64_t threshold_nusd, int64_t amount_nusd, bool armed,
-                                          const char *reason, int64_t now)
+gh_err_t gh_sqlite_billing_auto_reload_put(gh_db_t *db, const char *org_id, bool enabled,
+                                           int64_t threshold_nusd, int64_t amount_nusd, bool armed,
+                                           const char *reason, int64_t now)
 {
     static const char sql[] =
         "UPDATE billing_accounts SET auto_reload_enabled = ?, auto_reload_threshold_nusd = ?, "
         "auto_reload_amount_nusd = ?, auto_reload_armed = ?, auto_reload_disabled_reason = ?, "
         "updated_at = ? WHERE org_id = ?";
-    gh_err_t rc = gh_store_billing_account_ensure(db, org_id, now);
+    gh_err_t rc = gh_sqlite_billing_account_ensure(db, org_id, now);
     if (rc)
         return rc;
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -108,7 +108,7 @@ gh_err_t gh_store_billing_auto_reload_put(gh_db_t *db, const char *org_id, bool 
     return gh_sqlite_exec_one(db, st);
 }
 
-gh_err_t gh_store_billing_disarm(gh_db_t *db, const char *org_id, int64_t now)
+gh_err_t gh_sqlite_billing_disarm(gh_db_t *db, const char *org_id, int64_t now)
 {
     static const char sql[] =
         "UPDATE billing_accounts SET auto_reload_armed = 0, updated_at = ? WHERE org_id = ?";
@@ -120,7 +120,7 @@ gh_err_t gh_store_billing_disarm(gh_db_t *db, const char *org_id, int64_t now)
     return gh_sqlite_exec_one(db, st);
 }
 
-gh_err_t gh_store_billing_rearm(gh_db_t *db, const char *org_id)
+gh_err_t gh_sqlite_billing_rearm(gh_db_t *db, const char *org_id)
 {
     static const char sql[] =
         "UPDATE billing_accounts SET auto_reload_armed = 1 WHERE org_id = ? AND "
@@ -133,12 +133,12 @@ gh_err_t gh_store_billing_rearm(gh_db_t *db, const char *org_id)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_billing_customer_ref_put(gh_db_t *db, const char *org_id, const char *ref,
-                                           int64_t now)
+gh_err_t gh_sqlite_billing_customer_ref_put(gh_db_t *db, const char *org_id, const char *ref,
+                                            int64_t now)
 {
     static const char sql[] =
         "UPDATE billing_accounts SET customer_ref = ?, updated_at = ? WHERE org_id = ?";
-    gh_err_t rc = gh_store_billing_account_ensure(db, org_id, now);
+    gh_err_t rc = gh_sqlite_billing_account_ensure(db, org_id, now);
     if (rc)
         return rc;
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -160,7 +160,7 @@ static gh_err_t each_text(gh_db_t *db, sqlite3_stmt *st, gh_store_org_id_fn fn, 
     return rc == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
-gh_err_t gh_store_billing_reload_due(gh_db_t *db, gh_store_org_id_fn fn, void *ctx)
+gh_err_t gh_sqlite_billing_reload_due(gh_db_t *db, gh_store_org_id_fn fn, void *ctx)
 {
     static const char sql[] =
         "SELECT org_id FROM billing_accounts WHERE auto_reload_enabled = 1 AND "
@@ -171,8 +171,8 @@ gh_err_t gh_store_billing_reload_due(gh_db_t *db, gh_store_org_id_fn fn, void *c
     return each_text(db, st, fn, ctx);
 }
 
-gh_err_t gh_store_billing_contacts(gh_db_t *db, const char *org_id, gh_store_org_id_fn fn,
-                                   void *ctx)
+gh_err_t gh_sqlite_billing_contacts(gh_db_t *db, const char *org_id, gh_store_org_id_fn fn,
+                                    void *ctx)
 {
     static const char sql[] =
         "SELECT a.email FROM memberships m JOIN accounts a ON a.id = m.account_id "
@@ -206,8 +206,8 @@ static void pm_row(sqlite3_stmt *st, void *out)
     pm->replaced_at = sqlite3_column_int64(st, 9);
 }
 
-gh_err_t gh_store_payment_method_current(gh_db_t *db, const char *org_id,
-                                         gh_payment_method_t *out)
+gh_err_t gh_sqlite_payment_method_current(gh_db_t *db, const char *org_id,
+                                          gh_payment_method_t *out)
 {
     static const char sql[] = "SELECT " PM_COLS " FROM payment_methods t "
                               "WHERE t.org_id = ? AND t.replaced_at IS NULL";
@@ -218,8 +218,8 @@ gh_err_t gh_store_payment_method_current(gh_db_t *db, const char *org_id,
     return gh_sqlite_one(db, st, pm_row, out);
 }
 
-gh_err_t gh_store_payment_method_get(gh_db_t *db, const char *org_id, const char *id,
-                                     gh_payment_method_t *out)
+gh_err_t gh_sqlite_payment_method_get(gh_db_t *db, const char *org_id, const char *id,
+                                      gh_payment_method_t *out)
 {
     static const char sql[] =
         "SELECT " PM_COLS " FROM payment_methods t WHERE t.org_id = ? AND t.id = ?";
@@ -231,8 +231,8 @@ gh_err_t gh_store_payment_method_get(gh_db_t *db, const char *org_id, const char
     return gh_sqlite_one(db, st, pm_row, out);
 }
 
-gh_err_t gh_store_payment_method_by_ref(gh_db_t *db, const char *org_id,
-                                        const char *provider_ref, gh_payment_method_t *out)
+gh_err_t gh_sqlite_payment_method_by_ref(gh_db_t *db, const char *org_id,
+                                         const char *provider_ref, gh_payment_method_t *out)
 {
     static const char sql[] = "SELECT " PM_COLS " FROM payment_methods t WHERE t.org_id = ? "
                               "AND t.provider_ref = ? ORDER BY t.created_at DESC, t.rowid DESC "
@@ -245,8 +245,8 @@ gh_err_t gh_store_payment_method_by_ref(gh_db_t *db, const char *org_id,
     return gh_sqlite_one(db, st, pm_row, out);
 }
 
-gh_err_t gh_store_payment_method_add(gh_db_t *db, const gh_payment_method_t *pm,
-                                     char *replaced_id)
+gh_err_t gh_sqlite_payment_method_add(gh_db_t *db, const gh_payment_method_t *pm,
+                                      char *replaced_id)
 {
     static const char find[] =
         "SELECT id FROM payment_methods WHERE org_id = ? AND replaced_at IS NULL";
@@ -257,7 +257,7 @@ gh_err_t gh_store_payment_method_add(gh_db_t *db, const gh_payment_method_t *pm,
         "exp_month, exp_year, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
     if (replaced_id)
         replaced_id[0] = '\0';
-    gh_err_t rc = gh_store_begin(db);
+    gh_err_t rc = gh_sqlite_begin(db);
     if (rc)
         return rc;
     sqlite3_stmt *st = gh_sqlite_stmt(db, find);
@@ -292,11 +292,11 @@ gh_err_t gh_store_payment_method_add(gh_db_t *db, const gh_payment_method_t *pm,
     sqlite3_bind_int64(st, i++, pm->created_at);
     if ((rc = gh_sqlite_exec(db, st)))
         goto out_rollback;
-    return gh_store_commit(db);
+    return gh_sqlite_commit(db);
 out_store:
     rc = GH_ESTORE;
 out_rollback:
-    gh_store_rollback(db);
+    gh_sqlite_rollback(db);
     return rc;
 }
 
@@ -313,8 +313,8 @@ static void pm_list_row(void *p, sqlite3_stmt *st)
     l->fn(l->ctx, &pm);
 }
 
-gh_err_t gh_store_payment_methods_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
-                                       gh_store_payment_method_fn fn, void *ctx, bool *has_more)
+gh_err_t gh_sqlite_payment_methods_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
+                                        gh_store_payment_method_fn fn, void *ctx, bool *has_more)
 {
     gh_sqlite_arg_t args[1] = {GH_ARG_TEXT(org_id)};
     pm_list_t l = {fn, ctx};
@@ -358,7 +358,7 @@ static void purchase_row(sqlite3_stmt *st, void *out)
     COPY(st, i++, p->invoice_id);
 }
 
-gh_err_t gh_store_purchase_insert(gh_db_t *db, const gh_purchase_t *p)
+gh_err_t gh_sqlite_purchase_insert(gh_db_t *db, const gh_purchase_t *p)
 {
     static const char sql[] =
         "INSERT INTO purchases (id, org_id, kind, status, amount_nusd, tax_nusd, total_nusd, "
@@ -395,8 +395,8 @@ gh_err_t gh_store_purchase_insert(gh_db_t *db, const gh_purchase_t *p)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_purchase_get(gh_db_t *db, const char *org_id, const char *id,
-                               gh_purchase_t *out)
+gh_err_t gh_sqlite_purchase_get(gh_db_t *db, const char *org_id, const char *id,
+                                gh_purchase_t *out)
 {
     static const char in_org[] =
         "SELECT " PURCHASE_COLS " FROM purchases t WHERE t.id = ? AND t.org_id = ?";
@@ -410,8 +410,8 @@ gh_err_t gh_store_purchase_get(gh_db_t *db, const char *org_id, const char *id,
     return gh_sqlite_one(db, st, purchase_row, out);
 }
 
-gh_err_t gh_store_purchase_by_key(gh_db_t *db, const char *org_id, const char *key,
-                                  gh_purchase_t *out)
+gh_err_t gh_sqlite_purchase_by_key(gh_db_t *db, const char *org_id, const char *key,
+                                   gh_purchase_t *out)
 {
     static const char sql[] = "SELECT " PURCHASE_COLS " FROM purchases t "
                               "WHERE t.org_id = ? AND t.idempotency_key = ?";
@@ -423,7 +423,7 @@ gh_err_t gh_store_purchase_by_key(gh_db_t *db, const char *org_id, const char *k
     return gh_sqlite_one(db, st, purchase_row, out);
 }
 
-gh_err_t gh_store_purchase_update(gh_db_t *db, const gh_purchase_t *p)
+gh_err_t gh_sqlite_purchase_update(gh_db_t *db, const gh_purchase_t *p)
 {
     static const char sql[] =
         "UPDATE purchases SET status = ?, provider_ref = ?, decline_code = ?, message = ?, "
@@ -461,8 +461,8 @@ static void purchase_list_row(void *p, sqlite3_stmt *st)
     l->fn(l->ctx, &pur);
 }
 
-gh_err_t gh_store_purchases_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
-                                 gh_store_purchase_fn fn, void *ctx, bool *has_more)
+gh_err_t gh_sqlite_purchases_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
+                                  gh_store_purchase_fn fn, void *ctx, bool *has_more)
 {
     gh_sqlite_arg_t args[1] = {GH_ARG_TEXT(org_id)};
     purchase_list_t l = {fn, ctx};
@@ -470,8 +470,8 @@ gh_err_t gh_store_purchases_list(gh_db_t *db, const char *org_id, const gh_page_
                           1, page, true, purchase_list_row, &l, has_more);
 }
 
-gh_err_t gh_store_purchases_pending(gh_db_t *db, int64_t updated_before, int limit,
-                                    gh_store_purchase_fn fn, void *ctx)
+gh_err_t gh_sqlite_purchases_pending(gh_db_t *db, int64_t updated_before, int limit,
+                                     gh_store_purchase_fn fn, void *ctx)
 {
     static const char sql[] = "SELECT " PURCHASE_COLS " FROM purchases t "
                               "WHERE t.status = 'pending' AND t.updated_at <= ? "
@@ -499,7 +499,7 @@ static void stats_row(sqlite3_stmt *st, void *out)
     s->pending = sqlite3_column_int64(st, 2);
 }
 
-gh_err_t gh_store_purchase_stats(gh_db_t *db, const char *org_id, gh_purchase_stats_t *out)
+gh_err_t gh_sqlite_purchase_stats(gh_db_t *db, const char *org_id, gh_purchase_stats_t *out)
 {
     static const char sql[] =
         "SELECT count(*) FILTER (WHERE status = 'succeeded'), "
@@ -532,7 +532,7 @@ static void lot_row(sqlite3_stmt *st, void *out)
     l->created_at = sqlite3_column_int64(st, 7);
 }
 
-gh_err_t gh_store_lot_insert(gh_db_t *db, const gh_credit_lot_t *l)
+gh_err_t gh_sqlite_lot_insert(gh_db_t *db, const gh_credit_lot_t *l)
 {
     static const char sql[] = "INSERT INTO credit_lots (" LOT_COLS ") "
                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
@@ -550,7 +550,7 @@ gh_err_t gh_store_lot_insert(gh_db_t *db, const gh_credit_lot_t *l)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_lot_set_remaining(gh_db_t *db, const char *lot_id, int64_t remaining_nusd)
+gh_err_t gh_sqlite_lot_set_remaining(gh_db_t *db, const char *lot_id, int64_t remaining_nusd)
 {
     static const char sql[] = "UPDATE credit_lots SET remaining_nusd = ? WHERE id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -561,8 +561,8 @@ gh_err_t gh_store_lot_set_remaining(gh_db_t *db, const char *lot_id, int64_t rem
     return gh_sqlite_exec_one(db, st);
 }
 
-gh_err_t gh_store_lot_first_open(gh_db_t *db, const char *org_id, int64_t now,
-                                 gh_credit_lot_t *out)
+gh_err_t gh_sqlite_lot_first_open(gh_db_t *db, const char *org_id, int64_t now,
+                                  gh_credit_lot_t *out)
 {
     static const char sql[] = "SELECT " LOT_COLS " FROM credit_lots "
                               "WHERE org_id = ? AND remaining_nusd > 0 AND expires_at > ? "
@@ -587,8 +587,8 @@ static gh_err_t each_lot(gh_db_t *db, sqlite3_stmt *st, gh_store_lot_fn fn, void
     return rc == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
-gh_err_t gh_store_lots_open(gh_db_t *db, const char *org_id, int64_t now, int limit,
-                            gh_store_lot_fn fn, void *ctx)
+gh_err_t gh_sqlite_lots_open(gh_db_t *db, const char *org_id, int64_t now, int limit,
+                             gh_store_lot_fn fn, void *ctx)
 {
     static const char sql[] = "SELECT " LOT_COLS " FROM credit_lots "
                               "WHERE org_id = ? AND remaining_nusd > 0 AND expires_at > ? "
@@ -602,8 +602,8 @@ gh_err_t gh_store_lots_open(gh_db_t *db, const char *org_id, int64_t now, int li
     return each_lot(db, st, fn, ctx);
 }
 
-gh_err_t gh_store_lots_expired(gh_db_t *db, int64_t now, int limit, gh_store_lot_fn fn,
-                               void *ctx)
+gh_err_t gh_sqlite_lots_expired(gh_db_t *db, int64_t now, int limit, gh_store_lot_fn fn,
+                                void *ctx)
 {
     static const char sql[] = "SELECT " LOT_COLS " FROM credit_lots "
                               "WHERE remaining_nusd > 0 AND expires_at <= ? "
@@ -618,7 +618,7 @@ gh_err_t gh_store_lots_expired(gh_db_t *db, int64_t now, int limit, gh_store_lot
 
 /* ---- the ledger ---- */
 
-gh_err_t gh_store_ledger_append(gh_db_t *db, const gh_ledger_entry_t *e)
+gh_err_t gh_sqlite_ledger_append(gh_db_t *db, const gh_ledger_entry_t *e)
 {
     static const char ins[] =
         "INSERT INTO ledger_entries (org_id, lot_id, kind, amount_nusd, reference, reason, "
@@ -652,7 +652,7 @@ static void int64_row(sqlite3_stmt *st, void *out)
     *(int64_t *)out = sqlite3_column_int64(st, 0);
 }
 
-gh_err_t gh_store_ledger_unallocated(gh_db_t *db, const char *org_id, int64_t *sum_nusd)
+gh_err_t gh_sqlite_ledger_unallocated(gh_db_t *db, const char *org_id, int64_t *sum_nusd)
 {
     static const char sql[] = "SELECT coalesce(sum(amount_nusd), 0) FROM ledger_entries "
                               "WHERE org_id = ? AND lot_id IS NULL";
@@ -712,8 +712,8 @@ gh_err_t gh_store_ledger_unallocated(gh_db_t *db, const char *org_id, int64_t *s
     "LEFT JOIN bad_lots ON bad_lots.org_id = o.org_id "                                        \
     "LEFT JOIN bad_p ON bad_p.org_id = o.org_id " org_filter " ORDER BY o.org_id"
 
-gh_err_t gh_store_ledger_sums(gh_db_t *db, const char *org_id, gh_store_ledger_sums_fn fn,
-                              void *ctx)
+gh_err_t gh_sqlite_ledger_sums(gh_db_t *db, const char *org_id, gh_store_ledger_sums_fn fn,
+                               void *ctx)
 {
     static const char all[] = SUMS_SQL("");
     static const char one[] = SUMS_SQL("WHERE o.org_id = ?");
@@ -741,7 +741,7 @@ gh_err_t gh_store_ledger_sums(gh_db_t *db, const char *org_id, gh_store_ledger_s
     return rc == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
-gh_err_t gh_store_invoice_years(gh_db_t *db, gh_store_invoice_year_fn fn, void *ctx)
+gh_err_t gh_sqlite_invoice_years(gh_db_t *db, gh_store_invoice_year_fn fn, void *ctx)
 {
     static const char sql[] =
         "WITH y AS (SELECT year FROM invoice_counters UNION SELECT year FROM invoices) "
@@ -770,7 +770,7 @@ gh_err_t gh_store_invoice_years(gh_db_t *db, gh_store_invoice_year_fn fn, void *
 
 /* ---- invoices ---- */
 
-gh_err_t gh_store_invoice_next_seq(gh_db_t *db, int year, int64_t *seq)
+gh_err_t gh_sqlite_invoice_next_seq(gh_db_t *db, int year, int64_t *seq)
 {
     static const char sql[] =
         "INSERT INTO invoice_counters (year, last_seq) VALUES (?, 1) "
@@ -840,7 +840,7 @@ static int bind_party(sqlite3_stmt *st, int i, const gh_invoice_party_rec_t *p)
     return i;
 }
 
-gh_err_t gh_store_invoice_insert(gh_db_t *db, const gh_invoice_rec_t *v)
+gh_err_t gh_sqlite_invoice_insert(gh_db_t *db, const gh_invoice_rec_t *v)
 {
     static const char sql[] =
         "INSERT INTO invoices (id, org_id, purchase_id, number, year, seq, issued_at, currency, "
@@ -875,8 +875,8 @@ gh_err_t gh_store_invoice_insert(gh_db_t *db, const gh_invoice_rec_t *v)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_invoice_get(gh_db_t *db, const char *org_id, const char *id,
-                              gh_invoice_rec_t *out)
+gh_err_t gh_sqlite_invoice_get(gh_db_t *db, const char *org_id, const char *id,
+                               gh_invoice_rec_t *out)
 {
     static const char sql[] =
         "SELECT " INVOICE_COLS " FROM invoices t WHERE t.id = ? AND t.org_id = ?";
@@ -901,8 +901,8 @@ static void invoice_list_row(void *p, sqlite3_stmt *st)
     l->fn(l->ctx, &v);
 }
 
-gh_err_t gh_store_invoices_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
-                                gh_store_invoice_fn fn, void *ctx, bool *has_more)
+gh_err_t gh_sqlite_invoices_list(gh_db_t *db, const char *org_id, const gh_page_t *page,
+                                 gh_store_invoice_fn fn, void *ctx, bool *has_more)
 {
     gh_sqlite_arg_t args[1] = {GH_ARG_TEXT(org_id)};
     invoice_list_t l = {fn, ctx};
@@ -912,8 +912,8 @@ gh_err_t gh_store_invoices_list(gh_db_t *db, const char *org_id, const gh_page_t
 
 /* ---- webhook events ---- */
 
-gh_err_t gh_store_webhook_event_insert(gh_db_t *db, const char *event_id, const char *provider,
-                                       const char *type, int64_t now)
+gh_err_t gh_sqlite_webhook_event_insert(gh_db_t *db, const char *event_id, const char *provider,
+                                        const char *type, int64_t now)
 {
     static const char sql[] = "INSERT INTO webhook_events (event_id, provider, type, "
                               "received_at) VALUES (?, ?, ?, ?)";
@@ -927,7 +927,7 @@ gh_err_t gh_store_webhook_event_insert(gh_db_t *db, const char *event_id, const 
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_webhook_event_exists(gh_db_t *db, const char *event_id, bool *exists)
+gh_err_t gh_sqlite_webhook_event_exists(gh_db_t *db, const char *event_id, bool *exists)
 {
     static const char sql[] = "SELECT 1 FROM webhook_events WHERE event_id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);

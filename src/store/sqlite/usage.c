@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 
-gh_err_t gh_store_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
+gh_err_t gh_sqlite_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
 {
     static const char sql[] =
         "INSERT OR IGNORE INTO usage_events (journal_seq, request_id, created_at_ms, org_id, "
@@ -43,7 +43,7 @@ gh_err_t gh_store_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_usage_max_seq(gh_db_t *db, int64_t *seq)
+gh_err_t gh_sqlite_usage_max_seq(gh_db_t *db, int64_t *seq)
 {
     static const char sql[] = "SELECT coalesce(max(journal_seq), 0) FROM usage_events";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -55,7 +55,7 @@ gh_err_t gh_store_usage_max_seq(gh_db_t *db, int64_t *seq)
     return rc == SQLITE_ROW ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
-int gh_store_changes(gh_db_t *db)
+int gh_sqlite_changes(gh_db_t *db)
 {
-    return sqlite3_changes(db->conn);
+    return sqlite3_changes(sq(db)->conn);
 }

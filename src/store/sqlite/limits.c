@@ -1,10 +1,10 @@
 /* Store functions for limits (SQLite backend): organization and workspace limits, the ledger
  * and usage reads that admission loads from, limit requests, staff. See
- * src/store/migrations/0007_limits.sql. */
+ * migrations/0007_limits.sql. */
 #include <stdio.h>
 #include <string.h>
 
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 /* Binds a positive amount, or NULL for 0 (none). */
 static void bind_opt(sqlite3_stmt *st, int i, int64_t v)
@@ -49,7 +49,7 @@ static void org_limits_row(sqlite3_stmt *st, void *out)
     r->updated_at = sqlite3_column_int64(st, 7);
 }
 
-gh_err_t gh_store_org_limits_get(gh_db_t *db, const char *org_id, gh_org_limits_rec_t *out)
+gh_err_t gh_sqlite_org_limits_get(gh_db_t *db, const char *org_id, gh_org_limits_rec_t *out)
 {
     static const char sql[] =
         "SELECT org_id, coalesce(monthly_spend_limit_nusd, 0), tier_override, "
@@ -62,7 +62,7 @@ gh_err_t gh_store_org_limits_get(gh_db_t *db, const char *org_id, gh_org_limits_
     return gh_sqlite_one(db, st, org_limits_row, out);
 }
 
-gh_err_t gh_store_org_limits_put(gh_db_t *db, const gh_org_limits_rec_t *r)
+gh_err_t gh_sqlite_org_limits_put(gh_db_t *db, const gh_org_limits_rec_t *r)
 {
     static const char sql[] =
         "INSERT OR REPLACE INTO org_limits (org_id, monthly_spend_limit_nusd, tier_override, "
@@ -101,7 +101,7 @@ static void ws_limits_row(sqlite3_stmt *st, void *out)
     r->updated_at = sqlite3_column_int64(st, 6);
 }
 
-gh_err_t gh_store_ws_limits_get(gh_db_t *db, const char *workspace_id, gh_ws_limits_rec_t *out)
+gh_err_t gh_sqlite_ws_limits_get(gh_db_t *db, const char *workspace_id, gh_ws_limits_rec_t *out)
 {
     static const char sql[] =
         "SELECT " WS_LIMITS_COLS " FROM workspace_limits WHERE workspace_id = ?";
@@ -112,7 +112,7 @@ gh_err_t gh_store_ws_limits_get(gh_db_t *db, const char *workspace_id, gh_ws_lim
     return gh_sqlite_one(db, st, ws_limits_row, out);
 }
 
-gh_err_t gh_store_ws_limits_put(gh_db_t *db, const gh_ws_limits_rec_t *r)
+gh_err_t gh_sqlite_ws_limits_put(gh_db_t *db, const gh_ws_limits_rec_t *r)
 {
     static const char del[] = "DELETE FROM workspace_limits WHERE workspace_id = ?";
     static const char put[] =
@@ -134,8 +134,8 @@ gh_err_t gh_store_ws_limits_put(gh_db_t *db, const gh_ws_limits_rec_t *r)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_ws_limits_list(gh_db_t *db, const char *org_id, gh_store_ws_limits_fn fn,
-                                 void *ctx)
+gh_err_t gh_sqlite_ws_limits_list(gh_db_t *db, const char *org_id, gh_store_ws_limits_fn fn,
+                                  void *ctx)
 {
     static const char sql[] = "SELECT " WS_LIMITS_COLS " FROM workspace_limits "
                               "WHERE ?1 IS NULL OR org_id = ?1 ORDER BY rowid";
@@ -153,7 +153,7 @@ gh_err_t gh_store_ws_limits_list(gh_db_t *db, const char *org_id, gh_store_ws_li
     return rc == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
-gh_err_t gh_store_org_ids(gh_db_t *db, gh_store_org_id_fn fn, void *ctx)
+gh_err_t gh_sqlite_org_ids(gh_db_t *db, gh_store_org_id_fn fn, void *ctx)
 {
     static const char sql[] = "SELECT id FROM organizations ORDER BY rowid";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -166,8 +166,8 @@ gh_err_t gh_store_org_ids(gh_db_t *db, gh_store_org_id_fn fn, void *ctx)
     return rc == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
-gh_err_t gh_store_workspace_ids(gh_db_t *db, const char *org_id, gh_store_ws_id_fn fn,
-                                void *ctx)
+gh_err_t gh_sqlite_workspace_ids(gh_db_t *db, const char *org_id, gh_store_ws_id_fn fn,
+                                 void *ctx)
 {
     static const char sql[] = "SELECT org_id, id FROM workspaces WHERE archived_at IS NULL "
                               "AND (?1 IS NULL OR org_id = ?1) ORDER BY rowid";
@@ -185,7 +185,7 @@ gh_err_t gh_store_workspace_ids(gh_db_t *db, const char *org_id, gh_store_ws_id_
 
 /* ---- the ledger and usage, as admission reads them ---- */
 
-gh_err_t gh_store_ledger_max_id(gh_db_t *db, int64_t *id)
+gh_err_t gh_sqlite_ledger_max_id(gh_db_t *db, int64_t *id)
 {
     static const char sql[] = "SELECT coalesce(max(id), 0) FROM ledger_entries";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -194,8 +194,8 @@ gh_err_t gh_store_ledger_max_id(gh_db_t *db, int64_t *id)
     return one_int(db, st, id);
 }
 
-gh_err_t gh_store_ledger_balance_upto(gh_db_t *db, const char *org_id, int64_t upto_id,
-                                      int64_t *sum_nusd)
+gh_err_t gh_sqlite_ledger_balance_upto(gh_db_t *db, const char *org_id, int64_t upto_id,
+                                       int64_t *sum_nusd)
 {
     static const char sql[] = "SELECT coalesce(sum(amount_nusd), 0) FROM ledger_entries "
                               "WHERE org_id = ? AND id <= ?";
@@ -207,8 +207,8 @@ gh_err_t gh_store_ledger_balance_upto(gh_db_t *db, const char *org_id, int64_t u
     return one_int(db, st, sum_nusd);
 }
 
-gh_err_t gh_store_ledger_balances_upto(gh_db_t *db, int64_t upto_id, gh_store_org_amount_fn fn,
-                                       void *ctx)
+gh_err_t gh_sqlite_ledger_balances_upto(gh_db_t *db, int64_t upto_id, gh_store_org_amount_fn fn,
+                                        void *ctx)
 {
     static const char sql[] = "SELECT org_id, sum(amount_nusd) FROM ledger_entries "
                               "WHERE id <= ? GROUP BY org_id";
@@ -219,8 +219,8 @@ gh_err_t gh_store_ledger_balances_upto(gh_db_t *db, int64_t upto_id, gh_store_or
     return each_amount(db, st, fn, ctx);
 }
 
-gh_err_t gh_store_ledger_deltas(gh_db_t *db, int64_t after_id, int64_t upto_id,
-                                gh_store_ledger_delta_fn fn, void *ctx)
+gh_err_t gh_sqlite_ledger_deltas(gh_db_t *db, int64_t after_id, int64_t upto_id,
+                                 gh_store_ledger_delta_fn fn, void *ctx)
 {
     /* A range of the primary key: only the entries since the last look are read. */
     static const char sql[] = "SELECT org_id, kind, sum(amount_nusd) FROM ledger_entries "
@@ -239,8 +239,8 @@ gh_err_t gh_store_ledger_deltas(gh_db_t *db, int64_t after_id, int64_t upto_id,
     return rc == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
-gh_err_t gh_store_ledger_usage_since(gh_db_t *db, const char *org_id, int64_t since,
-                                     int64_t *sum_nusd)
+gh_err_t gh_sqlite_ledger_usage_since(gh_db_t *db, const char *org_id, int64_t since,
+                                      int64_t *sum_nusd)
 {
     static const char sql[] = "SELECT coalesce(-sum(amount_nusd), 0) FROM ledger_entries "
                               "WHERE org_id = ? AND kind = 'usage' AND created_at >= ?";
@@ -252,7 +252,7 @@ gh_err_t gh_store_ledger_usage_since(gh_db_t *db, const char *org_id, int64_t si
     return one_int(db, st, sum_nusd);
 }
 
-gh_err_t gh_store_purchase_totals(gh_db_t *db, gh_store_org_amount_fn fn, void *ctx)
+gh_err_t gh_sqlite_purchase_totals(gh_db_t *db, gh_store_org_amount_fn fn, void *ctx)
 {
     static const char sql[] = "SELECT org_id, sum(amount_nusd) FROM purchases "
                               "WHERE status = 'succeeded' GROUP BY org_id";
@@ -262,9 +262,9 @@ gh_err_t gh_store_purchase_totals(gh_db_t *db, gh_store_org_amount_fn fn, void *
     return each_amount(db, st, fn, ctx);
 }
 
-gh_err_t gh_store_usage_cost_since(gh_db_t *db, int64_t since_ms, const char *org_id,
-                                   const char *workspace_id, gh_store_usage_sum_fn fn,
-                                   void *ctx)
+gh_err_t gh_sqlite_usage_cost_since(gh_db_t *db, int64_t since_ms, const char *org_id,
+                                    const char *workspace_id, gh_store_usage_sum_fn fn,
+                                    void *ctx)
 {
     static const char sql[] =
         "SELECT org_id, workspace_id, sum(cost_nusd) FROM usage_events "
@@ -320,7 +320,7 @@ static void request_row(sqlite3_stmt *st, void *out)
     r->decided_at = sqlite3_column_int64(st, i++);
 }
 
-gh_err_t gh_store_limit_request_insert(gh_db_t *db, const gh_limit_request_t *r)
+gh_err_t gh_sqlite_limit_request_insert(gh_db_t *db, const gh_limit_request_t *r)
 {
     static const char sql[] =
         "INSERT INTO limit_requests (id, org_id, requested_by, requested_by_label, kind, "
@@ -345,8 +345,8 @@ gh_err_t gh_store_limit_request_insert(gh_db_t *db, const gh_limit_request_t *r)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_limit_request_get(gh_db_t *db, const char *org_id, const char *id,
-                                    gh_limit_request_t *out)
+gh_err_t gh_sqlite_limit_request_get(gh_db_t *db, const char *org_id, const char *id,
+                                     gh_limit_request_t *out)
 {
     static const char sql[] = "SELECT " REQUEST_COLS " " REQUEST_FROM
                               "WHERE t.id = ?1 AND (?2 IS NULL OR t.org_id = ?2)";
@@ -358,7 +358,7 @@ gh_err_t gh_store_limit_request_get(gh_db_t *db, const char *org_id, const char 
     return gh_sqlite_one(db, st, request_row, out);
 }
 
-gh_err_t gh_store_limit_request_decide(gh_db_t *db, const gh_limit_request_t *r)
+gh_err_t gh_sqlite_limit_request_decide(gh_db_t *db, const gh_limit_request_t *r)
 {
     static const char sql[] =
         "UPDATE limit_requests SET status = ?, staff_note = ?, decided_by = ?, "
@@ -392,9 +392,9 @@ static void request_list_row(void *p, sqlite3_stmt *st)
     l->fn(l->ctx, &r);
 }
 
-gh_err_t gh_store_limit_requests_list(gh_db_t *db, const char *org_id, const char *status,
-                                      const gh_page_t *page, gh_store_limit_request_fn fn,
-                                      void *ctx, bool *has_more)
+gh_err_t gh_sqlite_limit_requests_list(gh_db_t *db, const char *org_id, const char *status,
+                                       const gh_page_t *page, gh_store_limit_request_fn fn,
+                                       void *ctx, bool *has_more)
 {
     gh_sqlite_arg_t args[4] = {GH_ARG_TEXT(org_id), GH_ARG_TEXT(org_id), GH_ARG_TEXT(status),
                                GH_ARG_TEXT(status)};
@@ -407,8 +407,8 @@ gh_err_t gh_store_limit_requests_list(gh_db_t *db, const char *org_id, const cha
 
 /* ---- staff ---- */
 
-gh_err_t gh_store_staff_add(gh_db_t *db, const char *account_id, const char *added_by,
-                            int64_t now)
+gh_err_t gh_sqlite_staff_add(gh_db_t *db, const char *account_id, const char *added_by,
+                             int64_t now)
 {
     static const char sql[] =
         "INSERT OR IGNORE INTO staff (account_id, added_at, added_by) VALUES (?, ?, ?)";
@@ -421,7 +421,7 @@ gh_err_t gh_store_staff_add(gh_db_t *db, const char *account_id, const char *add
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_staff_remove(gh_db_t *db, const char *account_id)
+gh_err_t gh_sqlite_staff_remove(gh_db_t *db, const char *account_id)
 {
     static const char sql[] = "DELETE FROM staff WHERE account_id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -431,7 +431,7 @@ gh_err_t gh_store_staff_remove(gh_db_t *db, const char *account_id)
     return gh_sqlite_exec_one(db, st);
 }
 
-gh_err_t gh_store_staff_is(gh_db_t *db, const char *account_id, bool *out)
+gh_err_t gh_sqlite_staff_is(gh_db_t *db, const char *account_id, bool *out)
 {
     static const char sql[] = "SELECT count(*) FROM staff WHERE account_id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -444,7 +444,7 @@ gh_err_t gh_store_staff_is(gh_db_t *db, const char *account_id, bool *out)
     return rc;
 }
 
-gh_err_t gh_store_data_version(gh_db_t *db, int64_t *version)
+gh_err_t gh_sqlite_data_version(gh_db_t *db, int64_t *version)
 {
     static const char sql[] = "PRAGMA data_version";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -453,8 +453,8 @@ gh_err_t gh_store_data_version(gh_db_t *db, int64_t *version)
     return one_int(db, st, version);
 }
 
-gh_err_t gh_store_org_admin_emails(gh_db_t *db, const char *org_id, gh_store_org_id_fn fn,
-                                   void *ctx)
+gh_err_t gh_sqlite_org_admin_emails(gh_db_t *db, const char *org_id, gh_store_org_id_fn fn,
+                                    void *ctx)
 {
     static const char sql[] =
         "SELECT a.email FROM memberships m JOIN accounts a ON a.id = m.account_id "
@@ -470,8 +470,8 @@ gh_err_t gh_store_org_admin_emails(gh_db_t *db, const char *org_id, gh_store_org
     return rc == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
-gh_err_t gh_store_orgs_search(gh_db_t *db, const char *query, int limit,
-                              gh_store_org_brief_fn fn, void *ctx)
+gh_err_t gh_sqlite_orgs_search(gh_db_t *db, const char *query, int limit,
+                               gh_store_org_brief_fn fn, void *ctx)
 {
     /* instr() rather than LIKE: the query is matched as it is, with no wildcards. */
     static const char sql[] =

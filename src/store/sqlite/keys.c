@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #define KEY_COLS                                                                             \
     "t.id, t.kind, t.org_id, coalesce(t.workspace_id, ''), t.name, t.hint, t.status, "       \
@@ -38,9 +38,9 @@ static void key_list_row(void *p, sqlite3_stmt *st)
     l->fn(l->ctx, &k);
 }
 
-gh_err_t gh_store_keys_list(gh_db_t *db, const char *org_id, const gh_key_filter_t *f,
-                            const gh_page_t *page, gh_store_key_fn fn, void *ctx,
-                            bool *has_more)
+gh_err_t gh_sqlite_keys_list(gh_db_t *db, const char *org_id, const gh_key_filter_t *f,
+                             const gh_page_t *page, gh_store_key_fn fn, void *ctx,
+                             bool *has_more)
 {
     char where[1024];
     gh_sqlite_arg_t args[GH_SQLITE_ARGS_MAX];
@@ -82,8 +82,8 @@ gh_err_t gh_store_keys_list(gh_db_t *db, const char *org_id, const gh_key_filter
                           has_more);
 }
 
-gh_err_t gh_store_key_get(gh_db_t *db, const char *org_id, const char *kind, const char *id,
-                          gh_key_rec_t *out)
+gh_err_t gh_sqlite_key_get(gh_db_t *db, const char *org_id, const char *kind, const char *id,
+                           gh_key_rec_t *out)
 {
     static const char sql[] =
         "SELECT " KEY_COLS " FROM keys t WHERE t.org_id = ? AND t.kind = ? AND t.id = ?";
@@ -96,7 +96,7 @@ gh_err_t gh_store_key_get(gh_db_t *db, const char *org_id, const char *kind, con
     return gh_sqlite_one(db, st, key_row, out);
 }
 
-gh_err_t gh_store_key_by_hash(gh_db_t *db, const char *key_hash, gh_key_rec_t *out)
+gh_err_t gh_sqlite_key_by_hash(gh_db_t *db, const char *key_hash, gh_key_rec_t *out)
 {
     static const char sql[] = "SELECT " KEY_COLS " FROM keys t WHERE t.key_hash = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -106,7 +106,7 @@ gh_err_t gh_store_key_by_hash(gh_db_t *db, const char *key_hash, gh_key_rec_t *o
     return gh_sqlite_one(db, st, key_row, out);
 }
 
-gh_err_t gh_store_key_insert(gh_db_t *db, const gh_key_rec_t *k, const char *key_hash)
+gh_err_t gh_sqlite_key_insert(gh_db_t *db, const gh_key_rec_t *k, const char *key_hash)
 {
     static const char sql[] =
         "INSERT INTO keys (id, kind, org_id, workspace_id, name, key_hash, hint, status, "
@@ -128,7 +128,7 @@ gh_err_t gh_store_key_insert(gh_db_t *db, const gh_key_rec_t *k, const char *key
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_key_update(gh_db_t *db, const char *id, const char *name, const char *status)
+gh_err_t gh_sqlite_key_update(gh_db_t *db, const char *id, const char *name, const char *status)
 {
     static const char sql[] = "UPDATE keys SET name = ?, status = ? WHERE id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -140,7 +140,7 @@ gh_err_t gh_store_key_update(gh_db_t *db, const char *id, const char *name, cons
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_key_touch(gh_db_t *db, const char *id, int64_t now)
+gh_err_t gh_sqlite_key_touch(gh_db_t *db, const char *id, int64_t now)
 {
     static const char sql[] = "UPDATE keys SET last_used_at = ? WHERE id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -151,8 +151,8 @@ gh_err_t gh_store_key_touch(gh_db_t *db, const char *id, int64_t now)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_key_set_secret(gh_db_t *db, const char *id, const char *key_hash,
-                                 const char *hint)
+gh_err_t gh_sqlite_key_set_secret(gh_db_t *db, const char *id, const char *key_hash,
+                                  const char *hint)
 {
     static const char sql[] = "UPDATE keys SET key_hash = ?, hint = ? WHERE id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -164,8 +164,8 @@ gh_err_t gh_store_key_set_secret(gh_db_t *db, const char *id, const char *key_ha
     return gh_sqlite_exec_one(db, st);
 }
 
-gh_err_t gh_store_workbench_key_get(gh_db_t *db, const char *workspace_id,
-                                    char key_id[GH_ID_MAX])
+gh_err_t gh_sqlite_workbench_key_get(gh_db_t *db, const char *workspace_id,
+                                     char key_id[GH_ID_MAX])
 {
     static const char sql[] = "SELECT key_id FROM workbench_keys WHERE workspace_id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -184,7 +184,7 @@ gh_err_t gh_store_workbench_key_get(gh_db_t *db, const char *workspace_id,
     return out;
 }
 
-gh_err_t gh_store_workbench_key_set(gh_db_t *db, const char *workspace_id, const char *key_id)
+gh_err_t gh_sqlite_workbench_key_set(gh_db_t *db, const char *workspace_id, const char *key_id)
 {
     static const char sql[] = "INSERT INTO workbench_keys (workspace_id, key_id) VALUES (?, ?) "
                               "ON CONFLICT (workspace_id) DO UPDATE SET key_id = excluded.key_id";
@@ -196,8 +196,8 @@ gh_err_t gh_store_workbench_key_set(gh_db_t *db, const char *workspace_id, const
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_keys_with_hash(gh_db_t *db, const char *workspace_id, const char *key_id,
-                                 gh_store_key_hash_fn fn, void *ctx)
+gh_err_t gh_sqlite_keys_with_hash(gh_db_t *db, const char *workspace_id, const char *key_id,
+                                  gh_store_key_hash_fn fn, void *ctx)
 {
     static const char sql[] =
         "SELECT " KEY_COLS ", t.key_hash, w.archived_at IS NOT NULL FROM keys t "
@@ -228,7 +228,7 @@ gh_err_t gh_store_keys_with_hash(gh_db_t *db, const char *workspace_id, const ch
     "t.id, t.org_id, t.created_at, t.actor_type, t.actor_id, t.actor_label, t.action, "  \
     "t.target_type, t.target_id, t.details, t.ip"
 
-gh_err_t gh_store_audit_insert(gh_db_t *db, const gh_audit_event_t *e)
+gh_err_t gh_sqlite_audit_insert(gh_db_t *db, const gh_audit_event_t *e)
 {
     static const char sql[] = "INSERT INTO audit_log (id, org_id, created_at, actor_type, "
                               "actor_id, actor_label, action, target_type, target_id, details, "
@@ -271,9 +271,9 @@ static void audit_list_row(void *p, sqlite3_stmt *st)
     l->fn(l->ctx, &e);
 }
 
-gh_err_t gh_store_audit_list(gh_db_t *db, const char *org_id, const char *actor_id,
-                             const char *action, const gh_page_t *page, gh_store_audit_fn fn,
-                             void *ctx, bool *has_more)
+gh_err_t gh_sqlite_audit_list(gh_db_t *db, const char *org_id, const char *actor_id,
+                              const char *action, const gh_page_t *page, gh_store_audit_fn fn,
+                              void *ctx, bool *has_more)
 {
     char where[256];
     gh_sqlite_arg_t args[3];

@@ -2,12 +2,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 /* ---- sign-in links ---- */
 
-gh_err_t gh_store_link_insert(gh_db_t *db, const char *token_hash, const char *email,
-                              const char *ip, int64_t now, int64_t expires_at)
+gh_err_t gh_sqlite_link_insert(gh_db_t *db, const char *token_hash, const char *email,
+                               const char *ip, int64_t now, int64_t expires_at)
 {
     static const char sql[] = "INSERT INTO login_links (token_hash, email, created_at, "
                               "expires_at, request_ip) VALUES (?, ?, ?, ?, ?)";
@@ -49,18 +49,18 @@ static gh_err_t link_lookup(gh_db_t *db, const char *token_hash, int64_t now,
     return GH_OK;
 }
 
-gh_err_t gh_store_link_check(gh_db_t *db, const char *token_hash, int64_t now)
+gh_err_t gh_sqlite_link_check(gh_db_t *db, const char *token_hash, int64_t now)
 {
     char email[GH_EMAIL_MAX];
     return link_lookup(db, token_hash, now, email);
 }
 
-gh_err_t gh_store_link_consume(gh_db_t *db, const char *token_hash, int64_t now,
-                               char email_out[GH_EMAIL_MAX])
+gh_err_t gh_sqlite_link_consume(gh_db_t *db, const char *token_hash, int64_t now,
+                                char email_out[GH_EMAIL_MAX])
 {
     static const char upd[] =
         "UPDATE login_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL";
-    gh_err_t rc = gh_store_begin(db);
+    gh_err_t rc = gh_sqlite_begin(db);
     if (rc)
         return rc;
     if ((rc = link_lookup(db, token_hash, now, email_out)))
@@ -75,9 +75,9 @@ gh_err_t gh_store_link_consume(gh_db_t *db, const char *token_hash, int64_t now,
     rc = gh_sqlite_exec(db, st);
     if (rc)
         goto out_rollback;
-    return gh_store_commit(db);
+    return gh_sqlite_commit(db);
 out_rollback:
-    gh_store_rollback(db);
+    gh_sqlite_rollback(db);
     return rc;
 }
 
@@ -106,7 +106,7 @@ static gh_err_t account_row(gh_db_t *db, sqlite3_stmt *st, gh_account_t *a)
     return GH_OK;
 }
 
-gh_err_t gh_store_account_get(gh_db_t *db, const char *id, gh_account_t *out)
+gh_err_t gh_sqlite_account_get(gh_db_t *db, const char *id, gh_account_t *out)
 {
     static const char sql[] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -116,7 +116,7 @@ gh_err_t gh_store_account_get(gh_db_t *db, const char *id, gh_account_t *out)
     return account_row(db, st, out);
 }
 
-gh_err_t gh_store_account_by_email(gh_db_t *db, const char *email, gh_account_t *out)
+gh_err_t gh_sqlite_account_by_email(gh_db_t *db, const char *email, gh_account_t *out)
 {
     static const char sql[] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE email = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -126,7 +126,7 @@ gh_err_t gh_store_account_by_email(gh_db_t *db, const char *email, gh_account_t 
     return account_row(db, st, out);
 }
 
-gh_err_t gh_store_account_insert(gh_db_t *db, const gh_account_t *a)
+gh_err_t gh_sqlite_account_insert(gh_db_t *db, const gh_account_t *a)
 {
     static const char sql[] = "INSERT INTO accounts (id, email, created_at) VALUES (?, ?, ?)";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -138,8 +138,8 @@ gh_err_t gh_store_account_insert(gh_db_t *db, const gh_account_t *a)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_account_onboard(gh_db_t *db, const char *id, const char *full_name,
-                                  const char *terms_version, int64_t now)
+gh_err_t gh_sqlite_account_onboard(gh_db_t *db, const char *id, const char *full_name,
+                                   const char *terms_version, int64_t now)
 {
     static const char sql[] = "UPDATE accounts SET full_name = ?, age_confirmed_at = ?, "
                               "terms_accepted_at = ?, terms_version = ? WHERE id = ?";
@@ -152,15 +152,15 @@ gh_err_t gh_store_account_onboard(gh_db_t *db, const char *id, const char *full_
     sqlite3_bind_text(st, 4, terms_version, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, id, -1, SQLITE_STATIC);
     gh_err_t rc = gh_sqlite_exec(db, st);
-    if (!rc && sqlite3_changes(db->conn) == 0)
+    if (!rc && sqlite3_changes(sq(db)->conn) == 0)
         rc = GH_ENOTFOUND;
     return rc;
 }
 
 /* ---- sessions ---- */
 
-gh_err_t gh_store_session_insert(gh_db_t *db, const gh_session_t *s, const char *ip,
-                                 const char *user_agent)
+gh_err_t gh_sqlite_session_insert(gh_db_t *db, const gh_session_t *s, const char *ip,
+                                  const char *user_agent)
 {
     static const char sql[] =
         "INSERT INTO sessions (id_hash, account_id, csrf_token, current_org_id, created_at, "
@@ -179,7 +179,7 @@ gh_err_t gh_store_session_insert(gh_db_t *db, const gh_session_t *s, const char 
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_session_get(gh_db_t *db, const char *id_hash, int64_t now, gh_session_t *out)
+gh_err_t gh_sqlite_session_get(gh_db_t *db, const char *id_hash, int64_t now, gh_session_t *out)
 {
     static const char sql[] =
         "SELECT id_hash, account_id, csrf_token, current_org_id, created_at, expires_at "
@@ -205,7 +205,7 @@ gh_err_t gh_store_session_get(gh_db_t *db, const char *id_hash, int64_t now, gh_
     return GH_OK;
 }
 
-gh_err_t gh_store_session_set_org(gh_db_t *db, const char *id_hash, const char *org_id)
+gh_err_t gh_sqlite_session_set_org(gh_db_t *db, const char *id_hash, const char *org_id)
 {
     static const char sql[] = "UPDATE sessions SET current_org_id = ? WHERE id_hash = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -216,7 +216,7 @@ gh_err_t gh_store_session_set_org(gh_db_t *db, const char *id_hash, const char *
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_session_revoke(gh_db_t *db, const char *id_hash, int64_t now)
+gh_err_t gh_sqlite_session_revoke(gh_db_t *db, const char *id_hash, int64_t now)
 {
     static const char sql[] =
         "UPDATE sessions SET revoked_at = ? WHERE id_hash = ? AND revoked_at IS NULL";

@@ -1,7 +1,7 @@
 /* Usage rollups (SQLite backend): the minute, hour and day sums that usage reports read.
  *
  * The usage writer inserts a batch of events and, in the same transaction, hands the events
- * it inserted to gh_store_rollups_add. That sorts them by (organization, workspace, key,
+ * it inserted to gh_sqlite_rollups_add. That sorts them by (organization, workspace, key,
  * model, time), so the events of one series and bucket are neighbours for every width at
  * once, and upserts one row per distinct key and table. A report then reads one range of one
  * table: the rows of an organization between two bucket starts, in key order. */
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "lib/log.h"
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #define ROLLUP_COLS                                                                            \
     "org_id, bucket_start, workspace_id, key_id, model, requests, input_tokens, "              \
@@ -112,11 +112,11 @@ static gh_err_t upsert(gh_db_t *db, const char *sql, const gh_usage_row_t *r, in
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
+gh_err_t gh_sqlite_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
 {
     if (n == 0)
         return GH_OK;
-    assert(db->depth > 0 && "rollups are written in the events' transaction");
+    assert(sq(db)->depth > 0 && "rollups are written in the events' transaction");
     const gh_usage_row_t **order = malloc(n * sizeof(*order));
     if (!order)
         return GH_ENOMEM;
@@ -142,7 +142,7 @@ gh_err_t gh_store_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
     return rc;
 }
 
-gh_err_t gh_store_rollups_prune(gh_db_t *db, int64_t before_s, int64_t *deleted)
+gh_err_t gh_sqlite_rollups_prune(gh_db_t *db, int64_t before_s, int64_t *deleted)
 {
     /* The minute table is keyed by organization first: delete one range per organization
      * (the day table, small, lists them) instead of scanning the whole table. */
@@ -150,12 +150,12 @@ gh_err_t gh_store_rollups_prune(gh_db_t *db, int64_t before_s, int64_t *deleted)
     static const char del_sql[] =
         "DELETE FROM usage_rollup_minute WHERE org_id = ? AND bucket_start < ?";
     int64_t total = 0;
-    gh_err_t rc = gh_store_begin(db);
+    gh_err_t rc = gh_sqlite_begin(db);
     if (rc)
         return rc;
     sqlite3_stmt *orgs = NULL;
-    if (sqlite3_prepare_v2(db->conn, orgs_sql, -1, &orgs, NULL) != SQLITE_OK) {
-        rc = gh_sqlite_step_err(db, sqlite3_errcode(db->conn));
+    if (sqlite3_prepare_v2(sq(db)->conn, orgs_sql, -1, &orgs, NULL) != SQLITE_OK) {
+        rc = gh_sqlite_step_err(db, sqlite3_errcode(sq(db)->conn));
         goto out_rollback;
     }
     int step = SQLITE_DONE;
@@ -169,7 +169,7 @@ gh_err_t gh_store_rollups_prune(gh_db_t *db, int64_t before_s, int64_t *deleted)
                           SQLITE_TRANSIENT);
         sqlite3_bind_int64(del, 2, before_s);
         rc = gh_sqlite_exec(db, del);
-        total += sqlite3_changes(db->conn);
+        total += sqlite3_changes(sq(db)->conn);
     }
     if (!rc && step != SQLITE_DONE)
         rc = gh_sqlite_step_err(db, step);
@@ -178,9 +178,9 @@ gh_err_t gh_store_rollups_prune(gh_db_t *db, int64_t before_s, int64_t *deleted)
         goto out_rollback;
     if (deleted)
         *deleted = total;
-    return gh_store_commit(db);
+    return gh_sqlite_commit(db);
 out_rollback:
-    gh_store_rollback(db);
+    gh_sqlite_rollback(db);
     return rc;
 }
 
@@ -204,8 +204,8 @@ static int bind_list(sqlite3_stmt *st, int i, const gh_usage_list_t *l)
     return i;
 }
 
-gh_err_t gh_store_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
-                               void *ctx)
+gh_err_t gh_sqlite_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
+                                void *ctx)
 {
     assert(q->width <= GH_ROLLUP_DAY);
     assert(q->workspaces.n <= GH_USAGE_FILTER_MAX && q->keys.n <= GH_USAGE_FILTER_MAX &&
@@ -240,8 +240,8 @@ gh_err_t gh_store_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_
         return GH_EINTERNAL;
 
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK) {
-        gh_log_error("store: prepare failed: %s", sqlite3_errmsg(db->conn));
+    if (sqlite3_prepare_v2(sq(db)->conn, sql, -1, &st, NULL) != SQLITE_OK) {
+        gh_log_error("store: prepare failed: %s", sqlite3_errmsg(sq(db)->conn));
         return GH_ESTORE;
     }
     sqlite3_bind_text(st, 1, q->org_id, -1, SQLITE_STATIC);

@@ -1,8 +1,11 @@
 /* The SQLite backend of the store interface (src/store/store.h).
  *
- * One connection per thread, opened lazily and registered so gh_store_close can close them
- * all. Each connection keeps its prepared statements in a small cache keyed by the address of
- * the static SQL string, so a hot statement is compiled once per thread. WAL mode lets the
+ * One connection per thread, opened lazily and registered so gh_sqlite_close can close them
+ * all. gh_sqlite_ops at the end of this file is the backend's table of operations: every
+ * gh_sqlite_<name> of the src/store/sqlite/ files, one per entry of store/ops.h.
+ *
+ * Each connection keeps its prepared statements in a small cache keyed by the address of the
+ * static SQL string, so a hot statement is compiled once per thread. WAL mode lets the
  * control plane's readers run beside the writer; BEGIN IMMEDIATE takes the write lock up
  * front, and busy_timeout makes concurrent writers queue instead of failing. */
 #include <assert.h>
@@ -18,18 +21,26 @@
 
 #include "lib/embed.h"
 #include "lib/log.h"
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 #include "store/store.h"
 
-struct gh_store {
+/* The store: the generic head first, then what every thread's connection is opened with. */
+typedef struct gh_sqlite_store {
+    struct gh_store base;
     char *path;
     _Atomic int busy_timeout_ms;
     pthread_key_t key;
     pthread_mutex_t lock; /* guards `all` */
-    gh_db_t *all;
-};
+    gh_sqlite_db_t *all;
+} gh_sqlite_store_t;
 
-static void db_free(gh_db_t *db)
+static gh_sqlite_store_t *ss(gh_store_t *store)
+{
+    assert(store->ops == &gh_sqlite_ops);
+    return (gh_sqlite_store_t *)store;
+}
+
+static void db_free(gh_sqlite_db_t *db)
 {
     for (int i = 0; i < STMT_CACHE; i++)
         if (db->cache[i].stmt)
@@ -38,11 +49,12 @@ static void db_free(gh_db_t *db)
     free(db);
 }
 
-static gh_db_t *db_open(const char *path, int busy_timeout_ms)
+static gh_sqlite_db_t *db_open(const char *path, int busy_timeout_ms)
 {
-    gh_db_t *db = calloc(1, sizeof(*db));
+    gh_sqlite_db_t *db = calloc(1, sizeof(*db));
     if (!db)
         return NULL;
+    db->base.ops = &gh_sqlite_ops;
     int rc = sqlite3_open_v2(path, &db->conn,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);
@@ -69,27 +81,29 @@ out_free:
     return NULL;
 }
 
-gh_db_t *gh_store_db(gh_store_t *store)
+gh_db_t *gh_sqlite_db(gh_store_t *store)
 {
-    gh_db_t *db = pthread_getspecific(store->key);
+    gh_sqlite_store_t *s = ss(store);
+    gh_sqlite_db_t *db = pthread_getspecific(s->key);
     if (db)
-        return db;
-    db = db_open(store->path, store->busy_timeout_ms);
+        return &db->base;
+    db = db_open(s->path, s->busy_timeout_ms);
     if (!db)
         return NULL;
-    pthread_setspecific(store->key, db);
-    pthread_mutex_lock(&store->lock);
-    db->next = store->all;
-    store->all = db;
-    pthread_mutex_unlock(&store->lock);
-    return db;
+    pthread_setspecific(s->key, db);
+    pthread_mutex_lock(&s->lock);
+    db->next = s->all;
+    s->all = db;
+    pthread_mutex_unlock(&s->lock);
+    return &db->base;
 }
 
-gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err_size)
+gh_err_t gh_sqlite_open(gh_store_t **out, const char *path, char *err, size_t err_size)
 {
-    gh_store_t *s = calloc(1, sizeof(*s));
+    gh_sqlite_store_t *s = calloc(1, sizeof(*s));
     if (!s)
         return GH_ENOMEM;
+    s->base.ops = &gh_sqlite_ops;
     s->path = strdup(path);
     if (!s->path || pthread_key_create(&s->key, NULL)) {
         free(s->path);
@@ -98,10 +112,10 @@ gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err
     }
     pthread_mutex_init(&s->lock, NULL);
     s->busy_timeout_ms = 10000;
-    gh_db_t *db = gh_store_db(s);
+    gh_db_t *db = gh_sqlite_db(&s->base);
     if (!db) {
         snprintf(err, err_size, "cannot open the database %s (see the log above)", path);
-        gh_store_close(s);
+        gh_sqlite_close(&s->base);
         return GH_ESTORE;
     }
     /* Files an older version created world-readable become the owner's only. */
@@ -112,37 +126,39 @@ gh_err_t gh_store_open(gh_store_t **out, const char *path, char *err, size_t err
         if (chmod(p, 0600) && errno != ENOENT)
             gh_log_warn("store: cannot make %s private (mode 0600): %s", p, strerror(errno));
     }
-    gh_err_t rc = gh_store_migrate(db, NULL, err, err_size);
+    gh_err_t rc = gh_sqlite_migrate(db, NULL, err, err_size);
     if (rc) {
-        gh_store_close(s);
+        gh_sqlite_close(&s->base);
         return rc;
     }
-    *out = s;
+    *out = &s->base;
     return GH_OK;
 }
 
-void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms)
+void gh_sqlite_set_busy_timeout(gh_store_t *store, int timeout_ms)
 {
-    store->busy_timeout_ms = timeout_ms;
-    gh_db_t *db = pthread_getspecific(store->key);
+    gh_sqlite_store_t *s = ss(store);
+    s->busy_timeout_ms = timeout_ms;
+    gh_sqlite_db_t *db = pthread_getspecific(s->key);
     if (db)
         sqlite3_busy_timeout(db->conn, timeout_ms);
 }
 
-void gh_store_close(gh_store_t *store)
+void gh_sqlite_close(gh_store_t *store)
 {
     if (!store)
         return;
-    gh_db_t *db = store->all;
+    gh_sqlite_store_t *s = ss(store);
+    gh_sqlite_db_t *db = s->all;
     while (db) {
-        gh_db_t *next = db->next;
+        gh_sqlite_db_t *next = db->next;
         db_free(db);
         db = next;
     }
-    pthread_key_delete(store->key);
-    pthread_mutex_destroy(&store->lock);
-    free(store->path);
-    free(store);
+    pthread_key_delete(s->key);
+    pthread_mutex_destroy(&s->lock);
+    free(s->path);
+    free(s);
 }
 
 /* The cached statement for `sql` (a string with static storage), reset and unbound. */
@@ -150,19 +166,19 @@ sqlite3_stmt *gh_sqlite_stmt(gh_db_t *db, const char *sql)
 {
     int free_slot = -1;
     for (int i = 0; i < STMT_CACHE; i++) {
-        if (db->cache[i].sql == sql) {
-            sqlite3_stmt *st = db->cache[i].stmt;
+        if (sq(db)->cache[i].sql == sql) {
+            sqlite3_stmt *st = sq(db)->cache[i].stmt;
             sqlite3_reset(st);
             sqlite3_clear_bindings(st);
             return st;
         }
-        if (!db->cache[i].sql && free_slot < 0)
+        if (!sq(db)->cache[i].sql && free_slot < 0)
             free_slot = i;
     }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v3(db->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+    if (sqlite3_prepare_v3(sq(db)->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
         SQLITE_OK) {
-        gh_log_error("store: prepare failed: %s", sqlite3_errmsg(db->conn));
+        gh_log_error("store: prepare failed: %s", sqlite3_errmsg(sq(db)->conn));
         return NULL;
     }
     assert(free_slot >= 0 && "raise STMT_CACHE");
@@ -170,8 +186,8 @@ sqlite3_stmt *gh_sqlite_stmt(gh_db_t *db, const char *sql)
         sqlite3_finalize(st);
         return NULL;
     }
-    db->cache[free_slot].sql = sql;
-    db->cache[free_slot].stmt = st;
+    sq(db)->cache[free_slot].sql = sql;
+    sq(db)->cache[free_slot].stmt = st;
     return st;
 }
 
@@ -181,7 +197,7 @@ gh_err_t gh_sqlite_step_err(gh_db_t *db, int rc)
         return GH_ECONFLICT;
     if ((rc & 0xff) == SQLITE_BUSY)
         return GH_EUNAVAIL;
-    gh_log_error("store: %s", sqlite3_errmsg(db->conn));
+    gh_log_error("store: %s", sqlite3_errmsg(sq(db)->conn));
     return GH_ESTORE;
 }
 
@@ -197,7 +213,7 @@ gh_err_t gh_sqlite_exec(gh_db_t *db, sqlite3_stmt *st)
 gh_err_t gh_sqlite_exec_one(gh_db_t *db, sqlite3_stmt *st)
 {
     gh_err_t rc = gh_sqlite_exec(db, st);
-    return !rc && sqlite3_changes(db->conn) == 0 ? GH_ENOTFOUND : rc;
+    return !rc && sqlite3_changes(sq(db)->conn) == 0 ? GH_ENOTFOUND : rc;
 }
 
 void gh_sqlite_bind_str(sqlite3_stmt *st, int i, const char *v)
@@ -239,60 +255,60 @@ static int tx_exec(gh_db_t *db, const char *verb, int level)
 {
     char sql[64];
     snprintf(sql, sizeof(sql), "%s gh_sp%d", verb, level);
-    return sqlite3_exec(db->conn, sql, NULL, NULL, NULL);
+    return sqlite3_exec(sq(db)->conn, sql, NULL, NULL, NULL);
 }
 
-gh_err_t gh_store_begin(gh_db_t *db)
+gh_err_t gh_sqlite_begin(gh_db_t *db)
 {
-    int rc = db->depth == 0 ? sqlite3_exec(db->conn, "BEGIN IMMEDIATE", NULL, NULL, NULL)
-                            : tx_exec(db, "SAVEPOINT", db->depth);
+    int rc = sq(db)->depth == 0 ? sqlite3_exec(sq(db)->conn, "BEGIN IMMEDIATE", NULL, NULL, NULL)
+                                : tx_exec(db, "SAVEPOINT", sq(db)->depth);
     if (rc != SQLITE_OK)
         return gh_sqlite_step_err(db, rc);
-    db->depth++;
+    sq(db)->depth++;
     return GH_OK;
 }
 
-gh_err_t gh_store_commit(gh_db_t *db)
+gh_err_t gh_sqlite_commit(gh_db_t *db)
 {
-    assert(db->depth > 0);
-    int rc = db->depth == 1 ? sqlite3_exec(db->conn, "COMMIT", NULL, NULL, NULL)
-                            : tx_exec(db, "RELEASE", db->depth - 1);
+    assert(sq(db)->depth > 0);
+    int rc = sq(db)->depth == 1 ? sqlite3_exec(sq(db)->conn, "COMMIT", NULL, NULL, NULL)
+                                : tx_exec(db, "RELEASE", sq(db)->depth - 1);
     if (rc == SQLITE_OK) {
-        db->depth--;
+        sq(db)->depth--;
         return GH_OK;
     }
     gh_err_t err = gh_sqlite_step_err(db, rc);
-    gh_store_rollback(db);
+    gh_sqlite_rollback(db);
     return err;
 }
 
-bool gh_store_in_transaction(const gh_db_t *db)
+bool gh_sqlite_in_transaction(const gh_db_t *db)
 {
-    return db->depth > 0;
+    return ((const gh_sqlite_db_t *)db)->depth > 0;
 }
 
-void gh_store_rollback(gh_db_t *db)
+void gh_sqlite_rollback(gh_db_t *db)
 {
-    if (db->depth == 0)
+    if (sq(db)->depth == 0)
         return;
-    if (db->depth == 1) {
-        if (!sqlite3_get_autocommit(db->conn))
-            sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+    if (sq(db)->depth == 1) {
+        if (!sqlite3_get_autocommit(sq(db)->conn))
+            sqlite3_exec(sq(db)->conn, "ROLLBACK", NULL, NULL, NULL);
     } else {
-        tx_exec(db, "ROLLBACK TO", db->depth - 1);
-        tx_exec(db, "RELEASE", db->depth - 1);
+        tx_exec(db, "ROLLBACK TO", sq(db)->depth - 1);
+        tx_exec(db, "RELEASE", sq(db)->depth - 1);
     }
-    db->depth--;
+    sq(db)->depth--;
 }
 
 /* ---- migrations ---- */
 
-int gh_store_schema_version(gh_db_t *db)
+int gh_sqlite_schema_version(gh_db_t *db)
 {
     static const char sql[] = "SELECT coalesce(max(version), 0) FROM schema_migrations";
     sqlite3_stmt *st = NULL;
     int v = 0;
-    if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(sq(db)->conn, sql, -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
@@ -309,11 +325,11 @@ static int migration_version(const char *name)
     return *p == '_' ? v : -1;
 }
 
-gh_err_t gh_store_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
+gh_err_t gh_sqlite_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
 {
     int n = 0;
     char *msg = NULL;
-    if (sqlite3_exec(db->conn,
+    if (sqlite3_exec(sq(db)->conn,
                      "CREATE TABLE IF NOT EXISTS schema_migrations ("
                      " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                      " sha256 TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT",
@@ -334,7 +350,7 @@ gh_err_t gh_store_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
         gh_sha256_hex(sum, m->data, m->len);
 
         sqlite3_stmt *st = NULL;
-        sqlite3_prepare_v2(db->conn, "SELECT sha256 FROM schema_migrations WHERE version = ?",
+        sqlite3_prepare_v2(sq(db)->conn, "SELECT sha256 FROM schema_migrations WHERE version = ?",
                            -1, &st, NULL);
         sqlite3_bind_int(st, 1, version);
         int rc = sqlite3_step(st);
@@ -352,19 +368,19 @@ gh_err_t gh_store_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
         }
         sqlite3_finalize(st);
 
-        gh_err_t e = gh_store_begin(db);
+        gh_err_t e = gh_sqlite_begin(db);
         if (e) {
             snprintf(err, err_size, "migration %s: cannot begin: %s", m->name + 1,
-                     sqlite3_errmsg(db->conn));
+                     sqlite3_errmsg(sq(db)->conn));
             return e;
         }
-        if (sqlite3_exec(db->conn, (const char *)m->data, NULL, NULL, &msg) != SQLITE_OK) {
+        if (sqlite3_exec(sq(db)->conn, (const char *)m->data, NULL, NULL, &msg) != SQLITE_OK) {
             snprintf(err, err_size, "migration %s failed: %s", m->name + 1, msg ? msg : "?");
             sqlite3_free(msg);
-            gh_store_rollback(db);
+            gh_sqlite_rollback(db);
             return GH_ESTORE;
         }
-        sqlite3_prepare_v2(db->conn,
+        sqlite3_prepare_v2(sq(db)->conn,
                            "INSERT INTO schema_migrations (version, name, sha256, applied_at)"
                            " VALUES (?, ?, ?, unixepoch())",
                            -1, &st, NULL);
@@ -373,10 +389,10 @@ gh_err_t gh_store_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
         sqlite3_bind_text(st, 3, sum, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         sqlite3_finalize(st);
-        if (rc != SQLITE_DONE || gh_store_commit(db)) {
+        if (rc != SQLITE_DONE || gh_sqlite_commit(db)) {
             snprintf(err, err_size, "migration %s: cannot record: %s", m->name + 1,
-                     sqlite3_errmsg(db->conn));
-            gh_store_rollback(db);
+                     sqlite3_errmsg(sq(db)->conn));
+            gh_sqlite_rollback(db);
             return GH_ESTORE;
         }
         gh_log_info("store: applied migration %s", m->name + 1);
@@ -401,8 +417,8 @@ static void bind_args(sqlite3_stmt *st, const gh_sqlite_arg_t *args, int nargs, 
 
 static gh_err_t prepare(gh_db_t *db, const char *sql, sqlite3_stmt **st)
 {
-    if (sqlite3_prepare_v2(db->conn, sql, -1, st, NULL) != SQLITE_OK) {
-        gh_log_error("store: prepare failed: %s", sqlite3_errmsg(db->conn));
+    if (sqlite3_prepare_v2(sq(db)->conn, sql, -1, st, NULL) != SQLITE_OK) {
+        gh_log_error("store: prepare failed: %s", sqlite3_errmsg(sq(db)->conn));
         return GH_ESTORE;
     }
     return GH_OK;
@@ -481,3 +497,15 @@ gh_err_t gh_sqlite_page(gh_db_t *db, const char *cols, const char *from_where,
     sqlite3_finalize(st);
     return step == SQLITE_DONE ? GH_OK : gh_sqlite_step_err(db, step);
 }
+
+/* ---- the table of operations ---- */
+
+const gh_store_ops_t gh_sqlite_ops = {
+    .backend_name = "sqlite",
+    .scheme = "sqlite:",
+    .open = gh_sqlite_open,
+#define GH_SQLITE_OP(ret, name, params, args) .name = gh_sqlite_##name,
+    GH_STORE_OPS_STORE(GH_SQLITE_OP)
+    GH_STORE_OPS(GH_SQLITE_OP)
+#undef GH_SQLITE_OP
+};

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 #define WS_COLS                                                                               \
     "t.id, t.org_id, t.name, t.display_color, t.is_default, t.created_at, "                  \
@@ -37,9 +37,9 @@ static void ws_list_row(void *p, sqlite3_stmt *st)
     l->fn(l->ctx, &w);
 }
 
-gh_err_t gh_store_workspaces_list(gh_db_t *db, const char *org_id, const char *member_id,
-                                  bool include_archived, const gh_page_t *page,
-                                  gh_store_workspace_fn fn, void *ctx, bool *has_more)
+gh_err_t gh_sqlite_workspaces_list(gh_db_t *db, const char *org_id, const char *member_id,
+                                   bool include_archived, const gh_page_t *page,
+                                   gh_store_workspace_fn fn, void *ctx, bool *has_more)
 {
     char where[512];
     snprintf(where, sizeof(where), "FROM workspaces t WHERE t.org_id = ?%s%s",
@@ -53,8 +53,8 @@ gh_err_t gh_store_workspaces_list(gh_db_t *db, const char *org_id, const char *m
                           ws_list_row, &l, has_more);
 }
 
-gh_err_t gh_store_workspace_get(gh_db_t *db, const char *org_id, const char *id,
-                                gh_workspace_t *out)
+gh_err_t gh_sqlite_workspace_get(gh_db_t *db, const char *org_id, const char *id,
+                                 gh_workspace_t *out)
 {
     static const char sql[] = "SELECT " WS_COLS " FROM workspaces t WHERE t.org_id = ? AND t.id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -65,7 +65,7 @@ gh_err_t gh_store_workspace_get(gh_db_t *db, const char *org_id, const char *id,
     return gh_sqlite_one(db, st, ws_row, out);
 }
 
-gh_err_t gh_store_workspace_count(gh_db_t *db, const char *org_id, int *count)
+gh_err_t gh_sqlite_workspace_count(gh_db_t *db, const char *org_id, int *count)
 {
     static const char sql[] =
         "SELECT count(*) FROM workspaces WHERE org_id = ? AND archived_at IS NULL";
@@ -79,7 +79,7 @@ gh_err_t gh_store_workspace_count(gh_db_t *db, const char *org_id, int *count)
     return rc == SQLITE_ROW ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
-gh_err_t gh_store_workspace_insert(gh_db_t *db, const gh_workspace_t *w)
+gh_err_t gh_sqlite_workspace_insert(gh_db_t *db, const gh_workspace_t *w)
 {
     static const char sql[] = "INSERT INTO workspaces (id, org_id, name, display_color, "
                               "is_default, created_at) VALUES (?, ?, ?, ?, 0, ?)";
@@ -94,7 +94,7 @@ gh_err_t gh_store_workspace_insert(gh_db_t *db, const gh_workspace_t *w)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_workspace_update(gh_db_t *db, const gh_workspace_t *w)
+gh_err_t gh_sqlite_workspace_update(gh_db_t *db, const gh_workspace_t *w)
 {
     static const char sql[] = "UPDATE workspaces SET name = ?, display_color = ? WHERE id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -106,13 +106,13 @@ gh_err_t gh_store_workspace_update(gh_db_t *db, const gh_workspace_t *w)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_workspace_archive(gh_db_t *db, const char *id, int64_t now)
+gh_err_t gh_sqlite_workspace_archive(gh_db_t *db, const char *id, int64_t now)
 {
     static const char ws[] =
         "UPDATE workspaces SET archived_at = ? WHERE id = ? AND archived_at IS NULL";
     static const char keys[] = "UPDATE keys SET status = 'archived' WHERE workspace_id = ? "
                                "AND status != 'archived'";
-    gh_err_t rc = gh_store_begin(db);
+    gh_err_t rc = gh_sqlite_begin(db);
     if (rc)
         return rc;
     sqlite3_stmt *st = gh_sqlite_stmt(db, ws);
@@ -127,11 +127,11 @@ gh_err_t gh_store_workspace_archive(gh_db_t *db, const char *id, int64_t now)
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     if ((rc = gh_sqlite_exec(db, st)))
         goto out_rollback;
-    return gh_store_commit(db);
+    return gh_sqlite_commit(db);
 out_store:
     rc = GH_ESTORE;
 out_rollback:
-    gh_store_rollback(db);
+    gh_sqlite_rollback(db);
     return rc;
 }
 
@@ -164,8 +164,8 @@ static void wsm_list_row(void *p, sqlite3_stmt *st)
     l->fn(l->ctx, &m);
 }
 
-gh_err_t gh_store_ws_members_list(gh_db_t *db, const char *workspace_id, const gh_page_t *page,
-                                  gh_store_ws_member_fn fn, void *ctx, bool *has_more)
+gh_err_t gh_sqlite_ws_members_list(gh_db_t *db, const char *workspace_id, const gh_page_t *page,
+                                   gh_store_ws_member_fn fn, void *ctx, bool *has_more)
 {
     gh_sqlite_arg_t args[1] = {GH_ARG_TEXT(workspace_id)};
     wsm_list_t l = {fn, ctx};
@@ -173,8 +173,8 @@ gh_err_t gh_store_ws_members_list(gh_db_t *db, const char *workspace_id, const g
                           1, page, false, wsm_list_row, &l, has_more);
 }
 
-gh_err_t gh_store_ws_member_get(gh_db_t *db, const char *workspace_id, const char *user_id,
-                                gh_ws_member_t *out)
+gh_err_t gh_sqlite_ws_member_get(gh_db_t *db, const char *workspace_id, const char *user_id,
+                                 gh_ws_member_t *out)
 {
     static const char sql[] =
         "SELECT " WSM_COLS " " WSM_FROM "WHERE t.workspace_id = ? AND t.account_id = ?";
@@ -186,8 +186,8 @@ gh_err_t gh_store_ws_member_get(gh_db_t *db, const char *workspace_id, const cha
     return gh_sqlite_one(db, st, wsm_row, out);
 }
 
-gh_err_t gh_store_ws_member_insert(gh_db_t *db, const char *org_id, const char *workspace_id,
-                                   const char *user_id, const char *role, int64_t now)
+gh_err_t gh_sqlite_ws_member_insert(gh_db_t *db, const char *org_id, const char *workspace_id,
+                                    const char *user_id, const char *role, int64_t now)
 {
     static const char sql[] = "INSERT INTO workspace_members (workspace_id, account_id, org_id, "
                               "role, created_at) VALUES (?, ?, ?, ?, ?)";
@@ -202,8 +202,8 @@ gh_err_t gh_store_ws_member_insert(gh_db_t *db, const char *org_id, const char *
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_ws_member_set_role(gh_db_t *db, const char *workspace_id, const char *user_id,
-                                     const char *role)
+gh_err_t gh_sqlite_ws_member_set_role(gh_db_t *db, const char *workspace_id, const char *user_id,
+                                      const char *role)
 {
     static const char sql[] =
         "UPDATE workspace_members SET role = ? WHERE workspace_id = ? AND account_id = ?";
@@ -214,10 +214,10 @@ gh_err_t gh_store_ws_member_set_role(gh_db_t *db, const char *workspace_id, cons
     sqlite3_bind_text(st, 2, workspace_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, user_id, -1, SQLITE_STATIC);
     gh_err_t rc = gh_sqlite_exec(db, st);
-    return !rc && sqlite3_changes(db->conn) == 0 ? GH_ENOTFOUND : rc;
+    return !rc && sqlite3_changes(sq(db)->conn) == 0 ? GH_ENOTFOUND : rc;
 }
 
-gh_err_t gh_store_ws_member_delete(gh_db_t *db, const char *workspace_id, const char *user_id)
+gh_err_t gh_sqlite_ws_member_delete(gh_db_t *db, const char *workspace_id, const char *user_id)
 {
     static const char sql[] =
         "DELETE FROM workspace_members WHERE workspace_id = ? AND account_id = ?";
@@ -227,5 +227,5 @@ gh_err_t gh_store_ws_member_delete(gh_db_t *db, const char *workspace_id, const 
     sqlite3_bind_text(st, 1, workspace_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
     gh_err_t rc = gh_sqlite_exec(db, st);
-    return !rc && sqlite3_changes(db->conn) == 0 ? GH_ENOTFOUND : rc;
+    return !rc && sqlite3_changes(sq(db)->conn) == 0 ? GH_ENOTFOUND : rc;
 }

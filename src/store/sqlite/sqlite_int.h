@@ -1,24 +1,44 @@
 /* Internal to the SQLite backend: the connection struct and the helpers every
- * src/store/sqlite_*.c file uses. Nothing outside src/store includes this. */
+ * file of src/store/sqlite/ uses, and the declarations of its implementations of the store
+ * operations (gh_sqlite_<name> for each gh_store_<name> of store/ops.h), which
+ * src/store/sqlite/sqlite.c puts in gh_sqlite_ops. Nothing outside src/store/sqlite/
+ * includes this. */
 #ifndef GH_STORE_SQLITE_INT_H
 #define GH_STORE_SQLITE_INT_H
 
 #include <sqlite3.h>
 #include <stdbool.h>
 
+#include "store/backend.h"
+#include "store/identity.h"
 #include "store/store.h"
 
 #define STMT_CACHE 256
 
-struct gh_db {
+/* A connection: the generic head first, so a gh_db_t * of this backend is one of these. */
+typedef struct gh_sqlite_db {
+    struct gh_db base;
     sqlite3 *conn;
     struct {
         const char *sql;
         sqlite3_stmt *stmt;
     } cache[STMT_CACHE];
     int depth;     /* transaction nesting: 0 none, 1 BEGIN, more are SAVEPOINTs */
-    gh_db_t *next; /* registry of every thread's connection */
-};
+    struct gh_sqlite_db *next; /* registry of every thread's connection */
+} gh_sqlite_db_t;
+
+/* The SQLite connection behind a handle of this backend. */
+static inline gh_sqlite_db_t *sq(gh_db_t *db)
+{
+    return (gh_sqlite_db_t *)db;
+}
+
+/* The backend's implementation of each store operation, checked against store/ops.h. */
+#define GH_SQLITE_DECLARE(ret, name, params, args) ret gh_sqlite_##name params;
+GH_STORE_OPS_STORE(GH_SQLITE_DECLARE)
+GH_STORE_OPS(GH_SQLITE_DECLARE)
+#undef GH_SQLITE_DECLARE
+gh_err_t gh_sqlite_open(gh_store_t **out, const char *path, char *err, size_t err_size);
 
 /* The cached statement for `sql`, which must have static storage (the cache is keyed by its
  * address); reset and unbound. NULL (logged) when it does not compile. */

@@ -4,12 +4,12 @@
 #include <string.h>
 
 #include "store/identity.h"
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 /* ---- pending authorization requests ---- */
 
-gh_err_t gh_store_oidc_state_insert(gh_db_t *db, const char *state_hash, const char *nonce,
-                                    const char *code_verifier, int64_t now, int64_t expires_at)
+gh_err_t gh_sqlite_oidc_state_insert(gh_db_t *db, const char *state_hash, const char *nonce,
+                                     const char *code_verifier, int64_t now, int64_t expires_at)
 {
     static const char sql[] = "INSERT INTO oidc_states (state_hash, nonce, code_verifier, "
                               "created_at, expires_at) VALUES (?, ?, ?, ?, ?)";
@@ -24,14 +24,14 @@ gh_err_t gh_store_oidc_state_insert(gh_db_t *db, const char *state_hash, const c
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_oidc_state_consume(gh_db_t *db, const char *state_hash, int64_t now,
-                                     gh_oidc_state_t *out)
+gh_err_t gh_sqlite_oidc_state_consume(gh_db_t *db, const char *state_hash, int64_t now,
+                                      gh_oidc_state_t *out)
 {
     static const char sel[] = "SELECT nonce, code_verifier, created_at, expires_at, used_at "
                               "FROM oidc_states WHERE state_hash = ?";
     static const char upd[] =
         "UPDATE oidc_states SET used_at = ? WHERE state_hash = ? AND used_at IS NULL";
-    gh_err_t rc = gh_store_begin(db);
+    gh_err_t rc = gh_sqlite_begin(db);
     if (rc)
         return rc;
     sqlite3_stmt *st = gh_sqlite_stmt(db, sel);
@@ -65,19 +65,19 @@ gh_err_t gh_store_oidc_state_consume(gh_db_t *db, const char *state_hash, int64_
     sqlite3_bind_text(st, 2, state_hash, -1, SQLITE_STATIC);
     if ((rc = gh_sqlite_exec(db, st)))
         goto out_rollback;
-    if (sqlite3_changes(db->conn) != 1) {
+    if (sqlite3_changes(sq(db)->conn) != 1) {
         rc = GH_ECONFLICT;
         goto out_rollback;
     }
-    return gh_store_commit(db);
+    return gh_sqlite_commit(db);
 out_store:
     rc = GH_ESTORE;
 out_rollback:
-    gh_store_rollback(db);
+    gh_sqlite_rollback(db);
     return rc;
 }
 
-gh_err_t gh_store_oidc_state_purge(gh_db_t *db, int64_t before, int *deleted)
+gh_err_t gh_sqlite_oidc_state_purge(gh_db_t *db, int64_t before, int *deleted)
 {
     static const char sql[] = "DELETE FROM oidc_states WHERE expires_at <= ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -86,7 +86,7 @@ gh_err_t gh_store_oidc_state_purge(gh_db_t *db, int64_t before, int *deleted)
     sqlite3_bind_int64(st, 1, before);
     gh_err_t rc = gh_sqlite_exec(db, st);
     if (!rc && deleted)
-        *deleted = sqlite3_changes(db->conn);
+        *deleted = sqlite3_changes(sq(db)->conn);
     return rc;
 }
 
@@ -105,8 +105,8 @@ static void identity_cols(sqlite3_stmt *st, gh_identity_t *out)
     out->last_used_at = sqlite3_column_int64(st, 5);
 }
 
-gh_err_t gh_store_identity_get(gh_db_t *db, const char *issuer, const char *subject,
-                               gh_identity_t *out)
+gh_err_t gh_sqlite_identity_get(gh_db_t *db, const char *issuer, const char *subject,
+                                gh_identity_t *out)
 {
     static const char sql[] =
         "SELECT " IDENTITY_COLS " FROM identities WHERE issuer = ? AND subject = ?";
@@ -125,7 +125,7 @@ gh_err_t gh_store_identity_get(gh_db_t *db, const char *issuer, const char *subj
     return GH_OK;
 }
 
-gh_err_t gh_store_identity_insert(gh_db_t *db, const gh_identity_t *identity)
+gh_err_t gh_sqlite_identity_insert(gh_db_t *db, const gh_identity_t *identity)
 {
     static const char sql[] =
         "INSERT INTO identities (" IDENTITY_COLS ") VALUES (?, ?, ?, ?, ?, ?)";
@@ -141,8 +141,8 @@ gh_err_t gh_store_identity_insert(gh_db_t *db, const gh_identity_t *identity)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_identity_touch(gh_db_t *db, const char *issuer, const char *subject,
-                                 const char *email, int64_t now)
+gh_err_t gh_sqlite_identity_touch(gh_db_t *db, const char *issuer, const char *subject,
+                                  const char *email, int64_t now)
 {
     static const char sql[] = "UPDATE identities SET email = ?, last_used_at = ? "
                               "WHERE issuer = ? AND subject = ?";
@@ -154,13 +154,13 @@ gh_err_t gh_store_identity_touch(gh_db_t *db, const char *issuer, const char *su
     sqlite3_bind_text(st, 3, issuer, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, subject, -1, SQLITE_STATIC);
     gh_err_t rc = gh_sqlite_exec(db, st);
-    if (!rc && sqlite3_changes(db->conn) == 0)
+    if (!rc && sqlite3_changes(sq(db)->conn) == 0)
         rc = GH_ENOTFOUND;
     return rc;
 }
 
-gh_err_t gh_store_identities(gh_db_t *db, const char *account_id, gh_store_identity_fn fn,
-                             void *ctx)
+gh_err_t gh_sqlite_identities(gh_db_t *db, const char *account_id, gh_store_identity_fn fn,
+                              void *ctx)
 {
     static const char sql[] = "SELECT " IDENTITY_COLS " FROM identities WHERE account_id = ? "
                               "ORDER BY created_at, issuer, subject";

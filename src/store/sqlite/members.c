@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 /* ---- members ---- */
 
@@ -32,9 +32,9 @@ static void user_list_row(void *p, sqlite3_stmt *st)
     l->fn(l->ctx, &u);
 }
 
-gh_err_t gh_store_users_list(gh_db_t *db, const char *org_id, const char *email,
-                             const gh_page_t *page, gh_store_user_fn fn, void *ctx,
-                             bool *has_more)
+gh_err_t gh_sqlite_users_list(gh_db_t *db, const char *org_id, const char *email,
+                              const gh_page_t *page, gh_store_user_fn fn, void *ctx,
+                              bool *has_more)
 {
     gh_sqlite_arg_t args[2] = {GH_ARG_TEXT(org_id), GH_ARG_TEXT(email)};
     user_list_t l = {fn, ctx};
@@ -47,8 +47,8 @@ gh_err_t gh_store_users_list(gh_db_t *db, const char *org_id, const char *email,
                           has_more);
 }
 
-gh_err_t gh_store_user_get(gh_db_t *db, const char *org_id, const char *account_id,
-                           gh_org_user_t *out)
+gh_err_t gh_sqlite_user_get(gh_db_t *db, const char *org_id, const char *account_id,
+                            gh_org_user_t *out)
 {
     static const char sql[] = "SELECT " USER_COLS " FROM memberships t "
                               "JOIN accounts a ON a.id = t.account_id "
@@ -61,8 +61,8 @@ gh_err_t gh_store_user_get(gh_db_t *db, const char *org_id, const char *account_
     return gh_sqlite_one(db, st, user_row, out);
 }
 
-gh_err_t gh_store_membership_insert(gh_db_t *db, const char *org_id, const char *account_id,
-                                    const char *role, int64_t now)
+gh_err_t gh_sqlite_membership_insert(gh_db_t *db, const char *org_id, const char *account_id,
+                                     const char *role, int64_t now)
 {
     static const char sql[] = "INSERT INTO memberships (org_id, account_id, role, created_at) "
                               "VALUES (?, ?, ?, ?)";
@@ -76,8 +76,8 @@ gh_err_t gh_store_membership_insert(gh_db_t *db, const char *org_id, const char 
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_membership_set_role(gh_db_t *db, const char *org_id, const char *account_id,
-                                      const char *role)
+gh_err_t gh_sqlite_membership_set_role(gh_db_t *db, const char *org_id, const char *account_id,
+                                       const char *role)
 {
     static const char sql[] = "UPDATE memberships SET role = ? WHERE org_id = ? AND account_id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -87,17 +87,17 @@ gh_err_t gh_store_membership_set_role(gh_db_t *db, const char *org_id, const cha
     sqlite3_bind_text(st, 2, org_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, account_id, -1, SQLITE_STATIC);
     gh_err_t rc = gh_sqlite_exec(db, st);
-    return !rc && sqlite3_changes(db->conn) == 0 ? GH_ENOTFOUND : rc;
+    return !rc && sqlite3_changes(sq(db)->conn) == 0 ? GH_ENOTFOUND : rc;
 }
 
-gh_err_t gh_store_membership_delete(gh_db_t *db, const char *org_id, const char *account_id)
+gh_err_t gh_sqlite_membership_delete(gh_db_t *db, const char *org_id, const char *account_id)
 {
     static const char del_ws[] = "DELETE FROM workspace_members WHERE org_id = ? AND account_id = ?";
     static const char del_m[] = "DELETE FROM memberships WHERE org_id = ? AND account_id = ?";
     static const char clear_sessions[] =
         "UPDATE sessions SET current_org_id = NULL WHERE current_org_id = ? AND account_id = ?";
     const char *const sqls[] = {del_ws, clear_sessions, del_m};
-    gh_err_t rc = gh_store_begin(db);
+    gh_err_t rc = gh_sqlite_begin(db);
     if (rc)
         return rc;
     for (int i = 0; i < 3; i++) {
@@ -110,17 +110,17 @@ gh_err_t gh_store_membership_delete(gh_db_t *db, const char *org_id, const char 
         sqlite3_bind_text(st, 2, account_id, -1, SQLITE_STATIC);
         if ((rc = gh_sqlite_exec(db, st)))
             break;
-        if (sqls[i] == del_m && sqlite3_changes(db->conn) == 0)
+        if (sqls[i] == del_m && sqlite3_changes(sq(db)->conn) == 0)
             rc = GH_ENOTFOUND;
     }
     if (rc) {
-        gh_store_rollback(db);
+        gh_sqlite_rollback(db);
         return rc;
     }
-    return gh_store_commit(db);
+    return gh_sqlite_commit(db);
 }
 
-gh_err_t gh_store_admin_count(gh_db_t *db, const char *org_id, int *count)
+gh_err_t gh_sqlite_admin_count(gh_db_t *db, const char *org_id, int *count)
 {
     static const char sql[] = "SELECT count(*) FROM memberships WHERE org_id = ? AND role = 'admin'";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -166,9 +166,9 @@ static void invite_list_row(void *p, sqlite3_stmt *st)
     l->fn(l->ctx, &inv);
 }
 
-gh_err_t gh_store_invites_list(gh_db_t *db, const char *org_id, const char *status, int64_t now,
-                               const gh_page_t *page, gh_store_invite_fn fn, void *ctx,
-                               bool *has_more)
+gh_err_t gh_sqlite_invites_list(gh_db_t *db, const char *org_id, const char *status, int64_t now,
+                                const gh_page_t *page, gh_store_invite_fn fn, void *ctx,
+                                bool *has_more)
 {
     static const struct {
         const char *status, *where;
@@ -194,7 +194,7 @@ gh_err_t gh_store_invites_list(gh_db_t *db, const char *org_id, const char *stat
                           invite_list_row, &l, has_more);
 }
 
-gh_err_t gh_store_invite_get(gh_db_t *db, const char *org_id, const char *id, gh_invite_t *out)
+gh_err_t gh_sqlite_invite_get(gh_db_t *db, const char *org_id, const char *id, gh_invite_t *out)
 {
     static const char sql[] = "SELECT " INVITE_COLS " FROM invites t WHERE t.org_id = ? AND t.id = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -205,7 +205,7 @@ gh_err_t gh_store_invite_get(gh_db_t *db, const char *org_id, const char *id, gh
     return gh_sqlite_one(db, st, invite_row, out);
 }
 
-gh_err_t gh_store_invite_by_token(gh_db_t *db, const char *token_hash, gh_invite_t *out)
+gh_err_t gh_sqlite_invite_by_token(gh_db_t *db, const char *token_hash, gh_invite_t *out)
 {
     static const char sql[] = "SELECT " INVITE_COLS " FROM invites t WHERE t.token_hash = ?";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
@@ -215,8 +215,8 @@ gh_err_t gh_store_invite_by_token(gh_db_t *db, const char *token_hash, gh_invite
     return gh_sqlite_one(db, st, invite_row, out);
 }
 
-gh_err_t gh_store_invite_open_for(gh_db_t *db, const char *org_id, const char *email,
-                                  gh_invite_t *out)
+gh_err_t gh_sqlite_invite_open_for(gh_db_t *db, const char *org_id, const char *email,
+                                   gh_invite_t *out)
 {
     static const char sql[] = "SELECT " INVITE_COLS " FROM invites t WHERE t.org_id = ? AND "
                               "t.email = ? AND t.accepted_at IS NULL AND t.deleted_at IS NULL";
@@ -228,7 +228,7 @@ gh_err_t gh_store_invite_open_for(gh_db_t *db, const char *org_id, const char *e
     return gh_sqlite_one(db, st, invite_row, out);
 }
 
-gh_err_t gh_store_invite_insert(gh_db_t *db, const gh_invite_t *inv, const char *token_hash)
+gh_err_t gh_sqlite_invite_insert(gh_db_t *db, const gh_invite_t *inv, const char *token_hash)
 {
     static const char sql[] = "INSERT INTO invites (id, org_id, email, role, token_hash, "
                               "invited_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
@@ -245,8 +245,8 @@ gh_err_t gh_store_invite_insert(gh_db_t *db, const gh_invite_t *inv, const char 
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_invite_renew(gh_db_t *db, const char *id, const char *token_hash,
-                               int64_t expires_at)
+gh_err_t gh_sqlite_invite_renew(gh_db_t *db, const char *id, const char *token_hash,
+                                int64_t expires_at)
 {
     static const char sql[] = "UPDATE invites SET token_hash = ?, expires_at = ? WHERE id = ? "
                               "AND accepted_at IS NULL AND deleted_at IS NULL";
@@ -257,10 +257,10 @@ gh_err_t gh_store_invite_renew(gh_db_t *db, const char *id, const char *token_ha
     sqlite3_bind_int64(st, 2, expires_at);
     sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
     gh_err_t rc = gh_sqlite_exec(db, st);
-    return !rc && sqlite3_changes(db->conn) == 0 ? GH_ECONFLICT : rc;
+    return !rc && sqlite3_changes(sq(db)->conn) == 0 ? GH_ECONFLICT : rc;
 }
 
-gh_err_t gh_store_invite_mark(gh_db_t *db, const char *id, bool accepted, int64_t now)
+gh_err_t gh_sqlite_invite_mark(gh_db_t *db, const char *id, bool accepted, int64_t now)
 {
     static const char acc[] = "UPDATE invites SET accepted_at = ? WHERE id = ? "
                               "AND accepted_at IS NULL AND deleted_at IS NULL";
@@ -273,5 +273,5 @@ gh_err_t gh_store_invite_mark(gh_db_t *db, const char *id, bool accepted, int64_
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     gh_err_t rc = gh_sqlite_exec(db, st);
     /* Nothing changed: another request accepted or deleted it first. */
-    return !rc && sqlite3_changes(db->conn) == 0 ? GH_ECONFLICT : rc;
+    return !rc && sqlite3_changes(sq(db)->conn) == 0 ? GH_ECONFLICT : rc;
 }

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/sqlite_int.h"
+#include "store/sqlite/sqlite_int.h"
 
-gh_err_t gh_store_outbox_add(gh_db_t *db, const char *recipient, const char *subject,
-                             const char *body, int64_t now_ms)
+gh_err_t gh_sqlite_outbox_add(gh_db_t *db, const char *recipient, const char *subject,
+                              const char *body, int64_t now_ms)
 {
     static const char sql[] = "INSERT INTO mail_outbox (created_at_ms, recipient, subject, body, "
                               "next_attempt_ms) VALUES (?, ?, ?, ?, ?)";
@@ -22,13 +22,6 @@ gh_err_t gh_store_outbox_add(gh_db_t *db, const char *recipient, const char *sub
     gh_sqlite_bind_str(st, 4, body);
     sqlite3_bind_int64(st, 5, now_ms);
     return gh_sqlite_exec(db, st);
-}
-
-void gh_store_outbox_row_free(gh_outbox_row_t *row)
-{
-    free(row->subject);
-    free(row->body);
-    row->subject = row->body = NULL;
 }
 
 static char *col_dup(sqlite3_stmt *st, int i)
@@ -66,11 +59,11 @@ static gh_err_t pick(gh_db_t *db, int64_t now_ms, gh_outbox_row_t *out)
     return GH_OK;
 }
 
-gh_err_t gh_store_outbox_claim(gh_db_t *db, int64_t now_ms, int64_t lease_ms,
-                               gh_outbox_row_t *out)
+gh_err_t gh_sqlite_outbox_claim(gh_db_t *db, int64_t now_ms, int64_t lease_ms,
+                                gh_outbox_row_t *out)
 {
     static const char sql[] = "UPDATE mail_outbox SET claimed_until_ms = ? WHERE id = ?";
-    gh_err_t rc = gh_store_begin(db);
+    gh_err_t rc = gh_sqlite_begin(db);
     if (rc)
         return rc;
     rc = pick(db, now_ms, out);
@@ -83,17 +76,17 @@ gh_err_t gh_store_outbox_claim(gh_db_t *db, int64_t now_ms, int64_t lease_ms,
     }
     sqlite3_bind_int64(st, 1, now_ms + lease_ms);
     sqlite3_bind_int64(st, 2, out->id);
-    if ((rc = gh_sqlite_exec_one(db, st)) || (rc = gh_store_commit(db)))
+    if ((rc = gh_sqlite_exec_one(db, st)) || (rc = gh_sqlite_commit(db)))
         goto out_free;
     return GH_OK;
 out_free:
     gh_store_outbox_row_free(out);
 out_rollback:
-    gh_store_rollback(db);
+    gh_sqlite_rollback(db);
     return rc;
 }
 
-gh_err_t gh_store_outbox_sent(gh_db_t *db, int64_t id, int64_t now_ms)
+gh_err_t gh_sqlite_outbox_sent(gh_db_t *db, int64_t id, int64_t now_ms)
 {
     static const char sql[] = "UPDATE mail_outbox SET sent_at_ms = ?, body = '', "
                               "attempts = attempts + 1, claimed_until_ms = 0 "
@@ -106,8 +99,8 @@ gh_err_t gh_store_outbox_sent(gh_db_t *db, int64_t id, int64_t now_ms)
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_outbox_failed(gh_db_t *db, int64_t id, int64_t next_attempt_ms,
-                                const char *error)
+gh_err_t gh_sqlite_outbox_failed(gh_db_t *db, int64_t id, int64_t next_attempt_ms,
+                                 const char *error)
 {
     static const char sql[] = "UPDATE mail_outbox SET attempts = attempts + 1, "
                               "next_attempt_ms = ?, claimed_until_ms = 0, last_error = ? "
@@ -121,7 +114,7 @@ gh_err_t gh_store_outbox_failed(gh_db_t *db, int64_t id, int64_t next_attempt_ms
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_store_outbox_next_due(gh_db_t *db, int64_t *at_ms)
+gh_err_t gh_sqlite_outbox_next_due(gh_db_t *db, int64_t *at_ms)
 {
     static const char sql[] = "SELECT min(max(next_attempt_ms, claimed_until_ms)) FROM "
                               "mail_outbox WHERE sent_at_ms IS NULL";
@@ -140,7 +133,7 @@ gh_err_t gh_store_outbox_next_due(gh_db_t *db, int64_t *at_ms)
     return err;
 }
 
-gh_err_t gh_store_outbox_release_claims(gh_db_t *db)
+gh_err_t gh_sqlite_outbox_release_claims(gh_db_t *db)
 {
     static const char sql[] = "UPDATE mail_outbox SET claimed_until_ms = 0 "
                               "WHERE sent_at_ms IS NULL AND claimed_until_ms > 0";
