@@ -133,7 +133,7 @@ static gh_err_t mail_invite(gh_app_t *app, gh_db_t *db, const gh_actor_t *actor,
     const char *inviter = actor->label;
     gh_account_t who;
     if (actor->kind == GH_ACTOR_USER && !gh_store_account_get(db, actor->id, &who) &&
-        who.full_name[0])
+        who.full_name[strspn(who.full_name, " \t")])
         inviter = who.full_name;
     char link[GH_CONFIG_STR + 128], subject[512], body[4096];
     snprintf(link, sizeof(link), "%s/auth/invite?token=%s", cfg->public_url, token);
