@@ -71,6 +71,7 @@ test('add, see sent, and remove spend notifications on the Limits page', async (
   await p.goto(url('/settings/limits'));
   const c = card(p);
   await c.getByText('No spend notifications yet.').waitFor();
+  await shot(p, 'notify-empty.png');
 
   // A wrong amount is explained next to the field; nothing is added.
   await c.getByRole('button', { name: 'Add Notification' }).click();
