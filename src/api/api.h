@@ -189,6 +189,7 @@ void gh_api_notifications_list(gh_req_t *req);
 void gh_api_notification_create(gh_req_t *req);
 void gh_api_notification_delete(gh_req_t *req);
 void gh_api_staff_requests_list(gh_req_t *req);
+void gh_api_staff_deployments(gh_req_t *req);
 void gh_api_staff_request_approve(gh_req_t *req);
 void gh_api_staff_request_decline(gh_req_t *req);
 void gh_api_staff_orgs_list(gh_req_t *req);

@@ -101,6 +101,7 @@ static const gh_route_t routes[] = {
     {"GET", "/staff/api/organizations/{org_id}/limits", gh_api_staff_org_limits, GH_ACCESS_ONBOARDED},
     {"POST", "/staff/api/organizations/{org_id}/tier", gh_api_staff_org_tier, GH_ACCESS_ONBOARDED},
     {"GET", "/staff/api/tiers", gh_api_staff_tiers, GH_ACCESS_ONBOARDED},
+    {"GET", "/staff/api/deployments", gh_api_staff_deployments, GH_ACCESS_ONBOARDED},
 };
 
 static bool is_safe_method(const char *m)

@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "core/quota.h"
 #include "core/staff.h"
+#include "lib/metrics.h"
 
 #define ORGS_SHOWN 100
 
@@ -225,4 +226,44 @@ void gh_api_staff_tiers(gh_req_t *req)
     gh_app_t *app = gh_api_ctx(req)->app;
     const gh_tier_table_t *table = gh_admission_tiers(app->admission);
     gh_res_json(req, 200, json_pack("{s:o}", "tiers", gh_api_tiers_json(table)));
+}
+
+static const char *const health_names[] = {"up", "ejected", "trial"};
+
+/* GET /staff/api/deployments: each model served by upstream servers, with its deployments'
+ * weight, health, requests in flight and counts since the start (lib/metrics). */
+void gh_api_staff_deployments(gh_req_t *req)
+{
+    gh_actor_t staff;
+    if (!staff_actor(req, &staff))
+        return;
+    const gh_config_t *cfg = gh_api_ctx(req)->app->cfg;
+    json_t *data = json_array();
+    for (int m = 0; m < cfg->nmodels; m++) {
+        const gh_model_cfg_t *mc = &cfg->models[m];
+        if (mc->ndeployments == 0)
+            continue;
+        json_t *deps = json_array(), *fallbacks = json_array();
+        for (int f = 0; f < mc->nfallbacks; f++)
+            json_array_append_new(fallbacks, json_string(mc->fallbacks[f]));
+        for (int d = 0; d < mc->ndeployments; d++) {
+            gh_metrics_deploy_t v;
+            gh_metrics_deploy_get(m, d, &v);
+            json_int_t errors = 0;
+            for (size_t k = 0; k < GH_DEPLOY_ERR_COUNT; k++)
+                errors += (json_int_t)v.errors[k];
+            json_array_append_new(
+                deps, json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I}", "url",
+                                mc->deployments[d].url, "weight", mc->deployments[d].weight,
+                                "health", health_names[(unsigned)v.health % 3], "in_flight",
+                                (json_int_t)v.in_flight, "requests", (json_int_t)v.requests,
+                                "retries", (json_int_t)v.retries, "errors", errors,
+                                "ejections", (json_int_t)v.ejections));
+        }
+        json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:o, s:o}", "model", mc->name,
+                                              "display_name", mc->display_name, "retries",
+                                              mc->retries, "fallbacks", fallbacks,
+                                              "deployments", deps));
+    }
+    gh_res_json(req, 200, json_pack("{s:o}", "data", data));
 }

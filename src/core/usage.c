@@ -19,8 +19,9 @@
 #define GATHER_MIN 256 /* a batch this large commits at once */
 #define GATHER_MS 2    /* a smaller one waits this long for more */
 #define BATCH_MAX 2000
-#define RECORD_MAGIC 0x47485532u /* "GHU2": the event has its costs by token type */
-#define RECORD_MAGIC_V1 0x47485531u /* "GHU1", before them */
+#define RECORD_MAGIC 0x47485533u /* "GHU3": the event names its requested model, deployment */
+#define RECORD_MAGIC_V2 0x47485532u /* "GHU2": costs by token type, before them */
+#define RECORD_MAGIC_V1 0x47485531u /* "GHU1", before the costs */
 #define PRUNE_EVERY_S 3600 /* how often the writer prunes old minute rollups */
 #define ALLOC_CHUNK (1024 * 1024) /* disk space is taken for the journal this much at a time */
 #define NO_SPACE_RETRY_MS 200     /* while the disk is full, how often space is asked for again */
@@ -220,6 +221,8 @@ static void to_row(int64_t seq, const gh_usage_event_t *e, gh_usage_row_t *row)
         .workspace_id = e->workspace_id,
         .key_id = e->key_id,
         .model = e->model,
+        .requested_model = e->requested_model[0] ? e->requested_model : e->model,
+        .deployment = e->deployment,
         .route = e->route,
         .created_at_ms = e->created_at_ms,
         .input_tokens = e->input_tokens,
@@ -314,7 +317,7 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
     while ((n = read(fd, &r, sizeof(r))) == (ssize_t)sizeof(r)) {
         if (r.magic == 0 && r.size == 0)
             break; /* the unwritten rest of the file */
-        if (r.magic == RECORD_MAGIC_V1) {
+        if (r.magic == RECORD_MAGIC_V1 || r.magic == RECORD_MAGIC_V2) {
             gh_log_warn("usage: %s was written by an older version; its events after seq %lld "
                         "cannot be read (stop the server cleanly before upgrading)",
                         path, (long long)*max_seq);
@@ -333,6 +336,8 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
             break; /* older records the journal wrapped over: all committed */
         last_seq = r.seq;
         r.ev.request_id[sizeof(r.ev.request_id) - 1] = '\0'; /* never trust the file */
+        r.ev.requested_model[sizeof(r.ev.requested_model) - 1] = '\0';
+        r.ev.deployment[sizeof(r.ev.deployment) - 1] = '\0';
         held[nheld] = r;
         to_row(r.seq, &held[nheld].ev, &rows[nheld]);
         if ((rc = gh_store_usage_insert(db, &rows[nheld])) ||

@@ -34,7 +34,9 @@ typedef struct gh_usage_event {
     char org_id[GH_ID_MAX];
     char workspace_id[GH_ID_MAX];
     char key_id[GH_ID_MAX];
-    char model[128];
+    char model[128];           /* the model that served (a fallback's, when one did) */
+    char requested_model[128]; /* the model the client asked for */
+    char deployment[128];      /* the upstream URL that served (cut); "" for the mock */
     char route[24];          /* "messages", "chat.completions", "count_tokens" */
     int64_t input_tokens;    /* uncached input */
     int64_t output_tokens;

@@ -61,7 +61,9 @@
 #include <sodium.h>
 
 #include "gateway/logcap.h"
+#include "gateway/health.h"
 #include "gateway/loops.h"
+#include "gateway/meter.h"
 #include "gateway/mock.h"
 #include "gateway/relay.h"
 #include "gateway/request.h"
@@ -132,6 +134,7 @@ struct gh_gateway {
     bool stop_sent; /* the loops were told to stop */
     gh_gateway_env_t env;
     gh_relay_models_t *relay_models;
+    gh_health_t *health; /* active health checks; NULL when no model asks for them */
     /* GET /v1/models and each model's own object, rendered once at start. */
     char *models_list;
     size_t models_list_len;
@@ -535,34 +538,6 @@ static bool style_is(const gh_model_cfg_t *m, const char *style)
 /* The output reserved for a chat request that sets no max_tokens: a request that then writes
  * more is still charged in full (the ledger is the truth) and counted as an overrun. */
 #define GW_OUTPUT_BOUND_DEFAULT 4096
-/* Each of the up to four separately rounded parts of an actual cost may round up by half a
- * nano-dollar; the worst case is rounded once. */
-#define GW_ROUNDING_SLACK_NUSD 2
-
-static int64_t add_sat(int64_t a, int64_t b)
-{
-    int64_t r;
-    return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
-}
-
-/* An upper bound of what a request can cost: every input token at the dearest input price
- * (plain, cache write or cache read) and max_tokens of output. The input bound is the body's
- * size in bytes: a tokenizer's token covers at least one byte of text, and JSON around the
- * text only adds bytes. (What a real upstream adds on its own, such as a tool-use system
- * prompt for a tiny tool definition, could exceed it; that shows as an overrun in the
- * engine's stats, and the cost is still charged.) */
-static int64_t worst_cost(const gh_model_cfg_t *m, int64_t input_bound, int64_t output_bound)
-{
-    int64_t in_price = m->price_input;
-    if (m->price_cache_write > in_price)
-        in_price = m->price_cache_write;
-    if (m->price_cache_read > in_price)
-        in_price = m->price_cache_read;
-    int64_t cost = add_sat(gh_price_cost(input_bound, in_price),
-                           gh_price_cost(output_bound, m->price_output));
-    return add_sat(cost, GW_ROUNDING_SLACK_NUSD);
-}
-
 /* Puts the anthropic-ratelimit-* headers (and retry-after) of `a` on the response. */
 static void add_limit_headers(h2o_req_t *req, const gh_admit_t *a)
 {
@@ -599,7 +574,8 @@ static bool admit(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r, gh_api_ki
         ar.input_tokens_bound = body_len > INT64_MAX ? INT64_MAX : (int64_t)body_len;
         ar.max_output_tokens = parsed->max_tokens >= 0 ? parsed->max_tokens
                                                        : GW_OUTPUT_BOUND_DEFAULT;
-        ar.worst_cost_nusd = worst_cost(model, ar.input_tokens_bound, ar.max_output_tokens);
+        ar.worst_cost_nusd =
+            gh_meter_worst_cost(model, ar.input_tokens_bound, ar.max_output_tokens);
     }
     gh_admit_t a;
     gh_limits_admit(gw->env.limits, &ar, &a); /* on an error the decision fails closed */
@@ -726,6 +702,9 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
         .limits = l->gw->env.limits,
         .hold = &hold,
         .usage_reserved = reserved,
+        .admit_enforced = l->gw->env.limits != NULL && l->gw->env.limits_enforce,
+        .input_bound = body.len > INT64_MAX ? INT64_MAX : (int64_t)body.len,
+        .output_bound = parsed.max_tokens >= 0 ? parsed.max_tokens : GW_OUTPUT_BOUND_DEFAULT,
     };
     gh_relay_start(l->relay, &rq);
     return 0;
@@ -1454,6 +1433,7 @@ static void free_gateway(gh_gateway_t *gw)
     }
     if (gw->globalconf_ready)
         h2o_config_dispose(&gw->globalconf);
+    gh_health_stop(gw->health); /* it reads relay_models */
     gh_relay_models_free(gw->relay_models);
     for (int i = 0; gw->model_objects != NULL && i < gw->cfg->nmodels; i++)
         free(gw->model_objects[i]);
@@ -1502,6 +1482,11 @@ gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg,
     rc = build_models(gw);
     if (rc != GH_OK) {
         snprintf(err, err_size, "out of memory starting the data plane");
+        goto out_free_gateway;
+    }
+    rc = gh_health_start(&gw->health, cfg, gw->relay_models);
+    if (rc != GH_OK) {
+        snprintf(err, err_size, "cannot start the health checks");
         goto out_free_gateway;
     }
     rc = bind_listeners(gw, err, err_size);

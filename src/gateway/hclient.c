@@ -47,6 +47,7 @@ struct gh_hclient_pool {
     h2o_loop_t *loop;
     h2o_multithread_receiver_t *getaddr_receiver;
     char host[HOST_MAX];
+    char tls_name[HOST_MAX]; /* sent as SNI and verified by h2o; the host unless configured */
     h2o_iovec_t host_iov;
     char port_text[8];
     struct sockaddr_storage addr; /* for a numeric host */
@@ -282,10 +283,10 @@ static void on_kick(h2o_timeout_entry_t *entry);
 gh_hclient_pool_t *gh_hclient_pool_new(h2o_loop_t *loop,
                                        h2o_multithread_receiver_t *getaddr_receiver,
                                        h2o_iovec_t host, uint16_t port, SSL_CTX *ssl_ctx,
-                                       h2o_timeout_t *idle_timeout, h2o_timeout_t *zero_timeout,
+                                       const char *tls_name, h2o_timeout_t *idle_timeout, h2o_timeout_t *zero_timeout,
                                        size_t idle_max, size_t open_max, int metrics_model)
 {
-    if (host.len == 0 || host.len >= HOST_MAX)
+    if (host.len == 0 || host.len >= HOST_MAX || (tls_name && strlen(tls_name) >= HOST_MAX))
         return NULL;
     gh_hclient_pool_t *p = calloc(1, sizeof(*p));
     if (p == NULL)
@@ -304,6 +305,7 @@ gh_hclient_pool_t *gh_hclient_pool_new(h2o_loop_t *loop,
     p->host_iov = h2o_iovec_init(p->host, hlen);
     snprintf(p->port_text, sizeof(p->port_text), "%u", (unsigned)port);
     p->ssl_ctx = ssl_ctx;
+    snprintf(p->tls_name, sizeof(p->tls_name), "%s", tls_name ? tls_name : p->host);
     p->idle_timeout = idle_timeout;
     p->zero_timeout = zero_timeout;
     p->idle_max = idle_max;
@@ -472,7 +474,7 @@ static void on_connected(h2o_socket_t *sock, const char *err)
     }
     if (c->pool->ssl_ctx != NULL) {
         gh_hclient_pool_t *p = c->pool;
-        h2o_socket_ssl_handshake(sock, p->ssl_ctx, p->host, on_handshake);
+        h2o_socket_ssl_handshake(sock, p->ssl_ctx, p->tls_name, on_handshake);
         return;
     }
     begin_exchange(r);

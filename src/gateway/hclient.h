@@ -47,8 +47,8 @@ typedef struct gh_hclient_cb {
     void (*on_error)(void *ctx, const char *err, bool in_head);
 } gh_hclient_cb_t;
 
-/* A pool for one upstream `host`:`port` (TLS with `ssl_ctx` when not NULL, verifying the
- * certificate against `host`). A numeric host is used as it is; a name is resolved through
+/* A pool for one upstream `host`:`port` (TLS with `ssl_ctx` when not NULL, sending and
+ * verifying `tls_name` as the server's name, or `host` when `tls_name` is NULL). A numeric host is used as it is; a name is resolved through
  * h2o's resolver threads (`getaddr_receiver`) for each new connection. At most `open_max`
  * connections are open or being opened (0: no limit); a request beyond that waits, first in
  * first out, for one to come free. Idle connections are closed after `idle_timeout`'s
@@ -58,7 +58,7 @@ typedef struct gh_hclient_cb {
 gh_hclient_pool_t *gh_hclient_pool_new(h2o_loop_t *loop,
                                        h2o_multithread_receiver_t *getaddr_receiver,
                                        h2o_iovec_t host, uint16_t port, SSL_CTX *ssl_ctx,
-                                       h2o_timeout_t *idle_timeout, h2o_timeout_t *zero_timeout,
+                                       const char *tls_name, h2o_timeout_t *idle_timeout, h2o_timeout_t *zero_timeout,
                                        size_t idle_max, size_t open_max, int metrics_model);
 
 /* Closes the idle connections and frees the pool; no request may be running. */

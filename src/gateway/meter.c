@@ -444,3 +444,15 @@ int64_t gh_meter_cost(const gh_meter_usage_t *u, const gh_model_cfg_t *model)
     gh_meter_costs_t parts;
     return gh_meter_costs(u, model, &parts);
 }
+
+int64_t gh_meter_worst_cost(const gh_model_cfg_t *m, int64_t input_bound, int64_t output_bound)
+{
+    int64_t in_price = m->price_input;
+    if (m->price_cache_write > in_price)
+        in_price = m->price_cache_write;
+    if (m->price_cache_read > in_price)
+        in_price = m->price_cache_read;
+    int64_t cost = add_saturating(gh_price_cost(input_bound, in_price),
+                                  gh_price_cost(output_bound, m->price_output));
+    return add_saturating(cost, 2);
+}

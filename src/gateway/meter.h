@@ -133,4 +133,15 @@ typedef struct gh_meter_costs {
 int64_t gh_meter_costs(const gh_meter_usage_t *u, const gh_model_cfg_t *model,
                        gh_meter_costs_t *out);
 
+/* An upper bound of what a request can cost on `model`, for admission: every input token at
+ * the dearest input price (plain, cache write or cache read) and `output_bound` tokens of
+ * output, plus 2 nano-USD because each of up to four separately rounded parts of an actual
+ * cost may round up by half a nano-dollar. The input bound is the body's size in bytes: a
+ * tokenizer's token covers at least one byte of text, and JSON around the text only adds
+ * bytes. (What a real upstream adds on its own, such as a tool-use system prompt for a tiny
+ * tool definition, could exceed it; that shows as an overrun in the admission engine's
+ * stats, and the cost is still charged.) Saturates at INT64_MAX. */
+int64_t gh_meter_worst_cost(const gh_model_cfg_t *model, int64_t input_bound,
+                            int64_t output_bound);
+
 #endif

@@ -735,6 +735,7 @@ bool gh_mock_fail_parse(const char *s, size_t len, gh_mock_fail_t *out)
         {"stall", GH_MOCK_FAIL_STALL},
         {"529", GH_MOCK_FAIL_OVERLOADED},
         {"500", GH_MOCK_FAIL_SERVER_ERROR},
+        {"429", GH_MOCK_FAIL_RATE_LIMITED},
         {"none", GH_MOCK_FAIL_NONE},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -1186,6 +1187,14 @@ static void reply_step(gh_mock_t *m)
         else
             PUT(&o, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
                     "\"Overloaded\"}}");
+    } else if (m->error == NULL && m->fail == GH_MOCK_FAIL_RATE_LIMITED) {
+        status = 429;
+        if (chat)
+            PUT(&o, "{\"error\":{\"message\":\"Rate limit reached.\",\"type\":"
+                    "\"rate_limit_error\",\"param\":null,\"code\":null}}");
+        else
+            PUT(&o, "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":"
+                    "\"Rate limited\"}}");
     } else if (m->error == NULL && m->fail == GH_MOCK_FAIL_SERVER_ERROR) {
         status = 500;
         if (chat)
@@ -1294,7 +1303,8 @@ gh_mock_t *gh_mock_start_opts(h2o_loop_t *loop, const gh_mock_opts_t *opts, gh_a
         else
             id_new(m->id, MOCK_MSG_ID_PREFIX, MOCK_MSG_ID_RANDOM);
         bool whole = api == GH_API_COUNT_TOKENS || opts->fail == GH_MOCK_FAIL_OVERLOADED ||
-                     opts->fail == GH_MOCK_FAIL_SERVER_ERROR;
+                     opts->fail == GH_MOCK_FAIL_SERVER_ERROR ||
+                     opts->fail == GH_MOCK_FAIL_RATE_LIMITED;
         m->phase = whole ? PHASE_REPLY : PHASE_FIRST;
     }
 

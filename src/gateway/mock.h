@@ -77,6 +77,7 @@ typedef enum {
     GH_MOCK_FAIL_STALL,            /* on_head, one empty on_body, then nothing until cancelled */
     GH_MOCK_FAIL_OVERLOADED,       /* 529 with an overloaded_error body */
     GH_MOCK_FAIL_SERVER_ERROR,     /* 500 with an api_error body */
+    GH_MOCK_FAIL_RATE_LIMITED,     /* 429 with a rate_limit_error body */
 } gh_mock_fail_t;
 
 typedef struct gh_mock_opts {
@@ -136,8 +137,8 @@ void gh_mock_loop_release(h2o_loop_t *loop);
 gh_err_t gh_mock_plan(gh_api_kind_t api, const char *body, size_t body_len, gh_mock_plan_t *plan,
                       char *err, size_t err_size);
 
-/* Maps an x-mock-fail header value ("garbage", "close-mid-stream", "stall", "529", "500") to a
- * failure. Returns false for anything else. */
+/* Maps an x-mock-fail header value ("garbage", "close-mid-stream", "stall", "529", "500",
+ * "429", "none") to a failure. Returns false for anything else. */
 bool gh_mock_fail_parse(const char *s, size_t len, gh_mock_fail_t *out);
 
 #endif

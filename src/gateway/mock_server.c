@@ -26,6 +26,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,10 +58,15 @@ static const char usage[] =
     "  --latency-ms N         Time to the first byte of every reply (default 0)\n"
     "  --tokens-per-second N  Streaming pace (default 0: no pacing)\n"
     "  --threads N            Event loops (default: one per core)\n"
+    "  --fail MODE            Inject this failure into every reply (garbage, close-mid-stream,\n"
+    "                         stall, 529, 500, 429; default none)\n"
     "  -h, --help             Show this help\n"
     "\n"
     "Per request: x-mock-latency-ms and x-mock-tokens-per-second override the defaults;\n"
-    "x-mock-fail: garbage | close-mid-stream | stall | 529 | 500 injects a failure.\n";
+    "x-mock-fail: garbage | close-mid-stream | stall | 529 | 500 | 429 injects a failure.\n"
+    "PUT /mock/fail with a body of one of those, or none, changes --fail while running\n"
+    "(tests of what sits in front: a server that fails, then recovers); while it is 529 or\n"
+    "500, GET /healthz answers 503.\n";
 
 typedef struct ms_server ms_server_t;
 
@@ -75,6 +81,7 @@ typedef struct ms_loop {
 
 struct ms_server {
     gh_mock_opts_t defaults;
+    _Atomic int fail; /* gh_mock_fail_t of every reply: --fail, changed by PUT /mock/fail */
     int port;
     h2o_globalconf_t globalconf;
     bool globalconf_ready;
@@ -297,7 +304,27 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (path_is(req, H2O_STRLIT("/healthz")) &&
         (method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD")))) {
-        REPLY_STATIC(req, 200, "{\"status\":\"ok\",\"mock\":true}");
+        /* Failing with 529 or 500 (--fail, PUT /mock/fail) makes it unhealthy too. */
+        int f = atomic_load(&l->srv->fail);
+        if (f == GH_MOCK_FAIL_OVERLOADED || f == GH_MOCK_FAIL_SERVER_ERROR)
+            REPLY_STATIC(req, 503, "{\"status\":\"failing\",\"mock\":true}");
+        else
+            REPLY_STATIC(req, 200, "{\"status\":\"ok\",\"mock\":true}");
+        return 0;
+    }
+    if (path_is(req, H2O_STRLIT("/mock/fail")) && method_is(req, H2O_STRLIT("PUT"))) {
+        gh_mock_fail_t f = GH_MOCK_FAIL_NONE;
+        h2o_iovec_t v = req->entity.base != NULL ? req->entity : h2o_iovec_init("", 0);
+        if (!h2o_memis(v.base, v.len, H2O_STRLIT("none")) &&
+            !gh_mock_fail_parse(v.base, v.len, &f)) {
+            REPLY_STATIC(req, 400,
+                         "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\","
+                         "\"message\":\"the body must be none, garbage, close-mid-stream, "
+                         "stall, 529, 500 or 429\"}}");
+            return 0;
+        }
+        atomic_store(&l->srv->fail, (int)f);
+        REPLY_STATIC(req, 200, "{\"ok\":true}");
         return 0;
     }
     if (!method_is(req, H2O_STRLIT("POST"))) {
@@ -322,6 +349,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
 
     gh_mock_opts_t opts = l->srv->defaults;
+    opts.fail = (gh_mock_fail_t)atomic_load(&l->srv->fail);
     ssize_t fail = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-mock-fail"), -1);
     if (fail >= 0) {
         h2o_iovec_t v = req->headers.entries[fail].value;
@@ -329,7 +357,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             REPLY_STATIC(req, 400,
                          "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\","
                          "\"message\":\"x-mock-fail must be garbage, close-mid-stream, stall, "
-                         "529 or 500\"}}");
+                         "529, 500 or 429\"}}");
             return 0;
         }
     }
@@ -498,6 +526,8 @@ static int parse_options(int argc, char **argv, ms_options_t *o)
             ok = parse_int(v, 0, MS_TPS_MAX, &o->defaults.tokens_per_second);
         else if (!strcmp(a, "--threads"))
             ok = parse_int(v, 1, MS_THREADS_MAX, &o->threads);
+        else if (!strcmp(a, "--fail"))
+            ok = gh_mock_fail_parse(v, strlen(v), &o->defaults.fail);
         else {
             fprintf(stderr, "gatehouse: mock-upstream: unknown option %s (see --help)\n", a);
             return -1;
@@ -568,6 +598,7 @@ int gh_mock_server_main(int argc, char **argv)
         return 1;
     }
     srv->defaults = o.defaults;
+    atomic_store(&srv->fail, (int)o.defaults.fail);
     pthread_mutex_init(&srv->ready_mutex, NULL);
     pthread_cond_init(&srv->ready_cond, NULL);
     srv->loops_count = o.threads > 0 ? (size_t)o.threads : cores();

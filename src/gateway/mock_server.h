@@ -10,6 +10,8 @@
  * /v1/messages/count_tokens and /v1/chat/completions for any model name, and GET /healthz.
  * A request may override the defaults with the headers x-mock-latency-ms and
  * x-mock-tokens-per-second, and inject a failure with x-mock-fail (see gh_mock_fail_parse).
+ * --fail MODE injects one into every request; PUT /mock/fail (body: a mode or "none")
+ * changes it while running, and while it is 529 or 500 GET /healthz answers 503.
  * Once listening it writes "mock upstream listening on http://HOST:PORT" to stderr. Returns
  * the process exit status: 0 after a clean stop, 1 when it cannot start, 2 for bad options.
  * Call it from the main thread before any other thread exists: it sets the signal mask. */

@@ -15,7 +15,9 @@
  *   STREAM --error--> charged (what was reported), SSE error event, FINAL sent
  *
  * Upstream callbacks never cancel their own upstream: a cancel asked for inside one (a client
- * disconnect noticed while relaying) is deferred to the loop's zero timeout. */
+ * disconnect noticed while relaying) is deferred to the loop's zero timeout, and so is the
+ * next attempt after one that failed before the first byte (call_retry): the call then goes
+ * from an ended upstream back to WAIT on another deployment or a fallback model. */
 #include "gateway/relay.h"
 
 #include <assert.h>
@@ -26,14 +28,13 @@
 #include <string.h>
 #include <time.h>
 
-#include <arpa/inet.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
+#include "gateway/balancer.h"
 #include "gateway/hclient.h"
 #include "gateway/meter.h"
+#include "gateway/relay_models.h"
 #include "gateway/mock.h"
-#include "lib/json_str.h"
 #include "lib/log.h"
 
 /* Idle upstream connections are kept this long. Most servers close idle keep-alive
@@ -57,189 +58,15 @@ static_assert(RELAY_EVENT_HOLD_MAX < RELAY_PAUSE_BYTES, "an event is forwarded b
 /* Sent when a client asked for no particular anthropic-version. */
 #define DEFAULT_ANTHROPIC_VERSION "2023-06-01"
 
-/* ---- Shared upstream table ------------------------------------------------------------------ */
-
-typedef struct {
-    const gh_model_cfg_t *cfg;
-    bool http; /* anthropic or openai style; otherwise the mock */
-    bool anthropic;
-    bool ssl;
-    h2o_iovec_t host; /* into cfg->upstream_url */
-    uint16_t port;
-    h2o_iovec_t authority;
-    char path[GH_CONFIG_STR]; /* the base URL's path without a trailing "/" or "/v1" */
-    char auth_line[512];      /* "x-api-key: ...\r\n", "authorization: Bearer ...\r\n" or "" */
-    size_t auth_line_len;
-    char model_json[6 * sizeof(((gh_model_cfg_t *)0)->upstream_model) + 3];
-    size_t model_json_len;
-    SSL_CTX *ssl_ctx; /* https:// only: verifies the upstream's certificate for its host */
-} relay_model_t;
-
-struct gh_relay_models {
-    const gh_config_t *cfg;
-    size_t count;
-    relay_model_t *models;
-};
-
-static bool header_value_ok(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7F)
-            return false;
-    return true;
-}
-
-/* A TLS client context for one https:// upstream: TLS 1.2 or later, the peer's certificate
- * verified against the system's roots or the model's tls_ca_file, and its name checked by
- * OpenSSL against the URL's host, a DNS name or an IP address (h2o checks DNS names only). */
-static gh_err_t tls_init(relay_model_t *m, const gh_model_cfg_t *cfg, char *err,
-                         size_t err_size)
-{
-    char host[256];
-    const char *h = m->host.base;
-    size_t hlen = m->host.len;
-    if (hlen >= 2 && h[0] == '[') {
-        h++;
-        hlen -= 2;
-    }
-    if (hlen >= sizeof(host)) {
-        snprintf(err, err_size, "[model %s] the upstream host name is too long", cfg->name);
-        return GH_EINVAL;
-    }
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    m->ssl_ctx = SSL_CTX_new(TLS_client_method());
-    if (m->ssl_ctx == NULL) {
-        snprintf(err, err_size, "[model %s] cannot create a TLS context", cfg->name);
-        return GH_EINTERNAL;
-    }
-    SSL_CTX_set_min_proto_version(m->ssl_ctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(m->ssl_ctx, SSL_VERIFY_PEER, NULL);
-    if (cfg->tls_ca_file[0]) {
-        if (SSL_CTX_load_verify_locations(m->ssl_ctx, cfg->tls_ca_file, NULL) != 1) {
-            snprintf(err, err_size, "[model %s] tls_ca_file %s is not a readable PEM file",
-                     cfg->name, cfg->tls_ca_file);
-            return GH_EINVAL;
-        }
-    } else {
-        SSL_CTX_set_default_verify_paths(m->ssl_ctx);
-    }
-    X509_VERIFY_PARAM *param = SSL_CTX_get0_param(m->ssl_ctx);
-    unsigned char ip[16];
-    bool is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
-    int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host)
-                   : X509_VERIFY_PARAM_set1_host(param, host, 0);
-    if (ok != 1) {
-        snprintf(err, err_size, "[model %s] cannot verify certificates for host %s", cfg->name,
-                 host);
-        return GH_EINVAL;
-    }
-    return GH_OK;
-}
-
-static gh_err_t model_init(relay_model_t *m, const gh_model_cfg_t *cfg, char *err,
-                           size_t err_size)
-{
-    char quoted[sizeof(m->model_json)];
-    memset(m, 0, sizeof(*m));
-    m->cfg = cfg;
-    gh_json_escape(quoted, sizeof(quoted) - 2, cfg->upstream_model);
-    m->model_json_len = (size_t)snprintf(m->model_json, sizeof(m->model_json), "\"%s\"", quoted);
-    m->http = strcmp(cfg->style, "mock") != 0;
-    m->anthropic = strcmp(cfg->style, "anthropic") == 0;
-    if (!m->http)
-        return GH_OK;
-
-    h2o_url_t url;
-    if (h2o_url_parse(cfg->upstream_url, strlen(cfg->upstream_url), &url) != 0) {
-        snprintf(err, err_size, "[model %s] upstream_url \"%s\" is not an http:// or https:// URL",
-                 cfg->name, cfg->upstream_url);
-        return GH_EINVAL;
-    }
-    m->ssl = url.scheme == &H2O_URL_SCHEME_HTTPS;
-    m->host = url.host;
-    m->port = h2o_url_get_port(&url);
-    m->authority = url.authority;
-    /* The base URL names the server (http://10.0.0.5:8000) or, as OpenAI clients write it,
-     * its /v1 (http://10.0.0.5:8000/v1); the API paths are appended with their /v1. */
-    size_t plen = url.path.len;
-    while (plen > 0 && url.path.base[plen - 1] == '/')
-        plen--;
-    if (plen >= 3 && memcmp(url.path.base + plen - 3, "/v1", 3) == 0)
-        plen -= 3;
-    if (plen >= sizeof(m->path) || memchr(url.path.base, '?', plen) != NULL) {
-        snprintf(err, err_size, "[model %s] upstream_url must be a base URL without a query",
-                 cfg->name);
-        return GH_EINVAL;
-    }
-    memcpy(m->path, url.path.base, plen);
-    m->path[plen] = '\0';
-    if (m->ssl && tls_init(m, cfg, err, err_size) != GH_OK)
-        return GH_EINVAL;
-
-    if (cfg->api_key_env[0]) {
-        const char *key = getenv(cfg->api_key_env);
-        if (key == NULL || key[0] == '\0') {
-            gh_log_warn("[model %s] environment variable %s is not set; its upstream gets no key",
-                        cfg->name, cfg->api_key_env);
-        } else if (!header_value_ok(key) || strlen(key) > 400) {
-            snprintf(err, err_size, "[model %s] the key in %s is not a valid header value",
-                     cfg->name, cfg->api_key_env);
-            return GH_EINVAL;
-        } else {
-            int n = snprintf(m->auth_line, sizeof(m->auth_line), "%s%s\r\n",
-                             m->anthropic ? "x-api-key: " : "authorization: Bearer ", key);
-            assert(n > 0 && (size_t)n < sizeof(m->auth_line));
-            m->auth_line_len = (size_t)n;
-        }
-    }
-    return GH_OK;
-}
-
-gh_err_t gh_relay_models_new(gh_relay_models_t **out, const gh_config_t *cfg, char *err,
-                             size_t err_size)
-{
-    gh_err_t rc;
-    *out = NULL;
-    gh_relay_models_t *rm = calloc(1, sizeof(*rm));
-    if (rm == NULL)
-        goto out_nomem;
-    rm->cfg = cfg;
-    rm->count = (size_t)cfg->nmodels;
-    rm->models = calloc(rm->count ? rm->count : 1, sizeof(*rm->models));
-    if (rm->models == NULL)
-        goto out_nomem;
-    for (size_t i = 0; i < rm->count; i++) {
-        rc = model_init(&rm->models[i], &cfg->models[i], err, err_size);
-        if (rc != GH_OK)
-            goto out_free;
-    }
-    *out = rm;
-    return GH_OK;
-
-out_nomem:
-    snprintf(err, err_size, "out of memory");
-    rc = GH_ENOMEM;
-out_free:
-    gh_relay_models_free(rm);
-    return rc;
-}
-
-void gh_relay_models_free(gh_relay_models_t *rm)
-{
-    if (rm == NULL)
-        return;
-    for (size_t i = 0; rm->models != NULL && i < rm->count; i++)
-        if (rm->models[i].ssl_ctx != NULL)
-            SSL_CTX_free(rm->models[i].ssl_ctx);
-    free(rm->models);
-    free(rm);
-}
+/* The shared upstream table is gateway/relay_models.h. */
+typedef gh_relay_model_t relay_model_t;
+typedef gh_relay_deploy_t relay_deploy_t;
 
 /* ---- Per-loop machinery ------------------------------------------------------------------- */
 
 typedef struct {
-    gh_hclient_pool_t *pool; /* NULL for the mock */
+    gh_hclient_pool_t *pools[GH_DEPLOYMENTS_MAX]; /* one per deployment; none for the mock */
+    gh_balancer_cursor_t cursor;
     h2o_timeout_t *connect_timeout, *first_byte_timeout, *idle_timeout;
 } loop_model_t;
 
@@ -302,11 +129,17 @@ gh_relay_loop_t *gh_relay_loop_new(const gh_relay_models_t *rm, h2o_context_t *c
         size_t open_max = 0;
         if (c->max_connections > 0)
             open_max = ((size_t)c->max_connections + loops - 1) / (loops ? loops : 1);
-        lm->pool = gh_hclient_pool_new(rl->loop, &ctx->receivers.hostinfo_getaddr, m->host,
-                                       m->port, m->ssl_ctx, keepalive,
-                                       &ctx->zero_timeout, RELAY_IDLE_MAX, open_max, (int)i);
-        if (lm->pool == NULL)
-            goto out_free;
+        lm->cursor.rng = (uint64_t)(uintptr_t)rl ^ ((uint64_t)i << 32) ^ (uint64_t)time(NULL);
+        for (size_t d = 0; d < m->ndeploys; d++) {
+            const relay_deploy_t *dp = &m->deploys[d];
+            lm->pools[d] = gh_hclient_pool_new(rl->loop, &ctx->receivers.hostinfo_getaddr,
+                                               dp->host, dp->port, dp->ssl_ctx, dp->tls_name,
+                                               keepalive,
+                                               &ctx->zero_timeout, RELAY_IDLE_MAX, open_max,
+                                               (int)i);
+            if (lm->pools[d] == NULL)
+                goto out_free;
+        }
     }
     return rl;
 out_free:
@@ -326,7 +159,8 @@ void gh_relay_loop_free(gh_relay_loop_t *rl)
     assert(rl->active == 0 && h2o_linklist_is_empty(&rl->calls));
     if (rl->models != NULL)
         for (size_t i = 0; i < rl->rm->count; i++)
-            gh_hclient_pool_free(rl->models[i].pool);
+            for (size_t d = 0; d < GH_DEPLOYMENTS_MAX; d++)
+                gh_hclient_pool_free(rl->models[i].pools[d]);
     for (size_t i = 0; i < rl->timeouts_count; i++)
         h2o_timeout_dispose(rl->loop, &rl->timeouts[i].timeout);
     free(rl->timeouts);
@@ -341,6 +175,7 @@ void gh_relay_loop_free(gh_relay_loop_t *rl)
  * delivered or it has been cancelled. */
 typedef struct {
     const relay_model_t *m;
+    const relay_deploy_t *d;
     loop_model_t *lm;
     h2o_loop_t *loop;
     gh_hclient_req_t *client; /* NULL once it has ended */
@@ -516,6 +351,13 @@ static const char *api_path(gh_api_kind_t api)
     return "/";
 }
 
+/* What an upstream request's head carries from the client's request, kept by the call (in
+ * its request's pool) so that a retry can build it again. */
+typedef struct {
+    gh_api_kind_t api;
+    h2o_iovec_t anthropic_version, anthropic_beta, accept;
+} relay_headers_t;
+
 /* Appends `s` (`n` bytes) at *p. */
 static void put(char **p, const char *s, size_t n)
 {
@@ -527,22 +369,24 @@ static void put(char **p, const char *s, size_t n)
 /* Starts a request to an HTTP upstream. Returns NULL when it already ended (its callbacks
  * were called from in here) or could not start for lack of memory (no callback then).
  * `body` must stay valid until the upstream ends. */
-static http_up_t *http_start(gh_relay_loop_t *rl, size_t index, const gh_relay_request_t *rq,
-                             const char *body, size_t body_len, const gh_upstream_cb_t *cb,
-                             void *cb_ctx)
+static http_up_t *http_start(gh_relay_loop_t *rl, size_t index, size_t dep,
+                             const relay_headers_t *rq, const char *body, size_t body_len,
+                             const gh_upstream_cb_t *cb, void *cb_ctx)
 {
     const relay_model_t *m = &rl->rm->models[index];
+    const relay_deploy_t *d = &m->deploys[dep];
     const char *path = api_path(rq->api);
     h2o_iovec_t version = rq->anthropic_version;
     if (version.len == 0)
         version = h2o_iovec_init(H2O_STRLIT(DEFAULT_ANTHROPIC_VERSION));
-    size_t cap = 512 + strlen(m->path) + strlen(path) + m->authority.len + m->auth_line_len +
+    size_t cap = 512 + strlen(d->path) + strlen(path) + d->authority.len + d->auth_line_len +
                  rq->accept.len + version.len + rq->anthropic_beta.len;
     http_up_t *u = malloc(sizeof(*u) + cap);
     if (u == NULL)
         return NULL;
     memset(u, 0, sizeof(*u));
     u->m = m;
+    u->d = d;
     u->lm = &rl->models[index];
     u->loop = rl->loop;
     u->cb = cb;
@@ -551,10 +395,10 @@ static http_up_t *http_start(gh_relay_loop_t *rl, size_t index, const gh_relay_r
 
     char *p = u->head, len_text[24];
     PUT_LIT(&p, "POST ");
-    put(&p, m->path, strlen(m->path));
+    put(&p, d->path, strlen(d->path));
     put(&p, path, strlen(path));
     PUT_LIT(&p, " HTTP/1.1\r\nhost: ");
-    put(&p, m->authority.base, m->authority.len);
+    put(&p, d->authority.base, d->authority.len);
     PUT_LIT(&p, "\r\nconnection: keep-alive\r\ncontent-type: application/json\r\ncontent-length: ");
     put(&p, len_text, (size_t)snprintf(len_text, sizeof(len_text), "%zu", body_len));
     PUT_LIT(&p, "\r\n");
@@ -573,7 +417,7 @@ static http_up_t *http_start(gh_relay_loop_t *rl, size_t index, const gh_relay_r
             PUT_LIT(&p, "\r\n");
         }
     }
-    put(&p, m->auth_line, m->auth_line_len);
+    put(&p, d->auth_line, d->auth_line_len);
     PUT_LIT(&p, "\r\n");
     assert((size_t)(p - u->head) <= cap);
     u->bufs[0] = h2o_iovec_init(u->head, (size_t)(p - u->head));
@@ -582,7 +426,7 @@ static http_up_t *http_start(gh_relay_loop_t *rl, size_t index, const gh_relay_r
     u->starting = true;
     u->phase = HU_CONNECT;
     http_timer_link(u, u->lm->connect_timeout);
-    gh_hclient_start(&u->client, u->lm->pool, u->bufs, u->bufs[1].len != 0 ? 2 : 1,
+    gh_hclient_start(&u->client, u->lm->pools[dep], u->bufs, u->bufs[1].len != 0 ? 2 : 1,
                      &hc_callbacks, u);
     u->starting = false;
     if (u->done || u->client == NULL) {
@@ -675,10 +519,41 @@ typedef struct {
     gh_usage_event_t ev;
     struct timespec started, up_started, up_ended;
 
-    char *body; /* the upstream's body, after the metering buffer */
+    /* Attempts. c->model serves: the requested model or one of its fallbacks. */
+    const gh_model_cfg_t *requested;
+    size_t model_index;    /* c->model's index in cfg->models */
+    relay_headers_t headers; /* values live in the request's pool: used only while c->req */
+    int dep;               /* the running attempt's deployment; -1: none or the mock */
+    bool dep_trial;        /* the attempt is its deployment's trial (balancer.h) */
+    uint32_t tried;        /* deployments of c->model tried so far */
+    int model_attempts;    /* attempts on c->model */
+    int attempts;          /* attempts in all */
+    size_t fallback_next;  /* next of the requested model's fallbacks to consider */
+    gh_balancer_verdict_t att_verdict; /* how the running attempt ended, for health */
+    gh_metric_deploy_err_t att_kind;
+    bool att_retryable;    /* it failed in a way another deployment may not */
+    struct timespec att_started;
+    h2o_timeout_entry_t retry_entry; /* the next attempt, started from the zero timeout */
+    /* Admission of a fallback's worst case. */
+    bool admit_enforced;
+    int64_t input_bound, output_bound;
+    /* The client's body and its parse, kept to splice a fallback's model name. */
+    gh_request_t parsed;
+    char *orig_body; /* NULL: no fallbacks */
+    size_t orig_len;
+    size_t body_cap;
+
+    char *body; /* the upstream's body, after the metering buffer: built once per model */
     size_t body_len;
-    char buf[]; /* GH_METER_EVENT_MAX bytes of metering buffer, then the body */
+    char buf[]; /* GH_METER_EVENT_MAX bytes of metering buffer, the body, the client's body */
 } call_t;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int64_t us_between(const struct timespec *a, const struct timespec *b)
 {
@@ -703,6 +578,7 @@ static void call_release(call_t *c)
         gh_usage_unreserve(c->rl->usage);
     if (h2o_timeout_is_linked(&c->cancel_entry))
         h2o_timeout_unlink(&c->cancel_entry);
+    assert(!h2o_timeout_is_linked(&c->retry_entry));
     h2o_buffer_dispose(&c->pending);
     h2o_buffer_dispose(&c->inflight);
     h2o_linklist_unlink(&c->link);
@@ -857,9 +733,14 @@ static void call_reply_error(call_t *c, gh_err_t err, const char *message)
 
 /* The upstream failed (or its answer cannot be relayed): charge what was reported and tell
  * the client, in the stream if it has started, else as an error response. */
+static bool call_retry(call_t *c, const char *message);
+static bool call_may_retry(const call_t *c);
+
 static void call_fail(call_t *c, gh_err_t err, const char *message)
 {
     const char *type, *code;
+    if (call_retry(c, message))
+        return;
     gh_log_warn("api %s: model %s: %s", c->ev.request_id, c->model->name, message);
     if (c->mode == MODE_STREAM && c->response_started) {
         call_charge(c, c->up_status);
@@ -890,6 +771,17 @@ static void call_fail(call_t *c, gh_err_t err, const char *message)
 }
 
 /* The upstream has ended (or was cancelled): drop its reference. */
+/* Tells the balancer how the attempt on c->dep ended. */
+static void call_dep_end(call_t *c, const struct timespec *now)
+{
+    if (c->dep < 0)
+        return;
+    const relay_model_t *m = &c->rl->rm->models[c->model_index];
+    gh_balancer_end(m->bal, c->dep, c->dep_trial, c->att_verdict, c->att_kind,
+                    us_between(&c->att_started, now), mono_ms());
+    c->dep = -1;
+}
+
 static void call_up_ended(call_t *c)
 {
     assert(c->up_running);
@@ -897,6 +789,7 @@ static void call_up_ended(call_t *c)
     c->http = NULL;
     c->mock = NULL;
     clock_gettime(CLOCK_MONOTONIC, &c->up_ended);
+    call_dep_end(c, &c->up_ended);
     if (h2o_timeout_is_linked(&c->cancel_entry))
         h2o_timeout_unlink(&c->cancel_entry);
     call_release(c);
@@ -905,6 +798,9 @@ static void call_up_ended(call_t *c)
 static void call_cancel_upstream(call_t *c)
 {
     assert(c->up_running && c->up_in_cb == 0);
+    c->att_verdict = GH_BALANCER_NEUTRAL;
+    c->att_kind = GH_DEPLOY_ERR_COUNT;
+    c->att_retryable = false;
     if (c->http != NULL)
         http_cancel(c->http);
     else if (c->mock != NULL)
@@ -986,19 +882,39 @@ static void up_on_head(void *ctx, int status, const char *ct, size_t ct_len)
     call_hold(c);
     c->up_in_cb++;
     c->up_status = status;
+    c->att_verdict = GH_BALANCER_OK;
+    c->att_kind = GH_DEPLOY_ERR_COUNT;
+    if (status == 429) {
+        c->att_verdict = GH_BALANCER_NEUTRAL; /* busy, not broken */
+        c->att_kind = GH_DEPLOY_ERR_RATE_LIMITED;
+    }
     if (status >= 200 && status <= 299 && content_type_is_sse(ct, ct_len)) {
         c->mode = MODE_STREAM;
     } else if (status == 503 || status == 529) {
         c->mode = MODE_DISCARD;
         c->end_err = GH_EUNAVAIL;
+        c->att_verdict = GH_BALANCER_FAILED;
+        c->att_kind = GH_DEPLOY_ERR_OVERLOADED;
+        c->att_retryable = true;
         snprintf(c->end_msg, sizeof(c->end_msg),
                  "The upstream model server for %s is overloaded (HTTP %d).", c->model->name,
                  status);
+    } else if (status == 429 && call_may_retry(c)) {
+        /* Another deployment (or a fallback) may have room: the 429 is not passed on. */
+        c->mode = MODE_DISCARD;
+        c->end_err = GH_ERATE;
+        c->att_retryable = true;
+        snprintf(c->end_msg, sizeof(c->end_msg),
+                 "The upstream model server for %s is rate limiting (HTTP 429).",
+                 c->model->name);
     } else if ((status >= 200 && status <= 299) || (status >= 400 && status <= 499)) {
         c->mode = MODE_HOLD;
     } else {
         c->mode = MODE_DISCARD;
         c->end_err = GH_EIO;
+        c->att_verdict = GH_BALANCER_FAILED;
+        c->att_kind = GH_DEPLOY_ERR_STATUS;
+        c->att_retryable = true;
         snprintf(c->end_msg, sizeof(c->end_msg),
                  "The upstream model server for %s answered HTTP %d.", c->model->name, status);
     }
@@ -1057,11 +973,21 @@ static void up_on_body(void *ctx, const char *data, size_t len, bool final)
     call_t *c = ctx;
     call_hold(c);
     c->up_in_cb++;
+    bool fed = false;
+    if (final && c->mode == MODE_STREAM) {
+        gh_meter_feed(&c->meter, data, len);
+        fed = true;
+        if (!c->meter.terminal) {
+            c->att_verdict = GH_BALANCER_FAILED;
+            c->att_kind = GH_DEPLOY_ERR_RESET;
+        }
+    }
     if (final)
         call_up_ended(c);
     switch (c->mode) {
     case MODE_STREAM:
-        gh_meter_feed(&c->meter, data, len);
+        if (!fed)
+            gh_meter_feed(&c->meter, data, len);
         if (c->req != NULL && !c->final_sent)
             pending_append(c, data, len);
         if (final && !c->meter.terminal) {
@@ -1110,6 +1036,14 @@ static void up_on_error(void *ctx, gh_err_t err, const char *msg)
     call_t *c = ctx;
     call_hold(c);
     c->up_in_cb++;
+    c->att_verdict = GH_BALANCER_FAILED;
+    if (err == GH_ETIMEOUT)
+        c->att_kind = GH_DEPLOY_ERR_TIMEOUT;
+    else if (c->http != NULL && c->http->phase == HU_CONNECT)
+        c->att_kind = GH_DEPLOY_ERR_CONNECT;
+    else
+        c->att_kind = GH_DEPLOY_ERR_RESET;
+    c->att_retryable = err == GH_EIO || err == GH_ETIMEOUT || err == GH_EUNAVAIL;
     call_up_ended(c);
     call_fail(c, err, msg);
     c->up_in_cb--;
@@ -1148,6 +1082,223 @@ static int64_t now_unix_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* ---- Attempts: deployments, retries and fallbacks ------------------------------------------ */
+
+/* Whether model `m` can serve requests of `api` (the relay never translates). */
+static bool model_speaks(const relay_model_t *m, gh_api_kind_t api)
+{
+    if (!m->http)
+        return true;
+    return api == GH_API_CHAT ? !m->anthropic : m->anthropic;
+}
+
+/* Whether another attempt is conceivable: an untried deployment within the retries, or a
+ * fallback not yet considered. A cheap test for the 429 decision; call_choose decides. */
+static bool call_may_retry(const call_t *c)
+{
+    if (c->req == NULL)
+        return false;
+    const relay_model_t *m = &c->rl->rm->models[c->model_index];
+    if (m->http && c->model_attempts <= m->cfg->retries) {
+        uint32_t all = (UINT32_C(1) << m->ndeploys) - 1;
+        if ((c->tried & all) != all)
+            return true;
+    }
+    return c->fallback_next < c->rl->rm->models[c->requested - c->rl->rm->cfg->models].nfallbacks;
+}
+
+/* Whether fallback model `f` could take a request now: it speaks the API and has a deployment
+ * in rotation (or is the mock). */
+static bool fallback_ready(const call_t *c, const relay_model_t *f, int64_t now_ms)
+{
+    return model_speaks(f, c->api) && (!f->http || gh_balancer_available(f->bal, now_ms));
+}
+
+/* Switches the call to the next ready fallback of the requested model that admission lets
+ * through: its worst case is admitted (credit, monthly limits, its model class's rate limits)
+ * before the hold of the model given up is released, and the body gets its model name.
+ * Returns false when none is left. */
+static bool call_next_fallback(call_t *c, int64_t now_ms)
+{
+    const gh_relay_models_t *rm = c->rl->rm;
+    const relay_model_t *req_m = &rm->models[c->requested - rm->cfg->models];
+    while (c->fallback_next < req_m->nfallbacks) {
+        const relay_model_t *f = &rm->models[req_m->fallbacks[c->fallback_next++]];
+        if (!fallback_ready(c, f, now_ms))
+            continue;
+        if (c->admit_enforced) {
+            gh_admit_req_t ar = {
+                .org_id = c->ev.org_id,
+                .workspace_id = c->ev.workspace_id,
+                .model_class = f->cfg->model_class,
+            };
+            if (c->api != GH_API_COUNT_TOKENS) {
+                ar.input_tokens_bound = c->input_bound;
+                ar.max_output_tokens = c->output_bound;
+                ar.worst_cost_nusd = gh_meter_worst_cost(f->cfg, c->input_bound, c->output_bound);
+            }
+            gh_admit_t a;
+            gh_limits_admit(c->limits, &ar, &a);
+            if (a.decision != GH_ADMIT_OK) {
+                gh_log_info("api %s: fallback %s not admitted (decision %d)", c->ev.request_id,
+                            f->cfg->name, (int)a.decision);
+                continue;
+            }
+            if (c->hold.held)
+                gh_limits_settle(c->limits, &c->hold, 0, 0, 0);
+            c->hold = a.hold;
+        }
+        size_t len = gh_request_rewrite_size(&c->parsed, c->orig_len, f->model_json_len, true);
+        assert(len <= c->body_cap);
+        c->body_len = gh_request_rewrite(&c->parsed, c->orig_body, c->orig_len, f->model_json,
+                                         f->model_json_len, true, c->body);
+        assert(c->body_len == len);
+        gh_log_info("api %s: model %s falls back to %s", c->ev.request_id, c->model->name,
+                    f->cfg->name);
+        c->model = f->cfg;
+        c->model_index = (size_t)f->index;
+        c->tried = 0;
+        c->model_attempts = 0;
+        copy_str(c->ev.model, sizeof(c->ev.model), f->cfg->name);
+        return true;
+    }
+    return false;
+}
+
+/* Chooses where the next attempt goes: a deployment of c->model not yet tried (within its
+ * retries), else a fallback model; when every deployment is ejected and no fallback is
+ * ready, the least recently failed deployment. Counts the attempt in flight with the
+ * balancer. Returns false when nothing is left to try. */
+static bool call_choose(call_t *c)
+{
+    const gh_relay_models_t *rm = c->rl->rm;
+    int64_t now = mono_ms();
+    bool retry = c->attempts > 0;
+    for (;;) {
+        const relay_model_t *m = &rm->models[c->model_index];
+        c->dep = -1;
+        c->dep_trial = false;
+        if (!m->http) {
+            if (c->model_attempts == 0) {
+                c->ev.deployment[0] = '\0';
+                return true;
+            }
+        } else if (c->model_attempts <= m->cfg->retries) {
+            int d = gh_balancer_pick(m->bal, &c->rl->models[c->model_index].cursor, c->tried,
+                                     retry, now, &c->dep_trial);
+            if (d < 0) {
+                /* Every untried deployment is ejected: a ready fallback serves, or else the
+                 * least recently failed deployment is tried rather than refusing. */
+                const relay_model_t *req_m = &rm->models[c->requested - rm->cfg->models];
+                bool fallback = false;
+                for (size_t i = c->fallback_next; i < req_m->nfallbacks && !fallback; i++)
+                    fallback = fallback_ready(c, &rm->models[req_m->fallbacks[i]], now);
+                if (!fallback)
+                    d = gh_balancer_pick_any(m->bal, c->tried, retry);
+            }
+            if (d >= 0) {
+                c->dep = d;
+                c->tried |= UINT32_C(1) << d;
+                copy_str(c->ev.deployment, sizeof(c->ev.deployment),
+                         m->deploys[d].cfg->url);
+                return true;
+            }
+        }
+        if (!call_next_fallback(c, now))
+            return false;
+    }
+}
+
+/* Starts the attempt call_choose chose. */
+static void call_start_upstream(call_t *c)
+{
+    gh_relay_loop_t *rl = c->rl;
+    const relay_model_t *m = &rl->rm->models[c->model_index];
+    c->attempts++;
+    c->model_attempts++;
+    c->mode = MODE_WAIT;
+    c->up_status = 0;
+    c->att_verdict = GH_BALANCER_NEUTRAL;
+    c->att_kind = GH_DEPLOY_ERR_COUNT;
+    c->att_retryable = false;
+    c->refs++; /* the upstream's reference, dropped when it ends */
+    c->up_running = true;
+    c->up_starting = true;
+    clock_gettime(CLOCK_MONOTONIC, &c->att_started);
+    call_hold(c);
+    if (m->http) {
+        http_up_t *u = http_start(rl, c->model_index, (size_t)c->dep, &c->headers, c->body,
+                                  c->body_len, &up_callbacks, c);
+        if (c->up_running) {
+            if (u != NULL) {
+                c->http = u;
+            } else {
+                call_up_ended(c);
+                call_fail(c, GH_EINTERNAL, "Out of memory starting the upstream request.");
+            }
+        }
+    } else {
+        gh_mock_t *mk = gh_mock_start(rl->loop, c->model, c->api, c->body, c->body_len,
+                                      &up_callbacks, c);
+        if (c->up_running) {
+            if (mk != NULL) {
+                c->mock = mk;
+            } else {
+                call_up_ended(c);
+                call_fail(c, GH_EINTERNAL, "The built-in mock could not start.");
+            }
+        }
+    }
+    c->up_starting = false;
+    /* A disconnect noticed while starting was deferred; so is nothing else. */
+    call_release(c);
+}
+
+/* The attempt that just ended failed before any byte reached the client: if another one may
+ * be made (the client is still there, within the model's first-byte timeout since the
+ * request arrived), it is chosen now and started from the loop's zero timeout, outside the
+ * upstream's callbacks. The body is not copied again. Returns whether a retry is on its way;
+ * if not, the caller answers with the failure. */
+static bool call_retry(call_t *c, const char *message)
+{
+    if (!c->att_retryable || c->response_started || c->req == NULL || c->client_gone ||
+        c->usage_submitted || c->up_running)
+        return false;
+    c->att_retryable = false;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (us_between(&c->started, &now) / 1000 >= c->requested->first_byte_timeout_ms)
+        return false;
+    if (!call_choose(c))
+        return false;
+    gh_log_info("api %s: retrying on %s%s%s after: %s", c->ev.request_id, c->model->name,
+                c->dep >= 0 ? " at " : "", c->dep >= 0 ? c->ev.deployment : "", message);
+    /* Nothing from the failed attempt is kept: its head was not relayed, its body dropped. */
+    c->pending->size = 0;
+    c->overflow = false;
+    c->content_type = h2o_iovec_init(NULL, 0);
+    c->refs++; /* the retry's reference, dropped by on_retry */
+    h2o_timeout_link(c->rl->loop, &c->rl->ctx->zero_timeout, &c->retry_entry);
+    return true;
+}
+
+static void on_retry(h2o_timeout_entry_t *entry)
+{
+    call_t *c = H2O_STRUCT_FROM_MEMBER(call_t, retry_entry, entry);
+    if (c->req == NULL) {
+        /* The client left while the retry waited: nothing more is tried. */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        c->att_verdict = GH_BALANCER_NEUTRAL;
+        c->att_kind = GH_DEPLOY_ERR_COUNT;
+        call_dep_end(c, &now);
+        call_charge(c, STATUS_CLIENT_GONE);
+    } else {
+        call_start_upstream(c);
+    }
+    call_release(c);
+}
+
 void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
 {
     size_t index = (size_t)(rq->model - rl->rm->cfg->models);
@@ -1155,10 +1306,19 @@ void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
     const relay_model_t *m = &rl->rm->models[index];
     bool stream = rq->parsed->stream;
     size_t body_len = gh_request_rewrite_size(rq->parsed, rq->body_len, m->model_json_len, true);
+    /* The body area fits the model's body and every fallback's (whose name may be longer). */
+    size_t body_cap = body_len, orig_len = 0;
+    for (size_t i = 0; i < m->nfallbacks; i++) {
+        const relay_model_t *f = &rl->rm->models[m->fallbacks[i]];
+        size_t n = gh_request_rewrite_size(rq->parsed, rq->body_len, f->model_json_len, true);
+        if (n > body_cap)
+            body_cap = n;
+        orig_len = rq->body_len;
+    }
     /* Even for a request that did not ask for a stream: the upstream decides what it sends. */
     size_t meter_len = GH_METER_EVENT_MAX;
 
-    call_t *c = malloc(sizeof(*c) + meter_len + body_len);
+    call_t *c = malloc(sizeof(*c) + meter_len + body_cap + orig_len);
     if (c == NULL) {
         if (rq->hold != NULL && rq->hold->held) {
             gh_limits_hold_t hold = *rq->hold;
@@ -1182,20 +1342,36 @@ void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
     c->rl = rl;
     c->req = rq->req;
     c->model = rq->model;
+    c->requested = rq->model;
+    c->model_index = index;
     c->api = rq->api;
+    c->headers = (relay_headers_t){rq->api, rq->anthropic_version, rq->anthropic_beta,
+                                   rq->accept};
+    c->dep = -1;
     c->generator.proceed = on_proceed;
     c->generator.stop = on_stop;
     c->cancel_entry.cb = on_deferred_cancel;
+    c->retry_entry.cb = on_retry;
     c->started = rq->started;
     c->limits = rq->limits;
     c->usage_reserved = rq->usage_reserved;
     assert(!c->usage_reserved || rl->usage != NULL);
     if (rq->hold != NULL)
         c->hold = *rq->hold;
+    c->admit_enforced = rq->admit_enforced;
+    c->input_bound = rq->input_bound;
+    c->output_bound = rq->output_bound;
     c->body = c->buf + meter_len;
+    c->body_cap = body_cap;
     c->body_len = gh_request_rewrite(rq->parsed, rq->body, rq->body_len, m->model_json,
                                      m->model_json_len, true, c->body);
     assert(c->body_len == body_len);
+    if (orig_len != 0) {
+        c->parsed = *rq->parsed;
+        c->orig_body = c->body + body_cap;
+        c->orig_len = orig_len;
+        memcpy(c->orig_body, rq->body, orig_len);
+    }
     h2o_buffer_init(&c->pending, &h2o_socket_buffer_prototype);
     h2o_buffer_init(&c->inflight, &h2o_socket_buffer_prototype);
     gh_meter_init(&c->meter, rq->api == GH_API_CHAT ? GH_METER_OPENAI : GH_METER_ANTHROPIC,
@@ -1207,6 +1383,7 @@ void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
     copy_str(ev->workspace_id, sizeof(ev->workspace_id), rq->key->workspace_id);
     copy_str(ev->key_id, sizeof(ev->key_id), rq->key->key_id);
     copy_str(ev->model, sizeof(ev->model), rq->model->name);
+    copy_str(ev->requested_model, sizeof(ev->requested_model), rq->model->name);
     copy_str(ev->route, sizeof(ev->route), route_name(rq->api));
     ev->stream = stream;
     {
@@ -1221,37 +1398,15 @@ void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
     c->refs = 1;
     h2o_linklist_insert(&rl->calls, &c->link);
     rl->active++;
-
-    /* One for the upstream, dropped when it ends. */
-    c->refs++;
-    c->up_running = true;
-    c->up_starting = true;
     clock_gettime(CLOCK_MONOTONIC, &c->up_started);
+
     call_hold(c);
-    if (m->http) {
-        http_up_t *u = http_start(rl, index, rq, c->body, c->body_len, &up_callbacks, c);
-        if (c->up_running) {
-            if (u != NULL) {
-                c->http = u;
-            } else {
-                call_up_ended(c);
-                call_fail(c, GH_EINTERNAL, "Out of memory starting the upstream request.");
-            }
-        }
+    if (call_choose(c)) {
+        call_start_upstream(c);
     } else {
-        gh_mock_t *mk = gh_mock_start(rl->loop, rq->model, rq->api, c->body, c->body_len,
-                                      &up_callbacks, c);
-        if (c->up_running) {
-            if (mk != NULL) {
-                c->mock = mk;
-            } else {
-                call_up_ended(c);
-                call_fail(c, GH_EINTERNAL, "The built-in mock could not start.");
-            }
-        }
+        /* Cannot happen: a model always has a deployment or is the mock. */
+        call_fail(c, GH_EINTERNAL, "No upstream could be chosen for this model.");
     }
-    c->up_starting = false;
-    /* A disconnect noticed while starting was deferred; so is nothing else. */
     call_release(c);
 }
 
@@ -1261,7 +1416,16 @@ void gh_relay_loop_abort(gh_relay_loop_t *rl)
     while (node != &rl->calls) {
         call_t *c = H2O_STRUCT_FROM_MEMBER(call_t, link, node);
         call_hold(c);
-        if (c->up_running && c->up_in_cb == 0) {
+        if (h2o_timeout_is_linked(&c->retry_entry)) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            h2o_timeout_unlink(&c->retry_entry);
+            c->att_verdict = GH_BALANCER_NEUTRAL;
+            c->att_kind = GH_DEPLOY_ERR_COUNT;
+            call_dep_end(c, &now);
+            call_fail(c, GH_EUNAVAIL, "Gatehouse is shutting down; retry the request.");
+            call_release(c); /* the retry's reference */
+        } else if (c->up_running && c->up_in_cb == 0) {
             call_cancel_upstream(c);
             call_fail(c, GH_EUNAVAIL, "Gatehouse is shutting down; retry the request.");
         }

@@ -2,9 +2,9 @@
  * relayed back to the client as it arrives, metered on the way, charged with one usage event.
  *
  * Upstreams. A model with style anthropic or openai is reached over HTTP/1.1 (TLS for
- * https://) with gateway/hclient, through a keep-alive connection pool per model and loop
- * (bounded by the model's max_connections; requests beyond it wait for a free connection),
- * never blocking the loop; style mock is the built-in mock (gateway/mock.c). Both speak
+ * https://) with gateway/hclient, through a keep-alive connection pool per deployment and
+ * loop (bounded by the model's max_connections; requests beyond it wait for a free
+ * connection), never blocking the loop; style mock is the built-in mock (gateway/mock.c). Both speak
  * gh_upstream_cb_t (upstream.h). The upstream gets only what it needs: content-type,
  * content-length, accept, anthropic-version and anthropic-beta (anthropic style), and its own
  * key read once at start from the model's api_key_env (x-api-key for anthropic style,
@@ -22,6 +22,18 @@
  * 502; once a stream has started they arrive as an SSE error event and the stream ends
  * cleanly.
  *
+ * Deployments, retries, fallbacks. Each attempt goes to a deployment gateway/balancer.h
+ * chooses. An attempt that fails before any byte went to the client (refused, reset, garbage,
+ * connect or first-byte timeout, 5xx, 503/529, and a 429 when another attempt is possible)
+ * is retried on another deployment, up to the model's `retries`, while the request is younger
+ * than the model's first_byte_timeout_ms; the body is built once per model and sent again as
+ * it is. Never after the first byte (a stream's head goes out with the upstream's), never on
+ * another 4xx. When the model's deployments are exhausted or all ejected, the requested
+ * model's `fallbacks` are tried in order: each must speak the request's API, have a
+ * deployment in rotation, and pass admission for its own worst case (the hold moves to it);
+ * the request is then billed at its prices and its usage event names the requested model,
+ * the serving model and the deployment.
+ *
  * Charging. Each request that reached this point is exactly one usage event, submitted
  * before the last bytes go to the client: at message_stop / [DONE], at the upstream's end,
  * or at its failure, with the tokens reported so far. When the client goes away the upstream
@@ -36,27 +48,43 @@
 #include <time.h>
 
 #include <h2o.h>
+#include <openssl/ssl.h>
 
 #include "core/limits.h"
 #include "core/state.h"
 #include "core/usage.h"
+#include "gateway/balancer.h"
 #include "gateway/request.h"
 #include "gateway/upstream.h"
 #include "lib/config.h"
 #include "lib/err.h"
 
-/* What every loop shares about the configured models' upstreams: parsed URLs, the header
- * lines carrying each upstream's own key, each upstream model name as a JSON literal, the TLS
- * client context. Built once at start, read-only afterwards; it keeps pointers into `cfg`,
- * which must outlive it. */
+/* What every loop shares about the configured models' upstreams: each model's deployments
+ * (parsed URLs, the header lines carrying their own keys, TLS client contexts), its upstream
+ * model name as a JSON literal, its balancer and fallbacks (gateway/relay_models.h). Built
+ * once at start, read-only afterwards; it keeps pointers into `cfg`, which must outlive it. */
 typedef struct gh_relay_models gh_relay_models_t;
 
-/* Builds the shared upstream table for every model in `cfg`. Reads each api_key_env from the
- * environment (a variable that is named but unset is logged as a warning; the upstream then
+/* Builds the shared upstream table for every model in `cfg` (in gateway/relay_models.c).
+ * Reads each deployment's api_key_env from the environment (a variable that is named but unset is logged as a warning; the upstream then
  * gets no key). On failure writes a message into `err` and returns an error. */
 gh_err_t gh_relay_models_new(gh_relay_models_t **out, const gh_config_t *cfg, char *err,
                              size_t err_size);
 void gh_relay_models_free(gh_relay_models_t *rm);
+
+/* What the active health checks (gateway/health.h) need of one deployment: where it is, its
+ * TLS context (NULL for http://) and the model's balancer. Returns false when `model` has no
+ * deployment `dep` (the mock, or past the end). */
+typedef struct gh_relay_deploy_info {
+    const char *host; /* without brackets; NUL-terminated copy */
+    uint16_t port;
+    const char *authority; /* for the host header */
+    SSL_CTX *ssl_ctx;
+    const char *tls_name; /* the name sent as SNI: tls_server_name, else the host */
+    gh_balancer_t *balancer;
+} gh_relay_deploy_info_t;
+bool gh_relay_models_deploy(const gh_relay_models_t *rm, size_t model, size_t dep,
+                            gh_relay_deploy_info_t *out);
 
 /* One loop's relay machinery: socket pools, HTTP client contexts and timers per model, and
  * the requests being relayed. Owned by the loop thread; created after h2o_context_init and
@@ -102,6 +130,10 @@ typedef struct gh_relay_request {
     /* The request's journal slot (gh_usage_reserve), taken before relaying; the relay
      * writes the usage event into it, or gives it back when there is none. */
     bool usage_reserved;
+    /* Whether admission is enforced, and the request's bounds: a fallback model's worst case
+     * (gh_meter_worst_cost) is admitted before it serves. */
+    bool admit_enforced;
+    int64_t input_bound, output_bound;
 } gh_relay_request_t;
 
 /* Forwards the request and relays the answer to rq->req, which always gets a response. */

@@ -1,6 +1,7 @@
 #include "lib/config.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <ini.h>
@@ -128,6 +129,8 @@ static gh_err_t check_addr(const char *value, const char *key, char *err, size_t
     return GH_OK;
 }
 
+static void strip_trailing_slash(char *s);
+
 static gh_err_t check_url(const char *value, const char *key, char *err, size_t err_size)
 {
     if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8)) {
@@ -149,6 +152,139 @@ static void model_defaults(gh_model_cfg_t *m, const char *name)
     m->max_connections = 1024;
     m->mock_latency_ms = 0;
     m->mock_tokens_per_second = 0; /* 0: as fast as possible */
+    m->retries = 2;
+    m->eject_ms = 5000;
+    m->eject_after = 3;
+    m->health_interval_ms = 5000;
+}
+
+/* The next comma-separated item of *s (spaces around it trimmed) into `dst`; false at the
+ * end. An item longer than `size` - 1 is cut, which the caller's checks then refuse. */
+static bool list_next(const char **s, char *dst, size_t size)
+{
+    const char *p = *s;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0')
+        return false;
+    const char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    *s = end ? end + 1 : p + n;
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+    return true;
+}
+
+/* upstream_url = URL [weight=N], URL [weight=N], ...: fills m->deployments. */
+static gh_err_t set_deployments(gh_model_cfg_t *m, const char *value, char *err,
+                                size_t err_size)
+{
+    char item[GH_CONFIG_STR + 32];
+    const char *s = value;
+    m->ndeployments = 0;
+    while (list_next(&s, item, sizeof(item))) {
+        if (m->ndeployments >= GH_DEPLOYMENTS_MAX) {
+            snprintf(err, err_size, "upstream_url lists at most %d deployments",
+                     GH_DEPLOYMENTS_MAX);
+            return GH_EINVAL;
+        }
+        gh_deploy_cfg_t *d = &m->deployments[m->ndeployments];
+        d->weight = 1;
+        char *sp = strpbrk(item, " \t");
+        if (sp != NULL) {
+            *sp++ = '\0';
+            while (*sp == ' ' || *sp == '\t')
+                sp++;
+            if (strncmp(sp, "weight=", 7) ||
+                set_int(&d->weight, sp + 7, 1, 1000, "weight", err, err_size)) {
+                snprintf(err, err_size, "upstream_url: after \"%.200s\" only weight=N (1 to "
+                                        "1000) may follow, not \"%.60s\"", item, sp);
+                return GH_EINVAL;
+            }
+        }
+        gh_err_t rc = check_url(item, "upstream_url", err, err_size);
+        if (!rc)
+            rc = set_str(d->url, sizeof(d->url), item, "upstream_url", err, err_size);
+        if (rc)
+            return rc;
+        /* The URL is shown on the Staff page, logged and stored with usage events: no
+         * credentials in it. */
+        const char *host = strstr(d->url, "://") + 3;
+        size_t host_len = strcspn(host, "/?#");
+        if (memchr(host, '@', host_len) != NULL) {
+            snprintf(err, err_size, "upstream_url: put the upstream's key in api_key_env, not "
+                                    "in the URL");
+            return GH_EINVAL;
+        }
+        strip_trailing_slash(d->url);
+        m->ndeployments++;
+    }
+    if (m->ndeployments == 0) {
+        snprintf(err, err_size, "upstream_url needs at least one URL");
+        return GH_EINVAL;
+    }
+    return GH_OK;
+}
+
+/* api_key_env: one variable for every deployment, or one per deployment in upstream_url's
+ * order. Called once both are known. */
+static gh_err_t finish_deploy_keys(gh_model_cfg_t *m, char *err, size_t err_size)
+{
+    char names[GH_DEPLOYMENTS_MAX + 1][64];
+    int n = 0;
+    const char *s = m->api_key_env;
+    char item[GH_CONFIG_STR];
+    while (n <= GH_DEPLOYMENTS_MAX && list_next(&s, item, sizeof(item))) {
+        if (strlen(item) >= sizeof(names[0])) {
+            snprintf(err, err_size, "[model %s] api_key_env names are at most 63 characters",
+                     m->name);
+            return GH_EINVAL;
+        }
+        memcpy(names[n++], item, strlen(item) + 1);
+    }
+    if (n > 1 && n != m->ndeployments) {
+        snprintf(err, err_size, "[model %s] api_key_env names %d variables for %d deployments: "
+                                "give one for all, or one per URL of upstream_url", m->name, n,
+                 m->ndeployments);
+        return GH_EINVAL;
+    }
+    static_assert(sizeof(names[0]) == sizeof(m->deployments[0].api_key_env), "same size");
+    for (int i = 0; i < m->ndeployments; i++)
+        memcpy(m->deployments[i].api_key_env, n == 0 ? "" : names[n == 1 ? 0 : i],
+               n == 0 ? 1 : sizeof(names[0]));
+    return GH_OK;
+}
+
+/* Every fallback names another configured model. */
+static gh_err_t finish_fallbacks(const gh_config_t *c, const gh_model_cfg_t *m, char *err,
+                                 size_t err_size)
+{
+    for (int i = 0; i < m->nfallbacks; i++) {
+        if (!strcmp(m->fallbacks[i], m->name)) {
+            snprintf(err, err_size, "[model %s] fallbacks: a model cannot fall back to itself",
+                     m->name);
+            return GH_EINVAL;
+        }
+        const gh_model_cfg_t *f = gh_config_model(c, m->fallbacks[i], strlen(m->fallbacks[i]));
+        if (f == NULL) {
+            snprintf(err, err_size, "[model %s] fallbacks: there is no [model %s]", m->name,
+                     m->fallbacks[i]);
+            return GH_EINVAL;
+        }
+        /* The relay never translates between the two APIs. */
+        if ((!strcmp(m->style, "anthropic") && !strcmp(f->style, "openai")) ||
+            (!strcmp(m->style, "openai") && !strcmp(f->style, "anthropic"))) {
+            snprintf(err, err_size, "[model %s] fallbacks: %s speaks the %s API, %s the %s one",
+                     m->name, f->name, !strcmp(f->style, "openai") ? "OpenAI" : "Anthropic",
+                     m->name, !strcmp(m->style, "openai") ? "OpenAI" : "Anthropic");
+            return GH_EINVAL;
+        }
+    }
+    return GH_OK;
 }
 
 /* The model of section "model NAME", created on first sight. */
@@ -469,6 +605,15 @@ static gh_err_t finish_classes(const gh_config_t *c, char *err, size_t err_size)
     return GH_OK;
 }
 
+/* Printable ASCII without spaces: safe in a request line. */
+static bool header_safe(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7F)
+            return false;
+    return true;
+}
+
 static gh_err_t set_model(gh_config_t *c, const char *section, const char *key,
                           const char *value, char *err, size_t err_size)
 {
@@ -483,9 +628,39 @@ static gh_err_t set_model(gh_config_t *c, const char *section, const char *key,
         return set_str(m->style, sizeof(m->style), value, key, err, err_size);
     }
     if (!strcmp(key, "upstream_url")) {
-        gh_err_t rc = check_url(value, key, err, err_size);
-        return rc ? rc : set_str(m->upstream_url, sizeof(m->upstream_url), value, key, err, err_size);
+        gh_err_t rc = set_str(m->upstream_url, sizeof(m->upstream_url), value, key, err, err_size);
+        return rc ? rc : set_deployments(m, value, err, err_size);
     }
+    if (!strcmp(key, "fallbacks")) {
+        const char *s = value;
+        char item[160];
+        m->nfallbacks = 0;
+        while (list_next(&s, item, sizeof(item))) {
+            if (m->nfallbacks >= GH_FALLBACKS_MAX || strlen(item) >= sizeof(m->fallbacks[0])) {
+                snprintf(err, err_size, "fallbacks: at most %d model names of up to 127 "
+                                        "characters", GH_FALLBACKS_MAX);
+                return GH_EINVAL;
+            }
+            memcpy(m->fallbacks[m->nfallbacks++], item, strlen(item) + 1); /* length checked */
+        }
+        return GH_OK;
+    }
+    if (!strcmp(key, "retries"))
+        return set_int(&m->retries, value, 0, GH_DEPLOYMENTS_MAX, key, err, err_size);
+    if (!strcmp(key, "eject_ms"))
+        return set_int(&m->eject_ms, value, 1, 300000, key, err, err_size);
+    if (!strcmp(key, "eject_after"))
+        return set_int(&m->eject_after, value, 1, 1000, key, err, err_size);
+    if (!strcmp(key, "health_path")) {
+        if (value[0] != '/' || !header_safe(value)) {
+            snprintf(err, err_size, "health_path must be a path starting with /, like /health, "
+                                    "not \"%s\"", value);
+            return GH_EINVAL;
+        }
+        return set_str(m->health_path, sizeof(m->health_path), value, key, err, err_size);
+    }
+    if (!strcmp(key, "health_interval_ms"))
+        return set_int(&m->health_interval_ms, value, 100, 3600000, key, err, err_size);
     if (!strcmp(key, "display_name"))
         return set_str(m->display_name, sizeof(m->display_name), value, key, err, err_size);
     if (!strcmp(key, "api_key_env"))
@@ -518,6 +693,22 @@ static gh_err_t set_model(gh_config_t *c, const char *section, const char *key,
     }
     if (!strcmp(key, "tls_ca_file"))
         return set_str(m->tls_ca_file, sizeof(m->tls_ca_file), value, key, err, err_size);
+    if (!strcmp(key, "tls_server_name")) {
+        /* A DNS name (letters, digits, '-' and '.'): what is sent as SNI and verified in the
+         * certificate instead of the URL's host, as nginx's proxy_ssl_name. */
+        size_t n = strlen(value);
+        bool ok = n > 0 && n < sizeof(m->tls_server_name) && value[0] != '.' && value[0] != '-';
+        for (size_t i = 0; ok && i < n; i++)
+            ok = isalnum((unsigned char)value[i]) || value[i] == '-' || value[i] == '.';
+        if (!ok) {
+            snprintf(err, err_size,
+                     "tls_server_name must be a DNS name such as models.internal, not \"%s\"",
+                     value);
+            return GH_EINVAL;
+        }
+        memcpy(m->tls_server_name, value, n + 1);
+        return GH_OK;
+    }
     if (!strcmp(key, "max_connections"))
         return set_int(&m->max_connections, value, 0, 1000000, key, err, err_size);
     if (!strcmp(key, "mock_latency_ms"))
@@ -788,6 +979,16 @@ gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size)
             return GH_EINVAL;
         }
         strip_trailing_slash(m->upstream_url);
+        if (strcmp(m->style, "mock")) {
+            gh_err_t krc = finish_deploy_keys(m, err, err_size);
+            if (krc)
+                return krc;
+        } else {
+            m->ndeployments = 0;
+        }
+        gh_err_t frc = finish_fallbacks(cfg, m, err, err_size);
+        if (frc)
+            return frc;
         if (!m->upstream_model[0])
             snprintf(m->upstream_model, sizeof(m->upstream_model), "%s", m->name);
         if (!m->model_class[0])

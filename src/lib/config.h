@@ -20,14 +20,35 @@
 #define GH_MODEL_CLASSES_MAX 8
 #define GH_TIERS_MAX 16
 #define GH_TIER_ID_MAX 32
+/* Deployments of one model (URLs in upstream_url) and fallback models it may name. */
+#define GH_DEPLOYMENTS_MAX 8
+#define GH_FALLBACKS_MAX 4
+
+/* One deployment of a model: one upstream server among several serving the same model. */
+typedef struct gh_deploy_cfg {
+    char url[GH_CONFIG_STR];  /* base URL without a trailing "/" */
+    char api_key_env[64];     /* its own key's variable ("" : none) */
+    int weight;               /* share of traffic relative to the others, 1 to 1000 */
+} gh_deploy_cfg_t;
 
 /* One model the model API serves: `[model NAME]` in gatehouse.ini. */
 typedef struct gh_model_cfg {
     char name[128];                   /* the public name clients send in "model" */
     char display_name[128];
     char style[16];                   /* "anthropic", "openai" or "mock" */
-    char upstream_url[GH_CONFIG_STR]; /* base URL, e.g. http://10.0.0.5:8000 (not for mock) */
-    char api_key_env[64];             /* environment variable holding the upstream's key */
+    /* As written: one base URL (http://10.0.0.5:8000) or a comma-separated list of them, each
+     * optionally followed by weight=N; parsed into `deployments` (not for mock). */
+    char upstream_url[GH_CONFIG_PATH];
+    char api_key_env[GH_CONFIG_STR];  /* variable holding the upstream's key; or one per URL */
+    gh_deploy_cfg_t deployments[GH_DEPLOYMENTS_MAX];
+    int ndeployments;                 /* 0 for mock */
+    char fallbacks[GH_FALLBACKS_MAX][128]; /* models tried, in order, when this one cannot serve */
+    int nfallbacks;
+    int retries;               /* further deployments tried before the first byte (default 2) */
+    int eject_ms;              /* first ejection of a failing deployment; doubles to 5 min */
+    int eject_after;           /* consecutive failures that eject a deployment (default 3) */
+    char health_path[128];     /* active health check path ("" : passive only) */
+    int health_interval_ms;
     char upstream_model[128];         /* the model name the upstream expects; default: name */
     char model_class[32];             /* groups models for rate limits; default: name */
     int connect_timeout_ms;
@@ -35,6 +56,7 @@ typedef struct gh_model_cfg {
     int idle_timeout_ms;       /* longest silence while a response streams */
     int max_connections;       /* open upstream connections over all loops; 0: no limit */
     char tls_ca_file[GH_CONFIG_PATH]; /* https: CA certificates to trust; default: system's */
+    char tls_server_name[254]; /* https: the name sent (SNI) and verified; default: URL host */
     int64_t price_input;       /* nano-USD per million tokens */
     int64_t price_output;
     int64_t price_cache_write;

@@ -30,6 +30,19 @@ static atomic_int_fast64_t open_streams;
 static atomic_int_fast64_t console_active;
 static atomic_int_fast64_t upstream_conns[MODELS][3]; /* open, idle, waiting */
 
+typedef struct {
+    atomic_uint_fast64_t requests, retries, ejections, errors[GH_DEPLOY_ERR_COUNT];
+    atomic_int_fast64_t in_flight;
+    atomic_int health;
+    histogram_t latency;
+} deploy_t;
+
+static deploy_t deploys[GH_MODELS_MAX][GH_DEPLOYMENTS_MAX];
+
+static const char *const deploy_err_names[] = {"connect", "reset", "status", "overloaded",
+                                               "timeout", "rate_limited"};
+static const char *const health_names[] = {"up", "ejected", "trial"};
+
 static const char *const route_names[] = {"messages", "count_tokens", "chat_completions",
                                           "models", "other"};
 static const char *const upstream_err_names[] = {"connect", "timeout", "protocol", "status"};
@@ -93,6 +106,65 @@ void gh_metrics_upstream_conns(int model, int open_delta, int idle_delta, int wa
         atomic_fetch_add_explicit(&g[2], waiting_delta, memory_order_relaxed);
 }
 
+static deploy_t *deploy_of(int model, int dep)
+{
+    if (model < 0 || model >= GH_MODELS_MAX || dep < 0 || dep >= GH_DEPLOYMENTS_MAX)
+        return NULL;
+    return &deploys[model][dep];
+}
+
+void gh_metrics_deploy_start(int model, int dep, bool retry)
+{
+    deploy_t *d = deploy_of(model, dep);
+    if (d == NULL)
+        return;
+    atomic_fetch_add_explicit(&d->requests, 1, memory_order_relaxed);
+    if (retry)
+        atomic_fetch_add_explicit(&d->retries, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&d->in_flight, 1, memory_order_relaxed);
+}
+
+void gh_metrics_deploy_end(int model, int dep, gh_metric_deploy_err_t err, int64_t us)
+{
+    deploy_t *d = deploy_of(model, dep);
+    if (d == NULL)
+        return;
+    if ((unsigned)err < GH_DEPLOY_ERR_COUNT)
+        atomic_fetch_add_explicit(&d->errors[err], 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&d->in_flight, 1, memory_order_relaxed);
+    observe(&d->latency, us);
+}
+
+void gh_metrics_deploy_health(int model, int dep, gh_deploy_health_t h)
+{
+    deploy_t *d = deploy_of(model, dep);
+    if (d == NULL)
+        return;
+    atomic_store_explicit(&d->health, (int)h, memory_order_relaxed);
+}
+
+void gh_metrics_deploy_ejection(int model, int dep)
+{
+    deploy_t *d = deploy_of(model, dep);
+    if (d != NULL)
+        atomic_fetch_add_explicit(&d->ejections, 1, memory_order_relaxed);
+}
+
+void gh_metrics_deploy_get(int model, int dep, gh_metrics_deploy_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    deploy_t *d = deploy_of(model, dep);
+    if (d == NULL)
+        return;
+    out->requests = atomic_load_explicit(&d->requests, memory_order_relaxed);
+    out->retries = atomic_load_explicit(&d->retries, memory_order_relaxed);
+    out->ejections = atomic_load_explicit(&d->ejections, memory_order_relaxed);
+    for (size_t k = 0; k < GH_DEPLOY_ERR_COUNT; k++)
+        out->errors[k] = atomic_load_explicit(&d->errors[k], memory_order_relaxed);
+    out->in_flight = atomic_load_explicit(&d->in_flight, memory_order_relaxed);
+    out->health = (gh_deploy_health_t)atomic_load_explicit(&d->health, memory_order_relaxed);
+}
+
 typedef struct {
     char *buf;
     size_t len, cap;
@@ -134,22 +206,29 @@ static const char *model_name(const gh_config_t *cfg, size_t slot)
     return slot < (size_t)cfg->nmodels ? cfg->models[slot].name : "";
 }
 
-static void put_hist(out_t *o, const char *name, const char *route, histogram_t *h)
+/* One histogram; `labels` is the label list without braces, like route="messages". */
+static void put_hist(out_t *o, const char *name, const char *labels, histogram_t *h)
 {
     uint64_t cum = 0;
     for (size_t b = 0; b < BUCKETS; b++) {
         cum += atomic_load_explicit(&h->bucket[b], memory_order_relaxed);
         if (b < BUCKETS - 1)
-            put(o, "%s_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, route,
+            put(o, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels,
                 (double)bounds_us[b] / 1e6, (unsigned long long)cum);
         else
-            put(o, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, route,
-                (unsigned long long)cum);
+            put(o, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels, (unsigned long long)cum);
     }
-    put(o, "%s_sum{route=\"%s\"} %.6f\n", name, route,
+    put(o, "%s_sum{%s} %.6f\n", name, labels,
         (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6);
-    put(o, "%s_count{route=\"%s\"} %llu\n", name, route,
+    put(o, "%s_count{%s} %llu\n", name, labels,
         (unsigned long long)atomic_load_explicit(&h->count, memory_order_relaxed));
+}
+
+static void put_route_hist(out_t *o, const char *name, size_t r, histogram_t *h)
+{
+    char labels[64];
+    snprintf(labels, sizeof(labels), "route=\"%s\"", route_names[r]);
+    put_hist(o, name, labels, h);
 }
 
 char *gh_metrics_render(const gh_config_t *cfg, const char *extra, size_t *len)
@@ -177,12 +256,12 @@ char *gh_metrics_render(const gh_config_t *cfg, const char *extra, size_t *len)
     put(&o, "# HELP gatehouse_api_request_duration_seconds Time from a request's arrival to its "
             "last byte.\n# TYPE gatehouse_api_request_duration_seconds histogram\n");
     for (size_t r = 0; r < GH_ROUTE_COUNT; r++)
-        put_hist(&o, "gatehouse_api_request_duration_seconds", route_names[r], &total_hist[r]);
+        put_route_hist(&o, "gatehouse_api_request_duration_seconds", r, &total_hist[r]);
     put(&o, "# HELP gatehouse_api_overhead_seconds Time a request spent in Gatehouse itself "
             "(duration minus waiting on the upstream).\n"
             "# TYPE gatehouse_api_overhead_seconds histogram\n");
     for (size_t r = 0; r < GH_ROUTE_COUNT; r++)
-        put_hist(&o, "gatehouse_api_overhead_seconds", route_names[r], &overhead_hist[r]);
+        put_route_hist(&o, "gatehouse_api_overhead_seconds", r, &overhead_hist[r]);
     put(&o, "# HELP gatehouse_upstream_errors_total Upstream failures by model and kind.\n"
             "# TYPE gatehouse_upstream_errors_total counter\n");
     for (size_t m = 0; m < MODELS; m++)
@@ -214,6 +293,47 @@ char *gh_metrics_render(const gh_config_t *cfg, const char *extra, size_t *len)
             "# TYPE gatehouse_console_requests_in_progress gauge\n"
             "gatehouse_console_requests_in_progress %lld\n",
         (long long)atomic_load_explicit(&console_active, memory_order_relaxed));
+    put(&o, "# HELP gatehouse_deployment_requests_total Attempts sent to each deployment of a "
+            "model (retries included).\n# TYPE gatehouse_deployment_requests_total counter\n"
+            "# HELP gatehouse_deployment_retries_total Attempts that retried a request another "
+            "deployment failed before its first byte.\n"
+            "# TYPE gatehouse_deployment_retries_total counter\n"
+            "# HELP gatehouse_deployment_errors_total Failed attempts by kind.\n"
+            "# TYPE gatehouse_deployment_errors_total counter\n"
+            "# HELP gatehouse_deployment_ejections_total Times the deployment was taken out of "
+            "rotation.\n# TYPE gatehouse_deployment_ejections_total counter\n"
+            "# HELP gatehouse_deployment_in_flight Attempts running now.\n"
+            "# TYPE gatehouse_deployment_in_flight gauge\n"
+            "# HELP gatehouse_deployment_health 1 for the deployment's current state.\n"
+            "# TYPE gatehouse_deployment_health gauge\n"
+            "# HELP gatehouse_deployment_duration_seconds Attempt durations.\n"
+            "# TYPE gatehouse_deployment_duration_seconds histogram\n");
+    for (int m = 0; m < cfg->nmodels && m < GH_MODELS_MAX; m++)
+        for (int d = 0; d < cfg->models[m].ndeployments && d < GH_DEPLOYMENTS_MAX; d++) {
+            gh_metrics_deploy_t v;
+            gh_metrics_deploy_get(m, d, &v);
+            const char *mn = cfg->models[m].name;
+            put(&o, "gatehouse_deployment_requests_total{model=\"%s\",deployment=\"%d\"} %llu\n"
+                    "gatehouse_deployment_retries_total{model=\"%s\",deployment=\"%d\"} %llu\n"
+                    "gatehouse_deployment_ejections_total{model=\"%s\",deployment=\"%d\"} %llu\n"
+                    "gatehouse_deployment_in_flight{model=\"%s\",deployment=\"%d\"} %lld\n",
+                mn, d, (unsigned long long)v.requests, mn, d, (unsigned long long)v.retries, mn,
+                d, (unsigned long long)v.ejections, mn, d, (long long)v.in_flight);
+            for (size_t k = 0; k < GH_DEPLOY_ERR_COUNT; k++)
+                put(&o,
+                    "gatehouse_deployment_errors_total{model=\"%s\",deployment=\"%d\","
+                    "kind=\"%s\"} %llu\n",
+                    mn, d, deploy_err_names[k], (unsigned long long)v.errors[k]);
+            for (size_t h = 0; h < 3; h++)
+                put(&o,
+                    "gatehouse_deployment_health{model=\"%s\",deployment=\"%d\",state=\"%s\"} "
+                    "%d\n",
+                    mn, d, health_names[h], (size_t)v.health == h);
+            char label[256];
+            snprintf(label, sizeof(label), "model=\"%s\",deployment=\"%d\"", mn, d);
+            put_hist(&o, "gatehouse_deployment_duration_seconds", label,
+                     &deploys[m][d].latency);
+        }
     put(&o, "# HELP gatehouse_api_open_streams Streaming responses in progress.\n"
             "# TYPE gatehouse_api_open_streams gauge\ngatehouse_api_open_streams %lld\n",
         (long long)atomic_load_explicit(&open_streams, memory_order_relaxed));

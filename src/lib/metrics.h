@@ -5,6 +5,7 @@
 #ifndef GH_LIB_METRICS_H
 #define GH_LIB_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,38 @@ void gh_metrics_console_active_add(int delta); /* control-plane requests in prog
 /* Upstream connection gauges of a model, changed by deltas: open (idle or in use), idle, and
  * requests waiting for a connection (the model's max_connections reached). */
 void gh_metrics_upstream_conns(int model, int open_delta, int idle_delta, int waiting_delta);
+
+/* ---- Deployments (several upstream servers of one model, gateway/balancer.h) ---- */
+
+typedef enum {
+    GH_DEPLOY_ERR_CONNECT,     /* refused, unreachable */
+    GH_DEPLOY_ERR_RESET,       /* reset, garbage, broken off */
+    GH_DEPLOY_ERR_STATUS,      /* answered 5xx (not 503) */
+    GH_DEPLOY_ERR_OVERLOADED,  /* answered 503 or 529 */
+    GH_DEPLOY_ERR_TIMEOUT,     /* connect or first-byte timeout */
+    GH_DEPLOY_ERR_RATE_LIMITED, /* answered 429 */
+    GH_DEPLOY_ERR_COUNT
+} gh_metric_deploy_err_t;
+
+typedef enum { GH_DEPLOY_UP, GH_DEPLOY_EJECTED, GH_DEPLOY_TRIAL } gh_deploy_health_t;
+
+/* One deployment's figures as /metrics and the staff page show them. */
+typedef struct gh_metrics_deploy {
+    uint64_t requests, retries, ejections, errors[GH_DEPLOY_ERR_COUNT];
+    int64_t in_flight;
+    gh_deploy_health_t health;
+} gh_metrics_deploy_t;
+
+/* An attempt started on deployment `dep` of `model` (`retry`: not the request's first). */
+void gh_metrics_deploy_start(int model, int dep, bool retry);
+/* An attempt ended after `us`; `err` is GH_DEPLOY_ERR_COUNT when it did not fail. */
+void gh_metrics_deploy_end(int model, int dep, gh_metric_deploy_err_t err, int64_t us);
+/* The deployment's health changed. */
+void gh_metrics_deploy_health(int model, int dep, gh_deploy_health_t h);
+/* The deployment was taken out of rotation. */
+void gh_metrics_deploy_ejection(int model, int dep);
+/* A snapshot of the deployment's figures (zeros for indexes out of range). */
+void gh_metrics_deploy_get(int model, int dep, gh_metrics_deploy_t *out);
 
 /* Writes every metric in Prometheus text format into a malloc'd buffer (`*len` its length);
  * the caller frees it. `extra` (may be NULL) is appended as is (the usage writer's gauges). */

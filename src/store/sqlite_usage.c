@@ -11,8 +11,8 @@ gh_err_t gh_store_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
         "workspace_id, key_id, model, route, input_tokens, output_tokens, "
         "cache_creation_tokens, cache_read_tokens, cost_nusd, status, stream, "
         "client_disconnected, latency_us, upstream_us, input_cost_nusd, output_cost_nusd, "
-        "cache_creation_cost_nusd, cache_read_cost_nusd) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        "cache_creation_cost_nusd, cache_read_cost_nusd, requested_model, deployment) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
     if (!st)
         return GH_ESTORE;
@@ -30,6 +30,16 @@ gh_err_t gh_store_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
                             r->cache_creation_cost_nusd, r->cache_read_cost_nusd};
     for (size_t n = 0; n < sizeof(nums) / sizeof(nums[0]); n++)
         sqlite3_bind_int64(st, i++, nums[n]);
+    /* Both NULL when they add nothing: the requested model served, on the built-in mock. */
+    bool other = r->requested_model && strcmp(r->requested_model, r->model);
+    if (other)
+        sqlite3_bind_text(st, i++, r->requested_model, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i++);
+    if (r->deployment && r->deployment[0])
+        sqlite3_bind_text(st, i++, r->deployment, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i++);
     return gh_sqlite_exec(db, st);
 }
 

@@ -323,6 +323,8 @@ gh_err_t gh_store_keys_with_hash(gh_db_t *db, const char *workspace_id, const ch
 typedef struct gh_usage_row {
     int64_t journal_seq;
     const char *request_id, *org_id, *workspace_id, *key_id, *model, *route;
+    const char *requested_model; /* the model asked for; `model` served (a fallback) */
+    const char *deployment;      /* the upstream URL that served; "" for the mock */
     int64_t created_at_ms;
     int64_t input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens;
     int64_t cost_nusd;

@@ -155,7 +155,7 @@ static void example_config_is_accurate(void **state)
         fail_msg("%s", err);
     assert_true(options >= 25);
     assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
-    assert_int_equal(c.nmodels, 5); /* every example model is valid */
+    assert_int_equal(c.nmodels, 7); /* every example model is valid */
     assert_string_equal(c.pay_provider, "test");
     assert_int_equal(c.min_purchase_nusd, 5 * GH_NUSD_PER_USD);
     assert_int_equal(c.max_purchase_nusd, 10000 * GH_NUSD_PER_USD);
@@ -236,6 +236,83 @@ static void models_are_parsed(void **state)
     assert_int_equal(gh_config_set(&c, "model up", "style", "openai", err, sizeof(err)), GH_OK);
     assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_EINVAL);
     assert_non_null(strstr(err, "needs upstream_url"));
+}
+
+static void deployments_are_parsed(void **state)
+{
+    (void)state;
+    static gh_config_t c;
+    char err[256];
+    gh_config_defaults(&c);
+    char *path = write_tmp("[model pair]\nupstream_url = http://10.0.0.5:8000/ weight=2, "
+                           " https://10.0.0.6:8000/v1\napi_key_env = KEY_A, KEY_B\n"
+                           "fallbacks = hosted, spare\nretries = 1\nhealth_path = /health\n"
+                           "health_interval_ms = 2000\n"
+                           "[model hosted]\nupstream_url = https://api.example.com\n"
+                           "api_key_env = HOSTED\n[model spare]\nstyle = mock\n");
+    assert_int_equal(gh_config_load(&c, path, err, sizeof(err)), GH_OK);
+    unlink(path);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
+    const gh_model_cfg_t *m = gh_config_model(&c, "pair", 4);
+    assert_int_equal(m->ndeployments, 2);
+    assert_string_equal(m->deployments[0].url, "http://10.0.0.5:8000");
+    assert_int_equal(m->deployments[0].weight, 2);
+    assert_string_equal(m->deployments[0].api_key_env, "KEY_A");
+    assert_string_equal(m->deployments[1].url, "https://10.0.0.6:8000/v1");
+    assert_int_equal(m->deployments[1].weight, 1);
+    assert_string_equal(m->deployments[1].api_key_env, "KEY_B");
+    assert_int_equal(m->nfallbacks, 2);
+    assert_string_equal(m->fallbacks[1], "spare");
+    assert_int_equal(m->retries, 1);
+    assert_string_equal(m->health_path, "/health");
+    assert_int_equal(m->health_interval_ms, 2000);
+    /* One deployment, as before: one URL, the one key, the defaults. */
+    m = gh_config_model(&c, "hosted", 6);
+    assert_int_equal(m->ndeployments, 1);
+    assert_string_equal(m->deployments[0].url, "https://api.example.com");
+    assert_string_equal(m->deployments[0].api_key_env, "HOSTED");
+    assert_int_equal(m->retries, 2);
+    assert_int_equal(m->eject_ms, 5000);
+    assert_int_equal(gh_config_model(&c, "spare", 5)->ndeployments, 0);
+
+    /* Mistakes name themselves. */
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_set(&c, "model a", "upstream_url", "http://x:1 weight=0", err,
+                                   sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "weight=N"));
+    assert_int_equal(gh_config_set(&c, "model a", "upstream_url", "http://x:1 heavy", err,
+                                   sizeof(err)), GH_EINVAL);
+    assert_int_equal(gh_config_set(&c, "model a", "upstream_url", "http://x:1, ftp://y", err,
+                                   sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "http://"));
+    assert_int_equal(gh_config_set(&c, "model a", "upstream_url", " , ", err, sizeof(err)),
+                     GH_EINVAL);
+    assert_int_equal(gh_config_set(&c, "model a", "upstream_url", "http://u:secret@x:1", err,
+                                   sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "api_key_env"));
+    assert_int_equal(gh_config_set(&c, "model a", "health_path", "health", err, sizeof(err)),
+                     GH_EINVAL);
+    assert_int_equal(gh_config_set(&c, "model a", "upstream_url", "http://x:1, http://y:2", err,
+                                   sizeof(err)), GH_OK);
+    assert_int_equal(gh_config_set(&c, "model a", "api_key_env", "K1, K2, K3", err, sizeof(err)),
+                     GH_OK);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "3 variables for 2 deployments"));
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_set(&c, "model a", "upstream_url", "http://x:1", err, sizeof(err)),
+                     GH_OK);
+    assert_int_equal(gh_config_set(&c, "model a", "fallbacks", "nowhere", err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "there is no [model nowhere]"));
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_set(&c, "model a", "upstream_url", "http://x:1", err, sizeof(err)),
+                     GH_OK);
+    assert_int_equal(gh_config_set(&c, "model b", "upstream_url", "http://x:2", err, sizeof(err)),
+                     GH_OK);
+    assert_int_equal(gh_config_set(&c, "model b", "style", "openai", err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_config_set(&c, "model a", "fallbacks", "b", err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "OpenAI"));
 }
 
 static void default_models_are_priced_mocks(void **state)
@@ -346,6 +423,7 @@ int main(void)
         cmocka_unit_test(missing_file_is_an_io_error), cmocka_unit_test(addresses_split),
         cmocka_unit_test(example_config_is_accurate),
         cmocka_unit_test(models_are_parsed),
+        cmocka_unit_test(deployments_are_parsed),
         cmocka_unit_test(default_models_are_priced_mocks),
         cmocka_unit_test(billing_options_are_checked),
         cmocka_unit_test(tiers_are_parsed_and_checked),

@@ -1,10 +1,11 @@
 // /staff: the platform team's page (accounts made staff with `gatehouse staff add`). The
 // queue of limit increase requests of every organization, approved (optionally with custom
 // limits) or declined with a note, recent decisions, and organizations moved between tiers by
-// hand. Everyone else is told the page is not for them.
+// hand, and each model's deployments (upstream servers) with their health. Everyone else is
+// told the page is not for them.
 //
 // API: GET /staff/api/limit_requests, POST …/{id}/approve and …/{id}/decline,
-// GET /staff/api/organizations, GET …/{id}/limits, POST …/{id}/tier.
+// GET /staff/api/organizations, GET …/{id}/limits, POST …/{id}/tier, GET /staff/api/deployments.
 import { get, post, getPage, ApiError } from '../api.js';
 import { h, icon, field, formDialog, toast, dataTable, loadingBlock, errorBlock, statusBadge } from '../dom.js';
 import { timeEl } from '../format.js';
@@ -18,7 +19,7 @@ export function render(ctx) {
     h('header.page-header',
       h('div',
         h('h1.page-title', 'Staff'),
-        h('p.page-lead', 'Review requests for higher limits and set organizations’ tiers. Every decision is mailed to the organization’s admins and written to its audit log.'))));
+        h('p.page-lead', 'Review requests for higher limits, set organizations’ tiers and watch each model’s upstream servers. Every decision is mailed to the organization’s admins and written to its audit log.'))));
   if (!ctx.session.account.is_staff) {
     page.append(h('section.card.empty-state', { 'aria-labelledby': 'staff-no-access' },
       h('div.empty-icon', icon('lock', 'icon icon-lg')),
@@ -28,6 +29,7 @@ export function render(ctx) {
   }
   const queue = h('div', loadingBlock('Loading requests…'));
   const decided = h('div', loadingBlock('Loading decisions…'));
+  const deployments = h('div', loadingBlock('Loading deployments…'));
   const orgList = h('div', loadingBlock('Loading organizations…'));
   const search = h('input.input#staff-org-search', { type: 'search', placeholder: 'Name or id', 'aria-label': 'Search organizations' });
   let tiers = [];
@@ -40,7 +42,22 @@ export function render(ctx) {
     orgsCard(),
     h('section.card', { 'aria-labelledby': 'staff-decided-title' },
       h('div.card-header', h('h2.card-title#staff-decided-title', 'Recent decisions')),
-      h('div.card-body.card-body-flush', h('div.card-section', decided))));
+      h('div.card-body.card-body-flush', h('div.card-section', decided))),
+    h('section.card', { 'aria-labelledby': 'staff-deploy-title' },
+      h('div.card-header', h('h2.card-title#staff-deploy-title', 'Model deployments'),
+        h('p.card-lead', 'Upstream servers of each model. A failing deployment is taken out of rotation for a while, then one request tries it again.')),
+      h('div.card-body.card-body-flush', h('div.card-section', deployments))));
+
+  async function loadDeployments() {
+    try {
+      const r = await get(`${API}/deployments`, { signal: ctx.signal });
+      if (ctx.stale()) return;
+      deployments.replaceChildren(deploymentsTable(r.data));
+    } catch (e) {
+      if (ctx.stale() || !(e instanceof ApiError)) return;
+      deployments.replaceChildren(errorBlock(`Could not load the deployments. ${e.message}`, loadDeployments));
+    }
+  }
 
   async function loadQueue() {
     try {
@@ -57,6 +74,39 @@ export function render(ctx) {
       if (ctx.stale() || !(e instanceof ApiError)) return;
       queue.replaceChildren(errorBlock(`Could not load the requests. ${e.message}`, loadQueue));
     }
+  }
+
+  function deploymentsTable(models) {
+    if (!models.length) return h('p.muted.card-padded', 'No model is served by an upstream server.');
+    const table = dataTable({
+      label: 'Model deployments',
+      columns: [
+        { label: 'Model', className: 'col-primary' },
+        { label: 'Deployment', className: 'col-text' },
+        { label: 'Weight' },
+        { label: 'Health' },
+        { label: 'In flight' },
+        { label: 'Requests' },
+        { label: 'Errors' },
+      ],
+    });
+    const healthText = { up: 'Healthy', ejected: 'Ejected', trial: 'On trial' };
+    for (const m of models) {
+      m.deployments.forEach((d, i) => {
+        table.addRow([
+          i === 0 ? h('span.cell-stack', h('span.cell-title', m.display_name), h('span.cell-sub', m.model),
+            m.fallbacks.length ? h('span.cell-sub', `Falls back to ${m.fallbacks.join(', ')}`) : null) : '',
+          h('span.break', d.url),
+          String(d.weight),
+          statusBadge(`deploy-${d.health}`, healthText[d.health] || d.health),
+          String(d.in_flight),
+          String(d.requests),
+          h('span.cell-stack', h('span', String(d.errors)),
+            d.ejections ? h('span.cell-sub', `${d.ejections} ejection${d.ejections === 1 ? '' : 's'}`) : null),
+        ], { dataset: { model: m.model, deployment: String(i) } });
+      });
+    }
+    return table.el;
   }
 
   function requestsTable(list, actions) {
@@ -210,6 +260,7 @@ export function render(ctx) {
 
   loadTiers().catch(() => []).then(() => { if (!ctx.stale()) loadQueue(); });
   loadOrgs();
+  loadDeployments();
   return page;
 }
 

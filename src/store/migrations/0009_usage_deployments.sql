@@ -1,0 +1,6 @@
+-- Several deployments per model, and fallbacks (issue 15). A usage event names, besides the
+-- model that served it (`model`, which reports group by and whose prices were charged), the
+-- model the client asked for when a fallback served instead (NULL when it is `model`), and
+-- the deployment (upstream base URL) that served it (NULL for the built-in mock).
+ALTER TABLE usage_events ADD COLUMN requested_model TEXT;
+ALTER TABLE usage_events ADD COLUMN deployment TEXT;
