@@ -143,6 +143,14 @@ gh_err_t gh_notify_add(gh_app_t *app, const gh_actor_t *actor, const gh_spend_no
     r.percent = strcmp(in->kind, "spend_percent") ? 0 : in->percent;
     r.created_at = app->now();
     snprintf(r.created_by, sizeof(r.created_by), "%s", actor->label);
+    /* The month's spend from here on is kept by the check as usage is charged; it starts
+     * from the ledger, read in this transaction (writers are serialized: no charge falls
+     * between the sum and the row). */
+    int64_t spend = 0;
+    if ((rc = gh_store_ledger_usage_since(db, actor->org_id, gh_utc_month_start_s(r.created_at),
+                                          &spend)) ||
+        (rc = gh_store_spend_state_put(db, actor->org_id, gh_utc_month_key(r.created_at), spend)))
+        goto out_rollback;
     json_t *details = json_pack("{s:s, s:s}", "kind", r.kind, "threshold", what);
     if ((rc = gh_store_spend_notif_insert(db, &r)) ||
         (rc = gh_audit(app, db, actor, "limits.notification_added", "spend_notification", r.id,
@@ -245,7 +253,7 @@ static gh_err_t mail_notice(gh_app_t *app, gh_db_t *db, const char *org_id, cons
     return GH_OK;
 }
 
-gh_err_t gh_notify_check(gh_app_t *app, gh_db_t *db, const char *org_id)
+gh_err_t gh_notify_check(gh_app_t *app, gh_db_t *db, const char *org_id, int64_t cost_nusd)
 {
     rules_t rules = {.n = 0};
     int64_t now = app->now();
@@ -257,11 +265,23 @@ gh_err_t gh_notify_check(gh_app_t *app, gh_db_t *db, const char *org_id)
     gh_org_settings_t org;
     if ((rc = gh_store_org_settings_get(db, org_id, &org)))
         return rc == GH_ENOTFOUND ? GH_OK : rc;
+    /* The month's spend, kept up to date here: this charge added, a new month started over. */
     int64_t spend = 0, limit = 0;
-    if ((rc = gh_store_ledger_usage_since(db, org_id, gh_utc_month_start_s(now), &spend)))
+    int32_t kept_month = 0;
+    rc = gh_store_spend_state_get(db, org_id, &kept_month, &spend);
+    if (rc == GH_ENOTFOUND) /* rules from before the state existed: once from the ledger */
+        rc = gh_store_ledger_usage_since(db, org_id, gh_utc_month_start_s(now), &spend);
+    else if (!rc && kept_month != month)
+        spend = cost_nusd;
+    else if (!rc)
+        spend += cost_nusd;
+    if (rc || (rc = gh_store_spend_state_put(db, org_id, month, spend)))
         return rc;
-    gh_org_quota_t q;
-    if (app->admission && !gh_admission_org_quota(app->admission, db, org_id, &q))
+    bool any_percent = false;
+    for (size_t i = 0; i < rules.n; i++)
+        any_percent |= !strcmp(rules.r[i].kind, "spend_percent");
+    gh_org_quota_t q; /* the effective monthly limit, only when a rule needs it */
+    if (any_percent && app->admission && !gh_admission_org_quota(app->admission, db, org_id, &q))
         limit = q.monthly_limit_nusd;
     gh_billing_account_t acct;
     bool have_acct = gh_store_billing_account_get(db, org_id, &acct) == GH_OK;

@@ -39,11 +39,12 @@ gh_err_t gh_notify_add(gh_app_t *app, const gh_actor_t *actor, const gh_spend_no
 gh_err_t gh_notify_remove(gh_app_t *app, const gh_actor_t *actor, const char *id, char *msg,
                           size_t msg_size);
 
-/* Checks `org_id`'s rules on `db`, inside the caller's transaction (the usage writer's, after
- * the usage was charged): a rule reached and not yet notified is marked and its mail queued
- * to the admins and billing members. Cheap when the organization has no rule (one indexed
- * read). Call gh_notify_committed after the commit. */
-gh_err_t gh_notify_check(gh_app_t *app, gh_db_t *db, const char *org_id);
+/* Checks `org_id`'s rules on `db`, inside the caller's transaction (the usage writer's, right
+ * after `cost_nusd` of usage was charged, on every charge): adds the cost to the month's spend
+ * it keeps, and marks a rule reached and not yet notified and queues its mail to the admins
+ * and billing members. Cheap when the organization has no rule (one indexed read), and a few
+ * primary-key reads when it has. Call gh_notify_committed after the commit. */
+gh_err_t gh_notify_check(gh_app_t *app, gh_db_t *db, const char *org_id, int64_t cost_nusd);
 
 /* After the commit of a transaction that ran gh_notify_check: wakes the mailer when a
  * notice was queued. Never waits. */

@@ -48,6 +48,13 @@ gh_err_t gh_store_spend_notif_mark(gh_db_t *db, const char *id, int32_t month, i
 /* Sets when a balance rule was notified (0: not, or the balance is back above it). */
 gh_err_t gh_store_spend_notif_balance_set(gh_db_t *db, const char *id, int64_t notified_at);
 
+/* The month's spend the check keeps for `org_id`: GH_ENOTFOUND when there is none. */
+gh_err_t gh_store_spend_state_get(gh_db_t *db, const char *org_id, int32_t *month,
+                                  int64_t *spend_nusd);
+/* Creates or replaces it. */
+gh_err_t gh_store_spend_state_put(gh_db_t *db, const char *org_id, int32_t month,
+                                  int64_t spend_nusd);
+
 /* Attaches `html` to the mail this connection queued last (gh_store_outbox_add, just
  * before, in the same transaction). */
 gh_err_t gh_store_outbox_html_attach(gh_db_t *db, const char *html);

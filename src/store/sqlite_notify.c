@@ -145,6 +145,40 @@ gh_err_t gh_store_spend_notif_balance_set(gh_db_t *db, const char *id, int64_t n
     return gh_sqlite_exec(db, st);
 }
 
+gh_err_t gh_store_spend_state_get(gh_db_t *db, const char *org_id, int32_t *month,
+                                  int64_t *spend_nusd)
+{
+    static const char sql[] =
+        "SELECT month, spend_nusd FROM spend_notify_state WHERE org_id = ?";
+    sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
+    if (!st)
+        return GH_ESTORE;
+    gh_sqlite_bind_str(st, 1, org_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *month = sqlite3_column_int(st, 0);
+        *spend_nusd = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return GH_OK;
+    return rc == SQLITE_DONE ? GH_ENOTFOUND : gh_sqlite_step_err(db, rc);
+}
+
+gh_err_t gh_store_spend_state_put(gh_db_t *db, const char *org_id, int32_t month,
+                                  int64_t spend_nusd)
+{
+    static const char sql[] = "INSERT OR REPLACE INTO spend_notify_state (org_id, month, "
+                              "spend_nusd) VALUES (?, ?, ?)";
+    sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
+    if (!st)
+        return GH_ESTORE;
+    gh_sqlite_bind_str(st, 1, org_id);
+    sqlite3_bind_int(st, 2, month);
+    sqlite3_bind_int64(st, 3, spend_nusd);
+    return gh_sqlite_exec(db, st);
+}
+
 /* ---- the HTML part of queued mail ---- */
 
 gh_err_t gh_store_outbox_html_attach(gh_db_t *db, const char *html)

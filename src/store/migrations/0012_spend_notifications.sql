@@ -34,6 +34,15 @@ CREATE TABLE spend_notifications_sent (
     PRIMARY KEY (notification_id, month)
 ) STRICT, WITHOUT ROWID;
 
+-- The month's spend of an organization that has rules, kept by the check as usage is charged
+-- (so a check never sums a month of ledger entries); set from the ledger when a rule is added,
+-- in that rule's transaction. `month` is YYYYMM (UTC); a charge in a later month starts over.
+CREATE TABLE spend_notify_state (
+    org_id     TEXT PRIMARY KEY,
+    month      INTEGER NOT NULL,
+    spend_nusd INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
 -- The HTML alternative of a queued mail, written with its mail_outbox row and deleted when
 -- the mail is sent (it holds the same links as the text).
 CREATE TABLE mail_outbox_html (
