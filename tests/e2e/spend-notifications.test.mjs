@@ -2,7 +2,8 @@
 // the month's spend (an amount, or a percentage of the monthly spend limit) and on the credit
 // balance; real model calls through the gateway cross them, and the usage writer queues
 // exactly one mail per threshold per month (one per balance fall) to admins and billing
-// members only, in the transaction that charges the usage, so a restart sends nothing again.
+// members only, in the transaction that charges the usage, so a restart sends nothing again
+// and a SIGKILL right after the crossing calls neither loses the notice nor doubles it.
 // The Organization API validates with messages a person can act on, and records audit events.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -205,6 +206,28 @@ describe('spend notifications', () => {
     const unsent = sqlite(server, 'SELECT count(*) FROM mail_outbox WHERE sent_at_ms IS NULL;').trim();
     assert.equal(unsent, '0');
     assert.equal(server.outbox().filter((m) => /^Gatehouse: /.test(m.subject ?? '')).length, 6);
+  });
+
+  test('SIGKILL right after the crossing calls: after the restart, exactly one notice per contact', async () => {
+    assert.ok(c, 'the first tests ran');
+    const q = await orgWithKey(server, 'Crash Co');
+    const qb = await addMember(server, q.admin, 'billing');
+    await grant(server, q.admin, q.orgId, '10.00');
+    const r = await q.admin.post(N, { kind: 'spend_amount', amount_usd: usd(2n * c) });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    // Three calls answered (their usage is in the journal, maybe not yet in the database),
+    // then the server dies at once.
+    for (const x of await Promise.all([0, 1, 2].map(() => call(server, q.key, DIME)))) assert.equal(x.status, 200, x.text);
+    server.child.kill('SIGKILL');
+    await server.waitExit();
+    server = await startServer({ ...options, dataDir: server.dataDir });
+    await committed(q.orgId, 3);
+    const subject = `Gatehouse: Crash Co spent $${usd(2n * c)} this month`;
+    const rows = noticeRows([q.email, qb.email]);
+    assert.deepEqual(rows.map((x) => x.subject), [subject, subject]);
+    assert.deepEqual(rows.map((x) => x.to).sort(), [q.email, qb.email].sort());
+    await until(() => server.outbox().filter((m) => m.subject === subject).length >= 2, 'the two notices sent');
+    assert.equal(server.outbox().filter((m) => m.subject === subject).length, 2);
   });
 
   test('the balance notice waits while auto-reload is on, and comes again after a new fall', async () => {
