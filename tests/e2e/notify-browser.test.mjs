@@ -3,7 +3,7 @@
 // server's refusal of a duplicate is shown in the dialog), sees one marked "Sent" after real
 // calls cross it, and removes one after a confirmation (cancelling keeps it). A billing
 // member sees the card; a developer does not. Screenshots notify-limits.png (1280×800) and
-// notify-limits-mobile.png (390×844) land in tests/e2e/artifacts/.
+// notify-limits-mobile.png and notify-dialog-mobile.png (390×844) land in tests/e2e/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -159,6 +159,14 @@ test('on a phone, for a billing member; a developer does not see the card', asyn
   assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling');
   await card(p).getByRole('button', { name: 'Add Notification' }).waitFor();
   await shot(p, 'notify-limits-mobile.png');
+  // The dialog on a phone, with the percentage's hint naming the limit.
+  await card(p).getByRole('button', { name: 'Add Notification' }).click();
+  const dlg = p.getByRole('dialog', { name: 'Add a spend notification' });
+  await dlg.getByLabel('Notify when').selectOption('spend_percent');
+  await dlg.getByText('A whole number from 1 to 100. The monthly limit is $10.00 now.').waitFor();
+  await p.screenshot({ path: join(ARTIFACTS, 'notify-dialog-mobile.png'), animations: 'disabled' });
+  await dlg.getByRole('button', { name: 'Cancel' }).click();
+  await dlg.waitFor({ state: 'detached' });
   await p.context().close();
 
   const dev = await addMember(server, org.admin, 'developer');

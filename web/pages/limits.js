@@ -464,8 +464,8 @@ function limitDialog(l) {
 // undefined when cancelled.
 function notificationDialog(l) {
   const kind = h('select.input.select', { name: 'kind' },
-    h('option', { value: 'spend_amount' }, 'Monthly spend reaches an amount'),
-    h('option', { value: 'spend_percent' }, 'Monthly spend reaches a percentage of the limit'),
+    h('option', { value: 'spend_amount' }, 'Spend reaches an amount'),
+    h('option', { value: 'spend_percent' }, 'Spend reaches a % of the limit'),
     h('option', { value: 'balance_below' }, 'Credit balance falls below an amount'));
   const kindField = field(kind, { label: 'Notify when' });
   const amount = moneyField('amount', 'Amount (USD)');
