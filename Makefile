@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.deps/node/bin:$(PATH)
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
-PKGS := libmicrohttpd libh2o-evloop libcurl jansson sqlite3 libsodium inih openssl zlib
+PKGS := libmicrohttpd libh2o-evloop libcurl jansson sqlite3 libpq libsodium inih openssl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -20,10 +20,11 @@ LDLIBS := $(PKG_LIBS) -lhpdf -lpthread -lm
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-SRC := $(sort $(wildcard src/*/*.c))
+SRC := $(sort $(wildcard src/*/*.c src/store/postgres/*.c))
 WEB := $(sort $(shell find web -type f 2>/dev/null))
 MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
-GEN := build/gen/assets.c build/gen/migrations.c
+PG_MIGRATIONS := $(sort $(wildcard src/store/postgres/migrations/*.sql))
+GEN := build/gen/assets.c build/gen/migrations.c build/gen/pg_migrations.c
 LIB_SRC := $(SRC) $(GEN)
 
 OBJ := $(patsubst %.c,build/obj/%.o,$(LIB_SRC))
@@ -50,6 +51,10 @@ build/gen/assets.c: build/tools/embed $(WEB)
 build/gen/migrations.c: build/tools/embed $(MIGRATIONS)
 	@mkdir -p $(@D)
 	$(call say,EMBED,$@)build/tools/embed migrations src/store/migrations $@ $(MIGRATIONS)
+
+build/gen/pg_migrations.c: build/tools/embed $(PG_MIGRATIONS)
+	@mkdir -p $(@D)
+	$(call say,EMBED,$@)build/tools/embed pg_migrations src/store/postgres/migrations $@ $(PG_MIGRATIONS)
 
 build/obj/%.o: %.c | $(GEN)
 	@mkdir -p $(@D)
@@ -152,7 +157,7 @@ fuzz: $(FUZZ_BIN)
 E2E_RUN = node --test --test-timeout=$(E2E_FILE_TIMEOUT_MS) \
 	--test-reporter=spec --test-reporter-destination=stdout \
 	--test-reporter=tap --test-reporter-destination=$(RESULTS)/$(1).tap tests/e2e/; \
-	rc=$$?; scripts/tap-count.sh $(1) $(RESULTS)/$(1).tap && exit $$rc
+	rc=$$?; RESULTS=$(RESULTS) scripts/tap-count.sh $(1) $(RESULTS)/$(1).tap && exit $$rc
 
 e2e: build/gatehouse
 	@mkdir -p $(RESULTS); $(call E2E_RUN,e2e)

@@ -19,6 +19,7 @@ apt_pkgs=(
   build-essential pkg-config ca-certificates
   libmicrohttpd-dev libh2o-evloop-dev libssl-dev zlib1g-dev libuv1-dev
   libcurl4-openssl-dev libjansson-dev libjsmn-dev libsqlite3-dev sqlite3
+  postgresql libpq-dev
   libsodium-dev libinih-dev libhpdf-dev libcmocka-dev
   chromium poppler-utils openssl clang libclang-rt-14-dev procps
 )

@@ -5,7 +5,7 @@
 #   test-summary.sh RESULTS EXIT_CODE_OF_THE_RUN DEADLINE_S
 set -u
 dir=$1 rc=$2 deadline=$3
-passed=0 failed=0 skipped=0
+passed=0 failed=0 skipped=0 missing=0
 echo "== summary"
 for step in unit unit-san fuzz e2e e2e-san; do
   f="$dir/$step.txt"
@@ -16,12 +16,18 @@ for step in unit unit-san fuzz e2e e2e-san; do
     passed=$((passed + p)) failed=$((failed + f_)) skipped=$((skipped + s))
   else
     echo "  $step: did not run"
+    missing=1
   fi
 done
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
   echo "  the whole run passed its deadline of ${deadline}s and was stopped"
 fi
-# A run that failed without a failed test (a build error, a deadline) still reads as failed.
+# A run that failed without a failed test (a build error, a deadline) still reads as failed,
+# and so does a run that claims success without the counts of every runner.
+if [ "$rc" -eq 0 ] && [ "$missing" -ne 0 ]; then
+  echo "  a runner left no counts although the run succeeded"
+  rc=1
+fi
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "test: $passed passed, $failed failed, $skipped skipped"
 exit "$rc"

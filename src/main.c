@@ -1,7 +1,7 @@
 /* gatehouse: the command line. `serve` runs both planes; `migrate` brings the database schema
  * up to date; `credits` and `ledger` are staff tools for billing; `staff` makes accounts
- * platform staff; `version` prints the version. Every subcommand takes --config and
- * --data-dir. */
+ * platform staff; `version` prints the version. Every subcommand that opens the store takes
+ * --config, --data-dir and --store. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -31,6 +31,8 @@
 #include "lib/mail.h"
 #include "lib/money.h"
 #include "lib/throttle.h"
+#include "store/postgres/pg.h"
+#include "store/postgres/pg_migrate.h"
 #include "store/store.h"
 
 #ifndef GH_VERSION
@@ -69,6 +71,9 @@ static const char help_text[] =
     "  --config FILE          Read settings from FILE (default: built-in defaults;\n"
     "                         see gatehouse.ini.example for every option)\n"
     "  --data-dir DIR         Where the database and the mail outbox live (default: var)\n"
+    "  --store URL            The store: sqlite:PATH (default: sqlite:DATA_DIR/gatehouse.db)\n"
+    "                         or postgresql://USER@HOST:PORT/DATABASE (for now only\n"
+    "                         `migrate` runs on PostgreSQL); wins over [store] url\n"
     "  --listen ADDR:PORT     Console and Organization API address (serve; default\n"
     "                         127.0.0.1:8080; port 0 picks a free port)\n"
     "  --api-listen ADDR:PORT Model API address (serve; default 127.0.0.1:8081)\n"
@@ -77,6 +82,7 @@ static const char help_text[] =
 typedef struct {
     const char *config;
     const char *data_dir;
+    const char *store;
     const char *listen;
     const char *api_listen;
     const char *org;    /* credits, ledger */
@@ -97,6 +103,8 @@ static int parse_args(int argc, char **argv, int skip, cli_t *cli, int allowed)
             dst = &cli->config;
         else if (!strcmp(a, "--data-dir"))
             dst = &cli->data_dir;
+        else if (!strcmp(a, "--store"))
+            dst = &cli->store;
         else if ((allowed & ARGS_SERVE) && !strcmp(a, "--listen"))
             dst = &cli->listen;
         else if ((allowed & ARGS_SERVE) && !strcmp(a, "--api-listen"))
@@ -133,17 +141,18 @@ static int load_config(const cli_t *cli, gh_config_t *cfg)
         return -1;
     }
     struct {
-        const char *value, *section, *key;
+        const char *value, *section, *key, *flag;
     } overrides[] = {
-        {cli->data_dir, "server", "data_dir"},
-        {cli->listen, "server", "listen"},
-        {cli->api_listen, "server", "api_listen"},
+        {cli->data_dir, "server", "data_dir", "--data-dir"},
+        {cli->store, "store", "url", "--store"},
+        {cli->listen, "server", "listen", "--listen"},
+        {cli->api_listen, "server", "api_listen", "--api-listen"},
     };
     for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++) {
         if (overrides[i].value &&
             gh_config_set(cfg, overrides[i].section, overrides[i].key, overrides[i].value, err,
                           sizeof(err))) {
-            fprintf(stderr, "gatehouse: --%s: %s\n", overrides[i].key, err);
+            fprintf(stderr, "gatehouse: %s: %s\n", overrides[i].flag, err);
             return -1;
         }
     }
@@ -167,11 +176,54 @@ static int load_config(const cli_t *cli, gh_config_t *cfg)
     return 0;
 }
 
+/* Until the store's backend dispatch exists, only `migrate` runs on PostgreSQL: every other
+ * command says so instead of pretending. */
+static int sqlite_only(const gh_config_t *cfg, const char *command)
+{
+    if (!cfg->store_postgres)
+        return 0;
+    fprintf(stderr,
+            "gatehouse: %s: the PostgreSQL store is not complete yet; so far only `gatehouse "
+            "migrate` works on it. Use the SQLite store (the default, or --store sqlite:PATH)\n",
+            command);
+    return -1;
+}
+
+/* gatehouse migrate --store postgresql://...: the PostgreSQL schema, under the migrations
+ * runner's advisory lock. */
+static int migrate_postgres(const gh_config_t *cfg)
+{
+    gh_pg_options_t opt;
+    gh_pg_options_defaults(&opt);
+    opt.url = cfg->store_url;
+    opt.password = cfg->store_password_env[0] ? getenv(cfg->store_password_env) : NULL;
+    char err[600], where[300];
+    gh_pg_describe(cfg->store_url, where, sizeof(where));
+    gh_pg_conn_t *c;
+    if (gh_pg_connect(&opt, &c, err, sizeof(err))) {
+        fprintf(stderr, "gatehouse: %s\n", err);
+        return 1;
+    }
+    int applied = 0, version = 0;
+    gh_err_t rc = gh_pg_migrate(c, gh_embed_pg_migrations, &applied, &version, err,
+                                sizeof(err));
+    gh_pg_disconnect(c);
+    if (rc) {
+        fprintf(stderr, "gatehouse: %s\n", err);
+        return 1;
+    }
+    printf("PostgreSQL database %s is at schema version %d (%d migration%s applied now)\n",
+           where, version, applied, applied == 1 ? "" : "s");
+    return 0;
+}
+
 static int cmd_migrate(const cli_t *cli)
 {
     gh_config_t cfg;
     if (load_config(cli, &cfg))
         return 1;
+    if (cfg.store_postgres)
+        return migrate_postgres(&cfg);
     char err[600];
     gh_store_t *store;
     if (gh_store_open(&store, cfg.db_path, err, sizeof(err))) {
@@ -217,7 +269,7 @@ static void *second_signal_main(void *arg)
 static int cmd_serve(const cli_t *cli)
 {
     static gh_config_t cfg; /* outlives every thread */
-    if (load_config(cli, &cfg))
+    if (load_config(cli, &cfg) || sqlite_only(&cfg, "serve"))
         return 1;
 
     /* Signals are taken by this thread alone, with sigwait; every thread started from here
@@ -350,9 +402,9 @@ out:
 
 /* Opens the store for a staff command: the configuration, the database (migrated) and an
  * application without a provider or servers. */
-static int staff_open(const cli_t *cli, gh_config_t *cfg, gh_app_t *app)
+static int staff_open(const cli_t *cli, const char *command, gh_config_t *cfg, gh_app_t *app)
 {
-    if (load_config(cli, cfg))
+    if (load_config(cli, cfg) || sqlite_only(cfg, command))
         return -1;
     char err[600];
     memset(app, 0, sizeof(*app));
@@ -370,7 +422,7 @@ static int cmd_credits(int argc, char **argv)
 {
     static const char usage[] =
         "usage: gatehouse credits grant|clawback --org ID --usd AMOUNT --reason TEXT "
-        "[--config FILE] [--data-dir DIR]\n";
+        "[--config FILE] [--data-dir DIR] [--store URL]\n";
     cli_t cli = {0};
     if (argc < 3 || (strcmp(argv[2], "grant") && strcmp(argv[2], "clawback")) ||
         parse_args(argc, argv, 3, &cli, ARGS_ORG | ARGS_CREDITS) || !cli.org || !cli.usd ||
@@ -386,7 +438,7 @@ static int cmd_credits(int argc, char **argv)
     }
     gh_config_t cfg;
     gh_app_t app;
-    if (staff_open(&cli, &cfg, &app))
+    if (staff_open(&cli, argv[1], &cfg, &app))
         return 1;
     /* Staff act under their login name, which the organization's audit log shows. */
     gh_actor_t staff = {.kind = GH_ACTOR_STAFF, .role = GH_ROLE_ADMIN};
@@ -434,13 +486,14 @@ static int cmd_ledger(int argc, char **argv)
 {
     cli_t cli = {0};
     if (argc < 3 || strcmp(argv[2], "check") || parse_args(argc, argv, 3, &cli, ARGS_ORG)) {
-        fputs("usage: gatehouse ledger check [--org ID] [--config FILE] [--data-dir DIR]\n",
+        fputs("usage: gatehouse ledger check [--org ID] [--config FILE] [--data-dir DIR] "
+              "[--store URL]\n",
               stderr);
         return 2;
     }
     gh_config_t cfg;
     gh_app_t app;
-    if (staff_open(&cli, &cfg, &app))
+    if (staff_open(&cli, argv[1], &cfg, &app))
         return 1;
     int problems = 0;
     gh_err_t rc = gh_billing_ledger_check(&app, cli.org, print_check, NULL, &problems);
@@ -459,13 +512,14 @@ static int cmd_staff(int argc, char **argv)
     cli_t cli = {0};
     if (argc < 4 || (strcmp(argv[2], "add") && strcmp(argv[2], "remove")) ||
         parse_args(argc, argv, 4, &cli, 0)) {
-        fputs("usage: gatehouse staff add|remove EMAIL [--config FILE] [--data-dir DIR]\n",
+        fputs("usage: gatehouse staff add|remove EMAIL [--config FILE] [--data-dir DIR] "
+              "[--store URL]\n",
               stderr);
         return 2;
     }
     gh_config_t cfg;
     gh_app_t app;
-    if (staff_open(&cli, &cfg, &app))
+    if (staff_open(&cli, argv[1], &cfg, &app))
         return 1;
     char msg[600] = "", by[128];
     const char *user = getenv("USER");

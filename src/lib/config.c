@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <stddef.h>
 #include <ini.h>
 #include <stdint.h>
@@ -727,6 +728,77 @@ const gh_model_cfg_t *gh_config_model(const gh_config_t *cfg, const char *name, 
     return NULL;
 }
 
+gh_err_t gh_config_store_url(const char *url, bool *postgres, char *err, size_t err_size)
+{
+    if (!strncmp(url, "sqlite:", 7)) {
+        if (!url[7]) {
+            snprintf(err, err_size, "url sqlite: needs a file, like sqlite:var/gatehouse.db");
+            return GH_EINVAL;
+        }
+        *postgres = false;
+        return GH_OK;
+    }
+    if (strncmp(url, "postgresql://", 13) && strncmp(url, "postgres://", 11)) {
+        snprintf(err, err_size,
+                 "url must be sqlite:PATH or postgresql://USER@HOST:PORT/DATABASE, not \"%.80s\"",
+                 url);
+        return GH_EINVAL;
+    }
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &msg);
+    if (!opts) {
+        /* libpq's message names the part it could not read, never a password's value. */
+        size_t n = msg ? strcspn(msg, "\n") : 0;
+        snprintf(err, err_size, "url is not a valid PostgreSQL URI: %.*s", (int)n,
+                 msg ? msg : "out of memory");
+        PQfreemem(msg);
+        return GH_EINVAL;
+    }
+    bool has_password = false;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (!strcmp(o->keyword, "password") && o->val && *o->val)
+            has_password = true;
+    PQconninfoFree(opts);
+    if (has_password) {
+        snprintf(err, err_size,
+                 "url must not contain a password (it would sit in the file and in process "
+                 "lists): set [store] password_env to the name of an environment variable "
+                 "holding it, or use PGPASSWORD or ~/.pgpass");
+        return GH_EINVAL;
+    }
+    *postgres = true;
+    return GH_OK;
+}
+
+static gh_err_t set_store_url(gh_config_t *c, const char *value, char *err, size_t err_size)
+{
+    bool postgres;
+    gh_err_t rc = gh_config_store_url(value, &postgres, err, err_size);
+    if (!rc)
+        rc = set_str(c->store_url, sizeof(c->store_url), value, "url", err, err_size);
+    if (!rc && !postgres)
+        rc = set_str(c->db_path, sizeof(c->db_path), value + 7, "url", err, err_size);
+    return rc;
+}
+
+/* An environment variable's name: letters, digits and '_', not starting with a digit. */
+static gh_err_t set_env_name(char *dst, size_t size, const char *value, const char *key,
+                             char *err, size_t err_size)
+{
+    bool ok = value[0] && !(value[0] >= '0' && value[0] <= '9');
+    for (const char *p = value; *p && ok; p++)
+        ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+             (*p >= '0' && *p <= '9') || *p == '_';
+    if (!ok) {
+        snprintf(err, err_size,
+                 "%s must be the name of an environment variable (letters, digits and _), "
+                 "not \"%.64s\"",
+                 key, value);
+        return GH_EINVAL;
+    }
+    return set_str(dst, size, value, key, err, err_size);
+}
+
 #define KEY(s, k) (!strcmp(section, s) && !strcmp(key, k))
 
 gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, const char *value,
@@ -801,8 +873,18 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
         return set_int(&c->request_timeout_ms, value, 100, 3600000, key, err, err_size);
     if (KEY("store", "busy_timeout_ms"))
         return set_int(&c->db_busy_timeout_ms, value, 10, 600000, key, err, err_size);
-    if (KEY("store", "path"))
-        return set_str(c->db_path, sizeof(c->db_path), value, key, err, err_size);
+    if (KEY("store", "path")) {
+        /* The older spelling of url = sqlite:PATH; the last one set wins. */
+        gh_err_t prc = set_str(c->db_path, sizeof(c->db_path), value, key, err, err_size);
+        if (!prc)
+            c->store_url[0] = '\0';
+        return prc;
+    }
+    if (KEY("store", "url"))
+        return set_store_url(c, value, err, err_size);
+    if (KEY("store", "password_env"))
+        return set_env_name(c->store_password_env, sizeof(c->store_password_env), value, key,
+                            err, err_size);
     if (KEY("log", "format")) {
         if (!strcmp(value, "json") || !strcmp(value, "text")) {
             c->log_json = !strcmp(value, "json");
@@ -937,10 +1019,29 @@ static void strip_trailing_slash(char *s)
 gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size)
 {
     int n;
-    if (!cfg->db_path[0]) {
-        n = snprintf(cfg->db_path, sizeof(cfg->db_path), "%s/gatehouse.db", cfg->data_dir);
-        if (n < 0 || (size_t)n >= sizeof(cfg->db_path))
+    cfg->store_postgres = false;
+    if (cfg->store_url[0]) {
+        gh_err_t urc = gh_config_store_url(cfg->store_url, &cfg->store_postgres, err, err_size);
+        if (urc)
+            return urc;
+    }
+    if (!cfg->store_postgres) {
+        if (!cfg->db_path[0]) {
+            n = snprintf(cfg->db_path, sizeof(cfg->db_path), "%s/gatehouse.db", cfg->data_dir);
+            if (n < 0 || (size_t)n >= sizeof(cfg->db_path))
+                goto too_long;
+        }
+        n = snprintf(cfg->store_url, sizeof(cfg->store_url), "sqlite:%s", cfg->db_path);
+        if (n < 0 || (size_t)n >= sizeof(cfg->store_url))
             goto too_long;
+    } else {
+        cfg->db_path[0] = '\0';
+        if (cfg->store_password_env[0] && !getenv(cfg->store_password_env)) {
+            snprintf(err, err_size,
+                     "[store] password_env names the environment variable %s, which is not set",
+                     cfg->store_password_env);
+            return GH_EINVAL;
+        }
     }
     if (!cfg->outbox_dir[0]) {
         n = snprintf(cfg->outbox_dir, sizeof(cfg->outbox_dir), "%s/outbox", cfg->data_dir);

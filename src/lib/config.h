@@ -96,9 +96,12 @@ typedef struct gh_config {
     int request_timeout_ms;     /* console: a request's head and body must arrive within this */
     gh_proxy_list_t trusted_proxies; /* peers whose X-Forwarded-For / Forwarded is believed */
 
-    /* [store] */
-    char db_path[GH_CONFIG_PATH]; /* default: <data_dir>/gatehouse.db */
-    int db_busy_timeout_ms;       /* how long a statement waits for another writer's lock */
+    /* [store] url (or the older [store] path, which is url = sqlite:PATH) */
+    char store_url[GH_CONFIG_PATH]; /* as given; after finish also the default sqlite:... */
+    bool store_postgres;            /* derived: store_url is a postgresql:// URI */
+    char store_password_env[64];    /* environment variable with the PostgreSQL password */
+    char db_path[GH_CONFIG_PATH];   /* the SQLite file; default: <data_dir>/gatehouse.db */
+    int db_busy_timeout_ms;         /* how long a statement waits for another writer's lock */
 
     /* [log] */
     bool log_json;
@@ -202,6 +205,12 @@ gh_err_t gh_config_set(gh_config_t *cfg, const char *section, const char *key,
 /* Computes derived fields and defaults that depend on other options (paths under data_dir,
  * cookie_secure). Call after loading and after command-line overrides. */
 gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size);
+
+/* Checks a store URL: "sqlite:PATH" or a libpq URI "postgresql://user@host:port/db?..."
+ * (also "postgres://"). A PostgreSQL URI must not carry a password. On GH_OK `postgres`
+ * says which backend it names; otherwise `err` says what is wrong, never echoing a
+ * password. */
+gh_err_t gh_config_store_url(const char *url, bool *postgres, char *err, size_t err_size);
 
 /* The model named `name`, or NULL. */
 const gh_model_cfg_t *gh_config_model(const gh_config_t *cfg, const char *name, size_t len);

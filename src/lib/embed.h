@@ -1,6 +1,6 @@
 /* Files compiled into the binary by tools/embed.c: the console's static files
  * (gh_embed_assets, named like "/index.html") and the SQL migrations (gh_embed_migrations,
- * named like "/0001_init.sql"). Both arrays end with an all-zero entry. */
+ * named like "/0001_init.sql") of each store backend. The arrays end with an all-zero entry. */
 #ifndef GH_LIB_EMBED_H
 #define GH_LIB_EMBED_H
 
@@ -16,6 +16,9 @@ extern const gh_embed_t gh_embed_assets[];
 extern const unsigned long gh_embed_assets_count;
 extern const gh_embed_t gh_embed_migrations[];
 extern const unsigned long gh_embed_migrations_count;
+/* The PostgreSQL store's migrations (src/store/postgres/migrations), named the same way. */
+extern const gh_embed_t gh_embed_pg_migrations[];
+extern const unsigned long gh_embed_pg_migrations_count;
 
 /* The entry named `name` in `table`, or NULL. */
 const gh_embed_t *gh_embed_find(const gh_embed_t *table, const char *name);

@@ -415,6 +415,81 @@ static void model_classes_are_limited(void **state)
     assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_OK);
 }
 
+/* [store] url: sqlite:PATH (the default in data_dir) or a PostgreSQL URI without a password;
+ * the older [store] path still works; the last one set wins (so --store beats the file). */
+static void store_url_is_parsed_and_checked(void **state)
+{
+    (void)state;
+    gh_config_t *c = malloc(sizeof(*c));
+    assert_non_null(c);
+    char err[512];
+
+    gh_config_defaults(c);
+    assert_int_equal(gh_config_set(c, "server", "data_dir", "/srv/gh", err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_config_finish(c, err, sizeof(err)), GH_OK);
+    assert_string_equal(c->store_url, "sqlite:/srv/gh/gatehouse.db");
+    assert_string_equal(c->db_path, "/srv/gh/gatehouse.db");
+    assert_false(c->store_postgres);
+
+    gh_config_defaults(c);
+    assert_int_equal(gh_config_set(c, "store", "url", "sqlite:/data/x.db", err, sizeof(err)),
+                     GH_OK);
+    assert_int_equal(gh_config_finish(c, err, sizeof(err)), GH_OK);
+    assert_string_equal(c->db_path, "/data/x.db");
+    assert_false(c->store_postgres);
+
+    gh_config_defaults(c);
+    assert_int_equal(gh_config_set(c, "store", "path", "/old/spelling.db", err, sizeof(err)),
+                     GH_OK);
+    assert_int_equal(gh_config_set(c, "store", "url",
+                                   "postgresql://gh@db.internal:5433/gatehouse?sslmode=require",
+                                   err, sizeof(err)),
+                     GH_OK);
+    assert_int_equal(gh_config_set(c, "store", "password_env", "GH_TEST_PG_PASSWORD", err,
+                                   sizeof(err)),
+                     GH_OK);
+    setenv("GH_TEST_PG_PASSWORD", "x", 1);
+    assert_int_equal(gh_config_finish(c, err, sizeof(err)), GH_OK);
+    assert_true(c->store_postgres);
+    assert_string_equal(c->db_path, "");
+    assert_string_equal(c->store_password_env, "GH_TEST_PG_PASSWORD");
+    /* The variable named must exist. */
+    unsetenv("GH_TEST_PG_PASSWORD");
+    assert_int_equal(gh_config_finish(c, err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "GH_TEST_PG_PASSWORD, which is not set"));
+
+    /* Refused, each with a message that says what to do, never echoing a password. */
+    const struct {
+        const char *key, *value, *says;
+    } bad[] = {
+        {"url", "postgresql://gh:hunter2@db/gatehouse", "must not contain a password"},
+        {"url", "postgresql://gh@db/gatehouse?password=hunter2", "must not contain a password"},
+        {"url", "mysql://db/gatehouse", "must be sqlite:PATH or postgresql://"},
+        {"url", "/var/lib/gatehouse.db", "must be sqlite:PATH or postgresql://"},
+        {"url", "sqlite:", "needs a file"},
+        {"url", "postgresql://gh@db/gatehouse?nosuchoption=1", "not a valid PostgreSQL URI"},
+        {"password_env", "PG PASSWORD", "name of an environment variable"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        gh_config_defaults(c);
+        err[0] = '\0';
+        assert_int_equal(gh_config_set(c, "store", bad[i].key, bad[i].value, err, sizeof(err)),
+                         GH_EINVAL);
+        if (!strstr(err, bad[i].says))
+            fail_msg("%s = %s: \"%s\" lacks \"%s\"", bad[i].key, bad[i].value, err,
+                     bad[i].says);
+        assert_null(strstr(err, "hunter2"));
+    }
+
+    /* From a file, with the line named on error. */
+    const char *path = write_tmp("[store]\nurl = postgresql://gh:pw@db/x\n");
+    gh_config_defaults(c);
+    assert_int_equal(gh_config_load(c, path, err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, ":2"));
+    unlink(path);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +503,7 @@ int main(void)
         cmocka_unit_test(billing_options_are_checked),
         cmocka_unit_test(tiers_are_parsed_and_checked),
         cmocka_unit_test(model_classes_are_limited),
+        cmocka_unit_test(store_url_is_parsed_and_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
