@@ -184,6 +184,10 @@ void gh_api_limit_requests_list(gh_req_t *req);
 void gh_api_limit_request_create(gh_req_t *req);
 void gh_api_ws_limits_get(gh_req_t *req);
 void gh_api_ws_limits_set(gh_req_t *req);
+/* Spend notifications (src/api/notify.c). */
+void gh_api_notifications_list(gh_req_t *req);
+void gh_api_notification_create(gh_req_t *req);
+void gh_api_notification_delete(gh_req_t *req);
 void gh_api_staff_requests_list(gh_req_t *req);
 void gh_api_staff_deployments(gh_req_t *req);
 void gh_api_staff_request_approve(gh_req_t *req);

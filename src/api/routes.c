@@ -87,6 +87,9 @@ static const gh_route_t routes[] = {
     /* Limits: every member reads, admins change; staff routes check staff themselves. */
     {"GET", "/v1/organizations/limits", gh_api_limits_get, GH_ACCESS_MEMBER},
     {"POST", "/v1/organizations/limits", gh_api_limits_set, GH_ACCESS_ADMIN},
+    {"GET", "/v1/organizations/limits/notifications", gh_api_notifications_list, GH_ACCESS_BILLING},
+    {"POST", "/v1/organizations/limits/notifications", gh_api_notification_create, GH_ACCESS_BILLING},
+    {"DELETE", "/v1/organizations/limits/notifications/{notification_id}", gh_api_notification_delete, GH_ACCESS_BILLING},
     {"GET", "/v1/organizations/limit_requests", gh_api_limit_requests_list, GH_ACCESS_MEMBER},
     {"POST", "/v1/organizations/limit_requests", gh_api_limit_request_create, GH_ACCESS_ADMIN},
     {"GET", "/v1/organizations/workspaces/{workspace_id}/limits", gh_api_ws_limits_get, GH_ACCESS_MEMBER},

@@ -24,6 +24,7 @@ static const char *const actions[] = {
     "limits.spend_limit_removed", "limits.tier_set",
     "workspace.limits_updated", "limit_request.created",
     "limit_request.approved",   "limit_request.declined",
+    "limits.notification_added", "limits.notification_removed",
     NULL,
 };
 

@@ -82,7 +82,8 @@ gh_err_t gh_auth_request_link(gh_app_t *app, const char *email_in, const char *i
     if (rc)
         return rc;
     if ((rc = gh_store_link_insert(db, hash, email, ip, now, now + cfg->link_ttl_s)) ||
-        (rc = gh_outbox_add(app, db, email, subject, body)) || (rc = gh_store_commit(db))) {
+        (rc = gh_outbox_add_action(app, db, email, subject, body, subject, link)) ||
+        (rc = gh_store_commit(db))) {
         gh_store_rollback(db);
         return rc;
     }

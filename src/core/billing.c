@@ -181,8 +181,12 @@ gh_err_t gh_billing_mail_org(gh_app_t *app, gh_db_t *db, const char *org_id, boo
         add_recipient(&r, org.billing_email);
     if (contacts || r.n == 0)
         (void)gh_store_billing_contacts(db, org_id, add_recipient, &r);
+    /* The HTML part's button: the billing page every one of these mails points to. */
+    char link[GH_CONFIG_STR + 32];
+    snprintf(link, sizeof(link), "%s/settings/billing", app->cfg->public_url);
     for (size_t i = 0; i < r.n; i++) {
-        gh_err_t rc = gh_outbox_add(app, db, r.addr[i], subject, body);
+        gh_err_t rc = gh_outbox_add_action(app, db, r.addr[i], subject, body, "Open billing",
+                                           link);
         if (rc == GH_EINVAL) /* an address that cannot be mailed: logged, not a failure */
             gh_log_error("billing: cannot mail \"%s\" for %s to that address", subject, org_id);
         else if (rc)

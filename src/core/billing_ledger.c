@@ -12,6 +12,7 @@
 #include "core/admission.h"
 #include "core/audit.h"
 #include "core/billing_int.h"
+#include "core/notify.h"
 #include "lib/log.h"
 #include "lib/text.h"
 #include "store/store.h"
@@ -142,6 +143,16 @@ gh_err_t gh_billing_charge_usage(gh_app_t *app, gh_db_t *db, const gh_usage_char
             gh_store_rollback(db);
             return rc;
         }
+        /* Spend notifications, in the same transaction as the charge (core/notify.h). A rule
+         * that cannot be checked must not keep the usage out: its own savepoint. */
+        if (!(rc = gh_store_begin(db))) {
+            if ((rc = gh_notify_check(app, db, c->org_id, c->cost_nusd)) ||
+                (rc = gh_store_commit(db))) {
+                gh_store_rollback(db);
+                gh_log_error("billing: spend notifications of %s could not be checked (%s)",
+                             c->org_id, gh_err_name(rc));
+            }
+        }
         if ((rc = gh_store_commit(db)))
             return rc;
     }
@@ -158,6 +169,7 @@ static void usage_committed_cb(void *ctx)
 {
     gh_app_t *app = ctx;
     gh_billing_kick(app->billing);
+    gh_notify_committed(app);
 }
 
 void gh_billing_usage_hook(gh_app_t *app, gh_usage_hook_t *out)

@@ -129,6 +129,13 @@ static gh_err_t mail_invite(gh_app_t *app, gh_db_t *db, const gh_actor_t *actor,
     gh_org_settings_t org;
     if (gh_store_org_settings_get(db, inv->org_id, &org))
         return GH_ESTORE;
+    /* The inviter by name ("Ada Lovelace invited you"), else by email (or an admin key's
+     * name). */
+    const char *inviter = actor->label;
+    gh_account_t who;
+    if (actor->kind == GH_ACTOR_USER && !gh_store_account_get(db, actor->id, &who) &&
+        who.full_name[strspn(who.full_name, " \t")])
+        inviter = who.full_name;
     char link[GH_CONFIG_STR + 128], subject[512], body[4096];
     snprintf(link, sizeof(link), "%s/auth/invite?token=%s", cfg->public_url, token);
     snprintf(subject, sizeof(subject), "You are invited to join %s on %s", org.name,
@@ -143,10 +150,11 @@ static gh_err_t mail_invite(gh_app_t *app, gh_db_t *db, const gh_actor_t *actor,
              "%s\n\n"
              "If you did not expect this invitation, ignore this email.\n\n"
              "— %s\n",
-             actor->label, org.name, cfg->product_name,
+             inviter, org.name, cfg->product_name,
              !strcmp(inv->role, "admin") ? "an" : "a", inv->role, cfg->invite_ttl_days, link,
              cfg->product_name);
-    gh_err_t rc = gh_outbox_add(app, db, inv->email, subject, body);
+    gh_err_t rc = gh_outbox_add_action(app, db, inv->email, subject, body, "Accept invitation",
+                                       link);
     if (!rc && gh_mailer_is_outbox(app->mailer))
         gh_log_info("members: invitation link for %s (outbox mode, no SMTP configured): %s",
                     inv->email, link);

@@ -10,6 +10,8 @@
 
 #include "lib/log.h"
 #include "store/store.h"
+#include "lib/mailhtml.h"
+#include "store/notify.h"
 
 #define RETRY_FIRST_MS 1000
 #define RETRY_MAX_MS (10 * 60 * 1000)
@@ -54,10 +56,16 @@ static void deliver_due(gh_db_t *db, gh_mailer_t *mailer, int lease_ms)
                          gh_err_name(rc));
             return;
         }
-        rc = gh_mail_send(mailer, row.recipient, row.subject, row.body);
+        char *html = NULL;
+        if (gh_store_outbox_html_get(db, row.id, &html)) /* then the text alone goes */
+            gh_log_warn("mail: cannot read the HTML part of mail %lld", (long long)row.id);
+        rc = gh_mail_send_alt(mailer, row.recipient, row.subject, row.body, html);
+        free(html);
         int64_t now = now_ms();
         if (rc == GH_OK) {
             rc = gh_store_outbox_sent(db, row.id, now);
+            if (!rc)
+                rc = gh_store_outbox_html_delete(db, row.id);
             if (rc)
                 gh_log_error("mail: mail %lld to %s was sent but cannot be marked sent (%s)",
                              (long long)row.id, row.recipient, gh_err_name(rc));
@@ -170,14 +178,42 @@ void gh_outbox_stop(gh_outbox_t *o)
     free(o);
 }
 
-gh_err_t gh_outbox_add(gh_app_t *app, gh_db_t *db, const char *to, const char *subject,
-                       const char *body)
+gh_err_t gh_outbox_add_action(gh_app_t *app, gh_db_t *db, const char *to, const char *subject,
+                              const char *body, const char *button_label,
+                              const char *button_url)
 {
     gh_err_t rc = gh_mail_check(to, subject);
     if (rc)
         return rc;
-    (void)app;
-    return gh_store_outbox_add(db, to, subject, body, now_ms());
+    char *html = NULL;
+    if ((rc = gh_mailhtml_render(app->cfg->product_name, subject, body, button_label,
+                                 button_url, &html)))
+        return rc;
+    /* Both rows in the caller's transaction, or in one of their own. */
+    if (!(rc = gh_store_begin(db))) {
+        if ((rc = gh_store_outbox_add(db, to, subject, body, now_ms())) ||
+            (rc = gh_store_outbox_html_attach(db, html)) || (rc = gh_store_commit(db)))
+            gh_store_rollback(db);
+    }
+    free(html);
+    return rc;
+}
+
+gh_err_t gh_outbox_add(gh_app_t *app, gh_db_t *db, const char *to, const char *subject,
+                       const char *body)
+{
+    return gh_outbox_add_action(app, db, to, subject, body, NULL, NULL);
+}
+
+void gh_outbox_wake(gh_app_t *app)
+{
+    gh_outbox_t *o = app->outbox;
+    if (!o)
+        return;
+    pthread_mutex_lock(&o->lock);
+    o->kicked++;
+    pthread_cond_signal(&o->wake);
+    pthread_mutex_unlock(&o->lock);
 }
 
 void gh_outbox_kick(gh_app_t *app)

@@ -32,13 +32,25 @@ gh_err_t gh_outbox_start(gh_outbox_t **out, gh_store_t *store, gh_mailer_t *mail
  * mail due). What is unsent stays in the table for the next start. Safe with NULL. */
 void gh_outbox_stop(gh_outbox_t *o);
 
-/* Queues a mail: a row written on `db`, inside the caller's transaction when there is one.
- * GH_EINVAL when `to` or `subject` cannot be put in a header (a line break). */
+/* Queues a mail: a row written on `db`, inside the caller's transaction when there is one,
+ * with its HTML alternative (lib/mailhtml.h) beside it, so it goes out as
+ * multipart/alternative. GH_EINVAL when `to` or `subject` cannot be put in a header (a line
+ * break). */
 gh_err_t gh_outbox_add(gh_app_t *app, gh_db_t *db, const char *to, const char *subject,
                        const char *body);
+
+/* The same with an action: the HTML part shows `button_url` (a link the text carries on a
+ * line of its own) as a button labelled `button_label` ("Sign in to Gatehouse"). */
+gh_err_t gh_outbox_add_action(gh_app_t *app, gh_db_t *db, const char *to, const char *subject,
+                              const char *body, const char *button_label,
+                              const char *button_url);
 
 /* After the commit that queued mail: has it sent (see above). Never holds a lock while
  * mail is sent. */
 void gh_outbox_kick(gh_app_t *app);
+
+/* Wakes the mailer without waiting for it (for threads that must not wait, like the usage
+ * writer). Without a mailer thread it does nothing: the next kick or start sends the mail. */
+void gh_outbox_wake(gh_app_t *app);
 
 #endif

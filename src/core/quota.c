@@ -105,8 +105,11 @@ static gh_err_t mail_admins(gh_app_t *app, gh_db_t *db, const char *org_id, cons
     (void)gh_store_org_admin_emails(db, org_id, add_recipient, &r);
     if (also)
         add_recipient(&r, also);
+    /* The HTML part's button: the Limits page every one of these mails points to. */
+    char link[GH_CONFIG_STR + 32];
+    snprintf(link, sizeof(link), "%s/settings/limits", app->cfg->public_url);
     for (size_t i = 0; i < r.n; i++) {
-        gh_err_t rc = gh_outbox_add(app, db, r.addr[i], subject, body);
+        gh_err_t rc = gh_outbox_add_action(app, db, r.addr[i], subject, body, "View limits", link);
         if (rc == GH_EINVAL) /* an address that cannot be mailed: logged, not a failure */
             gh_log_error("limits: cannot mail \"%s\" for %s to that address", subject, org_id);
         else if (rc)

@@ -15,6 +15,7 @@
 
 #include "lib/crypto.h"
 #include "lib/log.h"
+#include "lib/mailhtml.h"
 
 #define GH_MAIL_SUBJECT_MAX 2048 /* the encoded Subject header */
 
@@ -127,11 +128,135 @@ static gh_err_t encode_subject(const char *s, char *out, size_t out_size)
     return GH_OK;
 }
 
-/* Formats the whole message (headers, blank line, body with CRLF line ends) into a malloc'd
- * buffer the caller frees. No dot-stuffing here: libcurl does it on the SMTP wire, and the
- * .eml files hold the message as it is. */
+/* A growable message buffer with a hard maximum; `failed` once an append did not fit. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} msgbuf_t;
+
+#define GH_MAIL_MESSAGE_MAX (4 * 1024 * 1024)
+
+static void mb_put_n(msgbuf_t *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > GH_MAIL_MESSAGE_MAX) {
+        b->failed = true;
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 8192;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void mb_put(msgbuf_t *b, const char *s)
+{
+    mb_put_n(b, s, strlen(s));
+}
+
+/* Whether `s` can go as 7bit: ASCII without control characters but tab and line breaks,
+ * lines of at most 998 bytes. */
+static bool is_7bit(const char *s)
+{
+    size_t line = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n') {
+            line = 0;
+            continue;
+        }
+        if (*p >= 0x80 || (*p < 0x20 && *p != '\t' && *p != '\r') || *p == 0x7F || ++line > 998)
+            return false;
+    }
+    return true;
+}
+
+/* Appends `s` with CRLF line ends (a lone LF becomes CRLF). */
+static void put_crlf(msgbuf_t *b, const char *s)
+{
+    const char *from = s;
+    for (const char *p = s; *p; p++) {
+        if (*p != '\n' || (p > s && p[-1] == '\r'))
+            continue;
+        mb_put_n(b, from, (size_t)(p - from));
+        mb_put(b, "\r\n");
+        from = p + 1;
+    }
+    mb_put(b, from);
+}
+
+/* Appends `s` quoted-printable (RFC 2045 6.7): CRLF line ends, lines of at most 76
+ * characters with soft breaks, '=', non-ASCII and control bytes as =XX, a space or tab before
+ * a line end encoded. */
+static void put_qp(msgbuf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t col = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\r' && p[1] == '\n')
+            continue;
+        if (*p == '\n') {
+            mb_put(b, "\r\n");
+            col = 0;
+            continue;
+        }
+        char enc[4];
+        size_t n;
+        bool end = p[1] == '\0' || p[1] == '\n' || (p[1] == '\r' && p[2] == '\n');
+        if ((*p >= 33 && *p <= 126 && *p != '=') || ((*p == ' ' || *p == '\t') && !end)) {
+            enc[0] = (char)*p;
+            n = 1;
+        } else {
+            enc[0] = '=';
+            enc[1] = hex[*p >> 4];
+            enc[2] = hex[*p & 15];
+            n = 3;
+        }
+        if (col + n > 75) { /* room for the soft break's '=' */
+            mb_put(b, "=\r\n");
+            col = 0;
+        }
+        mb_put_n(b, enc, n);
+        col += n;
+    }
+}
+
+/* One body part: its headers, a blank line, `s` in the transfer encoding it needs, and a
+ * closing line break. */
+static void put_part(msgbuf_t *b, const char *type, const char *s)
+{
+    bool plain = is_7bit(s);
+    mb_put(b, "Content-Type: ");
+    mb_put(b, type);
+    mb_put(b, "; charset=utf-8\r\nContent-Transfer-Encoding: ");
+    mb_put(b, plain ? "7bit" : "quoted-printable");
+    mb_put(b, "\r\n\r\n");
+    if (plain)
+        put_crlf(b, s);
+    else
+        put_qp(b, s);
+    if (b->len < 2 || b->p[b->len - 1] != '\n')
+        mb_put(b, "\r\n");
+}
+
+/* Formats the whole message: headers, then multipart/alternative with the text part and the
+ * HTML part (in that order: clients show the last part they can), CRLF line ends. Into a
+ * malloc'd buffer the caller frees. No dot-stuffing here: libcurl does it on the SMTP wire,
+ * and the .eml files hold the message as it is. */
 static char *format_message(gh_mailer_t *m, const char *to, const char *subject_in,
-                            const char *body, size_t *len_out)
+                            const char *body, const char *html, size_t *len_out)
 {
     char subject[GH_MAIL_SUBJECT_MAX];
     if (encode_subject(subject_in, subject, sizeof(subject)))
@@ -141,37 +266,39 @@ static char *format_message(gh_mailer_t *m, const char *to, const char *subject_
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    char msgid[32];
+    char msgid[32], boundary[40];
     gh_random_base62(msgid, 24);
+    /* "=_" never occurs in quoted-printable text, so no part can contain the boundary. */
+    memcpy(boundary, "=_gh", 4);
+    gh_random_base62(boundary + 4, 24);
     const char *domain = strchr(m->from_addr, '@');
 
-    size_t cap = strlen(body) * 2 + 2048;
-    char *buf = malloc(cap);
-    if (!buf)
-        return NULL;
-    int n = snprintf(buf, cap,
+    msgbuf_t b = {0};
+    char head[GH_MAIL_SUBJECT_MAX + 1024 + GH_CONFIG_STR];
+    int n = snprintf(head, sizeof(head),
                      "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n"
                      "Message-ID: <%s%s>\r\nMIME-Version: 1.0\r\n"
-                     "Content-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Transfer-Encoding: 8bit\r\n\r\n",
-                     m->cfg->mail_from, to, subject, date, msgid, domain ? domain : "@localhost");
-    if (n < 0 || (size_t)n >= cap) {
-        free(buf);
+                     "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
+                     "This is a message in two formats: text and HTML.\r\n\r\n--%s\r\n",
+                     m->cfg->mail_from, to, subject, date, msgid, domain ? domain : "@localhost",
+                     boundary, boundary);
+    if (n < 0 || (size_t)n >= sizeof(head))
+        return NULL;
+    mb_put(&b, head);
+    put_part(&b, "text/plain", body);
+    mb_put(&b, "\r\n--");
+    mb_put(&b, boundary);
+    mb_put(&b, "\r\n");
+    put_part(&b, "text/html", html);
+    mb_put(&b, "\r\n--");
+    mb_put(&b, boundary);
+    mb_put(&b, "--\r\n");
+    if (b.failed) {
+        free(b.p);
         return NULL;
     }
-    size_t o = (size_t)n;
-    for (const char *p = body; *p; p++) {
-        if (*p == '\n' && (p == body || p[-1] != '\r'))
-            buf[o++] = '\r';
-        buf[o++] = *p;
-    }
-    if (o < 2 || buf[o - 1] != '\n') {
-        buf[o++] = '\r';
-        buf[o++] = '\n';
-    }
-    buf[o] = '\0';
-    *len_out = o;
-    return buf;
+    *len_out = b.len;
+    return b.p;
 }
 
 static gh_err_t write_outbox(gh_mailer_t *m, const char *msg, size_t len, const char *to)
@@ -291,10 +418,24 @@ gh_err_t gh_mail_check(const char *to, const char *subject)
 
 gh_err_t gh_mail_send(gh_mailer_t *m, const char *to, const char *subject, const char *body)
 {
+    return gh_mail_send_alt(m, to, subject, body, NULL);
+}
+
+gh_err_t gh_mail_send_alt(gh_mailer_t *m, const char *to, const char *subject, const char *body,
+                          const char *html)
+{
     if (gh_mail_check(to, subject))
         return GH_EINVAL;
+    char *made = NULL;
+    if (!html) {
+        gh_err_t rc = gh_mailhtml_render(m->cfg->product_name, subject, body, NULL, NULL, &made);
+        if (rc)
+            return rc;
+        html = made;
+    }
     size_t len;
-    char *msg = format_message(m, to, subject, body, &len);
+    char *msg = format_message(m, to, subject, body, html, &len);
+    free(made);
     if (!msg)
         return GH_ENOMEM;
     gh_err_t rc = gh_mailer_is_outbox(m) ? write_outbox(m, msg, len, to)

@@ -29,10 +29,16 @@ bool gh_mailer_is_outbox(const gh_mailer_t *m);
  * gh_mail_send refuses, checked before a mail is queued. */
 gh_err_t gh_mail_check(const char *to, const char *subject);
 
-/* Sends a plain-text UTF-8 message (a subject that is not plain ASCII is encoded per RFC
- * 2047). `to` is one address; `subject` and `to` must not
- * contain line breaks (GH_EINVAL). GH_EIO when the outbox cannot be written or the SMTP
- * server refuses or times out (logged without the body, which may carry a secret link). */
+/* Sends a UTF-8 message as multipart/alternative: `body` as the text/plain part and `html` as
+ * the text/html part (NULL: made from the text by lib/mailhtml.h, with no button). Each part
+ * is 7bit when it is short-lined ASCII, else quoted-printable; a subject that is not plain
+ * ASCII is encoded per RFC 2047. `to` is one address; `subject` and `to` must not contain
+ * line breaks (GH_EINVAL). GH_EIO when the outbox cannot be written or the SMTP server
+ * refuses or times out (logged without the body, which may carry a secret link). */
+gh_err_t gh_mail_send_alt(gh_mailer_t *m, const char *to, const char *subject, const char *body,
+                          const char *html);
+
+/* gh_mail_send_alt with the HTML part made from the text. */
 gh_err_t gh_mail_send(gh_mailer_t *m, const char *to, const char *subject, const char *body);
 
 #endif

@@ -13,6 +13,7 @@
 #define GH_STORE_OPS_H
 
 #include "store/identity.h"
+#include "store/notify.h"
 #include "store/store.h"
 
 #define GH_STORE_OPS_STORE(X) \
@@ -380,6 +381,32 @@
       (db, issuer, subject, email, now)) \
     X(gh_err_t, identities, \
       (gh_db_t *db, const char *account_id, gh_store_identity_fn fn, void *ctx), \
-      (db, account_id, fn, ctx))
+      (db, account_id, fn, ctx)) \
+    X(gh_err_t, spend_notif_list, \
+      (gh_db_t *db, const char *org_id, int32_t month, gh_store_spend_notif_fn fn, void *ctx), \
+      (db, org_id, month, fn, ctx)) \
+    X(gh_err_t, spend_notif_count, (gh_db_t *db, const char *org_id, int64_t *count), \
+      (db, org_id, count)) \
+    X(gh_err_t, spend_notif_insert, (gh_db_t *db, const gh_spend_notif_t *n), (db, n)) \
+    X(gh_err_t, spend_notif_get, \
+      (gh_db_t *db, const char *org_id, const char *id, gh_spend_notif_t *out), \
+      (db, org_id, id, out)) \
+    X(gh_err_t, spend_notif_delete, (gh_db_t *db, const char *org_id, const char *id), \
+      (db, org_id, id)) \
+    X(gh_err_t, spend_notif_mark, \
+      (gh_db_t *db, const char *id, int32_t month, int64_t now, int64_t spend_nusd, \
+       bool *first), \
+      (db, id, month, now, spend_nusd, first)) \
+    X(gh_err_t, spend_notif_balance_set, (gh_db_t *db, const char *id, int64_t notified_at), \
+      (db, id, notified_at)) \
+    X(gh_err_t, spend_state_get, \
+      (gh_db_t *db, const char *org_id, int32_t *month, int64_t *spend_nusd), \
+      (db, org_id, month, spend_nusd)) \
+    X(gh_err_t, spend_state_put, \
+      (gh_db_t *db, const char *org_id, int32_t month, int64_t spend_nusd), \
+      (db, org_id, month, spend_nusd)) \
+    X(gh_err_t, outbox_html_attach, (gh_db_t *db, const char *html), (db, html)) \
+    X(gh_err_t, outbox_html_get, (gh_db_t *db, int64_t id, char **html), (db, id, html)) \
+    X(gh_err_t, outbox_html_delete, (gh_db_t *db, int64_t id), (db, id))
 
 #endif

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer } from './lib/server.mjs';
+import { startServer, parseMime } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
 
 // A minimal SMTP server: EHLO, AUTH PLAIN, MAIL, RCPT, DATA, QUIT. Resolves `received`
@@ -101,8 +101,18 @@ test('sign-in mail goes through SMTP with authentication and opens a session', a
   assert.match(m.data, /^From: Acme Console <console@acme\.test>\r\n/m);
   assert.match(m.data, /^To: smtp\.user@example\.com\r$/m);
   assert.match(m.data, /^Subject: Sign in to Gatehouse\r$/m);
-  const link = m.data.match(/http:\/\/\S+\/auth\/verify\?token=[A-Za-z0-9]+/)[0];
+  // multipart/alternative: the text part and the HTML part with the same link as its button.
+  // (The SMTP wire doubles a leading dot; the message is the data with that undone.)
+  const mime = parseMime(m.data.replace(/\r\n\.\./g, '\r\n.'));
+  assert.match(mime.header('Content-Type'), /^multipart\/alternative; boundary="[^"]+"$/);
+  assert.deepEqual(mime.parts.map((p) => p.type), ['text/plain', 'text/html']);
+  const text = mime.parts[0].text, html = mime.parts[1].text;
+  const link = text.match(/http:\/\/\S+\/auth\/verify\?token=[A-Za-z0-9]+/)[0];
   assert.ok(link.startsWith(server.consoleUrl + '/auth/verify?token='));
+  const button = html.match(/<a class="button" href="([^"]+)"[^>]*>([^<]+)<\/a>/);
+  assert.ok(button, 'the HTML part has a button');
+  assert.equal(button[1], link);
+  assert.equal(button[2], 'Sign in to Gatehouse');
 
   // Nothing went to the outbox, and neither the link nor the password is in the log (read
   // once the line about this very delivery has arrived).

@@ -71,13 +71,28 @@ static void last_token(world_t *w, char token[GH_SECRET_MAX])
         if (strstr(e->d_name, ".eml") && strcmp(e->d_name, newest) > 0)
             snprintf(newest, sizeof(newest), "%s", e->d_name);
     closedir(d);
-    char path[1400], buf[4096] = "";
+    static char buf[65536];
+    char path[1400];
     snprintf(path, sizeof(path), "%s/%s", w->cfg.outbox_dir, newest);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     buf[n] = '\0';
     fclose(f);
+    /* The text part is quoted-printable (it holds a non-ASCII dash): undo the soft line
+     * breaks and the "=3D" that stands for '='. */
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!strncmp(buf + i, "=\r\n", 3)) {
+            i += 2;
+        } else if (!strncmp(buf + i, "=3D", 3)) {
+            buf[o++] = '=';
+            i += 2;
+        } else {
+            buf[o++] = buf[i];
+        }
+    }
+    buf[o] = '\0';
     const char *p = strstr(buf, "https://console.example.com/auth/verify?token=");
     assert_non_null(p);
     p += strlen("https://console.example.com/auth/verify?token=");

@@ -1,21 +1,24 @@
 // /settings/limits: Limits. The organization's usage tier and its rate limits per model
 // class, the monthly spend limit ("Change Limit" / "Remove Limit") with this month's spend
 // against it, the next tier and how far purchases have come towards it, workspace limits,
-// and requests for higher limits with their answers.
+// and requests for higher limits with their answers; for admins and billing members, the
+// spend notifications (email when the month's spend or the credit balance crosses a line).
 //
 // API: GET/POST /v1/organizations/limits, GET/POST /v1/organizations/limit_requests,
-// POST /v1/organizations/workspaces/{id}/limits. Every member reads; only admins change (the
+// POST /v1/organizations/workspaces/{id}/limits, GET/POST/DELETE
+// /v1/organizations/limits/notifications. Every member reads; only admins change limits (the
 // buttons are not shown to others). Money stays in the API's decimal strings (money.js).
-import { get, post, getPage, ApiError } from '../api.js';
+import { get, post, del, getPage, ApiError } from '../api.js';
 import {
   h, icon, field, formDialog, openDialog, alertBox, busy, toast, dataTable, loadingBlock, errorBlock, statusBadge, nextId, confirmDialog,
 } from '../dom.js';
 import { timeEl, formatDate } from '../format.js';
-import { isAdmin } from '../roles.js';
+import { isAdmin, myRole } from '../roles.js';
 import { formatUsd, parseAmountInput, usdToCents, centsToUsd, ratio, compareUsd } from '../money.js';
 
 const LIMITS = '/v1/organizations/limits';
 const REQUESTS = '/v1/organizations/limit_requests';
+const NOTIFICATIONS = '/v1/organizations/limits/notifications';
 
 const number = (n) => (n === null || n === undefined ? 'No limit' : Number(n).toLocaleString('en-US'));
 const REASON_MAX = 1000;
@@ -34,18 +37,22 @@ export function render(ctx) {
 
 function limitsPage(ctx, body) {
   const admin = isAdmin(ctx.session);
+  const notifies = admin || myRole(ctx.session) === 'billing';
   let data = null;
   let requests = [];
+  let notifications = null; // {data, max_count} for admins and billing members
 
   async function load() {
     try {
-      const [l, r] = await Promise.all([
+      const [l, r, n] = await Promise.all([
         get(LIMITS, { signal: ctx.signal }),
         getPage(REQUESTS, { limit: 100 }, { signal: ctx.signal }),
+        notifies ? get(NOTIFICATIONS, { signal: ctx.signal }) : null,
       ]);
       if (ctx.stale()) return;
       data = l;
       requests = r.data;
+      notifications = n;
       draw();
     } catch (e) {
       if (ctx.stale() || !(e instanceof ApiError)) return;
@@ -57,6 +64,7 @@ function limitsPage(ctx, body) {
     body.replaceChildren(
       tierCard(data),
       spendCard(data, admin, changeLimit),
+      notifications ? notificationsCard(data, notifications, addNotification, removeNotification) : null,
       nextTierCard(data, admin, requestIncrease, pending()),
       workspacesCard(data, admin, editWorkspace),
       requestsCard(requests, data.tiers, admin, requestIncrease, pending()));
@@ -78,6 +86,35 @@ function limitsPage(ctx, body) {
     requests = [...requests, made];
     draw();
     toast('Your request was sent. You will get an email when it is reviewed.');
+  }
+
+  async function reloadNotifications() {
+    try {
+      notifications = await get(NOTIFICATIONS, { signal: ctx.signal });
+      if (!ctx.stale()) draw();
+    } catch (e) {
+      if (!ctx.stale() && e instanceof ApiError) toast(`Could not reload the notifications. ${e.message}`, 'error');
+    }
+  }
+
+  async function addNotification() {
+    const made = await notificationDialog(data);
+    if (!made) return;
+    toast(`Notification added: ${describeNotification(made, data)}`);
+    reloadNotifications();
+  }
+
+  async function removeNotification(n) {
+    const ok = await confirmDialog({
+      title: 'Remove this notification?',
+      message: [`Nobody will be emailed when ${describeNotification(n, data, true)}.`],
+      confirmLabel: 'Remove Notification',
+      busyLabel: 'Removing…',
+      onConfirm: () => del(`${NOTIFICATIONS}/${encodeURIComponent(n.id)}`),
+    });
+    if (!ok) return;
+    toast('Notification removed');
+    reloadNotifications();
   }
 
   async function editWorkspace(ws) {
@@ -193,6 +230,58 @@ function nextTierCard(l, admin, requestIncrease, pending) {
       ask),
     h('div.card-body', content,
       pending ? h('div.alert.alert-info', { role: 'status' }, icon('clock'), h('span', 'Your request for higher limits is waiting for review.')) : null));
+}
+
+// "Spend reaches $50.00": what a notification watches. `clause` gives the words after
+// "when" ("the month's spend reaches $50.00").
+function describeNotification(n, l, clause = false) {
+  const limit = l.effective_monthly_limit_usd;
+  if (n.kind === 'spend_percent') {
+    const of = limit ? ` (${formatUsd(limit)})` : '';
+    return clause ? `the month’s spend reaches ${n.percent}% of the monthly limit${of}` : `Spend reaches ${n.percent}% of the monthly limit${of}`;
+  }
+  if (n.kind === 'spend_amount')
+    return clause ? `the month’s spend reaches ${formatUsd(n.amount_usd)}` : `Spend reaches ${formatUsd(n.amount_usd)}`;
+  return clause ? `the credit balance falls below ${formatUsd(n.amount_usd)}` : `Credit balance falls below ${formatUsd(n.amount_usd)}`;
+}
+
+function notificationsCard(l, list, add, remove) {
+  const full = list.data.length >= list.max_count;
+  const addButton = h('button.btn.btn-secondary.btn-sm#add-notification', { type: 'button', onclick: add, disabled: full }, 'Add Notification');
+  const lead = h('p.card-lead', 'Admins and billing members get an email when this month’s spend reaches an amount or a share of the monthly limit (once a month each), or when the credit balance falls below an amount while auto-reload is off (once each time it falls).');
+  let content;
+  if (!list.data.length) {
+    content = h('div.card-body.empty-state#notifications-empty',
+      h('p', h('strong', 'No spend notifications yet.')),
+      h('p.muted', 'Add one to hear about spend before the monthly limit or the credits run out.'));
+  } else {
+    const table = dataTable({
+      label: 'Spend notifications',
+      columns: [
+        { label: 'Notify when', className: 'col-primary' },
+        { label: 'This month', className: 'col-status' },
+        { label: 'Actions', hideLabel: true, className: 'col-actions' },
+      ],
+    });
+    for (const n of list.data) {
+      const note = n.kind === 'spend_percent' && !l.effective_monthly_limit_usd
+        ? h('span.small.text-warning', 'No monthly limit applies, so this cannot be reached.')
+        : n.kind === 'balance_below' ? h('span.small.muted', 'Only while auto-reload is off.') : null;
+      table.addRow([
+        h('span.cell-stack', h('span.cell-title', describeNotification(n, l)), note,
+          h('span.small.muted.cell-wrap', 'Added by ', n.created_by, ' on ', timeEl(n.created_at))),
+        n.notified_at ? h('span.cell-stack', h('span', statusBadge('succeeded', 'Sent')), h('span.small.muted', timeEl(n.notified_at))) : h('span.muted', 'Not yet'),
+        h('button.btn.btn-ghost-danger.btn-sm', { type: 'button', 'aria-label': `Remove: ${describeNotification(n, l)}`, onclick: () => remove(n) }, 'Remove'),
+      ], { dataset: { notificationId: n.id } });
+    }
+    content = h('div.card-body.card-body-flush', h('div.card-section', table.el));
+  }
+  return h('section.card#notifications-card', { 'aria-labelledby': 'limits-notify-title' },
+    h('div.card-header.card-header-split',
+      h('div', h('h2.card-title#limits-notify-title', 'Spend notifications'), lead),
+      addButton),
+    content,
+    full ? h('div.card-body', h('p.small.muted', `You have the most notifications an organization can have (${list.max_count}). Remove one to add another.`)) : null);
 }
 
 function workspacesCard(l, admin, edit) {
@@ -368,6 +457,59 @@ function limitDialog(l) {
     });
   }
   return dlg.closed.then(() => result);
+}
+
+// "Add Notification": what to watch (a spend amount, a percentage of the monthly limit, or a
+// low balance) and its amount or percentage. Resolves with the new notification, or
+// undefined when cancelled.
+function notificationDialog(l) {
+  const kind = h('select.input.select', { name: 'kind' },
+    h('option', { value: 'spend_amount' }, 'Spend reaches an amount'),
+    h('option', { value: 'spend_percent' }, 'Spend reaches a % of the limit'),
+    h('option', { value: 'balance_below' }, 'Credit balance falls below an amount'));
+  const kindField = field(kind, { label: 'Notify when' });
+  const amount = moneyField('amount', 'Amount (USD)');
+  const percentInput = h('input.input', { type: 'text', inputmode: 'numeric', autocomplete: 'off', name: 'percent', placeholder: '80' });
+  const limit = l.effective_monthly_limit_usd;
+  const percent = field(percentInput, {
+    label: 'Percentage of the monthly limit',
+    hint: limit ? `A whole number from 1 to 100. The monthly limit is ${formatUsd(limit)} now.` : 'A whole number from 1 to 100. No monthly limit applies now, so this is not reached until one is set.',
+  });
+  const sync = () => {
+    const pct = kind.value === 'spend_percent';
+    amount.wrap.hidden = pct;
+    percent.wrap.hidden = !pct;
+    amount.setError(null);
+    percent.setError(null);
+  };
+  kind.addEventListener('change', sync);
+  sync();
+  return formDialog({
+    title: 'Add a spend notification',
+    lead: 'Admins and billing members of the organization will get the email.',
+    fields: [kindField.wrap, amount.wrap, percent.wrap],
+    submitLabel: 'Add Notification',
+    busyLabel: 'Adding…',
+    onSubmit: async () => {
+      const body = { kind: kind.value };
+      if (kind.value === 'spend_percent') {
+        const t = percentInput.value.trim().replace(/%$/, '').trim();
+        if (!/^\d{1,3}$/.test(t) || Number(t) < 1 || Number(t) > 100) {
+          percent.setError('Enter the percentage as a whole number from 1 to 100.');
+          percentInput.focus();
+          return false;
+        }
+        body.percent = Number(t);
+      } else {
+        const a = parseAmountInput(amount.control.value, { label: 'an amount' });
+        const error = a.error || (a.cents === 0n ? 'Enter an amount above $0.' : '');
+        amount.setError(error);
+        if (error) { amount.control.focus(); return false; }
+        body.amount_usd = a.usd;
+      }
+      return post(NOTIFICATIONS, body);
+    },
+  });
 }
 
 // "Request increase": a higher tier or custom limits, with a reason.

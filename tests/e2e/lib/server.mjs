@@ -109,15 +109,66 @@ export function decodeHeader(v) {
     (_, b64) => Buffer.from(b64, 'base64').toString('utf8'));
 }
 
-// Every message in the outbox, oldest first: {file, to, subject (decoded), body, raw}.
+// A body decoded from its Content-Transfer-Encoding (7bit, 8bit, quoted-printable, base64).
+export function decodeBody(text, encoding = '7bit') {
+  const enc = encoding.toLowerCase();
+  if (enc === 'base64') return Buffer.from(text.replace(/\s+/g, ''), 'base64').toString('utf8');
+  if (enc !== 'quoted-printable') return text;
+  const bytes = [];
+  const soft = text.replace(/=\r?\n/g, '');
+  for (let i = 0; i < soft.length; i++) {
+    if (soft[i] === '=' && /^[0-9A-F]{2}$/i.test(soft.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(soft.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(...Buffer.from(soft[i], 'utf8'));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+// The headers of a message or part, unfolded: a function that returns one by name.
+function headerReader(folded) {
+  const head = folded.replace(/\r\n[ \t]/g, ' '); // unfold continuation lines
+  return (name) => decodeHeader((head.match(new RegExp(`^${name}: (.*)$`, 'mi')) ?? [])[1]);
+}
+
+// Splits a MIME message: {header, parts: [{type, charset, encoding, raw, text}]}. A single
+// part message has one part.
+export function parseMime(raw) {
+  const at = raw.indexOf('\r\n\r\n');
+  const header = headerReader(raw.slice(0, at));
+  const content = raw.slice(at + 4);
+  const ctype = header('Content-Type') ?? 'text/plain';
+  const boundary = (ctype.match(/boundary="?([^";]+)"?/i) ?? [])[1];
+  const part = (h, body) => {
+    const t = h('Content-Type') ?? 'text/plain';
+    const encoding = h('Content-Transfer-Encoding') ?? '7bit';
+    return { type: t.split(';')[0].trim().toLowerCase(), charset: (t.match(/charset=([^;\s]+)/i) ?? [])[1],
+      encoding, raw: body, text: decodeBody(body, encoding) };
+  };
+  if (!/^multipart\//i.test(ctype) || !boundary) return { header, parts: [part(header, content)] };
+  const chunks = content.split(`--${boundary}`);
+  const parts = chunks.slice(1).filter((c) => !c.startsWith('--')).map((c) => {
+    const body = c.replace(/^\r\n/, '');
+    const i = body.indexOf('\r\n\r\n');
+    // The line break before the next boundary belongs to the boundary (RFC 2046).
+    return part(headerReader(body.slice(0, i)), body.slice(i + 4).replace(/\r\n$/, ''));
+  });
+  return { header, boundary, parts };
+}
+
+// Every message in the outbox, oldest first: {file, to, subject (decoded), body (the text
+// part, decoded), html (the HTML part, decoded, or undefined), mime (parseMime), raw}.
 export function readOutbox(dir) {
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((f) => f.endsWith('.eml')).sort().map((file) => {
     const raw = readFileSync(join(dir, file), 'utf8');
-    const [folded, ...rest] = raw.split('\r\n\r\n');
-    const head = folded.replace(/\r\n[ \t]/g, ' '); // unfold continuation lines
-    const header = (name) => decodeHeader((head.match(new RegExp(`^${name}: (.*)$`, 'mi')) ?? [])[1]);
-    return { file, to: header('To'), subject: header('Subject'), body: rest.join('\r\n\r\n'), raw };
+    const mime = parseMime(raw);
+    const text = mime.parts.find((p) => p.type === 'text/plain');
+    const html = mime.parts.find((p) => p.type === 'text/html');
+    return { file, to: mime.header('To'), subject: mime.header('Subject'), body: text ? text.text : '',
+      html: html?.text, mime, raw };
   });
 }
 
