@@ -159,7 +159,7 @@ test('the secret carries a CRC-32 checksum and only its SHA-256 is stored', asyn
   const k = await createKey(admin, { name: 'Checksummed' });
   // 43 random base62 characters, then 6 base62 characters of CRC-32 over everything before.
   assert.equal(k.key.slice(-6), base62(crc32(k.key.slice(0, -6))), 'the last 6 characters are the CRC-32 of the rest');
-  const stored = sqlite(server, `SELECT key_hash FROM keys WHERE id = ${sqlQuote(k.id)};`).trim();
+  const stored = sql(server, `SELECT key_hash FROM keys WHERE id = ${sqlQuote(k.id)};`).trim();
   assert.equal(stored, createHash('sha256').update(k.key).digest('hex'));
 });
 
