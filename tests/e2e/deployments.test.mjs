@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import Anthropic from '@anthropic-ai/sdk';
 import { startServer, BINARY } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
-import { uniq, sql, sqlQuote } from './lib/expect.mjs';
+import { uniq, sql, sqlObject, sqlQuote } from './lib/expect.mjs';
 import { report, USAGE } from './lib/reports.mjs';
 import { LIMITS_CONFIG, PRICES, price, orgWithKey, grant, admission, call, nusd, until } from './lib/limits.mjs';
 
@@ -87,11 +87,9 @@ const health = (text, model, dep) => ['up', 'ejected', 'trial'].find((s) => metr
 async function usageEvent(server, requestId, timeoutMs = 10000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const out = sql(server, `SELECT json_object('model', model, 'requested_model', requested_model,
-      'deployment', deployment, 'input_tokens', input_tokens, 'output_tokens', output_tokens,
-      'cost_nusd', cost_nusd, 'status', status, 'stream', stream)
-      FROM usage_events WHERE request_id = ${sqlQuote(requestId)};`).trim();
-    if (out) return JSON.parse(out);
+    const row = sqlObject(server, ['model', 'requested_model', 'deployment', 'input_tokens', 'output_tokens',
+      'cost_nusd', 'status', 'stream'], `FROM usage_events WHERE request_id = ${sqlQuote(requestId)}`);
+    if (row) return row;
     if (Date.now() > deadline) throw new Error(`no usage event for ${requestId}`);
     await new Promise((r) => setTimeout(r, 20));
   }

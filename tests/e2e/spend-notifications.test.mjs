@@ -45,9 +45,9 @@ async function committed(orgId, count) {
 // The notice rows queued in the outbox table for these addresses: [{to, subject}].
 function noticeRows(emails) {
   const list = emails.map(sqlQuote).join(',');
-  const out = sql(server, `SELECT recipient || char(9) || subject FROM mail_outbox
+  const out = sql(server, `SELECT recipient, subject FROM mail_outbox
     WHERE recipient IN (${list}) AND subject NOT LIKE 'You are invited%' AND subject NOT LIKE 'Sign in%' ORDER BY id;`).trim();
-  return out ? out.split('\n').map((l) => { const [to, subject] = l.split('\t'); return { to, subject }; }) : [];
+  return out ? out.split('\n').map((l) => { const at = l.indexOf('|'); return { to: l.slice(0, at), subject: l.slice(at + 1) }; }) : [];
 }
 
 const cents = (n) => (n / 10_000_000n) * 10_000_000n;
@@ -203,7 +203,8 @@ describe('spend notifications', () => {
     await committed(o.orgId, 8);
     // The mailer sent what it had (nothing new) after the start; the files are still six.
     assert.equal(noticeRows([o.email, billing.email, dev.email, user.email]).length, 6);
-    const unsent = sql(server, 'SELECT count(*) FROM mail_outbox WHERE sent_at_ms IS NULL;').trim();
+    const unsent = sql(server, { sqlite: 'SELECT count(*) FROM mail_outbox WHERE sent_at_ms IS NULL;',
+      postgres: 'SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL;' }).trim();
     assert.equal(unsent, '0');
     assert.equal(server.outbox().filter((m) => /^Gatehouse: /.test(m.subject ?? '')).length, 6);
   });

@@ -104,7 +104,7 @@ export class KeyClient extends Client {
 }
 
 // Runs SQL on a server's database, whichever the backend: see sql() in server.mjs.
-export { sql } from './server.mjs';
+export { sql, sqlObject, sqlTime, sqlSeconds } from './server.mjs';
 
 // Quotes a string for SQL.
 export const sqlQuote = (s) => `'${String(s).replaceAll("'", "''")}'`;

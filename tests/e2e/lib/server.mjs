@@ -155,10 +155,11 @@ export async function startServer(options = {}) {
 
 // Runs `query` on the database of `server` (a running or stopped server, or anything with its
 // `dataDir` and `storeUrl`) and returns what the sqlite3 tool prints: one line per row, the
-// columns joined by '|', booleans as 1/0 on both backends. `query` is one text both dialects
-// accept, or {sqlite, postgres} when they differ (times are epoch integers in SQLite and
-// timestamptz in PostgreSQL; rowid is seq; json_object is json_build_object). For simulating
-// the passage of time and for checking what was stored, never for setting up a test's world.
+// columns joined by '|'. `query` is one text both dialects accept, or {sqlite, postgres} when
+// they differ: times are epoch integers in SQLite and timestamptz in PostgreSQL (sqlTime and
+// sqlSeconds below cover most), json_object is json_build_object (sqlObject below), rowid is
+// seq, and psql prints booleans as t/f (cast them, `(x IS NULL)::int`, for one output). For
+// moving time, for what the API cannot do yet, and for checking what was stored.
 export function sql(server, query) {
   const text = typeof query === 'string' ? query : query[server.storeUrl ? 'postgres' : 'sqlite'];
   assert.equal(typeof text, 'string', `no ${server.storeUrl ? 'postgres' : 'sqlite'} variant of ${JSON.stringify(query)}`);
@@ -166,8 +167,27 @@ export function sql(server, query) {
     ? spawnSync('psql', ['-X', '-q', '-At', '-F', '|', '-v', 'ON_ERROR_STOP=1', server.storeUrl, '-c', text], { encoding: 'utf8' })
     : spawnSync('sqlite3', ['-cmd', '.timeout 5000', join(server.dataDir, 'gatehouse.db'), text], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${server.storeUrl ? 'psql' : 'sqlite3'} failed (${r.status ?? r.signal}) on ${text}:\n${r.stderr}`);
-  // psql prints booleans as t/f; sqlite3 prints the integers the flags are stored as.
-  return server.storeUrl ? r.stdout.replace(/(^|\|)([tf])(?=\||$)/gm, (_, sep, b) => `${sep}${b === 't' ? 1 : 0}`) : r.stdout;
+  return r.stdout;
+}
+
+// SQL for an instant (epoch seconds) and for a duration (seconds), of the type times have on
+// the server's backend (integers in SQLite, timestamptz in PostgreSQL), so that one statement
+// moves time on both: `SET expires_at = expires_at - ${sqlSeconds(server, 86400)}`.
+export const sqlTime = (server, s) => (server.storeUrl ? `to_timestamp(${s})` : `${s}`);
+export const sqlSeconds = (server, s) => (server.storeUrl ? `interval '${s} seconds'` : `${s}`);
+
+// The row that `from` ("FROM table WHERE ...") selects as an object of `columns` (names or
+// "expression AS name"), values typed as JSON gives them (flags as 1/0 on both backends), or
+// undefined when there is no row. The SQL is built in each backend's JSON functions.
+export function sqlObject(server, columns, from) {
+  const pairs = columns.map((c) => {
+    const m = c.match(/^(.*) AS (\w+)$/);
+    return m ? `'${m[2]}', ${m[1]}` : `'${c}', ${c}`;
+  }).join(', ');
+  const out = sql(server, { sqlite: `SELECT json_object(${pairs}) ${from} LIMIT 1;`,
+    postgres: `SELECT json_build_object(${pairs}) ${from} LIMIT 1;` }).trim();
+  if (!out) return undefined;
+  return Object.fromEntries(Object.entries(JSON.parse(out)).map(([k, v]) => [k, typeof v === 'boolean' ? Number(v) : v]));
 }
 
 // A header value with RFC 2047 encoded-words ("=?UTF-8?B?...?=") decoded; the whitespace
