@@ -143,63 +143,63 @@ test('a full disk refuses model requests with 529, keeps the console, and loses 
   await server.stop();
 });
 
-// SQLite only: another process holding SQLite's write lock (BEGIN IMMEDIATE in the sqlite3
-// tool) is a fault of that backend; PostgreSQL's writers wait on row locks and a statement
-// timeout instead.
-if (STORE === 'sqlite') {
-  test('(SQLite) a database locked longer than the busy timeout delays usage, never drops it', async (t) => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-locked-'));
-    let server, locker;
-    t.after(async () => {
-      if (locker && locker.exitCode === null) locker.kill('SIGKILL');
-      if (server && server.child.exitCode === null && server.child.signalCode === null) {
-        server.child.kill('SIGKILL');
-        await server.exited;
-      }
-      rmSync(dataDir, { recursive: true, force: true });
-    });
-    // A short busy timeout, so the lock below outlasts it many times in a short test.
-    server = await startServer({ dataDir, config: { ...CONFIG, store: { busy_timeout_ms: 300 } } });
-    const admin = new Client(server.consoleUrl);
-    await admin.signUpWithOrg(server, uniq('locked'), 'Acme');
-    const key = (await admin.post('/v1/organizations/api_keys', { name: 'load' })).body.key;
-    const before = await metric(server, 'gatehouse_usage_commit_failures_total');
-
-    // Another process takes SQLite's write lock and holds it until told to commit.
-    const lockerProc = spawnChild('sqlite3', [join(dataDir, 'gatehouse.db')], { stdio: ['pipe', 'pipe', 'inherit'] });
-    locker = lockerProc.child;
-    let out = '';
-    locker.stdout.on('data', (d) => { out += d; });
-    locker.stdin.write("BEGIN IMMEDIATE;\nSELECT 'locked';\n");
-    await until(() => out.includes('locked'), 'the lock', 10000);
-
-    const served = [];
-    for (let i = 0; i < 100; i++) {
-      const r = await call(server, key);
-      assert.equal(r.status, 200, JSON.stringify(r.body)); // the model path never waits on SQL
-      served.push(r.id);
+test('a database locked longer than the busy timeout delays usage, never drops it', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-locked-'));
+  let server, locker;
+  t.after(async () => {
+    if (locker && locker.exitCode === null) locker.kill('SIGKILL');
+    if (server && server.child.exitCode === null && server.child.signalCode === null) {
+      server.child.kill('SIGKILL');
+      await server.exited;
     }
-    // The writer has failed (busy timeout) more than once: the lock outlasted the timeout.
-    await until(async () => await metric(server, 'gatehouse_usage_commit_failures_total') >= before + 2,
-      'two failed commits', 20000);
-    assert.ok(await metric(server, 'gatehouse_usage_backlog') >= 100);
-    assert.ok(await metric(server, 'gatehouse_usage_oldest_uncommitted_seconds') > 0);
-    const health = await admin.get('/healthz');
-    assert.equal(health.body.status, 'degraded');
-
-    locker.stdin.end('COMMIT;\n');
-    await waitExit(lockerProc, { what: 'sqlite3 holding the lock' });
-    await until(async () => await metric(server, 'gatehouse_usage_backlog') === 0, 'the backlog to drain', 20000);
-    assert.equal(await metric(server, 'gatehouse_usage_oldest_uncommitted_seconds'), 0);
-    const ids = new Set(sql(server, 'SELECT request_id FROM usage_events').split('\n'));
-    const missing = served.filter((id) => !ids.has(id));
-    assert.deepEqual(missing, [], `${missing.length} events dropped`);
-    assert.equal(Number(sql(server, 'SELECT count(*) FROM usage_events')), 100);
-    assertChargedOnce(server);
-    assert.equal((await admin.get('/healthz')).body.status, 'ok');
-    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   });
-}
+  // A short busy timeout, so the lock below outlasts it many times in a short test.
+  server = await startServer({ dataDir, config: { ...CONFIG, store: { busy_timeout_ms: 300 } } });
+  const admin = new Client(server.consoleUrl);
+  await admin.signUpWithOrg(server, uniq('locked'), 'Acme');
+  const key = (await admin.post('/v1/organizations/api_keys', { name: 'load' })).body.key;
+  const before = await metric(server, 'gatehouse_usage_commit_failures_total');
+
+  // Another process takes a lock the usage writer needs and holds it until told to commit:
+  // SQLite's write lock, or on PostgreSQL an exclusive lock on usage_events (the writer then
+  // meets its lock_timeout, which busy_timeout_ms sets on that backend).
+  const lockerProc = server.storeUrl
+    ? spawnChild('psql', ['-X', '-q', '-At', server.storeUrl], { stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawnChild('sqlite3', [join(dataDir, 'gatehouse.db')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  locker = lockerProc.child;
+  let out = '';
+  locker.stdout.on('data', (d) => { out += d; });
+  locker.stdin.write(server.storeUrl ? "BEGIN;\nLOCK TABLE usage_events IN EXCLUSIVE MODE;\nSELECT 'locked';\n"
+    : "BEGIN IMMEDIATE;\nSELECT 'locked';\n");
+  await until(() => out.includes('locked'), 'the lock', 10000);
+
+  const served = [];
+  for (let i = 0; i < 100; i++) {
+    const r = await call(server, key);
+    assert.equal(r.status, 200, JSON.stringify(r.body)); // the model path never waits on SQL
+    served.push(r.id);
+  }
+  // The writer has failed (busy timeout) more than once: the lock outlasted the timeout.
+  await until(async () => await metric(server, 'gatehouse_usage_commit_failures_total') >= before + 2,
+    'two failed commits', 20000);
+  assert.ok(await metric(server, 'gatehouse_usage_backlog') >= 100);
+  assert.ok(await metric(server, 'gatehouse_usage_oldest_uncommitted_seconds') > 0);
+  const health = await admin.get('/healthz');
+  assert.equal(health.body.status, 'degraded');
+
+  locker.stdin.end('COMMIT;\n');
+  await waitExit(lockerProc, { what: 'the process holding the lock' });
+  await until(async () => await metric(server, 'gatehouse_usage_backlog') === 0, 'the backlog to drain', 20000);
+  assert.equal(await metric(server, 'gatehouse_usage_oldest_uncommitted_seconds'), 0);
+  const ids = new Set(sql(server, 'SELECT request_id FROM usage_events').split('\n'));
+  const missing = served.filter((id) => !ids.has(id));
+  assert.deepEqual(missing, [], `${missing.length} events dropped`);
+  assert.equal(Number(sql(server, 'SELECT count(*) FROM usage_events')), 100);
+  assertChargedOnce(server);
+  assert.equal((await admin.get('/healthz')).body.status, 'ok');
+  await server.stop();
+});
 
 test('the admission engine\'s overrun count is exported', async (t) => {
   const server = await startServer({ config: CONFIG });
