@@ -85,7 +85,7 @@ static gh_pg_conn_t *pgf_connect(const char *url)
 }
 
 /* Runs SQL on the direct connection; the test fails when it does. */
-static void pgf_sql(pgf_t *f, const char *sql)
+static inline void pgf_sql(pgf_t *f, const char *sql)
 {
     gh_err_t rc = gh_pg_exec(f->raw, sql);
     if (rc)
@@ -94,7 +94,7 @@ static void pgf_sql(pgf_t *f, const char *sql)
 }
 
 /* The first column of the first row of `sql`, as text into `out`. */
-static void pgf_value(pgf_t *f, const char *sql, char *out, size_t size)
+static inline void pgf_value(pgf_t *f, const char *sql, char *out, size_t size)
 {
     PGresult *res;
     gh_err_t rc = gh_pg_query(f->raw, sql, 0, NULL, &res);
@@ -106,7 +106,7 @@ static void pgf_value(pgf_t *f, const char *sql, char *out, size_t size)
     PQclear(res);
 }
 
-static long long pgf_num(pgf_t *f, const char *sql)
+static inline long long pgf_num(pgf_t *f, const char *sql)
 {
     char v[64];
     pgf_value(f, sql, v, sizeof(v));
@@ -161,7 +161,7 @@ typedef struct pgf_ids {
     char s[1024];
 } pgf_ids_t;
 
-static void pgf_ids_add(pgf_ids_t *ids, const char *id)
+static inline void pgf_ids_add(pgf_ids_t *ids, const char *id)
 {
     size_t n = strlen(ids->s);
     snprintf(ids->s + n, sizeof(ids->s) - n, "%s%s", n ? "," : "", id);
