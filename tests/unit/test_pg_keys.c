@@ -242,5 +242,5 @@ int main(void)
                                         pgf_teardown),
         cmocka_unit_test_setup_teardown(test_audit, pgf_setup, pgf_teardown),
     };
-    return cmocka_run_group_tests(tests, pgf_group_setup, pgf_group_teardown);
+    return pgf_run_both(tests);
 }

@@ -178,5 +178,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_workspaces, pgf_setup, pgf_teardown),
         cmocka_unit_test_setup_teardown(test_ws_members, pgf_setup, pgf_teardown),
     };
-    return cmocka_run_group_tests(tests, pgf_group_setup, pgf_group_teardown);
+    return pgf_run_both(tests);
 }

@@ -16,8 +16,9 @@
 gh_err_t gh_pgs_outbox_add(gh_db_t *db, const char *recipient, const char *subject,
                            const char *body, int64_t now_ms)
 {
-    /* The id comes from the identity column, so the HTML part's attach finds it with
-     * lastval() on this connection, as SQLite's finds last_insert_rowid(). */
+    /* The id comes from the identity column, so the HTML part's attach (notify.c) finds it
+     * as currval() of the column's sequence on this connection, as SQLite's finds
+     * last_insert_rowid(). */
     static const char sql[] = "INSERT INTO mail_outbox (created_at, recipient, subject, body, "
                               "next_attempt) VALUES (" MS_IN("$1") ", $2, $3, $4, " MS_IN("$1")
                               ")";
