@@ -253,11 +253,20 @@ static void accounts_script(backend_t *b)
     assert_false(a.auto_reload_configured);
     say_account(b, rc, &a);
 
+    /* The JSON arrays read back exactly as written (compact), as SQLite keeps them. */
+    assert_int_equal(gh_store_billing_profile_put(db, "org_b", "Search", "[\"US\",\"DE\"]",
+                                                  "[\"healthcare\",\"legal\"]", 2050),
+                     GH_OK);
+    rc = gh_store_billing_account_get(db, "org_b", &a);
+    assert_string_equal(a.countries, "[\"US\",\"DE\"]");
+    assert_string_equal(a.regulated_industries, "[\"healthcare\",\"legal\"]");
+    say_account(b, rc, &a);
     assert_int_equal(gh_store_billing_profile_put(db, "org_a", "A support chatbot", "[\"US\"]",
                                                   "[]", 2100),
                      GH_OK);
     rc = gh_store_billing_account_get(db, "org_a", &a);
     assert_string_equal(a.countries, "[\"US\"]");
+    assert_string_equal(a.regulated_industries, "[]");
     assert_int_equal(a.profile_answered_at, 2100);
     say_account(b, rc, &a);
 

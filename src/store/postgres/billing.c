@@ -74,11 +74,19 @@ static gh_err_t q_select(gh_db_t *db, const char *sql, const params_t *p, PGresu
 
 /* ---- billing accounts ---- */
 
+/* A jsonb array of strings as compact text, `["US","DE"]`, as core wrote it and SQLite keeps
+ * it: jsonb's own output puts a space after each comma, which would make a list of every
+ * country outgrow the record's buffer. NULL stays NULL. */
+#define COMPACT_ARRAY(col)                                                                     \
+    "CASE WHEN " col " IS NULL THEN NULL ELSE coalesce((SELECT '[' || "                        \
+    "string_agg(to_json(e.v)::text, ',' ORDER BY e.n) || ']' FROM "                            \
+    "jsonb_array_elements_text(" col ") WITH ORDINALITY e (v, n)), '[]') END"
+
 #define ACCOUNT_COLS                                                                           \
     "org_id, balance_nusd, customer_ref, auto_reload_enabled, "                               \
     "auto_reload_threshold_nusd IS NOT NULL, coalesce(auto_reload_threshold_nusd, 0), "       \
     "coalesce(auto_reload_amount_nusd, 0), auto_reload_armed, auto_reload_disabled_reason, "  \
-    "intended_use, countries::text, regulated_industries::text, " GH_PGS_EPOCH("profile_answered_at") \
+    "intended_use, " COMPACT_ARRAY("countries") ", " COMPACT_ARRAY("regulated_industries") ", " GH_PGS_EPOCH("profile_answered_at") \
     ", " GH_PGS_EPOCH("updated_at")
 
 static void account_row(const PGresult *res, int row, void *out)
