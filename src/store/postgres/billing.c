@@ -132,8 +132,8 @@ gh_err_t gh_pgs_billing_profile_put(gh_db_t *db, const char *org_id, const char 
                                     int64_t now)
 {
     static const char sql[] =
-        "UPDATE billing_accounts SET intended_use = $1, countries = $2::jsonb, "
-        "regulated_industries = $3::jsonb, profile_answered_at = to_timestamp($4), "
+        "UPDATE billing_accounts SET intended_use = $1, countries = nullif($2, '')::jsonb, "
+        "regulated_industries = nullif($3, '')::jsonb, profile_answered_at = to_timestamp($4), "
         "updated_at = to_timestamp($4) WHERE org_id = $5";
     gh_err_t rc = gh_pgs_billing_account_ensure(db, org_id, now);
     if (rc)
