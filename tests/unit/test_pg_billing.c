@@ -1,12 +1,12 @@
 /* The PostgreSQL backend's billing and spend-notification operations (src/store/postgres/
- * billing.c and notify.c) against a real PostgreSQL 15 (scripts/pg-test.sh starts one for
- * this binary and stops it when the binary exits), side by side with the SQLite backend:
+ * billing.c and notify.c) against a real PostgreSQL 15 (pg_unit.h starts one for this
+ * binary and stops it when the binary exits), side by side with the SQLite backend:
  * each test runs one script of store calls on a fresh SQLite file and on a fresh PostgreSQL
  * database, writes what every call answered (codes, records, times, list order, pages) into
  * a transcript per backend, checks the figures that matter, and then requires the two
  * transcripts to be identical - the port must answer exactly as SQLite does. Also: invoice
  * numbers stay gap-free when four threads take them at once. */
-#include "unit.h"
+#include "pg_unit.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -16,7 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/crypto.h"
 #include "store/backend.h"
 #include "store/notify.h"
 #include "store/postgres/pg.h"
@@ -24,60 +23,12 @@
 #include "store/sqlite/sqlite_int.h"
 #include "store/store.h"
 
-extern const gh_store_ops_t gh_postgres_ops;
-
-static char server_dir[64];
-static char server_url[256]; /* the maintenance database "postgres" */
-static int db_counter;
-
-static const char *script(void)
-{
-    const char *s = getenv("GH_PG_TEST_SCRIPT");
-    return s && *s ? s : "scripts/pg-test.sh";
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (gh_crypto_init())
-        return -1;
-    snprintf(server_dir, sizeof(server_dir), "/tmp/gh-unit-pgb-XXXXXX");
-    if (!mkdtemp(server_dir))
-        return -1;
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s start '%s' %d", script(), server_dir, (int)getpid());
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    char line[256] = "";
-    if (!fgets(line, sizeof(line), p))
-        line[0] = '\0';
-    int rc = pclose(p);
-    line[strcspn(line, "\n")] = '\0';
-    if (rc != 0 || strncmp(line, "postgresql://", 13)) {
-        fprintf(stderr, "test_pg_billing: %s failed (%d): %s\n", cmd, rc, line);
-        return -1;
-    }
-    snprintf(server_url, sizeof(server_url), "%s", line);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s stop '%s'", script(), server_dir);
-    int rc = system(cmd);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", server_dir);
-    return system(cmd) == 0 && rc == 0 ? 0 : -1;
-}
-
 /* ---- the two stores ---- */
 
 typedef struct {
     bool pg;
-    char dir[64]; /* SQLite: its directory */
-    char location[320];
+    char path[64];      /* SQLite: the file */
+    char location[320]; /* PostgreSQL: the database's URL */
     gh_store_t *store;
     gh_db_t *db;
     char out[1 << 16]; /* the transcript */
@@ -111,9 +62,7 @@ static void raw(backend_t *b, const char *sqlite_sql, const char *pg_sql)
         gh_pg_disconnect(c);
     } else {
         sqlite3 *conn;
-        char path[128];
-        snprintf(path, sizeof(path), "%s/gatehouse.db", b->dir);
-        assert_int_equal(sqlite3_open(path, &conn), SQLITE_OK);
+        assert_int_equal(sqlite3_open(b->path, &conn), SQLITE_OK);
         sqlite3_busy_timeout(conn, 5000);
         char *msg = NULL;
         int rc = sqlite3_exec(conn, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
@@ -133,27 +82,11 @@ static void open_backend(backend_t *b, bool pg)
     char err[512] = "";
     gh_err_t rc;
     if (pg) {
-        char name[32];
-        snprintf(name, sizeof(name), "b%d_%d", (int)getpid(), ++db_counter);
-        gh_pg_options_t opt;
-        gh_pg_options_defaults(&opt);
-        opt.url = server_url;
-        gh_pg_conn_t *c;
-        assert_int_equal(gh_pg_connect(&opt, &c, err, sizeof(err)), GH_OK);
-        char sql[64];
-        snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
-        assert_int_equal(gh_pg_exec(c, sql), GH_OK);
-        gh_pg_disconnect(c);
-        const char *slash = strrchr(server_url, '/');
-        assert_non_null(slash);
-        snprintf(b->location, sizeof(b->location), "%.*s/%s", (int)(slash - server_url),
-                 server_url, name);
+        pg_unit_fresh_db(b->location, sizeof(b->location));
         rc = gh_postgres_ops.open(&b->store, b->location, err, sizeof(err));
     } else {
-        snprintf(b->dir, sizeof(b->dir), "/tmp/gh-unit-pgb-sq-XXXXXX");
-        assert_non_null(mkdtemp(b->dir));
-        snprintf(b->location, sizeof(b->location), "%s/gatehouse.db", b->dir);
-        rc = gh_sqlite_ops.open(&b->store, b->location, err, sizeof(err));
+        b->store = pg_unit_sqlite_store(b->path);
+        rc = GH_OK;
     }
     if (rc)
         fprintf(stderr, "open %s: %s\n", pg ? "postgres" : "sqlite", err);
@@ -185,12 +118,10 @@ static void open_backend(backend_t *b, bool pg)
 
 static void close_backend(backend_t *b)
 {
-    gh_store_close(b->store);
-    if (!b->pg) {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b->dir);
-        assert_int_equal(system(cmd), 0);
-    }
+    if (b->pg)
+        gh_store_close(b->store);
+    else
+        pg_unit_sqlite_close(b->store, b->path);
 }
 
 /* Runs `script` on both backends and requires identical transcripts. */
@@ -877,6 +808,7 @@ static void invoice_numbers_are_gap_free_under_four_threads(void **state)
 
 int main(void)
 {
+    (void)pg_unit_store; /* each test here opens both backends itself */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(accounts_answer_as_on_sqlite),
         cmocka_unit_test(cards_and_purchases_answer_as_on_sqlite),
@@ -884,5 +816,5 @@ int main(void)
         cmocka_unit_test(notifications_answer_as_on_sqlite),
         cmocka_unit_test(invoice_numbers_are_gap_free_under_four_threads),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pg_unit_start, pg_unit_stop);
 }
