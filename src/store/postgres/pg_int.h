@@ -92,8 +92,8 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
 #define GH_PGS_OPS_NOTIFY(X)
 /* limits.c, rollups.c, usage.c (P4) */
 #define GH_PGS_OPS_LIMITS(X)
-#define GH_PGS_OPS_ROLLUPS(X)
-#define GH_PGS_OPS_USAGE(X)
+#define GH_PGS_OPS_ROLLUPS(X) X(rollups_add) X(rollups_prune) X(usage_report)
+#define GH_PGS_OPS_USAGE(X) X(usage_insert) X(usage_insert_batch) X(usage_max_seq)
 
 /* ---- statements ---- */
 
