@@ -120,14 +120,23 @@ test('a full disk refuses model requests with 529, keeps the console, and loses 
   assert.equal(stopped.code, 0, 'a clean stop on a full disk');
 
   // A start on the full disk (before, it exited 1: "cannot replay the usage journal") serves
-  // the console, degraded; the model API refuses until the disk has room, and then the usage
-  // comes in: replayed from the journal, or committed before the stop.
+  // the console; then the usage comes in: replayed from the journal, or committed before the
+  // stop. On SQLite the database shares the full disk, so the journal cannot be replayed yet:
+  // the start is degraded and the model API refuses until the disk has room. On PostgreSQL the
+  // replay reaches a database elsewhere and frees the journal's slots, so a request may be
+  // served at once (and is then kept like any other).
   fill(filler);
   server = await startServer({ dataDir, config: CONFIG });
-  const degraded = await new Client(server.consoleUrl).get('/healthz');
-  assert.equal(degraded.status, 200);
-  assert.equal(degraded.body.status, 'degraded', JSON.stringify(degraded.body));
-  assert.equal((await call(server, key)).status, 529);
+  const healthz = await new Client(server.consoleUrl).get('/healthz');
+  assert.equal(healthz.status, 200);
+  if (STORE === 'sqlite') {
+    assert.equal(healthz.body.status, 'degraded', JSON.stringify(healthz.body));
+    assert.equal((await call(server, key)).status, 529);
+  } else {
+    const r = await call(server, key);
+    assert.ok(r.status === 200 || r.status === 529, `status ${r.status}`);
+    if (r.status === 200) ok.add(r.id);
+  }
   rmSync(filler);
   await until(async () => (await fetch(`${server.apiUrl}/healthz`)).status === 200,
     'the model API to be healthy', 15000);
