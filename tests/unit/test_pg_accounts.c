@@ -10,6 +10,7 @@
 
 #include "store/identity.h"
 #include "store/postgres/pg_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 static int atoi_safe(const char *v)
 {
@@ -396,6 +397,105 @@ static void test_writers_are_serialized(void **state)
     gh_store_close(s);
 }
 
+/* ---- pgstore.c: keyset pages ---- */
+
+/* One page of accounts whose email ends in `domain`, through each backend's page helper, as
+ * "id,id,...|more" (or "EINVAL"). */
+typedef struct {
+    char out[256];
+} page_text_t;
+
+static void add_id(char *out, size_t size, const char *id)
+{
+    size_t n = strlen(out);
+    snprintf(out + n, size - n, "%s%s", n ? "," : "", id);
+}
+
+static void sq_row(void *ctx, sqlite3_stmt *st)
+{
+    page_text_t *t = ctx;
+    add_id(t->out, sizeof(t->out), (const char *)sqlite3_column_text(st, 0));
+}
+
+static void pg_row(void *ctx, const PGresult *res, int row)
+{
+    page_text_t *t = ctx;
+    add_id(t->out, sizeof(t->out), PQgetvalue(res, row, 0));
+}
+
+static void page_of(gh_db_t *db, bool pg, int limit, const char *after, const char *before,
+                    bool newest_first, char *out, size_t size)
+{
+    page_text_t t = {{0}};
+    gh_page_t page = {.limit = limit, .after_id = after, .before_id = before};
+    bool more = false;
+    gh_err_t rc;
+    if (pg) {
+        const char *args[] = {"%@page.test"};
+        rc = gh_pgs_page(db, "t.id", "FROM accounts t WHERE t.email LIKE $1", "t.id", args, 1,
+                         &page, newest_first, pg_row, &t, &more);
+    } else {
+        gh_sqlite_arg_t args[] = {GH_ARG_TEXT("%@page.test")};
+        rc = gh_sqlite_page(db, "t.id", "FROM accounts t WHERE t.email LIKE ?", "t.id", args, 1,
+                            &page, newest_first, sq_row, &t, &more);
+    }
+    if (rc == GH_EINVAL)
+        snprintf(out, size, "EINVAL");
+    else if (rc)
+        snprintf(out, size, "error %d", rc);
+    else
+        snprintf(out, size, "%s|%s", t.out, more ? "more" : "end");
+}
+
+static void pages_body(gh_db_t *db, const char *backend)
+{
+    bool pg = !strcmp(backend, "postgresql");
+    /* Ids out of alphabetical order, so insertion order is what is tested; one account
+     * outside the list. */
+    static const char *const ids[] = {"acct_e", "acct_c", "acct_a", "acct_d", "acct_b"};
+    for (int i = 0; i < 5; i++) {
+        char email[64];
+        snprintf(email, sizeof(email), "u%d@page.test", i);
+        make_account(db, ids[i], email, 100);
+        if (i == 2)
+            make_account(db, "acct_x", "x@elsewhere.test", 100);
+    }
+    char got[256];
+    page_of(db, pg, 2, NULL, NULL, false, got, sizeof(got));
+    assert_string_equal(got, "acct_e,acct_c|more");
+    page_of(db, pg, 2, "acct_c", NULL, false, got, sizeof(got));
+    assert_string_equal(got, "acct_a,acct_d|more");
+    page_of(db, pg, 2, "acct_d", NULL, false, got, sizeof(got));
+    assert_string_equal(got, "acct_b|end");
+    page_of(db, pg, 2, "acct_b", NULL, false, got, sizeof(got));
+    assert_string_equal(got, "|end");
+    page_of(db, pg, 2, NULL, "acct_a", false, got, sizeof(got));
+    assert_string_equal(got, "acct_e,acct_c|end");
+    page_of(db, pg, 1, NULL, "acct_d", false, got, sizeof(got));
+    assert_string_equal(got, "acct_a|more");
+    page_of(db, pg, 2, NULL, NULL, true, got, sizeof(got));
+    assert_string_equal(got, "acct_b,acct_d|more");
+    page_of(db, pg, 2, "acct_d", NULL, true, got, sizeof(got));
+    assert_string_equal(got, "acct_a,acct_c|more");
+    /* Newest first the list is b,d,a,c,e: the two just before c, and b before them. */
+    page_of(db, pg, 2, NULL, "acct_c", true, got, sizeof(got));
+    assert_string_equal(got, "acct_d,acct_a|more");
+    page_of(db, pg, 10, NULL, NULL, false, got, sizeof(got));
+    assert_string_equal(got, "acct_e,acct_c,acct_a,acct_d,acct_b|end");
+    /* A cursor that is not in the list. */
+    page_of(db, pg, 2, "acct_x", NULL, false, got, sizeof(got));
+    assert_string_equal(got, "EINVAL");
+    page_of(db, pg, 2, NULL, "acct_none", false, got, sizeof(got));
+    assert_string_equal(got, "EINVAL");
+    printf("%s: pages ok\n", backend);
+}
+
+static void test_pages(void **state)
+{
+    (void)state;
+    both(pages_body);
+}
+
 /* ---- pgstore.c: a restart ---- */
 
 static void test_reconnects_after_restart(void **state)
@@ -455,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_writers_are_serialized),
+        cmocka_unit_test(test_pages),
         cmocka_unit_test(test_reconnects_after_restart),
         cmocka_unit_test(test_open_by_url_names_what_is_missing),
     };
