@@ -19,7 +19,7 @@
 #define QUEUE_CAP 65536
 #define GATHER_MIN 256 /* a batch this large commits at once */
 #define GATHER_MS 2    /* a smaller one waits this long for more */
-#define BATCH_MAX 2000
+#define BATCH_MAX GH_USAGE_BATCH_MAX /* events per transaction */
 #define RECORD_MAGIC 0x47485533u /* "GHU3": the event names its requested model, deployment */
 #define RECORD_MAGIC_V2 0x47485532u /* "GHU2": costs by token type, before them */
 #define RECORD_MAGIC_V1 0x47485531u /* "GHU1", before the costs */
@@ -264,9 +264,9 @@ static gh_err_t charges_flush(const gh_usage_hook_t *hook, gh_db_t *db, charges_
 /* Adds the event just inserted (when it was: a replayed event already stored is not) to its
  * organization's charge. */
 static gh_err_t charges_add(const gh_usage_hook_t *hook, gh_db_t *db, charges_t *acc,
-                            int64_t seq, const gh_usage_event_t *ev)
+                            int64_t seq, const gh_usage_event_t *ev, bool inserted)
 {
-    if (!hook->charge || ev->cost_nusd <= 0 || gh_store_changes(db) == 0)
+    if (!hook->charge || ev->cost_nusd <= 0 || !inserted)
         return GH_OK;
     gh_usage_charge_t *c = NULL;
     for (size_t i = 0; i < acc->n && !c; i++)
@@ -342,7 +342,7 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
         held[nheld] = r;
         to_row(r.seq, &held[nheld].ev, &rows[nheld]);
         if ((rc = gh_store_usage_insert(db, &rows[nheld])) ||
-            (rc = charges_add(hook, db, &charges, r.seq, &r.ev)))
+            (rc = charges_add(hook, db, &charges, r.seq, &r.ev, gh_store_changes(db) > 0)))
             break;
         if (gh_store_changes(db) > 0) /* not when it was stored already */
             nheld++;
@@ -381,14 +381,18 @@ static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, const que
     gh_err_t rc = gh_store_begin(db);
     if (rc)
         return rc;
+    /* One call for the whole batch (PostgreSQL sends it as one statement); only events not
+     * stored already are charged and rolled up. */
+    bool stored[BATCH_MAX];
+    assert(n <= BATCH_MAX);
+    for (size_t i = 0; i < n; i++)
+        to_row(batch[i].seq, &batch[i].ev, &rows[i]);
+    rc = gh_store_usage_insert_batch(db, rows, n, stored);
     size_t inserted = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        to_row(batch[i].seq, &batch[i].ev, &rows[inserted]);
-        rc = gh_store_usage_insert(db, &rows[inserted]);
-        if (!rc)
-            rc = charges_add(hook, db, &charges, batch[i].seq, &batch[i].ev);
-        if (!rc && gh_store_changes(db) > 0) /* only events not stored already count */
-            inserted++;
+        rc = charges_add(hook, db, &charges, batch[i].seq, &batch[i].ev, stored[i]);
+        if (stored[i])
+            rows[inserted++] = rows[i];
     }
     if (!rc)
         rc = charges_flush(hook, db, &charges);
