@@ -78,10 +78,19 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
 #define GH_PGS_OPS_PGSTORE(X) \
     X(set_busy_timeout) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
     X(rollback) X(in_transaction) X(changes)
-/* accounts.c, orgs.c, identity.c (P1) */
-#define GH_PGS_OPS_ACCOUNTS(X)
-#define GH_PGS_OPS_ORGS(X)
-#define GH_PGS_OPS_IDENTITY(X)
+/* accounts.c */
+#define GH_PGS_OPS_ACCOUNTS(X) \
+    X(link_insert) X(link_check) X(link_consume) X(account_get) X(account_by_email) \
+    X(account_insert) X(account_onboard) X(session_insert) X(session_get) X(session_set_org) \
+    X(session_revoke)
+/* orgs.c */
+#define GH_PGS_OPS_ORGS(X) \
+    X(org_create) X(memberships) X(membership_get) X(membership_count) X(org_settings_get) \
+    X(org_settings_put)
+/* identity.c */
+#define GH_PGS_OPS_IDENTITY(X) \
+    X(oidc_state_insert) X(oidc_state_consume) X(oidc_state_purge) X(identity_get) \
+    X(identity_insert) X(identity_touch) X(identities)
 /* members.c, workspaces.c, keys.c, outbox.c (P2) */
 #define GH_PGS_OPS_MEMBERS(X)
 #define GH_PGS_OPS_WORKSPACES(X)
