@@ -1,9 +1,9 @@
 /* Billing through the core layer on a real SQLite file and, every test again, on a real
  * PostgreSQL database (pg_unit.h starts a throwaway server for this binary), with the test
- * payment provider and an injected clock: amounts and tax, lots drawn in expiry order, expiry, usage beyond the
- * last lot, purchases (idempotency, declines, pending, exactly-once resolution), gap-free
- * invoice numbers under concurrent purchases, auto-reload once per crossing, and the ledger
- * check on a consistent and on a tampered database. */
+ * payment provider and an injected clock: amounts and tax, lots drawn in expiry order,
+ * expiry, usage beyond the last lot, purchases (idempotency, declines, pending, exactly-once
+ * resolution), gap-free invoice numbers under concurrent purchases, auto-reload once per
+ * crossing, and the ledger check on a consistent and on a tampered database. */
 #include "pg_unit.h"
 
 #include <pthread.h>
