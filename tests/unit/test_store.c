@@ -106,12 +106,13 @@ static void sqlite_store_is_complete_and_chosen_by_scheme(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0); /* the file is where the scheme's rest said */
 
-    /* A scheme this build has no backend for is refused with a message, never a file. */
+    /* A postgresql:// location goes to the PostgreSQL backend, now complete: a server that
+     * cannot be reached is unavailable, with a message naming it, and never a file. */
     store = NULL;
     assert_int_equal(gh_store_open(&store, "postgresql://gh@127.0.0.1:1/gh", err, sizeof(err)),
-                     GH_EINVAL);
+                     GH_EUNAVAIL);
     assert_null(store);
-    assert_non_null(strstr(err, "PostgreSQL"));
+    assert_non_null(strstr(err, "PostgreSQL at 127.0.0.1:1/gh"));
 
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
