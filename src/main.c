@@ -73,8 +73,9 @@ static const char help_text[] =
     "                         see gatehouse.ini.example for every option)\n"
     "  --data-dir DIR         Where the database and the mail outbox live (default: var)\n"
     "  --store URL            The store: sqlite:PATH (default: sqlite:DATA_DIR/gatehouse.db)\n"
-    "                         or postgresql://USER@HOST:PORT/DATABASE (for now only\n"
-    "                         `migrate` runs on PostgreSQL); wins over [store] url\n"
+    "                         or postgresql://USER@HOST:PORT/DATABASE (the other\n"
+    "                         commands refuse it until its port is complete, naming\n"
+    "                         what is missing); wins over [store] url\n"
     "  --listen ADDR:PORT     Console and Organization API address (serve; default\n"
     "                         127.0.0.1:8080; port 0 picks a free port)\n"
     "  --api-listen ADDR:PORT Model API address (serve; default 127.0.0.1:8081)\n"
@@ -177,17 +178,19 @@ static int load_config(const cli_t *cli, gh_config_t *cfg)
     return 0;
 }
 
-/* Until the store's backend dispatch exists, only `migrate` runs on PostgreSQL: every other
- * command says so instead of pretending. */
-static int sqlite_only(const gh_config_t *cfg, const char *command)
+/* Where the store is, for gh_store_open: the SQLite file, or the PostgreSQL URL. The
+ * password of the latter, when [store] password_env names a variable, reaches libpq as
+ * PGPASSWORD: never in the URL, never logged. gh_store_open refuses a backend whose port is
+ * not complete yet, naming the first operation it lacks. */
+static const char *store_location(const gh_config_t *cfg)
 {
     if (!cfg->store_postgres)
-        return 0;
-    fprintf(stderr,
-            "gatehouse: %s: the PostgreSQL store is not complete yet; so far only `gatehouse "
-            "migrate` works on it. Use the SQLite store (the default, or --store sqlite:PATH)\n",
-            command);
-    return -1;
+        return cfg->db_path;
+    const char *pw = cfg->store_password_env[0] ? getenv(cfg->store_password_env) : NULL;
+    if (pw && setenv("PGPASSWORD", pw, 1))
+        gh_log_warn("gatehouse: cannot pass the PostgreSQL password to libpq: %s",
+                    strerror(errno));
+    return cfg->store_url;
 }
 
 /* gatehouse migrate --store postgresql://...: the PostgreSQL schema, under the migrations
@@ -270,7 +273,7 @@ static void *second_signal_main(void *arg)
 static int cmd_serve(const cli_t *cli)
 {
     static gh_config_t cfg; /* outlives every thread */
-    if (load_config(cli, &cfg) || sqlite_only(&cfg, "serve"))
+    if (load_config(cli, &cfg))
         return 1;
 
     /* Signals are taken by this thread alone, with sigwait; every thread started from here
@@ -297,7 +300,7 @@ static int cmd_serve(const cli_t *cli)
     gh_outbox_t *outbox = NULL;
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
-    if (gh_store_open(&store, cfg.db_path, err, sizeof(err)))
+    if (gh_store_open(&store, store_location(&cfg), err, sizeof(err)))
         goto out;
     /* A backend still being ported would answer some requests "unavailable": refuse it. */
     const char *missing_op = NULL;
@@ -370,8 +373,13 @@ static int cmd_serve(const cli_t *cli)
     char console_addr[GH_CONFIG_STR], api_addr[GH_CONFIG_STR];
     default_url(console_addr, sizeof(console_addr), cfg.listen, gh_http_port(http));
     default_url(api_addr, sizeof(api_addr), cfg.api_listen, gh_gateway_port(gateway));
+    char database[GH_CONFIG_PATH];
+    if (cfg.store_postgres)
+        gh_pg_describe(cfg.store_url, database, sizeof(database));
+    else
+        snprintf(database, sizeof(database), "%s", cfg.db_path);
     gh_log_info("gatehouse %s: console listening on %s (public URL %s, database %s, mail %s)",
-                GH_VERSION, console_addr, cfg.public_url, cfg.db_path,
+                GH_VERSION, console_addr, cfg.public_url, database,
                 gh_mailer_is_outbox(mailer) ? cfg.outbox_dir : "via SMTP");
     gh_log_info("gatehouse %s: model API listening on %s (public URL %s)", GH_VERSION, api_addr,
                 cfg.public_api_url);
@@ -411,15 +419,15 @@ out:
 
 /* Opens the store for a staff command: the configuration, the database (migrated) and an
  * application without a provider or servers. */
-static int staff_open(const cli_t *cli, const char *command, gh_config_t *cfg, gh_app_t *app)
+static int staff_open(const cli_t *cli, gh_config_t *cfg, gh_app_t *app)
 {
-    if (load_config(cli, cfg) || sqlite_only(cfg, command))
+    if (load_config(cli, cfg))
         return -1;
     char err[600];
     memset(app, 0, sizeof(*app));
     app->cfg = cfg;
     app->now = gh_app_clock;
-    if (gh_store_open(&app->store, cfg->db_path, err, sizeof(err))) {
+    if (gh_store_open(&app->store, store_location(cfg), err, sizeof(err))) {
         fprintf(stderr, "gatehouse: %s\n", err);
         return -1;
     }
@@ -447,7 +455,7 @@ static int cmd_credits(int argc, char **argv)
     }
     gh_config_t cfg;
     gh_app_t app;
-    if (staff_open(&cli, argv[1], &cfg, &app))
+    if (staff_open(&cli, &cfg, &app))
         return 1;
     /* Staff act under their login name, which the organization's audit log shows. */
     gh_actor_t staff = {.kind = GH_ACTOR_STAFF, .role = GH_ROLE_ADMIN};
@@ -502,7 +510,7 @@ static int cmd_ledger(int argc, char **argv)
     }
     gh_config_t cfg;
     gh_app_t app;
-    if (staff_open(&cli, argv[1], &cfg, &app))
+    if (staff_open(&cli, &cfg, &app))
         return 1;
     int problems = 0;
     gh_err_t rc = gh_billing_ledger_check(&app, cli.org, print_check, NULL, &problems);
@@ -528,7 +536,7 @@ static int cmd_staff(int argc, char **argv)
     }
     gh_config_t cfg;
     gh_app_t app;
-    if (staff_open(&cli, argv[1], &cfg, &app))
+    if (staff_open(&cli, &cfg, &app))
         return 1;
     char msg[600] = "", by[128];
     const char *user = getenv("USER");

@@ -41,4 +41,8 @@ const char *gh_store_ops_first_missing(const gh_store_ops_t *ops);
 /* The SQLite backend's table (src/store/sqlite/sqlite.c). */
 extern const gh_store_ops_t gh_sqlite_ops;
 
+/* The PostgreSQL backend's table (src/store/postgres/pgstore.c); operations not yet ported
+ * are NULL (gh_store_ops_first_missing names the first). */
+extern const gh_store_ops_t gh_postgres_ops;
+
 #endif

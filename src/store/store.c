@@ -19,7 +19,7 @@
 #include "store/store.h"
 
 /* Every backend this build has, the default (SQLite) first. */
-static const gh_store_ops_t *const backends[] = {&gh_sqlite_ops};
+static const gh_store_ops_t *const backends[] = {&gh_sqlite_ops, &gh_postgres_ops};
 
 static void missing(const gh_store_ops_t *ops, const char *name, atomic_flag *logged)
 {
@@ -69,25 +69,33 @@ gh_db_t *gh_store_db(gh_store_t *store)
     return store->ops->db(store);
 }
 
-/* Picks the backend by the location's scheme: "sqlite:PATH", or a bare path for SQLite. A
- * scheme without a table of operations yet (PostgreSQL's: src/store/postgres/ has the pool
- * and migrations, not yet the operations) is refused with a message that says so. */
+/* Picks the backend by the location's scheme: "sqlite:PATH", or a bare path for SQLite;
+ * "postgresql://..." (or "postgres://...") for PostgreSQL, whose backend is given the whole
+ * URL. A backend whose table of operations is not complete yet (the PostgreSQL port, while
+ * it is being written) is refused, naming the first missing operation: every command would
+ * otherwise start and then answer "unavailable" to part of its work. */
 gh_err_t gh_store_open(gh_store_t **out, const char *location, char *err, size_t err_size)
 {
     const gh_store_ops_t *ops = backends[0];
     const char *rest = location;
-    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
-        size_t n = strlen(backends[i]->scheme);
-        if (!strncmp(location, backends[i]->scheme, n)) {
-            ops = backends[i];
-            rest = location + n;
-            break;
+    if (!strncmp(location, "postgresql://", 13) || !strncmp(location, "postgres://", 11)) {
+        ops = &gh_postgres_ops;
+    } else {
+        for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+            size_t n = strlen(backends[i]->scheme);
+            if (!strncmp(location, backends[i]->scheme, n)) {
+                ops = backends[i];
+                rest = location + n;
+                break;
+            }
         }
     }
-    if (rest == location && (!strncmp(location, "postgresql://", 13) ||
-                             !strncmp(location, "postgres://", 11))) {
-        snprintf(err, err_size, "the PostgreSQL store's operations are not written yet: only "
-                                "`gatehouse migrate` runs on PostgreSQL so far");
+    const char *missing_op = gh_store_ops_first_missing(ops);
+    if (missing_op) {
+        snprintf(err, err_size,
+                 "the %s store is not complete yet: its operation %s is not written; use the "
+                 "SQLite store (the default, or --store sqlite:PATH)",
+                 ops->backend_name, missing_op);
         return GH_EINVAL;
     }
     return ops->open(out, rest, err, err_size);

@@ -134,6 +134,36 @@ gh_err_t gh_pg_query(gh_pg_conn_t *c, const char *sql, int nparams, const char *
     return gh_pg_error(c);
 }
 
+/* Keeps a successful result in `*out` (or frees it when `out` is NULL); records a failure. */
+static gh_err_t finish(gh_pg_conn_t *c, PGresult *res, PGresult **out)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        note_ok(c);
+        if (out)
+            *out = res;
+        else
+            PQclear(res);
+        return GH_OK;
+    }
+    note_failure(c, res);
+    PQclear(res);
+    return gh_pg_error(c);
+}
+
+gh_err_t gh_pg_prepare(gh_pg_conn_t *c, const char *name, const char *sql)
+{
+    return finish(c, PQprepare(c->conn, name, sql, 0, NULL), NULL);
+}
+
+gh_err_t gh_pg_query_prepared(gh_pg_conn_t *c, const char *name, int nparams,
+                              const char *const *params, PGresult **out)
+{
+    assert(nparams >= 0);
+    *out = NULL;
+    return finish(c, PQexecPrepared(c->conn, name, nparams, params, NULL, NULL, 0), out);
+}
+
 gh_err_t gh_pg_error(const gh_pg_conn_t *c)
 {
     if (!c->sqlstate[0])

@@ -80,6 +80,13 @@ gh_err_t gh_pg_exec(gh_pg_conn_t *c, const char *sql);
 gh_err_t gh_pg_query(gh_pg_conn_t *c, const char *sql, int nparams, const char *const *params,
                      PGresult **res);
 
+/* Prepares `sql` as the named statement `name` on `c` (parameter types inferred). */
+gh_err_t gh_pg_prepare(gh_pg_conn_t *c, const char *name, const char *sql);
+
+/* Runs the prepared statement `name` with text parameters, as gh_pg_query runs SQL. */
+gh_err_t gh_pg_query_prepared(gh_pg_conn_t *c, const char *name, int nparams,
+                              const char *const *params, PGresult **res);
+
 /* The error a failed statement maps to: GH_ECONFLICT for a constraint violation (23xxx),
  * GH_EUNAVAIL for a lost connection, a shutdown, a timeout or a retryable conflict
  * (40001, 40P01), GH_ESTORE for anything else. */

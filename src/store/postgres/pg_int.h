@@ -1,0 +1,199 @@
+/* Internal to the PostgreSQL backend: the connection struct and the helpers every file of
+ * src/store/postgres/ uses, and the declarations of its implementations of the store
+ * operations (gh_pgs_<name> for each gh_store_<name> of store/ops.h). Nothing outside
+ * src/store/postgres/ includes this.
+ *
+ * How a port file is written (accounts.c is the model):
+ *   - SQL text is a `static const char sql[]`; gh_pgs_query prepares it once per connection,
+ *     keyed by the string's address, and runs it with text parameters ($1..$n).
+ *   - Parameters are strings: gh_pgs_i64 formats a number into a gh_pgs_num_t the caller
+ *     keeps on its stack, gh_pgs_text turns "" into SQL NULL (empty strings are NULL, as in
+ *     SQLite), gh_pgs_bool gives "t"/"f".
+ *   - Times: records carry int64 epoch seconds (some fields ms or us: check rows.h); SQL
+ *     converts with GH_PGS_TIME_IN / GH_PGS_EPOCH and the _MS variants.
+ *   - Results: gh_pgs_col_* read a PGresult; the caller PQclears it. GH_PGS_COPY as COPY.
+ *   - Errors: every helper returns the store's codes (GH_ECONFLICT for a constraint,
+ *     GH_EUNAVAIL for a lost connection or timeout, GH_ESTORE otherwise, logged).
+ *   - Inside a transaction, a failed write does not poison the transaction: gh_pgs_query
+ *     wraps INSERT/UPDATE/DELETE statements run at depth > 0 in a savepoint, so a caller may
+ *     take GH_ECONFLICT and go on, as it can on SQLite. gh_pgs_query_fast skips that (for
+ *     hot paths that abandon the transaction on any error, such as the usage writer).
+ *
+ * The table of operations: pgstore.c fills gh_postgres_ops from one X-macro per port file,
+ * GH_PGS_OPS_<FILE>(X), defined below next to the declarations. A port file's owner adds its
+ * operations' names to its own list here (in any order: designated initializers), and
+ * nothing else in pgstore.c changes. An operation not yet in any list stays NULL, its
+ * wrapper answers GH_EUNAVAIL, and `gatehouse serve` refuses the backend naming it. */
+#ifndef GH_STORE_POSTGRES_PG_INT_H
+#define GH_STORE_POSTGRES_PG_INT_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/backend.h"
+#include "store/identity.h"
+#include "store/notify.h"
+#include "store/postgres/pg.h"
+#include "store/store.h"
+
+#define GH_PGS_STMT_CACHE 256
+
+/* The key of the transaction-scoped advisory lock every write transaction takes at BEGIN
+ * (distinct from the migrations lock): writers are serialized as SQLite serializes them. */
+#define GH_PGS_WRITE_LOCK 29106784831108197 /* 0x67687772697465, "ghwrite" */
+
+struct gh_pgs_store;
+
+/* A connection: the generic head first, so a gh_db_t * of this backend is one of these. One
+ * per thread, opened by gh_pgs_db and owned by the store (freed by gh_pgs_close). */
+typedef struct gh_pgs_db {
+    struct gh_db base;
+    struct gh_pgs_store *store;
+    gh_pg_conn_t *c; /* NULL while PostgreSQL cannot be reached */
+    struct {
+        const char *sql;
+        bool prepared;
+    } cache[GH_PGS_STMT_CACHE]; /* statement "s<i>" on this connection is cache[i].sql */
+    int depth;                  /* transaction nesting: 0 none, 1 BEGIN, more are SAVEPOINTs */
+    int64_t changes;            /* rows the last INSERT/UPDATE/DELETE changed */
+    struct gh_pgs_db *next;     /* registry of every thread's connection */
+} gh_pgs_db_t;
+
+static inline gh_pgs_db_t *pgs(gh_db_t *db)
+{
+    return (gh_pgs_db_t *)db;
+}
+
+/* The backend's implementation of each store operation, checked against store/ops.h. */
+#define GH_PGS_DECLARE(ret, name, params, args) ret gh_pgs_##name params;
+GH_STORE_OPS_STORE(GH_PGS_DECLARE)
+GH_STORE_OPS(GH_PGS_DECLARE)
+#undef GH_PGS_DECLARE
+gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_size);
+
+/* ---- which operations each file implements (pgstore.c builds gh_postgres_ops) ---- */
+
+/* pgstore.c */
+#define GH_PGS_OPS_PGSTORE(X) \
+    X(set_busy_timeout) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
+    X(rollback) X(in_transaction) X(changes)
+/* accounts.c */
+#define GH_PGS_OPS_ACCOUNTS(X) \
+    X(link_insert) X(link_check) X(link_consume) X(account_get) X(account_by_email) \
+    X(account_insert) X(account_onboard) X(session_insert) X(session_get) X(session_set_org) \
+    X(session_revoke)
+/* orgs.c */
+#define GH_PGS_OPS_ORGS(X) \
+    X(org_create) X(memberships) X(membership_get) X(membership_count) X(org_settings_get) \
+    X(org_settings_put)
+/* identity.c */
+#define GH_PGS_OPS_IDENTITY(X) \
+    X(oidc_state_insert) X(oidc_state_consume) X(oidc_state_purge) X(identity_get) \
+    X(identity_insert) X(identity_touch) X(identities)
+/* members.c, workspaces.c, keys.c, outbox.c (P2) */
+#define GH_PGS_OPS_MEMBERS(X)
+#define GH_PGS_OPS_WORKSPACES(X)
+#define GH_PGS_OPS_KEYS(X)
+#define GH_PGS_OPS_OUTBOX(X)
+/* billing.c, notify.c (P3) */
+#define GH_PGS_OPS_BILLING(X)
+#define GH_PGS_OPS_NOTIFY(X)
+/* limits.c, rollups.c, usage.c (P4) */
+#define GH_PGS_OPS_LIMITS(X)
+#define GH_PGS_OPS_ROLLUPS(X)
+#define GH_PGS_OPS_USAGE(X)
+
+/* ---- statements ---- */
+
+/* Runs the statement `sql` (static storage: prepared once per connection, keyed by its
+ * address) with `n` text parameters ($1..$n; NULL is SQL NULL). With `res` non-NULL and
+ * GH_OK, `*res` holds the result, which the caller PQclears; with `res` NULL the rows are
+ * discarded. An INSERT, UPDATE or DELETE sets the count gh_pgs_changes reports (as
+ * sqlite3_changes: a SELECT leaves it alone). A connection found broken outside a
+ * transaction is reopened first; one that cannot be reopened gives GH_EUNAVAIL. */
+gh_err_t gh_pgs_query(gh_db_t *db, const char *sql, int n, const char *const *params,
+                      PGresult **res);
+
+/* As gh_pgs_query but never wraps the statement in a savepoint: a failure inside a
+ * transaction leaves it aborted, and the caller must roll back. */
+gh_err_t gh_pgs_query_fast(gh_db_t *db, const char *sql, int n, const char *const *params,
+                           PGresult **res);
+
+/* As gh_pgs_query for SQL built at run time (not cached, not prepared). */
+gh_err_t gh_pgs_query_dyn(gh_db_t *db, const char *sql, int n, const char *const *params,
+                          PGresult **res);
+
+/* Runs a statement that returns no rows. */
+gh_err_t gh_pgs_exec(gh_db_t *db, const char *sql, int n, const char *const *params);
+
+/* Runs a statement that must change exactly one row: GH_ENOTFOUND when it changed none. */
+gh_err_t gh_pgs_exec_one(gh_db_t *db, const char *sql, int n, const char *const *params);
+
+/* Runs a query and decodes its first row with `decode` (GH_OK), or GH_ENOTFOUND when it
+ * returned none. */
+typedef void (*gh_pgs_decode_fn)(const PGresult *res, int row, void *out);
+gh_err_t gh_pgs_one(gh_db_t *db, const char *sql, int n, const char *const *params,
+                    gh_pgs_decode_fn decode, void *out);
+
+/* Runs a query and calls `fn(ctx, res, row)` for each row, in order. */
+typedef void (*gh_pgs_row_fn)(void *ctx, const PGresult *res, int row);
+gh_err_t gh_pgs_each(gh_db_t *db, const char *sql, int n, const char *const *params,
+                     gh_pgs_row_fn fn, void *ctx);
+
+/* ---- parameters ---- */
+
+typedef struct gh_pgs_num {
+    char s[24];
+} gh_pgs_num_t;
+
+/* `v` in decimal, in `buf` (which the caller keeps until the statement ran). */
+const char *gh_pgs_i64(gh_pgs_num_t *buf, int64_t v);
+
+/* `v`, or NULL (SQL NULL) for NULL or "". */
+static inline const char *gh_pgs_text(const char *v)
+{
+    return v && *v ? v : NULL;
+}
+
+static inline const char *gh_pgs_bool(bool v)
+{
+    return v ? "t" : "f";
+}
+
+/* SQL for times: a parameter of epoch seconds (or ms) to timestamptz, and a timestamptz
+ * column back to epoch seconds (or ms), NULL read as 0. */
+#define GH_PGS_TIME_IN(p) "to_timestamp(" p "::bigint)"
+#define GH_PGS_TIME_IN_MS(p) "to_timestamp(" p "::bigint / 1000.0)"
+#define GH_PGS_EPOCH(col) "coalesce(floor(extract(epoch FROM " col "))::bigint, 0)"
+#define GH_PGS_EPOCH_MS(col) "coalesce(floor(extract(epoch FROM " col ") * 1000)::bigint, 0)"
+
+/* ---- results ---- */
+
+/* Copies column `col` of `row` into `out` (truncated to `size`); NULL becomes "". */
+void gh_pgs_col_text(const PGresult *res, int row, int col, char *out, size_t size);
+/* The column as a number (NULL and junk are 0) or a boolean ("t"). */
+int64_t gh_pgs_col_i64(const PGresult *res, int row, int col);
+bool gh_pgs_col_bool(const PGresult *res, int row, int col);
+bool gh_pgs_col_null(const PGresult *res, int row, int col);
+
+#define GH_PGS_COPY(res, row, col, field) \
+    gh_pgs_col_text((res), (row), (col), (field), sizeof(field))
+
+/* ---- keyset pagination ---- */
+
+#define GH_PGS_ARGS_MAX 16
+
+/* Runs one page of a keyset-paginated list, in `seq` (insertion) order, or newest first:
+ * gh_sqlite_page's semantics with the table's seq column in place of rowid. `from_where` is
+ * "FROM <table> t ... WHERE ..." (the listed table aliased t, which has a seq column) with
+ * `nargs` placeholders $1..$nargs bound from `args` (text; NULL is SQL NULL); `id_expr`
+ * names the column a cursor id is matched against ("t.id"). Calls `fn` with each row of
+ * "SELECT <cols> ..." in page order and sets `*has_more`. A cursor id not in the list is
+ * GH_EINVAL. Only fixed SQL fragments may be passed as text: every value goes in `args`. */
+gh_err_t gh_pgs_page(gh_db_t *db, const char *cols, const char *from_where,
+                     const char *id_expr, const char *const *args, int nargs,
+                     const gh_page_t *page, bool newest_first, gh_pgs_row_fn fn, void *ctx,
+                     bool *has_more);
+
+#endif
