@@ -258,7 +258,6 @@ static gh_err_t run(gh_db_t *db, const char *sql, int n, const char *const *para
                     PGresult **out, bool cached, bool guard)
 {
     gh_pgs_db_t *d = pgs(db);
-    d->changes = 0;
     if (out)
         *out = NULL;
     if (!ready(d))
@@ -280,8 +279,14 @@ static gh_err_t run(gh_db_t *db, const char *sql, int n, const char *const *para
         PQclear(res);
         return failed(d, "RELEASE SAVEPOINT");
     }
-    const char *tuples = PQcmdTuples(res);
-    d->changes = tuples && *tuples ? strtoll(tuples, NULL, 10) : 0;
+    /* As sqlite3_changes: the rows the last INSERT, UPDATE or DELETE changed; a SELECT
+     * leaves the count alone. */
+    const char *status = PQcmdStatus(res);
+    if (status && (!strncmp(status, "INSERT", 6) || !strncmp(status, "UPDATE", 6) ||
+                   !strncmp(status, "DELETE", 6) || !strncmp(status, "MERGE", 5))) {
+        const char *tuples = PQcmdTuples(res);
+        d->changes = tuples && *tuples ? strtoll(tuples, NULL, 10) : 0;
+    }
     if (out)
         *out = res;
     else
