@@ -92,10 +92,21 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
     X(oidc_state_insert) X(oidc_state_consume) X(oidc_state_purge) X(identity_get) \
     X(identity_insert) X(identity_touch) X(identities)
 /* members.c, workspaces.c, keys.c, outbox.c (P2) */
-#define GH_PGS_OPS_MEMBERS(X)
-#define GH_PGS_OPS_WORKSPACES(X)
-#define GH_PGS_OPS_KEYS(X)
-#define GH_PGS_OPS_OUTBOX(X)
+#define GH_PGS_OPS_MEMBERS(X) \
+    X(users_list) X(user_get) X(membership_insert) X(membership_set_role) \
+    X(membership_delete) X(admin_count) X(invites_list) X(invite_get) X(invite_by_token) \
+    X(invite_open_for) X(invite_insert) X(invite_renew) X(invite_mark)
+#define GH_PGS_OPS_WORKSPACES(X) \
+    X(workspaces_list) X(workspace_get) X(workspace_count) X(workspace_insert) \
+    X(workspace_update) X(workspace_archive) X(ws_members_list) X(ws_member_get) \
+    X(ws_member_insert) X(ws_member_set_role) X(ws_member_delete)
+#define GH_PGS_OPS_KEYS(X) \
+    X(keys_list) X(key_get) X(key_by_hash) X(key_insert) X(key_update) X(key_touch) \
+    X(key_set_secret) X(workbench_key_get) X(workbench_key_set) X(keys_with_hash) \
+    X(audit_insert) X(audit_list)
+#define GH_PGS_OPS_OUTBOX(X) \
+    X(outbox_add) X(outbox_claim) X(outbox_sent) X(outbox_failed) X(outbox_next_due) \
+    X(outbox_release_claims)
 /* billing.c, notify.c (P3) */
 #define GH_PGS_OPS_BILLING(X)
 #define GH_PGS_OPS_NOTIFY(X)
