@@ -1,0 +1,178 @@
+// Moving an installation: a real server on SQLite gathers real data (sign-ups, an org with
+// workspaces, members, keys, purchases and invoices, a staff grant, model calls so usage and
+// rollups exist, mail in the outbox), is stopped, and `gatehouse store copy` moves it into a
+// fresh PostgreSQL 15 database. Every table is compared row by row; the ledger check runs on
+// the target; a second copy into the now non-empty database and a SQLite file with a table
+// this Gatehouse cannot map are both refused, changing nothing.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { BINARY, startServer } from './lib/server.mjs';
+import { startPostgres, psql } from './lib/postgres.mjs';
+import { addMember } from './lib/expect.mjs';
+import { PRICEY, buy, billing, readyOrg, until, modelCall, gatehouse, assertLedgerConsistent } from './lib/billing.mjs';
+
+let pg, server, dataDir, dbPath, orgId;
+
+before(async () => {
+  [pg, server] = await Promise.all([
+    startPostgres(),
+    startServer({ config: { ...PRICEY, billing: { scheduler_interval_s: 1 } } }),
+  ]);
+  dataDir = server.dataDir;
+  dbPath = join(dataDir, 'gatehouse.db');
+});
+after(async () => {
+  if (server?.child.exitCode === null) await server.stop();
+  await pg?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+function copy(from, url) {
+  return spawnSync(BINARY, ['store', 'copy', '--from', `sqlite:${from}`, '--to', url,
+    '--config', join(dataDir, 'gatehouse.ini'), '--data-dir', dataDir], { encoding: 'utf8' });
+}
+
+function sqlite3(file, sql) {
+  const r = spawnSync('sqlite3', ['-readonly', file, sql], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+// Every user table of a SQLite file with its columns: [{table, columns: [{name, notnull}]}].
+function sqliteTables(file) {
+  const rows = JSON.parse(sqlite3(file,
+    "SELECT json_group_array(json_array(m.name, p.name, p.\"notnull\")) FROM sqlite_schema m, " +
+    "pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' " +
+    "AND m.name <> 'schema_migrations' ORDER BY m.name, p.cid"));
+  const tables = new Map();
+  for (const [t, c, notnull] of rows) {
+    if (!tables.has(t)) tables.set(t, []);
+    tables.get(t).push({ name: c, notnull: notnull === 1 });
+  }
+  return tables;
+}
+
+const counts = (url) => Object.fromEntries(psql(url,
+  "SELECT table_name, (xpath('/row/n/text()', query_to_xml('SELECT count(*) AS n FROM ' || table_name, false, true, '')))[1]::text " +
+  "FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1").split('\n').map((l) => l.split('|')));
+
+test('a SQLite installation with real data moves to PostgreSQL, every table and row intact', async () => {
+  // Real data, through the console and the model API.
+  const { client: admin, orgId: org } = await readyOrg(server, 'Moving');
+  orgId = org;
+  for (const amount of ['10.00', '5.00']) assert.equal((await buy(admin, amount)).status, 200);
+  const ws = await admin.post('/v1/organizations/workspaces', { name: 'Research' });
+  assert.equal(ws.status, 201, JSON.stringify(ws.body));
+  await addMember(server, admin, 'developer');
+  await addMember(server, admin, 'billing');
+  const k = await admin.post('/v1/organizations/api_keys', { name: 'moving key' });
+  assert.equal(k.status, 201, JSON.stringify(k.body));
+  const grant = gatehouse(server, 'credits', 'grant', '--org', orgId, '--usd', '2', '--reason', 'welcome');
+  assert.equal(grant.status, 0, grant.stderr);
+  for (let i = 0; i < 3; i++) await modelCall(server, k.body.key); // $1.00 each
+  await until(async () => (await billing(admin)).balance_usd === '14.00', 'the usage drawn from the balance');
+  await server.stop({ keepData: true });
+  const sourceCheck = assertLedgerConsistent(server);
+
+  const tables = sqliteTables(dbPath);
+  const url = pg.createDatabase('moved');
+  const r = copy(dbPath, url);
+  console.log(r.stdout.trim());
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /the ledger is consistent/);
+
+  // The ledger check on the target says exactly what it says on the source.
+  const checkLines = (out) => out.split('\n').filter((l) => /^\S+\s+(ok|MISMATCH)\s/.test(l));
+  assert.deepEqual(checkLines(r.stdout), checkLines(sourceCheck));
+  assert.ok(checkLines(r.stdout).some((l) => l.startsWith(orgId) && /ok\s+balance \$14\.00/.test(l)), r.stdout);
+  assert.ok(checkLines(r.stdout).some((l) => /^invoices\s+ok\s+\d+: 2 invoices numbered 1 to 2 without gaps/.test(l)), r.stdout);
+
+  // Table by table: the same rows, with times, booleans and JSON mapped back.
+  const pgCols = new Map();
+  for (const line of psql(url, "SELECT table_name, column_name, data_type, is_identity FROM information_schema.columns WHERE table_schema = 'public'").split('\n')) {
+    const [t, c, type, identity] = line.split('|');
+    pgCols.set(`${t}.${c}`, { type, identity: identity === 'YES' });
+  }
+  const summary = [];
+  for (const [table, columns] of tables) {
+    const sel = [], pgSel = [];
+    for (const { name, notnull } of columns) {
+      const ms = name.endsWith('_ms') && !pgCols.has(`${table}.${name}`);
+      const pgName = ms ? name.slice(0, -3) : name;
+      const col = pgCols.get(`${table}.${pgName}`);
+      assert.ok(col, `${table}.${name} has no PostgreSQL column`);
+      if (col.type === 'jsonb') {
+        sel.push(`CAST(${name} AS TEXT)`); // both sides parsed and compared as JSON below
+        pgSel.push(`${pgName}::text`);
+      } else if (col.type === 'timestamp with time zone') {
+        sel.push(`CAST(${name} AS TEXT)`);
+        const epoch = `CASE WHEN isfinite(${pgName}) THEN (extract(epoch FROM ${pgName}) * ${ms ? 1000 : 1})::bigint END`;
+        pgSel.push(notnull ? `coalesce(${epoch}, 0)::text` : `${epoch}::text`);
+      } else if (col.type === 'boolean') {
+        sel.push(`CAST(${name} AS TEXT)`);
+        pgSel.push(`${pgName}::int::text`);
+      } else {
+        sel.push(`CAST(${name} AS TEXT)`);
+        pgSel.push(`${pgName}::text`);
+      }
+    }
+    // Tables with a seq column keep SQLite's rowid order in it; the others are compared as sets.
+    const ordered = pgCols.get(`${table}.seq`)?.identity;
+    const liteRows = JSON.parse(sqlite3(dbPath, `SELECT json_group_array(json_array(${sel.join(', ')})) FROM (SELECT * FROM ${table}${ordered ? ' ORDER BY rowid' : ''})`));
+    const pgRows = JSON.parse(psql(url, `SELECT coalesce(json_agg(json_build_array(${pgSel.join(', ')})${ordered ? ' ORDER BY seq' : ''}), '[]') FROM ${table}`));
+    const norm = (rows) => rows.map((row) => JSON.stringify(row.map((v, i) => (
+      v !== null && pgCols.get(`${table}.${columns[i].name}`)?.type === 'jsonb' ? JSON.stringify(JSON.parse(v)) : v))));
+    const a = norm(liteRows), b = norm(pgRows);
+    if (!ordered) { a.sort(); b.sort(); }
+    assert.deepEqual(b, a, `table ${table} differs`);
+    summary.push(`${table}=${a.length}`);
+  }
+  console.log(`compared ${tables.size} tables: ${summary.join(' ')}`);
+  const n = counts(url);
+  for (const t of ['accounts', 'organizations', 'memberships', 'workspaces', 'sessions', 'invites', 'keys',
+    'audit_log', 'purchases', 'invoices', 'credit_lots', 'ledger_entries', 'invoice_counters', 'usage_events',
+    'usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day', 'mail_outbox', 'billing_accounts', 'payment_methods'])
+    assert.ok(Number(n[t]) > 0, `${t} has rows on the target (${n[t]})`);
+  assert.equal(n.usage_events, '3');
+  assert.equal(psql(url, 'SELECT string_agg(DISTINCT node_id, \',\') FROM usage_events'), 'local');
+  // Identity sequences continue past the copied values.
+  assert.equal(psql(url, "SELECT nextval(pg_get_serial_sequence('ledger_entries', 'id')) > (SELECT max(id) FROM ledger_entries)"), 't');
+  assert.equal(psql(url, "SELECT nextval(pg_get_serial_sequence('accounts', 'seq')) > (SELECT max(seq) FROM accounts)"), 't');
+});
+
+test('a second copy into the now non-empty database is refused and changes nothing', async () => {
+  const url = pg.url.replace(/\/[^/]*$/, '/moved');
+  const before = counts(url);
+  const r = copy(dbPath, url);
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /store copy: the PostgreSQL database 127\.0\.0\.1:\d+\/moved is not empty \(table \w+ has rows\): copy into a new, empty database/);
+  assert.deepEqual(counts(url), before);
+  console.log(`second copy refused: ${r.stderr.trim()}`);
+  // The invoice numbering continues gap-free after the copied invoices (run last: it takes a number).
+  const year = psql(url, 'SELECT max(year) FROM invoices');
+  const issued = Number(psql(url, `SELECT count(*) FROM invoices WHERE year = ${year}`));
+  assert.equal(Number(psql(url, `SELECT gh_next_invoice_seq(${year})`)), issued + 1);
+});
+
+test('a SQLite table or column this Gatehouse cannot map makes the copy refuse, writing nothing', async () => {
+  for (const [what, sql, message] of [
+    ['table', 'CREATE TABLE extra_notes (id INTEGER PRIMARY KEY, body TEXT)', /the SQLite table extra_notes has no mapping to a PostgreSQL table/],
+    ['column', 'ALTER TABLE accounts ADD COLUMN nickname TEXT', /the SQLite column accounts\.nickname has no mapping to a PostgreSQL column/],
+  ]) {
+    const file = join(dataDir, `extra-${what}.db`);
+    copyFileSync(dbPath, file);
+    const w = spawnSync('sqlite3', [file, sql], { encoding: 'utf8' });
+    assert.equal(w.status, 0, w.stderr);
+    const url = pg.createDatabase(`extra_${what}`);
+    const r = copy(file, url);
+    assert.equal(r.status, 1, r.stdout);
+    assert.match(r.stderr, message);
+    assert.match(r.stderr, /nothing was copied/);
+    assert.equal(psql(url, 'SELECT count(*) FROM accounts'), '0');
+    assert.equal(psql(url, 'SELECT count(*) FROM ledger_entries'), '0');
+    console.log(`unmapped ${what} refused: ${r.stderr.trim()}`);
+  }
+});
