@@ -66,8 +66,15 @@ test('a SQLite installation with real data moves to PostgreSQL, every table and 
   for (const amount of ['10.00', '5.00']) assert.equal((await buy(admin, amount)).status, 200);
   const ws = await admin.post('/v1/organizations/workspaces', { name: 'Research' });
   assert.equal(ws.status, 201, JSON.stringify(ws.body));
-  await addMember(server, admin, 'developer');
+  const dev = await addMember(server, admin, 'developer');
   await addMember(server, admin, 'billing');
+  const wm = await admin.post(`/v1/organizations/workspaces/${ws.body.id}/members`, { user_id: dev.id, workspace_role: 'workspace_developer' });
+  assert.equal(wm.status, 201, JSON.stringify(wm.body));
+  assert.equal((await admin.post('/v1/organizations/limits', { monthly_spend_limit_usd: '50.00' })).status, 200);
+  for (const body of [{ kind: 'spend_amount', amount_usd: '1.50' }, { kind: 'balance_below', amount_usd: '1.00' }]) {
+    const n = await admin.post('/v1/organizations/limits/notifications', body);
+    assert.ok(n.status === 200 || n.status === 201, JSON.stringify(n.body));
+  }
   const k = await admin.post('/v1/organizations/api_keys', { name: 'moving key' });
   assert.equal(k.status, 201, JSON.stringify(k.body));
   const grant = gatehouse(server, 'credits', 'grant', '--org', orgId, '--usd', '2', '--reason', 'welcome');
@@ -75,6 +82,8 @@ test('a SQLite installation with real data moves to PostgreSQL, every table and 
   for (let i = 0; i < 3; i++) await modelCall(server, k.body.key); // $1.00 each
   await until(async () => (await billing(admin)).balance_usd === '14.00', 'the usage drawn from the balance');
   await server.stop({ keepData: true });
+  const staff = gatehouse(server, 'staff', 'add', dev.email);
+  assert.equal(staff.status, 0, staff.stderr);
   const sourceCheck = assertLedgerConsistent(server);
 
   const tables = sqliteTables(dbPath);
@@ -134,9 +143,12 @@ test('a SQLite installation with real data moves to PostgreSQL, every table and 
   const n = counts(url);
   for (const t of ['accounts', 'organizations', 'memberships', 'workspaces', 'sessions', 'invites', 'keys',
     'audit_log', 'purchases', 'invoices', 'credit_lots', 'ledger_entries', 'invoice_counters', 'usage_events',
-    'usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day', 'mail_outbox', 'billing_accounts', 'payment_methods'])
+    'usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day', 'mail_outbox', 'billing_accounts', 'payment_methods',
+    'workspace_members', 'org_limits', 'spend_notifications', 'staff'])
     assert.ok(Number(n[t]) > 0, `${t} has rows on the target (${n[t]})`);
   assert.equal(n.usage_events, '3');
+  // A balance notification never sent: SQLite's 0 is PostgreSQL's NULL, as the PostgreSQL store writes it.
+  assert.equal(psql(url, "SELECT count(*) FROM spend_notifications WHERE kind = 'balance_below' AND balance_notified_at IS NULL"), '1');
   assert.equal(psql(url, 'SELECT string_agg(DISTINCT node_id, \',\') FROM usage_events'), 'local');
   // Identity sequences continue past the copied values.
   assert.equal(psql(url, "SELECT nextval(pg_get_serial_sequence('ledger_entries', 'id')) > (SELECT max(id) FROM ledger_entries)"), 't');
