@@ -188,3 +188,28 @@ test('a SQLite table or column this Gatehouse cannot map makes the copy refuse, 
     console.log(`unmapped ${what} refused: ${r.stderr.trim()}`);
   }
 });
+
+test('a copy whose ledger check fails is rolled back whole; an outdated SQLite file is refused', async () => {
+  // A cached balance one nano-dollar off: the check on the copy finds it, and nothing stays.
+  const bad = join(dataDir, 'bad-ledger.db');
+  copyFileSync(dbPath, bad);
+  const w = spawnSync('sqlite3', [bad, `UPDATE billing_accounts SET balance_nusd = balance_nusd + 1 WHERE org_id = '${orgId}'`], { encoding: 'utf8' });
+  assert.equal(w.status, 0, w.stderr);
+  const url = pg.createDatabase('bad_ledger');
+  const r = copy(bad, url);
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stdout, new RegExp(`^${orgId}\\s+MISMATCH\\s+the cached balance \\$14\\.000000001 differs from the entries' sum \\$14\\.00`, 'm'));
+  assert.match(r.stderr, /the ledger check found 1 problem on the copy, so it was rolled back and nothing was copied/);
+  for (const t of ['accounts', 'ledger_entries', 'usage_events', 'invoices'])
+    assert.equal(psql(url, `SELECT count(*) FROM ${t}`), '0', `${t} after a rolled-back copy`);
+  console.log(`bad ledger refused: ${r.stderr.trim().split('\n').pop()}`);
+
+  // A SQLite file one migration behind this binary.
+  const old = join(dataDir, 'old.db');
+  copyFileSync(dbPath, old);
+  const latest = sqlite3(old, 'SELECT max(version) FROM schema_migrations');
+  assert.equal(spawnSync('sqlite3', [old, `DELETE FROM schema_migrations WHERE version = ${latest}`]).status, 0);
+  const o = copy(old, pg.createDatabase('outdated'));
+  assert.equal(o.status, 1, o.stdout);
+  assert.match(o.stderr, new RegExp(`old\\.db is at schema version \\d+ but this Gatehouse copies version ${latest}: run \`gatehouse migrate --store sqlite:`));
+});
