@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
 #include "lib/mailhtml.h"
@@ -128,44 +129,7 @@ static gh_err_t encode_subject(const char *s, char *out, size_t out_size)
     return GH_OK;
 }
 
-/* A growable message buffer with a hard maximum; `failed` once an append did not fit. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool failed;
-} msgbuf_t;
-
 #define GH_MAIL_MESSAGE_MAX (4 * 1024 * 1024)
-
-static void mb_put_n(msgbuf_t *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > GH_MAIL_MESSAGE_MAX) {
-        b->failed = true;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 8192;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void mb_put(msgbuf_t *b, const char *s)
-{
-    mb_put_n(b, s, strlen(s));
-}
 
 /* Whether `s` can go as 7bit: ASCII without control characters but tab and line breaks,
  * lines of at most 998 bytes. */
@@ -184,23 +148,23 @@ static bool is_7bit(const char *s)
 }
 
 /* Appends `s` with CRLF line ends (a lone LF becomes CRLF). */
-static void put_crlf(msgbuf_t *b, const char *s)
+static void put_crlf(gh_buf_t *b, const char *s)
 {
     const char *from = s;
     for (const char *p = s; *p; p++) {
         if (*p != '\n' || (p > s && p[-1] == '\r'))
             continue;
-        mb_put_n(b, from, (size_t)(p - from));
-        mb_put(b, "\r\n");
+        gh_buf_put_n(b, from, (size_t)(p - from));
+        gh_buf_put(b, "\r\n");
         from = p + 1;
     }
-    mb_put(b, from);
+    gh_buf_put(b, from);
 }
 
 /* Appends `s` quoted-printable (RFC 2045 6.7): CRLF line ends, lines of at most 76
  * characters with soft breaks, '=', non-ASCII and control bytes as =XX, a space or tab before
  * a line end encoded. */
-static void put_qp(msgbuf_t *b, const char *s)
+static void put_qp(gh_buf_t *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t col = 0;
@@ -208,7 +172,7 @@ static void put_qp(msgbuf_t *b, const char *s)
         if (*p == '\r' && p[1] == '\n')
             continue;
         if (*p == '\n') {
-            mb_put(b, "\r\n");
+            gh_buf_put(b, "\r\n");
             col = 0;
             continue;
         }
@@ -225,30 +189,30 @@ static void put_qp(msgbuf_t *b, const char *s)
             n = 3;
         }
         if (col + n > 75) { /* room for the soft break's '=' */
-            mb_put(b, "=\r\n");
+            gh_buf_put(b, "=\r\n");
             col = 0;
         }
-        mb_put_n(b, enc, n);
+        gh_buf_put_n(b, enc, n);
         col += n;
     }
 }
 
 /* One body part: its headers, a blank line, `s` in the transfer encoding it needs, and a
  * closing line break. */
-static void put_part(msgbuf_t *b, const char *type, const char *s)
+static void put_part(gh_buf_t *b, const char *type, const char *s)
 {
     bool plain = is_7bit(s);
-    mb_put(b, "Content-Type: ");
-    mb_put(b, type);
-    mb_put(b, "; charset=utf-8\r\nContent-Transfer-Encoding: ");
-    mb_put(b, plain ? "7bit" : "quoted-printable");
-    mb_put(b, "\r\n\r\n");
+    gh_buf_put(b, "Content-Type: ");
+    gh_buf_put(b, type);
+    gh_buf_put(b, "; charset=utf-8\r\nContent-Transfer-Encoding: ");
+    gh_buf_put(b, plain ? "7bit" : "quoted-printable");
+    gh_buf_put(b, "\r\n\r\n");
     if (plain)
         put_crlf(b, s);
     else
         put_qp(b, s);
     if (b->len < 2 || b->p[b->len - 1] != '\n')
-        mb_put(b, "\r\n");
+        gh_buf_put(b, "\r\n");
 }
 
 /* Formats the whole message: headers, then multipart/alternative with the text part and the
@@ -273,7 +237,8 @@ static char *format_message(gh_mailer_t *m, const char *to, const char *subject_
     gh_random_base62(boundary + 4, 24);
     const char *domain = strchr(m->from_addr, '@');
 
-    msgbuf_t b = {0};
+    gh_buf_t b;
+    gh_buf_init(&b, GH_MAIL_MESSAGE_MAX);
     char head[GH_MAIL_SUBJECT_MAX + 1024 + GH_CONFIG_STR];
     int n = snprintf(head, sizeof(head),
                      "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n"
@@ -284,21 +249,20 @@ static char *format_message(gh_mailer_t *m, const char *to, const char *subject_
                      boundary, boundary);
     if (n < 0 || (size_t)n >= sizeof(head))
         return NULL;
-    mb_put(&b, head);
+    gh_buf_put(&b, head);
     put_part(&b, "text/plain", body);
-    mb_put(&b, "\r\n--");
-    mb_put(&b, boundary);
-    mb_put(&b, "\r\n");
+    gh_buf_put(&b, "\r\n--");
+    gh_buf_put(&b, boundary);
+    gh_buf_put(&b, "\r\n");
     put_part(&b, "text/html", html);
-    mb_put(&b, "\r\n--");
-    mb_put(&b, boundary);
-    mb_put(&b, "--\r\n");
-    if (b.failed) {
-        free(b.p);
-        return NULL;
-    }
-    *len_out = b.len;
-    return b.p;
+    gh_buf_put(&b, "\r\n--");
+    gh_buf_put(&b, boundary);
+    gh_buf_put(&b, "--\r\n");
+    size_t len = b.len;
+    char *msg = gh_buf_take(&b);
+    if (msg)
+        *len_out = len;
+    return msg;
 }
 
 static gh_err_t write_outbox(gh_mailer_t *m, const char *msg, size_t len, const char *to)

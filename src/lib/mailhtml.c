@@ -4,50 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/buf.h"
+
 #define HTML_MAX (256 * 1024)
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool failed; /* GH_ETOOBIG or GH_ENOMEM happened; later appends do nothing */
-    gh_err_t rc;
-} buf_t;
-
-static void put_n(buf_t *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > HTML_MAX) {
-        b->failed = true;
-        b->rc = GH_ETOOBIG;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = true;
-            b->rc = GH_ENOMEM;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void put(buf_t *b, const char *s)
-{
-    put_n(b, s, strlen(s));
-}
 
 /* Appends `n` bytes of `s` escaped for HTML text and attribute values; line breaks become
  * <br> when `br`. */
-static void put_esc_n(buf_t *b, const char *s, size_t n, bool br)
+static void put_esc_n(gh_buf_t *b, const char *s, size_t n, bool br)
 {
     size_t from = 0;
     for (size_t i = 0; i < n; i++) {
@@ -64,14 +27,14 @@ static void put_esc_n(buf_t *b, const char *s, size_t n, bool br)
         }
         if (!rep)
             continue;
-        put_n(b, s + from, i - from);
-        put(b, rep);
+        gh_buf_put_n(b, s + from, i - from);
+        gh_buf_put(b, rep);
         from = i + 1;
     }
-    put_n(b, s + from, n - from);
+    gh_buf_put_n(b, s + from, n - from);
 }
 
-static void put_esc(buf_t *b, const char *s)
+static void put_esc(gh_buf_t *b, const char *s)
 {
     put_esc_n(b, s, strlen(s), false);
 }
@@ -94,21 +57,21 @@ static void trim(const char **p, size_t *n)
 
 static const char SIGNATURE[] = "\xE2\x80\x94 "; /* "— " */
 
-static void put_button(buf_t *b, const char *label, const char *url)
+static void put_button(gh_buf_t *b, const char *label, const char *url)
 {
-    put(b, "<table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" "
+    gh_buf_put(b, "<table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" "
            "style=\"margin:24px 0\"><tr><td style=\"border-radius:6px;background:#1f2937\">"
            "<a class=\"button\" href=\"");
     put_esc(b, url);
-    put(b, "\" style=\"display:inline-block;padding:12px 22px;font-weight:600;font-size:15px;"
+    gh_buf_put(b, "\" style=\"display:inline-block;padding:12px 22px;font-weight:600;font-size:15px;"
            "color:#ffffff;text-decoration:none;border-radius:6px\">");
     put_esc(b, label);
-    put(b, "</a></td></tr></table>\n<p style=\"margin:0 0 16px;font-size:13px;color:#4b5563\">"
+    gh_buf_put(b, "</a></td></tr></table>\n<p style=\"margin:0 0 16px;font-size:13px;color:#4b5563\">"
            "Or open this link: <a class=\"link\" href=\"");
     put_esc(b, url);
-    put(b, "\" style=\"color:#1d4ed8;word-break:break-all\">");
+    gh_buf_put(b, "\" style=\"color:#1d4ed8;word-break:break-all\">");
     put_esc(b, url);
-    put(b, "</a></p>\n");
+    gh_buf_put(b, "</a></p>\n");
 }
 
 gh_err_t gh_mailhtml_render(const char *product, const char *subject, const char *text,
@@ -117,12 +80,13 @@ gh_err_t gh_mailhtml_render(const char *product, const char *subject, const char
     *out = NULL;
     bool button = button_label && *button_label && is_http(button_url);
     bool button_done = false;
-    buf_t b = {0};
-    put(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    gh_buf_t b;
+    gh_buf_init(&b, HTML_MAX);
+    gh_buf_put(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<title>");
     put_esc(&b, subject);
-    put(&b, "</title></head>\n<body style=\"margin:0;padding:0;background:#f3f4f6\">\n"
+    gh_buf_put(&b, "</title></head>\n<body style=\"margin:0;padding:0;background:#f3f4f6\">\n"
             "<table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" "
             "style=\"background:#f3f4f6\"><tr><td align=\"center\" style=\"padding:24px 12px\">\n"
             "<table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" "
@@ -132,7 +96,7 @@ gh_err_t gh_mailhtml_render(const char *product, const char *subject, const char
             "color:#111827\">\n<p class=\"product\" style=\"margin:0 0 20px;font-size:18px;"
             "font-weight:700\">");
     put_esc(&b, product);
-    put(&b, "</p>\n");
+    gh_buf_put(&b, "</p>\n");
     for (const char *p = text; *p;) {
         const char *end = strstr(p, "\n\n");
         size_t n = end ? (size_t)(end - p) : strlen(p);
@@ -153,22 +117,19 @@ gh_err_t gh_mailhtml_render(const char *product, const char *subject, const char
             button_done = true;
             continue;
         }
-        put(&b, "<p style=\"margin:0 0 16px\">");
+        gh_buf_put(&b, "<p style=\"margin:0 0 16px\">");
         put_esc_n(&b, para, plen, true);
-        put(&b, "</p>\n");
+        gh_buf_put(&b, "</p>\n");
     }
     if (button && !button_done) /* the text names no link on its own line: the button still */
         put_button(&b, button_label, button_url);
-    put(&b, "</td></tr>\n<tr><td class=\"footer\" style=\"padding:16px 28px 24px;border-top:1px "
+    gh_buf_put(&b, "</td></tr>\n<tr><td class=\"footer\" style=\"padding:16px 28px 24px;border-top:1px "
             "solid #e5e7eb;font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,"
             "sans-serif;font-size:12px;line-height:1.5;color:#6b7280\">Sent by ");
     put_esc(&b, product);
-    put(&b, ".</td></tr></table>\n"
+    gh_buf_put(&b, ".</td></tr></table>\n"
             "</td></tr></table>\n</body></html>\n");
-    if (b.failed) {
-        free(b.p);
-        return b.rc;
-    }
-    *out = b.p;
-    return GH_OK;
+    gh_err_t rc = b.err;
+    *out = gh_buf_take(&b);
+    return *out ? GH_OK : rc;
 }
