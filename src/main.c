@@ -553,15 +553,22 @@ static int cmd_store(int argc, char **argv)
         return 1;
     char err[1200];
     bool postgres = false;
-    if (gh_config_store_url(cli.to, &postgres, err, sizeof(err)) || !postgres) {
-        fprintf(stderr, "gatehouse: --to: %s\n",
-                postgres ? err : "must be postgresql://USER@HOST:PORT/DATABASE");
+    if (gh_config_store_url(cli.to, &postgres, err, sizeof(err))) {
+        fprintf(stderr, "gatehouse: --to: %s\n", err);
+        return 1;
+    }
+    if (!postgres) {
+        fputs("gatehouse: --to: must be postgresql://USER@HOST:PORT/DATABASE\n", stderr);
         return 1;
     }
     const char *from = cfg.db_path;
     if (cli.from) {
-        if (gh_config_store_url(cli.from, &postgres, err, sizeof(err)) || postgres) {
-            fprintf(stderr, "gatehouse: --from: %s\n", postgres ? "must be sqlite:PATH" : err);
+        if (gh_config_store_url(cli.from, &postgres, err, sizeof(err))) {
+            fprintf(stderr, "gatehouse: --from: %s\n", err);
+            return 1;
+        }
+        if (postgres) {
+            fputs("gatehouse: --from: must be sqlite:PATH\n", stderr);
             return 1;
         }
         from = cli.from + 7;

@@ -213,3 +213,23 @@ test('a copy whose ledger check fails is rolled back whole; an outdated SQLite f
   assert.equal(o.status, 1, o.stdout);
   assert.match(o.stderr, new RegExp(`old\\.db is at schema version \\d+ but this Gatehouse copies version ${latest}: run \`gatehouse migrate --store sqlite:`));
 });
+
+test('the command refuses a password in the URL, the wrong kind of store, and missing options', () => {
+  const run = (...args) => spawnSync(BINARY, ['store', 'copy', ...args, '--data-dir', dataDir], { encoding: 'utf8' });
+  const pw = run('--from', `sqlite:${dbPath}`, '--to', 'postgresql://gatehouse:hunter2@127.0.0.1/x');
+  assert.equal(pw.status, 1);
+  assert.match(pw.stderr, /--to: url must not contain a password/);
+  assert.ok(!`${pw.stdout}${pw.stderr}`.includes('hunter2'), 'the password is never echoed');
+  const lite = run('--from', `sqlite:${dbPath}`, '--to', `sqlite:${join(dataDir, 'other.db')}`);
+  assert.equal(lite.status, 1);
+  assert.match(lite.stderr, /--to: must be postgresql:\/\/USER@HOST:PORT\/DATABASE/);
+  const from = run('--from', pg.url, '--to', pg.url);
+  assert.equal(from.status, 1);
+  assert.match(from.stderr, /--from: must be sqlite:PATH/);
+  const missing = run('--from', `sqlite:${dbPath}`);
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /usage: gatehouse store copy/);
+  const none = run('--from', `sqlite:${join(dataDir, 'absent.db')}`, '--to', pg.createDatabase('absent'));
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /cannot open the SQLite database .*absent\.db/);
+});
