@@ -99,6 +99,11 @@ build/bench-reports: bench/reports.c build/libgh.a
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -o $@ $< build/libgh.a $(LDLIBS)
 
+# The usage writer's commits on both backends: `build/bench-usage [events] [postgresql://...]`.
+build/bench-usage: bench/usage_writer.c build/libgh.a
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -o $@ $< build/libgh.a $(LDLIBS)
+
 # The invoice test sends the renderer's HPDF_New through an allocator that fails on demand.
 build/tests/test_invoice_pdf build/tests-san/test_invoice_pdf: TEST_LDFLAGS := -Wl,--wrap=HPDF_New
 

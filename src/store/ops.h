@@ -178,6 +178,9 @@
        void *ctx), \
       (db, workspace_id, key_id, fn, ctx)) \
     X(gh_err_t, usage_insert, (gh_db_t *db, const gh_usage_row_t *row), (db, row)) \
+    X(gh_err_t, usage_insert_batch, \
+      (gh_db_t *db, const gh_usage_row_t *rows, size_t n, bool *inserted), \
+      (db, rows, n, inserted)) \
     X(gh_err_t, usage_max_seq, (gh_db_t *db, int64_t *seq), (db, seq)) \
     X(int, changes, (gh_db_t *db), (db)) \
     X(gh_err_t, rollups_add, (gh_db_t *db, const gh_usage_row_t *rows, size_t n), (db, rows, n)) \

@@ -203,6 +203,13 @@ gh_err_t gh_store_keys_with_hash(gh_db_t *db, const char *workspace_id, const ch
 /* Inserts one event; an event whose journal_seq is already stored is skipped (replays are
  * idempotent). Callers batch these inside one transaction. */
 gh_err_t gh_store_usage_insert(gh_db_t *db, const gh_usage_row_t *row);
+/* Inserts `n` events (at most GH_USAGE_BATCH_MAX) as gh_store_usage_insert would, one by
+ * one, and sets inserted[i] for each event stored now (false: its journal_seq was stored
+ * already). A backend may send them in one statement. Callers run it inside a transaction;
+ * on an error nothing of the batch is kept once they roll back. */
+#define GH_USAGE_BATCH_MAX 2000
+gh_err_t gh_store_usage_insert_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n,
+                                     bool *inserted);
 /* The highest journal_seq stored, or 0. */
 gh_err_t gh_store_usage_max_seq(gh_db_t *db, int64_t *seq);
 

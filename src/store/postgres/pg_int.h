@@ -111,9 +111,15 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
 #define GH_PGS_OPS_BILLING(X)
 #define GH_PGS_OPS_NOTIFY(X)
 /* limits.c, rollups.c, usage.c (P4) */
-#define GH_PGS_OPS_LIMITS(X)
-#define GH_PGS_OPS_ROLLUPS(X)
-#define GH_PGS_OPS_USAGE(X)
+#define GH_PGS_OPS_LIMITS(X) \
+    X(org_limits_get) X(org_limits_put) X(ws_limits_get) X(ws_limits_put) X(ws_limits_list) \
+    X(org_ids) X(workspace_ids) X(ledger_max_id) X(ledger_balance_upto) \
+    X(ledger_balances_upto) X(ledger_deltas) X(ledger_usage_since) X(purchase_totals) \
+    X(usage_cost_since) X(limit_request_insert) X(limit_request_get) \
+    X(limit_request_decide) X(limit_requests_list) X(staff_add) X(staff_remove) X(staff_is) \
+    X(data_version) X(org_admin_emails) X(orgs_search)
+#define GH_PGS_OPS_ROLLUPS(X) X(rollups_add) X(rollups_prune) X(usage_report)
+#define GH_PGS_OPS_USAGE(X) X(usage_insert) X(usage_insert_batch) X(usage_max_seq)
 
 /* ---- statements ---- */
 

@@ -43,6 +43,19 @@ gh_err_t gh_sqlite_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
     return gh_sqlite_exec(db, st);
 }
 
+gh_err_t gh_sqlite_usage_insert_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n,
+                                      bool *inserted)
+{
+    /* SQLite runs in-process: a prepared statement stepped n times is as fast as a batch. */
+    for (size_t i = 0; i < n; i++) {
+        gh_err_t rc = gh_sqlite_usage_insert(db, &rows[i]);
+        if (rc)
+            return rc;
+        inserted[i] = sqlite3_changes(sq(db)->conn) > 0;
+    }
+    return GH_OK;
+}
+
 gh_err_t gh_sqlite_usage_max_seq(gh_db_t *db, int64_t *seq)
 {
     static const char sql[] = "SELECT coalesce(max(journal_seq), 0) FROM usage_events";

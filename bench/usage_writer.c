@@ -1,0 +1,208 @@
+/* The usage writer's commits on both store backends, side by side: events committed per
+ * second when the writer's transactions are replayed against SQLite and PostgreSQL.
+ *
+ * Each transaction is what the writer commits (src/core/usage.c, commit_batch): 2,000 events
+ * through gh_store_usage_insert_batch (on PostgreSQL one INSERT ... SELECT FROM unnest(...)
+ * ON CONFLICT DO NOTHING), then their minute, hour and day rollups through
+ * gh_store_rollups_add (one upsert per table on PostgreSQL), then COMMIT. Billing's ledger
+ * draws (one entry per organization charged in the batch) are not in the figure: they are
+ * the billing port's, and add one small insert per organization and batch. Events are spread
+ * over 50 organizations, 1,000 keys and 5 models within one day, so the rollups of a batch
+ * are mostly upserts onto rows already there, as in a busy installation.
+ *
+ *   make build/bench-usage && build/bench-usage [events] [postgresql://...]
+ *
+ * Without a URL, a throwaway PostgreSQL is started with scripts/pg-test.sh (fsync off, as
+ * for the tests: that measures the writer and the server's work, not this machine's disk) and
+ * stopped at the end; the SQLite database is a file in a temporary directory, with the
+ * backend's usual settings (WAL, synchronous=NORMAL). Prints one line per backend; with
+ * PHASES set in the environment, also the milliseconds of each transaction's steps. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/crypto.h"
+#include "store/backend.h"
+#include "store/store.h"
+
+#define ORGS 50
+#define KEYS 1000
+#define MODELS 5
+#define BATCH GH_USAGE_BATCH_MAX
+
+static const char *const models[MODELS] = {"claude-sonnet-4-5", "claude-haiku-4-5",
+                                           "claude-opus-4-1", "gatehouse-mock-small",
+                                           "llama-3.1-70b-instruct"};
+
+static uint64_t rng = 0x9E3779B97F4A7C15u;
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+typedef struct {
+    gh_usage_row_t row;
+    char request_id[40], org[24], ws[24], key[24];
+} event_t;
+
+static void make_event(event_t *e, int64_t seq, int64_t t0_ms)
+{
+    int k = (int)(next_rand() % KEYS);
+    snprintf(e->request_id, sizeof(e->request_id), "req_bench_%012lld", (long long)seq);
+    snprintf(e->org, sizeof(e->org), "org_%02d", k % ORGS);
+    snprintf(e->ws, sizeof(e->ws), "wrkspc_%03d", k % (ORGS * 4));
+    snprintf(e->key, sizeof(e->key), "apikey_%04d", k);
+    int64_t in = (int64_t)(next_rand() % 4000), out = (int64_t)(next_rand() % 1000);
+    e->row = (gh_usage_row_t){
+        .journal_seq = seq,
+        .request_id = e->request_id,
+        .org_id = e->org,
+        .workspace_id = e->ws,
+        .key_id = e->key,
+        .model = models[next_rand() % MODELS],
+        .route = "messages",
+        .created_at_ms = t0_ms + seq * 7, /* in time order, as journaled */
+        .input_tokens = in,
+        .output_tokens = out,
+        .input_cost_nusd = in * 3000,
+        .output_cost_nusd = out * 15000,
+        .status = 200,
+        .latency_us = 900,
+        .upstream_us = 800,
+    };
+    e->row.cost_nusd = e->row.input_cost_nusd + e->row.output_cost_nusd;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Commits `n` events in the writer's transactions; the seconds it took, or -1. */
+static double run(gh_store_t *store, int64_t n)
+{
+    gh_db_t *db = gh_store_db(store);
+    event_t *ev = malloc(sizeof(*ev) * BATCH);
+    gh_usage_row_t *rows = malloc(sizeof(*rows) * BATCH);
+    bool *stored = malloc(BATCH);
+    if (!db || !ev || !rows || !stored)
+        return -1;
+    int64_t t0_ms = ((int64_t)time(NULL) - 86400) * 1000;
+    double busy = 0; /* time spent in the store only, not in making events */
+    for (int64_t done = 0; done < n;) {
+        size_t b = n - done < BATCH ? (size_t)(n - done) : BATCH;
+        for (size_t i = 0; i < b; i++) {
+            make_event(&ev[i], done + (int64_t)i + 1, t0_ms);
+            rows[i] = ev[i].row;
+        }
+        double t = now_s();
+        gh_err_t rc = gh_store_begin(db);
+        double t1 = now_s();
+        if (!rc)
+            rc = gh_store_usage_insert_batch(db, rows, b, stored);
+        double t2 = now_s();
+        if (!rc)
+            rc = gh_store_rollups_add(db, rows, b);
+        double t3 = now_s();
+        if (!rc)
+            rc = gh_store_commit(db);
+        if (getenv("PHASES"))
+            fprintf(stderr, "begin %.1f ins %.1f roll %.1f commit %.1f ms\n", (t1 - t) * 1e3,
+                    (t2 - t1) * 1e3, (t3 - t2) * 1e3, (now_s() - t3) * 1e3);
+        else
+            gh_store_rollback(db);
+        busy += now_s() - t;
+        if (rc) {
+            fprintf(stderr, "bench-usage: a batch failed: %s\n", gh_err_name(rc));
+            return -1;
+        }
+        done += (int64_t)b;
+    }
+    free(ev);
+    free(rows);
+    free(stored);
+    return busy;
+}
+
+static void report(const char *backend, int64_t n, double s)
+{
+    if (s <= 0)
+        printf("%-12s %10lld events   failed\n", backend, (long long)n);
+    else
+        printf("%-12s %10lld events  %7.2f s  %9.0f events/s committed\n", backend,
+               (long long)n, s, (double)n / s);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    int64_t n = argc > 1 ? strtoll(argv[1], NULL, 10) : 200000;
+    const char *pg_url = argc > 2 ? argv[2] : NULL;
+    if (n <= 0 || gh_crypto_init()) {
+        fprintf(stderr, "usage: bench-usage [events] [postgresql://...]\n");
+        return 2;
+    }
+    char dir[64] = "/tmp/gh-bench-usage-XXXXXX";
+    if (!mkdtemp(dir))
+        return 1;
+    char path[128], err[512], url[512] = "", cmd[512];
+    int status = 0;
+
+    snprintf(path, sizeof(path), "sqlite:%s/gatehouse.db", dir);
+    gh_store_t *store = NULL;
+    if (gh_store_open(&store, path, err, sizeof(err))) {
+        fprintf(stderr, "bench-usage: %s\n", err);
+        return 1;
+    }
+    printf("usage writer, transactions of %d events with their rollups\n", BATCH);
+    double s = run(store, n);
+    report("sqlite", n, s);
+    status |= s <= 0;
+    gh_store_close(store);
+
+    bool own_server = !pg_url;
+    /* A directory of its own: pg-test.sh hands it to the server's unprivileged user. */
+    char pg_dir[64] = "/tmp/gh-bench-usage-pg-XXXXXX";
+    if (own_server && !mkdtemp(pg_dir))
+        return 1;
+    if (own_server) {
+        snprintf(cmd, sizeof(cmd), "scripts/pg-test.sh start '%s' %d", pg_dir, (int)getpid());
+        FILE *p = popen(cmd, "r");
+        if (!p || !fgets(url, sizeof(url), p)) {
+            fprintf(stderr, "bench-usage: %s failed\n", cmd);
+            if (p)
+                pclose(p);
+            snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, pg_dir);
+            return system(cmd) ? 1 : 1;
+        }
+        pclose(p);
+        url[strcspn(url, "\n")] = '\0';
+        pg_url = url;
+    }
+    store = NULL;
+    if (gh_postgres_ops.open(&store, pg_url, err, sizeof(err))) {
+        fprintf(stderr, "bench-usage: %s\n", err);
+        status = 1;
+    } else {
+        s = run(store, n);
+        report(own_server ? "postgresql*" : "postgresql", n, s);
+        status |= s <= 0;
+        gh_store_close(store);
+    }
+    if (own_server) {
+        printf("* a throwaway server started by scripts/pg-test.sh (fsync off)\n");
+        snprintf(cmd, sizeof(cmd), "scripts/pg-test.sh stop '%s' >/dev/null", pg_dir);
+        status |= system(cmd) != 0;
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'%s%s%s", dir, own_server ? " '" : "",
+             own_server ? pg_dir : "", own_server ? "'" : "");
+    status |= system(cmd) != 0;
+    return status;
+}

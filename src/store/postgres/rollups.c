@@ -1,0 +1,311 @@
+/* Usage rollups (PostgreSQL backend): the minute, hour and day sums that usage reports read.
+ *
+ * As in the SQLite backend, the events a batch inserted are sorted by series (organization,
+ * workspace, key, model) and time, so the events of one bucket are neighbours at every width,
+ * and summed in C into one row per distinct key and table. Each table then gets ONE upsert
+ * for the whole batch: its rows travel as array parameters, unnested, and
+ * `ON CONFLICT ... DO UPDATE` adds them to the stored sums. The keys are distinct within a
+ * statement (PostgreSQL refuses to update one row twice in one statement), which the summing
+ * guarantees. Key columns store "" rather than NULL, as in SQLite. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "store/postgres/pg_array.h"
+#include "store/postgres/pg_int.h"
+
+#define ROLLUP_COLS                                                                            \
+    "org_id, bucket_start, workspace_id, key_id, model, requests, input_tokens, "              \
+    "output_tokens, cache_creation_tokens, cache_read_tokens, input_cost_nusd, "              \
+    "output_cost_nusd, cache_creation_cost_nusd, cache_read_cost_nusd"
+
+#define ROLLUP_UPSERT(table)                                                                   \
+    "INSERT INTO " table " AS r (" ROLLUP_COLS ") "                                           \
+    "SELECT o, to_timestamp(b), w, k, m, n, it, ot, cct, crt, ic, oc, ccc, crc "              \
+    "FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], "              \
+    "$6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], "  \
+    "$12::bigint[], $13::bigint[], $14::bigint[]) "                                           \
+    "AS t(o, b, w, k, m, n, it, ot, cct, crt, ic, oc, ccc, crc) "                              \
+    "ON CONFLICT (org_id, bucket_start, workspace_id, key_id, model) DO UPDATE SET "          \
+    "requests = r.requests + excluded.requests, "                                             \
+    "input_tokens = r.input_tokens + excluded.input_tokens, "                                 \
+    "output_tokens = r.output_tokens + excluded.output_tokens, "                              \
+    "cache_creation_tokens = r.cache_creation_tokens + excluded.cache_creation_tokens, "      \
+    "cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens, "                  \
+    "input_cost_nusd = r.input_cost_nusd + excluded.input_cost_nusd, "                        \
+    "output_cost_nusd = r.output_cost_nusd + excluded.output_cost_nusd, "                     \
+    "cache_creation_cost_nusd = r.cache_creation_cost_nusd + "                                \
+    "excluded.cache_creation_cost_nusd, "                                                     \
+    "cache_read_cost_nusd = r.cache_read_cost_nusd + excluded.cache_read_cost_nusd"
+
+static const char upsert_minute[] = ROLLUP_UPSERT("usage_rollup_minute");
+static const char upsert_hour[] = ROLLUP_UPSERT("usage_rollup_hour");
+static const char upsert_day[] = ROLLUP_UPSERT("usage_rollup_day");
+
+static const struct {
+    const char *table;
+    const char *upsert;
+    int64_t width_s;
+} widths[] = {
+    [GH_ROLLUP_MINUTE] = {"usage_rollup_minute", upsert_minute, 60},
+    [GH_ROLLUP_HOUR] = {"usage_rollup_hour", upsert_hour, 3600},
+    [GH_ROLLUP_DAY] = {"usage_rollup_day", upsert_day, 86400},
+};
+
+enum { SUMS = 9, COLS = 5 + SUMS };
+
+static int64_t bucket_of(int64_t created_at_ms, int64_t width_s)
+{
+    /* Times are after 1970: the division rounds down. */
+    assert(created_at_ms >= 0);
+    return created_at_ms / 1000 / width_s * width_s;
+}
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* Orders events by series (organization, workspace, key, model), then time. */
+static int cmp_rows(const void *pa, const void *pb)
+{
+    const gh_usage_row_t *a = *(const gh_usage_row_t *const *)pa;
+    const gh_usage_row_t *b = *(const gh_usage_row_t *const *)pb;
+    int c;
+    if ((c = strcmp(or_empty(a->org_id), or_empty(b->org_id))) ||
+        (c = strcmp(or_empty(a->workspace_id), or_empty(b->workspace_id))) ||
+        (c = strcmp(or_empty(a->key_id), or_empty(b->key_id))) ||
+        (c = strcmp(or_empty(a->model), or_empty(b->model))))
+        return c;
+    return (a->created_at_ms > b->created_at_ms) - (a->created_at_ms < b->created_at_ms);
+}
+
+static bool same_series(const gh_usage_row_t *a, const gh_usage_row_t *b)
+{
+    return !strcmp(or_empty(a->org_id), or_empty(b->org_id)) &&
+           !strcmp(or_empty(a->workspace_id), or_empty(b->workspace_id)) &&
+           !strcmp(or_empty(a->key_id), or_empty(b->key_id)) &&
+           !strcmp(or_empty(a->model), or_empty(b->model));
+}
+
+static void sums_add(int64_t s[SUMS], const gh_usage_row_t *r)
+{
+    const int64_t add[SUMS] = {1,
+                               r->input_tokens,
+                               r->output_tokens,
+                               r->cache_creation_tokens,
+                               r->cache_read_tokens,
+                               r->input_cost_nusd,
+                               r->output_cost_nusd,
+                               r->cache_creation_cost_nusd,
+                               r->cache_read_cost_nusd};
+    for (int i = 0; i < SUMS; i++)
+        s[i] += add[i];
+}
+
+/* Sums the sorted events into one row per key of width `w` and upserts them all. */
+static gh_err_t upsert_width(gh_db_t *db, size_t w, const gh_usage_row_t **order, size_t n,
+                             gh_pg_array_t col[COLS])
+{
+    bool bad = false;
+    for (int c = 0; c < COLS; c++)
+        gh_pg_array_reset(&col[c]);
+    for (size_t i = 0; i < n && !bad;) {
+        int64_t bucket = bucket_of(order[i]->created_at_ms, widths[w].width_s);
+        int64_t s[SUMS] = {0};
+        size_t j = i;
+        while (j < n && same_series(order[j], order[i]) &&
+               bucket_of(order[j]->created_at_ms, widths[w].width_s) == bucket)
+            sums_add(s, order[j++]);
+        const gh_usage_row_t *r = order[i];
+        bad |= gh_pg_array_text(&col[0], or_empty(r->org_id)) != GH_OK;
+        bad |= gh_pg_array_int(&col[1], bucket) != GH_OK;
+        bad |= gh_pg_array_text(&col[2], or_empty(r->workspace_id)) != GH_OK;
+        bad |= gh_pg_array_text(&col[3], or_empty(r->key_id)) != GH_OK;
+        bad |= gh_pg_array_text(&col[4], or_empty(r->model)) != GH_OK;
+        for (int k = 0; k < SUMS; k++)
+            bad |= gh_pg_array_int(&col[5 + k], s[k]) != GH_OK;
+        i = j;
+    }
+    const char *p[COLS];
+    for (int c = 0; c < COLS && !bad; c++)
+        bad = !(p[c] = gh_pg_array_literal(&col[c]));
+    if (bad) {
+        gh_log_error("store: the rollups of %zu usage events do not fit a statement", n);
+        return GH_EINTERNAL;
+    }
+    /* In the writer's transaction, which it abandons on any error: no savepoint. */
+    return gh_pgs_query_fast(db, widths[w].upsert, COLS, p, NULL);
+}
+
+gh_err_t gh_pgs_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
+{
+    if (n == 0)
+        return GH_OK;
+    assert(pgs(db)->depth > 0 && "rollups are written in the events' transaction");
+    const gh_usage_row_t **order = malloc(n * sizeof(*order));
+    if (!order)
+        return GH_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        order[i] = &rows[i];
+    qsort(order, n, sizeof(*order), cmp_rows);
+    gh_pg_array_t col[COLS];
+    for (int c = 0; c < COLS; c++)
+        gh_pg_array_init(&col[c], n * 4096 + 64);
+    gh_err_t rc = GH_OK;
+    for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]) && !rc; w++)
+        rc = upsert_width(db, w, order, n, col);
+    for (int c = 0; c < COLS; c++)
+        gh_pg_array_free(&col[c]);
+    free(order);
+    return rc;
+}
+
+gh_err_t gh_pgs_rollups_prune(gh_db_t *db, int64_t before_s, int64_t *deleted)
+{
+    /* One statement, so atomic on its own. The minute table is keyed by organization first:
+     * one range per organization (the day table, small, lists them) rather than a scan of
+     * the whole table, as the SQLite backend does it. */
+    static const char sql[] =
+        "DELETE FROM usage_rollup_minute m USING (SELECT DISTINCT org_id FROM "
+        "usage_rollup_day) d WHERE m.org_id = d.org_id AND m.bucket_start < "
+        "to_timestamp($1::bigint)";
+    gh_pgs_num_t b;
+    const char *p[] = {gh_pgs_i64(&b, before_s)};
+    gh_err_t rc = gh_pgs_exec(db, sql, 1, p);
+    if (!rc && deleted)
+        *deleted = pgs(db)->changes;
+    return rc;
+}
+
+/* One array parameter holding a filter's values. */
+static const char *list_param(gh_pg_array_t *a, const gh_usage_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (gh_pg_array_text(a, l->v[i]))
+            return NULL;
+    return gh_pg_array_literal(a);
+}
+
+/* Appends a fixed fragment; false once `sql` is full. */
+static bool add(char *sql, size_t size, size_t *len, const char *frag)
+{
+    int w = snprintf(sql + *len, size - *len, "%s", frag);
+    if (w < 0 || (size_t)w >= size - *len)
+        return false;
+    *len += (size_t)w;
+    return true;
+}
+
+typedef struct {
+    gh_store_usage_total_fn fn;
+    void *ctx;
+} report_t;
+
+static void report_row(void *ctx, const PGresult *res, int row)
+{
+    report_t *rep = ctx;
+    gh_usage_total_t t = {
+        .bucket_start_s = gh_pgs_col_i64(res, row, 0),
+        .workspace_id = gh_pgs_col_null(res, row, 1) ? NULL : PQgetvalue(res, row, 1),
+        .key_id = gh_pgs_col_null(res, row, 2) ? NULL : PQgetvalue(res, row, 2),
+        .model = gh_pgs_col_null(res, row, 3) ? NULL : PQgetvalue(res, row, 3),
+    };
+    int64_t *v[SUMS] = {&t.requests,          &t.input_tokens,     &t.output_tokens,
+                        &t.cache_creation_tokens, &t.cache_read_tokens, &t.input_cost_nusd,
+                        &t.output_cost_nusd,  &t.cache_creation_cost_nusd,
+                        &t.cache_read_cost_nusd};
+    for (int c = 0; c < SUMS; c++)
+        *v[c] = gh_pgs_col_i64(res, row, 4 + c);
+    rep->fn(rep->ctx, &t);
+}
+
+gh_err_t gh_pgs_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
+                             void *ctx)
+{
+    assert(q->width <= GH_ROLLUP_DAY);
+    assert(q->workspaces.n <= GH_USAGE_FILTER_MAX && q->keys.n <= GH_USAGE_FILTER_MAX &&
+           q->models.n <= GH_USAGE_FILTER_MAX);
+    if (q->none || q->start_s >= q->end_s)
+        return GH_OK;
+    /* Only fixed fragments are pasted; every value is a parameter (a filter list is one
+     * array parameter). Placeholders are numbered as they are added. */
+    char sql[2048], frag[256];
+    size_t len = 0;
+    const char *p[8];
+    int np = 0;
+    gh_pgs_num_t start, end;
+    gh_pg_array_t lists[3];
+    for (int i = 0; i < 3; i++)
+        gh_pg_array_init(&lists[i], (size_t)GH_USAGE_FILTER_MAX * 1024);
+    gh_err_t rc = GH_EINTERNAL;
+    /* Sums of bigint are numeric in PostgreSQL: back to bigint for the reader. */
+    snprintf(frag, sizeof(frag),
+             "SELECT " "floor(extract(epoch FROM bucket_start))::bigint, %s, %s, %s, ",
+             q->by_workspace ? "workspace_id" : "NULL", q->by_key ? "key_id" : "NULL",
+             q->by_model ? "model" : "NULL");
+    bool ok = add(sql, sizeof(sql), &len, frag) &&
+              add(sql, sizeof(sql), &len,
+                  "sum(requests)::bigint, sum(input_tokens)::bigint, "
+                  "sum(output_tokens)::bigint, sum(cache_creation_tokens)::bigint, "
+                  "sum(cache_read_tokens)::bigint, sum(input_cost_nusd)::bigint, "
+                  "sum(output_cost_nusd)::bigint, sum(cache_creation_cost_nusd)::bigint, "
+                  "sum(cache_read_cost_nusd)::bigint FROM ") &&
+              add(sql, sizeof(sql), &len, widths[q->width].table) &&
+              add(sql, sizeof(sql), &len,
+                  " WHERE org_id = $1 AND bucket_start >= to_timestamp($2::bigint) AND "
+                  "bucket_start < to_timestamp($3::bigint)");
+    p[np++] = q->org_id;
+    p[np++] = gh_pgs_i64(&start, q->start_s);
+    p[np++] = gh_pgs_i64(&end, q->end_s);
+    const struct {
+        const char *col;
+        const gh_usage_list_t *l;
+    } filters[3] = {{"workspace_id", &q->workspaces}, {"key_id", &q->keys},
+                    {"model", &q->models}};
+    for (int f = 0; f < 3 && ok; f++) {
+        if (filters[f].l->n == 0)
+            continue;
+        if (!(p[np] = list_param(&lists[f], filters[f].l))) {
+            ok = false;
+            break;
+        }
+        np++;
+        snprintf(frag, sizeof(frag), " AND %s = ANY($%d::text[])", filters[f].col, np);
+        ok = add(sql, sizeof(sql), &len, frag);
+    }
+    if (ok && q->member_id) {
+        p[np++] = q->member_id;
+        snprintf(frag, sizeof(frag),
+                 " AND workspace_id IN (SELECT w.id FROM workspaces w WHERE w.org_id = $1 "
+                 "AND (w.is_default OR w.id IN (SELECT m.workspace_id FROM workspace_members m "
+                 "WHERE m.org_id = $1 AND m.account_id = $%d)))",
+                 np);
+        ok = add(sql, sizeof(sql), &len, frag);
+    }
+    if (ok) {
+        /* Byte order, as SQLite's BINARY collation sorts, whatever the database's locale. */
+        snprintf(frag, sizeof(frag), " GROUP BY bucket_start%s%s%s ORDER BY bucket_start%s%s%s",
+                 q->by_workspace ? ", workspace_id" : "", q->by_key ? ", key_id" : "",
+                 q->by_model ? ", model" : "",
+                 q->by_workspace ? ", workspace_id COLLATE \"C\"" : "",
+                 q->by_key ? ", key_id COLLATE \"C\"" : "",
+                 q->by_model ? ", model COLLATE \"C\"" : "");
+        ok = add(sql, sizeof(sql), &len, frag);
+    }
+    if (ok) {
+        report_t rep = {fn, ctx};
+        PGresult *res = NULL;
+        rc = gh_pgs_query_dyn(db, sql, np, p, &res);
+        if (!rc) {
+            for (int r = 0; r < PQntuples(res); r++)
+                report_row(&rep, res, r);
+            PQclear(res);
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        gh_pg_array_free(&lists[i]);
+    return rc;
+}
