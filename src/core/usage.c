@@ -286,6 +286,23 @@ static gh_err_t charges_add(const gh_usage_hook_t *hook, gh_db_t *db, charges_t 
     return GH_OK;
 }
 
+/* Stores the `n` records held (one gh_store_usage_insert_batch call), charges and rolls up
+ * those stored now (a replayed event already stored is neither). */
+static gh_err_t replay_flush(gh_db_t *db, const gh_usage_hook_t *hook, charges_t *charges,
+                             const record_t *held, size_t n, gh_usage_row_t *rows, bool *stored)
+{
+    for (size_t i = 0; i < n; i++)
+        to_row(held[i].seq, &held[i].ev, &rows[i]);
+    gh_err_t rc = gh_store_usage_insert_batch(db, rows, n, stored);
+    size_t inserted = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = charges_add(hook, db, charges, held[i].seq, &held[i].ev, stored[i]);
+        if (stored[i])
+            rows[inserted++] = rows[i];
+    }
+    return rc ? rc : gh_store_rollups_add(db, rows, inserted);
+}
+
 /* Inserts every intact record of `path` not yet in the database (INSERT OR IGNORE: billing
  * and the rollups see only the rows actually inserted); raises *max_seq to the highest seq
  * seen. Records are in sequence order from the start of the file; after the newest ones the
@@ -300,14 +317,16 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? GH_OK : GH_EIO;
-    /* Events inserted are added to the rollups BATCH_MAX at a time (they must stay in
+    /* Records are stored BATCH_MAX at a time, as the writer stores them (they must stay in
      * memory until then: the rows point into them). */
     record_t *held = malloc(sizeof(record_t) * BATCH_MAX);
     gh_usage_row_t *rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);
-    gh_err_t rc = held && rows ? gh_store_begin(db) : GH_ENOMEM;
+    bool *stored = malloc(sizeof(bool) * BATCH_MAX);
+    gh_err_t rc = held && rows && stored ? gh_store_begin(db) : GH_ENOMEM;
     if (rc) {
         free(held);
         free(rows);
+        free(stored);
         close(fd);
         return rc;
     }
@@ -339,15 +358,9 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
         r.ev.request_id[sizeof(r.ev.request_id) - 1] = '\0'; /* never trust the file */
         r.ev.requested_model[sizeof(r.ev.requested_model) - 1] = '\0';
         r.ev.deployment[sizeof(r.ev.deployment) - 1] = '\0';
-        held[nheld] = r;
-        to_row(r.seq, &held[nheld].ev, &rows[nheld]);
-        if ((rc = gh_store_usage_insert(db, &rows[nheld])) ||
-            (rc = charges_add(hook, db, &charges, r.seq, &r.ev, gh_store_changes(db) > 0)))
-            break;
-        if (gh_store_changes(db) > 0) /* not when it was stored already */
-            nheld++;
+        held[nheld++] = r;
         if (nheld == BATCH_MAX) {
-            if ((rc = gh_store_rollups_add(db, rows, nheld)))
+            if ((rc = replay_flush(db, hook, &charges, held, nheld, rows, stored)))
                 break;
             nheld = 0;
         }
@@ -356,12 +369,13 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
         (*replayed)++;
     }
     close(fd);
+    if (!rc && nheld)
+        rc = replay_flush(db, hook, &charges, held, nheld, rows, stored);
     if (!rc)
         rc = charges_flush(hook, db, &charges);
-    if (!rc)
-        rc = gh_store_rollups_add(db, rows, nheld);
     free(held);
     free(rows);
+    free(stored);
     if (rc) {
         gh_store_rollback(db);
         return rc;

@@ -405,6 +405,24 @@ static int check_framing(struct MHD_Connection *c, const char *version, char *ms
     return gh_framing_check(l.h, l.n, version && !strcmp(version, "HTTP/1.1"), msg, msg_size);
 }
 
+/* Runs the handler. A request that met an unreachable database (gh_err_db_unavailable)
+ * answers 503 "the database is unavailable" in place of whatever error its handler made of
+ * the store's answer (a 500 "could not load", a 404 for a row it could not read): the client
+ * is told to retry, and nothing is reported missing that is not. */
+static void handle(gh_http_server_t *srv, gh_req_t *req)
+{
+    gh_err_clear_db_unavailable();
+    srv->fn(req, srv->ctx);
+    if (!gh_err_db_unavailable() || req->res_read || (req->responded && req->status < 400))
+        return;
+    for (int i = 0; i < req->res_nheaders; i++) {
+        free(req->res_headers[i].name);
+        free(req->res_headers[i].value);
+    }
+    req->res_nheaders = 0;
+    gh_res_error_status(req, 503, "api_error", "The database is unavailable, try again shortly.");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -495,7 +513,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         gh_res_error(req, GH_ETOOBIG, "The request body is larger than the limit of %zu bytes.",
                      srv->cfg->max_body_bytes);
     else
-        srv->fn(req, srv->ctx);
+        handle(srv, req);
     return send_response(srv, req);
 }
 

@@ -21,3 +21,20 @@ const char *gh_err_str(gh_err_t err)
 {
     return (unsigned)err < GH_ERR_COUNT ? messages[err] : "unknown error";
 }
+
+static _Thread_local bool db_unavailable;
+
+void gh_err_note_db_unavailable(void)
+{
+    db_unavailable = true;
+}
+
+void gh_err_clear_db_unavailable(void)
+{
+    db_unavailable = false;
+}
+
+bool gh_err_db_unavailable(void)
+{
+    return db_unavailable;
+}

@@ -5,6 +5,8 @@
 #ifndef GH_LIB_ERR_H
 #define GH_LIB_ERR_H
 
+#include <stdbool.h>
+
 #define GH_ERR_MAP(X)                                                  \
     X(GH_OK, "success")                                                \
     X(GH_ENOMEM, "out of memory")                                      \
@@ -33,5 +35,14 @@ typedef enum {
 /* The symbolic name ("GH_EINVAL") and a short English description of `err`. */
 const char *gh_err_name(gh_err_t err);
 const char *gh_err_str(gh_err_t err);
+
+/* A note, per thread, that the database could not be reached (a lost or refused PostgreSQL
+ * connection, a statement or lock timeout). The store's backend sets it whenever it answers
+ * GH_EUNAVAIL; the control plane's server clears it before each request and, when a request
+ * met it, answers 503 "the database is unavailable" whatever the handler made of the store's
+ * error, so no outage is reported as "not found" or as a generic failure. */
+void gh_err_note_db_unavailable(void);
+void gh_err_clear_db_unavailable(void);
+bool gh_err_db_unavailable(void);
 
 #endif

@@ -44,10 +44,12 @@ test('migrate applies the PostgreSQL schema once and records each migration with
   assert.ok(m, first.out);
   const version = Number(m[1]);
   assert.ok(version >= 1);
-  assert.equal(Number(m[2]), version);
   const rows = psql(url, 'SELECT version, name, length(sha256) FROM schema_migrations ORDER BY version').split('\n');
   console.log(`migrate: schema version ${version}; recorded: ${rows.join(', ')}`);
-  assert.equal(rows.length, version);
+  // Numbers may leave gaps (each port branch has its own): every migration applied is
+  // recorded, and the version is the highest number.
+  assert.equal(Number(m[2]), rows.length);
+  assert.equal(Number(rows.at(-1).split('|')[0]), version);
   assert.match(rows[0], /^1\|0001_schema\.sql\|64$/);
   // The schema is there, in PostgreSQL's terms.
   assert.equal(psql(url, "SELECT data_type FROM information_schema.columns WHERE table_name = 'ledger_entries' AND column_name = 'amount_nusd'"), 'bigint');
@@ -61,7 +63,7 @@ test('migrate applies the PostgreSQL schema once and records each migration with
   const second = await gatehouse(['migrate', '--store', url]);
   assert.equal(second.code, 0, second.err);
   assert.equal(applied(second.out), 0);
-  assert.equal(Number(psql(url, 'SELECT count(*) FROM schema_migrations')), version);
+  assert.equal(Number(psql(url, 'SELECT count(*) FROM schema_migrations')), rows.length);
 });
 
 test('two migrate processes started at once: one migrates, the other waits and finds nothing to do', async () => {

@@ -1,8 +1,8 @@
-/* A throwaway PostgreSQL for the unit tests of the PostgreSQL store's port files
- * (tests/unit/test_pg_<file>.c): scripts/pg-test.sh starts one server per test binary in a
- * temporary directory (and stops it when the binary exits, however it ends); every test gets
- * a database of its own, opened as a store with the backend's table of operations (which
- * migrates it), plus a plain connection for setting up rows and looking at them directly.
+/* A world per test for the unit tests of the PostgreSQL store's members, workspaces, keys and
+ * outbox (tests/unit/test_pg_<file>.c), on top of pg_unit.h's throwaway server: a database
+ * of its own opened as a store with the backend's table of operations (which migrates it),
+ * an organization and three accounts in it, and a plain connection for setting up rows and
+ * looking at them directly.
  *
  * The same tests then run on SQLite (pgf_run_both): the port's promise is the SQLite
  * backend's results, error codes and order, and the one set of assertions passing on both is
@@ -12,74 +12,24 @@
 #ifndef GH_TESTS_PG_FIXTURE_H
 #define GH_TESTS_PG_FIXTURE_H
 
-#include "unit.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+#include "pg_unit.h"
 
 #include <sqlite3.h>
 
-#include "lib/crypto.h"
-#include "store/backend.h"
-#include "store/postgres/pg.h"
-#include "store/store.h"
-
-static char pgf_dir[64];
-static char pgf_server_url[256]; /* the maintenance database "postgres" */
-static int pgf_counter;
 static bool pgf_on_sqlite; /* which backend the tests run on now */
 
+/* pg_unit.h's own store opener goes unused here (its helpers are static, not inline). */
+static gh_store_t *(*const pgf_unused_opener)(void) __attribute__((unused)) = pg_unit_store;
+
 /* One test's world: its store, a connection of that store, a direct connection (one of
- * `raw` or `sq`, by backend) and, on SQLite, the directory of its file. */
+ * `raw` or `sq`, by backend) and, on SQLite, the path of its file. */
 typedef struct pgf {
     gh_store_t *store;
     gh_db_t *db;
     gh_pg_conn_t *raw;
     sqlite3 *sq;
-    char dir[64];
+    char path[64];
 } pgf_t;
-
-static const char *pgf_script(void)
-{
-    const char *s = getenv("GH_PG_TEST_SCRIPT");
-    return s && *s ? s : "scripts/pg-test.sh";
-}
-
-static int pgf_group_setup(void **state)
-{
-    (void)state;
-    if (gh_crypto_init())
-        return -1;
-    snprintf(pgf_dir, sizeof(pgf_dir), "/tmp/gh-unit-pgf-XXXXXX");
-    if (!mkdtemp(pgf_dir))
-        return -1;
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s start '%s' %d", pgf_script(), pgf_dir, (int)getpid());
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    char line[256] = "";
-    if (!fgets(line, sizeof(line), p))
-        line[0] = '\0';
-    int rc = pclose(p);
-    line[strcspn(line, "\n")] = '\0';
-    if (rc != 0 || strncmp(line, "postgresql://", 13)) {
-        fprintf(stderr, "pg fixture: %s failed (%d): %s\n", cmd, rc, line);
-        return -1;
-    }
-    snprintf(pgf_server_url, sizeof(pgf_server_url), "%s", line);
-    return 0;
-}
-
-static int pgf_group_teardown(void **state)
-{
-    (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s stop '%s' && rm -rf '%s'", pgf_script(), pgf_dir, pgf_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 static gh_pg_conn_t *pgf_connect(const char *url)
 {
@@ -160,15 +110,8 @@ static void pgf_sq_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 static void pgf_open_sqlite(pgf_t *f)
 {
-    snprintf(f->dir, sizeof(f->dir), "/tmp/gh-unit-sqf-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    char path[128], err[512] = "";
-    snprintf(path, sizeof(path), "%s/gatehouse.db", f->dir);
-    gh_err_t rc = gh_sqlite_ops.open(&f->store, path, err, sizeof(err));
-    if (rc)
-        fprintf(stderr, "sqlite fixture: open: %s\n", err);
-    assert_int_equal(rc, GH_OK);
-    assert_int_equal(sqlite3_open(path, &f->sq), SQLITE_OK);
+    f->store = pg_unit_sqlite_store(f->path);
+    assert_int_equal(sqlite3_open(f->path, &f->sq), SQLITE_OK);
     sqlite3_busy_timeout(f->sq, 10000);
     sqlite3_create_function(f->sq, "to_timestamp", 1, SQLITE_UTF8, NULL, pgf_sq_identity, NULL,
                             NULL);
@@ -177,17 +120,8 @@ static void pgf_open_sqlite(pgf_t *f)
 
 static void pgf_open_postgres(pgf_t *f)
 {
-    char name[32], sql[64], url[320];
-    snprintf(name, sizeof(name), "f%d_%d", (int)getpid(), ++pgf_counter);
-    gh_pg_conn_t *c = pgf_connect(pgf_server_url);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
-    assert_int_equal(gh_pg_exec(c, sql), GH_OK);
-    gh_pg_disconnect(c);
-    const char *slash = strrchr(pgf_server_url, '/');
-    assert_non_null(slash);
-    snprintf(url, sizeof(url), "%.*s/%s", (int)(slash - pgf_server_url), pgf_server_url, name);
-
-    char err[512] = "";
+    char url[300], err[512] = "";
+    pg_unit_fresh_db(url, sizeof(url));
     gh_err_t rc = gh_postgres_ops.open(&f->store, url, err, sizeof(err));
     if (rc)
         fprintf(stderr, "pg fixture: open: %s\n", err);
@@ -218,15 +152,12 @@ static int pgf_setup(void **state)
 static int pgf_teardown(void **state)
 {
     pgf_t *f = *state;
-    if (f->raw)
-        gh_pg_disconnect(f->raw);
-    if (f->sq)
+    if (f->sq) {
         sqlite3_close(f->sq);
-    gh_store_close(f->store);
-    if (f->dir[0]) {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-        assert_int_equal(system(cmd), 0);
+        pg_unit_sqlite_close(f->store, f->path);
+    } else {
+        gh_pg_disconnect(f->raw);
+        gh_store_close(f->store);
     }
     free(f);
     return 0;
@@ -235,7 +166,7 @@ static int pgf_teardown(void **state)
 /* Runs `tests` on PostgreSQL, then on SQLite; the number of failures. */
 #define pgf_run_both(tests)                                                                   \
     (pgf_on_sqlite = false, cmocka_run_group_tests_name("postgresql", (tests),              \
-                                                         pgf_group_setup, pgf_group_teardown) + \
+                                                         pg_unit_start, pg_unit_stop) + \
      (pgf_on_sqlite = true, cmocka_run_group_tests_name("sqlite", (tests), NULL, NULL)))
 
 /* Collects the ids a list callback sees, in order, joined by ",". */

@@ -1,63 +1,16 @@
 /* The PostgreSQL backend's limits functions (src/store/postgres/limits.c) against a real
- * PostgreSQL 15 that scripts/pg-test.sh starts for this binary and stops when it exits: the
+ * PostgreSQL 15 (tests/unit/pg_unit.h): the
  * SQLite backend's behaviour, checked call by call. Limits replace every column and 0 means
  * none (NULL); a replaced workspace limit lists last (SQLite gives it a new rowid); the
  * ledger and usage reads admission makes; limit requests decided once, paged in insertion
  * order; staff; a data version that moves when another connection commits and only then;
  * organization search without wildcards. Each test works in a database of its own. */
-#include "unit.h"
+#include "pg_unit.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+#include <stdarg.h>
 
-#include "lib/crypto.h"
-#include "store/backend.h"
-#include "store/postgres/pg.h"
+
 #include "store/store.h"
-
-static char server_dir[64];
-static char server_url[256];
-static int db_counter;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (gh_crypto_init())
-        return -1;
-    snprintf(server_dir, sizeof(server_dir), "/tmp/gh-unit-pgl-XXXXXX");
-    if (!mkdtemp(server_dir))
-        return -1;
-    const char *s = getenv("GH_PG_TEST_SCRIPT");
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s start '%s' %d", s && *s ? s : "scripts/pg-test.sh",
-             server_dir, (int)getpid());
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    char line[256] = "";
-    if (!fgets(line, sizeof(line), p))
-        line[0] = '\0';
-    int rc = pclose(p);
-    line[strcspn(line, "\n")] = '\0';
-    if (rc != 0 || strncmp(line, "postgresql://", 13)) {
-        fprintf(stderr, "test_pg_limits: %s failed (%d): %s\n", cmd, rc, line);
-        return -1;
-    }
-    snprintf(server_url, sizeof(server_url), "%s", line);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    const char *s = getenv("GH_PG_TEST_SCRIPT");
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s stop '%s' && rm -rf '%s'",
-             s && *s ? s : "scripts/pg-test.sh", server_dir, server_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 typedef struct {
     char url[300];
@@ -71,27 +24,15 @@ static int setup(void **state)
     world_t *w = calloc(1, sizeof(*w));
     if (!w)
         return -1;
-    char name[32], err[512];
-    snprintf(name, sizeof(name), "l%d_%d", (int)getpid(), ++db_counter);
-    gh_pg_options_t opt;
-    gh_pg_options_defaults(&opt);
-    opt.url = server_url;
-    gh_pg_conn_t *c;
-    if (gh_pg_connect(&opt, &c, err, sizeof(err)))
-        return -1;
-    char sql[64];
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
-    gh_err_t rc = gh_pg_exec(c, sql);
-    gh_pg_disconnect(c);
-    const char *slash = strrchr(server_url, '/');
-    if (rc || !slash)
-        return -1;
-    snprintf(w->url, sizeof(w->url), "%.*s/%s", (int)(slash - server_url), server_url, name);
+    char err[512] = "";
+    pg_unit_fresh_db(w->url, sizeof(w->url));
     if (gh_postgres_ops.open(&w->store, w->url, err, sizeof(err))) {
         fprintf(stderr, "open: %s\n", err);
         return -1;
     }
     w->db = gh_store_db(w->store);
+    gh_pg_options_t opt;
+    gh_pg_options_defaults(&opt);
     opt.url = w->url;
     if (!w->db || gh_pg_connect(&opt, &w->raw, err, sizeof(err)))
         return -1;
@@ -516,6 +457,194 @@ static void data_version_and_search(void **state)
     assert_string_equal(by_id.ids[0], "org_a");
 }
 
+/* ---- the same calls on both backends give the same answers ---- */
+
+typedef struct {
+    char buf[16384];
+    size_t len;
+} transcript_t;
+
+static void say(transcript_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(transcript_t *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, sizeof(t->buf) - t->len, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof(t->buf) - t->len);
+    t->len += (size_t)n;
+}
+
+static void t_ws_limits(void *ctx, const gh_ws_limits_rec_t *r)
+{
+    say(ctx, " %s/%s:%lld,%lld,%lld,%lld@%lld", r->org_id, r->workspace_id,
+        (long long)r->monthly_spend_limit_nusd, (long long)r->rpm, (long long)r->itpm,
+        (long long)r->otpm, (long long)r->updated_at);
+}
+
+static void t_ws_id(void *ctx, const char *org_id, const char *ws_id)
+{
+    say(ctx, " %s/%s", org_id, ws_id);
+}
+
+static void t_text(void *ctx, const char *v)
+{
+    say(ctx, " %s", v);
+}
+
+static void t_amount(void *ctx, const char *org_id, int64_t v)
+{
+    say(ctx, " %s=%lld", org_id, (long long)v);
+}
+
+static void t_request(void *ctx, const gh_limit_request_t *r)
+{
+    say(ctx, " [%s %s %s %s %s %s|%s|%lld,%lld,%lld,%lld|%s|%s|%s|%s|%s|%s|%lld|%lld]", r->id,
+        r->org_id, r->org_name, r->requested_by, r->requested_by_label, r->kind,
+        r->requested_tier, (long long)r->monthly_cap_nusd, (long long)r->rpm,
+        (long long)r->itpm, (long long)r->otpm, r->reason, r->status, r->staff_note,
+        r->decided_by, r->decided_by_label, r->granted_tier, (long long)r->created_at,
+        (long long)r->decided_at);
+}
+
+static void t_brief(void *ctx, const char *id, const char *name, int64_t created_at)
+{
+    say(ctx, " %s:%s@%lld", id, name, (long long)created_at);
+}
+
+/* A script of limits calls on one backend, written down call by call. */
+static void limits_script(gh_db_t *db, transcript_t *t)
+{
+    gh_account_t a1 = {.id = "user_1", .email = "one@e.com", .created_at = 100};
+    gh_account_t a2 = {.id = "user_2", .email = "two@e.com", .created_at = 100};
+    assert_int_equal(gh_store_account_insert(db, &a1), GH_OK);
+    assert_int_equal(gh_store_account_insert(db, &a2), GH_OK);
+    assert_int_equal(gh_store_org_create(db, "org_a", "Acme 100% Tools_", "user_1", "ws_a0",
+                                         "#6C5BB9", 1000),
+                     GH_OK);
+    assert_int_equal(
+        gh_store_org_create(db, "org_b", "Beta", "user_2", "ws_b0", "#6C5BB9", 2000), GH_OK);
+
+    gh_org_limits_rec_t ol;
+    say(t, "org_limits_get:%d", gh_store_org_limits_get(db, "org_a", &ol));
+    gh_org_limits_rec_t put = {.org_id = "org_a", .monthly_spend_limit_nusd = 5000000000,
+                               .tier_override = "tier_3", .custom_rpm = 77,
+                               .updated_at = 1772323200};
+    say(t, "\nput:%d", gh_store_org_limits_put(db, &put));
+    gh_org_limits_rec_t again = {.org_id = "org_a", .custom_otpm = 9, .updated_at = 1772323300};
+    say(t, " put:%d", gh_store_org_limits_put(db, &again));
+    memset(&ol, 0, sizeof(ol));
+    gh_err_t rc = gh_store_org_limits_get(db, "org_a", &ol);
+    say(t, " get:%d %s %lld [%s] %lld %lld %lld %lld %lld", rc, ol.org_id, (long long)ol.monthly_spend_limit_nusd, ol.tier_override,
+        (long long)ol.custom_monthly_cap_nusd, (long long)ol.custom_rpm,
+        (long long)ol.custom_itpm, (long long)ol.custom_otpm, (long long)ol.updated_at);
+
+    gh_ws_limits_rec_t w0 = {.workspace_id = "ws_a0", .org_id = "org_a", .rpm = 10,
+                             .updated_at = 50};
+    gh_ws_limits_rec_t wb = {.workspace_id = "ws_b0", .org_id = "org_b", .otpm = 30,
+                             .monthly_spend_limit_nusd = 4, .updated_at = 70};
+    say(t, "\nws_put:%d", gh_store_ws_limits_put(db, &w0));
+    say(t, " ws_put:%d", gh_store_ws_limits_put(db, &wb));
+    w0.itpm = 5;
+    say(t, " ws_put:%d", gh_store_ws_limits_put(db, &w0));
+    say(t, "\nws_list:");
+    say(t, "%d", gh_store_ws_limits_list(db, NULL, t_ws_limits, t));
+    say(t, "\nws_list_a:");
+    say(t, "%d", gh_store_ws_limits_list(db, "org_a", t_ws_limits, t));
+    gh_ws_limits_rec_t none = {.workspace_id = "ws_b0", .org_id = "org_b", .updated_at = 80};
+    say(t, "\nws_put_none:%d", gh_store_ws_limits_put(db, &none));
+    say(t, " ws_get:%d", gh_store_ws_limits_get(db, "ws_b0", &w0));
+    say(t, "\nworkspace_ids:");
+    say(t, "%d", gh_store_workspace_ids(db, NULL, t_ws_id, t));
+    say(t, "\norg_ids:");
+    say(t, "%d", gh_store_org_ids(db, t_text, t));
+    say(t, "\nadmins:");
+    say(t, "%d", gh_store_org_admin_emails(db, "org_a", t_text, t));
+    int64_t v = -1;
+    say(t, "\nledger_max:%d", gh_store_ledger_max_id(db, &v));
+    say(t, "=%lld", (long long)v);
+    say(t, " balance:%d", gh_store_ledger_balance_upto(db, "org_a", 10, &v));
+    say(t, "=%lld", (long long)v);
+    say(t, " usage_since:%d", gh_store_ledger_usage_since(db, "org_a", 0, &v));
+    say(t, "=%lld totals:", (long long)v);
+    say(t, "%d", gh_store_purchase_totals(db, t_amount, t));
+
+    gh_limit_request_t r = {.id = "lreq_1", .org_id = "org_a", .requested_by = "user_1",
+                            .requested_by_label = "One", .kind = "custom", .rpm = 500,
+                            .reason = "launch", .created_at = 1772323200};
+    say(t, "\nreq_insert:%d", gh_store_limit_request_insert(db, &r));
+    gh_limit_request_t dup = r;
+    snprintf(dup.id, sizeof(dup.id), "lreq_2");
+    say(t, " dup:%d", gh_store_limit_request_insert(db, &dup));
+    gh_limit_request_t got;
+    say(t, " get_other_org:%d", gh_store_limit_request_get(db, "org_b", "lreq_1", &got));
+    say(t, " get:%d", gh_store_limit_request_get(db, NULL, "lreq_1", &got));
+    t_request(t, &got);
+    snprintf(got.status, sizeof(got.status), "approved");
+    snprintf(got.decided_by, sizeof(got.decided_by), "user_2");
+    snprintf(got.decided_by_label, sizeof(got.decided_by_label), "Two");
+    snprintf(got.granted_tier, sizeof(got.granted_tier), "tier_4");
+    got.decided_at = 1772323300;
+    say(t, "\ndecide:%d", gh_store_limit_request_decide(db, &got));
+    say(t, " decide_again:%d", gh_store_limit_request_decide(db, &got));
+    say(t, " insert2:%d", gh_store_limit_request_insert(db, &dup));
+    gh_limit_request_t rb = r;
+    snprintf(rb.id, sizeof(rb.id), "lreq_3");
+    snprintf(rb.org_id, sizeof(rb.org_id), "org_b");
+    snprintf(rb.kind, sizeof(rb.kind), "tier");
+    snprintf(rb.requested_tier, sizeof(rb.requested_tier), "tier_2");
+    say(t, " insert3:%d", gh_store_limit_request_insert(db, &rb));
+    const gh_page_t pages[] = {{.limit = 2},
+                               {.limit = 2, .after_id = "lreq_2"},
+                               {.limit = 1, .before_id = "lreq_3"},
+                               {.limit = 5, .after_id = "lreq_nope"}};
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        bool more = false;
+        say(t, "\npage%zu:", i);
+        say(t, "%d", gh_store_limit_requests_list(db, NULL, NULL, &pages[i], t_request, t,
+                                                  &more));
+        say(t, " more=%d", more);
+    }
+    bool more = false;
+    say(t, "\npending_a:");
+    say(t, "%d", gh_store_limit_requests_list(db, "org_a", "pending", &pages[0], t_request, t,
+                                              &more));
+
+    bool is = true;
+    say(t, "\nstaff_is:%d", gh_store_staff_is(db, "user_1", &is));
+    say(t, "=%d add:%d", is, gh_store_staff_add(db, "user_1", "cli", 5));
+    say(t, " add:%d", gh_store_staff_add(db, "user_1", "cli", 6));
+    say(t, " is:%d", gh_store_staff_is(db, "user_1", &is));
+    say(t, "=%d rm:%d", is, gh_store_staff_remove(db, "user_1"));
+    say(t, " rm:%d", gh_store_staff_remove(db, "user_1"));
+
+    const char *queries[] = {NULL, "", "100%", "a%s", "b_ta", "BETA", "org_a", "cme"};
+    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+        say(t, "\nsearch[%s]:", queries[i] ? queries[i] : "NULL");
+        say(t, "%d", gh_store_orgs_search(db, queries[i], 10, t_brief, t));
+    }
+    say(t, "\nsearch_limit:");
+    say(t, "%d", gh_store_orgs_search(db, NULL, 1, t_brief, t));
+}
+
+static void same_answers_as_sqlite(void **state)
+{
+    (void)state;
+    static transcript_t on_sqlite, on_pg;
+    char path[64];
+    gh_store_t *sq = pg_unit_sqlite_store(path);
+    limits_script(gh_store_db(sq), &on_sqlite);
+    pg_unit_sqlite_close(sq, path);
+    gh_store_t *pg = pg_unit_store();
+    limits_script(gh_store_db(pg), &on_pg);
+    gh_store_close(pg);
+    if (strcmp(on_sqlite.buf, on_pg.buf))
+        fail_msg("SQLite:\n%s\n\nPostgreSQL:\n%s", on_sqlite.buf, on_pg.buf);
+    assert_true(on_pg.len > 1000);
+    if (getenv("SHOW_TRANSCRIPT"))
+        fprintf(stderr, "%s\n", on_pg.buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +653,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(ledger_and_usage_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(limit_requests_and_staff, setup, teardown),
         cmocka_unit_test_setup_teardown(data_version_and_search, setup, teardown),
+        cmocka_unit_test(same_answers_as_sqlite),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pg_unit_start, pg_unit_stop);
 }

@@ -7,60 +7,13 @@
  * reported as such, texts with quotes, backslashes, braces and "NULL" survive the array
  * literals, and millisecond times come back exact. Each test works in a database of its
  * own. */
-#include "unit.h"
+#include "pg_unit.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+
 
 #include "core/reports.h"
-#include "lib/crypto.h"
-#include "store/backend.h"
-#include "store/postgres/pg.h"
 #include "store/store.h"
-
-static char server_dir[64];
-static char server_url[256];
-static int db_counter;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (gh_crypto_init())
-        return -1;
-    snprintf(server_dir, sizeof(server_dir), "/tmp/gh-unit-pgu-XXXXXX");
-    if (!mkdtemp(server_dir))
-        return -1;
-    const char *s = getenv("GH_PG_TEST_SCRIPT");
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s start '%s' %d", s && *s ? s : "scripts/pg-test.sh",
-             server_dir, (int)getpid());
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    char line[256] = "";
-    if (!fgets(line, sizeof(line), p))
-        line[0] = '\0';
-    int rc = pclose(p);
-    line[strcspn(line, "\n")] = '\0';
-    if (rc != 0 || strncmp(line, "postgresql://", 13)) {
-        fprintf(stderr, "test_pg_usage: %s failed (%d): %s\n", cmd, rc, line);
-        return -1;
-    }
-    snprintf(server_url, sizeof(server_url), "%s", line);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    const char *s = getenv("GH_PG_TEST_SCRIPT");
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s stop '%s' && rm -rf '%s'",
-             s && *s ? s : "scripts/pg-test.sh", server_dir, server_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 typedef struct {
     char url[300];
@@ -74,27 +27,15 @@ static int setup(void **state)
     world_t *w = calloc(1, sizeof(*w));
     if (!w)
         return -1;
-    char name[32], err[512];
-    snprintf(name, sizeof(name), "u%d_%d", (int)getpid(), ++db_counter);
-    gh_pg_options_t opt;
-    gh_pg_options_defaults(&opt);
-    opt.url = server_url;
-    gh_pg_conn_t *c;
-    if (gh_pg_connect(&opt, &c, err, sizeof(err)))
-        return -1;
-    char sql[64];
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
-    gh_err_t rc = gh_pg_exec(c, sql);
-    gh_pg_disconnect(c);
-    const char *slash = strrchr(server_url, '/');
-    if (rc || !slash)
-        return -1;
-    snprintf(w->url, sizeof(w->url), "%.*s/%s", (int)(slash - server_url), server_url, name);
+    char err[512] = "";
+    pg_unit_fresh_db(w->url, sizeof(w->url));
     if (gh_postgres_ops.open(&w->store, w->url, err, sizeof(err))) {
         fprintf(stderr, "open: %s\n", err);
         return -1;
     }
     w->db = gh_store_db(w->store);
+    gh_pg_options_t opt;
+    gh_pg_options_defaults(&opt);
     opt.url = w->url;
     if (!w->db || gh_pg_connect(&opt, &w->raw, err, sizeof(err)))
         return -1;
@@ -549,6 +490,93 @@ static void failed_batch_stores_nothing(void **state)
     assert_int_equal(max, 0);
 }
 
+/* The same events written through the batch call on both backends answer every report
+ * query with the same rows in the same order. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} transcript_t;
+
+static void on_total_text(void *ctx, const gh_usage_total_t *t)
+{
+    transcript_t *tr = ctx;
+    if (tr->cap - tr->len < 512) {
+        tr->cap = tr->cap ? tr->cap * 2 : 1 << 20;
+        tr->buf = realloc(tr->buf, tr->cap);
+        assert_non_null(tr->buf);
+    }
+    int n = snprintf(tr->buf + tr->len, tr->cap - tr->len,
+                     "%lld %s %s %s %lld %lld %lld %lld %lld %lld %lld %lld %lld\n",
+                     (long long)t->bucket_start_s, t->workspace_id ? t->workspace_id : "-",
+                     t->key_id ? t->key_id : "-", t->model ? t->model : "-",
+                     (long long)t->requests, (long long)t->input_tokens,
+                     (long long)t->output_tokens, (long long)t->cache_creation_tokens,
+                     (long long)t->cache_read_tokens, (long long)t->input_cost_nusd,
+                     (long long)t->output_cost_nusd, (long long)t->cache_creation_cost_nusd,
+                     (long long)t->cache_read_cost_nusd);
+    assert_true(n > 0 && (size_t)n < tr->cap - tr->len);
+    tr->len += (size_t)n;
+}
+
+static void reports_of(gh_db_t *db, const event_t *ev, int n, transcript_t *tr)
+{
+    gh_usage_row_t *rows = malloc(sizeof(*rows) * GH_USAGE_BATCH_MAX);
+    bool *stored = malloc(GH_USAGE_BATCH_MAX);
+    assert_non_null(rows);
+    assert_non_null(stored);
+    for (int i = 0; i < n; i += GH_USAGE_BATCH_MAX) {
+        size_t b = (size_t)(n - i < GH_USAGE_BATCH_MAX ? n - i : GH_USAGE_BATCH_MAX);
+        for (size_t j = 0; j < b; j++)
+            rows[j] = ev[(size_t)i + j].row;
+        assert_int_equal(gh_store_begin(db), GH_OK);
+        assert_int_equal(gh_store_usage_insert_batch(db, rows, b, stored), GH_OK);
+        assert_int_equal(gh_store_rollups_add(db, rows, b), GH_OK);
+        assert_int_equal(gh_store_commit(db), GH_OK);
+    }
+    free(stored);
+    free(rows);
+    const char *mixed[] = {"wrkspc_W9", "wrkspc_default", "Wrkspc_a", "wrkspc_w1"};
+    for (int width = GH_ROLLUP_MINUTE; width <= GH_ROLLUP_DAY; width++)
+        for (int g = 0; g < 8; g++)
+            for (int o = 0; o < 2; o++) {
+                gh_usage_query_t q = {.org_id = ORGS[o], .width = (gh_rollup_width_t)width,
+                                      .by_workspace = g & 1, .by_key = g & 2,
+                                      .by_model = g & 4,
+                                      .start_s = t_ok("2026-02-27T00:00:00Z"),
+                                      .end_s = t_ok("2026-03-03T00:00:00Z")};
+                if (g == 3)
+                    for (size_t k = 0; k < 4; k++)
+                        q.workspaces.v[q.workspaces.n++] = mixed[k];
+                assert_int_equal(gh_store_usage_report(db, &q, on_total_text, tr), GH_OK);
+            }
+    int64_t max = 0;
+    assert_int_equal(gh_store_usage_max_seq(db, &max), GH_OK);
+    assert_int_equal(max, n);
+}
+
+static void same_reports_as_sqlite(void **state)
+{
+    (void)state;
+    static event_t ev[5000];
+    make_events(ev, 5000, 1);
+    /* Workspaces whose byte order differs from a locale's: upper case first in "C". */
+    for (int i = 0; i < 5000; i += 3)
+        ev[i].row.workspace_id = i % 2 ? "wrkspc_W9" : "Wrkspc_a";
+    transcript_t on_sqlite = {0}, on_pg = {0};
+    char path[64];
+    gh_store_t *sq = pg_unit_sqlite_store(path);
+    reports_of(gh_store_db(sq), ev, 5000, &on_sqlite);
+    pg_unit_sqlite_close(sq, path);
+    gh_store_t *pg = pg_unit_store();
+    reports_of(gh_store_db(pg), ev, 5000, &on_pg);
+    gh_store_close(pg);
+    assert_true(on_sqlite.len > 10000);
+    assert_int_equal(on_pg.len, on_sqlite.len);
+    assert_memory_equal(on_pg.buf, on_sqlite.buf, on_sqlite.len);
+    free(on_sqlite.buf);
+    free(on_pg.buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +586,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(batch_skips_stored_events_and_keeps_texts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(failed_batch_stores_nothing, setup, teardown),
+        cmocka_unit_test(same_reports_as_sqlite),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pg_unit_start, pg_unit_stop);
 }

@@ -56,7 +56,7 @@ typedef struct gh_pgs_db {
         bool prepared;
     } cache[GH_PGS_STMT_CACHE]; /* statement "s<i>" on this connection is cache[i].sql */
     int depth;                  /* transaction nesting: 0 none, 1 BEGIN, more are SAVEPOINTs */
-    int64_t changes;            /* rows the last statement changed (gh_pgs_changes) */
+    int64_t changes;            /* rows the last INSERT/UPDATE/DELETE changed */
     struct gh_pgs_db *next;     /* registry of every thread's connection */
 } gh_pgs_db_t;
 
@@ -138,7 +138,8 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
 /* Runs the statement `sql` (static storage: prepared once per connection, keyed by its
  * address) with `n` text parameters ($1..$n; NULL is SQL NULL). With `res` non-NULL and
  * GH_OK, `*res` holds the result, which the caller PQclears; with `res` NULL the rows are
- * discarded. Sets the count gh_pgs_changes reports. A connection found broken outside a
+ * discarded. An INSERT, UPDATE or DELETE sets the count gh_pgs_changes reports (as
+ * sqlite3_changes: a SELECT leaves it alone). A connection found broken outside a
  * transaction is reopened first; one that cannot be reopened gives GH_EUNAVAIL. */
 gh_err_t gh_pgs_query(gh_db_t *db, const char *sql, int n, const char *const *params,
                       PGresult **res);

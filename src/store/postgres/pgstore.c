@@ -194,9 +194,18 @@ void gh_pgs_close(gh_store_t *store)
 
 /* ---- statements ---- */
 
+/* GH_EUNAVAIL, noted for this thread so the console answers 503 (lib/err.h). */
+static gh_err_t unavailable(void)
+{
+    gh_err_note_db_unavailable();
+    return GH_EUNAVAIL;
+}
+
 static gh_err_t failed(gh_pgs_db_t *d, const char *sql)
 {
     gh_err_t rc = gh_pg_error(d->c);
+    if (rc == GH_EUNAVAIL)
+        gh_err_note_db_unavailable();
     if (rc == GH_ESTORE)
         gh_log_error("store: PostgreSQL: %s (SQLSTATE %s) in: %.120s", d->c->message,
                      d->c->sqlstate, sql);
@@ -249,11 +258,10 @@ static gh_err_t run(gh_db_t *db, const char *sql, int n, const char *const *para
                     PGresult **out, bool cached, bool guard)
 {
     gh_pgs_db_t *d = pgs(db);
-    d->changes = 0;
     if (out)
         *out = NULL;
     if (!ready(d))
-        return GH_EUNAVAIL;
+        return unavailable();
     bool savepoint = guard && d->depth > 0 && is_write(sql);
     if (savepoint && gh_pg_exec(d->c, "SAVEPOINT gh_stmt"))
         return failed(d, "SAVEPOINT");
@@ -271,8 +279,14 @@ static gh_err_t run(gh_db_t *db, const char *sql, int n, const char *const *para
         PQclear(res);
         return failed(d, "RELEASE SAVEPOINT");
     }
-    const char *tuples = PQcmdTuples(res);
-    d->changes = tuples && *tuples ? strtoll(tuples, NULL, 10) : 0;
+    /* As sqlite3_changes: the rows the last INSERT, UPDATE or DELETE changed; a SELECT
+     * leaves the count alone. */
+    const char *status = PQcmdStatus(res);
+    if (status && (!strncmp(status, "INSERT", 6) || !strncmp(status, "UPDATE", 6) ||
+                   !strncmp(status, "DELETE", 6) || !strncmp(status, "MERGE", 5))) {
+        const char *tuples = PQcmdTuples(res);
+        d->changes = tuples && *tuples ? strtoll(tuples, NULL, 10) : 0;
+    }
     if (out)
         *out = res;
     else
@@ -384,7 +398,7 @@ gh_err_t gh_pgs_begin(gh_db_t *db)
     gh_pgs_db_t *d = pgs(db);
     if (d->depth == 0) {
         if (!ready(d))
-            return GH_EUNAVAIL;
+            return unavailable();
 #define GH_PGS_STR_(x) #x
 #define GH_PGS_STR(x) GH_PGS_STR_(x)
         static const char sql[] =
@@ -397,7 +411,7 @@ gh_err_t gh_pgs_begin(gh_db_t *db)
         }
     } else {
         if (!d->c || d->c->broken)
-            return GH_EUNAVAIL;
+            return unavailable();
         char sql[48];
         snprintf(sql, sizeof(sql), "SAVEPOINT gh_sp%d", d->depth);
         if (gh_pg_exec(d->c, sql))
@@ -413,7 +427,7 @@ gh_err_t gh_pgs_commit(gh_db_t *db)
     assert(d->depth > 0);
     if (!d->c || d->c->broken) {
         gh_pgs_rollback(db);
-        return GH_EUNAVAIL;
+        return unavailable();
     }
     if (PQtransactionStatus(d->c->conn) == PQTRANS_INERROR) {
         /* A statement failed unguarded: COMMIT would silently roll back. */
