@@ -30,7 +30,10 @@ async function gatehouse(args, env = {}) {
   let out = '', err = '';
   proc.child.stdout.on('data', (d) => { out += d; });
   proc.child.stderr.on('data', (d) => { err += d; });
+  // 'exit' can come before the last of the output has been read: wait for the pipes too.
+  const closed = new Promise((res) => proc.child.once('close', res));
   const { code } = await waitExit(proc, { timeoutMs: 60000, what: `gatehouse ${args[0]}` });
+  await closed;
   return { code, out, err };
 }
 
