@@ -108,8 +108,20 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
     X(outbox_add) X(outbox_claim) X(outbox_sent) X(outbox_failed) X(outbox_next_due) \
     X(outbox_release_claims)
 /* billing.c, notify.c (P3) */
-#define GH_PGS_OPS_BILLING(X)
-#define GH_PGS_OPS_NOTIFY(X)
+#define GH_PGS_OPS_BILLING(X) \
+    X(billing_account_get) X(billing_account_ensure) X(billing_profile_put) \
+    X(billing_auto_reload_put) X(billing_disarm) X(billing_rearm) X(billing_customer_ref_put) \
+    X(billing_reload_due) X(billing_contacts) X(payment_method_current) X(payment_method_get) \
+    X(payment_method_add) X(payment_method_by_ref) X(payment_methods_list) X(purchase_insert) \
+    X(purchase_get) X(purchase_by_key) X(purchase_update) X(purchases_list) \
+    X(purchases_pending) X(purchase_stats) X(lot_insert) X(lot_set_remaining) \
+    X(lot_first_open) X(lots_open) X(lots_expired) X(ledger_append) X(ledger_unallocated) \
+    X(ledger_sums) X(invoice_years) X(invoice_next_seq) X(invoice_insert) X(invoice_get) \
+    X(invoices_list) X(webhook_event_insert) X(webhook_event_exists)
+#define GH_PGS_OPS_NOTIFY(X) \
+    X(spend_notif_list) X(spend_notif_count) X(spend_notif_insert) X(spend_notif_get) \
+    X(spend_notif_delete) X(spend_notif_mark) X(spend_notif_balance_set) X(spend_state_get) \
+    X(spend_state_put) X(outbox_html_attach) X(outbox_html_get) X(outbox_html_delete)
 /* limits.c, rollups.c, usage.c (P4) */
 #define GH_PGS_OPS_LIMITS(X) \
     X(org_limits_get) X(org_limits_put) X(ws_limits_get) X(ws_limits_put) X(ws_limits_list) \
