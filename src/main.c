@@ -32,6 +32,7 @@
 #include "lib/mail.h"
 #include "lib/money.h"
 #include "lib/throttle.h"
+#include "store/copy.h"
 #include "store/postgres/pg.h"
 #include "store/postgres/pg_migrate.h"
 #include "store/store.h"
@@ -60,6 +61,10 @@ static const char help_text[] =
     "  staff add|remove EMAIL\n"
     "             Make the account with EMAIL platform staff (it reviews limit requests and\n"
     "             sets tiers at /staff), or stop it being staff\n"
+    "  store copy --from sqlite:PATH --to postgresql://USER@HOST:PORT/DATABASE\n"
+    "             Copy every table of a SQLite store into an empty PostgreSQL database in\n"
+    "             one transaction (migrating it first), then run the ledger check on it;\n"
+    "             stop the server first. --from defaults to the configured SQLite store\n"
     "  keys verify KEY|-\n"
     "             Check offline that KEY (or a line on standard input) is a well-formed\n"
     "             Gatehouse API or admin key with a matching checksum\n"
@@ -90,10 +95,12 @@ typedef struct {
     const char *org;    /* credits, ledger */
     const char *usd;    /* credits */
     const char *reason; /* credits */
+    const char *from;   /* store copy */
+    const char *to;     /* store copy */
 } cli_t;
 
 /* Which options a command takes beyond --config and --data-dir. */
-enum { ARGS_SERVE = 1, ARGS_ORG = 2, ARGS_CREDITS = 4 };
+enum { ARGS_SERVE = 1, ARGS_ORG = 2, ARGS_CREDITS = 4, ARGS_COPY = 8 };
 
 /* Reads the options after the first `skip` arguments. */
 static int parse_args(int argc, char **argv, int skip, cli_t *cli, int allowed)
@@ -117,6 +124,10 @@ static int parse_args(int argc, char **argv, int skip, cli_t *cli, int allowed)
             dst = &cli->usd;
         else if ((allowed & ARGS_CREDITS) && !strcmp(a, "--reason"))
             dst = &cli->reason;
+        else if ((allowed & ARGS_COPY) && !strcmp(a, "--from"))
+            dst = &cli->from;
+        else if ((allowed & ARGS_COPY) && !strcmp(a, "--to"))
+            dst = &cli->to;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(help_text, stdout);
             exit(0);
@@ -523,6 +534,69 @@ static int cmd_ledger(int argc, char **argv)
     return problems ? 1 : 0;
 }
 
+static void print_copied(void *ctx, const char *table, int64_t rows)
+{
+    (void)ctx;
+    printf("copied %-28s %lld row%s\n", table, (long long)rows, rows == 1 ? "" : "s");
+}
+
+/* gatehouse store copy --from sqlite:PATH --to postgresql://...: moving an installation. The
+ * password comes from [store] password_env or libpq's own sources, never from the URL. */
+static int cmd_store(int argc, char **argv)
+{
+    cli_t cli = {0};
+    if (argc < 3 || strcmp(argv[2], "copy") || parse_args(argc, argv, 3, &cli, ARGS_COPY) ||
+        !cli.to) {
+        fputs("usage: gatehouse store copy [--from sqlite:PATH] --to "
+              "postgresql://USER@HOST:PORT/DATABASE [--config FILE] [--data-dir DIR]\n",
+              stderr);
+        return 2;
+    }
+    if (cli.store) {
+        fputs("gatehouse: store copy: use --from and --to, not --store\n", stderr);
+        return 2;
+    }
+    gh_config_t cfg;
+    if (load_config(&cli, &cfg))
+        return 1;
+    char err[1200];
+    bool postgres = false;
+    if (gh_config_store_url(cli.to, &postgres, err, sizeof(err))) {
+        fprintf(stderr, "gatehouse: --to: %s\n", err);
+        return 1;
+    }
+    if (!postgres) {
+        fputs("gatehouse: --to: must be postgresql://USER@HOST:PORT/DATABASE\n", stderr);
+        return 1;
+    }
+    const char *from = cfg.db_path;
+    if (cli.from) {
+        if (gh_config_store_url(cli.from, &postgres, err, sizeof(err))) {
+            fprintf(stderr, "gatehouse: --from: %s\n", err);
+            return 1;
+        }
+        if (postgres) {
+            fputs("gatehouse: --from: must be sqlite:PATH\n", stderr);
+            return 1;
+        }
+        from = cli.from + 7;
+    }
+    gh_pg_options_t opt;
+    gh_pg_options_defaults(&opt);
+    opt.url = cli.to;
+    opt.password = cfg.store_password_env[0] ? getenv(cfg.store_password_env) : NULL;
+    char where[300];
+    gh_pg_describe(cli.to, where, sizeof(where));
+    gh_store_copy_report_t report = {print_copied, print_check, NULL};
+    gh_err_t rc = gh_store_copy(from, &opt, &report, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "gatehouse: store copy: %s\n", err);
+        return 1;
+    }
+    printf("copied %s to PostgreSQL database %s; the ledger is consistent\n", from, where);
+    return 0;
+}
+
 /* gatehouse staff add|remove EMAIL */
 static int cmd_staff(int argc, char **argv)
 {
@@ -621,6 +695,8 @@ int main(int argc, char **argv)
         rc = cmd_keys(argc, argv);
     else if (!strcmp(argv[1], "staff"))
         rc = cmd_staff(argc, argv);
+    else if (!strcmp(argv[1], "store"))
+        rc = cmd_store(argc, argv);
     else if (!strcmp(argv[1], "mock-upstream"))
         rc = cmd_mock_upstream(argc, argv);
     else {

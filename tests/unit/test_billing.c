@@ -1,9 +1,10 @@
-/* Billing through the core layer on a real SQLite file, with the test payment provider and
- * an injected clock: amounts and tax, lots drawn in expiry order, expiry, usage beyond the
- * last lot, purchases (idempotency, declines, pending, exactly-once resolution), gap-free
- * invoice numbers under concurrent purchases, auto-reload once per crossing, and the ledger
- * check on a consistent and on a tampered database. */
-#include "unit.h"
+/* Billing through the core layer on a real SQLite file and, every test again, on a real
+ * PostgreSQL database (pg_unit.h starts a throwaway server for this binary), with the test
+ * payment provider and an injected clock: amounts and tax, lots drawn in expiry order,
+ * expiry, usage beyond the last lot, purchases (idempotency, declines, pending, exactly-once
+ * resolution), gap-free invoice numbers under concurrent purchases, auto-reload once per
+ * crossing, and the ledger check on a consistent and on a tampered database. */
+#include "pg_unit.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -30,15 +31,20 @@ static int64_t clock_fn(void) { return __atomic_load_n(&fake_now, __ATOMIC_RELAX
 
 typedef struct {
     char dir[64];
+    bool pg;              /* the store is PostgreSQL, in the database at pg_url */
+    char pg_url[300];
     gh_config_t cfg;
     gh_app_t app;
     gh_billing_t *billing;
 } world_t;
 
-static int setup(void **state)
+static int setup_on(void **state, bool pg)
 {
     world_t *w = calloc(1, sizeof(*w));
     char err[256];
+    w->pg = pg;
+    if (pg)
+        pg_unit_fresh_db(w->pg_url, sizeof(w->pg_url));
     snprintf(w->dir, sizeof(w->dir), "/tmp/gh-unit-billing-XXXXXX");
     if (!mkdtemp(w->dir) || gh_crypto_init())
         return -1;
@@ -50,12 +56,23 @@ static int setup(void **state)
     w->app.cfg = &w->cfg;
     w->app.now = clock_fn;
     w->app.pay = gh_pay_test_new();
-    if (!w->app.pay || gh_store_open(&w->app.store, w->cfg.db_path, err, sizeof(err)) ||
+    if (!w->app.pay ||
+        gh_store_open(&w->app.store, pg ? w->pg_url : w->cfg.db_path, err, sizeof(err)) ||
         gh_mailer_new(&w->app.mailer, &w->cfg, err, sizeof(err)) ||
         gh_billing_new(&w->billing, &w->app))
         return -1;
     *state = w;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_on(state, false);
+}
+
+static int setup_pg(void **state)
+{
+    return setup_on(state, true);
 }
 
 static int teardown(void **state)
@@ -139,7 +156,7 @@ static void use(world_t *w, const char *org_id, int64_t cost)
     static int64_t seq = 1;
     gh_usage_row_t row = {.journal_seq = seq, .request_id = "req", .org_id = org_id,
                           .workspace_id = "", .key_id = "", .model = "m", .route = "messages",
-                          .cost_nusd = cost, .status = 200};
+                          .cost_nusd = cost, .input_cost_nusd = cost, .status = 200};
     gh_usage_charge_t c = {.cost_nusd = cost, .first_seq = seq, .last_seq = seq};
     seq++;
     snprintf(c.org_id, sizeof(c.org_id), "%s", org_id);
@@ -820,7 +837,7 @@ static void usage_writer_commits_charge_the_lots(void **state)
         snprintf(ev.org_id, sizeof(ev.org_id), "%s", a.org_id);
         snprintf(ev.model, sizeof(ev.model), "m");
         snprintf(ev.route, sizeof(ev.route), "messages");
-        ev.cost_nusd = CENTS(30);
+        ev.cost_nusd = ev.input_cost_nusd = CENTS(30); /* the sum of its parts */
         ev.status = 200;
         assert_int_equal(gh_usage_submit(u, &ev), GH_OK);
     }
@@ -828,6 +845,29 @@ static void usage_writer_commits_charge_the_lots(void **state)
     gh_usage_close(u);
     assert_int_equal(balance(w, a.org_id), -CENTS(50));
     assert_int_equal(check(w), 0);
+}
+
+/* Runs `sql` on a connection of the test's own, beside the store's: GH_OK when the database
+ * accepted it. */
+static gh_err_t raw_exec(world_t *w, const char *sql)
+{
+    if (w->pg) {
+        gh_pg_options_t opt;
+        gh_pg_options_defaults(&opt);
+        opt.url = w->pg_url;
+        gh_pg_conn_t *c;
+        char err[512];
+        assert_int_equal(gh_pg_connect(&opt, &c, err, sizeof(err)), GH_OK);
+        gh_err_t rc = gh_pg_exec(c, sql);
+        gh_pg_disconnect(c);
+        return rc;
+    }
+    sqlite3 *raw;
+    assert_int_equal(sqlite3_open(w->cfg.db_path, &raw), SQLITE_OK);
+    sqlite3_busy_timeout(raw, 5000);
+    int rc = sqlite3_exec(raw, sql, NULL, NULL, NULL);
+    sqlite3_close(raw);
+    return rc == SQLITE_OK ? GH_OK : GH_ESTORE;
 }
 
 static void ledger_check_finds_tampering(void **state)
@@ -842,72 +882,79 @@ static void ledger_check_finds_tampering(void **state)
     use(w, a.org_id, USD(3));
     assert_int_equal(check(w), 0);
 
-    sqlite3 *raw;
-    assert_int_equal(sqlite3_open(w->cfg.db_path, &raw), SQLITE_OK);
-    sqlite3_busy_timeout(raw, 5000);
     /* Entries cannot be changed or removed at all. */
-    assert_int_not_equal(sqlite3_exec(raw, "UPDATE ledger_entries SET amount_nusd = 0", NULL,
-                                      NULL, NULL),
-                         SQLITE_OK);
-    assert_int_not_equal(sqlite3_exec(raw, "DELETE FROM ledger_entries", NULL, NULL, NULL),
-                         SQLITE_OK);
+    assert_int_not_equal(raw_exec(w, "UPDATE ledger_entries SET amount_nusd = 0"), GH_OK);
+    assert_int_not_equal(raw_exec(w, "DELETE FROM ledger_entries"), GH_OK);
     /* A lot that says it has more than its entries give it. */
     char sql[256];
     snprintf(sql, sizeof(sql),
              "UPDATE credit_lots SET remaining_nusd = remaining_nusd + 1 WHERE org_id = '%s'",
              a.org_id);
-    assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(raw_exec(w, sql), GH_OK);
     assert_true(check(w) > 0);
     snprintf(sql, sizeof(sql),
              "UPDATE credit_lots SET remaining_nusd = remaining_nusd - 1 WHERE org_id = '%s'",
              a.org_id);
-    assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(raw_exec(w, sql), GH_OK);
     assert_int_equal(check(w), 0);
     /* A cached balance that drifted. */
     snprintf(sql, sizeof(sql),
              "UPDATE billing_accounts SET balance_nusd = balance_nusd + 5 WHERE org_id = '%s'",
              a.org_id);
-    assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(raw_exec(w, sql), GH_OK);
     assert_int_equal(check(w), 1);
     snprintf(sql, sizeof(sql),
              "UPDATE billing_accounts SET balance_nusd = balance_nusd - 5 WHERE org_id = '%s'",
              a.org_id);
-    assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(raw_exec(w, sql), GH_OK);
     /* A purchase credited twice. */
     snprintf(sql, sizeof(sql),
              "INSERT INTO ledger_entries (org_id, kind, amount_nusd, reference, created_at) "
-             "VALUES ('%s', 'purchase', 10000000000, '%s', 0)",
-             a.org_id, p.id);
-    assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+             "VALUES ('%s', 'purchase', 10000000000, '%s', %s)",
+             a.org_id, p.id, w->pg ? "to_timestamp(0)" : "0");
+    assert_int_equal(raw_exec(w, sql), GH_OK);
     assert_true(check(w) > 0);
-    sqlite3_close(raw);
 }
+
+#define ON_SQLITE(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+#define ON_PG(test) cmocka_unit_test_setup_teardown(test, setup_pg, teardown)
 
 int main(void)
 {
+    (void)pg_unit_store;
+    (void)pg_unit_sqlite_store;
+    (void)pg_unit_sqlite_close;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(amounts_and_tax),
-        cmocka_unit_test_setup_teardown(usage_draws_from_the_lot_that_expires_first, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(expiry_takes_what_is_left, setup, teardown),
-        cmocka_unit_test_setup_teardown(usage_beyond_the_credits_goes_negative_and_is_settled,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(clawback_takes_credit_back_within_the_balance, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(purchases_need_answers_and_a_card, setup, teardown),
-        cmocka_unit_test_setup_teardown(purchases_are_idempotent_and_declines_credit_nothing,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(pending_purchases_resolve_exactly_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(pending_purchases_are_given_up_after_23_hours, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(webhook_events_settle_only_their_own_purchase, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(invoice_numbers_are_gap_free_under_concurrent_purchases,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(auto_reload_charges_once_per_crossing, setup, teardown),
-        cmocka_unit_test_setup_teardown(declined_reload_turns_auto_reload_off, setup, teardown),
-        cmocka_unit_test_setup_teardown(usage_writer_commits_charge_the_lots, setup, teardown),
-        cmocka_unit_test_setup_teardown(ledger_check_finds_tampering, setup, teardown),
+        ON_SQLITE(usage_draws_from_the_lot_that_expires_first),
+        ON_SQLITE(expiry_takes_what_is_left),
+        ON_SQLITE(usage_beyond_the_credits_goes_negative_and_is_settled),
+        ON_SQLITE(clawback_takes_credit_back_within_the_balance),
+        ON_SQLITE(purchases_need_answers_and_a_card),
+        ON_SQLITE(purchases_are_idempotent_and_declines_credit_nothing),
+        ON_SQLITE(pending_purchases_resolve_exactly_once),
+        ON_SQLITE(pending_purchases_are_given_up_after_23_hours),
+        ON_SQLITE(webhook_events_settle_only_their_own_purchase),
+        ON_SQLITE(invoice_numbers_are_gap_free_under_concurrent_purchases),
+        ON_SQLITE(auto_reload_charges_once_per_crossing),
+        ON_SQLITE(declined_reload_turns_auto_reload_off),
+        ON_SQLITE(usage_writer_commits_charge_the_lots),
+        ON_SQLITE(ledger_check_finds_tampering),
+        /* The same again with the store on PostgreSQL. */
+        ON_PG(usage_draws_from_the_lot_that_expires_first),
+        ON_PG(expiry_takes_what_is_left),
+        ON_PG(usage_beyond_the_credits_goes_negative_and_is_settled),
+        ON_PG(clawback_takes_credit_back_within_the_balance),
+        ON_PG(purchases_need_answers_and_a_card),
+        ON_PG(purchases_are_idempotent_and_declines_credit_nothing),
+        ON_PG(pending_purchases_resolve_exactly_once),
+        ON_PG(pending_purchases_are_given_up_after_23_hours),
+        ON_PG(webhook_events_settle_only_their_own_purchase),
+        ON_PG(invoice_numbers_are_gap_free_under_concurrent_purchases),
+        ON_PG(auto_reload_charges_once_per_crossing),
+        ON_PG(declined_reload_turns_auto_reload_off),
+        ON_PG(usage_writer_commits_charge_the_lots),
+        ON_PG(ledger_check_finds_tampering),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, pg_unit_start, pg_unit_stop);
 }

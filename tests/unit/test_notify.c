@@ -1,8 +1,10 @@
-/* Spend notifications through the core layer on a real SQLite file with an injected clock:
+/* Spend notifications through the core layer on a real SQLite file, and again on a real
+ * PostgreSQL database (pg_unit.h starts a throwaway server for this binary), with an
+ * injected clock:
  * usage charged as the usage writer does crosses a spend amount once per UTC month (the kept
  * month's spend starts over on the 1st), and a balance rule fires once per fall, again after
  * the balance was back above its amount. Mail is counted in the outbox table. */
-#include "unit.h"
+#include "pg_unit.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -25,6 +27,8 @@ static int64_t clock_fn(void) { return __atomic_load_n(&fake_now, __ATOMIC_RELAX
 
 typedef struct {
     char dir[64];
+    bool pg; /* the store is PostgreSQL, in the database at pg_url */
+    char pg_url[300];
     gh_config_t cfg;
     gh_app_t app;
     gh_billing_t *billing;
@@ -54,10 +58,13 @@ static void new_org(world_t *w, gh_actor_t *actor)
     snprintf(actor->label, sizeof(actor->label), "%s", a.email);
 }
 
-static int setup(void **state)
+static int setup_on(void **state, bool pg)
 {
     world_t *w = calloc(1, sizeof(*w));
     char err[256];
+    w->pg = pg;
+    if (pg)
+        pg_unit_fresh_db(w->pg_url, sizeof(w->pg_url));
     snprintf(w->dir, sizeof(w->dir), "/tmp/gh-unit-notify-XXXXXX");
     if (!mkdtemp(w->dir) || gh_crypto_init())
         return -1;
@@ -70,13 +77,24 @@ static int setup(void **state)
     w->app.cfg = &w->cfg;
     w->app.now = clock_fn;
     w->app.pay = gh_pay_test_new();
-    if (!w->app.pay || gh_store_open(&w->app.store, w->cfg.db_path, err, sizeof(err)) ||
+    if (!w->app.pay ||
+        gh_store_open(&w->app.store, pg ? w->pg_url : w->cfg.db_path, err, sizeof(err)) ||
         gh_mailer_new(&w->app.mailer, &w->cfg, err, sizeof(err)) ||
         gh_billing_new(&w->billing, &w->app))
         return -1;
     new_org(w, &w->admin);
     *state = w;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_on(state, false);
+}
+
+static int setup_pg(void **state)
+{
+    return setup_on(state, true);
 }
 
 static int teardown(void **state)
@@ -100,7 +118,7 @@ static void use(world_t *w, int64_t cost)
     static int64_t seq = 1;
     gh_usage_row_t row = {.journal_seq = seq, .request_id = "req", .org_id = w->admin.org_id,
                           .workspace_id = "", .key_id = "", .model = "m", .route = "messages",
-                          .cost_nusd = cost, .status = 200};
+                          .cost_nusd = cost, .input_cost_nusd = cost, .status = 200};
     gh_usage_charge_t c = {.cost_nusd = cost, .first_seq = seq, .last_seq = seq};
     seq++;
     snprintf(c.org_id, sizeof(c.org_id), "%s", w->admin.org_id);
@@ -123,21 +141,55 @@ static void grant(world_t *w, int64_t amount)
                      GH_OK);
 }
 
-/* Mails in the outbox table whose subject contains `what`. */
-static int mails(world_t *w, const char *what)
+/* The count `sqlite_sql` / `pg_sql` gives with `what` as its one parameter, read on a
+ * connection of the test's own. */
+static int count(world_t *w, const char *sqlite_sql, const char *pg_sql, const char *what)
 {
+    if (w->pg) {
+        gh_pg_options_t opt;
+        gh_pg_options_defaults(&opt);
+        opt.url = w->pg_url;
+        gh_pg_conn_t *c;
+        char err[512];
+        assert_int_equal(gh_pg_connect(&opt, &c, err, sizeof(err)), GH_OK);
+        PGresult *res;
+        const char *params[] = {what};
+        assert_int_equal(gh_pg_query(c, pg_sql, 1, params, &res), GH_OK);
+        int n = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        gh_pg_disconnect(c);
+        return n;
+    }
     sqlite3 *db;
     assert_int_equal(sqlite3_open(w->cfg.db_path, &db), SQLITE_OK);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM mail_outbox WHERE "
-                                            "instr(subject, ?) > 0", -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sqlite_sql, -1, &st, NULL), SQLITE_OK);
     sqlite3_bind_text(st, 1, what, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     int n = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     sqlite3_close(db);
     return n;
+}
+
+/* Mails in the outbox table whose subject contains `what`. */
+static int mails(world_t *w, const char *what)
+{
+    return count(w, "SELECT count(*) FROM mail_outbox WHERE instr(subject, ?) > 0",
+                 "SELECT count(*) FROM mail_outbox WHERE strpos(subject, $1) > 0", what);
+}
+
+/* Those of them that carry their HTML part (attached to the mail queued just before). */
+static int html_mails(world_t *w, const char *what)
+{
+    return count(w,
+                 "SELECT count(*) FROM mail_outbox m JOIN mail_outbox_html h "
+                 "ON h.mail_id = m.id WHERE instr(m.subject, ?) > 0 AND "
+                 "instr(h.html, '<html') > 0",
+                 "SELECT count(*) FROM mail_outbox m JOIN mail_outbox_html h "
+                 "ON h.mail_id = m.id WHERE strpos(m.subject, $1) > 0 AND "
+                 "strpos(h.html, '<html') > 0",
+                 what);
 }
 
 static void add_rule(world_t *w, const char *kind, int64_t amount)
@@ -170,6 +222,7 @@ static void spend_amount_once_per_month(void **state)
     assert_int_equal(mails(w, "spent $1.00"), 2);
     use(w, CENTS(60));
     assert_int_equal(mails(w, "spent $1.00"), 2);
+    assert_int_equal(html_mails(w, "spent $1.00"), 2);
 }
 
 static void balance_once_per_fall(void **state)
@@ -192,9 +245,14 @@ static void balance_once_per_fall(void **state)
 
 int main(void)
 {
+    (void)pg_unit_store;
+    (void)pg_unit_sqlite_store;
+    (void)pg_unit_sqlite_close;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(spend_amount_once_per_month, setup, teardown),
         cmocka_unit_test_setup_teardown(balance_once_per_fall, setup, teardown),
+        cmocka_unit_test_setup_teardown(spend_amount_once_per_month, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(balance_once_per_fall, setup_pg, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, pg_unit_start, pg_unit_stop);
 }

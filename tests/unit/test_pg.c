@@ -650,7 +650,10 @@ static void test_deadlock_retried(void **state)
     printf("deadlock: attempts %d and %d\n", l[0].attempts, l[1].attempts);
     assert_int_equal(l[0].rc, GH_OK);
     assert_int_equal(l[1].rc, GH_OK);
-    assert_int_equal(l[0].attempts + l[1].attempts, 3); /* exactly one was run again */
+    /* At least one was run again (the deadlock's victim). Which one, and whether a loaded
+     * machine made the other wait past its lock timeout and run again too, is timing: what
+     * must hold is that both commit, each effect exactly once. */
+    assert_true(l[0].attempts + l[1].attempts >= 3);
     /* Both transactions' effects, each once. */
     assert_int_equal(scalar(c, "SELECT sum(v) FROM counter"), 4);
     gh_pg_pool_free(pool);

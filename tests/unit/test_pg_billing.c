@@ -356,7 +356,8 @@ static void cards_and_purchases_script(backend_t *b)
     rc = gh_store_payment_method_get(db, "org_a", "card_1", &pm);
     assert_int_equal(pm.replaced_at, 3001);
     say_pm(b, &pm);
-    say(b, "other org's card rc=%d\n", (int)gh_store_payment_method_get(db, "org_b", "card_1", &pm));
+    say(b, "other org's card rc=%d\n",
+        (int)gh_store_payment_method_get(db, "org_b", "card_1", &pm));
     rc = gh_store_payment_method_by_ref(db, "org_a", "pm_same", &pm);
     assert_string_equal(pm.id, "card_3");
     say_pm(b, &pm);

@@ -5,7 +5,9 @@
  * Differences that come from the schema, not from behaviour: times are timestamptz (records
  * carry Unix seconds, converted in SQL), flags are boolean, "insertion order" is the table's
  * `seq` identity column where SQLite used rowid, and invoice numbers come from
- * gh_next_invoice_seq(), whose row lock keeps them gap-free under concurrent purchases. */
+ * gh_next_invoice_seq(), whose row lock keeps them gap-free under concurrent purchases. Text
+ * sort keys use COLLATE "C", so organizations and contacts come in SQLite's bytewise order
+ * whatever the database's locale. */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,7 +88,8 @@ static gh_err_t q_select(gh_db_t *db, const char *sql, const params_t *p, PGresu
     "org_id, balance_nusd, customer_ref, auto_reload_enabled, "                               \
     "auto_reload_threshold_nusd IS NOT NULL, coalesce(auto_reload_threshold_nusd, 0), "       \
     "coalesce(auto_reload_amount_nusd, 0), auto_reload_armed, auto_reload_disabled_reason, "  \
-    "intended_use, " COMPACT_ARRAY("countries") ", " COMPACT_ARRAY("regulated_industries") ", " GH_PGS_EPOCH("profile_answered_at") \
+    "intended_use, " COMPACT_ARRAY("countries") ", " COMPACT_ARRAY("regulated_industries")     \
+    ", " GH_PGS_EPOCH("profile_answered_at") \
     ", " GH_PGS_EPOCH("updated_at")
 
 static void account_row(const PGresult *res, int row, void *out)
@@ -229,7 +232,8 @@ gh_err_t gh_pgs_billing_reload_due(gh_db_t *db, gh_store_org_id_fn fn, void *ctx
 {
     static const char sql[] =
         "SELECT org_id FROM billing_accounts WHERE auto_reload_enabled AND "
-        "auto_reload_armed AND balance_nusd < auto_reload_threshold_nusd ORDER BY org_id";
+        "auto_reload_armed AND balance_nusd < auto_reload_threshold_nusd "
+        "ORDER BY org_id COLLATE \"C\"";
     params_t p = {0};
     return each_text(db, sql, &p, fn, ctx);
 }
@@ -239,7 +243,8 @@ gh_err_t gh_pgs_billing_contacts(gh_db_t *db, const char *org_id, gh_store_org_i
 {
     static const char sql[] =
         "SELECT a.email FROM memberships m JOIN accounts a ON a.id = m.account_id "
-        "WHERE m.org_id = $1 AND m.role IN ('admin', 'billing') ORDER BY m.created_at, a.id";
+        "WHERE m.org_id = $1 AND m.role IN ('admin', 'billing') "
+        "ORDER BY m.created_at, a.id COLLATE \"C\"";
     params_t p = {0};
     p_str(&p, org_id);
     return each_text(db, sql, &p, fn, ctx);
@@ -379,8 +384,9 @@ gh_err_t gh_pgs_payment_methods_list(gh_db_t *db, const char *org_id, const gh_p
 #define PURCHASE_COLS                                                                          \
     "t.id, t.org_id, t.kind, t.status, t.amount_nusd, t.tax_nusd, t.total_nusd, t.tax_label, " \
     "t.idempotency_key, t.payment_method_id, t.provider, t.provider_ref, t.decline_code, "    \
-    "t.message, t.attempts, t.created_by_type, t.created_by_id, " GH_PGS_EPOCH("t.created_at") ", "  \
-    GH_PGS_EPOCH("t.updated_at") ", " GH_PGS_EPOCH("t.resolved_at") ", "                                    \
+    "t.message, t.attempts, t.created_by_type, t.created_by_id, "                              \
+    GH_PGS_EPOCH("t.created_at") ", " GH_PGS_EPOCH("t.updated_at") ", "                        \
+    GH_PGS_EPOCH("t.resolved_at") ", "                                                         \
     "(SELECT i.id FROM invoices i WHERE i.purchase_id = t.id)"
 
 static void purchase_row(const PGresult *res, int row, void *out)
@@ -578,7 +584,8 @@ gh_err_t gh_pgs_purchase_stats(gh_db_t *db, const char *org_id, gh_purchase_stat
 /* ---- credit lots ---- */
 
 #define LOT_COLS                                                                               \
-    "id, org_id, source, source_ref, amount_nusd, remaining_nusd, " GH_PGS_EPOCH("expires_at") ", "  \
+    "id, org_id, source, source_ref, amount_nusd, remaining_nusd, "                            \
+    GH_PGS_EPOCH("expires_at") ", "                                                            \
     GH_PGS_EPOCH("created_at")
 
 static void lot_row(const PGresult *res, int row, void *out)
@@ -765,7 +772,7 @@ gh_err_t gh_pgs_ledger_unallocated(gh_db_t *db, const char *org_id, int64_t *sum
     "LEFT JOIN billing_accounts b ON b.org_id = o.org_id "                                     \
     "LEFT JOIN lots ON lots.org_id = o.org_id LEFT JOIN cost ON cost.org_id = o.org_id "       \
     "LEFT JOIN bad_lots ON bad_lots.org_id = o.org_id "                                        \
-    "LEFT JOIN bad_p ON bad_p.org_id = o.org_id " org_filter " ORDER BY o.org_id"
+    "LEFT JOIN bad_p ON bad_p.org_id = o.org_id " org_filter " ORDER BY o.org_id COLLATE \"C\""
 
 gh_err_t gh_pgs_ledger_sums(gh_db_t *db, const char *org_id, gh_store_ledger_sums_fn fn,
                             void *ctx)

@@ -37,19 +37,27 @@ export function spawnChild(cmd, args, options = {}) {
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
   const exited = new Promise((res) => child.on('exit', (code, signal) => { live.delete(child); res({ code, signal }); }));
-  return { child, exited, log: () => log };
+  // 'close' comes after 'exit', once the child's output pipes are drained.
+  const closed = new Promise((res) => child.on('close', () => res()));
+  return { child, exited, closed, log: () => log };
 }
 
 export const running = (child) => child.exitCode === null && child.signalCode === null;
 
 // Waits up to `timeoutMs` for the child to exit on its own. Past that it is killed and the
 // returned promise rejects with `what` and the end of the log.
-export async function waitExit({ child, exited, log }, { timeoutMs = 30000, what = 'the process' } = {}) {
+// The exit is reported once what the child wrote is read to its end (the pipes can still hold
+// output when the process is gone), or at the deadline when something else keeps them open.
+export async function waitExit({ child, exited, closed, log }, { timeoutMs = 30000, what = 'the process' } = {}) {
   let timer;
   const late = new Promise((res) => { timer = setTimeout(() => res(null), timeoutMs); });
   const r = await Promise.race([exited, late]);
+  if (r) {
+    await Promise.race([closed ?? Promise.resolve(), late]);
+    clearTimeout(timer);
+    return r;
+  }
   clearTimeout(timer);
-  if (r) return r;
   child.kill('SIGKILL');
   await exited;
   throw new Error(`${what} did not exit within ${timeoutMs} ms and was killed; the end of its log:\n${log().slice(-6000)}`);
