@@ -7,7 +7,7 @@ set -u
 dir=$1 rc=$2 deadline=$3
 passed=0 failed=0 skipped=0 missing=0
 echo "== summary"
-for step in unit unit-san fuzz e2e e2e-san; do
+for step in unit unit-san fuzz e2e e2e-san e2e-pg; do
   f="$dir/$step.txt"
   if [ -f "$f" ]; then
     line=$(cat "$f")

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
-import { sqlite } from './lib/expect.mjs';
+import { sql } from './lib/expect.mjs';
 import {
   BILLING, PRICEY, DOLLAR_REQUEST, buy, billing, readyOrg, until, gatehouse, assertLedgerConsistent,
   nusd, usd, newKey,
@@ -36,8 +36,8 @@ test('killed between the charge and the credit: the restart credits the purchase
     assert.match(server.log, /GATEHOUSE_TEST_CRASH_AFTER_CHARGE is set: exiting between the charge of (pur_01\w{22}) and its credit/);
     const purchaseId = server.log.match(/between the charge of (pur_01\w{22})/)[1];
     const charge = server.log.match(/pay\(test\): charge (test_ch_\w+) of \$42\.00 for pur_01\w{22}: succeeded/)[1];
-    assert.equal(sqlite(server, `SELECT status FROM purchases WHERE id = '${purchaseId}'`).trim(), 'pending');
-    assert.equal(sqlite(server, 'SELECT count(*) FROM credit_lots').trim(), '0');
+    assert.equal(sql(server, `SELECT status FROM purchases WHERE id = '${purchaseId}'`).trim(), 'pending');
+    assert.equal(sql(server, 'SELECT count(*) FROM credit_lots').trim(), '0');
 
     // Restarted without the fault: the pending purchase from the previous run is charged again
     // with the same idempotency key (the same charge) and credited once.
@@ -60,7 +60,7 @@ test('killed between the charge and the credit: the restart credits the purchase
     assert.equal(again.body.id, purchaseId);
     assert.equal(again.body.balance_usd, '42.00');
     assert.equal((await login.get('/v1/organizations/invoices')).body.data.length, 1);
-    assert.equal(sqlite(server, `SELECT count(*) FROM ledger_entries WHERE kind = 'purchase' AND reference = '${purchaseId}'`).trim(), '1');
+    assert.equal(sql(server, `SELECT count(*) FROM ledger_entries WHERE kind = 'purchase' AND reference = '${purchaseId}'`).trim(), '1');
     assertLedgerConsistent(server);
   } finally {
     await server.stop({ keepData: true, expectFailure: server.child.exitCode !== null });
@@ -99,9 +99,9 @@ test('SIGKILL while usage is charged: every delivered request is charged once af
   server = await startServer({ dataDir, config: CONFIG });
   admin.baseUrl = server.consoleUrl;
   try {
-    const events = Number(sqlite(server, `SELECT count(*) FROM usage_events WHERE org_id = '${orgId}'`));
+    const events = Number(sql(server, `SELECT count(*) FROM usage_events WHERE org_id = '${orgId}'`));
     assert.ok(events >= delivered, `${events} usage events for ${delivered} delivered responses`);
-    const cost = BigInt(sqlite(server, `SELECT sum(cost_nusd) FROM usage_events WHERE org_id = '${orgId}'`).trim());
+    const cost = BigInt(sql(server, `SELECT sum(cost_nusd) FROM usage_events WHERE org_id = '${orgId}'`).trim());
     assert.equal(cost, BigInt(events) * 1_000_000_000n, 'every request cost $1.00');
     const b = await billing(admin);
     assert.equal(b.balance_usd, usd(nusd('50') - cost));

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
-import { addMember, sqlite, sqlQuote } from './lib/expect.mjs';
+import { addMember, sql, sqlSeconds, sqlQuote } from './lib/expect.mjs';
 import { BILLING, CARD, PROFILE, buy, until } from './lib/billing.mjs';
 
 const ARTIFACTS = join(import.meta.dirname, 'artifacts');
@@ -437,7 +437,7 @@ test('8b. the audit log filters by every action, billing ones included, and acce
   assert.equal((await api.post(`${BILLING}/payment_method`, { ...CARD, number: '4000000000000259' })).status, 200);
   const p = await buy(api, '12.00');
   assert.equal(p.status, 202, JSON.stringify(p.body));
-  sqlite(server, `UPDATE purchases SET created_at = created_at - 90000, updated_at = updated_at - 90000 WHERE id = ${sqlQuote(p.body.id)};`);
+  sql(server, `UPDATE purchases SET created_at = created_at - ${sqlSeconds(server, 90000)}, updated_at = updated_at - ${sqlSeconds(server, 90000)} WHERE id = ${sqlQuote(p.body.id)};`);
   await until(async () => (await api.get(`${O}/audit_log?action=purchase.unconfirmed`)).body.data.length === 1, 'purchase.unconfirmed');
   assert.equal((await api.post(`${BILLING}/payment_method`, CARD)).status, 200);
 

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import Anthropic from '@anthropic-ai/sdk';
 import { startServer, BINARY } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
-import { uniq, sqlite, sqlQuote } from './lib/expect.mjs';
+import { uniq, sql, sqlObject, sqlQuote } from './lib/expect.mjs';
 import { report, USAGE } from './lib/reports.mjs';
 import { LIMITS_CONFIG, PRICES, price, orgWithKey, grant, admission, call, nusd, until } from './lib/limits.mjs';
 
@@ -87,11 +87,9 @@ const health = (text, model, dep) => ['up', 'ejected', 'trial'].find((s) => metr
 async function usageEvent(server, requestId, timeoutMs = 10000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const out = sqlite(server, `SELECT json_object('model', model, 'requested_model', requested_model,
-      'deployment', deployment, 'input_tokens', input_tokens, 'output_tokens', output_tokens,
-      'cost_nusd', cost_nusd, 'status', status, 'stream', stream)
-      FROM usage_events WHERE request_id = ${sqlQuote(requestId)};`).trim();
-    if (out) return JSON.parse(out);
+    const row = sqlObject(server, ['model', 'requested_model', 'deployment', 'input_tokens', 'output_tokens',
+      'cost_nusd', 'status', 'stream'], `FROM usage_events WHERE request_id = ${sqlQuote(requestId)}`);
+    if (row) return row;
     if (Date.now() > deadline) throw new Error(`no usage event for ${requestId}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -192,11 +190,11 @@ describe('several deployments per model', () => {
     // The usage events record which deployment served each request (once the writer has
     // committed all of them).
     const deadline = Date.now() + 20000;
-    while (Number(sqlite(server, `SELECT count(*) FROM usage_events WHERE model = 'w211';`).trim()) < 3000) {
+    while (Number(sql(server, `SELECT count(*) FROM usage_events WHERE model = 'w211';`).trim()) < 3000) {
       assert.ok(Date.now() < deadline, 'the 3,000 usage events were not committed within 20 s');
       await new Promise((r) => setTimeout(r, 50));
     }
-    const rows = sqlite(server, `SELECT deployment, count(*) FROM usage_events WHERE model = 'w211' GROUP BY deployment ORDER BY deployment;`).trim();
+    const rows = sql(server, `SELECT deployment, count(*) FROM usage_events WHERE model = 'w211' GROUP BY deployment ORDER BY deployment;`).trim();
     const byUrl = Object.fromEntries(rows.split('\n').map((l) => l.split('|')).map(([u, n]) => [u, Number(n)]));
     assert.deepEqual(byUrl, { [A.url]: counts[0], [B.url]: counts[1], [C.url]: counts[2] });
     console.log(`w211 shares: ${counts.join(' / ')}`);

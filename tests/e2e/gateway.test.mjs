@@ -12,7 +12,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
-import { uniq, sqlite, sqlQuote } from './lib/expect.mjs';
+import { uniq, sql, sqlObject, sqlQuote } from './lib/expect.mjs';
 
 const REQ_ID = /^req_01[0-9A-Za-z]{22}$/;
 const VOCAB = ['the', 'quick', 'brown', 'fox', 'jumps', 'over', 'a', 'lazy', 'dog', 'while', 'seven',
@@ -91,21 +91,18 @@ function assertOpenAIError(r, status, type, code, message) {
 async function usageEvent(server, requestId, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const out = sqlite(server, `SELECT json_object('request_id', request_id, 'org_id', org_id,
-      'workspace_id', workspace_id, 'key_id', key_id, 'model', model, 'route', route,
-      'input_tokens', input_tokens, 'output_tokens', output_tokens,
-      'cache_creation_tokens', cache_creation_tokens, 'cache_read_tokens', cache_read_tokens,
-      'cost_nusd', cost_nusd, 'status', status, 'stream', stream,
-      'client_disconnected', client_disconnected, 'latency_us', latency_us,
-      'upstream_us', upstream_us) FROM usage_events WHERE request_id = ${sqlQuote(requestId)};`).trim();
-    if (out) return JSON.parse(out);
+    const row = sqlObject(server, ['request_id', 'org_id', 'workspace_id', 'key_id', 'model', 'route',
+      'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'cost_nusd', 'status',
+      'stream', 'client_disconnected', 'latency_us', 'upstream_us'],
+    `FROM usage_events WHERE request_id = ${sqlQuote(requestId)}`);
+    if (row) return row;
     if (Date.now() > deadline) throw new Error(`no usage event for ${requestId} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 const usageCount = (server, requestId) =>
-  Number(sqlite(server, `SELECT count(*) FROM usage_events WHERE request_id = ${sqlQuote(requestId)};`).trim());
+  Number(sql(server, `SELECT count(*) FROM usage_events WHERE request_id = ${sqlQuote(requestId)};`).trim());
 
 const MSG = (text = 'Say hello', extra = {}) => ({ model: 'gatehouse-mock-small', max_tokens: 20, messages: [{ role: 'user', content: text }], ...extra });
 
@@ -777,7 +774,7 @@ describe('the relay to HTTP upstreams', () => {
     const deadline = Date.now() + 5000;
     let row;
     while (Date.now() < deadline) {
-      const out = sqlite(server, "SELECT request_id FROM usage_events WHERE model = 'relay-claude' AND client_disconnected = 1 ORDER BY rowid DESC LIMIT 1;").trim();
+      const out = sql(server, "SELECT request_id FROM usage_events WHERE model = 'relay-claude' AND client_disconnected ORDER BY journal_seq DESC LIMIT 1;").trim();
       if (out) { row = await usageEvent(server, out); break; }
       await new Promise((res) => setTimeout(res, 20));
     }
@@ -796,7 +793,7 @@ describe('the relay to HTTP upstreams', () => {
     const deadline = Date.now() + 5000;
     let row;
     while (Date.now() < deadline) {
-      const out = sqlite(server, "SELECT request_id FROM usage_events WHERE model = 'relay-cancel' ORDER BY rowid DESC LIMIT 1;").trim();
+      const out = sql(server, "SELECT request_id FROM usage_events WHERE model = 'relay-cancel' ORDER BY journal_seq DESC LIMIT 1;").trim();
       if (out) { row = await usageEvent(server, out); break; }
       await new Promise((res) => setTimeout(res, 20));
     }

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, lastLink, BINARY } from './lib/server.mjs';
+import { startServer, lastLink, BINARY, STORE, testPostgres, sql } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 
@@ -226,18 +226,24 @@ test('gatehouse --help, help and version', () => {
   assert.match(unknown.stderr, /frobnicate/);
 });
 
-test('gatehouse migrate creates the database and reports the schema version', () => {
+test('gatehouse migrate creates the database and reports the schema version', async () => {
   const dir = join(tmp(), 'data');
-  const r = run(['migrate', '--data-dir', dir]);
+  // On PostgreSQL: a fresh database of this file's server, named with --store.
+  const url = STORE === 'postgres' ? (await testPostgres()).createDatabase() : undefined;
+  const store = url ? ['--store', url] : [];
+  const r = run(['migrate', '--data-dir', dir, ...store]);
   assert.equal(r.status, 0, r.stderr);
-  assert.ok(existsSync(join(dir, 'gatehouse.db')), 'no database file');
+  if (!url) assert.ok(existsSync(join(dir, 'gatehouse.db')), 'no database file');
   const version = r.stdout.match(/schema version (\d+)/);
   assert.ok(version, `no schema version in: ${r.stdout}`);
   assert.ok(Number(version[1]) >= 1);
-  const tables = spawnSync('sqlite3', [join(dir, 'gatehouse.db'), '.tables'], { encoding: 'utf8' }).stdout;
+  const tables = sql({ dataDir: dir, storeUrl: url }, {
+    sqlite: "SELECT name FROM sqlite_master WHERE type = 'table';",
+    postgres: "SELECT tablename FROM pg_tables WHERE schemaname = current_schema();",
+  });
   for (const t of ['accounts', 'organizations', 'memberships', 'sessions']) assert.match(tables, new RegExp(`\\b${t}\\b`));
   // Running it again is harmless and reports the same version.
-  const again = run(['migrate', '--data-dir', dir]);
+  const again = run(['migrate', '--data-dir', dir, ...store]);
   assert.equal(again.status, 0, again.stderr);
   assert.equal(again.stdout.match(/schema version (\d+)/)?.[1], version[1]);
 });

@@ -7,11 +7,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
 import {
-  assertError, uniq, idPattern, TIME, addMember, listAll, assertList, KeyClient, sqlite, sqlQuote,
+  assertError, uniq, idPattern, TIME, addMember, listAll, assertList, KeyClient, sql, sqlQuote,
 } from './lib/expect.mjs';
 
 const KEYS = '/v1/organizations/api_keys';
@@ -159,7 +160,7 @@ test('the secret carries a CRC-32 checksum and only its SHA-256 is stored', asyn
   const k = await createKey(admin, { name: 'Checksummed' });
   // 43 random base62 characters, then 6 base62 characters of CRC-32 over everything before.
   assert.equal(k.key.slice(-6), base62(crc32(k.key.slice(0, -6))), 'the last 6 characters are the CRC-32 of the rest');
-  const stored = sqlite(server, `SELECT key_hash FROM keys WHERE id = ${sqlQuote(k.id)};`).trim();
+  const stored = sql(server, `SELECT key_hash FROM keys WHERE id = ${sqlQuote(k.id)};`).trim();
   assert.equal(stored, createHash('sha256').update(k.key).digest('hex'));
 });
 
@@ -510,9 +511,18 @@ test('no secret appears in the server log, the database files or the audit log',
   assert.ok(secrets.length >= 10);
   const audit = JSON.stringify(await listAll(admin, '/v1/organizations/audit_log'))
     + JSON.stringify(await listAll(other, '/v1/organizations/audit_log'));
-  const files = readdirSync(server.dataDir).filter((f) => f.startsWith('gatehouse.db'));
-  assert.ok(files.includes('gatehouse.db'));
-  const db = files.map((f) => readFileSync(join(server.dataDir, f)));
+  // SQLite's files as they are on disk; PostgreSQL's database as pg_dump writes it out.
+  let files, db;
+  if (server.storeUrl) {
+    const dump = spawnSync('pg_dump', ['--no-owner', server.storeUrl], { maxBuffer: 1 << 28 });
+    assert.equal(dump.status, 0, String(dump.stderr));
+    files = ['pg_dump'];
+    db = [dump.stdout];
+  } else {
+    files = readdirSync(server.dataDir).filter((f) => f.startsWith('gatehouse.db'));
+    assert.ok(files.includes('gatehouse.db'));
+    db = files.map((f) => readFileSync(join(server.dataDir, f)));
+  }
   for (const s of secrets) {
     assert.ok(!server.log.includes(s), 'a secret is in the server log');
     assert.ok(!server.log.includes(s.slice(14, 40)), 'part of a secret is in the server log');

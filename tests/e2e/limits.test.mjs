@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
 import { startServer } from './lib/server.mjs';
-import { assertError, sqlite, sqlQuote } from './lib/expect.mjs';
+import { assertError, sql, sqlQuote } from './lib/expect.mjs';
 import { buy, readyOrg, assertLedgerConsistent } from './lib/billing.mjs';
 import {
   LIMITS, LIMITS_CONFIG, CREDIT_MESSAGE, PRICES, RFC3339, admission, assertRateHeaders, call, grant,
@@ -32,7 +32,7 @@ const MSG = (model, text, maxTokens, extra = {}) =>
 async function usage(orgId, count) {
   let row;
   await until(() => {
-    const out = sqlite(server, `SELECT count(*) || ' ' || coalesce(sum(cost_nusd), 0) FROM usage_events
+    const out = sql(server, `SELECT count(*) || ' ' || coalesce(sum(cost_nusd), 0) FROM usage_events
       WHERE org_id = ${sqlQuote(orgId)};`).trim().split(' ');
     row = { count: Number(out[0]), cost: BigInt(out[1]) };
     return row.count >= count;
@@ -520,7 +520,7 @@ describe('every admitted request is settled exactly once, whatever happens upstr
     let u;
     await until(async () => {
       const a = await admission(o.admin);
-      u = sqlite(gw, `SELECT count(*) || ' ' || coalesce(sum(cost_nusd), 0) FROM usage_events WHERE org_id = ${sqlQuote(o.orgId)};`).trim().split(' ');
+      u = sql(gw, `SELECT count(*) || ' ' || coalesce(sum(cost_nusd), 0) FROM usage_events WHERE org_id = ${sqlQuote(o.orgId)};`).trim().split(' ');
       return a.in_flight === 0 && Number(u[0]) === events &&
         nusd(a.balance_usd) === 1_000_000_000n - BigInt(u[1]) && a.reserved_usd === '0.00';
     }, 'every request settled', 10000);

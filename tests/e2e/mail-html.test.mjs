@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
-import { uniq, sqlite, sqlQuote } from './lib/expect.mjs';
+import { uniq, sql, sqlQuote } from './lib/expect.mjs';
 
 const ARTIFACTS = join(import.meta.dirname, 'artifacts');
 const HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & Ünïcode “Co”';
@@ -121,7 +121,7 @@ test('invitation: "Ada Lovelace invited you", an "Accept invitation" button, a h
   // Without a name (a blank one, from before names were trimmed), the inviter is named by
   // email.
   const acct = (await admin.get('/auth/session')).body.account;
-  sqlite(server, `UPDATE accounts SET full_name = '   ' WHERE id = ${sqlQuote(acct.id)};`);
+  sql(server, `UPDATE accounts SET full_name = '   ' WHERE id = ${sqlQuote(acct.id)};`);
   const email2 = uniq('invitee2');
   assert.equal((await admin.post('/v1/organizations/invites', { email: email2, role: 'user' })).status, 201);
   const mail2 = mailTo(email2);

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, decodeHeader } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
-import { uniq, sqlite } from './lib/expect.mjs';
+import { uniq, sql } from './lib/expect.mjs';
 
 test('an invitation is mailed from the outbox table once, with an RFC 2047 subject', async (t) => {
   const server = await startServer();
@@ -35,7 +35,10 @@ test('an invitation is mailed from the outbox table once, with an RFC 2047 subje
   assert.doesNotMatch(raw, /[^\x00-\x7F]/, 'the header block is plain ASCII');
 
   // One row, sent once, its body (the link) emptied.
-  const row = sqlite(server, `SELECT attempts, sent_at_ms IS NOT NULL, length(body) FROM mail_outbox WHERE recipient = '${email}'`).trim();
+  const row = sql(server, {
+    sqlite: `SELECT attempts, sent_at_ms IS NOT NULL, length(body) FROM mail_outbox WHERE recipient = '${email}'`,
+    postgres: `SELECT attempts, (sent_at IS NOT NULL)::int, length(body) FROM mail_outbox WHERE recipient = '${email}'`,
+  }).trim();
   assert.equal(row, '1|1|0');
   // A plain subject is left as it is.
   const signIn = server.outbox().filter((m) => /^Sign in to/.test(m.subject ?? ''));

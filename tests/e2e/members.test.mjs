@@ -8,7 +8,7 @@ import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
 import {
   assertError, uniq, idPattern, TIME, pathOf, inviteLink, inviteLinks, acceptInvite, openInvite, addMember,
-  sqlite, sqlQuote, listAll, assertList, ONBOARDING,
+  sql, sqlTime, sqlSeconds, sqlQuote, listAll, assertList, ONBOARDING,
 } from './lib/expect.mjs';
 
 const INVITES = '/v1/organizations/invites';
@@ -303,7 +303,7 @@ test('resend: a new link and expiry; the old link stops working, the new one wor
   const oldLink = inviteLink(short, email);
 
   // Pretend a day has passed, so that the renewed expiry is visibly later.
-  sqlite(short, `UPDATE invites SET expires_at = expires_at - ${DAY} WHERE id = ${sqlQuote(first.id)};`);
+  sql(short, `UPDATE invites SET expires_at = expires_at - ${sqlSeconds(short, DAY)} WHERE id = ${sqlQuote(first.id)};`);
   const r = await c.post(`${INVITES}/${first.id}/resend`);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assertInvite(r.body, { email, role: 'developer', status: 'pending' });
@@ -361,7 +361,7 @@ test('an expired invite: listed as expired, its link refused; resend revives it;
   const inv = await invite(c, email, 'developer');
   const link = inviteLink(short, email);
   // Two days pass (the server's clock cannot be moved; the expiry is moved instead).
-  sqlite(short, `UPDATE invites SET expires_at = ${Math.floor(Date.now() / 1000) - 5} WHERE id = ${sqlQuote(inv.id)};`);
+  sql(short, `UPDATE invites SET expires_at = ${sqlTime(short, Math.floor(Date.now() / 1000) - 5)} WHERE id = ${sqlQuote(inv.id)};`);
   const expired = await getInvite(c, inv.id);
   assert.equal(expired.status, 'expired');
   assert.deepEqual((await listAll(c, `${INVITES}?status=expired`)).map((i) => i.id), [inv.id]);
@@ -382,13 +382,13 @@ test('an expired invite: listed as expired, its link refused; resend revives it;
   // An expired invite can also be revoked, or replaced by inviting the address again.
   const e2 = uniq('late2');
   const inv2 = await invite(c, e2, 'user');
-  sqlite(short, `UPDATE invites SET expires_at = ${Math.floor(Date.now() / 1000) - 5} WHERE id = ${sqlQuote(inv2.id)};`);
+  sql(short, `UPDATE invites SET expires_at = ${sqlTime(short, Math.floor(Date.now() / 1000) - 5)} WHERE id = ${sqlQuote(inv2.id)};`);
   const inv3 = await invite(c, e2, 'billing');
   assert.notEqual(inv3.id, inv2.id);
   assert.notEqual((await getInvite(c, inv2.id)).status, 'pending');
   const e4 = uniq('late3');
   const inv4 = await invite(c, e4, 'user');
-  sqlite(short, `UPDATE invites SET expires_at = ${Math.floor(Date.now() / 1000) - 5} WHERE id = ${sqlQuote(inv4.id)};`);
+  sql(short, `UPDATE invites SET expires_at = ${sqlTime(short, Math.floor(Date.now() / 1000) - 5)} WHERE id = ${sqlQuote(inv4.id)};`);
   assert.equal((await c.request('DELETE', `${INVITES}/${inv4.id}`)).status, 200);
   assert.equal((await getInvite(c, inv4.id)).status, 'deleted');
 });

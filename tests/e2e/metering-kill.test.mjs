@@ -3,22 +3,20 @@
 // usage events after a restart (which replays the journal), and no event is counted twice.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
-import { uniq } from './lib/expect.mjs';
+import { uniq, sql as runSql } from './lib/expect.mjs';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-kill-'));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const CONFIG = { 'model fast': { style: 'mock', price_input: 3, price_output: 15 } };
 
-function sql(query) {
-  return execFileSync('sqlite3', [join(dataDir, 'gatehouse.db'), query], { encoding: 'utf8' }).trim();
-}
+// The trimmed output of `query` on the database of `server` (either backend).
+const sql = (server, query) => runSql(server, query).trim();
 
 test('SIGKILL under load loses no usage event of a delivered response', async () => {
   let server = await startServer({ dataDir, config: CONFIG });
@@ -56,15 +54,15 @@ test('SIGKILL under load loses no usage event of a delivered response', async ()
   // Restart on the same data: the journal is replayed into the database.
   server = await startServer({ dataDir, config: CONFIG });
   try {
-    const ids = new Set(sql("SELECT request_id FROM usage_events WHERE route = 'messages'").split('\n'));
+    const ids = new Set(sql(server, "SELECT request_id FROM usage_events WHERE route = 'messages'").split('\n'));
     const missing = [...delivered].filter((id) => !ids.has(id));
     assert.deepEqual(missing, [], `${missing.length} delivered responses have no usage event`);
-    const rows = Number(sql('SELECT count(*) FROM usage_events'));
-    const distinct = Number(sql('SELECT count(DISTINCT request_id) FROM usage_events'));
+    const rows = Number(sql(server, 'SELECT count(*) FROM usage_events'));
+    const distinct = Number(sql(server, 'SELECT count(DISTINCT request_id) FROM usage_events'));
     assert.equal(rows, distinct, 'no event counted twice');
     assert.ok(rows <= sent, `${rows} events for ${sent} requests sent`);
     // And the events are whole: tokens and cost as the mock reported them.
-    assert.equal(Number(sql("SELECT count(*) FROM usage_events WHERE output_tokens <= 0 OR cost_nusd <= 0")), 0);
+    assert.equal(Number(sql(server, "SELECT count(*) FROM usage_events WHERE output_tokens <= 0 OR cost_nusd <= 0")), 0);
   } finally {
     await server.stop();
   }

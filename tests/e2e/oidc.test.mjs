@@ -7,14 +7,13 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { generateKeyPairSync, createSign, createHash, createHmac, randomBytes } from 'node:crypto';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
-import { assertError, uniq } from './lib/expect.mjs';
+import { assertError, uniq, sql as runSql } from './lib/expect.mjs';
 
 const CLIENT_ID = 'gatehouse-test-client.apps.example.com';
 const CLIENT_SECRET = 'oidc-Secret-Never-Logged-7f3a9c';
@@ -150,10 +149,8 @@ after(async () => {
 
 beforeEach(() => provider.reset());
 
-function sql(statement) {
-  return execFileSync('sqlite3', ['-cmd', '.timeout 5000', join(server.dataDir, 'gatehouse.db'), statement],
-    { encoding: 'utf8' }).trim();
-}
+// The trimmed output of `statement` on the server's database (either backend).
+const sql = (statement) => runSql(server, statement).trim();
 const q = (s) => `'${String(s).replaceAll("'", "''")}'`;
 const accountsWithEmail = (email) => Number(sql(`SELECT count(*) FROM accounts WHERE email = ${q(email.toLowerCase())}`));
 

@@ -2,7 +2,7 @@
 // /v1/organizations/cost_report) against events made through the real gateway: calls with
 // several keys, two workspaces and both built-in mock models, then every bucket width,
 // grouping and filter checked against sums computed here from the raw usage_events rows (read
-// with the sqlite3 tool), cost strings exact, a developer who reaches one workspace, the cost
+// with the sql helper), cost strings exact, a developer who reaches one workspace, the cost
 // report refused to non-billing roles, every bad parameter a 400 that says what to fix, time
 // zones, a range over a month boundary and empty ranges. A second server relays to an upstream
 // written here that reports cache tokens, for the cache columns and their costs.
@@ -10,7 +10,7 @@
 // All calls happen within seconds. To have usage in more than one day, one key's events are
 // moved back into the previous month and another's one day back, in usage_events and in the
 // rollups alike (a translation by whole days, which keeps the writer's sums as it wrote them):
-// that is the "passage of time" the sqlite helper is for.
+// that is the "passage of time" the sql helper is for.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';

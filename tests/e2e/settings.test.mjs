@@ -2,14 +2,12 @@
 // (docs/api.md, "GET/POST /v1/organizations/me/settings").
 //
 // There is no API to invite members yet, so the role tests add memberships straight into the
-// running server's SQLite database with the sqlite3 command-line tool.
+// running server's database (lib/server.mjs sql(), either backend).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
-import { assertError, uniq } from './lib/expect.mjs';
+import { assertError, uniq, sql, sqlTime } from './lib/expect.mjs';
 
 let server;
 let small; // max_body_bytes 2048
@@ -55,10 +53,6 @@ async function saved(c, body) {
   return r.body;
 }
 
-function sql(srv, statement) {
-  return execFileSync('sqlite3', ['-cmd', '.timeout 5000', join(srv.dataDir, 'gatehouse.db'), statement],
-    { encoding: 'utf8' });
-}
 
 const q = (s) => `'${String(s).replaceAll("'", "''")}'`;
 
@@ -69,7 +63,7 @@ async function member(role, orgId = acmeId) {
   await c.signIn(server, uniq(role));
   assert.equal((await c.post('/auth/onboarding', ONBOARD)).status, 200);
   const accountId = (await c.get('/auth/session')).body.account.id;
-  sql(server, `INSERT INTO memberships (org_id, account_id, role, created_at) VALUES (${q(orgId)}, ${q(accountId)}, ${q(role)}, ${Math.floor(Date.now() / 1000)});`);
+  sql(server, `INSERT INTO memberships (org_id, account_id, role, created_at) VALUES (${q(orgId)}, ${q(accountId)}, ${q(role)}, ${sqlTime(server, Math.floor(Date.now() / 1000))});`);
   const sw = await c.post('/auth/session/organization', { id: orgId });
   assert.equal(sw.status, 200, JSON.stringify(sw.body));
   assert.equal(sw.body.current_organization.role, role);

@@ -51,16 +51,21 @@ function refuses(url) {
   });
 }
 
-// Holds SQLite's write lock on the server's database until release() is called.
-async function holdLock(dataDir) {
-  const proc = spawnChild('sqlite3', [join(dataDir, 'gatehouse.db')], { stdio: ['pipe', 'pipe', 'inherit'] });
+// Holds a lock that makes the server's next key creation wait, until release() is called:
+// SQLite's write lock (BEGIN IMMEDIATE in the sqlite3 tool), or on PostgreSQL an exclusive
+// lock on the keys table held by a psql session.
+async function holdLock(server) {
+  const proc = server.storeUrl
+    ? spawnChild('psql', ['-X', '-q', '-At', server.storeUrl], { stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawnChild('sqlite3', [join(server.dataDir, 'gatehouse.db')], { stdio: ['pipe', 'pipe', 'inherit'] });
   const p = proc.child;
   let out = '';
   p.stdout.on('data', (d) => { out += d; });
-  p.stdin.write("BEGIN IMMEDIATE;\nSELECT 'locked';\n");
+  p.stdin.write(server.storeUrl ? "BEGIN;\nLOCK TABLE keys IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n"
+    : "BEGIN IMMEDIATE;\nSELECT 'locked';\n");
   await until(() => out.includes('locked'), 'the lock', 10000);
   return {
-    async release() { if (p.exitCode === null) { p.stdin.end('COMMIT;\n'); } await waitExit(proc, { what: 'sqlite3 holding the lock' }); },
+    async release() { if (p.exitCode === null) { p.stdin.end('COMMIT;\n'); } await waitExit(proc, { what: 'the process holding the lock' }); },
     kill() { if (p.exitCode === null) p.kill('SIGKILL'); },
   };
 }
@@ -71,7 +76,7 @@ async function serverWithHeldRequest(t) {
   const admin = new Client(server.consoleUrl);
   await admin.signUpWithOrg(server, uniq('stop'), 'Acme');
   const key = (await admin.post('/v1/organizations/api_keys', { name: 'load' })).body.key;
-  const lock = await holdLock(server.dataDir);
+  const lock = await holdLock(server);
   t.after(async () => {
     lock.kill();
     if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');

@@ -9,7 +9,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { startServer } from './lib/server.mjs';
-import { addMember, assertError, sqlite, sqlQuote, idPattern, TIME } from './lib/expect.mjs';
+import { addMember, assertError, sql, sqlQuote, idPattern, TIME } from './lib/expect.mjs';
 import { readyOrg } from './lib/billing.mjs';
 import { LIMITS, LIMITS_CONFIG, PRICES, call, grant, orgWithKey, price, until, usd } from './lib/limits.mjs';
 
@@ -38,16 +38,16 @@ async function spend(key) {
 // Waits until the usage writer has committed `count` events of the organization (the
 // notices are queued in those same transactions).
 async function committed(orgId, count) {
-  await until(() => Number(sqlite(server, `SELECT count(*) FROM usage_events WHERE org_id = ${sqlQuote(orgId)};`).trim()) >= count,
+  await until(() => Number(sql(server, `SELECT count(*) FROM usage_events WHERE org_id = ${sqlQuote(orgId)};`).trim()) >= count,
     `${count} usage events`);
 }
 
 // The notice rows queued in the outbox table for these addresses: [{to, subject}].
 function noticeRows(emails) {
   const list = emails.map(sqlQuote).join(',');
-  const out = sqlite(server, `SELECT recipient || char(9) || subject FROM mail_outbox
+  const out = sql(server, `SELECT recipient, subject FROM mail_outbox
     WHERE recipient IN (${list}) AND subject NOT LIKE 'You are invited%' AND subject NOT LIKE 'Sign in%' ORDER BY id;`).trim();
-  return out ? out.split('\n').map((l) => { const [to, subject] = l.split('\t'); return { to, subject }; }) : [];
+  return out ? out.split('\n').map((l) => { const at = l.indexOf('|'); return { to: l.slice(0, at), subject: l.slice(at + 1) }; }) : [];
 }
 
 const cents = (n) => (n / 10_000_000n) * 10_000_000n;
@@ -203,7 +203,8 @@ describe('spend notifications', () => {
     await committed(o.orgId, 8);
     // The mailer sent what it had (nothing new) after the start; the files are still six.
     assert.equal(noticeRows([o.email, billing.email, dev.email, user.email]).length, 6);
-    const unsent = sqlite(server, 'SELECT count(*) FROM mail_outbox WHERE sent_at_ms IS NULL;').trim();
+    const unsent = sql(server, { sqlite: 'SELECT count(*) FROM mail_outbox WHERE sent_at_ms IS NULL;',
+      postgres: 'SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL;' }).trim();
     assert.equal(unsent, '0');
     assert.equal(server.outbox().filter((m) => /^Gatehouse: /.test(m.subject ?? '')).length, 6);
   });
@@ -244,7 +245,7 @@ describe('spend notifications', () => {
     let n = 0;
     const spendTo = async (nusdBelow) => { // calls until the balance is below the amount
       for (;;) {
-        const bal = BigInt(sqlite(server, `SELECT balance_nusd FROM billing_accounts WHERE org_id = ${sqlQuote(p.orgId)};`).trim());
+        const bal = BigInt(sql(server, `SELECT balance_nusd FROM billing_accounts WHERE org_id = ${sqlQuote(p.orgId)};`).trim());
         if (bal < nusdBelow) return;
         await spend(key);
         await committed(p.orgId, ++n);

@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { startServer, ROOT } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
-import { addMember, sqlite, sqlQuote } from './lib/expect.mjs';
+import { addMember, sql, sqlQuote } from './lib/expect.mjs';
 import { grant, admission, nusd, until } from './lib/limits.mjs';
 
 const ARTIFACTS = join(import.meta.dirname, 'artifacts');
@@ -135,8 +135,8 @@ test('an admin runs a prompt: it streams, and shows the tokens and cost the mode
     assert.equal(wb[0].workspace_id, (await api.get(`${O}/workspaces`)).body.data.find((w) => w.is_default).id);
 
     // What the model API metered for that key is what the page shows.
-    await until(() => Number(sqlite(server, `SELECT count(*) FROM usage_events WHERE key_id = ${sqlQuote(wb[0].id)};`).trim()) === 1, 'the usage event');
-    const [inTok, outTok, cost] = sqlite(server, `SELECT input_tokens, output_tokens, cost_nusd FROM usage_events WHERE key_id = ${sqlQuote(wb[0].id)};`).trim().split('|');
+    await until(() => Number(sql(server, `SELECT count(*) FROM usage_events WHERE key_id = ${sqlQuote(wb[0].id)};`).trim()) === 1, 'the usage event');
+    const [inTok, outTok, cost] = sql(server, `SELECT input_tokens, output_tokens, cost_nusd FROM usage_events WHERE key_id = ${sqlQuote(wb[0].id)};`).trim().split('|');
     assert.equal(shown.input, Number(inTok).toLocaleString('en-US'));
     assert.equal(shown.output, Number(outTok).toLocaleString('en-US'));
     const perMtok = (usdText) => nusd(usdText);
@@ -149,7 +149,7 @@ test('an admin runs a prompt: it streams, and shows the tokens and cost the mode
     // A second run reuses the same key.
     await page.getByRole('textbox', { name: 'Message 1' }).fill('And one about walls.');
     await page.getByRole('button', { name: 'Run' }).click();
-    await until(() => Number(sqlite(server, `SELECT count(*) FROM usage_events WHERE key_id = ${sqlQuote(wb[0].id)};`).trim()) === 2, 'the second usage event');
+    await until(() => Number(sql(server, `SELECT count(*) FROM usage_events WHERE key_id = ${sqlQuote(wb[0].id)};`).trim()) === 2, 'the second usage event');
     assert.equal((await api.get(`${O}/api_keys?limit=100`)).body.data.filter((k) => k.name === 'Workbench').length, 1);
     await page.locator('#wb-stats').waitFor();
 

@@ -1,7 +1,5 @@
 // Shared assertions and helpers for the end-to-end tests.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { Client } from './client.mjs';
 
 // The standard error shape: `status`, JSON body {"type":"error","error":{"type","message"},
@@ -105,12 +103,8 @@ export class KeyClient extends Client {
   }
 }
 
-// Runs one SQL statement on a running server's database with the sqlite3 tool (for
-// simulating the passage of time only); returns its output.
-export function sqlite(server, statement) {
-  return execFileSync('sqlite3', ['-cmd', '.timeout 5000', join(server.dataDir, 'gatehouse.db'), statement],
-    { encoding: 'utf8' });
-}
+// Runs SQL on a server's database, whichever the backend: see sql() in server.mjs.
+export { sql, sqlObject, sqlTime, sqlSeconds } from './server.mjs';
 
 // Quotes a string for SQL.
 export const sqlQuote = (s) => `'${String(s).replaceAll("'", "''")}'`;

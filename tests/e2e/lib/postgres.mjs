@@ -13,12 +13,12 @@ import { join } from 'node:path';
 import { spawnChild, stopChild, running } from './children.mjs';
 import { ROOT } from './server.mjs';
 
-const SCRIPT = join(ROOT, 'scripts/pg-test.sh');
 const dirs = new Set();
 process.on('exit', () => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
 function once(dir) {
-  const proc = spawnChild(SCRIPT, ['run', dir], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // ROOT is read here, not at load time: server.mjs and this module import each other.
+  const proc = spawnChild(join(ROOT, 'scripts/pg-test.sh'), ['run', dir], { stdio: ['pipe', 'pipe', 'pipe'] });
   return new Promise((resolve) => {
     const timer = setTimeout(() => { cleanup(); resolve({ proc, ok: false, why: 'not ready in 60 s' }); }, 60000);
     const check = () => {

@@ -1,8 +1,8 @@
 // Usage and cost reports for the end-to-end tests: what the report endpoints should answer,
-// computed independently from the raw usage_events rows (read with the sqlite3 tool), and the
-// helpers that make usage through the gateway and move it in time.
+// computed independently from the raw usage_events rows (read with the sql helper, on either
+// backend), and the helpers that make usage through the gateway and move it in time.
 import assert from 'node:assert/strict';
-import { sqlite, sqlQuote } from './expect.mjs';
+import { sql, sqlQuote } from './expect.mjs';
 
 export const O = '/v1/organizations';
 export const USAGE = `${O}/usage_report/messages`;
@@ -14,13 +14,17 @@ export const DAY_MS = 86400e3;
 
 // Every usage event of an organization, as stored.
 export function rawEvents(server, orgId) {
-  const out = sqlite(server, `SELECT json_group_array(json_object('created_at_ms', created_at_ms,
-    'workspace_id', workspace_id, 'key_id', key_id, 'model', model, 'route', route,
+  const pairs = `'workspace_id', workspace_id, 'key_id', key_id, 'model', model, 'route', route,
     'input_tokens', input_tokens, 'output_tokens', output_tokens,
     'cache_creation_tokens', cache_creation_tokens, 'cache_read_tokens', cache_read_tokens,
     'cost_nusd', cost_nusd, 'input_cost_nusd', input_cost_nusd, 'output_cost_nusd', output_cost_nusd,
-    'cache_creation_cost_nusd', cache_creation_cost_nusd, 'cache_read_cost_nusd', cache_read_cost_nusd))
-    FROM usage_events WHERE org_id = ${sqlQuote(orgId)};`);
+    'cache_creation_cost_nusd', cache_creation_cost_nusd, 'cache_read_cost_nusd', cache_read_cost_nusd`;
+  const where = `FROM usage_events WHERE org_id = ${sqlQuote(orgId)}`;
+  const out = sql(server, {
+    sqlite: `SELECT json_group_array(json_object('created_at_ms', created_at_ms, ${pairs})) ${where};`,
+    postgres: `SELECT coalesce(json_agg(json_build_object(
+      'created_at_ms', (extract(epoch FROM created_at) * 1000)::bigint, ${pairs})), '[]') ${where};`,
+  });
   return JSON.parse(out);
 }
 
@@ -185,7 +189,7 @@ export async function modelCall(server, key, path, json) {
 export async function committed(server, orgId, n, timeoutMs = 10000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const have = Number(sqlite(server, `SELECT count(*) FROM usage_events WHERE org_id = ${sqlQuote(orgId)};`).trim());
+    const have = Number(sql(server, `SELECT count(*) FROM usage_events WHERE org_id = ${sqlQuote(orgId)};`).trim());
     if (have === n) return;
     if (have > n) throw new Error(`${have} events for ${orgId}, expected ${n}`);
     if (Date.now() > deadline) throw new Error(`only ${have} of ${n} events committed within ${timeoutMs} ms`);
@@ -195,11 +199,22 @@ export async function committed(server, orgId, n, timeoutMs = 10000) {
 
 // Moves a key's usage `days` back in time: its events and its rows of every rollup table.
 export function moveBack(server, keyId, days) {
-  sqlite(server, `BEGIN;
-    UPDATE usage_events SET created_at_ms = created_at_ms - ${days * DAY_MS} WHERE key_id = ${sqlQuote(keyId)};
-    UPDATE usage_rollup_minute SET bucket_start = bucket_start - ${days * 86400} WHERE key_id = ${sqlQuote(keyId)};
-    UPDATE usage_rollup_hour SET bucket_start = bucket_start - ${days * 86400} WHERE key_id = ${sqlQuote(keyId)};
-    UPDATE usage_rollup_day SET bucket_start = bucket_start - ${days * 86400} WHERE key_id = ${sqlQuote(keyId)};
+  const key = sqlQuote(keyId);
+  if (server.storeUrl) {
+    const back = `${days * 86400} * interval '1 second'`;
+    sql(server, `BEGIN;
+      UPDATE usage_events SET created_at = created_at - ${back} WHERE key_id = ${key};
+      UPDATE usage_rollup_minute SET bucket_start = bucket_start - ${back} WHERE key_id = ${key};
+      UPDATE usage_rollup_hour SET bucket_start = bucket_start - ${back} WHERE key_id = ${key};
+      UPDATE usage_rollup_day SET bucket_start = bucket_start - ${back} WHERE key_id = ${key};
+      COMMIT;`);
+    return;
+  }
+  sql(server, `BEGIN;
+    UPDATE usage_events SET created_at_ms = created_at_ms - ${days * DAY_MS} WHERE key_id = ${key};
+    UPDATE usage_rollup_minute SET bucket_start = bucket_start - ${days * 86400} WHERE key_id = ${key};
+    UPDATE usage_rollup_hour SET bucket_start = bucket_start - ${days * 86400} WHERE key_id = ${key};
+    UPDATE usage_rollup_day SET bucket_start = bucket_start - ${days * 86400} WHERE key_id = ${key};
     COMMIT;`);
 }
 
@@ -209,7 +224,18 @@ export function moveBack(server, keyId, days) {
 export function moveTodayBack(server, orgId, days) {
   const today = floorTo(Math.floor(Date.now() / 1000), 86400);
   const org = sqlQuote(orgId);
-  sqlite(server, `BEGIN;
+  if (server.storeUrl) {
+    const back = `${days * 86400} * interval '1 second'`;
+    const since = `to_timestamp(${today})`;
+    sql(server, `BEGIN;
+      UPDATE usage_events SET created_at = created_at - ${back} WHERE org_id = ${org} AND created_at >= ${since};
+      UPDATE usage_rollup_minute SET bucket_start = bucket_start - ${back} WHERE org_id = ${org} AND bucket_start >= ${since};
+      UPDATE usage_rollup_hour SET bucket_start = bucket_start - ${back} WHERE org_id = ${org} AND bucket_start >= ${since};
+      UPDATE usage_rollup_day SET bucket_start = bucket_start - ${back} WHERE org_id = ${org} AND bucket_start >= ${since};
+      COMMIT;`);
+    return;
+  }
+  sql(server, `BEGIN;
     UPDATE usage_events SET created_at_ms = created_at_ms - ${days * DAY_MS} WHERE org_id = ${org} AND created_at_ms >= ${today * 1000};
     UPDATE usage_rollup_minute SET bucket_start = bucket_start - ${days * 86400} WHERE org_id = ${org} AND bucket_start >= ${today};
     UPDATE usage_rollup_hour SET bucket_start = bucket_start - ${days * 86400} WHERE org_id = ${org} AND bucket_start >= ${today};

@@ -2,13 +2,57 @@
 // binds port 0 and prints the addresses it got), a config file written from `options.config`.
 // stop() sends SIGTERM and waits for a clean exit, killing the server after a grace period.
 // The process is started through children.mjs, so it never outlives the test file.
+//
+// The store: SQLite (gatehouse.db in the data directory) unless GATEHOUSE_TEST_STORE=postgres
+// (`make e2e-pg`). Then the first startServer of a test file starts ONE throwaway PostgreSQL
+// for the whole file (lib/postgres.mjs), every new data directory gets a fresh database of its
+// own (a server restarted on the same data directory finds its data again), the server gets
+// `--store postgresql://...` and the config file names the same URL, so the CLI commands a test
+// runs with --config reach the same database. The PostgreSQL server is stopped when the file's
+// tests end (a root `after` hook; children.mjs kills it too if the file dies first).
+import { after } from 'node:test';
 import { mkdtempSync, writeFileSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { spawnChild, stopChild, waitExit } from './children.mjs';
 
 export const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../..');
 export const BINARY = process.env.GATEHOUSE_BIN ?? join(ROOT, 'build/gatehouse');
+
+// 'sqlite' or 'postgres': the backend every server of this run uses.
+export const STORE = process.env.GATEHOUSE_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+let pgStarted = null; // the promise of this file's PostgreSQL, once the first server asks
+const pgDatabases = new Map(); // data directory -> its database's URL
+
+function postgres() {
+  // Imported on demand: lib/postgres.mjs imports this module (ROOT), and SQLite runs need none of it.
+  pgStarted ??= import('./postgres.mjs').then((m) => m.startPostgres());
+  return pgStarted;
+}
+
+if (STORE === 'postgres') {
+  after(async () => {
+    if (pgStarted) await (await pgStarted).stop();
+  });
+}
+
+// The store URL for a server on `dataDir`: a fresh PostgreSQL database the first time a data
+// directory is seen, the same one afterwards; undefined on SQLite (the default file).
+async function storeUrlFor(dataDir) {
+  if (STORE !== 'postgres') return undefined;
+  if (!pgDatabases.has(dataDir)) pgDatabases.set(dataDir, (await postgres()).createDatabase());
+  return pgDatabases.get(dataDir);
+}
+
+// The PostgreSQL server of this test file (started if need be), for tests that want one of
+// their own databases; only under GATEHOUSE_TEST_STORE=postgres.
+export function testPostgres() {
+  assert.equal(STORE, 'postgres');
+  return postgres();
+}
 
 // Generous defaults so that a test suite creating many accounts (and invitations) from
 // 127.0.0.1 is not throttled; tests of the throttles set their own low limits. Admission (the prepaid cap, spend
@@ -39,9 +83,12 @@ function merge(a, b) {
 export async function startServer(options = {}) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const configPath = join(dataDir, 'gatehouse.ini');
-  writeFileSync(configPath, toIni(merge(BASE_CONFIG, options.config)));
+  const storeUrl = await storeUrlFor(dataDir);
+  const storeConfig = storeUrl ? { store: { url: storeUrl } } : {};
+  writeFileSync(configPath, toIni(merge(merge(BASE_CONFIG, storeConfig), options.config)));
   const args = ['serve', '--config', configPath, '--data-dir', dataDir,
-    '--listen', '127.0.0.1:0', '--api-listen', '127.0.0.1:0', ...(options.args ?? [])];
+    '--listen', '127.0.0.1:0', '--api-listen', '127.0.0.1:0', ...(storeUrl ? ['--store', storeUrl] : []),
+    ...(options.args ?? [])];
   const proc = spawnChild(BINARY, args, { env: { ...process.env, ...(options.env ?? {}) } });
   const { child, exited } = proc;
 
@@ -63,6 +110,8 @@ export async function startServer(options = {}) {
   const server = {
     ...ready,
     dataDir,
+    store: STORE,
+    storeUrl,
     child,
     get log() { return proc.log(); },
     exited,
@@ -85,6 +134,9 @@ export async function startServer(options = {}) {
       return r;
     },
     outbox() { return readOutbox(join(dataDir, 'outbox')); },
+    // Runs SQL on this server's database and returns the output as the sqlite3 tool prints it
+    // (rows on lines, columns joined by '|'); see sql() in this file.
+    sql(query) { return sql(this, query); },
     // Resolves when the server's log matches `re` (the log arrives through a pipe, so a line
     // written before a response was sent can be read here after the response).
     waitForLog(re, timeoutMs = 5000) {
@@ -99,6 +151,43 @@ export async function startServer(options = {}) {
     },
   };
   return server;
+}
+
+// Runs `query` on the database of `server` (a running or stopped server, or anything with its
+// `dataDir` and `storeUrl`) and returns what the sqlite3 tool prints: one line per row, the
+// columns joined by '|'. `query` is one text both dialects accept, or {sqlite, postgres} when
+// they differ: times are epoch integers in SQLite and timestamptz in PostgreSQL (sqlTime and
+// sqlSeconds below cover most), json_object is json_build_object (sqlObject below), rowid is
+// seq, and psql prints booleans as t/f (cast them, `(x IS NULL)::int`, for one output). For
+// moving time, for what the API cannot do yet, and for checking what was stored.
+export function sql(server, query) {
+  const text = typeof query === 'string' ? query : query[server.storeUrl ? 'postgres' : 'sqlite'];
+  assert.equal(typeof text, 'string', `no ${server.storeUrl ? 'postgres' : 'sqlite'} variant of ${JSON.stringify(query)}`);
+  const r = server.storeUrl
+    ? spawnSync('psql', ['-X', '-q', '-At', '-F', '|', '-v', 'ON_ERROR_STOP=1', server.storeUrl, '-c', text], { encoding: 'utf8' })
+    : spawnSync('sqlite3', ['-cmd', '.timeout 5000', join(server.dataDir, 'gatehouse.db'), text], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${server.storeUrl ? 'psql' : 'sqlite3'} failed (${r.status ?? r.signal}) on ${text}:\n${r.stderr}`);
+  return r.stdout;
+}
+
+// SQL for an instant (epoch seconds) and for a duration (seconds), of the type times have on
+// the server's backend (integers in SQLite, timestamptz in PostgreSQL), so that one statement
+// moves time on both: `SET expires_at = expires_at - ${sqlSeconds(server, 86400)}`.
+export const sqlTime = (server, s) => (server.storeUrl ? `to_timestamp(${s})` : `${s}`);
+export const sqlSeconds = (server, s) => (server.storeUrl ? `interval '${s} seconds'` : `${s}`);
+
+// The row that `from` ("FROM table WHERE ...") selects as an object of `columns` (names or
+// "expression AS name"), values typed as JSON gives them (flags as 1/0 on both backends), or
+// undefined when there is no row. The SQL is built in each backend's JSON functions.
+export function sqlObject(server, columns, from) {
+  const pairs = columns.map((c) => {
+    const m = c.match(/^(.*) AS (\w+)$/);
+    return m ? `'${m[2]}', ${m[1]}` : `'${c}', ${c}`;
+  }).join(', ');
+  const out = sql(server, { sqlite: `SELECT json_object(${pairs}) ${from} LIMIT 1;`,
+    postgres: `SELECT json_build_object(${pairs}) ${from} LIMIT 1;` }).trim();
+  if (!out) return undefined;
+  return Object.fromEntries(Object.entries(JSON.parse(out)).map(([k, v]) => [k, typeof v === 'boolean' ? Number(v) : v]));
 }
 
 // A header value with RFC 2047 encoded-words ("=?UTF-8?B?...?=") decoded; the whitespace
