@@ -19,7 +19,8 @@ let pg, server, dataDir, dbPath, orgId;
 before(async () => {
   [pg, server] = await Promise.all([
     startPostgres(),
-    startServer({ config: { ...PRICEY, billing: { scheduler_interval_s: 1 } } }),
+    // The source is a SQLite installation on both runs of the suite.
+    startServer({ store: 'sqlite', config: { ...PRICEY, billing: { scheduler_interval_s: 1 } } }),
   ]);
   dataDir = server.dataDir;
   dbPath = join(dataDir, 'gatehouse.db');

@@ -83,7 +83,9 @@ function merge(a, b) {
 export async function startServer(options = {}) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const configPath = join(dataDir, 'gatehouse.ini');
-  const storeUrl = await storeUrlFor(dataDir);
+  // options.store = 'sqlite': this server keeps SQLite whatever the run's store (a test that
+  // moves a SQLite installation needs one).
+  const storeUrl = options.store === 'sqlite' ? undefined : await storeUrlFor(dataDir);
   const storeConfig = storeUrl ? { store: { url: storeUrl } } : {};
   writeFileSync(configPath, toIni(merge(merge(BASE_CONFIG, storeConfig), options.config)));
   const args = ['serve', '--config', configPath, '--data-dir', dataDir,
