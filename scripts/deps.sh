@@ -21,7 +21,7 @@ apt_pkgs=(
   libcurl4-openssl-dev libjansson-dev libjsmn-dev libsqlite3-dev sqlite3
   postgresql libpq-dev
   libsodium-dev libinih-dev libhpdf-dev libcmocka-dev
-  chromium poppler-utils openssl clang libclang-rt-14-dev procps
+  chromium poppler-utils openssl clang libclang-rt-14-dev procps curl
 )
 
 missing=()
