@@ -548,6 +548,7 @@ static void prune_rollups(gh_db_t *db, int64_t *next_prune_s)
 static void *writer_main(void *arg)
 {
     gh_usage_t *u = arg;
+    pthread_setname_np(pthread_self(), "gh-usage"); /* bench/run reads its CPU by this name */
     gh_db_t *db = gh_store_db(u->store);
     queued_t *batch = malloc(sizeof(queued_t) * BATCH_MAX);
     gh_usage_row_t *rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);
