@@ -25,7 +25,7 @@ const mockUrl = await new Promise((res, rej) => {
 
 const server = await startServer({
   config: { server: { api_threads: 2 }, log: { access_log: 'false' },
-    'model slow': { style: 'anthropic', upstream_url: mockUrl, price_input: 3, price_output: 15, max_connections: 4096 } },
+    'model slow': { style: 'anthropic', upstream_url: mockUrl, price_input: 3, price_output: 15, max_connections: Math.max(4096, N) } },
 });
 const admin = new Client(server.consoleUrl);
 await admin.signUpWithOrg(server, `streams.${Date.now()}@example.com`, 'Streams');
