@@ -17,8 +17,8 @@
 #include "store/store.h"
 
 #define QUEUE_CAP 65536
-#define GATHER_MIN 256 /* a batch this large commits at once */
-#define GATHER_MS 2    /* a smaller one waits this long for more */
+#define GATHER_MIN 1024 /* a batch this large commits at once */
+#define GATHER_MS 25    /* a smaller one waits this long for more */
 #define BATCH_MAX GH_USAGE_BATCH_MAX /* events per transaction */
 #define RECORD_MAGIC 0x47485533u /* "GHU3": the event names its requested model, deployment */
 #define RECORD_MAGIC_V2 0x47485532u /* "GHU2": costs by token type, before them */
