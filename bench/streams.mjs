@@ -16,8 +16,9 @@ const status = (pid) => readFileSync(`/proc/${pid}/status`, 'utf8');
 const rssKiB = (pid) => Number(status(pid).match(/VmRSS:\s+(\d+)/)[1]);
 const threads = (pid) => Number(status(pid).match(/Threads:\s+(\d+)/)[1]);
 
-// The mock upstream streams slowly (5 tokens/s, 30 tokens: ~6 s per stream).
-const mockProc = spawnChild(BINARY, ['mock-upstream', '--port', '0', '--tokens-per-second', '5']);
+// The mock upstream streams slowly (2 tokens/s, 60 tokens: ~30 s per stream, so that every
+// stream is still open when the last one starts, even on a loaded machine).
+const mockProc = spawnChild(BINARY, ['mock-upstream', '--port', '0', '--tokens-per-second', '2']);
 const mockUrl = await new Promise((res, rej) => {
   mockProc.child.stderr.on('data', () => { const m = mockProc.log().match(/listening on (http:\/\/\S+)/); if (m) res(m[1]); });
   mockProc.exited.then(() => rej(new Error(`mock-upstream exited: ${mockProc.log()}`)));
@@ -35,7 +36,7 @@ const pid = server.child.pid;
 const before = rssKiB(pid);
 const threadsBefore = threads(pid);
 const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
-const body = JSON.stringify({ model: 'slow', max_tokens: 30, stream: true, messages: [{ role: 'user', content: 'hi' }] });
+const body = JSON.stringify({ model: 'slow', max_tokens: 60, stream: true, messages: [{ role: 'user', content: 'hi' }] });
 let started = 0, finished = 0, failed = 0;
 const failures = new Map(); // what went wrong -> how many times
 const allStarted = new Promise((resolve) => {
@@ -68,8 +69,9 @@ const progress = setInterval(() => console.error(`streams: ${started} started, $
 await allStarted;
 clearInterval(progress);
 const during = rssKiB(pid);
+const openNow = started - finished; // streams that had started and not yet ended when measured
 const t = threads(pid);
-console.log(`${N} streams open at once through Gatehouse`);
+console.log(`${N} streams started; ${openNow} of them open at once when measured`);
 console.log(`gatehouse RSS before: ${(before / 1024).toFixed(1)} MiB, with ${N} streams: ${(during / 1024).toFixed(1)} MiB`);
 const perStream = (during - before) / N;
 console.log(`per stream: ${perStream.toFixed(1)} KiB (limit 16 KiB); threads: ${threadsBefore} before, ${t} with the streams open`);
@@ -81,6 +83,7 @@ await stopChild(mockProc, { what: 'the mock upstream' });
 const problems = [];
 if (failed) problems.push(`${failed} streams failed (${[...failures].map(([w, n]) => `${n}× ${w}`).join(', ')})`);
 if (t !== threadsBefore) problems.push(`the thread count changed from ${threadsBefore} to ${t}`);
+if (openNow < N) problems.push(`only ${openNow} of the ${N} streams were open at once`);
 if (perStream > 16) problems.push(`${perStream.toFixed(1)} KiB per stream is over 16 KiB`);
 console.log(problems.length ? `FAILED: ${problems.join('; ')}` : 'ok');
 process.exitCode = problems.length ? 1 : 0;
