@@ -34,7 +34,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRC))
 
-.PHONY: all deps run test test-steps unit unit-san fuzz e2e e2e-san e2e-pg clean format bench-admission
+.PHONY: all deps run test test-steps unit unit-san fuzz e2e e2e-san e2e-pg clean format bench-admission bench-check
 all: build/gatehouse
 
 deps:
@@ -186,6 +186,12 @@ e2e-pg: build/gatehouse
 
 # The admission engine's micro-benchmark (bench/README.md): build/bench/admission [seconds].
 bench-admission: build/bench/admission
+
+# The throughput regression guard (not part of `make test`): a short bench/run, one core,
+# Anthropic route, not streaming; fails when Gatehouse/nginx falls more than 10% below the
+# `bench-check-baseline:` line of bench/README.md, or when the run cannot be trusted.
+bench-check: build/gatehouse
+	bench/run --check
 
 build/bench/admission: bench/admission.c build/libgh.a
 	@mkdir -p $(@D)

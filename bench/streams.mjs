@@ -2,28 +2,31 @@
 // against a slow mock upstream, and reports Gatehouse's resident memory per open stream and
 // its thread count (streams must not need threads).
 // Usage: node bench/streams.mjs [streams]   (run after `make`; everything on 127.0.0.1)
-import { spawn } from 'node:child_process';
+// Exits non-zero when a stream failed, when the thread count changed or when the streams
+// took more than 16 KiB of resident memory each. Each stream holds two descriptors in
+// Gatehouse (the client's and the upstream's): the open-files limit must allow for them.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { startServer, BINARY } from '../tests/e2e/lib/server.mjs';
 import { Client } from '../tests/e2e/lib/client.mjs';
+import { spawnChild, stopChild } from '../tests/e2e/lib/children.mjs';
 
 const N = Number(process.argv[2] ?? 2000);
 const status = (pid) => readFileSync(`/proc/${pid}/status`, 'utf8');
 const rssKiB = (pid) => Number(status(pid).match(/VmRSS:\s+(\d+)/)[1]);
 const threads = (pid) => Number(status(pid).match(/Threads:\s+(\d+)/)[1]);
 
-// The mock upstream streams slowly (5 tokens/s, 30 tokens: ~6 s per stream).
-const mock = spawn(BINARY, ['mock-upstream', '--port', '0', '--tokens-per-second', '5'], { stdio: ['ignore', 'ignore', 'pipe'] });
+// The mock upstream streams slowly (2 tokens/s, 60 tokens: ~30 s per stream, so that every
+// stream is still open when the last one starts, even on a loaded machine).
+const mockProc = spawnChild(BINARY, ['mock-upstream', '--port', '0', '--tokens-per-second', '2']);
 const mockUrl = await new Promise((res, rej) => {
-  let log = '';
-  mock.stderr.on('data', (d) => { log += d; const m = log.match(/listening on (http:\/\/\S+)/); if (m) res(m[1]); });
-  mock.on('exit', () => rej(new Error(`mock-upstream exited: ${log}`)));
+  mockProc.child.stderr.on('data', () => { const m = mockProc.log().match(/listening on (http:\/\/\S+)/); if (m) res(m[1]); });
+  mockProc.exited.then(() => rej(new Error(`mock-upstream exited: ${mockProc.log()}`)));
 });
 
 const server = await startServer({
   config: { server: { api_threads: 2 }, log: { access_log: 'false' },
-    'model slow': { style: 'anthropic', upstream_url: mockUrl, price_input: 3, price_output: 15, max_connections: 4096 } },
+    'model slow': { style: 'anthropic', upstream_url: mockUrl, price_input: 3, price_output: 15, max_connections: Math.max(4096, N) } },
 });
 const admin = new Client(server.consoleUrl);
 await admin.signUpWithOrg(server, `streams.${Date.now()}@example.com`, 'Streams');
@@ -31,31 +34,56 @@ const key = (await admin.post('/v1/organizations/api_keys', { name: 'streams' })
 const pid = server.child.pid;
 
 const before = rssKiB(pid);
+const threadsBefore = threads(pid);
 const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
-const body = JSON.stringify({ model: 'slow', max_tokens: 30, stream: true, messages: [{ role: 'user', content: 'hi' }] });
+const body = JSON.stringify({ model: 'slow', max_tokens: 60, stream: true, messages: [{ role: 'user', content: 'hi' }] });
 let started = 0, finished = 0, failed = 0;
+const failures = new Map(); // what went wrong -> how many times
 const allStarted = new Promise((resolve) => {
+  // A stream counts as started at its message_start, as failed on an error, a status other
+  // than 200 or an end without message_stop; once each one has started or failed, measure.
+  const fail = (why) => { failed++; failures.set(why, (failures.get(why) ?? 0) + 1); if (started + failed === N) resolve(); };
   for (let i = 0; i < N; i++) {
     const req = http.request(`${server.apiUrl}/v1/messages`, {
       method: 'POST', agent,
       headers: { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': '2023-06-01' },
     }, (res) => {
-      let seen = false;
-      res.on('data', (d) => { if (!seen && String(d).includes('message_start')) { seen = true; if (++started === N) resolve(); } });
-      res.on('end', () => { finished++; });
+      let seen = false, tail = '';
+      res.on('data', (d) => {
+        const text = tail + d;
+        tail = text.slice(-200);
+        if (!seen && text.includes('message_start')) { seen = true; if (++started + failed === N) resolve(); }
+      });
+      res.on('error', () => {}); // an aborted response: told by 'close' below
+      res.on('close', () => {
+        if (res.statusCode !== 200) { if (seen) started--; fail(`HTTP ${res.statusCode}: ${tail.slice(0, 120)}`); }
+        else if (!res.complete || !tail.includes('message_stop')) { if (seen) started--; fail('ended without message_stop'); }
+        else finished++;
+      });
     });
-    req.on('error', () => { failed++; });
+    req.on('error', (e) => { if (!req.res) fail(e.code ?? e.message); });
     req.end(body);
   }
 });
+const progress = setInterval(() => console.error(`streams: ${started} started, ${failed} failed, ${finished} finished of ${N}`), 5000);
 await allStarted;
+clearInterval(progress);
 const during = rssKiB(pid);
+const openNow = started - finished; // streams that had started and not yet ended when measured
 const t = threads(pid);
-console.log(`${N} streams open at once through Gatehouse`);
+console.log(`${N} streams started; ${openNow} of them open at once when measured`);
 console.log(`gatehouse RSS before: ${(before / 1024).toFixed(1)} MiB, with ${N} streams: ${(during / 1024).toFixed(1)} MiB`);
-console.log(`per stream: ${((during - before) / N).toFixed(1)} KiB; threads: ${t} (independent of the number of streams)`);
+const perStream = (during - before) / N;
+console.log(`per stream: ${perStream.toFixed(1)} KiB (limit 16 KiB); threads: ${threadsBefore} before, ${t} with the streams open`);
 while (finished + failed < N) await new Promise((r) => setTimeout(r, 100));
 const after = rssKiB(pid);
 console.log(`all streams finished (${failed} failed); RSS after: ${(after / 1024).toFixed(1)} MiB`);
 await server.stop();
-mock.kill('SIGTERM');
+await stopChild(mockProc, { what: 'the mock upstream' });
+const problems = [];
+if (failed) problems.push(`${failed} streams failed (${[...failures].map(([w, n]) => `${n}× ${w}`).join(', ')})`);
+if (t !== threadsBefore) problems.push(`the thread count changed from ${threadsBefore} to ${t}`);
+if (openNow < N) problems.push(`only ${openNow} of the ${N} streams were open at once`);
+if (perStream > 16) problems.push(`${perStream.toFixed(1)} KiB per stream is over 16 KiB`);
+console.log(problems.length ? `FAILED: ${problems.join('; ')}` : 'ok');
+process.exitCode = problems.length ? 1 : 0;

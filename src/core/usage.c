@@ -17,8 +17,8 @@
 #include "store/store.h"
 
 #define QUEUE_CAP 65536
-#define GATHER_MIN 256 /* a batch this large commits at once */
-#define GATHER_MS 2    /* a smaller one waits this long for more */
+#define GATHER_MIN 1024 /* a batch this large commits at once */
+#define GATHER_MS 25    /* a smaller one waits this long for more */
 #define BATCH_MAX GH_USAGE_BATCH_MAX /* events per transaction */
 #define RECORD_MAGIC 0x47485533u /* "GHU3": the event names its requested model, deployment */
 #define RECORD_MAGIC_V2 0x47485532u /* "GHU2": costs by token type, before them */
@@ -548,6 +548,7 @@ static void prune_rollups(gh_db_t *db, int64_t *next_prune_s)
 static void *writer_main(void *arg)
 {
     gh_usage_t *u = arg;
+    pthread_setname_np(pthread_self(), "gh-usage"); /* bench/run reads its CPU by this name */
     gh_db_t *db = gh_store_db(u->store);
     queued_t *batch = malloc(sizeof(queued_t) * BATCH_MAX);
     gh_usage_row_t *rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);

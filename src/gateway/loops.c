@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -233,6 +235,11 @@ void gh_loop_prepare(gh_loop_t *l, const char *name, size_t index)
 void gh_loop_init(gh_loop_t *l, h2o_globalconf_t *globalconf)
 {
     assert(l->listen_fd >= 0 && l->evloop == NULL);
+    /* A name per loop thread, so that ps, top and bench/run (CPU per thread from
+     * /proc/PID/task/TID/stat) can tell the loops from the other threads. */
+    char thread_name[16];
+    snprintf(thread_name, sizeof(thread_name), "gh-loop-%zu", l->index);
+    pthread_setname_np(pthread_self(), thread_name);
     l->evloop = h2o_evloop_create();
     h2o_context_init(&l->ctx, l->evloop, globalconf);
     l->accept_ctx.ctx = &l->ctx;

@@ -87,7 +87,8 @@ void gh_loop_prepare(gh_loop_t *l, const char *name, size_t index);
  * from now on, and outliving the loop), and registers the stop receiver, after which
  * gh_loop_stop may be called. It creates them here, not on the main thread, because h2o
  * keeps caches in thread-local storage (socket buffers, pool chunks) and an object created on
- * one thread would keep pointing at that thread's cache. */
+ * one thread would keep pointing at that thread's cache. Names the calling thread
+ * "gh-loop-INDEX" (seen in /proc/PID/task/TID/comm). */
 void gh_loop_init(gh_loop_t *l, h2o_globalconf_t *globalconf);
 
 /* On the loop's thread, after gh_loop_init: turns `listen_fd` into the loop's listener and
