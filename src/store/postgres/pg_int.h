@@ -39,6 +39,11 @@
 
 #define GH_PGS_STMT_CACHE 256
 
+/* While PostgreSQL cannot be reached, a thread tries to reconnect at most this often: the
+ * pause starts at the minimum and doubles up to the maximum (pgstore.c, ready). */
+#define GH_PGS_RECONNECT_MIN_MS 200
+#define GH_PGS_RECONNECT_MAX_MS 2000
+
 /* The key of the transaction-scoped advisory lock every write transaction takes at BEGIN
  * (distinct from the migrations lock): writers are serialized as SQLite serializes them. */
 #define GH_PGS_WRITE_LOCK 29106784831108197 /* 0x67687772697465, "ghwrite" */
@@ -57,6 +62,8 @@ typedef struct gh_pgs_db {
     } cache[GH_PGS_STMT_CACHE]; /* statement "s<i>" on this connection is cache[i].sql */
     int depth;                  /* transaction nesting: 0 none, 1 BEGIN, more are SAVEPOINTs */
     int64_t changes;            /* rows the last INSERT/UPDATE/DELETE changed */
+    int64_t retry_at_ms;        /* monotonic: no reconnection attempt before this */
+    int retry_ms;               /* the pause after the last failed attempt (0: none failed) */
     struct gh_pgs_db *next;     /* registry of every thread's connection */
 } gh_pgs_db_t;
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "lib/embed.h"
 #include "lib/log.h"
@@ -74,8 +75,18 @@ static gh_err_t connect_db(gh_pgs_db_t *d, char *err, size_t err_size)
     return GH_OK;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Whether the connection can take a statement, reopening a broken one outside a
- * transaction. A reconnection that fails is logged once per outage. */
+ * transaction. While PostgreSQL is down a thread does not spin: after a failed attempt the
+ * next one waits RECONNECT_MIN_MS, doubling up to RECONNECT_MAX_MS, and every statement
+ * meanwhile answers GH_EUNAVAIL at once (no connect, no wait). The outage is logged once,
+ * by whichever thread notices it first, and so is the end of it. */
 static bool ready(gh_pgs_db_t *d)
 {
     static atomic_bool down_logged;
@@ -83,12 +94,21 @@ static bool ready(gh_pgs_db_t *d)
         return true;
     if (d->depth > 0)
         return false; /* the transaction died with its connection: the caller rolls back */
+    int64_t now = mono_ms();
+    if (d->retry_ms > 0 && now < d->retry_at_ms)
+        return false;
     char err[512];
     if (connect_db(d, err, sizeof(err))) {
+        d->retry_ms = d->retry_ms == 0                    ? GH_PGS_RECONNECT_MIN_MS
+                      : d->retry_ms * 2 > GH_PGS_RECONNECT_MAX_MS ? GH_PGS_RECONNECT_MAX_MS
+                                                           : d->retry_ms * 2;
+        d->retry_at_ms = mono_ms() + d->retry_ms;
         if (!atomic_exchange(&down_logged, true))
-            gh_log_warn("store: %s", err);
+            gh_log_warn("store: %s; retrying (statements answer \"unavailable\" meanwhile)",
+                        err);
         return false;
     }
+    d->retry_ms = 0;
     if (atomic_exchange(&down_logged, false))
         gh_log_info("store: reconnected to PostgreSQL");
     return true;
