@@ -324,6 +324,7 @@ static int cmd_serve(const cli_t *cli)
         gh_billing_provider_new(&cfg, &pay, err, sizeof(err)))
         goto out;
     gh_store_set_busy_timeout(store, cfg.db_busy_timeout_ms);
+    gh_store_set_statement_timeout(store, cfg.db_statement_timeout_ms);
     app.store = store;
     app.mailer = mailer;
     app.pay = pay;

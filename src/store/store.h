@@ -42,6 +42,12 @@ const char *gh_store_backend(const gh_store_t *store);
  * gh_store_db) and to the calling thread's own. */
 void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms);
 
+/* The longest a statement may run before the database cancels it (it then fails with
+ * GH_EUNAVAIL, and the console answers 503): PostgreSQL's statement_timeout, 30 s unless set.
+ * Applies as gh_store_set_busy_timeout does. SQLite has no such limit (its statements wait
+ * only for locks, which the busy timeout bounds): there it does nothing. */
+void gh_store_set_statement_timeout(gh_store_t *store, int timeout_ms);
+
 /* Closes every thread's connection. No thread may use the store afterwards. */
 void gh_store_close(gh_store_t *store);
 

@@ -20,6 +20,7 @@ import { createServer } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import { startServer, sql as runSql } from './lib/server.mjs';
 import { startPostgres } from './lib/postgres.mjs';
+import { spawnChild, stopChild, waitExit, running } from './lib/children.mjs';
 import { LIMITS_CONFIG, orgWithKey, grant, until } from './lib/limits.mjs';
 import { assertLedgerConsistent } from './lib/billing.mjs';
 import { Client } from './lib/client.mjs';
@@ -179,6 +180,47 @@ test('a PostgreSQL restart under load: 503 on the console, 200 on the model path
     assertLedgerConsistent(server);
     console.log(`# ${ok.length} responses (${perPhase.before} before, ${perPhase.down} during, ${perPhase.after} after), cost ${cost} nano-USD`);
   } finally {
+    await server.stop();
+  }
+});
+
+// [store] statement_timeout_ms: a statement that runs longer is cancelled by PostgreSQL and
+// the request answers 503, changing nothing. A psql session holds the write lock every write
+// transaction takes (GH_PGS_WRITE_LOCK, src/store/postgres/pg_int.h), so a console write
+// waits; the lock timeout ([store] busy_timeout_ms) is a minute here, so only the statement
+// timeout can end the wait within the test's deadline. Once the session lets go, the same
+// write succeeds.
+test('[store] statement_timeout_ms: a write stuck behind a lock answers 503, then succeeds', async () => {
+  pg ??= await startPostgres();
+  if (!pg.running) await pg.restart(); // the test before failed during its outage
+  const storeUrl = pg.createDatabase('stmt_timeout');
+  const server = await startServer({ storeUrl, config: { store: { busy_timeout_ms: 60000, statement_timeout_ms: 1000 } } });
+  let holder;
+  try {
+    const admin = new Client(server.consoleUrl);
+    await admin.signUpWithOrg(server, uniq('timeout'), 'Timeout');
+    const keysBefore = (await admin.get('/v1/organizations/api_keys')).body.data.length;
+
+    holder = spawnChild('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', storeUrl], { stdio: ['pipe', 'pipe', 'pipe'] });
+    holder.child.stdin.write('BEGIN;\nSELECT pg_advisory_xact_lock(29106784831108197);\nSELECT \'held\';\n');
+    await until(() => /^held$/m.test(holder.log()), 'the psql session to hold the write lock', DEADLINE_MS);
+
+    const started = Date.now();
+    const stuck = await admin.post('/v1/organizations/api_keys', { name: 'stuck' });
+    const waited = Date.now() - started;
+    assert.equal(stuck.status, 503, JSON.stringify(stuck.body));
+    assert.deepEqual(stuck.body.error, { type: 'api_error', message: DOWN_MESSAGE });
+    assert.ok(waited < 20000, `the write waited ${waited} ms: the statement timeout (1 s) did not end it`);
+    console.log(`# a write behind the held lock answered 503 after ${waited} ms`);
+
+    holder.child.stdin.end('COMMIT;\n');
+    await waitExit(holder, { what: 'psql' });
+    const keysNow = await admin.get('/v1/organizations/api_keys');
+    assert.equal(keysNow.body.data.length, keysBefore, 'the failed write changed nothing');
+    const made = await admin.post('/v1/organizations/api_keys', { name: 'after' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+  } finally {
+    if (holder && running(holder.child)) await stopChild(holder, { what: 'psql' });
     await server.stop();
   }
 });

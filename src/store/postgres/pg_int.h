@@ -83,7 +83,7 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
 
 /* pgstore.c */
 #define GH_PGS_OPS_PGSTORE(X) \
-    X(set_busy_timeout) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
+    X(set_busy_timeout) X(set_statement_timeout) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
     X(rollback) X(in_transaction) X(changes)
 /* accounts.c */
 #define GH_PGS_OPS_ACCOUNTS(X) \

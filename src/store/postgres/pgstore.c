@@ -37,6 +37,7 @@ typedef struct gh_pgs_store {
     gh_pg_options_t opt; /* url points at `url` */
     char *url;
     _Atomic int lock_timeout_ms; /* how long a writer waits for the write lock */
+    _Atomic int statement_timeout_ms; /* the longest a statement may run */
     pthread_key_t key;
     pthread_mutex_t lock; /* guards `all` */
     gh_pgs_db_t *all;
@@ -64,8 +65,9 @@ static gh_err_t connect_db(gh_pgs_db_t *d, char *err, size_t err_size)
     gh_err_t rc = gh_pg_connect(&d->store->opt, &c, err, err_size);
     if (rc)
         return rc;
-    char sql[64];
-    snprintf(sql, sizeof(sql), "SET lock_timeout = %d", d->store->lock_timeout_ms);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SET statement_timeout = %d; SET lock_timeout = %d",
+             d->store->statement_timeout_ms, d->store->lock_timeout_ms);
     if ((rc = gh_pg_exec(c, sql))) {
         snprintf(err, err_size, "cannot configure the PostgreSQL session: %s", c->message);
         gh_pg_disconnect(c);
@@ -161,6 +163,7 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
     gh_pg_options_defaults(&s->opt);
     s->opt.url = s->url; /* the password: libpq's PGPASSWORD or passfile */
     s->lock_timeout_ms = 10000;
+    s->statement_timeout_ms = s->opt.statement_timeout_ms;
 
     gh_err_t rc = GH_ENOMEM;
     gh_pgs_db_t *d = calloc(1, sizeof(*d));
@@ -190,6 +193,18 @@ void gh_pgs_set_busy_timeout(gh_store_t *store, int timeout_ms)
     if (d && d->c && !d->c->broken) {
         char sql[64];
         snprintf(sql, sizeof(sql), "SET lock_timeout = %d", timeout_ms);
+        (void)gh_pg_exec(d->c, sql);
+    }
+}
+
+void gh_pgs_set_statement_timeout(gh_store_t *store, int timeout_ms)
+{
+    gh_pgs_store_t *s = ps(store);
+    s->statement_timeout_ms = timeout_ms;
+    gh_pgs_db_t *d = pthread_getspecific(s->key);
+    if (d && d->c && !d->c->broken) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "SET statement_timeout = %d", timeout_ms);
         (void)gh_pg_exec(d->c, sql);
     }
 }
@@ -523,7 +538,7 @@ gh_err_t gh_pgs_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
     /* The runner leaves the session without timeouts; give this one back its own. */
     char sql[128];
     snprintf(sql, sizeof(sql), "SET statement_timeout = %d; SET lock_timeout = %d",
-             d->store->opt.statement_timeout_ms, d->store->lock_timeout_ms);
+             d->store->statement_timeout_ms, d->store->lock_timeout_ms);
     if (!d->c->broken)
         (void)gh_pg_exec(d->c, sql);
     /* A migration may have changed what a prepared statement reads. */

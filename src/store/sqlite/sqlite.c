@@ -144,6 +144,13 @@ void gh_sqlite_set_busy_timeout(gh_store_t *store, int timeout_ms)
         sqlite3_busy_timeout(db->conn, timeout_ms);
 }
 
+/* SQLite statements wait only for locks, which the busy timeout bounds: nothing to set. */
+void gh_sqlite_set_statement_timeout(gh_store_t *store, int timeout_ms)
+{
+    (void)store;
+    (void)timeout_ms;
+}
+
 void gh_sqlite_close(gh_store_t *store)
 {
     if (!store)
