@@ -198,9 +198,15 @@ static inline const char *gh_pgs_bool(bool v)
 }
 
 /* SQL for times: a parameter of epoch seconds (or ms) to timestamptz, and a timestamptz
- * column back to epoch seconds (or ms), NULL read as 0. */
+ * column back to epoch seconds (or ms), NULL read as 0. Exact both ways, so a time
+ * round-trips: milliseconds are split with integer division into whole seconds and the
+ * remainder (never divided by 1000.0, which gives a binary fraction PostgreSQL then rounds);
+ * to_timestamp of a whole number of seconds is exact (the microseconds it makes stay far
+ * below 2^53 until after the year 9999), and so is a remainder of at most 999 times one
+ * millisecond. Reading back, extract(epoch ...) is numeric (exact) since PostgreSQL 14. */
 #define GH_PGS_TIME_IN(p) "to_timestamp(" p "::bigint)"
-#define GH_PGS_TIME_IN_MS(p) "to_timestamp(" p "::bigint / 1000.0)"
+#define GH_PGS_TIME_IN_MS(p) \
+    "(to_timestamp(" p "::bigint / 1000) + (" p "::bigint % 1000) * interval '1 millisecond')"
 #define GH_PGS_EPOCH(col) "coalesce(floor(extract(epoch FROM " col "))::bigint, 0)"
 #define GH_PGS_EPOCH_MS(col) "coalesce(floor(extract(epoch FROM " col ") * 1000)::bigint, 0)"
 
