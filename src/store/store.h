@@ -74,6 +74,14 @@ void gh_store_rollback(gh_db_t *db);
 /* True while `db` is inside gh_store_begin (at any depth). */
 bool gh_store_in_transaction(const gh_db_t *db);
 
+/* Whether a statement run on `db` since the outermost gh_store_begin failed because of the
+ * values it was given: a constraint or check violation, or a value its column cannot hold
+ * (PostgreSQL's SQLSTATE classes 23 and 22; SQLite's CONSTRAINT, MISMATCH, TOOBIG and RANGE
+ * results). Running the same statements again can never succeed. False when every failure
+ * was the database's own (unreachable, locked, timed out, full), which may pass. Ask before
+ * gh_store_rollback; the next outermost gh_store_begin forgets it. */
+bool gh_store_failed_on_data(const gh_db_t *db);
+
 /* Sign-in links. */
 gh_err_t gh_store_link_insert(gh_db_t *db, const char *token_hash, const char *email,
                               const char *ip, int64_t now, int64_t expires_at);

@@ -178,6 +178,7 @@ test('a PostgreSQL restart under load: 503 on the console, 200 on the model path
     const charged = sql("SELECT coalesce(-sum(amount_nusd), 0) FROM ledger_entries WHERE kind = 'usage'");
     assert.equal(charged, cost, 'the ledger charged exactly the events\' cost');
     assertLedgerConsistent(server);
+    assert.equal(await metric(server, 'gatehouse_usage_rejected_total'), 0, 'an outage sets no event aside');
     console.log(`# ${ok.length} responses (${perPhase.before} before, ${perPhase.down} during, ${perPhase.after} after), cost ${cost} nano-USD`);
   } finally {
     await server.stop();

@@ -64,6 +64,7 @@ typedef struct gh_pgs_db {
     int64_t changes;            /* rows the last INSERT/UPDATE/DELETE changed */
     int64_t retry_at_ms;        /* monotonic: no reconnection attempt before this */
     int retry_ms;               /* the pause after the last failed attempt (0: none failed) */
+    bool failed_on_data;        /* a statement since the outermost BEGIN failed on its values */
     struct gh_pgs_db *next;     /* registry of every thread's connection */
 } gh_pgs_db_t;
 
@@ -84,7 +85,7 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
 /* pgstore.c */
 #define GH_PGS_OPS_PGSTORE(X) \
     X(set_busy_timeout) X(set_statement_timeout) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
-    X(rollback) X(in_transaction) X(changes)
+    X(rollback) X(in_transaction) X(failed_on_data) X(changes)
 /* accounts.c */
 #define GH_PGS_OPS_ACCOUNTS(X) \
     X(link_insert) X(link_check) X(link_consume) X(account_get) X(account_by_email) \

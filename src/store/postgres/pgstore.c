@@ -238,6 +238,9 @@ static gh_err_t unavailable(void)
 
 static gh_err_t failed(gh_pgs_db_t *d, const char *sql)
 {
+    /* Class 22 (data exception) and 23 (integrity constraint violation): the values. */
+    if (!strncmp(d->c->sqlstate, "22", 2) || !strncmp(d->c->sqlstate, "23", 2))
+        d->failed_on_data = true;
     gh_err_t rc = gh_pg_error(d->c);
     if (rc == GH_EUNAVAIL)
         gh_err_note_db_unavailable();
@@ -432,6 +435,7 @@ gh_err_t gh_pgs_begin(gh_db_t *db)
 {
     gh_pgs_db_t *d = pgs(db);
     if (d->depth == 0) {
+        d->failed_on_data = false;
         if (!ready(d))
             return unavailable();
 #define GH_PGS_STR_(x) #x
@@ -506,6 +510,11 @@ void gh_pgs_rollback(gh_db_t *db)
         }
     }
     d->depth--;
+}
+
+bool gh_pgs_failed_on_data(const gh_db_t *db)
+{
+    return ((const gh_pgs_db_t *)db)->failed_on_data;
 }
 
 bool gh_pgs_in_transaction(const gh_db_t *db)
