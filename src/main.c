@@ -540,6 +540,12 @@ static void print_copied(void *ctx, const char *table, int64_t rows)
     printf("copied %-28s %lld row%s\n", table, (long long)rows, rows == 1 ? "" : "s");
 }
 
+/* The ledger check of `gatehouse ledger check`, run by store copy on the copy before COMMIT. */
+static gh_err_t copy_ledger_check(void *ctx, gh_db_t *db, int *problems)
+{
+    return gh_billing_ledger_check_db(db, NULL, print_check, ctx, problems);
+}
+
 /* gatehouse store copy --from sqlite:PATH --to postgresql://...: moving an installation. The
  * password comes from [store] password_env or libpq's own sources, never from the URL. */
 static int cmd_store(int argc, char **argv)
@@ -587,7 +593,7 @@ static int cmd_store(int argc, char **argv)
     opt.password = cfg.store_password_env[0] ? getenv(cfg.store_password_env) : NULL;
     char where[300];
     gh_pg_describe(cli.to, where, sizeof(where));
-    gh_store_copy_report_t report = {print_copied, print_check, NULL};
+    gh_store_copy_report_t report = {print_copied, copy_ledger_check, NULL};
     gh_err_t rc = gh_store_copy(from, &opt, &report, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "gatehouse: store copy: %s\n", err);

@@ -1,7 +1,7 @@
 /* Internal to the PostgreSQL backend: the connection struct and the helpers every file of
  * src/store/postgres/ uses, and the declarations of its implementations of the store
  * operations (gh_pgs_<name> for each gh_store_<name> of store/ops.h). Nothing outside
- * src/store/postgres/ includes this.
+ * src/store/postgres/ includes this but src/store/copy.c, for gh_pgs_db_borrow.
  *
  * How a port file is written (accounts.c is the model):
  *   - SQL text is a `static const char sql[]`; gh_pgs_query prepares it once per connection,
@@ -140,6 +140,13 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
     X(data_version) X(org_admin_emails) X(orgs_search)
 #define GH_PGS_OPS_ROLLUPS(X) X(rollups_add) X(rollups_prune) X(usage_report)
 #define GH_PGS_OPS_USAGE(X) X(usage_insert) X(usage_insert_batch) X(usage_max_seq)
+
+/* A handle of this backend on `c`, a connection someone else owns and has inside a
+ * transaction (store copy's): the store's operations run on it as they would on a thread's
+ * own, in that transaction; nothing reconnects. Give it back with gh_pgs_db_return, which
+ * frees the handle and leaves `c` as it is (its statements prepared, the transaction open). */
+gh_err_t gh_pgs_db_borrow(gh_pg_conn_t *c, gh_db_t **out);
+void gh_pgs_db_return(gh_db_t *db);
 
 /* ---- statements ---- */
 

@@ -116,6 +116,24 @@ static bool ready(gh_pgs_db_t *d)
     return true;
 }
 
+gh_err_t gh_pgs_db_borrow(gh_pg_conn_t *c, gh_db_t **out)
+{
+    assert(c && PQtransactionStatus(c->conn) == PQTRANS_INTRANS);
+    gh_pgs_db_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        return GH_ENOMEM;
+    d->base.ops = &gh_postgres_ops;
+    d->c = c;
+    d->depth = 1; /* the owner's transaction: begins are savepoints, nothing reconnects */
+    *out = &d->base;
+    return GH_OK;
+}
+
+void gh_pgs_db_return(gh_db_t *db)
+{
+    free(pgs(db)); /* not its connection: the owner's */
+}
+
 static void db_free(gh_pgs_db_t *d)
 {
     gh_pg_disconnect(d->c);
