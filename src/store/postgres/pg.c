@@ -379,9 +379,8 @@ gh_err_t gh_pg_acquire(gh_pg_pool_t *pool, gh_pg_conn_t **out)
     if (rc) {
         pthread_mutex_lock(&pool->lock);
         pool->busy[slot] = false;
-        pool->retry_ms = pool->retry_ms == 0 ? RECONNECT_MIN_MS
-                         : pool->retry_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
-                                                                 : pool->retry_ms * 2;
+        int next = pool->retry_ms == 0 ? RECONNECT_MIN_MS : pool->retry_ms * 2;
+        pool->retry_ms = next > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : next;
         pool->retry_at_ms = mono_ms() + pool->retry_ms;
         bool logged = pool->down_logged;
         pool->down_logged = true;

@@ -101,9 +101,8 @@ static bool ready(gh_pgs_db_t *d)
         return false;
     char err[512];
     if (connect_db(d, err, sizeof(err))) {
-        d->retry_ms = d->retry_ms == 0                    ? GH_PGS_RECONNECT_MIN_MS
-                      : d->retry_ms * 2 > GH_PGS_RECONNECT_MAX_MS ? GH_PGS_RECONNECT_MAX_MS
-                                                           : d->retry_ms * 2;
+        int next = d->retry_ms == 0 ? GH_PGS_RECONNECT_MIN_MS : d->retry_ms * 2;
+        d->retry_ms = next > GH_PGS_RECONNECT_MAX_MS ? GH_PGS_RECONNECT_MAX_MS : next;
         d->retry_at_ms = mono_ms() + d->retry_ms;
         if (!atomic_exchange(&down_logged, true))
             gh_log_warn("store: %s; retrying (statements answer \"unavailable\" meanwhile)",
