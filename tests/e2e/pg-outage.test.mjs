@@ -2,8 +2,8 @@
 // admission on, model requests flowing through the official SDK; PostgreSQL is stopped and
 // started again on the same data and port, and Gatehouse is never restarted.
 //
-// While it is down: the console and the Organization API answer 503 api_error "the database is
-// unavailable, try again shortly"; a sign-in mail request answers the same 503 (the outbox is a
+// While it is down: the console and the Organization API answer 503 api_error "The database is
+// unavailable, try again shortly."; a sign-in mail request answers the same 503 (the outbox is a
 // table: nothing is promised that cannot be kept); every model request still answers 200
 // (admission decides from memory, usage goes to the journal); the usage backlog in /metrics
 // grows; the console's /healthz answers 200 "degraded", the model API's 503 "degraded" (a load
@@ -195,7 +195,7 @@ test('[store] statement_timeout_ms: a write stuck behind a lock answers 503, the
   pg ??= await startPostgres();
   if (!pg.running) await pg.restart(); // the test before failed during its outage
   const storeUrl = pg.createDatabase('stmt_timeout');
-  const server = await startServer({ storeUrl, config: { store: { busy_timeout_ms: 60000, statement_timeout_ms: 1000 } } });
+  const server = await startServer({ storeUrl, config: { store: { busy_timeout_ms: 60000, statement_timeout_ms: 2000 } } });
   let holder;
   try {
     const admin = new Client(server.consoleUrl);
@@ -211,7 +211,7 @@ test('[store] statement_timeout_ms: a write stuck behind a lock answers 503, the
     const waited = Date.now() - started;
     assert.equal(stuck.status, 503, JSON.stringify(stuck.body));
     assert.deepEqual(stuck.body.error, { type: 'api_error', message: DOWN_MESSAGE });
-    assert.ok(waited < 20000, `the write waited ${waited} ms: the statement timeout (1 s) did not end it`);
+    assert.ok(waited < 20000, `the write waited ${waited} ms: the statement timeout (2 s) did not end it`);
     console.log(`# a write behind the held lock answered 503 after ${waited} ms`);
 
     holder.child.stdin.end('COMMIT;\n');
