@@ -78,9 +78,8 @@ static const char help_text[] =
     "                         see gatehouse.ini.example for every option)\n"
     "  --data-dir DIR         Where the database and the mail outbox live (default: var)\n"
     "  --store URL            The store: sqlite:PATH (default: sqlite:DATA_DIR/gatehouse.db)\n"
-    "                         or postgresql://USER@HOST:PORT/DATABASE (the other\n"
-    "                         commands refuse it until its port is complete, naming\n"
-    "                         what is missing); wins over [store] url\n"
+    "                         or postgresql://USER@HOST:PORT/DATABASE; every command\n"
+    "                         runs on either store; wins over [store] url\n"
     "  --listen ADDR:PORT     Console and Organization API address (serve; default\n"
     "                         127.0.0.1:8080; port 0 picks a free port)\n"
     "  --api-listen ADDR:PORT Model API address (serve; default 127.0.0.1:8081)\n"
@@ -191,8 +190,8 @@ static int load_config(const cli_t *cli, gh_config_t *cfg)
 
 /* Where the store is, for gh_store_open: the SQLite file, or the PostgreSQL URL. The
  * password of the latter, when [store] password_env names a variable, reaches libpq as
- * PGPASSWORD: never in the URL, never logged. gh_store_open refuses a backend whose port is
- * not complete yet, naming the first operation it lacks. */
+ * PGPASSWORD: never in the URL, never logged. (gh_store_open would refuse a backend missing
+ * an operation, naming it; both backends are complete.) */
 static const char *store_location(const gh_config_t *cfg)
 {
     if (!cfg->store_postgres)
@@ -324,6 +323,7 @@ static int cmd_serve(const cli_t *cli)
         gh_billing_provider_new(&cfg, &pay, err, sizeof(err)))
         goto out;
     gh_store_set_busy_timeout(store, cfg.db_busy_timeout_ms);
+    gh_store_set_statement_timeout(store, cfg.db_statement_timeout_ms);
     app.store = store;
     app.mailer = mailer;
     app.pay = pay;
@@ -540,6 +540,12 @@ static void print_copied(void *ctx, const char *table, int64_t rows)
     printf("copied %-28s %lld row%s\n", table, (long long)rows, rows == 1 ? "" : "s");
 }
 
+/* The ledger check of `gatehouse ledger check`, run by store copy on the copy before COMMIT. */
+static gh_err_t copy_ledger_check(void *ctx, gh_db_t *db, int *problems)
+{
+    return gh_billing_ledger_check_db(db, NULL, print_check, ctx, problems);
+}
+
 /* gatehouse store copy --from sqlite:PATH --to postgresql://...: moving an installation. The
  * password comes from [store] password_env or libpq's own sources, never from the URL. */
 static int cmd_store(int argc, char **argv)
@@ -587,7 +593,7 @@ static int cmd_store(int argc, char **argv)
     opt.password = cfg.store_password_env[0] ? getenv(cfg.store_password_env) : NULL;
     char where[300];
     gh_pg_describe(cli.to, where, sizeof(where));
-    gh_store_copy_report_t report = {print_copied, print_check, NULL};
+    gh_store_copy_report_t report = {print_copied, copy_ledger_check, NULL};
     gh_err_t rc = gh_store_copy(from, &opt, &report, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "gatehouse: store copy: %s\n", err);

@@ -318,6 +318,10 @@ void gh_api_metrics(gh_req_t *req)
                  "# TYPE gatehouse_usage_journals_damaged_total counter\n"
                  "gatehouse_usage_journals_damaged_total %llu\n"
                  "gatehouse_usage_journal_records_damaged_total %llu\n"
+                 "# HELP gatehouse_usage_rejected_total Events the database refused for their "
+                 "values, set aside in the usage journal's .rejected file.\n"
+                 "# TYPE gatehouse_usage_rejected_total counter\n"
+                 "gatehouse_usage_rejected_total %llu\n"
                  "# HELP gatehouse_usage_writer_queue_depth Events waiting for the writer.\n"
                  "# TYPE gatehouse_usage_writer_queue_depth gauge\n"
                  "gatehouse_usage_writer_queue_depth %llu\n"
@@ -332,6 +336,7 @@ void gh_api_metrics(gh_req_t *req)
                  (unsigned long long)u.commit_failures, (unsigned long long)u.refused_no_space,
                  (unsigned long long)u.refused_backlog, u.no_space ? 1 : 0,
                  (unsigned long long)u.journals_damaged, (unsigned long long)u.records_damaged,
+                 (unsigned long long)u.rejected,
                  (unsigned long long)u.queue_depth,
                  (unsigned long long)u.batches, (unsigned long long)u.last_batch_size);
     }

@@ -389,6 +389,12 @@ gh_err_t gh_billing_ledger_check(gh_app_t *app, const char *org_id, gh_billing_c
     gh_db_t *db = gh_store_db(app->store);
     if (!db)
         return GH_ESTORE;
+    return gh_billing_ledger_check_db(db, org_id, fn, ctx, problems);
+}
+
+gh_err_t gh_billing_ledger_check_db(gh_db_t *db, const char *org_id, gh_billing_check_fn fn,
+                                    void *ctx, int *problems)
+{
     check_t c = {fn, ctx, 0};
     /* Each check is one statement, so its figures are of one moment even while a server
      * writes (WAL readers see a snapshot), and it takes no write lock. */

@@ -49,4 +49,9 @@ typedef void (*gh_billing_check_fn)(void *ctx, const char *org_id, bool ok, cons
 gh_err_t gh_billing_ledger_check(gh_app_t *app, const char *org_id, gh_billing_check_fn fn,
                                  void *ctx, int *problems);
 
+/* The same check on the connection `db`, whatever transaction it is in: `gatehouse store
+ * copy` runs it on the copy before COMMIT. */
+gh_err_t gh_billing_ledger_check_db(gh_db_t *db, const char *org_id, gh_billing_check_fn fn,
+                                    void *ctx, int *problems);
+
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "lib/json_str.h"
 #include "lib/log.h"
 #include "store/store.h"
 
@@ -50,6 +51,7 @@ struct gh_usage {
     gh_store_t *store;
     gh_usage_hook_t hook; /* billing's part of each commit */
     char path[1024], old_path[1040];
+    char rejected_path[1040]; /* <journal>.rejected: events the database refuses (JSON lines) */
 
     /* The journal: a file mapped into memory, appended to with memcpy (no system call);
      * appends, wrap-around and rotation under `jlock`. */
@@ -303,16 +305,27 @@ static gh_err_t replay_flush(gh_db_t *db, const gh_usage_hook_t *hook, charges_t
     return rc ? rc : gh_store_rollups_add(db, rows, inserted);
 }
 
+static gh_err_t commit_sifting(gh_usage_t *u, gh_db_t *db, const queued_t *batch, size_t n,
+                               gh_usage_row_t *rows, size_t *done, size_t *rejected);
+
 /* Inserts every intact record of `path` not yet in the database (INSERT OR IGNORE: billing
  * and the rollups see only the rows actually inserted); raises *max_seq to the highest seq
  * seen. Records are in sequence order from the start of the file; after the newest ones the
  * file may still hold older records, all committed, that the journal wrapped over (it starts
  * again at the top whenever everything in it is committed): the first record whose seq does
  * not follow on ends the replay of that file, as does a zeroed, torn or foreign one (a bad
- * magic or CRC): nothing newer can follow it. */
-static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char *path,
-                            int64_t *max_seq, int *replayed, int *damaged)
+ * magic or CRC): nothing newer can follow it.
+ *
+ * The whole file is one transaction. With `sift`, after that failed because the database
+ * refuses some record's values, each batch is its own transaction instead, committed as the
+ * writer commits (commit_sifting): the refused records are set aside and the rest lands.
+ * Storing is idempotent, so a second pass over records already stored changes nothing.
+ * Records up to `settled` are skipped: the writer settles events in sequence order, so every
+ * one up to the highest stored or set aside is one or the other. */
+static gh_err_t replay_file(gh_usage_t *u, gh_db_t *db, const char *path, bool sift,
+                            int64_t settled, int64_t *max_seq, int *replayed, int *damaged)
 {
+    const gh_usage_hook_t *hook = &u->hook;
     charges_t charges = {.n = 0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -322,11 +335,15 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
     record_t *held = malloc(sizeof(record_t) * BATCH_MAX);
     gh_usage_row_t *rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);
     bool *stored = malloc(sizeof(bool) * BATCH_MAX);
-    gh_err_t rc = held && rows && stored ? gh_store_begin(db) : GH_ENOMEM;
+    queued_t *queued = sift ? malloc(sizeof(queued_t) * BATCH_MAX) : NULL;
+    gh_err_t rc = held && rows && stored && (queued || !sift) ? GH_OK : GH_ENOMEM;
+    if (!rc && !sift)
+        rc = gh_store_begin(db);
     if (rc) {
         free(held);
         free(rows);
         free(stored);
+        free(queued);
         close(fd);
         return rc;
     }
@@ -334,17 +351,18 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
     int64_t last_seq = 0;
     record_t r;
     ssize_t n;
-    while ((n = read(fd, &r, sizeof(r))) == (ssize_t)sizeof(r)) {
-        if (r.magic == 0 && r.size == 0)
-            break; /* the unwritten rest of the file */
-        if (r.magic == RECORD_MAGIC_V1 || r.magic == RECORD_MAGIC_V2) {
+    for (;;) {
+        bool more = (n = read(fd, &r, sizeof(r))) == (ssize_t)sizeof(r);
+        if (more && r.magic == 0 && r.size == 0)
+            more = false; /* the unwritten rest of the file */
+        if (more && (r.magic == RECORD_MAGIC_V1 || r.magic == RECORD_MAGIC_V2)) {
             gh_log_warn("usage: %s was written by an older version; its events after seq %lld "
                         "cannot be read (stop the server cleanly before upgrading)",
                         path, (long long)*max_seq);
-            break;
+            more = false;
         }
-        if (r.magic != RECORD_MAGIC || r.size != sizeof(r) ||
-            r.crc != (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev))) {
+        if (more && (r.magic != RECORD_MAGIC || r.size != sizeof(r) ||
+                     r.crc != (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev)))) {
             /* Records have a fixed size and place, so the ones after it are still found. */
             gh_log_warn("usage: %s has a damaged record after seq %lld; it is skipped and the "
                         "intact records after it are replayed",
@@ -352,30 +370,49 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
             (*damaged)++;
             continue;
         }
-        if (r.seq <= last_seq)
-            break; /* older records the journal wrapped over: all committed */
-        last_seq = r.seq;
-        r.ev.request_id[sizeof(r.ev.request_id) - 1] = '\0'; /* never trust the file */
-        r.ev.requested_model[sizeof(r.ev.requested_model) - 1] = '\0';
-        r.ev.deployment[sizeof(r.ev.deployment) - 1] = '\0';
-        held[nheld++] = r;
-        if (nheld == BATCH_MAX) {
-            if ((rc = replay_flush(db, hook, &charges, held, nheld, rows, stored)))
-                break;
-            nheld = 0;
+        if (more && r.seq <= last_seq)
+            more = false; /* older records the journal wrapped over: all committed */
+        if (more && r.seq <= settled) {
+            last_seq = r.seq; /* committed or set aside already */
+            if (r.seq > *max_seq)
+                *max_seq = r.seq;
+            continue;
         }
-        if (r.seq > *max_seq)
-            *max_seq = r.seq;
-        (*replayed)++;
+        if (more) {
+            last_seq = r.seq;
+            r.ev.request_id[sizeof(r.ev.request_id) - 1] = '\0'; /* never trust the file */
+            r.ev.requested_model[sizeof(r.ev.requested_model) - 1] = '\0';
+            r.ev.deployment[sizeof(r.ev.deployment) - 1] = '\0';
+            held[nheld++] = r;
+            if (r.seq > *max_seq)
+                *max_seq = r.seq;
+            (*replayed)++;
+        }
+        if (nheld == BATCH_MAX || (!more && nheld > 0)) {
+            if (sift) {
+                for (size_t i = 0; i < nheld; i++)
+                    queued[i] = (queued_t){.seq = held[i].seq, .ev = held[i].ev};
+                size_t done = 0, rejected = 0;
+                rc = commit_sifting(u, db, queued, nheld, rows, &done, &rejected);
+            } else {
+                rc = replay_flush(db, hook, &charges, held, nheld, rows, stored);
+            }
+            nheld = 0;
+            if (rc)
+                break;
+        }
+        if (!more)
+            break;
     }
     close(fd);
-    if (!rc && nheld)
-        rc = replay_flush(db, hook, &charges, held, nheld, rows, stored);
-    if (!rc)
-        rc = charges_flush(hook, db, &charges);
     free(held);
     free(rows);
     free(stored);
+    free(queued);
+    if (sift)
+        return rc;
+    if (!rc)
+        rc = charges_flush(hook, db, &charges);
     if (rc) {
         gh_store_rollback(db);
         return rc;
@@ -386,12 +423,55 @@ static gh_err_t replay_file(gh_db_t *db, const gh_usage_hook_t *hook, const char
     return rc;
 }
 
+/* The highest journal sequence in the quarantine file (0 when there is none): the events set
+ * aside are settled, like the committed ones, and are not tried again at a start. */
+static int64_t max_rejected_seq(const gh_usage_t *u)
+{
+    FILE *f = fopen(u->rejected_path, "re");
+    if (!f)
+        return 0;
+    int64_t max = 0;
+    char line[8192];
+    static const char key[] = "{\"journal_seq\":";
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, key, sizeof(key) - 1))
+            continue;
+        long long v = strtoll(line + sizeof(key) - 1, NULL, 10);
+        if (v > max)
+            max = v;
+    }
+    fclose(f);
+    return max;
+}
+
+/* Replays one journal file (replay_file); when the database refuses some record's values,
+ * replays it again batch by batch, setting the refused records aside, rather than refusing
+ * the whole file for ever. */
+static gh_err_t replay_one(gh_usage_t *u, gh_db_t *db, const char *path, int64_t settled,
+                           int64_t *max_seq, int *replayed, int *damaged)
+{
+    int64_t max_before = *max_seq;
+    gh_err_t rc = replay_file(u, db, path, false, settled, max_seq, replayed, damaged);
+    if (rc && gh_store_failed_on_data(db)) {
+        gh_log_warn("usage: the database refuses a record of %s for its values; replaying it "
+                    "batch by batch so that only the refused records are set aside",
+                    path);
+        *max_seq = max_before;
+        *replayed = *damaged = 0;
+        rc = replay_file(u, db, path, true, settled, max_seq, replayed, damaged);
+    }
+    return rc;
+}
+
 /* Commits `n` queued events in one transaction, with billing's charges and the rollups for
- * them, and records the keys' last use. `rows` has room for `n`. */
+ * them, and records the keys' last use. `rows` has room for `n`. On a failure `*on_data` says
+ * whether the database refused the values (gh_store_failed_on_data): the same batch would
+ * fail again however often it is tried. */
 static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, const queued_t *batch,
-                             size_t n, gh_usage_row_t *rows)
+                             size_t n, gh_usage_row_t *rows, bool *on_data)
 {
     charges_t charges = {.n = 0};
+    *on_data = false;
     gh_err_t rc = gh_store_begin(db);
     if (rc)
         return rc;
@@ -421,12 +501,106 @@ static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, const que
             rc = gh_store_key_touch(db, batch[i].ev.key_id, batch[i].ev.created_at_ms / 1000);
     }
     if (rc) {
+        *on_data = gh_store_failed_on_data(db);
         gh_store_rollback(db);
         return rc;
     }
     rc = gh_store_commit(db);
+    if (rc)
+        *on_data = gh_store_failed_on_data(db); /* a deferred check fails at COMMIT */
     if (!rc && charges.any && hook->committed)
         hook->committed(hook->ctx);
+    return rc;
+}
+
+/* Sets aside an event the database refuses for its values: one JSON line in
+ * <journal>.rejected (data_dir, mode 0600, synced), with every field, for a person to look at
+ * and, once the cause is fixed, to enter again; and an error in the log. When the file
+ * cannot be written, the line goes to the log instead, so the event is never lost. */
+static void quarantine(gh_usage_t *u, const queued_t *q, gh_err_t why)
+{
+    const gh_usage_event_t *e = &q->ev;
+    char rid[200], org[200], ws[200], key[200], model[800], requested[800], dep[800], route[160];
+    gh_json_escape(rid, sizeof(rid), e->request_id);
+    gh_json_escape(org, sizeof(org), e->org_id);
+    gh_json_escape(ws, sizeof(ws), e->workspace_id);
+    gh_json_escape(key, sizeof(key), e->key_id);
+    gh_json_escape(model, sizeof(model), e->model);
+    gh_json_escape(requested, sizeof(requested), e->requested_model);
+    gh_json_escape(dep, sizeof(dep), e->deployment);
+    gh_json_escape(route, sizeof(route), e->route);
+    char line[6144];
+    int len = snprintf(
+        line, sizeof(line),
+        "{\"journal_seq\":%lld,\"request_id\":\"%s\",\"created_at_ms\":%lld,\"org_id\":\"%s\","
+        "\"workspace_id\":\"%s\",\"key_id\":\"%s\",\"model\":\"%s\",\"requested_model\":\"%s\","
+        "\"deployment\":\"%s\",\"route\":\"%s\",\"input_tokens\":%lld,\"output_tokens\":%lld,"
+        "\"cache_creation_tokens\":%lld,\"cache_read_tokens\":%lld,\"cost_nusd\":%lld,"
+        "\"input_cost_nusd\":%lld,\"output_cost_nusd\":%lld,\"cache_creation_cost_nusd\":%lld,"
+        "\"cache_read_cost_nusd\":%lld,\"status\":%d,\"stream\":%s,\"client_disconnected\":%s,"
+        "\"latency_us\":%lld,\"upstream_us\":%lld,\"error\":\"%s\"}\n",
+        (long long)q->seq, rid, (long long)e->created_at_ms, org, ws, key, model, requested, dep,
+        route, (long long)e->input_tokens, (long long)e->output_tokens,
+        (long long)e->cache_creation_tokens, (long long)e->cache_read_tokens,
+        (long long)e->cost_nusd, (long long)e->input_cost_nusd, (long long)e->output_cost_nusd,
+        (long long)e->cache_creation_cost_nusd, (long long)e->cache_read_cost_nusd, e->status,
+        e->stream ? "true" : "false", e->client_disconnected ? "true" : "false",
+        (long long)e->latency_us, (long long)e->upstream_us, gh_err_name(why));
+    assert(len > 0 && (size_t)len < sizeof(line));
+    bool kept = false;
+    int fd = open(u->rejected_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        kept = write(fd, line, (size_t)len) == (ssize_t)len && fsync(fd) == 0;
+        close(fd);
+    }
+    if (kept)
+        gh_log_error("usage: the database refuses event %lld (request %s, organization %s) for "
+                     "its values (%s); the other events are committed, this one is set aside "
+                     "in %s",
+                     (long long)q->seq, e->request_id, e->org_id, gh_err_name(why),
+                     u->rejected_path);
+    else
+        gh_log_error("usage: the database refuses event %lld for its values (%s) and %s cannot "
+                     "be written (%s); the event is: %.*s",
+                     (long long)q->seq, gh_err_name(why), u->rejected_path, strerror(errno),
+                     len - 1, line);
+    pthread_mutex_lock(&u->qlock);
+    u->stats.rejected++;
+    pthread_mutex_unlock(&u->qlock);
+}
+
+/* Commits `n` events as commit_batch does. When the database refuses the batch for the
+ * values of some event (a permanent error: a constraint or check violation, a value out of
+ * range), it commits the batch in halves, down to single events, so every other event lands,
+ * and sets each refused event aside (quarantine). A transient failure (the database
+ * unreachable, locked, timed out) is returned as it is, for the caller to retry. `*done`
+ * receives how many events from the start of the batch are settled, committed or set aside
+ * (all `n` on GH_OK; after a failure they need not be tried again), `*rejected` (added to)
+ * how many of them were set aside. */
+static gh_err_t commit_sifting(gh_usage_t *u, gh_db_t *db, const queued_t *batch, size_t n,
+                               gh_usage_row_t *rows, size_t *done, size_t *rejected)
+{
+    bool on_data = false;
+    *done = 0;
+    gh_err_t rc = commit_batch(db, &u->hook, batch, n, rows, &on_data);
+    if (!rc) {
+        *done = n;
+        return GH_OK;
+    }
+    if (!on_data)
+        return rc;
+    if (n == 1) {
+        quarantine(u, &batch[0], rc);
+        ++*rejected;
+        *done = 1;
+        return GH_OK;
+    }
+    size_t half = n / 2, second = 0;
+    rc = commit_sifting(u, db, batch, half, rows, done, rejected);
+    if (rc)
+        return rc;
+    rc = commit_sifting(u, db, batch + half, n - half, rows, &second, rejected);
+    *done += second;
     return rc;
 }
 
@@ -479,10 +653,12 @@ static gh_err_t replay_and_open(gh_usage_t *u, gh_db_t *db, char *err, size_t er
     int replayed_old = 0, replayed = 0, damaged_old = 0, damaged = 0;
     gh_err_t rc = db != NULL ? gh_store_usage_max_seq(db, &committed) : GH_ESTORE;
     max_seq = committed;
+    int64_t rejected = max_rejected_seq(u);
+    int64_t settled = committed > rejected ? committed : rejected;
     if (rc == GH_OK)
-        rc = replay_file(db, &u->hook, u->old_path, &max_seq, &replayed_old, &damaged_old);
+        rc = replay_one(u, db, u->old_path, settled, &max_seq, &replayed_old, &damaged_old);
     if (rc == GH_OK)
-        rc = replay_file(db, &u->hook, u->path, &max_seq, &replayed, &damaged);
+        rc = replay_one(u, db, u->path, settled, &max_seq, &replayed, &damaged);
     if (rc != GH_OK) {
         snprintf(err, err_size, "cannot replay the usage journal %.400s (%s)", u->path,
                  gh_err_name(rc));
@@ -608,9 +784,21 @@ static void *writer_main(void *arg)
             batch[i] = u->queue[(u->head + i) % QUEUE_CAP];
         pthread_mutex_unlock(&u->qlock);
 
-        gh_err_t rc = commit_batch(db, &u->hook, batch, n, rows);
+        size_t done = 0, rejected = 0;
+        gh_err_t rc = commit_sifting(u, db, batch, n, rows, &done, &rejected);
 
         pthread_mutex_lock(&u->qlock);
+        /* What is settled leaves the queue, even when the rest failed: an event set aside is
+         * never set aside twice. */
+        assert(done <= n && rejected <= done);
+        if (done > 0) {
+            u->head = (u->head + done) % QUEUE_CAP;
+            u->count -= done;
+            u->committed_seq = batch[done - 1].seq;
+            u->stats.committed += done - rejected;
+            if (u->count == 0)
+                pthread_cond_broadcast(&u->idle);
+        }
         if (rc) {
             /* Never dropped: the events stay queued (and journaled), and the same batch is
              * tried again after a pause that doubles up to RETRY_MAX_MS. A database locked
@@ -634,18 +822,12 @@ static void *writer_main(void *arg)
             continue;
         }
         if (u->failing)
-            gh_log_info("usage: the writer commits again (%zu events behind)", u->count - n);
+            gh_log_info("usage: the writer commits again (%zu events behind)", u->count);
         u->failing = false;
         retry_ms = RETRY_MIN_MS;
-        u->head = (u->head + n) % QUEUE_CAP;
-        u->count -= n;
-        u->committed_seq = batch[n - 1].seq;
-        u->stats.committed += n;
         u->stats.batches++;
         u->stats.last_batch_size = n;
         int64_t committed = u->committed_seq;
-        if (u->count == 0)
-            pthread_cond_broadcast(&u->idle);
         pthread_mutex_unlock(&u->qlock);
         trim_journal(u, committed);
         prune_rollups(db, &next_prune_s);
@@ -672,6 +854,7 @@ gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_
     u->fd = -1;
     snprintf(u->path, sizeof(u->path), "%s", journal_path);
     snprintf(u->old_path, sizeof(u->old_path), "%s.1", journal_path);
+    snprintf(u->rejected_path, sizeof(u->rejected_path), "%s.rejected", journal_path);
     pthread_mutex_init(&u->jlock, NULL);
     pthread_mutex_init(&u->qlock, NULL);
     pthread_cond_init(&u->wake, NULL);

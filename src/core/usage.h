@@ -69,6 +69,7 @@ typedef struct gh_usage_stats {
     uint64_t refused_backlog;   /* reservations refused: the writer's queue is full */
     uint64_t journals_damaged;  /* journal files with damaged records, kept aside */
     uint64_t records_damaged;
+    uint64_t rejected;          /* events the database refused for their values, set aside */
     bool writer_failing;        /* the last commit failed; retrying */
     bool no_space;              /* the journal cannot get disk space */
     bool replay_pending;        /* the start's replay failed; the writer retries it */

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "lib/embed.h"
-#include "lib/money.h"
+#include "store/postgres/pg_int.h"
 #include "store/postgres/pg_migrate.h"
 
 #define NAME_MAX_LEN 64
@@ -523,168 +523,24 @@ static gh_err_t advance_sequences(copy_t *cp)
     return GH_OK;
 }
 
-/* ---- the ledger check, on the target ----
- *
- * The same figures and comparisons as `gatehouse ledger check` (core/billing_ledger.c over
- * the store's ledger_sums and invoice_years), computed here in SQL on the copy's transaction,
- * because this command needs no store backend: it runs before the PostgreSQL backend is
- * complete, and it must see the rows before COMMIT. */
-#define SUMS_SQL                                                                               \
-    "WITH start AS (SELECT coalesce((SELECT value FROM billing_meta "                          \
-    "                 WHERE name = 'usage_seq_start'), 0) AS seq), "                           \
-    "ent AS (SELECT org_id, sum(amount_nusd) AS total, "                                       \
-    "  sum(CASE WHEN lot_id IS NULL THEN amount_nusd ELSE 0 END) AS unalloc, "                 \
-    "  sum(CASE WHEN kind = 'usage' THEN amount_nusd ELSE 0 END) AS usage "                    \
-    "  FROM ledger_entries GROUP BY org_id), "                                                 \
-    "lots AS (SELECT org_id, sum(remaining_nusd) AS remaining FROM credit_lots "               \
-    "  GROUP BY org_id), "                                                                     \
-    "cost AS (SELECT org_id, sum(cost_nusd) AS cost FROM usage_events "                        \
-    "  WHERE journal_seq > (SELECT seq FROM start) GROUP BY org_id), "                         \
-    "lot_ent AS (SELECT lot_id, sum(amount_nusd) AS total, "                                   \
-    "  count(*) FILTER (WHERE kind IN ('purchase', 'grant')) AS opened, "                      \
-    "  coalesce(sum(amount_nusd) FILTER (WHERE kind IN ('purchase', 'grant')), 0) AS opening " \
-    "  FROM ledger_entries WHERE lot_id IS NOT NULL GROUP BY lot_id), "                        \
-    "bad_lots AS (SELECT l.org_id, count(*) AS n FROM credit_lots l "                          \
-    "  LEFT JOIN lot_ent e ON e.lot_id = l.id "                                                \
-    "  WHERE coalesce(e.total, 0) <> l.remaining_nusd OR coalesce(e.opened, 0) <> 1 "          \
-    "     OR e.opening <> l.amount_nusd GROUP BY l.org_id), "                                  \
-    "p_lot AS (SELECT source_ref AS pid, count(*) AS n, sum(amount_nusd) AS amt "              \
-    "  FROM credit_lots WHERE source = 'purchase' GROUP BY source_ref), "                      \
-    "p_ent AS (SELECT reference AS pid, count(*) AS n, sum(amount_nusd) AS amt "               \
-    "  FROM ledger_entries WHERE kind = 'purchase' GROUP BY reference), "                      \
-    "p_inv AS (SELECT purchase_id AS pid, count(*) AS n, sum(subtotal_nusd) AS amt "           \
-    "  FROM invoices GROUP BY purchase_id), "                                                  \
-    "bad_p AS (SELECT p.org_id, count(*) AS n FROM purchases p "                               \
-    "  LEFT JOIN p_lot ON p_lot.pid = p.id LEFT JOIN p_ent ON p_ent.pid = p.id "               \
-    "  LEFT JOIN p_inv ON p_inv.pid = p.id "                                                   \
-    "  WHERE CASE WHEN p.status = 'succeeded' THEN NOT ("                                      \
-    "     coalesce(p_lot.n, 0) = 1 AND p_lot.amt = p.amount_nusd AND "                         \
-    "     coalesce(p_ent.n, 0) = 1 AND p_ent.amt = p.amount_nusd AND "                         \
-    "     coalesce(p_inv.n, 0) = 1 AND p_inv.amt = p.amount_nusd) "                            \
-    "  ELSE coalesce(p_lot.n, 0) + coalesce(p_ent.n, 0) + coalesce(p_inv.n, 0) > 0 END "       \
-    "  GROUP BY p.org_id), "                                                                   \
-    "orgs AS (SELECT org_id FROM billing_accounts UNION SELECT org_id FROM ent "               \
-    "  UNION SELECT org_id FROM lots UNION SELECT org_id FROM cost WHERE cost <> 0 "           \
-    "  UNION SELECT org_id FROM bad_p) "                                                       \
-    "SELECT o.org_id, coalesce(ent.total, 0)::bigint, coalesce(b.balance_nusd, 0), "           \
-    "  coalesce(lots.remaining, 0)::bigint, coalesce(ent.unalloc, 0)::bigint, "                \
-    "  coalesce(ent.usage, 0)::bigint, coalesce(cost.cost, 0)::bigint, "                       \
-    "  coalesce(bad_lots.n, 0), coalesce(bad_p.n, 0) "                                         \
-    "FROM orgs o LEFT JOIN ent ON ent.org_id = o.org_id "                                      \
-    "LEFT JOIN billing_accounts b ON b.org_id = o.org_id "                                     \
-    "LEFT JOIN lots ON lots.org_id = o.org_id LEFT JOIN cost ON cost.org_id = o.org_id "       \
-    "LEFT JOIN bad_lots ON bad_lots.org_id = o.org_id "                                        \
-    "LEFT JOIN bad_p ON bad_p.org_id = o.org_id ORDER BY o.org_id"
+/* ---- the ledger check, on the target ---- */
 
-#define YEARS_SQL                                                                              \
-    "WITH y AS (SELECT year FROM invoice_counters UNION SELECT year FROM invoices) "           \
-    "SELECT y.year, (SELECT count(*) FROM invoices i WHERE i.year = y.year), "                 \
-    "(SELECT coalesce(min(seq), 0) FROM invoices i WHERE i.year = y.year), "                   \
-    "(SELECT coalesce(max(seq), 0) FROM invoices i WHERE i.year = y.year), "                   \
-    "coalesce((SELECT last_seq FROM invoice_counters c WHERE c.year = y.year), 0) "            \
-    "FROM y ORDER BY y.year"
-
-/* "$12.50", as `gatehouse ledger check` prints amounts. */
-static const char *usd(int64_t nusd, char buf[GH_MONEY_TEXT_MAX + 1])
-{
-    char text[GH_MONEY_TEXT_MAX];
-    gh_money_format_usd(nusd, text);
-    snprintf(buf, GH_MONEY_TEXT_MAX + 1, "$%s", text);
-    return buf;
-}
-
-static int64_t col_i64(const PGresult *res, int r, int c)
-{
-    return strtoll(PQgetvalue(res, r, c), NULL, 10);
-}
-
-static void add_problem(char *line, size_t size, size_t *n, const char *text)
-{
-    if (*n < size)
-        *n += (size_t)snprintf(line + *n, size - *n, "%s%s", *n ? "; " : "", text);
-}
-
+/* The caller's ledger check (`gatehouse ledger check`'s), run on the copy before COMMIT
+ * through the PostgreSQL backend's store operations on this connection. */
 static gh_err_t ledger_check(copy_t *cp, const gh_store_copy_report_t *report, int *problems)
 {
-    PGresult *res;
-    if (gh_pg_query(cp->pg, SUMS_SQL, 0, NULL, &res))
-        return pg_fail(cp, "the ledger check");
-    for (int r = 0, nrows = PQntuples(res); r < nrows; r++) {
-        int64_t entries = col_i64(res, r, 1), cached = col_i64(res, r, 2),
-                lots = col_i64(res, r, 3), unalloc = col_i64(res, r, 4),
-                usage = col_i64(res, r, 5), cost = col_i64(res, r, 6),
-                bad_lots = col_i64(res, r, 7), bad_p = col_i64(res, r, 8);
-        char line[640] = "", text[300], a[GH_MONEY_TEXT_MAX + 1], b[GH_MONEY_TEXT_MAX + 1],
-             d[GH_MONEY_TEXT_MAX + 1];
-        size_t n = 0;
-        if (entries != cached) {
-            snprintf(text, sizeof(text), "the cached balance %s differs from the entries' sum %s",
-                     usd(cached, a), usd(entries, b));
-            add_problem(line, sizeof(line), &n, text);
-        }
-        if (entries != lots + unalloc) {
-            snprintf(text, sizeof(text),
-                     "the entries' sum %s is not the lots' remaining %s plus unsettled usage %s",
-                     usd(entries, a), usd(lots, b),
-                     usd(unalloc, d));
-            add_problem(line, sizeof(line), &n, text);
-        }
-        if (unalloc > 0) {
-            snprintf(text, sizeof(text), "entries with no lot add up to %s, more than zero",
-                     usd(unalloc, a));
-            add_problem(line, sizeof(line), &n, text);
-        }
-        if (-usage != cost) {
-            snprintf(text, sizeof(text), "usage entries take %s but the usage events cost %s",
-                     usd(-usage, a), usd(cost, b));
-            add_problem(line, sizeof(line), &n, text);
-        }
-        if (bad_lots) {
-            snprintf(text, sizeof(text), "%lld lots do not match their entries",
-                     (long long)bad_lots);
-            add_problem(line, sizeof(line), &n, text);
-        }
-        if (bad_p) {
-            snprintf(text, sizeof(text),
-                     "%lld purchases do not match their lot, entry and invoice", (long long)bad_p);
-            add_problem(line, sizeof(line), &n, text);
-        }
-        bool ok = n == 0;
-        if (ok)
-            snprintf(line, sizeof(line), "balance %s (lots %s, unsettled usage %s)",
-                     usd(entries, a), usd(lots, b),
-                     usd(unalloc, d));
-        else
-            (*problems)++;
-        if (report && report->check)
-            report->check(report->ctx, PQgetvalue(res, r, 0), ok, line);
+    gh_db_t *db;
+    gh_err_t rc = gh_pgs_db_borrow(cp->pg, &db);
+    if (rc) {
+        snprintf(cp->err, cp->err_size, "out of memory");
+        return rc;
     }
-    PQclear(res);
-
-    if (gh_pg_query(cp->pg, YEARS_SQL, 0, NULL, &res))
-        return pg_fail(cp, "the invoice numbering check");
-    for (int r = 0, nrows = PQntuples(res); r < nrows; r++) {
-        int year = (int)col_i64(res, r, 0);
-        int64_t count = col_i64(res, r, 1), min_seq = col_i64(res, r, 2),
-                max_seq = col_i64(res, r, 3), counter = col_i64(res, r, 4);
-        bool ok = count == max_seq && max_seq == counter && (count == 0 || min_seq == 1);
-        char line[200];
-        if (ok)
-            snprintf(line, sizeof(line), "%d: %lld invoices numbered 1 to %lld without gaps",
-                     year, (long long)count, (long long)max_seq);
-        else {
-            snprintf(line, sizeof(line),
-                     "%d: %lld invoices numbered %lld to %lld, counter at %lld: the numbering "
-                     "has gaps",
-                     year, (long long)count, (long long)min_seq, (long long)max_seq,
-                     (long long)counter);
-            (*problems)++;
-        }
-        if (report && report->check)
-            report->check(report->ctx, "invoices", ok, line);
-    }
-    PQclear(res);
-    return GH_OK;
+    rc = report->ledger_check(report->ctx, db, problems);
+    gh_pgs_db_return(db);
+    if (rc)
+        snprintf(cp->err, cp->err_size, "the ledger check on the copy failed (%s): %s",
+                 gh_err_str(rc), cp->pg->message[0] ? cp->pg->message : "no detail");
+    return rc;
 }
 
 /* ---- the whole copy ---- */
@@ -692,7 +548,7 @@ static gh_err_t ledger_check(copy_t *cp, const gh_store_copy_report_t *report, i
 gh_err_t gh_store_copy(const char *sqlite_path, const gh_pg_options_t *pg,
                        const gh_store_copy_report_t *report, char *err, size_t err_size)
 {
-    assert(sqlite_path && pg && err && err_size);
+    assert(sqlite_path && pg && err && err_size && report && report->ledger_check);
     copy_t *cp = calloc(1, sizeof(*cp));
     if (!cp) {
         snprintf(err, err_size, "out of memory");

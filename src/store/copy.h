@@ -20,7 +20,8 @@
  * what the migrations seed), and receives everything in ONE transaction, tables in foreign-key
  * order: either all of it is there or none. Identity sequences are moved past the copied
  * values; invoice_counters is copied as is, so numbering continues gap-free. Before COMMIT the
- * ledger check runs on the target, and a problem rolls the whole copy back. */
+ * ledger check runs on the target, through the PostgreSQL backend on the copy's own
+ * connection (gh_pgs_db_borrow), and a problem rolls the whole copy back. */
 #ifndef GH_STORE_COPY_H
 #define GH_STORE_COPY_H
 
@@ -30,12 +31,17 @@
 
 #include "lib/err.h"
 #include "store/postgres/pg.h"
+#include "store/store.h"
 
-/* Called once per table copied, with its row count, and once per line of the ledger check
- * (`what` is an organization id or "invoices"), in order. */
+/* `table` is called once per table copied, with its row count. `ledger_check` (required)
+ * runs the ledger check on the copy before COMMIT: `db` is the PostgreSQL backend's handle on
+ * the target inside the copy's transaction, so the check reads the target through the store
+ * interface (gh_store_ledger_sums, gh_store_invoice_years), the very statements `gatehouse
+ * ledger check` runs there; it returns the number of problems found in `*problems`. (The
+ * caller supplies it: what counts as a problem is billing's, a layer above the store.) */
 typedef struct gh_store_copy_report {
     void (*table)(void *ctx, const char *table, int64_t rows);
-    void (*check)(void *ctx, const char *what, bool ok, const char *detail);
+    gh_err_t (*ledger_check)(void *ctx, gh_db_t *db, int *problems);
     void *ctx;
 } gh_store_copy_report_t;
 
@@ -45,7 +51,7 @@ typedef struct gh_store_copy_report {
  * target. Otherwise nothing was written to the target beyond its migrations, and `err` says
  * why in words a person can act on: GH_EINVAL for an unreadable or outdated source or a
  * table without mapping, GH_ECONFLICT for a target that is not empty, GH_EBILLING for a
- * ledger check that found problems (reported through `report->check`), GH_EUNAVAIL or
+ * ledger check that found problems (`report->ledger_check` reported them), GH_EUNAVAIL or
  * GH_ESTORE for PostgreSQL failures. Never logs or prints the password. */
 gh_err_t gh_store_copy(const char *sqlite_path, const gh_pg_options_t *pg,
                        const gh_store_copy_report_t *report, char *err, size_t err_size);

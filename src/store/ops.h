@@ -18,6 +18,7 @@
 
 #define GH_STORE_OPS_STORE(X) \
     X(void, set_busy_timeout, (gh_store_t *store, int timeout_ms), (store, timeout_ms)) \
+    X(void, set_statement_timeout, (gh_store_t *store, int timeout_ms), (store, timeout_ms)) \
     X(void, close, (gh_store_t *store), (store)) \
     X(gh_db_t *, db, (gh_store_t *store), (store))
 
@@ -30,6 +31,7 @@
     X(gh_err_t, commit, (gh_db_t *db), (db)) \
     X(void, rollback, (gh_db_t *db), (db)) \
     X(bool, in_transaction, (const gh_db_t *db), (db)) \
+    X(bool, failed_on_data, (const gh_db_t *db), (db)) \
     X(gh_err_t, link_insert, \
       (gh_db_t *db, const char *token_hash, const char *email, const char *ip, int64_t now, \
        int64_t expires_at), \

@@ -58,6 +58,11 @@ void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms)
     store->ops->set_busy_timeout(store, timeout_ms);
 }
 
+void gh_store_set_statement_timeout(gh_store_t *store, int timeout_ms)
+{
+    store->ops->set_statement_timeout(store, timeout_ms);
+}
+
 void gh_store_close(gh_store_t *store)
 {
     if (store)

@@ -42,6 +42,12 @@ const char *gh_store_backend(const gh_store_t *store);
  * gh_store_db) and to the calling thread's own. */
 void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms);
 
+/* The longest a statement may run before the database cancels it (it then fails with
+ * GH_EUNAVAIL, and the console answers 503): PostgreSQL's statement_timeout, 30 s unless set.
+ * Applies as gh_store_set_busy_timeout does. SQLite has no such limit (its statements wait
+ * only for locks, which the busy timeout bounds): there it does nothing. */
+void gh_store_set_statement_timeout(gh_store_t *store, int timeout_ms);
+
 /* Closes every thread's connection. No thread may use the store afterwards. */
 void gh_store_close(gh_store_t *store);
 
@@ -67,6 +73,14 @@ void gh_store_rollback(gh_db_t *db);
 
 /* True while `db` is inside gh_store_begin (at any depth). */
 bool gh_store_in_transaction(const gh_db_t *db);
+
+/* Whether a statement run on `db` since the outermost gh_store_begin failed because of the
+ * values it was given: a constraint or check violation, or a value its column cannot hold
+ * (PostgreSQL's SQLSTATE classes 23 and 22; SQLite's CONSTRAINT, MISMATCH, TOOBIG and RANGE
+ * results). Running the same statements again can never succeed. False when every failure
+ * was the database's own (unreachable, locked, timed out, full), which may pass. Ask before
+ * gh_store_rollback; the next outermost gh_store_begin forgets it. */
+bool gh_store_failed_on_data(const gh_db_t *db);
 
 /* Sign-in links. */
 gh_err_t gh_store_link_insert(gh_db_t *db, const char *token_hash, const char *email,

@@ -7,6 +7,7 @@
 #include "pg_unit.h"
 
 #include <pthread.h>
+#include <time.h>
 
 #include "store/identity.h"
 #include "store/postgres/pg_int.h"
@@ -526,11 +527,23 @@ static void test_reconnects_after_restart(void **state)
     assert_true(gh_err_db_unavailable());
     assert_int_equal(gh_store_begin(db), GH_EUNAVAIL);
     assert_false(gh_store_in_transaction(db));
+    /* Down, the thread does not try to reconnect at every statement: after a failed attempt
+     * the next waits GH_PGS_RECONNECT_MIN_MS, doubling up to GH_PGS_RECONNECT_MAX_MS. */
+    assert_true(pgs(db)->retry_ms >= GH_PGS_RECONNECT_MIN_MS);
+    assert_true(pgs(db)->retry_ms <= GH_PGS_RECONNECT_MAX_MS);
     assert_int_equal(pg_unit_server_start(), 0);
-    /* Back: the same handle works again, its statements prepared anew. */
-    gh_err_clear_db_unavailable();
-    db = gh_store_db(s);
-    assert_int_equal(gh_store_account_get(db, "acct_1", &a), GH_OK);
+    /* Back: the same handle works again, its statements prepared anew, once its back-off
+     * has passed (a bounded poll: at most GH_PGS_RECONNECT_MAX_MS, 10 s allowed). */
+    gh_err_t rc = GH_EUNAVAIL;
+    for (int i = 0; i < 200 && rc == GH_EUNAVAIL; i++) {
+        gh_err_clear_db_unavailable();
+        db = gh_store_db(s);
+        rc = gh_store_account_get(db, "acct_1", &a);
+        if (rc == GH_EUNAVAIL)
+            nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
+    }
+    assert_int_equal(rc, GH_OK);
+    assert_int_equal(pgs(db)->retry_ms, 0);
     assert_false(gh_err_db_unavailable());
     assert_string_equal(a.email, "one@x.test");
     make_account(db, "acct_2", "two@x.test", 100);

@@ -11,6 +11,8 @@
 #include "store/postgres/pg.h"
 
 #define POOL_MAX 64
+#define RECONNECT_MIN_MS 200  /* after a failed connect, the pool waits this long... */
+#define RECONNECT_MAX_MS 2000 /* ...doubling up to this, before it tries again */
 
 struct gh_pg_pool {
     gh_pg_options_t opt; /* url and password point at the copies below */
@@ -21,7 +23,19 @@ struct gh_pg_pool {
     int size;
     bool busy[POOL_MAX];
     gh_pg_conn_t *slots[POOL_MAX]; /* NULL until first needed */
+    /* While PostgreSQL cannot be reached (under `lock`): no connect before retry_at_ms
+     * (monotonic), the pause doubling from RECONNECT_MIN_MS; the outage is logged once. */
+    int64_t retry_at_ms;
+    int retry_ms;
+    bool down_logged;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void gh_pg_options_defaults(gh_pg_options_t *opt)
 {
@@ -340,10 +354,16 @@ gh_err_t gh_pg_acquire(gh_pg_pool_t *pool, gh_pg_conn_t **out)
             return GH_EUNAVAIL;
         }
     }
+    gh_pg_conn_t *c = pool->slots[slot];
+    bool must_connect = !c || c->broken || PQstatus(c->conn) != CONNECTION_OK;
+    if (must_connect && pool->retry_ms > 0 && mono_ms() < pool->retry_at_ms) {
+        /* A connect failed a moment ago: answer at once rather than try again. */
+        pthread_mutex_unlock(&pool->lock);
+        return GH_EUNAVAIL;
+    }
     pool->busy[slot] = true;
     pthread_mutex_unlock(&pool->lock);
 
-    gh_pg_conn_t *c = pool->slots[slot];
     gh_err_t rc = GH_OK;
     char err[512];
     if (!c) {
@@ -353,18 +373,31 @@ gh_err_t gh_pg_acquire(gh_pg_pool_t *pool, gh_pg_conn_t **out)
             pool->slots[slot] = c;
             pthread_mutex_unlock(&pool->lock);
         }
-    } else if (c->broken || PQstatus(c->conn) != CONNECTION_OK) {
+    } else if (must_connect) {
         rc = open_conn(c, &pool->opt, err, sizeof(err));
-        if (!rc)
-            gh_log_info("store: reconnected to PostgreSQL");
     }
     if (rc) {
-        gh_log_warn("store: %s", err);
         pthread_mutex_lock(&pool->lock);
         pool->busy[slot] = false;
+        int next = pool->retry_ms == 0 ? RECONNECT_MIN_MS : pool->retry_ms * 2;
+        pool->retry_ms = next > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : next;
+        pool->retry_at_ms = mono_ms() + pool->retry_ms;
+        bool logged = pool->down_logged;
+        pool->down_logged = true;
         pthread_cond_signal(&pool->freed);
         pthread_mutex_unlock(&pool->lock);
+        if (!logged)
+            gh_log_warn("store: %s; retrying", err);
         return rc == GH_ENOMEM ? rc : GH_EUNAVAIL;
+    }
+    if (must_connect) {
+        pthread_mutex_lock(&pool->lock);
+        bool was_down = pool->down_logged;
+        pool->retry_ms = 0;
+        pool->down_logged = false;
+        pthread_mutex_unlock(&pool->lock);
+        if (was_down)
+            gh_log_info("store: reconnected to PostgreSQL");
     }
     *out = c;
     return GH_OK;

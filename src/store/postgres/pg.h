@@ -7,7 +7,8 @@
  * so no statement can hold a thread for ever.
  *
  * A connection that PostgreSQL dropped (a restart, a failover, a network cut) is noticed on
- * its next use and opened again: gh_pg_tx re-runs a transaction whose connection died before
+ * its next use and opened again; while that fails, the pool tries at most every 200 ms,
+ * backing off to 2 s, and answers GH_EUNAVAIL at once in between (logged once an outage): gh_pg_tx re-runs a transaction whose connection died before
  * COMMIT was sent, and re-runs a transaction that failed with a serialization failure
  * (40001) or a deadlock (40P01), with a short randomised backoff. Those errors never reach
  * the caller unless every attempt failed.

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "lib/embed.h"
 #include "lib/log.h"
@@ -36,6 +37,7 @@ typedef struct gh_pgs_store {
     gh_pg_options_t opt; /* url points at `url` */
     char *url;
     _Atomic int lock_timeout_ms; /* how long a writer waits for the write lock */
+    _Atomic int statement_timeout_ms; /* the longest a statement may run */
     pthread_key_t key;
     pthread_mutex_t lock; /* guards `all` */
     gh_pgs_db_t *all;
@@ -63,8 +65,9 @@ static gh_err_t connect_db(gh_pgs_db_t *d, char *err, size_t err_size)
     gh_err_t rc = gh_pg_connect(&d->store->opt, &c, err, err_size);
     if (rc)
         return rc;
-    char sql[64];
-    snprintf(sql, sizeof(sql), "SET lock_timeout = %d", d->store->lock_timeout_ms);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SET statement_timeout = %d; SET lock_timeout = %d",
+             d->store->statement_timeout_ms, d->store->lock_timeout_ms);
     if ((rc = gh_pg_exec(c, sql))) {
         snprintf(err, err_size, "cannot configure the PostgreSQL session: %s", c->message);
         gh_pg_disconnect(c);
@@ -74,8 +77,18 @@ static gh_err_t connect_db(gh_pgs_db_t *d, char *err, size_t err_size)
     return GH_OK;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Whether the connection can take a statement, reopening a broken one outside a
- * transaction. A reconnection that fails is logged once per outage. */
+ * transaction. While PostgreSQL is down a thread does not spin: after a failed attempt the
+ * next one waits RECONNECT_MIN_MS, doubling up to RECONNECT_MAX_MS, and every statement
+ * meanwhile answers GH_EUNAVAIL at once (no connect, no wait). The outage is logged once,
+ * by whichever thread notices it first, and so is the end of it. */
 static bool ready(gh_pgs_db_t *d)
 {
     static atomic_bool down_logged;
@@ -83,15 +96,41 @@ static bool ready(gh_pgs_db_t *d)
         return true;
     if (d->depth > 0)
         return false; /* the transaction died with its connection: the caller rolls back */
+    int64_t now = mono_ms();
+    if (d->retry_ms > 0 && now < d->retry_at_ms)
+        return false;
     char err[512];
     if (connect_db(d, err, sizeof(err))) {
+        int next = d->retry_ms == 0 ? GH_PGS_RECONNECT_MIN_MS : d->retry_ms * 2;
+        d->retry_ms = next > GH_PGS_RECONNECT_MAX_MS ? GH_PGS_RECONNECT_MAX_MS : next;
+        d->retry_at_ms = mono_ms() + d->retry_ms;
         if (!atomic_exchange(&down_logged, true))
-            gh_log_warn("store: %s", err);
+            gh_log_warn("store: %s; retrying (statements answer \"unavailable\" meanwhile)",
+                        err);
         return false;
     }
+    d->retry_ms = 0;
     if (atomic_exchange(&down_logged, false))
         gh_log_info("store: reconnected to PostgreSQL");
     return true;
+}
+
+gh_err_t gh_pgs_db_borrow(gh_pg_conn_t *c, gh_db_t **out)
+{
+    assert(c && PQtransactionStatus(c->conn) == PQTRANS_INTRANS);
+    gh_pgs_db_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        return GH_ENOMEM;
+    d->base.ops = &gh_postgres_ops;
+    d->c = c;
+    d->depth = 1; /* the owner's transaction: begins are savepoints, nothing reconnects */
+    *out = &d->base;
+    return GH_OK;
+}
+
+void gh_pgs_db_return(gh_db_t *db)
+{
+    free(pgs(db)); /* not its connection: the owner's */
 }
 
 static void db_free(gh_pgs_db_t *d)
@@ -141,6 +180,7 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
     gh_pg_options_defaults(&s->opt);
     s->opt.url = s->url; /* the password: libpq's PGPASSWORD or passfile */
     s->lock_timeout_ms = 10000;
+    s->statement_timeout_ms = s->opt.statement_timeout_ms;
 
     gh_err_t rc = GH_ENOMEM;
     gh_pgs_db_t *d = calloc(1, sizeof(*d));
@@ -174,6 +214,18 @@ void gh_pgs_set_busy_timeout(gh_store_t *store, int timeout_ms)
     }
 }
 
+void gh_pgs_set_statement_timeout(gh_store_t *store, int timeout_ms)
+{
+    gh_pgs_store_t *s = ps(store);
+    s->statement_timeout_ms = timeout_ms;
+    gh_pgs_db_t *d = pthread_getspecific(s->key);
+    if (d && d->c && !d->c->broken) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "SET statement_timeout = %d", timeout_ms);
+        (void)gh_pg_exec(d->c, sql);
+    }
+}
+
 void gh_pgs_close(gh_store_t *store)
 {
     if (!store)
@@ -203,6 +255,9 @@ static gh_err_t unavailable(void)
 
 static gh_err_t failed(gh_pgs_db_t *d, const char *sql)
 {
+    /* Class 22 (data exception) and 23 (integrity constraint violation): the values. */
+    if (!strncmp(d->c->sqlstate, "22", 2) || !strncmp(d->c->sqlstate, "23", 2))
+        d->failed_on_data = true;
     gh_err_t rc = gh_pg_error(d->c);
     if (rc == GH_EUNAVAIL)
         gh_err_note_db_unavailable();
@@ -397,6 +452,7 @@ gh_err_t gh_pgs_begin(gh_db_t *db)
 {
     gh_pgs_db_t *d = pgs(db);
     if (d->depth == 0) {
+        d->failed_on_data = false;
         if (!ready(d))
             return unavailable();
 #define GH_PGS_STR_(x) #x
@@ -473,6 +529,11 @@ void gh_pgs_rollback(gh_db_t *db)
     d->depth--;
 }
 
+bool gh_pgs_failed_on_data(const gh_db_t *db)
+{
+    return ((const gh_pgs_db_t *)db)->failed_on_data;
+}
+
 bool gh_pgs_in_transaction(const gh_db_t *db)
 {
     return ((const gh_pgs_db_t *)db)->depth > 0;
@@ -503,7 +564,7 @@ gh_err_t gh_pgs_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
     /* The runner leaves the session without timeouts; give this one back its own. */
     char sql[128];
     snprintf(sql, sizeof(sql), "SET statement_timeout = %d; SET lock_timeout = %d",
-             d->store->opt.statement_timeout_ms, d->store->lock_timeout_ms);
+             d->store->statement_timeout_ms, d->store->lock_timeout_ms);
     if (!d->c->broken)
         (void)gh_pg_exec(d->c, sql);
     /* A migration may have changed what a prepared statement reads. */

@@ -144,6 +144,13 @@ void gh_sqlite_set_busy_timeout(gh_store_t *store, int timeout_ms)
         sqlite3_busy_timeout(db->conn, timeout_ms);
 }
 
+/* SQLite statements wait only for locks, which the busy timeout bounds: nothing to set. */
+void gh_sqlite_set_statement_timeout(gh_store_t *store, int timeout_ms)
+{
+    (void)store;
+    (void)timeout_ms;
+}
+
 void gh_sqlite_close(gh_store_t *store)
 {
     if (!store)
@@ -193,7 +200,11 @@ sqlite3_stmt *gh_sqlite_stmt(gh_db_t *db, const char *sql)
 
 gh_err_t gh_sqlite_step_err(gh_db_t *db, int rc)
 {
-    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    int primary = rc & 0xff;
+    if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH || primary == SQLITE_TOOBIG ||
+        primary == SQLITE_RANGE)
+        sq(db)->failed_on_data = true;
+    if (primary == SQLITE_CONSTRAINT)
         return GH_ECONFLICT;
     if ((rc & 0xff) == SQLITE_BUSY)
         return GH_EUNAVAIL;
@@ -260,6 +271,8 @@ static int tx_exec(gh_db_t *db, const char *verb, int level)
 
 gh_err_t gh_sqlite_begin(gh_db_t *db)
 {
+    if (sq(db)->depth == 0)
+        sq(db)->failed_on_data = false;
     int rc = sq(db)->depth == 0 ? sqlite3_exec(sq(db)->conn, "BEGIN IMMEDIATE", NULL, NULL, NULL)
                                 : tx_exec(db, "SAVEPOINT", sq(db)->depth);
     if (rc != SQLITE_OK)
@@ -280,6 +293,11 @@ gh_err_t gh_sqlite_commit(gh_db_t *db)
     gh_err_t err = gh_sqlite_step_err(db, rc);
     gh_sqlite_rollback(db);
     return err;
+}
+
+bool gh_sqlite_failed_on_data(const gh_db_t *db)
+{
+    return ((const gh_sqlite_db_t *)db)->failed_on_data;
 }
 
 bool gh_sqlite_in_transaction(const gh_db_t *db)

@@ -24,6 +24,7 @@ typedef struct gh_sqlite_db {
         sqlite3_stmt *stmt;
     } cache[STMT_CACHE];
     int depth;     /* transaction nesting: 0 none, 1 BEGIN, more are SAVEPOINTs */
+    bool failed_on_data; /* a statement since the outermost BEGIN failed on its values */
     struct gh_sqlite_db *next; /* registry of every thread's connection */
 } gh_sqlite_db_t;
 
