@@ -130,14 +130,15 @@ static gh_err_t upsert_width(gh_db_t *db, size_t w, const gh_usage_row_t **order
         i = j;
     }
     const char *p[COLS];
+    int lens[COLS];
     for (int c = 0; c < COLS && !bad; c++)
-        bad = !(p[c] = gh_pg_array_literal(&col[c]));
+        bad = !(p[c] = gh_pg_array_binary(&col[c], &lens[c]));
     if (bad) {
         gh_log_error("store: the rollups of %zu usage events do not fit a statement", n);
         return GH_EINTERNAL;
     }
     /* In the writer's transaction, which it abandons on any error: no savepoint. */
-    return gh_pgs_query_fast(db, widths[w].upsert, COLS, p, NULL);
+    return gh_pgs_query_binary(db, widths[w].upsert, COLS, p, lens, NULL);
 }
 
 gh_err_t gh_pgs_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
@@ -152,8 +153,10 @@ gh_err_t gh_pgs_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
         order[i] = &rows[i];
     qsort(order, n, sizeof(*order), cmp_rows);
     gh_pg_array_t col[COLS];
+    /* Binary arrays: the key's texts in columns 0 and 2-4, numbers elsewhere. */
     for (int c = 0; c < COLS; c++)
-        gh_pg_array_init(&col[c], n * 4096 + 64);
+        gh_pg_array_init_binary(&col[c], n * 4096 + 64,
+                                c == 0 || (c >= 2 && c <= 4) ? GH_PG_OID_TEXT : GH_PG_OID_INT8);
     gh_err_t rc = GH_OK;
     for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]) && !rc; w++)
         rc = upsert_width(db, w, order, n, col);
