@@ -85,6 +85,53 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The organizations, workspaces and keys the events name, so that the keys' last use updates
+ * real rows: one account, 50 organizations (each with its Default workspace wrkspc_<org>),
+ * 150 more workspaces (wrkspc_<w> in organization w % 50) and the 1,000 keys (apikey_<k> in
+ * workspace k % 200, so in organization k % 50, as make_event names them). */
+static gh_err_t setup_keys(gh_db_t *db)
+{
+    gh_account_t acc = {.created_at = 1};
+    snprintf(acc.id, sizeof(acc.id), "acc_bench");
+    snprintf(acc.email, sizeof(acc.email), "bench@example.com");
+    gh_err_t rc = gh_store_begin(db);
+    if (!rc)
+        rc = gh_store_account_insert(db, &acc);
+    char org[24], ws[24];
+    for (int o = 0; o < ORGS && !rc; o++) {
+        snprintf(org, sizeof(org), "org_%02d", o);
+        snprintf(ws, sizeof(ws), "wrkspc_%03d", o);
+        rc = gh_store_org_create(db, org, org, acc.id, ws, "#000000", 1);
+    }
+    for (int w = ORGS; w < ORGS * 4 && !rc; w++) {
+        gh_workspace_t rec = {.created_at = 1};
+        snprintf(rec.id, sizeof(rec.id), "wrkspc_%03d", w);
+        snprintf(rec.org_id, sizeof(rec.org_id), "org_%02d", w % ORGS);
+        snprintf(rec.name, sizeof(rec.name), "ws %d", w);
+        snprintf(rec.display_color, sizeof(rec.display_color), "#000000");
+        rc = gh_store_workspace_insert(db, &rec);
+    }
+    for (int k = 0; k < KEYS && !rc; k++) {
+        gh_key_rec_t key = {.created_at = 1};
+        snprintf(key.id, sizeof(key.id), "apikey_%04d", k);
+        snprintf(key.kind, sizeof(key.kind), "api");
+        snprintf(key.org_id, sizeof(key.org_id), "org_%02d", k % ORGS);
+        snprintf(key.workspace_id, sizeof(key.workspace_id), "wrkspc_%03d", k % (ORGS * 4));
+        snprintf(key.name, sizeof(key.name), "key %d", k);
+        snprintf(key.hint, sizeof(key.hint), "sk-...%04d", k);
+        snprintf(key.status, sizeof(key.status), "active");
+        snprintf(key.created_by_type, sizeof(key.created_by_type), "user");
+        snprintf(key.created_by_id, sizeof(key.created_by_id), "%s", acc.id);
+        char hash[32];
+        snprintf(hash, sizeof(hash), "hash_%04d", k);
+        rc = gh_store_key_insert(db, &key, hash);
+    }
+    if (!rc)
+        return gh_store_commit(db);
+    gh_store_rollback(db);
+    return rc;
+}
+
 /* The keys' last use, as the writer records it: once per distinct key of the batch, at its
  * latest event, in one gh_store_keys_touch. */
 static gh_err_t touch_keys(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
@@ -115,6 +162,11 @@ static double run(gh_store_t *store, int64_t n)
     if (!db || !ev || !rows || !stored)
         return -1;
     int64_t t0_ms = ((int64_t)time(NULL) - 86400) * 1000;
+    gh_err_t setup = setup_keys(db);
+    if (setup) {
+        fprintf(stderr, "bench-usage: cannot create the keys: %s\n", gh_err_name(setup));
+        return -1;
+    }
     double busy = 0; /* time spent in the store only, not in making events */
     for (int64_t done = 0; done < n;) {
         size_t b = n - done < BATCH ? (size_t)(n - done) : BATCH;
