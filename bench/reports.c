@@ -14,7 +14,8 @@
  *   make build/bench-reports && build/bench-reports [events] [database path] [postgresql://...]
  *
  * Then the same data goes to PostgreSQL (a throwaway server from scripts/pg-test.sh unless a
- * URL is given; the URL's database must be empty): the SQLite file's events and rollups are
+ * URL is given; the URL's database must be empty, or hold this data already when REUSE=1, and
+ * is then kept): the SQLite file's events and rollups are
  * streamed with sqlite3 -csv into psql's COPY (about a minute for 10 million events, instead
  * of the writer's path), the tables analyzed, and the same reports timed through the
  * PostgreSQL backend. Both columns are printed side by side at the end. PG=0 skips
@@ -427,21 +428,29 @@ static int generate(const char *path, int64_t n, int64_t start_ms, int64_t per_o
     return 0;
 }
 
-/* REUSE: the events of each organization in the existing file. */
+/* REUSE: the events of each organization in the existing file (one scan). */
 static int count_per_org(const char *path, int64_t *n, int64_t per_org[ORGS])
 {
-    char cmd[4096], line[256];
+    char cmd[1024], line[256];
+    snprintf(cmd, sizeof(cmd),
+             "sqlite3 -separator ' ' '%s' 'SELECT org_id, count(*) FROM usage_events GROUP BY "
+             "org_id'",
+             path);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return 1;
     *n = 0;
-    for (int o = 0; o < ORGS; o++) {
-        snprintf(cmd, sizeof(cmd),
-                 "sqlite3 '%s' \"SELECT count(*) FROM usage_events WHERE org_id = '%s'\"", path,
-                 org_ids[o]);
-        if (!shell_line(cmd, line, sizeof(line)))
-            return 1;
-        per_org[o] = strtoll(line, NULL, 10);
-        *n += per_org[o];
+    while (fgets(line, sizeof(line), p)) {
+        char *sp = strchr(line, ' ');
+        if (!sp)
+            continue;
+        *sp = '\0';
+        for (int o = 0; o < ORGS; o++)
+            if (!strcmp(line, org_ids[o]))
+                per_org[o] = strtoll(sp + 1, NULL, 10);
+        *n += strtoll(sp + 1, NULL, 10);
     }
-    return *n > 0 ? 0 : 1;
+    return pclose(p) == 0 && *n > 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -529,7 +538,13 @@ int main(int argc, char **argv)
     }
     gh_store_close(store); /* migrated: the tables are there */
     store = NULL;
-    if (!pg_load(path, pg_url))
+    char line[64] = "";
+    snprintf(cmd, sizeof(cmd), "psql -qAt '%s' -c 'SELECT count(*) FROM usage_events'", pg_url);
+    if (!shell_line(cmd, line, sizeof(line)))
+        goto out_stop;
+    if (reuse && strtoll(line, NULL, 10) == n)
+        printf("Reusing the PostgreSQL database's %s events\n", line);
+    else if (!pg_load(path, pg_url))
         goto out_stop;
     pg_sizes(pg_url);
     if (gh_postgres_ops.open(&store, pg_url, err, sizeof(err))) {
