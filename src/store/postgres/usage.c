@@ -122,13 +122,20 @@ static int cmp_seq(const void *a, const void *b)
 typedef struct {
     char *p;
     size_t len, cap;
-    bool failed;
+    bool failed; /* out of memory, or past COPY_MAX_BYTES */
 } copy_buf_t;
+
+/* A batch's COPY data at most: as much as its 24 array parameters may hold. */
+#define COPY_MAX_BYTES ((size_t)BATCH_COLS * COLUMN_MAX_BYTES)
 
 static void put(copy_buf_t *b, const void *v, size_t len)
 {
     if (b->failed)
         return;
+    if (len > COPY_MAX_BYTES - b->len) {
+        b->failed = true;
+        return;
+    }
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : 1 << 16;
         while (cap < b->len + len)
@@ -269,7 +276,8 @@ static gh_err_t copy_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n, bo
     put_be(&b, UINT16_MAX, 2); /* -1: the end */
     if (b.failed) {
         free(b.p);
-        return GH_ENOMEM;
+        gh_log_error("store: a batch of %zu usage events does not fit a COPY", n);
+        return GH_EINTERNAL;
     }
     /* In the writer's transaction, which it abandons on any error. */
     rc = gh_pgs_copy_in(db, copy_sql, b.p, b.len);
