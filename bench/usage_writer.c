@@ -192,10 +192,9 @@ static double run(gh_store_t *store, int64_t n)
             fprintf(stderr, "begin %.1f ins %.1f roll %.1f keys %.1f commit %.1f ms\n",
                     (t1 - t) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3,
                     (now_s() - t4) * 1e3);
-        else
-            gh_store_rollback(db);
         busy += now_s() - t;
         if (rc) {
+            gh_store_rollback(db);
             fprintf(stderr, "bench-usage: a batch failed: %s\n", gh_err_name(rc));
             return -1;
         }
