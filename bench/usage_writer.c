@@ -2,9 +2,10 @@
  * second when the writer's transactions are replayed against SQLite and PostgreSQL.
  *
  * Each transaction is what the writer commits (src/core/usage.c, commit_batch): 2,000 events
- * through gh_store_usage_insert_batch (on PostgreSQL one INSERT ... SELECT FROM unnest(...)
- * ON CONFLICT DO NOTHING), then their minute, hour and day rollups through
- * gh_store_rollups_add (one upsert per table on PostgreSQL), then COMMIT. Billing's ledger
+ * through gh_store_usage_insert_batch (on PostgreSQL a COPY, since none is stored yet), then
+ * their minute, hour and day rollups through gh_store_rollups_add (one upsert per table on
+ * PostgreSQL), then the keys' last use through gh_store_keys_touch (each distinct key once;
+ * the keys exist), then COMMIT. Billing's ledger
  * draws (one entry per organization charged in the batch) are not in the figure: they are
  * the billing port's, and add one small insert per organization and batch. Events are spread
  * over 50 organizations, 1,000 keys and 5 models within one day, so the rollups of a batch
