@@ -2,9 +2,10 @@
  * second when the writer's transactions are replayed against SQLite and PostgreSQL.
  *
  * Each transaction is what the writer commits (src/core/usage.c, commit_batch): 2,000 events
- * through gh_store_usage_insert_batch (on PostgreSQL one INSERT ... SELECT FROM unnest(...)
- * ON CONFLICT DO NOTHING), then their minute, hour and day rollups through
- * gh_store_rollups_add (one upsert per table on PostgreSQL), then COMMIT. Billing's ledger
+ * through gh_store_usage_insert_batch (on PostgreSQL a COPY, since none is stored yet), then
+ * their minute, hour and day rollups through gh_store_rollups_add (one upsert per table on
+ * PostgreSQL), then the keys' last use through gh_store_keys_touch (each distinct key once;
+ * the keys exist), then COMMIT. Billing's ledger
  * draws (one entry per organization charged in the batch) are not in the figure: they are
  * the billing port's, and add one small insert per organization and batch. Events are spread
  * over 50 organizations, 1,000 keys and 5 models within one day, so the rollups of a batch
@@ -85,6 +86,73 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The organizations, workspaces and keys the events name, so that the keys' last use updates
+ * real rows: one account, 50 organizations (each with its Default workspace wrkspc_<org>),
+ * 150 more workspaces (wrkspc_<w> in organization w % 50) and the 1,000 keys (apikey_<k> in
+ * workspace k % 200, so in organization k % 50, as make_event names them). */
+static gh_err_t setup_keys(gh_db_t *db)
+{
+    gh_account_t acc = {.created_at = 1};
+    snprintf(acc.id, sizeof(acc.id), "acc_bench");
+    snprintf(acc.email, sizeof(acc.email), "bench@example.com");
+    gh_err_t rc = gh_store_begin(db);
+    if (!rc)
+        rc = gh_store_account_insert(db, &acc);
+    char org[24], ws[24];
+    for (int o = 0; o < ORGS && !rc; o++) {
+        snprintf(org, sizeof(org), "org_%02d", o);
+        snprintf(ws, sizeof(ws), "wrkspc_%03d", o);
+        rc = gh_store_org_create(db, org, org, acc.id, ws, "#000000", 1);
+    }
+    for (int w = ORGS; w < ORGS * 4 && !rc; w++) {
+        gh_workspace_t rec = {.created_at = 1};
+        snprintf(rec.id, sizeof(rec.id), "wrkspc_%03d", w);
+        snprintf(rec.org_id, sizeof(rec.org_id), "org_%02d", w % ORGS);
+        snprintf(rec.name, sizeof(rec.name), "ws %d", w);
+        snprintf(rec.display_color, sizeof(rec.display_color), "#000000");
+        rc = gh_store_workspace_insert(db, &rec);
+    }
+    for (int k = 0; k < KEYS && !rc; k++) {
+        gh_key_rec_t key = {.created_at = 1};
+        snprintf(key.id, sizeof(key.id), "apikey_%04d", k);
+        snprintf(key.kind, sizeof(key.kind), "api");
+        snprintf(key.org_id, sizeof(key.org_id), "org_%02d", k % ORGS);
+        snprintf(key.workspace_id, sizeof(key.workspace_id), "wrkspc_%03d", k % (ORGS * 4));
+        snprintf(key.name, sizeof(key.name), "key %d", k);
+        snprintf(key.hint, sizeof(key.hint), "sk-...%04d", k);
+        snprintf(key.status, sizeof(key.status), "active");
+        snprintf(key.created_by_type, sizeof(key.created_by_type), "user");
+        snprintf(key.created_by_id, sizeof(key.created_by_id), "%s", acc.id);
+        char hash[32];
+        snprintf(hash, sizeof(hash), "hash_%04d", k);
+        rc = gh_store_key_insert(db, &key, hash);
+    }
+    if (!rc)
+        return gh_store_commit(db);
+    gh_store_rollback(db);
+    return rc;
+}
+
+/* The keys' last use, as the writer records it: once per distinct key of the batch, at its
+ * latest event, in one gh_store_keys_touch. */
+static gh_err_t touch_keys(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
+{
+    static bool seen[KEYS];
+    static const char *ids[KEYS];
+    static int64_t at_s[KEYS];
+    memset(seen, 0, sizeof(seen));
+    size_t k = 0;
+    for (size_t i = n; i-- > 0;) {
+        long key = strtol(rows[i].key_id + strlen("apikey_"), NULL, 10);
+        if (key < 0 || key >= KEYS || seen[key])
+            continue;
+        seen[key] = true;
+        ids[k] = rows[i].key_id;
+        at_s[k++] = rows[i].created_at_ms / 1000;
+    }
+    return gh_store_keys_touch(db, ids, at_s, k);
+}
+
 /* Commits `n` events in the writer's transactions; the seconds it took, or -1. */
 static double run(gh_store_t *store, int64_t n)
 {
@@ -95,6 +163,11 @@ static double run(gh_store_t *store, int64_t n)
     if (!db || !ev || !rows || !stored)
         return -1;
     int64_t t0_ms = ((int64_t)time(NULL) - 86400) * 1000;
+    gh_err_t setup = setup_keys(db);
+    if (setup) {
+        fprintf(stderr, "bench-usage: cannot create the keys: %s\n", gh_err_name(setup));
+        return -1;
+    }
     double busy = 0; /* time spent in the store only, not in making events */
     for (int64_t done = 0; done < n;) {
         size_t b = n - done < BATCH ? (size_t)(n - done) : BATCH;
@@ -112,14 +185,17 @@ static double run(gh_store_t *store, int64_t n)
             rc = gh_store_rollups_add(db, rows, b);
         double t3 = now_s();
         if (!rc)
+            rc = touch_keys(db, rows, b);
+        double t4 = now_s();
+        if (!rc)
             rc = gh_store_commit(db);
         if (getenv("PHASES"))
-            fprintf(stderr, "begin %.1f ins %.1f roll %.1f commit %.1f ms\n", (t1 - t) * 1e3,
-                    (t2 - t1) * 1e3, (t3 - t2) * 1e3, (now_s() - t3) * 1e3);
-        else
-            gh_store_rollback(db);
+            fprintf(stderr, "begin %.1f ins %.1f roll %.1f keys %.1f commit %.1f ms\n",
+                    (t1 - t) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3,
+                    (now_s() - t4) * 1e3);
         busy += now_s() - t;
         if (rc) {
+            gh_store_rollback(db);
             fprintf(stderr, "bench-usage: a batch failed: %s\n", gh_err_name(rc));
             return -1;
         }

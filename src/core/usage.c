@@ -463,6 +463,49 @@ static gh_err_t replay_one(gh_usage_t *u, gh_db_t *db, const char *path, int64_t
     return rc;
 }
 
+typedef struct {
+    const char *key_id;
+    size_t i; /* position in the batch */
+} touch_t;
+
+/* By key, and the latest event (the last in the batch) of each key first. */
+static int cmp_touch(const void *pa, const void *pb)
+{
+    const touch_t *a = pa, *b = pb;
+    int c = strcmp(a->key_id, b->key_id);
+    return c ? c : (a->i < b->i) - (a->i > b->i);
+}
+
+/* last_used_at: once per distinct key of the batch, at its latest event (batches are in time
+ * order), in one store call. Sorting keeps this O(n log n) for 2,000 events and 1,000 keys. */
+static gh_err_t touch_keys(gh_db_t *db, const queued_t *batch, size_t n)
+{
+    touch_t *t = malloc(n * sizeof(*t));
+    const char **ids = malloc(n * sizeof(*ids));
+    int64_t *at_s = malloc(n * sizeof(*at_s));
+    gh_err_t rc = GH_ENOMEM;
+    if (!t || !ids || !at_s)
+        goto out_free;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (batch[i].ev.key_id[0])
+            t[m++] = (touch_t){batch[i].ev.key_id, i};
+    qsort(t, m, sizeof(*t), cmp_touch);
+    size_t k = 0;
+    for (size_t j = 0; j < m; j++) {
+        if (j > 0 && !strcmp(t[j].key_id, t[j - 1].key_id))
+            continue;
+        ids[k] = t[j].key_id;
+        at_s[k++] = batch[t[j].i].ev.created_at_ms / 1000;
+    }
+    rc = gh_store_keys_touch(db, ids, at_s, k);
+out_free:
+    free(t);
+    free(ids);
+    free(at_s);
+    return rc;
+}
+
 /* Commits `n` queued events in one transaction, with billing's charges and the rollups for
  * them, and records the keys' last use. `rows` has room for `n`. On a failure `*on_data` says
  * whether the database refused the values (gh_store_failed_on_data): the same batch would
@@ -492,14 +535,8 @@ static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, const que
         rc = charges_flush(hook, db, &charges);
     if (!rc)
         rc = gh_store_rollups_add(db, rows, inserted);
-    /* last_used_at: once per distinct key in the batch (batches are in time order). */
-    for (size_t i = n; i-- > 0 && !rc;) {
-        bool later_seen = false;
-        for (size_t j = i + 1; j < n && !later_seen; j++)
-            later_seen = !strcmp(batch[j].ev.key_id, batch[i].ev.key_id);
-        if (!later_seen && batch[i].ev.key_id[0])
-            rc = gh_store_key_touch(db, batch[i].ev.key_id, batch[i].ev.created_at_ms / 1000);
-    }
+    if (!rc)
+        rc = touch_keys(db, batch, n);
     if (rc) {
         *on_data = gh_store_failed_on_data(db);
         gh_store_rollback(db);

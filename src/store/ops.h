@@ -166,6 +166,9 @@
       (gh_db_t *db, const char *id, const char *name, const char *status), \
       (db, id, name, status)) \
     X(gh_err_t, key_touch, (gh_db_t *db, const char *id, int64_t now), (db, id, now)) \
+    X(gh_err_t, keys_touch, \
+      (gh_db_t *db, const char *const *ids, const int64_t *at_s, size_t n), \
+      (db, ids, at_s, n)) \
     X(gh_err_t, key_set_secret, \
       (gh_db_t *db, const char *id, const char *key_hash, const char *hint), \
       (db, id, key_hash, hint)) \

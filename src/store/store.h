@@ -197,6 +197,11 @@ gh_err_t gh_store_key_by_hash(gh_db_t *db, const char *key_hash, gh_key_rec_t *o
 gh_err_t gh_store_key_insert(gh_db_t *db, const gh_key_rec_t *k, const char *key_hash);
 gh_err_t gh_store_key_update(gh_db_t *db, const char *id, const char *name, const char *status);
 gh_err_t gh_store_key_touch(gh_db_t *db, const char *id, int64_t now);
+/* Records the last use of `n` keys at once (the usage writer's batch): key `ids[i]` was last
+ * used at `at_s[i]`. The ids are distinct; an id that names no key is skipped. One statement
+ * on PostgreSQL, run without a savepoint: a failure leaves the transaction to roll back. */
+gh_err_t gh_store_keys_touch(gh_db_t *db, const char *const *ids, const int64_t *at_s,
+                             size_t n);
 /* Gives key `id` a new secret: its hash and hint (the Workbench key, whose secret lives only in
  * the running console's memory). */
 gh_err_t gh_store_key_set_secret(gh_db_t *db, const char *id, const char *key_hash,

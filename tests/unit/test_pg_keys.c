@@ -115,6 +115,20 @@ static void test_keys(void **state)
     assert_string_equal(k.status, "inactive");
     assert_string_equal(k.workspace_id, "ws_a");
     assert_int_equal(k.last_used_at, 1700000800);
+    /* The usage writer's batch: several keys in one call, an unknown id skipped, the others
+     * untouched. */
+    const char *touched[] = {"k3", "no_such_key", "k2"};
+    const int64_t at_s[] = {1700000900, 1700000901, 1700000902};
+    assert_int_equal(gh_store_begin(f->db), GH_OK);
+    assert_int_equal(gh_store_keys_touch(f->db, touched, at_s, 3), GH_OK);
+    assert_int_equal(gh_store_keys_touch(f->db, touched, at_s, 0), GH_OK);
+    assert_int_equal(gh_store_commit(f->db), GH_OK);
+    assert_int_equal(gh_store_key_by_hash(f->db, "hash_k2", &k), GH_OK);
+    assert_int_equal(k.last_used_at, 1700000902);
+    assert_int_equal(gh_store_key_by_hash(f->db, "hash_k3", &k), GH_OK);
+    assert_int_equal(k.last_used_at, 1700000900);
+    assert_int_equal(gh_store_key_by_hash(f->db, "hash_k1", &k), GH_OK);
+    assert_int_equal(k.last_used_at, 0);
     assert_int_equal(gh_store_key_update(f->db, "k2", "x", "lost"), GH_ECONFLICT);
 
     assert_int_equal(gh_store_key_set_secret(f->db, "k2", "hash_new", "sk-...new"), GH_OK);

@@ -418,10 +418,15 @@ static void batch_skips_stored_events_and_keeps_texts(void **state)
     ev[1].row.requested_model = "asked-\"for\"";
     ev[2].row.deployment = "https://example.com/v1?a=b,c";
     ev[3].row.created_at_ms = 1772323199999; /* one ms before March */
+    /* The second call finds half the batch stored and takes the INSERT ... ON CONFLICT path
+     * (the first COPYs): awkward texts through both. */
+    size_t half = GH_USAGE_BATCH_MAX / 2;
+    ev[half + 1].row.request_id = "second \"half\" {a,b}";
+    ev[half + 2].row.requested_model = "NULL";
+    ev[half + 2].row.deployment = "";
     gh_usage_row_t rows[GH_USAGE_BATCH_MAX];
     static bool stored[GH_USAGE_BATCH_MAX];
     /* The first half, then the whole batch: only the second half is new. */
-    size_t half = GH_USAGE_BATCH_MAX / 2;
     for (size_t i = 0; i < GH_USAGE_BATCH_MAX; i++)
         rows[i] = ev[i].row;
     assert_int_equal(gh_store_begin(w->db), GH_OK);
@@ -455,10 +460,21 @@ static void batch_skips_stored_events_and_keeps_texts(void **state)
     assert_int_equal(scalar(w, "SELECT count(*) FROM usage_events WHERE journal_seq = 3 AND "
                                "deployment = 'https://example.com/v1?a=b,c'"),
                      1);
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM usage_events WHERE journal_seq = %zu AND request_id = "
+             "'second \"half\" {a,b}'",
+             half + 2);
+    assert_int_equal(scalar(w, sql), 1);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM usage_events WHERE journal_seq = %zu AND requested_model = "
+             "'NULL' AND deployment IS NULL",
+             half + 3);
+    assert_int_equal(scalar(w, sql), 1);
     /* Unset: NULL, as SQLite stores them. */
     assert_int_equal(scalar(w, "SELECT count(*) FROM usage_events WHERE requested_model IS NULL "
                                "AND deployment IS NULL"),
-                     GH_USAGE_BATCH_MAX - 2);
+                     GH_USAGE_BATCH_MAX - 3);
     assert_int_equal(scalar(w, "SELECT (extract(epoch FROM created_at) * 1000)::bigint FROM "
                                "usage_events WHERE journal_seq = 4"),
                      1772323199999);

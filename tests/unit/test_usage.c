@@ -254,6 +254,53 @@ static void keeps_a_damaged_journal_aside_and_replays_the_rest(void **state)
     assert_true(find_aside(w, "usage.journal.damaged-", aside, sizeof(aside)));
 }
 
+/* The writer records each key's last use, once per key and batch, at its latest event; a
+ * key with no event keeps none, an event of an unknown key changes nothing. */
+static void records_the_keys_last_use(void **state)
+{
+    world_t *w = *state;
+    char err[256];
+    gh_store_t *store;
+    gh_usage_t *u;
+    assert_int_equal(gh_store_open(&store, w->db_path, err, sizeof(err)), GH_OK);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(w->db_path, &db), SQLITE_OK);
+    /* Foreign keys are off on this connection: the keys need no organization here. */
+    for (int k = 1; k <= 3; k++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO keys (id, kind, org_id, workspace_id, name, key_hash, hint, "
+                 "status, created_by_type, created_by_id, created_at) VALUES ('key_%d', 'api', "
+                 "'org_test', 'ws_test', 'k', 'hash_%d', 'h', 'active', 'user', 'acc', 1)",
+                 k, k);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)), GH_OK);
+    const char *owner[] = {"key_1", "key_2", "key_1", "key_unknown", "key_2", "key_1"};
+    for (int i = 0; i < 6; i++) {
+        gh_usage_event_t ev;
+        make_event(&ev, i);
+        ev.created_at_ms = 1764000000000 + i * 1000;
+        snprintf(ev.key_id, sizeof(ev.key_id), "%s", owner[i]);
+        assert_int_equal(gh_usage_submit(u, &ev), GH_OK);
+    }
+    gh_usage_flush(u);
+    gh_usage_close(u);
+    gh_store_close(store);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(id || '=' || "
+                                        "coalesce(last_used_at, 'none'), ',') FROM "
+                                        "(SELECT id, last_used_at FROM keys ORDER BY id)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0),
+                        "key_1=1764000005,key_2=1764000004,key_3=none");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     if (gh_crypto_init())
@@ -262,6 +309,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(survives_a_crash_through_rotation_and_growth, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(wraps_without_replaying_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(records_the_keys_last_use, setup, teardown),
         cmocka_unit_test_setup_teardown(keeps_a_damaged_journal_aside_and_replays_the_rest,
                                         setup, teardown),
     };

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/postgres/pg_array.h"
 #include "store/postgres/pg_int.h"
 
 #define KEY_COLS                                                                             \
@@ -134,6 +135,33 @@ gh_err_t gh_pgs_key_touch(gh_db_t *db, const char *id, int64_t now)
     gh_pgs_num_t b_now;
     const char *p[] = {gh_pgs_i64(&b_now, now), id};
     return gh_pgs_exec(db, sql, 2, p);
+}
+
+gh_err_t gh_pgs_keys_touch(gh_db_t *db, const char *const *ids, const int64_t *at_s, size_t n)
+{
+    /* One statement for the whole batch: the ids and times as two binary arrays. */
+    static const char sql[] =
+        "UPDATE keys k SET last_used_at = " GH_PGS_TIME_IN("v.t") " FROM unnest($1::text[], "
+        "$2::bigint[]) AS v(id, t) WHERE k.id = v.id";
+    if (n == 0)
+        return GH_OK;
+    gh_pg_array_t a[2];
+    gh_pg_array_init_binary(&a[0], n * 1024 + 64, GH_PG_OID_TEXT);
+    gh_pg_array_init_binary(&a[1], n * 12 + 64, GH_PG_OID_INT8);
+    gh_err_t rc = GH_OK;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!(rc = gh_pg_array_text(&a[0], ids[i])))
+            rc = gh_pg_array_int(&a[1], at_s[i]);
+    const char *p[2];
+    int lens[2];
+    if (!rc && (!(p[0] = gh_pg_array_binary(&a[0], &lens[0])) ||
+                !(p[1] = gh_pg_array_binary(&a[1], &lens[1]))))
+        rc = GH_EINTERNAL;
+    if (!rc)
+        rc = gh_pgs_query_binary(db, sql, 2, p, lens, NULL);
+    gh_pg_array_free(&a[0]);
+    gh_pg_array_free(&a[1]);
+    return rc;
 }
 
 gh_err_t gh_pgs_key_set_secret(gh_db_t *db, const char *id, const char *key_hash,

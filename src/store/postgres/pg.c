@@ -178,6 +178,63 @@ gh_err_t gh_pg_query_prepared(gh_pg_conn_t *c, const char *name, int nparams,
     return finish(c, PQexecPrepared(c->conn, name, nparams, params, NULL, NULL, 0), out);
 }
 
+gh_err_t gh_pg_query_prepared_binary(gh_pg_conn_t *c, const char *name, int nparams,
+                                     const char *const *params, const int *lengths,
+                                     PGresult **out)
+{
+    enum { MAX_PARAMS = 64 };
+    assert(nparams >= 0 && nparams <= MAX_PARAMS);
+    int formats[MAX_PARAMS];
+    for (int i = 0; i < nparams; i++)
+        formats[i] = 1;
+    *out = NULL;
+    return finish(c, PQexecPrepared(c->conn, name, nparams, params, lengths, formats, 0), out);
+}
+
+gh_err_t gh_pg_copy_in(gh_pg_conn_t *c, const char *sql, const char *data, size_t len,
+                       int64_t *rows)
+{
+    PGresult *res = PQexec(c->conn, sql);
+    if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
+        /* Not started: the statement was refused (or the connection is gone). */
+        note_failure(c, res);
+        PQclear(res);
+        return gh_pg_error(c) ? gh_pg_error(c) : GH_ESTORE;
+    }
+    PQclear(res);
+    /* Blocking connection: each call returns once libpq has queued or sent the bytes. A
+     * failure to send is read back below, as the COPY's result. */
+    enum { CHUNK = 1 << 20 };
+    bool sent = true;
+    for (size_t off = 0; off < len && sent; off += CHUNK) {
+        size_t part = len - off < CHUNK ? len - off : CHUNK;
+        sent = PQputCopyData(c->conn, data + off, (int)part) == 1;
+    }
+    if (PQputCopyEnd(c->conn, sent ? NULL : "the client could not send the data") != 1)
+        sent = false;
+    /* Every result up to the end of the COPY: one, then NULL. */
+    gh_err_t rc = GH_OK;
+    bool done = false;
+    while ((res = PQgetResult(c->conn))) {
+        if (!done && PQresultStatus(res) == PGRES_COMMAND_OK) {
+            note_ok(c);
+            const char *tuples = PQcmdTuples(res);
+            if (rows)
+                *rows = tuples && *tuples ? strtoll(tuples, NULL, 10) : 0;
+        } else if (!rc) {
+            note_failure(c, res);
+            rc = gh_pg_error(c) ? gh_pg_error(c) : GH_ESTORE;
+        }
+        done = true;
+        PQclear(res);
+    }
+    if (!done) {
+        note_failure(c, NULL);
+        rc = gh_pg_error(c) ? gh_pg_error(c) : GH_ESTORE;
+    }
+    return rc;
+}
+
 gh_err_t gh_pg_error(const gh_pg_conn_t *c)
 {
     if (!c->sqlstate[0])

@@ -23,6 +23,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/err.h"
 
@@ -87,6 +88,19 @@ gh_err_t gh_pg_prepare(gh_pg_conn_t *c, const char *name, const char *sql);
 /* Runs the prepared statement `name` with text parameters, as gh_pg_query runs SQL. */
 gh_err_t gh_pg_query_prepared(gh_pg_conn_t *c, const char *name, int nparams,
                               const char *const *params, PGresult **res);
+
+/* As gh_pg_query_prepared with every parameter in binary format: `params[i]` points to
+ * `lengths[i]` bytes in the type's binary send format (network byte order), NULL is SQL
+ * NULL. At most 64 parameters. */
+gh_err_t gh_pg_query_prepared_binary(gh_pg_conn_t *c, const char *name, int nparams,
+                                     const char *const *params, const int *lengths,
+                                     PGresult **res);
+
+/* Runs `sql`, a `COPY ... FROM STDIN`, sending it the `len` bytes of `data` (in the format
+ * the statement names); `*rows` (when not NULL) gets the rows copied. The COPY fails as a
+ * whole or copies everything. */
+gh_err_t gh_pg_copy_in(gh_pg_conn_t *c, const char *sql, const char *data, size_t len,
+                       int64_t *rows);
 
 /* The error a failed statement maps to: GH_ECONFLICT for a constraint violation (23xxx),
  * GH_EUNAVAIL for a lost connection, a shutdown, a timeout or a retryable conflict

@@ -7,10 +7,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The binary form's header: dimensions, NULL flag, element type, then the one dimension's
+ * length and lower bound, 4 bytes each. */
+enum { BIN_HEADER = 20 };
+
+static void put_u32(char *p, uint32_t v)
+{
+    p[0] = (char)(v >> 24);
+    p[1] = (char)(v >> 16);
+    p[2] = (char)(v >> 8);
+    p[3] = (char)v;
+}
+
 void gh_pg_array_init(gh_pg_array_t *a, size_t max_bytes)
 {
     assert(max_bytes >= 3);
     *a = (gh_pg_array_t){.max = max_bytes};
+}
+
+void gh_pg_array_init_binary(gh_pg_array_t *a, size_t max_bytes, uint32_t oid)
+{
+    assert(max_bytes >= BIN_HEADER + 2);
+    assert(oid == GH_PG_OID_INT8 || oid == GH_PG_OID_TEXT);
+    *a = (gh_pg_array_t){.max = max_bytes, .binary = true, .oid = oid};
 }
 
 void gh_pg_array_reset(gh_pg_array_t *a)
@@ -18,12 +37,13 @@ void gh_pg_array_reset(gh_pg_array_t *a)
     a->len = 0;
     a->n = 0;
     a->failed = false;
+    a->nulls = false;
 }
 
 void gh_pg_array_free(gh_pg_array_t *a)
 {
     free(a->buf);
-    *a = (gh_pg_array_t){.max = a->max};
+    *a = (gh_pg_array_t){.max = a->max, .binary = a->binary, .oid = a->oid};
 }
 
 /* Makes room for `more` bytes plus the closing "}" and NUL. */
@@ -57,8 +77,36 @@ static void open_element(gh_pg_array_t *a)
     a->buf[a->len++] = a->n++ ? ',' : '{';
 }
 
+/* Binary form: appends one element of `len` bytes (`v` NULL and `len` 0 for SQL NULL),
+ * with room kept for the header before the first. */
+static gh_err_t bin_element(gh_pg_array_t *a, const char *v, size_t len)
+{
+    size_t header = a->len == 0 ? BIN_HEADER : 0;
+    if (len > INT32_MAX)
+        return GH_ETOOBIG;
+    gh_err_t rc = reserve(a, header + 4 + len);
+    if (rc)
+        return rc;
+    a->len += header;
+    put_u32(a->buf + a->len, v ? (uint32_t)len : UINT32_MAX); /* -1: NULL */
+    a->len += 4;
+    if (v && len)
+        memcpy(a->buf + a->len, v, len);
+    a->len += len;
+    a->nulls |= !v;
+    a->n++;
+    return GH_OK;
+}
+
 gh_err_t gh_pg_array_int(gh_pg_array_t *a, int64_t v)
 {
+    if (a->binary) {
+        assert(a->oid == GH_PG_OID_INT8);
+        char be[8];
+        put_u32(be, (uint32_t)((uint64_t)v >> 32));
+        put_u32(be + 4, (uint32_t)(uint64_t)v);
+        return bin_element(a, be, sizeof(be));
+    }
     char num[24];
     int len = snprintf(num, sizeof(num), "%" PRId64, v);
     assert(len > 0 && (size_t)len < sizeof(num));
@@ -73,6 +121,8 @@ gh_err_t gh_pg_array_int(gh_pg_array_t *a, int64_t v)
 
 gh_err_t gh_pg_array_null(gh_pg_array_t *a)
 {
+    if (a->binary)
+        return bin_element(a, NULL, 0);
     gh_err_t rc = reserve(a, 5);
     if (rc)
         return rc;
@@ -86,6 +136,10 @@ gh_err_t gh_pg_array_text(gh_pg_array_t *a, const char *v)
 {
     if (!v)
         return gh_pg_array_null(a);
+    if (a->binary) {
+        assert(a->oid == GH_PG_OID_TEXT);
+        return bin_element(a, v, strlen(v));
+    }
     size_t len = strlen(v), escapes = 0;
     for (size_t i = 0; i < len; i++)
         escapes += v[i] == '"' || v[i] == '\\';
@@ -106,6 +160,7 @@ gh_err_t gh_pg_array_text(gh_pg_array_t *a, const char *v)
 
 const char *gh_pg_array_literal(gh_pg_array_t *a)
 {
+    assert(!a->binary);
     if (a->failed)
         return NULL;
     if (a->n == 0) {
@@ -120,5 +175,29 @@ const char *gh_pg_array_literal(gh_pg_array_t *a)
      * next append overwrites them. */
     a->buf[a->len] = '}';
     a->buf[a->len + 1] = '\0';
+    return a->buf;
+}
+
+const char *gh_pg_array_binary(gh_pg_array_t *a, int *len)
+{
+    assert(a->binary);
+    if (a->failed || a->n > INT32_MAX || a->len > INT32_MAX)
+        return NULL;
+    if (a->n == 0) {
+        /* No dimensions: the empty array, 12 bytes. */
+        if (reserve(a, 12))
+            return NULL;
+        put_u32(a->buf, 0);
+        put_u32(a->buf + 4, 0);
+        put_u32(a->buf + 8, a->oid);
+        *len = 12;
+        return a->buf;
+    }
+    put_u32(a->buf, 1);
+    put_u32(a->buf + 4, a->nulls ? 1 : 0);
+    put_u32(a->buf + 8, a->oid);
+    put_u32(a->buf + 12, (uint32_t)a->n);
+    put_u32(a->buf + 16, 1);
+    *len = (int)a->len;
     return a->buf;
 }

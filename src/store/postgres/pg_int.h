@@ -109,7 +109,7 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
     X(workspace_update) X(workspace_archive) X(ws_members_list) X(ws_member_get) \
     X(ws_member_insert) X(ws_member_set_role) X(ws_member_delete)
 #define GH_PGS_OPS_KEYS(X) \
-    X(keys_list) X(key_get) X(key_by_hash) X(key_insert) X(key_update) X(key_touch) \
+    X(keys_list) X(key_get) X(key_by_hash) X(key_insert) X(key_update) X(key_touch) X(keys_touch) \
     X(key_set_secret) X(workbench_key_get) X(workbench_key_set) X(keys_with_hash) \
     X(audit_insert) X(audit_list)
 #define GH_PGS_OPS_OUTBOX(X) \
@@ -163,6 +163,17 @@ gh_err_t gh_pgs_query(gh_db_t *db, const char *sql, int n, const char *const *pa
  * transaction leaves it aborted, and the caller must roll back. */
 gh_err_t gh_pgs_query_fast(gh_db_t *db, const char *sql, int n, const char *const *params,
                            PGresult **res);
+
+/* As gh_pgs_query_fast (no savepoint) with every parameter in binary format: `params[i]`
+ * is `lengths[i]` bytes in the type's send format (pg_array.h builds arrays). Used for the
+ * usage writer's big array parameters, which the server then does not parse as text. Sets
+ * gh_pgs_changes to the rows the statement touched. */
+gh_err_t gh_pgs_query_binary(gh_db_t *db, const char *sql, int n, const char *const *params,
+                             const int *lengths, PGresult **res);
+
+/* Runs `sql`, a `COPY ... FROM STDIN`, with `data` (`len` bytes in the format the statement
+ * names); no savepoint, as gh_pgs_query_fast. Sets gh_pgs_changes to the rows copied. */
+gh_err_t gh_pgs_copy_in(gh_db_t *db, const char *sql, const char *data, size_t len);
 
 /* As gh_pgs_query for SQL built at run time (not cached, not prepared). */
 gh_err_t gh_pgs_query_dyn(gh_db_t *db, const char *sql, int n, const char *const *params,

@@ -267,9 +267,10 @@ static gh_err_t failed(gh_pgs_db_t *d, const char *sql)
     return rc ? rc : GH_ESTORE;
 }
 
-/* Runs the cached statement for `sql`, preparing it on first use on this connection. */
+/* Runs the cached statement for `sql`, preparing it on first use on this connection; with
+ * `lengths`, every parameter is in binary format. */
 static gh_err_t run_cached(gh_pgs_db_t *d, const char *sql, int n, const char *const *params,
-                           PGresult **res)
+                           const int *lengths, PGresult **res)
 {
     int slot = -1, free_slot = -1;
     for (int i = 0; i < GH_PGS_STMT_CACHE; i++) {
@@ -282,8 +283,10 @@ static gh_err_t run_cached(gh_pgs_db_t *d, const char *sql, int n, const char *c
     }
     if (slot < 0) {
         assert(free_slot >= 0 && "raise GH_PGS_STMT_CACHE");
-        if (free_slot < 0)
+        if (free_slot < 0 && !lengths)
             return gh_pg_query(d->c, sql, n, params, res);
+        if (free_slot < 0)
+            return GH_EINTERNAL;
         slot = free_slot;
         d->cache[slot].sql = sql;
         d->cache[slot].prepared = false;
@@ -296,6 +299,8 @@ static gh_err_t run_cached(gh_pgs_db_t *d, const char *sql, int n, const char *c
             return rc;
         d->cache[slot].prepared = true;
     }
+    if (lengths)
+        return gh_pg_query_prepared_binary(d->c, name, n, params, lengths, res);
     return gh_pg_query_prepared(d->c, name, n, params, res);
 }
 
@@ -321,7 +326,7 @@ static gh_err_t run(gh_db_t *db, const char *sql, int n, const char *const *para
     if (savepoint && gh_pg_exec(d->c, "SAVEPOINT gh_stmt"))
         return failed(d, "SAVEPOINT");
     PGresult *res = NULL;
-    gh_err_t rc = cached ? run_cached(d, sql, n, params, &res)
+    gh_err_t rc = cached ? run_cached(d, sql, n, params, NULL, &res)
                          : gh_pg_query(d->c, sql, n, params, &res);
     if (rc) {
         rc = failed(d, sql);
@@ -359,6 +364,38 @@ gh_err_t gh_pgs_query_fast(gh_db_t *db, const char *sql, int n, const char *cons
                            PGresult **res)
 {
     return run(db, sql, n, params, res, true, false);
+}
+
+gh_err_t gh_pgs_query_binary(gh_db_t *db, const char *sql, int n, const char *const *params,
+                             const int *lengths, PGresult **res)
+{
+    gh_pgs_db_t *d = pgs(db);
+    if (res)
+        *res = NULL;
+    if (!ready(d))
+        return unavailable();
+    PGresult *out = NULL;
+    if (run_cached(d, sql, n, params, lengths, &out))
+        return failed(d, sql);
+    const char *tuples = PQcmdTuples(out);
+    d->changes = tuples && *tuples ? strtoll(tuples, NULL, 10) : 0;
+    if (res)
+        *res = out;
+    else
+        PQclear(out);
+    return GH_OK;
+}
+
+gh_err_t gh_pgs_copy_in(gh_db_t *db, const char *sql, const char *data, size_t len)
+{
+    gh_pgs_db_t *d = pgs(db);
+    if (!ready(d))
+        return unavailable();
+    int64_t rows = 0;
+    if (gh_pg_copy_in(d->c, sql, data, len, &rows))
+        return failed(d, sql);
+    d->changes = rows;
+    return GH_OK;
 }
 
 gh_err_t gh_pgs_query_dyn(gh_db_t *db, const char *sql, int n, const char *const *params,

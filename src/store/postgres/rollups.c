@@ -130,14 +130,15 @@ static gh_err_t upsert_width(gh_db_t *db, size_t w, const gh_usage_row_t **order
         i = j;
     }
     const char *p[COLS];
+    int lens[COLS];
     for (int c = 0; c < COLS && !bad; c++)
-        bad = !(p[c] = gh_pg_array_literal(&col[c]));
+        bad = !(p[c] = gh_pg_array_binary(&col[c], &lens[c]));
     if (bad) {
         gh_log_error("store: the rollups of %zu usage events do not fit a statement", n);
         return GH_EINTERNAL;
     }
     /* In the writer's transaction, which it abandons on any error: no savepoint. */
-    return gh_pgs_query_fast(db, widths[w].upsert, COLS, p, NULL);
+    return gh_pgs_query_binary(db, widths[w].upsert, COLS, p, lens, NULL);
 }
 
 gh_err_t gh_pgs_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
@@ -152,8 +153,10 @@ gh_err_t gh_pgs_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
         order[i] = &rows[i];
     qsort(order, n, sizeof(*order), cmp_rows);
     gh_pg_array_t col[COLS];
+    /* Binary arrays: the key's texts in columns 0 and 2-4, numbers elsewhere. */
     for (int c = 0; c < COLS; c++)
-        gh_pg_array_init(&col[c], n * 4096 + 64);
+        gh_pg_array_init_binary(&col[c], n * 4096 + 64,
+                                c == 0 || (c >= 2 && c <= 4) ? GH_PG_OID_TEXT : GH_PG_OID_INT8);
     gh_err_t rc = GH_OK;
     for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]) && !rc; w++)
         rc = upsert_width(db, w, order, n, col);
@@ -179,6 +182,9 @@ gh_err_t gh_pgs_rollups_prune(gh_db_t *db, int64_t before_s, int64_t *deleted)
         *deleted = pgs(db)->changes;
     return rc;
 }
+
+/* A report's group column, compared byte by byte. */
+#define GROUP_COL(col) col " COLLATE \"C\""
 
 /* One array parameter holding a filter's values. */
 static const char *list_param(gh_pg_array_t *a, const gh_usage_list_t *l)
@@ -241,18 +247,21 @@ gh_err_t gh_pgs_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_us
     for (int i = 0; i < 3; i++)
         gh_pg_array_init(&lists[i], (size_t)GH_USAGE_FILTER_MAX * 1024);
     gh_err_t rc = GH_EINTERNAL;
-    /* Sums of bigint are numeric in PostgreSQL: back to bigint for the reader. */
-    snprintf(frag, sizeof(frag),
-             "SELECT " "floor(extract(epoch FROM bucket_start))::bigint, %s, %s, %s, ",
-             q->by_workspace ? "workspace_id" : "NULL", q->by_key ? "key_id" : "NULL",
-             q->by_model ? "model" : "NULL");
+    /* The group columns in byte order (COLLATE "C"), as SQLite's BINARY collation sorts,
+     * whatever the database's locale; grouping by the same expressions lets one sort serve
+     * both the grouping and the order. Buckets are whole seconds: date_part's double holds
+     * them exactly (extract() would compute a numeric per row). gh_bigint_sum (migration
+     * 0010) sums in bigint; sum(bigint) would make a numeric of every group's every sum. */
+    snprintf(frag, sizeof(frag), "SELECT date_part('epoch', bucket_start)::bigint, %s, %s, %s, ",
+             q->by_workspace ? GROUP_COL("workspace_id") : "NULL",
+             q->by_key ? GROUP_COL("key_id") : "NULL", q->by_model ? GROUP_COL("model") : "NULL");
     bool ok = add(sql, sizeof(sql), &len, frag) &&
               add(sql, sizeof(sql), &len,
-                  "sum(requests)::bigint, sum(input_tokens)::bigint, "
-                  "sum(output_tokens)::bigint, sum(cache_creation_tokens)::bigint, "
-                  "sum(cache_read_tokens)::bigint, sum(input_cost_nusd)::bigint, "
-                  "sum(output_cost_nusd)::bigint, sum(cache_creation_cost_nusd)::bigint, "
-                  "sum(cache_read_cost_nusd)::bigint FROM ") &&
+                  "gh_bigint_sum(requests), gh_bigint_sum(input_tokens), "
+                  "gh_bigint_sum(output_tokens), gh_bigint_sum(cache_creation_tokens), "
+                  "gh_bigint_sum(cache_read_tokens), gh_bigint_sum(input_cost_nusd), "
+                  "gh_bigint_sum(output_cost_nusd), gh_bigint_sum(cache_creation_cost_nusd), "
+                  "gh_bigint_sum(cache_read_cost_nusd) FROM ") &&
               add(sql, sizeof(sql), &len, widths[q->width].table) &&
               add(sql, sizeof(sql), &len,
                   " WHERE org_id = $1 AND bucket_start >= to_timestamp($2::bigint) AND "
@@ -286,14 +295,13 @@ gh_err_t gh_pgs_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_us
         ok = add(sql, sizeof(sql), &len, frag);
     }
     if (ok) {
-        /* Byte order, as SQLite's BINARY collation sorts, whatever the database's locale. */
-        snprintf(frag, sizeof(frag), " GROUP BY bucket_start%s%s%s ORDER BY bucket_start%s%s%s",
-                 q->by_workspace ? ", workspace_id" : "", q->by_key ? ", key_id" : "",
-                 q->by_model ? ", model" : "",
-                 q->by_workspace ? ", workspace_id COLLATE \"C\"" : "",
-                 q->by_key ? ", key_id COLLATE \"C\"" : "",
-                 q->by_model ? ", model COLLATE \"C\"" : "");
-        ok = add(sql, sizeof(sql), &len, frag);
+        char by[160];
+        snprintf(by, sizeof(by), "bucket_start%s%s%s",
+                 q->by_workspace ? ", " GROUP_COL("workspace_id") : "",
+                 q->by_key ? ", " GROUP_COL("key_id") : "",
+                 q->by_model ? ", " GROUP_COL("model") : "");
+        ok = add(sql, sizeof(sql), &len, " GROUP BY ") && add(sql, sizeof(sql), &len, by) &&
+             add(sql, sizeof(sql), &len, " ORDER BY ") && add(sql, sizeof(sql), &len, by);
     }
     if (ok) {
         report_t rep = {fn, ctx};

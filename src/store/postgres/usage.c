@@ -100,6 +100,10 @@ static const char batch_sql[] =
 
 enum { BATCH_COLS = 24 };
 
+/* The batch statement's text columns: request id, the five of the series and route, the
+ * requested model and the deployment; the others are numbers. */
+#define BATCH_TEXT_COL(c) ((c) == 1 || ((c) >= 3 && (c) <= 7) || (c) >= 22)
+
 /* Room for a batch's literal per column: the longest texts (request ids, URLs of
  * deployments) are bounded by the journal's record; 4 KiB an event is far above them. */
 #define COLUMN_MAX_BYTES ((size_t)GH_USAGE_BATCH_MAX * 4096)
@@ -110,16 +114,198 @@ static int cmp_seq(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* ---- the COPY path ---- */
+
+/* A batch in COPY's binary format: a signature and two zero words, then per row the number
+ * of fields and each field as a 4-byte length (-1 for NULL) and its bytes in network order,
+ * then -1. Timestamps are microseconds since 2000-01-01 UTC. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool failed; /* out of memory, or past COPY_MAX_BYTES */
+} copy_buf_t;
+
+/* A batch's COPY data at most: as much as its 24 array parameters may hold. */
+#define COPY_MAX_BYTES ((size_t)BATCH_COLS * COLUMN_MAX_BYTES)
+
+static void put(copy_buf_t *b, const void *v, size_t len)
+{
+    if (b->failed)
+        return;
+    if (len > COPY_MAX_BYTES - b->len) {
+        b->failed = true;
+        return;
+    }
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 16;
+        while (cap < b->len + len)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, v, len);
+    b->len += len;
+}
+
+static void put_be(copy_buf_t *b, uint64_t v, size_t bytes)
+{
+    unsigned char out[8];
+    for (size_t i = 0; i < bytes; i++)
+        out[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+    put(b, out, bytes);
+}
+
+static void field_i64(copy_buf_t *b, int64_t v)
+{
+    put_be(b, 8, 4);
+    put_be(b, (uint64_t)v, 8);
+}
+
+static void field_i32(copy_buf_t *b, int32_t v)
+{
+    put_be(b, 4, 4);
+    put_be(b, (uint32_t)v, 4);
+}
+
+static void field_bool(copy_buf_t *b, bool v)
+{
+    put_be(b, 1, 4);
+    put_be(b, v, 1);
+}
+
+static void field_text(copy_buf_t *b, const char *v)
+{
+    if (!v) {
+        put_be(b, UINT32_MAX, 4); /* -1: NULL */
+        return;
+    }
+    size_t len = strlen(v);
+    if (len > INT32_MAX) {
+        b->failed = true;
+        return;
+    }
+    put_be(b, len, 4);
+    put(b, v, len);
+}
+
+/* Unix milliseconds to PostgreSQL's timestamp: microseconds since 2000-01-01. */
+#define PG_EPOCH_MS INT64_C(946684800000)
+
+static const char copy_sql[] =
+    "COPY usage_events (" USAGE_COLS ") FROM STDIN (FORMAT binary)";
+
+/* Whether any of `n` sorted sequence numbers repeats. */
+static bool has_repeat(const int64_t *seqs, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (seqs[i] == seqs[i - 1])
+            return true;
+    return false;
+}
+
+/* The fast path of a batch: when no event of it is stored yet (one index probe over the
+ * range of its sequence numbers; write transactions are serialized, so nothing can insert
+ * one meanwhile), COPY the whole batch and set `*copied`. When some may be stored already
+ * (a replay), `*copied` stays false and the caller takes the INSERT ... ON CONFLICT DO
+ * NOTHING path, which names them. */
+static gh_err_t copy_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n, bool *inserted,
+                           bool *copied)
+{
+    static const char probe_sql[] =
+        "SELECT 1 FROM usage_events WHERE node_id = 'local' AND journal_seq BETWEEN $1 AND $2 "
+        "LIMIT 1";
+    int64_t *seqs = malloc(n * sizeof(*seqs));
+    if (!seqs)
+        return GH_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        seqs[i] = rows[i].journal_seq;
+    qsort(seqs, n, sizeof(*seqs), cmp_seq);
+    bool repeat = has_repeat(seqs, n);
+    gh_pgs_num_t lo, hi;
+    const char *p[] = {gh_pgs_i64(&lo, seqs[0]), gh_pgs_i64(&hi, seqs[n - 1])};
+    free(seqs);
+    *copied = false;
+    if (repeat)
+        return GH_OK;
+    PGresult *res = NULL;
+    gh_err_t rc = gh_pgs_query_fast(db, probe_sql, 2, p, &res);
+    if (rc)
+        return rc;
+    bool stored = PQntuples(res) > 0;
+    PQclear(res);
+    if (stored)
+        return GH_OK;
+
+    copy_buf_t b = {0};
+    put(&b, "PGCOPY\n\377\r\n\0", 11);
+    put_be(&b, 0, 4); /* flags */
+    put_be(&b, 0, 4); /* header extension */
+    for (size_t i = 0; i < n && !b.failed; i++) {
+        const gh_usage_row_t *r = &rows[i];
+        put_be(&b, BATCH_COLS, 2);
+        field_i64(&b, r->journal_seq);
+        field_text(&b, r->request_id);
+        field_i64(&b, (r->created_at_ms - PG_EPOCH_MS) * 1000);
+        field_text(&b, r->org_id);
+        field_text(&b, r->workspace_id);
+        field_text(&b, r->key_id);
+        field_text(&b, r->model);
+        field_text(&b, r->route);
+        field_i64(&b, r->input_tokens);
+        field_i64(&b, r->output_tokens);
+        field_i64(&b, r->cache_creation_tokens);
+        field_i64(&b, r->cache_read_tokens);
+        field_i64(&b, r->cost_nusd);
+        field_i32(&b, (int32_t)r->status);
+        field_bool(&b, r->stream != 0);
+        field_bool(&b, r->client_disconnected != 0);
+        field_i64(&b, r->latency_us);
+        field_i64(&b, r->upstream_us);
+        field_i64(&b, r->input_cost_nusd);
+        field_i64(&b, r->output_cost_nusd);
+        field_i64(&b, r->cache_creation_cost_nusd);
+        field_i64(&b, r->cache_read_cost_nusd);
+        field_text(&b, requested_of(r));
+        field_text(&b, deployment_of(r));
+    }
+    put_be(&b, UINT16_MAX, 2); /* -1: the end */
+    if (b.failed) {
+        free(b.p);
+        gh_log_error("store: a batch of %zu usage events does not fit a COPY", n);
+        return GH_EINTERNAL;
+    }
+    /* In the writer's transaction, which it abandons on any error. */
+    rc = gh_pgs_copy_in(db, copy_sql, b.p, b.len);
+    free(b.p);
+    if (rc)
+        return rc;
+    assert(gh_pgs_changes(db) == (int64_t)n);
+    for (size_t i = 0; i < n; i++)
+        inserted[i] = true;
+    *copied = true;
+    return GH_OK;
+}
+
 gh_err_t gh_pgs_usage_insert_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n,
                                    bool *inserted)
 {
     assert(n <= GH_USAGE_BATCH_MAX);
     if (n == 0)
         return GH_OK;
+    bool copied = false;
+    gh_err_t rc = copy_batch(db, rows, n, inserted, &copied);
+    if (rc || copied)
+        return rc;
     gh_pg_array_t col[BATCH_COLS];
     for (int c = 0; c < BATCH_COLS; c++)
-        gh_pg_array_init(&col[c], COLUMN_MAX_BYTES);
-    gh_err_t rc = GH_OK;
+        gh_pg_array_init_binary(&col[c], COLUMN_MAX_BYTES,
+                                BATCH_TEXT_COL(c) ? GH_PG_OID_TEXT : GH_PG_OID_INT8);
+    rc = GH_OK;
     bool bad = false; /* an append failed: the batch does not fit */
     for (size_t i = 0; i < n && !bad; i++) {
         const gh_usage_row_t *r = &rows[i];
@@ -139,8 +325,9 @@ gh_err_t gh_pgs_usage_insert_batch(gh_db_t *db, const gh_usage_row_t *rows, size
         assert(c == BATCH_COLS);
     }
     const char *p[BATCH_COLS];
+    int lens[BATCH_COLS];
     for (int c = 0; c < BATCH_COLS && !bad; c++)
-        bad = !(p[c] = gh_pg_array_literal(&col[c]));
+        bad = !(p[c] = gh_pg_array_binary(&col[c], &lens[c]));
     PGresult *res = NULL;
     int64_t *seqs = NULL;
     if (bad) {
@@ -149,7 +336,7 @@ gh_err_t gh_pgs_usage_insert_batch(gh_db_t *db, const gh_usage_row_t *rows, size
         goto out_free;
     }
     /* The writer abandons the whole transaction on any error: no savepoint needed. */
-    if ((rc = gh_pgs_query_fast(db, batch_sql, BATCH_COLS, p, &res)))
+    if ((rc = gh_pgs_query_binary(db, batch_sql, BATCH_COLS, p, lens, &res)))
         goto out_free;
     /* Which events were stored: the returned sequence numbers, looked up sorted. */
     int got = PQntuples(res);

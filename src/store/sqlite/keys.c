@@ -151,6 +151,17 @@ gh_err_t gh_sqlite_key_touch(gh_db_t *db, const char *id, int64_t now)
     return gh_sqlite_exec(db, st);
 }
 
+gh_err_t gh_sqlite_keys_touch(gh_db_t *db, const char *const *ids, const int64_t *at_s,
+                              size_t n)
+{
+    /* SQLite runs in the writer's process: one prepared statement per key costs no more
+     * than one for all. */
+    gh_err_t rc = GH_OK;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = gh_sqlite_key_touch(db, ids[i], at_s[i]);
+    return rc;
+}
+
 gh_err_t gh_sqlite_key_set_secret(gh_db_t *db, const char *id, const char *key_hash,
                                   const char *hint)
 {
