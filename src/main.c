@@ -310,6 +310,7 @@ static int cmd_serve(const cli_t *cli)
     gh_billing_t *billing = NULL;
     gh_admission_t *admission = NULL;
     gh_outbox_t *outbox = NULL;
+    gh_cluster_t *cluster = NULL;
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
     /* The node's id keys its usage events: known before the journal is replayed. */
@@ -333,7 +334,7 @@ static int cmd_serve(const cli_t *cli)
     app.mailer = mailer;
     app.pay = pay;
     /* The mailer thread: it sends at once what an earlier run queued and did not send. */
-    if (gh_outbox_start(&outbox, store, mailer, err, sizeof(err)))
+    if (gh_outbox_start(&outbox, store, mailer, !cfg.store_postgres, err, sizeof(err)))
         goto out;
     app.outbox = outbox;
     /* Billing exists before the usage writer, whose commits (the journal replay included)
@@ -346,6 +347,11 @@ static int cmd_serve(const cli_t *cli)
         snprintf(err, sizeof(err), "out of memory");
         goto out;
     }
+    /* The change feed's watermark is read before the state is loaded: nothing committed
+     * after the load's reads can be missed. */
+    if (gh_cluster_new(&cluster, &cfg, store, err, sizeof(err)))
+        goto out;
+    app.cluster = cluster;
     if (gh_state_load(state, gh_store_db(store))) {
         snprintf(err, sizeof(err), "cannot load the API keys from the database");
         goto out;
@@ -372,7 +378,8 @@ static int cmd_serve(const cli_t *cli)
     gh_gateway_env_t env = {.state = state,
                             .usage = usage,
                             .limits = gh_admission_limits(admission),
-                            .limits_enforce = cfg.limits_enforce};
+                            .limits_enforce = cfg.limits_enforce,
+                            .cluster = cluster};
     if (gh_http_bind(&http, &cfg, gh_api_handle, &app, err, sizeof(err)) ||
         gh_gateway_start(&gateway, &cfg, &env, err, sizeof(err)))
         goto out;
@@ -383,7 +390,8 @@ static int cmd_serve(const cli_t *cli)
                     gh_gateway_port(gateway));
     cfg.cookie_secure = !strncmp(cfg.public_url, "https://", 8);
     if (gh_http_start(http, err, sizeof(err)) || gh_billing_start(billing, err, sizeof(err)) ||
-        gh_admission_start(admission, store, err, sizeof(err)))
+        gh_admission_start(admission, store, err, sizeof(err)) ||
+        gh_cluster_start(cluster, &app, err, sizeof(err)))
         goto out;
 
     char console_addr[GH_CONFIG_STR], api_addr[GH_CONFIG_STR];
@@ -418,6 +426,7 @@ out:
     gh_gateway_quiesce(gateway);
     gh_http_stop(http);
     gh_gateway_stop(gateway);
+    gh_cluster_free(cluster); /* its listener publishes to the state and admission */
     gh_usage_close(usage); /* after the data plane: its last events are committed */
     gh_billing_free(billing); /* after everything that charges or kicks it */
     gh_admission_free(admission); /* after the data plane and billing, which publish to it */
