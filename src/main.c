@@ -311,10 +311,13 @@ static int cmd_serve(const cli_t *cli)
     gh_admission_t *admission = NULL;
     gh_outbox_t *outbox = NULL;
     gh_cluster_t *cluster = NULL;
+    int lock_fds[2] = {-1, -1};
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
-    /* The node's id keys its usage events: known before the journal is replayed. */
-    if (gh_cluster_node_id_resolve(&cfg, err, sizeof(err)))
+    /* One server per data directory (its journal) and SQLite file; then the node's id, which
+     * keys its usage events: known before the journal is replayed. */
+    if (gh_cluster_lock_files(&cfg, lock_fds, err, sizeof(err)) ||
+        gh_cluster_node_id_resolve(&cfg, err, sizeof(err)))
         goto out;
     if (gh_store_open(&store, store_location(&cfg), err, sizeof(err)))
         goto out;
@@ -437,6 +440,7 @@ out:
     gh_throttle_free(throttle);
     gh_mailer_free(mailer);
     gh_store_close(store);
+    gh_cluster_unlock_files(lock_fds);
     if (status == 0)
         gh_log_info("gatehouse: stopped cleanly");
     return status;

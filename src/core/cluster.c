@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -138,6 +139,63 @@ gh_err_t gh_cluster_node_id_resolve(gh_config_t *cfg, char *err, size_t err_size
     }
     gh_log_info("cluster: this node is %s (kept in %s)", id, path);
     return GH_OK;
+}
+
+/* ---- one server per data directory and SQLite file ---- */
+
+/* Opens and locks `path`: GH_OK, GH_ECONFLICT when another process holds it, GH_EIO. */
+static gh_err_t lock_file(const char *path, int *fd)
+{
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (*fd < 0)
+        return GH_EIO;
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+        return GH_OK;
+    gh_err_t rc = errno == EWOULDBLOCK ? GH_ECONFLICT : GH_EIO;
+    close(*fd);
+    *fd = -1;
+    return rc;
+}
+
+gh_err_t gh_cluster_lock_files(const gh_config_t *cfg, int fds[2], char *err, size_t err_size)
+{
+    char path[GH_CONFIG_PATH + 16];
+    fds[0] = fds[1] = -1;
+    snprintf(path, sizeof(path), "%s/serve.lock", cfg->data_dir);
+    gh_err_t rc = lock_file(path, &fds[0]);
+    if (rc == GH_ECONFLICT) {
+        snprintf(err, err_size, "another gatehouse serve is running on the data directory %s "
+                                "(it holds %s); every node needs its own data_dir",
+                 cfg->data_dir, path);
+        return rc;
+    }
+    if (rc) {
+        snprintf(err, err_size, "cannot lock %s: %s", path, strerror(errno));
+        return rc;
+    }
+    if (cfg->store_postgres)
+        return GH_OK;
+    snprintf(path, sizeof(path), "%s.lock", cfg->db_path);
+    rc = lock_file(path, &fds[1]);
+    if (rc == GH_ECONFLICT)
+        snprintf(err, err_size, "another gatehouse serve is using the SQLite database %s (it "
+                                "holds %s). A SQLite store serves one node; to run several "
+                                "nodes, use a PostgreSQL store (see docs/cluster.md)",
+                 cfg->db_path, path);
+    else if (rc)
+        snprintf(err, err_size, "cannot lock %s: %s", path, strerror(errno));
+    if (rc)
+        gh_cluster_unlock_files(fds);
+    return rc;
+}
+
+void gh_cluster_unlock_files(int fds[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
 }
 
 /* ---- the change feed ---- */

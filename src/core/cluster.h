@@ -44,6 +44,15 @@ typedef struct gh_cluster gh_cluster_t;
  * twice. GH_EIO when the file cannot be read or written. Call before any thread starts. */
 gh_err_t gh_cluster_node_id_resolve(gh_config_t *cfg, char *err, size_t err_size);
 
+/* What only one `gatehouse serve` may use at a time, locked for the process's life (flock,
+ * released by the kernel when it exits, however it exits): the data directory (its usage
+ * journal; `<data_dir>/serve.lock`) and, on SQLite, the database (`<db_path>.lock`, so two
+ * data directories never share one SQLite file). GH_ECONFLICT with a message saying why and what
+ * to do when another server holds one. The command-line tools take neither. `fds` receives
+ * the descriptors (-1: none), for gh_cluster_unlock_files. */
+gh_err_t gh_cluster_lock_files(const gh_config_t *cfg, int fds[2], char *err, size_t err_size);
+void gh_cluster_unlock_files(int fds[2]);
+
 /* Creates the node's cluster side. On PostgreSQL it reads the feed's newest change now: call
  * it BEFORE loading the in-memory state, so that every change committed after the load's
  * reads is past the watermark. `cfg` and `store` outlive it. */
