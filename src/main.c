@@ -429,13 +429,14 @@ out:
     gh_gateway_quiesce(gateway);
     gh_http_stop(http);
     gh_gateway_stop(gateway);
-    gh_cluster_free(cluster); /* its listener publishes to the state and admission */
+    gh_cluster_stop(cluster); /* its listener publishes to the state and admission */
     gh_usage_close(usage); /* after the data plane: its last events are committed */
     gh_billing_free(billing); /* after everything that charges or kicks it */
     gh_admission_free(admission); /* after the data plane and billing, which publish to it */
     if (pay)
         pay->ops->destroy(pay);
     gh_outbox_stop(outbox); /* after everything that queues mail */
+    gh_cluster_free(cluster); /* after the billing scheduler, which asks it who leads */
     gh_state_free(state);
     gh_throttle_free(throttle);
     gh_mailer_free(mailer);

@@ -494,7 +494,7 @@ static void *listener_main(void *arg)
     gh_cluster_t *c = arg;
     bool connected = false, first = true, down_logged = false;
     int backoff_ms = c->cfg->cluster_poll_ms;
-    int64_t next_prune = mono_ms() + PRUNE_EVERY_MS;
+    int64_t next_prune = mono_ms() + PRUNE_EVERY_MS, next_lead = 0;
     while (!atomic_load(&c->stopping)) {
         gh_db_t *db = gh_store_db(c->store);
         gh_err_t rc = db ? GH_OK : GH_EUNAVAIL;
@@ -514,20 +514,25 @@ static void *listener_main(void *arg)
                             c->cfg->cluster_node_id, (long long)c->st.watermark);
             }
         }
-        bool leader = false;
+        /* Changes first: they are what a notification woke us for. */
         if (!rc)
+            rc = apply_changes(c, db);
+        /* Leadership: a leader knows it holds the lock without a statement; the others try
+         * to take it at most once per poll_ms, not at every notification. */
+        if (!rc && (gh_cluster_leader(c) || mono_ms() >= next_lead)) {
+            bool leader = false;
             rc = gh_store_cluster_lead(db, &leader);
-        if (!rc)
-            set_leader(c, leader);
+            if (!rc)
+                set_leader(c, leader);
+            next_lead = mono_ms() + c->cfg->cluster_poll_ms;
+        }
         pthread_mutex_lock(&c->lock);
         if (!c->tried) {
             c->tried = true;
             pthread_cond_broadcast(&c->tried_cond);
         }
         pthread_mutex_unlock(&c->lock);
-        if (!rc)
-            rc = apply_changes(c, db);
-        if (!rc && leader && mono_ms() >= next_prune) {
+        if (!rc && gh_cluster_leader(c) && mono_ms() >= next_prune) {
             int64_t deleted = 0;
             int64_t before = wall_us() / 1000 - KEEP_CHANGES_MS;
             if (gh_store_cluster_prune(db, before, &deleted) == GH_OK && deleted)
@@ -556,6 +561,7 @@ static void *listener_main(void *arg)
                         "back-off of up to %d ms", gh_err_name(rc), BACKOFF_MAX_MS);
         down_logged = true;
         connected = false;
+        next_lead = 0;
         set_connected(c, false);
         set_leader(c, false);
         pause_ms(c, backoff_ms);
@@ -583,15 +589,21 @@ gh_err_t gh_cluster_start(gh_cluster_t *c, struct gh_app *app, char *err, size_t
     return GH_OK;
 }
 
+void gh_cluster_stop(gh_cluster_t *c)
+{
+    if (!c || !c->started)
+        return;
+    atomic_store(&c->stopping, true);
+    (void)!write(c->wake[1], "x", 1);
+    pthread_join(c->thread, NULL);
+    c->started = false;
+}
+
 void gh_cluster_free(gh_cluster_t *c)
 {
     if (!c)
         return;
-    if (c->started) {
-        atomic_store(&c->stopping, true);
-        (void)!write(c->wake[1], "x", 1);
-        pthread_join(c->thread, NULL);
-    }
+    gh_cluster_stop(c);
     if (c->wake[0] >= 0)
         close(c->wake[0]);
     if (c->wake[1] >= 0)

@@ -63,8 +63,13 @@ gh_err_t gh_cluster_new(gh_cluster_t **out, const gh_config_t *cfg, gh_store_t *
  * outlives the thread, which gh_cluster_free stops. */
 gh_err_t gh_cluster_start(gh_cluster_t *c, struct gh_app *app, char *err, size_t err_size);
 
-/* Stops the listener (giving up leadership with its connection's session... which ends with
- * the store) and frees. NULL is fine. */
+/* Stops the listener thread (it publishes to the state and admission, and kicks billing):
+ * call it before freeing those. Leadership ends with its connection's session, when the
+ * store is closed. NULL is fine. */
+void gh_cluster_stop(gh_cluster_t *c);
+
+/* Stops (if need be) and frees; after every thread that may ask gh_cluster_leader or
+ * gh_cluster_kick_leader (the billing scheduler) is gone. NULL is fine. */
 void gh_cluster_free(gh_cluster_t *c);
 
 /* Whether this node runs the cluster-wide jobs now: the leader; always on SQLite, and with
