@@ -489,12 +489,33 @@ static void pause_ms(gh_cluster_t *c, int ms)
     (void)poll(&p, 1, ms);
 }
 
+/* A change that came with its notification: applied at once when it is the next one after
+ * the watermark, which spares reading the table. After a gap (a lost notification, a seq a
+ * rolled-back transaction took) the rest of the batch waits for the table's read. */
+typedef struct {
+    apply_t a;
+    bool gap;
+} notified_t;
+
+static void on_notified(void *ctx, const gh_change_t *ch)
+{
+    notified_t *nt = ctx;
+    if (nt->gap || nt->a.rc || ch->seq <= nt->a.last_seq)
+        return;
+    if (ch->seq != nt->a.last_seq + 1) {
+        nt->gap = true;
+        return;
+    }
+    apply_one(&nt->a, ch);
+}
+
 static void *listener_main(void *arg)
 {
     gh_cluster_t *c = arg;
     bool connected = false, first = true, down_logged = false;
     int backoff_ms = c->cfg->cluster_poll_ms;
     int64_t next_prune = mono_ms() + PRUNE_EVERY_MS, next_lead = 0;
+    bool read_table = true; /* false while notifications brought every change */
     while (!atomic_load(&c->stopping)) {
         gh_db_t *db = gh_store_db(c->store);
         gh_err_t rc = db ? GH_OK : GH_EUNAVAIL;
@@ -515,7 +536,7 @@ static void *listener_main(void *arg)
             }
         }
         /* Changes first: they are what a notification woke us for. */
-        if (!rc)
+        if (!rc && (read_table || !connected))
             rc = apply_changes(c, db);
         /* Leadership: a leader knows it holds the lock without a statement; the others try
          * to take it at most once per poll_ms, not at every notification. */
@@ -541,8 +562,22 @@ static void *listener_main(void *arg)
             next_prune = mono_ms() + PRUNE_EVERY_MS;
         }
         unsigned events = 0;
+        pthread_mutex_lock(&c->lock);
+        notified_t nt = {{c, db, c->st.watermark, 0, false, GH_OK}, false};
+        pthread_mutex_unlock(&c->lock);
         if (!rc)
-            rc = gh_store_cluster_wait(db, c->wake[0], c->cfg->cluster_poll_ms, &events);
+            rc = gh_store_cluster_wait(db, c->wake[0], c->cfg->cluster_poll_ms, &events,
+                                       on_notified, &nt);
+        if (nt.a.money && !nt.a.rc && c->app->admission)
+            nt.a.rc = gh_admission_sync_money(c->app->admission, db);
+        pthread_mutex_lock(&c->lock);
+        c->st.watermark = nt.a.last_seq;
+        c->st.changes_applied += (uint64_t)nt.a.n;
+        pthread_mutex_unlock(&c->lock);
+        /* The table is read after a poll's timeout (a notification may have been lost), a
+         * gap, a failed application, or a notification without its change. */
+        read_table = events == 0 || nt.gap || nt.a.rc ||
+                     ((events & GH_STORE_CLUSTER_CHANGED) && nt.a.n == 0);
         if (!rc) {
             if (events & GH_STORE_CLUSTER_CHANGED) {
                 pthread_mutex_lock(&c->lock);

@@ -415,8 +415,10 @@
     X(gh_err_t, outbox_html_delete, (gh_db_t *db, int64_t id), (db, id)) \
     /* ---- cluster: the change feed and leadership (issue 14, nodes) ---- */ \
     X(gh_err_t, cluster_listen, (gh_db_t *db), (db)) \
-    X(gh_err_t, cluster_wait, (gh_db_t *db, int wake_fd, int timeout_ms, unsigned *events), \
-      (db, wake_fd, timeout_ms, events)) \
+    X(gh_err_t, cluster_wait, \
+      (gh_db_t *db, int wake_fd, int timeout_ms, unsigned *events, gh_store_change_fn fn, \
+       void *ctx), \
+      (db, wake_fd, timeout_ms, events, fn, ctx)) \
     X(gh_err_t, cluster_kick, (gh_db_t *db), (db)) \
     X(gh_err_t, cluster_changes, \
       (gh_db_t *db, int64_t after, int limit, gh_store_change_fn fn, void *ctx), \

@@ -474,10 +474,13 @@ gh_err_t gh_store_cluster_listen(gh_db_t *db);
 #define GH_STORE_CLUSTER_KICK 2u
 /* Waits up to `timeout_ms` for a notification (or for `wake_fd`, if >= 0, to be readable;
  * nothing is read from it) and consumes every notification that came; *events (0 after a
- * timeout) has a GH_STORE_CLUSTER_* bit for each kind. GH_EUNAVAIL when the connection was
- * lost or reopened since cluster_listen: LISTEN again, and reload, since notifications may
- * have been missed. */
-gh_err_t gh_store_cluster_wait(gh_db_t *db, int wake_fd, int timeout_ms, unsigned *events);
+ * timeout) has a GH_STORE_CLUSTER_* bit for each kind. A change's notification carries the
+ * change: `fn` (may be NULL) gets each, in the order they were committed (some may have been
+ * applied from the table already, and a notification can be lost: the seq says). GH_EUNAVAIL
+ * when the connection was lost or reopened since cluster_listen: LISTEN again, and reload,
+ * since notifications may have been missed. */
+gh_err_t gh_store_cluster_wait(gh_db_t *db, int wake_fd, int timeout_ms, unsigned *events,
+                               gh_store_change_fn fn, void *ctx);
 /* Asks the leader, whichever node it is, to run its jobs now (a notification, sent at once
  * outside a transaction, at the commit of the caller's otherwise). */
 gh_err_t gh_store_cluster_kick(gh_db_t *db);

@@ -8,6 +8,7 @@
  * reported to the caller rather than silently waiting on a session that no longer listens. */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/postgres/pg_int.h"
@@ -36,14 +37,51 @@ gh_err_t gh_pgs_cluster_listen(gh_db_t *db)
     return GH_OK;
 }
 
-/* Consumes every notification libpq holds: the feed's carry a change's seq, a kick the word
- * "kick". */
-static unsigned drain(PGconn *conn)
+/* Parses a change's notification, "seq at_us kind id org" (org may be empty); false when it
+ * is not one (an older server's bare seq: the table is read then). */
+static bool parse_change(const char *s, gh_change_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    char *end;
+    errno = 0;
+    c->seq = strtoll(s, &end, 10);
+    if (errno || end == s || *end != ' ')
+        return false;
+    s = end + 1;
+    c->changed_at_us = strtoll(s, &end, 10);
+    if (errno || end == s || *end != ' ')
+        return false;
+    s = end + 1;
+    struct {
+        char *dst;
+        size_t size;
+    } parts[] = {{c->kind, sizeof(c->kind)}, {c->id, sizeof(c->id)}, {c->org_id, sizeof(c->org_id)}};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strcspn(s, " ");
+        if (n >= parts[i].size || (i < 2 && n == 0) || (i < 2 && s[n] != ' '))
+            return false;
+        memcpy(parts[i].dst, s, n);
+        parts[i].dst[n] = '\0';
+        s += n + (s[n] == ' ');
+    }
+    return *s == '\0';
+}
+
+/* Consumes every notification libpq holds: a kick is the word "kick"; a change's carries the
+ * change, handed to `fn`. */
+static unsigned drain(PGconn *conn, gh_store_change_fn fn, void *ctx)
 {
     unsigned events = 0;
     PGnotify *n;
     while ((n = PQnotifies(conn)) != NULL) {
-        events |= strcmp(n->extra, "kick") ? GH_STORE_CLUSTER_CHANGED : GH_STORE_CLUSTER_KICK;
+        if (!strcmp(n->extra, "kick")) {
+            events |= GH_STORE_CLUSTER_KICK;
+        } else {
+            events |= GH_STORE_CLUSTER_CHANGED;
+            gh_change_t c;
+            if (fn && parse_change(n->extra, &c))
+                fn(ctx, &c);
+        }
         PQfreemem(n);
     }
     return events;
@@ -58,7 +96,8 @@ gh_err_t gh_pgs_cluster_kick(gh_db_t *db)
     return rc;
 }
 
-gh_err_t gh_pgs_cluster_wait(gh_db_t *db, int wake_fd, int timeout_ms, unsigned *events)
+gh_err_t gh_pgs_cluster_wait(gh_db_t *db, int wake_fd, int timeout_ms, unsigned *events,
+                             gh_store_change_fn fn, void *ctx)
 {
     gh_pgs_db_t *d = pgs(db);
     *events = 0;
@@ -66,7 +105,7 @@ gh_err_t gh_pgs_cluster_wait(gh_db_t *db, int wake_fd, int timeout_ms, unsigned 
         return GH_EUNAVAIL;
     PGconn *conn = d->c->conn;
     /* Notifications that arrived with the results of other statements are held already. */
-    if ((*events = drain(conn)) != 0)
+    if ((*events = drain(conn, fn, ctx)) != 0)
         return GH_OK;
     struct pollfd fds[2] = {{.fd = PQsocket(conn), .events = POLLIN},
                             {.fd = wake_fd, .events = POLLIN}};
@@ -79,7 +118,7 @@ gh_err_t gh_pgs_cluster_wait(gh_db_t *db, int wake_fd, int timeout_ms, unsigned 
             d->c->broken = true;
             return GH_EUNAVAIL;
         }
-        *events = drain(conn);
+        *events = drain(conn, fn, ctx);
     }
     return GH_OK;
 }

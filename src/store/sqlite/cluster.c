@@ -8,9 +8,12 @@ gh_err_t gh_sqlite_cluster_listen(gh_db_t *db)
     return GH_EUNAVAIL;
 }
 
-gh_err_t gh_sqlite_cluster_wait(gh_db_t *db, int wake_fd, int timeout_ms, unsigned *events)
+gh_err_t gh_sqlite_cluster_wait(gh_db_t *db, int wake_fd, int timeout_ms, unsigned *events,
+                                gh_store_change_fn fn, void *ctx)
 {
     (void)db;
+    (void)fn;
+    (void)ctx;
     (void)wake_fd;
     (void)timeout_ms;
     *events = 0;

@@ -3,7 +3,9 @@
 -- tiers, memberships, money other than usage) is written here by a trigger, in the
 -- transaction that makes it, and announced with NOTIFY gatehouse_changes. Each node applies
 -- the rows past its watermark: on the notification, or every [cluster] poll_ms should one be
--- lost.
+-- lost. A notification carries the change itself, and a node applies it from there when it
+-- follows the last one it applied; after a gap (a notification lost, or a seq a rolled-back
+-- transaction took) the node reads the table.
 --
 -- The watermark is exact because seq is taken under the store's write lock (the transaction
 -- advisory lock every write transaction takes at BEGIN): a statement that fires these
@@ -35,6 +37,7 @@ DECLARE
     r record;
     k text := TG_ARGV[0];
     s bigint;
+    at_us bigint;
     change_id text;
     change_org text;
 BEGIN
@@ -53,10 +56,14 @@ BEGIN
         change_id := r.id::text; change_org := r.org_id;
     END IF;
     PERFORM pg_advisory_xact_lock(29106784831108197); -- held already: BEFORE STATEMENT
-    INSERT INTO cluster_changes (kind, id, org_id) VALUES (k, change_id, change_org)
-        RETURNING seq INTO s;
+    INSERT INTO cluster_changes (kind, id, org_id, changed_at)
+        VALUES (k, change_id, change_org, clock_timestamp())
+        RETURNING seq, floor(extract(epoch FROM changed_at) * 1000000)::bigint INTO s, at_us;
+    -- The change itself rides along ("seq at_us kind id org"; ids hold no spaces), so a node
+    -- that has applied everything before it needs no read of the table.
     IF coalesce(current_setting('gatehouse.cluster_notify', true), '') <> 'off' THEN
-        PERFORM pg_notify('gatehouse_changes', s::text);
+        PERFORM pg_notify('gatehouse_changes',
+                          concat_ws(' ', s, at_us, k, change_id, coalesce(change_org, '')));
     END IF;
     RETURN NULL;
 END;
