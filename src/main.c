@@ -337,7 +337,7 @@ static int cmd_serve(const cli_t *cli)
     app.mailer = mailer;
     app.pay = pay;
     /* The mailer thread: it sends at once what an earlier run queued and did not send. */
-    if (gh_outbox_start(&outbox, store, mailer, !cfg.store_postgres, err, sizeof(err)))
+    if (gh_outbox_start(&outbox, store, mailer, err, sizeof(err)))
         goto out;
     app.outbox = outbox;
     /* Billing exists before the usage writer, whose commits (the journal replay included)

@@ -516,6 +516,7 @@ static void *listener_main(void *arg)
     int backoff_ms = c->cfg->cluster_poll_ms;
     int64_t next_prune = mono_ms() + PRUNE_EVERY_MS, next_lead = 0;
     bool read_table = true; /* false while notifications brought every change */
+    int64_t last_read = 0;  /* when the table was last read (mono_ms) */
     while (!atomic_load(&c->stopping)) {
         gh_db_t *db = gh_store_db(c->store);
         gh_err_t rc = db ? GH_OK : GH_EUNAVAIL;
@@ -536,8 +537,10 @@ static void *listener_main(void *arg)
             }
         }
         /* Changes first: they are what a notification woke us for. */
-        if (!rc && (read_table || !connected))
+        if (!rc && (read_table || mono_ms() - last_read >= c->cfg->cluster_poll_ms)) {
             rc = apply_changes(c, db);
+            last_read = mono_ms();
+        }
         /* Leadership: a leader knows it holds the lock without a statement; the others try
          * to take it at most once per poll_ms, not at every notification. */
         if (!rc && (gh_cluster_leader(c) || mono_ms() >= next_lead)) {
@@ -565,19 +568,22 @@ static void *listener_main(void *arg)
         pthread_mutex_lock(&c->lock);
         notified_t nt = {{c, db, c->st.watermark, 0, false, GH_OK}, false};
         pthread_mutex_unlock(&c->lock);
+        /* The table is read at least every poll_ms, whatever else wakes the listener (kicks,
+         * changes that came with their notification): a notification lost is found then. */
+        int64_t wait_ms = last_read + c->cfg->cluster_poll_ms - mono_ms();
+        if (wait_ms < 0)
+            wait_ms = 0;
         if (!rc)
-            rc = gh_store_cluster_wait(db, c->wake[0], c->cfg->cluster_poll_ms, &events,
-                                       on_notified, &nt);
+            rc = gh_store_cluster_wait(db, c->wake[0], (int)wait_ms, &events, on_notified, &nt);
         if (nt.a.money && !nt.a.rc && c->app->admission)
             nt.a.rc = gh_admission_sync_money(c->app->admission, db);
         pthread_mutex_lock(&c->lock);
         c->st.watermark = nt.a.last_seq;
         c->st.changes_applied += (uint64_t)nt.a.n;
         pthread_mutex_unlock(&c->lock);
-        /* The table is read after a poll's timeout (a notification may have been lost), a
-         * gap, a failed application, or a notification without its change. */
-        read_table = events == 0 || nt.gap || nt.a.rc ||
-                     ((events & GH_STORE_CLUSTER_CHANGED) && nt.a.n == 0);
+        /* The table is read next after a gap, a failed application, or a notification that
+         * brought no change to apply (else when poll_ms has passed since the last read). */
+        read_table = nt.gap || nt.a.rc || ((events & GH_STORE_CLUSTER_CHANGED) && nt.a.n == 0);
         if (!rc) {
             if (events & GH_STORE_CLUSTER_CHANGED) {
                 pthread_mutex_lock(&c->lock);
@@ -597,6 +603,7 @@ static void *listener_main(void *arg)
         down_logged = true;
         connected = false;
         next_lead = 0;
+        read_table = true;
         set_connected(c, false);
         set_leader(c, false);
         pause_ms(c, backoff_ms);

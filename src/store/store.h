@@ -257,7 +257,9 @@ gh_err_t gh_store_outbox_sent(gh_db_t *db, int64_t id, int64_t now_ms);
 gh_err_t gh_store_outbox_failed(gh_db_t *db, int64_t id, int64_t next_attempt_ms,
                                 const char *error);
 
-/* Releases every claim (at start: the process that held them is gone). */
+/* Releases the claims this node made (at start: the process that held them is gone). On
+ * PostgreSQL, where other nodes may hold claims of their own, only rows claimed under this
+ * node's id (gh_store_set_node_id) or with no claimant recorded; on SQLite every claim. */
 gh_err_t gh_store_outbox_release_claims(gh_db_t *db);
 
 /* When the next unsent mail is due (Unix ms, its claim's end when claimed); GH_ENOTFOUND when

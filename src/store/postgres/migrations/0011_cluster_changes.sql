@@ -69,6 +69,10 @@ BEGIN
 END;
 $$;
 
+-- Mail: the node that claimed a row, so that a node restarting releases its own claims only
+-- (another node may be sending its own right now).
+ALTER TABLE mail_outbox ADD COLUMN claimed_by text;
+
 -- Keys: a new key, and a change of status or workspace (not last_used_at, not the name).
 CREATE TRIGGER keys_cluster_lock BEFORE INSERT OR UPDATE OF status, workspace_id ON keys
     FOR EACH STATEMENT EXECUTE FUNCTION gh_cluster_lock();
