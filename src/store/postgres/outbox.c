@@ -65,7 +65,7 @@ gh_err_t gh_pgs_outbox_claim(gh_db_t *db, int64_t now_ms, int64_t lease_ms,
                              gh_outbox_row_t *out)
 {
     static const char sql[] = "UPDATE mail_outbox SET claimed_until = " MS_IN("$1")
-                              " WHERE id = $2";
+                              ", claimed_by = $3 WHERE id = $2";
     gh_err_t rc = gh_pgs_begin(db);
     if (rc)
         return rc;
@@ -73,8 +73,9 @@ gh_err_t gh_pgs_outbox_claim(gh_db_t *db, int64_t now_ms, int64_t lease_ms,
     if (rc)
         goto out_rollback;
     gh_pgs_num_t b_until, b_id;
-    const char *p[] = {gh_pgs_i64(&b_until, now_ms + lease_ms), gh_pgs_i64(&b_id, out->id)};
-    if ((rc = gh_pgs_exec_one(db, sql, 2, p)))
+    const char *p[] = {gh_pgs_i64(&b_until, now_ms + lease_ms), gh_pgs_i64(&b_id, out->id),
+                       gh_pgs_node_id(db)};
+    if ((rc = gh_pgs_exec_one(db, sql, 3, p)))
         goto out_free;
     if ((rc = gh_pgs_commit(db)))
         goto out_free_committing;
@@ -129,9 +130,13 @@ gh_err_t gh_pgs_outbox_next_due(gh_db_t *db, int64_t *at_ms)
     return rc;
 }
 
+/* In a cluster other nodes may be sending what they claimed: only this node's claims (and
+ * those of a version that did not record the claimant) died with its earlier run. */
 gh_err_t gh_pgs_outbox_release_claims(gh_db_t *db)
 {
     static const char sql[] = "UPDATE mail_outbox SET claimed_until = '-infinity' "
-                              "WHERE sent_at IS NULL AND claimed_until > 'epoch'::timestamptz";
-    return gh_pgs_exec(db, sql, 0, NULL);
+                              "WHERE sent_at IS NULL AND claimed_until > 'epoch'::timestamptz "
+                              "AND (claimed_by = $1 OR claimed_by IS NULL)";
+    const char *p[] = {gh_pgs_node_id(db)};
+    return gh_pgs_exec(db, sql, 1, p);
 }

@@ -65,6 +65,10 @@ typedef struct gh_pgs_db {
     int64_t retry_at_ms;        /* monotonic: no reconnection attempt before this */
     int retry_ms;               /* the pause after the last failed attempt (0: none failed) */
     bool failed_on_data;        /* a statement since the outermost BEGIN failed on its values */
+    /* cluster.c: LISTEN and the leader lock belong to one session; `generation` counts the
+     * sessions opened, so a reopened connection is known to have lost both. */
+    unsigned generation, listen_generation, lead_generation;
+    bool listening, leading;
     struct gh_pgs_db *next;     /* registry of every thread's connection */
 } gh_pgs_db_t;
 
@@ -80,11 +84,14 @@ GH_STORE_OPS(GH_PGS_DECLARE)
 #undef GH_PGS_DECLARE
 gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_size);
 
+/* The node this store writes usage events as (gh_store_set_node_id; 'local' by default). */
+const char *gh_pgs_node_id(gh_db_t *db);
+
 /* ---- which operations each file implements (pgstore.c builds gh_postgres_ops) ---- */
 
 /* pgstore.c */
 #define GH_PGS_OPS_PGSTORE(X) \
-    X(set_busy_timeout) X(set_statement_timeout) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
+    X(set_busy_timeout) X(set_statement_timeout) X(set_node_id) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
     X(rollback) X(in_transaction) X(failed_on_data) X(changes)
 /* accounts.c */
 #define GH_PGS_OPS_ACCOUNTS(X) \
@@ -140,6 +147,10 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
     X(data_version) X(org_admin_emails) X(orgs_search)
 #define GH_PGS_OPS_ROLLUPS(X) X(rollups_add) X(rollups_prune) X(usage_report)
 #define GH_PGS_OPS_USAGE(X) X(usage_insert) X(usage_insert_batch) X(usage_max_seq)
+/* cluster.c */
+#define GH_PGS_OPS_CLUSTER(X) \
+    X(cluster_listen) X(cluster_wait) X(cluster_kick) X(cluster_changes) X(cluster_change_max) X(cluster_lead) \
+    X(cluster_prune)
 
 /* A handle of this backend on `c`, a connection someone else owns and has inside a
  * transaction (store copy's): the store's operations run on it as they would on a thread's

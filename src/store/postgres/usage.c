@@ -6,8 +6,9 @@
  * `INSERT ... SELECT ... FROM unnest(...) ON CONFLICT (node_id, journal_seq) DO NOTHING
  * RETURNING journal_seq` stores the events not stored yet and names them. A statement with
  * 24 parameters is prepared once per connection whatever the batch size, so a batch costs
- * one round trip and one plan. Events are keyed by (node_id, journal_seq); this node is
- * 'local' until the cluster issue names nodes. */
+ * one round trip and one plan. Events are keyed by (node_id, journal_seq): the node is the
+ * store's (gh_store_set_node_id, core/cluster.h), so several nodes' journals, each numbered
+ * from 1, never collide, and each node's replay stays idempotent. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,13 +61,13 @@ static const char *deployment_of(const gh_usage_row_t *r)
 gh_err_t gh_pgs_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
 {
     static const char sql[] =
-        "INSERT INTO usage_events (" USAGE_COLS ") VALUES ($1, $2, " MS_IN("$3") ", $4, $5, "
-        "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15::int <> 0, $16::int <> 0, $17, $18, $19, "
-        "$20, $21, $22, $23, $24) ON CONFLICT (node_id, journal_seq) DO NOTHING";
+        "INSERT INTO usage_events (" USAGE_COLS ", node_id) VALUES ($1, $2, " MS_IN("$3") ", "
+        "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::int <> 0, $16::int <> 0, $17, "
+        "$18, $19, $20, $21, $22, $23, $24, $25) ON CONFLICT (node_id, journal_seq) DO NOTHING";
     int64_t nums[NUM_COLS];
     row_nums(r, nums);
     gh_pgs_num_t b[NUM_COLS];
-    const char *p[24];
+    const char *p[25];
     int i = 0;
     p[i++] = gh_pgs_i64(&b[14], nums[14]);
     p[i++] = r->request_id;
@@ -80,15 +81,16 @@ gh_err_t gh_pgs_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
         p[i++] = gh_pgs_i64(&b[k], nums[k]);
     p[i++] = requested_of(r);
     p[i++] = deployment_of(r);
-    assert(i == 24);
+    p[i++] = gh_pgs_node_id(db);
+    assert(i == 25);
     return gh_pgs_exec(db, sql, i, p);
 }
 
 /* The batch statement: one array per column, unnested in step. */
 static const char batch_sql[] =
-    "INSERT INTO usage_events (" USAGE_COLS ") "
+    "INSERT INTO usage_events (" USAGE_COLS ", node_id) "
     "SELECT s, rid, " MS_IN("ms") ", o, w, k, m, rt, it, ot, cct, crt, c, st::int, sm <> 0, "
-    "cd <> 0, lat, up, ic, oc, ccc, crc, rm, dep "
+    "cd <> 0, lat, up, ic, oc, ccc, crc, rm, dep, $25::text "
     "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], "
     "$7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], "
     "$13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], "
@@ -197,7 +199,7 @@ static void field_text(copy_buf_t *b, const char *v)
 #define PG_EPOCH_MS INT64_C(946684800000)
 
 static const char copy_sql[] =
-    "COPY usage_events (" USAGE_COLS ") FROM STDIN (FORMAT binary)";
+    "COPY usage_events (" USAGE_COLS ", node_id) FROM STDIN (FORMAT binary)";
 
 /* Whether any of `n` sorted sequence numbers repeats. */
 static bool has_repeat(const int64_t *seqs, size_t n)
@@ -217,7 +219,7 @@ static gh_err_t copy_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n, bo
                            bool *copied)
 {
     static const char probe_sql[] =
-        "SELECT 1 FROM usage_events WHERE node_id = 'local' AND journal_seq BETWEEN $1 AND $2 "
+        "SELECT 1 FROM usage_events WHERE node_id = $3 AND journal_seq BETWEEN $1 AND $2 "
         "LIMIT 1";
     int64_t *seqs = malloc(n * sizeof(*seqs));
     if (!seqs)
@@ -227,13 +229,14 @@ static gh_err_t copy_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n, bo
     qsort(seqs, n, sizeof(*seqs), cmp_seq);
     bool repeat = has_repeat(seqs, n);
     gh_pgs_num_t lo, hi;
-    const char *p[] = {gh_pgs_i64(&lo, seqs[0]), gh_pgs_i64(&hi, seqs[n - 1])};
+    const char *p[] = {gh_pgs_i64(&lo, seqs[0]), gh_pgs_i64(&hi, seqs[n - 1]),
+                       gh_pgs_node_id(db)};
     free(seqs);
     *copied = false;
     if (repeat)
         return GH_OK;
     PGresult *res = NULL;
-    gh_err_t rc = gh_pgs_query_fast(db, probe_sql, 2, p, &res);
+    gh_err_t rc = gh_pgs_query_fast(db, probe_sql, 3, p, &res);
     if (rc)
         return rc;
     bool stored = PQntuples(res) > 0;
@@ -247,7 +250,7 @@ static gh_err_t copy_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n, bo
     put_be(&b, 0, 4); /* header extension */
     for (size_t i = 0; i < n && !b.failed; i++) {
         const gh_usage_row_t *r = &rows[i];
-        put_be(&b, BATCH_COLS, 2);
+        put_be(&b, BATCH_COLS + 1, 2);
         field_i64(&b, r->journal_seq);
         field_text(&b, r->request_id);
         field_i64(&b, (r->created_at_ms - PG_EPOCH_MS) * 1000);
@@ -272,6 +275,7 @@ static gh_err_t copy_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n, bo
         field_i64(&b, r->cache_read_cost_nusd);
         field_text(&b, requested_of(r));
         field_text(&b, deployment_of(r));
+        field_text(&b, gh_pgs_node_id(db));
     }
     put_be(&b, UINT16_MAX, 2); /* -1: the end */
     if (b.failed) {
@@ -324,10 +328,12 @@ gh_err_t gh_pgs_usage_insert_batch(gh_db_t *db, const gh_usage_row_t *rows, size
         bad |= gh_pg_array_text(&col[c++], deployment_of(r)) != GH_OK;
         assert(c == BATCH_COLS);
     }
-    const char *p[BATCH_COLS];
-    int lens[BATCH_COLS];
+    const char *p[BATCH_COLS + 1];
+    int lens[BATCH_COLS + 1];
     for (int c = 0; c < BATCH_COLS && !bad; c++)
         bad = !(p[c] = gh_pg_array_binary(&col[c], &lens[c]));
+    p[BATCH_COLS] = gh_pgs_node_id(db); /* a text parameter's binary form is its bytes */
+    lens[BATCH_COLS] = (int)strlen(p[BATCH_COLS]);
     PGresult *res = NULL;
     int64_t *seqs = NULL;
     if (bad) {
@@ -336,7 +342,7 @@ gh_err_t gh_pgs_usage_insert_batch(gh_db_t *db, const gh_usage_row_t *rows, size
         goto out_free;
     }
     /* The writer abandons the whole transaction on any error: no savepoint needed. */
-    if ((rc = gh_pgs_query_binary(db, batch_sql, BATCH_COLS, p, lens, &res)))
+    if ((rc = gh_pgs_query_binary(db, batch_sql, BATCH_COLS + 1, p, lens, &res)))
         goto out_free;
     /* Which events were stored: the returned sequence numbers, looked up sorted. */
     int got = PQntuples(res);
@@ -363,10 +369,11 @@ gh_err_t gh_pgs_usage_max_seq(gh_db_t *db, int64_t *seq)
 {
     /* The primary key (node_id, journal_seq) answers this from its last entry. */
     static const char sql[] =
-        "SELECT coalesce(max(journal_seq), 0) FROM usage_events WHERE node_id = 'local'";
+        "SELECT coalesce(max(journal_seq), 0) FROM usage_events WHERE node_id = $1";
     PGresult *res = NULL;
+    const char *p[1] = {gh_pgs_node_id(db)};
     *seq = 0;
-    gh_err_t rc = gh_pgs_query(db, sql, 0, NULL, &res);
+    gh_err_t rc = gh_pgs_query(db, sql, 1, p, &res);
     if (rc)
         return rc;
     if (PQntuples(res) > 0)

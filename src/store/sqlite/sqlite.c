@@ -151,6 +151,13 @@ void gh_sqlite_set_statement_timeout(gh_store_t *store, int timeout_ms)
     (void)timeout_ms;
 }
 
+/* One node's events: nothing to key by the node. */
+void gh_sqlite_set_node_id(gh_store_t *store, const char *node_id)
+{
+    (void)store;
+    (void)node_id;
+}
+
 void gh_sqlite_close(gh_store_t *store)
 {
     if (!store)
