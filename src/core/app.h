@@ -33,6 +33,8 @@ typedef struct gh_app {
     struct gh_outbox *outbox; /* the mailer thread (core/outbox.h); NULL: mail is sent on
                                * the thread that queued it, after its commit */
     int64_t (*now)(void); /* Unix seconds; tests inject their own clock */
+    struct gh_rate_lease *rate_lease; /* cluster rate leases (core/rate_lease.h); NULL on a
+                                       * SQLite store */
 } gh_app_t;
 
 /* The real clock. */

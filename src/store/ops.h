@@ -410,6 +410,10 @@
       (db, org_id, month, spend_nusd)) \
     X(gh_err_t, outbox_html_attach, (gh_db_t *db, const char *html), (db, html)) \
     X(gh_err_t, outbox_html_get, (gh_db_t *db, int64_t id, char **html), (db, id, html)) \
-    X(gh_err_t, outbox_html_delete, (gh_db_t *db, int64_t id), (db, id))
+    X(gh_err_t, outbox_html_delete, (gh_db_t *db, int64_t id), (db, id)) \
+    /* Rate leases (cluster, core/rate_lease.c) */ \
+    X(gh_err_t, rate_draw, \
+      (gh_db_t *db, const gh_store_rate_draw_t *rows, size_t n, int64_t *granted), \
+      (db, rows, n, granted))
 
 #endif

@@ -491,4 +491,21 @@ typedef struct gh_identity {
 /* Each identity of an account. */
 typedef void (*gh_store_identity_fn)(void *ctx, const gh_identity_t *identity);
 
+/* ---- Rate leases (cluster; core/rate_lease.h) ---- */
+
+/* One draw from a cluster-wide rate bucket: the bucket (organization, workspace or "" for the
+ * organization's own, model class, kind: 0 requests, 1 input tokens, 2 output tokens), its
+ * limit per minute and capacity in tokens, and how many tokens are wanted: `want`, or at least
+ * `want_min` (a grant below it is 0). */
+typedef struct gh_store_rate_draw {
+    const char *org_id;
+    const char *ws_id;
+    const char *model_class;
+    int kind;
+    int64_t limit_per_min;
+    int64_t capacity;
+    int64_t want;
+    int64_t want_min;
+} gh_store_rate_draw_t;
+
 #endif

@@ -132,6 +132,8 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
     X(data_version) X(org_admin_emails) X(orgs_search)
 #define GH_PGS_OPS_ROLLUPS(X) X(rollups_add) X(rollups_prune) X(usage_report)
 #define GH_PGS_OPS_USAGE(X) X(usage_insert) X(usage_insert_batch) X(usage_max_seq)
+/* rate.c (cluster rate leases) */
+#define GH_PGS_OPS_RATE(X) X(rate_draw)
 
 /* ---- statements ---- */
 
