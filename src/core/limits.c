@@ -39,6 +39,7 @@ typedef struct {
     int64_t starved;      /* tokens refused for want of a share since it last looked */
     int64_t starved_max;  /* the largest such take */
     int64_t dry_until_us; /* the cluster's bucket was found empty: short means refused */
+    int64_t last_use_us;  /* the last take or refusal */
 } share_t;
 typedef share_t shares_t[GH_LIMITS_CLASSES_MAX][GH_LIMIT_KINDS];
 
@@ -755,6 +756,7 @@ static int64_t share_wait(const gh_bucket_t b[GH_LIMIT_KINDS], share_t sh[GH_LIM
         int64_t n = want[k] < b[k].limit_per_min ? want[k] : b[k].limit_per_min;
         if (n == 0 || share_level(&sh[k], now_us) >= n)
             continue;
+        sh[k].last_use_us = now_us;
         sh[k].starved = add_sat(sh[k].starved, n);
         if (n > sh[k].starved_max)
             sh[k].starved_max = n;
@@ -784,6 +786,7 @@ static void share_take(const gh_bucket_t b[GH_LIMIT_KINDS], share_t sh[GH_LIMIT_
         int64_t n = want[k] < b[k].limit_per_min ? want[k] : b[k].limit_per_min;
         assert(share_level(&sh[k], now_us) >= n);
         sh[k].taken = add_sat(sh[k].taken, n);
+        sh[k].last_use_us = now_us;
         for (int i = 0; i < 2 && n > 0; i++) {
             int64_t t = n < sh[k].avail[i] ? n : sh[k].avail[i];
             sh[k].avail[i] -= t;
@@ -1283,6 +1286,29 @@ int64_t gh_limits_rate_central_capacity(int64_t limit_per_min, int64_t ttl_us)
     return cap < 1 ? 1 : cap;
 }
 
+/* Tokens of a grant that would lapse before the lease thread looks again go back to the
+ * cluster's bucket with the next draw instead: so do those of a share unused for this long. */
+#define SHARE_RETURN_BEFORE_US (150 * INT64_C(1000))
+#define SHARE_IDLE_US (500 * INT64_C(1000))
+
+/* Takes out of the share, to be returned with the next draw, the grants that are about to
+ * lapse, or all of them when the share has been idle; never while it owes a debt. */
+static int64_t share_give_back(share_t *s, int64_t now_us)
+{
+    int64_t back = 0;
+    if (s->debt > 0)
+        return 0;
+    bool idle = now_us - s->last_use_us >= SHARE_IDLE_US;
+    for (int i = 0; i < 2; i++) {
+        if (s->granted[i] == 0 || (!idle && s->exp_us[i] - now_us > SHARE_RETURN_BEFORE_US))
+            continue;
+        back += s->avail[i];
+        s->avail[i] = s->granted[i] = 0;
+    }
+    share_expire(s, now_us); /* keeps the older grant in slot 0 */
+    return back;
+}
+
 /* Adds the needs of one record's shares to `out`; returns false when `out` is full. */
 static bool needs_of(gh_limits_t *l, buckets_t *b, shares_t *sh, org_t *o, ws_t *w,
                      int64_t now_us, gh_limits_rate_need_t *out, size_t max, size_t *n)
@@ -1291,22 +1317,31 @@ static bool needs_of(gh_limits_t *l, buckets_t *b, shares_t *sh, org_t *o, ws_t 
         for (int k = 0; k < GH_LIMIT_KINDS; k++) {
             int64_t limit = (*b)[c][k].limit_per_min;
             share_t *s = &(*sh)[c][k];
+            if (limit == 0)
+                continue;
+            share_expire(s, now_us);
             int64_t demand = s->taken > s->starved ? s->taken : s->starved;
-            if (limit == 0 || demand == 0)
+            bool holds = s->granted[0] != 0;
+            if (demand == 0 && !holds)
                 continue;
             if (*n == max)
                 return false;
-            /* Enough for twice the demand since the last look (the lease thread looks every
-             * few tens of milliseconds), never more than the cluster's bucket holds. */
-            int64_t cap = gh_limits_rate_central_capacity(limit, l->share_ttl_us);
-            int64_t target = add_sat(demand, demand);
-            if (target > cap)
-                target = cap;
+            int64_t back = share_give_back(s, now_us);
             int64_t level = share_level(s, now_us);
-            int64_t want = sub_sat(target, level);
-            int64_t want_min = sub_sat(s->starved_max, level);
-            s->taken = s->starved = s->starved_max = 0;
-            if (want <= 0)
+            int64_t cap = gh_limits_rate_central_capacity(limit, l->share_ttl_us);
+            int64_t want = 0, want_min = 0;
+            /* While the cluster's bucket is known to be short, asking again only costs a
+             * transaction; and a share that still covers the demand since the last draw
+             * waits: demand keeps adding up, and the next draw covers twice all of it. */
+            if (demand > 0 && now_us >= s->dry_until_us && level < demand) {
+                int64_t target = add_sat(demand, demand);
+                if (target > cap)
+                    target = cap;
+                want = sub_sat(target, level);
+                want_min = sub_sat(s->starved_max, level);
+                s->taken = s->starved = s->starved_max = 0;
+            }
+            if (want <= 0 && back == 0)
                 continue;
             gh_limits_rate_need_t *need = &out[(*n)++];
             need->org = o;
@@ -1322,8 +1357,9 @@ static bool needs_of(gh_limits_t *l, buckets_t *b, shares_t *sh, org_t *o, ws_t 
             need->class_name = l->classes[c];
             need->limit_per_min = limit;
             need->capacity = cap;
-            need->want = want;
-            need->want_min = want_min < 0 ? 0 : want_min > want ? want : want_min;
+            need->want = want > 0 ? want : 0;
+            need->want_min = want_min < 0 ? 0 : want_min > need->want ? need->want : want_min;
+            need->give_back = back;
         }
     }
     return true;
@@ -1376,7 +1412,7 @@ void gh_limits_rate_grant(gh_limits_t *l, const gh_limits_rate_need_t *need, int
         goto out_unlock;
     share_t *sh = w ? &w->shares[need->class_index][need->kind]
                     : &o->shares[need->class_index][need->kind];
-    if (granted < need->want) {
+    if (need->want > 0 && granted < need->want) {
         /* The cluster's bucket is short: until it has refilled the difference (at most a
          * second), a short share is a plain rate limit, refused at once. */
         int64_t missing = need->want - (granted > 0 ? granted : 0);
@@ -1384,7 +1420,7 @@ void gh_limits_rate_grant(gh_limits_t *l, const gh_limits_rate_need_t *need, int
         if (missing < ceil_div(need->limit_per_min, 60)) /* less than a second's refill */
             wait_us = ceil_div(missing * 60 * US_PER_S, need->limit_per_min);
         sh->dry_until_us = now_us + wait_us;
-    } else {
+    } else if (need->want > 0) {
         sh->dry_until_us = 0;
     }
     if (granted <= 0)

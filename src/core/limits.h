@@ -355,11 +355,15 @@ typedef struct gh_limits_rate_need {
     int64_t limit_per_min;
     int64_t capacity; /* gh_limits_rate_central_capacity */
     int64_t want, want_min;
+    /* Tokens this share gives back to the cluster's bucket (taken out of the share already):
+     * grants about to lapse unused, or all of an idle share's. */
+    int64_t give_back;
 } gh_limits_rate_need_t;
 
-/* Fills up to `max` needs: every share with demand since the last call (tokens taken, or
- * refused for want of a share) whose tokens do not cover twice that demand. Resets the
- * demand of the shares it returns. Returns how many, and in `*now_us` the engine's time
+/* Fills up to `max` needs: every share with demand since its last draw (tokens taken, or
+ * refused for want of a share) whose tokens no longer cover that demand, unless the cluster's
+ * bucket is known to be short, wants twice the demand (resetting it); and every share with
+ * tokens to give back (see give_back). Returns how many, and in `*now_us` the engine's time
  * before it looked (the start of the draw that follows, for gh_limits_rate_grant). */
 size_t gh_limits_rate_needs(gh_limits_t *l, gh_limits_rate_need_t *out, size_t max,
                             int64_t *now_us);

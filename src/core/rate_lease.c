@@ -55,7 +55,8 @@ static size_t draw_once(gh_rate_lease_t *rl)
         rl->rows[i] = (gh_store_rate_draw_t){need->org_id,        need->ws_id,
                                              need->class_name,    (int)need->kind,
                                              need->limit_per_min, need->capacity,
-                                             need->want,          need->want_min};
+                                             need->want,          need->want_min,
+                                             need->give_back};
     }
     gh_db_t *db = gh_store_db(rl->store);
     gh_err_t rc = db ? gh_store_rate_draw(db, rl->rows, n, rl->granted) : GH_EUNAVAIL;

@@ -242,7 +242,7 @@ typedef struct {
 } central_t;
 
 static int64_t central_draw(central_t *c, int64_t limit, int64_t cap, int64_t want,
-                            int64_t want_min, int64_t now_us)
+                            int64_t want_min, int64_t back, int64_t now_us)
 {
     const int64_t u = 60000000;
     if (!c->seen) {
@@ -251,6 +251,9 @@ static int64_t central_draw(central_t *c, int64_t limit, int64_t cap, int64_t wa
     int64_t elapsed = now_us - c->updated_us;
     elapsed = elapsed < 0 ? 0 : elapsed > 120000000 ? 120000000 : elapsed;
     int64_t lvl = c->level + elapsed * c->limit;
+    if (lvl > c->cap * u)
+        lvl = c->cap * u;
+    lvl += back * u;
     if (lvl > c->cap * u)
         lvl = c->cap * u;
     int64_t have = lvl / u, g = 0;
@@ -269,14 +272,17 @@ static int64_t central_draw(central_t *c, int64_t limit, int64_t cap, int64_t wa
 
 /* Runs NODES engines for three minutes of a fake clock, the `busy` first ones trying a request
  * every millisecond, each drawing every 50 ms (and drawing once more, 3 ms later, after a
- * pending refusal), and counts admissions per millisecond. */
-static void run_cluster(int busy, int64_t rpm, int *per_ms)
+ * pending refusal), and counts admissions per millisecond. With `itpm`, requests take
+ * `in_bound` input tokens and settle at once having used `in_used`, and what is counted is
+ * the tokens used. */
+static void run_cluster(int busy, int64_t rpm, int64_t itpm, int64_t in_bound, int64_t in_used,
+                        int *per_ms)
 {
     int64_t now = T0;
     gh_limits_t *l[NODES];
     for (int i = 0; i < NODES; i++)
-        l[i] = shared_engine(&now, rpm, 0, 0);
-    central_t c = {0};
+        l[i] = shared_engine(&now, rpm, itpm, 0);
+    central_t c[GH_LIMIT_KINDS] = {{0}};
     int64_t kicked_at[NODES] = {0};
     for (int ms = 0; ms < RUN_MS; ms++) {
         now = T0 + ms * MS_US;
@@ -290,17 +296,19 @@ static void run_cluster(int busy, int64_t rpm, int *per_ms)
                 for (size_t k = 0; k < n; k++) {
                     /* The database's time is the draw's start: the latest the grant's life
                      * may be counted from. */
-                    int64_t g = central_draw(&c, needs[k].limit_per_min, needs[k].capacity,
-                                             needs[k].want, needs[k].want_min, now);
+                    central_t *bucket = &c[needs[k].kind];
+                    int64_t g = central_draw(bucket, needs[k].limit_per_min, needs[k].capacity,
+                                             needs[k].want, needs[k].want_min,
+                                             needs[k].give_back, now);
                     gh_limits_rate_grant(l[i], &needs[k], g, t0);
                 }
             }
             if (i >= busy)
                 continue;
-            gh_admit_t a = admit(l[i], NULL, 0, 0);
+            gh_admit_t a = admit(l[i], NULL, in_bound, 0);
             if (a.decision == GH_ADMIT_OK) {
-                per_ms[ms]++;
-                assert_int_equal(gh_limits_settle(l[i], &a.hold, 0, 0, 0), GH_OK);
+                per_ms[ms] += itpm ? (int)in_used : 1;
+                assert_int_equal(gh_limits_settle(l[i], &a.hold, in_used, 0, 0), GH_OK);
             } else if (a.rate_pending && !kicked_at[i]) {
                 kicked_at[i] = now + 3 * MS_US;
             }
@@ -339,7 +347,7 @@ static void three_nodes_hold_the_bound(void **state)
     (void)state;
     int *per_ms = calloc(RUN_MS, sizeof(int));
     assert_non_null(per_ms);
-    run_cluster(NODES, 60, per_ms);
+    run_cluster(NODES, 60, 0, 0, 0, per_ms);
     int most = window_max(per_ms), all = total(per_ms);
     print_message("three busy nodes at 60 RPM: at most %d in a minute, %d in three\n", most,
                   all);
@@ -354,12 +362,31 @@ static void one_busy_node_uses_the_limit(void **state)
     (void)state;
     int *per_ms = calloc(RUN_MS, sizeof(int));
     assert_non_null(per_ms);
-    run_cluster(1, 600, per_ms);
+    run_cluster(1, 600, 0, 0, 0, per_ms);
     int most = window_max(per_ms), all = total(per_ms);
     print_message("one busy node of three at 600 RPM: at most %d in a minute, %d in three\n",
                   most, all);
     assert_true(most <= 1200);
     assert_true(all >= 2000);
+    free(per_ms);
+}
+
+/* Input tokens: each request is admitted on a bound four times what it uses; the unused part
+ * goes back to the node's share, and what the share cannot use before it lapses goes back to
+ * the cluster's bucket. Used tokens stay within twice the limit in every minute, and the
+ * limit is used by actual tokens, not by bounds. */
+static void input_tokens_with_corrections(void **state)
+{
+    (void)state;
+    int *per_ms = calloc(RUN_MS, sizeof(int));
+    assert_non_null(per_ms);
+    run_cluster(NODES, 100000, 60000, 24000, 6000, per_ms);
+    int most = window_max(per_ms), all = total(per_ms);
+    print_message("three busy nodes at 60,000 ITPM, 24,000 bound and 6,000 used a request: "
+                  "at most %d in a minute, %d in three\n",
+                  most, all);
+    assert_true(most <= 120000);
+    assert_true(all >= 58000 + 2 * 60000);
     free(per_ms);
 }
 
@@ -374,6 +401,7 @@ int main(void)
         cmocka_unit_test(workspace_share),
         cmocka_unit_test(three_nodes_hold_the_bound),
         cmocka_unit_test(one_busy_node_uses_the_limit),
+        cmocka_unit_test(input_tokens_with_corrections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,14 +9,14 @@
 /* A batch's arrays: ids are at most GH_ID_MAX and class names short, so this bounds a batch
  * of a few thousand rows. */
 #define RATE_ARRAY_MAX (1u << 20)
-#define RATE_COLUMNS 8
+#define RATE_COLUMNS 9
 
 gh_err_t gh_pgs_rate_draw(gh_db_t *db, const gh_store_rate_draw_t *rows, size_t n,
                           int64_t *granted)
 {
     static const char sql[] =
         "SELECT ord, granted FROM gh_rate_draw($1::text[], $2::text[], $3::text[], "
-        "$4::smallint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])";
+        "$4::smallint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])";
     if (n == 0)
         return GH_OK;
     gh_pg_array_t a[RATE_COLUMNS];
@@ -32,7 +32,9 @@ gh_err_t gh_pgs_rate_draw(gh_db_t *db, const gh_store_rate_draw_t *rows, size_t 
             (rc = gh_pg_array_int(&a[3], r->kind)) ||
             (rc = gh_pg_array_int(&a[4], r->limit_per_min)) ||
             (rc = gh_pg_array_int(&a[5], r->capacity)) ||
-            (rc = gh_pg_array_int(&a[6], r->want)) || (rc = gh_pg_array_int(&a[7], r->want_min)))
+            (rc = gh_pg_array_int(&a[6], r->want)) ||
+            (rc = gh_pg_array_int(&a[7], r->want_min)) ||
+            (rc = gh_pg_array_int(&a[8], r->give_back)))
             break;
     }
     const char *p[RATE_COLUMNS];

@@ -24,7 +24,7 @@ CREATE TABLE rate_buckets (
 -- moment, never extends past what the bucket's refill accounted for.
 CREATE FUNCTION gh_rate_draw(p_org text[], p_ws text[], p_class text[], p_kind smallint[],
                              p_limit bigint[], p_cap bigint[], p_want bigint[],
-                             p_min bigint[])
+                             p_min bigint[], p_back bigint[])
 RETURNS TABLE (ord bigint, granted bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -37,9 +37,9 @@ DECLARE
     g bigint;
 BEGIN
     FOR r IN
-        SELECT x.o, x.w, x.c, x.k, x.lim, x.cap, x.want, x.want_min, x.n
-          FROM unnest(p_org, p_ws, p_class, p_kind, p_limit, p_cap, p_want, p_min)
-               WITH ORDINALITY AS x(o, w, c, k, lim, cap, want, want_min, n)
+        SELECT x.o, x.w, x.c, x.k, x.lim, x.cap, x.want, x.want_min, x.back, x.n
+          FROM unnest(p_org, p_ws, p_class, p_kind, p_limit, p_cap, p_want, p_min, p_back)
+               WITH ORDINALITY AS x(o, w, c, k, lim, cap, want, want_min, back, n)
          ORDER BY x.o COLLATE "C", x.w COLLATE "C", x.c COLLATE "C", x.k
     LOOP
         INSERT INTO rate_buckets
@@ -56,6 +56,9 @@ BEGIN
             -- A changed limit keeps what was used: the new capacity minus what was missing.
             lvl := greatest(r.cap * u - (b.capacity * u - lvl), 0);
         END IF;
+        -- Unused tokens a node gives back: never above the capacity, so giving back can only
+        -- undo a draw, never add to what the bucket could have held.
+        lvl := least(lvl + greatest(r.back, 0) * u, r.cap * u);
         have := lvl / u;
         IF have >= r.want THEN
             g := r.want;
