@@ -740,20 +740,29 @@ static int64_t share_level(share_t *sh, int64_t now_us)
     return sh->avail[0] + sh->avail[1] - sh->debt;
 }
 
+/* What a take of `want` takes from a share: as from the bucket, cut to what the cluster's
+ * bucket can hold (its capacity is a little below the limit, see limits.h), so that a take
+ * above it waits for a full share instead of never passing. */
+static int64_t share_take_of(const gh_limits_t *l, const gh_bucket_t *b, int64_t want)
+{
+    int64_t cap = gh_limits_rate_central_capacity(b->limit_per_min, l->share_ttl_us);
+    return want < cap ? want : cap;
+}
+
 /* Checks this node's shares of the class's buckets that have a limit, for the takes that
  * rate_take would make. Returns `longest_us` or a longer wait, updating `*kind`. A short
  * share is starved (its demand noted for the lease thread); `*pending` gets bit 0 when one may
  * be served by a draw and bit 1 when one's cluster bucket is dry (a plain rate limit, whose
  * wait is until the bucket is expected to have refilled). */
-static int64_t share_wait(const gh_bucket_t b[GH_LIMIT_KINDS], share_t sh[GH_LIMIT_KINDS],
-                          const int64_t want[GH_LIMIT_KINDS], int64_t now_us, int *kind,
-                          int *pending)
+static int64_t share_wait(const gh_limits_t *l, const gh_bucket_t b[GH_LIMIT_KINDS],
+                          share_t sh[GH_LIMIT_KINDS], const int64_t want[GH_LIMIT_KINDS],
+                          int64_t now_us, int *kind, int *pending)
 {
     int64_t longest_us = 0;
     for (int k = 0; k < GH_LIMIT_KINDS; k++) {
         if (b[k].limit_per_min == 0)
             continue;
-        int64_t n = want[k] < b[k].limit_per_min ? want[k] : b[k].limit_per_min;
+        int64_t n = share_take_of(l, &b[k], want[k]);
         if (n == 0 || share_level(&sh[k], now_us) >= n)
             continue;
         sh[k].last_use_us = now_us;
@@ -777,13 +786,14 @@ static int64_t share_wait(const gh_bucket_t b[GH_LIMIT_KINDS], share_t sh[GH_LIM
 
 /* Takes from the shares what rate_take took from the buckets (share_wait said they suffice),
  * the older grant first. */
-static void share_take(const gh_bucket_t b[GH_LIMIT_KINDS], share_t sh[GH_LIMIT_KINDS],
-                       const int64_t want[GH_LIMIT_KINDS], int64_t now_us)
+static void share_take(const gh_limits_t *l, const gh_bucket_t b[GH_LIMIT_KINDS],
+                       share_t sh[GH_LIMIT_KINDS], const int64_t want[GH_LIMIT_KINDS],
+                       int64_t now_us)
 {
     for (int k = 0; k < GH_LIMIT_KINDS; k++) {
         if (b[k].limit_per_min == 0)
             continue;
-        int64_t n = want[k] < b[k].limit_per_min ? want[k] : b[k].limit_per_min;
+        int64_t n = share_take_of(l, &b[k], want[k]);
         assert(share_level(&sh[k], now_us) >= n);
         sh[k].taken = add_sat(sh[k].taken, n);
         sh[k].last_use_us = now_us;
@@ -800,25 +810,28 @@ static void share_take(const gh_bucket_t b[GH_LIMIT_KINDS], share_t sh[GH_LIMIT_
  * back to the live grants (the older first, none above what it was granted; the rest is
  * dropped), tokens used beyond the take come out of the grants and then become debt, never
  * deeper than one capacity. */
-static void share_correct(const gh_bucket_t b[GH_LIMIT_KINDS], share_t sh[GH_LIMIT_KINDS],
-                          const int64_t taken[2], const int64_t used[2], int64_t now_us)
+static void share_correct(const gh_limits_t *l, const gh_bucket_t b[GH_LIMIT_KINDS],
+                          share_t sh[GH_LIMIT_KINDS], const int64_t taken_b[2],
+                          const int64_t used[2], int64_t now_us)
 {
     for (int i = 0; i < 2; i++) {
         int k = GH_LIMIT_INPUT_TOKENS + i;
         share_t *s = &sh[k];
-        if (taken[i] < 0 || b[k].limit_per_min == 0)
+        if (taken_b[i] < 0 || b[k].limit_per_min == 0)
             continue;
+        /* The bucket's take, cut as the share's was. */
+        int64_t taken = share_take_of(l, &b[k], taken_b[i]);
         share_expire(s, now_us);
-        if (used[i] < taken[i]) {
-            int64_t back = taken[i] - used[i];
+        if (used[i] < taken) {
+            int64_t back = taken - used[i];
             for (int j = 0; j < 2 && back > 0; j++) {
                 int64_t room = s->granted[j] - s->avail[j];
                 int64_t t = back < room ? back : room;
                 s->avail[j] += t;
                 back -= t;
             }
-        } else if (used[i] > taken[i]) {
-            int64_t over = used[i] - taken[i];
+        } else if (used[i] > taken) {
+            int64_t over = used[i] - taken;
             for (int j = 0; j < 2 && over > 0; j++) {
                 int64_t t = over < s->avail[j] ? over : s->avail[j];
                 s->avail[j] -= t;
@@ -881,11 +894,11 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
         int64_t ws_wait_us = w ? rate_wait(w->buckets[c], want, now_us, &ws_kind) : 0;
         if (l->rate_shared && org_wait_us == 0 && ws_wait_us == 0) {
             int pending = 0;
-            org_wait_us = share_wait(o->buckets[c], o->shares[c], want, now_us, &org_kind,
+            org_wait_us = share_wait(l, o->buckets[c], o->shares[c], want, now_us, &org_kind,
                                      &pending);
             if (w)
-                ws_wait_us = share_wait(w->buckets[c], w->shares[c], want, now_us, &ws_kind,
-                                        &pending);
+                ws_wait_us = share_wait(l, w->buckets[c], w->shares[c], want, now_us,
+                                        &ws_kind, &pending);
             /* Pending only when every short share may still be served by a draw. */
             out->rate_pending = pending == 1;
             kick = pending != 0;
@@ -907,14 +920,14 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
             gh_limits_hold_t *h = &out->hold;
             rate_take(o->buckets[c], want, now_us, h->taken[0]);
             if (l->rate_shared)
-                share_take(o->buckets[c], o->shares[c], want, now_us);
+                share_take(l, o->buckets[c], o->shares[c], want, now_us);
             h->taken[1][0] = h->taken[1][1] = -1;
             o->reserved_nusd += worst;
             o->in_flight++;
             if (w) {
                 rate_take(w->buckets[c], want, now_us, h->taken[1]);
                 if (l->rate_shared)
-                    share_take(w->buckets[c], w->shares[c], want, now_us);
+                    share_take(l, w->buckets[c], w->shares[c], want, now_us);
                 w->reserved_nusd += worst;
                 w->in_flight++;
                 h->ws = w;
@@ -990,7 +1003,7 @@ gh_err_t gh_limits_settle(gh_limits_t *l, gh_limits_hold_t *hold, int64_t actual
     o->month_spent_nusd = add_sat(o->month_spent_nusd, cost);
     correct(o->buckets[c], hold->taken[0], used, now_us);
     if (l->rate_shared)
-        share_correct(o->buckets[c], o->shares[c], hold->taken[0], used, now_us);
+        share_correct(l, o->buckets[c], o->shares[c], hold->taken[0], used, now_us);
     ws_t *w = hold->ws;
     if (w && w->live && w->gen == hold->ws_gen) {
         roll_month(&w->month_key, &w->month_spent_nusd, key);
@@ -1000,7 +1013,7 @@ gh_err_t gh_limits_settle(gh_limits_t *l, gh_limits_hold_t *hold, int64_t actual
         w->month_spent_nusd = add_sat(w->month_spent_nusd, cost);
         correct(w->buckets[c], hold->taken[1], used, now_us);
         if (l->rate_shared)
-            share_correct(w->buckets[c], w->shares[c], hold->taken[1], used, now_us);
+            share_correct(l, w->buckets[c], w->shares[c], hold->taken[1], used, now_us);
     }
     s->settled++;
     if (cost > hold->cost_nusd) {

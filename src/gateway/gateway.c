@@ -226,6 +226,7 @@ static gw_req_t *req_begin(h2o_req_t *req)
     gw_loop_t *l = loop_of(req);
     r = (gw_req_t *)h2o_add_prefilter(req, sizeof(*r));
     r->super.on_setup_ostream = on_setup_ostream;
+    r->parked = 0; /* the pool's memory is not zeroed */
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     request_id_new(l, r->id);
     l->requests_in_flight++;
@@ -587,6 +588,9 @@ static void on_park_dispose(void *p)
 static void on_park_timer(h2o_timeout_entry_t *entry)
 {
     gw_park_t *park = H2O_STRUCT_FROM_MEMBER(gw_park_t, timer, entry);
+    /* Handled again from the start: the headers the first pass put on the response (the
+     * organization's and workspace's ids) would otherwise be there twice. */
+    park->req->res.headers = (h2o_headers_t){NULL, 0, 0};
     handle_model_request(park->req, park->api, park->path, park->path_len);
 }
 

@@ -204,6 +204,33 @@ static void settlement_corrects_the_share(void **state)
     gh_limits_free(l);
 }
 
+/* A take above the cluster's bucket's capacity (2,000 ITPM: 1,934 at most) is cut to it,
+ * as a take above a bucket's capacity is cut to that: it waits for a full share instead of
+ * never passing; settlement corrects from the cut take. */
+static void take_cut_to_the_cluster_capacity(void **state)
+{
+    (void)state;
+    int64_t now = T0;
+    gh_limits_t *l = shared_engine(&now, 100, 2000, 0);
+    assert_true(admit(l, NULL, 2500, 0).rate_pending);
+    gh_limits_rate_need_t needs[4];
+    int64_t t0;
+    size_t n = gh_limits_rate_needs(l, needs, 4, &t0);
+    for (size_t i = 0; i < n; i++) {
+        if (needs[i].kind == GH_LIMIT_INPUT_TOKENS) {
+            assert_int_equal(needs[i].want, 1934);
+            assert_int_equal(needs[i].want_min, 1934);
+        }
+        gh_limits_rate_grant(l, &needs[i], needs[i].want, t0);
+    }
+    gh_admit_t a = admit(l, NULL, 2500, 0);
+    assert_int_equal(a.decision, GH_ADMIT_OK);
+    assert_int_equal(gh_limits_rate_share(l, ORG, NULL, "small", GH_LIMIT_INPUT_TOKENS), 0);
+    assert_int_equal(gh_limits_settle(l, &a.hold, 600, 0, WORST), GH_OK);
+    assert_int_equal(gh_limits_rate_share(l, ORG, NULL, "small", GH_LIMIT_INPUT_TOKENS), 1334);
+    gh_limits_free(l);
+}
+
 /* A workspace's lower limit has its own share, drawn for separately. */
 static void workspace_share(void **state)
 {
@@ -398,6 +425,7 @@ int main(void)
         cmocka_unit_test(grants_lapse),
         cmocka_unit_test(dry_and_unavailable),
         cmocka_unit_test(settlement_corrects_the_share),
+        cmocka_unit_test(take_cut_to_the_cluster_capacity),
         cmocka_unit_test(workspace_share),
         cmocka_unit_test(three_nodes_hold_the_bound),
         cmocka_unit_test(one_busy_node_uses_the_limit),
