@@ -749,6 +749,14 @@ static int64_t share_take_of(const gh_limits_t *l, const gh_bucket_t *b, int64_t
     return want < cap ? want : cap;
 }
 
+/* The time a bucket of the cluster takes to refill what its capacity lacks of the limit. */
+static int64_t capacity_gap_us(const gh_limits_t *l, const gh_bucket_t *b)
+{
+    int64_t gap = b->limit_per_min - gh_limits_rate_central_capacity(b->limit_per_min,
+                                                                      l->share_ttl_us);
+    return gap > 0 ? ceil_div(gap * 60 * US_PER_S, b->limit_per_min) : 0;
+}
+
 /* Checks this node's shares of the class's buckets that have a limit, for the takes that
  * rate_take would make. Returns `longest_us` or a longer wait, updating `*kind`. A short
  * share is starved (its demand noted for the lease thread); `*pending` gets bit 0 when one may
@@ -769,7 +777,9 @@ static int64_t share_wait(const gh_limits_t *l, const gh_bucket_t b[GH_LIMIT_KIN
         sh[k].starved = add_sat(sh[k].starved, n);
         if (n > sh[k].starved_max)
             sh[k].starved_max = n;
-        int64_t wait_us = US_PER_S;
+        /* A share a draw may serve waits "a moment" (a refusal after the gateway gave up
+         * parking says one second); a dry one waits longer and is the one reported. */
+        int64_t wait_us = 1;
         if (now_us < sh[k].dry_until_us) {
             wait_us = sh[k].dry_until_us - now_us;
             *pending |= 2;
@@ -892,7 +902,15 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
         int org_kind = 0, ws_kind = 0;
         int64_t org_wait_us = rate_wait(o->buckets[c], want, now_us, &org_kind);
         int64_t ws_wait_us = w ? rate_wait(w->buckets[c], want, now_us, &ws_kind) : 0;
-        if (l->rate_shared && org_wait_us == 0 && ws_wait_us == 0) {
+        if (l->rate_shared && (org_wait_us > 0 || ws_wait_us > 0)) {
+            /* The cluster's bucket holds a little less than this node's (limits.h): a
+             * retry-after from the local bucket alone would be early by the time it takes to
+             * refill the difference. */
+            if (org_wait_us > 0)
+                org_wait_us += capacity_gap_us(l, &o->buckets[c][org_kind]);
+            if (ws_wait_us > 0)
+                ws_wait_us += capacity_gap_us(l, &w->buckets[c][ws_kind]);
+        } else if (l->rate_shared) {
             int pending = 0;
             org_wait_us = share_wait(l, o->buckets[c], o->shares[c], want, now_us, &org_kind,
                                      &pending);
@@ -1301,8 +1319,8 @@ int64_t gh_limits_rate_central_capacity(int64_t limit_per_min, int64_t ttl_us)
 
 /* Tokens of a grant that would lapse before the lease thread looks again go back to the
  * cluster's bucket with the next draw instead: so do those of a share unused for this long. */
-#define SHARE_RETURN_BEFORE_US (150 * INT64_C(1000))
-#define SHARE_IDLE_US (500 * INT64_C(1000))
+#define SHARE_RETURN_BEFORE_US (100 * INT64_C(1000))
+#define SHARE_IDLE_US (300 * INT64_C(1000))
 
 /* Takes out of the share, to be returned with the next draw, the grants that are about to
  * lapse, or all of them when the share has been idle; never while it owes a debt. */

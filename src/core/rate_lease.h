@@ -49,7 +49,10 @@ typedef struct gh_store gh_store_t;
 typedef struct gh_rate_lease gh_rate_lease_t;
 
 /* How long a grant may be spent, from the start of its draw. */
-#define GH_RATE_LEASE_TTL_MS 2000
+/* Short, because the cluster's buckets give up L x TTL / 60 s of capacity to pay for grants
+ * spent after they were drawn (the bound in limits.h): 500 ms costs 0.8% (nothing below 120 a
+ * minute), and grants cover only a few ticks of demand anyway. */
+#define GH_RATE_LEASE_TTL_MS 500
 /* How often the thread draws for shares with demand (a kick draws at once). */
 #define GH_RATE_LEASE_TICK_MS 50
 /* Buckets per statement. */
