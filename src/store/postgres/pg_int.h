@@ -57,6 +57,10 @@ typedef struct gh_pgs_db {
     } cache[GH_PGS_STMT_CACHE]; /* statement "s<i>" on this connection is cache[i].sql */
     int depth;                  /* transaction nesting: 0 none, 1 BEGIN, more are SAVEPOINTs */
     int64_t changes;            /* rows the last INSERT/UPDATE/DELETE changed */
+    /* cluster.c: LISTEN and the leader lock belong to one session; `generation` counts the
+     * sessions opened, so a reopened connection is known to have lost both. */
+    unsigned generation, listen_generation, lead_generation;
+    bool listening, leading;
     struct gh_pgs_db *next;     /* registry of every thread's connection */
 } gh_pgs_db_t;
 
@@ -135,6 +139,11 @@ const char *gh_pgs_node_id(gh_db_t *db);
     X(data_version) X(org_admin_emails) X(orgs_search)
 #define GH_PGS_OPS_ROLLUPS(X) X(rollups_add) X(rollups_prune) X(usage_report)
 #define GH_PGS_OPS_USAGE(X) X(usage_insert) X(usage_insert_batch) X(usage_max_seq)
+/* cluster.c */
+#define GH_PGS_OPS_CLUSTER(X) \
+    X(cluster_listen) X(cluster_wait) X(cluster_kick) X(cluster_changes) X(cluster_change_max) X(cluster_lead) \
+    X(cluster_prune)
+
 /* rate.c (cluster rate leases) */
 #define GH_PGS_OPS_RATE(X) X(rate_draw)
 
