@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "core/admission.h"
+#include "core/rate_lease.h"
 #include "core/app.h"
 #include "core/billing.h"
 #include "core/billing_ledger.h"
@@ -308,6 +309,7 @@ static int cmd_serve(const cli_t *cli)
     gh_pay_t *pay = NULL;
     gh_billing_t *billing = NULL;
     gh_admission_t *admission = NULL;
+    gh_rate_lease_t *rate_lease = NULL;
     gh_outbox_t *outbox = NULL;
     gh_cluster_t *cluster = NULL;
     int lock_fds[2] = {-1, -1};
@@ -377,6 +379,13 @@ static int cmd_serve(const cli_t *cli)
         goto out;
     }
     app.admission = admission;
+    /* On PostgreSQL the rate limits hold cluster-wide: the engine admits from shares of the
+     * database's buckets, drawn by the rate lease thread (core/rate_lease.h). */
+    if (cfg.store_postgres &&
+        gh_rate_lease_start(&rate_lease, gh_admission_limits(admission), store, err,
+                            sizeof(err)))
+        goto out;
+    app.rate_lease = rate_lease;
 
     gh_gateway_env_t env = {.state = state,
                             .usage = usage,
@@ -431,6 +440,7 @@ out:
     gh_gateway_stop(gateway);
     gh_cluster_stop(cluster); /* its listener publishes to the state and admission */
     gh_usage_close(usage); /* after the data plane: its last events are committed */
+    gh_rate_lease_stop(rate_lease); /* after the data plane, which kicks it */
     gh_billing_free(billing); /* after everything that charges or kicks it */
     gh_admission_free(admission); /* after the data plane and billing, which publish to it */
     if (pay)

@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "core/admission.h"
+#include "core/rate_lease.h"
 #include "core/auth.h"
 #include "core/billing.h"
 #include "core/cluster.h"
@@ -384,6 +385,38 @@ void gh_api_metrics(gh_req_t *req)
                  "# TYPE gatehouse_admission_overrun_nusd_total counter\n"
                  "gatehouse_admission_overrun_nusd_total %lld\n",
                  (unsigned long long)l.overruns, (long long)l.overrun_nusd);
+    }
+    if (app->rate_lease) {
+        /* What the cluster's rate limits cost: draw statements (PostgreSQL transactions). */
+        gh_rate_lease_stats_t r;
+        gh_rate_lease_stats(app->rate_lease, &r);
+        size_t n = strlen(extra);
+        snprintf(extra + n, sizeof(extra) - n,
+                 "# HELP gatehouse_rate_lease_refills_total Draws from the cluster's rate "
+                 "buckets (one PostgreSQL transaction each).\n"
+                 "# TYPE gatehouse_rate_lease_refills_total counter\n"
+                 "gatehouse_rate_lease_refills_total %llu\n"
+                 "# HELP gatehouse_rate_lease_refill_failures_total Draws that failed.\n"
+                 "# TYPE gatehouse_rate_lease_refill_failures_total counter\n"
+                 "gatehouse_rate_lease_refill_failures_total %llu\n"
+                 "# HELP gatehouse_rate_lease_buckets_drawn_total Buckets drawn from, over all "
+                 "draws.\n"
+                 "# TYPE gatehouse_rate_lease_buckets_drawn_total counter\n"
+                 "gatehouse_rate_lease_buckets_drawn_total %llu\n"
+                 "# HELP gatehouse_rate_lease_tokens_granted_total Requests and tokens granted "
+                 "to this node.\n"
+                 "# TYPE gatehouse_rate_lease_tokens_granted_total counter\n"
+                 "gatehouse_rate_lease_tokens_granted_total %llu\n"
+                 "# HELP gatehouse_rate_lease_short_grants_total Buckets that granted less than "
+                 "wanted (the cluster-wide limit binding).\n"
+                 "# TYPE gatehouse_rate_lease_short_grants_total counter\n"
+                 "gatehouse_rate_lease_short_grants_total %llu\n"
+                 "# HELP gatehouse_rate_lease_unavailable 1 while draws are failing.\n"
+                 "# TYPE gatehouse_rate_lease_unavailable gauge\n"
+                 "gatehouse_rate_lease_unavailable %d\n",
+                 (unsigned long long)r.refills, (unsigned long long)r.refill_failures,
+                 (unsigned long long)r.buckets_drawn, (unsigned long long)r.tokens_granted,
+                 (unsigned long long)r.short_grants, r.unavailable);
     }
     if (app->state) {
         size_t n = strlen(extra);

@@ -35,6 +35,8 @@ typedef struct gh_app {
     struct gh_cluster *cluster; /* the node's cluster side (core/cluster.h); NULL in
                                  * command-line tools, which are never the leader's jobs */
     int64_t (*now)(void); /* Unix seconds; tests inject their own clock */
+    struct gh_rate_lease *rate_lease; /* cluster rate leases (core/rate_lease.h); NULL on a
+                                       * SQLite store */
 } gh_app_t;
 
 /* The real clock. */

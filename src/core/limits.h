@@ -193,6 +193,14 @@ typedef struct gh_admit {
     int64_t regain_unix_s;
     gh_limits_report_t report; /* for every decision */
     gh_limits_hold_t hold;     /* GH_ADMIT_OK only */
+    /* Rate shares (cluster mode, see the end of this file): GH_ADMIT_RATE_LIMITED only because
+     * this node's share of a cluster-wide bucket is short while that bucket is not known to be
+     * empty; a draw has been asked for, so the caller may admit again in a few milliseconds
+     * instead of refusing. */
+    bool rate_pending;
+    /* ... and, rate_pending cleared, because draws are failing (the database cannot be
+     * reached): gh_limits_refusal then answers GH_EUNAVAIL (529 overloaded_error). */
+    bool rate_unavailable;
 } gh_admit_t;
 
 /* Decides whether a request may go ahead and, if it may, reserves for it, atomically:
@@ -303,5 +311,77 @@ typedef struct gh_limits_stats {
 
 /* Sums the counters of every shard (takes each shard's mutex in turn). */
 void gh_limits_stats(gh_limits_t *l, gh_limits_stats_t *out);
+
+/* ---- Rate shares (cluster mode; core/rate_lease.h draws them) ---------------------------- *
+ *
+ * With several nodes on one database, a bucket's limit holds cluster-wide: the bucket itself
+ * lives in the database, and a node admits from a bucket only what it holds of it, its share.
+ * A share is made of grants drawn from the cluster's bucket by the lease thread, each spendable
+ * until `ttl_us` after the draw began and never after (what is left lapses; it is not given
+ * back). Takes, give-backs and charges at settlement work on the share as on the local bucket,
+ * which is still checked too (no node alone passes the limit). Admission stays in memory: a
+ * share found short records the demand and asks for a draw (the kick), and the admission is
+ * refused with rate_pending set unless the cluster's bucket was found empty at the last draw.
+ *
+ * The bound: the cluster's bucket holds at most gh_limits_rate_central_capacity(L, ttl) and
+ * refills L per minute, so in any minute the cluster admits at most that capacity, plus L,
+ * plus L * ttl / 60 s (grants drawn before the minute and spent in it), which the capacity
+ * leaves room for: never more than 2L, the limit plus one bucket's capacity, however many
+ * nodes there are. */
+
+/* Rate shares on, before the data plane starts. `kick(kick_ctx)` is called on the admitting
+ * thread, after its shard's lock is released, when a share was found short. */
+void gh_limits_rate_shared(gh_limits_t *l, int64_t ttl_us, void (*kick)(void *ctx),
+                           void *kick_ctx);
+
+/* The capacity of the cluster's bucket for a limit of `limit_per_min` and grants that live
+ * `ttl_us`: L - floor(L * ttl / 60 s), at least 1 (see the bound above). */
+int64_t gh_limits_rate_central_capacity(int64_t limit_per_min, int64_t ttl_us);
+
+#define GH_LIMITS_ID_MAX 48 /* as GH_ID_MAX */
+
+/* A share that needs a draw: which bucket, how many tokens would serve its recent demand
+ * (`want`), and the fewest worth drawing (`want_min`: the largest take refused for want of
+ * tokens; a grant below it would only lapse). */
+typedef struct gh_limits_rate_need {
+    struct gh_limits_org *org;
+    struct gh_limits_ws *ws; /* NULL: the organization's own bucket */
+    uint32_t gen;
+    int class_index;
+    gh_limit_kind_t kind;
+    char org_id[GH_LIMITS_ID_MAX];
+    char ws_id[GH_LIMITS_ID_MAX]; /* "" for the organization's bucket */
+    const char *class_name;       /* the engine's, static while it lives */
+    int64_t limit_per_min;
+    int64_t capacity; /* gh_limits_rate_central_capacity */
+    int64_t want, want_min;
+    /* Tokens this share gives back to the cluster's bucket (taken out of the share already):
+     * grants about to lapse unused, or all of an idle share's. */
+    int64_t give_back;
+} gh_limits_rate_need_t;
+
+/* Fills up to `max` needs: every share with demand since its last draw (tokens taken, or
+ * refused for want of a share) whose tokens no longer cover that demand, unless the cluster's
+ * bucket is known to be short, wants twice the demand (resetting it); and every share with
+ * tokens to give back (see give_back). Returns how many, and in `*now_us` the engine's time
+ * before it looked (the start of the draw that follows, for gh_limits_rate_grant). */
+size_t gh_limits_rate_needs(gh_limits_t *l, gh_limits_rate_need_t *out, size_t max,
+                            int64_t *now_us);
+
+/* Whether draws are failing (the lease thread could not reach the database): while they are,
+ * a short share that a draw could have served is refused as unavailable, not as pending. */
+void gh_limits_rate_unavailable(gh_limits_t *l, bool unavailable);
+
+/* Adds a grant of `granted` tokens (drawn for `need` in a transaction begun at `t0_us` on the
+ * engine's clock) to the share: it first pays the share's debt, and is spendable until
+ * t0_us + ttl. A grant below need->want marks the cluster's bucket dry for the time it needs
+ * to refill the difference (at most a second): short shares are then refused at once. A
+ * record forgotten meanwhile is left alone. */
+void gh_limits_rate_grant(gh_limits_t *l, const gh_limits_rate_need_t *need, int64_t granted,
+                          int64_t t0_us);
+
+/* The tokens of the shares of a bucket that this node may spend now (for tests). */
+int64_t gh_limits_rate_share(gh_limits_t *l, const char *org_id, const char *ws_id,
+                             const char *model_class, gh_limit_kind_t kind);
 
 #endif

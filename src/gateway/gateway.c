@@ -125,6 +125,7 @@ typedef struct gw_loop {
     gh_relay_loop_t *relay; /* NULL if it could not be created: model requests get a 500 */
     size_t random_used; /* bytes of `random` consumed; sizeof(random) when empty */
     gh_logcap_t logcap; /* access-log lines of refused requests */
+    h2o_timeout_t park_timeout; /* requests waiting for a rate share (GW_RATE_PARK_MS) */
     /* Last, so that what lies next to the following loop's busy first fields is bytes this
      * loop only touches once per batch, not counters it writes on every request. */
     unsigned char random[GW_RANDOM_BATCH];
@@ -158,6 +159,7 @@ typedef struct gw_req {
     h2o_req_prefilter_t super; /* first, so the prefilter pointer is the gw_req_t */
     struct timespec started;   /* CLOCK_MONOTONIC, when our handler first saw it */
     char id[GW_REQUEST_ID_LEN + 1];
+    unsigned parked; /* times admission was put off for a rate share (cluster mode) */
 } gw_req_t;
 
 /* The request's path as the client sent it, without the query string, which can carry
@@ -225,6 +227,7 @@ static gw_req_t *req_begin(h2o_req_t *req)
     gw_loop_t *l = loop_of(req);
     r = (gw_req_t *)h2o_add_prefilter(req, sizeof(*r));
     r->super.on_setup_ostream = on_setup_ostream;
+    r->parked = 0; /* the pool's memory is not zeroed */
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     request_id_new(l, r->id);
     l->requests_in_flight++;
@@ -576,12 +579,69 @@ static void add_limit_headers(h2o_req_t *req, const gh_admit_t *a)
     }
 }
 
+/* Cluster mode: a request whose rate share is short while a draw is under way is handled
+ * again every GW_RATE_PARK_MS, at most GW_RATE_PARK_MAX times (one second), instead of being
+ * refused while the cluster's bucket has tokens (core/rate_lease.h). */
+#define GW_RATE_PARK_MS 5
+#define GW_RATE_PARK_MAX 200
+
+static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *path,
+                                size_t path_len);
+
+/* A parked request: lives in the request's pool; the pool's end unlinks its timer, so a client
+ * that goes away while parked leaves nothing behind. */
+typedef struct gw_park {
+    h2o_timeout_entry_t timer;
+    h2o_req_t *req;
+    gh_api_kind_t api;
+    const char *path;
+    size_t path_len;
+} gw_park_t;
+
+static void on_park_dispose(void *p)
+{
+    gw_park_t *park = p;
+    if (h2o_timeout_is_linked(&park->timer))
+        h2o_timeout_unlink(&park->timer);
+}
+
+static void on_park_timer(h2o_timeout_entry_t *entry)
+{
+    gw_park_t *park = H2O_STRUCT_FROM_MEMBER(gw_park_t, timer, entry);
+    /* Handled again from the start: the headers the first pass put on the response (the
+     * organization's and workspace's ids) would otherwise be there twice. */
+    park->req->res.headers = (h2o_headers_t){NULL, 0, 0};
+    handle_model_request(park->req, park->api, park->path, park->path_len);
+}
+
+/* Puts the request off for GW_RATE_PARK_MS; false when it has waited long enough. */
+static bool park(h2o_req_t *req, gw_req_t *r, gh_api_kind_t api)
+{
+    if (r->parked >= GW_RATE_PARK_MAX)
+        return false;
+    static const struct {
+        const char *path;
+        size_t len;
+    } paths[] = {[GH_API_MESSAGES] = {H2O_STRLIT("/v1/messages")},
+                 [GH_API_COUNT_TOKENS] = {H2O_STRLIT("/v1/messages/count_tokens")},
+                 [GH_API_CHAT] = {H2O_STRLIT("/v1/chat/completions")}};
+    gw_park_t *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), on_park_dispose);
+    *p = (gw_park_t){.timer = {0}, .req = req, .api = api};
+    p->path = paths[api].path;
+    p->path_len = paths[api].len;
+    p->timer.cb = on_park_timer;
+    r->parked++;
+    h2o_timeout_link(req->conn->ctx->loop, &loop_of(req)->park_timeout, &p->timer);
+    return true;
+}
+
 /* Admits the request against its organization's and workspace's credit, monthly limits and
  * rate limits (core/limits.h), in memory. Admitted: fills `hold` and returns true. Refused:
- * answers with the API's error and the rate-limit headers and returns false. count_tokens
+ * answers with the API's error and the rate-limit headers and returns false. Put off for a
+ * rate share (cluster mode): parks the request, answers nothing and returns false. count_tokens
  * costs nothing and takes only a request from the requests bucket. An organization unknown
  * to the engine fails closed (the credit refusal). */
-static bool admit(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r, gh_api_kind_t api,
+static bool admit(gh_gateway_t *gw, h2o_req_t *req, gw_req_t *r, gh_api_kind_t api,
                   const gh_model_cfg_t *model, const gh_request_t *parsed, size_t body_len,
                   const gh_key_entry_t *key, gh_limits_hold_t *hold)
 {
@@ -599,6 +659,8 @@ static bool admit(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r, gh_api_ki
     }
     gh_admit_t a;
     gh_limits_admit(gw->env.limits, &ar, &a); /* on an error the decision fails closed */
+    if (a.decision == GH_ADMIT_RATE_LIMITED && a.rate_pending && park(req, r, api))
+        return false;
     add_limit_headers(req, &a);
     if (a.decision == GH_ADMIT_OK) {
         *hold = a.hold;
@@ -1162,7 +1224,9 @@ static bool drain(gw_loop_t *l)
                      l->loop.index, l->loop.conns_open, gh_relay_loop_active(l->relay));
         return false;
     }
-    /* Upstream pools and timers, and the mock's timers, go before the loop does. */
+    /* Upstream pools and timers, and the mock's timers, go before the loop does. Every request
+     * is gone, and with it every parked one's timer entry. */
+    h2o_timeout_dispose(l->loop.evloop, &l->park_timeout);
     gh_relay_loop_free(l->relay);
     l->relay = NULL;
     gh_mock_loop_release(l->loop.evloop);
@@ -1175,6 +1239,7 @@ static void *loop_main(void *arg)
     gh_gateway_t *gw = l->gw;
 
     gh_loop_init(&l->loop, &gw->globalconf);
+    h2o_timeout_init(l->loop.evloop, &l->park_timeout, GW_RATE_PARK_MS);
     uint64_t seed;
     randombytes_buf(&seed, sizeof(seed));
     gh_logcap_init(&l->logcap, seed);

@@ -431,6 +431,10 @@
     X(gh_err_t, cluster_change_max, (gh_db_t *db, int64_t *seq), (db, seq)) \
     X(gh_err_t, cluster_lead, (gh_db_t *db, bool *leader), (db, leader)) \
     X(gh_err_t, cluster_prune, (gh_db_t *db, int64_t before_ms, int64_t *deleted), \
-      (db, before_ms, deleted))
+      (db, before_ms, deleted)) \
+    /* Rate leases (cluster, core/rate_lease.c) */ \
+    X(gh_err_t, rate_draw, \
+      (gh_db_t *db, const gh_store_rate_draw_t *rows, size_t n, int64_t *granted), \
+      (db, rows, n, granted))
 
 #endif

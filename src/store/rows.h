@@ -506,4 +506,23 @@ typedef struct gh_change {
 
 typedef void (*gh_store_change_fn)(void *ctx, const gh_change_t *change);
 
+/* ---- Rate leases (cluster; core/rate_lease.h) ---- */
+
+/* One draw from a cluster-wide rate bucket: the bucket (organization, workspace or "" for the
+ * organization's own, model class, kind: 0 requests, 1 input tokens, 2 output tokens), its
+ * limit per minute and capacity in tokens, the tokens a node gives back first (unused, about to
+ * lapse), and how many tokens are wanted: `want`, or at least `want_min` (a grant below it is
+ * 0). */
+typedef struct gh_store_rate_draw {
+    const char *org_id;
+    const char *ws_id;
+    const char *model_class;
+    int kind;
+    int64_t limit_per_min;
+    int64_t capacity;
+    int64_t want;
+    int64_t want_min;
+    int64_t give_back;
+} gh_store_rate_draw_t;
+
 #endif

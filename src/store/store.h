@@ -517,4 +517,18 @@ gh_err_t gh_store_cluster_lead(gh_db_t *db, bool *leader);
 /* Deletes the feed's changes written before `before_ms` (Unix milliseconds). */
 gh_err_t gh_store_cluster_prune(gh_db_t *db, int64_t before_ms, int64_t *deleted);
 
+/* ---- Rate leases (cluster; core/rate_lease.h) ---- */
+
+/* Draws tokens from the cluster-wide rate buckets `rows[0..n)` in one autocommitted statement
+ * (no transaction of the caller's, and not the installation's write lock: only the buckets'
+ * rows are locked, in key order). Each bucket is refilled by PostgreSQL's clock at its limit
+ * per minute up to its capacity (a bucket never seen starts full; a changed limit keeps what
+ * was used), takes back rows[i].give_back (never above its capacity), then gives
+ * rows[i].want tokens if it has them, else all it has if that is at least rows[i].want_min
+ * (and 1), else nothing; `granted[i]` says how many. PostgreSQL only:
+ * SQLite answers GH_EUNAVAIL (a SQLite node is a single node and has no shares to draw). */
+gh_err_t gh_store_rate_draw(gh_db_t *db, const gh_store_rate_draw_t *rows, size_t n,
+                            int64_t *granted);
+
 #endif
+

@@ -159,6 +159,9 @@ const char *gh_pgs_node_id(gh_db_t *db);
 gh_err_t gh_pgs_db_borrow(gh_pg_conn_t *c, gh_db_t **out);
 void gh_pgs_db_return(gh_db_t *db);
 
+/* rate.c (cluster rate leases) */
+#define GH_PGS_OPS_RATE(X) X(rate_draw)
+
 /* ---- statements ---- */
 
 /* Runs the statement `sql` (static storage: prepared once per connection, keyed by its
