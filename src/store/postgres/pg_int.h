@@ -132,6 +132,9 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
     X(data_version) X(org_admin_emails) X(orgs_search)
 #define GH_PGS_OPS_ROLLUPS(X) X(rollups_add) X(rollups_prune) X(usage_report)
 #define GH_PGS_OPS_USAGE(X) X(usage_insert) X(usage_insert_batch) X(usage_max_seq)
+/* leases.c (issue 14: cluster money) */
+#define GH_PGS_OPS_LEASES(X) \
+    X(lease_take) X(lease_settle) X(lease_return) X(leases_renew) X(leases_sweep)
 
 /* ---- statements ---- */
 

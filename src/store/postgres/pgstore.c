@@ -612,5 +612,6 @@ const gh_store_ops_t gh_postgres_ops = {
     GH_PGS_OPS_LIMITS(GH_PGS_OP)
     GH_PGS_OPS_ROLLUPS(GH_PGS_OP)
     GH_PGS_OPS_USAGE(GH_PGS_OP)
+    GH_PGS_OPS_LEASES(GH_PGS_OP)
 };
 #undef GH_PGS_OP
