@@ -17,6 +17,7 @@
 #include "core/app.h"
 #include "core/billing.h"
 #include "core/billing_ledger.h"
+#include "core/cluster.h"
 #include "core/outbox.h"
 #include "core/staff.h"
 #include "core/state.h"
@@ -311,8 +312,12 @@ static int cmd_serve(const cli_t *cli)
     gh_outbox_t *outbox = NULL;
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
+    /* The node's id keys its usage events: known before the journal is replayed. */
+    if (gh_cluster_node_id_resolve(&cfg, err, sizeof(err)))
+        goto out;
     if (gh_store_open(&store, store_location(&cfg), err, sizeof(err)))
         goto out;
+    gh_store_set_node_id(store, cfg.cluster_node_id);
     /* A backend still being ported would answer some requests "unavailable": refuse it. */
     const char *missing_op = NULL;
     if (!gh_store_ops_complete(store, &missing_op)) {

@@ -71,6 +71,19 @@ void gh_config_defaults(gh_config_t *cfg)
     cfg->stripe_timeout_ms = 10000;
     cfg->limits_enforce = true;
     cfg->limits_poll_ms = 200;
+    cfg->cluster_lease_ttl_ms = 10000;
+    cfg->cluster_poll_ms = 1000;
+}
+
+bool gh_config_node_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && id[i] != '_' && id[i] != '-')
+            return false;
+    return true;
 }
 
 
@@ -815,6 +828,19 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
         return set_bool(&c->limits_enforce, value, key, err, err_size);
     if (KEY("limits", "poll_ms"))
         return set_int(&c->limits_poll_ms, value, 10, 60000, key, err, err_size);
+    if (KEY("cluster", "node_id")) {
+        if (!gh_config_node_id_valid(value)) {
+            snprintf(err, err_size, "node_id must be 1 to 64 letters, digits, - or _, not "
+                                    "\"%.80s\"", value);
+            return GH_EINVAL;
+        }
+        return set_str(c->cluster_node_id, sizeof(c->cluster_node_id), value, key, err,
+                       err_size);
+    }
+    if (KEY("cluster", "lease_ttl_ms"))
+        return set_int(&c->cluster_lease_ttl_ms, value, 1000, 3600000, key, err, err_size);
+    if (KEY("cluster", "poll_ms"))
+        return set_int(&c->cluster_poll_ms, value, 10, 60000, key, err, err_size);
     if (KEY("server", "api_max_body_bytes")) {
         int v;
         rc = set_int(&v, value, 1024, 1024 * 1024 * 1024, key, err, err_size);
@@ -1106,6 +1132,12 @@ gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size)
         cfg->first_purchase_min_nusd > cfg->max_purchase_nusd) {
         snprintf(err, err_size, "[billing] min_purchase_usd and first_purchase_min_usd must not "
                                 "be more than max_purchase_usd");
+        return GH_EINVAL;
+    }
+    if (cfg->cluster_lease_ttl_ms < 2 * cfg->cluster_poll_ms) {
+        snprintf(err, err_size, "[cluster] lease_ttl_ms (%d) must be at least twice poll_ms "
+                                "(%d): a lease must outlive a missed change",
+                 cfg->cluster_lease_ttl_ms, cfg->cluster_poll_ms);
         return GH_EINVAL;
     }
     strip_trailing_slash(cfg->stripe_api_base);

@@ -175,6 +175,12 @@ typedef struct gh_config {
     bool limits_enforce; /* admission (credit, spend limits, rate limits) on the model API */
     int limits_poll_ms;  /* how often changes made by other processes are looked for */
 
+    /* [cluster] several nodes on one PostgreSQL store (docs/cluster.md) */
+    char cluster_node_id[65];  /* as configured ("" : the data_dir's, see core/cluster.h);
+                                * after gh_cluster_node_id_resolve, this node's id */
+    int cluster_lease_ttl_ms;  /* how long a node's lease lasts without renewal */
+    int cluster_poll_ms;       /* changes are looked for at least this often, NOTIFY or not */
+
     /* [tier ID] sections, in file order; with none, the built-in table (core/tiers.h) */
     gh_tier_cfg_t tiers[GH_TIERS_MAX];
     int ntiers;
@@ -211,6 +217,9 @@ gh_err_t gh_config_finish(gh_config_t *cfg, char *err, size_t err_size);
  * says which backend it names; otherwise `err` says what is wrong, never echoing a
  * password. */
 gh_err_t gh_config_store_url(const char *url, bool *postgres, char *err, size_t err_size);
+
+/* Whether `id` is a valid node id: 1 to 64 characters of [A-Za-z0-9_-]. */
+bool gh_config_node_id_valid(const char *id);
 
 /* The model named `name`, or NULL. */
 const gh_model_cfg_t *gh_config_model(const gh_config_t *cfg, const char *name, size_t len);

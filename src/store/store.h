@@ -42,6 +42,11 @@ const char *gh_store_backend(const gh_store_t *store);
  * gh_store_db) and to the calling thread's own. */
 void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms);
 
+/* The node whose usage events this process writes (core/cluster.h): PostgreSQL keys them by
+ * (node_id, journal_seq), and gh_store_usage_max_seq reads this node's. 'local' unless set.
+ * SQLite holds one node's events and ignores it. Call before other threads use the store. */
+void gh_store_set_node_id(gh_store_t *store, const char *node_id);
+
 /* Closes every thread's connection. No thread may use the store afterwards. */
 void gh_store_close(gh_store_t *store);
 
@@ -210,7 +215,7 @@ gh_err_t gh_store_usage_insert(gh_db_t *db, const gh_usage_row_t *row);
 #define GH_USAGE_BATCH_MAX 2000
 gh_err_t gh_store_usage_insert_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n,
                                      bool *inserted);
-/* The highest journal_seq stored, or 0. */
+/* The highest journal_seq stored for this node (gh_store_set_node_id), or 0. */
 gh_err_t gh_store_usage_max_seq(gh_db_t *db, int64_t *seq);
 
 /* Rows inserted, changed or deleted by the last statement on this connection (1 after

@@ -337,6 +337,9 @@ static void tiers_are_parsed_and_checked(void **state)
     gh_config_defaults(&c);
     assert_true(c.limits_enforce);
     assert_int_equal(c.limits_poll_ms, 200);
+    assert_int_equal(c.cluster_lease_ttl_ms, 10000);
+    assert_int_equal(c.cluster_poll_ms, 1000);
+    assert_string_equal(c.cluster_node_id, "");
     assert_int_equal(c.ntiers, 0); /* the built-in table */
     char *path = write_tmp("[limits]\nenforce = false\npoll_ms = 50\n"
                            "[tier free]\nname = Free\npurchases_usd = 0\nmonthly_cap_usd = 5\n"
@@ -367,12 +370,25 @@ static void tiers_are_parsed_and_checked(void **state)
         {"tier x", "colour", "red"},             {"tier Bad!", "name", "x"},
         {"tier", "name", "x"},                   {"limits", "enforce", "maybe"},
         {"limits", "poll_ms", "0"},
+        {"cluster", "node_id", ""},
+        {"cluster", "node_id", "a b"},
+        {"cluster", "node_id", "node.1"},
+        {"cluster", "node_id",
+         "n12345678901234567890123456789012345678901234567890123456789012345"},
+        {"cluster", "poll_ms", "5"},
+        {"cluster", "lease_ttl_ms", "999"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         gh_config_defaults(&c);
         if (gh_config_set(&c, bad[i][0], bad[i][1], bad[i][2], err, sizeof(err)) != GH_EINVAL)
             fail_msg("[%s] %s = %s was accepted", bad[i][0], bad[i][1], bad[i][2]);
     }
+    gh_config_defaults(&c);
+    assert_int_equal(gh_config_set(&c, "cluster", "node_id", "Node_b-2", err, sizeof(err)), GH_OK);
+    assert_string_equal(c.cluster_node_id, "Node_b-2");
+    assert_int_equal(gh_config_set(&c, "cluster", "poll_ms", "5001", err, sizeof(err)), GH_OK);
+    assert_int_equal(gh_config_finish(&c, err, sizeof(err)), GH_EINVAL);
+    assert_non_null(strstr(err, "lease_ttl_ms (10000) must be at least twice poll_ms (5001)"));
     /* Tiers go up; custom tiers come last; the first is reached by purchases. */
     gh_config_defaults(&c);
     assert_int_equal(gh_config_set(&c, "tier a", "purchases_usd", "10", err, sizeof(err)), GH_OK);

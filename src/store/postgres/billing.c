@@ -725,8 +725,9 @@ gh_err_t gh_pgs_ledger_unallocated(gh_db_t *db, const char *org_id, int64_t *sum
 }
 
 /* The check recomputes every figure with one aggregate pass per table, as SQLite's does.
- * sum() of bigint is numeric in PostgreSQL: the final figures are cast back to bigint (an
- * overflow there is an error, not a wrong figure). */
+ * usage_seq_start concerns node 'local' only (events copied from SQLite); other nodes'
+ * events are all charged. sum() of bigint is numeric in PostgreSQL: the final figures are
+ * cast back to bigint (an overflow there is an error, not a wrong figure). */
 #define SUMS_SQL(org_filter)                                                                   \
     "WITH start AS (SELECT coalesce((SELECT value FROM billing_meta "                          \
     "                 WHERE name = 'usage_seq_start'), 0) AS seq), "                           \
@@ -737,7 +738,7 @@ gh_err_t gh_pgs_ledger_unallocated(gh_db_t *db, const char *org_id, int64_t *sum
     "lots AS MATERIALIZED (SELECT org_id, sum(remaining_nusd) AS remaining "                   \
     "  FROM credit_lots GROUP BY org_id), "                                                    \
     "cost AS MATERIALIZED (SELECT org_id, sum(cost_nusd) AS cost FROM usage_events "           \
-    "  WHERE journal_seq > (SELECT seq FROM start) GROUP BY org_id), "                         \
+    "  WHERE node_id <> 'local' OR journal_seq > (SELECT seq FROM start) GROUP BY org_id), "   \
     "lot_ent AS MATERIALIZED (SELECT lot_id, sum(amount_nusd) AS total, "                      \
     "  count(*) FILTER (WHERE kind IN ('purchase', 'grant')) AS opened, "                      \
     "  coalesce(sum(amount_nusd) FILTER (WHERE kind IN ('purchase', 'grant')), 0) AS opening " \

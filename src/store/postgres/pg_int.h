@@ -72,11 +72,14 @@ GH_STORE_OPS(GH_PGS_DECLARE)
 #undef GH_PGS_DECLARE
 gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_size);
 
+/* The node this store writes usage events as (gh_store_set_node_id; 'local' by default). */
+const char *gh_pgs_node_id(gh_db_t *db);
+
 /* ---- which operations each file implements (pgstore.c builds gh_postgres_ops) ---- */
 
 /* pgstore.c */
 #define GH_PGS_OPS_PGSTORE(X) \
-    X(set_busy_timeout) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
+    X(set_busy_timeout) X(set_node_id) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
     X(rollback) X(in_transaction) X(changes)
 /* accounts.c */
 #define GH_PGS_OPS_ACCOUNTS(X) \

@@ -36,6 +36,7 @@ typedef struct gh_pgs_store {
     gh_pg_options_t opt; /* url points at `url` */
     char *url;
     _Atomic int lock_timeout_ms; /* how long a writer waits for the write lock */
+    char node_id[65];            /* usage events' node; set before other threads start */
     pthread_key_t key;
     pthread_mutex_t lock; /* guards `all` */
     gh_pgs_db_t *all;
@@ -132,6 +133,7 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
         return GH_ENOMEM;
     s->base.ops = &gh_postgres_ops;
     s->url = strdup(url);
+    snprintf(s->node_id, sizeof(s->node_id), "local");
     if (!s->url || pthread_key_create(&s->key, NULL)) {
         free(s->url);
         free(s);
@@ -172,6 +174,18 @@ void gh_pgs_set_busy_timeout(gh_store_t *store, int timeout_ms)
         snprintf(sql, sizeof(sql), "SET lock_timeout = %d", timeout_ms);
         (void)gh_pg_exec(d->c, sql);
     }
+}
+
+void gh_pgs_set_node_id(gh_store_t *store, const char *node_id)
+{
+    gh_pgs_store_t *s = ps(store);
+    assert(strlen(node_id) >= 1 && strlen(node_id) < sizeof(s->node_id));
+    snprintf(s->node_id, sizeof(s->node_id), "%s", node_id);
+}
+
+const char *gh_pgs_node_id(gh_db_t *db)
+{
+    return pgs(db)->store->node_id;
 }
 
 void gh_pgs_close(gh_store_t *store)

@@ -6,8 +6,9 @@
  * `INSERT ... SELECT ... FROM unnest(...) ON CONFLICT (node_id, journal_seq) DO NOTHING
  * RETURNING journal_seq` stores the events not stored yet and names them. A statement with
  * 24 parameters is prepared once per connection whatever the batch size, so a batch costs
- * one round trip and one plan. Events are keyed by (node_id, journal_seq); this node is
- * 'local' until the cluster issue names nodes. */
+ * one round trip and one plan. Events are keyed by (node_id, journal_seq): the node is the
+ * store's (gh_store_set_node_id, core/cluster.h), so several nodes' journals, each numbered
+ * from 1, never collide, and each node's replay stays idempotent. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,13 +61,13 @@ static const char *deployment_of(const gh_usage_row_t *r)
 gh_err_t gh_pgs_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
 {
     static const char sql[] =
-        "INSERT INTO usage_events (" USAGE_COLS ") VALUES ($1, $2, " MS_IN("$3") ", $4, $5, "
-        "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15::int <> 0, $16::int <> 0, $17, $18, $19, "
-        "$20, $21, $22, $23, $24) ON CONFLICT (node_id, journal_seq) DO NOTHING";
+        "INSERT INTO usage_events (" USAGE_COLS ", node_id) VALUES ($1, $2, " MS_IN("$3") ", "
+        "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::int <> 0, $16::int <> 0, $17, "
+        "$18, $19, $20, $21, $22, $23, $24, $25) ON CONFLICT (node_id, journal_seq) DO NOTHING";
     int64_t nums[NUM_COLS];
     row_nums(r, nums);
     gh_pgs_num_t b[NUM_COLS];
-    const char *p[24];
+    const char *p[25];
     int i = 0;
     p[i++] = gh_pgs_i64(&b[14], nums[14]);
     p[i++] = r->request_id;
@@ -80,15 +81,16 @@ gh_err_t gh_pgs_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
         p[i++] = gh_pgs_i64(&b[k], nums[k]);
     p[i++] = requested_of(r);
     p[i++] = deployment_of(r);
-    assert(i == 24);
+    p[i++] = gh_pgs_node_id(db);
+    assert(i == 25);
     return gh_pgs_exec(db, sql, i, p);
 }
 
 /* The batch statement: one array per column, unnested in step. */
 static const char batch_sql[] =
-    "INSERT INTO usage_events (" USAGE_COLS ") "
+    "INSERT INTO usage_events (" USAGE_COLS ", node_id) "
     "SELECT s, rid, " MS_IN("ms") ", o, w, k, m, rt, it, ot, cct, crt, c, st::int, sm <> 0, "
-    "cd <> 0, lat, up, ic, oc, ccc, crc, rm, dep "
+    "cd <> 0, lat, up, ic, oc, ccc, crc, rm, dep, $25::text "
     "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], "
     "$7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], "
     "$13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], "
@@ -138,9 +140,10 @@ gh_err_t gh_pgs_usage_insert_batch(gh_db_t *db, const gh_usage_row_t *rows, size
         bad |= gh_pg_array_text(&col[c++], deployment_of(r)) != GH_OK;
         assert(c == BATCH_COLS);
     }
-    const char *p[BATCH_COLS];
+    const char *p[BATCH_COLS + 1];
     for (int c = 0; c < BATCH_COLS && !bad; c++)
         bad = !(p[c] = gh_pg_array_literal(&col[c]));
+    p[BATCH_COLS] = gh_pgs_node_id(db);
     PGresult *res = NULL;
     int64_t *seqs = NULL;
     if (bad) {
@@ -149,7 +152,7 @@ gh_err_t gh_pgs_usage_insert_batch(gh_db_t *db, const gh_usage_row_t *rows, size
         goto out_free;
     }
     /* The writer abandons the whole transaction on any error: no savepoint needed. */
-    if ((rc = gh_pgs_query_fast(db, batch_sql, BATCH_COLS, p, &res)))
+    if ((rc = gh_pgs_query_fast(db, batch_sql, BATCH_COLS + 1, p, &res)))
         goto out_free;
     /* Which events were stored: the returned sequence numbers, looked up sorted. */
     int got = PQntuples(res);
@@ -176,10 +179,11 @@ gh_err_t gh_pgs_usage_max_seq(gh_db_t *db, int64_t *seq)
 {
     /* The primary key (node_id, journal_seq) answers this from its last entry. */
     static const char sql[] =
-        "SELECT coalesce(max(journal_seq), 0) FROM usage_events WHERE node_id = 'local'";
+        "SELECT coalesce(max(journal_seq), 0) FROM usage_events WHERE node_id = $1";
     PGresult *res = NULL;
+    const char *p[1] = {gh_pgs_node_id(db)};
     *seq = 0;
-    gh_err_t rc = gh_pgs_query(db, sql, 0, NULL, &res);
+    gh_err_t rc = gh_pgs_query(db, sql, 1, p, &res);
     if (rc)
         return rc;
     if (PQntuples(res) > 0)

@@ -144,6 +144,13 @@ void gh_sqlite_set_busy_timeout(gh_store_t *store, int timeout_ms)
         sqlite3_busy_timeout(db->conn, timeout_ms);
 }
 
+/* One node's events: nothing to key by the node. */
+void gh_sqlite_set_node_id(gh_store_t *store, const char *node_id)
+{
+    (void)store;
+    (void)node_id;
+}
+
 void gh_sqlite_close(gh_store_t *store)
 {
     if (!store)
