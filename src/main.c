@@ -18,6 +18,7 @@
 #include "core/billing.h"
 #include "core/billing_ledger.h"
 #include "core/cluster.h"
+#include "core/lease.h"
 #include "core/outbox.h"
 #include "core/staff.h"
 #include "core/state.h"
@@ -309,6 +310,7 @@ static int cmd_serve(const cli_t *cli)
     gh_pay_t *pay = NULL;
     gh_billing_t *billing = NULL;
     gh_admission_t *admission = NULL;
+    gh_lease_t *lease = NULL;
     gh_outbox_t *outbox = NULL;
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
@@ -363,11 +365,22 @@ static int cmd_serve(const cli_t *cli)
      * and before the data plane starts. */
     if (gh_admission_new(&admission, &cfg, err, sizeof(err)))
         goto out;
+    /* On a PostgreSQL store the engine's balances are this node's leases (core/lease.h). */
+    if (cfg.store_postgres) {
+        if (gh_lease_new(&lease, &cfg, gh_admission_limits(admission), store)) {
+            snprintf(err, sizeof(err), "out of memory");
+            goto out;
+        }
+        gh_admission_set_lease(admission, lease);
+    }
     if (gh_admission_load(admission, gh_store_db(store))) {
         snprintf(err, sizeof(err), "cannot load the organizations' limits from the database");
         goto out;
     }
     app.admission = admission;
+
+    if (lease && gh_lease_start(lease, err, sizeof(err)))
+        goto out;
 
     gh_gateway_env_t env = {.state = state,
                             .usage = usage,
@@ -419,6 +432,7 @@ out:
     gh_http_stop(http);
     gh_gateway_stop(gateway);
     gh_usage_close(usage); /* after the data plane: its last events are committed */
+    gh_lease_free(lease); /* after the usage writer: every cost is committed */
     gh_billing_free(billing); /* after everything that charges or kicks it */
     gh_admission_free(admission); /* after the data plane and billing, which publish to it */
     if (pay)

@@ -99,4 +99,10 @@ void gh_admission_org_changed(struct gh_app *app, const char *org_id);
 void gh_admission_workspace_changed(struct gh_app *app, const char *org_id,
                                     const char *workspace_id);
 
+/* Cluster money: from now on the engine's balances are this node's leases (core/lease.h),
+ * which `lease` keeps; ledger entries that are not usage kick the lease thread for their
+ * organization instead of crediting the engine. Call before gh_admission_load. */
+typedef struct gh_lease gh_lease_t;
+void gh_admission_set_lease(gh_admission_t *a, gh_lease_t *lease);
+
 #endif

@@ -192,6 +192,9 @@ typedef struct gh_admit {
     /* GH_ADMIT_*_MONTHLY_LIMIT: the limit reached and when the month rolls over. */
     int64_t monthly_limit_nusd;
     int64_t regain_unix_s;
+    /* Leases on, refused for money while a refill may come (the lease thread was asked and
+     * the database did not say there is nothing): the caller may try again in a few ms. */
+    bool lease_wait;
     gh_limits_report_t report; /* for every decision */
     gh_limits_hold_t hold;     /* GH_ADMIT_OK only */
 } gh_admit_t;
@@ -300,10 +303,12 @@ void gh_limits_set_db_down(gh_limits_t *l, bool down);
 /* Sets a known organization's lease fence: admissions pass only while now < deadline_us (the
  * engine's clock); below `low_nusd` of unreserved balance an admission asks for a refill;
  * `month_bound` says that what the database could lease was bounded by the monthly limit (a
- * refusal for money is then reported as GH_ADMIT_ORG_MONTHLY_LIMIT with `limit_nusd`).
- * GH_ENOTFOUND. */
+ * refusal for money is then reported as GH_ADMIT_ORG_MONTHLY_LIMIT with `limit_nusd`);
+ * until `dry_until_us` a refusal for money does not offer to wait for a refill
+ * (gh_admit_t.lease_wait): the last ask got nothing. GH_ENOTFOUND. */
 gh_err_t gh_limits_lease_set(gh_limits_t *l, const char *org_id, int64_t deadline_us,
-                             int64_t low_nusd, bool month_bound, int64_t limit_nusd);
+                             int64_t low_nusd, bool month_bound, int64_t limit_nusd,
+                             int64_t dry_until_us);
 
 /* Takes back, atomically under the organization's mutex, up to `max_nusd` of what is not
  * reserved (balance - reserved, if positive) from its balance. `*taken` is what was taken

@@ -124,6 +124,8 @@ typedef struct gw_loop {
     gh_relay_loop_t *relay; /* NULL if it could not be created: model requests get a 500 */
     size_t random_used; /* bytes of `random` consumed; sizeof(random) when empty */
     gh_logcap_t logcap; /* access-log lines of refused requests */
+    h2o_timeout_t lease_wait; /* requests waiting for their lease's refill (cluster money) */
+    bool lease_wait_ready;
     /* Last, so that what lies next to the following loop's busy first fields is bytes this
      * loop only touches once per batch, not counters it writes on every request. */
     unsigned char random[GW_RANDOM_BATCH];
@@ -157,6 +159,7 @@ typedef struct gw_req {
     h2o_req_prefilter_t super; /* first, so the prefilter pointer is the gw_req_t */
     struct timespec started;   /* CLOCK_MONOTONIC, when our handler first saw it */
     char id[GW_REQUEST_ID_LEN + 1];
+    int lease_waits; /* times it waited for a lease refill (see park_for_lease) */
 } gw_req_t;
 
 /* The request's path as the client sent it, without the query string, which can carry
@@ -224,6 +227,7 @@ static gw_req_t *req_begin(h2o_req_t *req)
     gw_loop_t *l = loop_of(req);
     r = (gw_req_t *)h2o_add_prefilter(req, sizeof(*r));
     r->super.on_setup_ostream = on_setup_ostream;
+    r->lease_waits = 0; /* the pool's memory is not zeroed */
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     request_id_new(l, r->id);
     l->requests_in_flight++;
@@ -563,8 +567,10 @@ static void add_limit_headers(h2o_req_t *req, const gh_admit_t *a)
  * to the engine fails closed (the credit refusal). */
 static bool admit(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r, gh_api_kind_t api,
                   const gh_model_cfg_t *model, const gh_request_t *parsed, size_t body_len,
-                  const gh_key_entry_t *key, gh_limits_hold_t *hold)
+                  const gh_key_entry_t *key, gh_limits_hold_t *hold, bool may_wait,
+                  bool *wait)
 {
+    *wait = false;
     gh_admit_req_t ar = {
         .org_id = key->org_id,
         .workspace_id = key->workspace_id,
@@ -579,6 +585,10 @@ static bool admit(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r, gh_api_ki
     }
     gh_admit_t a;
     gh_limits_admit(gw->env.limits, &ar, &a); /* on an error the decision fails closed */
+    if (a.decision != GH_ADMIT_OK && a.lease_wait && may_wait) {
+        *wait = true; /* answered later: nothing is added to the response yet */
+        return false;
+    }
     add_limit_headers(req, &a);
     if (a.decision == GH_ADMIT_OK) {
         *hold = a.hold;
@@ -588,6 +598,50 @@ static bool admit(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r, gh_api_ki
     gh_err_t err = gh_limits_refusal(gw->env.limits, &a, msg, sizeof(msg));
     reply_error(req, r, api, err, msg);
     return false;
+}
+
+static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *path,
+                                size_t path_len);
+
+/* Cluster money: a request refused for money while its organization's lease is being refilled
+ * (gh_admit_t.lease_wait) waits GW_LEASE_WAIT_MS on the loop's timeout and is handled again,
+ * at most GW_LEASE_WAITS_MAX times, so the first request after an idle spell, or one that
+ * finds the lease short, is served without blocking the loop thread. The entry lives in the
+ * request's pool; a request that goes away meanwhile unlinks it. */
+#define GW_LEASE_WAIT_MS 5
+#define GW_LEASE_WAITS_MAX 20
+typedef struct gw_park {
+    h2o_timeout_entry_t entry;
+    h2o_req_t *req;
+    gh_api_kind_t api;
+    const char *path; /* static */
+    size_t path_len;
+} gw_park_t;
+
+static void on_park_dispose(void *obj)
+{
+    gw_park_t *p = obj;
+    if (h2o_timeout_is_linked(&p->entry))
+        h2o_timeout_unlink(&p->entry);
+}
+
+static void on_park_timeout(h2o_timeout_entry_t *entry)
+{
+    gw_park_t *p = H2O_STRUCT_FROM_MEMBER(gw_park_t, entry, entry);
+    handle_model_request(p->req, p->api, p->path, p->path_len);
+}
+
+static void park_for_lease(gw_loop_t *l, h2o_req_t *req, gh_api_kind_t api, const char *path,
+                           size_t path_len)
+{
+    gw_park_t *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), on_park_dispose);
+    memset(p, 0, sizeof(*p));
+    p->entry.cb = on_park_timeout;
+    p->req = req;
+    p->api = api;
+    p->path = path;
+    p->path_len = path_len;
+    h2o_timeout_link(l->loop.evloop, &l->lease_wait, &p->entry);
 }
 
 /* POST /v1/messages, /v1/messages/count_tokens, /v1/chat/completions: authenticate, check the
@@ -671,10 +725,17 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
         reserved = true;
     }
     gh_limits_hold_t hold = {0};
+    bool wait = false;
     if (l->gw->env.limits != NULL && l->gw->env.limits_enforce &&
-        !admit(l->gw, req, r, api, model, &parsed, body.len, &key, &hold)) {
+        !admit(l->gw, req, r, api, model, &parsed, body.len, &key, &hold,
+               l->lease_wait_ready && r->lease_waits < GW_LEASE_WAITS_MAX, &wait)) {
         if (reserved)
             gh_usage_unreserve(l->gw->env.usage);
+        if (wait) {
+            gh_log_debug("api %s: waits for a lease refill (%d)", r->id, r->lease_waits);
+            r->lease_waits++;
+            park_for_lease(l, req, api, path, path_len);
+        }
         return 0;
     }
 
@@ -1146,6 +1207,9 @@ static bool drain(gw_loop_t *l)
     gh_relay_loop_free(l->relay);
     l->relay = NULL;
     gh_mock_loop_release(l->loop.evloop);
+    /* Every waiting request was handled again or went with its connection. */
+    h2o_timeout_dispose(l->loop.evloop, &l->lease_wait);
+    l->lease_wait_ready = false;
     return true;
 }
 
@@ -1155,6 +1219,8 @@ static void *loop_main(void *arg)
     gh_gateway_t *gw = l->gw;
 
     gh_loop_init(&l->loop, &gw->globalconf);
+    h2o_timeout_init(l->loop.evloop, &l->lease_wait, GW_LEASE_WAIT_MS);
+    l->lease_wait_ready = true;
     uint64_t seed;
     randombytes_buf(&seed, sizeof(seed));
     gh_logcap_init(&l->logcap, seed);
