@@ -605,3 +605,27 @@ void gh_admission_set_lease(gh_admission_t *a, gh_lease_t *lease)
     a->lease = lease;
     pthread_mutex_unlock(&a->lock);
 }
+
+gh_err_t gh_admission_balance_shown(struct gh_app *app, const char *org_id,
+                                    int64_t engine_balance_nusd, int64_t *balance_nusd)
+{
+    *balance_nusd = engine_balance_nusd;
+    if (!app->admission || !app->admission->lease)
+        return GH_OK;
+    gh_db_t *db = gh_store_db(app->store);
+    if (!db)
+        return GH_EUNAVAIL;
+    gh_billing_account_t acct;
+    gh_err_t rc = gh_store_billing_account_get(db, org_id, &acct);
+    if (rc == GH_ENOTFOUND) {
+        *balance_nusd = 0;
+        return GH_OK;
+    }
+    /* This node's costs settled in memory and not yet committed: its lease row holds them
+     * besides what the engine holds (lease.h, I2). */
+    int64_t row = 0;
+    if (!rc && !(rc = gh_store_lease_amount(db, org_id, app->cfg->cluster_node_id, &row)))
+        *balance_nusd = acct.balance_nusd - (row > engine_balance_nusd ? row - engine_balance_nusd
+                                                                       : 0);
+    return rc;
+}

@@ -105,4 +105,12 @@ void gh_admission_workspace_changed(struct gh_app *app, const char *org_id,
 typedef struct gh_lease gh_lease_t;
 void gh_admission_set_lease(gh_admission_t *a, gh_lease_t *lease);
 
+/* The balance the console shows for an organization whose engine balance on this node is
+ * `engine_balance_nusd`: that one on a single node; on a cluster (leases) the engine holds only
+ * this node's lease, so the organization's balance in the database (what the usage writer has
+ * charged so far). */
+struct gh_app;
+gh_err_t gh_admission_balance_shown(struct gh_app *app, const char *org_id,
+                                    int64_t engine_balance_nusd, int64_t *balance_nusd);
+
 #endif

@@ -39,8 +39,8 @@ typedef struct {
     int64_t last_spent_nusd;
     uint64_t last_admitted;
     int64_t last_active_us, last_look_us;
-    int64_t dry_until_us; /* a take got nothing: asks are not retried before this */
-    bool dry;     /* the last take got nothing */
+    int64_t retry_at_us; /* a take got nothing: asks are not tried again before this */
+    int64_t dry_at_us;   /* when the last take that got nothing was sent */
     bool asked;   /* the engine asked for money (a refusal, or below the low-water mark) */
     bool kicked;  /* its money changed in the database */
     bool renewed; /* seen in the last renewal */
@@ -216,7 +216,7 @@ static int64_t target_of(const org_lease_t *e)
 static void publish(gh_lease_t *ls, const org_lease_t *e, bool month_bound, int64_t limit)
 {
     gh_limits_lease_set(ls->limits, e->org_id, e->deadline_us, target_of(e) / 2, month_bound,
-                        limit, e->dry ? e->dry_until_us : 0);
+                        limit, e->dry_at_us);
 }
 
 /* The lease of `e` is gone from the database (swept after it expired): what the engine still
@@ -354,13 +354,12 @@ static void take_batch(gh_lease_t *ls, gh_db_t *db, take_t *t, size_t n)
         gh_log_debug("leases: %s: asked %lld (at least %lld), granted %lld, free %lld",
                      e->org_id, (long long)t[i].ask.want_nusd, (long long)t[i].ask.min_nusd,
                      (long long)g->granted_nusd, (long long)g->free_nusd);
-        /* Nothing to be had: asks wait a while before the next try, and refusals stop
-         * offering to wait; not while requests are in flight, whose settlements give back
-         * what they reserved and did not spend. */
-        bool dry = g->granted_nusd == 0 && t[i].in_flight == 0;
-        e->dry_until_us = g->granted_nusd > 0 ? 0
-                          : sent + (dry ? ls->tick_ms : GH_LEASE_RETRY_MS) * US_PER_MS;
-        e->dry = dry;
+        /* Nothing to be had: asks wait a little before the next try, and requests waiting
+         * since before this ask was sent are refused (not while requests are in flight,
+         * whose settlements give back what they reserved and did not spend). */
+        e->retry_at_us = g->granted_nusd > 0 ? 0 : sent + GH_LEASE_RETRY_MS * US_PER_MS;
+        if (g->granted_nusd == 0 && t[i].in_flight == 0)
+            e->dry_at_us = sent;
         if (g->granted_nusd > 0) {
             e->epoch = g->epoch;
             e->deadline_us = sent + ls->ttl_us - ls->skew_us;
@@ -460,7 +459,7 @@ static void balance_all(gh_lease_t *ls, gh_db_t *db)
         bool idle = now - e->last_active_us >= ls->idle_us && st.in_flight == 0;
         bool fenced = now >= e->deadline_us;
         bool short_now = fenced || unreserved < target;
-        bool take = short_now && ((e->asked && now >= e->dry_until_us) || (e->kicked && !idle));
+        bool take = short_now && ((e->asked && now >= e->retry_at_us) || (e->kicked && !idle));
         if (take && nt < BATCH_MAX) {
             int64_t have = fenced ? 0 : unreserved;
             int64_t want = target - have;
@@ -540,7 +539,7 @@ static void *lease_main(void *arg)
         for (size_t i = 0; i < nk; i++) {
             org_lease_t *e = find(ls, kicks[i]);
             if (e) /* organizations not leased here take one at their first request */
-                e->kicked = true, e->dry = false;
+                e->kicked = true;
         }
         for (size_t i = 0; all && i < ls->n; i++)
             ls->orgs[i].kicked = true;

@@ -47,7 +47,7 @@ struct gh_limits_org {
     int64_t lease_deadline_us; /* admitted only while now < this */
     int64_t lease_low_nusd;    /* unreserved below this: ask for a refill */
     int64_t lease_limit_nusd;  /* the monthly limit that bounded the lease, if month_bound */
-    int64_t lease_dry_until_us; /* the last ask got nothing: no waiting for a refill before */
+    int64_t lease_dry_at_us; /* when the last ask that got nothing was sent */
     bool lease_month_bound;
     bool lease_want; /* in its shard's want list (or the list overflowed) */
     int64_t lease_worst_nusd;
@@ -761,19 +761,21 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
     int64_t org_limit = lower_limit(o->monthly_limit_nusd, o->tier_cap_nusd);
 
     bool wake = false;
+    int64_t wait_since = req->lease_wait_since_us ? req->lease_wait_since_us : now_us;
+    out->lease_wait_since_us = wait_since;
     if (l->leases_on && worst > o->lease_worst_nusd)
         o->lease_worst_nusd = worst;
-    if (l->leases_on && now_us >= o->lease_deadline_us) {
+    if (l->leases_on && worst > 0 && now_us >= o->lease_deadline_us) {
         /* The fence: no lease, or one the database may already have taken back. */
         bool down = atomic_load(&l->db_down);
         out->decision = down ? GH_ADMIT_LEASE_LAPSED : GH_ADMIT_NO_CREDIT;
-        out->lease_wait = !down && now_us >= o->lease_dry_until_us;
+        out->lease_wait = !down && o->lease_dry_at_us < wait_since;
         wake = true;
     } else if (worst > sub_sat(o->balance_nusd, o->reserved_nusd)) {
         out->decision = GH_ADMIT_NO_CREDIT;
         wake = l->leases_on;
         out->lease_wait =
-            wake && now_us >= o->lease_dry_until_us && !atomic_load(&l->db_down);
+            wake && o->lease_dry_at_us < wait_since && !atomic_load(&l->db_down);
         if (wake && o->lease_month_bound) {
             out->decision = GH_ADMIT_ORG_MONTHLY_LIMIT;
             out->monthly_limit_nusd = o->lease_limit_nusd;
@@ -1169,7 +1171,7 @@ void gh_limits_set_db_down(gh_limits_t *l, bool down)
 }
 
 typedef struct {
-    int64_t deadline_us, low_nusd, limit_nusd, dry_until_us;
+    int64_t deadline_us, low_nusd, limit_nusd, dry_at_us;
     bool month_bound;
 } lease_set_t;
 
@@ -1181,14 +1183,15 @@ static void lease_set(org_t *o, shard_t *s, int64_t now_us, void *arg)
     o->lease_low_nusd = a->low_nusd;
     o->lease_month_bound = a->month_bound;
     o->lease_limit_nusd = a->limit_nusd;
-    o->lease_dry_until_us = a->dry_until_us;
+    if (a->dry_at_us > o->lease_dry_at_us)
+        o->lease_dry_at_us = a->dry_at_us;
 }
 
 gh_err_t gh_limits_lease_set(gh_limits_t *l, const char *org_id, int64_t deadline_us,
                              int64_t low_nusd, bool month_bound, int64_t limit_nusd,
-                             int64_t dry_until_us)
+                             int64_t dry_at_us)
 {
-    lease_set_t a = {deadline_us, low_nusd < 0 ? 0 : low_nusd, limit_nusd, dry_until_us,
+    lease_set_t a = {deadline_us, low_nusd < 0 ? 0 : low_nusd, limit_nusd, dry_at_us,
                      month_bound};
     return with_org(l, org_id, lease_set, &a);
 }

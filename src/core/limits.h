@@ -140,6 +140,7 @@ typedef struct gh_admit_req {
     int64_t input_tokens_bound; /* taken from the input buckets, corrected at settlement */
     int64_t max_output_tokens;  /* taken from the output buckets, corrected at settlement */
     int64_t worst_cost_nusd;    /* an upper bound of the cost; reserved until settlement */
+    int64_t lease_wait_since_us; /* leases: when this request began waiting (0: it has not) */
 } gh_admit_req_t;
 
 typedef enum {
@@ -192,9 +193,11 @@ typedef struct gh_admit {
     /* GH_ADMIT_*_MONTHLY_LIMIT: the limit reached and when the month rolls over. */
     int64_t monthly_limit_nusd;
     int64_t regain_unix_s;
-    /* Leases on, refused for money while a refill may come (the lease thread was asked and
-     * the database did not say there is nothing): the caller may try again in a few ms. */
+    /* Leases on, refused for money while a refill may come (the lease thread was asked, and
+     * no ask sent since the request began waiting got nothing): the caller may try again in a
+     * few ms, passing lease_wait_since_us. */
     bool lease_wait;
+    int64_t lease_wait_since_us; /* what to pass in gh_admit_req_t when trying again */
     gh_limits_report_t report; /* for every decision */
     gh_limits_hold_t hold;     /* GH_ADMIT_OK only */
 } gh_admit_t;
@@ -304,11 +307,12 @@ void gh_limits_set_db_down(gh_limits_t *l, bool down);
  * engine's clock); below `low_nusd` of unreserved balance an admission asks for a refill;
  * `month_bound` says that what the database could lease was bounded by the monthly limit (a
  * refusal for money is then reported as GH_ADMIT_ORG_MONTHLY_LIMIT with `limit_nusd`);
- * until `dry_until_us` a refusal for money does not offer to wait for a refill
- * (gh_admit_t.lease_wait): the last ask got nothing. GH_ENOTFOUND. */
+ * `dry_at_us` (0: none) is when the last ask that got nothing was sent: a request that has
+ * waited since before then is refused without waiting more (gh_admit_t.lease_wait).
+ * GH_ENOTFOUND. */
 gh_err_t gh_limits_lease_set(gh_limits_t *l, const char *org_id, int64_t deadline_us,
                              int64_t low_nusd, bool month_bound, int64_t limit_nusd,
-                             int64_t dry_until_us);
+                             int64_t dry_at_us);
 
 /* Takes back, atomically under the organization's mutex, up to `max_nusd` of what is not
  * reserved (balance - reserved, if positive) from its balance. `*taken` is what was taken

@@ -160,6 +160,7 @@ typedef struct gw_req {
     struct timespec started;   /* CLOCK_MONOTONIC, when our handler first saw it */
     char id[GW_REQUEST_ID_LEN + 1];
     int lease_waits; /* times it waited for a lease refill (see park_for_lease) */
+    int64_t lease_wait_since_us; /* when it began waiting (the admission engine's clock) */
 } gw_req_t;
 
 /* The request's path as the client sent it, without the query string, which can carry
@@ -228,6 +229,7 @@ static gw_req_t *req_begin(h2o_req_t *req)
     r = (gw_req_t *)h2o_add_prefilter(req, sizeof(*r));
     r->super.on_setup_ostream = on_setup_ostream;
     r->lease_waits = 0; /* the pool's memory is not zeroed */
+    r->lease_wait_since_us = 0;
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     request_id_new(l, r->id);
     l->requests_in_flight++;
@@ -565,7 +567,7 @@ static void add_limit_headers(h2o_req_t *req, const gh_admit_t *a)
  * answers with the API's error and the rate-limit headers and returns false. count_tokens
  * costs nothing and takes only a request from the requests bucket. An organization unknown
  * to the engine fails closed (the credit refusal). */
-static bool admit(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r, gh_api_kind_t api,
+static bool admit(gh_gateway_t *gw, h2o_req_t *req, gw_req_t *r, gh_api_kind_t api,
                   const gh_model_cfg_t *model, const gh_request_t *parsed, size_t body_len,
                   const gh_key_entry_t *key, gh_limits_hold_t *hold, bool may_wait,
                   bool *wait)
@@ -575,6 +577,7 @@ static bool admit(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r, gh_api_ki
         .org_id = key->org_id,
         .workspace_id = key->workspace_id,
         .model_class = model->model_class,
+        .lease_wait_since_us = r->lease_wait_since_us,
     };
     if (api != GH_API_COUNT_TOKENS) {
         ar.input_tokens_bound = body_len > INT64_MAX ? INT64_MAX : (int64_t)body_len;
@@ -587,6 +590,7 @@ static bool admit(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r, gh_api_ki
     gh_limits_admit(gw->env.limits, &ar, &a); /* on an error the decision fails closed */
     if (a.decision != GH_ADMIT_OK && a.lease_wait && may_wait) {
         *wait = true; /* answered later: nothing is added to the response yet */
+        r->lease_wait_since_us = a.lease_wait_since_us;
         return false;
     }
     add_limit_headers(req, &a);

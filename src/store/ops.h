@@ -427,6 +427,9 @@
     X(gh_err_t, leases_renew, \
       (gh_db_t *db, const char *node_id, int64_t ttl_ms, gh_store_lease_fn fn, void *ctx), \
       (db, node_id, ttl_ms, fn, ctx)) \
+    X(gh_err_t, lease_amount, \
+      (gh_db_t *db, const char *org_id, const char *node_id, int64_t *amount_nusd), \
+      (db, org_id, node_id, amount_nusd)) \
     X(gh_err_t, leases_sweep, \
       (gh_db_t *db, const char *node_id, int64_t margin_ms, int64_t *swept, \
        int64_t *swept_nusd), \

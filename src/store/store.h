@@ -504,6 +504,10 @@ typedef void (*gh_store_lease_fn)(void *ctx, const char *org_id, int64_t epoch,
 gh_err_t gh_store_leases_renew(gh_db_t *db, const char *node_id, int64_t ttl_ms,
                                gh_store_lease_fn fn, void *ctx);
 
+/* What node_id's lease of org_id holds now (0 when it has none). */
+gh_err_t gh_store_lease_amount(gh_db_t *db, const char *org_id, const char *node_id,
+                               int64_t *amount_nusd);
+
 /* Returns leases to free money: node_id NULL, those expired more than margin_ms ago; else
  * every lease of node_id (a node starting afresh). `*swept`, `*swept_nusd`: how many, how
  * much. */

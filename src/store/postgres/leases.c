@@ -88,6 +88,17 @@ gh_err_t gh_pgs_leases_renew(gh_db_t *db, const char *node_id, int64_t ttl_ms,
     return gh_pgs_each(db, sql, 2, p, renew_row, &r);
 }
 
+gh_err_t gh_pgs_lease_amount(gh_db_t *db, const char *org_id, const char *node_id,
+                             int64_t *amount_nusd)
+{
+    static const char sql[] =
+        "SELECT amount_nusd FROM cluster_leases WHERE org_id = $1 AND node_id = $2";
+    const char *p[] = {org_id, node_id};
+    *amount_nusd = 0;
+    gh_err_t rc = gh_pgs_one(db, sql, 2, p, i64_row, amount_nusd);
+    return rc == GH_ENOTFOUND ? GH_OK : rc;
+}
+
 typedef struct {
     int64_t n, nusd;
 } swept_t;

@@ -137,7 +137,8 @@ const char *gh_pgs_node_id(gh_db_t *db);
 #define GH_PGS_OPS_USAGE(X) X(usage_insert) X(usage_insert_batch) X(usage_max_seq)
 /* leases.c (issue 14: cluster money) */
 #define GH_PGS_OPS_LEASES(X) \
-    X(lease_take) X(lease_settle) X(lease_return) X(leases_renew) X(leases_sweep)
+    X(lease_take) X(lease_settle) X(lease_return) X(leases_renew) X(lease_amount) \
+    X(leases_sweep)
 
 /* ---- statements ---- */
 

@@ -39,3 +39,11 @@ gh_err_t gh_sqlite_leases_sweep(gh_db_t *db, const char *node_id, int64_t margin
     *swept = *swept_nusd = 0;
     return GH_EUNAVAIL;
 }
+
+gh_err_t gh_sqlite_lease_amount(gh_db_t *db, const char *org_id, const char *node_id,
+                                int64_t *amount_nusd)
+{
+    (void)db, (void)org_id, (void)node_id;
+    *amount_nusd = 0;
+    return GH_EUNAVAIL;
+}
