@@ -366,7 +366,7 @@ static void take_batch(gh_lease_t *ls, gh_db_t *db, take_t *t, size_t n)
             credit(ls, e, g->granted_nusd);
             refills++;
         }
-        publish(ls, e, g->granted_nusd == 0 && g->month_bound, t[i].limit_nusd);
+        publish(ls, e, g->granted_nusd == 0 && g->month_bound, g->limit_nusd);
     }
     count(ls, &ls->stats.refills, refills);
 }

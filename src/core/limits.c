@@ -770,6 +770,10 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
         bool down = atomic_load(&l->db_down);
         out->decision = down ? GH_ADMIT_LEASE_LAPSED : GH_ADMIT_NO_CREDIT;
         out->lease_wait = !down && o->lease_dry_at_us < wait_since;
+        if (!down && o->lease_month_bound) {
+            out->decision = GH_ADMIT_ORG_MONTHLY_LIMIT;
+            out->monthly_limit_nusd = o->lease_limit_nusd;
+        }
         wake = true;
     } else if (worst > sub_sat(o->balance_nusd, o->reserved_nusd)) {
         out->decision = GH_ADMIT_NO_CREDIT;

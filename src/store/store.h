@@ -482,6 +482,7 @@ typedef struct gh_lease_grant {
     int64_t epoch;        /* the lease row's epoch; 0: the node has no lease row */
     int64_t free_nusd;    /* the organization's money neither leased nor spent, after it */
     bool month_bound;     /* the monthly headroom, not the balance, was the tighter bound */
+    int64_t limit_nusd;   /* the monthly limit that applied (0: none) */
 } gh_lease_grant_t;
 
 gh_err_t gh_store_lease_take(gh_db_t *db, const gh_lease_ask_t *ask, gh_lease_grant_t *out);

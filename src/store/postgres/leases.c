@@ -13,12 +13,13 @@ static void grant_row(const PGresult *res, int row, void *out)
     g->epoch = gh_pgs_col_null(res, row, 1) ? 0 : gh_pgs_col_i64(res, row, 1);
     g->free_nusd = gh_pgs_col_i64(res, row, 2);
     g->month_bound = gh_pgs_col_bool(res, row, 3);
+    g->limit_nusd = gh_pgs_col_i64(res, row, 4);
 }
 
 gh_err_t gh_pgs_lease_take(gh_db_t *db, const gh_lease_ask_t *ask, gh_lease_grant_t *out)
 {
     static const char sql[] =
-        "SELECT granted, lease_epoch, free_nusd, month_bound FROM gh_lease_take($1, $2, "
+        "SELECT granted, lease_epoch, free_nusd, month_bound, limit_nusd FROM gh_lease_take($1, $2, "
         "$3::bigint, $4::bigint, $5::bigint, $6::integer, " GH_PGS_TIME_IN("$7") ", $8::bigint)";
     gh_pgs_num_t b[6];
     const char *p[] = {ask->org_id,

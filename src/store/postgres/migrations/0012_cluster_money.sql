@@ -44,17 +44,20 @@ CREATE SEQUENCE cluster_lease_epochs;
 -- monthly headroom (p_limit > 0), never more than half of that unless half is below p_min,
 -- and nothing at all if less than p_min can be had. Renews the expiry. Returns what was
 -- granted, the lease's epoch (NULL: no lease row), what is free after it and whether the
--- monthly headroom was the tighter bound.
+-- monthly headroom was the tighter bound. The monthly limit is the lower of p_limit and the
+-- organization's own limit in org_limits; limit_nusd says which applied (0: none).
 CREATE FUNCTION gh_lease_take(p_org text, p_node text, p_want bigint, p_min bigint,
                               p_limit bigint, p_month integer, p_month_start timestamptz,
                               p_ttl_ms bigint, OUT granted bigint, OUT lease_epoch bigint,
-                              OUT free_nusd bigint, OUT month_bound boolean)
+                              OUT free_nusd bigint, OUT month_bound boolean,
+                              OUT limit_nusd bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     m cluster_money%ROWTYPE;
     bal bigint;
     avail bigint;
     headroom bigint;
+    lim bigint;
 BEGIN
     granted := 0;
     month_bound := false;
@@ -72,6 +75,15 @@ BEGIN
     bal := coalesce(bal, 0);
     avail := bal - m.leased_nusd;
     free_nusd := avail;
+    -- The organization's own limit is read here, so a node that has not yet seen a change of
+    -- it cannot lease past it; p_limit (the tier's cap as the node knows it) can only lower it.
+    SELECT least(nullif(p_limit, 0), ol.monthly_spend_limit_nusd) INTO lim
+      FROM org_limits ol WHERE ol.org_id = p_org;
+    IF NOT FOUND THEN
+        lim := nullif(p_limit, 0);
+    END IF;
+    p_limit := coalesce(lim, 0);
+    limit_nusd := p_limit;
     IF p_limit > 0 THEN
         headroom := p_limit - m.month_spent_nusd - m.leased_nusd;
         IF headroom < avail THEN
