@@ -80,9 +80,8 @@ static const char help_text[] =
     "                         see gatehouse.ini.example for every option)\n"
     "  --data-dir DIR         Where the database and the mail outbox live (default: var)\n"
     "  --store URL            The store: sqlite:PATH (default: sqlite:DATA_DIR/gatehouse.db)\n"
-    "                         or postgresql://USER@HOST:PORT/DATABASE (the other\n"
-    "                         commands refuse it until its port is complete, naming\n"
-    "                         what is missing); wins over [store] url\n"
+    "                         or postgresql://USER@HOST:PORT/DATABASE; every command\n"
+    "                         runs on either store; wins over [store] url\n"
     "  --listen ADDR:PORT     Console and Organization API address (serve; default\n"
     "                         127.0.0.1:8080; port 0 picks a free port)\n"
     "  --api-listen ADDR:PORT Model API address (serve; default 127.0.0.1:8081)\n"
@@ -193,8 +192,8 @@ static int load_config(const cli_t *cli, gh_config_t *cfg)
 
 /* Where the store is, for gh_store_open: the SQLite file, or the PostgreSQL URL. The
  * password of the latter, when [store] password_env names a variable, reaches libpq as
- * PGPASSWORD: never in the URL, never logged. gh_store_open refuses a backend whose port is
- * not complete yet, naming the first operation it lacks. */
+ * PGPASSWORD: never in the URL, never logged. (gh_store_open would refuse a backend missing
+ * an operation, naming it; both backends are complete.) */
 static const char *store_location(const gh_config_t *cfg)
 {
     if (!cfg->store_postgres)
@@ -331,6 +330,7 @@ static int cmd_serve(const cli_t *cli)
         gh_billing_provider_new(&cfg, &pay, err, sizeof(err)))
         goto out;
     gh_store_set_busy_timeout(store, cfg.db_busy_timeout_ms);
+    gh_store_set_statement_timeout(store, cfg.db_statement_timeout_ms);
     app.store = store;
     app.mailer = mailer;
     app.pay = pay;

@@ -659,20 +659,45 @@ void gh_billing_kick(gh_billing_t *b)
     pthread_mutex_unlock(&b->lock);
 }
 
+/* Logs a failed step of a pass. An unavailable database (a PostgreSQL outage) is said once
+ * until a pass gets through again: every pass meanwhile fails the same way. Returns whether
+ * the database was unavailable. */
+static bool pass_failed(gh_billing_t *b, const char *what, gh_err_t rc)
+{
+    if (rc != GH_EUNAVAIL) {
+        gh_log_error("billing: %s failed (%s)", what, gh_err_name(rc));
+        return false;
+    }
+    pthread_mutex_lock(&b->lock);
+    bool logged = b->db_down_logged;
+    b->db_down_logged = true;
+    pthread_mutex_unlock(&b->lock);
+    if (!logged)
+        gh_log_error("billing: %s failed: the database is unavailable; every pass tries again "
+                     "(said once until one gets through)",
+                     what);
+    return true;
+}
+
 void gh_billing_pass(gh_billing_t *b)
 {
     gh_app_t *app = b->app;
     int expired = 0;
+    bool down = false;
     gh_err_t rc;
     if ((rc = gh_billing_expire(app, &expired)))
-        gh_log_error("billing: expiring lots failed (%s)", gh_err_name(rc));
+        down |= pass_failed(b, "expiring lots", rc);
     if (expired)
         gh_log_info("billing: expired what was left of %d credit lots", expired);
     if ((rc = gh_billing_retry_pending(app, NULL)))
-        gh_log_error("billing: retrying pending purchases failed (%s)", gh_err_name(rc));
+        down |= pass_failed(b, "retrying pending purchases", rc);
     if ((rc = gh_billing_auto_reload_check(app, NULL)))
-        gh_log_error("billing: the auto-reload check failed (%s)", gh_err_name(rc));
+        down |= pass_failed(b, "the auto-reload check", rc);
     pthread_mutex_lock(&b->lock);
+    if (!down && b->db_down_logged) {
+        b->db_down_logged = false;
+        gh_log_info("billing: the database is available again");
+    }
     b->stats.passes++;
     b->stats.lots_expired += (uint64_t)expired;
     pthread_mutex_unlock(&b->lock);

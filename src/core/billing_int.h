@@ -29,6 +29,7 @@ struct gh_billing {
     pthread_cond_t wake;    /* the scheduler waits here between passes */
     pthread_cond_t settled; /* requests waiting for a purchase another thread is charging */
     bool kicked, stopping, started;
+    bool db_down_logged; /* a pass met an unavailable database, and said so once */
     pthread_t thread;
     int64_t started_at; /* purchases last attempted before this belong to a previous run */
     char inflight[INFLIGHT_MAX][GH_ID_MAX];

@@ -43,19 +43,17 @@ static void at_ms(struct timespec *ts, int64_t ms)
 }
 
 /* Sends every mail due, one claim at a time; no transaction or lock is held while a mail is
- * sent. Returns when none is due (or the database fails; the next pass tries again). */
-static void deliver_due(gh_db_t *db, gh_mailer_t *mailer, int lease_ms)
+ * sent. Returns GH_OK when none is due, or the error that stopped it from reading the outbox
+ * (the caller logs it and tries again soon). */
+static gh_err_t deliver_due(gh_db_t *db, gh_mailer_t *mailer, int lease_ms)
 {
     for (;;) {
         gh_outbox_row_t row;
         gh_err_t rc = gh_store_outbox_claim(db, now_ms(), lease_ms, &row);
         if (rc == GH_ENOTFOUND)
-            return;
-        if (rc) {
-            gh_log_error("mail: cannot read the outbox (%s); trying again later",
-                         gh_err_name(rc));
-            return;
-        }
+            return GH_OK;
+        if (rc)
+            return rc;
         char *html = NULL;
         if (gh_store_outbox_html_get(db, row.id, &html)) /* then the text alone goes */
             gh_log_warn("mail: cannot read the HTML part of mail %lld", (long long)row.id);
@@ -107,6 +105,7 @@ static void *mailer_main(void *arg)
     if (gh_store_outbox_release_claims(db))
         gh_log_error("mail: cannot release the outbox's old claims");
     int64_t wake_at = 0; /* the first pass is at once: mail an earlier run left */
+    bool db_failing = false; /* the last pass could not read the outbox (logged once) */
     for (;;) {
         pthread_mutex_lock(&o->lock);
         struct timespec until;
@@ -119,14 +118,29 @@ static void *mailer_main(void *arg)
         pthread_mutex_unlock(&o->lock);
         /* With .eml files the last pass writes whatever is due; an SMTP server may be slow,
          * and what is unsent goes at the next start. */
+        gh_err_t rc = GH_OK;
         if (!stop || gh_mailer_is_outbox(o->mailer))
-            deliver_due(db, o->mailer, lease_ms(o->mailer));
-        int64_t due;
-        gh_err_t rc = gh_store_outbox_next_due(db, &due);
+            rc = deliver_due(db, o->mailer, lease_ms(o->mailer));
+        int64_t due = 0;
+        if (!rc)
+            rc = gh_store_outbox_next_due(db, &due);
         int64_t now = now_ms();
         wake_at = now + IDLE_WAKE_MS;
         if (rc == GH_OK && due < wake_at)
             wake_at = due > now ? due : now + RETRY_FIRST_MS;
+        /* The database failed (a PostgreSQL outage, a locked SQLite file): look again soon,
+         * so mail waiting in the outbox goes shortly after it is back; say it once. */
+        if (rc) {
+            wake_at = now + RETRY_FIRST_MS;
+            if (!db_failing)
+                gh_log_error("mail: cannot read the outbox (%s); the mailer tries again every "
+                             "%d s, the mail is safe in the outbox",
+                             gh_err_name(rc), RETRY_FIRST_MS / 1000);
+            db_failing = true;
+        } else if (db_failing) {
+            gh_log_info("mail: the outbox can be read again");
+            db_failing = false;
+        }
         pthread_mutex_lock(&o->lock);
         o->passed = covering;
         pthread_cond_broadcast(&o->done);

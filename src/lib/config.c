@@ -29,6 +29,7 @@ void gh_config_defaults(gh_config_t *cfg)
     cfg->max_connections_per_ip = 128;
     cfg->request_timeout_ms = 30000;
     cfg->db_busy_timeout_ms = 10000;
+    cfg->db_statement_timeout_ms = 30000;
     cfg->log_json = false;
     cfg->log_level = GH_LOG_INFO;
     cfg->access_log = true;
@@ -899,6 +900,8 @@ gh_err_t gh_config_set(gh_config_t *c, const char *section, const char *key, con
         return set_int(&c->request_timeout_ms, value, 100, 3600000, key, err, err_size);
     if (KEY("store", "busy_timeout_ms"))
         return set_int(&c->db_busy_timeout_ms, value, 10, 600000, key, err, err_size);
+    if (KEY("store", "statement_timeout_ms"))
+        return set_int(&c->db_statement_timeout_ms, value, 10, 3600000, key, err, err_size);
     if (KEY("store", "path")) {
         /* The older spelling of url = sqlite:PATH; the last one set wins. */
         gh_err_t prc = set_str(c->db_path, sizeof(c->db_path), value, key, err, err_size);

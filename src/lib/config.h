@@ -102,6 +102,7 @@ typedef struct gh_config {
     char store_password_env[64];    /* environment variable with the PostgreSQL password */
     char db_path[GH_CONFIG_PATH];   /* the SQLite file; default: <data_dir>/gatehouse.db */
     int db_busy_timeout_ms;         /* how long a statement waits for another writer's lock */
+    int db_statement_timeout_ms;    /* PostgreSQL: the longest a statement may run */
 
     /* [log] */
     bool log_json;

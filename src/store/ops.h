@@ -18,6 +18,7 @@
 
 #define GH_STORE_OPS_STORE(X) \
     X(void, set_busy_timeout, (gh_store_t *store, int timeout_ms), (store, timeout_ms)) \
+    X(void, set_statement_timeout, (gh_store_t *store, int timeout_ms), (store, timeout_ms)) \
     X(void, close, (gh_store_t *store), (store)) \
     X(gh_db_t *, db, (gh_store_t *store), (store)) \
     /* cluster (issue 14, nodes and the change feed) */ \

@@ -63,6 +63,11 @@ void gh_store_set_node_id(gh_store_t *store, const char *node_id)
     store->ops->set_node_id(store, node_id);
 }
 
+void gh_store_set_statement_timeout(gh_store_t *store, int timeout_ms)
+{
+    store->ops->set_statement_timeout(store, timeout_ms);
+}
+
 void gh_store_close(gh_store_t *store)
 {
     if (store)

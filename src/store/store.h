@@ -47,6 +47,12 @@ void gh_store_set_busy_timeout(gh_store_t *store, int timeout_ms);
  * SQLite holds one node's events and ignores it. Call before other threads use the store. */
 void gh_store_set_node_id(gh_store_t *store, const char *node_id);
 
+/* The longest a statement may run before the database cancels it (it then fails with
+ * GH_EUNAVAIL, and the console answers 503): PostgreSQL's statement_timeout, 30 s unless set.
+ * Applies as gh_store_set_busy_timeout does. SQLite has no such limit (its statements wait
+ * only for locks, which the busy timeout bounds): there it does nothing. */
+void gh_store_set_statement_timeout(gh_store_t *store, int timeout_ms);
+
 /* Closes every thread's connection. No thread may use the store afterwards. */
 void gh_store_close(gh_store_t *store);
 

@@ -15,6 +15,7 @@
 #include "lib/crypto.h"
 #include "lib/embed.h"
 #include "store/postgres/pg.h"
+#include "store/postgres/pg_int.h"
 #include "store/postgres/pg_migrate.h"
 
 static char server_dir[64];
@@ -660,6 +661,55 @@ static void test_deadlock_retried(void **state)
     gh_pg_disconnect(c);
 }
 
+/* ---- times ---- */
+
+/* Epoch milliseconds into timestamptz and back (GH_PGS_TIME_IN_MS, GH_PGS_EPOCH_MS) give the
+ * same number, and the instant is the right one; the same for seconds. */
+static void test_time_ms_round_trip(void **state)
+{
+    (void)state;
+    gh_pg_conn_t *c = connect_to(server_url);
+    static const char sql[] = "SELECT " GH_PGS_EPOCH_MS(GH_PGS_TIME_IN_MS("$1")) ", "
+                              "to_char(" GH_PGS_TIME_IN_MS("$1") " AT TIME ZONE 'UTC', "
+                              "'YYYY-MM-DD HH24:MI:SS.MS'), "
+                              GH_PGS_EPOCH(GH_PGS_TIME_IN("$2"));
+    static const struct {
+        long long ms;
+        const char *utc;
+    } cases[] = {
+        {0, "1970-01-01 00:00:00.000"},
+        {1, "1970-01-01 00:00:00.001"},
+        {999, "1970-01-01 00:00:00.999"},
+        {1001, "1970-01-01 00:00:01.001"},
+        {-1, "1969-12-31 23:59:59.999"},
+        {1700000000123LL, "2023-11-14 22:13:20.123"},
+        {1700000000999LL, "2023-11-14 22:13:20.999"},
+        {1767225599999LL, "2025-12-31 23:59:59.999"},
+        {4102444800001LL, "2100-01-01 00:00:00.001"},
+        {253402300799999LL, "9999-12-31 23:59:59.999"},
+    };
+    assert_int_equal(gh_pg_exec(c, "SET TimeZone = 'America/New_York'"), GH_OK);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char ms[24], secs[24];
+        snprintf(ms, sizeof(ms), "%lld", cases[i].ms);
+        /* Whole seconds, rounded down, for the seconds macros. */
+        long long s = cases[i].ms >= 0 ? cases[i].ms / 1000 : -((-cases[i].ms + 999) / 1000);
+        snprintf(secs, sizeof(secs), "%lld", s);
+        const char *params[] = {ms, secs};
+        PGresult *res;
+        gh_err_t rc = gh_pg_query(c, sql, 2, params, &res);
+        if (rc)
+            fprintf(stderr, "%s: %s\n", ms, c->message);
+        assert_int_equal(rc, GH_OK);
+        printf("%s ms -> %s UTC -> %s ms\n", ms, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0));
+        assert_int_equal(strtoll(PQgetvalue(res, 0, 0), NULL, 10), cases[i].ms);
+        assert_string_equal(PQgetvalue(res, 0, 1), cases[i].utc);
+        assert_int_equal(strtoll(PQgetvalue(res, 0, 2), NULL, 10), s);
+        PQclear(res);
+    }
+    gh_pg_disconnect(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_serialization_failure_retried),
         cmocka_unit_test(test_deadlock_retried),
         cmocka_unit_test(test_reconnect_after_restart),
+        cmocka_unit_test(test_time_ms_round_trip),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

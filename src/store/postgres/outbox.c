@@ -9,8 +9,8 @@
 
 #include "store/postgres/pg_int.h"
 
-/* Epoch milliseconds in and out of SQL, exactly (no floating point on the way). */
-#define MS_IN(param) "('epoch'::timestamptz + " param "::bigint * interval '1 millisecond')"
+/* Epoch milliseconds in and out of SQL, exactly (pg_int.h says why). */
+#define MS_IN(param) GH_PGS_TIME_IN_MS(param)
 #define MS_OUT(expr) "(extract(epoch FROM " expr ") * 1000)::bigint"
 
 gh_err_t gh_pgs_outbox_add(gh_db_t *db, const char *recipient, const char *subject,

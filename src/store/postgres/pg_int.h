@@ -39,6 +39,11 @@
 
 #define GH_PGS_STMT_CACHE 256
 
+/* While PostgreSQL cannot be reached, a thread tries to reconnect at most this often: the
+ * pause starts at the minimum and doubles up to the maximum (pgstore.c, ready). */
+#define GH_PGS_RECONNECT_MIN_MS 200
+#define GH_PGS_RECONNECT_MAX_MS 2000
+
 /* The key of the transaction-scoped advisory lock every write transaction takes at BEGIN
  * (distinct from the migrations lock): writers are serialized as SQLite serializes them. */
 #define GH_PGS_WRITE_LOCK 29106784831108197 /* 0x67687772697465, "ghwrite" */
@@ -57,6 +62,8 @@ typedef struct gh_pgs_db {
     } cache[GH_PGS_STMT_CACHE]; /* statement "s<i>" on this connection is cache[i].sql */
     int depth;                  /* transaction nesting: 0 none, 1 BEGIN, more are SAVEPOINTs */
     int64_t changes;            /* rows the last INSERT/UPDATE/DELETE changed */
+    int64_t retry_at_ms;        /* monotonic: no reconnection attempt before this */
+    int retry_ms;               /* the pause after the last failed attempt (0: none failed) */
     struct gh_pgs_db *next;     /* registry of every thread's connection */
 } gh_pgs_db_t;
 
@@ -79,7 +86,8 @@ const char *gh_pgs_node_id(gh_db_t *db);
 
 /* pgstore.c */
 #define GH_PGS_OPS_PGSTORE(X) \
-    X(set_busy_timeout) X(set_node_id) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
+    X(set_busy_timeout) X(set_statement_timeout) X(set_node_id) X(close) X(db) X(migrate) \
+    X(schema_version) X(begin) X(commit) \
     X(rollback) X(in_transaction) X(changes)
 /* accounts.c */
 #define GH_PGS_OPS_ACCOUNTS(X) \
@@ -198,9 +206,15 @@ static inline const char *gh_pgs_bool(bool v)
 }
 
 /* SQL for times: a parameter of epoch seconds (or ms) to timestamptz, and a timestamptz
- * column back to epoch seconds (or ms), NULL read as 0. */
+ * column back to epoch seconds (or ms), NULL read as 0. Exact both ways, so a time
+ * round-trips: milliseconds are split with integer division into whole seconds and the
+ * remainder (never divided by 1000.0, which gives a binary fraction PostgreSQL then rounds);
+ * to_timestamp of a whole number of seconds is exact (the microseconds it makes stay far
+ * below 2^53 until after the year 9999), and so is a remainder of at most 999 times one
+ * millisecond. Reading back, extract(epoch ...) is numeric (exact) since PostgreSQL 14. */
 #define GH_PGS_TIME_IN(p) "to_timestamp(" p "::bigint)"
-#define GH_PGS_TIME_IN_MS(p) "to_timestamp(" p "::bigint / 1000.0)"
+#define GH_PGS_TIME_IN_MS(p) \
+    "(to_timestamp(" p "::bigint / 1000) + (" p "::bigint % 1000) * interval '1 millisecond')"
 #define GH_PGS_EPOCH(col) "coalesce(floor(extract(epoch FROM " col "))::bigint, 0)"
 #define GH_PGS_EPOCH_MS(col) "coalesce(floor(extract(epoch FROM " col ") * 1000)::bigint, 0)"
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "lib/embed.h"
 #include "lib/log.h"
@@ -37,6 +38,7 @@ typedef struct gh_pgs_store {
     char *url;
     _Atomic int lock_timeout_ms; /* how long a writer waits for the write lock */
     char node_id[65];            /* usage events' node; set before other threads start */
+    _Atomic int statement_timeout_ms; /* the longest a statement may run */
     pthread_key_t key;
     pthread_mutex_t lock; /* guards `all` */
     gh_pgs_db_t *all;
@@ -64,8 +66,9 @@ static gh_err_t connect_db(gh_pgs_db_t *d, char *err, size_t err_size)
     gh_err_t rc = gh_pg_connect(&d->store->opt, &c, err, err_size);
     if (rc)
         return rc;
-    char sql[64];
-    snprintf(sql, sizeof(sql), "SET lock_timeout = %d", d->store->lock_timeout_ms);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SET statement_timeout = %d; SET lock_timeout = %d",
+             d->store->statement_timeout_ms, d->store->lock_timeout_ms);
     if ((rc = gh_pg_exec(c, sql))) {
         snprintf(err, err_size, "cannot configure the PostgreSQL session: %s", c->message);
         gh_pg_disconnect(c);
@@ -75,8 +78,18 @@ static gh_err_t connect_db(gh_pgs_db_t *d, char *err, size_t err_size)
     return GH_OK;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Whether the connection can take a statement, reopening a broken one outside a
- * transaction. A reconnection that fails is logged once per outage. */
+ * transaction. While PostgreSQL is down a thread does not spin: after a failed attempt the
+ * next one waits RECONNECT_MIN_MS, doubling up to RECONNECT_MAX_MS, and every statement
+ * meanwhile answers GH_EUNAVAIL at once (no connect, no wait). The outage is logged once,
+ * by whichever thread notices it first, and so is the end of it. */
 static bool ready(gh_pgs_db_t *d)
 {
     static atomic_bool down_logged;
@@ -84,12 +97,21 @@ static bool ready(gh_pgs_db_t *d)
         return true;
     if (d->depth > 0)
         return false; /* the transaction died with its connection: the caller rolls back */
+    int64_t now = mono_ms();
+    if (d->retry_ms > 0 && now < d->retry_at_ms)
+        return false;
     char err[512];
     if (connect_db(d, err, sizeof(err))) {
+        d->retry_ms = d->retry_ms == 0                    ? GH_PGS_RECONNECT_MIN_MS
+                      : d->retry_ms * 2 > GH_PGS_RECONNECT_MAX_MS ? GH_PGS_RECONNECT_MAX_MS
+                                                           : d->retry_ms * 2;
+        d->retry_at_ms = mono_ms() + d->retry_ms;
         if (!atomic_exchange(&down_logged, true))
-            gh_log_warn("store: %s", err);
+            gh_log_warn("store: %s; retrying (statements answer \"unavailable\" meanwhile)",
+                        err);
         return false;
     }
+    d->retry_ms = 0;
     if (atomic_exchange(&down_logged, false))
         gh_log_info("store: reconnected to PostgreSQL");
     return true;
@@ -143,6 +165,7 @@ gh_err_t gh_pgs_open(gh_store_t **out, const char *url, char *err, size_t err_si
     gh_pg_options_defaults(&s->opt);
     s->opt.url = s->url; /* the password: libpq's PGPASSWORD or passfile */
     s->lock_timeout_ms = 10000;
+    s->statement_timeout_ms = s->opt.statement_timeout_ms;
 
     gh_err_t rc = GH_ENOMEM;
     gh_pgs_db_t *d = calloc(1, sizeof(*d));
@@ -186,6 +209,18 @@ void gh_pgs_set_node_id(gh_store_t *store, const char *node_id)
 const char *gh_pgs_node_id(gh_db_t *db)
 {
     return pgs(db)->store->node_id;
+}
+
+void gh_pgs_set_statement_timeout(gh_store_t *store, int timeout_ms)
+{
+    gh_pgs_store_t *s = ps(store);
+    s->statement_timeout_ms = timeout_ms;
+    gh_pgs_db_t *d = pthread_getspecific(s->key);
+    if (d && d->c && !d->c->broken) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "SET statement_timeout = %d", timeout_ms);
+        (void)gh_pg_exec(d->c, sql);
+    }
 }
 
 void gh_pgs_close(gh_store_t *store)
@@ -517,7 +552,7 @@ gh_err_t gh_pgs_migrate(gh_db_t *db, int *applied, char *err, size_t err_size)
     /* The runner leaves the session without timeouts; give this one back its own. */
     char sql[128];
     snprintf(sql, sizeof(sql), "SET statement_timeout = %d; SET lock_timeout = %d",
-             d->store->opt.statement_timeout_ms, d->store->lock_timeout_ms);
+             d->store->statement_timeout_ms, d->store->lock_timeout_ms);
     if (!d->c->broken)
         (void)gh_pg_exec(d->c, sql);
     /* A migration may have changed what a prepared statement reads. */

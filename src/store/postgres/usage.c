@@ -17,8 +17,8 @@
 #include "store/postgres/pg_array.h"
 #include "store/postgres/pg_int.h"
 
-/* Milliseconds since the epoch to timestamptz, exactly (no floating point on the way). */
-#define MS_IN(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 millisecond')"
+/* Milliseconds since the epoch to timestamptz, exactly (pg_int.h says why). */
+#define MS_IN(p) GH_PGS_TIME_IN_MS(p)
 
 #define USAGE_COLS                                                                             \
     "journal_seq, request_id, created_at, org_id, workspace_id, key_id, model, route, "       \

@@ -151,6 +151,13 @@ void gh_sqlite_set_node_id(gh_store_t *store, const char *node_id)
     (void)node_id;
 }
 
+/* SQLite statements wait only for locks, which the busy timeout bounds: nothing to set. */
+void gh_sqlite_set_statement_timeout(gh_store_t *store, int timeout_ms)
+{
+    (void)store;
+    (void)timeout_ms;
+}
+
 void gh_sqlite_close(gh_store_t *store)
 {
     if (!store)

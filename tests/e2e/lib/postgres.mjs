@@ -6,6 +6,8 @@
 //
 //   const pg = await startPostgres();   // {url, pid, dir, createDatabase(name), psql(url, sql), stop()}
 //   const url = pg.createDatabase('t1'); // a fresh, empty database: its URL
+//   await pg.halt();                     // an outage: the server stops, its data stays
+//   await pg.restart();                  // the same data directory, on the same port (same url)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,19 +63,41 @@ export async function startPostgres() {
     try { unlinkSync(join(dir, 'port')); } catch { /* none yet */ }
   }
   if (!started.ok) throw new Error(`PostgreSQL did not start (${started.why}):\n${started.proc.log().slice(-4000)}`);
-  const { proc, url } = started;
+  let { proc } = started;
+  const { url } = started;
   let n = 0;
   return {
     url,
     dir,
-    pid: proc.child.pid,
-    log: proc.log,
+    get pid() { return proc.child.pid; },
+    get running() { return running(proc.child); },
+    log: () => proc.log(),
     psql,
     createDatabase(name = `t${++n}`) {
       psql(url, `CREATE DATABASE ${name}`);
       return url.replace(/\/[^/]*$/, `/${name}`);
     },
-    // A fast shutdown (SIGINT: connections are cut, nothing is waited for).
+    // Stops the server and keeps its data directory, as an outage would: `mode` 'fast'
+    // (SIGINT: open connections are cut, the server shuts down cleanly) or 'immediate'
+    // (SIGQUIT: no shutdown checkpoint, crash recovery at the next start). Resolves once the
+    // process is gone, so nothing listens on the port any more.
+    async halt({ mode = 'fast' } = {}) {
+      if (running(proc.child)) proc.child.kill(mode === 'immediate' ? 'SIGQUIT' : 'SIGINT');
+      await stopChild(proc, { what: 'postgres' });
+    },
+    // Starts the server again on the same data directory and the same port (the url does not
+    // change) after halt(). Throws when it does not come up (e.g. someone took the port).
+    async restart() {
+      if (running(proc.child)) throw new Error('PostgreSQL is running: halt() it first');
+      const again = await once(dir);
+      if (!again.ok) {
+        if (running(again.proc.child)) await stopChild(again.proc, { what: 'postgres' });
+        throw new Error(`PostgreSQL did not restart (${again.why}):\n${again.proc.log().slice(-4000)}`);
+      }
+      if (again.url !== url) throw new Error(`PostgreSQL restarted on ${again.url}, not ${url}`);
+      proc = again.proc;
+    },
+    // A fast shutdown (SIGINT: connections are cut, nothing is waited for); the data goes.
     async stop() {
       if (running(proc.child)) proc.child.kill('SIGINT');
       await stopChild(proc, { what: 'postgres' });

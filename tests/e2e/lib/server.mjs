@@ -85,8 +85,9 @@ export async function startServer(options = {}) {
   const configPath = join(dataDir, 'gatehouse.ini');
   // options.store = 'sqlite': this server keeps SQLite whatever the run's store (a test that
   // moves a SQLite installation needs one). options.storeUrl: this PostgreSQL database,
-  // whatever the run's store (the nodes of a cluster, lib/cluster.mjs, share one).
-  const storeUrl = options.storeUrl ?? (options.store === 'sqlite' ? undefined : await storeUrlFor(dataDir));
+  // whatever the run's store (the nodes of a cluster, lib/cluster.mjs, share one; a test with
+  // a PostgreSQL of its own, e.g. one it stops).
+  const storeUrl = options.store === 'sqlite' ? undefined : options.storeUrl ?? await storeUrlFor(dataDir);
   const storeConfig = storeUrl ? { store: { url: storeUrl } } : {};
   writeFileSync(configPath, toIni(merge(merge(BASE_CONFIG, storeConfig), options.config)));
   const args = ['serve', '--config', configPath, '--data-dir', dataDir,
