@@ -66,6 +66,8 @@ struct gh_lease {
     /* The thread's own. */
     org_lease_t *orgs;
     size_t n, cap;
+    int64_t db_retry_at_us; /* the database could not be reached: no transaction before this */
+    int64_t db_backoff_ms;
 };
 
 static int64_t now_us(void)
@@ -187,6 +189,17 @@ static void count(gh_lease_t *ls, uint64_t *field, uint64_t n)
 static void db_result(gh_lease_t *ls, gh_err_t rc)
 {
     bool down = rc == GH_EUNAVAIL;
+    /* Unreachable: try again after 200 ms, doubling to 2 s, so the thread never spins (the
+     * fences stop admissions in time without it). */
+    if (down) {
+        ls->db_backoff_ms = ls->db_backoff_ms ? ls->db_backoff_ms * 2 : 200;
+        if (ls->db_backoff_ms > 2000)
+            ls->db_backoff_ms = 2000;
+        ls->db_retry_at_us = now_us() + ls->db_backoff_ms * US_PER_MS;
+    } else {
+        ls->db_backoff_ms = 0;
+        ls->db_retry_at_us = 0;
+    }
     gh_limits_set_db_down(ls->limits, down);
     pthread_mutex_lock(&ls->mu);
     if (rc)
@@ -201,12 +214,17 @@ static void db_result(gh_lease_t *ls, gh_err_t rc)
 }
 
 /* The fence and low-water mark the engine gets for `e`. */
-static int64_t target_of(const org_lease_t *e)
+static int64_t target_of(const gh_lease_t *ls, const org_lease_t *e)
 {
     int64_t worst = e->worst_nusd > 0 ? e->worst_nusd : 1;
     int64_t target = worst * TARGET_WORSTS;
-    if (e->rate_nusd_s > target)
-        target = e->rate_nusd_s; /* a second of recent spend */
+    /* A lease lasts its ttl at the recent rate of spend: a node cut off from the database
+     * serves until the lease lapses, not until a small lease runs dry. */
+    int64_t ttl_s_x10 = ls->ttl_us / 100000;
+    int64_t by_rate = e->rate_nusd_s > INT64_MAX / (ttl_s_x10 + 1) ? INT64_MAX / 2
+                                                                    : e->rate_nusd_s * ttl_s_x10 / 10;
+    if (by_rate > target)
+        target = by_rate;
     /* Scarce money: hold two worst cases at most, so the other nodes can have the rest. */
     if (e->free_nusd < target)
         target = 2 * worst;
@@ -215,7 +233,7 @@ static int64_t target_of(const org_lease_t *e)
 
 static void publish(gh_lease_t *ls, const org_lease_t *e, bool month_bound, int64_t limit)
 {
-    gh_limits_lease_set(ls->limits, e->org_id, e->deadline_us, target_of(e) / 2, month_bound,
+    gh_limits_lease_set(ls->limits, e->org_id, e->deadline_us, target_of(ls, e) / 2, month_bound,
                         limit, e->dry_at_us);
 }
 
@@ -280,7 +298,8 @@ static void renew_all(gh_lease_t *ls, gh_db_t *db)
         gh_store_rollback(db);
     db_result(ls, rc);
     if (rc) {
-        gh_log_warn("leases: renewing failed (%s)", gh_err_name(rc));
+        if (rc != GH_EUNAVAIL) /* said once by db_result */
+            gh_log_warn("leases: renewing failed (%s)", gh_err_name(rc));
         return; /* the fences stay where they were: the engine stops in time by itself */
     }
     for (size_t i = 0; i < ls->n; i++) {
@@ -341,7 +360,8 @@ static void take_batch(gh_lease_t *ls, gh_db_t *db, take_t *t, size_t n)
     if (rc) {
         /* Nothing is credited: if the commit did happen after all, the money stays leased to
          * this node unused until the lease is returned or lapses (never spent twice). */
-        gh_log_warn("leases: taking leases failed (%s)", gh_err_name(rc));
+        if (rc != GH_EUNAVAIL) /* said once by db_result */
+            gh_log_warn("leases: taking leases failed (%s)", gh_err_name(rc));
         return;
     }
     uint64_t refills = 0;
@@ -399,7 +419,8 @@ static void give_batch(gh_lease_t *ls, gh_db_t *db, give_t *g, size_t n)
         if (!committing) /* certainly not returned: the engine may spend it again */
             for (size_t i = 0; i < n; i++)
                 gh_limits_credit(ls->limits, g[i].e->org_id, g[i].taken);
-        gh_log_warn("leases: returning leases failed (%s)", gh_err_name(rc));
+        if (rc != GH_EUNAVAIL) /* said once by db_result */
+            gh_log_warn("leases: returning leases failed (%s)", gh_err_name(rc));
         return;
     }
     uint64_t returns = 0;
@@ -439,9 +460,13 @@ static void balance_all(gh_lease_t *ls, gh_db_t *db)
         if (st.worst_nusd > e->worst_nusd)
             e->worst_nusd = st.worst_nusd;
         int64_t dt_us = now - e->last_look_us;
-        if (dt_us >= 100000) { /* the spend rate, smoothed over passes a tenth apart */
-            int64_t rate = (st.spent_nusd - e->last_spent_nusd) * 1000000 / dt_us;
-            e->rate_nusd_s = (e->rate_nusd_s * 3 + rate) / 4;
+        if (dt_us >= 250000) {
+            /* The spend rate over the last quarter second or more: up at once, down slowly,
+             * so a lease sized on it outlasts a burst. */
+            int64_t spent = st.spent_nusd - e->last_spent_nusd;
+            int64_t rate = spent > INT64_MAX / 1000000 ? INT64_MAX / 1000000
+                                                       : spent * 1000000 / dt_us;
+            e->rate_nusd_s = rate > e->rate_nusd_s ? rate : (e->rate_nusd_s * 3 + rate) / 4;
             e->last_spent_nusd = st.spent_nusd;
             e->last_look_us = now;
         }
@@ -455,11 +480,15 @@ static void balance_all(gh_lease_t *ls, gh_db_t *db)
         }
         int64_t worst = e->worst_nusd > 0 ? e->worst_nusd : 1;
         int64_t unreserved = st.balance_nusd - st.reserved_nusd;
-        int64_t target = target_of(e);
+        int64_t target = target_of(ls, e);
         bool idle = now - e->last_active_us >= ls->idle_us && st.in_flight == 0;
         bool fenced = now >= e->deadline_us;
         bool short_now = fenced || unreserved < target;
-        bool take = short_now && ((e->asked && now >= e->retry_at_us) || (e->kicked && !idle));
+        /* Asked (a refusal, or below the mark the engine has), kicked, or busy and below half
+         * of a target that grew since the engine's mark was set. */
+        bool take = short_now && ((e->asked && now >= e->retry_at_us) || (e->kicked && !idle) ||
+                                  (!idle && e->epoch && unreserved < target / 2 &&
+                                   now >= e->retry_at_us));
         if (take && nt < BATCH_MAX) {
             int64_t have = fenced ? 0 : unreserved;
             int64_t want = target - have;
@@ -544,9 +573,13 @@ static void *lease_main(void *arg)
         for (size_t i = 0; all && i < ls->n; i++)
             ls->orgs[i].kicked = true;
         int64_t now = now_us();
+        if (now < ls->db_retry_at_us)
+            continue; /* the database is away: asks wait for the next try */
         if (now >= next_renew_us) {
             renew_all(ls, db);
-            next_renew_us = now + ls->ttl_us / 3;
+            next_renew_us = ls->db_retry_at_us ? now : now + ls->ttl_us / 3;
+            if (ls->db_retry_at_us)
+                continue;
         }
         balance_all(ls, db);
     }

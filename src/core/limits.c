@@ -778,9 +778,11 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
     } else if (worst > sub_sat(o->balance_nusd, o->reserved_nusd)) {
         out->decision = GH_ADMIT_NO_CREDIT;
         wake = l->leases_on;
-        out->lease_wait =
-            wake && o->lease_dry_at_us < wait_since && !atomic_load(&l->db_down);
-        if (wake && o->lease_month_bound) {
+        bool down = wake && atomic_load(&l->db_down);
+        out->lease_wait = wake && o->lease_dry_at_us < wait_since && !down;
+        if (down) /* more could be leased, were the database there */
+            out->decision = GH_ADMIT_LEASE_LAPSED;
+        else if (wake && o->lease_month_bound) {
             out->decision = GH_ADMIT_ORG_MONTHLY_LIMIT;
             out->monthly_limit_nusd = o->lease_limit_nusd;
         }
