@@ -629,3 +629,11 @@ gh_err_t gh_admission_balance_shown(struct gh_app *app, const char *org_id,
                                                                        : 0);
     return rc;
 }
+
+bool gh_admission_lease_stats(gh_admission_t *a, gh_lease_stats_t *out)
+{
+    if (!a->lease)
+        return false;
+    gh_lease_stats(a->lease, out);
+    return true;
+}

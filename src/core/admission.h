@@ -113,4 +113,8 @@ struct gh_app;
 gh_err_t gh_admission_balance_shown(struct gh_app *app, const char *org_id,
                                     int64_t engine_balance_nusd, int64_t *balance_nusd);
 
+/* This node's lease figures (core/lease.h) for /metrics; false on a single node (SQLite). */
+typedef struct gh_lease_stats gh_lease_stats_t;
+bool gh_admission_lease_stats(gh_admission_t *a, gh_lease_stats_t *out);
+
 #endif

@@ -27,6 +27,14 @@ const MSG = (text, maxTokens) => ({ model: 'capped', max_tokens: maxTokens, mess
 const q = (s) => `'${s.replace(/'/g, "''")}'`;
 const big = (s) => BigInt(s.trim() || '0');
 
+// A figure of a node's /metrics, as a BigInt.
+async function metric(node, name) {
+  const text = await (await fetch(`${node.consoleUrl}/metrics`)).text();
+  const m = text.match(new RegExp(`^${name} (-?\\d+)$`, 'm'));
+  assert.ok(m, `no ${name} in /metrics`);
+  return BigInt(m[1]);
+}
+
 // An organization with a key and `amount` granted (on the command line, against node 0's
 // data directory: the same database), known to every node (nodes 1 and 2 restarted, so that
 // this file does not depend on the change feed).
@@ -119,6 +127,12 @@ for (const [name, amount, dollars] of [['Dollar', '1.00', 1_000_000_000n], ['Nic
     assert.equal(u.count, w.ok + more);
     assert.ok(u.cost <= dollars, `charged ${usd(u.cost)} of $${amount}`);
     assert.ok(dollars - u.cost < worst, `left ${usd(dollars - u.cost)}, a request reserves ${usd(worst)} (${more} sequential requests on node 0)`);
+    // Node 0's engine holds exactly what its lease rows hold, once every cost is committed
+    // (lease.h, I2), and /metrics says so.
+    const rows = () => big(c.sql(`SELECT coalesce(sum(amount_nusd), 0) FROM cluster_leases WHERE node_id = ${q(c.nodes[0].nodeId)}`));
+    await until(async () => (await metric(c.nodes[0], 'gatehouse_cluster_leases_held_nusd')) === rows(),
+      'node 0\'s engine to hold what its lease rows hold');
+    assert.ok((await metric(c.nodes[0], 'gatehouse_cluster_lease_refills_total')) > 0n);
     t.diagnostic(`then ${more} sequential requests on node 0: ${usd(dollars - u.cost)} left, worst case ${usd(worst)}`);
     assertLedgerConsistent(c.nodes[0]);
   });
