@@ -432,7 +432,11 @@ out:
     gh_http_stop(http);
     gh_gateway_stop(gateway);
     gh_usage_close(usage); /* after the data plane: its last events are committed */
-    gh_lease_free(lease); /* after the usage writer: every cost is committed */
+    /* After the usage writer (every cost is committed); the admission watcher, still running,
+     * stops kicking it first. */
+    if (admission)
+        gh_admission_set_lease(admission, NULL);
+    gh_lease_free(lease);
     gh_billing_free(billing); /* after everything that charges or kicks it */
     gh_admission_free(admission); /* after the data plane and billing, which publish to it */
     if (pay)
