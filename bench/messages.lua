@@ -9,9 +9,9 @@ wrk.body = '{"model":"' .. (os.getenv("GATEHOUSE_BENCH_MODEL") or "bench-model")
   '","max_tokens":16,"messages":[{"role":"user","content":"Say hello in five words."}]}'
 
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT rps=%.0f p50_us=%d p99_us=%d errors=%d non2xx=%d\n",
+  io.write(string.format("RESULT rps=%.0f p50_us=%d p99_us=%d errors=%d non2xx=%d n=%d\n",
     summary.requests / (summary.duration / 1e6),
     latency:percentile(50), latency:percentile(99),
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status))
+    summary.errors.status, summary.requests))
 end

@@ -311,10 +311,14 @@ static int cmd_serve(const cli_t *cli)
     gh_admission_t *admission = NULL;
     gh_lease_t *lease = NULL;
     gh_outbox_t *outbox = NULL;
+    gh_cluster_t *cluster = NULL;
+    int lock_fds[2] = {-1, -1};
     gh_app_t app = {.cfg = &cfg, .now = gh_app_clock};
 
-    /* The node's id keys its usage events: known before the journal is replayed. */
-    if (gh_cluster_node_id_resolve(&cfg, err, sizeof(err)))
+    /* One server per data directory (its journal) and SQLite file; then the node's id, which
+     * keys its usage events: known before the journal is replayed. */
+    if (gh_cluster_lock_files(&cfg, lock_fds, err, sizeof(err)) ||
+        gh_cluster_node_id_resolve(&cfg, err, sizeof(err)))
         goto out;
     if (gh_store_open(&store, store_location(&cfg), err, sizeof(err)))
         goto out;
@@ -335,7 +339,7 @@ static int cmd_serve(const cli_t *cli)
     app.mailer = mailer;
     app.pay = pay;
     /* The mailer thread: it sends at once what an earlier run queued and did not send. */
-    if (gh_outbox_start(&outbox, store, mailer, err, sizeof(err)))
+    if (gh_outbox_start(&outbox, store, mailer, !cfg.store_postgres, err, sizeof(err)))
         goto out;
     app.outbox = outbox;
     /* Billing exists before the usage writer, whose commits (the journal replay included)
@@ -348,6 +352,11 @@ static int cmd_serve(const cli_t *cli)
         snprintf(err, sizeof(err), "out of memory");
         goto out;
     }
+    /* The change feed's watermark is read before the state is loaded: nothing committed
+     * after the load's reads can be missed. */
+    if (gh_cluster_new(&cluster, &cfg, store, err, sizeof(err)))
+        goto out;
+    app.cluster = cluster;
     if (gh_state_load(state, gh_store_db(store))) {
         snprintf(err, sizeof(err), "cannot load the API keys from the database");
         goto out;
@@ -385,7 +394,8 @@ static int cmd_serve(const cli_t *cli)
     gh_gateway_env_t env = {.state = state,
                             .usage = usage,
                             .limits = gh_admission_limits(admission),
-                            .limits_enforce = cfg.limits_enforce};
+                            .limits_enforce = cfg.limits_enforce,
+                            .cluster = cluster};
     if (gh_http_bind(&http, &cfg, gh_api_handle, &app, err, sizeof(err)) ||
         gh_gateway_start(&gateway, &cfg, &env, err, sizeof(err)))
         goto out;
@@ -396,7 +406,8 @@ static int cmd_serve(const cli_t *cli)
                     gh_gateway_port(gateway));
     cfg.cookie_secure = !strncmp(cfg.public_url, "https://", 8);
     if (gh_http_start(http, err, sizeof(err)) || gh_billing_start(billing, err, sizeof(err)) ||
-        gh_admission_start(admission, store, err, sizeof(err)))
+        gh_admission_start(admission, store, err, sizeof(err)) ||
+        gh_cluster_start(cluster, &app, err, sizeof(err)))
         goto out;
 
     char console_addr[GH_CONFIG_STR], api_addr[GH_CONFIG_STR];
@@ -431,6 +442,7 @@ out:
     gh_gateway_quiesce(gateway);
     gh_http_stop(http);
     gh_gateway_stop(gateway);
+    gh_cluster_stop(cluster); /* its listener publishes to the state and admission */
     gh_usage_close(usage); /* after the data plane: its last events are committed */
     /* After the usage writer (every cost is committed); the admission watcher, still running,
      * stops kicking it first. */
@@ -442,10 +454,12 @@ out:
     if (pay)
         pay->ops->destroy(pay);
     gh_outbox_stop(outbox); /* after everything that queues mail */
+    gh_cluster_free(cluster); /* after the billing scheduler, which asks it who leads */
     gh_state_free(state);
     gh_throttle_free(throttle);
     gh_mailer_free(mailer);
     gh_store_close(store);
+    gh_cluster_unlock_files(lock_fds);
     if (status == 0)
         gh_log_info("gatehouse: stopped cleanly");
     return status;

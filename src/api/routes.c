@@ -11,6 +11,7 @@
 #include "core/lease.h"
 #include "core/auth.h"
 #include "core/billing.h"
+#include "core/cluster.h"
 #include "core/keys.h"
 #include "core/limits.h"
 #include "lib/keyfmt.h"
@@ -271,11 +272,21 @@ void gh_api_healthz(gh_req_t *req)
 {
     gh_app_t *app = gh_api_ctx(req)->app;
     char why[160];
-    if (app->usage && !gh_usage_healthy(app->usage, why, sizeof(why))) {
-        gh_res_json(req, 200, json_pack("{s:s, s:s}", "status", "degraded", "reason", why));
-        return;
+    json_t *body;
+    if (app->usage && !gh_usage_healthy(app->usage, why, sizeof(why)))
+        body = json_pack("{s:s, s:s}", "status", "degraded", "reason", why);
+    else
+        body = json_pack("{s:s}", "status", "ok");
+    /* The node: its id, whether it is one of a cluster, connected to the store, the leader. */
+    if (body && app->cluster) {
+        gh_cluster_stats_t st;
+        gh_cluster_stats(app->cluster, &st);
+        json_object_set_new(body, "node_id", json_string(st.node_id));
+        json_object_set_new(body, "clustered", json_boolean(st.clustered));
+        json_object_set_new(body, "store_connected", json_boolean(!st.clustered || st.connected));
+        json_object_set_new(body, "leader", json_boolean(st.leader));
     }
-    gh_res_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    gh_res_json(req, 200, body);
 }
 
 void gh_api_metrics(gh_req_t *req)
@@ -285,7 +296,7 @@ void gh_api_metrics(gh_req_t *req)
         gh_res_error(req, GH_ENOTFOUND, "Metrics are turned off ([log] metrics = false).");
         return;
     }
-    char extra[8192] = "";
+    char extra[16384] = "";
     if (app->usage) {
         gh_usage_stats_t u;
         gh_usage_stats(app->usage, &u);
@@ -405,6 +416,54 @@ void gh_api_metrics(gh_req_t *req)
                  "# HELP gatehouse_api_keys_loaded API keys held in memory for the model API.\n"
                  "# TYPE gatehouse_api_keys_loaded gauge\ngatehouse_api_keys_loaded %zu\n",
                  gh_state_key_count(app->state));
+    }
+    if (app->cluster) {
+        gh_cluster_stats_t st;
+        gh_cluster_stats(app->cluster, &st);
+        size_t n = strlen(extra);
+        n += (size_t)snprintf(
+            extra + n, sizeof(extra) - n,
+            "# HELP gatehouse_cluster_connected Whether this node listens to the change feed "
+            "(1 on a single node).\n"
+            "# TYPE gatehouse_cluster_connected gauge\ngatehouse_cluster_connected %d\n"
+            "# HELP gatehouse_cluster_leader Whether this node runs the cluster's billing jobs.\n"
+            "# TYPE gatehouse_cluster_leader gauge\ngatehouse_cluster_leader %d\n"
+            "# HELP gatehouse_cluster_changes_applied_total Changes made on any node applied "
+            "here from the change feed.\n"
+            "# TYPE gatehouse_cluster_changes_applied_total counter\n"
+            "gatehouse_cluster_changes_applied_total %llu\n"
+            "# HELP gatehouse_cluster_reloads_total Full reloads of the in-memory state after a "
+            "reconnection.\n"
+            "# TYPE gatehouse_cluster_reloads_total counter\ngatehouse_cluster_reloads_total %llu\n"
+            "# HELP gatehouse_cluster_notifications_total Wake-ups of the change feed's listener "
+            "by a notification.\n"
+            "# TYPE gatehouse_cluster_notifications_total counter\n"
+            "gatehouse_cluster_notifications_total %llu\n"
+            "# HELP gatehouse_cluster_reconnects_total Connections of the change feed lost.\n"
+            "# TYPE gatehouse_cluster_reconnects_total counter\n"
+            "gatehouse_cluster_reconnects_total %llu\n"
+            "# HELP gatehouse_cluster_notify_lag_max_seconds Largest time from a change's commit "
+            "to its application here.\n"
+            "# TYPE gatehouse_cluster_notify_lag_max_seconds gauge\n"
+            "gatehouse_cluster_notify_lag_max_seconds %.6f\n"
+            "# HELP gatehouse_cluster_notify_lag_seconds Time from a change's commit to its "
+            "application here.\n"
+            "# TYPE gatehouse_cluster_notify_lag_seconds histogram\n",
+            !st.clustered || st.connected, st.leader, (unsigned long long)st.changes_applied,
+            (unsigned long long)st.reloads, (unsigned long long)st.notifications,
+            (unsigned long long)st.reconnects,
+            (double)st.lag_max_us / 1e6);
+        for (size_t i = 0; i < 8 && n < sizeof(extra); i++)
+            n += (size_t)snprintf(extra + n, sizeof(extra) - n,
+                                  "gatehouse_cluster_notify_lag_seconds_bucket{le=\"%g\"} %llu\n",
+                                  gh_cluster_lag_le[i], (unsigned long long)st.lag_bucket[i]);
+        if (n < sizeof(extra))
+            snprintf(extra + n, sizeof(extra) - n,
+                     "gatehouse_cluster_notify_lag_seconds_bucket{le=\"+Inf\"} %llu\n"
+                     "gatehouse_cluster_notify_lag_seconds_sum %.6f\n"
+                     "gatehouse_cluster_notify_lag_seconds_count %llu\n",
+                     (unsigned long long)st.lag_count, (double)st.lag_sum_us / 1e6,
+                     (unsigned long long)st.lag_count);
     }
     size_t len = 0;
     char *text = gh_metrics_render(app->cfg, extra, &len);

@@ -32,6 +32,8 @@ typedef struct gh_app {
                                      * NULL where nothing is admitted (command-line tools) */
     struct gh_outbox *outbox; /* the mailer thread (core/outbox.h); NULL: mail is sent on
                                * the thread that queued it, after its commit */
+    struct gh_cluster *cluster; /* the node's cluster side (core/cluster.h); NULL in
+                                 * command-line tools, which are never the leader's jobs */
     int64_t (*now)(void); /* Unix seconds; tests inject their own clock */
 } gh_app_t;
 

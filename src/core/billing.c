@@ -20,6 +20,7 @@
 #include "core/billing_ledger.h"
 #include "core/billing_purchases.h"
 #include "core/billing_reload.h"
+#include "core/cluster.h"
 #include "core/country.h"
 #include "core/outbox.h"
 #include "core/pay_stripe.h"
@@ -713,18 +714,26 @@ static bool wait_locked(gh_billing_t *b, const struct timespec *until, bool on_k
     return !b->stopping;
 }
 
+/* In a cluster only the leader runs the passes (core/cluster.h): two nodes expiring the same
+ * lot or charging the same card for an auto-reload would do it twice. A kick on another node
+ * (its usage committed, a setting changed there) is passed on to the leader. */
 static void *scheduler_main(void *arg)
 {
     gh_billing_t *b = arg;
+    bool kicked = true;
     for (;;) {
         struct timespec gap, tick;
         deadline_in(&tick, (int64_t)b->app->cfg->billing_scheduler_interval_s * 1000);
-        gh_billing_pass(b);
+        if (gh_cluster_leader(b->app->cluster))
+            gh_billing_pass(b);
+        else if (kicked)
+            gh_cluster_kick_leader(b->app->cluster);
         deadline_in(&gap, KICK_GAP_MS);
         pthread_mutex_lock(&b->lock);
         /* A short gap after every pass, so a stream of usage commits does not keep the
          * scheduler busy; then until the next tick or kick. */
         bool go = wait_locked(b, &gap, false) && wait_locked(b, &tick, true);
+        kicked = b->kicked;
         b->kicked = false;
         pthread_mutex_unlock(&b->lock);
         if (!go)

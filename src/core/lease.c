@@ -21,6 +21,7 @@
 #include "lib/utc.h"
 #include "store/store.h"
 
+#define RATE_HEADROOM 3   /* a lease holds its ttl of spend at this many times the recent rate */
 #define TARGET_WORSTS 8   /* a busy lease aims at this many of the largest recent worst cases */
 #define KICKS_MAX 64      /* organizations kicked between two passes (more: all of them) */
 #define BATCH_MAX 64      /* organizations per transaction */
@@ -218,9 +219,10 @@ static int64_t target_of(const gh_lease_t *ls, const org_lease_t *e)
 {
     int64_t worst = e->worst_nusd > 0 ? e->worst_nusd : 1;
     int64_t target = worst * TARGET_WORSTS;
-    /* A lease lasts its ttl at the recent rate of spend: a node cut off from the database
-     * serves until the lease lapses, not until a small lease runs dry. */
-    int64_t ttl_s_x10 = ls->ttl_us / 100000;
+    /* A lease lasts its ttl at up to RATE_HEADROOM times the recent rate of spend: a node cut
+     * off from the database serves until the lease lapses, not until a small lease runs dry
+     * (free money scarce: see below). */
+    int64_t ttl_s_x10 = ls->ttl_us / 100000 * RATE_HEADROOM;
     int64_t by_rate = e->rate_nusd_s > INT64_MAX / (ttl_s_x10 + 1) ? INT64_MAX / 2
                                                                     : e->rate_nusd_s * ttl_s_x10 / 10;
     if (by_rate > target)

@@ -21,6 +21,7 @@
 
 struct gh_outbox {
     gh_store_t *store;
+    bool release_claims;
     gh_mailer_t *mailer;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -101,8 +102,8 @@ static void *mailer_main(void *arg)
         pthread_mutex_unlock(&o->lock);
         return NULL;
     }
-    /* Claims of an earlier run of the server died with it. */
-    if (gh_store_outbox_release_claims(db))
+    /* Claims of an earlier run of the server died with it (one node only: see outbox.h). */
+    if (o->release_claims && gh_store_outbox_release_claims(db))
         gh_log_error("mail: cannot release the outbox's old claims");
     int64_t wake_at = 0; /* the first pass is at once: mail an earlier run left */
     bool db_failing = false; /* the last pass could not read the outbox (logged once) */
@@ -152,12 +153,13 @@ static void *mailer_main(void *arg)
 }
 
 gh_err_t gh_outbox_start(gh_outbox_t **out, gh_store_t *store, gh_mailer_t *mailer,
-                         char *err, size_t err_size)
+                         bool release_claims, char *err, size_t err_size)
 {
     gh_outbox_t *o = calloc(1, sizeof(*o));
     if (!o)
         return GH_ENOMEM;
     o->store = store;
+    o->release_claims = release_claims;
     o->mailer = mailer;
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->wake, NULL);

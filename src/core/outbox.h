@@ -24,9 +24,13 @@ typedef struct gh_db gh_db_t;
 
 typedef struct gh_outbox gh_outbox_t;
 
-/* Starts the mailer thread; it sends at once what an earlier run left unsent. */
+/* Starts the mailer thread; it sends at once what an earlier run left unsent. With
+ * `release_claims` (one node: SQLite) the claims of mail an earlier run was sending are
+ * released first, since that run is over. In a cluster another node may be sending them
+ * right now: every node sends what it claims (a claim is exclusive), and a dead node's claims
+ * lapse after their lease instead. */
 gh_err_t gh_outbox_start(gh_outbox_t **out, gh_store_t *store, gh_mailer_t *mailer,
-                         char *err, size_t err_size);
+                         bool release_claims, char *err, size_t err_size);
 
 /* Stops the mailer thread after the mail it is sending (with .eml files, after writing every
  * mail due). What is unsent stays in the table for the next start. Safe with NULL. */

@@ -18,6 +18,9 @@ typedef struct {
 
 struct gh_state {
     pthread_rwlock_t lock;
+    /* Serializes syncs, each a read of the store then a write here, so that the read made
+     * last is the one written last; the data plane never takes it. */
+    pthread_mutex_t sync_lock;
     slot_t *slots;
     size_t cap, count;
 };
@@ -34,6 +37,7 @@ gh_err_t gh_state_new(gh_state_t **out)
         return GH_ENOMEM;
     }
     pthread_rwlock_init(&st->lock, NULL);
+    pthread_mutex_init(&st->sync_lock, NULL);
     *out = st;
     return GH_OK;
 }
@@ -43,6 +47,7 @@ void gh_state_free(gh_state_t *st)
     if (!st)
         return;
     pthread_rwlock_destroy(&st->lock);
+    pthread_mutex_destroy(&st->sync_lock);
     free(st->slots);
     free(st);
 }
@@ -95,41 +100,63 @@ static gh_err_t put(gh_state_t *st, const unsigned char *hash, const gh_key_entr
     return GH_OK;
 }
 
+/* Rows read from the store, applied afterwards under the write lock. */
 typedef struct {
-    gh_state_t *st;
+    slot_t *rows; /* `used` unset: only hash and entry matter */
+    size_t n, cap;
     gh_err_t rc;
 } load_t;
 
 static void on_key(void *ctx, const gh_key_rec_t *k, const char *hash_hex)
 {
     load_t *l = ctx;
-    unsigned char hash[GH_KEY_HASH_BYTES];
+    if (l->rc)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        slot_t *rows = realloc(l->rows, cap * sizeof(*rows));
+        if (!rows) {
+            l->rc = GH_ENOMEM;
+            return;
+        }
+        l->rows = rows;
+        l->cap = cap;
+    }
+    slot_t *r = &l->rows[l->n];
     size_t n = 0;
-    if (sodium_hex2bin(hash, sizeof(hash), hash_hex, strlen(hash_hex), NULL, &n, NULL) ||
-        n != sizeof(hash)) {
+    if (sodium_hex2bin(r->hash, sizeof(r->hash), hash_hex, strlen(hash_hex), NULL, &n, NULL) ||
+        n != sizeof(r->hash)) {
         l->rc = GH_ESTORE;
         return;
     }
-    gh_key_entry_t e;
-    memset(&e, 0, sizeof(e));
-    snprintf(e.key_id, sizeof(e.key_id), "%s", k->id);
-    snprintf(e.org_id, sizeof(e.org_id), "%s", k->org_id);
-    snprintf(e.workspace_id, sizeof(e.workspace_id), "%s", k->workspace_id);
-    snprintf(e.status, sizeof(e.status), "%s", k->status);
-    gh_err_t rc = put(l->st, hash, &e);
-    if (rc)
-        l->rc = rc;
+    gh_key_entry_t *e = &r->entry;
+    memset(e, 0, sizeof(*e));
+    snprintf(e->key_id, sizeof(e->key_id), "%s", k->id);
+    snprintf(e->org_id, sizeof(e->org_id), "%s", k->org_id);
+    snprintf(e->workspace_id, sizeof(e->workspace_id), "%s", k->workspace_id);
+    snprintf(e->status, sizeof(e->status), "%s", k->status);
+    l->n++;
 }
 
-/* Reads keys from the store under the write lock: the store call is fast and this runs on
- * the control plane, after its own commit. */
+/* Reads keys from the store first, without the data plane's lock (on PostgreSQL that is a
+ * round trip, and a full reload reads every key), then writes them under the write lock,
+ * which the data plane's readers therefore wait for only as long as the copies take. */
 static gh_err_t sync(gh_state_t *st, gh_db_t *db, const char *workspace_id, const char *key_id)
 {
-    load_t l = {st, GH_OK};
-    pthread_rwlock_wrlock(&st->lock);
+    load_t l = {NULL, 0, 0, GH_OK};
+    pthread_mutex_lock(&st->sync_lock);
     gh_err_t rc = gh_store_keys_with_hash(db, workspace_id, key_id, on_key, &l);
-    pthread_rwlock_unlock(&st->lock);
-    return rc ? rc : l.rc;
+    if (!rc)
+        rc = l.rc;
+    if (!rc) {
+        pthread_rwlock_wrlock(&st->lock);
+        for (size_t i = 0; i < l.n && !rc; i++)
+            rc = put(st, l.rows[i].hash, &l.rows[i].entry);
+        pthread_rwlock_unlock(&st->lock);
+    }
+    pthread_mutex_unlock(&st->sync_lock);
+    free(l.rows);
+    return rc;
 }
 
 gh_err_t gh_state_load(gh_state_t *st, gh_db_t *db)

@@ -60,6 +60,7 @@
 #include <h2o.h>
 #include <sodium.h>
 
+#include "core/cluster.h"
 #include "gateway/logcap.h"
 #include "gateway/health.h"
 #include "gateway/loops.h"
@@ -283,30 +284,49 @@ static int reply_not_found(h2o_req_t *req, const gw_req_t *r)
     return 0;
 }
 
-/* 200 {"status":"ok"}, or 503 {"status":"degraded","reason":…} while usage cannot be
+/* The node's fields of /healthz: `,"node_id":…,"clustered":…,"store_connected":…` (the
+ * node id is [A-Za-z0-9_-], nothing to escape). */
+static int cluster_fields(const gh_gateway_t *gw, char *out, size_t size)
+{
+    if (!gw->env.cluster)
+        return snprintf(out, size, "%s", "");
+    gh_cluster_stats_t st;
+    gh_cluster_stats(gw->env.cluster, &st);
+    return snprintf(out, size, ",\"node_id\":\"%s\",\"clustered\":%s,\"store_connected\":%s",
+                    st.node_id, st.clustered ? "true" : "false",
+                    !st.clustered || st.connected ? "true" : "false");
+}
+
+/* 200 {"status":"ok",…}, or 503 {"status":"degraded","reason":…,…} while usage cannot be
  * recorded or the usage writer's commits fail, so a load balancer sends model traffic
- * elsewhere. */
+ * elsewhere. Both carry the node's id and whether it is connected to the store (a node cut
+ * off from PostgreSQL still serves within its leases: that alone is not degraded). */
 static int on_healthz(h2o_handler_t *self, h2o_req_t *req)
 {
-    static const char body[] = "{\"status\":\"ok\"}";
     (void)self;
     gw_req_t *r = req_begin(req);
     /* The path handler also matches "/healthz/..."; only the exact path is the health check. */
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz")) ||
         !(method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD"))))
         return reply_not_found(req, r);
-    gh_usage_t *usage = loop_of(req)->gw->env.usage;
-    char why[160], why_json[2 * sizeof(why)];
+    const gh_gateway_t *gw = loop_of(req)->gw;
+    gh_usage_t *usage = gw->env.usage;
+    char why[160], why_json[2 * sizeof(why)], node[160];
+    int nn = cluster_fields(gw, node, sizeof(node));
+    assert(nn >= 0 && (size_t)nn < sizeof(node));
+    size_t size = sizeof(why_json) + sizeof(node) + 64;
+    char *out = h2o_mem_alloc_pool(&req->pool, size);
     if (usage != NULL && !gh_usage_healthy(usage, why, sizeof(why))) {
         gh_json_escape(why_json, sizeof(why_json), why);
-        char *out = h2o_mem_alloc_pool(&req->pool, sizeof(why_json) + 64);
-        int n = snprintf(out, sizeof(why_json) + 64, "{\"status\":\"degraded\",\"reason\":\"%s\"}",
-                         why_json);
-        assert(n > 0 && (size_t)n < sizeof(why_json) + 64);
+        int n = snprintf(out, size, "{\"status\":\"degraded\",\"reason\":\"%s\"%s}", why_json,
+                         node);
+        assert(n > 0 && (size_t)n < size);
         reply_json(req, 503, "Service Unavailable", out, (size_t)n);
         return 0;
     }
-    reply_json(req, 200, "OK", body, sizeof(body) - 1);
+    int n = snprintf(out, size, "{\"status\":\"ok\"%s}", node);
+    assert(n > 0 && (size_t)n < size);
+    reply_json(req, 200, "OK", out, (size_t)n);
     return 0;
 }
 

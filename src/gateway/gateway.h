@@ -25,6 +25,8 @@ typedef struct gh_gateway_env {
     gh_limits_t *limits; /* admission; NULL: none. Every model request is admitted through
                           * it when limits_enforce, and only counted in it otherwise */
     bool limits_enforce;
+    const struct gh_cluster *cluster; /* the node's id and connection, for /healthz; may
+                                       * be NULL */
 } gh_gateway_env_t;
 
 /* Binds cfg->api_listen (port 0 picks a free port, shared by every loop) and starts

@@ -434,6 +434,20 @@
     X(gh_err_t, leases_sweep, \
       (gh_db_t *db, const char *node_id, int64_t margin_ms, int64_t *swept, \
        int64_t *swept_nusd), \
-      (db, node_id, margin_ms, swept, swept_nusd))
+      (db, node_id, margin_ms, swept, swept_nusd)) \
+    /* ---- cluster: the change feed and leadership (issue 14, nodes) ---- */ \
+    X(gh_err_t, cluster_listen, (gh_db_t *db), (db)) \
+    X(gh_err_t, cluster_wait, \
+      (gh_db_t *db, int wake_fd, int timeout_ms, unsigned *events, gh_store_change_fn fn, \
+       void *ctx), \
+      (db, wake_fd, timeout_ms, events, fn, ctx)) \
+    X(gh_err_t, cluster_kick, (gh_db_t *db), (db)) \
+    X(gh_err_t, cluster_changes, \
+      (gh_db_t *db, int64_t after, int limit, gh_store_change_fn fn, void *ctx), \
+      (db, after, limit, fn, ctx)) \
+    X(gh_err_t, cluster_change_max, (gh_db_t *db, int64_t *seq), (db, seq)) \
+    X(gh_err_t, cluster_lead, (gh_db_t *db, bool *leader), (db, leader)) \
+    X(gh_err_t, cluster_prune, (gh_db_t *db, int64_t before_ms, int64_t *deleted), \
+      (db, before_ms, deleted))
 
 #endif

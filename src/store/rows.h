@@ -491,4 +491,19 @@ typedef struct gh_identity {
 /* Each identity of an account. */
 typedef void (*gh_store_identity_fn)(void *ctx, const gh_identity_t *identity);
 
+/* ---- the cluster's change feed (PostgreSQL; store.h, "cluster") ---- */
+
+/* One committed change to what the nodes hold in memory. kind: "key" (id: a key), "workspace"
+ * (a workspace, or its limits), "org" (an organization's limits or tier, or a new one),
+ * "money" (a ledger entry other than usage; id: the entry), "member" (id: the account). */
+typedef struct gh_change {
+    int64_t seq;
+    char kind[16];
+    char id[GH_ID_MAX];
+    char org_id[GH_ID_MAX]; /* "" when none */
+    int64_t changed_at_us;  /* when the change was written (Unix microseconds) */
+} gh_change_t;
+
+typedef void (*gh_store_change_fn)(void *ctx, const gh_change_t *change);
+
 #endif

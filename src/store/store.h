@@ -521,4 +521,40 @@ gh_err_t gh_store_lease_amount(gh_db_t *db, const char *org_id, const char *node
 gh_err_t gh_store_leases_sweep(gh_db_t *db, const char *node_id, int64_t margin_ms,
                                int64_t *swept, int64_t *swept_nusd);
 
+/* ---- cluster: the change feed and leadership (core/cluster.h) ----
+ * PostgreSQL only: triggers write every change the nodes hold in memory into a feed, in the
+ * transaction that makes it, and NOTIFY it. On SQLite (one node) every one of these answers
+ * GH_EUNAVAIL except cluster_lead, which makes the one node the leader. The connection used
+ * is the calling thread's own: LISTEN and the leadership lock belong to it, and are lost when
+ * it is reopened (the calls below then say so). */
+
+/* LISTENs for the feed's notifications on this connection. */
+gh_err_t gh_store_cluster_listen(gh_db_t *db);
+/* What gh_store_cluster_wait heard: changes in the feed, a kick for the leader's jobs. */
+#define GH_STORE_CLUSTER_CHANGED 1u
+#define GH_STORE_CLUSTER_KICK 2u
+/* Waits up to `timeout_ms` for a notification (or for `wake_fd`, if >= 0, to be readable;
+ * nothing is read from it) and consumes every notification that came; *events (0 after a
+ * timeout) has a GH_STORE_CLUSTER_* bit for each kind. A change's notification carries the
+ * change: `fn` (may be NULL) gets each, in the order they were committed (some may have been
+ * applied from the table already, and a notification can be lost: the seq says). GH_EUNAVAIL
+ * when the connection was lost or reopened since cluster_listen: LISTEN again, and reload,
+ * since notifications may have been missed. */
+gh_err_t gh_store_cluster_wait(gh_db_t *db, int wake_fd, int timeout_ms, unsigned *events,
+                               gh_store_change_fn fn, void *ctx);
+/* Asks the leader, whichever node it is, to run its jobs now (a notification, sent at once
+ * outside a transaction, at the commit of the caller's otherwise). */
+gh_err_t gh_store_cluster_kick(gh_db_t *db);
+/* The changes with seq > `after`, in seq order, at most `limit`. Every change with a lower
+ * seq than one returned is committed: the feed's seq grows in commit order. */
+gh_err_t gh_store_cluster_changes(gh_db_t *db, int64_t after, int limit, gh_store_change_fn fn,
+                                  void *ctx);
+/* The highest seq in the feed (0 when empty). */
+gh_err_t gh_store_cluster_change_max(gh_db_t *db, int64_t *seq);
+/* Leadership: takes the cluster's leader lock on this connection if it is free (a session
+ * lock: held until the connection ends) and says whether this connection holds it. */
+gh_err_t gh_store_cluster_lead(gh_db_t *db, bool *leader);
+/* Deletes the feed's changes written before `before_ms` (Unix milliseconds). */
+gh_err_t gh_store_cluster_prune(gh_db_t *db, int64_t before_ms, int64_t *deleted);
+
 #endif

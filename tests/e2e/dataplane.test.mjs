@@ -3,6 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
 
 let server;
@@ -29,7 +31,11 @@ test('GET /healthz answers ok with a request id', async () => {
   const r = await send('GET', '/healthz');
   assert.equal(r.status, 200);
   assert.match(r.headers['content-type'], /application\/json/);
-  assert.deepEqual(JSON.parse(r.body), { status: 'ok' });
+  // The node: on SQLite a single node, 'local'; on PostgreSQL one of a possible cluster, with
+  // the id kept in its data directory (docs/cluster.md).
+  const postgres = server.store === 'postgres';
+  assert.deepEqual(JSON.parse(r.body), { status: 'ok', clustered: postgres, store_connected: true,
+    node_id: postgres ? readFileSync(join(server.dataDir, 'node_id'), 'utf8').trim() : 'local' });
   assert.match(r.headers['request-id'], /^req_01[0-9A-Za-z]{22}$/);
 });
 

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, lastLink, BINARY, STORE, testPostgres, sql } from './lib/server.mjs';
@@ -108,7 +108,11 @@ test('GET /healthz', async () => {
   const r = await fetch(server.consoleUrl + '/healthz');
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type'), /^application\/json/);
-  assert.deepEqual(await r.json(), { status: 'ok' });
+  // The node (docs/cluster.md): a single node on SQLite, 'local', the leader of itself; on
+  // PostgreSQL one of a possible cluster, its id kept in its data directory.
+  const postgres = STORE === 'postgres';
+  assert.deepEqual(await r.json(), { status: 'ok', clustered: postgres, store_connected: true, leader: true,
+    node_id: postgres ? readFileSync(join(server.dataDir, 'node_id'), 'utf8').trim() : 'local' });
 });
 
 test('GET /v1/countries lists every ISO 3166-1 country with its VAT flag', async () => {

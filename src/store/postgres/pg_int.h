@@ -64,6 +64,10 @@ typedef struct gh_pgs_db {
     int64_t changes;            /* rows the last INSERT/UPDATE/DELETE changed */
     int64_t retry_at_ms;        /* monotonic: no reconnection attempt before this */
     int retry_ms;               /* the pause after the last failed attempt (0: none failed) */
+    /* cluster.c: LISTEN and the leader lock belong to one session; `generation` counts the
+     * sessions opened, so a reopened connection is known to have lost both. */
+    unsigned generation, listen_generation, lead_generation;
+    bool listening, leading;
     struct gh_pgs_db *next;     /* registry of every thread's connection */
 } gh_pgs_db_t;
 
@@ -147,6 +151,10 @@ const char *gh_pgs_node_id(gh_db_t *db);
 #define GH_PGS_OPS_LEASES(X) \
     X(lease_take) X(lease_settle) X(lease_return) X(leases_renew) X(lease_amount) \
     X(leases_sweep)
+/* cluster.c */
+#define GH_PGS_OPS_CLUSTER(X) \
+    X(cluster_listen) X(cluster_wait) X(cluster_kick) X(cluster_changes) X(cluster_change_max) X(cluster_lead) \
+    X(cluster_prune)
 
 /* ---- statements ---- */
 

@@ -75,6 +75,7 @@ static gh_err_t connect_db(gh_pgs_db_t *d, char *err, size_t err_size)
         return rc;
     }
     d->c = c;
+    d->generation++;
     return GH_OK;
 }
 
@@ -662,5 +663,6 @@ const gh_store_ops_t gh_postgres_ops = {
     GH_PGS_OPS_ROLLUPS(GH_PGS_OP)
     GH_PGS_OPS_USAGE(GH_PGS_OP)
     GH_PGS_OPS_LEASES(GH_PGS_OP)
+    GH_PGS_OPS_CLUSTER(GH_PGS_OP)
 };
 #undef GH_PGS_OP
