@@ -42,6 +42,7 @@ typedef struct {
     int64_t last_active_us, last_look_us;
     int64_t retry_at_us; /* a take got nothing: asks are not tried again before this */
     int64_t dry_at_us;   /* when the last take that got nothing was sent */
+    int64_t answered_at_us; /* when the last take the database answered was sent */
     bool asked;   /* the engine asked for money (a refusal, or below the low-water mark) */
     bool kicked;  /* its money changed in the database */
     bool renewed; /* seen in the last renewal */
@@ -236,7 +237,7 @@ static int64_t target_of(const gh_lease_t *ls, const org_lease_t *e)
 static void publish(gh_lease_t *ls, const org_lease_t *e, bool month_bound, int64_t limit)
 {
     gh_limits_lease_set(ls->limits, e->org_id, e->deadline_us, target_of(ls, e) / 2, month_bound,
-                        limit, e->dry_at_us);
+                        limit, e->dry_at_us, e->answered_at_us);
 }
 
 /* The lease of `e` is gone from the database (swept after it expired): what the engine still
@@ -373,6 +374,7 @@ static void take_batch(gh_lease_t *ls, gh_db_t *db, take_t *t, size_t n)
         if (e->epoch && g->epoch && g->epoch != e->epoch)
             lapse(ls, e); /* the old row was swept; this is a new one */
         e->free_nusd = g->free_nusd;
+        e->answered_at_us = sent;
         gh_log_debug("leases: %s: asked %lld (at least %lld), granted %lld, free %lld",
                      e->org_id, (long long)t[i].ask.want_nusd, (long long)t[i].ask.min_nusd,
                      (long long)g->granted_nusd, (long long)g->free_nusd);

@@ -48,6 +48,7 @@ struct gh_limits_org {
     int64_t lease_low_nusd;    /* unreserved below this: ask for a refill */
     int64_t lease_limit_nusd;  /* the monthly limit that bounded the lease, if month_bound */
     int64_t lease_dry_at_us; /* when the last ask that got nothing was sent */
+    int64_t lease_answered_at_us; /* when the last ask the database answered was sent */
     bool lease_month_bound;
     bool lease_want; /* in its shard's want list (or the list overflowed) */
     int64_t lease_worst_nusd;
@@ -833,6 +834,8 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
     }
     if (wake)
         wake = want_org(s, o);
+    if (out->lease_wait)
+        out->lease_unanswered = o->lease_answered_at_us < wait_since;
     if (out->decision == GH_ADMIT_OK)
         s->admitted++;
     else
@@ -1177,7 +1180,7 @@ void gh_limits_set_db_down(gh_limits_t *l, bool down)
 }
 
 typedef struct {
-    int64_t deadline_us, low_nusd, limit_nusd, dry_at_us;
+    int64_t deadline_us, low_nusd, limit_nusd, dry_at_us, answered_at_us;
     bool month_bound;
 } lease_set_t;
 
@@ -1191,14 +1194,16 @@ static void lease_set(org_t *o, shard_t *s, int64_t now_us, void *arg)
     o->lease_limit_nusd = a->limit_nusd;
     if (a->dry_at_us > o->lease_dry_at_us)
         o->lease_dry_at_us = a->dry_at_us;
+    if (a->answered_at_us > o->lease_answered_at_us)
+        o->lease_answered_at_us = a->answered_at_us;
 }
 
 gh_err_t gh_limits_lease_set(gh_limits_t *l, const char *org_id, int64_t deadline_us,
                              int64_t low_nusd, bool month_bound, int64_t limit_nusd,
-                             int64_t dry_at_us)
+                             int64_t dry_at_us, int64_t answered_at_us)
 {
     lease_set_t a = {deadline_us, low_nusd < 0 ? 0 : low_nusd, limit_nusd, dry_at_us,
-                     month_bound};
+                     answered_at_us, month_bound};
     return with_org(l, org_id, lease_set, &a);
 }
 

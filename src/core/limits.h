@@ -198,6 +198,7 @@ typedef struct gh_admit {
      * few ms, passing lease_wait_since_us. */
     bool lease_wait;
     int64_t lease_wait_since_us; /* what to pass in gh_admit_req_t when trying again */
+    bool lease_unanswered; /* no ask sent since it began waiting was answered by the database */
     gh_limits_report_t report; /* for every decision */
     gh_limits_hold_t hold;     /* GH_ADMIT_OK only */
 } gh_admit_t;
@@ -308,11 +309,12 @@ void gh_limits_set_db_down(gh_limits_t *l, bool down);
  * `month_bound` says that what the database could lease was bounded by the monthly limit (a
  * refusal for money is then reported as GH_ADMIT_ORG_MONTHLY_LIMIT with `limit_nusd`);
  * `dry_at_us` (0: none) is when the last ask that got nothing was sent: a request that has
- * waited since before then is refused without waiting more (gh_admit_t.lease_wait).
+ * waited since before then is refused without waiting more (gh_admit_t.lease_wait);
+ * `answered_at_us` when the last ask the database answered (whatever it gave) was sent.
  * GH_ENOTFOUND. */
 gh_err_t gh_limits_lease_set(gh_limits_t *l, const char *org_id, int64_t deadline_us,
                              int64_t low_nusd, bool month_bound, int64_t limit_nusd,
-                             int64_t dry_at_us);
+                             int64_t dry_at_us, int64_t answered_at_us);
 
 /* Takes back, atomically under the organization's mutex, up to `max_nusd` of what is not
  * reserved (balance - reserved, if positive) from its balance. `*taken` is what was taken

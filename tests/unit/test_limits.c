@@ -875,7 +875,7 @@ static void leases_fence_and_ask(void **state)
     assert_int_equal(gh_limits_settle(l, &a.hold, 0, 0, 0), GH_OK);
 
     /* A lease until T0 + 10 s, with a low-water mark of 50 cents. */
-    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, CENTS(50), false, 0, 0), GH_OK);
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, CENTS(50), false, 0, 0, 0), GH_OK);
     assert_int_equal(admit(l, req_of(NULL, 10, 10, CENTS(1)), &a), GH_ADMIT_OK);
     assert_int_equal(w.wakes, 1); /* still above the low-water mark */
     assert_int_equal(gh_limits_settle(l, &a.hold, 10, 10, CENTS(1)), GH_OK);
@@ -915,7 +915,7 @@ static void leases_withdraw_keeps_reservations(void **state)
     want_log_t w = {0};
     gh_limits_leases_on(l, on_wake, &w);
     money_only_org(l, ORG, USD(1));
-    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, 0), GH_OK);
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, 0, 0), GH_OK);
     gh_admit_t a;
     assert_int_equal(admit(l, req_of(NULL, 10, 10, CENTS(60)), &a), GH_ADMIT_OK);
     int64_t taken = -1, reserved = -1;
@@ -948,17 +948,23 @@ static void leases_wait_until_dry(void **state)
     want_log_t w = {0};
     gh_limits_leases_on(l, on_wake, &w);
     money_only_org(l, ORG, 0);
-    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, T0 - 1), GH_OK);
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, T0 - 1, 0), GH_OK);
     gh_admit_t a;
     gh_admit_req_t r = req_of(NULL, 10, 10, CENTS(1));
     assert_int_equal(admit(l, r, &a), GH_ADMIT_NO_CREDIT);
     assert_true(a.lease_wait); /* the dry ask was sent before it began waiting */
+    assert_true(a.lease_unanswered); /* nothing answered since: the gateway answers 529 */
     r.lease_wait_since_us = a.lease_wait_since_us;
+    now += 1000;
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, T0 - 1, now), GH_OK);
+    assert_int_equal(admit(l, r, &a), GH_ADMIT_NO_CREDIT);
+    assert_true(a.lease_wait);
+    assert_false(a.lease_unanswered); /* answered, with something: the normal refusal */
     now += 5000;
-    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, T0 + 1), GH_OK);
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, T0 + 1, 0), GH_OK);
     assert_int_equal(admit(l, r, &a), GH_ADMIT_NO_CREDIT);
     assert_false(a.lease_wait); /* an ask sent since got nothing */
-    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, true, USD(5), T0 + 1), GH_OK);
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, true, USD(5), T0 + 1, 0), GH_OK);
     assert_int_equal(admit(l, r, &a), GH_ADMIT_ORG_MONTHLY_LIMIT);
     assert_int_equal(a.monthly_limit_nusd, USD(5));
     gh_limits_free(l);
