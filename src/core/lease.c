@@ -379,10 +379,10 @@ static void take_batch(gh_lease_t *ls, gh_db_t *db, take_t *t, size_t n)
                      e->org_id, (long long)t[i].ask.want_nusd, (long long)t[i].ask.min_nusd,
                      (long long)g->granted_nusd, (long long)g->free_nusd);
         /* Nothing to be had: asks wait a little before the next try, and requests waiting
-         * since before this ask was sent are refused (not while requests are in flight,
-         * whose settlements give back what they reserved and did not spend). */
+         * since before this ask was sent are refused for credit (what requests in flight
+         * reserved is not available, as on a single node). */
         e->retry_at_us = g->granted_nusd > 0 ? 0 : sent + GH_LEASE_RETRY_MS * US_PER_MS;
-        if (g->granted_nusd == 0 && t[i].in_flight == 0)
+        if (g->granted_nusd == 0)
             e->dry_at_us = sent;
         if (g->granted_nusd > 0) {
             e->epoch = g->epoch;

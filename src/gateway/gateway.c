@@ -614,9 +614,10 @@ static bool admit(gh_gateway_t *gw, h2o_req_t *req, gw_req_t *r, gh_api_kind_t a
         return false;
     }
     add_limit_headers(req, &a);
-    if (a.decision != GH_ADMIT_OK && a.lease_wait && a.lease_unanswered) {
-        /* It waited its whole turn and no ask sent since was answered by the database: the
-         * database is slow or away, not the organization out of credit. */
+    if (a.decision != GH_ADMIT_OK && a.lease_wait) {
+        /* It waited its whole turn and the database never said there is nothing to lease
+         * (a.lease_unanswered: it did not even answer): the database or this node is slow or
+         * the database away, not the organization out of credit. */
         reply_error(req, r, api, GH_EUNAVAIL,
                     "This Gatehouse node could not set aside credit for this request in time: "
                     "it cannot reach its database quickly enough. Please retry shortly.");

@@ -63,7 +63,7 @@ test('PostgreSQL away under load: served within leases, then 529 with the reason
       assert.equal(r.type, 'overloaded_error');
       assert.match(r.message, LAPSED);
     } else {
-      assert.fail(`unexpected ${r.status} ${r.type}: ${r.message}`);
+      assert.fail(`unexpected ${r.status} ${r.type} (phase ${r.phase}, node ${r.node}, ${results.filter((x) => x.status !== 200).length} refusals): ${r.message}`);
     }
   }
   const servedDown = count((r) => r.phase === 'down' && r.status === 200);
