@@ -19,6 +19,7 @@
 #include "core/billing.h"
 #include "core/billing_ledger.h"
 #include "core/cluster.h"
+#include "core/lease.h"
 #include "core/outbox.h"
 #include "core/staff.h"
 #include "core/state.h"
@@ -310,6 +311,7 @@ static int cmd_serve(const cli_t *cli)
     gh_billing_t *billing = NULL;
     gh_admission_t *admission = NULL;
     gh_rate_lease_t *rate_lease = NULL;
+    gh_lease_t *lease = NULL;
     gh_outbox_t *outbox = NULL;
     gh_cluster_t *cluster = NULL;
     int lock_fds[2] = {-1, -1};
@@ -374,6 +376,14 @@ static int cmd_serve(const cli_t *cli)
      * and before the data plane starts. */
     if (gh_admission_new(&admission, &cfg, err, sizeof(err)))
         goto out;
+    /* On a PostgreSQL store the engine's balances are this node's leases (core/lease.h). */
+    if (cfg.store_postgres) {
+        if (gh_lease_new(&lease, &cfg, gh_admission_limits(admission), store)) {
+            snprintf(err, sizeof(err), "out of memory");
+            goto out;
+        }
+        gh_admission_set_lease(admission, lease);
+    }
     if (gh_admission_load(admission, gh_store_db(store))) {
         snprintf(err, sizeof(err), "cannot load the organizations' limits from the database");
         goto out;
@@ -386,6 +396,9 @@ static int cmd_serve(const cli_t *cli)
                             sizeof(err)))
         goto out;
     app.rate_lease = rate_lease;
+
+    if (lease && gh_lease_start(lease, err, sizeof(err)))
+        goto out;
 
     gh_gateway_env_t env = {.state = state,
                             .usage = usage,
@@ -441,6 +454,11 @@ out:
     gh_cluster_stop(cluster); /* its listener publishes to the state and admission */
     gh_usage_close(usage); /* after the data plane: its last events are committed */
     gh_rate_lease_stop(rate_lease); /* after the data plane, which kicks it */
+    /* After the usage writer (every cost is committed); the admission watcher, still running,
+     * stops kicking it first. */
+    if (admission)
+        gh_admission_set_lease(admission, NULL);
+    gh_lease_free(lease);
     gh_billing_free(billing); /* after everything that charges or kicks it */
     gh_admission_free(admission); /* after the data plane and billing, which publish to it */
     if (pay)

@@ -178,6 +178,14 @@ json_t *gh_api_limits_json(gh_app_t *app, const char *org_id, const char *member
                                  "progress_bp", (json_int_t)bp));
     }
     int64_t now = app->now();
+    int64_t balance = st.balance_nusd;
+    if ((rc = gh_admission_balance_shown(app, org_id, st.balance_nusd, &balance))) {
+        *rc_out = rc;
+        json_decref(next_json);
+        json_decref(tiers);
+        json_decref(wc.list);
+        return NULL;
+    }
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
         "type", "limits", "organization_id", org_id, "tier", q.tier->id, "tier_name", q.tier->name,
@@ -189,7 +197,7 @@ json_t *gh_api_limits_json(gh_app_t *app, const char *org_id, const char *member
         gh_api_money(q.purchases_nusd), "rate_limits", rate_list(cfg, &q.rates), "next_tier",
         next_json, "tiers", tiers, "workspaces", wc.list, "admission",
         json_pack("{s:b, s:o, s:o, s:I}", "enforced", gh_admission_enforced(adm), "balance_usd",
-                  gh_api_money(st.balance_nusd), "reserved_usd", gh_api_money(st.reserved_nusd),
+                  gh_api_money(balance), "reserved_usd", gh_api_money(st.reserved_nusd),
                   "in_flight", (json_int_t)st.in_flight));
     return j;
 }

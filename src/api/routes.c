@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "core/admission.h"
 #include "core/rate_lease.h"
+#include "core/lease.h"
 #include "core/auth.h"
 #include "core/billing.h"
 #include "core/cluster.h"
@@ -417,6 +418,35 @@ void gh_api_metrics(gh_req_t *req)
                  (unsigned long long)r.refills, (unsigned long long)r.refill_failures,
                  (unsigned long long)r.buckets_drawn, (unsigned long long)r.tokens_granted,
                  (unsigned long long)r.short_grants, r.unavailable);
+    }
+    gh_lease_stats_t ls;
+    if (app->admission && gh_admission_lease_stats(app->admission, &ls)) {
+        /* Cluster money (core/lease.h): what this node holds and how its leases moved. */
+        size_t n = strlen(extra);
+        snprintf(extra + n, sizeof(extra) - n,
+                 "# HELP gatehouse_cluster_leases_held Organizations this node holds a money "
+                 "lease of.\n# TYPE gatehouse_cluster_leases_held gauge\n"
+                 "gatehouse_cluster_leases_held %lld\n"
+                 "# HELP gatehouse_cluster_leases_held_nusd Money this node's leases hold in "
+                 "memory (nano-USD, reservations included).\n"
+                 "# TYPE gatehouse_cluster_leases_held_nusd gauge\n"
+                 "gatehouse_cluster_leases_held_nusd %lld\n"
+                 "# HELP gatehouse_cluster_lease_refills_total Leases taken or grown.\n"
+                 "# TYPE gatehouse_cluster_lease_refills_total counter\n"
+                 "gatehouse_cluster_lease_refills_total %llu\n"
+                 "# HELP gatehouse_cluster_lease_returns_total Leases given back in part or "
+                 "whole.\n# TYPE gatehouse_cluster_lease_returns_total counter\n"
+                 "gatehouse_cluster_lease_returns_total %llu\n"
+                 "# HELP gatehouse_cluster_lease_lapses_total Leases of this node found lapsed "
+                 "(not renewed in time).\n# TYPE gatehouse_cluster_lease_lapses_total counter\n"
+                 "gatehouse_cluster_lease_lapses_total %llu\n"
+                 "# HELP gatehouse_cluster_leases_swept_total Expired leases of any node this "
+                 "node returned to their organizations.\n"
+                 "# TYPE gatehouse_cluster_leases_swept_total counter\n"
+                 "gatehouse_cluster_leases_swept_total %llu\n",
+                 (long long)ls.held, (long long)ls.held_nusd, (unsigned long long)ls.refills,
+                 (unsigned long long)ls.returns, (unsigned long long)ls.lapses,
+                 (unsigned long long)ls.swept);
     }
     if (app->state) {
         size_t n = strlen(extra);

@@ -1,6 +1,7 @@
 /* Admission's control side (admission.h): loading the engine, publishing changes, and the
  * watcher that notices what other processes commit. */
 #include "core/admission.h"
+#include "core/lease.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -29,6 +30,9 @@ struct gh_admission {
     pthread_mutex_t wait_lock;
     pthread_cond_t wake;
     bool started, stopping;
+    /* Cluster money (core/lease.h): set on a PostgreSQL store. The engine's balances are then
+     * this node's leases, never ledger balances. */
+    gh_lease_t *lease;
 };
 
 /* ---- set-up ---- */
@@ -232,7 +236,7 @@ static gh_err_t publish_org_locked(gh_admission_t *a, gh_db_t *db, const char *o
     int32_t key;
     int64_t start, balance = 0, spent = 0;
     month_now(&key, &start);
-    if ((rc = gh_store_ledger_balance_upto(db, org_id, a->watermark, &balance)) ||
+    if ((!a->lease && (rc = gh_store_ledger_balance_upto(db, org_id, a->watermark, &balance))) ||
         (rc = gh_store_ledger_usage_since(db, org_id, start, &spent)) ||
         (rc = gh_limits_org_set_money(a->limits, org_id, balance, key, spent)))
         return rc;
@@ -325,8 +329,10 @@ static void load_org(void *ctx, const char *org_id)
 static void load_balance(void *ctx, const char *org_id, int64_t balance)
 {
     load_t *l = ctx;
-    /* Every organization starts at 0; one that is gone (no row) is skipped. */
-    gh_limits_credit(l->a->limits, org_id, balance);
+    /* Every organization starts at 0; one that is gone (no row) is skipped. On a cluster the
+     * balance in the engine is the lease, which the lease thread credits. */
+    if (!l->a->lease)
+        gh_limits_credit(l->a->limits, org_id, balance);
 }
 
 static void load_ws(void *ctx, const char *org_id, const char *ws_id)
@@ -467,7 +473,9 @@ gh_err_t gh_admission_sync_money(gh_admission_t *a, gh_db_t *db)
     for (size_t i = 0; i < d.n; i++) {
         const delta_t *e = &d.items[i];
         bool known = org_known(a, e->org_id);
-        if (known && e->amount_nusd)
+        if (a->lease) /* a cluster: free money changed; the lease thread looks at it now */
+            gh_lease_kick(a->lease, e->org_id);
+        else if (known && e->amount_nusd)
             gh_limits_credit(a->limits, e->org_id, e->amount_nusd);
         if (!known || e->purchase) {
             gh_err_t prc = publish_org_locked(a, db, e->org_id);
@@ -589,4 +597,43 @@ void gh_admission_workspace_changed(struct gh_app *app, const char *org_id,
     if (rc)
         gh_log_error("limits: publishing workspace %s failed (%s)", workspace_id,
                      gh_err_name(rc));
+}
+
+void gh_admission_set_lease(gh_admission_t *a, gh_lease_t *lease)
+{
+    pthread_mutex_lock(&a->lock);
+    a->lease = lease;
+    pthread_mutex_unlock(&a->lock);
+}
+
+gh_err_t gh_admission_balance_shown(struct gh_app *app, const char *org_id,
+                                    int64_t engine_balance_nusd, int64_t *balance_nusd)
+{
+    *balance_nusd = engine_balance_nusd;
+    if (!app->admission || !app->admission->lease)
+        return GH_OK;
+    gh_db_t *db = gh_store_db(app->store);
+    if (!db)
+        return GH_EUNAVAIL;
+    gh_billing_account_t acct;
+    gh_err_t rc = gh_store_billing_account_get(db, org_id, &acct);
+    if (rc == GH_ENOTFOUND) {
+        *balance_nusd = 0;
+        return GH_OK;
+    }
+    /* This node's costs settled in memory and not yet committed: its lease row holds them
+     * besides what the engine holds (lease.h, I2). */
+    int64_t row = 0;
+    if (!rc && !(rc = gh_store_lease_amount(db, org_id, app->cfg->cluster_node_id, &row)))
+        *balance_nusd = acct.balance_nusd - (row > engine_balance_nusd ? row - engine_balance_nusd
+                                                                       : 0);
+    return rc;
+}
+
+bool gh_admission_lease_stats(gh_admission_t *a, gh_lease_stats_t *out)
+{
+    if (!a->lease)
+        return false;
+    gh_lease_stats(a->lease, out);
+    return true;
 }

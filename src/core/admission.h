@@ -99,4 +99,22 @@ void gh_admission_org_changed(struct gh_app *app, const char *org_id);
 void gh_admission_workspace_changed(struct gh_app *app, const char *org_id,
                                     const char *workspace_id);
 
+/* Cluster money: from now on the engine's balances are this node's leases (core/lease.h),
+ * which `lease` keeps; ledger entries that are not usage kick the lease thread for their
+ * organization instead of crediting the engine. Call before gh_admission_load. */
+typedef struct gh_lease gh_lease_t;
+void gh_admission_set_lease(gh_admission_t *a, gh_lease_t *lease);
+
+/* The balance the console shows for an organization whose engine balance on this node is
+ * `engine_balance_nusd`: that one on a single node; on a cluster (leases) the engine holds only
+ * this node's lease, so the organization's balance in the database (what the usage writer has
+ * charged so far). */
+struct gh_app;
+gh_err_t gh_admission_balance_shown(struct gh_app *app, const char *org_id,
+                                    int64_t engine_balance_nusd, int64_t *balance_nusd);
+
+/* This node's lease figures (core/lease.h) for /metrics; false on a single node (SQLite). */
+typedef struct gh_lease_stats gh_lease_stats_t;
+bool gh_admission_lease_stats(gh_admission_t *a, gh_lease_stats_t *out);
+
 #endif

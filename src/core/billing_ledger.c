@@ -15,6 +15,7 @@
 #include "core/notify.h"
 #include "lib/log.h"
 #include "lib/text.h"
+#include "lib/utc.h"
 #include "store/store.h"
 
 #define LOTS_PER_TX 64 /* lots expired per transaction */
@@ -133,6 +134,10 @@ gh_err_t gh_billing_charge_usage(gh_app_t *app, gh_db_t *db, const gh_usage_char
         if (rc)
             return rc;
         rc = draw(db, c->org_id, c->cost_nusd, now, "usage", ref, NULL, true, NULL);
+        /* A cluster: this node's lease shrinks by what it spent (core/lease.h, I2). */
+        if (!rc && app->cfg->store_postgres)
+            rc = gh_store_lease_settle(db, c->org_id, app->cfg->cluster_node_id, c->cost_nusd,
+                                       gh_utc_month_key(now));
         if (rc == GH_ECONFLICT) {
             gh_store_rollback(db);
             gh_log_error("billing: usage %s of %s could not be charged (no such organization)",

@@ -24,6 +24,7 @@
 #define SHARD_BITS 6
 static_assert(GH_LIMITS_SHARDS == 1 << SHARD_BITS, "shards are a power of two");
 #define TABLE_CAP_MIN 16
+#define LEASE_WANTS_MAX 32 /* per shard, between two drains by the lease thread */
 #define US_PER_S INT64_C(1000000)
 
 /* A bucket whose limit_per_min is 0 is no limit at all; gh_bucket_* never sees it. */
@@ -56,6 +57,17 @@ struct gh_limits_org {
     int64_t tier_cap_nusd;
     int64_t in_flight;
     buckets_t buckets;
+    /* Cluster money (gh_limits_lease_*): meaningful only when l->leases_on. */
+    int64_t lease_deadline_us; /* admitted only while now < this */
+    int64_t lease_low_nusd;    /* unreserved below this: ask for a refill */
+    int64_t lease_limit_nusd;  /* the monthly limit that bounded the lease, if month_bound */
+    int64_t lease_dry_at_us; /* when the last ask that got nothing was sent */
+    int64_t lease_answered_at_us; /* when the last ask the database answered was sent */
+    bool lease_month_bound;
+    bool lease_want; /* in its shard's want list (or the list overflowed) */
+    int64_t lease_worst_nusd;
+    uint64_t lease_admitted;
+    int64_t lease_spent_nusd;
     shares_t shares; /* last: cleared with the rest when the record is revived */
 };
 
@@ -90,12 +102,20 @@ typedef struct {
     int64_t month_start_us, month_end_us;
     uint64_t admitted, settled, refused[GH_ADMIT_DECISIONS], overruns;
     int64_t overrun_nusd;
+    /* Organizations that want lease money (leases on): the lease thread drains them. */
+    org_t *wants[LEASE_WANTS_MAX];
+    size_t nwants;
+    bool wants_overflow; /* more wanted than fit: the drain scans the shard */
 } shard_t;
 
 struct gh_limits {
     shard_t shards[GH_LIMITS_SHARDS];
     gh_limits_clock_fn now_fn;
     void *clock_ctx;
+    bool leases_on; /* set once, before the data plane starts */
+    gh_limits_want_fn want_fn;
+    void *want_ctx;
+    atomic_bool db_down;
     size_t nclasses;
     char classes[GH_LIMITS_CLASSES_MAX][GH_LIMITS_CLASS_NAME_MAX];
     /* Rate shares (cluster mode): set once before the data plane starts. */
@@ -854,6 +874,20 @@ static void share_correct(const gh_limits_t *l, const gh_bucket_t b[GH_LIMIT_KIN
     }
 }
 
+/* Queues `o` for the lease thread (the caller holds s->lock). Returns whether the thread
+ * needs waking: not when the organization was queued already. */
+static bool want_org(shard_t *s, org_t *o)
+{
+    if (o->lease_want)
+        return false;
+    o->lease_want = true;
+    if (s->nwants < LEASE_WANTS_MAX)
+        s->wants[s->nwants++] = o;
+    else
+        s->wants_overflow = true;
+    return true;
+}
+
 gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -887,8 +921,32 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
         roll_month(&w->month_key, &w->month_spent_nusd, key);
     int64_t org_limit = lower_limit(o->monthly_limit_nusd, o->tier_cap_nusd);
 
-    if (worst > sub_sat(o->balance_nusd, o->reserved_nusd)) {
+    bool wake = false;
+    int64_t wait_since = req->lease_wait_since_us ? req->lease_wait_since_us : now_us;
+    out->lease_wait_since_us = wait_since;
+    if (l->leases_on && worst > o->lease_worst_nusd)
+        o->lease_worst_nusd = worst;
+    if (l->leases_on && worst > 0 && now_us >= o->lease_deadline_us) {
+        /* The fence: no lease, or one the database may already have taken back. */
+        bool down = atomic_load(&l->db_down);
+        out->decision = down ? GH_ADMIT_LEASE_LAPSED : GH_ADMIT_NO_CREDIT;
+        out->lease_wait = !down && o->lease_dry_at_us < wait_since;
+        if (!down && o->lease_month_bound) {
+            out->decision = GH_ADMIT_ORG_MONTHLY_LIMIT;
+            out->monthly_limit_nusd = o->lease_limit_nusd;
+        }
+        wake = true;
+    } else if (worst > sub_sat(o->balance_nusd, o->reserved_nusd)) {
         out->decision = GH_ADMIT_NO_CREDIT;
+        wake = l->leases_on;
+        bool down = wake && atomic_load(&l->db_down);
+        out->lease_wait = wake && o->lease_dry_at_us < wait_since && !down;
+        if (down) /* more could be leased, were the database there */
+            out->decision = GH_ADMIT_LEASE_LAPSED;
+        else if (wake && o->lease_month_bound) {
+            out->decision = GH_ADMIT_ORG_MONTHLY_LIMIT;
+            out->monthly_limit_nusd = o->lease_limit_nusd;
+        }
     } else if (org_limit &&
                add_sat(add_sat(o->month_spent_nusd, o->reserved_nusd), worst) > org_limit) {
         out->decision = GH_ADMIT_ORG_MONTHLY_LIMIT;
@@ -956,8 +1014,16 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
             h->class_index = c;
             h->cost_nusd = worst;
             h->held = true;
+            if (l->leases_on) {
+                o->lease_admitted++;
+                wake = sub_sat(o->balance_nusd, o->reserved_nusd) < o->lease_low_nusd;
+            }
         }
     }
+    if (wake)
+        wake = want_org(s, o);
+    if (out->lease_wait)
+        out->lease_unanswered = o->lease_answered_at_us < wait_since;
     if (out->decision == GH_ADMIT_OK)
         s->admitted++;
     else
@@ -971,6 +1037,8 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
     if (kick && l->kick)
         l->kick(l->kick_ctx);
     report_of(org_b, w ? ws_b : NULL, now_us, &out->report);
+    if (wake)
+        l->want_fn(l->want_ctx);
     return GH_OK;
 }
 
@@ -1019,6 +1087,7 @@ gh_err_t gh_limits_settle(gh_limits_t *l, gh_limits_hold_t *hold, int64_t actual
     assert(o->reserved_nusd >= 0 && o->in_flight >= 0);
     o->balance_nusd = sub_sat(o->balance_nusd, cost);
     o->month_spent_nusd = add_sat(o->month_spent_nusd, cost);
+    o->lease_spent_nusd = add_sat(o->lease_spent_nusd, cost);
     correct(o->buckets[c], hold->taken[0], used, now_us);
     if (l->rate_shared)
         share_correct(l, o->buckets[c], o->shares[c], hold->taken[0], used, now_us);
@@ -1124,6 +1193,12 @@ gh_err_t gh_limits_refusal(const gh_limits_t *l, const gh_admit_t *a, char *msg,
         snprintf(msg, msg_size, "Your credit balance is too low to access the API. Please go "
                                 "to Plans & Billing to upgrade or purchase credits.");
         return GH_EINVAL;
+    case GH_ADMIT_LEASE_LAPSED:
+        snprintf(msg, msg_size,
+                 "This Gatehouse node cannot reach its database, and the credit it had set "
+                 "aside for your organization has run out or lapsed. Please retry shortly; "
+                 "another node may be able to serve you.");
+        return GH_EUNAVAIL;
     case GH_ADMIT_ORG_MONTHLY_LIMIT:
     case GH_ADMIT_WS_MONTHLY_LIMIT:
         gh_money_format_usd(a->monthly_limit_nusd, usd);
@@ -1498,4 +1573,141 @@ int64_t gh_limits_rate_share(gh_limits_t *l, const char *org_id, const char *ws_
         level = share_level(&o->shares[c][kind], now_us);
     pthread_mutex_unlock(&s->lock);
     return level;
+}
+
+/* ---- Cluster money: leases ---------------------------------------------------------------- */
+
+void gh_limits_leases_on(gh_limits_t *l, gh_limits_want_fn want_fn, void *ctx)
+{
+    assert(want_fn);
+    l->want_fn = want_fn;
+    l->want_ctx = ctx;
+    l->leases_on = true;
+}
+
+void gh_limits_set_db_down(gh_limits_t *l, bool down)
+{
+    atomic_store(&l->db_down, down);
+}
+
+typedef struct {
+    int64_t deadline_us, low_nusd, limit_nusd, dry_at_us, answered_at_us;
+    bool month_bound;
+} lease_set_t;
+
+static void lease_set(org_t *o, shard_t *s, int64_t now_us, void *arg)
+{
+    (void)s, (void)now_us;
+    const lease_set_t *a = arg;
+    o->lease_deadline_us = a->deadline_us;
+    o->lease_low_nusd = a->low_nusd;
+    o->lease_month_bound = a->month_bound;
+    o->lease_limit_nusd = a->limit_nusd;
+    if (a->dry_at_us > o->lease_dry_at_us)
+        o->lease_dry_at_us = a->dry_at_us;
+    if (a->answered_at_us > o->lease_answered_at_us)
+        o->lease_answered_at_us = a->answered_at_us;
+}
+
+gh_err_t gh_limits_lease_set(gh_limits_t *l, const char *org_id, int64_t deadline_us,
+                             int64_t low_nusd, bool month_bound, int64_t limit_nusd,
+                             int64_t dry_at_us, int64_t answered_at_us)
+{
+    lease_set_t a = {deadline_us, low_nusd < 0 ? 0 : low_nusd, limit_nusd, dry_at_us,
+                     answered_at_us, month_bound};
+    return with_org(l, org_id, lease_set, &a);
+}
+
+typedef struct {
+    int64_t max, taken, reserved;
+} withdraw_t;
+
+static void withdraw(org_t *o, shard_t *s, int64_t now_us, void *arg)
+{
+    (void)s, (void)now_us;
+    withdraw_t *a = arg;
+    int64_t free_nusd = sub_sat(o->balance_nusd, o->reserved_nusd);
+    int64_t take = free_nusd < a->max ? free_nusd : a->max;
+    if (take < 0)
+        take = 0;
+    o->balance_nusd -= take;
+    a->taken = take;
+    a->reserved = o->reserved_nusd;
+}
+
+gh_err_t gh_limits_withdraw(gh_limits_t *l, const char *org_id, int64_t max_nusd,
+                            int64_t *taken, int64_t *reserved)
+{
+    withdraw_t a = {max_nusd < 0 ? 0 : max_nusd, 0, 0};
+    gh_err_t rc = with_org(l, org_id, withdraw, &a);
+    *taken = a.taken;
+    if (reserved)
+        *reserved = a.reserved;
+    return rc;
+}
+
+typedef struct {
+    bool reset_worst;
+    gh_limits_lease_state_t *out;
+} lease_get_t;
+
+static void lease_get(org_t *o, shard_t *s, int64_t now_us, void *arg)
+{
+    (void)s, (void)now_us;
+    lease_get_t *a = arg;
+    *a->out = (gh_limits_lease_state_t){
+        .balance_nusd = o->balance_nusd,
+        .reserved_nusd = o->reserved_nusd,
+        .in_flight = o->in_flight,
+        .admitted = o->lease_admitted,
+        .spent_nusd = o->lease_spent_nusd,
+        .worst_nusd = o->lease_worst_nusd,
+        .deadline_us = o->lease_deadline_us,
+    };
+    if (a->reset_worst)
+        o->lease_worst_nusd = 0;
+}
+
+gh_err_t gh_limits_lease_get(gh_limits_t *l, const char *org_id, bool reset_worst,
+                             gh_limits_lease_state_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    lease_get_t a = {reset_worst, out};
+    return with_org(l, org_id, lease_get, &a);
+}
+
+void gh_limits_lease_wants(gh_limits_t *l, gh_limits_org_fn fn, void *ctx)
+{
+    char ids[LEASE_WANTS_MAX][GH_ID_MAX];
+    for (size_t i = 0; i < GH_LIMITS_SHARDS; i++) {
+        shard_t *s = &l->shards[i];
+        pthread_mutex_lock(&s->lock);
+        if (s->wants_overflow) {
+            /* Rare: more organizations asked than the list holds. Take them in turns of the
+             * list's size; the rest keep their flag and are found by the next drain. */
+            size_t n = 0;
+            for (size_t k = 0; k < s->orgs_cap && n < LEASE_WANTS_MAX; k++) {
+                org_t *o = s->orgs[k];
+                if (o && o->lease_want) {
+                    o->lease_want = false;
+                    memcpy(ids[n++], o->id, GH_ID_MAX);
+                }
+            }
+            s->wants_overflow = n == LEASE_WANTS_MAX;
+            s->nwants = 0;
+            pthread_mutex_unlock(&s->lock);
+            for (size_t k = 0; k < n; k++)
+                fn(ctx, ids[k]);
+            continue;
+        }
+        size_t n = s->nwants;
+        for (size_t k = 0; k < n; k++) {
+            s->wants[k]->lease_want = false;
+            memcpy(ids[k], s->wants[k]->id, GH_ID_MAX);
+        }
+        s->nwants = 0;
+        pthread_mutex_unlock(&s->lock);
+        for (size_t k = 0; k < n; k++)
+            fn(ctx, ids[k]);
+    }
 }

@@ -140,6 +140,7 @@ typedef struct gh_admit_req {
     int64_t input_tokens_bound; /* taken from the input buckets, corrected at settlement */
     int64_t max_output_tokens;  /* taken from the output buckets, corrected at settlement */
     int64_t worst_cost_nusd;    /* an upper bound of the cost; reserved until settlement */
+    int64_t lease_wait_since_us; /* leases: when this request began waiting (0: it has not) */
 } gh_admit_req_t;
 
 typedef enum {
@@ -148,6 +149,7 @@ typedef enum {
     GH_ADMIT_ORG_MONTHLY_LIMIT,  /* month spend + reserved + worst cost > effective limit */
     GH_ADMIT_WS_MONTHLY_LIMIT,   /* the same against the workspace's limit */
     GH_ADMIT_RATE_LIMITED,       /* a bucket is short */
+    GH_ADMIT_LEASE_LAPSED,       /* cluster: no valid lease and the database is unreachable */
     GH_ADMIT_DECISIONS
 } gh_admit_decision_t;
 
@@ -191,6 +193,12 @@ typedef struct gh_admit {
     /* GH_ADMIT_*_MONTHLY_LIMIT: the limit reached and when the month rolls over. */
     int64_t monthly_limit_nusd;
     int64_t regain_unix_s;
+    /* Leases on, refused for money while a refill may come (the lease thread was asked, and
+     * no ask sent since the request began waiting got nothing): the caller may try again in a
+     * few ms, passing lease_wait_since_us. */
+    bool lease_wait;
+    int64_t lease_wait_since_us; /* what to pass in gh_admit_req_t when trying again */
+    bool lease_unanswered; /* no ask sent since it began waiting was answered by the database */
     gh_limits_report_t report; /* for every decision */
     gh_limits_hold_t hold;     /* GH_ADMIT_OK only */
     /* Rate shares (cluster mode, see the end of this file): GH_ADMIT_RATE_LIMITED only because
@@ -251,7 +259,7 @@ gh_err_t gh_limits_peek(gh_limits_t *l, const char *org_id, const char *ws_id,
 
 /* For a refused admission: the error to answer with (GH_EINVAL, i.e. 400
  * invalid_request_error, for credit and monthly limits; GH_ERATE, i.e. 429 rate_limit_error,
- * for rate limits) and the message for the client in `msg`. GH_OK for an admitted one. */
+ * for rate limits; GH_EUNAVAIL, i.e. 529 overloaded_error, for a lapsed lease) and the message for the client in `msg`. GH_OK for an admitted one. */
 gh_err_t gh_limits_refusal(const gh_limits_t *l, const gh_admit_t *a, char *msg,
                            size_t msg_size);
 
@@ -277,6 +285,68 @@ typedef struct gh_limits_headers {
  * 2026-11-25T12:00:00Z) for requests, input-tokens, output-tokens and tokens wherever a limit
  * applies, and retry-after (seconds) when rate limited. No allocation, no lock. */
 size_t gh_limits_format_headers(const gh_admit_t *a, gh_limits_headers_t *out);
+
+/* ---- Cluster money: leases (used by core/lease.c; see lease.h) -------------------------- *
+ *
+ * On a cluster (a PostgreSQL store shared by several nodes) an organization's balance in this
+ * engine is this node's LEASE: the money the database has set aside for this node to spend
+ * without asking (core/lease.h). The lease thread credits it with gh_limits_credit when a
+ * lease grows and takes unreserved money back with gh_limits_withdraw when it returns some.
+ * Admission stays what it is (worst cost <= balance - reserved, under the shard mutex), plus a
+ * fence: an organization is admitted only while the engine's clock is before its lease
+ * deadline (gh_limits_lease_set), so a node whose lease may have been taken back by the
+ * database stops spending it. Nothing here does I/O: a refusal or a lease running low only
+ * marks the organization as wanting money and calls the wake function given to
+ * gh_limits_leases_on, outside the mutex. */
+
+/* Called (outside any lock, on a loop thread) when an organization wants its lease refilled:
+ * must not block (signal a condition variable, nothing more). */
+typedef void (*gh_limits_want_fn)(void *ctx);
+
+/* Turns leases on for the whole engine (before any admission): every organization is fenced
+ * (deadline 0: nothing admitted until gh_limits_lease_set gives it a lease) and refusals for
+ * money call `want_fn(ctx)`. */
+void gh_limits_leases_on(gh_limits_t *l, gh_limits_want_fn want_fn, void *ctx);
+
+/* Whether the database is unreachable now: a fenced organization is then refused with
+ * GH_ADMIT_LEASE_LAPSED (529) instead of GH_ADMIT_NO_CREDIT. */
+void gh_limits_set_db_down(gh_limits_t *l, bool down);
+
+/* Sets a known organization's lease fence: admissions pass only while now < deadline_us (the
+ * engine's clock); below `low_nusd` of unreserved balance an admission asks for a refill;
+ * `month_bound` says that what the database could lease was bounded by the monthly limit (a
+ * refusal for money is then reported as GH_ADMIT_ORG_MONTHLY_LIMIT with `limit_nusd`);
+ * `dry_at_us` (0: none) is when the last ask that got nothing was sent: a request that has
+ * waited since before then is refused without waiting more (gh_admit_t.lease_wait);
+ * `answered_at_us` when the last ask the database answered (whatever it gave) was sent.
+ * GH_ENOTFOUND. */
+gh_err_t gh_limits_lease_set(gh_limits_t *l, const char *org_id, int64_t deadline_us,
+                             int64_t low_nusd, bool month_bound, int64_t limit_nusd,
+                             int64_t dry_at_us, int64_t answered_at_us);
+
+/* Takes back, atomically under the organization's mutex, up to `max_nusd` of what is not
+ * reserved (balance - reserved, if positive) from its balance. `*taken` is what was taken
+ * (0..max), `*reserved` what in-flight requests hold after it. GH_ENOTFOUND. */
+gh_err_t gh_limits_withdraw(gh_limits_t *l, const char *org_id, int64_t max_nusd,
+                            int64_t *taken, int64_t *reserved);
+
+/* What the lease thread reads of one organization. `worst_nusd` is the largest worst case an
+ * admission asked for since the last read with `reset_worst` (then set back to 0). */
+typedef struct gh_limits_lease_state {
+    int64_t balance_nusd, reserved_nusd, in_flight;
+    uint64_t admitted;     /* admissions ever */
+    int64_t spent_nusd;    /* settled costs ever */
+    int64_t worst_nusd;
+    int64_t deadline_us;
+} gh_limits_lease_state_t;
+
+gh_err_t gh_limits_lease_get(gh_limits_t *l, const char *org_id, bool reset_worst,
+                             gh_limits_lease_state_t *out);
+
+/* Calls `fn(ctx, org_id)` for each organization that asked for money since the last call
+ * (and clears the asks); outside the engine's mutexes. */
+typedef void (*gh_limits_org_fn)(void *ctx, const char *org_id);
+void gh_limits_lease_wants(gh_limits_t *l, gh_limits_org_fn fn, void *ctx);
 
 /* ---- Inspection -------------------------------------------------------------------------- */
 

@@ -126,6 +126,8 @@ typedef struct gw_loop {
     size_t random_used; /* bytes of `random` consumed; sizeof(random) when empty */
     gh_logcap_t logcap; /* access-log lines of refused requests */
     h2o_timeout_t park_timeout; /* requests waiting for a rate share (GW_RATE_PARK_MS) */
+    h2o_timeout_t lease_wait; /* requests waiting for their lease's refill (cluster money) */
+    bool lease_wait_ready;
     /* Last, so that what lies next to the following loop's busy first fields is bytes this
      * loop only touches once per batch, not counters it writes on every request. */
     unsigned char random[GW_RANDOM_BATCH];
@@ -160,6 +162,8 @@ typedef struct gw_req {
     struct timespec started;   /* CLOCK_MONOTONIC, when our handler first saw it */
     char id[GW_REQUEST_ID_LEN + 1];
     unsigned parked; /* times admission was put off for a rate share (cluster mode) */
+    int lease_waits; /* times it waited for a lease refill (see park_for_lease) */
+    int64_t lease_wait_since_us; /* when it began waiting (the admission engine's clock) */
 } gw_req_t;
 
 /* The request's path as the client sent it, without the query string, which can carry
@@ -228,6 +232,8 @@ static gw_req_t *req_begin(h2o_req_t *req)
     r = (gw_req_t *)h2o_add_prefilter(req, sizeof(*r));
     r->super.on_setup_ostream = on_setup_ostream;
     r->parked = 0; /* the pool's memory is not zeroed */
+    r->lease_waits = 0; /* the pool's memory is not zeroed */
+    r->lease_wait_since_us = 0;
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     request_id_new(l, r->id);
     l->requests_in_flight++;
@@ -614,11 +620,10 @@ static void on_park_timer(h2o_timeout_entry_t *entry)
     handle_model_request(park->req, park->api, park->path, park->path_len);
 }
 
-/* Puts the request off for GW_RATE_PARK_MS; false when it has waited long enough. */
-static bool park(h2o_req_t *req, gw_req_t *r, gh_api_kind_t api)
+/* Parks the request on `timeout` (a list of its loop's): handled again from the start when
+ * the list's time is up. */
+static void park_on(h2o_req_t *req, gh_api_kind_t api, h2o_timeout_t *timeout)
 {
-    if (r->parked >= GW_RATE_PARK_MAX)
-        return false;
     static const struct {
         const char *path;
         size_t len;
@@ -630,8 +635,16 @@ static bool park(h2o_req_t *req, gw_req_t *r, gh_api_kind_t api)
     p->path = paths[api].path;
     p->path_len = paths[api].len;
     p->timer.cb = on_park_timer;
+    h2o_timeout_link(req->conn->ctx->loop, timeout, &p->timer);
+}
+
+/* Puts the request off for GW_RATE_PARK_MS; false when it has waited long enough. */
+static bool park(h2o_req_t *req, gw_req_t *r, gh_api_kind_t api)
+{
+    if (r->parked >= GW_RATE_PARK_MAX)
+        return false;
     r->parked++;
-    h2o_timeout_link(req->conn->ctx->loop, &loop_of(req)->park_timeout, &p->timer);
+    park_on(req, api, &loop_of(req)->park_timeout);
     return true;
 }
 
@@ -643,12 +656,15 @@ static bool park(h2o_req_t *req, gw_req_t *r, gh_api_kind_t api)
  * to the engine fails closed (the credit refusal). */
 static bool admit(gh_gateway_t *gw, h2o_req_t *req, gw_req_t *r, gh_api_kind_t api,
                   const gh_model_cfg_t *model, const gh_request_t *parsed, size_t body_len,
-                  const gh_key_entry_t *key, gh_limits_hold_t *hold)
+                  const gh_key_entry_t *key, gh_limits_hold_t *hold, bool may_wait,
+                  bool *wait)
 {
+    *wait = false;
     gh_admit_req_t ar = {
         .org_id = key->org_id,
         .workspace_id = key->workspace_id,
         .model_class = model->model_class,
+        .lease_wait_since_us = r->lease_wait_since_us,
     };
     if (api != GH_API_COUNT_TOKENS) {
         ar.input_tokens_bound = body_len > INT64_MAX ? INT64_MAX : (int64_t)body_len;
@@ -659,9 +675,23 @@ static bool admit(gh_gateway_t *gw, h2o_req_t *req, gw_req_t *r, gh_api_kind_t a
     }
     gh_admit_t a;
     gh_limits_admit(gw->env.limits, &ar, &a); /* on an error the decision fails closed */
+    if (a.decision != GH_ADMIT_OK && a.lease_wait && may_wait) {
+        *wait = true; /* answered later: nothing is added to the response yet */
+        r->lease_wait_since_us = a.lease_wait_since_us;
+        return false;
+    }
     if (a.decision == GH_ADMIT_RATE_LIMITED && a.rate_pending && park(req, r, api))
         return false;
     add_limit_headers(req, &a);
+    if (a.decision != GH_ADMIT_OK && a.lease_wait) {
+        /* It waited its whole turn and the database never said there is nothing to lease
+         * (a.lease_unanswered: it did not even answer): the database or this node is slow or
+         * the database away, not the organization out of credit. */
+        reply_error(req, r, api, GH_EUNAVAIL,
+                    "This Gatehouse node could not set aside credit for this request in time: "
+                    "it cannot reach its database quickly enough. Please retry shortly.");
+        return false;
+    }
     if (a.decision == GH_ADMIT_OK) {
         *hold = a.hold;
         return true;
@@ -670,6 +700,22 @@ static bool admit(gh_gateway_t *gw, h2o_req_t *req, gw_req_t *r, gh_api_kind_t a
     gh_err_t err = gh_limits_refusal(gw->env.limits, &a, msg, sizeof(msg));
     reply_error(req, r, api, err, msg);
     return false;
+}
+
+static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *path,
+                                size_t path_len);
+
+/* Cluster money: a request refused for money while its organization's lease is being refilled
+ * (gh_admit_t.lease_wait) waits GW_LEASE_WAIT_MS on the loop's timeout and is handled again,
+ * at most GW_LEASE_WAITS_MAX times, so the first request after an idle spell, or one that
+ * finds the lease short, is served without blocking the loop thread. The entry lives in the
+ * request's pool; a request that goes away meanwhile unlinks it. */
+#define GW_LEASE_WAIT_MS 5
+#define GW_LEASE_WAITS_MAX 20
+/* Waits on the loop's lease_wait list (park_on), whose time is GW_LEASE_WAIT_MS. */
+static void park_for_lease(gw_loop_t *l, h2o_req_t *req, gh_api_kind_t api)
+{
+    park_on(req, api, &l->lease_wait);
 }
 
 /* POST /v1/messages, /v1/messages/count_tokens, /v1/chat/completions: authenticate, check the
@@ -753,10 +799,17 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
         reserved = true;
     }
     gh_limits_hold_t hold = {0};
+    bool wait = false;
     if (l->gw->env.limits != NULL && l->gw->env.limits_enforce &&
-        !admit(l->gw, req, r, api, model, &parsed, body.len, &key, &hold)) {
+        !admit(l->gw, req, r, api, model, &parsed, body.len, &key, &hold,
+               l->lease_wait_ready && r->lease_waits < GW_LEASE_WAITS_MAX, &wait)) {
         if (reserved)
             gh_usage_unreserve(l->gw->env.usage);
+        if (wait) {
+            gh_log_debug("api %s: waits for a lease refill (%d)", r->id, r->lease_waits);
+            r->lease_waits++;
+            park_for_lease(l, req, api);
+        }
         return 0;
     }
 
@@ -1230,6 +1283,9 @@ static bool drain(gw_loop_t *l)
     gh_relay_loop_free(l->relay);
     l->relay = NULL;
     gh_mock_loop_release(l->loop.evloop);
+    /* Every waiting request was handled again or went with its connection. */
+    h2o_timeout_dispose(l->loop.evloop, &l->lease_wait);
+    l->lease_wait_ready = false;
     return true;
 }
 
@@ -1240,6 +1296,8 @@ static void *loop_main(void *arg)
 
     gh_loop_init(&l->loop, &gw->globalconf);
     h2o_timeout_init(l->loop.evloop, &l->park_timeout, GW_RATE_PARK_MS);
+    h2o_timeout_init(l->loop.evloop, &l->lease_wait, GW_LEASE_WAIT_MS);
+    l->lease_wait_ready = true;
     uint64_t seed;
     randombytes_buf(&seed, sizeof(seed));
     gh_logcap_init(&l->logcap, seed);

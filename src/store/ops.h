@@ -418,6 +418,27 @@
     X(gh_err_t, outbox_html_attach, (gh_db_t *db, const char *html), (db, html)) \
     X(gh_err_t, outbox_html_get, (gh_db_t *db, int64_t id, char **html), (db, id, html)) \
     X(gh_err_t, outbox_html_delete, (gh_db_t *db, int64_t id), (db, id)) \
+    /* ---- cluster money: leases (issue 14; PostgreSQL only) ---- */ \
+    X(gh_err_t, lease_take, \
+      (gh_db_t *db, const gh_lease_ask_t *ask, gh_lease_grant_t *out), (db, ask, out)) \
+    X(gh_err_t, lease_settle, \
+      (gh_db_t *db, const char *org_id, const char *node_id, int64_t cost_nusd, \
+       int32_t month_key), \
+      (db, org_id, node_id, cost_nusd, month_key)) \
+    X(gh_err_t, lease_return, \
+      (gh_db_t *db, const char *org_id, const char *node_id, int64_t epoch, \
+       int64_t amount_nusd, int64_t *returned_nusd), \
+      (db, org_id, node_id, epoch, amount_nusd, returned_nusd)) \
+    X(gh_err_t, leases_renew, \
+      (gh_db_t *db, const char *node_id, int64_t ttl_ms, gh_store_lease_fn fn, void *ctx), \
+      (db, node_id, ttl_ms, fn, ctx)) \
+    X(gh_err_t, lease_amount, \
+      (gh_db_t *db, const char *org_id, const char *node_id, int64_t *amount_nusd), \
+      (db, org_id, node_id, amount_nusd)) \
+    X(gh_err_t, leases_sweep, \
+      (gh_db_t *db, const char *node_id, int64_t margin_ms, int64_t *swept, \
+       int64_t *swept_nusd), \
+      (db, node_id, margin_ms, swept, swept_nusd)) \
     /* ---- cluster: the change feed and leadership (issue 14, nodes) ---- */ \
     X(gh_err_t, cluster_listen, (gh_db_t *db), (db)) \
     X(gh_err_t, cluster_wait, \

@@ -481,6 +481,61 @@ gh_err_t gh_store_org_admin_emails(gh_db_t *db, const char *org_id, gh_store_org
 gh_err_t gh_store_orgs_search(gh_db_t *db, const char *query, int limit,
                               gh_store_org_brief_fn fn, void *ctx);
 
+/* ---- Cluster money: leases (issue 14) -------------------------------------------------------
+ * PostgreSQL only (migration 0012 describes the tables and the invariants). The SQLite store
+ * answers GH_EUNAVAIL to all of them: a node on SQLite is a single node and holds its
+ * organizations' whole balances in memory. Each runs inside the caller's transaction. */
+
+/* What a node asks for: grow node_id's lease of org_id by at most want_nusd, by nothing
+ * unless at least min_nusd can be had, within the monthly limit limit_nusd (0: none) of month
+ * month_key (YYYYMM) that started at month_start_s; the lease then expires ttl_ms after the
+ * database's clock. */
+typedef struct gh_lease_ask {
+    const char *org_id, *node_id;
+    int64_t want_nusd, min_nusd, limit_nusd;
+    int32_t month_key;
+    int64_t month_start_s;
+    int64_t ttl_ms;
+} gh_lease_ask_t;
+
+typedef struct gh_lease_grant {
+    int64_t granted_nusd; /* 0..want */
+    int64_t epoch;        /* the lease row's epoch; 0: the node has no lease row */
+    int64_t free_nusd;    /* the organization's money neither leased nor spent, after it */
+    bool month_bound;     /* the monthly headroom, not the balance, was the tighter bound */
+    int64_t limit_nusd;   /* the monthly limit that applied (0: none) */
+} gh_lease_grant_t;
+
+gh_err_t gh_store_lease_take(gh_db_t *db, const gh_lease_ask_t *ask, gh_lease_grant_t *out);
+
+/* The usage writer's part of charging `cost_nusd` of node_id's usage to org_id (in the same
+ * transaction as the ledger draw): the node's lease and the leased total shrink by the cost
+ * (by what the lease holds, at most), the spend of month `month_key` grows by it. */
+gh_err_t gh_store_lease_settle(gh_db_t *db, const char *org_id, const char *node_id,
+                               int64_t cost_nusd, int32_t month_key);
+
+/* Gives back up to amount_nusd of node_id's lease of org_id, if it is still the lease of
+ * `epoch`: `*returned_nusd` is what was given back, or -1 when that lease is gone. */
+gh_err_t gh_store_lease_return(gh_db_t *db, const char *org_id, const char *node_id,
+                               int64_t epoch, int64_t amount_nusd, int64_t *returned_nusd);
+
+/* Renews every lease of node_id to expire ttl_ms after the database's clock; calls `fn` for
+ * each lease renewed with its epoch, amount and its organization's free money. */
+typedef void (*gh_store_lease_fn)(void *ctx, const char *org_id, int64_t epoch,
+                                  int64_t amount_nusd, int64_t free_nusd);
+gh_err_t gh_store_leases_renew(gh_db_t *db, const char *node_id, int64_t ttl_ms,
+                               gh_store_lease_fn fn, void *ctx);
+
+/* What node_id's lease of org_id holds now (0 when it has none). */
+gh_err_t gh_store_lease_amount(gh_db_t *db, const char *org_id, const char *node_id,
+                               int64_t *amount_nusd);
+
+/* Returns leases to free money: node_id NULL, those expired more than margin_ms ago; else
+ * every lease of node_id (a node starting afresh). `*swept`, `*swept_nusd`: how many, how
+ * much. */
+gh_err_t gh_store_leases_sweep(gh_db_t *db, const char *node_id, int64_t margin_ms,
+                               int64_t *swept, int64_t *swept_nusd);
+
 /* ---- cluster: the change feed and leadership (core/cluster.h) ----
  * PostgreSQL only: triggers write every change the nodes hold in memory into a feed, in the
  * transaction that makes it, and NOTIFY it. On SQLite (one node) every one of these answers

@@ -827,6 +827,149 @@ static void record_counts_without_admission(void **state)
     gh_limits_free(l);
 }
 
+/* ---- Cluster money: leases --------------------------------------------------------------- */
+
+typedef struct {
+    int wakes;
+    int wanted;
+    char last[64];
+} want_log_t;
+
+static void on_wake(void *ctx)
+{
+    ((want_log_t *)ctx)->wakes++;
+}
+
+static void on_wanted(void *ctx, const char *org_id)
+{
+    want_log_t *w = ctx;
+    w->wanted++;
+    snprintf(w->last, sizeof(w->last), "%s", org_id);
+}
+
+/* Leases on: an organization without a lease is fenced (nothing costing money is admitted,
+ * even with a balance) and asks for money once until drained; a request that costs nothing
+ * needs no lease; with a lease, the fence falls at its deadline; with the database down a
+ * fenced organization is refused with LEASE_LAPSED (529). */
+static void leases_fence_and_ask(void **state)
+{
+    (void)state;
+    int64_t now = T0;
+    gh_limits_t *l = engine(&now);
+    want_log_t w = {0};
+    gh_limits_leases_on(l, on_wake, &w);
+    money_only_org(l, ORG, USD(1)); /* a balance, but no lease yet */
+    gh_admit_t a;
+    assert_int_equal(admit(l, req_of(NULL, 10, 10, CENTS(1)), &a), GH_ADMIT_NO_CREDIT);
+    assert_true(a.lease_wait);
+    assert_int_equal(a.lease_wait_since_us, now);
+    assert_int_equal(admit(l, req_of(NULL, 10, 10, CENTS(1)), &a), GH_ADMIT_NO_CREDIT);
+    assert_int_equal(w.wakes, 1); /* asked once, not per refusal */
+    gh_limits_lease_wants(l, on_wanted, &w);
+    assert_int_equal(w.wanted, 1);
+    assert_string_equal(w.last, ORG);
+    gh_limits_lease_wants(l, on_wanted, &w);
+    assert_int_equal(w.wanted, 1); /* drained */
+    /* count_tokens: worst case 0, no lease needed. */
+    assert_int_equal(admit(l, req_of(NULL, 10, 0, 0), &a), GH_ADMIT_OK);
+    assert_int_equal(gh_limits_settle(l, &a.hold, 0, 0, 0), GH_OK);
+
+    /* A lease until T0 + 10 s, with a low-water mark of 50 cents. */
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, CENTS(50), false, 0, 0, 0), GH_OK);
+    assert_int_equal(admit(l, req_of(NULL, 10, 10, CENTS(1)), &a), GH_ADMIT_OK);
+    assert_int_equal(w.wakes, 1); /* still above the low-water mark */
+    assert_int_equal(gh_limits_settle(l, &a.hold, 10, 10, CENTS(1)), GH_OK);
+    gh_limits_lease_state_t ls;
+    assert_int_equal(gh_limits_lease_get(l, ORG, true, &ls), GH_OK);
+    assert_int_equal(ls.admitted, 2); /* count_tokens too */
+    assert_int_equal(ls.spent_nusd, CENTS(1));
+    assert_int_equal(ls.worst_nusd, CENTS(1));
+    assert_int_equal(gh_limits_lease_get(l, ORG, false, &ls), GH_OK);
+    assert_int_equal(ls.worst_nusd, 0); /* reset by the read before */
+
+    /* Below the low-water mark after an admission: it asks again. */
+    assert_int_equal(admit(l, req_of(NULL, 10, 10, CENTS(60)), &a), GH_ADMIT_OK);
+    assert_int_equal(w.wakes, 2);
+    assert_int_equal(gh_limits_settle(l, &a.hold, 0, 0, 0), GH_OK);
+
+    /* The deadline: from then on fenced. */
+    now = T0 + 10 * S_US;
+    assert_int_equal(admit(l, req_of(NULL, 10, 10, CENTS(1)), &a), GH_ADMIT_NO_CREDIT);
+    gh_limits_set_db_down(l, true);
+    assert_int_equal(admit(l, req_of(NULL, 10, 10, CENTS(1)), &a), GH_ADMIT_LEASE_LAPSED);
+    assert_false(a.lease_wait);
+    char msg[GH_LIMITS_MSG_MAX];
+    assert_int_equal(gh_limits_refusal(l, &a, msg, sizeof(msg)), GH_EUNAVAIL);
+    assert_non_null(strstr(msg, "cannot reach its database"));
+    gh_limits_free(l);
+}
+
+/* Withdraw takes only what is not reserved, atomically: with 60 of 100 cents reserved, asking
+ * for everything takes 40 and leaves the reservation whole; the request then settles within
+ * what is left. */
+static void leases_withdraw_keeps_reservations(void **state)
+{
+    (void)state;
+    int64_t now = T0;
+    gh_limits_t *l = engine(&now);
+    want_log_t w = {0};
+    gh_limits_leases_on(l, on_wake, &w);
+    money_only_org(l, ORG, USD(1));
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, 0, 0), GH_OK);
+    gh_admit_t a;
+    assert_int_equal(admit(l, req_of(NULL, 10, 10, CENTS(60)), &a), GH_ADMIT_OK);
+    int64_t taken = -1, reserved = -1;
+    assert_int_equal(gh_limits_withdraw(l, ORG, CENTS(10), &taken, &reserved), GH_OK);
+    assert_int_equal(taken, CENTS(10));
+    assert_int_equal(reserved, CENTS(60));
+    assert_int_equal(gh_limits_withdraw(l, ORG, INT64_MAX, &taken, &reserved), GH_OK);
+    assert_int_equal(taken, CENTS(30));
+    assert_int_equal(gh_limits_withdraw(l, ORG, INT64_MAX, &taken, NULL), GH_OK);
+    assert_int_equal(taken, 0);
+    gh_limits_org_state_t st = org_state(l);
+    assert_int_equal(st.balance_nusd, CENTS(60));
+    assert_int_equal(st.reserved_nusd, CENTS(60));
+    assert_int_equal(gh_limits_settle(l, &a.hold, 10, 10, CENTS(25)), GH_OK);
+    st = org_state(l);
+    assert_int_equal(st.balance_nusd, CENTS(35));
+    assert_int_equal(st.reserved_nusd, 0);
+    assert_int_equal(gh_limits_withdraw(l, "org_01ZZZZZZZZZZZZZZZZZZZZZZ", 1, &taken, NULL),
+                     GH_ENOTFOUND);
+    gh_limits_free(l);
+}
+
+/* A waiting request is offered to wait until an ask sent after it began waiting got nothing;
+ * a lease bounded by the monthly limit reports the monthly limit. */
+static void leases_wait_until_dry(void **state)
+{
+    (void)state;
+    int64_t now = T0;
+    gh_limits_t *l = engine(&now);
+    want_log_t w = {0};
+    gh_limits_leases_on(l, on_wake, &w);
+    money_only_org(l, ORG, 0);
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, T0 - 1, 0), GH_OK);
+    gh_admit_t a;
+    gh_admit_req_t r = req_of(NULL, 10, 10, CENTS(1));
+    assert_int_equal(admit(l, r, &a), GH_ADMIT_NO_CREDIT);
+    assert_true(a.lease_wait); /* the dry ask was sent before it began waiting */
+    assert_true(a.lease_unanswered); /* nothing answered since: the gateway answers 529 */
+    r.lease_wait_since_us = a.lease_wait_since_us;
+    now += 1000;
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, T0 - 1, now), GH_OK);
+    assert_int_equal(admit(l, r, &a), GH_ADMIT_NO_CREDIT);
+    assert_true(a.lease_wait);
+    assert_false(a.lease_unanswered); /* answered, with something: the normal refusal */
+    now += 5000;
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, T0 + 1, 0), GH_OK);
+    assert_int_equal(admit(l, r, &a), GH_ADMIT_NO_CREDIT);
+    assert_false(a.lease_wait); /* an ask sent since got nothing */
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, true, USD(5), T0 + 1, 0), GH_OK);
+    assert_int_equal(admit(l, r, &a), GH_ADMIT_ORG_MONTHLY_LIMIT);
+    assert_int_equal(a.monthly_limit_nusd, USD(5));
+    gh_limits_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -848,6 +991,9 @@ int main(void)
         cmocka_unit_test(bad_input),
         cmocka_unit_test(many_orgs),
         cmocka_unit_test(record_counts_without_admission),
+        cmocka_unit_test(leases_fence_and_ask),
+        cmocka_unit_test(leases_withdraw_keeps_reservations),
+        cmocka_unit_test(leases_wait_until_dry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,6 +147,10 @@ const char *gh_pgs_node_id(gh_db_t *db);
     X(data_version) X(org_admin_emails) X(orgs_search)
 #define GH_PGS_OPS_ROLLUPS(X) X(rollups_add) X(rollups_prune) X(usage_report)
 #define GH_PGS_OPS_USAGE(X) X(usage_insert) X(usage_insert_batch) X(usage_max_seq)
+/* leases.c (issue 14: cluster money) */
+#define GH_PGS_OPS_LEASES(X) \
+    X(lease_take) X(lease_settle) X(lease_return) X(leases_renew) X(lease_amount) \
+    X(leases_sweep)
 /* cluster.c */
 #define GH_PGS_OPS_CLUSTER(X) \
     X(cluster_listen) X(cluster_wait) X(cluster_kick) X(cluster_changes) X(cluster_change_max) X(cluster_lead) \

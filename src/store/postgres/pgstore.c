@@ -725,6 +725,7 @@ const gh_store_ops_t gh_postgres_ops = {
     GH_PGS_OPS_LIMITS(GH_PGS_OP)
     GH_PGS_OPS_ROLLUPS(GH_PGS_OP)
     GH_PGS_OPS_USAGE(GH_PGS_OP)
+    GH_PGS_OPS_LEASES(GH_PGS_OP)
     GH_PGS_OPS_CLUSTER(GH_PGS_OP)
     GH_PGS_OPS_RATE(GH_PGS_OP)
 };

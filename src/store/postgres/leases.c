@@ -1,0 +1,125 @@
+/* Cluster money leases on PostgreSQL (store.h, "Cluster money: leases"). The arithmetic is in
+ * the SQL functions of migration 0012 (gh_lease_take, gh_lease_settle, gh_lease_return,
+ * gh_lease_sweep), each one statement here, so a lease changes in one round trip and the
+ * invariants live in one place. Every function runs inside the caller's transaction. */
+#include <string.h>
+
+#include "store/postgres/pg_int.h"
+
+static void grant_row(const PGresult *res, int row, void *out)
+{
+    gh_lease_grant_t *g = out;
+    g->granted_nusd = gh_pgs_col_i64(res, row, 0);
+    g->epoch = gh_pgs_col_null(res, row, 1) ? 0 : gh_pgs_col_i64(res, row, 1);
+    g->free_nusd = gh_pgs_col_i64(res, row, 2);
+    g->month_bound = gh_pgs_col_bool(res, row, 3);
+    g->limit_nusd = gh_pgs_col_i64(res, row, 4);
+}
+
+gh_err_t gh_pgs_lease_take(gh_db_t *db, const gh_lease_ask_t *ask, gh_lease_grant_t *out)
+{
+    static const char sql[] =
+        "SELECT granted, lease_epoch, free_nusd, month_bound, limit_nusd FROM gh_lease_take($1, $2, "
+        "$3::bigint, $4::bigint, $5::bigint, $6::integer, " GH_PGS_TIME_IN("$7") ", $8::bigint)";
+    gh_pgs_num_t b[6];
+    const char *p[] = {ask->org_id,
+                       ask->node_id,
+                       gh_pgs_i64(&b[0], ask->want_nusd),
+                       gh_pgs_i64(&b[1], ask->min_nusd),
+                       gh_pgs_i64(&b[2], ask->limit_nusd),
+                       gh_pgs_i64(&b[3], ask->month_key),
+                       gh_pgs_i64(&b[4], ask->month_start_s),
+                       gh_pgs_i64(&b[5], ask->ttl_ms)};
+    memset(out, 0, sizeof(*out));
+    return gh_pgs_one(db, sql, 8, p, grant_row, out);
+}
+
+gh_err_t gh_pgs_lease_settle(gh_db_t *db, const char *org_id, const char *node_id,
+                             int64_t cost_nusd, int32_t month_key)
+{
+    static const char sql[] = "SELECT gh_lease_settle($1, $2, $3::bigint, $4::integer)";
+    gh_pgs_num_t b[2];
+    const char *p[] = {org_id, node_id, gh_pgs_i64(&b[0], cost_nusd),
+                       gh_pgs_i64(&b[1], month_key)};
+    return gh_pgs_query(db, sql, 4, p, NULL);
+}
+
+static void i64_row(const PGresult *res, int row, void *out)
+{
+    *(int64_t *)out = gh_pgs_col_i64(res, row, 0);
+}
+
+gh_err_t gh_pgs_lease_return(gh_db_t *db, const char *org_id, const char *node_id,
+                             int64_t epoch, int64_t amount_nusd, int64_t *returned_nusd)
+{
+    static const char sql[] = "SELECT gh_lease_return($1, $2, $3::bigint, $4::bigint)";
+    gh_pgs_num_t b[2];
+    const char *p[] = {org_id, node_id, gh_pgs_i64(&b[0], epoch),
+                       gh_pgs_i64(&b[1], amount_nusd)};
+    *returned_nusd = -1;
+    return gh_pgs_one(db, sql, 4, p, i64_row, returned_nusd);
+}
+
+typedef struct {
+    gh_store_lease_fn fn;
+    void *ctx;
+} renew_t;
+
+static void renew_row(void *ctx, const PGresult *res, int row)
+{
+    renew_t *r = ctx;
+    char org[GH_ID_MAX];
+    GH_PGS_COPY(res, row, 0, org);
+    r->fn(r->ctx, org, gh_pgs_col_i64(res, row, 1), gh_pgs_col_i64(res, row, 2),
+          gh_pgs_col_i64(res, row, 3));
+}
+
+gh_err_t gh_pgs_leases_renew(gh_db_t *db, const char *node_id, int64_t ttl_ms,
+                             gh_store_lease_fn fn, void *ctx)
+{
+    static const char sql[] =
+        "UPDATE cluster_leases l SET expires_at = now() + $2::bigint * interval '1 millisecond' "
+        "FROM cluster_money m LEFT JOIN billing_accounts b ON b.org_id = m.org_id "
+        "WHERE l.node_id = $1 AND m.org_id = l.org_id "
+        "RETURNING l.org_id, l.epoch, l.amount_nusd, "
+        "coalesce(b.balance_nusd, 0) - m.leased_nusd";
+    gh_pgs_num_t b;
+    const char *p[] = {node_id, gh_pgs_i64(&b, ttl_ms)};
+    renew_t r = {fn, ctx};
+    return gh_pgs_each(db, sql, 2, p, renew_row, &r);
+}
+
+gh_err_t gh_pgs_lease_amount(gh_db_t *db, const char *org_id, const char *node_id,
+                             int64_t *amount_nusd)
+{
+    static const char sql[] =
+        "SELECT amount_nusd FROM cluster_leases WHERE org_id = $1 AND node_id = $2";
+    const char *p[] = {org_id, node_id};
+    *amount_nusd = 0;
+    gh_err_t rc = gh_pgs_one(db, sql, 2, p, i64_row, amount_nusd);
+    return rc == GH_ENOTFOUND ? GH_OK : rc;
+}
+
+typedef struct {
+    int64_t n, nusd;
+} swept_t;
+
+static void swept_row(const PGresult *res, int row, void *out)
+{
+    swept_t *s = out;
+    s->n = gh_pgs_col_i64(res, row, 0);
+    s->nusd = gh_pgs_col_i64(res, row, 1);
+}
+
+gh_err_t gh_pgs_leases_sweep(gh_db_t *db, const char *node_id, int64_t margin_ms,
+                             int64_t *swept, int64_t *swept_nusd)
+{
+    static const char sql[] = "SELECT swept, swept_nusd FROM gh_lease_sweep($1, $2::bigint)";
+    gh_pgs_num_t b;
+    const char *p[] = {node_id, gh_pgs_i64(&b, margin_ms)};
+    swept_t s = {0, 0};
+    gh_err_t rc = gh_pgs_one(db, sql, 2, p, swept_row, &s);
+    *swept = s.n;
+    *swept_nusd = s.nusd;
+    return rc;
+}
