@@ -61,17 +61,18 @@
 #include <sodium.h>
 
 #include "core/cluster.h"
+#include "gateway/accesslog.h"
 #include "gateway/logcap.h"
 #include "gateway/health.h"
 #include "gateway/loops.h"
 #include "gateway/meter.h"
+#include "gateway/reqauth.h"
 #include "gateway/mock.h"
 #include "gateway/relay.h"
 #include "gateway/request.h"
 #include "gateway/shown.h"
 #include "lib/framing.h"
 #include "lib/json_str.h"
-#include "lib/keyfmt.h"
 #include "lib/log.h"
 #include "lib/money.h"
 #include "lib/text.h"
@@ -81,8 +82,8 @@
  * loop is left allocated rather than freed under it. */
 #define GW_CLOSE_WAIT_MS 1000
 /* At most this many bytes of a client's path and method are echoed in a 404 or logged. */
-#define GW_SHOWN_PATH_MAX 200
-#define GW_SHOWN_METHOD_MAX 32
+#define GW_SHOWN_PATH_MAX GH_ACCESSLOG_PATH_MAX
+#define GW_SHOWN_METHOD_MAX GH_ACCESSLOG_METHOD_MAX
 #define GW_ELLIPSIS GH_SHOWN_ELLIPSIS
 #define GW_SHOWN_SIZE GH_SHOWN_SIZE
 #define GW_JSON_SIZE GH_SHOWN_JSON_SIZE
@@ -108,11 +109,7 @@ static_assert(sizeof(GW_NOT_FOUND_FORMAT) + GW_JSON_SIZE(GW_SHOWN_METHOD_MAX) +
 /* How much over api_max_body_bytes h2o still reads (see build_globalconf). */
 #define GW_BODY_SLACK (1024 * 1024)
 
-#define GW_ACCESS_LINE_MAX 2048
-static_assert(256 + GW_JSON_SIZE(GW_SHOWN_METHOD_MAX) + GW_JSON_SIZE(GW_SHOWN_PATH_MAX) +
-                      GW_REQUEST_ID_LEN + INET6_ADDRSTRLEN <
-                  GW_ACCESS_LINE_MAX,
-              "an access line always fits its buffer");
+static_assert(GW_REQUEST_ID_LEN <= GH_ACCESSLOG_ID_MAX, "a request id fits an access line");
 
 /* One event loop and the thread that runs it. Apart from `loop.listen_fd` before the thread
  * starts (see loops.h), every field is touched only by that thread, so none needs a lock. */
@@ -165,14 +162,6 @@ typedef struct gw_req {
     int lease_waits; /* times it waited for a lease refill (see park_for_lease) */
     int64_t lease_wait_since_us; /* when it began waiting (the admission engine's clock) */
 } gw_req_t;
-
-/* The request's path as the client sent it, without the query string, which can carry
- * credentials and is never echoed or logged. */
-static h2o_iovec_t path_without_query(const h2o_req_t *req)
-{
-    size_t len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    return h2o_iovec_init(req->path.base, len);
-}
 
 /* ---- Requests ---------------------------------------------------------------------------- */
 
@@ -273,7 +262,7 @@ static int reply_not_found(h2o_req_t *req, const gw_req_t *r)
     char path[GW_SHOWN_SIZE(GW_SHOWN_PATH_MAX)];
     char method_json[GW_JSON_SIZE(GW_SHOWN_METHOD_MAX)];
     char path_json[GW_JSON_SIZE(GW_SHOWN_PATH_MAX)];
-    h2o_iovec_t p = path_without_query(req);
+    h2o_iovec_t p = gh_accesslog_path(req);
 
     gh_shown_utf8(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
     gh_shown_utf8(path, p.base, p.len, GW_SHOWN_PATH_MAX);
@@ -370,10 +359,8 @@ static int on_framing(h2o_handler_t *self, h2o_req_t *req)
 
 /* ---- Model API --------------------------------------------------------------------------- */
 
-/* Longest anthropic-beta value passed upstream, and the shape of an anthropic-version. */
-#define GW_BETA_MAX 1024
+/* Longest accept value looked at. */
 #define GW_ACCEPT_MAX 256
-#define GW_VERSION_LEN 10 /* YYYY-MM-DD */
 /* Longest name echoed in a message ("model: ..."). */
 #define GW_SHOWN_NAME_MAX 128
 #define GW_MESSAGE_MAX (GH_REQUEST_MSG_MAX + 256)
@@ -431,130 +418,6 @@ static void show_name(char dst[GW_SHOWN_NAME_MAX + sizeof(GW_ELLIPSIS)], const c
         n += sizeof(GW_ELLIPSIS) - 1;
     }
     dst[n] = '\0';
-}
-
-static h2o_iovec_t header_value(const h2o_req_t *req, const char *name, size_t name_len)
-{
-    ssize_t i = h2o_find_header_by_str(&req->headers, name, name_len, -1);
-    if (i < 0)
-        return h2o_iovec_init(NULL, 0);
-    return req->headers.entries[i].value;
-}
-
-static h2o_iovec_t trim(h2o_iovec_t v)
-{
-    while (v.len > 0 && (v.base[0] == ' ' || v.base[0] == '\t'))
-        v.base++, v.len--;
-    while (v.len > 0 && (v.base[v.len - 1] == ' ' || v.base[v.len - 1] == '\t'))
-        v.len--;
-    return v;
-}
-
-/* The key the client presented: x-api-key, else authorization: Bearer (what the current
- * Anthropic and OpenAI SDKs send). {NULL, 0} when there is none. */
-static h2o_iovec_t presented_key(const h2o_req_t *req)
-{
-    h2o_iovec_t v = trim(header_value(req, H2O_STRLIT("x-api-key")));
-    if (v.len != 0)
-        return v;
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    if (i < 0)
-        return h2o_iovec_init(NULL, 0);
-    v = trim(req->headers.entries[i].value);
-    if (v.len > 7 && h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")))
-        return trim(h2o_iovec_init(v.base + 7, v.len - 7));
-    return h2o_iovec_init(NULL, 0);
-}
-
-/* Finds the API key of the request in the in-memory state and checks that it may be used.
- * Once the key is known, its organization and workspace go into the response headers. On
- * failure returns GH_EAUTH with a message for the client in `msg`; the key itself is never
- * echoed or logged, and the copy made to hash it is wiped. */
-static gh_err_t authenticate(gh_gateway_t *gw, h2o_req_t *req, gh_key_entry_t *entry, char *msg,
-                             size_t msg_size)
-{
-    static const char admin_prefix[] = GH_KEY_ADMIN_PREFIX;
-    unsigned char hash[GH_KEY_HASH_BYTES];
-    char key[GH_KEY_MAX];
-    gh_err_t rc = GH_EAUTH;
-    h2o_iovec_t k = presented_key(req);
-
-    if (k.len == 0) {
-        snprintf(msg, msg_size, "x-api-key header is required (or authorization: Bearer with an "
-                                "API key).");
-        return GH_EAUTH;
-    }
-    if (k.len >= sizeof(admin_prefix) - 1 &&
-        memcmp(k.base, admin_prefix, sizeof(admin_prefix) - 1) == 0) {
-        snprintf(msg, msg_size, "Admin keys (%s...) work only on the Organization API "
-                                "(/v1/organizations/...). Use an API key (%s...) with the "
-                                "model API.",
-                 GH_KEY_ADMIN_PREFIX, GH_KEY_API_PREFIX);
-        return GH_EAUTH;
-    }
-    if (k.len >= sizeof(key) || memchr(k.base, '\0', k.len) != NULL) {
-        snprintf(msg, msg_size, "invalid x-api-key: the key is malformed (wrong length).");
-        return GH_EAUTH;
-    }
-    memcpy(key, k.base, k.len);
-    key[k.len] = '\0';
-    gh_key_check_t check = gh_key_check(key, GH_KEY_API_PREFIX);
-    if (check != GH_KEY_OK) {
-        snprintf(msg, msg_size, "invalid x-api-key: the key is malformed (%s).",
-                 gh_key_check_str(check));
-        goto out_wipe;
-    }
-    crypto_hash_sha256(hash, (const unsigned char *)key, k.len);
-    if (gw->env.state == NULL || gh_state_key_find(gw->env.state, hash, entry) != GH_OK) {
-        snprintf(msg, msg_size, "invalid x-api-key: no such key.");
-        goto out_wipe;
-    }
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("anthropic-organization-id"),
-                          0, NULL, h2o_strdup(&req->pool, entry->org_id, SIZE_MAX).base,
-                          strlen(entry->org_id));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("anthropic-workspace-id"), 0,
-                          NULL, h2o_strdup(&req->pool, entry->workspace_id, SIZE_MAX).base,
-                          strlen(entry->workspace_id));
-    if (strcmp(entry->status, "active") == 0) {
-        rc = GH_OK;
-    } else if (strcmp(entry->status, "inactive") == 0) {
-        snprintf(msg, msg_size, "This API key is inactive. An admin of its organization can "
-                                "activate it again in the console.");
-    } else {
-        snprintf(msg, msg_size, "This API key is archived, or its workspace is, and can no "
-                                "longer be used.");
-    }
-
-out_wipe:
-    sodium_memzero(key, sizeof(key));
-    return rc;
-}
-
-/* anthropic-version: any well-formed date (YYYY-MM-DD), passed to the upstream as it is. */
-static bool version_ok(h2o_iovec_t v)
-{
-    if (v.len != GW_VERSION_LEN)
-        return false;
-    for (size_t i = 0; i < v.len; i++) {
-        bool dash = i == 4 || i == 7;
-        if (dash ? v.base[i] != '-' : (v.base[i] < '0' || v.base[i] > '9'))
-            return false;
-    }
-    return true;
-}
-
-/* anthropic-beta: a comma-separated list of feature names. */
-static bool beta_ok(h2o_iovec_t v)
-{
-    if (v.len > GW_BETA_MAX)
-        return false;
-    for (size_t i = 0; i < v.len; i++) {
-        char c = v.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.' || c == ',' || c == ' '))
-            return false;
-    }
-    return true;
 }
 
 static bool style_is(const gh_model_cfg_t *m, const char *style)
@@ -735,13 +598,13 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, path, path_len) ||
         !method_is(req, H2O_STRLIT("POST")))
         return reply_not_found(req, r);
-    gh_err_t rc = authenticate(l->gw, req, &key, msg, sizeof(msg));
+    gh_err_t rc = gh_reqauth_key(l->gw->env.state, req, &key, msg, sizeof(msg));
     if (rc != GH_OK)
         return reply_error(req, r, api, rc, msg);
 
     if (api != GH_API_CHAT) {
-        version = trim(header_value(req, H2O_STRLIT("anthropic-version")));
-        if (version.len != 0 && !version_ok(version)) {
+        version = gh_reqauth_trim(gh_reqauth_header(req, H2O_STRLIT("anthropic-version")));
+        if (version.len != 0 && !gh_reqauth_version_ok(version)) {
             show_name(name, version.base, version.len);
             snprintf(msg, sizeof(msg),
                      "anthropic-version: \"%s\" is not a version; send a date such as "
@@ -749,8 +612,8 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
                      name);
             return reply_error(req, r, api, GH_EINVAL, msg);
         }
-        beta = trim(header_value(req, H2O_STRLIT("anthropic-beta")));
-        if (!beta_ok(beta))
+        beta = gh_reqauth_trim(gh_reqauth_header(req, H2O_STRLIT("anthropic-beta")));
+        if (!gh_reqauth_beta_ok(beta))
             return reply_error(req, r, api, GH_EINVAL,
                                "anthropic-beta: a comma-separated list of feature names "
                                "is expected.");
@@ -813,11 +676,11 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
         return 0;
     }
 
-    h2o_iovec_t accept = trim(header_value(req, H2O_STRLIT("accept")));
+    h2o_iovec_t accept = gh_reqauth_trim(gh_reqauth_header(req, H2O_STRLIT("accept")));
     if (accept.len == 0) {
         ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, -1);
         if (i >= 0)
-            accept = trim(req->headers.entries[i].value);
+            accept = gh_reqauth_trim(req->headers.entries[i].value);
     }
     if (accept.len > GW_ACCEPT_MAX)
         accept = h2o_iovec_init(NULL, 0);
@@ -1020,7 +883,7 @@ static int on_models(h2o_handler_t *self, h2o_req_t *req)
                memcmp(path.base, prefix, sizeof(prefix) - 1) == 0;
     if (!(list || one) || !(method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD"))))
         return reply_not_found(req, r);
-    gh_err_t rc = authenticate(gw, req, &key, msg, sizeof(msg));
+    gh_err_t rc = gh_reqauth_key(gw->env.state, req, &key, msg, sizeof(msg));
     if (rc != GH_OK)
         return reply_error(req, r, GH_API_MESSAGES, rc, msg);
     if (list)
@@ -1094,104 +957,6 @@ static void on_too_large_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t
 
 /* ---- Access log -------------------------------------------------------------------------- */
 
-/* Every value of header `name`, joined with commas, into `buf` (NUL-terminated); NULL when
- * there is none or they do not fit. */
-static const char *joined_header(const h2o_req_t *req, const char *name, size_t name_len,
-                                 char *buf, size_t size)
-{
-    size_t len = 0;
-    for (ssize_t i = -1; (i = h2o_find_header_by_str(&req->headers, name, name_len, i)) != -1;) {
-        h2o_iovec_t v = req->headers.entries[i].value;
-        if (len + v.len + 2 > size)
-            return NULL;
-        if (len)
-            buf[len++] = ',';
-        memcpy(buf + len, v.base, v.len);
-        len += v.len;
-    }
-    buf[len] = '\0';
-    return len && !memchr(buf, '\0', len) ? buf : NULL;
-}
-
-/* The client's address: the peer's, or for a peer in [server] trusted_proxies the one its
- * X-Forwarded-For (else Forwarded) header names (see lib/proxy.h). */
-static void peer_ip(const gh_config_t *cfg, h2o_req_t *req, char *dst, size_t dst_size)
-{
-    struct sockaddr_storage ss;
-    const void *addr = NULL;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    if (len > 0 && gh_proxy_trusted(&cfg->trusted_proxies, (struct sockaddr *)&ss)) {
-        char xff[2048], fwd[2048];
-        if (gh_proxy_client(&cfg->trusted_proxies,
-                            joined_header(req, H2O_STRLIT("x-forwarded-for"), xff, sizeof(xff)),
-                            joined_header(req, H2O_STRLIT("forwarded"), fwd, sizeof(fwd)), dst,
-                            dst_size))
-            return;
-    }
-    if (ss.ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
-        addr = &((const struct sockaddr_in *)&ss)->sin_addr;
-    else if (ss.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
-        addr = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
-    if (addr == NULL || inet_ntop(ss.ss_family, addr, dst, (socklen_t)dst_size) == NULL)
-        snprintf(dst, dst_size, "-");
-}
-
-static int64_t elapsed_us(const struct timespec *from, const struct timespec *to)
-{
-    int64_t us = (int64_t)(to->tv_sec - from->tv_sec) * 1000000 +
-                 (int64_t)(to->tv_nsec - from->tv_nsec) / 1000;
-    return us > 0 ? us : 0;
-}
-
-/* One line per request, never with headers or the query string: either can carry a key. */
-static void write_access_line(h2o_req_t *req, const gw_req_t *r, const char *ip)
-{
-    struct timespec now;
-    char line[GW_ACCESS_LINE_MAX];
-    h2o_iovec_t path = path_without_query(req);
-    int n;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t duration_us = elapsed_us(&r->started, &now);
-
-    if (gh_log_is_json()) {
-        char method[GW_SHOWN_SIZE(GW_SHOWN_METHOD_MAX)];
-        char path_shown[GW_SHOWN_SIZE(GW_SHOWN_PATH_MAX)];
-        char method_json[GW_JSON_SIZE(GW_SHOWN_METHOD_MAX)];
-        char path_json[GW_JSON_SIZE(GW_SHOWN_PATH_MAX)];
-        char ts[96]; /* 24 bytes in practice; sized for any int the compiler can imagine */
-        struct timespec wall;
-        struct tm tm;
-
-        gh_shown_utf8(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
-        gh_shown_utf8(path_shown, path.base, path.len, GW_SHOWN_PATH_MAX);
-        gh_json_escape(method_json, sizeof(method_json), method);
-        gh_json_escape(path_json, sizeof(path_json), path_shown);
-        clock_gettime(CLOCK_REALTIME, &wall);
-        gmtime_r(&wall.tv_sec, &tm);
-        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 wall.tv_nsec / 1000000);
-        n = snprintf(line, sizeof(line),
-                     "{\"ts\":\"%s\",\"level\":\"info\",\"plane\":\"api\",\"request_id\":\"%s\","
-                     "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_us\":%" PRId64
-                     ",\"ip\":\"%s\"}",
-                     ts, r->id, method_json, path_json, req->res.status, duration_us, ip);
-    } else {
-        char method[GW_TEXT_SIZE(GW_SHOWN_METHOD_MAX)];
-        char path_text[GW_TEXT_SIZE(GW_SHOWN_PATH_MAX)];
-        gh_shown_text(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
-        gh_shown_text(path_text, path.base, path.len, GW_SHOWN_PATH_MAX);
-        n = snprintf(line, sizeof(line), "api %s %s %s %d %" PRId64 "us %s", r->id, method,
-                     path_text, req->res.status, duration_us, ip);
-    }
-    if (n < 0)
-        return;
-    assert(n < (int)sizeof(line));
-    gh_log_raw(line, n);
-}
-
 /* Called by h2o when it disposes of a request that reached one of our paths, whether it was
  * answered in full or abandoned. */
 static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
@@ -1206,7 +971,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     if (!l->gw->cfg->access_log)
         return;
     char ip[INET6_ADDRSTRLEN];
-    peer_ip(l->gw->cfg, req, ip, sizeof(ip));
+    gh_accesslog_peer_ip(l->gw->cfg, req, ip, sizeof(ip));
     if (req->res.status >= 400 && req->res.status < 500) {
         gh_logcap_summary_t sums[2];
         bool admitted = gh_logcap_admit(&l->logcap, ip, (int64_t)(h2o_now(l->loop.evloop) / 1000),
@@ -1222,7 +987,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         if (!admitted)
             return;
     }
-    write_access_line(req, r, ip);
+    gh_accesslog_write(req, r->id, &r->started, ip);
 }
 
 /* ---- Loop threads ------------------------------------------------------------------------ */
