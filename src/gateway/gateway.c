@@ -62,6 +62,7 @@
 
 #include "core/cluster.h"
 #include "gateway/accesslog.h"
+#include "gateway/catalog.h"
 #include "gateway/logcap.h"
 #include "gateway/health.h"
 #include "gateway/loops.h"
@@ -136,11 +137,7 @@ struct gh_gateway {
     gh_gateway_env_t env;
     gh_relay_models_t *relay_models;
     gh_health_t *health; /* active health checks; NULL when no model asks for them */
-    /* GET /v1/models and each model's own object, rendered once at start. */
-    char *models_list;
-    size_t models_list_len;
-    char **model_objects;
-    size_t *model_object_lens;
+    gh_catalog_t *catalog; /* GET /v1/models, rendered once at start */
     int port;
     h2o_globalconf_t globalconf;
     bool globalconf_ready;
@@ -726,144 +723,6 @@ static int on_chat_completions(h2o_handler_t *self, h2o_req_t *req)
     return handle_model_request(req, GH_API_CHAT, H2O_STRLIT("/v1/chat/completions"));
 }
 
-/* Copies the value of query parameter `name` from `query` (after the '?') into `out`,
- * percent-decoded. Returns false when it is absent; `*bad` when it does not fit or is not
- * valid percent-encoding. */
-static bool query_param(h2o_iovec_t query, const char *name, char *out, size_t out_size,
-                        bool *bad)
-{
-    size_t nlen = strlen(name), i = 0;
-    while (i < query.len) {
-        size_t end = i;
-        while (end < query.len && query.base[end] != '&')
-            end++;
-        if (end - i > nlen && memcmp(query.base + i, name, nlen) == 0 &&
-            query.base[i + nlen] == '=') {
-            size_t o = 0;
-            for (size_t k = i + nlen + 1; k < end; k++) {
-                char ch = query.base[k];
-                if (ch == '%') {
-                    int hi = k + 2 < end ? gh_hex_digit(query.base[k + 1]) : -1;
-                    int lo = k + 2 < end ? gh_hex_digit(query.base[k + 2]) : -1;
-                    if (hi < 0 || lo < 0) {
-                        *bad = true;
-                        return true;
-                    }
-                    ch = (char)(hi * 16 + lo);
-                    k += 2;
-                } else if (ch == '+') {
-                    ch = ' ';
-                }
-                if (o + 1 >= out_size) {
-                    *bad = true;
-                    return true;
-                }
-                out[o++] = ch;
-            }
-            out[o] = '\0';
-            return true;
-        }
-        i = end + 1;
-    }
-    return false;
-}
-
-static int model_index(const gh_gateway_t *gw, const char *id)
-{
-    for (int i = 0; i < gw->cfg->nmodels; i++)
-        if (strcmp(gw->cfg->models[i].name, id) == 0)
-            return i;
-    return -1;
-}
-
-/* GET /v1/models with Anthropic's paging: `limit` (1 to 1000, default 20) models after
- * `after_id` or before `before_id`, in configuration order. */
-static int reply_models_page(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r)
-{
-    char msg[GW_MESSAGE_MAX], text[256];
-    h2o_iovec_t query = h2o_iovec_init("", 0);
-    if (req->query_at != SIZE_MAX)
-        query = h2o_iovec_init(req->path.base + req->query_at + 1,
-                               req->path.len - req->query_at - 1);
-    bool bad = false;
-    int n = gw->cfg->nmodels, limit = 20, from = 0, to = n; /* [from, to) */
-    if (query_param(query, "limit", text, sizeof(text), &bad) && !bad) {
-        char *end;
-        long v = strtol(text, &end, 10);
-        if (end == text || *end != '\0' || v < 1 || v > 1000) {
-            snprintf(msg, sizeof(msg), "limit: must be a whole number from 1 to 1000");
-            return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
-        }
-        limit = (int)v;
-    }
-    bool after = !bad && query_param(query, "after_id", text, sizeof(text), &bad) && !bad;
-    if (after) {
-        int i = model_index(gw, text);
-        if (i < 0) {
-            snprintf(msg, sizeof(msg), "after_id: there is no model %.128s", text);
-            return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
-        }
-        from = i + 1;
-    }
-    bool before = !bad && query_param(query, "before_id", text, sizeof(text), &bad) && !bad;
-    if (before) {
-        int i = model_index(gw, text);
-        if (i < 0) {
-            snprintf(msg, sizeof(msg), "before_id: there is no model %.128s", text);
-            return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
-        }
-        to = i;
-    }
-    if (bad) {
-        snprintf(msg, sizeof(msg), "the query string is not valid or a value is too long");
-        return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
-    }
-    if (after && before) {
-        snprintf(msg, sizeof(msg), "give after_id or before_id, not both");
-        return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
-    }
-    /* before_id pages backwards: the `limit` models just before it. */
-    bool has_more;
-    if (before) {
-        has_more = to - from > limit;
-        if (has_more)
-            from = to - limit;
-    } else {
-        has_more = to - from > limit;
-        if (has_more)
-            to = from + limit;
-    }
-    if (from == 0 && to == n && !has_more) {
-        reply_json(req, 200, "OK", gw->models_list, gw->models_list_len);
-        return 0;
-    }
-    size_t cap = 160 + 2 * 6 * 128;
-    for (int i = from; i < to; i++)
-        cap += gw->model_object_lens[i] + 1;
-    char *body = h2o_mem_alloc_pool(&req->pool, cap);
-    size_t len = (size_t)snprintf(body, cap, "{\"data\":[");
-    for (int i = from; i < to; i++) {
-        if (i > from)
-            body[len++] = ',';
-        memcpy(body + len, gw->model_objects[i], gw->model_object_lens[i]);
-        len += gw->model_object_lens[i];
-    }
-    if (from >= to) {
-        len += (size_t)snprintf(body + len, cap - len,
-                                "],\"has_more\":false,\"first_id\":null,\"last_id\":null}");
-    } else {
-        char first[6 * 128 + 1], last[6 * 128 + 1];
-        gh_json_escape(first, sizeof(first), gw->cfg->models[from].name);
-        gh_json_escape(last, sizeof(last), gw->cfg->models[to - 1].name);
-        len += (size_t)snprintf(body + len, cap - len,
-                                "],\"has_more\":%s,\"first_id\":\"%s\",\"last_id\":\"%s\"}",
-                                has_more ? "true" : "false", first, last);
-    }
-    assert(len < cap);
-    reply_json(req, 200, "OK", body, len);
-    return 0;
-}
-
 /* GET /v1/models (every configured model: the models an organization may use are all of
  * them today) and GET /v1/models/{id}, in Anthropic's shapes. The bodies were rendered at
  * start. */
@@ -886,16 +745,24 @@ static int on_models(h2o_handler_t *self, h2o_req_t *req)
     gh_err_t rc = gh_reqauth_key(gw->env.state, req, &key, msg, sizeof(msg));
     if (rc != GH_OK)
         return reply_error(req, r, GH_API_MESSAGES, rc, msg);
-    if (list)
-        return reply_models_page(gw, req, r);
+    const char *body;
+    size_t len;
+    if (list) {
+        h2o_iovec_t query = h2o_iovec_init("", 0);
+        if (req->query_at != SIZE_MAX)
+            query = h2o_iovec_init(req->path.base + req->query_at + 1,
+                                   req->path.len - req->query_at - 1);
+        rc = gh_catalog_page(gw->catalog, query, &req->pool, &body, &len, msg, sizeof(msg));
+        if (rc != GH_OK)
+            return reply_error(req, r, GH_API_MESSAGES, rc, msg);
+        reply_json(req, 200, "OK", body, len);
+        return 0;
+    }
     const char *id = path.base + sizeof(prefix);
     size_t id_len = path.len - sizeof(prefix);
-    for (int i = 0; i < gw->cfg->nmodels; i++) {
-        const char *n = gw->cfg->models[i].name;
-        if (strlen(n) == id_len && memcmp(n, id, id_len) == 0) {
-            reply_json(req, 200, "OK", gw->model_objects[i], gw->model_object_lens[i]);
-            return 0;
-        }
+    if (gh_catalog_one(gw->catalog, id, id_len, &body, &len)) {
+        reply_json(req, 200, "OK", body, len);
+        return 0;
     }
     show_name(name, id, id_len);
     snprintf(msg, sizeof(msg), "model: %s", name);
@@ -1276,61 +1143,6 @@ static size_t loops_wanted(const gh_config_t *cfg)
 /* Renders GET /v1/models and each model's object once: {"type":"model","id","display_name",
  * "created_at"}, created_at being when this process started (models have no date of their
  * own in the configuration). */
-static gh_err_t build_models(gh_gateway_t *gw)
-{
-    /* An id or display name of up to 127 bytes escapes to at most 6 bytes a byte. */
-    enum { OBJECT_MAX = 2 * 6 * 128 + 128, TIME_MAX = 32 };
-    const gh_config_t *cfg = gw->cfg;
-    size_t n = cfg->nmodels > 0 ? (size_t)cfg->nmodels : 0;
-    char created[TIME_MAX];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
-
-    gw->model_objects = calloc(n ? n : 1, sizeof(*gw->model_objects));
-    gw->model_object_lens = calloc(n ? n : 1, sizeof(*gw->model_object_lens));
-    size_t cap = n * (OBJECT_MAX + 1) + 2 * 6 * 128 + 128;
-    gw->models_list = malloc(cap);
-    if (gw->model_objects == NULL || gw->model_object_lens == NULL || gw->models_list == NULL)
-        return GH_ENOMEM;
-    char id0[6 * 128 + 1] = "", idn[6 * 128 + 1] = "";
-    size_t len = (size_t)snprintf(gw->models_list, cap, "{\"data\":[");
-    for (size_t i = 0; i < n; i++) {
-        const gh_model_cfg_t *m = &cfg->models[i];
-        char id[6 * 128 + 1], display[6 * 128 + 1];
-        gh_json_escape(id, sizeof(id), m->name);
-        gh_json_escape(display, sizeof(display), m->display_name[0] ? m->display_name : m->name);
-        char *obj = malloc(OBJECT_MAX);
-        if (obj == NULL)
-            return GH_ENOMEM;
-        int k = snprintf(obj, OBJECT_MAX,
-                         "{\"type\":\"model\",\"id\":\"%s\",\"display_name\":\"%s\","
-                         "\"created_at\":\"%s\"}",
-                         id, display, created);
-        assert(k > 0 && k < OBJECT_MAX);
-        gw->model_objects[i] = obj;
-        gw->model_object_lens[i] = (size_t)k;
-        if (i > 0)
-            gw->models_list[len++] = ',';
-        memcpy(gw->models_list + len, obj, (size_t)k);
-        len += (size_t)k;
-        if (i == 0)
-            memcpy(id0, id, sizeof(id));
-        memcpy(idn, id, sizeof(id));
-    }
-    if (n == 0)
-        len += (size_t)snprintf(gw->models_list + len, cap - len,
-                                "],\"has_more\":false,\"first_id\":null,\"last_id\":null}");
-    else
-        len += (size_t)snprintf(gw->models_list + len, cap - len,
-                                "],\"has_more\":false,\"first_id\":\"%s\",\"last_id\":\"%s\"}",
-                                id0, idn);
-    assert(len < cap);
-    gw->models_list_len = len;
-    return GH_OK;
-}
-
 /* Frees whatever start got to build. Threads must already be stopped. */
 static void free_gateway(gh_gateway_t *gw)
 {
@@ -1343,11 +1155,7 @@ static void free_gateway(gh_gateway_t *gw)
         h2o_config_dispose(&gw->globalconf);
     gh_health_stop(gw->health); /* it reads relay_models */
     gh_relay_models_free(gw->relay_models);
-    for (int i = 0; gw->model_objects != NULL && i < gw->cfg->nmodels; i++)
-        free(gw->model_objects[i]);
-    free(gw->model_objects);
-    free(gw->model_object_lens);
-    free(gw->models_list);
+    gh_catalog_free(gw->catalog);
     pthread_cond_destroy(&gw->ready_cond);
     pthread_mutex_destroy(&gw->ready_mutex);
     free(gw->loops);
@@ -1387,7 +1195,7 @@ gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg,
     rc = gh_relay_models_new(&gw->relay_models, cfg, err, err_size);
     if (rc != GH_OK)
         goto out_free_gateway;
-    rc = build_models(gw);
+    rc = gh_catalog_new(&gw->catalog, cfg);
     if (rc != GH_OK) {
         snprintf(err, err_size, "out of memory starting the data plane");
         goto out_free_gateway;
