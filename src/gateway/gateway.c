@@ -67,6 +67,7 @@
 #include "gateway/health.h"
 #include "gateway/loops.h"
 #include "gateway/meter.h"
+#include "gateway/park.h"
 #include "gateway/reqauth.h"
 #include "gateway/mock.h"
 #include "gateway/relay.h"
@@ -454,35 +455,8 @@ static void add_limit_headers(h2o_req_t *req, const gh_admit_t *a)
 static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *path,
                                 size_t path_len);
 
-/* A parked request: lives in the request's pool; the pool's end unlinks its timer, so a client
- * that goes away while parked leaves nothing behind. */
-typedef struct gw_park {
-    h2o_timeout_entry_t timer;
-    h2o_req_t *req;
-    gh_api_kind_t api;
-    const char *path;
-    size_t path_len;
-} gw_park_t;
-
-static void on_park_dispose(void *p)
-{
-    gw_park_t *park = p;
-    if (h2o_timeout_is_linked(&park->timer))
-        h2o_timeout_unlink(&park->timer);
-}
-
-static void on_park_timer(h2o_timeout_entry_t *entry)
-{
-    gw_park_t *park = H2O_STRUCT_FROM_MEMBER(gw_park_t, timer, entry);
-    /* Handled again from the start: the headers the first pass put on the response (the
-     * organization's and workspace's ids) would otherwise be there twice. */
-    park->req->res.headers = (h2o_headers_t){NULL, 0, 0};
-    handle_model_request(park->req, park->api, park->path, park->path_len);
-}
-
-/* Parks the request on `timeout` (a list of its loop's): handled again from the start when
- * the list's time is up. */
-static void park_on(h2o_req_t *req, gh_api_kind_t api, h2o_timeout_t *timeout)
+/* Handles a parked request again (park.h), on its API's path. */
+static void handle_again(h2o_req_t *req, gh_api_kind_t api)
 {
     static const struct {
         const char *path;
@@ -490,12 +464,7 @@ static void park_on(h2o_req_t *req, gh_api_kind_t api, h2o_timeout_t *timeout)
     } paths[] = {[GH_API_MESSAGES] = {H2O_STRLIT("/v1/messages")},
                  [GH_API_COUNT_TOKENS] = {H2O_STRLIT("/v1/messages/count_tokens")},
                  [GH_API_CHAT] = {H2O_STRLIT("/v1/chat/completions")}};
-    gw_park_t *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), on_park_dispose);
-    *p = (gw_park_t){.timer = {0}, .req = req, .api = api};
-    p->path = paths[api].path;
-    p->path_len = paths[api].len;
-    p->timer.cb = on_park_timer;
-    h2o_timeout_link(req->conn->ctx->loop, timeout, &p->timer);
+    handle_model_request(req, api, paths[api].path, paths[api].len);
 }
 
 /* Puts the request off for GW_RATE_PARK_MS; false when it has waited long enough. */
@@ -504,7 +473,7 @@ static bool park(h2o_req_t *req, gw_req_t *r, gh_api_kind_t api)
     if (r->parked >= GW_RATE_PARK_MAX)
         return false;
     r->parked++;
-    park_on(req, api, &loop_of(req)->park_timeout);
+    gh_park_on(req, api, &loop_of(req)->park_timeout, handle_again);
     return true;
 }
 
@@ -572,10 +541,10 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
  * request's pool; a request that goes away meanwhile unlinks it. */
 #define GW_LEASE_WAIT_MS 5
 #define GW_LEASE_WAITS_MAX 20
-/* Waits on the loop's lease_wait list (park_on), whose time is GW_LEASE_WAIT_MS. */
+/* Waits on the loop's lease_wait list (park.h), whose time is GW_LEASE_WAIT_MS. */
 static void park_for_lease(gw_loop_t *l, h2o_req_t *req, gh_api_kind_t api)
 {
-    park_on(req, api, &l->lease_wait);
+    gh_park_on(req, api, &l->lease_wait, handle_again);
 }
 
 /* POST /v1/messages, /v1/messages/count_tokens, /v1/chat/completions: authenticate, check the
