@@ -12,14 +12,16 @@
  * carries the request id and the start time, adds the request-id header to whatever response
  * is produced (ours today, the proxy's later), and is found again by our logger when h2o
  * disposes of the request. That logger is the one place where a request ends: it writes the
- * access line and decrements the loop's count of requests in flight.
+ * access line (accesslog.h) and decrements the loop's count of requests in flight. GET
+ * /v1/models answers from the catalogue rendered at start (catalog.h).
  *
- * The model API. A model request is authenticated here (the key from x-api-key or
+ * The model API. A model request is authenticated (reqauth.h: the key from x-api-key or
  * authorization: Bearer, checked for its format and checksum, hashed once with SHA-256 and
  * looked up in the in-memory state under its shared lock), its body parsed and validated
  * (request.h), its model found, admitted by the in-memory admission engine (core/limits.h:
  * credit, monthly spend limits, rate limits; the anthropic-ratelimit-* headers go on the
- * answer either way), and then handed to the relay (relay.h) with what it holds, which
+ * answer either way; a request put off for a rate share or a lease refill is parked, park.h),
+ * and then handed to the relay (relay.h) with what it holds, which
  * forwards it, relays, meters and charges the answer and settles the hold. Everything refused
  * before that point is answered here with the API's error shape and is not a usage event.
  * Once the key is known, every answer carries anthropic-organization-id and
