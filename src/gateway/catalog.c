@@ -19,11 +19,10 @@ struct gh_catalog {
     size_t *object_lens;
 };
 
-gh_err_t gh_catalog_new(gh_catalog_t **out, const gh_config_t *cfg_in)
+gh_err_t gh_catalog_new(gh_catalog_t **out, const gh_config_t *cfg)
 {
     /* An id or display name of up to 127 bytes escapes to at most 6 bytes a byte. */
     enum { OBJECT_MAX = 2 * 6 * 128 + 128, TIME_MAX = 32 };
-    const gh_config_t *cfg = cfg_in;
     gh_catalog_t *cat = calloc(1, sizeof(*cat));
     *out = NULL;
     if (cat == NULL)
