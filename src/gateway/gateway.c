@@ -540,9 +540,12 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
  * (gh_admit_t.lease_wait) waits GW_LEASE_WAIT_MS on the loop's timeout and is handled again,
  * at most GW_LEASE_WAITS_MAX times, so the first request after an idle spell, or one that
  * finds the lease short, is served without blocking the loop thread. The entry lives in the
- * request's pool; a request that goes away meanwhile unlinks it. */
+ * request's pool; a request that goes away meanwhile unlinks it. The wait ends as soon as
+ * the database answers an ask sent after it began (a refill, or "nothing left": the credit
+ * refusal), so its bound, one second as for a rate share, is reached only when the database
+ * is slow; 100 ms was reached on a loaded machine whose database answered in time. */
 #define GW_LEASE_WAIT_MS 5
-#define GW_LEASE_WAITS_MAX 20
+#define GW_LEASE_WAITS_MAX 200
 /* Waits on the loop's lease_wait list (park.h), whose time is GW_LEASE_WAIT_MS. */
 static void park_for_lease(gw_loop_t *l, h2o_req_t *req, gh_api_kind_t api)
 {
