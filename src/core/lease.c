@@ -541,7 +541,7 @@ static void balance_all(gh_lease_t *ls, gh_db_t *db)
             e->last_admitted = st.admitted;
             e->last_active_us = now;
         }
-        if (e->epoch) {
+        if (e->epoch && !e->ws_id[0]) { /* money leases only: a workspace's is headroom */
             held++;
             held_nusd += st.balance_nusd;
         }
