@@ -13,6 +13,7 @@
 
 #include "core/app.h"
 #include "lib/log.h"
+#include "lib/mono.h"
 #include "lib/utc.h"
 #include "store/store.h"
 
@@ -89,11 +90,7 @@ gh_err_t gh_admission_new(gh_admission_t **out, const gh_config_t *cfg, char *er
     }
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->wait_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    gh_mono_cond_init(&a->wake);
     *out = a;
     return GH_OK;
 }
@@ -511,17 +508,6 @@ gh_err_t gh_admission_sync_workspace(gh_admission_t *a, gh_db_t *db, const char 
 
 /* ---- the watcher ---- */
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 /* Polls this thread's connection's data_version: it changes exactly when another connection
  * committed, which costs a read of the WAL index, no I/O. Only then is the ledger read. */
 static void *watcher_main(void *arg)
@@ -539,7 +525,7 @@ static void *watcher_main(void *arg)
                 seen = v;
         }
         struct timespec until;
-        deadline_in(&until, a->cfg->limits_poll_ms);
+        gh_mono_deadline(&until, a->cfg->limits_poll_ms);
         pthread_mutex_lock(&a->wait_lock);
         while (!a->stopping)
             if (pthread_cond_timedwait(&a->wake, &a->wait_lock, &until) == ETIMEDOUT)

@@ -26,6 +26,7 @@
 #include "core/pay_stripe.h"
 #include "core/pay_test.h"
 #include "lib/log.h"
+#include "lib/mono.h"
 #include "lib/text.h"
 #include "store/store.h"
 
@@ -234,22 +235,11 @@ static bool inflight_locked(gh_billing_t *b, const char *id)
     return false;
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(ms / 1000);
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Waits (bounded) while another thread is charging `id`; true when it is no longer. */
 bool gh_billing_wait_settled(gh_billing_t *b, const char *id, int64_t timeout_ms)
 {
     struct timespec until;
-    deadline_in(&until, timeout_ms);
+    gh_mono_deadline(&until, timeout_ms);
     pthread_mutex_lock(&b->lock);
     while (inflight_locked(b, id))
         if (pthread_cond_timedwait(&b->settled, &b->lock, &until) == ETIMEDOUT)
@@ -638,13 +628,9 @@ gh_err_t gh_billing_new(gh_billing_t **out, gh_app_t *app)
         return GH_ENOMEM;
     b->app = app;
     b->started_at = app->now();
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&b->lock, NULL);
-    pthread_cond_init(&b->wake, &attr);
-    pthread_cond_init(&b->settled, &attr);
-    pthread_condattr_destroy(&attr);
+    gh_mono_cond_init(&b->wake);
+    gh_mono_cond_init(&b->settled);
     app->billing = b;
     *out = b;
     return GH_OK;
@@ -723,12 +709,12 @@ static void *scheduler_main(void *arg)
     bool kicked = true;
     for (;;) {
         struct timespec gap, tick;
-        deadline_in(&tick, (int64_t)b->app->cfg->billing_scheduler_interval_s * 1000);
+        gh_mono_deadline(&tick, (int64_t)b->app->cfg->billing_scheduler_interval_s * 1000);
         if (gh_cluster_leader(b->app->cluster))
             gh_billing_pass(b);
         else if (kicked)
             gh_cluster_kick_leader(b->app->cluster);
-        deadline_in(&gap, KICK_GAP_MS);
+        gh_mono_deadline(&gap, KICK_GAP_MS);
         pthread_mutex_lock(&b->lock);
         /* A short gap after every pass, so a stream of usage commits does not keep the
          * scheduler busy; then until the next tick or kick. */

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/mono.h"
 #include "lib/utc.h"
 #include "store/store.h"
 
@@ -109,11 +110,7 @@ gh_err_t gh_lease_new(gh_lease_t **out, const gh_config_t *cfg, gh_limits_t *lim
     ls->idle_us = ls->ttl_us;
     ls->tick_ms = ttl_ms / 10 < 10 ? 10 : ttl_ms / 10 > 100 ? 100 : ttl_ms / 10;
     pthread_mutex_init(&ls->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&ls->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    gh_mono_cond_init(&ls->cond);
     gh_limits_leases_on(limits, wake, ls);
     *out = ls;
     return GH_OK;
@@ -594,17 +591,6 @@ static void balance_all(gh_lease_t *ls, gh_db_t *db)
 
 /* ---- the thread ---- */
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 static void *lease_main(void *arg)
 {
     gh_lease_t *ls = arg;
@@ -612,7 +598,7 @@ static void *lease_main(void *arg)
     char kicks[KICKS_MAX][GH_ID_MAX];
     for (;;) {
         struct timespec until;
-        deadline_in(&until, ls->tick_ms);
+        gh_mono_deadline(&until, ls->tick_ms);
         pthread_mutex_lock(&ls->mu);
         while (!ls->stopping && !ls->woken)
             if (pthread_cond_timedwait(&ls->cond, &ls->mu, &until) == ETIMEDOUT)

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 
 #include "lib/log.h"
+#include "lib/mono.h"
 
 struct gh_health {
     const gh_config_t *cfg;
@@ -177,11 +178,7 @@ gh_err_t gh_health_start(gh_health_t **out, const gh_config_t *cfg, const gh_rel
     h->cfg = cfg;
     h->rm = rm;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    gh_mono_cond_init(&h->cond);
     if (pthread_create(&h->thread, NULL, health_main, h) != 0) {
         pthread_cond_destroy(&h->cond);
         pthread_mutex_destroy(&h->mu);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/mono.h"
 
 #define CONNS_BUCKETS 4096
 /* How often the reaper looks for requests past their deadline. */
@@ -171,11 +172,7 @@ gh_err_t gh_conns_new(gh_conns_t **out, int per_address_max, int request_timeout
     g->logged_ms = now_ms() - CONNS_LOG_EVERY_MS;
     crypto_shorthash_keygen(g->hash_key);
     pthread_mutex_init(&g->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    gh_mono_cond_init(&g->wake);
     if (pthread_create(&g->reaper, NULL, reaper_main, g)) {
         pthread_cond_destroy(&g->wake);
         pthread_mutex_destroy(&g->lock);

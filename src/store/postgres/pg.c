@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/mono.h"
 #include "store/postgres/pg.h"
 
 #define POOL_MAX 64
@@ -350,11 +351,7 @@ gh_err_t gh_pg_pool_new(gh_pg_pool_t **out, const gh_pg_options_t *opt, char *er
     p->opt.password = p->password;
     p->size = opt->pool_size;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->freed, &attr);
-    pthread_condattr_destroy(&attr);
+    gh_mono_cond_init(&p->freed);
     /* One connection now, so a wrong URL or a server that is down shows at start. */
     gh_err_t rc = gh_pg_connect(&p->opt, &p->slots[0], err, err_size);
     if (rc) {
