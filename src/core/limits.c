@@ -1494,7 +1494,10 @@ static bool needs_of(gh_limits_t *l, buckets_t *b, shares_t *sh, org_t *o, ws_t 
             share_expire(s, now_us);
             int64_t demand = s->taken > s->starved ? s->taken : s->starved;
             bool holds = s->granted[0] != 0;
-            if (demand == 0 && !holds)
+            /* A debt (tokens admitted on the safe local share during an outage, or used beyond
+             * a take) is drawn for even by an idle share: until it is paid, the cluster's
+             * bucket would grant those tokens again. */
+            if (demand == 0 && !holds && s->debt <= 0)
                 continue;
             if (*n == max)
                 return false;
@@ -1512,6 +1515,9 @@ static bool needs_of(gh_limits_t *l, buckets_t *b, shares_t *sh, org_t *o, ws_t 
                 want = sub_sat(target, level);
                 want_min = sub_sat(s->starved_max, level);
                 s->taken = s->starved = s->starved_max = 0;
+            } else if (demand == 0 && level < 0 && now_us >= s->dry_until_us) {
+                want = -level; /* the debt alone, paid with whatever the bucket has */
+                want_min = 1;
             }
             if (want <= 0 && back == 0)
                 continue;

@@ -490,6 +490,39 @@ static void outage_serves_a_safe_share(void **state)
     gh_limits_free(l);
 }
 
+/* A node that admitted on its safe share and then went idle still pays its debt once draws
+ * succeed: otherwise the cluster's bucket would grant those tokens again to other nodes. */
+static void idle_share_pays_its_debt(void **state)
+{
+    (void)state;
+    int64_t now = T0;
+    gh_limits_t *l = shared_engine(&now, 60, 0, 0);
+    gh_limits_rate_nodes(l, 1);
+    gh_limits_rate_unavailable(l, true);
+    now += 10 * S_US; /* 58 a minute: 9 there */
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(admit(l, NULL, 0, 0).decision, GH_ADMIT_OK);
+    assert_true(admit(l, NULL, 0, 0).rate_unavailable);
+    gh_limits_rate_need_t need;
+    int64_t t0;
+    assert_int_equal(gh_limits_rate_needs(l, &need, 1, &t0), 1); /* the draw that fails */
+    gh_limits_rate_unavailable(l, false);
+    now += S_US;
+    /* No demand since: the draw asks for the debt alone, taking what there is. */
+    assert_int_equal(gh_limits_rate_needs(l, &need, 1, &t0), 1);
+    assert_int_equal(need.want, 9);
+    assert_int_equal(need.want_min, 1);
+    gh_limits_rate_grant(l, &need, 4, t0);
+    assert_int_equal(gh_limits_rate_share(l, ORG, NULL, "small", GH_LIMIT_REQUESTS), -5);
+    now += 2 * S_US; /* the short grant's dry spell is over */
+    assert_int_equal(gh_limits_rate_needs(l, &need, 1, &t0), 1);
+    assert_int_equal(need.want, 5);
+    gh_limits_rate_grant(l, &need, 5, t0);
+    assert_int_equal(gh_limits_rate_share(l, ORG, NULL, "small", GH_LIMIT_REQUESTS), 0);
+    assert_int_equal(gh_limits_rate_needs(l, &need, 1, &t0), 0); /* paid: nothing to draw */
+    gh_limits_free(l);
+}
+
 /* No safe share without a recent N: a node that never drew, or whose last successful draw was
  * more than a minute before the outage, refuses as before. A limit below N a minute has none
  * either. */
@@ -598,6 +631,7 @@ int main(void)
         cmocka_unit_test(one_busy_node_uses_the_limit),
         cmocka_unit_test(input_tokens_with_corrections),
         cmocka_unit_test(outage_serves_a_safe_share),
+        cmocka_unit_test(idle_share_pays_its_debt),
         cmocka_unit_test(safe_share_needs_a_recent_n),
         cmocka_unit_test(safe_share_takes_corrections),
         cmocka_unit_test(three_nodes_hold_the_bound_through_an_outage),
