@@ -28,9 +28,13 @@
 #define US_PER_MS INT64_C(1000)
 #define GH_LEASE_RETRY_MS 5 /* asks of an organization with requests in flight, at most this often */
 
-/* What this node knows of its lease of one organization (owned by the thread). */
+/* What this node knows of its lease of one organization, or of the monthly headroom of one
+ * of its workspaces (ws_id not empty: migration 0015); owned by the thread. Both kinds go
+ * through the same steps; only the engine's and the store's calls differ (eng_*, the take,
+ * return and renew calls). */
 typedef struct {
     char org_id[GH_ID_MAX];
+    char ws_id[GH_ID_MAX]; /* "": the organization's lease */
     int64_t epoch;       /* of the lease row; 0: none known */
     int64_t deadline_us; /* the fence given to the engine */
     int64_t debt_nusd;   /* reservations of a lapsed lease, taken off the next credit */
@@ -141,17 +145,17 @@ void gh_lease_stats(gh_lease_t *ls, gh_lease_stats_t *out)
 
 /* ---- the thread's table ---- */
 
-static org_lease_t *find(gh_lease_t *ls, const char *org_id)
+static org_lease_t *find(gh_lease_t *ls, const char *org_id, const char *ws_id)
 {
     for (size_t i = 0; i < ls->n; i++)
-        if (!strcmp(ls->orgs[i].org_id, org_id))
+        if (!strcmp(ls->orgs[i].org_id, org_id) && !strcmp(ls->orgs[i].ws_id, ws_id))
             return &ls->orgs[i];
     return NULL;
 }
 
-static org_lease_t *find_or_add(gh_lease_t *ls, const char *org_id)
+static org_lease_t *find_or_add(gh_lease_t *ls, const char *org_id, const char *ws_id)
 {
-    org_lease_t *e = find(ls, org_id);
+    org_lease_t *e = find(ls, org_id, ws_id);
     if (e)
         return e;
     if (ls->n == ls->cap) {
@@ -165,18 +169,50 @@ static org_lease_t *find_or_add(gh_lease_t *ls, const char *org_id)
     e = &ls->orgs[ls->n++];
     memset(e, 0, sizeof(*e));
     snprintf(e->org_id, sizeof(e->org_id), "%s", org_id);
+    snprintf(e->ws_id, sizeof(e->ws_id), "%s", ws_id);
     e->last_active_us = e->last_look_us = now_us();
     return e;
 }
 
-static void on_want(void *ctx, const char *org_id)
+static void on_ws_want(void *ctx, const char *org_id, const char *ws_id)
 {
-    org_lease_t *e = find_or_add(ctx, org_id);
-    gh_log_debug("leases: %s asks", org_id);
+    org_lease_t *e = find_or_add(ctx, org_id, ws_id);
+    gh_log_debug("leases: %s%s%s asks", org_id, ws_id[0] ? "/" : "", ws_id);
     if (e) {
         e->asked = true;
         e->last_active_us = now_us(); /* a refused request is demand too */
     }
+}
+
+static void on_want(void *ctx, const char *org_id)
+{
+    on_ws_want(ctx, org_id, "");
+}
+
+/* ---- the engine's side, for either kind of lease ---- */
+
+static gh_err_t eng_get(gh_lease_t *ls, const org_lease_t *e, gh_limits_lease_state_t *st)
+{
+    if (e->ws_id[0])
+        return gh_limits_ws_lease_get(ls->limits, e->org_id, e->ws_id, true, st);
+    return gh_limits_lease_get(ls->limits, e->org_id, true, st);
+}
+
+static void eng_credit(gh_lease_t *ls, const org_lease_t *e, int64_t amount)
+{
+    if (e->ws_id[0])
+        gh_limits_ws_lease_credit(ls->limits, e->org_id, e->ws_id, amount);
+    else
+        gh_limits_credit(ls->limits, e->org_id, amount);
+}
+
+static void eng_withdraw(gh_lease_t *ls, const org_lease_t *e, int64_t max, int64_t *taken,
+                         int64_t *reserved)
+{
+    gh_err_t rc = e->ws_id[0] ? gh_limits_ws_lease_withdraw(ls->limits, e->org_id, e->ws_id,
+                                                            max, taken, reserved)
+                              : gh_limits_withdraw(ls->limits, e->org_id, max, taken, reserved);
+    (void)rc; /* forgotten: nothing withdrawn, *taken is 0 */
 }
 
 static void count(gh_lease_t *ls, uint64_t *field, uint64_t n)
@@ -236,6 +272,11 @@ static int64_t target_of(const gh_lease_t *ls, const org_lease_t *e)
 
 static void publish(gh_lease_t *ls, const org_lease_t *e, bool month_bound, int64_t limit)
 {
+    if (e->ws_id[0]) {
+        gh_limits_ws_lease_set(ls->limits, e->org_id, e->ws_id, e->deadline_us,
+                               target_of(ls, e) / 2, e->dry_at_us, e->answered_at_us);
+        return;
+    }
     gh_limits_lease_set(ls->limits, e->org_id, e->deadline_us, target_of(ls, e) / 2, month_bound,
                         limit, e->dry_at_us, e->answered_at_us);
 }
@@ -246,14 +287,15 @@ static void publish(gh_lease_t *ls, const org_lease_t *e, bool month_bound, int6
 static void lapse(gh_lease_t *ls, org_lease_t *e)
 {
     int64_t taken = 0, reserved = 0;
-    gh_limits_withdraw(ls->limits, e->org_id, INT64_MAX, &taken, &reserved);
+    eng_withdraw(ls, e, INT64_MAX, &taken, &reserved);
     e->debt_nusd += reserved;
     e->epoch = 0;
     e->deadline_us = 0;
     publish(ls, e, false, 0);
     count(ls, &ls->stats.lapses, 1);
-    gh_log_warn("leases: the lease of %s lapsed (not renewed in time); %lld nano-USD dropped, "
-                "%lld in flight", e->org_id, (long long)taken, (long long)reserved);
+    gh_log_warn("leases: the lease of %s%s%s lapsed (not renewed in time); %lld nano-USD "
+                "dropped, %lld in flight", e->org_id, e->ws_id[0] ? "/" : "", e->ws_id,
+                (long long)taken, (long long)reserved);
 }
 
 /* Credits a granted lease to the engine, less any debt. */
@@ -262,7 +304,7 @@ static void credit(gh_lease_t *ls, org_lease_t *e, int64_t granted)
     int64_t apply = granted - e->debt_nusd;
     e->debt_nusd = apply < 0 ? -apply : 0;
     if (apply > 0)
-        gh_limits_credit(ls->limits, e->org_id, apply);
+        eng_credit(ls, e, apply);
 }
 
 /* ---- renewal and sweeping ---- */
@@ -277,7 +319,7 @@ static void on_renewed(void *ctx, const char *org_id, int64_t epoch, int64_t amo
 {
     (void)amount_nusd;
     renew_ctx_t *r = ctx;
-    org_lease_t *e = find(r->ls, org_id);
+    org_lease_t *e = find(r->ls, org_id, "");
     if (!e) {
         r->unknown++;
         return;
@@ -285,6 +327,21 @@ static void on_renewed(void *ctx, const char *org_id, int64_t epoch, int64_t amo
     e->renewed = true;
     e->renew_epoch = epoch;
     e->free_nusd = free_nusd;
+}
+
+static void on_ws_renewed(void *ctx, const char *org_id, const char *ws_id, int64_t epoch,
+                          int64_t amount_nusd, int64_t headroom_nusd)
+{
+    (void)amount_nusd;
+    renew_ctx_t *r = ctx;
+    org_lease_t *e = find(r->ls, org_id, ws_id);
+    if (!e) {
+        r->unknown++;
+        return;
+    }
+    e->renewed = true;
+    e->renew_epoch = epoch;
+    e->free_nusd = headroom_nusd;
 }
 
 static void renew_all(gh_lease_t *ls, gh_db_t *db)
@@ -295,7 +352,9 @@ static void renew_all(gh_lease_t *ls, gh_db_t *db)
     int64_t sent = now_us();
     gh_err_t rc = gh_store_begin(db);
     if (!rc && !(rc = gh_store_leases_renew(db, ls->node_id, ls->ttl_us / US_PER_MS,
-                                            on_renewed, &r)))
+                                            on_renewed, &r)) &&
+        !(rc = gh_store_ws_leases_renew(db, ls->node_id, ls->ttl_us / US_PER_MS, on_ws_renewed,
+                                        &r)))
         rc = gh_store_commit(db);
     else if (gh_store_in_transaction(db))
         gh_store_rollback(db);
@@ -354,7 +413,8 @@ static void take_batch(gh_lease_t *ls, gh_db_t *db, take_t *t, size_t n)
     int64_t sent = now_us();
     gh_err_t rc = gh_store_begin(db);
     for (size_t i = 0; i < n && !rc; i++)
-        rc = gh_store_lease_take(db, &t[i].ask, &t[i].grant);
+        rc = t[i].e->ws_id[0] ? gh_store_ws_lease_take(db, t[i].e->ws_id, &t[i].ask, &t[i].grant)
+                              : gh_store_lease_take(db, &t[i].ask, &t[i].grant);
     if (!rc)
         rc = gh_store_commit(db);
     else if (gh_store_in_transaction(db))
@@ -400,7 +460,7 @@ static void give_batch(gh_lease_t *ls, gh_db_t *db, give_t *g, size_t n)
     size_t k = 0;
     /* Out of the engine first: from here on no admission can spend it. */
     for (size_t i = 0; i < n; i++) {
-        gh_limits_withdraw(ls->limits, g[i].e->org_id, g[i].taken, &g[i].taken, NULL);
+        eng_withdraw(ls, g[i].e, g[i].taken, &g[i].taken, NULL);
         if (g[i].taken > 0)
             g[k++] = g[i];
     }
@@ -410,8 +470,11 @@ static void give_batch(gh_lease_t *ls, gh_db_t *db, give_t *g, size_t n)
     gh_err_t rc = gh_store_begin(db);
     bool committing = false;
     for (size_t i = 0; i < n && !rc; i++)
-        rc = gh_store_lease_return(db, g[i].e->org_id, ls->node_id, g[i].e->epoch, g[i].taken,
-                                   &g[i].returned);
+        rc = g[i].e->ws_id[0]
+                 ? gh_store_ws_lease_return(db, g[i].e->ws_id, ls->node_id, g[i].e->epoch,
+                                            g[i].taken, &g[i].returned)
+                 : gh_store_lease_return(db, g[i].e->org_id, ls->node_id, g[i].e->epoch,
+                                         g[i].taken, &g[i].returned);
     if (!rc) {
         committing = true;
         rc = gh_store_commit(db);
@@ -422,7 +485,7 @@ static void give_batch(gh_lease_t *ls, gh_db_t *db, give_t *g, size_t n)
     if (rc) {
         if (!committing) /* certainly not returned: the engine may spend it again */
             for (size_t i = 0; i < n; i++)
-                gh_limits_credit(ls->limits, g[i].e->org_id, g[i].taken);
+                eng_credit(ls, g[i].e, g[i].taken);
         if (rc != GH_EUNAVAIL) /* said once by db_result */
             gh_log_warn("leases: returning leases failed (%s)", gh_err_name(rc));
         return;
@@ -457,10 +520,10 @@ static void balance_all(gh_lease_t *ls, gh_db_t *db)
     for (size_t i = 0; i < ls->n; i++) {
         org_lease_t *e = &ls->orgs[i];
         gh_limits_lease_state_t st;
-        gh_limits_org_state_t os;
-        if (gh_limits_lease_get(ls->limits, e->org_id, true, &st) ||
-            gh_limits_org_get(ls->limits, e->org_id, &os))
+        gh_limits_org_state_t os = {0};
+        if (eng_get(ls, e, &st) || (!e->ws_id[0] && gh_limits_org_get(ls->limits, e->org_id, &os)))
             continue; /* forgotten meanwhile: its lease lapses or goes at the next start */
+        bool unlimited = e->ws_id[0] && st.monthly_limit_nusd == 0; /* its limit was removed */
         if (st.worst_nusd > e->worst_nusd)
             e->worst_nusd = st.worst_nusd;
         int64_t dt_us = now - e->last_look_us;
@@ -478,14 +541,14 @@ static void balance_all(gh_lease_t *ls, gh_db_t *db)
             e->last_admitted = st.admitted;
             e->last_active_us = now;
         }
-        if (e->epoch) {
+        if (e->epoch && !e->ws_id[0]) { /* money leases only: a workspace's is headroom */
             held++;
             held_nusd += st.balance_nusd;
         }
         int64_t worst = e->worst_nusd > 0 ? e->worst_nusd : 1;
         int64_t unreserved = st.balance_nusd - st.reserved_nusd;
         int64_t target = target_of(ls, e);
-        bool idle = now - e->last_active_us >= ls->idle_us && st.in_flight == 0;
+        bool idle = (now - e->last_active_us >= ls->idle_us && st.in_flight == 0) || unlimited;
         bool fenced = now >= e->deadline_us;
         bool short_now = fenced || unreserved < target;
         /* Asked (a refusal, or below the mark the engine has), kicked, or busy and below half
@@ -569,8 +632,9 @@ static void *lease_main(void *arg)
             continue;
         }
         gh_limits_lease_wants(ls->limits, on_want, ls);
+        gh_limits_ws_lease_wants(ls->limits, on_ws_want, ls);
         for (size_t i = 0; i < nk; i++) {
-            org_lease_t *e = find(ls, kicks[i]);
+            org_lease_t *e = find(ls, kicks[i], "");
             if (e) /* organizations not leased here take one at their first request */
                 e->kicked = true;
         }

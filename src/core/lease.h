@@ -24,6 +24,13 @@
  *   I4  Nothing waits on the request path: a refusal for money (or a lease running below its
  *       low-water mark) only queues the organization and wakes this thread.
  *
+ * Workspace monthly limits (migration 0015): a workspace with a monthly limit is leased the
+ * same way, per (workspace, node), against limit - month spend - leased; the engine admits a
+ * request of it only within both its organization's lease and its own (core/limits.h,
+ * gh_limits_ws_lease_*). I1-I4 hold for these leases as written, with "balance" read as the
+ * workspace's headroom; the usage events' insert settles them (a trigger). This thread keeps
+ * both kinds in one table and runs the same steps on both.
+ *
  * Sizing: a lease is refilled to a target of a few worst cases of the organization's recent
  * requests (at least), bounded by half of the free money unless that is below one worst case;
  * when free money is scarce (below the target) an idle node gives back everything unreserved

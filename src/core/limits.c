@@ -86,6 +86,13 @@ struct gh_limits_ws {
     int64_t month_spent_nusd;
     int64_t monthly_limit_nusd;
     int64_t in_flight;
+    /* Cluster money, a workspace with a monthly limit (gh_limits_ws_lease_*): this node's
+     * lease of the workspace's monthly headroom, spent like the organization's balance. */
+    int64_t lease_nusd;
+    int64_t lease_deadline_us, lease_low_nusd, lease_dry_at_us, lease_answered_at_us;
+    int64_t lease_worst_nusd, lease_spent_nusd;
+    uint64_t lease_admitted;
+    bool lease_want;
     buckets_t buckets;
     shares_t shares;
 };
@@ -110,6 +117,9 @@ typedef struct {
     org_t *wants[LEASE_WANTS_MAX];
     size_t nwants;
     bool wants_overflow; /* more wanted than fit: the drain scans the shard */
+    ws_t *ws_wants[LEASE_WANTS_MAX]; /* the same for workspace leases */
+    size_t nws_wants;
+    bool ws_wants_overflow;
 } shard_t;
 
 struct gh_limits {
@@ -953,6 +963,19 @@ static bool want_org(shard_t *s, org_t *o)
     return true;
 }
 
+/* Queues `w` for the lease thread, as want_org. */
+static bool want_ws(shard_t *s, ws_t *w)
+{
+    if (w->lease_want)
+        return false;
+    w->lease_want = true;
+    if (s->nws_wants < LEASE_WANTS_MAX)
+        s->ws_wants[s->nws_wants++] = w;
+    else
+        s->ws_wants_overflow = true;
+    return true;
+}
+
 gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -986,7 +1009,12 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
         roll_month(&w->month_key, &w->month_spent_nusd, key);
     int64_t org_limit = lower_limit(o->monthly_limit_nusd, o->tier_cap_nusd);
 
-    bool wake = false;
+    bool wake = false, ws_wake = false;
+    /* Cluster: a workspace with a monthly limit is admitted only within its lease too. */
+    bool ws_leased = l->leases_on && w && w->monthly_limit_nusd > 0;
+    int64_t answered_at = o->lease_answered_at_us;
+    if (ws_leased && worst > w->lease_worst_nusd)
+        w->lease_worst_nusd = worst;
     int64_t wait_since = req->lease_wait_since_us ? req->lease_wait_since_us : now_us;
     out->lease_wait_since_us = wait_since;
     if (l->leases_on && worst > o->lease_worst_nusd)
@@ -1021,6 +1049,17 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
                    w->monthly_limit_nusd) {
         out->decision = GH_ADMIT_WS_MONTHLY_LIMIT;
         out->monthly_limit_nusd = w->monthly_limit_nusd;
+    } else if (ws_leased && worst > 0 &&
+               (now_us >= w->lease_deadline_us ||
+                worst > sub_sat(w->lease_nusd, w->reserved_nusd))) {
+        /* No lease of the workspace's headroom, a fenced one, or too little of it: as for the
+         * organization's money, wait for a refill unless an ask sent since came back dry. */
+        bool down = atomic_load(&l->db_down);
+        out->decision = down ? GH_ADMIT_LEASE_LAPSED : GH_ADMIT_WS_MONTHLY_LIMIT;
+        out->monthly_limit_nusd = w->monthly_limit_nusd;
+        out->lease_wait = !down && w->lease_dry_at_us < wait_since;
+        answered_at = w->lease_answered_at_us;
+        ws_wake = true;
     } else {
         int org_kind = 0, ws_kind = 0;
         int64_t org_wait_us = rate_wait(o->buckets[c], want, now_us, &org_kind);
@@ -1083,12 +1122,18 @@ gh_err_t gh_limits_admit(gh_limits_t *l, const gh_admit_req_t *req, gh_admit_t *
                 o->lease_admitted++;
                 wake = sub_sat(o->balance_nusd, o->reserved_nusd) < o->lease_low_nusd;
             }
+            if (ws_leased) {
+                w->lease_admitted++;
+                ws_wake = sub_sat(w->lease_nusd, w->reserved_nusd) < w->lease_low_nusd;
+            }
         }
     }
     if (wake)
         wake = want_org(s, o);
+    if (ws_wake && want_ws(s, w))
+        wake = true;
     if (out->lease_wait)
-        out->lease_unanswered = o->lease_answered_at_us < wait_since;
+        out->lease_unanswered = answered_at < wait_since;
     if (out->decision == GH_ADMIT_OK)
         s->admitted++;
     else
@@ -1163,6 +1208,10 @@ gh_err_t gh_limits_settle(gh_limits_t *l, gh_limits_hold_t *hold, int64_t actual
         w->in_flight--;
         assert(w->reserved_nusd >= 0 && w->in_flight >= 0);
         w->month_spent_nusd = add_sat(w->month_spent_nusd, cost);
+        if (l->leases_on) { /* the usage writer shrinks the lease row by the same cost */
+            w->lease_nusd = sub_sat(w->lease_nusd, cost);
+            w->lease_spent_nusd = add_sat(w->lease_spent_nusd, cost);
+        }
         correct(w->buckets[c], hold->taken[1], used, now_us);
         if (l->rate_shared)
             share_correct(l, w->buckets[c], w->shares[c], hold->taken[1], used, now_us);
@@ -1181,6 +1230,7 @@ typedef struct {
     const char *ws_id;
     uint64_t ws_hash;
     int64_t cost_nusd;
+    bool leases_on;
 } record_t;
 
 static void record(org_t *o, shard_t *s, int64_t now_us, void *arg)
@@ -1194,6 +1244,8 @@ static void record(org_t *o, shard_t *s, int64_t now_us, void *arg)
     if (w) {
         roll_month(&w->month_key, &w->month_spent_nusd, key);
         w->month_spent_nusd = add_sat(w->month_spent_nusd, r->cost_nusd);
+        if (r->leases_on)
+            w->lease_nusd = sub_sat(w->lease_nusd, r->cost_nusd);
     }
 }
 
@@ -1202,7 +1254,7 @@ gh_err_t gh_limits_record(gh_limits_t *l, const char *org_id, const char *ws_id,
 {
     bool has_ws = ws_id && ws_id[0] && strnlen(ws_id, GH_ID_MAX) < GH_ID_MAX;
     record_t r = {has_ws ? ws_id : NULL, has_ws ? hash_id(ws_id) : 0,
-                  cost_nusd > 0 ? cost_nusd : 0};
+                  cost_nusd > 0 ? cost_nusd : 0, l->leases_on};
     return with_org(l, org_id, record, &r);
 }
 
@@ -1794,5 +1846,137 @@ void gh_limits_lease_wants(gh_limits_t *l, gh_limits_org_fn fn, void *ctx)
         pthread_mutex_unlock(&s->lock);
         for (size_t k = 0; k < n; k++)
             fn(ctx, ids[k]);
+    }
+}
+
+/* ---- Cluster money: workspace leases ------------------------------------------------------- */
+
+typedef void (*ws_fn)(ws_t *w, void *arg);
+
+static gh_err_t with_ws(gh_limits_t *l, const char *org_id, const char *ws_id, ws_fn fn,
+                        void *arg)
+{
+    if (!id_ok(org_id) || !id_ok(ws_id))
+        return GH_EINVAL;
+    uint64_t hash = hash_id(org_id), ws_hash = hash_id(ws_id);
+    shard_t *s = shard_of(l, hash);
+    pthread_mutex_lock(&s->lock);
+    org_t *o = org_find(s, hash, org_id);
+    ws_t *w = o ? ws_find(s, o, ws_hash, ws_id) : NULL;
+    if (w)
+        fn(w, arg);
+    pthread_mutex_unlock(&s->lock);
+    return w ? GH_OK : GH_ENOTFOUND;
+}
+
+static void ws_lease_set(ws_t *w, void *arg)
+{
+    const lease_set_t *a = arg;
+    w->lease_deadline_us = a->deadline_us;
+    w->lease_low_nusd = a->low_nusd;
+    if (a->dry_at_us > w->lease_dry_at_us)
+        w->lease_dry_at_us = a->dry_at_us;
+    if (a->answered_at_us > w->lease_answered_at_us)
+        w->lease_answered_at_us = a->answered_at_us;
+}
+
+gh_err_t gh_limits_ws_lease_set(gh_limits_t *l, const char *org_id, const char *ws_id,
+                                int64_t deadline_us, int64_t low_nusd, int64_t dry_at_us,
+                                int64_t answered_at_us)
+{
+    lease_set_t a = {deadline_us, low_nusd < 0 ? 0 : low_nusd, 0, dry_at_us, answered_at_us,
+                     true};
+    return with_ws(l, org_id, ws_id, ws_lease_set, &a);
+}
+
+static void ws_lease_credit(ws_t *w, void *arg)
+{
+    w->lease_nusd = add_sat(w->lease_nusd, *(const int64_t *)arg);
+}
+
+gh_err_t gh_limits_ws_lease_credit(gh_limits_t *l, const char *org_id, const char *ws_id,
+                                   int64_t delta_nusd)
+{
+    return with_ws(l, org_id, ws_id, ws_lease_credit, &delta_nusd);
+}
+
+static void ws_lease_withdraw(ws_t *w, void *arg)
+{
+    withdraw_t *a = arg;
+    int64_t free_nusd = sub_sat(w->lease_nusd, w->reserved_nusd);
+    int64_t take = free_nusd < a->max ? free_nusd : a->max;
+    if (take < 0)
+        take = 0;
+    w->lease_nusd -= take;
+    a->taken = take;
+    a->reserved = w->reserved_nusd;
+}
+
+gh_err_t gh_limits_ws_lease_withdraw(gh_limits_t *l, const char *org_id, const char *ws_id,
+                                     int64_t max_nusd, int64_t *taken, int64_t *reserved)
+{
+    withdraw_t a = {max_nusd < 0 ? 0 : max_nusd, 0, 0};
+    gh_err_t rc = with_ws(l, org_id, ws_id, ws_lease_withdraw, &a);
+    *taken = a.taken;
+    if (reserved)
+        *reserved = a.reserved;
+    return rc;
+}
+
+static void ws_lease_get(ws_t *w, void *arg)
+{
+    lease_get_t *a = arg;
+    *a->out = (gh_limits_lease_state_t){
+        .balance_nusd = w->lease_nusd,
+        .reserved_nusd = w->reserved_nusd,
+        .in_flight = w->in_flight,
+        .admitted = w->lease_admitted,
+        .spent_nusd = w->lease_spent_nusd,
+        .worst_nusd = w->lease_worst_nusd,
+        .deadline_us = w->lease_deadline_us,
+        .monthly_limit_nusd = w->live ? w->monthly_limit_nusd : 0,
+    };
+    if (a->reset_worst)
+        w->lease_worst_nusd = 0;
+}
+
+gh_err_t gh_limits_ws_lease_get(gh_limits_t *l, const char *org_id, const char *ws_id,
+                                bool reset_worst, gh_limits_lease_state_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    lease_get_t a = {reset_worst, out};
+    return with_ws(l, org_id, ws_id, ws_lease_get, &a);
+}
+
+void gh_limits_ws_lease_wants(gh_limits_t *l, gh_limits_ws_want_fn fn, void *ctx)
+{
+    char orgs[LEASE_WANTS_MAX][GH_ID_MAX], wss[LEASE_WANTS_MAX][GH_ID_MAX];
+    for (size_t i = 0; i < GH_LIMITS_SHARDS; i++) {
+        shard_t *s = &l->shards[i];
+        size_t n = 0;
+        pthread_mutex_lock(&s->lock);
+        if (s->ws_wants_overflow) {
+            /* Rare: in turns of the list's size, as gh_limits_lease_wants. */
+            for (size_t k = 0; k < s->wss_cap && n < LEASE_WANTS_MAX; k++) {
+                ws_t *w = s->wss[k];
+                if (w && w->lease_want) {
+                    w->lease_want = false;
+                    memcpy(orgs[n], w->org->id, GH_ID_MAX);
+                    memcpy(wss[n++], w->id, GH_ID_MAX);
+                }
+            }
+            s->ws_wants_overflow = n == LEASE_WANTS_MAX;
+        } else {
+            for (; n < s->nws_wants; n++) {
+                ws_t *w = s->ws_wants[n];
+                w->lease_want = false;
+                memcpy(orgs[n], w->org->id, GH_ID_MAX);
+                memcpy(wss[n], w->id, GH_ID_MAX);
+            }
+        }
+        s->nws_wants = 0;
+        pthread_mutex_unlock(&s->lock);
+        for (size_t k = 0; k < n; k++)
+            fn(ctx, orgs[k], wss[k]);
     }
 }

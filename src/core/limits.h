@@ -338,6 +338,7 @@ typedef struct gh_limits_lease_state {
     int64_t spent_nusd;    /* settled costs ever */
     int64_t worst_nusd;
     int64_t deadline_us;
+    int64_t monthly_limit_nusd; /* gh_limits_ws_lease_get: the workspace's limit (0: none) */
 } gh_limits_lease_state_t;
 
 gh_err_t gh_limits_lease_get(gh_limits_t *l, const char *org_id, bool reset_worst,
@@ -347,6 +348,26 @@ gh_err_t gh_limits_lease_get(gh_limits_t *l, const char *org_id, bool reset_wors
  * (and clears the asks); outside the engine's mutexes. */
 typedef void (*gh_limits_org_fn)(void *ctx, const char *org_id);
 void gh_limits_lease_wants(gh_limits_t *l, gh_limits_org_fn fn, void *ctx);
+
+/* ---- Cluster money: workspace leases (core/lease.c) ------------------------------------- *
+ * With leases on, a workspace with a monthly limit is admitted only within this node's lease
+ * of the workspace's monthly headroom as well as within the organization's lease: a request
+ * is refused with GH_ADMIT_WS_MONTHLY_LIMIT (lease_wait set while a refill may come, as for
+ * the organization) when the workspace's lease is fenced (now >= its deadline) or its
+ * unreserved part is below the worst cost. Settlement takes the actual cost off the lease.
+ * The functions below are the organization's lease functions for one workspace; GH_ENOTFOUND
+ * when the workspace has no record. A workspace record that is revived starts with no lease. */
+gh_err_t gh_limits_ws_lease_set(gh_limits_t *l, const char *org_id, const char *ws_id,
+                                int64_t deadline_us, int64_t low_nusd, int64_t dry_at_us,
+                                int64_t answered_at_us);
+gh_err_t gh_limits_ws_lease_credit(gh_limits_t *l, const char *org_id, const char *ws_id,
+                                   int64_t delta_nusd);
+gh_err_t gh_limits_ws_lease_withdraw(gh_limits_t *l, const char *org_id, const char *ws_id,
+                                     int64_t max_nusd, int64_t *taken, int64_t *reserved);
+gh_err_t gh_limits_ws_lease_get(gh_limits_t *l, const char *org_id, const char *ws_id,
+                                bool reset_worst, gh_limits_lease_state_t *out);
+typedef void (*gh_limits_ws_want_fn)(void *ctx, const char *org_id, const char *ws_id);
+void gh_limits_ws_lease_wants(gh_limits_t *l, gh_limits_ws_want_fn fn, void *ctx);
 
 /* ---- Inspection -------------------------------------------------------------------------- */
 

@@ -12,14 +12,16 @@
  * carries the request id and the start time, adds the request-id header to whatever response
  * is produced (ours today, the proxy's later), and is found again by our logger when h2o
  * disposes of the request. That logger is the one place where a request ends: it writes the
- * access line and decrements the loop's count of requests in flight.
+ * access line (accesslog.h) and decrements the loop's count of requests in flight. GET
+ * /v1/models answers from the catalogue rendered at start (catalog.h).
  *
- * The model API. A model request is authenticated here (the key from x-api-key or
+ * The model API. A model request is authenticated (reqauth.h: the key from x-api-key or
  * authorization: Bearer, checked for its format and checksum, hashed once with SHA-256 and
  * looked up in the in-memory state under its shared lock), its body parsed and validated
  * (request.h), its model found, admitted by the in-memory admission engine (core/limits.h:
  * credit, monthly spend limits, rate limits; the anthropic-ratelimit-* headers go on the
- * answer either way), and then handed to the relay (relay.h) with what it holds, which
+ * answer either way; a request put off for a rate share or a lease refill is parked, park.h),
+ * and then handed to the relay (relay.h) with what it holds, which
  * forwards it, relays, meters and charges the answer and settles the hold. Everything refused
  * before that point is answered here with the API's error shape and is not a usage event.
  * Once the key is known, every answer carries anthropic-organization-id and
@@ -61,17 +63,20 @@
 #include <sodium.h>
 
 #include "core/cluster.h"
+#include "gateway/accesslog.h"
+#include "gateway/catalog.h"
 #include "gateway/logcap.h"
 #include "gateway/health.h"
 #include "gateway/loops.h"
 #include "gateway/meter.h"
+#include "gateway/park.h"
+#include "gateway/reqauth.h"
 #include "gateway/mock.h"
 #include "gateway/relay.h"
 #include "gateway/request.h"
 #include "gateway/shown.h"
 #include "lib/framing.h"
 #include "lib/json_str.h"
-#include "lib/keyfmt.h"
 #include "lib/log.h"
 #include "lib/money.h"
 #include "lib/text.h"
@@ -81,8 +86,8 @@
  * loop is left allocated rather than freed under it. */
 #define GW_CLOSE_WAIT_MS 1000
 /* At most this many bytes of a client's path and method are echoed in a 404 or logged. */
-#define GW_SHOWN_PATH_MAX 200
-#define GW_SHOWN_METHOD_MAX 32
+#define GW_SHOWN_PATH_MAX GH_ACCESSLOG_PATH_MAX
+#define GW_SHOWN_METHOD_MAX GH_ACCESSLOG_METHOD_MAX
 #define GW_ELLIPSIS GH_SHOWN_ELLIPSIS
 #define GW_SHOWN_SIZE GH_SHOWN_SIZE
 #define GW_JSON_SIZE GH_SHOWN_JSON_SIZE
@@ -108,11 +113,7 @@ static_assert(sizeof(GW_NOT_FOUND_FORMAT) + GW_JSON_SIZE(GW_SHOWN_METHOD_MAX) +
 /* How much over api_max_body_bytes h2o still reads (see build_globalconf). */
 #define GW_BODY_SLACK (1024 * 1024)
 
-#define GW_ACCESS_LINE_MAX 2048
-static_assert(256 + GW_JSON_SIZE(GW_SHOWN_METHOD_MAX) + GW_JSON_SIZE(GW_SHOWN_PATH_MAX) +
-                      GW_REQUEST_ID_LEN + INET6_ADDRSTRLEN <
-                  GW_ACCESS_LINE_MAX,
-              "an access line always fits its buffer");
+static_assert(GW_REQUEST_ID_LEN <= GH_ACCESSLOG_ID_MAX, "a request id fits an access line");
 
 /* One event loop and the thread that runs it. Apart from `loop.listen_fd` before the thread
  * starts (see loops.h), every field is touched only by that thread, so none needs a lock. */
@@ -139,11 +140,7 @@ struct gh_gateway {
     gh_gateway_env_t env;
     gh_relay_models_t *relay_models;
     gh_health_t *health; /* active health checks; NULL when no model asks for them */
-    /* GET /v1/models and each model's own object, rendered once at start. */
-    char *models_list;
-    size_t models_list_len;
-    char **model_objects;
-    size_t *model_object_lens;
+    gh_catalog_t *catalog; /* GET /v1/models, rendered once at start */
     int port;
     h2o_globalconf_t globalconf;
     bool globalconf_ready;
@@ -165,14 +162,6 @@ typedef struct gw_req {
     int lease_waits; /* times it waited for a lease refill (see park_for_lease) */
     int64_t lease_wait_since_us; /* when it began waiting (the admission engine's clock) */
 } gw_req_t;
-
-/* The request's path as the client sent it, without the query string, which can carry
- * credentials and is never echoed or logged. */
-static h2o_iovec_t path_without_query(const h2o_req_t *req)
-{
-    size_t len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    return h2o_iovec_init(req->path.base, len);
-}
 
 /* ---- Requests ---------------------------------------------------------------------------- */
 
@@ -273,7 +262,7 @@ static int reply_not_found(h2o_req_t *req, const gw_req_t *r)
     char path[GW_SHOWN_SIZE(GW_SHOWN_PATH_MAX)];
     char method_json[GW_JSON_SIZE(GW_SHOWN_METHOD_MAX)];
     char path_json[GW_JSON_SIZE(GW_SHOWN_PATH_MAX)];
-    h2o_iovec_t p = path_without_query(req);
+    h2o_iovec_t p = gh_accesslog_path(req);
 
     gh_shown_utf8(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
     gh_shown_utf8(path, p.base, p.len, GW_SHOWN_PATH_MAX);
@@ -370,10 +359,8 @@ static int on_framing(h2o_handler_t *self, h2o_req_t *req)
 
 /* ---- Model API --------------------------------------------------------------------------- */
 
-/* Longest anthropic-beta value passed upstream, and the shape of an anthropic-version. */
-#define GW_BETA_MAX 1024
+/* Longest accept value looked at. */
 #define GW_ACCEPT_MAX 256
-#define GW_VERSION_LEN 10 /* YYYY-MM-DD */
 /* Longest name echoed in a message ("model: ..."). */
 #define GW_SHOWN_NAME_MAX 128
 #define GW_MESSAGE_MAX (GH_REQUEST_MSG_MAX + 256)
@@ -433,130 +420,6 @@ static void show_name(char dst[GW_SHOWN_NAME_MAX + sizeof(GW_ELLIPSIS)], const c
     dst[n] = '\0';
 }
 
-static h2o_iovec_t header_value(const h2o_req_t *req, const char *name, size_t name_len)
-{
-    ssize_t i = h2o_find_header_by_str(&req->headers, name, name_len, -1);
-    if (i < 0)
-        return h2o_iovec_init(NULL, 0);
-    return req->headers.entries[i].value;
-}
-
-static h2o_iovec_t trim(h2o_iovec_t v)
-{
-    while (v.len > 0 && (v.base[0] == ' ' || v.base[0] == '\t'))
-        v.base++, v.len--;
-    while (v.len > 0 && (v.base[v.len - 1] == ' ' || v.base[v.len - 1] == '\t'))
-        v.len--;
-    return v;
-}
-
-/* The key the client presented: x-api-key, else authorization: Bearer (what the current
- * Anthropic and OpenAI SDKs send). {NULL, 0} when there is none. */
-static h2o_iovec_t presented_key(const h2o_req_t *req)
-{
-    h2o_iovec_t v = trim(header_value(req, H2O_STRLIT("x-api-key")));
-    if (v.len != 0)
-        return v;
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    if (i < 0)
-        return h2o_iovec_init(NULL, 0);
-    v = trim(req->headers.entries[i].value);
-    if (v.len > 7 && h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")))
-        return trim(h2o_iovec_init(v.base + 7, v.len - 7));
-    return h2o_iovec_init(NULL, 0);
-}
-
-/* Finds the API key of the request in the in-memory state and checks that it may be used.
- * Once the key is known, its organization and workspace go into the response headers. On
- * failure returns GH_EAUTH with a message for the client in `msg`; the key itself is never
- * echoed or logged, and the copy made to hash it is wiped. */
-static gh_err_t authenticate(gh_gateway_t *gw, h2o_req_t *req, gh_key_entry_t *entry, char *msg,
-                             size_t msg_size)
-{
-    static const char admin_prefix[] = GH_KEY_ADMIN_PREFIX;
-    unsigned char hash[GH_KEY_HASH_BYTES];
-    char key[GH_KEY_MAX];
-    gh_err_t rc = GH_EAUTH;
-    h2o_iovec_t k = presented_key(req);
-
-    if (k.len == 0) {
-        snprintf(msg, msg_size, "x-api-key header is required (or authorization: Bearer with an "
-                                "API key).");
-        return GH_EAUTH;
-    }
-    if (k.len >= sizeof(admin_prefix) - 1 &&
-        memcmp(k.base, admin_prefix, sizeof(admin_prefix) - 1) == 0) {
-        snprintf(msg, msg_size, "Admin keys (%s...) work only on the Organization API "
-                                "(/v1/organizations/...). Use an API key (%s...) with the "
-                                "model API.",
-                 GH_KEY_ADMIN_PREFIX, GH_KEY_API_PREFIX);
-        return GH_EAUTH;
-    }
-    if (k.len >= sizeof(key) || memchr(k.base, '\0', k.len) != NULL) {
-        snprintf(msg, msg_size, "invalid x-api-key: the key is malformed (wrong length).");
-        return GH_EAUTH;
-    }
-    memcpy(key, k.base, k.len);
-    key[k.len] = '\0';
-    gh_key_check_t check = gh_key_check(key, GH_KEY_API_PREFIX);
-    if (check != GH_KEY_OK) {
-        snprintf(msg, msg_size, "invalid x-api-key: the key is malformed (%s).",
-                 gh_key_check_str(check));
-        goto out_wipe;
-    }
-    crypto_hash_sha256(hash, (const unsigned char *)key, k.len);
-    if (gw->env.state == NULL || gh_state_key_find(gw->env.state, hash, entry) != GH_OK) {
-        snprintf(msg, msg_size, "invalid x-api-key: no such key.");
-        goto out_wipe;
-    }
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("anthropic-organization-id"),
-                          0, NULL, h2o_strdup(&req->pool, entry->org_id, SIZE_MAX).base,
-                          strlen(entry->org_id));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("anthropic-workspace-id"), 0,
-                          NULL, h2o_strdup(&req->pool, entry->workspace_id, SIZE_MAX).base,
-                          strlen(entry->workspace_id));
-    if (strcmp(entry->status, "active") == 0) {
-        rc = GH_OK;
-    } else if (strcmp(entry->status, "inactive") == 0) {
-        snprintf(msg, msg_size, "This API key is inactive. An admin of its organization can "
-                                "activate it again in the console.");
-    } else {
-        snprintf(msg, msg_size, "This API key is archived, or its workspace is, and can no "
-                                "longer be used.");
-    }
-
-out_wipe:
-    sodium_memzero(key, sizeof(key));
-    return rc;
-}
-
-/* anthropic-version: any well-formed date (YYYY-MM-DD), passed to the upstream as it is. */
-static bool version_ok(h2o_iovec_t v)
-{
-    if (v.len != GW_VERSION_LEN)
-        return false;
-    for (size_t i = 0; i < v.len; i++) {
-        bool dash = i == 4 || i == 7;
-        if (dash ? v.base[i] != '-' : (v.base[i] < '0' || v.base[i] > '9'))
-            return false;
-    }
-    return true;
-}
-
-/* anthropic-beta: a comma-separated list of feature names. */
-static bool beta_ok(h2o_iovec_t v)
-{
-    if (v.len > GW_BETA_MAX)
-        return false;
-    for (size_t i = 0; i < v.len; i++) {
-        char c = v.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.' || c == ',' || c == ' '))
-            return false;
-    }
-    return true;
-}
-
 static bool style_is(const gh_model_cfg_t *m, const char *style)
 {
     return strcmp(m->style, style) == 0;
@@ -594,35 +457,8 @@ static void add_limit_headers(h2o_req_t *req, const gh_admit_t *a)
 static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *path,
                                 size_t path_len);
 
-/* A parked request: lives in the request's pool; the pool's end unlinks its timer, so a client
- * that goes away while parked leaves nothing behind. */
-typedef struct gw_park {
-    h2o_timeout_entry_t timer;
-    h2o_req_t *req;
-    gh_api_kind_t api;
-    const char *path;
-    size_t path_len;
-} gw_park_t;
-
-static void on_park_dispose(void *p)
-{
-    gw_park_t *park = p;
-    if (h2o_timeout_is_linked(&park->timer))
-        h2o_timeout_unlink(&park->timer);
-}
-
-static void on_park_timer(h2o_timeout_entry_t *entry)
-{
-    gw_park_t *park = H2O_STRUCT_FROM_MEMBER(gw_park_t, timer, entry);
-    /* Handled again from the start: the headers the first pass put on the response (the
-     * organization's and workspace's ids) would otherwise be there twice. */
-    park->req->res.headers = (h2o_headers_t){NULL, 0, 0};
-    handle_model_request(park->req, park->api, park->path, park->path_len);
-}
-
-/* Parks the request on `timeout` (a list of its loop's): handled again from the start when
- * the list's time is up. */
-static void park_on(h2o_req_t *req, gh_api_kind_t api, h2o_timeout_t *timeout)
+/* Handles a parked request again (park.h), on its API's path. */
+static void handle_again(h2o_req_t *req, gh_api_kind_t api)
 {
     static const struct {
         const char *path;
@@ -630,12 +466,7 @@ static void park_on(h2o_req_t *req, gh_api_kind_t api, h2o_timeout_t *timeout)
     } paths[] = {[GH_API_MESSAGES] = {H2O_STRLIT("/v1/messages")},
                  [GH_API_COUNT_TOKENS] = {H2O_STRLIT("/v1/messages/count_tokens")},
                  [GH_API_CHAT] = {H2O_STRLIT("/v1/chat/completions")}};
-    gw_park_t *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), on_park_dispose);
-    *p = (gw_park_t){.timer = {0}, .req = req, .api = api};
-    p->path = paths[api].path;
-    p->path_len = paths[api].len;
-    p->timer.cb = on_park_timer;
-    h2o_timeout_link(req->conn->ctx->loop, timeout, &p->timer);
+    handle_model_request(req, api, paths[api].path, paths[api].len);
 }
 
 /* Puts the request off for GW_RATE_PARK_MS; false when it has waited long enough. */
@@ -644,7 +475,7 @@ static bool park(h2o_req_t *req, gw_req_t *r, gh_api_kind_t api)
     if (r->parked >= GW_RATE_PARK_MAX)
         return false;
     r->parked++;
-    park_on(req, api, &loop_of(req)->park_timeout);
+    gh_park_on(req, api, &loop_of(req)->park_timeout, handle_again);
     return true;
 }
 
@@ -709,13 +540,16 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
  * (gh_admit_t.lease_wait) waits GW_LEASE_WAIT_MS on the loop's timeout and is handled again,
  * at most GW_LEASE_WAITS_MAX times, so the first request after an idle spell, or one that
  * finds the lease short, is served without blocking the loop thread. The entry lives in the
- * request's pool; a request that goes away meanwhile unlinks it. */
+ * request's pool; a request that goes away meanwhile unlinks it. The wait ends as soon as
+ * the database answers an ask sent after it began (a refill, or "nothing left": the credit
+ * refusal), so its bound, one second as for a rate share, is reached only when the database
+ * is slow; 100 ms was reached on a loaded machine whose database answered in time. */
 #define GW_LEASE_WAIT_MS 5
-#define GW_LEASE_WAITS_MAX 20
-/* Waits on the loop's lease_wait list (park_on), whose time is GW_LEASE_WAIT_MS. */
+#define GW_LEASE_WAITS_MAX 200
+/* Waits on the loop's lease_wait list (park.h), whose time is GW_LEASE_WAIT_MS. */
 static void park_for_lease(gw_loop_t *l, h2o_req_t *req, gh_api_kind_t api)
 {
-    park_on(req, api, &l->lease_wait);
+    gh_park_on(req, api, &l->lease_wait, handle_again);
 }
 
 /* POST /v1/messages, /v1/messages/count_tokens, /v1/chat/completions: authenticate, check the
@@ -735,13 +569,13 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, path, path_len) ||
         !method_is(req, H2O_STRLIT("POST")))
         return reply_not_found(req, r);
-    gh_err_t rc = authenticate(l->gw, req, &key, msg, sizeof(msg));
+    gh_err_t rc = gh_reqauth_key(l->gw->env.state, req, &key, msg, sizeof(msg));
     if (rc != GH_OK)
         return reply_error(req, r, api, rc, msg);
 
     if (api != GH_API_CHAT) {
-        version = trim(header_value(req, H2O_STRLIT("anthropic-version")));
-        if (version.len != 0 && !version_ok(version)) {
+        version = gh_reqauth_trim(gh_reqauth_header(req, H2O_STRLIT("anthropic-version")));
+        if (version.len != 0 && !gh_reqauth_version_ok(version)) {
             show_name(name, version.base, version.len);
             snprintf(msg, sizeof(msg),
                      "anthropic-version: \"%s\" is not a version; send a date such as "
@@ -749,8 +583,8 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
                      name);
             return reply_error(req, r, api, GH_EINVAL, msg);
         }
-        beta = trim(header_value(req, H2O_STRLIT("anthropic-beta")));
-        if (!beta_ok(beta))
+        beta = gh_reqauth_trim(gh_reqauth_header(req, H2O_STRLIT("anthropic-beta")));
+        if (!gh_reqauth_beta_ok(beta))
             return reply_error(req, r, api, GH_EINVAL,
                                "anthropic-beta: a comma-separated list of feature names "
                                "is expected.");
@@ -813,11 +647,11 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
         return 0;
     }
 
-    h2o_iovec_t accept = trim(header_value(req, H2O_STRLIT("accept")));
+    h2o_iovec_t accept = gh_reqauth_trim(gh_reqauth_header(req, H2O_STRLIT("accept")));
     if (accept.len == 0) {
         ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, -1);
         if (i >= 0)
-            accept = trim(req->headers.entries[i].value);
+            accept = gh_reqauth_trim(req->headers.entries[i].value);
     }
     if (accept.len > GW_ACCEPT_MAX)
         accept = h2o_iovec_init(NULL, 0);
@@ -863,144 +697,6 @@ static int on_chat_completions(h2o_handler_t *self, h2o_req_t *req)
     return handle_model_request(req, GH_API_CHAT, H2O_STRLIT("/v1/chat/completions"));
 }
 
-/* Copies the value of query parameter `name` from `query` (after the '?') into `out`,
- * percent-decoded. Returns false when it is absent; `*bad` when it does not fit or is not
- * valid percent-encoding. */
-static bool query_param(h2o_iovec_t query, const char *name, char *out, size_t out_size,
-                        bool *bad)
-{
-    size_t nlen = strlen(name), i = 0;
-    while (i < query.len) {
-        size_t end = i;
-        while (end < query.len && query.base[end] != '&')
-            end++;
-        if (end - i > nlen && memcmp(query.base + i, name, nlen) == 0 &&
-            query.base[i + nlen] == '=') {
-            size_t o = 0;
-            for (size_t k = i + nlen + 1; k < end; k++) {
-                char ch = query.base[k];
-                if (ch == '%') {
-                    int hi = k + 2 < end ? gh_hex_digit(query.base[k + 1]) : -1;
-                    int lo = k + 2 < end ? gh_hex_digit(query.base[k + 2]) : -1;
-                    if (hi < 0 || lo < 0) {
-                        *bad = true;
-                        return true;
-                    }
-                    ch = (char)(hi * 16 + lo);
-                    k += 2;
-                } else if (ch == '+') {
-                    ch = ' ';
-                }
-                if (o + 1 >= out_size) {
-                    *bad = true;
-                    return true;
-                }
-                out[o++] = ch;
-            }
-            out[o] = '\0';
-            return true;
-        }
-        i = end + 1;
-    }
-    return false;
-}
-
-static int model_index(const gh_gateway_t *gw, const char *id)
-{
-    for (int i = 0; i < gw->cfg->nmodels; i++)
-        if (strcmp(gw->cfg->models[i].name, id) == 0)
-            return i;
-    return -1;
-}
-
-/* GET /v1/models with Anthropic's paging: `limit` (1 to 1000, default 20) models after
- * `after_id` or before `before_id`, in configuration order. */
-static int reply_models_page(gh_gateway_t *gw, h2o_req_t *req, const gw_req_t *r)
-{
-    char msg[GW_MESSAGE_MAX], text[256];
-    h2o_iovec_t query = h2o_iovec_init("", 0);
-    if (req->query_at != SIZE_MAX)
-        query = h2o_iovec_init(req->path.base + req->query_at + 1,
-                               req->path.len - req->query_at - 1);
-    bool bad = false;
-    int n = gw->cfg->nmodels, limit = 20, from = 0, to = n; /* [from, to) */
-    if (query_param(query, "limit", text, sizeof(text), &bad) && !bad) {
-        char *end;
-        long v = strtol(text, &end, 10);
-        if (end == text || *end != '\0' || v < 1 || v > 1000) {
-            snprintf(msg, sizeof(msg), "limit: must be a whole number from 1 to 1000");
-            return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
-        }
-        limit = (int)v;
-    }
-    bool after = !bad && query_param(query, "after_id", text, sizeof(text), &bad) && !bad;
-    if (after) {
-        int i = model_index(gw, text);
-        if (i < 0) {
-            snprintf(msg, sizeof(msg), "after_id: there is no model %.128s", text);
-            return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
-        }
-        from = i + 1;
-    }
-    bool before = !bad && query_param(query, "before_id", text, sizeof(text), &bad) && !bad;
-    if (before) {
-        int i = model_index(gw, text);
-        if (i < 0) {
-            snprintf(msg, sizeof(msg), "before_id: there is no model %.128s", text);
-            return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
-        }
-        to = i;
-    }
-    if (bad) {
-        snprintf(msg, sizeof(msg), "the query string is not valid or a value is too long");
-        return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
-    }
-    if (after && before) {
-        snprintf(msg, sizeof(msg), "give after_id or before_id, not both");
-        return reply_error(req, r, GH_API_MESSAGES, GH_EINVAL, msg);
-    }
-    /* before_id pages backwards: the `limit` models just before it. */
-    bool has_more;
-    if (before) {
-        has_more = to - from > limit;
-        if (has_more)
-            from = to - limit;
-    } else {
-        has_more = to - from > limit;
-        if (has_more)
-            to = from + limit;
-    }
-    if (from == 0 && to == n && !has_more) {
-        reply_json(req, 200, "OK", gw->models_list, gw->models_list_len);
-        return 0;
-    }
-    size_t cap = 160 + 2 * 6 * 128;
-    for (int i = from; i < to; i++)
-        cap += gw->model_object_lens[i] + 1;
-    char *body = h2o_mem_alloc_pool(&req->pool, cap);
-    size_t len = (size_t)snprintf(body, cap, "{\"data\":[");
-    for (int i = from; i < to; i++) {
-        if (i > from)
-            body[len++] = ',';
-        memcpy(body + len, gw->model_objects[i], gw->model_object_lens[i]);
-        len += gw->model_object_lens[i];
-    }
-    if (from >= to) {
-        len += (size_t)snprintf(body + len, cap - len,
-                                "],\"has_more\":false,\"first_id\":null,\"last_id\":null}");
-    } else {
-        char first[6 * 128 + 1], last[6 * 128 + 1];
-        gh_json_escape(first, sizeof(first), gw->cfg->models[from].name);
-        gh_json_escape(last, sizeof(last), gw->cfg->models[to - 1].name);
-        len += (size_t)snprintf(body + len, cap - len,
-                                "],\"has_more\":%s,\"first_id\":\"%s\",\"last_id\":\"%s\"}",
-                                has_more ? "true" : "false", first, last);
-    }
-    assert(len < cap);
-    reply_json(req, 200, "OK", body, len);
-    return 0;
-}
-
 /* GET /v1/models (every configured model: the models an organization may use are all of
  * them today) and GET /v1/models/{id}, in Anthropic's shapes. The bodies were rendered at
  * start. */
@@ -1020,19 +716,27 @@ static int on_models(h2o_handler_t *self, h2o_req_t *req)
                memcmp(path.base, prefix, sizeof(prefix) - 1) == 0;
     if (!(list || one) || !(method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD"))))
         return reply_not_found(req, r);
-    gh_err_t rc = authenticate(gw, req, &key, msg, sizeof(msg));
+    gh_err_t rc = gh_reqauth_key(gw->env.state, req, &key, msg, sizeof(msg));
     if (rc != GH_OK)
         return reply_error(req, r, GH_API_MESSAGES, rc, msg);
-    if (list)
-        return reply_models_page(gw, req, r);
+    const char *body;
+    size_t len;
+    if (list) {
+        h2o_iovec_t query = h2o_iovec_init("", 0);
+        if (req->query_at != SIZE_MAX)
+            query = h2o_iovec_init(req->path.base + req->query_at + 1,
+                                   req->path.len - req->query_at - 1);
+        rc = gh_catalog_page(gw->catalog, query, &req->pool, &body, &len, msg, sizeof(msg));
+        if (rc != GH_OK)
+            return reply_error(req, r, GH_API_MESSAGES, rc, msg);
+        reply_json(req, 200, "OK", body, len);
+        return 0;
+    }
     const char *id = path.base + sizeof(prefix);
     size_t id_len = path.len - sizeof(prefix);
-    for (int i = 0; i < gw->cfg->nmodels; i++) {
-        const char *n = gw->cfg->models[i].name;
-        if (strlen(n) == id_len && memcmp(n, id, id_len) == 0) {
-            reply_json(req, 200, "OK", gw->model_objects[i], gw->model_object_lens[i]);
-            return 0;
-        }
+    if (gh_catalog_one(gw->catalog, id, id_len, &body, &len)) {
+        reply_json(req, 200, "OK", body, len);
+        return 0;
     }
     show_name(name, id, id_len);
     snprintf(msg, sizeof(msg), "model: %s", name);
@@ -1094,104 +798,6 @@ static void on_too_large_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t
 
 /* ---- Access log -------------------------------------------------------------------------- */
 
-/* Every value of header `name`, joined with commas, into `buf` (NUL-terminated); NULL when
- * there is none or they do not fit. */
-static const char *joined_header(const h2o_req_t *req, const char *name, size_t name_len,
-                                 char *buf, size_t size)
-{
-    size_t len = 0;
-    for (ssize_t i = -1; (i = h2o_find_header_by_str(&req->headers, name, name_len, i)) != -1;) {
-        h2o_iovec_t v = req->headers.entries[i].value;
-        if (len + v.len + 2 > size)
-            return NULL;
-        if (len)
-            buf[len++] = ',';
-        memcpy(buf + len, v.base, v.len);
-        len += v.len;
-    }
-    buf[len] = '\0';
-    return len && !memchr(buf, '\0', len) ? buf : NULL;
-}
-
-/* The client's address: the peer's, or for a peer in [server] trusted_proxies the one its
- * X-Forwarded-For (else Forwarded) header names (see lib/proxy.h). */
-static void peer_ip(const gh_config_t *cfg, h2o_req_t *req, char *dst, size_t dst_size)
-{
-    struct sockaddr_storage ss;
-    const void *addr = NULL;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    if (len > 0 && gh_proxy_trusted(&cfg->trusted_proxies, (struct sockaddr *)&ss)) {
-        char xff[2048], fwd[2048];
-        if (gh_proxy_client(&cfg->trusted_proxies,
-                            joined_header(req, H2O_STRLIT("x-forwarded-for"), xff, sizeof(xff)),
-                            joined_header(req, H2O_STRLIT("forwarded"), fwd, sizeof(fwd)), dst,
-                            dst_size))
-            return;
-    }
-    if (ss.ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
-        addr = &((const struct sockaddr_in *)&ss)->sin_addr;
-    else if (ss.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
-        addr = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
-    if (addr == NULL || inet_ntop(ss.ss_family, addr, dst, (socklen_t)dst_size) == NULL)
-        snprintf(dst, dst_size, "-");
-}
-
-static int64_t elapsed_us(const struct timespec *from, const struct timespec *to)
-{
-    int64_t us = (int64_t)(to->tv_sec - from->tv_sec) * 1000000 +
-                 (int64_t)(to->tv_nsec - from->tv_nsec) / 1000;
-    return us > 0 ? us : 0;
-}
-
-/* One line per request, never with headers or the query string: either can carry a key. */
-static void write_access_line(h2o_req_t *req, const gw_req_t *r, const char *ip)
-{
-    struct timespec now;
-    char line[GW_ACCESS_LINE_MAX];
-    h2o_iovec_t path = path_without_query(req);
-    int n;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t duration_us = elapsed_us(&r->started, &now);
-
-    if (gh_log_is_json()) {
-        char method[GW_SHOWN_SIZE(GW_SHOWN_METHOD_MAX)];
-        char path_shown[GW_SHOWN_SIZE(GW_SHOWN_PATH_MAX)];
-        char method_json[GW_JSON_SIZE(GW_SHOWN_METHOD_MAX)];
-        char path_json[GW_JSON_SIZE(GW_SHOWN_PATH_MAX)];
-        char ts[96]; /* 24 bytes in practice; sized for any int the compiler can imagine */
-        struct timespec wall;
-        struct tm tm;
-
-        gh_shown_utf8(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
-        gh_shown_utf8(path_shown, path.base, path.len, GW_SHOWN_PATH_MAX);
-        gh_json_escape(method_json, sizeof(method_json), method);
-        gh_json_escape(path_json, sizeof(path_json), path_shown);
-        clock_gettime(CLOCK_REALTIME, &wall);
-        gmtime_r(&wall.tv_sec, &tm);
-        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 wall.tv_nsec / 1000000);
-        n = snprintf(line, sizeof(line),
-                     "{\"ts\":\"%s\",\"level\":\"info\",\"plane\":\"api\",\"request_id\":\"%s\","
-                     "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_us\":%" PRId64
-                     ",\"ip\":\"%s\"}",
-                     ts, r->id, method_json, path_json, req->res.status, duration_us, ip);
-    } else {
-        char method[GW_TEXT_SIZE(GW_SHOWN_METHOD_MAX)];
-        char path_text[GW_TEXT_SIZE(GW_SHOWN_PATH_MAX)];
-        gh_shown_text(method, req->method.base, req->method.len, GW_SHOWN_METHOD_MAX);
-        gh_shown_text(path_text, path.base, path.len, GW_SHOWN_PATH_MAX);
-        n = snprintf(line, sizeof(line), "api %s %s %s %d %" PRId64 "us %s", r->id, method,
-                     path_text, req->res.status, duration_us, ip);
-    }
-    if (n < 0)
-        return;
-    assert(n < (int)sizeof(line));
-    gh_log_raw(line, n);
-}
-
 /* Called by h2o when it disposes of a request that reached one of our paths, whether it was
  * answered in full or abandoned. */
 static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
@@ -1206,7 +812,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     if (!l->gw->cfg->access_log)
         return;
     char ip[INET6_ADDRSTRLEN];
-    peer_ip(l->gw->cfg, req, ip, sizeof(ip));
+    gh_accesslog_peer_ip(l->gw->cfg, req, ip, sizeof(ip));
     if (req->res.status >= 400 && req->res.status < 500) {
         gh_logcap_summary_t sums[2];
         bool admitted = gh_logcap_admit(&l->logcap, ip, (int64_t)(h2o_now(l->loop.evloop) / 1000),
@@ -1222,7 +828,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         if (!admitted)
             return;
     }
-    write_access_line(req, r, ip);
+    gh_accesslog_write(req, r->id, &r->started, ip);
 }
 
 /* ---- Loop threads ------------------------------------------------------------------------ */
@@ -1511,61 +1117,6 @@ static size_t loops_wanted(const gh_config_t *cfg)
 /* Renders GET /v1/models and each model's object once: {"type":"model","id","display_name",
  * "created_at"}, created_at being when this process started (models have no date of their
  * own in the configuration). */
-static gh_err_t build_models(gh_gateway_t *gw)
-{
-    /* An id or display name of up to 127 bytes escapes to at most 6 bytes a byte. */
-    enum { OBJECT_MAX = 2 * 6 * 128 + 128, TIME_MAX = 32 };
-    const gh_config_t *cfg = gw->cfg;
-    size_t n = cfg->nmodels > 0 ? (size_t)cfg->nmodels : 0;
-    char created[TIME_MAX];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
-
-    gw->model_objects = calloc(n ? n : 1, sizeof(*gw->model_objects));
-    gw->model_object_lens = calloc(n ? n : 1, sizeof(*gw->model_object_lens));
-    size_t cap = n * (OBJECT_MAX + 1) + 2 * 6 * 128 + 128;
-    gw->models_list = malloc(cap);
-    if (gw->model_objects == NULL || gw->model_object_lens == NULL || gw->models_list == NULL)
-        return GH_ENOMEM;
-    char id0[6 * 128 + 1] = "", idn[6 * 128 + 1] = "";
-    size_t len = (size_t)snprintf(gw->models_list, cap, "{\"data\":[");
-    for (size_t i = 0; i < n; i++) {
-        const gh_model_cfg_t *m = &cfg->models[i];
-        char id[6 * 128 + 1], display[6 * 128 + 1];
-        gh_json_escape(id, sizeof(id), m->name);
-        gh_json_escape(display, sizeof(display), m->display_name[0] ? m->display_name : m->name);
-        char *obj = malloc(OBJECT_MAX);
-        if (obj == NULL)
-            return GH_ENOMEM;
-        int k = snprintf(obj, OBJECT_MAX,
-                         "{\"type\":\"model\",\"id\":\"%s\",\"display_name\":\"%s\","
-                         "\"created_at\":\"%s\"}",
-                         id, display, created);
-        assert(k > 0 && k < OBJECT_MAX);
-        gw->model_objects[i] = obj;
-        gw->model_object_lens[i] = (size_t)k;
-        if (i > 0)
-            gw->models_list[len++] = ',';
-        memcpy(gw->models_list + len, obj, (size_t)k);
-        len += (size_t)k;
-        if (i == 0)
-            memcpy(id0, id, sizeof(id));
-        memcpy(idn, id, sizeof(id));
-    }
-    if (n == 0)
-        len += (size_t)snprintf(gw->models_list + len, cap - len,
-                                "],\"has_more\":false,\"first_id\":null,\"last_id\":null}");
-    else
-        len += (size_t)snprintf(gw->models_list + len, cap - len,
-                                "],\"has_more\":false,\"first_id\":\"%s\",\"last_id\":\"%s\"}",
-                                id0, idn);
-    assert(len < cap);
-    gw->models_list_len = len;
-    return GH_OK;
-}
-
 /* Frees whatever start got to build. Threads must already be stopped. */
 static void free_gateway(gh_gateway_t *gw)
 {
@@ -1578,11 +1129,7 @@ static void free_gateway(gh_gateway_t *gw)
         h2o_config_dispose(&gw->globalconf);
     gh_health_stop(gw->health); /* it reads relay_models */
     gh_relay_models_free(gw->relay_models);
-    for (int i = 0; gw->model_objects != NULL && i < gw->cfg->nmodels; i++)
-        free(gw->model_objects[i]);
-    free(gw->model_objects);
-    free(gw->model_object_lens);
-    free(gw->models_list);
+    gh_catalog_free(gw->catalog);
     pthread_cond_destroy(&gw->ready_cond);
     pthread_mutex_destroy(&gw->ready_mutex);
     free(gw->loops);
@@ -1622,7 +1169,7 @@ gh_err_t gh_gateway_start(gh_gateway_t **out, const gh_config_t *cfg,
     rc = gh_relay_models_new(&gw->relay_models, cfg, err, err_size);
     if (rc != GH_OK)
         goto out_free_gateway;
-    rc = build_models(gw);
+    rc = gh_catalog_new(&gw->catalog, cfg);
     if (rc != GH_OK) {
         snprintf(err, err_size, "out of memory starting the data plane");
         goto out_free_gateway;

@@ -457,6 +457,17 @@
     X(gh_err_t, rate_draw, \
       (gh_db_t *db, const gh_store_rate_draw_t *rows, size_t n, int64_t *granted, \
        int64_t *nodes), \
-      (db, rows, n, granted, nodes))
+      (db, rows, n, granted, nodes)) \
+    /* ---- cluster money: workspace monthly limits through leases (PostgreSQL only) ---- */ \
+    X(gh_err_t, ws_lease_take, \
+      (gh_db_t *db, const char *ws_id, const gh_lease_ask_t *ask, gh_lease_grant_t *out), \
+      (db, ws_id, ask, out)) \
+    X(gh_err_t, ws_lease_return, \
+      (gh_db_t *db, const char *ws_id, const char *node_id, int64_t epoch, \
+       int64_t amount_nusd, int64_t *returned_nusd), \
+      (db, ws_id, node_id, epoch, amount_nusd, returned_nusd)) \
+    X(gh_err_t, ws_leases_renew, \
+      (gh_db_t *db, const char *node_id, int64_t ttl_ms, gh_store_ws_lease_fn fn, void *ctx), \
+      (db, node_id, ttl_ms, fn, ctx))
 
 #endif

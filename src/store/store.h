@@ -536,6 +536,29 @@ gh_err_t gh_store_lease_amount(gh_db_t *db, const char *org_id, const char *node
 gh_err_t gh_store_leases_sweep(gh_db_t *db, const char *node_id, int64_t margin_ms,
                                int64_t *swept, int64_t *swept_nusd);
 
+/* ---- Cluster money: workspace monthly limits through leases (issue 14) --------------------
+ * PostgreSQL only (migration 0015); SQLite answers GH_EUNAVAIL. A workspace with a monthly
+ * limit is leased per node like its organization's money: month spend + sum(leases) <= limit.
+ * Settlement needs no call: inserting usage events shrinks their node's lease of their
+ * workspace (a trigger, in the usage writer's transaction). Sweeping is gh_store_leases_sweep.
+ *
+ * ws_lease_take: grows node ask->node_id's lease of workspace ws_id (of ask->org_id) by at
+ * most ask->want_nusd within the headroom, by nothing unless ask->min_nusd can be had
+ * (ask->limit_nusd is ignored: the limit is read from the database). out->free_nusd is the
+ * headroom after it, out->limit_nusd the workspace's limit (0: none, nothing leased),
+ * out->month_bound is true. */
+gh_err_t gh_store_ws_lease_take(gh_db_t *db, const char *ws_id, const gh_lease_ask_t *ask,
+                                gh_lease_grant_t *out);
+/* As gh_store_lease_return, for node_id's lease of workspace ws_id. */
+gh_err_t gh_store_ws_lease_return(gh_db_t *db, const char *ws_id, const char *node_id,
+                                  int64_t epoch, int64_t amount_nusd, int64_t *returned_nusd);
+/* Renews every workspace lease of node_id; calls `fn` for each with its workspace's
+ * organization, epoch, amount and headroom. */
+typedef void (*gh_store_ws_lease_fn)(void *ctx, const char *org_id, const char *ws_id,
+                                     int64_t epoch, int64_t amount_nusd, int64_t headroom_nusd);
+gh_err_t gh_store_ws_leases_renew(gh_db_t *db, const char *node_id, int64_t ttl_ms,
+                                  gh_store_ws_lease_fn fn, void *ctx);
+
 /* ---- cluster: the change feed and leadership (core/cluster.h) ----
  * PostgreSQL only: triggers write every change the nodes hold in memory into a feed, in the
  * transaction that makes it, and NOTIFY it. On SQLite (one node) every one of these answers

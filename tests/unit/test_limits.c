@@ -970,6 +970,108 @@ static void leases_wait_until_dry(void **state)
     gh_limits_free(l);
 }
 
+/* ---- Cluster money: workspace leases ----------------------------------------------------- */
+
+typedef struct {
+    int wanted;
+    char org[64], ws[64];
+} ws_want_log_t;
+
+static void on_ws_wanted(void *ctx, const char *org_id, const char *ws_id)
+{
+    ws_want_log_t *w = ctx;
+    w->wanted++;
+    snprintf(w->org, sizeof(w->org), "%s", org_id);
+    snprintf(w->ws, sizeof(w->ws), "%s", ws_id);
+}
+
+/* Leases on: a workspace with a monthly limit is admitted only within its own lease as well
+ * as its organization's; without one (or past its deadline) it is refused with the workspace
+ * limit and asks once; within it, its unreserved part bounds each worst case; settlement
+ * takes the cost off it; withdraw keeps reservations; a workspace without a limit (WS_B) needs
+ * no lease of its own; a dry ask ends the wait with the workspace-limit refusal. */
+static void ws_leases_admit_within_both(void **state)
+{
+    (void)state;
+    int64_t now = T0;
+    gh_limits_t *l = engine(&now);
+    want_log_t w = {0};
+    gh_limits_leases_on(l, on_wake, &w);
+    money_only_org(l, ORG, USD(10));
+    assert_int_equal(gh_limits_lease_set(l, ORG, T0 + 10 * S_US, 0, false, 0, 0, 0), GH_OK);
+    gh_limits_ws_cfg_t wcfg = {.monthly_limit_nusd = CENTS(30)};
+    assert_int_equal(gh_limits_ws_set(l, ORG, WS_A, &wcfg), GH_OK);
+    gh_limits_ws_cfg_t nolimit = {0};
+    assert_int_equal(gh_limits_ws_set(l, ORG, WS_B, &nolimit), GH_OK);
+
+    gh_admit_t a;
+    assert_int_equal(admit(l, req_of(WS_A, 10, 10, CENTS(1)), &a), GH_ADMIT_WS_MONTHLY_LIMIT);
+    assert_true(a.lease_wait);
+    assert_int_equal(a.monthly_limit_nusd, CENTS(30));
+    assert_int_equal(w.wakes, 1);
+    ws_want_log_t ww = {0};
+    gh_limits_ws_lease_wants(l, on_ws_wanted, &ww);
+    assert_int_equal(ww.wanted, 1);
+    assert_string_equal(ww.org, ORG);
+    assert_string_equal(ww.ws, WS_A);
+    gh_limits_ws_lease_wants(l, on_ws_wanted, &ww);
+    assert_int_equal(ww.wanted, 1); /* drained */
+    /* The other workspace spends on the organization's lease alone. */
+    assert_int_equal(admit(l, req_of(WS_B, 10, 10, CENTS(50)), &a), GH_ADMIT_OK);
+    assert_int_equal(gh_limits_settle(l, &a.hold, 10, 10, CENTS(50)), GH_OK);
+
+    /* A lease of 5 cents until T0 + 10 s. */
+    assert_int_equal(gh_limits_ws_lease_set(l, ORG, WS_A, T0 + 10 * S_US, 0, 0, 0), GH_OK);
+    assert_int_equal(gh_limits_ws_lease_credit(l, ORG, WS_A, CENTS(5)), GH_OK);
+    gh_admit_t a1, a2;
+    assert_int_equal(admit(l, req_of(WS_A, 10, 10, CENTS(3)), &a1), GH_ADMIT_OK);
+    /* 2 cents unreserved: a 3-cent worst case does not fit, though the organization has $9.50
+     * and the workspace's local month spend is far below its limit. */
+    assert_int_equal(admit(l, req_of(WS_A, 10, 10, CENTS(3)), &a2), GH_ADMIT_WS_MONTHLY_LIMIT);
+    int64_t taken = -1, reserved = -1;
+    assert_int_equal(gh_limits_ws_lease_withdraw(l, ORG, WS_A, INT64_MAX, &taken, &reserved),
+                     GH_OK);
+    assert_int_equal(taken, CENTS(2));
+    assert_int_equal(reserved, CENTS(3));
+    assert_int_equal(gh_limits_settle(l, &a1.hold, 10, 10, CENTS(1)), GH_OK);
+    gh_limits_lease_state_t st;
+    assert_int_equal(gh_limits_ws_lease_get(l, ORG, WS_A, true, &st), GH_OK);
+    assert_int_equal(st.balance_nusd, CENTS(2)); /* 3 left after withdrawing 2, less 1 spent */
+    assert_int_equal(st.reserved_nusd, 0);
+    assert_int_equal(st.spent_nusd, CENTS(1));
+    assert_int_equal(st.worst_nusd, CENTS(3));
+    assert_int_equal(st.admitted, 1);
+    assert_int_equal(st.monthly_limit_nusd, CENTS(30));
+    assert_int_equal(org_state(l).balance_nusd, USD(10) - CENTS(51));
+
+    /* A dry ask sent after it began waiting: refused with the workspace limit, no wait. */
+    gh_admit_req_t r = req_of(WS_A, 10, 10, CENTS(3));
+    assert_int_equal(admit(l, r, &a), GH_ADMIT_WS_MONTHLY_LIMIT);
+    assert_true(a.lease_wait);
+    r.lease_wait_since_us = a.lease_wait_since_us;
+    now += 1000;
+    assert_int_equal(gh_limits_ws_lease_set(l, ORG, WS_A, T0 + 10 * S_US, 0, now, now), GH_OK);
+    assert_int_equal(admit(l, r, &a), GH_ADMIT_WS_MONTHLY_LIMIT);
+    assert_false(a.lease_wait);
+
+    /* Past its deadline the workspace is fenced, whatever it holds; the organization is not. */
+    assert_int_equal(gh_limits_ws_lease_credit(l, ORG, WS_A, CENTS(10)), GH_OK);
+    assert_int_equal(admit(l, req_of(WS_A, 10, 10, CENTS(1)), &a), GH_ADMIT_OK);
+    assert_int_equal(gh_limits_settle(l, &a.hold, 10, 10, CENTS(1)), GH_OK);
+    assert_int_equal(gh_limits_ws_lease_set(l, ORG, WS_A, now, 0, 0, 0), GH_OK);
+    assert_int_equal(admit(l, req_of(WS_A, 10, 10, CENTS(1)), &a), GH_ADMIT_WS_MONTHLY_LIMIT);
+    gh_limits_set_db_down(l, true);
+    assert_int_equal(admit(l, req_of(WS_A, 10, 10, CENTS(1)), &a), GH_ADMIT_LEASE_LAPSED);
+    gh_limits_set_db_down(l, false);
+    assert_int_equal(admit(l, req_of(WS_B, 10, 10, CENTS(1)), &a), GH_ADMIT_OK);
+    assert_int_equal(gh_limits_settle(l, &a.hold, 10, 10, CENTS(1)), GH_OK);
+    assert_int_equal(gh_limits_ws_lease_get(l, ORG, WS_B, false, &st), GH_OK);
+    assert_int_equal(st.monthly_limit_nusd, 0);
+    assert_int_equal(gh_limits_ws_lease_get(l, ORG, "wrkspc_01ZZZZZZZZZZZZZZZZZZZZZZ", false, &st),
+                     GH_ENOTFOUND);
+    gh_limits_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -994,6 +1096,7 @@ int main(void)
         cmocka_unit_test(leases_fence_and_ask),
         cmocka_unit_test(leases_withdraw_keeps_reservations),
         cmocka_unit_test(leases_wait_until_dry),
+        cmocka_unit_test(ws_leases_admit_within_both),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -533,9 +533,13 @@ static void test_reconnects_after_restart(void **state)
     assert_true(pgs(db)->retry_ms <= GH_PGS_RECONNECT_MAX_MS);
     assert_int_equal(pg_unit_server_start(), 0);
     /* Back: the same handle works again, its statements prepared anew, once its back-off
-     * has passed (a bounded poll: at most GH_PGS_RECONNECT_MAX_MS, 10 s allowed). */
+     * has passed (a bounded poll: the back-off is at most GH_PGS_RECONNECT_MAX_MS; the
+     * deadline is 60 s of wall time, for a loaded machine and the sanitizer build). */
     gh_err_t rc = GH_EUNAVAIL;
-    for (int i = 0; i < 200 && rc == GH_EUNAVAIL; i++) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (t = t0; rc == GH_EUNAVAIL && t.tv_sec - t0.tv_sec < 60;
+         clock_gettime(CLOCK_MONOTONIC, &t)) {
         gh_err_clear_db_unavailable();
         db = gh_store_db(s);
         rc = gh_store_account_get(db, "acct_1", &a);

@@ -123,3 +123,74 @@ gh_err_t gh_pgs_leases_sweep(gh_db_t *db, const char *node_id, int64_t margin_ms
     *swept_nusd = s.nusd;
     return rc;
 }
+
+/* ---- Workspace leases (migration 0015) ---- */
+
+static void ws_grant_row(const PGresult *res, int row, void *out)
+{
+    gh_lease_grant_t *g = out;
+    g->granted_nusd = gh_pgs_col_i64(res, row, 0);
+    g->epoch = gh_pgs_col_null(res, row, 1) ? 0 : gh_pgs_col_i64(res, row, 1);
+    g->free_nusd = gh_pgs_col_i64(res, row, 2);
+    g->limit_nusd = gh_pgs_col_i64(res, row, 3);
+    g->month_bound = true;
+}
+
+gh_err_t gh_pgs_ws_lease_take(gh_db_t *db, const char *ws_id, const gh_lease_ask_t *ask,
+                              gh_lease_grant_t *out)
+{
+    static const char sql[] =
+        "SELECT granted, lease_epoch, headroom_nusd, limit_nusd FROM gh_ws_lease_take($1, $2, "
+        "$3, $4::bigint, $5::bigint, $6::integer, " GH_PGS_TIME_IN("$7") ", $8::bigint)";
+    gh_pgs_num_t b[5];
+    const char *p[] = {ws_id,
+                       ask->org_id,
+                       ask->node_id,
+                       gh_pgs_i64(&b[0], ask->want_nusd),
+                       gh_pgs_i64(&b[1], ask->min_nusd),
+                       gh_pgs_i64(&b[2], ask->month_key),
+                       gh_pgs_i64(&b[3], ask->month_start_s),
+                       gh_pgs_i64(&b[4], ask->ttl_ms)};
+    memset(out, 0, sizeof(*out));
+    return gh_pgs_one(db, sql, 8, p, ws_grant_row, out);
+}
+
+gh_err_t gh_pgs_ws_lease_return(gh_db_t *db, const char *ws_id, const char *node_id,
+                                int64_t epoch, int64_t amount_nusd, int64_t *returned_nusd)
+{
+    static const char sql[] = "SELECT gh_ws_lease_return($1, $2, $3::bigint, $4::bigint)";
+    gh_pgs_num_t b[2];
+    const char *p[] = {ws_id, node_id, gh_pgs_i64(&b[0], epoch), gh_pgs_i64(&b[1], amount_nusd)};
+    *returned_nusd = -1;
+    return gh_pgs_one(db, sql, 4, p, i64_row, returned_nusd);
+}
+
+typedef struct {
+    gh_store_ws_lease_fn fn;
+    void *ctx;
+} ws_renew_t;
+
+static void ws_renew_row(void *ctx, const PGresult *res, int row)
+{
+    ws_renew_t *r = ctx;
+    char org[GH_ID_MAX], ws[GH_ID_MAX];
+    GH_PGS_COPY(res, row, 0, org);
+    GH_PGS_COPY(res, row, 1, ws);
+    r->fn(r->ctx, org, ws, gh_pgs_col_i64(res, row, 2), gh_pgs_col_i64(res, row, 3),
+          gh_pgs_col_i64(res, row, 4));
+}
+
+gh_err_t gh_pgs_ws_leases_renew(gh_db_t *db, const char *node_id, int64_t ttl_ms,
+                                gh_store_ws_lease_fn fn, void *ctx)
+{
+    static const char sql[] =
+        "UPDATE cluster_ws_leases l SET expires_at = now() + $2::bigint * interval '1 millisecond' "
+        "FROM cluster_ws_money m LEFT JOIN workspace_limits wl ON wl.workspace_id = m.workspace_id "
+        "WHERE l.node_id = $1 AND m.workspace_id = l.workspace_id "
+        "RETURNING m.org_id, l.workspace_id, l.epoch, l.amount_nusd, "
+        "coalesce(wl.monthly_spend_limit_nusd, 0) - m.month_spent_nusd - m.leased_nusd";
+    gh_pgs_num_t b;
+    const char *p[] = {node_id, gh_pgs_i64(&b, ttl_ms)};
+    ws_renew_t r = {fn, ctx};
+    return gh_pgs_each(db, sql, 2, p, ws_renew_row, &r);
+}

@@ -47,3 +47,27 @@ gh_err_t gh_sqlite_lease_amount(gh_db_t *db, const char *org_id, const char *nod
     *amount_nusd = 0;
     return GH_EUNAVAIL;
 }
+
+/* Workspace leases (migration 0015 on PostgreSQL): none either. */
+gh_err_t gh_sqlite_ws_lease_take(gh_db_t *db, const char *ws_id, const gh_lease_ask_t *ask,
+                                 gh_lease_grant_t *out)
+{
+    (void)db, (void)ws_id, (void)ask;
+    *out = (gh_lease_grant_t){0};
+    return GH_EUNAVAIL;
+}
+
+gh_err_t gh_sqlite_ws_lease_return(gh_db_t *db, const char *ws_id, const char *node_id,
+                                   int64_t epoch, int64_t amount_nusd, int64_t *returned_nusd)
+{
+    (void)db, (void)ws_id, (void)node_id, (void)epoch, (void)amount_nusd;
+    *returned_nusd = 0;
+    return GH_EUNAVAIL;
+}
+
+gh_err_t gh_sqlite_ws_leases_renew(gh_db_t *db, const char *node_id, int64_t ttl_ms,
+                                   gh_store_ws_lease_fn fn, void *ctx)
+{
+    (void)db, (void)node_id, (void)ttl_ms, (void)fn, (void)ctx;
+    return GH_EUNAVAIL;
+}
