@@ -41,6 +41,10 @@ typedef struct {
     int64_t starved_max;  /* the largest such take */
     int64_t dry_until_us; /* the cluster's bucket was found empty: short means refused */
     int64_t last_use_us;  /* the last take or refusal */
+    /* The safe local share while draws fail (share_fallback): limit_per_min 0 is none. Made
+     * for the outage that began at fb_since_us, empty then. */
+    gh_bucket_t fb;
+    int64_t fb_since_us;
 } share_t;
 typedef share_t shares_t[GH_LIMITS_CLASSES_MAX][GH_LIMIT_KINDS];
 
@@ -131,6 +135,9 @@ struct gh_limits {
     /* Rate shares (cluster mode): set once before the data plane starts. */
     bool rate_shared;
     _Atomic bool rate_unavailable;
+    _Atomic int64_t rate_down_since_us; /* when draws began failing (set before the flag) */
+    _Atomic int64_t rate_nodes;         /* N, from the last successful draw (0: none yet) */
+    _Atomic int64_t rate_nodes_seen_us; /* ... and when */
     int64_t share_ttl_us;
     void (*kick)(void *ctx);
     void *kick_ctx;
@@ -787,6 +794,40 @@ static int64_t capacity_gap_us(const gh_limits_t *l, const gh_bucket_t *b)
     return gap > 0 ? ceil_div(gap * 60 * US_PER_S, b->limit_per_min) : 0;
 }
 
+/* A share's safe local share while draws fail (limits.h): made empty at the start of the outage
+ * and refilled at the cluster's capacity / N a minute, N the nodes that held money leases in the
+ * minute before the node's last successful draw, which must have been less than a minute
+ * before the outage began. NULL when draws are not failing, or when there is no such N, or
+ * when the capacity / N is below one token a minute. The caller holds the shard's lock. */
+static gh_bucket_t *share_fallback(const gh_limits_t *l, const gh_bucket_t *b, share_t *sh)
+{
+    if (!atomic_load_explicit(&l->rate_unavailable, memory_order_acquire))
+        return NULL;
+    int64_t down_us = atomic_load_explicit(&l->rate_down_since_us, memory_order_relaxed);
+    if (sh->fb_since_us != down_us) {
+        int64_t nodes = atomic_load_explicit(&l->rate_nodes, memory_order_relaxed);
+        int64_t seen_us = atomic_load_explicit(&l->rate_nodes_seen_us, memory_order_relaxed);
+        int64_t cap = gh_limits_rate_central_capacity(b->limit_per_min, l->share_ttl_us);
+        int64_t limit = nodes > 0 && down_us - seen_us <= GH_LIMITS_RATE_NODES_FRESH_US
+                            ? cap / nodes
+                            : 0;
+        sh->fb_since_us = down_us;
+        sh->fb = (gh_bucket_t){0, 0, down_us};
+        if (limit > 0) {
+            gh_bucket_init(&sh->fb, limit, down_us);
+            sh->fb.level = 0; /* empty at the outage's start: see the bound in limits.h */
+        }
+    }
+    return sh->fb.limit_per_min > 0 ? &sh->fb : NULL;
+}
+
+/* What a take of `n` takes from a safe local share: cut to its capacity, as share_take_of cuts
+ * to the cluster's, so that a large take waits for a full bucket instead of never passing. */
+static int64_t fallback_take_of(const gh_bucket_t *fb, int64_t n)
+{
+    return n < fb->limit_per_min ? n : fb->limit_per_min;
+}
+
 /* Checks this node's shares of the class's buckets that have a limit, for the takes that
  * rate_take would make. Returns `longest_us` or a longer wait, updating `*kind`. A short
  * share is starved (its demand noted for the lease thread); `*pending` gets bit 0 when one may
@@ -803,6 +844,9 @@ static int64_t share_wait(const gh_limits_t *l, const gh_bucket_t b[GH_LIMIT_KIN
         int64_t n = share_take_of(l, &b[k], want[k]);
         if (n == 0 || share_level(&sh[k], now_us) >= n)
             continue;
+        gh_bucket_t *fb = share_fallback(l, &b[k], &sh[k]);
+        if (fb && gh_bucket_wait_us(fb, fallback_take_of(fb, n), now_us) == 0)
+            continue; /* the safe local share serves it (share_take) */
         sh[k].last_use_us = now_us;
         sh[k].starved = add_sat(sh[k].starved, n);
         if (n > sh[k].starved_max)
@@ -834,9 +878,22 @@ static void share_take(const gh_limits_t *l, const gh_bucket_t b[GH_LIMIT_KINDS]
         if (b[k].limit_per_min == 0)
             continue;
         int64_t n = share_take_of(l, &b[k], want[k]);
-        assert(share_level(&sh[k], now_us) >= n);
         sh[k].taken = add_sat(sh[k].taken, n);
         sh[k].last_use_us = now_us;
+        if (share_level(&sh[k], now_us) < n) {
+            /* share_wait found the safe local share enough: taken from it, and owed to the
+             * cluster's bucket, whose next grants pay it first (see limits.h). The lease
+             * thread may have cleared the outage since share_wait looked (the flag is not
+             * under this lock): then the debt alone is recorded. */
+            gh_bucket_t *fb = share_fallback(l, &b[k], &sh[k]);
+            if (fb) /* share_wait checked it under this lock at this time */
+                (void)gh_bucket_take(fb, fallback_take_of(fb, n), now_us, NULL);
+            sh[k].debt = add_sat(sh[k].debt, n);
+            int64_t cap = gh_limits_rate_central_capacity(b[k].limit_per_min, l->share_ttl_us);
+            if (sh[k].debt > cap)
+                sh[k].debt = cap;
+            continue;
+        }
         for (int i = 0; i < 2 && n > 0; i++) {
             int64_t t = n < sh[k].avail[i] ? n : sh[k].avail[i];
             sh[k].avail[i] -= t;
@@ -869,6 +926,14 @@ static void share_correct(const gh_limits_t *l, const gh_bucket_t b[GH_LIMIT_KIN
                 int64_t t = back < room ? back : room;
                 s->avail[j] += t;
                 back -= t;
+            }
+            /* While the safe local share serves, what it lent and was not used is owed no
+             * more, and it may lend it again. */
+            gh_bucket_t *fb = back > 0 && s->debt > 0 ? share_fallback(l, &b[k], s) : NULL;
+            if (fb) {
+                int64_t t = back < s->debt ? back : s->debt;
+                s->debt -= t;
+                gh_bucket_give(fb, t, now_us);
             }
         } else if (used[i] > taken) {
             int64_t over = used[i] - taken;
@@ -1267,7 +1332,8 @@ gh_err_t gh_limits_refusal(const gh_limits_t *l, const gh_admit_t *a, char *msg,
         if (a->rate_unavailable) {
             snprintf(msg, msg_size,
                      "Gatehouse cannot reach its database to renew this node's share of your "
-                     "rate limits, so it cannot admit more requests without risking your limits. "
+                     "rate limits, and the safe share it may use meanwhile is spent, so it "
+                     "cannot admit more requests without risking your limits. "
                      "Please retry in a few seconds.");
             return GH_EUNAVAIL;
         }
@@ -1480,7 +1546,10 @@ static bool needs_of(gh_limits_t *l, buckets_t *b, shares_t *sh, org_t *o, ws_t 
             share_expire(s, now_us);
             int64_t demand = s->taken > s->starved ? s->taken : s->starved;
             bool holds = s->granted[0] != 0;
-            if (demand == 0 && !holds)
+            /* A debt (tokens admitted on the safe local share during an outage, or used beyond
+             * a take) is drawn for even by an idle share: until it is paid, the cluster's
+             * bucket would grant those tokens again. */
+            if (demand == 0 && !holds && s->debt <= 0)
                 continue;
             if (*n == max)
                 return false;
@@ -1498,6 +1567,9 @@ static bool needs_of(gh_limits_t *l, buckets_t *b, shares_t *sh, org_t *o, ws_t 
                 want = sub_sat(target, level);
                 want_min = sub_sat(s->starved_max, level);
                 s->taken = s->starved = s->starved_max = 0;
+            } else if (demand == 0 && level < 0 && now_us >= s->dry_until_us) {
+                want = -level; /* the debt alone, paid with whatever the bucket has */
+                want_min = 1;
             }
             if (want <= 0 && back == 0)
                 continue;
@@ -1525,7 +1597,20 @@ static bool needs_of(gh_limits_t *l, buckets_t *b, shares_t *sh, org_t *o, ws_t 
 
 void gh_limits_rate_unavailable(gh_limits_t *l, bool unavailable)
 {
-    atomic_store_explicit(&l->rate_unavailable, unavailable, memory_order_relaxed);
+    /* One writer (the lease thread): the outage's start is stored before the flag, so an
+     * admission that sees the flag sees the start too. */
+    if (unavailable && !atomic_load_explicit(&l->rate_unavailable, memory_order_relaxed))
+        atomic_store_explicit(&l->rate_down_since_us, l->now_fn(l->clock_ctx),
+                              memory_order_relaxed);
+    atomic_store_explicit(&l->rate_unavailable, unavailable, memory_order_release);
+}
+
+void gh_limits_rate_nodes(gh_limits_t *l, int64_t nodes)
+{
+    if (nodes <= 0)
+        return;
+    atomic_store_explicit(&l->rate_nodes, nodes, memory_order_relaxed);
+    atomic_store_explicit(&l->rate_nodes_seen_us, l->now_fn(l->clock_ctx), memory_order_relaxed);
 }
 
 size_t gh_limits_rate_needs(gh_limits_t *l, gh_limits_rate_need_t *out, size_t max,

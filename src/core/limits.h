@@ -418,7 +418,23 @@ void gh_limits_stats(gh_limits_t *l, gh_limits_stats_t *out);
  * refills L per minute, so in any minute the cluster admits at most that capacity, plus L,
  * plus L * ttl / 60 s (grants drawn before the minute and spent in it), which the capacity
  * leaves room for: never more than 2L, the limit plus one bucket's capacity, however many
- * nodes there are. */
+ * nodes there are.
+ *
+ * While draws fail (the database away), a share found short is served by a safe local share
+ * instead: a bucket per share, empty when the draws began failing, refilled at C / N a minute
+ * with a capacity of C / N (C the cluster's capacity, N the nodes that held money leases in the
+ * minute before the node's last successful draw, seen less than GH_LIMITS_RATE_NODES_FRESH_US
+ * before the outage; no N, no safe share). What it admits is owed to the cluster's bucket (the
+ * share's debt, at most C), so the first grants after the outage pay it first. The bound still
+ * holds: a minute that begins before the outage sees at most the central part up to the
+ * outage (C + L x (minute before it + ttl) / 60 s) and the safe shares after it, empty at its
+ * start, at most L x (the rest of the minute) / 60 s, so 2L in all; a minute that ends after
+ * the outage sees at most N x C / N + L x (its part in the outage) / 60 s from the safe shares,
+ * and from the cluster's bucket what it holds once the debts are paid plus L x (the rest) /
+ * 60 s, so again at most 2L (docs/architecture.md works it through). */
+
+/* How recent the last successful draw's N must be, at the outage's start, for a safe share. */
+#define GH_LIMITS_RATE_NODES_FRESH_US (60 * INT64_C(1000000))
 
 /* Rate shares on, before the data plane starts. `kick(kick_ctx)` is called on the admitting
  * thread, after its shard's lock is released, when a share was found short. */
@@ -460,8 +476,15 @@ size_t gh_limits_rate_needs(gh_limits_t *l, gh_limits_rate_need_t *out, size_t m
                             int64_t *now_us);
 
 /* Whether draws are failing (the lease thread could not reach the database): while they are,
- * a short share that a draw could have served is refused as unavailable, not as pending. */
+ * a short share is served by its safe local share (above) if that has the tokens, and is
+ * otherwise refused as unavailable, not as pending. The outage begins (the safe shares start
+ * empty) at the engine's time of the first call with `unavailable` after one without. Called
+ * by one thread only. */
 void gh_limits_rate_unavailable(gh_limits_t *l, bool unavailable);
+
+/* Records N, the nodes that may admit at once (from a successful draw: gh_store_rate_draw's
+ * `nodes`), and when it was seen. `nodes` <= 0 is ignored. Called by one thread only. */
+void gh_limits_rate_nodes(gh_limits_t *l, int64_t nodes);
 
 /* Adds a grant of `granted` tokens (drawn for `need` in a transaction begun at `t0_us` on the
  * engine's clock) to the share: it first pays the share's debt, and is spendable until

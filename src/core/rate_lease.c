@@ -59,16 +59,19 @@ static size_t draw_once(gh_rate_lease_t *rl)
                                              need->give_back};
     }
     gh_db_t *db = gh_store_db(rl->store);
-    gh_err_t rc = db ? gh_store_rate_draw(db, rl->rows, n, rl->granted) : GH_EUNAVAIL;
+    int64_t nodes = 0;
+    gh_err_t rc = db ? gh_store_rate_draw(db, rl->rows, n, rl->granted, &nodes) : GH_EUNAVAIL;
     if (rc) {
         atomic_fetch_add_explicit(&rl->refill_failures, 1, memory_order_relaxed);
         if (!atomic_exchange_explicit(&rl->unavailable, 1, memory_order_relaxed))
             gh_log_error("rate leases: drawing from the cluster's rate buckets failed (%s); "
-                         "short shares are refused until a draw succeeds",
+                         "admitting within a safe local share of each limit until a draw "
+                         "succeeds",
                          gh_err_name(rc));
         gh_limits_rate_unavailable(rl->limits, true);
         return 0;
     }
+    gh_limits_rate_nodes(rl->limits, nodes);
     if (atomic_exchange_explicit(&rl->unavailable, 0, memory_order_relaxed)) {
         gh_log_info("rate leases: drawing again");
         gh_limits_rate_unavailable(rl->limits, false);

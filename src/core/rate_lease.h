@@ -31,8 +31,12 @@
  *     demand, none while idle; it takes only the buckets' rows, not the write lock.
  *     gatehouse_rate_lease_refills_total counts them (the PostgreSQL transactions the leases
  *     cost), with the buckets drawn and the tokens granted.
- *   - The database unreachable: draws fail, grants lapse within the TTL, and a short share is
- *     then refused as unavailable (529 overloaded_error, saying why) until a draw succeeds.
+ *   - The database unreachable: draws fail and grants lapse within the TTL; a short share is
+ *     then served by a safe local share of the limit (the cluster's capacity / N a minute, N
+ *     brought by every successful draw; limits.h), owed to the cluster's bucket once draws
+ *     succeed again, and refused as unavailable (529 overloaded_error, saying why) only when
+ *     that is spent too. So the money leases, sized to last lease_ttl_ms, end service during
+ *     an outage, not the rate grants' 500 ms.
  *
  * Threads: one thread of its own, with its own store connection; the kick may come from any
  * thread. */

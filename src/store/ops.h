@@ -455,8 +455,9 @@
       (db, before_ms, deleted)) \
     /* Rate leases (cluster, core/rate_lease.c) */ \
     X(gh_err_t, rate_draw, \
-      (gh_db_t *db, const gh_store_rate_draw_t *rows, size_t n, int64_t *granted), \
-      (db, rows, n, granted)) \
+      (gh_db_t *db, const gh_store_rate_draw_t *rows, size_t n, int64_t *granted, \
+       int64_t *nodes), \
+      (db, rows, n, granted, nodes)) \
     /* ---- cluster money: workspace monthly limits through leases (PostgreSQL only) ---- */ \
     X(gh_err_t, ws_lease_take, \
       (gh_db_t *db, const char *ws_id, const gh_lease_ask_t *ask, gh_lease_grant_t *out), \

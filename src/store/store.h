@@ -603,10 +603,12 @@ gh_err_t gh_store_cluster_prune(gh_db_t *db, int64_t before_ms, int64_t *deleted
  * per minute up to its capacity (a bucket never seen starts full; a changed limit keeps what
  * was used), takes back rows[i].give_back (never above its capacity), then gives
  * rows[i].want tokens if it has them, else all it has if that is at least rows[i].want_min
- * (and 1), else nothing; `granted[i]` says how many. PostgreSQL only:
+ * (and 1), else nothing; `granted[i]` says how many. `*nodes` gets the number of nodes that
+ * held a money lease in the last minute, at least 1 (0 when n is 0: nothing was asked): the N
+ * of a node's safe local share while later draws fail (core/limits.h). PostgreSQL only:
  * SQLite answers GH_EUNAVAIL (a SQLite node is a single node and has no shares to draw). */
 gh_err_t gh_store_rate_draw(gh_db_t *db, const gh_store_rate_draw_t *rows, size_t n,
-                            int64_t *granted);
+                            int64_t *granted, int64_t *nodes);
 
 #endif
 

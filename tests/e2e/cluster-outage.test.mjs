@@ -4,13 +4,23 @@
 // says the node cannot reach its database; the console answers 503. PostgreSQL comes back on
 // the same data and port: every node serves again without a restart, every 200 is charged
 // exactly once, the organization is never charged more than its balance, the ledger agrees.
+//
+// The second test is about rate limits (issue 14 points 4 and 5): the organization's tier has
+// RPM, ITPM and OTPM limits, so every node admits from shares of the cluster's buckets, and a
+// share's grants lapse 500 ms after their draw. Cut off from PostgreSQL, a node keeps admitting
+// within a safe local share of each limit (docs/architecture.md, "Cluster: rate limits"), so it
+// serves until its money leases end, not until its rate grants do.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import Anthropic from '@anthropic-ai/sdk';
 import { startCluster } from './lib/cluster.mjs';
 import { LIMITS_CONFIG, call, orgWithKey, usd } from './lib/limits.mjs';
 import { assertLedgerConsistent, gatehouse, until } from './lib/billing.mjs';
 
-const TTL_MS = 3000;
+// Long enough that a lease outlives the rate grants by seconds on a loaded machine: a node stops
+// admitting on a lease at the latest ttl - ttl/3 - ttl/10 (3.4 s) after PostgreSQL went away.
+const TTL_MS = 6000;
+const RATE_GRANT_TTL_MS = 500; // GH_RATE_LEASE_TTL_MS, src/core/rate_lease.h
 const LAPSED = /^This Gatehouse node (cannot reach its database|could not set aside credit for this request in time: it cannot reach its database)/;
 let c;
 
@@ -91,3 +101,90 @@ test('PostgreSQL away under load: served within leases, then 529 with the reason
     `${ids.length} answered in all, ${usd(charged)} charged`);
   assertLedgerConsistent(c.nodes[0]);
 });
+
+test('PostgreSQL away: rate limits do not end service before the money leases do', async (t) => {
+  // The test before ended with PostgreSQL back: the node's console reconnects with a back-off.
+  const o = await until(async () => {
+    try { return await orgWithKey({ ...c.nodes[0], outbox: c.outbox }, 'Rates'); } catch { return null; }
+  }, 'the console to sign up a new organization', 60000);
+  const g = gatehouse(c.nodes[0], 'credits', 'grant', '--org', o.orgId, '--usd', '5.00', '--reason', 'cluster test');
+  assert.equal(g.status, 0, g.stderr);
+  for (let i = 1; i < 3; i++) await c.restartNode(i); // each node loads the key
+  // The tier's limits (Evaluation: RPM, ITPM and OTPM) apply: every admission is from a share.
+  const limits = await o.admin.get('/v1/organizations/limits');
+  assert.equal(limits.status, 200, JSON.stringify(limits.body));
+  const clients = c.nodes.map((n) => new Anthropic({ apiKey: o.key, baseURL: n.apiUrl, maxRetries: 0 }));
+
+  // A cheap model, so that a lease sized on the spend of a ttl is not scarce money.
+  const results = []; // {node, phase, at, status, id, type, message}
+  let phase = 'before', stopping = false;
+  const workers = Array.from({ length: 6 }, async (_, w) => {
+    for (let i = w; !stopping; i++) {
+      const node = i % 3;
+      const p = phase;
+      try {
+        const { response } = await clients[node].messages.create({
+          model: 'gatehouse-mock-small', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }],
+        }).withResponse();
+        results.push({ node, phase: p, at: Date.now(), status: 200, id: response.headers.get('request-id') });
+      } catch (e) {
+        results.push({ node, phase: p, at: Date.now(), status: e.status, type: e.error?.error?.type, message: e.error?.error?.message ?? e.message });
+      }
+    }
+  });
+  const count = (f) => results.filter(f).length;
+  try {
+    await until(() => [0, 1, 2].every((i) => count((r) => r.node === i && r.status === 200) >= 50), 'every node to serve');
+    assert.equal(await rateLeaseMetric(c.nodes[0], 'gatehouse_rate_lease_unavailable'), 0);
+
+    phase = 'down';
+    const haltAt = Date.now(); // the draws fail from here on
+    await c.pg.halt();
+    const late = (i) => count((r) => r.node === i && r.phase === 'down' && r.status === 200 && r.at > haltAt + 2 * RATE_GRANT_TTL_MS);
+    await until(() => [0, 1, 2].every((i) => count((r) => r.node === i && r.phase === 'down' && r.status === 529) > 0),
+      'every node to answer 529', TTL_MS * 10);
+    const downRefused = results.filter((r) => r.phase === 'down' && r.status !== 200);
+    for (const r of downRefused) {
+      // Only the money leases' end: never the rate shares'.
+      assert.equal(r.status, 529, `${r.status} ${r.type}: ${r.message}`);
+      assert.equal(r.type, 'overloaded_error');
+      assert.match(r.message, LAPSED);
+    }
+    // Every node served long after every rate grant drawn before the halt had lapsed.
+    for (const i of [0, 1, 2]) assert.ok(late(i) > 0, `node ${i} served nothing ${2 * RATE_GRANT_TTL_MS} ms after the halt`);
+    const lastOk = Math.max(...results.filter((r) => r.phase === 'down' && r.status === 200).map((r) => r.at)) - haltAt;
+    const servedDown = count((r) => r.phase === 'down' && r.status === 200);
+
+    phase = 'after';
+    await c.pg.restart();
+    await until(() => [0, 1, 2].every((i) => count((r) => r.node === i && r.phase === 'after' && r.status === 200) >= 5),
+      'every node to serve again', 60000);
+    stopping = true;
+    await Promise.all(workers);
+
+    // Every 200 once in usage_events, and within the balance.
+    const ids = results.filter((r) => r.status === 200).map((r) => r.id);
+    await until(() => Number(c.sql(`SELECT count(*) FROM usage_events WHERE org_id = ${q(o.orgId)}`).trim()) === ids.length,
+      `all ${ids.length} answered requests in usage_events`, 60000);
+    assert.equal(c.sql(`SELECT request_id FROM usage_events WHERE org_id = ${q(o.orgId)} GROUP BY 1 HAVING count(*) > 1`).trim(), '');
+    const have = new Set(c.sql(`SELECT request_id FROM usage_events WHERE org_id = ${q(o.orgId)}`).split('\n').map((x) => x.trim()).filter(Boolean));
+    assert.deepEqual(ids.filter((id) => !have.has(id)), [], 'every 200 has its usage event');
+    const charged = BigInt(c.sql(`SELECT coalesce(sum(cost_nusd), 0) FROM usage_events WHERE org_id = ${q(o.orgId)}`).trim());
+    assert.ok(charged <= 5_000_000_000n, `charged ${usd(charged)} of $5.00`);
+    t.diagnostic(`${servedDown} served while PostgreSQL was away, ${[0, 1, 2].map(late).join(' + ')} of them more than ` +
+      `${2 * RATE_GRANT_TTL_MS} ms after the halt (the last ${lastOk} ms after it), then ${downRefused.length} refused ` +
+      `with the money leases' 529; ${ids.length} answered in all, ${usd(charged)} charged`);
+    assertLedgerConsistent(c.nodes[0]);
+  } finally {
+    stopping = true;
+    await Promise.allSettled(workers);
+    if (!c.pg.running) await c.pg.restart();
+  }
+});
+
+async function rateLeaseMetric(node, name) {
+  const text = await (await fetch(`${node.consoleUrl}/metrics`)).text();
+  const m = text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+  assert.ok(m, `no ${name} in /metrics`);
+  return Number(m[1]);
+}

@@ -75,8 +75,9 @@ static gh_store_rate_draw_t row(const char *org, const char *ws, int kind, int64
 
 static int64_t draw1(world_t *w, gh_store_rate_draw_t r)
 {
-    int64_t g = -1;
-    assert_int_equal(gh_store_rate_draw(w->db, &r, 1, &g), GH_OK);
+    int64_t g = -1, nodes = -1;
+    assert_int_equal(gh_store_rate_draw(w->db, &r, 1, &g, &nodes), GH_OK);
+    assert_true(nodes >= 1); /* the node drawing, at least */
     return g;
 }
 
@@ -132,14 +133,16 @@ static void batch_order(void **state)
         row("org_a", "", 2, 10, 10, 20, 0, 0),
         row("org_a", "ws_1", 0, 5, 5, 4, 0, 0),
     };
-    int64_t g[4];
-    assert_int_equal(gh_store_rate_draw(w->db, rows, 4, g), GH_OK);
+    int64_t g[4], nodes = 0;
+    assert_int_equal(gh_store_rate_draw(w->db, rows, 4, g, &nodes), GH_OK);
+    assert_int_equal(nodes, 1); /* no money leases: the node drawing */
     assert_int_equal(g[0], 3);
     assert_int_equal(g[1], 500);
     assert_int_equal(g[2], 10); /* all there is */
     assert_int_equal(g[3], 4);
     assert_int_equal(scalar(w, "SELECT count(*) FROM rate_buckets"), 4);
-    assert_int_equal(gh_store_rate_draw(w->db, rows, 0, g), GH_OK);
+    assert_int_equal(gh_store_rate_draw(w->db, rows, 0, g, &nodes), GH_OK);
+    assert_int_equal(nodes, 0);
 }
 
 typedef struct {
@@ -153,8 +156,8 @@ static void *race(void *arg)
     gh_db_t *db = gh_store_db(r->store);
     for (int i = 0; i < 20; i++) {
         gh_store_rate_draw_t d = {"org_r", "", "small", 0, 1, 50, 1, 1, 0};
-        int64_t g = 0;
-        if (gh_store_rate_draw(db, &d, 1, &g) == GH_OK)
+        int64_t g = 0, nodes = 0;
+        if (gh_store_rate_draw(db, &d, 1, &g, &nodes) == GH_OK)
             r->granted += g;
     }
     return NULL;
@@ -181,14 +184,34 @@ static void concurrent_draws(void **state)
     assert_true(sum >= 50 && sum <= 51);
 }
 
+/* With the draw comes N, the nodes that held a money lease in the last minute (migration
+ * 0016): leases lapsed more than a minute ago do not count, the node drawing always does. */
+static void nodes_counted(void **state)
+{
+    world_t *w = *state;
+    /* Lease rows without their organizations: this connection skips the foreign keys. */
+    sql_ok(w, "SET session_replication_role = replica");
+    sql_ok(w, "INSERT INTO cluster_leases VALUES "
+              "('org_x', 'n1', 5, 1, now() + interval '10 seconds'), "
+              "('org_y', 'n1', 5, 2, now() + interval '10 seconds'), "
+              "('org_x', 'n2', 5, 3, now() - interval '30 seconds'), "
+              "('org_x', 'n3', 5, 4, now() - interval '2 minutes')");
+    gh_store_rate_draw_t r = row("org_a", "", 0, 60, 58, 1, 1, 0);
+    int64_t g = 0, nodes = 0;
+    assert_int_equal(gh_store_rate_draw(w->db, &r, 1, &g, &nodes), GH_OK);
+    assert_int_equal(g, 1);
+    assert_int_equal(nodes, 2);
+}
+
 static void sqlite_has_none(void **state)
 {
     (void)state;
     char path[64];
     gh_store_t *s = pg_unit_sqlite_store(path);
     gh_store_rate_draw_t d = {"org_a", "", "small", 0, 60, 58, 1, 1, 0};
-    int64_t g = 7;
-    assert_int_equal(gh_store_rate_draw(gh_store_db(s), &d, 1, &g), GH_EUNAVAIL);
+    int64_t g = 7, nodes = 7;
+    assert_int_equal(gh_store_rate_draw(gh_store_db(s), &d, 1, &g, &nodes), GH_EUNAVAIL);
+    assert_int_equal(nodes, 0);
     assert_int_equal(g, 0);
     pg_unit_sqlite_close(s, path);
 }
@@ -198,6 +221,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(grants, setup, teardown),
         cmocka_unit_test_setup_teardown(batch_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(nodes_counted, setup, teardown),
         cmocka_unit_test(concurrent_draws),
         cmocka_unit_test(sqlite_has_none),
     };

@@ -302,8 +302,19 @@ static int64_t central_draw(central_t *c, int64_t limit, int64_t cap, int64_t wa
  * pending refusal), and counts admissions per millisecond. With `itpm`, requests take
  * `in_bound` input tokens and settle at once having used `in_used`, and what is counted is
  * the tokens used. */
+static void run_cluster_outage(int busy, int64_t rpm, int64_t itpm, int64_t in_bound,
+                               int64_t in_used, int *per_ms, int down_from_ms, int down_to_ms);
+
 static void run_cluster(int busy, int64_t rpm, int64_t itpm, int64_t in_bound, int64_t in_used,
                         int *per_ms)
+{
+    run_cluster_outage(busy, rpm, itpm, in_bound, in_used, per_ms, -1, -1);
+}
+
+/* As run_cluster, with the database away from `down_from_ms` to `down_to_ms` (-1: never):
+ * draws fail then, and a successful draw tells each node the cluster has NODES nodes. */
+static void run_cluster_outage(int busy, int64_t rpm, int64_t itpm, int64_t in_bound,
+                               int64_t in_used, int *per_ms, int down_from_ms, int down_to_ms)
 {
     int64_t now = T0;
     gh_limits_t *l[NODES];
@@ -320,7 +331,13 @@ static void run_cluster(int busy, int64_t rpm, int64_t itpm, int64_t in_bound, i
                 gh_limits_rate_need_t needs[4];
                 int64_t t0;
                 size_t n = gh_limits_rate_needs(l[i], needs, 4, &t0);
-                for (size_t k = 0; k < n; k++) {
+                bool down = ms >= down_from_ms && ms < down_to_ms;
+                if (n > 0 && down_from_ms >= 0) {
+                    gh_limits_rate_unavailable(l[i], down);
+                    if (!down)
+                        gh_limits_rate_nodes(l[i], NODES);
+                }
+                for (size_t k = 0; k < n && !down; k++) {
                     /* The database's time is the draw's start: the latest the grant's life
                      * may be counted from. */
                     central_t *bucket = &c[needs[k].kind];
@@ -417,6 +434,189 @@ static void input_tokens_with_corrections(void **state)
     free(per_ms);
 }
 
+/* ---- While draws fail: the safe local share --------------------------------------------- */
+
+/* Draws fail: once the grants lapse, the node admits within C / N a minute from a bucket that
+ * was empty when the draws began failing, each admission owed to the cluster's bucket; when
+ * that is spent, the refusal is the 529 that says why. Once draws succeed, the debt is paid
+ * from the first grants. */
+static void outage_serves_a_safe_share(void **state)
+{
+    (void)state;
+    int64_t now = T0;
+    gh_limits_t *l = shared_engine(&now, 60, 0, 0); /* capacity 58 with a 2 s ttl */
+    admit(l, NULL, 0, 0);
+    gh_limits_rate_need_t need;
+    int64_t t0;
+    assert_int_equal(gh_limits_rate_needs(l, &need, 1, &t0), 1);
+    gh_limits_rate_grant(l, &need, 2, t0);
+    gh_limits_rate_nodes(l, 2); /* two nodes: 29 a minute each */
+    assert_int_equal(admit(l, NULL, 0, 0).decision, GH_ADMIT_OK);
+
+    now += S_US;
+    gh_limits_rate_unavailable(l, true);
+    /* The live grant still serves. */
+    assert_int_equal(admit(l, NULL, 0, 0).decision, GH_ADMIT_OK);
+    /* Spent, and the safe share is empty at the outage's start: refused, saying why. */
+    gh_admit_t a = admit(l, NULL, 0, 0);
+    assert_int_equal(a.decision, GH_ADMIT_RATE_LIMITED);
+    assert_true(a.rate_unavailable);
+    char msg[GH_LIMITS_MSG_MAX];
+    assert_int_equal(gh_limits_refusal(l, &a, msg, sizeof(msg)), GH_EUNAVAIL);
+    assert_non_null(strstr(msg, "cannot reach its database"));
+    /* 29 a minute: one token every 2.07 s. */
+    now += 2 * S_US;
+    assert_true(admit(l, NULL, 0, 0).rate_unavailable);
+    now += 100 * MS_US;
+    assert_int_equal(admit(l, NULL, 0, 0).decision, GH_ADMIT_OK);
+    assert_true(admit(l, NULL, 0, 0).rate_unavailable);
+    /* A minute on: the bucket holds 29 at most, however long the outage. */
+    now += 60 * S_US;
+    int ok = 0;
+    for (int i = 0; i < 100; i++)
+        ok += admit(l, NULL, 0, 0).decision == GH_ADMIT_OK;
+    assert_int_equal(ok, 29);
+    /* 30 admitted on the safe share: owed to the cluster's bucket. */
+    assert_int_equal(gh_limits_rate_share(l, ORG, NULL, "small", GH_LIMIT_REQUESTS), -30);
+
+    /* Back: a short share is pending again, and the next draw asks for the debt too. */
+    gh_limits_rate_unavailable(l, false);
+    a = admit(l, NULL, 0, 0);
+    assert_true(a.rate_pending);
+    assert_int_equal(gh_limits_rate_needs(l, &need, 1, &t0), 1);
+    assert_int_equal(need.want, 58 + 30);
+    gh_limits_rate_grant(l, &need, 40, t0); /* what the bucket had */
+    assert_int_equal(gh_limits_rate_share(l, ORG, NULL, "small", GH_LIMIT_REQUESTS), 10);
+    gh_limits_free(l);
+}
+
+/* A node that admitted on its safe share and then went idle still pays its debt once draws
+ * succeed: otherwise the cluster's bucket would grant those tokens again to other nodes. */
+static void idle_share_pays_its_debt(void **state)
+{
+    (void)state;
+    int64_t now = T0;
+    gh_limits_t *l = shared_engine(&now, 60, 0, 0);
+    gh_limits_rate_nodes(l, 1);
+    gh_limits_rate_unavailable(l, true);
+    now += 10 * S_US; /* 58 a minute: 9 there */
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(admit(l, NULL, 0, 0).decision, GH_ADMIT_OK);
+    assert_true(admit(l, NULL, 0, 0).rate_unavailable);
+    gh_limits_rate_need_t need;
+    int64_t t0;
+    assert_int_equal(gh_limits_rate_needs(l, &need, 1, &t0), 1); /* the draw that fails */
+    gh_limits_rate_unavailable(l, false);
+    now += S_US;
+    /* No demand since: the draw asks for the debt alone, taking what there is. */
+    assert_int_equal(gh_limits_rate_needs(l, &need, 1, &t0), 1);
+    assert_int_equal(need.want, 9);
+    assert_int_equal(need.want_min, 1);
+    gh_limits_rate_grant(l, &need, 4, t0);
+    assert_int_equal(gh_limits_rate_share(l, ORG, NULL, "small", GH_LIMIT_REQUESTS), -5);
+    now += 2 * S_US; /* the short grant's dry spell is over */
+    assert_int_equal(gh_limits_rate_needs(l, &need, 1, &t0), 1);
+    assert_int_equal(need.want, 5);
+    gh_limits_rate_grant(l, &need, 5, t0);
+    assert_int_equal(gh_limits_rate_share(l, ORG, NULL, "small", GH_LIMIT_REQUESTS), 0);
+    assert_int_equal(gh_limits_rate_needs(l, &need, 1, &t0), 0); /* paid: nothing to draw */
+    gh_limits_free(l);
+}
+
+/* No safe share without a recent N: a node that never drew, or whose last successful draw was
+ * more than a minute before the outage, refuses as before. A limit below N a minute has none
+ * either. */
+static void safe_share_needs_a_recent_n(void **state)
+{
+    (void)state;
+    int64_t now = T0;
+    gh_limits_t *l = shared_engine(&now, 60, 0, 0);
+    gh_limits_rate_unavailable(l, true);
+    now += 10 * S_US;
+    assert_true(admit(l, NULL, 0, 0).rate_unavailable);
+    gh_limits_rate_unavailable(l, false);
+
+    gh_limits_rate_nodes(l, 1);
+    now += 61 * S_US;
+    gh_limits_rate_unavailable(l, true);
+    now += 10 * S_US;
+    assert_true(admit(l, NULL, 0, 0).rate_unavailable);
+    gh_limits_rate_unavailable(l, false);
+
+    gh_limits_rate_nodes(l, 1);
+    now += 30 * S_US;
+    gh_limits_rate_unavailable(l, true);
+    now += 10 * S_US;
+    assert_int_equal(admit(l, NULL, 0, 0).decision, GH_ADMIT_OK);
+    gh_limits_rate_unavailable(l, false);
+    gh_limits_free(l);
+
+    now = T0;
+    l = shared_engine(&now, 2, 0, 0);
+    gh_limits_rate_nodes(l, 3);
+    gh_limits_rate_unavailable(l, true);
+    now += 60 * S_US;
+    assert_true(admit(l, NULL, 0, 0).rate_unavailable);
+    gh_limits_free(l);
+}
+
+/* Settlement during the outage: input not used goes back to the safe share and is owed no
+ * more, so ITPM counts tokens, not bounds, there too. */
+static void safe_share_takes_corrections(void **state)
+{
+    (void)state;
+    int64_t now = T0;
+    gh_limits_t *l = shared_engine(&now, 100, 60000, 0);
+    gh_limits_rate_nodes(l, 1);
+    gh_limits_rate_unavailable(l, true);
+    now += 30 * S_US; /* half a minute: 29,000 of the 58,000 ITPM share */
+    gh_admit_t a = admit(l, NULL, 20000, 0);
+    assert_int_equal(a.decision, GH_ADMIT_OK);
+    assert_int_equal(gh_limits_rate_share(l, ORG, NULL, "small", GH_LIMIT_INPUT_TOKENS), -20000);
+    assert_true(admit(l, NULL, 20000, 0).rate_unavailable);
+    assert_int_equal(gh_limits_settle(l, &a.hold, 2000, 0, WORST), GH_OK);
+    assert_int_equal(gh_limits_rate_share(l, ORG, NULL, "small", GH_LIMIT_INPUT_TOKENS), -2000);
+    assert_int_equal(admit(l, NULL, 20000, 0).decision, GH_ADMIT_OK);
+    gh_limits_free(l);
+}
+
+/* Three busy nodes at 60 RPM, the database away for the middle minute: the nodes keep
+ * admitting, about C / 3 a minute each, and no minute sees more than the limit plus one
+ * bucket, 120, across the outage's start and its end. */
+static void three_nodes_hold_the_bound_through_an_outage(void **state)
+{
+    (void)state;
+    int *per_ms = calloc(RUN_MS, sizeof(int));
+    assert_non_null(per_ms);
+    run_cluster_outage(NODES, 60, 0, 0, 0, per_ms, 60000, 120000);
+    int most = window_max(per_ms), all = total(per_ms), down = 0;
+    for (int ms = 60000 + (int)(TTL_US / MS_US); ms < 120000; ms++)
+        down += per_ms[ms];
+    print_message("three busy nodes at 60 RPM, the database away for the second minute: at most "
+                  "%d in a minute, %d in three, %d while away after the grants lapsed\n",
+                  most, all, down);
+    assert_true(most <= 120);
+    assert_true(down >= 50); /* 3 x 19 a minute, less the 2 s of the grants' ttl */
+    assert_true(all >= 200);
+    free(per_ms);
+}
+
+/* The same with input tokens, bounds four times what is used. */
+static void input_tokens_through_an_outage(void **state)
+{
+    (void)state;
+    int *per_ms = calloc(RUN_MS, sizeof(int));
+    assert_non_null(per_ms);
+    run_cluster_outage(NODES, 100000, 60000, 24000, 6000, per_ms, 60000, 120000);
+    int most = window_max(per_ms), all = total(per_ms);
+    print_message("three busy nodes at 60,000 ITPM through an outage: at most %d in a minute, "
+                  "%d in three\n",
+                  most, all);
+    assert_true(most <= 120000);
+    assert_true(all >= 58000 + 60000);
+    free(per_ms);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +630,12 @@ int main(void)
         cmocka_unit_test(three_nodes_hold_the_bound),
         cmocka_unit_test(one_busy_node_uses_the_limit),
         cmocka_unit_test(input_tokens_with_corrections),
+        cmocka_unit_test(outage_serves_a_safe_share),
+        cmocka_unit_test(idle_share_pays_its_debt),
+        cmocka_unit_test(safe_share_needs_a_recent_n),
+        cmocka_unit_test(safe_share_takes_corrections),
+        cmocka_unit_test(three_nodes_hold_the_bound_through_an_outage),
+        cmocka_unit_test(input_tokens_through_an_outage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

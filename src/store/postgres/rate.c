@@ -1,6 +1,6 @@
 /* Store functions for the cluster's rate buckets (PostgreSQL backend): one statement draws from
- * a whole batch of buckets (migration 0013's gh_rate_draw), autocommitted, outside the write
- * lock. */
+ * a whole batch of buckets (migration 0013's gh_rate_draw, with 0016's count of nodes),
+ * autocommitted, outside the write lock. */
 #include <string.h>
 
 #include "store/postgres/pg_array.h"
@@ -12,11 +12,12 @@
 #define RATE_COLUMNS 9
 
 gh_err_t gh_pgs_rate_draw(gh_db_t *db, const gh_store_rate_draw_t *rows, size_t n,
-                          int64_t *granted)
+                          int64_t *granted, int64_t *nodes)
 {
     static const char sql[] =
         "SELECT ord, granted FROM gh_rate_draw($1::text[], $2::text[], $3::text[], "
         "$4::smallint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])";
+    *nodes = 0;
     if (n == 0)
         return GH_OK;
     gh_pg_array_t a[RATE_COLUMNS];
@@ -50,6 +51,8 @@ gh_err_t gh_pgs_rate_draw(gh_db_t *db, const gh_store_rate_draw_t *rows, size_t 
             int64_t ord = gh_pgs_col_i64(res, i, 0);
             if (ord >= 1 && (size_t)ord <= n)
                 granted[ord - 1] = gh_pgs_col_i64(res, i, 1);
+            else if (ord == 0) /* migration 0016: the nodes that may admit at once */
+                *nodes = gh_pgs_col_i64(res, i, 1);
         }
         PQclear(res);
     }
