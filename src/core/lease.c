@@ -24,6 +24,7 @@
 
 #define RATE_HEADROOM 3   /* a lease holds its ttl of spend at this many times the recent rate */
 #define TARGET_WORSTS 8   /* a busy lease aims at this many of the largest recent worst cases */
+#define SCARCE_WORSTS 16  /* free money below this many worst cases is scarce */
 #define KICKS_MAX 64      /* organizations kicked between two passes (more: all of them) */
 #define BATCH_MAX 64      /* organizations per transaction */
 #define US_PER_MS INT64_C(1000)
@@ -40,6 +41,7 @@ typedef struct {
     int64_t deadline_us; /* the fence given to the engine */
     int64_t debt_nusd;   /* reservations of a lapsed lease, taken off the next credit */
     int64_t free_nusd;   /* the organization's free money, as last seen */
+    int64_t have_nusd;   /* unreserved in the engine, at the last look */
     int64_t worst_nusd;  /* the largest worst case asked for here */
     int64_t rate_nusd_s; /* recent spend per second (smoothed) */
     int64_t last_spent_nusd;
@@ -261,9 +263,19 @@ static int64_t target_of(const gh_lease_t *ls, const org_lease_t *e)
                                                                     : e->rate_nusd_s * ttl_s_x10 / 10;
     if (by_rate > target)
         target = by_rate;
-    /* Scarce money: hold two worst cases at most, so the other nodes can have the rest. */
-    if (e->free_nusd < target)
-        target = 2 * worst;
+    /* What this node could hold: the free money and what it holds unreserved. Scarce (less
+     * than SCARCE_WORSTS worst cases): hold two worst cases at most, so the other nodes can
+     * have the rest. Otherwise at most half of it, so that one node never takes it all: a
+     * target above it (a long ttl at a high rate) is cut there, not to the scarce two worst
+     * cases, which would leave a node cut off from the database a few requests where its ttl
+     * promised minutes. Counting what it holds keeps the sizing from swinging between a take
+     * and a give at every look. */
+    int64_t within = e->free_nusd + (e->have_nusd > 0 ? e->have_nusd : 0);
+    int64_t scarce = worst > INT64_MAX / SCARCE_WORSTS ? INT64_MAX : worst * SCARCE_WORSTS;
+    if (within < scarce)
+        return 2 * worst;
+    if (target > within / 2)
+        target = within / 2;
     return target;
 }
 
@@ -544,6 +556,7 @@ static void balance_all(gh_lease_t *ls, gh_db_t *db)
         }
         int64_t worst = e->worst_nusd > 0 ? e->worst_nusd : 1;
         int64_t unreserved = st.balance_nusd - st.reserved_nusd;
+        e->have_nusd = unreserved;
         int64_t target = target_of(ls, e);
         bool idle = (now - e->last_active_us >= ls->idle_us && st.in_flight == 0) || unlimited;
         bool fenced = now >= e->deadline_us;

@@ -32,10 +32,11 @@
  * both kinds in one table and runs the same steps on both.
  *
  * Sizing: a lease is refilled to a target of a few worst cases of the organization's recent
- * requests (at least), bounded by half of the free money unless that is below one worst case;
- * when free money is scarce (below the target) an idle node gives back everything unreserved
- * and a busy one keeps one worst case, so once traffic stops any one node can spend down to
- * less than one request's worst case. Idle leases (no admission for lease_ttl_ms) go back.
+ * requests (at least) or what lasts its ttl at a few times the recent rate of spend, bounded
+ * by half of what the node could hold (the free money and its own unreserved lease); when
+ * that is scarce (below 16 worst cases) an idle node gives back everything unreserved and a
+ * busy one keeps two worst cases, so once traffic stops any one node can spend down to less
+ * than one request's worst case. Idle leases (no admission for lease_ttl_ms) go back.
  *
  * What is bounded rather than exact: a node that dies with settled-but-uncommitted usage, or
  * requests in flight, and comes back after its lease was swept reports that usage, which is

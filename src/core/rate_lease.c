@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/mono.h"
 #include "store/store.h"
 
 struct gh_rate_lease {
@@ -89,17 +90,6 @@ static size_t draw_once(gh_rate_lease_t *rl)
     return n;
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 static void *lease_main(void *arg)
 {
     gh_rate_lease_t *rl = arg;
@@ -109,7 +99,7 @@ static void *lease_main(void *arg)
         while (draw_once(rl) == GH_RATE_LEASE_BATCH)
             ;
         struct timespec until;
-        deadline_in(&until, GH_RATE_LEASE_TICK_MS);
+        gh_mono_deadline(&until, GH_RATE_LEASE_TICK_MS);
         pthread_mutex_lock(&rl->lock);
         while (!rl->stopping && !atomic_load_explicit(&rl->kicked, memory_order_acquire))
             if (pthread_cond_timedwait(&rl->wake, &rl->lock, &until) == ETIMEDOUT)
@@ -133,11 +123,7 @@ gh_err_t gh_rate_lease_start(gh_rate_lease_t **out, gh_limits_t *limits, gh_stor
     rl->limits = limits;
     rl->store = store;
     pthread_mutex_init(&rl->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&rl->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    gh_mono_cond_init(&rl->wake);
     gh_limits_rate_shared(limits, (int64_t)GH_RATE_LEASE_TTL_MS * 1000, kick, rl);
     if (pthread_create(&rl->thread, NULL, lease_main, rl)) {
         snprintf(err, err_size, "cannot start the rate lease thread");

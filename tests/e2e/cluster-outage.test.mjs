@@ -136,6 +136,13 @@ test('PostgreSQL away: rate limits do not end service before the money leases do
   try {
     await until(() => [0, 1, 2].every((i) => count((r) => r.node === i && r.status === 200) >= 50), 'every node to serve');
     assert.equal(await rateLeaseMetric(c.nodes[0], 'gatehouse_rate_lease_unavailable'), 0);
+    // Money leases are sized on the spend each node has seen, which it learns over its first
+    // looks: halt once every node's lease holds at least 50 of the costliest request so far, so
+    // that what follows measures the rate shares, not how fast the estimate grew.
+    const costliest = Number(c.sql(`SELECT coalesce(max(cost_nusd), 0) FROM usage_events WHERE org_id = ${q(o.orgId)}`).trim());
+    assert.ok(costliest > 0, 'the requests before the halt were charged');
+    await until(async () => (await Promise.all(c.nodes.map((n) => rateLeaseMetric(n, 'gatehouse_cluster_leases_held_nusd'))))
+      .every((held) => held >= 50 * costliest), 'every node to hold a lease of 50 requests');
 
     phase = 'down';
     const haltAt = Date.now(); // the draws fail from here on

@@ -98,6 +98,14 @@ test('a PostgreSQL restart under load: 503 on the console, 200 on the model path
     const workers = Array.from({ length: 6 }, worker);
     stopLoad = async () => { stop = true; await Promise.allSettled(workers); };
     await until(() => perPhase.before >= 50, '50 model responses before the outage', DEADLINE_MS);
+    // The node's money lease is sized to last lease_ttl_ms at the recent rate of spend, which it
+    // learns over its first looks: the outage starts once the lease holds at least 150 of the
+    // costliest request so far (or fails the test at the deadline), so the outage phase below
+    // measures serving from memory, not how fast the estimate grew.
+    const costliest = Number(runSql(server, 'SELECT coalesce(max(cost_nusd), 0) FROM usage_events').trim());
+    assert.ok(costliest > 0, 'the requests before the outage were charged');
+    await until(async () => (await metric(server, 'gatehouse_cluster_leases_held_nusd')) >= 150 * costliest,
+      'the lease to hold 150 requests', DEADLINE_MS);
 
     // ---- PostgreSQL goes away ----
     const linesBefore = logLines(server).length;
