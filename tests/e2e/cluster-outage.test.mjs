@@ -82,7 +82,7 @@ test('PostgreSQL away under load: served within leases, then 529 with the reason
   await c.pg.restart();
   // Every node serves again by itself.
   await until(() => [0, 1, 2].every((i) => count((r) => r.node === i && r.phase === 'after' && r.status === 200) >= 5),
-    'every node to serve again', 60000);
+    'every node to serve again', 180000);
   stopping = true;
   await Promise.all(workers);
   // The console too, by itself: a console thread whose connection the outage cut answers 503
@@ -168,7 +168,7 @@ test('PostgreSQL away: rate limits do not end service before the money leases do
     phase = 'after';
     await c.pg.restart();
     await until(() => [0, 1, 2].every((i) => count((r) => r.node === i && r.phase === 'after' && r.status === 200) >= 5),
-      'every node to serve again', 60000);
+      'every node to serve again', 180000);
     stopping = true;
     await Promise.all(workers);
 
