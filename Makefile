@@ -49,11 +49,12 @@ build/gen/assets.c: build/tools/embed $(WEB)
 	@mkdir -p $(@D)
 	$(call say,EMBED,$@)build/tools/embed assets web $@ $(WEB)
 
-build/gen/migrations.c: build/tools/embed $(MIGRATIONS)
+# The folder too: its time changes when a file is removed, which no file's time shows.
+build/gen/migrations.c: build/tools/embed $(MIGRATIONS) src/store/sqlite/migrations
 	@mkdir -p $(@D)
 	$(call say,EMBED,$@)build/tools/embed migrations src/store/sqlite/migrations $@ $(MIGRATIONS)
 
-build/gen/pg_migrations.c: build/tools/embed $(PG_MIGRATIONS)
+build/gen/pg_migrations.c: build/tools/embed $(PG_MIGRATIONS) src/store/postgres/migrations
 	@mkdir -p $(@D)
 	$(call say,EMBED,$@)build/tools/embed pg_migrations src/store/postgres/migrations $@ $(PG_MIGRATIONS)
 
