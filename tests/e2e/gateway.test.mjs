@@ -410,6 +410,8 @@ describe('the model API against the built-in mocks (default configuration)', () 
 // request it gets is recorded.
 function startUpstream() {
   const seen = [];
+  // A held "slow" stream stops after its first word until the test releases it (holdSlow).
+  let slowGate = null;
   const events = new (class extends EventTarget {})();
   const sse = (res, event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify({ type: event, ...data })}\n\n`);
   const usageStart = { input_tokens: 11, cache_creation_input_tokens: 3, cache_read_input_tokens: 2, output_tokens: 1 };
@@ -461,11 +463,14 @@ function startUpstream() {
           sse(res, 'content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
           const words = mode === 'slow' ? Array.from({ length: 10 }, (_, i) => `w${i} `) : ['Hello', ' from', ' up', 'stream'];
           let i = 0;
+          const gate = mode === 'slow' ? slowGate : null;
+          if (gate) slowGate = null;
           const next = () => {
             if (res.destroyed) return;
             if (i < words.length) {
               sse(res, 'content_block_delta', { index: 0, delta: { type: 'text_delta', text: words[i++] } });
-              if (mode === 'slow') setTimeout(next, 30); else next();
+              if (i === 1 && gate) gate.then(() => setTimeout(next, 30));
+              else if (mode === 'slow') setTimeout(next, 30); else next();
               return;
             }
             sse(res, 'content_block_stop', { index: 0 });
@@ -543,6 +548,13 @@ function startUpstream() {
       url: `http://127.0.0.1:${server.address().port}`,
       seen,
       last: () => seen.at(-1),
+      // The next "slow" stream waits after its first word until the returned function is
+      // called: a test can act (close its client) with the stream certainly unfinished.
+      holdSlow() {
+        let release;
+        slowGate = new Promise((r) => { release = r; });
+        return release;
+      },
       // Resolves when `pred(record)` holds for the last request with `mode`.
       waitFor(mode, pred, timeoutMs = 30000) {
         return new Promise((res, rej) => {
@@ -764,14 +776,18 @@ describe('the relay to HTTP upstreams', () => {
   });
 
   test('a client that leaves mid-stream: the upstream is read to its end and charged in full', async () => {
+    // The upstream holds its stream until the client is gone, so the gateway has words left to
+    // relay to a closed connection however slowly this machine runs.
+    const release = upstream.holdSlow();
     const r = await readStream(server, '/v1/messages', acme.key, claude('mode=slow', { stream: true }), {
       onFirstEvent: (req) => req.destroy(),
     });
+    release();
     assert.ok(r.aborted || r.status === 200);
     const up = await upstream.waitFor('slow', (x) => x.finished || x.aborted);
     assert.equal(up.finished, true, 'the upstream was read to its end');
     // Find the event: the newest relay-claude stream with a disconnected client.
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 30000; // a bound, not a bet on speed
     let row;
     while (Date.now() < deadline) {
       const out = sql(server, "SELECT request_id FROM usage_events WHERE model = 'relay-claude' AND client_disconnected ORDER BY journal_seq DESC LIMIT 1;").trim();
@@ -784,13 +800,15 @@ describe('the relay to HTTP upstreams', () => {
   });
 
   test('on_disconnect = cancel: the upstream is stopped and charged input plus the output relayed', async () => {
+    const release = upstream.holdSlow();
     const r = await readStream(server, '/v1/messages', acme.key, { ...claude('mode=slow', { stream: true }), model: 'relay-cancel' }, {
       onFirstEvent: (req) => req.destroy(),
     });
+    release();
     assert.ok(r.aborted || r.status === 200);
     const up = await upstream.waitFor('slow', (x) => x.finished || x.aborted);
     assert.equal(up.aborted, true, 'the upstream connection was closed early');
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 30000; // a bound, not a bet on speed
     let row;
     while (Date.now() < deadline) {
       const out = sql(server, "SELECT request_id FROM usage_events WHERE model = 'relay-cancel' ORDER BY journal_seq DESC LIMIT 1;").trim();
