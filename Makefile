@@ -162,9 +162,10 @@ fuzz: $(FUZZ_BIN)
 	echo "fuzz: $$ok passed, 0 failed, 0 skipped" | tee $(RESULTS)/fuzz.txt
 
 # Spec output on the terminal, TAP into $(RESULTS) for the counts.
+# $(2): the files, every one by default.
 E2E_RUN = node --test --test-timeout=$(E2E_FILE_TIMEOUT_MS) \
 	--test-reporter=spec --test-reporter-destination=stdout \
-	--test-reporter=tap --test-reporter-destination=$(RESULTS)/$(1).tap tests/e2e/; \
+	--test-reporter=tap --test-reporter-destination=$(RESULTS)/$(1).tap $(or $(2),tests/e2e/); \
 	rc=$$?; RESULTS=$(RESULTS) scripts/tap-count.sh $(1) $(RESULTS)/$(1).tap && exit $$rc
 
 e2e: build/gatehouse
@@ -184,8 +185,14 @@ e2e-san: build/gatehouse-san
 # The same end-to-end suite with every server on PostgreSQL 15 (tests/e2e/lib/server.mjs: one
 # throwaway PostgreSQL per test file, a fresh database per server, stopped when the file ends).
 # Tests about SQLite itself (its lock, its files) run on SQLite only and say so.
+# Files that choose their store themselves run in e2e already, on the PostgreSQL they start
+# (the cluster, PostgreSQL's outage, migrations and `store copy`): here they would only run
+# the same thing a second time.
+E2E_OWN_STORE = $(wildcard tests/e2e/cluster-*.test.mjs) tests/e2e/pg-outage.test.mjs \
+	tests/e2e/pg-migrate.test.mjs tests/e2e/store-copy.test.mjs
+E2E_PG_FILES = $(filter-out $(E2E_OWN_STORE),$(wildcard tests/e2e/*.test.mjs))
 e2e-pg: build/gatehouse
-	@mkdir -p $(RESULTS); GATEHOUSE_TEST_STORE=postgres $(call E2E_RUN,e2e-pg)
+	@mkdir -p $(RESULTS); GATEHOUSE_TEST_STORE=postgres $(call E2E_RUN,e2e-pg,$(E2E_PG_FILES))
 
 # The admission engine's micro-benchmark (bench/README.md): build/bench/admission [seconds].
 bench-admission: build/bench/admission
