@@ -121,9 +121,9 @@ static void *mailer_main(void *arg)
         gh_err_t rc = GH_OK;
         if (!stop || gh_mailer_is_outbox(o->mailer))
             rc = deliver_due(db, o->mailer, lease_ms(o->mailer));
-        int64_t due = 0;
-        if (!rc)
-            rc = gh_store_outbox_next_due(db, &due);
+        int64_t due = INT64_MAX;
+        if (!rc && (rc = gh_store_outbox_next_due(db, &due)) == GH_ENOTFOUND)
+            rc = GH_OK; /* every mail is sent: nothing is due */
         int64_t now = now_ms();
         wake_at = now + IDLE_WAKE_MS;
         if (rc == GH_OK && due < wake_at)
