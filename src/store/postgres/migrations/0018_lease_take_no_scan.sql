@@ -5,7 +5,17 @@
 -- month, ~100 ms at 600,000 events, and a request waiting for a refill waited that long.
 -- The month's spend is summed only when the row does not exist yet (the first lease of an
 -- organization or workspace); after that the row carries it, kept by gh_lease_settle and the
--- usage events' trigger. Only that opening changes; the rest of each function is as it was.
+-- usage events' trigger. Only that opening changes (the sum is gh_month_spend, one place); the rest
+-- of each function is as it was.
+
+-- What organization p_org (with p_ws: its workspace p_ws) has spent since p_month_start, from
+-- its usage events. Called once per money row, when it is opened.
+CREATE FUNCTION gh_month_spend(p_org text, p_ws text, p_month_start timestamptz)
+RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(cost_nusd), 0)::bigint FROM usage_events
+     WHERE org_id = p_org AND (p_ws IS NULL OR workspace_id = p_ws)
+       AND created_at >= p_month_start
+$$;
 
 CREATE OR REPLACE FUNCTION gh_lease_take(p_org text, p_node text, p_want bigint, p_min bigint,
                               p_limit bigint, p_month integer, p_month_start timestamptz,
@@ -25,8 +35,7 @@ BEGIN
     SELECT * INTO m FROM cluster_money WHERE org_id = p_org FOR UPDATE;
     IF NOT FOUND THEN
         INSERT INTO cluster_money (org_id, month_key, month_spent_nusd)
-        SELECT p_org, p_month, coalesce(sum(cost_nusd), 0)::bigint FROM usage_events
-         WHERE org_id = p_org AND created_at >= p_month_start
+        VALUES (p_org, p_month, gh_month_spend(p_org, NULL, p_month_start))
         ON CONFLICT (org_id) DO NOTHING;
         SELECT * INTO m FROM cluster_money WHERE org_id = p_org FOR UPDATE;
     END IF;
@@ -93,8 +102,7 @@ BEGIN
     SELECT * INTO m FROM cluster_ws_money WHERE workspace_id = p_ws FOR UPDATE;
     IF NOT FOUND THEN
         INSERT INTO cluster_ws_money (workspace_id, org_id, month_key, month_spent_nusd)
-        SELECT p_ws, p_org, p_month, coalesce(sum(cost_nusd), 0)::bigint FROM usage_events
-         WHERE workspace_id = p_ws AND created_at >= p_month_start
+        VALUES (p_ws, p_org, p_month, gh_month_spend(p_org, p_ws, p_month_start))
         ON CONFLICT (workspace_id) DO NOTHING;
         SELECT * INTO m FROM cluster_ws_money WHERE workspace_id = p_ws FOR UPDATE;
     END IF;
