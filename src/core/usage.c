@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/key_touch.h"
 #include "lib/json_str.h"
 #include "lib/log.h"
 #include "store/store.h"
@@ -83,6 +84,9 @@ struct gh_usage {
 
     pthread_t writer;
     bool writer_started;
+
+    /* The keys whose last use the writer wrote lately (the writer's own, no lock). */
+    gh_key_touch_t touched;
 };
 
 size_t gh_usage_journal_bytes = 64 * 1024 * 1024;
@@ -477,15 +481,17 @@ static int cmp_touch(const void *pa, const void *pb)
 }
 
 /* last_used_at: once per distinct key of the batch, at its latest event (batches are in time
- * order), in one store call. Sorting keeps this O(n log n) for 2,000 events and 1,000 keys. */
-static gh_err_t touch_keys(gh_db_t *db, const queued_t *batch, size_t n)
+ * order), and only for the keys whose use is due (key_touch.h: at most once a minute of event
+ * time per key), in one store call. The ids and times written are left in `ids` and `at_s`
+ * (room for `n` each) and their count in `*written`, for the caller to remember once the
+ * transaction committed. Sorting keeps this O(n log n) for 2,000 events and 1,000 keys. */
+static gh_err_t touch_keys(gh_db_t *db, const gh_key_touch_t *kt, const queued_t *batch,
+                           size_t n, const char **ids, int64_t *at_s, size_t *written)
 {
-    touch_t *t = malloc(n * sizeof(*t));
-    const char **ids = malloc(n * sizeof(*ids));
-    int64_t *at_s = malloc(n * sizeof(*at_s));
-    gh_err_t rc = GH_ENOMEM;
-    if (!t || !ids || !at_s)
-        goto out_free;
+    *written = 0;
+    touch_t *t = malloc((n ? n : 1) * sizeof(*t));
+    if (!t)
+        return GH_ENOMEM;
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (batch[i].ev.key_id[0])
@@ -495,29 +501,36 @@ static gh_err_t touch_keys(gh_db_t *db, const queued_t *batch, size_t n)
     for (size_t j = 0; j < m; j++) {
         if (j > 0 && !strcmp(t[j].key_id, t[j - 1].key_id))
             continue;
+        int64_t s = batch[t[j].i].ev.created_at_ms / 1000;
+        if (!gh_key_touch_due(kt, t[j].key_id, s))
+            continue;
         ids[k] = t[j].key_id;
-        at_s[k++] = batch[t[j].i].ev.created_at_ms / 1000;
+        at_s[k++] = s;
     }
-    rc = gh_store_keys_touch(db, ids, at_s, k);
-out_free:
     free(t);
-    free(ids);
-    free(at_s);
+    gh_err_t rc = gh_store_keys_touch(db, ids, at_s, k);
+    if (!rc)
+        *written = k;
     return rc;
 }
 
 /* Commits `n` queued events in one transaction, with billing's charges and the rollups for
- * them, and records the keys' last use. `rows` has room for `n`. On a failure `*on_data` says
- * whether the database refused the values (gh_store_failed_on_data): the same batch would
- * fail again however often it is tried. */
-static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, const queued_t *batch,
-                             size_t n, gh_usage_row_t *rows, bool *on_data)
+ * them, and records the keys' last use (those due in `kt`, which remembers them once
+ * committed). `rows` has room for `n`. On a failure `*on_data` says whether the database
+ * refused the values (gh_store_failed_on_data): the same batch would fail again however often
+ * it is tried. */
+static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, gh_key_touch_t *kt,
+                             const queued_t *batch, size_t n, gh_usage_row_t *rows,
+                             bool *on_data)
 {
     charges_t charges = {.n = 0};
     *on_data = false;
-    gh_err_t rc = gh_store_begin(db);
+    const char **ids = malloc((n ? n : 1) * sizeof(*ids));
+    int64_t *at_s = malloc((n ? n : 1) * sizeof(*at_s));
+    size_t touched = 0;
+    gh_err_t rc = !ids || !at_s ? GH_ENOMEM : gh_store_begin(db);
     if (rc)
-        return rc;
+        goto out_free;
     /* One call for the whole batch (PostgreSQL sends it as one statement); only events not
      * stored already are charged and rolled up. */
     bool stored[BATCH_MAX];
@@ -536,17 +549,23 @@ static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, const que
     if (!rc)
         rc = gh_store_rollups_add(db, rows, inserted);
     if (!rc)
-        rc = touch_keys(db, batch, n);
+        rc = touch_keys(db, kt, batch, n, ids, at_s, &touched);
     if (rc) {
         *on_data = gh_store_failed_on_data(db);
         gh_store_rollback(db);
-        return rc;
+        goto out_free;
     }
     rc = gh_store_commit(db);
     if (rc)
         *on_data = gh_store_failed_on_data(db); /* a deferred check fails at COMMIT */
+    if (!rc)
+        for (size_t i = 0; i < touched; i++)
+            gh_key_touch_written(kt, ids[i], at_s[i]);
     if (!rc && charges.any && hook->committed)
         hook->committed(hook->ctx);
+out_free:
+    free(ids);
+    free(at_s);
     return rc;
 }
 
@@ -619,7 +638,7 @@ static gh_err_t commit_sifting(gh_usage_t *u, gh_db_t *db, const queued_t *batch
 {
     bool on_data = false;
     *done = 0;
-    gh_err_t rc = commit_batch(db, &u->hook, batch, n, rows, &on_data);
+    gh_err_t rc = commit_batch(db, &u->hook, &u->touched, batch, n, rows, &on_data);
     if (!rc) {
         *done = n;
         return GH_OK;
