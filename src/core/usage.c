@@ -26,6 +26,7 @@
 #define RECORD_MAGIC_V2 0x47485532u /* "GHU2": costs by token type, before them */
 #define RECORD_MAGIC_V1 0x47485531u /* "GHU1", before the costs */
 #define PRUNE_EVERY_S 3600 /* how often the writer prunes old minute rollups */
+#define ROLL_EVERY_S 120   /* how often it rolls hour and day rollups forward (PostgreSQL) */
 #define ALLOC_CHUNK (1024 * 1024) /* disk space is taken for the journal this much at a time */
 #define NO_SPACE_RETRY_MS 200     /* while the disk is full, how often space is asked for again */
 #define RETRY_MIN_MS 50           /* a failed commit is retried after this, doubling... */
@@ -777,6 +778,24 @@ static void prune_rollups(gh_db_t *db, int64_t *next_prune_s)
         gh_log_info("usage: pruned %lld minute rollups past retention", (long long)deleted);
 }
 
+/* PostgreSQL rolls the hour and day rollups forward from the minute ones (store.h,
+ * gh_store_rollups_roll): every ROLL_EVERY_S, after a commit, up to the minute before the
+ * current one, so several minutes of a series go into its hour and day rows at once and the
+ * minute being written is left alone. Any node may do it; a second finds it done. Reports
+ * read the minutes not rolled yet, so this only bounds how many they read. SQLite: a no-op. */
+static void roll_rollups(gh_db_t *db, int64_t *next_roll_s)
+{
+    int64_t now_s = (int64_t)time(NULL);
+    if (now_s < *next_roll_s)
+        return;
+    *next_roll_s = now_s + ROLL_EVERY_S;
+    gh_err_t rc = gh_store_rollups_roll(db, now_s / 60 * 60 - 60, NULL);
+    if (rc)
+        gh_log_error("usage: rolling the hour and day rollups forward failed (%s); the next "
+                     "roll covers these minutes, reports read them meanwhile",
+                     gh_err_name(rc));
+}
+
 static void *writer_main(void *arg)
 {
     gh_usage_t *u = arg;
@@ -794,7 +813,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&u->qlock);
         return NULL;
     }
-    int64_t next_prune_s = 0;
+    int64_t next_prune_s = 0, next_roll_s = 0;
     int retry_ms = RETRY_MIN_MS, stop_failures = 0;
     /* The start's replay failed: nothing is journaled until it is redone. */
     while (u->replay_pending) {
@@ -886,6 +905,7 @@ static void *writer_main(void *arg)
         int64_t committed = u->committed_seq;
         pthread_mutex_unlock(&u->qlock);
         trim_journal(u, committed);
+        roll_rollups(db, &next_roll_s);
         prune_rollups(db, &next_prune_s);
     }
 out:
