@@ -93,6 +93,26 @@ static int cmp_rows(const void *pa, const void *pb)
     return (a->created_at_ms > b->created_at_ms) - (a->created_at_ms < b->created_at_ms);
 }
 
+/* Orders events by the minute table's primary key: organization, minute, workspace, key,
+ * model. Events of one minute row are still neighbours (upsert_width sums them), and the
+ * upsert then meets the index in its own order: each row lands next to the one before. */
+static int cmp_rows_minute(const void *pa, const void *pb)
+{
+    const gh_usage_row_t *a = *(const gh_usage_row_t *const *)pa;
+    const gh_usage_row_t *b = *(const gh_usage_row_t *const *)pb;
+    int c = strcmp(or_empty(a->org_id), or_empty(b->org_id));
+    if (c)
+        return c;
+    int64_t x = bucket_of(a->created_at_ms, 60), y = bucket_of(b->created_at_ms, 60);
+    if (x != y)
+        return (x > y) - (x < y);
+    if ((c = strcmp(or_empty(a->workspace_id), or_empty(b->workspace_id))) ||
+        (c = strcmp(or_empty(a->key_id), or_empty(b->key_id))) ||
+        (c = strcmp(or_empty(a->model), or_empty(b->model))))
+        return c;
+    return (a->created_at_ms > b->created_at_ms) - (a->created_at_ms < b->created_at_ms);
+}
+
 static bool same_series(const gh_usage_row_t *a, const gh_usage_row_t *b)
 {
     return !strcmp(or_empty(a->org_id), or_empty(b->org_id)) &&
@@ -186,7 +206,7 @@ gh_err_t gh_pgs_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
         return GH_ENOMEM;
     for (size_t i = 0; i < n; i++)
         order[i] = &rows[i];
-    qsort(order, n, sizeof(*order), cmp_rows);
+    qsort(order, n, sizeof(*order), cmp_rows_minute);
     gh_pg_array_t col[COLS];
     /* Binary arrays: the key's texts in columns 0 and 2-4, numbers elsewhere. */
     for (int c = 0; c < COLS; c++)
@@ -194,11 +214,12 @@ gh_err_t gh_pgs_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
                                 c == 0 || (c >= 2 && c <= 4) ? GH_PG_OID_TEXT : GH_PG_OID_INT8);
     rc = upsert_width(db, GH_ROLLUP_MINUTE, order, n, col);
     /* The late events (minute before the mark, which the roll forward has passed): straight
-     * into the hour and day tables as well. In order still, so the summing holds. */
+     * into the hour and day tables as well, sorted by series and time for their summing. */
     size_t late = 0;
     for (size_t i = 0; i < n; i++)
         if (bucket_of(order[i]->created_at_ms, 60) < mark_s)
             order[late++] = order[i];
+    qsort(order, late, sizeof(*order), cmp_rows);
     for (size_t w = GH_ROLLUP_HOUR; w <= GH_ROLLUP_DAY && !rc && late > 0; w++)
         rc = upsert_width(db, w, order, late, col);
     for (int c = 0; c < COLS; c++)
