@@ -2,7 +2,9 @@
  * against a real PostgreSQL 15 that scripts/pg-test.sh starts for this binary and stops when
  * it exits. The assertions are test_reports.c's for SQLite: rollups checked against sums
  * computed here from the raw events, for every width, grouping and filter, across a month
- * boundary, with batches that add to buckets already there; the member filter; pruning. And
+ * boundary, with batches that add to buckets already there; the member filter; pruning; the
+ * roll forward of hour and day sums from minute rows (migration 0017), with late events and
+ * two racing writers, against the events and against SQLite. And
  * what only the batch statement has to get right: events already stored are skipped and
  * reported as such, texts with quotes, backslashes, braces and "NULL" survive the array
  * literals, and millisecond times come back exact. Each test works in a database of its
@@ -609,7 +611,8 @@ static void make_events_in(event_t *ev, int n, int seq0, int64_t t0_s, int64_t s
 {
     make_events(ev, n, seq0);
     for (int i = 0; i < n; i++)
-        ev[i].row.created_at_ms = t0_s * 1000 + (int64_t)(next_rand() % (uint64_t)(span_s * 1000));
+        ev[i].row.created_at_ms =
+            t0_s * 1000 + (int64_t)(next_rand() % (uint64_t)(span_s * 1000));
 }
 
 /* One transaction of the writer: `n` events (at most a batch) with their rollups. */
@@ -639,8 +642,8 @@ static void write_all(gh_db_t *db, const event_t *ev, int n)
 
 #define RF_T0 "2026-03-10T10:00:00Z"
 
-/* Reports from `first_width` up to day (three groupings) of both organizations over the two days around
- * RF_T0, against sums computed here from the events. */
+/* Reports from `first_width` up to day (three groupings) of both organizations over the two
+ * days around RF_T0, against sums computed here from the events. */
 static void check_rolled_reports(gh_db_t *db, const event_t *ev, int n, int first_width)
 {
     for (int width = first_width; width <= GH_ROLLUP_DAY; width++)

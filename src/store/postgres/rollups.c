@@ -1,9 +1,10 @@
 /* Usage rollups (PostgreSQL backend): the minute, hour and day sums that usage reports read.
  *
- * As in the SQLite backend, the events a batch inserted are sorted by series (organization,
- * workspace, key, model) and time, so the events of one bucket are neighbours at every width,
- * and summed in C into one row per distinct key and table. A table then gets ONE upsert for
- * the whole batch: its rows travel as array parameters, unnested, and
+ * The events a batch inserted are sorted by the minute table's key (organization, minute,
+ * workspace, key, model), so the events of one minute row are neighbours, and summed in C
+ * into one row per distinct key (late events, for the hour and day tables, are sorted by
+ * series and time, as the SQLite backend sorts them for all three). A table then gets ONE
+ * upsert for the whole batch: its rows travel as array parameters, unnested, and
  * `ON CONFLICT ... DO UPDATE` adds them to the stored sums. The keys are distinct within a
  * statement (PostgreSQL refuses to update one row twice in one statement), which the summing
  * guarantees. Key columns store "" rather than NULL, as in SQLite.
