@@ -290,6 +290,14 @@ static bool pg_load(const char *db_path, const char *url)
               pg_copy(db_path, url, "usage_rollup_day", ROLLUP_COLS_CSV,
                       ROLLUP_SELECT("usage_rollup_day"));
     char cmd[1024];
+    /* The hour and day rows are complete, as SQLite keeps them: the roll forward's mark
+     * (migration 0017) goes past every minute row copied, as `gatehouse store copy` does. */
+    snprintf(cmd, sizeof(cmd),
+             "psql -q -v ON_ERROR_STOP=1 '%s' -c \"UPDATE usage_rollup_watermark SET "
+             "rolled_before = greatest(rolled_before, (SELECT max(bucket_start) + interval "
+             "'1 minute' FROM usage_rollup_minute))\"",
+             url);
+    ok = ok && shell(cmd);
     snprintf(cmd, sizeof(cmd), "psql -q -v ON_ERROR_STOP=1 '%s' -c 'VACUUM ANALYZE'", url);
     ok = ok && shell(cmd);
     printf("Loaded into PostgreSQL in %.1f s (COPY, then VACUUM ANALYZE)\n",

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/key_touch.h"
 #include "lib/json_str.h"
 #include "lib/log.h"
 #include "store/store.h"
@@ -25,6 +26,7 @@
 #define RECORD_MAGIC_V2 0x47485532u /* "GHU2": costs by token type, before them */
 #define RECORD_MAGIC_V1 0x47485531u /* "GHU1", before the costs */
 #define PRUNE_EVERY_S 3600 /* how often the writer prunes old minute rollups */
+#define ROLL_EVERY_S 120   /* how often it rolls hour and day rollups forward (PostgreSQL) */
 #define ALLOC_CHUNK (1024 * 1024) /* disk space is taken for the journal this much at a time */
 #define NO_SPACE_RETRY_MS 200     /* while the disk is full, how often space is asked for again */
 #define RETRY_MIN_MS 50           /* a failed commit is retried after this, doubling... */
@@ -83,6 +85,9 @@ struct gh_usage {
 
     pthread_t writer;
     bool writer_started;
+
+    /* The keys whose last use the writer wrote lately (the writer's own, no lock). */
+    gh_key_touch_t touched;
 };
 
 size_t gh_usage_journal_bytes = 64 * 1024 * 1024;
@@ -477,15 +482,17 @@ static int cmp_touch(const void *pa, const void *pb)
 }
 
 /* last_used_at: once per distinct key of the batch, at its latest event (batches are in time
- * order), in one store call. Sorting keeps this O(n log n) for 2,000 events and 1,000 keys. */
-static gh_err_t touch_keys(gh_db_t *db, const queued_t *batch, size_t n)
+ * order), and only for the keys whose use is due (key_touch.h: at most once a minute of event
+ * time per key), in one store call. The ids and times written are left in `ids` and `at_s`
+ * (room for `n` each) and their count in `*written`, for the caller to remember once the
+ * transaction committed. Sorting keeps this O(n log n) for 2,000 events and 1,000 keys. */
+static gh_err_t touch_keys(gh_db_t *db, const gh_key_touch_t *kt, const queued_t *batch,
+                           size_t n, const char **ids, int64_t *at_s, size_t *written)
 {
-    touch_t *t = malloc(n * sizeof(*t));
-    const char **ids = malloc(n * sizeof(*ids));
-    int64_t *at_s = malloc(n * sizeof(*at_s));
-    gh_err_t rc = GH_ENOMEM;
-    if (!t || !ids || !at_s)
-        goto out_free;
+    *written = 0;
+    touch_t *t = malloc((n ? n : 1) * sizeof(*t));
+    if (!t)
+        return GH_ENOMEM;
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (batch[i].ev.key_id[0])
@@ -495,29 +502,36 @@ static gh_err_t touch_keys(gh_db_t *db, const queued_t *batch, size_t n)
     for (size_t j = 0; j < m; j++) {
         if (j > 0 && !strcmp(t[j].key_id, t[j - 1].key_id))
             continue;
+        int64_t s = batch[t[j].i].ev.created_at_ms / 1000;
+        if (!gh_key_touch_due(kt, t[j].key_id, s))
+            continue;
         ids[k] = t[j].key_id;
-        at_s[k++] = batch[t[j].i].ev.created_at_ms / 1000;
+        at_s[k++] = s;
     }
-    rc = gh_store_keys_touch(db, ids, at_s, k);
-out_free:
     free(t);
-    free(ids);
-    free(at_s);
+    gh_err_t rc = gh_store_keys_touch(db, ids, at_s, k);
+    if (!rc)
+        *written = k;
     return rc;
 }
 
 /* Commits `n` queued events in one transaction, with billing's charges and the rollups for
- * them, and records the keys' last use. `rows` has room for `n`. On a failure `*on_data` says
- * whether the database refused the values (gh_store_failed_on_data): the same batch would
- * fail again however often it is tried. */
-static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, const queued_t *batch,
-                             size_t n, gh_usage_row_t *rows, bool *on_data)
+ * them, and records the keys' last use (those due in `kt`, which remembers them once
+ * committed). `rows` has room for `n`. On a failure `*on_data` says whether the database
+ * refused the values (gh_store_failed_on_data): the same batch would fail again however often
+ * it is tried. */
+static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, gh_key_touch_t *kt,
+                             const queued_t *batch, size_t n, gh_usage_row_t *rows,
+                             bool *on_data)
 {
     charges_t charges = {.n = 0};
     *on_data = false;
-    gh_err_t rc = gh_store_begin(db);
+    const char **ids = malloc((n ? n : 1) * sizeof(*ids));
+    int64_t *at_s = malloc((n ? n : 1) * sizeof(*at_s));
+    size_t touched = 0;
+    gh_err_t rc = !ids || !at_s ? GH_ENOMEM : gh_store_begin(db);
     if (rc)
-        return rc;
+        goto out_free;
     /* One call for the whole batch (PostgreSQL sends it as one statement); only events not
      * stored already are charged and rolled up. */
     bool stored[BATCH_MAX];
@@ -536,17 +550,23 @@ static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, const que
     if (!rc)
         rc = gh_store_rollups_add(db, rows, inserted);
     if (!rc)
-        rc = touch_keys(db, batch, n);
+        rc = touch_keys(db, kt, batch, n, ids, at_s, &touched);
     if (rc) {
         *on_data = gh_store_failed_on_data(db);
         gh_store_rollback(db);
-        return rc;
+        goto out_free;
     }
     rc = gh_store_commit(db);
     if (rc)
         *on_data = gh_store_failed_on_data(db); /* a deferred check fails at COMMIT */
+    if (!rc)
+        for (size_t i = 0; i < touched; i++)
+            gh_key_touch_written(kt, ids[i], at_s[i]);
     if (!rc && charges.any && hook->committed)
         hook->committed(hook->ctx);
+out_free:
+    free(ids);
+    free(at_s);
     return rc;
 }
 
@@ -619,7 +639,7 @@ static gh_err_t commit_sifting(gh_usage_t *u, gh_db_t *db, const queued_t *batch
 {
     bool on_data = false;
     *done = 0;
-    gh_err_t rc = commit_batch(db, &u->hook, batch, n, rows, &on_data);
+    gh_err_t rc = commit_batch(db, &u->hook, &u->touched, batch, n, rows, &on_data);
     if (!rc) {
         *done = n;
         return GH_OK;
@@ -758,6 +778,24 @@ static void prune_rollups(gh_db_t *db, int64_t *next_prune_s)
         gh_log_info("usage: pruned %lld minute rollups past retention", (long long)deleted);
 }
 
+/* PostgreSQL rolls the hour and day rollups forward from the minute ones (store.h,
+ * gh_store_rollups_roll): every ROLL_EVERY_S, after a commit, up to the minute before the
+ * current one, so several minutes of a series go into its hour and day rows at once and the
+ * minute being written is left alone. Any node may do it; a second finds it done. Reports
+ * read the minutes not rolled yet, so this only bounds how many they read. SQLite: a no-op. */
+static void roll_rollups(gh_db_t *db, int64_t *next_roll_s)
+{
+    int64_t now_s = (int64_t)time(NULL);
+    if (now_s < *next_roll_s)
+        return;
+    *next_roll_s = now_s + ROLL_EVERY_S;
+    gh_err_t rc = gh_store_rollups_roll(db, now_s / 60 * 60 - 60, NULL);
+    if (rc)
+        gh_log_error("usage: rolling the hour and day rollups forward failed (%s); the next "
+                     "roll covers these minutes, reports read them meanwhile",
+                     gh_err_name(rc));
+}
+
 static void *writer_main(void *arg)
 {
     gh_usage_t *u = arg;
@@ -775,7 +813,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&u->qlock);
         return NULL;
     }
-    int64_t next_prune_s = 0;
+    int64_t next_prune_s = 0, next_roll_s = 0;
     int retry_ms = RETRY_MIN_MS, stop_failures = 0;
     /* The start's replay failed: nothing is journaled until it is redone. */
     while (u->replay_pending) {
@@ -867,6 +905,7 @@ static void *writer_main(void *arg)
         int64_t committed = u->committed_seq;
         pthread_mutex_unlock(&u->qlock);
         trim_journal(u, committed);
+        roll_rollups(db, &next_roll_s);
         prune_rollups(db, &next_prune_s);
     }
 out:

@@ -194,6 +194,9 @@
     X(gh_err_t, rollups_prune, \
       (gh_db_t *db, int64_t before_s, int64_t *deleted), \
       (db, before_s, deleted)) \
+    X(gh_err_t, rollups_roll, \
+      (gh_db_t *db, int64_t before_s, int64_t *rolled), \
+      (db, before_s, rolled)) \
     X(gh_err_t, usage_report, \
       (gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn, void *ctx), \
       (db, q, fn, ctx)) \

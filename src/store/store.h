@@ -252,8 +252,19 @@ gh_err_t gh_store_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
  * receives how many. One transaction of its own. */
 gh_err_t gh_store_rollups_prune(gh_db_t *db, int64_t before_s, int64_t *deleted);
 
+/* PostgreSQL keeps only the minute rollups in the writer's transaction and rolls the hour and
+ * day rollups forward from them (docs/architecture.md): this sums the minute rows of buckets
+ * before `before_s` (rounded down to a minute) not summed yet into the hour and day rollups
+ * and moves the mark there; nothing when the mark is there already (another node rolled).
+ * One transaction of its own, which waits for a writer's transaction under way and makes
+ * the next one wait. `*rolled` (may be NULL) receives how many day rows it wrote. Reports
+ * are the same before and after. On SQLite, which writes all three in the writer's
+ * transaction, it does nothing. */
+gh_err_t gh_store_rollups_roll(gh_db_t *db, int64_t before_s, int64_t *rolled);
+
 /* Calls `fn` for each group with requests, ordered by bucket, then workspace, key and model.
- * Reads only the rollup table of the query's width. */
+ * Reads the rollup table of the query's width (on PostgreSQL, for hour and day, with the
+ * minute rows not rolled forward yet, in one statement). */
 gh_err_t gh_store_usage_report(gh_db_t *db, const gh_usage_query_t *q, gh_store_usage_total_fn fn,
                                void *ctx);
 

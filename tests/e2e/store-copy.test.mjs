@@ -170,6 +170,24 @@ test('a second copy into the now non-empty database is refused and changes nothi
   assert.equal(Number(psql(url, `SELECT gh_next_invoice_seq(${year})`)), issued + 1);
 });
 
+test('into a database migrated a while ago, the rollups\' mark moves past every copied minute', () => {
+  // PostgreSQL rolls hour and day rollups forward from minute rows after a mark; SQLite's hour
+  // and day rows are complete and copied as they are, so the mark must end past every copied
+  // minute or the next roll forward would count those minutes twice.
+  const url = pg.createDatabase('premigrated');
+  const m = spawnSync(BINARY, ['migrate', '--store', url], { encoding: 'utf8' });
+  assert.equal(m.status, 0, m.stderr);
+  // As if migrated a day before the source's usage.
+  psql(url, "UPDATE usage_rollup_watermark SET rolled_before = now() - interval '1 day'");
+  const r = copy(dbPath, url);
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.ok(Number(psql(url, 'SELECT count(*) FROM usage_rollup_minute')) > 0);
+  assert.equal(psql(url, 'SELECT (SELECT rolled_before FROM usage_rollup_watermark) > (SELECT max(bucket_start) FROM usage_rollup_minute)'), 't');
+  // The copied hour and day rows hold the same sums as the minute rows (nothing left to roll).
+  for (const t of ['usage_rollup_hour', 'usage_rollup_day'])
+    assert.equal(psql(url, `SELECT (SELECT sum(requests) FROM ${t}) = (SELECT sum(requests) FROM usage_rollup_minute)`), 't', t);
+});
+
 test('a SQLite table or column this Gatehouse cannot map makes the copy refuse, writing nothing', async () => {
   for (const [what, sql, message] of [
     ['table', 'CREATE TABLE extra_notes (id INTEGER PRIMARY KEY, body TEXT)', /the SQLite table extra_notes has no mapping to a PostgreSQL table/],

@@ -2,13 +2,17 @@
  * against a real PostgreSQL 15 that scripts/pg-test.sh starts for this binary and stops when
  * it exits. The assertions are test_reports.c's for SQLite: rollups checked against sums
  * computed here from the raw events, for every width, grouping and filter, across a month
- * boundary, with batches that add to buckets already there; the member filter; pruning. And
+ * boundary, with batches that add to buckets already there; the member filter; pruning; the
+ * roll forward of hour and day sums from minute rows (migration 0017), with late events and
+ * two racing writers, against the events and against SQLite. And
  * what only the batch statement has to get right: events already stored are skipped and
  * reported as such, texts with quotes, backslashes, braces and "NULL" survive the array
  * literals, and millisecond times come back exact. Each test works in a database of its
  * own. */
 #include "pg_unit.h"
 
+#include <assert.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 
@@ -534,6 +538,8 @@ static void on_total_text(void *ctx, const gh_usage_total_t *t)
     tr->len += (size_t)n;
 }
 
+static void report_all(gh_db_t *db, int64_t start_s, int64_t end_s, transcript_t *tr);
+
 static void reports_of(gh_db_t *db, const event_t *ev, int n, transcript_t *tr)
 {
     gh_usage_row_t *rows = malloc(sizeof(*rows) * GH_USAGE_BATCH_MAX);
@@ -551,6 +557,14 @@ static void reports_of(gh_db_t *db, const event_t *ev, int n, transcript_t *tr)
     }
     free(stored);
     free(rows);
+    report_all(db, t_ok("2026-02-27T00:00:00Z"), t_ok("2026-03-03T00:00:00Z"), tr);
+    int64_t max = 0;
+    assert_int_equal(gh_store_usage_max_seq(db, &max), GH_OK);
+    assert_int_equal(max, n);
+}
+
+static void report_all(gh_db_t *db, int64_t start_s, int64_t end_s, transcript_t *tr)
+{
     const char *mixed[] = {"wrkspc_W9", "wrkspc_default", "Wrkspc_a", "wrkspc_w1"};
     for (int width = GH_ROLLUP_MINUTE; width <= GH_ROLLUP_DAY; width++)
         for (int g = 0; g < 8; g++)
@@ -558,16 +572,13 @@ static void reports_of(gh_db_t *db, const event_t *ev, int n, transcript_t *tr)
                 gh_usage_query_t q = {.org_id = ORGS[o], .width = (gh_rollup_width_t)width,
                                       .by_workspace = g & 1, .by_key = g & 2,
                                       .by_model = g & 4,
-                                      .start_s = t_ok("2026-02-27T00:00:00Z"),
-                                      .end_s = t_ok("2026-03-03T00:00:00Z")};
+                                      .start_s = start_s,
+                                      .end_s = end_s};
                 if (g == 3)
                     for (size_t k = 0; k < 4; k++)
                         q.workspaces.v[q.workspaces.n++] = mixed[k];
                 assert_int_equal(gh_store_usage_report(db, &q, on_total_text, tr), GH_OK);
             }
-    int64_t max = 0;
-    assert_int_equal(gh_store_usage_max_seq(db, &max), GH_OK);
-    assert_int_equal(max, n);
 }
 
 static void same_reports_as_sqlite(void **state)
@@ -593,6 +604,225 @@ static void same_reports_as_sqlite(void **state)
     free(on_pg.buf);
 }
 
+/* ---- the roll forward (migration 0017): hour and day sums summed from minute rows ---- */
+
+/* Events spread over [t0_s, t0_s + span_s), seq0 on, as make_events makes them. */
+static void make_events_in(event_t *ev, int n, int seq0, int64_t t0_s, int64_t span_s)
+{
+    make_events(ev, n, seq0);
+    for (int i = 0; i < n; i++)
+        ev[i].row.created_at_ms =
+            t0_s * 1000 + (int64_t)(next_rand() % (uint64_t)(span_s * 1000));
+}
+
+/* One transaction of the writer: `n` events (at most a batch) with their rollups. */
+static gh_err_t write_batch(gh_db_t *db, const event_t *ev, int n)
+{
+    gh_usage_row_t rows[GH_USAGE_BATCH_MAX];
+    bool stored[GH_USAGE_BATCH_MAX];
+    assert(n <= GH_USAGE_BATCH_MAX);
+    for (int j = 0; j < n; j++)
+        rows[j] = ev[j].row;
+    gh_err_t rc = gh_store_begin(db);
+    if (!rc)
+        rc = gh_store_usage_insert_batch(db, rows, (size_t)n, stored);
+    if (!rc)
+        rc = gh_store_rollups_add(db, rows, (size_t)n);
+    if (!rc)
+        return gh_store_commit(db);
+    gh_store_rollback(db);
+    return rc;
+}
+
+static void write_all(gh_db_t *db, const event_t *ev, int n)
+{
+    for (int i = 0; i < n; i += 500)
+        assert_int_equal(write_batch(db, ev + i, n - i < 500 ? n - i : 500), GH_OK);
+}
+
+#define RF_T0 "2026-03-10T10:00:00Z"
+
+/* Reports from `first_width` up to day (three groupings) of both organizations over the two
+ * days around RF_T0, against sums computed here from the events. */
+static void check_rolled_reports(gh_db_t *db, const event_t *ev, int n, int first_width)
+{
+    for (int width = first_width; width <= GH_ROLLUP_DAY; width++)
+        for (int g = 0; g < 8; g += 3)
+            for (int o = 0; o < 2; o++) {
+                gh_usage_query_t q = {.org_id = ORGS[o], .width = (gh_rollup_width_t)width,
+                                      .by_workspace = g & 1, .by_key = g & 2,
+                                      .by_model = g & 4,
+                                      .start_s = t_ok("2026-03-09T00:00:00Z"),
+                                      .end_s = t_ok("2026-03-11T00:00:00Z")};
+                check_query(db, ev, n, &q);
+                /* A range that starts and ends inside an hour: only whole buckets. */
+                q.start_s = t_ok("2026-03-10T09:30:00Z");
+                q.end_s = t_ok("2026-03-10T10:30:00Z");
+                check_query(db, ev, n, &q);
+            }
+}
+
+/* The three tables each hold every event exactly once after a full roll. */
+static void check_tables_complete(world_t *w, int n)
+{
+    assert_int_equal(scalar(w, "SELECT sum(requests) FROM usage_rollup_minute"), n);
+    assert_int_equal(scalar(w, "SELECT sum(requests) FROM usage_rollup_hour"), n);
+    assert_int_equal(scalar(w, "SELECT sum(requests) FROM usage_rollup_day"), n);
+    assert_int_equal(scalar(w, "SELECT (SELECT sum(output_cost_nusd) FROM usage_rollup_day) - "
+                               "(SELECT sum(output_cost_nusd) FROM usage_rollup_minute)"),
+                     0);
+}
+
+/* Events of the current minutes go to the minute table only; a roll forward sums them into
+ * the hour and day tables; late events (before the mark) go to all three at once; more events
+ * after; and the hour and day reports equal the events' own sums, and SQLite's reports of the
+ * same events, before and after each roll. Rolling again to the same mark does nothing. */
+static void rolls_forward_exactly_once(void **state)
+{
+    world_t *w = *state;
+    const int64_t t0 = t_ok(RF_T0);
+    char sql[128];
+    snprintf(sql, sizeof(sql),
+             "UPDATE usage_rollup_watermark SET rolled_before = to_timestamp(%lld)",
+             (long long)t0);
+    assert_int_equal(gh_pg_exec(w->raw, sql), GH_OK);
+    char path[64];
+    gh_store_t *sq = pg_unit_sqlite_store(path);
+    gh_db_t *lite = gh_store_db(sq);
+    static event_t ev[4010];
+    int n = 0;
+    transcript_t on_pg = {0}, on_sqlite = {0};
+#define BOTH_SAME()                                                                            \
+    do {                                                                                       \
+        check_rolled_reports(w->db, ev, n, GH_ROLLUP_MINUTE);                                  \
+        on_pg.len = on_sqlite.len = 0;                                                         \
+        report_all(w->db, t_ok("2026-03-09T00:00:00Z"), t_ok("2026-03-11T00:00:00Z"), &on_pg); \
+        report_all(lite, t_ok("2026-03-09T00:00:00Z"), t_ok("2026-03-11T00:00:00Z"),           \
+                   &on_sqlite);                                                                \
+        assert_int_equal(on_pg.len, on_sqlite.len);                                            \
+        assert_memory_equal(on_pg.buf, on_sqlite.buf, on_pg.len);                             \
+    } while (0)
+
+    /* The current minutes: only the minute table gets them. */
+    make_events_in(ev, 1000, 1, t0, 5 * 60);
+    n = 1000;
+    write_all(w->db, ev, n);
+    write_all(lite, ev, n);
+    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_rollup_hour"), 0);
+    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_rollup_day"), 0);
+    BOTH_SAME();
+
+    /* A roll to three minutes in: those minutes' sums reach the hour and day tables. */
+    int64_t rolled = -1;
+    assert_int_equal(gh_store_rollups_roll(w->db, t0 + 3 * 60 + 17, &rolled), GH_OK);
+    assert_true(rolled > 0);
+    assert_int_equal(scalar(w, "SELECT date_part('epoch', rolled_before)::bigint FROM "
+                               "usage_rollup_watermark"),
+                     t0 + 3 * 60);
+    int64_t before_mark = 0;
+    for (int i = 0; i < n; i++)
+        before_mark += ev[i].row.created_at_ms / 1000 < t0 + 3 * 60;
+    assert_int_equal(scalar(w, "SELECT sum(requests) FROM usage_rollup_hour"), before_mark);
+    BOTH_SAME();
+
+    /* Late events (an hour and more before the mark, and just before it) and current ones. */
+    make_events_in(ev + n, 1000, n + 1, t0 - 2 * 3600, 2 * 3600 + 3 * 60);
+    make_events_in(ev + n + 1000, 500, n + 1001, t0 + 3 * 60, 4 * 60);
+    write_all(w->db, ev + n, 1500);
+    write_all(lite, ev + n, 1500);
+    n += 1500;
+    BOTH_SAME();
+
+    /* Roll again, then more events after the mark, then the last roll. */
+    assert_int_equal(gh_store_rollups_roll(w->db, t0 + 10 * 60, &rolled), GH_OK);
+    BOTH_SAME();
+    make_events_in(ev + n, 1500, n + 1, t0 + 5 * 60, 30 * 60);
+    write_all(w->db, ev + n, 1500);
+    write_all(lite, ev + n, 1500);
+    n += 1500;
+    BOTH_SAME();
+    assert_int_equal(gh_store_rollups_roll(w->db, t0 + 3600, &rolled), GH_OK);
+    assert_true(rolled > 0);
+    BOTH_SAME();
+    check_tables_complete(w, n);
+    /* Nothing left: the same mark again, or an older one, changes nothing. */
+    assert_int_equal(gh_store_rollups_roll(w->db, t0 + 3600, &rolled), GH_OK);
+    assert_int_equal(rolled, 0);
+    assert_int_equal(gh_store_rollups_roll(w->db, t0, &rolled), GH_OK);
+    assert_int_equal(rolled, 0);
+    check_tables_complete(w, n);
+    BOTH_SAME();
+    /* The prune never deletes minute rows the roll has not passed. */
+    make_events_in(ev + n, 10, n + 1, t0 + 3600, 60);
+    write_all(w->db, ev + n, 10);
+    n += 10;
+    int64_t deleted = -1;
+    assert_int_equal(gh_store_rollups_prune(w->db, t0 + 2 * 3600, &deleted), GH_OK);
+    assert_int_equal(scalar(w, "SELECT sum(requests) FROM usage_rollup_minute"), 10);
+    check_rolled_reports(w->db, ev, n, GH_ROLLUP_HOUR);
+#undef BOTH_SAME
+    free(on_pg.buf);
+    free(on_sqlite.buf);
+    pg_unit_sqlite_close(sq, path);
+}
+
+/* Two writers, each on its own connection, write batches of events around a moving mark
+ * (some before it, some after) and roll forward after each batch, racing each other: when
+ * both are done and a last roll has run, every table holds each event exactly once and the
+ * reports equal the events' sums. */
+typedef struct {
+    gh_store_t *store;
+    const event_t *ev;
+    int n;
+    int64_t t0;
+    gh_err_t rc;
+} racer_t;
+
+static void *racer_main(void *arg)
+{
+    racer_t *r = arg;
+    gh_db_t *db = gh_store_db(r->store);
+    for (int i = 0; i < r->n && !r->rc; i += 200) {
+        r->rc = write_batch(db, r->ev + i, r->n - i < 200 ? r->n - i : 200);
+        /* The mark walks through the hour the events are in. */
+        if (!r->rc)
+            r->rc = gh_store_rollups_roll(db, r->t0 + (int64_t)i * 3600 / r->n, NULL);
+    }
+    return NULL;
+}
+
+static void racing_writers_and_rollers_count_once(void **state)
+{
+    world_t *w = *state;
+    const int64_t t0 = t_ok(RF_T0);
+    char sql[128];
+    snprintf(sql, sizeof(sql),
+             "UPDATE usage_rollup_watermark SET rolled_before = to_timestamp(%lld)",
+             (long long)t0);
+    assert_int_equal(gh_pg_exec(w->raw, sql), GH_OK);
+    static event_t ev[4000];
+    make_events_in(ev, 4000, 1, t0 - 600, 3600 + 600);
+    gh_store_t *other = NULL;
+    char err[512] = "";
+    assert_int_equal(gh_postgres_ops.open(&other, w->url, err, sizeof(err)), GH_OK);
+    /* The second writer is another node: its events are keyed by its own journal. */
+    gh_store_set_node_id(other, "node_b");
+    racer_t a = {.store = w->store, .ev = ev, .n = 2000, .t0 = t0};
+    racer_t b = {.store = other, .ev = ev + 2000, .n = 2000, .t0 = t0};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, racer_main, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, racer_main, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(a.rc, GH_OK);
+    assert_int_equal(b.rc, GH_OK);
+    check_rolled_reports(w->db, ev, 4000, GH_ROLLUP_MINUTE);
+    assert_int_equal(gh_store_rollups_roll(gh_store_db(other), t0 + 2 * 3600, NULL), GH_OK);
+    gh_store_close(other);
+    check_tables_complete(w, 4000);
+    check_rolled_reports(w->db, ev, 4000, GH_ROLLUP_MINUTE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +833,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(failed_batch_stores_nothing, setup, teardown),
         cmocka_unit_test(same_reports_as_sqlite),
+        cmocka_unit_test_setup_teardown(rolls_forward_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(racing_writers_and_rollers_count_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, pg_unit_start, pg_unit_stop);
 }

@@ -301,6 +301,71 @@ static void records_the_keys_last_use(void **state)
     sqlite3_close(db);
 }
 
+/* key_N's last_used_at as the database has it, 0 when none. */
+static int64_t last_used(sqlite3 *db, int k)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT coalesce(last_used_at, 0) FROM keys WHERE id = 'key_%d'",
+             k);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* A key's use is written at most once a minute of event time: its first use at once, a use
+ * less than 60 s after the last written one is skipped, one 60 s after is written; another
+ * key's first use in the same minute is written. Each batch is committed before the next. */
+static void touches_a_key_at_most_once_a_minute(void **state)
+{
+    world_t *w = *state;
+    char err[256];
+    gh_store_t *store;
+    gh_usage_t *u;
+    assert_int_equal(gh_store_open(&store, w->db_path, err, sizeof(err)), GH_OK);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(w->db_path, &db), SQLITE_OK);
+    for (int k = 1; k <= 2; k++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO keys (id, kind, org_id, workspace_id, name, key_hash, hint, "
+                 "status, created_by_type, created_by_id, created_at) VALUES ('key_%d', 'api', "
+                 "'org_test', 'ws_test', 'k', 'hash_%d', 'h', 'active', 'user', 'acc', 1)",
+                 k, k);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)), GH_OK);
+    const int64_t t0 = 1764000000;
+    const struct {
+        int key;
+        int64_t at_s;
+        int64_t key1_after, key2_after; /* last_used_at once committed */
+    } steps[] = {
+        {1, t0, t0, 0},                 /* the first use: written */
+        {1, t0 + 30, t0, 0},            /* 30 s later: skipped */
+        {2, t0 + 59, t0, t0 + 59},      /* another key's first use: written */
+        {1, t0 + 59, t0, t0 + 59},      /* 59 s after the written one: skipped */
+        {1, t0 + 60, t0 + 60, t0 + 59}, /* 60 s after: written */
+        {2, t0 + 100, t0 + 60, t0 + 59},
+        {2, t0 + 119, t0 + 60, t0 + 119},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        gh_usage_event_t ev;
+        make_event(&ev, (int)i);
+        ev.created_at_ms = steps[i].at_s * 1000 + 500;
+        snprintf(ev.key_id, sizeof(ev.key_id), "key_%d", steps[i].key);
+        assert_int_equal(gh_usage_submit(u, &ev), GH_OK);
+        gh_usage_flush(u);
+        assert_int_equal(last_used(db, 1), steps[i].key1_after);
+        assert_int_equal(last_used(db, 2), steps[i].key2_after);
+    }
+    gh_usage_close(u);
+    gh_store_close(store);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     if (gh_crypto_init())
@@ -310,6 +375,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(wraps_without_replaying_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(records_the_keys_last_use, setup, teardown),
+        cmocka_unit_test_setup_teardown(touches_a_key_at_most_once_a_minute, setup, teardown),
         cmocka_unit_test_setup_teardown(keeps_a_damaged_journal_aside_and_replays_the_rest,
                                         setup, teardown),
     };

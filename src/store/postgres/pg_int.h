@@ -145,7 +145,7 @@ const char *gh_pgs_node_id(gh_db_t *db);
     X(usage_cost_since) X(limit_request_insert) X(limit_request_get) \
     X(limit_request_decide) X(limit_requests_list) X(staff_add) X(staff_remove) X(staff_is) \
     X(data_version) X(org_admin_emails) X(orgs_search)
-#define GH_PGS_OPS_ROLLUPS(X) X(rollups_add) X(rollups_prune) X(usage_report)
+#define GH_PGS_OPS_ROLLUPS(X) X(rollups_add) X(rollups_prune) X(rollups_roll) X(usage_report)
 #define GH_PGS_OPS_USAGE(X) X(usage_insert) X(usage_insert_batch) X(usage_max_seq)
 /* leases.c (issue 14: cluster money) */
 #define GH_PGS_OPS_LEASES(X) \

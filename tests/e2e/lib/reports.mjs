@@ -197,12 +197,34 @@ export async function committed(server, orgId, n, timeoutMs = 10000) {
   }
 }
 
+// PostgreSQL keeps only minute rollups in the writer's transaction and rolls hour and day
+// rollups forward from them past a mark (usage_rollup_watermark): minute rows at or after the
+// mark are in no hour or day row yet. Rows moved back in time land before the mark, where the
+// writer would have added them to the hour and day tables itself (a late event): so before
+// moving them, this adds the sums of those of them not rolled yet (`where` picks them) to the
+// hour and day tables, which are then moved with them. Locking the mark first, it waits for a
+// writer's or roll's transaction under way.
+const SUMS = ['requests', 'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens',
+  'input_cost_nusd', 'output_cost_nusd', 'cache_creation_cost_nusd', 'cache_read_cost_nusd'];
+const rollInto = (table, width, where) => `
+  INSERT INTO ${table} AS r (org_id, bucket_start, workspace_id, key_id, model, ${SUMS.join(', ')})
+  SELECT org_id, to_timestamp(floor(extract(epoch FROM bucket_start) / ${width}) * ${width}), workspace_id, key_id, model,
+         ${SUMS.map((c) => `sum(${c})`).join(', ')}
+    FROM usage_rollup_minute WHERE bucket_start >= (SELECT rolled_before FROM usage_rollup_watermark) AND ${where}
+   GROUP BY 1, 2, 3, 4, 5
+  ON CONFLICT (org_id, bucket_start, workspace_id, key_id, model) DO UPDATE SET
+         ${SUMS.map((c) => `${c} = r.${c} + excluded.${c}`).join(', ')};`;
+const rollPg = (where) => `
+  SELECT 1 FROM usage_rollup_watermark FOR UPDATE;
+  ${rollInto('usage_rollup_hour', 3600, where)}
+  ${rollInto('usage_rollup_day', 86400, where)}`;
+
 // Moves a key's usage `days` back in time: its events and its rows of every rollup table.
 export function moveBack(server, keyId, days) {
   const key = sqlQuote(keyId);
   if (server.storeUrl) {
     const back = `${days * 86400} * interval '1 second'`;
-    sql(server, `BEGIN;
+    sql(server, `BEGIN;${rollPg(`key_id = ${key}`)}
       UPDATE usage_events SET created_at = created_at - ${back} WHERE key_id = ${key};
       UPDATE usage_rollup_minute SET bucket_start = bucket_start - ${back} WHERE key_id = ${key};
       UPDATE usage_rollup_hour SET bucket_start = bucket_start - ${back} WHERE key_id = ${key};
@@ -227,7 +249,7 @@ export function moveTodayBack(server, orgId, days) {
   if (server.storeUrl) {
     const back = `${days * 86400} * interval '1 second'`;
     const since = `to_timestamp(${today})`;
-    sql(server, `BEGIN;
+    sql(server, `BEGIN;${rollPg(`org_id = ${org} AND bucket_start >= ${since}`)}
       UPDATE usage_events SET created_at = created_at - ${back} WHERE org_id = ${org} AND created_at >= ${since};
       UPDATE usage_rollup_minute SET bucket_start = bucket_start - ${back} WHERE org_id = ${org} AND bucket_start >= ${since};
       UPDATE usage_rollup_hour SET bucket_start = bucket_start - ${back} WHERE org_id = ${org} AND bucket_start >= ${since};
