@@ -146,51 +146,90 @@ static void leases_are_exact(void **state)
     gh_store_close(s);
 }
 
-/* Scans of usage_events by this session's current transaction so far (the view counts what
- * the transaction did, before any statistics are flushed). */
+/* Scans of usage_events this session has made and not yet reported to the statistics (the
+ * current transaction's, and earlier ones' until they are flushed): compare two readings. */
 static int64_t event_scans(gh_db_t *db)
 {
     return sql_int(db, "SELECT coalesce(sum(seq_scan + coalesce(idx_scan, 0)), 0)::bigint FROM "
                        "pg_stat_xact_user_tables WHERE relname = 'usage_events'");
 }
 
-/* The month's spend is summed from the usage events once, when the money row is opened by
- * the first lease; every later take reads the row (migration 0018: before it, each take
- * summed the month's events, ~100 ms at 600,000 of them, on the path of a waiting request).
+/* One usage event of `cost` at `at_s`, committed as the writer commits it: the event and its
+ * rollups in one transaction. */
+static void spend(gh_db_t *db, int64_t seq, const char *ws, int64_t at_s, int64_t cost)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "req_%lld", (long long)seq);
+    gh_usage_row_t r = {.journal_seq = seq, .request_id = id, .org_id = ORG, .workspace_id = ws,
+                        .key_id = "key_1", .model = "m", .route = "messages",
+                        .created_at_ms = at_s * 1000, .input_cost_nusd = cost, .cost_nusd = cost,
+                        .status = 200};
+    bool stored = false;
+    assert_int_equal(gh_store_begin(db), GH_OK);
+    assert_int_equal(gh_store_usage_insert_batch(db, &r, 1, &stored), GH_OK);
+    assert_true(stored);
+    assert_int_equal(gh_store_rollups_add(db, &r, 1), GH_OK);
+    assert_int_equal(gh_store_commit(db), GH_OK);
+}
+
+/* A money row is opened with the month's spend read from the rollups, never from the usage
+ * events (migrations 0018 and 0019: every take once summed the month's events, ~100 ms at
+ * 600,000 of them, then the first take of each organization still scanned the whole table,
+ * which has no index by organization). The day rows of the month plus the minute rows not
+ * rolled forward yet are the sum, before and after a roll forward; later takes read the row.
  * The same for a workspace's lease. */
-static void takes_sum_the_month_once(void **state)
+static void takes_read_the_month_from_the_rollups(void **state)
 {
     (void)state;
     gh_store_t *s = pg_unit_store();
     gh_db_t *db = gh_store_db(s);
-    setup_org(db, 1000);
+    setup_org(db, 1000000);
     gh_ws_limits_rec_t wl = {.workspace_id = "ws_1", .org_id = ORG,
-                             .monthly_spend_limit_nusd = 500, .updated_at = 1};
+                             .monthly_spend_limit_nusd = 500000, .updated_at = 1};
     assert_int_equal(gh_store_ws_limits_put(db, &wl), GH_OK);
+    /* Hour and day rows are rolled forward up to December 4th; later minutes are not. */
+    const int64_t day = 86400, mark = MONTH_START + 3 * day;
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "UPDATE usage_rollup_watermark SET rolled_before = to_timestamp(%lld)",
+             (long long)mark);
+    assert_int_equal(gh_pgs_exec(db, sql, 0, NULL), GH_OK);
+    spend(db, 1, "ws_1", MONTH_START - day / 2, 1000); /* November: not this month */
+    spend(db, 2, "ws_1", MONTH_START + day, 100);      /* before the mark: in the day rows */
+    spend(db, 3, "ws_1", mark + day, 10);              /* after it: minute rows only */
+    spend(db, 4, "ws_2", mark + 2 * day, 1);           /* another workspace */
+    const char *month_sum =
+        "SELECT gh_month_spend('org_lease', NULL, to_timestamp(1796083200))::text || ' ' || "
+        "gh_month_spend('org_lease', 'ws_1', to_timestamp(1796083200))::text";
+    PGresult *res = NULL;
+    assert_int_equal(gh_pgs_query_dyn(db, month_sum, 0, NULL, &res), GH_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), "111 110");
+    PQclear(res);
+
     gh_lease_ask_t ask = {.org_id = ORG, .node_id = "node_a", .want_nusd = 10, .min_nusd = 1,
                           .month_key = MONTH, .month_start_s = MONTH_START, .ttl_ms = 60000};
     gh_lease_grant_t g;
-
     assert_int_equal(gh_store_begin(db), GH_OK);
-    int64_t before = event_scans(db);
-    assert_int_equal(gh_store_lease_take(db, &ask, &g), GH_OK);
-    assert_int_equal(g.granted_nusd, 10);
-    int64_t opened = event_scans(db);
-    assert_true(opened > before); /* the first take sums the month */
-    assert_int_equal(gh_store_lease_take(db, &ask, &g), GH_OK);
-    assert_int_equal(gh_store_lease_take(db, &ask, &g), GH_OK);
-    assert_int_equal(g.granted_nusd, 10);
-    assert_int_equal(event_scans(db), opened);
-
-    assert_int_equal(gh_store_ws_lease_take(db, "ws_1", &ask, &g), GH_OK);
-    assert_int_equal(g.granted_nusd, 10);
-    int64_t ws_opened = event_scans(db);
-    assert_true(ws_opened > opened);
-    assert_int_equal(gh_store_ws_lease_take(db, "ws_1", &ask, &g), GH_OK);
-    assert_int_equal(g.granted_nusd, 10);
-    assert_int_equal(event_scans(db), ws_opened);
+    int64_t scans = event_scans(db);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(gh_store_lease_take(db, &ask, &g), GH_OK);
+        assert_int_equal(g.granted_nusd, 10);
+        assert_int_equal(gh_store_ws_lease_take(db, "ws_1", &ask, &g), GH_OK);
+        assert_int_equal(g.granted_nusd, 10);
+    }
+    assert_int_equal(event_scans(db), scans);
     assert_int_equal(gh_store_commit(db), GH_OK);
+    assert_int_equal(sql_int(db, "SELECT month_spent_nusd FROM cluster_money"), 111);
+    assert_int_equal(sql_int(db, "SELECT month_spent_nusd FROM cluster_ws_money"), 110);
     assert_int_equal(leased(db), 30); /* the workspace's leases are counted apart */
+
+    /* Rolled forward past every event: the same sums, now all from the day rows. */
+    int64_t rolled = 0;
+    assert_int_equal(gh_store_rollups_roll(db, mark + 3 * day, &rolled), GH_OK);
+    assert_true(rolled > 0);
+    assert_int_equal(gh_pgs_query_dyn(db, month_sum, 0, NULL, &res), GH_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), "111 110");
+    PQclear(res);
     gh_store_close(s);
 }
 
@@ -217,7 +256,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(leases_are_exact),
-        cmocka_unit_test(takes_sum_the_month_once),
+        cmocka_unit_test(takes_read_the_month_from_the_rollups),
         cmocka_unit_test(sqlite_has_no_leases),
     };
     return cmocka_run_group_tests(tests, pg_unit_start, pg_unit_stop);
