@@ -141,4 +141,58 @@ static void pg_unit_sqlite_close(gh_store_t *s, const char path[64])
     unlink(p);
 }
 
+/* A test's world on PostgreSQL: a fresh migrated database opened as a store, and a raw
+ * connection to the same database for what a test reads or arranges in SQL. As cmocka's
+ * setup and teardown of a test: pg_unit_world_setup, pg_unit_world_teardown. */
+typedef struct {
+    char url[300];
+    gh_pg_conn_t *raw;
+    gh_store_t *store;
+    gh_db_t *db;
+} pg_unit_world_t;
+
+static inline int pg_unit_world_setup(void **state)
+{
+    pg_unit_world_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -1;
+    char err[512] = "";
+    pg_unit_fresh_db(w->url, sizeof(w->url));
+    if (gh_postgres_ops.open(&w->store, w->url, err, sizeof(err))) {
+        fprintf(stderr, "open: %s\n", err);
+        return -1;
+    }
+    w->db = gh_store_db(w->store);
+    gh_pg_options_t opt;
+    gh_pg_options_defaults(&opt);
+    opt.url = w->url;
+    if (!w->db || gh_pg_connect(&opt, &w->raw, err, sizeof(err)))
+        return -1;
+    *state = w;
+    return 0;
+}
+
+static inline int pg_unit_world_teardown(void **state)
+{
+    pg_unit_world_t *w = *state;
+    gh_pg_disconnect(w->raw);
+    gh_store_close(w->store);
+    free(w);
+    return 0;
+}
+
+/* The first column of the one row `sql` returns, as an integer (on the raw connection). */
+static inline int64_t pg_unit_scalar(pg_unit_world_t *w, const char *sql)
+{
+    PGresult *res;
+    gh_err_t rc = gh_pg_query(w->raw, sql, 0, NULL, &res);
+    if (rc)
+        fprintf(stderr, "%s: %s\n", sql, w->raw->message);
+    assert_int_equal(rc, GH_OK);
+    assert_int_equal(PQntuples(res), 1);
+    int64_t v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return v;
+}
+
 #endif

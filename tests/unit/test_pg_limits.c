@@ -12,57 +12,8 @@
 
 #include "store/store.h"
 
-typedef struct {
-    char url[300];
-    gh_pg_conn_t *raw; /* for checks in SQL */
-    gh_store_t *store;
-    gh_db_t *db;
-} world_t;
 
-static int setup(void **state)
-{
-    world_t *w = calloc(1, sizeof(*w));
-    if (!w)
-        return -1;
-    char err[512] = "";
-    pg_unit_fresh_db(w->url, sizeof(w->url));
-    if (gh_postgres_ops.open(&w->store, w->url, err, sizeof(err))) {
-        fprintf(stderr, "open: %s\n", err);
-        return -1;
-    }
-    w->db = gh_store_db(w->store);
-    gh_pg_options_t opt;
-    gh_pg_options_defaults(&opt);
-    opt.url = w->url;
-    if (!w->db || gh_pg_connect(&opt, &w->raw, err, sizeof(err)))
-        return -1;
-    *state = w;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    world_t *w = *state;
-    gh_pg_disconnect(w->raw);
-    gh_store_close(w->store);
-    free(w);
-    return 0;
-}
-
-static int64_t scalar(world_t *w, const char *sql)
-{
-    PGresult *res;
-    gh_err_t rc = gh_pg_query(w->raw, sql, 0, NULL, &res);
-    if (rc)
-        fprintf(stderr, "%s: %s\n", sql, w->raw->message);
-    assert_int_equal(rc, GH_OK);
-    assert_int_equal(PQntuples(res), 1);
-    int64_t v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return v;
-}
-
-static void sql_ok(world_t *w, const char *sql)
+static void sql_ok(pg_unit_world_t *w, const char *sql)
 {
     gh_err_t rc = gh_pg_exec(w->raw, sql);
     if (rc)
@@ -72,7 +23,7 @@ static void sql_ok(world_t *w, const char *sql)
 
 /* Two organizations, an admin each (org_a has two, added in turn), three workspaces of
  * org_a (one archived) and one of org_b. */
-static void seed(world_t *w)
+static void seed(pg_unit_world_t *w)
 {
     sql_ok(w, "INSERT INTO accounts (id, email, created_at) VALUES "
               "('user_1', 'one@e.com', to_timestamp(100)), ('user_2', 'two@e.com', "
@@ -94,7 +45,7 @@ static void seed(world_t *w)
 
 static void org_limits_round_trip(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     seed(w);
     gh_org_limits_rec_t r;
     assert_int_equal(gh_store_org_limits_get(w->db, "org_a", &r), GH_ENOTFOUND);
@@ -118,7 +69,7 @@ static void org_limits_round_trip(void **state)
     assert_int_equal(r.custom_rpm, 0);
     assert_int_equal(r.custom_otpm, 9);
     assert_int_equal(r.updated_at, 1772323300);
-    assert_int_equal(scalar(w, "SELECT count(*) FROM org_limits WHERE tier_override IS NULL "
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM org_limits WHERE tier_override IS NULL "
                                "AND monthly_spend_limit_nusd IS NULL"),
                      1);
     /* An organization that does not exist: refused by the foreign key. */
@@ -149,7 +100,7 @@ static void on_ws_id(void *ctx, const char *org_id, const char *ws_id)
 
 static void workspace_limits_list_and_ids(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     seed(w);
     gh_ws_limits_rec_t a0 = {.workspace_id = "ws_a0", .org_id = "org_a", .rpm = 10,
                              .updated_at = 50};
@@ -234,7 +185,7 @@ static void on_org_id(void *ctx, const char *id)
 
 static void ledger_and_usage_reads(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     seed(w);
     int64_t id = -1;
     assert_int_equal(gh_store_ledger_max_id(w->db, &id), GH_OK);
@@ -324,7 +275,7 @@ static void on_request(void *ctx, const gh_limit_request_t *r)
 
 static void limit_requests_and_staff(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     seed(w);
     gh_limit_request_t r = {.id = "lreq_1", .org_id = "org_a", .requested_by = "user_1",
                             .requested_by_label = "One", .kind = "custom", .rpm = 500,
@@ -422,7 +373,7 @@ static void on_brief(void *ctx, const char *id, const char *name, int64_t create
 
 static void data_version_and_search(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     seed(w);
     int64_t v1 = 0, v2 = 0, v3 = 0;
     assert_int_equal(gh_store_data_version(w->db, &v1), GH_OK);
@@ -648,11 +599,11 @@ static void same_answers_as_sqlite(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(org_limits_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(workspace_limits_list_and_ids, setup, teardown),
-        cmocka_unit_test_setup_teardown(ledger_and_usage_reads, setup, teardown),
-        cmocka_unit_test_setup_teardown(limit_requests_and_staff, setup, teardown),
-        cmocka_unit_test_setup_teardown(data_version_and_search, setup, teardown),
+        cmocka_unit_test_setup_teardown(org_limits_round_trip, pg_unit_world_setup, pg_unit_world_teardown),
+        cmocka_unit_test_setup_teardown(workspace_limits_list_and_ids, pg_unit_world_setup, pg_unit_world_teardown),
+        cmocka_unit_test_setup_teardown(ledger_and_usage_reads, pg_unit_world_setup, pg_unit_world_teardown),
+        cmocka_unit_test_setup_teardown(limit_requests_and_staff, pg_unit_world_setup, pg_unit_world_teardown),
+        cmocka_unit_test_setup_teardown(data_version_and_search, pg_unit_world_setup, pg_unit_world_teardown),
         cmocka_unit_test(same_answers_as_sqlite),
     };
     return cmocka_run_group_tests(tests, pg_unit_start, pg_unit_stop);

@@ -12,54 +12,8 @@
 
 #define U INT64_C(60000000)
 
-typedef struct {
-    char url[300];
-    gh_pg_conn_t *raw;
-    gh_store_t *store;
-    gh_db_t *db;
-} world_t;
 
-static int setup(void **state)
-{
-    world_t *w = calloc(1, sizeof(*w));
-    if (!w)
-        return -1;
-    char err[512] = "";
-    pg_unit_fresh_db(w->url, sizeof(w->url));
-    if (gh_postgres_ops.open(&w->store, w->url, err, sizeof(err))) {
-        fprintf(stderr, "open: %s\n", err);
-        return -1;
-    }
-    w->db = gh_store_db(w->store);
-    gh_pg_options_t opt;
-    gh_pg_options_defaults(&opt);
-    opt.url = w->url;
-    if (!w->db || gh_pg_connect(&opt, &w->raw, err, sizeof(err)))
-        return -1;
-    *state = w;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    world_t *w = *state;
-    gh_pg_disconnect(w->raw);
-    gh_store_close(w->store);
-    free(w);
-    return 0;
-}
-
-static int64_t scalar(world_t *w, const char *sql)
-{
-    PGresult *res;
-    assert_int_equal(gh_pg_query(w->raw, sql, 0, NULL, &res), GH_OK);
-    assert_int_equal(PQntuples(res), 1);
-    int64_t v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return v;
-}
-
-static void sql_ok(world_t *w, const char *sql)
+static void sql_ok(pg_unit_world_t *w, const char *sql)
 {
     gh_err_t rc = gh_pg_exec(w->raw, sql);
     if (rc)
@@ -73,7 +27,7 @@ static gh_store_rate_draw_t row(const char *org, const char *ws, int kind, int64
     return (gh_store_rate_draw_t){org, ws, "small", kind, limit, cap, want, want_min, back};
 }
 
-static int64_t draw1(world_t *w, gh_store_rate_draw_t r)
+static int64_t draw1(pg_unit_world_t *w, gh_store_rate_draw_t r)
 {
     int64_t g = -1, nodes = -1;
     assert_int_equal(gh_store_rate_draw(w->db, &r, 1, &g, &nodes), GH_OK);
@@ -82,7 +36,7 @@ static int64_t draw1(world_t *w, gh_store_rate_draw_t r)
 }
 
 /* Stops the refill of org_a's requests bucket (its clock in the far future) at `tokens`. */
-static void freeze(world_t *w, int64_t tokens)
+static void freeze(pg_unit_world_t *w, int64_t tokens)
 {
     char sql[200];
     snprintf(sql, sizeof(sql),
@@ -92,14 +46,14 @@ static void freeze(world_t *w, int64_t tokens)
     sql_ok(w, sql);
 }
 
-static int64_t level(world_t *w)
+static int64_t level(pg_unit_world_t *w)
 {
-    return scalar(w, "SELECT level FROM rate_buckets WHERE org_id = 'org_a' AND kind = 0");
+    return pg_unit_scalar(w, "SELECT level FROM rate_buckets WHERE org_id = 'org_a' AND kind = 0");
 }
 
 static void grants(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     /* New: full (58), gives the 10 wanted. */
     assert_int_equal(draw1(w, row("org_a", "", 0, 60, 58, 10, 1, 0)), 10);
     freeze(w, 5);
@@ -112,7 +66,7 @@ static void grants(void **state)
     assert_int_equal(level(w), 58 * U);
     /* A limit raised to 120 (capacity 116) keeps what was used (nothing): 116 there. */
     assert_int_equal(draw1(w, row("org_a", "", 0, 120, 116, 100, 0, 0)), 100);
-    assert_int_equal(scalar(w, "SELECT limit_per_min FROM rate_buckets WHERE org_id = 'org_a'"),
+    assert_int_equal(pg_unit_scalar(w, "SELECT limit_per_min FROM rate_buckets WHERE org_id = 'org_a'"),
                      120);
     /* Lowered to 60 (capacity 58): 100 of 116 used, so nothing is left, not a debt. */
     assert_int_equal(draw1(w, row("org_a", "", 0, 60, 58, 1, 0, 0)), 0);
@@ -126,7 +80,7 @@ static void grants(void **state)
 /* Many buckets in one statement; answers in the caller's order, whatever the keys' order. */
 static void batch_order(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     gh_store_rate_draw_t rows[4] = {
         row("org_b", "", 0, 60, 58, 3, 0, 0),
         row("org_a", "ws_1", 1, 1000, 966, 500, 0, 0),
@@ -140,7 +94,7 @@ static void batch_order(void **state)
     assert_int_equal(g[1], 500);
     assert_int_equal(g[2], 10); /* all there is */
     assert_int_equal(g[3], 4);
-    assert_int_equal(scalar(w, "SELECT count(*) FROM rate_buckets"), 4);
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM rate_buckets"), 4);
     assert_int_equal(gh_store_rate_draw(w->db, rows, 0, g, &nodes), GH_OK);
     assert_int_equal(nodes, 0);
 }
@@ -188,7 +142,7 @@ static void concurrent_draws(void **state)
  * 0016): leases lapsed more than a minute ago do not count, the node drawing always does. */
 static void nodes_counted(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     /* Lease rows without their organizations: this connection skips the foreign keys. */
     sql_ok(w, "SET session_replication_role = replica");
     sql_ok(w, "INSERT INTO cluster_leases VALUES "
@@ -219,9 +173,9 @@ static void sqlite_has_none(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(grants, setup, teardown),
-        cmocka_unit_test_setup_teardown(batch_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(nodes_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(grants, pg_unit_world_setup, pg_unit_world_teardown),
+        cmocka_unit_test_setup_teardown(batch_order, pg_unit_world_setup, pg_unit_world_teardown),
+        cmocka_unit_test_setup_teardown(nodes_counted, pg_unit_world_setup, pg_unit_world_teardown),
         cmocka_unit_test(concurrent_draws),
         cmocka_unit_test(sqlite_has_none),
     };

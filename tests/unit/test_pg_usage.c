@@ -19,55 +19,6 @@
 #include "core/reports.h"
 #include "store/store.h"
 
-typedef struct {
-    char url[300];
-    gh_pg_conn_t *raw; /* for checks in SQL */
-    gh_store_t *store;
-    gh_db_t *db;
-} world_t;
-
-static int setup(void **state)
-{
-    world_t *w = calloc(1, sizeof(*w));
-    if (!w)
-        return -1;
-    char err[512] = "";
-    pg_unit_fresh_db(w->url, sizeof(w->url));
-    if (gh_postgres_ops.open(&w->store, w->url, err, sizeof(err))) {
-        fprintf(stderr, "open: %s\n", err);
-        return -1;
-    }
-    w->db = gh_store_db(w->store);
-    gh_pg_options_t opt;
-    gh_pg_options_defaults(&opt);
-    opt.url = w->url;
-    if (!w->db || gh_pg_connect(&opt, &w->raw, err, sizeof(err)))
-        return -1;
-    *state = w;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    world_t *w = *state;
-    gh_pg_disconnect(w->raw);
-    gh_store_close(w->store);
-    free(w);
-    return 0;
-}
-
-static int64_t scalar(world_t *w, const char *sql)
-{
-    PGresult *res;
-    gh_err_t rc = gh_pg_query(w->raw, sql, 0, NULL, &res);
-    if (rc)
-        fprintf(stderr, "%s: %s\n", sql, w->raw->message);
-    assert_int_equal(rc, GH_OK);
-    assert_int_equal(PQntuples(res), 1);
-    int64_t v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return v;
-}
 
 /* A fixed xorshift sequence, so every run checks the same events. */
 static uint64_t rng = 88172645463325252u;
@@ -274,7 +225,7 @@ static void check_query(gh_db_t *db, const event_t *ev, int n, const gh_usage_qu
 
 static void rollups_match_the_events(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     static event_t ev[NEV];
     make_events(ev, NEV, 1);
     insert_batches(w->db, ev, NEV);
@@ -325,13 +276,13 @@ static void rollups_match_the_events(void **state)
     for (int t = 0; t < 3; t++) {
         char sql[256];
         snprintf(sql, sizeof(sql), "SELECT sum(requests) FROM %s", tables[t]);
-        assert_int_equal(scalar(w, sql), NEV);
+        assert_int_equal(pg_unit_scalar(w, sql), NEV);
         snprintf(sql, sizeof(sql), "SELECT sum(input_tokens) FROM %s", tables[t]);
-        assert_int_equal(scalar(w, sql), in);
+        assert_int_equal(pg_unit_scalar(w, sql), in);
         snprintf(sql, sizeof(sql), "SELECT sum(output_cost_nusd) FROM %s", tables[t]);
-        assert_int_equal(scalar(w, sql), out_cost);
+        assert_int_equal(pg_unit_scalar(w, sql), out_cost);
     }
-    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_events"), NEV);
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM usage_events"), NEV);
     int64_t max = 0;
     assert_int_equal(gh_store_usage_max_seq(w->db, &max), GH_OK);
     assert_int_equal(max, NEV);
@@ -339,7 +290,7 @@ static void rollups_match_the_events(void **state)
 
 static void filters_member_and_none(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     /* A real organization with a Default workspace and W1; the account is a member of W1
      * only, so it reaches Default and W1, never W2. */
     assert_int_equal(
@@ -386,23 +337,23 @@ static void filters_member_and_none(void **state)
 
 static void prunes_old_minutes_only(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     static event_t ev[1000];
     make_events(ev, 1000, 1);
     insert_batches(w->db, ev, 1000);
     int64_t cut = t_ok("2026-03-01T00:00:00Z");
-    int64_t old = scalar(w, "SELECT count(*) FROM usage_rollup_minute WHERE bucket_start < "
+    int64_t old = pg_unit_scalar(w, "SELECT count(*) FROM usage_rollup_minute WHERE bucket_start < "
                             "to_timestamp(1772323200)");
-    int64_t hours = scalar(w, "SELECT count(*) FROM usage_rollup_hour");
+    int64_t hours = pg_unit_scalar(w, "SELECT count(*) FROM usage_rollup_hour");
     assert_true(old > 0);
     int64_t deleted = -1;
     assert_int_equal(gh_store_rollups_prune(w->db, cut, &deleted), GH_OK);
     assert_int_equal(deleted, old);
-    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_rollup_minute WHERE bucket_start < "
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM usage_rollup_minute WHERE bucket_start < "
                                "to_timestamp(1772323200)"),
                      0);
-    assert_true(scalar(w, "SELECT count(*) FROM usage_rollup_minute") > 0);
-    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_rollup_hour"), hours);
+    assert_true(pg_unit_scalar(w, "SELECT count(*) FROM usage_rollup_minute") > 0);
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM usage_rollup_hour"), hours);
     gh_usage_query_t q = {.org_id = ORGS[0], .width = GH_ROLLUP_HOUR,
                           .start_s = t_ok("2026-02-27T00:00:00Z"),
                           .end_s = t_ok("2026-03-03T00:00:00Z")};
@@ -413,7 +364,7 @@ static void prunes_old_minutes_only(void **state)
  * texts and millisecond times come back exactly. */
 static void batch_skips_stored_events_and_keeps_texts(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     static event_t ev[GH_USAGE_BATCH_MAX];
     make_events(ev, GH_USAGE_BATCH_MAX, 1);
     const char *awkward[] = {"a\"b", "back\\slash", "{x,y}", "NULL", "", " lead", "é ü 🙂"};
@@ -443,7 +394,7 @@ static void batch_skips_stored_events_and_keeps_texts(void **state)
     assert_int_equal(gh_store_commit(w->db), GH_OK);
     for (size_t i = 0; i < GH_USAGE_BATCH_MAX; i++)
         assert_int_equal(stored[i], i >= half);
-    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_events"), GH_USAGE_BATCH_MAX);
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM usage_events"), GH_USAGE_BATCH_MAX);
     /* A single insert of a stored event changes nothing. */
     assert_int_equal(gh_store_usage_insert(w->db, &rows[5]), GH_OK);
     assert_int_equal(gh_store_changes(w->db), 0);
@@ -458,10 +409,10 @@ static void batch_skips_stored_events_and_keeps_texts(void **state)
         assert_string_equal(PQgetvalue(res, 0, 0), awkward[i]);
         PQclear(res);
     }
-    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_events WHERE journal_seq = 2 AND "
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM usage_events WHERE journal_seq = 2 AND "
                                "requested_model = 'asked-\"for\"'"),
                      1);
-    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_events WHERE journal_seq = 3 AND "
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM usage_events WHERE journal_seq = 3 AND "
                                "deployment = 'https://example.com/v1?a=b,c'"),
                      1);
     char sql[160];
@@ -469,23 +420,23 @@ static void batch_skips_stored_events_and_keeps_texts(void **state)
              "SELECT count(*) FROM usage_events WHERE journal_seq = %zu AND request_id = "
              "'second \"half\" {a,b}'",
              half + 2);
-    assert_int_equal(scalar(w, sql), 1);
+    assert_int_equal(pg_unit_scalar(w, sql), 1);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM usage_events WHERE journal_seq = %zu AND requested_model = "
              "'NULL' AND deployment IS NULL",
              half + 3);
-    assert_int_equal(scalar(w, sql), 1);
+    assert_int_equal(pg_unit_scalar(w, sql), 1);
     /* Unset: NULL, as SQLite stores them. */
-    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_events WHERE requested_model IS NULL "
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM usage_events WHERE requested_model IS NULL "
                                "AND deployment IS NULL"),
                      GH_USAGE_BATCH_MAX - 3);
-    assert_int_equal(scalar(w, "SELECT (extract(epoch FROM created_at) * 1000)::bigint FROM "
+    assert_int_equal(pg_unit_scalar(w, "SELECT (extract(epoch FROM created_at) * 1000)::bigint FROM "
                                "usage_events WHERE journal_seq = 4"),
                      1772323199999);
     int64_t sum = 0;
     for (size_t i = 0; i < GH_USAGE_BATCH_MAX; i++)
         sum += rows[i].created_at_ms;
-    assert_int_equal(scalar(w, "SELECT sum((extract(epoch FROM created_at) * 1000)::bigint) "
+    assert_int_equal(pg_unit_scalar(w, "SELECT sum((extract(epoch FROM created_at) * 1000)::bigint) "
                                "FROM usage_events"),
                      sum);
 }
@@ -493,7 +444,7 @@ static void batch_skips_stored_events_and_keeps_texts(void **state)
 /* A batch that breaks a constraint fails as a whole and stores nothing once rolled back. */
 static void failed_batch_stores_nothing(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     static event_t ev[10];
     make_events(ev, 10, 1);
     gh_usage_row_t rows[10];
@@ -504,7 +455,7 @@ static void failed_batch_stores_nothing(void **state)
     assert_int_equal(gh_store_begin(w->db), GH_OK);
     assert_int_equal(gh_store_usage_insert_batch(w->db, rows, 10, stored), GH_ECONFLICT);
     gh_store_rollback(w->db);
-    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_events"), 0);
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM usage_events"), 0);
     int64_t max = -1;
     assert_int_equal(gh_store_usage_max_seq(w->db, &max), GH_OK);
     assert_int_equal(max, 0);
@@ -663,12 +614,12 @@ static void check_rolled_reports(gh_db_t *db, const event_t *ev, int n, int firs
 }
 
 /* The three tables each hold every event exactly once after a full roll. */
-static void check_tables_complete(world_t *w, int n)
+static void check_tables_complete(pg_unit_world_t *w, int n)
 {
-    assert_int_equal(scalar(w, "SELECT sum(requests) FROM usage_rollup_minute"), n);
-    assert_int_equal(scalar(w, "SELECT sum(requests) FROM usage_rollup_hour"), n);
-    assert_int_equal(scalar(w, "SELECT sum(requests) FROM usage_rollup_day"), n);
-    assert_int_equal(scalar(w, "SELECT (SELECT sum(output_cost_nusd) FROM usage_rollup_day) - "
+    assert_int_equal(pg_unit_scalar(w, "SELECT sum(requests) FROM usage_rollup_minute"), n);
+    assert_int_equal(pg_unit_scalar(w, "SELECT sum(requests) FROM usage_rollup_hour"), n);
+    assert_int_equal(pg_unit_scalar(w, "SELECT sum(requests) FROM usage_rollup_day"), n);
+    assert_int_equal(pg_unit_scalar(w, "SELECT (SELECT sum(output_cost_nusd) FROM usage_rollup_day) - "
                                "(SELECT sum(output_cost_nusd) FROM usage_rollup_minute)"),
                      0);
 }
@@ -679,7 +630,7 @@ static void check_tables_complete(world_t *w, int n)
  * same events, before and after each roll. Rolling again to the same mark does nothing. */
 static void rolls_forward_exactly_once(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     const int64_t t0 = t_ok(RF_T0);
     char sql[128];
     snprintf(sql, sizeof(sql),
@@ -708,21 +659,21 @@ static void rolls_forward_exactly_once(void **state)
     n = 1000;
     write_all(w->db, ev, n);
     write_all(lite, ev, n);
-    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_rollup_hour"), 0);
-    assert_int_equal(scalar(w, "SELECT count(*) FROM usage_rollup_day"), 0);
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM usage_rollup_hour"), 0);
+    assert_int_equal(pg_unit_scalar(w, "SELECT count(*) FROM usage_rollup_day"), 0);
     BOTH_SAME();
 
     /* A roll to three minutes in: those minutes' sums reach the hour and day tables. */
     int64_t rolled = -1;
     assert_int_equal(gh_store_rollups_roll(w->db, t0 + 3 * 60 + 17, &rolled), GH_OK);
     assert_true(rolled > 0);
-    assert_int_equal(scalar(w, "SELECT date_part('epoch', rolled_before)::bigint FROM "
+    assert_int_equal(pg_unit_scalar(w, "SELECT date_part('epoch', rolled_before)::bigint FROM "
                                "usage_rollup_watermark"),
                      t0 + 3 * 60);
     int64_t before_mark = 0;
     for (int i = 0; i < n; i++)
         before_mark += ev[i].row.created_at_ms / 1000 < t0 + 3 * 60;
-    assert_int_equal(scalar(w, "SELECT sum(requests) FROM usage_rollup_hour"), before_mark);
+    assert_int_equal(pg_unit_scalar(w, "SELECT sum(requests) FROM usage_rollup_hour"), before_mark);
     BOTH_SAME();
 
     /* Late events (an hour and more before the mark, and just before it) and current ones. */
@@ -758,7 +709,7 @@ static void rolls_forward_exactly_once(void **state)
     n += 10;
     int64_t deleted = -1;
     assert_int_equal(gh_store_rollups_prune(w->db, t0 + 2 * 3600, &deleted), GH_OK);
-    assert_int_equal(scalar(w, "SELECT sum(requests) FROM usage_rollup_minute"), 10);
+    assert_int_equal(pg_unit_scalar(w, "SELECT sum(requests) FROM usage_rollup_minute"), 10);
     check_rolled_reports(w->db, ev, n, GH_ROLLUP_HOUR);
 #undef BOTH_SAME
     free(on_pg.buf);
@@ -793,7 +744,7 @@ static void *racer_main(void *arg)
 
 static void racing_writers_and_rollers_count_once(void **state)
 {
-    world_t *w = *state;
+    pg_unit_world_t *w = *state;
     const int64_t t0 = t_ok(RF_T0);
     char sql[128];
     snprintf(sql, sizeof(sql),
@@ -826,15 +777,15 @@ static void racing_writers_and_rollers_count_once(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(rollups_match_the_events, setup, teardown),
-        cmocka_unit_test_setup_teardown(filters_member_and_none, setup, teardown),
-        cmocka_unit_test_setup_teardown(prunes_old_minutes_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(batch_skips_stored_events_and_keeps_texts, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(failed_batch_stores_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(rollups_match_the_events, pg_unit_world_setup, pg_unit_world_teardown),
+        cmocka_unit_test_setup_teardown(filters_member_and_none, pg_unit_world_setup, pg_unit_world_teardown),
+        cmocka_unit_test_setup_teardown(prunes_old_minutes_only, pg_unit_world_setup, pg_unit_world_teardown),
+        cmocka_unit_test_setup_teardown(batch_skips_stored_events_and_keeps_texts,
+                                        pg_unit_world_setup, pg_unit_world_teardown),
+        cmocka_unit_test_setup_teardown(failed_batch_stores_nothing, pg_unit_world_setup, pg_unit_world_teardown),
         cmocka_unit_test(same_reports_as_sqlite),
-        cmocka_unit_test_setup_teardown(rolls_forward_exactly_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(racing_writers_and_rollers_count_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(rolls_forward_exactly_once, pg_unit_world_setup, pg_unit_world_teardown),
+        cmocka_unit_test_setup_teardown(racing_writers_and_rollers_count_once, pg_unit_world_setup, pg_unit_world_teardown),
     };
     return cmocka_run_group_tests(tests, pg_unit_start, pg_unit_stop);
 }
