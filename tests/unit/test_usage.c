@@ -254,6 +254,21 @@ static void keeps_a_damaged_journal_aside_and_replays_the_rest(void **state)
     assert_true(find_aside(w, "usage.journal.damaged-", aside, sizeof(aside)));
 }
 
+/* Keys key_1 .. key_n, straight into the table (foreign keys are off on a plain connection:
+ * the keys need no organization here). */
+static void insert_keys(sqlite3 *db, int n)
+{
+    for (int k = 1; k <= n; k++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO keys (id, kind, org_id, workspace_id, name, key_hash, hint, "
+                 "status, created_by_type, created_by_id, created_at) VALUES ('key_%d', 'api', "
+                 "'org_test', 'ws_test', 'k', 'hash_%d', 'h', 'active', 'user', 'acc', 1)",
+                 k, k);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+}
+
 /* The writer records each key's last use, once per key and batch, at its latest event; a
  * key with no event keeps none, an event of an unknown key changes nothing. */
 static void records_the_keys_last_use(void **state)
@@ -265,16 +280,7 @@ static void records_the_keys_last_use(void **state)
     assert_int_equal(gh_store_open(&store, w->db_path, err, sizeof(err)), GH_OK);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(w->db_path, &db), SQLITE_OK);
-    /* Foreign keys are off on this connection: the keys need no organization here. */
-    for (int k = 1; k <= 3; k++) {
-        char sql[512];
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO keys (id, kind, org_id, workspace_id, name, key_hash, hint, "
-                 "status, created_by_type, created_by_id, created_at) VALUES ('key_%d', 'api', "
-                 "'org_test', 'ws_test', 'k', 'hash_%d', 'h', 'active', 'user', 'acc', 1)",
-                 k, k);
-        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    }
+    insert_keys(db, 3);
     assert_int_equal(gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)), GH_OK);
     const char *owner[] = {"key_1", "key_2", "key_1", "key_unknown", "key_2", "key_1"};
     for (int i = 0; i < 6; i++) {
@@ -327,15 +333,7 @@ static void touches_a_key_at_most_once_a_minute(void **state)
     assert_int_equal(gh_store_open(&store, w->db_path, err, sizeof(err)), GH_OK);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(w->db_path, &db), SQLITE_OK);
-    for (int k = 1; k <= 2; k++) {
-        char sql[512];
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO keys (id, kind, org_id, workspace_id, name, key_hash, hint, "
-                 "status, created_by_type, created_by_id, created_at) VALUES ('key_%d', 'api', "
-                 "'org_test', 'ws_test', 'k', 'hash_%d', 'h', 'active', 'user', 'acc', 1)",
-                 k, k);
-        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    }
+    insert_keys(db, 2);
     assert_int_equal(gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)), GH_OK);
     const int64_t t0 = 1764000000;
     const struct {
