@@ -26,13 +26,6 @@ struct gh_health {
     bool stop;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A connected socket to host:port within the deadline, or -1. */
 static int connect_by(const char *host, uint16_t port, int64_t deadline_ms)
 {
@@ -52,7 +45,7 @@ static int connect_by(const char *host, uint16_t port, int64_t deadline_ms)
             continue;
         }
         struct pollfd p = {.fd = fd, .events = POLLOUT};
-        int left = (int)(deadline_ms - mono_ms());
+        int left = (int)(deadline_ms - gh_mono_ms());
         int soerr = 0;
         socklen_t len = sizeof(soerr);
         if (left <= 0 || poll(&p, 1, left) != 1 ||
@@ -66,7 +59,7 @@ static int connect_by(const char *host, uint16_t port, int64_t deadline_ms)
         /* Blocking from here on, bounded by the socket timeouts. */
         int fl = fcntl(fd, F_GETFL);
         fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-        int64_t left = deadline_ms - mono_ms();
+        int64_t left = deadline_ms - gh_mono_ms();
         if (left < 1)
             left = 1;
         struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
@@ -78,7 +71,7 @@ static int connect_by(const char *host, uint16_t port, int64_t deadline_ms)
 
 bool gh_health_probe(const gh_relay_deploy_info_t *info, const char *path, int timeout_ms)
 {
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = gh_mono_ms() + timeout_ms;
     int fd = connect_by(info->host, info->port, deadline);
     if (fd < 0)
         return false;
@@ -103,7 +96,7 @@ bool gh_health_probe(const gh_relay_deploy_info_t *info, const char *path, int t
     }
     /* The status line is all that is read: "HTTP/1.1 200 ...". */
     size_t got = 0;
-    while (got < 12 && mono_ms() < deadline) {
+    while (got < 12 && gh_mono_ms() < deadline) {
         ssize_t r = ssl != NULL ? SSL_read(ssl, head + got, (int)(sizeof(head) - got))
                                 : recv(fd, head + got, sizeof(head) - got, 0);
         if (r <= 0)
@@ -121,7 +114,7 @@ out_close:
 /* One round: every due deployment of every checked model. Returns the time of the next. */
 static int64_t check_round(gh_health_t *h, int64_t *next_at)
 {
-    int64_t now = mono_ms(), soonest = now + 60000;
+    int64_t now = gh_mono_ms(), soonest = now + 60000;
     for (int m = 0; m < h->cfg->nmodels; m++) {
         const gh_model_cfg_t *mc = &h->cfg->models[m];
         if (!mc->health_path[0] || mc->ndeployments == 0)
@@ -132,14 +125,14 @@ static int64_t check_round(gh_health_t *h, int64_t *next_at)
                 if (!gh_relay_models_deploy(h->rm, (size_t)m, (size_t)d, &info))
                     continue;
                 bool ok = gh_health_probe(&info, mc->health_path, mc->connect_timeout_ms);
-                gh_deploy_health_t before = gh_balancer_health(info.balancer, d, mono_ms());
-                gh_balancer_probe_result(info.balancer, d, ok, mono_ms());
-                gh_deploy_health_t after = gh_balancer_health(info.balancer, d, mono_ms());
+                gh_deploy_health_t before = gh_balancer_health(info.balancer, d, gh_mono_ms());
+                gh_balancer_probe_result(info.balancer, d, ok, gh_mono_ms());
+                gh_deploy_health_t after = gh_balancer_health(info.balancer, d, gh_mono_ms());
                 if (before != after)
                     gh_log_info("[model %s] deployment %s is %s after its health check", mc->name,
                                 mc->deployments[d].url, after == GH_DEPLOY_UP ? "back" : "ejected");
             }
-            next_at[m] = mono_ms() + mc->health_interval_ms;
+            next_at[m] = gh_mono_ms() + mc->health_interval_ms;
         }
         if (next_at[m] < soonest)
             soonest = next_at[m];
@@ -157,7 +150,7 @@ static void *health_main(void *arg)
         int64_t wake = check_round(h, next_at);
         pthread_mutex_lock(&h->mu);
         struct timespec ts = {(time_t)(wake / 1000), (long)(wake % 1000) * 1000000};
-        while (!h->stop && mono_ms() < wake)
+        while (!h->stop && gh_mono_ms() < wake)
             pthread_cond_timedwait(&h->cond, &h->mu, &ts);
     }
     pthread_mutex_unlock(&h->mu);

@@ -36,6 +36,7 @@
 #include "gateway/relay_models.h"
 #include "gateway/mock.h"
 #include "lib/log.h"
+#include "lib/mono.h"
 
 /* Idle upstream connections are kept this long. Most servers close idle keep-alive
  * connections after 5 s or more (Node 5 s, uvicorn 5 s, nginx 75 s); closing ours first
@@ -548,13 +549,6 @@ typedef struct {
     char buf[]; /* GH_METER_EVENT_MAX bytes of metering buffer, the body, the client's body */
 } call_t;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t us_between(const struct timespec *a, const struct timespec *b)
 {
     int64_t us = (int64_t)(b->tv_sec - a->tv_sec) * 1000000 + (b->tv_nsec - a->tv_nsec) / 1000;
@@ -778,7 +772,7 @@ static void call_dep_end(call_t *c, const struct timespec *now)
         return;
     const relay_model_t *m = &c->rl->rm->models[c->model_index];
     gh_balancer_end(m->bal, c->dep, c->dep_trial, c->att_verdict, c->att_kind,
-                    us_between(&c->att_started, now), mono_ms());
+                    us_between(&c->att_started, now), gh_mono_ms());
     c->dep = -1;
 }
 
@@ -1172,7 +1166,7 @@ static bool call_next_fallback(call_t *c, int64_t now_ms)
 static bool call_choose(call_t *c)
 {
     const gh_relay_models_t *rm = c->rl->rm;
-    int64_t now = mono_ms();
+    int64_t now = gh_mono_ms();
     bool retry = c->attempts > 0;
     for (;;) {
         const relay_model_t *m = &rm->models[c->model_index];

@@ -55,13 +55,6 @@ struct gh_conns {
     int64_t logged_ms;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The address's key: IPv4 (an IPv4-mapped IPv6 address counts as IPv4) or the /64 of an IPv6
  * address. Returns false for other families. */
 static bool addr_key(const struct sockaddr *sa, unsigned char key[17], char *shown,
@@ -134,7 +127,7 @@ static void *reaper_main(void *arg)
             break;
         if (rc != ETIMEDOUT && rc != 0)
             continue;
-        int64_t now = now_ms();
+        int64_t now = gh_mono_ms();
         for (gh_conn_t *c = g->conns; c; c = c->next) {
             if (c->busy || c->cut || now - c->since_ms < g->request_timeout_ms)
                 continue;
@@ -169,7 +162,7 @@ gh_err_t gh_conns_new(gh_conns_t **out, int per_address_max, int request_timeout
     g->request_timeout_ms = request_timeout_ms;
     g->exempt = exempt;
     g->exempt_ctx = exempt_ctx;
-    g->logged_ms = now_ms() - CONNS_LOG_EVERY_MS;
+    g->logged_ms = gh_mono_ms() - CONNS_LOG_EVERY_MS;
     crypto_shorthash_keygen(g->hash_key);
     pthread_mutex_init(&g->lock, NULL);
     gh_mono_cond_init(&g->wake);
@@ -282,7 +275,7 @@ gh_conn_t *gh_conns_open(gh_conns_t *g, const struct sockaddr *sa, int fd)
         return NULL;
     }
     c->fd = fd;
-    c->since_ms = now_ms();
+    c->since_ms = gh_mono_ms();
     pthread_mutex_lock(&g->lock);
     if (counted) {
         /* gh_conns_admit counted it (an admitted address always has its entry). */
@@ -321,7 +314,7 @@ void gh_conns_set_busy(gh_conns_t *g, gh_conn_t *c, bool busy)
     pthread_mutex_lock(&g->lock);
     c->busy = busy;
     if (!busy)
-        c->since_ms = now_ms();
+        c->since_ms = gh_mono_ms();
     pthread_mutex_unlock(&g->lock);
 }
 

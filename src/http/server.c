@@ -24,6 +24,7 @@
 #include "lib/proxy.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/mono.h"
 
 struct gh_http_server {
     const gh_config_t *cfg;
@@ -39,13 +40,6 @@ struct gh_http_server {
     atomic_bool quiesced; /* gh_http_quiesce ran: no new connections; `deadline` is set */
     struct timespec deadline; /* the end of the grace period */
 };
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- request accessors ---- */
 
@@ -437,7 +431,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         req->conn = c;
         req->method = method;
         req->path = url;
-        req->start_us = now_us();
+        req->start_us = gh_mono_us();
         memcpy(req->request_id, "req_01", 6);
         gh_random_base62(req->request_id + 6, 22);
         client_ip(srv->cfg, c, req->ip, sizeof(req->ip));
@@ -520,7 +514,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void access_log(gh_http_server_t *srv, gh_req_t *req)
 {
     char line[1024];
-    int64_t us = now_us() - req->start_us;
+    int64_t us = gh_mono_us() - req->start_us;
     char path[400];
     gh_json_escape(path, sizeof(path), req->path);
     int n;

@@ -31,13 +31,6 @@ struct gh_pg_pool {
     bool down_logged;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void gh_pg_options_defaults(gh_pg_options_t *opt)
 {
     memset(opt, 0, sizeof(*opt));
@@ -410,7 +403,7 @@ gh_err_t gh_pg_acquire(gh_pg_pool_t *pool, gh_pg_conn_t **out)
     }
     gh_pg_conn_t *c = pool->slots[slot];
     bool must_connect = !c || c->broken || PQstatus(c->conn) != CONNECTION_OK;
-    if (must_connect && pool->retry_ms > 0 && mono_ms() < pool->retry_at_ms) {
+    if (must_connect && pool->retry_ms > 0 && gh_mono_ms() < pool->retry_at_ms) {
         /* A connect failed a moment ago: answer at once rather than try again. */
         pthread_mutex_unlock(&pool->lock);
         return GH_EUNAVAIL;
@@ -435,7 +428,7 @@ gh_err_t gh_pg_acquire(gh_pg_pool_t *pool, gh_pg_conn_t **out)
         pool->busy[slot] = false;
         int next = pool->retry_ms == 0 ? RECONNECT_MIN_MS : pool->retry_ms * 2;
         pool->retry_ms = next > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : next;
-        pool->retry_at_ms = mono_ms() + pool->retry_ms;
+        pool->retry_at_ms = gh_mono_ms() + pool->retry_ms;
         bool logged = pool->down_logged;
         pool->down_logged = true;
         pthread_cond_signal(&pool->freed);

@@ -28,6 +28,7 @@
 
 #include "lib/embed.h"
 #include "lib/log.h"
+#include "lib/mono.h"
 #include "store/postgres/pg_int.h"
 #include "store/postgres/pg_migrate.h"
 
@@ -79,13 +80,6 @@ static gh_err_t connect_db(gh_pgs_db_t *d, char *err, size_t err_size)
     return GH_OK;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether the connection can take a statement, reopening a broken one outside a
  * transaction. While PostgreSQL is down a thread does not spin: after a failed attempt the
  * next one waits RECONNECT_MIN_MS, doubling up to RECONNECT_MAX_MS, and every statement
@@ -98,14 +92,14 @@ static bool ready(gh_pgs_db_t *d)
         return true;
     if (d->depth > 0)
         return false; /* the transaction died with its connection: the caller rolls back */
-    int64_t now = mono_ms();
+    int64_t now = gh_mono_ms();
     if (d->retry_ms > 0 && now < d->retry_at_ms)
         return false;
     char err[512];
     if (connect_db(d, err, sizeof(err))) {
         int next = d->retry_ms == 0 ? GH_PGS_RECONNECT_MIN_MS : d->retry_ms * 2;
         d->retry_ms = next > GH_PGS_RECONNECT_MAX_MS ? GH_PGS_RECONNECT_MAX_MS : next;
-        d->retry_at_ms = mono_ms() + d->retry_ms;
+        d->retry_at_ms = gh_mono_ms() + d->retry_ms;
         if (!atomic_exchange(&down_logged, true))
             gh_log_warn("store: %s; retrying (statements answer \"unavailable\" meanwhile)",
                         err);
