@@ -109,6 +109,8 @@ build/bench-usage: bench/usage_writer.c build/libgh.a
 
 # The invoice test sends the renderer's HPDF_New through an allocator that fails on demand.
 build/tests/test_invoice_pdf build/tests-san/test_invoice_pdf: TEST_LDFLAGS := -Wl,--wrap=HPDF_New
+# The yield test counts the yield points' sched_yield calls.
+build/tests/test_yield build/tests-san/test_yield: TEST_LDFLAGS := -Wl,--wrap=sched_yield
 
 # Deadlines: every unit binary (UNIT_TIMEOUT_S), every end-to-end file (E2E_FILE_TIMEOUT_MS:
 # node's --test-timeout applies to each file and each test in it) and the whole `make test`

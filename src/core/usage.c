@@ -16,6 +16,8 @@
 #include "core/key_touch.h"
 #include "lib/json_str.h"
 #include "lib/log.h"
+#include "lib/mono.h"
+#include "lib/yield.h"
 #include "store/store.h"
 
 #define QUEUE_CAP 65536
@@ -102,13 +104,6 @@ static void close_journal(gh_usage_t *u)
     u->fd = -1;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -177,7 +172,7 @@ static gh_err_t take_room(gh_usage_t *u)
      * full, as after the journal wrapped to its start). */
     if (u->map != NULL && u->off + (u->reserved + 1) * sizeof(record_t) <= u->alloc_end)
         return GH_OK;
-    int64_t now = mono_ms();
+    int64_t now = gh_mono_ms();
     if (u->no_space && now < u->no_space_retry_ms)
         return GH_EIO;
     if (u->map == NULL) {
@@ -541,6 +536,7 @@ static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, gh_key_to
     rc = gh_store_usage_insert_batch(db, rows, n, stored);
     size_t inserted = 0;
     for (size_t i = 0; i < n && !rc; i++) {
+        gh_yield_point();
         rc = charges_add(hook, db, &charges, batch[i].seq, &batch[i].ev, stored[i]);
         if (stored[i])
             rows[inserted++] = rows[i];
@@ -800,6 +796,7 @@ static void *writer_main(void *arg)
 {
     gh_usage_t *u = arg;
     pthread_setname_np(pthread_self(), "gh-usage"); /* bench/run reads its CPU by this name */
+    gh_yield_enable(true);
     gh_db_t *db = gh_store_db(u->store);
     queued_t *batch = malloc(sizeof(queued_t) * BATCH_MAX);
     gh_usage_row_t *rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);

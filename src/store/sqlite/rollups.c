@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/yield.h"
 #include "store/sqlite/sqlite_int.h"
 
 #define ROLLUP_COLS                                                                            \
@@ -134,6 +135,7 @@ gh_err_t gh_sqlite_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n
             while (j < n && same_series(order[j], order[i]) &&
                    bucket_of(order[j]->created_at_ms, widths[w].width_s) == bucket)
                 sums_add(&s, order[j++]);
+            gh_yield_point();
             rc = upsert(db, widths[w].upsert, order[i], bucket, &s);
             i = j;
         }

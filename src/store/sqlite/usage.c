@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/yield.h"
 #include "store/sqlite/sqlite_int.h"
 
 gh_err_t gh_sqlite_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
@@ -48,6 +49,7 @@ gh_err_t gh_sqlite_usage_insert_batch(gh_db_t *db, const gh_usage_row_t *rows, s
 {
     /* SQLite runs in-process: a prepared statement stepped n times is as fast as a batch. */
     for (size_t i = 0; i < n; i++) {
+        gh_yield_point();
         gh_err_t rc = gh_sqlite_usage_insert(db, &rows[i]);
         if (rc)
             return rc;
