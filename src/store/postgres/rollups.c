@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/yield.h"
 #include "store/postgres/pg_array.h"
 #include "store/postgres/pg_int.h"
 
@@ -151,6 +152,7 @@ static gh_err_t upsert_width(gh_db_t *db, size_t w, const gh_usage_row_t **order
         while (j < n && same_series(order[j], order[i]) &&
                bucket_of(order[j]->created_at_ms, widths[w].width_s) == bucket)
             sums_add(s, order[j++]);
+        gh_yield_point();
         const gh_usage_row_t *r = order[i];
         bad |= gh_pg_array_text(&col[0], or_empty(r->org_id)) != GH_OK;
         bad |= gh_pg_array_int(&col[1], bucket) != GH_OK;

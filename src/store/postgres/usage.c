@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/yield.h"
 #include "store/postgres/pg_array.h"
 #include "store/postgres/pg_int.h"
 
@@ -249,6 +250,7 @@ static gh_err_t copy_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n, bo
     put_be(&b, 0, 4); /* flags */
     put_be(&b, 0, 4); /* header extension */
     for (size_t i = 0; i < n && !b.failed; i++) {
+        gh_yield_point();
         const gh_usage_row_t *r = &rows[i];
         put_be(&b, BATCH_COLS + 1, 2);
         field_i64(&b, r->journal_seq);
