@@ -172,6 +172,71 @@ gh_err_t gh_pg_query_prepared(gh_pg_conn_t *c, const char *name, int nparams,
     return finish(c, PQexecPrepared(c->conn, name, nparams, params, NULL, NULL, 0), out);
 }
 
+gh_err_t gh_pg_query_guarded(gh_pg_conn_t *c, const char *name, const char *sql, int nparams,
+                             const char *const *params, PGresult **out, bool *guarded)
+{
+    assert(nparams >= 0);
+    *out = NULL;
+    *guarded = false;
+    PGconn *conn = c->conn;
+    bool sent =
+        PQenterPipelineMode(conn) &&
+        PQsendQueryParams(conn, "SAVEPOINT gh_stmt", 0, NULL, NULL, NULL, NULL, 0) &&
+        (name ? PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, 0)
+              : PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)) &&
+        PQsendQueryParams(conn, "RELEASE SAVEPOINT gh_stmt", 0, NULL, NULL, NULL, NULL, 0) &&
+        PQpipelineSync(conn);
+    /* Each of the three answers with its result (PGRES_PIPELINE_ABORTED for those after a
+     * failure) and a NULL; then the sync's PGRES_PIPELINE_SYNC. */
+    PGresult *r[3] = {NULL, NULL, NULL};
+    bool whole = sent;
+    for (int i = 0; i < 3 && whole; i++) {
+        r[i] = PQgetResult(conn);
+        PGresult *extra;
+        while (r[i] && (extra = PQgetResult(conn)) != NULL)
+            PQclear(extra);
+        whole = r[i] != NULL;
+    }
+    PGresult *sync = whole ? PQgetResult(conn) : NULL;
+    whole = whole && sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn))
+        whole = false;
+    gh_err_t rc;
+    if (!whole) {
+        /* The connection failed in the middle (or libpq refused a step). */
+        PGresult *why = NULL;
+        for (int i = 0; i < 3; i++)
+            if (r[i] && PQresultStatus(r[i]) == PGRES_FATAL_ERROR && !why)
+                why = r[i];
+        note_failure(c, why);
+        if (!c->broken) /* not a state to go on from: the connection is dropped */
+            c->broken = true;
+        rc = gh_pg_error(c);
+    } else if (PQresultStatus(r[0]) != PGRES_COMMAND_OK) {
+        note_failure(c, r[0]);
+        rc = gh_pg_error(c);
+    } else {
+        *guarded = true;
+        ExecStatusType st = PQresultStatus(r[1]);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            note_failure(c, r[1]);
+            rc = gh_pg_error(c);
+        } else if (PQresultStatus(r[2]) != PGRES_COMMAND_OK) {
+            note_failure(c, r[2]);
+            rc = gh_pg_error(c);
+        } else {
+            note_ok(c);
+            *out = r[1];
+            r[1] = NULL;
+            rc = GH_OK;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        PQclear(r[i]);
+    return rc;
+}
+
 gh_err_t gh_pg_query_prepared_binary(gh_pg_conn_t *c, const char *name, int nparams,
                                      const char *const *params, const int *lengths,
                                      PGresult **out)

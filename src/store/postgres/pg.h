@@ -89,6 +89,15 @@ gh_err_t gh_pg_prepare(gh_pg_conn_t *c, const char *name, const char *sql);
 gh_err_t gh_pg_query_prepared(gh_pg_conn_t *c, const char *name, int nparams,
                               const char *const *params, PGresult **res);
 
+/* Runs a statement under a savepoint, `SAVEPOINT gh_stmt`, the statement, `RELEASE SAVEPOINT
+ * gh_stmt`, in one round trip (libpq's pipeline mode) instead of three: the prepared
+ * statement `name` when not NULL, else `sql`, with text parameters. Inside a transaction only.
+ * On GH_OK `*res` holds the statement's result. When the statement fails, `*guarded` says
+ * whether the savepoint was taken: the transaction is then in error until the caller rolls
+ * back to it (ROLLBACK TO SAVEPOINT gh_stmt), as after the three separate commands. */
+gh_err_t gh_pg_query_guarded(gh_pg_conn_t *c, const char *name, const char *sql, int nparams,
+                             const char *const *params, PGresult **res, bool *guarded);
+
 /* As gh_pg_query_prepared with every parameter in binary format: `params[i]` points to
  * `lengths[i]` bytes in the type's binary send format (network byte order), NULL is SQL
  * NULL. At most 64 parameters. */

@@ -277,10 +277,12 @@ static gh_err_t failed(gh_pgs_db_t *d, const char *sql)
 }
 
 /* Runs the cached statement for `sql`, preparing it on first use on this connection; with
- * `lengths`, every parameter is in binary format. */
+ * `lengths`, every parameter is in binary format; with `guarded`, under the savepoint
+ * gh_stmt in one round trip (gh_pg_query_guarded, text parameters only). */
 static gh_err_t run_cached(gh_pgs_db_t *d, const char *sql, int n, const char *const *params,
-                           const int *lengths, PGresult **res)
+                           const int *lengths, PGresult **res, bool *guarded)
 {
+    assert(!(lengths && guarded));
     int slot = -1, free_slot = -1;
     for (int i = 0; i < GH_PGS_STMT_CACHE; i++) {
         if (d->cache[i].sql == sql) {
@@ -292,6 +294,8 @@ static gh_err_t run_cached(gh_pgs_db_t *d, const char *sql, int n, const char *c
     }
     if (slot < 0) {
         assert(free_slot >= 0 && "raise GH_PGS_STMT_CACHE");
+        if (free_slot < 0 && guarded)
+            return gh_pg_query_guarded(d->c, NULL, sql, n, params, res, guarded);
         if (free_slot < 0 && !lengths)
             return gh_pg_query(d->c, sql, n, params, res);
         if (free_slot < 0)
@@ -310,6 +314,8 @@ static gh_err_t run_cached(gh_pgs_db_t *d, const char *sql, int n, const char *c
     }
     if (lengths)
         return gh_pg_query_prepared_binary(d->c, name, n, params, lengths, res);
+    if (guarded)
+        return gh_pg_query_guarded(d->c, name, NULL, n, params, res, guarded);
     return gh_pg_query_prepared(d->c, name, n, params, res);
 }
 
@@ -331,22 +337,24 @@ static gh_err_t run(gh_db_t *db, const char *sql, int n, const char *const *para
         *out = NULL;
     if (!ready(d))
         return unavailable();
-    bool savepoint = guard && d->depth > 0 && is_write(sql);
-    if (savepoint && gh_pg_exec(d->c, "SAVEPOINT gh_stmt"))
-        return failed(d, "SAVEPOINT");
+    /* A write inside a transaction runs under a savepoint, so that a failure the caller
+     * handles (a constraint) leaves the transaction usable, as a failed statement does in
+     * SQLite. The savepoint, the statement and its release go in one round trip. */
+    bool savepoint = guard && d->depth > 0 && is_write(sql), guarded = false;
     PGresult *res = NULL;
-    gh_err_t rc = cached ? run_cached(d, sql, n, params, NULL, &res)
-                         : gh_pg_query(d->c, sql, n, params, &res);
+    gh_err_t rc;
+    if (savepoint)
+        rc = cached ? run_cached(d, sql, n, params, NULL, &res, &guarded)
+                    : gh_pg_query_guarded(d->c, NULL, sql, n, params, &res, &guarded);
+    else
+        rc = cached ? run_cached(d, sql, n, params, NULL, &res, NULL)
+                    : gh_pg_query(d->c, sql, n, params, &res);
     if (rc) {
         rc = failed(d, sql);
-        if (savepoint && !d->c->broken &&
+        if (guarded && !d->c->broken &&
             gh_pg_exec(d->c, "ROLLBACK TO SAVEPOINT gh_stmt; RELEASE SAVEPOINT gh_stmt"))
             gh_log_error("store: cannot undo a failed statement: %s", d->c->message);
         return rc;
-    }
-    if (savepoint && gh_pg_exec(d->c, "RELEASE SAVEPOINT gh_stmt")) {
-        PQclear(res);
-        return failed(d, "RELEASE SAVEPOINT");
     }
     /* As sqlite3_changes: the rows the last INSERT, UPDATE or DELETE changed; a SELECT
      * leaves the count alone. */
@@ -384,7 +392,7 @@ gh_err_t gh_pgs_query_binary(gh_db_t *db, const char *sql, int n, const char *co
     if (!ready(d))
         return unavailable();
     PGresult *out = NULL;
-    if (run_cached(d, sql, n, params, lengths, &out))
+    if (run_cached(d, sql, n, params, lengths, &out, NULL))
         return failed(d, sql);
     const char *tuples = PQcmdTuples(out);
     d->changes = tuples && *tuples ? strtoll(tuples, NULL, 10) : 0;
