@@ -148,18 +148,13 @@ gh_err_t gh_billing_charge_usage(gh_app_t *app, gh_db_t *db, const gh_usage_char
             gh_store_rollback(db);
             return rc;
         }
-        /* Spend notifications, in the same transaction as the charge (core/notify.h). A rule
-         * that cannot be checked must not keep the usage out: its own savepoint. */
-        if (!(rc = gh_store_begin(db))) {
-            if ((rc = gh_notify_check(app, db, c->org_id, c->cost_nusd)) ||
-                (rc = gh_store_commit(db))) {
-                gh_store_rollback(db);
-                gh_log_error("billing: spend notifications of %s could not be checked (%s)",
-                             c->org_id, gh_err_name(rc));
-            }
-        }
-        if ((rc = gh_store_commit(db)))
+        /* Spend notifications, in the same transaction as the charge (core/notify.h; a rule
+         * that cannot be checked does not keep the usage out). */
+        if ((rc = gh_notify_check(app, db, c->org_id, c->cost_nusd)) ||
+            (rc = gh_store_commit(db))) {
+            gh_store_rollback(db);
             return rc;
+        }
     }
     return GH_OK;
 }

@@ -253,14 +253,12 @@ static gh_err_t mail_notice(gh_app_t *app, gh_db_t *db, const char *org_id, cons
     return GH_OK;
 }
 
-gh_err_t gh_notify_check(gh_app_t *app, gh_db_t *db, const char *org_id, int64_t cost_nusd)
+/* gh_notify_check's work once the organization has rules. */
+static gh_err_t check_rules(gh_app_t *app, gh_db_t *db, const char *org_id, int64_t cost_nusd,
+                            const rules_t *rules_in, int64_t now, int32_t month)
 {
-    rules_t rules = {.n = 0};
-    int64_t now = app->now();
-    int32_t month = gh_utc_month_key(now);
-    gh_err_t rc = gh_store_spend_notif_list(db, org_id, month, keep_rule, &rules);
-    if (rc || rules.n == 0)
-        return rc;
+    const rules_t rules = *rules_in;
+    gh_err_t rc;
     const gh_config_t *cfg = app->cfg;
     gh_org_settings_t org;
     if ((rc = gh_store_org_settings_get(db, org_id, &org)))
@@ -369,6 +367,27 @@ gh_err_t gh_notify_check(gh_app_t *app, gh_db_t *db, const char *org_id, int64_t
         if ((rc = mail_notice(app, db, org_id, subject, body)))
             return rc;
         gh_log_info("notify: %s: spend threshold $%s notified for %d", org_id, a, (int)month);
+    }
+    return GH_OK;
+}
+
+gh_err_t gh_notify_check(gh_app_t *app, gh_db_t *db, const char *org_id, int64_t cost_nusd)
+{
+    rules_t rules = {.n = 0};
+    int64_t now = app->now();
+    int32_t month = gh_utc_month_key(now);
+    gh_err_t rc = gh_store_spend_notif_list(db, org_id, month, keep_rule, &rules);
+    if (rc || rules.n == 0)
+        return rc;
+    /* A rule that cannot be checked must not keep the usage out: its own savepoint (only
+     * here, where there are rules: on PostgreSQL a savepoint is a round trip). */
+    if ((rc = gh_store_begin(db)))
+        return rc;
+    if ((rc = check_rules(app, db, org_id, cost_nusd, &rules, now, month)) ||
+        (rc = gh_store_commit(db))) {
+        gh_store_rollback(db);
+        gh_log_error("billing: spend notifications of %s could not be checked (%s)", org_id,
+                     gh_err_name(rc));
     }
     return GH_OK;
 }

@@ -43,7 +43,9 @@ gh_err_t gh_notify_remove(gh_app_t *app, const gh_actor_t *actor, const char *id
  * after `cost_nusd` of usage was charged, on every charge): adds the cost to the month's spend
  * it keeps, and marks a rule reached and not yet notified and queues its mail to the admins
  * and billing members. Cheap when the organization has no rule (one indexed read), and a few
- * primary-key reads when it has. Call gh_notify_committed after the commit. */
+ * primary-key reads when it has. A rule that cannot be checked does not keep the usage out:
+ * that work runs in a savepoint of its own, and its failure is logged and undone; an error is
+ * returned only when the rules cannot be read. Call gh_notify_committed after the commit. */
 gh_err_t gh_notify_check(gh_app_t *app, gh_db_t *db, const char *org_id, int64_t cost_nusd);
 
 /* After the commit of a transaction that ran gh_notify_check: wakes the mailer when a

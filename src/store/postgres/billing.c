@@ -684,12 +684,14 @@ gh_err_t gh_pgs_lots_expired(gh_db_t *db, int64_t now, int limit, gh_store_lot_f
 
 gh_err_t gh_pgs_ledger_append(gh_db_t *db, const gh_ledger_entry_t *e)
 {
-    static const char ins[] =
-        "INSERT INTO ledger_entries (org_id, lot_id, kind, amount_nusd, reference, reason, "
-        "created_at) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7))";
-    static const char balance[] =
+    /* The entry and the balance it changes in one statement (one round trip: the usage
+     * writer appends at least one per organization in every batch). */
+    static const char sql[] =
+        "WITH e AS (INSERT INTO ledger_entries (org_id, lot_id, kind, amount_nusd, reference, "
+        "reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7)) "
+        "RETURNING org_id, amount_nusd, created_at) "
         "INSERT INTO billing_accounts AS b (org_id, balance_nusd, updated_at) "
-        "VALUES ($1, $2, to_timestamp($3)) ON CONFLICT (org_id) "
+        "SELECT org_id, amount_nusd, created_at FROM e ON CONFLICT (org_id) "
         "DO UPDATE SET balance_nusd = b.balance_nusd + excluded.balance_nusd";
     params_t p = {0};
     p_str(&p, e->org_id);
@@ -699,14 +701,7 @@ gh_err_t gh_pgs_ledger_append(gh_db_t *db, const gh_ledger_entry_t *e)
     p_str(&p, e->reference);
     p_text(&p, e->reason);
     p_int(&p, e->created_at);
-    gh_err_t rc = q_exec(db, ins, &p);
-    if (rc)
-        return rc;
-    p = (params_t){0};
-    p_str(&p, e->org_id);
-    p_int(&p, e->amount_nusd);
-    p_int(&p, e->created_at);
-    return q_exec(db, balance, &p);
+    return q_exec(db, sql, &p);
 }
 
 static void int64_row(const PGresult *res, int row, void *out)
