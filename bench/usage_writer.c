@@ -9,10 +9,11 @@
  * keys exist), then COMMIT. On PostgreSQL the writer's transaction upserts only the minute
  * rollups; the hour and day rollups are rolled forward from them (gh_store_rollups_roll) in a
  * transaction of its own, which the figure includes: one roll over everything at the end of
- * the run, inside the timed span. Billing's ledger
- * draws (one entry per organization charged in the batch, and on PostgreSQL the settlement of
- * the node's lease) are not in the figure: they add a few statements per organization and
- * batch, about 20 round trips each on PostgreSQL (savepoints). Events are spread
+ * the run, inside the timed span. Billing's ledger draws are in the figure, as the writer
+ * makes them (core/billing_ledger.h, gh_billing_charge_usage, right after the events): for
+ * each organization of the batch, its usage drawn from its credits (every organization is
+ * granted $10,000 at the start), on PostgreSQL the settlement of the node's lease, and the
+ * check of its spend notifications (it has none). Events are spread
  * over 50 organizations, 1,000 keys and 5 models, 7 ms apart (a batch spans 14 s), starting
  * two minutes from now, so the minute rollups of a batch are mostly upserts onto rows already
  * there, as in a busy installation.
@@ -30,7 +31,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/actor.h"
+#include "core/app.h"
+#include "core/billing_ledger.h"
 #include "core/key_touch.h"
+#include "lib/config.h"
 #include "lib/crypto.h"
 #include "store/backend.h"
 #include "store/store.h"
@@ -147,6 +152,54 @@ static gh_err_t setup_keys(gh_db_t *db)
     return rc;
 }
 
+/* The application billing runs in (its configuration, store and clock), for the ledger
+ * draws of each batch: the writer's hook (core/billing_ledger.h) as the server installs it. */
+static gh_config_t cfg;
+static gh_app_t app;
+
+/* Credits for every organization ($10,000 each, a staff grant), so that a batch's draws
+ * take from a lot, as they do in an installation whose customers have paid. */
+static gh_err_t grant_credits(void)
+{
+    gh_actor_t staff = {.kind = GH_ACTOR_STAFF, .role = GH_ROLE_ADMIN};
+    snprintf(staff.id, sizeof(staff.id), "staff_bench");
+    snprintf(staff.label, sizeof(staff.label), "bench");
+    char org[24], msg[256];
+    for (int o = 0; o < ORGS; o++) {
+        snprintf(org, sizeof(org), "org_%02d", o);
+        snprintf(staff.org_id, sizeof(staff.org_id), "%s", org); /* the audit entry's */
+        gh_err_t rc = gh_billing_grant(&app, &staff, org, INT64_C(10000) * 1000000000,
+                                       "bench credits", NULL, msg, sizeof(msg));
+        if (rc) {
+            fprintf(stderr, "bench-usage: cannot grant credits to %s: %s %s\n", org,
+                    gh_err_name(rc), msg);
+            return rc;
+        }
+    }
+    return GH_OK;
+}
+
+/* The batch's charges, one per organization (as core/usage.c sums them: the costs of its
+ * events and the journal sequences they span), drawn from the ledger by billing's hook. */
+static gh_err_t charge(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
+{
+    gh_usage_charge_t c[ORGS];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < k && strcmp(c[j].org_id, rows[i].org_id))
+            j++;
+        if (j == k) {
+            snprintf(c[k].org_id, sizeof(c[k].org_id), "%s", rows[i].org_id);
+            c[k].cost_nusd = 0;
+            c[k++].first_seq = rows[i].journal_seq;
+        }
+        c[j].cost_nusd += rows[i].cost_nusd;
+        c[j].last_seq = rows[i].journal_seq;
+    }
+    return gh_billing_charge_usage(&app, db, c, k);
+}
+
 /* The keys' last use, as the writer records it (src/core/usage.c, touch_keys): once per
  * distinct key of the batch, at its latest event, and only when due (core/key_touch.h: at
  * most once a minute of event time per key), in one gh_store_keys_touch. The times written
@@ -192,6 +245,10 @@ static double run(gh_store_t *store, int64_t n)
         fprintf(stderr, "bench-usage: cannot create the keys: %s\n", gh_err_name(setup));
         return -1;
     }
+    app.store = store;
+    cfg.store_postgres = store->ops == &gh_postgres_ops;
+    if (grant_credits())
+        return -1;
     double busy = 0; /* time spent in the store only, not in making events */
     for (int64_t done = 0; done < n;) {
         size_t b = n - done < BATCH ? (size_t)(n - done) : BATCH;
@@ -205,6 +262,9 @@ static double run(gh_store_t *store, int64_t n)
         double t1 = now_s();
         if (!rc)
             rc = gh_store_usage_insert_batch(db, rows, b, stored);
+        double t15 = now_s();
+        if (!rc)
+            rc = charge(db, rows, b);
         double t2 = now_s();
         if (!rc)
             rc = gh_store_rollups_add(db, rows, b);
@@ -217,9 +277,9 @@ static double run(gh_store_t *store, int64_t n)
         for (size_t i = 0; i < touched && !rc; i++)
             gh_key_touch_written(kt, ids[i], at_s[i]);
         if (getenv("PHASES"))
-            fprintf(stderr, "begin %.1f ins %.1f roll %.1f keys %.1f commit %.1f ms\n",
-                    (t1 - t) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3,
-                    (now_s() - t4) * 1e3);
+            fprintf(stderr, "begin %.1f ins %.1f bill %.1f roll %.1f keys %.1f commit %.1f ms\n",
+                    (t1 - t) * 1e3, (t15 - t1) * 1e3, (t2 - t15) * 1e3, (t3 - t2) * 1e3,
+                    (t4 - t3) * 1e3, (now_s() - t4) * 1e3);
         busy += now_s() - t;
         if (rc) {
             gh_store_rollback(db);
@@ -271,6 +331,10 @@ int main(int argc, char **argv)
         }
         active_keys = (int)v;
     }
+    gh_config_defaults(&cfg);
+    snprintf(cfg.cluster_node_id, sizeof(cfg.cluster_node_id), "local");
+    app.cfg = &cfg;
+    app.now = gh_app_clock;
     const char *pg_url = argc > 2 ? argv[2] : NULL;
     if (n <= 0 || gh_crypto_init()) {
         fprintf(stderr, "usage: bench-usage [events] [postgresql://...]\n");
