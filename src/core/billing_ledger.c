@@ -120,43 +120,41 @@ gh_err_t gh_billing_charge_usage(gh_app_t *app, gh_db_t *db, const gh_usage_char
                                  size_t n)
 {
     int64_t now = app->now();
-    for (size_t i = 0; i < n; i++) {
-        const gh_usage_charge_t *c = &charges[i];
-        if (c->cost_nusd <= 0)
+    gh_usage_draw_t *draws = calloc(n ? n : 1, sizeof(*draws));
+    char(*refs)[128] = calloc(n ? n : 1, sizeof(*refs));
+    bool *charged = calloc(n ? n : 1, sizeof(*charged));
+    size_t k = 0;
+    gh_err_t rc = draws && refs && charged ? GH_OK : GH_ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (charges[i].cost_nusd <= 0)
             continue;
-        char ref[128];
-        snprintf(ref, sizeof(ref), "usage:%lld-%lld", (long long)c->first_seq,
-                 (long long)c->last_seq);
-        /* Each organization in a savepoint: one that cannot be charged (an organization that
-         * no longer exists) must not keep the other events out of the database. The ledger
-         * check reports the difference. */
-        gh_err_t rc = gh_store_begin(db);
-        if (rc)
-            return rc;
-        rc = draw(db, c->org_id, c->cost_nusd, now, "usage", ref, NULL, true, NULL);
-        /* A cluster: this node's lease shrinks by what it spent (core/lease.h, I2). */
-        if (!rc && app->cfg->store_postgres)
-            rc = gh_store_lease_settle(db, c->org_id, app->cfg->cluster_node_id, c->cost_nusd,
-                                       gh_utc_month_key(now));
-        if (rc == GH_ECONFLICT) {
-            gh_store_rollback(db);
+        snprintf(refs[k], sizeof(refs[k]), "usage:%lld-%lld", (long long)charges[i].first_seq,
+                 (long long)charges[i].last_seq);
+        draws[k] = (gh_usage_draw_t){charges[i].org_id, charges[i].cost_nusd, refs[k]};
+        k++;
+    }
+    /* All the organizations' draws at once (one statement on PostgreSQL); in a cluster each
+     * also shrinks this node's lease by what it spent (core/lease.h, I2). An organization that
+     * cannot be charged (it no longer exists) does not keep the other events out: the ledger
+     * check reports the difference. */
+    if (!rc)
+        rc = gh_store_usage_charge(db, draws, k, now,
+                                   app->cfg->store_postgres ? app->cfg->cluster_node_id : NULL,
+                                   gh_utc_month_key(now), charged);
+    for (size_t i = 0; i < k && !rc; i++) {
+        if (!charged[i]) {
             gh_log_error("billing: usage %s of %s could not be charged (no such organization)",
-                         ref, c->org_id);
+                         refs[i], draws[i].org_id);
             continue;
-        }
-        if (rc) {
-            gh_store_rollback(db);
-            return rc;
         }
         /* Spend notifications, in the same transaction as the charge (core/notify.h; a rule
          * that cannot be checked does not keep the usage out). */
-        if ((rc = gh_notify_check(app, db, c->org_id, c->cost_nusd)) ||
-            (rc = gh_store_commit(db))) {
-            gh_store_rollback(db);
-            return rc;
-        }
+        rc = gh_notify_check(app, db, draws[i].org_id, draws[i].cost_nusd);
     }
-    return GH_OK;
+    free(draws);
+    free(refs);
+    free(charged);
+    return rc;
 }
 
 static gh_err_t usage_charge_cb(void *ctx, gh_db_t *db, const gh_usage_charge_t *charges,

@@ -293,6 +293,10 @@
       (gh_db_t *db, int64_t now, int limit, gh_store_lot_fn fn, void *ctx), \
       (db, now, limit, fn, ctx)) \
     X(gh_err_t, ledger_append, (gh_db_t *db, const gh_ledger_entry_t *e), (db, e)) \
+    X(gh_err_t, usage_charge, \
+      (gh_db_t *db, const gh_usage_draw_t *draws, size_t n, int64_t now, \
+       const char *settle_node, int32_t month, bool *charged), \
+      (db, draws, n, now, settle_node, month, charged)) \
     X(gh_err_t, ledger_unallocated, \
       (gh_db_t *db, const char *org_id, int64_t *sum_nusd), \
       (db, org_id, sum_nusd)) \

@@ -343,6 +343,14 @@ typedef struct gh_ledger_entry {
     int64_t created_at;
 } gh_ledger_entry_t;
 
+/* One organization's usage in one of the usage writer's commits, to draw from its credits
+ * (gh_store_usage_charge): what its events cost, and the reference its entries carry. */
+typedef struct gh_usage_draw {
+    const char *org_id;
+    int64_t cost_nusd; /* > 0 */
+    const char *reference;
+} gh_usage_draw_t;
+
 /* What `gatehouse ledger check` compares, per organization, all recomputed from the rows. */
 typedef struct gh_ledger_sums {
     char org_id[GH_ID_MAX];

@@ -388,6 +388,16 @@ gh_err_t gh_store_lots_expired(gh_db_t *db, int64_t now, int limit, gh_store_lot
 /* Appends an entry and adds its amount to the organization's cached balance (creating the
  * billing row when needed). Call inside a transaction with the change the entry records. */
 gh_err_t gh_store_ledger_append(gh_db_t *db, const gh_ledger_entry_t *e);
+/* The usage writer's ledger draws for one commit, inside its transaction: for each of the `n`
+ * organizations, its cost drawn from its open lots, expiring first first (an entry of kind
+ * usage per lot, with the draw's reference), what no lot covers in one entry with no lot, and
+ * its balance lowered by the cost; with `settle_node`, the node's lease of the organization
+ * settled too (PostgreSQL, gh_lease_settle with `month`). `charged[i]` is false for an
+ * organization that does not exist (nothing written for it; the others are charged). On
+ * PostgreSQL one statement for all of them (migration 0020): a round trip per organization
+ * was most of a batch's time. */
+gh_err_t gh_store_usage_charge(gh_db_t *db, const gh_usage_draw_t *draws, size_t n, int64_t now,
+                               const char *settle_node, int32_t month, bool *charged);
 /* The sum of the organization's entries with no lot: zero, or negative while usage has gone
  * past every lot. */
 gh_err_t gh_store_ledger_unallocated(gh_db_t *db, const char *org_id, int64_t *sum_nusd);

@@ -513,6 +513,56 @@ static void add_invoice(backend_t *b, const char *id, const char *purchase_id, i
     assert_int_equal(gh_store_invoice_insert(b->db, &v), GH_OK);
 }
 
+/* The usage writer's draws (gh_store_usage_charge): org_a's cost across two lots, expiring
+ * first first, then past them; org_b's, which has no lot, all with no lot; an organization
+ * that does not exist is not charged and the others are. */
+static void say_charge(backend_t *b, const gh_usage_draw_t *d, const bool *charged, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        say(b, "  charge %s %lld %s -> %s\n", d[i].org_id, (long long)d[i].cost_nusd,
+            d[i].reference, charged[i] ? "charged" : "not charged");
+    say(b, "open lots at 6000:\n");
+    assert_int_equal(gh_store_lots_open(b->db, "org_a", 6000, 5, say_lot, b), GH_OK);
+    assert_int_equal(gh_store_ledger_sums(b->db, NULL, say_sums, b), GH_OK);
+}
+
+static void usage_charge_script(backend_t *b)
+{
+    gh_db_t *db = b->db;
+    add_lot(b, "lot_late", "purchase", "pur_9", 10000, 9000);
+    add_lot(b, "lot_soon", "grant", "grant_9", 500, 7000);
+    gh_usage_draw_t d[] = {{"org_a", 800, "usage:1-5"},
+                           {"org_nonesuch", 10, "usage:6-6"},
+                           {"org_b", 50, "usage:7-9"}};
+    bool charged[3] = {false, false, false};
+    assert_int_equal(gh_store_begin(db), GH_OK);
+    assert_int_equal(gh_store_usage_charge(db, d, 3, 6000, NULL, 202612, charged), GH_OK);
+    assert_int_equal(gh_store_commit(db), GH_OK);
+    assert_true(charged[0] && !charged[1] && charged[2]);
+    say_charge(b, d, charged, 3);
+    /* Past every lot: what lot_late holds (9,700), the rest (10,300) with no lot. */
+    gh_usage_draw_t more = {"org_a", 20000, "usage:10-12"};
+    assert_int_equal(gh_store_begin(db), GH_OK);
+    assert_int_equal(gh_store_usage_charge(db, &more, 1, 6100, NULL, 202612, charged), GH_OK);
+    assert_int_equal(gh_store_commit(db), GH_OK);
+    say_charge(b, &more, charged, 1);
+    gh_billing_account_t acct;
+    assert_int_equal(gh_store_billing_account_get(db, "org_a", &acct), GH_OK);
+    say(b, "balance org_a %lld\n", (long long)acct.balance_nusd);
+    assert_int_equal(acct.balance_nusd, 10500 - 800 - 20000);
+    int64_t unallocated = 0;
+    assert_int_equal(gh_store_ledger_unallocated(db, "org_a", &unallocated), GH_OK);
+    assert_int_equal(unallocated, -10300);
+    assert_int_equal(gh_store_ledger_unallocated(db, "org_b", &unallocated), GH_OK);
+    assert_int_equal(unallocated, -50);
+}
+
+static void usage_charge_answers_as_on_sqlite(void **state)
+{
+    (void)state;
+    both(usage_charge_script);
+}
+
 static void ledger_script(backend_t *b)
 {
     gh_db_t *db = b->db;
@@ -814,6 +864,7 @@ int main(void)
         cmocka_unit_test(accounts_answer_as_on_sqlite),
         cmocka_unit_test(cards_and_purchases_answer_as_on_sqlite),
         cmocka_unit_test(ledger_and_invoices_answer_as_on_sqlite),
+        cmocka_unit_test(usage_charge_answers_as_on_sqlite),
         cmocka_unit_test(notifications_answer_as_on_sqlite),
         cmocka_unit_test(invoice_numbers_are_gap_free_under_four_threads),
     };

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/postgres/pg_array.h"
 #include "store/postgres/pg_int.h"
 
 /* The parameters of one statement, built in order: text as is ("" stays ""), text that is
@@ -702,6 +703,51 @@ gh_err_t gh_pgs_ledger_append(gh_db_t *db, const gh_ledger_entry_t *e)
     p_text(&p, e->reason);
     p_int(&p, e->created_at);
     return q_exec(db, sql, &p);
+}
+
+gh_err_t gh_pgs_usage_charge(gh_db_t *db, const gh_usage_draw_t *draws, size_t n, int64_t now,
+                             const char *settle_node, int32_t month, bool *charged)
+{
+    static const char sql[] =
+        "SELECT gh_usage_charge($1::text[], $2::bigint[], $3::text[], $4::bigint, $5, "
+        "$6::integer)";
+    if (n == 0)
+        return GH_OK;
+    gh_pg_array_t col[3];
+    gh_pg_array_init(&col[0], 64 * n + 64);
+    gh_pg_array_init(&col[1], 24 * n + 64);
+    gh_pg_array_init(&col[2], 160 * n + 64);
+    bool bad = false;
+    for (size_t i = 0; i < n; i++) {
+        assert(draws[i].cost_nusd > 0);
+        bad |= gh_pg_array_text(&col[0], draws[i].org_id) != GH_OK;
+        bad |= gh_pg_array_int(&col[1], draws[i].cost_nusd) != GH_OK;
+        bad |= gh_pg_array_text(&col[2], draws[i].reference) != GH_OK;
+        charged[i] = true;
+    }
+    const char *p[6];
+    char at[24], mk[16];
+    for (int c = 0; c < 3 && !bad; c++)
+        bad = !(p[c] = gh_pg_array_literal(&col[c]));
+    gh_err_t rc = GH_EINTERNAL;
+    if (!bad) {
+        snprintf(at, sizeof(at), "%lld", (long long)now);
+        snprintf(mk, sizeof(mk), "%d", (int)month);
+        p[3] = at;
+        p[4] = settle_node; /* NULL: no lease to settle */
+        p[5] = mk;
+        PGresult *res = NULL;
+        rc = gh_pgs_query(db, sql, 6, p, &res);
+        /* The rows are the organizations that do not exist: not charged. */
+        for (int r = 0; !rc && r < PQntuples(res); r++)
+            for (size_t i = 0; i < n; i++)
+                if (!strcmp(draws[i].org_id, PQgetvalue(res, r, 0)))
+                    charged[i] = false;
+        PQclear(res);
+    }
+    for (int c = 0; c < 3; c++)
+        gh_pg_array_free(&col[c]);
+    return rc;
 }
 
 static void int64_row(const PGresult *res, int row, void *out)

@@ -130,7 +130,8 @@ const char *gh_pgs_node_id(gh_db_t *db);
     X(payment_method_add) X(payment_method_by_ref) X(payment_methods_list) X(purchase_insert) \
     X(purchase_get) X(purchase_by_key) X(purchase_update) X(purchases_list) \
     X(purchases_pending) X(purchase_stats) X(lot_insert) X(lot_set_remaining) \
-    X(lot_first_open) X(lots_open) X(lots_expired) X(ledger_append) X(ledger_unallocated) \
+    X(lot_first_open) X(lots_open) X(lots_expired) X(ledger_append) X(usage_charge) \
+    X(ledger_unallocated) \
     X(ledger_sums) X(invoice_years) X(invoice_next_seq) X(invoice_insert) X(invoice_get) \
     X(invoices_list) X(webhook_event_insert) X(webhook_event_exists)
 #define GH_PGS_OPS_NOTIFY(X) \
