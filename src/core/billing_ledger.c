@@ -123,8 +123,10 @@ gh_err_t gh_billing_charge_usage(gh_app_t *app, gh_db_t *db, const gh_usage_char
     gh_usage_draw_t *draws = calloc(n ? n : 1, sizeof(*draws));
     char(*refs)[128] = calloc(n ? n : 1, sizeof(*refs));
     bool *charged = calloc(n ? n : 1, sizeof(*charged));
+    bool *rules = calloc(n ? n : 1, sizeof(*rules));
+    const char **ids = calloc(n ? n : 1, sizeof(*ids));
     size_t k = 0;
-    gh_err_t rc = draws && refs && charged ? GH_OK : GH_ENOMEM;
+    gh_err_t rc = draws && refs && charged && rules && ids ? GH_OK : GH_ENOMEM;
     for (size_t i = 0; i < n && !rc; i++) {
         if (charges[i].cost_nusd <= 0)
             continue;
@@ -141,19 +143,25 @@ gh_err_t gh_billing_charge_usage(gh_app_t *app, gh_db_t *db, const gh_usage_char
         rc = gh_store_usage_charge(db, draws, k, now,
                                    app->cfg->store_postgres ? app->cfg->cluster_node_id : NULL,
                                    gh_utc_month_key(now), charged);
+    /* Spend notifications, in the same transaction as the charge (core/notify.h; a rule
+     * that cannot be checked does not keep the usage out), for the organizations that have
+     * rules: which those are is one read for the whole batch. */
+    for (size_t i = 0; i < k; i++)
+        ids[i] = draws[i].org_id;
+    if (!rc)
+        rc = gh_store_spend_notif_any(db, ids, k, rules);
     for (size_t i = 0; i < k && !rc; i++) {
-        if (!charged[i]) {
+        if (!charged[i])
             gh_log_error("billing: usage %s of %s could not be charged (no such organization)",
                          refs[i], draws[i].org_id);
-            continue;
-        }
-        /* Spend notifications, in the same transaction as the charge (core/notify.h; a rule
-         * that cannot be checked does not keep the usage out). */
-        rc = gh_notify_check(app, db, draws[i].org_id, draws[i].cost_nusd);
+        else if (rules[i])
+            rc = gh_notify_check(app, db, draws[i].org_id, draws[i].cost_nusd);
     }
     free(draws);
     free(refs);
     free(charged);
+    free(ids);
+    free(rules);
     return rc;
 }
 

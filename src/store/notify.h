@@ -34,6 +34,10 @@ typedef void (*gh_store_spend_notif_fn)(void *ctx, const gh_spend_notif_t *n);
 gh_err_t gh_store_spend_notif_list(gh_db_t *db, const char *org_id, int32_t month,
                                    gh_store_spend_notif_fn fn, void *ctx);
 gh_err_t gh_store_spend_notif_count(gh_db_t *db, const char *org_id, int64_t *count);
+/* Which of the `n` organizations have at least one rule (`has_rules[i]`): one statement for a
+ * whole usage batch on PostgreSQL, where a read per organization was a round trip each. */
+gh_err_t gh_store_spend_notif_any(gh_db_t *db, const char *const *org_ids, size_t n,
+                                  bool *has_rules);
 gh_err_t gh_store_spend_notif_insert(gh_db_t *db, const gh_spend_notif_t *n);
 /* Reads one rule of `org_id` into `out`; GH_ENOTFOUND when it has no such rule. */
 gh_err_t gh_store_spend_notif_get(gh_db_t *db, const char *org_id, const char *id,

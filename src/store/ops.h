@@ -404,6 +404,9 @@
       (db, org_id, month, fn, ctx)) \
     X(gh_err_t, spend_notif_count, (gh_db_t *db, const char *org_id, int64_t *count), \
       (db, org_id, count)) \
+    X(gh_err_t, spend_notif_any, \
+      (gh_db_t *db, const char *const *org_ids, size_t n, bool *has_rules), \
+      (db, org_ids, n, has_rules)) \
     X(gh_err_t, spend_notif_insert, (gh_db_t *db, const gh_spend_notif_t *n), (db, n)) \
     X(gh_err_t, spend_notif_get, \
       (gh_db_t *db, const char *org_id, const char *id, gh_spend_notif_t *out), \

@@ -712,6 +712,11 @@ static void notify_script(backend_t *b)
     assert_int_equal(gh_store_spend_notif_count(db, "org_a", &count), GH_OK);
     assert_int_equal(count, 3);
     say(b, "count %lld\n", (long long)count);
+    const char *orgs[] = {"org_b", "org_a", "org_nonesuch", "org_a"};
+    bool has[4] = {true, false, true, false};
+    assert_int_equal(gh_store_spend_notif_any(db, orgs, 4, has), GH_OK);
+    assert_true(!has[0] && has[1] && !has[2] && has[3]);
+    say(b, "rules: org_b %d org_a %d org_nonesuch %d\n", has[0], has[1], has[2]);
 
     bool first = false;
     assert_int_equal(gh_store_spend_notif_mark(db, "sn_1", 202701, 7100, 60000, &first), GH_OK);

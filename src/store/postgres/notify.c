@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/postgres/pg_array.h"
 #include "store/postgres/pg_int.h"
 
 #define NOTIF_COLS                                                                             \
@@ -59,6 +60,33 @@ gh_err_t gh_pgs_spend_notif_count(gh_db_t *db, const char *org_id, int64_t *coun
     const char *p[] = {org_id};
     *count = 0;
     return gh_pgs_one(db, sql, 1, p, count_row, count);
+}
+
+gh_err_t gh_pgs_spend_notif_any(gh_db_t *db, const char *const *org_ids, size_t n,
+                                bool *has_rules)
+{
+    static const char sql[] =
+        "SELECT DISTINCT org_id FROM spend_notifications WHERE org_id = ANY($1::text[])";
+    for (size_t i = 0; i < n; i++)
+        has_rules[i] = false;
+    if (n == 0)
+        return GH_OK;
+    gh_pg_array_t ids;
+    gh_pg_array_init(&ids, 96 * n + 64);
+    bool bad = false;
+    for (size_t i = 0; i < n; i++)
+        bad |= gh_pg_array_text(&ids, org_ids[i]) != GH_OK;
+    const char *p[1] = {bad ? NULL : gh_pg_array_literal(&ids)};
+    gh_err_t rc = GH_EINTERNAL;
+    PGresult *res = NULL;
+    if (p[0] && !(rc = gh_pgs_query(db, sql, 1, p, &res))) {
+        for (int r = 0; r < PQntuples(res); r++)
+            for (size_t i = 0; i < n; i++)
+                has_rules[i] |= !strcmp(org_ids[i], PQgetvalue(res, r, 0));
+        PQclear(res);
+    }
+    gh_pg_array_free(&ids);
+    return rc;
 }
 
 gh_err_t gh_pgs_spend_notif_insert(gh_db_t *db, const gh_spend_notif_t *n)

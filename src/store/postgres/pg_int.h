@@ -135,7 +135,7 @@ const char *gh_pgs_node_id(gh_db_t *db);
     X(ledger_sums) X(invoice_years) X(invoice_next_seq) X(invoice_insert) X(invoice_get) \
     X(invoices_list) X(webhook_event_insert) X(webhook_event_exists)
 #define GH_PGS_OPS_NOTIFY(X) \
-    X(spend_notif_list) X(spend_notif_count) X(spend_notif_insert) X(spend_notif_get) \
+    X(spend_notif_list) X(spend_notif_count) X(spend_notif_any) X(spend_notif_insert) X(spend_notif_get) \
     X(spend_notif_delete) X(spend_notif_mark) X(spend_notif_balance_set) X(spend_state_get) \
     X(spend_state_put) X(outbox_html_attach) X(outbox_html_get) X(outbox_html_delete)
 /* limits.c, rollups.c, usage.c (P4) */

@@ -60,6 +60,19 @@ gh_err_t gh_sqlite_spend_notif_count(gh_db_t *db, const char *org_id, int64_t *c
     return rc == SQLITE_ROW ? GH_OK : gh_sqlite_step_err(db, rc);
 }
 
+gh_err_t gh_sqlite_spend_notif_any(gh_db_t *db, const char *const *org_ids, size_t n,
+                                  bool *has_rules)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t count = 0;
+        gh_err_t rc = gh_sqlite_spend_notif_count(db, org_ids[i], &count);
+        if (rc)
+            return rc;
+        has_rules[i] = count > 0;
+    }
+    return GH_OK;
+}
+
 gh_err_t gh_sqlite_spend_notif_insert(gh_db_t *db, const gh_spend_notif_t *n)
 {
     static const char sql[] =
