@@ -38,12 +38,12 @@ static gh_err_t append(gh_db_t *db, const char *org_id, const char *lot_id, cons
     return gh_store_ledger_append(db, &e);
 }
 
-/* Takes up to `amount` from the organization's open lots, expiring first first, with one
- * entry of `kind` per lot; with `overdraw`, what no lot covers goes into one entry with no
- * lot. `*taken` (may be NULL) receives what was taken. Inside the caller's transaction. */
-static gh_err_t draw(gh_db_t *db, const char *org_id, int64_t amount, int64_t now,
-                     const char *kind, const char *reference, const char *reason, bool overdraw,
-                     int64_t *taken)
+/* A clawback: takes up to `amount` from the organization's open lots, expiring first first,
+ * with one clawback entry per lot (never past them). `*taken` receives what was taken. Inside
+ * the caller's transaction. (Usage draws are the store's, gh_store_usage_charge: one
+ * statement per batch on PostgreSQL.) */
+static gh_err_t claw(gh_db_t *db, const char *org_id, int64_t amount, int64_t now,
+                     const char *reference, const char *reason, int64_t *taken)
 {
     assert(amount > 0);
     int64_t left = amount;
@@ -51,26 +51,18 @@ static gh_err_t draw(gh_db_t *db, const char *org_id, int64_t amount, int64_t no
     while (left > 0) {
         gh_credit_lot_t lot;
         rc = gh_store_lot_first_open(db, org_id, now, &lot);
-        if (rc == GH_ENOTFOUND) {
-            rc = GH_OK;
+        if (rc == GH_ENOTFOUND)
             break;
-        }
         if (rc)
             return rc;
         assert(lot.remaining_nusd > 0);
         int64_t take = left < lot.remaining_nusd ? left : lot.remaining_nusd;
-        if ((rc = append(db, org_id, lot.id, kind, -take, reference, reason, now)) ||
+        if ((rc = append(db, org_id, lot.id, "clawback", -take, reference, reason, now)) ||
             (rc = gh_store_lot_set_remaining(db, lot.id, lot.remaining_nusd - take)))
             return rc;
         left -= take;
     }
-    if (left > 0 && overdraw) {
-        if ((rc = append(db, org_id, NULL, kind, -left, reference, reason, now)))
-            return rc;
-        left = 0;
-    }
-    if (taken)
-        *taken = amount - left;
+    *taken = amount - left;
     return GH_OK;
 }
 
@@ -250,7 +242,7 @@ gh_err_t gh_billing_clawback(gh_app_t *app, const gh_actor_t *actor, const char 
         return rc;
     gh_id_new(ref, "clawback");
     int64_t taken = 0;
-    if ((rc = draw(db, org_id, amount, app->now(), "clawback", ref, reason, false, &taken)))
+    if ((rc = claw(db, org_id, amount, app->now(), ref, reason, &taken)))
         goto out_rollback;
     if (taken < amount) {
         snprintf(msg, msg_size, "The organization has only %s of credits left; claw back at most "
