@@ -624,6 +624,17 @@ static void check_tables_complete(pg_unit_world_t *w, int n)
                      0);
 }
 
+/* Sets the roll forward's mark to `t0` (seconds) on the world's database; returns `t0`. */
+static int64_t mark_at(pg_unit_world_t *w, int64_t t0)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql),
+             "UPDATE usage_rollup_watermark SET rolled_before = to_timestamp(%lld)",
+             (long long)t0);
+    assert_int_equal(gh_pg_exec(w->raw, sql), GH_OK);
+    return t0;
+}
+
 /* Events of the current minutes go to the minute table only; a roll forward sums them into
  * the hour and day tables; late events (before the mark) go to all three at once; more events
  * after; and the hour and day reports equal the events' own sums, and SQLite's reports of the
@@ -631,12 +642,7 @@ static void check_tables_complete(pg_unit_world_t *w, int n)
 static void rolls_forward_exactly_once(void **state)
 {
     pg_unit_world_t *w = *state;
-    const int64_t t0 = t_ok(RF_T0);
-    char sql[128];
-    snprintf(sql, sizeof(sql),
-             "UPDATE usage_rollup_watermark SET rolled_before = to_timestamp(%lld)",
-             (long long)t0);
-    assert_int_equal(gh_pg_exec(w->raw, sql), GH_OK);
+    const int64_t t0 = mark_at(w, t_ok(RF_T0));
     char path[64];
     gh_store_t *sq = pg_unit_sqlite_store(path);
     gh_db_t *lite = gh_store_db(sq);
@@ -745,12 +751,7 @@ static void *racer_main(void *arg)
 static void racing_writers_and_rollers_count_once(void **state)
 {
     pg_unit_world_t *w = *state;
-    const int64_t t0 = t_ok(RF_T0);
-    char sql[128];
-    snprintf(sql, sizeof(sql),
-             "UPDATE usage_rollup_watermark SET rolled_before = to_timestamp(%lld)",
-             (long long)t0);
-    assert_int_equal(gh_pg_exec(w->raw, sql), GH_OK);
+    const int64_t t0 = mark_at(w, t_ok(RF_T0));
     static event_t ev[4000];
     make_events_in(ev, 4000, 1, t0 - 600, 3600 + 600);
     gh_store_t *other = NULL;

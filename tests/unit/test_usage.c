@@ -269,19 +269,27 @@ static void insert_keys(sqlite3 *db, int n)
     }
 }
 
+/* A store and a usage writer on the world's database, with `keys` keys (key_1 ...) in it; the
+ * returned handle reads the same file. */
+static sqlite3 *open_writer(world_t *w, int keys, gh_store_t **store, gh_usage_t **u)
+{
+    char err[256];
+    assert_int_equal(gh_store_open(store, w->db_path, err, sizeof(err)), GH_OK);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(w->db_path, &db), SQLITE_OK);
+    insert_keys(db, keys);
+    assert_int_equal(gh_usage_open(u, *store, w->journal, NULL, err, sizeof(err)), GH_OK);
+    return db;
+}
+
 /* The writer records each key's last use, once per key and batch, at its latest event; a
  * key with no event keeps none, an event of an unknown key changes nothing. */
 static void records_the_keys_last_use(void **state)
 {
     world_t *w = *state;
-    char err[256];
     gh_store_t *store;
     gh_usage_t *u;
-    assert_int_equal(gh_store_open(&store, w->db_path, err, sizeof(err)), GH_OK);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(w->db_path, &db), SQLITE_OK);
-    insert_keys(db, 3);
-    assert_int_equal(gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)), GH_OK);
+    sqlite3 *db = open_writer(w, 3, &store, &u);
     const char *owner[] = {"key_1", "key_2", "key_1", "key_unknown", "key_2", "key_1"};
     for (int i = 0; i < 6; i++) {
         gh_usage_event_t ev;
@@ -327,14 +335,9 @@ static int64_t last_used(sqlite3 *db, int k)
 static void touches_a_key_at_most_once_a_minute(void **state)
 {
     world_t *w = *state;
-    char err[256];
     gh_store_t *store;
     gh_usage_t *u;
-    assert_int_equal(gh_store_open(&store, w->db_path, err, sizeof(err)), GH_OK);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(w->db_path, &db), SQLITE_OK);
-    insert_keys(db, 2);
-    assert_int_equal(gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)), GH_OK);
+    sqlite3 *db = open_writer(w, 2, &store, &u);
     const int64_t t0 = 1764000000;
     const struct {
         int key;
