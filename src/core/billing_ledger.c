@@ -125,7 +125,7 @@ gh_err_t gh_billing_charge_usage(gh_app_t *app, gh_db_t *db, const gh_usage_char
         snprintf(refs[k], sizeof(refs[k]), "usage:%lld-%lld", (long long)charges[i].first_seq,
                  (long long)charges[i].last_seq);
         draws[k] = (gh_usage_draw_t){charges[i].org_id, charges[i].cost_nusd, refs[k]};
-        k++;
+        ids[k++] = charges[i].org_id;
     }
     /* All the organizations' draws at once (one statement on PostgreSQL); in a cluster each
      * also shrinks this node's lease by what it spent (core/lease.h, I2). An organization that
@@ -138,8 +138,6 @@ gh_err_t gh_billing_charge_usage(gh_app_t *app, gh_db_t *db, const gh_usage_char
     /* Spend notifications, in the same transaction as the charge (core/notify.h; a rule
      * that cannot be checked does not keep the usage out), for the organizations that have
      * rules: which those are is one read for the whole batch. */
-    for (size_t i = 0; i < k; i++)
-        ids[i] = draws[i].org_id;
     if (!rc)
         rc = gh_store_spend_notif_any(db, ids, k, rules);
     for (size_t i = 0; i < k && !rc; i++) {

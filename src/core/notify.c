@@ -255,9 +255,8 @@ static gh_err_t mail_notice(gh_app_t *app, gh_db_t *db, const char *org_id, cons
 
 /* gh_notify_check's work once the organization has rules. */
 static gh_err_t check_rules(gh_app_t *app, gh_db_t *db, const char *org_id, int64_t cost_nusd,
-                            const rules_t *rules_in, int64_t now, int32_t month)
+                            const rules_t *rules, int64_t now, int32_t month)
 {
-    const rules_t rules = *rules_in;
     gh_err_t rc;
     const gh_config_t *cfg = app->cfg;
     gh_org_settings_t org;
@@ -276,8 +275,8 @@ static gh_err_t check_rules(gh_app_t *app, gh_db_t *db, const char *org_id, int6
     if (rc || (rc = gh_store_spend_state_put(db, org_id, month, spend)))
         return rc;
     bool any_percent = false;
-    for (size_t i = 0; i < rules.n; i++)
-        any_percent |= !strcmp(rules.r[i].kind, "spend_percent");
+    for (size_t i = 0; i < rules->n; i++)
+        any_percent |= !strcmp(rules->r[i].kind, "spend_percent");
     gh_org_quota_t q; /* the effective monthly limit, only when a rule needs it */
     if (any_percent && app->admission && !gh_admission_org_quota(app->admission, db, org_id, &q))
         limit = q.monthly_limit_nusd;
@@ -289,8 +288,8 @@ static gh_err_t check_rules(gh_app_t *app, gh_db_t *db, const char *org_id, int6
     char subject[512], body[2048];
     gh_money_format_usd(spend, s);
 
-    for (size_t i = 0; i < rules.n; i++) {
-        const gh_spend_notif_t *r = &rules.r[i];
+    for (size_t i = 0; i < rules->n; i++) {
+        const gh_spend_notif_t *r = &rules->r[i];
         if (!strcmp(r->kind, "balance_below")) {
             bool below = balance < r->amount_nusd;
             if (!below && r->notified_at) { /* back above: the next fall is notified again */

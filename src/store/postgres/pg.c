@@ -210,8 +210,7 @@ gh_err_t gh_pg_query_guarded(gh_pg_conn_t *c, const char *name, const char *sql,
             if (r[i] && PQresultStatus(r[i]) == PGRES_FATAL_ERROR && !why)
                 why = r[i];
         note_failure(c, why);
-        if (!c->broken) /* not a state to go on from: the connection is dropped */
-            c->broken = true;
+        c->broken = true; /* not a state to go on from: the connection is dropped */
         rc = gh_pg_error(c);
     } else if (PQresultStatus(r[0]) != PGRES_COMMAND_OK) {
         note_failure(c, r[0]);

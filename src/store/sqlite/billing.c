@@ -659,26 +659,24 @@ static gh_err_t draw_usage(gh_db_t *db, const gh_usage_draw_t *d, int64_t now)
     snprintf(e.reference, sizeof(e.reference), "%s", d->reference);
     e.created_at = now;
     int64_t left = d->cost_nusd;
-    gh_err_t rc = GH_OK;
-    while (left > 0 && !rc) {
+    while (left > 0) {
         gh_credit_lot_t lot;
-        if ((rc = gh_sqlite_lot_first_open(db, d->org_id, now, &lot)) == GH_ENOTFOUND)
+        gh_err_t rc = gh_sqlite_lot_first_open(db, d->org_id, now, &lot);
+        if (rc == GH_ENOTFOUND)
             break;
-        if (rc)
-            return rc;
         int64_t take = left < lot.remaining_nusd ? left : lot.remaining_nusd;
         snprintf(e.lot_id, sizeof(e.lot_id), "%s", lot.id);
         e.amount_nusd = -take;
-        if (!(rc = gh_sqlite_ledger_append(db, &e)))
-            rc = gh_sqlite_lot_set_remaining(db, lot.id, lot.remaining_nusd - take);
+        if (rc || (rc = gh_sqlite_ledger_append(db, &e)) ||
+            (rc = gh_sqlite_lot_set_remaining(db, lot.id, lot.remaining_nusd - take)))
+            return rc;
         left -= take;
     }
-    if (left > 0) {
-        e.lot_id[0] = '\0';
-        e.amount_nusd = -left;
-        rc = gh_sqlite_ledger_append(db, &e);
-    }
-    return rc;
+    if (left == 0)
+        return GH_OK;
+    e.lot_id[0] = '\0';
+    e.amount_nusd = -left;
+    return gh_sqlite_ledger_append(db, &e);
 }
 
 gh_err_t gh_sqlite_usage_charge(gh_db_t *db, const gh_usage_draw_t *draws, size_t n,
