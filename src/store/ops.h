@@ -22,7 +22,8 @@
     X(void, close, (gh_store_t *store), (store)) \
     X(gh_db_t *, db, (gh_store_t *store), (store)) \
     /* cluster (issue 14, nodes and the change feed) */ \
-    X(void, set_node_id, (gh_store_t *store, const char *node_id), (store, node_id))
+    X(void, set_node_id, (gh_store_t *store, const char *node_id), (store, node_id)) \
+    X(int, writer_lanes, (gh_store_t *store), (store))
 
 #define GH_STORE_OPS(X) \
     X(gh_err_t, migrate, \
@@ -32,6 +33,9 @@
     X(gh_err_t, begin, (gh_db_t *db), (db)) \
     X(gh_err_t, commit, (gh_db_t *db), (db)) \
     X(void, rollback, (gh_db_t *db), (db)) \
+    X(void, set_writer_lane, (gh_db_t *db, int lane), (db, lane)) \
+    X(gh_err_t, begin_staged, (gh_db_t *db), (db)) \
+    X(gh_err_t, lock_writes, (gh_db_t *db), (db)) \
     X(bool, in_transaction, (const gh_db_t *db), (db)) \
     X(bool, failed_on_data, (const gh_db_t *db), (db)) \
     X(gh_err_t, link_insert, \
@@ -190,7 +194,9 @@
       (db, rows, n, inserted)) \
     X(gh_err_t, usage_max_seq, (gh_db_t *db, int64_t *seq), (db, seq)) \
     X(int, changes, (gh_db_t *db), (db)) \
-    X(gh_err_t, rollups_add, (gh_db_t *db, const gh_usage_row_t *rows, size_t n), (db, rows, n)) \
+    X(gh_err_t, rollups_add_parts, \
+      (gh_db_t *db, const gh_usage_row_t *rows, size_t n, unsigned parts), \
+      (db, rows, n, parts)) \
     X(gh_err_t, rollups_prune, \
       (gh_db_t *db, int64_t before_s, int64_t *deleted), \
       (db, before_s, deleted)) \

@@ -68,6 +68,16 @@ void gh_store_set_node_id(gh_store_t *store, const char *node_id)
     store->ops->set_node_id(store, node_id);
 }
 
+int gh_store_writer_lanes(gh_store_t *store)
+{
+    return store->ops->writer_lanes(store);
+}
+
+gh_err_t gh_store_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
+{
+    return gh_store_rollups_add_parts(db, rows, n, GH_ROLLUPS_MINUTES | GH_ROLLUPS_WIDER);
+}
+
 void gh_store_close(gh_store_t *store)
 {
     if (store)

@@ -76,6 +76,27 @@ gh_err_t gh_store_begin(gh_db_t *db);
 gh_err_t gh_store_commit(gh_db_t *db);
 void gh_store_rollback(gh_db_t *db);
 
+/* The usage writer's lanes (core/usage.c). A backend whose writers can overlap keeps several
+ * of the writer's transactions in flight: each on a connection of its own (a thread's), each
+ * with a lane number of its own, 0 .. lanes - 1. Such a transaction is begun staged: its
+ * first part (the events, their minute rollups) runs without the write lock, so it overlaps
+ * the previous transaction's second part; gh_store_lock_writes then takes the lock for the
+ * rest (the ledger draws, the hour and day rollups, the keys' last use). Nothing the first
+ * part writes is written by another lane or node: events are keyed by node and journal
+ * sequence, and minute rollup rows by node and lane (gh_store_set_writer_lane), so a lane
+ * never waits on another's rows while that one waits for the lock.
+ *   SQLite: one lane; begin_staged is gh_store_begin, lock_writes does nothing.
+ *   PostgreSQL: two lanes; begin_staged runs BEGIN alone, lock_writes takes the
+ *   transaction-scoped write lock gh_store_begin takes at once. */
+int gh_store_writer_lanes(gh_store_t *store);
+/* Sets the lane whose minute rollup rows this connection writes (0 until set), for every
+ * transaction on it, staged or not. */
+void gh_store_set_writer_lane(gh_db_t *db, int lane);
+/* Begins an outermost transaction without the write lock (see above); only the events'
+ * inserts and minute rollups may run before gh_store_lock_writes. */
+gh_err_t gh_store_begin_staged(gh_db_t *db);
+gh_err_t gh_store_lock_writes(gh_db_t *db);
+
 /* True while `db` is inside gh_store_begin (at any depth). */
 bool gh_store_in_transaction(const gh_db_t *db);
 
@@ -245,7 +266,14 @@ int gh_store_changes(gh_db_t *db);
 
 /* Adds `n` events, just inserted in the caller's transaction, to the minute, hour and day
  * rollups: aggregated in memory first, then one upsert per distinct (organization, bucket,
- * workspace, key, model) and table. Call it inside the transaction that inserted them. */
+ * workspace, key, model) and table. Call it inside the transaction that inserted them.
+ * gh_store_rollups_add writes both parts: the minute rows (GH_ROLLUPS_MINUTES, of the
+ * connection's writer lane), and the hour and day rows (GH_ROLLUPS_WIDER: on PostgreSQL only
+ * those of events before the roll forward's mark; it needs the write lock). A staged
+ * transaction writes the first part before gh_store_lock_writes, the second after. */
+enum { GH_ROLLUPS_MINUTES = 1, GH_ROLLUPS_WIDER = 2 };
+gh_err_t gh_store_rollups_add_parts(gh_db_t *db, const gh_usage_row_t *rows, size_t n,
+                                    unsigned parts);
 gh_err_t gh_store_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n);
 
 /* Deletes minute rollups of buckets that start before `before_s`; `*deleted` (may be NULL)

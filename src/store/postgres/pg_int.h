@@ -47,6 +47,8 @@
 /* The key of the transaction-scoped advisory lock every write transaction takes at BEGIN
  * (distinct from the migrations lock): writers are serialized as SQLite serializes them. */
 #define GH_PGS_WRITE_LOCK 29106784831108197 /* 0x67687772697465, "ghwrite" */
+/* Lanes a minute rollup row may name (migration 0021's CHECK). */
+#define GH_PGS_LANES_MAX 16
 
 struct gh_pgs_store;
 
@@ -65,6 +67,7 @@ typedef struct gh_pgs_db {
     int64_t retry_at_ms;        /* monotonic: no reconnection attempt before this */
     int retry_ms;               /* the pause after the last failed attempt (0: none failed) */
     bool failed_on_data;        /* a statement since the outermost BEGIN failed on its values */
+    int lane;                   /* the usage writer's lane whose minute rollups this writes */
     /* cluster.c: LISTEN and the leader lock belong to one session; `generation` counts the
      * sessions opened, so a reopened connection is known to have lost both. */
     unsigned generation, listen_generation, lead_generation;
@@ -91,7 +94,8 @@ const char *gh_pgs_node_id(gh_db_t *db);
 
 /* pgstore.c */
 #define GH_PGS_OPS_PGSTORE(X) \
-    X(set_busy_timeout) X(set_statement_timeout) X(set_node_id) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
+    X(set_busy_timeout) X(set_statement_timeout) X(set_node_id) X(writer_lanes) X(close) X(db) X(migrate) X(schema_version) X(begin) X(commit) \
+    X(set_writer_lane) X(begin_staged) X(lock_writes) \
     X(rollback) X(in_transaction) X(failed_on_data) X(changes)
 /* accounts.c */
 #define GH_PGS_OPS_ACCOUNTS(X) \
@@ -146,7 +150,7 @@ const char *gh_pgs_node_id(gh_db_t *db);
     X(usage_cost_since) X(limit_request_insert) X(limit_request_get) \
     X(limit_request_decide) X(limit_requests_list) X(staff_add) X(staff_remove) X(staff_is) \
     X(data_version) X(org_admin_emails) X(orgs_search)
-#define GH_PGS_OPS_ROLLUPS(X) X(rollups_add) X(rollups_prune) X(rollups_roll) X(usage_report)
+#define GH_PGS_OPS_ROLLUPS(X) X(rollups_add_parts) X(rollups_prune) X(rollups_roll) X(usage_report)
 #define GH_PGS_OPS_USAGE(X) X(usage_insert) X(usage_insert_batch) X(usage_max_seq)
 /* leases.c (issue 14: cluster money) */
 #define GH_PGS_OPS_LEASES(X) \

@@ -502,31 +502,70 @@ bool gh_pgs_col_null(const PGresult *res, int row, int col)
 
 /* ---- transactions ---- */
 
+#define GH_PGS_STR_(x) #x
+#define GH_PGS_STR(x) GH_PGS_STR_(x)
+#define LOCK_WRITES_SQL "SELECT pg_advisory_xact_lock(" GH_PGS_STR(GH_PGS_WRITE_LOCK) ")"
+
+/* BEGIN, with the write lock or without it (a staged transaction, store.h). */
+static gh_err_t begin_outermost(gh_pgs_db_t *d, bool lock)
+{
+    d->failed_on_data = false;
+    if (!ready(d))
+        return unavailable();
+    if (gh_pg_exec(d->c, lock ? "BEGIN; " LOCK_WRITES_SQL : "BEGIN")) {
+        gh_err_t rc = failed(d, "BEGIN");
+        if (!d->c->broken && PQtransactionStatus(d->c->conn) != PQTRANS_IDLE)
+            (void)gh_pg_exec(d->c, "ROLLBACK");
+        return rc;
+    }
+    d->depth = 1;
+    return GH_OK;
+}
+
+/* Two transactions of the usage writer in flight (store.h): one lane stages its events while
+ * the other holds the write lock for its ledger draws. More lanes would not help on the
+ * machines this is measured on (bench/README.md): the first parts of two lanes already keep
+ * two server processes busy. */
+int gh_pgs_writer_lanes(gh_store_t *store)
+{
+    (void)store;
+    return 2;
+}
+
+void gh_pgs_set_writer_lane(gh_db_t *db, int lane)
+{
+    assert(lane >= 0 && lane < GH_PGS_LANES_MAX);
+    pgs(db)->lane = lane;
+}
+
+gh_err_t gh_pgs_begin_staged(gh_db_t *db)
+{
+    assert(pgs(db)->depth == 0);
+    return begin_outermost(pgs(db), false);
+}
+
+gh_err_t gh_pgs_lock_writes(gh_db_t *db)
+{
+    gh_pgs_db_t *d = pgs(db);
+    assert(d->depth == 1);
+    if (!d->c || d->c->broken)
+        return unavailable();
+    if (gh_pg_exec(d->c, LOCK_WRITES_SQL))
+        return failed(d, "the write lock");
+    return GH_OK;
+}
+
 gh_err_t gh_pgs_begin(gh_db_t *db)
 {
     gh_pgs_db_t *d = pgs(db);
-    if (d->depth == 0) {
-        d->failed_on_data = false;
-        if (!ready(d))
-            return unavailable();
-#define GH_PGS_STR_(x) #x
-#define GH_PGS_STR(x) GH_PGS_STR_(x)
-        static const char sql[] =
-            "BEGIN; SELECT pg_advisory_xact_lock(" GH_PGS_STR(GH_PGS_WRITE_LOCK) ")";
-        if (gh_pg_exec(d->c, sql)) {
-            gh_err_t rc = failed(d, "BEGIN");
-            if (!d->c->broken && PQtransactionStatus(d->c->conn) != PQTRANS_IDLE)
-                (void)gh_pg_exec(d->c, "ROLLBACK");
-            return rc;
-        }
-    } else {
-        if (!d->c || d->c->broken)
-            return unavailable();
-        char sql[48];
-        snprintf(sql, sizeof(sql), "SAVEPOINT gh_sp%d", d->depth);
-        if (gh_pg_exec(d->c, sql))
-            return failed(d, sql);
-    }
+    if (d->depth == 0)
+        return begin_outermost(d, true);
+    if (!d->c || d->c->broken)
+        return unavailable();
+    char sql[48];
+    snprintf(sql, sizeof(sql), "SAVEPOINT gh_sp%d", d->depth);
+    if (gh_pg_exec(d->c, sql))
+        return failed(d, sql);
     d->depth++;
     return GH_OK;
 }

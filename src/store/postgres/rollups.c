@@ -12,13 +12,15 @@
  * The writer's transaction upserts only the MINUTE rows of its events; the hour and day rows
  * are rolled forward from minute rows (gh_pgs_rollups_roll, migration 0017 and
  * docs/architecture.md say why): usage_rollup_watermark.rolled_before is the mark below which
- * every minute bucket is summed into the hour and day tables. The writer reads the mark
- * FOR SHARE; events whose minute is before it (late ones) go to the hour and day tables too,
- * in the same transaction. The roll forward locks the mark FOR UPDATE, sums the minute rows
- * between the old mark and the new into the hour and day tables and moves the mark, so a
- * minute row is counted in them once. Hour and day reports read, in one statement (one
- * snapshot), the hour or day rows plus the minute rows at or after the mark, grouped to the
- * report's width. */
+ * every minute bucket is summed into the hour and day tables. The writer upserts its minute
+ * rows (each writer its own: they name its node and lane, migration 0021, so a staged lane
+ * never waits on another's rows), then, under the write lock, reads the mark FOR SHARE;
+ * events whose minute is before it (late ones) go to the hour and day tables too, in the
+ * same transaction (gh_store_rollups_add_parts: the two parts apart). The roll forward locks
+ * the mark FOR UPDATE, sums the minute rows between the old mark and the new into the hour
+ * and day tables and moves the mark, so a minute row is counted in them once. Hour and day
+ * reports read, in one statement (one snapshot), the hour or day rows plus the minute rows at
+ * or after the mark, grouped to the report's width. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,14 +36,16 @@
     "output_tokens, cache_creation_tokens, cache_read_tokens, input_cost_nusd, "              \
     "output_cost_nusd, cache_creation_cost_nusd, cache_read_cost_nusd"
 
-#define ROLLUP_UPSERT(table)                                                                   \
-    "INSERT INTO " table " AS r (" ROLLUP_COLS ") "                                           \
-    "SELECT o, to_timestamp(b), w, k, m, n, it, ot, cct, crt, ic, oc, ccc, crc "              \
-    "FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], "              \
+/* The minute table's rows also name the writer that wrote them (node and lane, migration
+ * 0021): $15 and $16, the same for every row of a statement. */
+#define ROLLUP_UPSERT_AS(table, writer_cols, writer_vals, key)                                  \
+    "INSERT INTO " table " AS r (" ROLLUP_COLS writer_cols ") "                               \
+    "SELECT o, to_timestamp(b), w, k, m, n, it, ot, cct, crt, ic, oc, ccc, crc" writer_vals   \
+    " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], "             \
     "$6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], "  \
     "$12::bigint[], $13::bigint[], $14::bigint[]) "                                           \
     "AS t(o, b, w, k, m, n, it, ot, cct, crt, ic, oc, ccc, crc) "                              \
-    "ON CONFLICT (org_id, bucket_start, workspace_id, key_id, model) DO UPDATE SET "          \
+    "ON CONFLICT (org_id, bucket_start, workspace_id, key_id, model" key ") DO UPDATE SET "   \
     "requests = r.requests + excluded.requests, "                                             \
     "input_tokens = r.input_tokens + excluded.input_tokens, "                                 \
     "output_tokens = r.output_tokens + excluded.output_tokens, "                              \
@@ -53,7 +57,10 @@
     "excluded.cache_creation_cost_nusd, "                                                     \
     "cache_read_cost_nusd = r.cache_read_cost_nusd + excluded.cache_read_cost_nusd"
 
-static const char upsert_minute[] = ROLLUP_UPSERT("usage_rollup_minute");
+#define ROLLUP_UPSERT(table) ROLLUP_UPSERT_AS(table, "", "", "")
+
+static const char upsert_minute[] = ROLLUP_UPSERT_AS(
+    "usage_rollup_minute", ", node_id, lane", ", $15::text, $16::text::smallint", ", node_id, lane");
 static const char upsert_hour[] = ROLLUP_UPSERT("usage_rollup_hour");
 static const char upsert_day[] = ROLLUP_UPSERT("usage_rollup_day");
 
@@ -163,16 +170,28 @@ static gh_err_t upsert_width(gh_db_t *db, size_t w, const gh_usage_row_t **order
             bad |= gh_pg_array_int(&col[5 + k], s[k]) != GH_OK;
         i = j;
     }
-    const char *p[COLS];
-    int lens[COLS];
+    const char *p[COLS + 2];
+    int lens[COLS + 2];
     for (int c = 0; c < COLS && !bad; c++)
         bad = !(p[c] = gh_pg_array_binary(&col[c], &lens[c]));
     if (bad) {
         gh_log_error("store: the rollups of %zu usage events do not fit a statement", n);
         return GH_EINTERNAL;
     }
+    /* The minute rows' writer, as texts (a text parameter's binary form is its bytes). */
+    char lane[12];
+    int np = COLS;
+    if (w == GH_ROLLUP_MINUTE) {
+        snprintf(lane, sizeof(lane), "%d", pgs(db)->lane);
+        p[np] = gh_pgs_node_id(db);
+        lens[np] = (int)strlen(p[np]);
+        np++;
+        p[np] = lane;
+        lens[np] = (int)strlen(lane);
+        np++;
+    }
     /* In the writer's transaction, which it abandons on any error: no savepoint. */
-    return gh_pgs_query_binary(db, widths[w].upsert, COLS, p, lens, NULL);
+    return gh_pgs_query_binary(db, widths[w].upsert, np, p, lens, NULL);
 }
 
 /* The mark (migration 0017), read FOR SHARE: a roll forward waits for this transaction, and
@@ -195,13 +214,17 @@ static gh_err_t mark_for_share(gh_db_t *db, int64_t *mark_s)
     return GH_OK;
 }
 
-gh_err_t gh_pgs_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
+gh_err_t gh_pgs_rollups_add_parts(gh_db_t *db, const gh_usage_row_t *rows, size_t n,
+                                  unsigned parts)
 {
-    if (n == 0)
+    if (n == 0 || !parts)
         return GH_OK;
     assert(pgs(db)->depth > 0 && "rollups are written in the events' transaction");
+    /* The mark only for the hour and day part, which runs under the write lock: a staged
+     * transaction's minute part must not hold it (store.h), or a roll forward waiting for it
+     * while holding the write lock would wait on a lane that waits for that lock. */
     int64_t mark_s = 0;
-    gh_err_t rc = mark_for_share(db, &mark_s);
+    gh_err_t rc = parts & GH_ROLLUPS_WIDER ? mark_for_share(db, &mark_s) : GH_OK;
     if (rc)
         return rc;
     const gh_usage_row_t **order = malloc(n * sizeof(*order));
@@ -209,20 +232,23 @@ gh_err_t gh_pgs_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
         return GH_ENOMEM;
     for (size_t i = 0; i < n; i++)
         order[i] = &rows[i];
-    qsort(order, n, sizeof(*order), cmp_rows_minute);
     gh_pg_array_t col[COLS];
     /* Binary arrays: the key's texts in columns 0 and 2-4, numbers elsewhere. */
     for (int c = 0; c < COLS; c++)
         gh_pg_array_init_binary(&col[c], n * 4096 + 64,
                                 c == 0 || (c >= 2 && c <= 4) ? GH_PG_OID_TEXT : GH_PG_OID_INT8);
-    rc = upsert_width(db, GH_ROLLUP_MINUTE, order, n, col);
+    if (parts & GH_ROLLUPS_MINUTES) {
+        qsort(order, n, sizeof(*order), cmp_rows_minute);
+        rc = upsert_width(db, GH_ROLLUP_MINUTE, order, n, col);
+    }
     /* The late events (minute before the mark, which the roll forward has passed): straight
      * into the hour and day tables as well, sorted by series and time for their summing. */
     size_t late = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && (parts & GH_ROLLUPS_WIDER); i++)
         if (bucket_of(order[i]->created_at_ms, 60) < mark_s)
             order[late++] = order[i];
-    qsort(order, late, sizeof(*order), cmp_rows);
+    if (late > 0)
+        qsort(order, late, sizeof(*order), cmp_rows);
     for (size_t w = GH_ROLLUP_HOUR; w <= GH_ROLLUP_DAY && !rc && late > 0; w++)
         rc = upsert_width(db, w, order, late, col);
     for (int c = 0; c < COLS; c++)

@@ -212,8 +212,9 @@ static bool has_repeat(const int64_t *seqs, size_t n)
 }
 
 /* The fast path of a batch: when no event of it is stored yet (one index probe over the
- * range of its sequence numbers; write transactions are serialized, so nothing can insert
- * one meanwhile), COPY the whole batch and set `*copied`. When some may be stored already
+ * range of its sequence numbers; nothing else inserts these: other nodes' events have their
+ * own node id, and the writer's other lane holds other sequence numbers, its batches taken
+ * from the queue apart from this one's), COPY the whole batch and set `*copied`. When some may be stored already
  * (a replay), `*copied` stays false and the caller takes the INSERT ... ON CONFLICT DO
  * NOTHING path, which names them. */
 static gh_err_t copy_batch(gh_db_t *db, const gh_usage_row_t *rows, size_t n, bool *inserted,

@@ -1,7 +1,7 @@
 /* Usage rollups (SQLite backend): the minute, hour and day sums that usage reports read.
  *
  * The usage writer inserts a batch of events and, in the same transaction, hands the events
- * it inserted to gh_sqlite_rollups_add. That sorts them by (organization, workspace, key,
+ * it inserted to gh_sqlite_rollups_add_parts. That sorts them by (organization, workspace, key,
  * model, time), so the events of one series and bucket are neighbours for every width at
  * once, and upserts one row per distinct key and table. A report then reads one range of one
  * table: the rows of an organization between two bucket starts, in key order. */
@@ -113,7 +113,8 @@ static gh_err_t upsert(gh_db_t *db, const char *sql, const gh_usage_row_t *r, in
     return gh_sqlite_exec(db, st);
 }
 
-gh_err_t gh_sqlite_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
+gh_err_t gh_sqlite_rollups_add_parts(gh_db_t *db, const gh_usage_row_t *rows, size_t n,
+                                     unsigned parts)
 {
     if (n == 0)
         return GH_OK;
@@ -128,6 +129,8 @@ gh_err_t gh_sqlite_rollups_add(gh_db_t *db, const gh_usage_row_t *rows, size_t n
     /* Sorted by series and time, the events of one bucket are neighbours at every width. */
     gh_err_t rc = GH_OK;
     for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]) && !rc; w++) {
+        if (!(parts & (w == GH_ROLLUP_MINUTE ? GH_ROLLUPS_MINUTES : GH_ROLLUPS_WIDER)))
+            continue;
         for (size_t i = 0; i < n && !rc;) {
             int64_t bucket = bucket_of(order[i]->created_at_ms, widths[w].width_s);
             sums_t s = {{0}};

@@ -158,6 +158,13 @@ void gh_sqlite_set_node_id(gh_store_t *store, const char *node_id)
     (void)node_id;
 }
 
+/* One writer at a time: the usage writer runs one lane (store.h). */
+int gh_sqlite_writer_lanes(gh_store_t *store)
+{
+    (void)store;
+    return 1;
+}
+
 void gh_sqlite_close(gh_store_t *store)
 {
     if (!store)
@@ -324,6 +331,27 @@ void gh_sqlite_rollback(gh_db_t *db)
         tx_exec(db, "RELEASE", sq(db)->depth - 1);
     }
     sq(db)->depth--;
+}
+
+/* One lane: minute rollups have no lane here, and every transaction takes the write lock
+ * at BEGIN IMMEDIATE. */
+void gh_sqlite_set_writer_lane(gh_db_t *db, int lane)
+{
+    (void)db;
+    (void)lane;
+}
+
+gh_err_t gh_sqlite_begin_staged(gh_db_t *db)
+{
+    assert(sq(db)->depth == 0);
+    return gh_sqlite_begin(db);
+}
+
+gh_err_t gh_sqlite_lock_writes(gh_db_t *db)
+{
+    assert(sq(db)->depth > 0);
+    (void)db;
+    return GH_OK;
 }
 
 /* ---- migrations ---- */
