@@ -51,6 +51,14 @@ typedef struct {
     gh_usage_event_t ev;
 } queued_t;
 
+#define GH_USAGE_LANES_MAX 4 /* writer lanes at most, whatever the store allows */
+
+typedef struct {
+    struct gh_usage *u;
+    int lane;
+    pthread_t thread;
+} gh_usage_lane_t;
+
 struct gh_usage {
     gh_store_t *store;
     gh_usage_hook_t hook; /* billing's part of each commit */
@@ -85,10 +93,20 @@ struct gh_usage {
     int64_t committed_seq;
     gh_usage_stats_t stats;
 
+    /* The writer's lanes (run_lane), under qlock: `taken` events from the head are in lanes'
+     * batches; each batch took ticket `tickets++`, and the one whose ticket is `turn` may
+     * take the write lock and commit. `abandoned`: a lane gave up while stopping. */
+    int lanes;
+    size_t taken;
+    uint64_t tickets, turn;
+    pthread_cond_t turn_cv;
+    bool abandoned;
+    gh_usage_lane_t lane[GH_USAGE_LANES_MAX]; /* [0] is the writer thread itself */
+
     pthread_t writer;
     bool writer_started;
 
-    /* The keys whose last use the writer wrote lately (the writer's own, no lock). */
+    /* The keys whose last use the writer wrote lately: lanes touch it only in their turn. */
     gh_key_touch_t touched;
 };
 
@@ -510,59 +528,127 @@ static gh_err_t touch_keys(gh_db_t *db, const gh_key_touch_t *kt, const queued_t
     return rc;
 }
 
+/* One batch's transaction: its events (`n` of them from `batch`), their rows (`rows`, room
+ * for `n`; after the insert, the first `inserted` are the events stored now), and the keys'
+ * last use it writes (`ids` and `at_s`, room for `n`; `touched` of them). */
+typedef struct {
+    gh_db_t *db;
+    const gh_usage_hook_t *hook;
+    gh_key_touch_t *kt;
+    const queued_t *batch;
+    size_t n;
+    gh_usage_row_t *rows;
+    bool stored[BATCH_MAX];
+    size_t inserted;
+    const char **ids;
+    int64_t *at_s;
+    size_t touched;
+    charges_t charges;
+} tx_t;
+
+/* The events and their minute rollups: all a staged transaction writes before it takes the
+ * write lock (store.h, the writer's lanes). One call for the whole batch (PostgreSQL sends it
+ * as one statement); only events not stored already are rolled up and, later, charged. */
+static gh_err_t tx_events(tx_t *t)
+{
+    assert(t->n <= BATCH_MAX);
+    for (size_t i = 0; i < t->n; i++)
+        to_row(t->batch[i].seq, &t->batch[i].ev, &t->rows[i]);
+    gh_err_t rc = gh_store_usage_insert_batch(t->db, t->rows, t->n, t->stored);
+    t->inserted = 0;
+    for (size_t i = 0; i < t->n && !rc; i++)
+        if (t->stored[i])
+            t->rows[t->inserted++] = t->rows[i];
+    return rc ? rc
+              : gh_store_rollups_add_parts(t->db, t->rows, t->inserted, GH_ROLLUPS_MINUTES);
+}
+
+/* The rest, under the write lock: billing's charges, the hour and day rollups, the keys'
+ * last use (those due in `kt`). */
+static gh_err_t tx_rest(tx_t *t)
+{
+    gh_err_t rc = GH_OK;
+    for (size_t i = 0; i < t->n && !rc; i++) {
+        gh_yield_point();
+        rc = charges_add(t->hook, t->db, &t->charges, t->batch[i].seq, &t->batch[i].ev,
+                         t->stored[i]);
+    }
+    if (!rc)
+        rc = charges_flush(t->hook, t->db, &t->charges);
+    if (!rc)
+        rc = gh_store_rollups_add_parts(t->db, t->rows, t->inserted, GH_ROLLUPS_WIDER);
+    if (!rc)
+        rc = touch_keys(t->db, t->kt, t->batch, t->n, t->ids, t->at_s, &t->touched);
+    return rc;
+}
+
+/* Commits the transaction (`rc` GH_OK so far) or rolls it back (any other); then, committed,
+ * remembers the keys' last use and tells billing. On a failure `*on_data` says whether the
+ * database refused the values (gh_store_failed_on_data): the same batch would fail again
+ * however often it is tried. */
+static gh_err_t tx_end(tx_t *t, gh_err_t rc, bool *on_data)
+{
+    if (rc) {
+        *on_data = gh_store_failed_on_data(t->db);
+        gh_store_rollback(t->db);
+        return rc;
+    }
+    rc = gh_store_commit(t->db);
+    if (rc) {
+        *on_data = gh_store_failed_on_data(t->db); /* a deferred check fails at COMMIT */
+        return rc;
+    }
+    for (size_t i = 0; i < t->touched; i++)
+        gh_key_touch_written(t->kt, t->ids[i], t->at_s[i]);
+    if (t->charges.any && t->hook->committed)
+        t->hook->committed(t->hook->ctx);
+    return GH_OK;
+}
+
+/* Readies `t` for a batch; false when out of memory (tx_free frees what was taken). */
+static bool tx_init(tx_t *t, gh_db_t *db, const gh_usage_hook_t *hook, gh_key_touch_t *kt,
+                    const queued_t *batch, size_t n, gh_usage_row_t *rows)
+{
+    t->db = db;
+    t->hook = hook;
+    t->kt = kt;
+    t->batch = batch;
+    t->n = n;
+    t->rows = rows;
+    t->inserted = t->touched = 0;
+    t->charges.n = 0;
+    t->charges.any = false;
+    t->ids = malloc((n ? n : 1) * sizeof(*t->ids));
+    t->at_s = malloc((n ? n : 1) * sizeof(*t->at_s));
+    return t->ids && t->at_s;
+}
+
+static void tx_free(tx_t *t)
+{
+    free(t->ids);
+    free(t->at_s);
+}
+
 /* Commits `n` queued events in one transaction, with billing's charges and the rollups for
  * them, and records the keys' last use (those due in `kt`, which remembers them once
- * committed). `rows` has room for `n`. On a failure `*on_data` says whether the database
- * refused the values (gh_store_failed_on_data): the same batch would fail again however often
- * it is tried. */
+ * committed). `rows` has room for `n`. On a failure `*on_data` as tx_end says. */
 static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, gh_key_touch_t *kt,
                              const queued_t *batch, size_t n, gh_usage_row_t *rows,
                              bool *on_data)
 {
-    charges_t charges = {.n = 0};
     *on_data = false;
-    const char **ids = malloc((n ? n : 1) * sizeof(*ids));
-    int64_t *at_s = malloc((n ? n : 1) * sizeof(*at_s));
-    size_t touched = 0;
-    gh_err_t rc = !ids || !at_s ? GH_ENOMEM : gh_store_begin(db);
-    if (rc)
-        goto out_free;
-    /* One call for the whole batch (PostgreSQL sends it as one statement); only events not
-     * stored already are charged and rolled up. */
-    bool stored[BATCH_MAX];
-    assert(n <= BATCH_MAX);
-    for (size_t i = 0; i < n; i++)
-        to_row(batch[i].seq, &batch[i].ev, &rows[i]);
-    rc = gh_store_usage_insert_batch(db, rows, n, stored);
-    size_t inserted = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        gh_yield_point();
-        rc = charges_add(hook, db, &charges, batch[i].seq, &batch[i].ev, stored[i]);
-        if (stored[i])
-            rows[inserted++] = rows[i];
+    tx_t *t = malloc(sizeof(*t));
+    if (!t)
+        return GH_ENOMEM;
+    gh_err_t rc = tx_init(t, db, hook, kt, batch, n, rows) ? gh_store_begin(db) : GH_ENOMEM;
+    if (!rc) {
+        rc = tx_events(t);
+        if (!rc)
+            rc = tx_rest(t);
+        rc = tx_end(t, rc, on_data);
     }
-    if (!rc)
-        rc = charges_flush(hook, db, &charges);
-    if (!rc)
-        rc = gh_store_rollups_add(db, rows, inserted);
-    if (!rc)
-        rc = touch_keys(db, kt, batch, n, ids, at_s, &touched);
-    if (rc) {
-        *on_data = gh_store_failed_on_data(db);
-        gh_store_rollback(db);
-        goto out_free;
-    }
-    rc = gh_store_commit(db);
-    if (rc)
-        *on_data = gh_store_failed_on_data(db); /* a deferred check fails at COMMIT */
-    if (!rc)
-        for (size_t i = 0; i < touched; i++)
-            gh_key_touch_written(kt, ids[i], at_s[i]);
-    if (!rc && charges.any && hook->committed)
-        hook->committed(hook->ctx);
-out_free:
-    free(ids);
-    free(at_s);
+    tx_free(t);
+    free(t);
     return rc;
 }
 
@@ -792,30 +878,229 @@ static void roll_rollups(gh_db_t *db, int64_t *next_roll_s)
                      gh_err_name(rc));
 }
 
+/* ---- the writer's lanes ---- */
+
+/* Events queued that no lane has taken yet. Under qlock. */
+static size_t untaken(const gh_usage_t *u)
+{
+    return u->count - u->taken;
+}
+
+/* `done` events from the head of the queue are settled (committed, `rejected` of them set
+ * aside): they leave the queue. Under qlock. */
+static void settled(gh_usage_t *u, const queued_t *batch, size_t done, size_t rejected)
+{
+    assert(done <= u->taken && rejected <= done);
+    if (done == 0)
+        return;
+    u->head = (u->head + done) % QUEUE_CAP;
+    u->count -= done;
+    u->taken -= done;
+    u->committed_seq = batch[done - 1].seq;
+    u->stats.committed += done - rejected;
+    if (u->count == 0)
+        pthread_cond_broadcast(&u->idle);
+}
+
+/* Commits the batch one transaction at a time (commit_sifting, the write lock from BEGIN) in
+ * its turn, retrying after a failure until every event is settled. Never dropped: the events
+ * stay queued (and journaled) meanwhile, and each try waits a pause that doubles up to
+ * RETRY_MAX_MS, so a database locked by another process, or a full disk, only delays them.
+ * False when the writer is stopping and gave up (every lane then stops, `abandoned`). */
+static bool settle(gh_usage_t *u, gh_db_t *db, const queued_t *batch, size_t n,
+                   gh_usage_row_t *rows, int *retry_ms, int *stop_failures)
+{
+    for (size_t off = 0;;) {
+        size_t done = 0, rejected = 0;
+        gh_err_t rc = commit_sifting(u, db, batch + off, n - off, rows, &done, &rejected);
+        pthread_mutex_lock(&u->qlock);
+        /* What is settled leaves the queue, even when the rest failed: an event set aside is
+         * never set aside twice. */
+        settled(u, batch + off, done, rejected);
+        off += done;
+        if (!rc) {
+            pthread_mutex_unlock(&u->qlock);
+            return true;
+        }
+        u->stats.commit_failures++;
+        if (!u->failing)
+            gh_log_error("usage: committing %zu events failed (%s); retrying until it works, "
+                         "the events are safe in the journal",
+                         n - off, gh_err_name(rc));
+        u->failing = true;
+        if (u->stopping && ++*stop_failures >= STOP_ATTEMPTS) {
+            gh_log_error("usage: stopping with %zu events uncommitted; they stay in the "
+                         "journal and are replayed at the next start",
+                         u->count);
+            u->abandoned = true;
+            pthread_cond_broadcast(&u->turn_cv);
+            pthread_cond_broadcast(&u->wake);
+            pthread_mutex_unlock(&u->qlock);
+            return false;
+        }
+        backoff_wait(u, u->stopping ? RETRY_MIN_MS : *retry_ms);
+        *retry_ms = *retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : *retry_ms * 2;
+        pthread_mutex_unlock(&u->qlock);
+    }
+}
+
+/* A lane's loop (store.h, the writer's lanes): takes the next batch from the queue and a
+ * ticket with it, writes the batch's events and minute rollups in a staged transaction (when
+ * the store has several lanes and the writer is not failing), waits for its ticket's turn
+ * (every batch taken before is settled), then takes the write lock and does the rest: so one
+ * lane's events go in while the other's ledger draws and commit run. A staged attempt that
+ * fails is rolled back and the batch settled as with one lane (settle). Batches are settled,
+ * and the queue's head moves, strictly in the order they were taken. */
+static void run_lane(gh_usage_t *u, int lane, gh_db_t *db, queued_t *batch,
+                     gh_usage_row_t *rows, tx_t *t)
+{
+    int64_t next_prune_s = 0, next_roll_s = 0;
+    int retry_ms = RETRY_MIN_MS, stop_failures = 0;
+    for (;;) {
+        pthread_mutex_lock(&u->qlock);
+        while (untaken(u) == 0 && !u->stopping && !u->abandoned)
+            pthread_cond_wait(&u->wake, &u->qlock);
+        /* Group commit: a transaction costs about the same for one event as for hundreds,
+         * so a small batch waits up to GATHER_MS for company (never when stopping). */
+        if (untaken(u) > 0 && untaken(u) < GATHER_MIN && !u->stopping && !u->failing) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += GATHER_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            while (untaken(u) < GATHER_MIN && !u->stopping)
+                if (pthread_cond_timedwait(&u->wake, &u->qlock, &until) == ETIMEDOUT)
+                    break;
+        }
+        if (u->abandoned || (untaken(u) == 0 && u->stopping)) {
+            pthread_mutex_unlock(&u->qlock);
+            break;
+        }
+        size_t n = untaken(u) < BATCH_MAX ? untaken(u) : BATCH_MAX;
+        if (n == 0) { /* another lane took them while this one gathered */
+            pthread_mutex_unlock(&u->qlock);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            batch[i] = u->queue[(u->head + u->taken + i) % QUEUE_CAP];
+        u->taken += n;
+        uint64_t ticket = u->tickets++;
+        bool staged = u->lanes > 1 && !u->failing;
+        pthread_mutex_unlock(&u->qlock);
+
+        bool on_data = false, began = false;
+        gh_err_t rc = GH_OK;
+        if (staged) {
+            rc = tx_init(t, db, &u->hook, &u->touched, batch, n, rows)
+                     ? gh_store_begin_staged(db)
+                     : GH_ENOMEM;
+            began = rc == GH_OK;
+            if (began && (rc = tx_events(t))) {
+                gh_store_rollback(db);
+                began = false;
+            }
+        }
+        pthread_mutex_lock(&u->qlock);
+        while (u->turn != ticket && !u->abandoned)
+            pthread_cond_wait(&u->turn_cv, &u->qlock);
+        bool gone = u->abandoned;
+        pthread_mutex_unlock(&u->qlock);
+        bool done = false;
+        if (began && !gone) {
+            rc = gh_store_lock_writes(db);
+            if (!rc)
+                rc = tx_rest(t);
+            done = tx_end(t, rc, &on_data) == GH_OK;
+            began = false;
+            if (done) {
+                pthread_mutex_lock(&u->qlock);
+                settled(u, batch, n, 0);
+                pthread_mutex_unlock(&u->qlock);
+            }
+        }
+        if (began)
+            gh_store_rollback(db);
+        if (staged)
+            tx_free(t);
+        if (gone || (!done && !settle(u, db, batch, n, rows, &retry_ms, &stop_failures)))
+            break;
+
+        pthread_mutex_lock(&u->qlock);
+        if (u->failing)
+            gh_log_info("usage: the writer commits again (%zu events behind)", u->count);
+        u->failing = false;
+        retry_ms = RETRY_MIN_MS;
+        stop_failures = 0;
+        u->stats.batches++;
+        u->stats.last_batch_size = n;
+        u->turn++;
+        pthread_cond_broadcast(&u->turn_cv);
+        int64_t committed = u->committed_seq;
+        pthread_mutex_unlock(&u->qlock);
+        trim_journal(u, committed);
+        if (lane == 0) {
+            roll_rollups(db, &next_roll_s);
+            prune_rollups(db, &next_prune_s);
+        }
+    }
+}
+
+/* What a lane's thread holds: its connection (the thread's) and its buffers. */
+typedef struct {
+    gh_db_t *db;
+    queued_t *batch;
+    gh_usage_row_t *rows;
+    tx_t *t;
+} lane_mem_t;
+
+static bool lane_start(gh_usage_t *u, int lane, lane_mem_t *m)
+{
+    pthread_setname_np(pthread_self(), "gh-usage"); /* bench/run reads its CPU by this name */
+    gh_yield_enable(true);
+    m->db = gh_store_db(u->store);
+    m->batch = malloc(sizeof(queued_t) * BATCH_MAX);
+    m->rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);
+    m->t = malloc(sizeof(tx_t));
+    if (m->db)
+        gh_store_set_writer_lane(m->db, lane);
+    return m->db && m->batch && m->rows && m->t;
+}
+
+static void lane_end(lane_mem_t *m)
+{
+    free(m->batch);
+    free(m->rows);
+    free(m->t);
+}
+
+static void *lane_main(void *arg)
+{
+    gh_usage_lane_t *l = arg;
+    lane_mem_t m;
+    if (lane_start(l->u, l->lane, &m))
+        run_lane(l->u, l->lane, m.db, m.batch, m.rows, m.t);
+    else
+        gh_log_error("usage: writer lane %d cannot start; the others commit", l->lane);
+    lane_end(&m);
+    return NULL;
+}
+
+/* Lane 0: replays what a failed start could not, starts the other lanes, runs its own. */
 static void *writer_main(void *arg)
 {
     gh_usage_t *u = arg;
-    pthread_setname_np(pthread_self(), "gh-usage"); /* bench/run reads its CPU by this name */
-    gh_yield_enable(true);
-    gh_db_t *db = gh_store_db(u->store);
-    queued_t *batch = malloc(sizeof(queued_t) * BATCH_MAX);
-    gh_usage_row_t *rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);
-    if (!db || !batch || !rows) {
+    lane_mem_t m;
+    if (!lane_start(u, 0, &m)) {
         gh_log_error("usage: the writer cannot start; events stay in the journal until restart");
-        free(batch);
-        free(rows);
-        pthread_mutex_lock(&u->qlock);
-        u->writer_gone = true;
-        pthread_cond_broadcast(&u->idle);
-        pthread_mutex_unlock(&u->qlock);
-        return NULL;
+        goto out;
     }
-    int64_t next_prune_s = 0, next_roll_s = 0;
-    int retry_ms = RETRY_MIN_MS, stop_failures = 0;
+    int retry_ms = RETRY_MIN_MS;
     /* The start's replay failed: nothing is journaled until it is redone. */
     while (u->replay_pending) {
         char err[256];
-        if (replay_and_open(u, db, err, sizeof(err)) == GH_OK || !u->replay_pending) {
+        if (replay_and_open(u, m.db, err, sizeof(err)) == GH_OK || !u->replay_pending) {
             gh_log_info("usage: the journal is replayed; the model API records usage again");
             break;
         }
@@ -828,90 +1113,32 @@ static void *writer_main(void *arg)
             goto out;
         retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
     }
-    retry_ms = RETRY_MIN_MS;
-    for (;;) {
-        pthread_mutex_lock(&u->qlock);
-        while (u->count == 0 && !u->stopping)
-            pthread_cond_wait(&u->wake, &u->qlock);
-        if (u->count == 0 && u->stopping) {
-            pthread_mutex_unlock(&u->qlock);
+    /* The other lanes; the count is final before any batch is taken. */
+    int want = gh_store_writer_lanes(u->store), lanes = 1;
+    if (want > GH_USAGE_LANES_MAX)
+        want = GH_USAGE_LANES_MAX;
+    for (int l = 1; l < want; l++) {
+        u->lane[l] = (gh_usage_lane_t){.u = u, .lane = l};
+        if (pthread_create(&u->lane[l].thread, NULL, lane_main, &u->lane[l])) {
+            gh_log_error("usage: writer lane %d cannot start; %d lane%s commit", l, lanes,
+                         lanes == 1 ? "" : "s");
             break;
         }
-        /* Group commit: a transaction costs about the same for one event as for hundreds,
-         * so a small batch waits up to GATHER_MS for company (never when stopping). */
-        if (u->count < GATHER_MIN && !u->stopping && !u->failing) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += GATHER_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            while (u->count < GATHER_MIN && !u->stopping)
-                if (pthread_cond_timedwait(&u->wake, &u->qlock, &until) == ETIMEDOUT)
-                    break;
-        }
-        size_t n = u->count < BATCH_MAX ? u->count : BATCH_MAX;
-        for (size_t i = 0; i < n; i++)
-            batch[i] = u->queue[(u->head + i) % QUEUE_CAP];
-        pthread_mutex_unlock(&u->qlock);
-
-        size_t done = 0, rejected = 0;
-        gh_err_t rc = commit_sifting(u, db, batch, n, rows, &done, &rejected);
-
-        pthread_mutex_lock(&u->qlock);
-        /* What is settled leaves the queue, even when the rest failed: an event set aside is
-         * never set aside twice. */
-        assert(done <= n && rejected <= done);
-        if (done > 0) {
-            u->head = (u->head + done) % QUEUE_CAP;
-            u->count -= done;
-            u->committed_seq = batch[done - 1].seq;
-            u->stats.committed += done - rejected;
-            if (u->count == 0)
-                pthread_cond_broadcast(&u->idle);
-        }
-        if (rc) {
-            /* Never dropped: the events stay queued (and journaled), and the same batch is
-             * tried again after a pause that doubles up to RETRY_MAX_MS. A database locked
-             * by another process, or a full disk, only delays them. */
-            u->stats.commit_failures++;
-            if (!u->failing)
-                gh_log_error("usage: committing %zu events failed (%s); retrying until it "
-                             "works, the events are safe in the journal",
-                             n, gh_err_name(rc));
-            u->failing = true;
-            if (u->stopping && ++stop_failures >= STOP_ATTEMPTS) {
-                gh_log_error("usage: stopping with %zu events uncommitted; they stay in the "
-                             "journal and are replayed at the next start",
-                             u->count);
-                pthread_mutex_unlock(&u->qlock);
-                break;
-            }
-            backoff_wait(u, u->stopping ? RETRY_MIN_MS : retry_ms);
-            retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
-            pthread_mutex_unlock(&u->qlock);
-            continue;
-        }
-        if (u->failing)
-            gh_log_info("usage: the writer commits again (%zu events behind)", u->count);
-        u->failing = false;
-        retry_ms = RETRY_MIN_MS;
-        u->stats.batches++;
-        u->stats.last_batch_size = n;
-        int64_t committed = u->committed_seq;
-        pthread_mutex_unlock(&u->qlock);
-        trim_journal(u, committed);
-        roll_rollups(db, &next_roll_s);
-        prune_rollups(db, &next_prune_s);
+        lanes++;
     }
+    pthread_mutex_lock(&u->qlock);
+    u->lanes = lanes;
+    pthread_cond_broadcast(&u->wake);
+    pthread_mutex_unlock(&u->qlock);
+    run_lane(u, 0, m.db, m.batch, m.rows, m.t);
+    for (int l = 1; l < lanes; l++)
+        pthread_join(u->lane[l].thread, NULL);
 out:
+    lane_end(&m);
     pthread_mutex_lock(&u->qlock);
     u->writer_gone = true;
     pthread_cond_broadcast(&u->idle);
     pthread_mutex_unlock(&u->qlock);
-    free(batch);
-    free(rows);
     return NULL;
 }
 
@@ -932,6 +1159,7 @@ gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_
     pthread_mutex_init(&u->qlock, NULL);
     pthread_cond_init(&u->wake, NULL);
     pthread_cond_init(&u->idle, NULL);
+    pthread_cond_init(&u->turn_cv, NULL);
     gh_err_t rc = GH_ENOMEM;
     u->queue = malloc(sizeof(queued_t) * QUEUE_CAP);
     if (!u->queue)
@@ -1023,10 +1251,12 @@ void gh_usage_submit_reserved(gh_usage_t *u, const gh_usage_event_t *ev)
     q->seq = r.seq;
     q->ev = r.ev;
     u->count++;
-    /* Wake the writer only when it can act: the queue was empty (it is asleep) or the
-     * batch it is gathering is full. Not a system call per event. */
-    if (u->count == 1 || u->count == GATHER_MIN)
+    /* Wake a lane only when one can act: nothing was waiting to be taken (they may all be
+     * asleep), or the batch one is gathering is full. Not a system call per event. */
+    if (untaken(u) == 1)
         pthread_cond_signal(&u->wake);
+    else if (untaken(u) == GATHER_MIN)
+        pthread_cond_broadcast(&u->wake);
     pthread_mutex_unlock(&u->qlock);
     pthread_mutex_unlock(&u->jlock);
 }
@@ -1089,7 +1319,7 @@ void gh_usage_close(gh_usage_t *u)
     if (u->writer_started) {
         pthread_mutex_lock(&u->qlock);
         u->stopping = true;
-        pthread_cond_signal(&u->wake);
+        pthread_cond_broadcast(&u->wake);
         pthread_mutex_unlock(&u->qlock);
         pthread_join(u->writer, NULL);
     }
@@ -1098,6 +1328,7 @@ void gh_usage_close(gh_usage_t *u)
     pthread_mutex_destroy(&u->qlock);
     pthread_cond_destroy(&u->wake);
     pthread_cond_destroy(&u->idle);
+    pthread_cond_destroy(&u->turn_cv);
     free(u->queue);
     free(u);
 }

@@ -1,5 +1,5 @@
-/* Usage events: one per model request, with its token counts and cost, written to SQLite by
- * a writer thread in batches (group commit), never by the thread that served the request.
+/* Usage events: one per model request, with its token counts and cost, written to the store
+ * by the writer in batches (group commit), never by the thread that served the request.
  *
  * Durability: a request first reserves its journal slot (gh_usage_reserve: the place in the
  * mapped journal file, disk space under it taken with posix_fallocate, and a place in the
@@ -100,8 +100,11 @@ typedef struct gh_usage_hook {
 } gh_usage_hook_t;
 
 /* Opens the journal at `journal_path`, replays what the database has not seen, and starts
- * the writer thread on its own connection to `store`. `hook` (copied; may be NULL) runs on
- * every commit, the replay included. */
+ * the writer: one thread per lane the store has (gh_store_writer_lanes: one on SQLite, two on
+ * PostgreSQL), each on its own connection to `store`. Lanes take batches from the queue in
+ * turn; a batch's events and minute rollups are written while the batch before it holds the
+ * write lock, and batches commit strictly in the order taken. `hook` (copied; may be NULL)
+ * runs on every commit, the replay included, one commit at a time. */
 gh_err_t gh_usage_open(gh_usage_t **out, gh_store_t *store, const char *journal_path,
                        const gh_usage_hook_t *hook, char *err, size_t err_size);
 

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "core/usage.h"
+#include "usage_hook.h"
 
 #define EVENTS 40
 
@@ -68,24 +69,6 @@ static void world_free(world_t *w)
     free(w);
 }
 
-/* Billing's part of a commit, reduced: one usage entry per organization charged. */
-static gh_err_t charge(void *ctx, gh_db_t *db, const gh_usage_charge_t *c, size_t n)
-{
-    (void)ctx;
-    for (size_t i = 0; i < n; i++) {
-        gh_ledger_entry_t e = {.amount_nusd = -c[i].cost_nusd, .created_at = 1};
-        snprintf(e.org_id, sizeof(e.org_id), "%s", c[i].org_id);
-        snprintf(e.kind, sizeof(e.kind), "usage");
-        snprintf(e.reference, sizeof(e.reference), "usage:%lld-%lld", (long long)c[i].first_seq,
-                 (long long)c[i].last_seq);
-        gh_err_t rc = gh_store_ledger_append(db, &e);
-        if (rc)
-            return rc;
-    }
-    return GH_OK;
-}
-
-static const gh_usage_hook_t hook = {.charge = charge};
 
 static void make_event(gh_usage_event_t *ev, int i, const char *org)
 {
