@@ -1,8 +1,8 @@
 /* Cluster money leases on PostgreSQL (store.h, "Cluster money: leases"; migration 0012): a
  * lease grows only by what is free and within the monthly headroom, at most half of what is
  * free unless less than the minimum; settlement shrinks the node's lease by the cost; a return
- * needs the lease's epoch; sweeping gives leases back to free money. The SQLite store answers
- * GH_EUNAVAIL to all of it. */
+ * needs the lease's epoch; sweeping gives leases back to free money; the usage writer's draws
+ * settle the node's lease. The SQLite store answers GH_EUNAVAIL to all of it. */
 #include "pg_unit.h"
 
 #include "store/postgres/pg_int.h"
@@ -252,10 +252,51 @@ static void sqlite_has_no_leases(void **state)
     pg_unit_sqlite_close(s, path);
 }
 
+/* The usage writer's draws (gh_store_usage_charge with the node, migration 0022) settle the
+ * node's lease: it shrinks by what was spent, down to nothing, and the month's spend grows by
+ * all of it. A batch naming an organization twice is refused and changes nothing. */
+static void usage_draws_settle_the_lease(void **state)
+{
+    (void)state;
+    gh_store_t *s = pg_unit_store();
+    gh_db_t *db = gh_store_db(s);
+    setup_org(db, 100);
+    assert_int_equal(take(db, "node_a", 60, 1, 0).granted_nusd, 50);
+    gh_usage_draw_t d = {ORG, 30, "usage:1-2"};
+    bool charged = false;
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(gh_store_begin(db), GH_OK);
+        assert_int_equal(gh_store_usage_charge(db, &d, 1, 2000, "node_a", MONTH, &charged),
+                         GH_OK);
+        assert_int_equal(gh_store_commit(db), GH_OK);
+        assert_true(charged);
+    }
+    int64_t held = -1;
+    assert_int_equal(gh_store_lease_amount(db, ORG, "node_a", &held), GH_OK);
+    assert_int_equal(held, 0); /* 50 - 30, then the 20 left */
+    assert_int_equal(leased(db), 0);
+    assert_int_equal(sql_int(db, "SELECT month_spent_nusd FROM cluster_money"), 60);
+    gh_billing_account_t acct;
+    assert_int_equal(gh_store_billing_account_get(db, ORG, &acct), GH_OK);
+    assert_int_equal(acct.balance_nusd, 40);
+
+    gh_usage_draw_t twice[] = {{ORG, 5, "usage:3-3"}, {ORG, 5, "usage:4-4"}};
+    bool both[2];
+    assert_int_equal(gh_store_begin(db), GH_OK);
+    assert_int_not_equal(gh_store_usage_charge(db, twice, 2, 2100, "node_a", MONTH, both),
+                         GH_OK);
+    gh_store_rollback(db);
+    assert_int_equal(gh_store_billing_account_get(db, ORG, &acct), GH_OK);
+    assert_int_equal(acct.balance_nusd, 40);
+    assert_int_equal(sql_int(db, "SELECT month_spent_nusd FROM cluster_money"), 60);
+    gh_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(leases_are_exact),
+        cmocka_unit_test(usage_draws_settle_the_lease),
         cmocka_unit_test(takes_read_the_month_from_the_rollups),
         cmocka_unit_test(sqlite_has_no_leases),
     };
