@@ -1,30 +1,30 @@
 /* The usage writer's commits on both store backends, side by side: events committed per
- * second when the writer's transactions are replayed against SQLite and PostgreSQL.
+ * second by the writer itself (core/usage.h) on SQLite and on PostgreSQL.
  *
- * Each transaction is what the writer commits (src/core/usage.c, commit_batch): 2,000 events
- * through gh_store_usage_insert_batch (on PostgreSQL a COPY, since none is stored yet), then
- * their minute, hour and day rollups through gh_store_rollups_add (one upsert per table on
- * PostgreSQL), then the keys' last use through gh_store_keys_touch (each distinct key once,
- * and only those due: at most once a minute of event time per key, as the writer does; the
- * keys exist), then COMMIT. On PostgreSQL the writer's transaction upserts only the minute
- * rollups; the hour and day rollups are rolled forward from them (gh_store_rollups_roll) in a
- * transaction of its own, which the figure includes: one roll over everything at the end of
- * the run, inside the timed span. Billing's ledger draws are in the figure, as the writer
- * makes them (core/billing_ledger.h, gh_billing_charge_usage, right after the events): for
- * each organization of the batch, its usage drawn from its credits (every organization is
- * granted $10,000 at the start), on PostgreSQL the settlement of the node's lease, and the
- * check of its spend notifications (it has none). Events are spread
- * over 50 organizations, 1,000 keys and 5 models, 7 ms apart (a batch spans 14 s), starting
- * two minutes from now, so the minute rollups of a batch are mostly upserts onto rows already
- * there, as in a busy installation.
+ * The events are made first, then submitted to a writer opened on the store (its journal in
+ * a temporary directory) as fast as its queue takes them, and the clock runs from the first
+ * submitted to the last committed. The writer commits them as it does in the server:
+ * transactions of up to 2,000 events with their rollups, billing's ledger draws (each
+ * organization is granted $10,000 first, so draws take from a lot; on PostgreSQL the node's
+ * lease is settled too) and the keys' last use; on PostgreSQL in two lanes (store.h). The
+ * PostgreSQL hour and day rollups are rolled forward from the minute rows outside the
+ * writer's transactions: one roll over everything at the end, inside the timed span.
+ *
+ * Events are spread over 50 organizations, 1,000 keys and 5 models (ACTIVE_KEYS fewer keys),
+ * so a batch names about 1,650 series and nearly every event is a minute row of its own. By
+ * default they are 10 us apart, as in a stream at the 100,000 events a second the writer is
+ * measured against: a batch's minute rows are then mostly rows the lane wrote moments before.
+ * SPACING_US=7000 spreads them over 23 minutes of event time, so every batch also meets new
+ * minute rows and the roll forward has 23 minutes to sum: the hard case.
  *
  *   make build/bench-usage && build/bench-usage [events] [postgresql://...]
  *
  * Without a URL, a throwaway PostgreSQL is started with scripts/pg-test.sh (fsync off, as
- * for the tests: that measures the writer and the server's work, not this machine's disk) and
- * stopped at the end; the SQLite database is a file in a temporary directory, with the
- * backend's usual settings (WAL, synchronous=NORMAL). Prints one line per backend; with
- * PHASES set in the environment, also the milliseconds of each transaction's steps. */
+ * for the tests: that measures the writer and the server's work, not this machine's disk),
+ * with 1 GB of shared buffers as a server of its own would have (the tests' servers run a
+ * dozen at once on 32 MB), and stopped at the end. The SQLite database is a file in a
+ * temporary directory, with the backend's usual settings (WAL, synchronous=NORMAL). Prints
+ * one line per backend; with PHASES set, also the batches and the roll forward's share. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +34,7 @@
 #include "core/actor.h"
 #include "core/app.h"
 #include "core/billing_ledger.h"
-#include "core/key_touch.h"
+#include "core/usage.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "store/backend.h"
@@ -58,44 +58,33 @@ static uint64_t next_rand(void)
     return rng;
 }
 
-typedef struct {
-    gh_usage_row_t row;
-    char request_id[40], org[24], ws[24], key[24];
-} event_t;
-
 /* How many of the keys send traffic: ACTIVE_KEYS in the environment (1 .. 1,000), all of them
  * unless set. With all 1,000 a batch of 2,000 events names about 1,800 series (key and
  * model), so nearly every event is a rollup row of its own in each of the three tables: the
  * hard case. Fewer active keys are closer to an installation whose traffic comes from a few
  * applications. */
 static int active_keys = KEYS;
+static int64_t spacing_us = 10; /* between two events' times: SPACING_US */
 
-static void make_event(event_t *e, int64_t seq, int64_t t0_ms)
+static void make_event(gh_usage_event_t *e, int64_t seq, int64_t t0_ms)
 {
     int k = (int)(next_rand() % (uint64_t)active_keys);
+    memset(e, 0, sizeof(*e));
     snprintf(e->request_id, sizeof(e->request_id), "req_bench_%012lld", (long long)seq);
-    snprintf(e->org, sizeof(e->org), "org_%02d", k % ORGS);
-    snprintf(e->ws, sizeof(e->ws), "wrkspc_%03d", k % (ORGS * 4));
-    snprintf(e->key, sizeof(e->key), "apikey_%04d", k);
-    int64_t in = (int64_t)(next_rand() % 4000), out = (int64_t)(next_rand() % 1000);
-    e->row = (gh_usage_row_t){
-        .journal_seq = seq,
-        .request_id = e->request_id,
-        .org_id = e->org,
-        .workspace_id = e->ws,
-        .key_id = e->key,
-        .model = models[next_rand() % MODELS],
-        .route = "messages",
-        .created_at_ms = t0_ms + seq * 7, /* in time order, as journaled */
-        .input_tokens = in,
-        .output_tokens = out,
-        .input_cost_nusd = in * 3000,
-        .output_cost_nusd = out * 15000,
-        .status = 200,
-        .latency_us = 900,
-        .upstream_us = 800,
-    };
-    e->row.cost_nusd = e->row.input_cost_nusd + e->row.output_cost_nusd;
+    snprintf(e->org_id, sizeof(e->org_id), "org_%02d", k % ORGS);
+    snprintf(e->workspace_id, sizeof(e->workspace_id), "wrkspc_%03d", k % (ORGS * 4));
+    snprintf(e->key_id, sizeof(e->key_id), "apikey_%04d", k);
+    snprintf(e->model, sizeof(e->model), "%s", models[next_rand() % MODELS]);
+    snprintf(e->route, sizeof(e->route), "messages");
+    e->created_at_ms = t0_ms + seq * spacing_us / 1000; /* in time order, as journaled */
+    e->input_tokens = (int64_t)(next_rand() % 4000);
+    e->output_tokens = (int64_t)(next_rand() % 1000);
+    e->input_cost_nusd = e->input_tokens * 3000;
+    e->output_cost_nusd = e->output_tokens * 15000;
+    e->cost_nusd = e->input_cost_nusd + e->output_cost_nusd;
+    e->status = 200;
+    e->latency_us = 900;
+    e->upstream_us = 800;
 }
 
 static double now_s(void)
@@ -179,133 +168,78 @@ static gh_err_t grant_credits(void)
     return GH_OK;
 }
 
-/* The batch's charges, one per organization (as core/usage.c sums them: the costs of its
- * events and the journal sequences they span), drawn from the ledger by billing's hook. */
-static gh_err_t charge(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
-{
-    gh_usage_charge_t c[ORGS];
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t j = 0;
-        while (j < k && strcmp(c[j].org_id, rows[i].org_id))
-            j++;
-        if (j == k) {
-            snprintf(c[k].org_id, sizeof(c[k].org_id), "%s", rows[i].org_id);
-            c[k].cost_nusd = 0;
-            c[k++].first_seq = rows[i].journal_seq;
-        }
-        c[j].cost_nusd += rows[i].cost_nusd;
-        c[j].last_seq = rows[i].journal_seq;
-    }
-    return gh_billing_charge_usage(&app, db, c, k);
-}
-
-/* The keys' last use, as the writer records it (src/core/usage.c, touch_keys): once per
- * distinct key of the batch, at its latest event, and only when due (core/key_touch.h: at
- * most once a minute of event time per key), in one gh_store_keys_touch. The times written
- * are remembered in `kt` once the batch committed (`ids`, `at_s`, `*k` hold them). */
-static gh_err_t touch_keys(gh_db_t *db, const gh_key_touch_t *kt, const gh_usage_row_t *rows,
-                           size_t n, const char **ids, int64_t *at_s, size_t *k)
-{
-    static bool seen[KEYS];
-    memset(seen, 0, sizeof(seen));
-    *k = 0;
-    for (size_t i = n; i-- > 0;) {
-        long key = strtol(rows[i].key_id + strlen("apikey_"), NULL, 10);
-        if (key < 0 || key >= KEYS || seen[key])
-            continue;
-        seen[key] = true;
-        int64_t s = rows[i].created_at_ms / 1000;
-        if (!gh_key_touch_due(kt, rows[i].key_id, s))
-            continue;
-        ids[*k] = rows[i].key_id;
-        at_s[(*k)++] = s;
-    }
-    return gh_store_keys_touch(db, ids, at_s, *k);
-}
-
-/* Commits `n` events in the writer's transactions; the seconds it took, or -1. */
-static double run(gh_store_t *store, int64_t n)
+/* Commits `n` events through the usage writer (core/usage.h) on `store`, its journal in
+ * `dir`; the seconds from the first event submitted to the last committed and the roll
+ * forward done, or -1. The events are made before the clock starts. */
+static double run(gh_store_t *store, int64_t n, const char *dir)
 {
     gh_db_t *db = gh_store_db(store);
-    event_t *ev = malloc(sizeof(*ev) * BATCH);
-    gh_usage_row_t *rows = malloc(sizeof(*rows) * BATCH);
-    bool *stored = malloc(BATCH);
-    gh_key_touch_t *kt = malloc(sizeof(*kt));
-    static const char *ids[KEYS];
-    static int64_t at_s[KEYS];
-    if (!db || !ev || !rows || !stored || !kt)
+    gh_usage_event_t *ev = malloc(sizeof(*ev) * (size_t)n);
+    if (!db || !ev)
         return -1;
-    gh_key_touch_init(kt);
     /* The events start two minutes ahead, after the roll forward's mark (a fresh database
      * has it at the minute after its creation): a writer's events are new, not late ones. */
     int64_t t0_ms = ((int64_t)time(NULL) / 60 * 60 + 120) * 1000;
+    for (int64_t i = 0; i < n; i++)
+        make_event(&ev[i], i + 1, t0_ms);
     gh_err_t setup = setup_keys(db);
     if (setup) {
         fprintf(stderr, "bench-usage: cannot create the keys: %s\n", gh_err_name(setup));
+        free(ev);
         return -1;
     }
     app.store = store;
     cfg.store_postgres = store->ops == &gh_postgres_ops;
-    if (grant_credits())
+    if (grant_credits()) {
+        free(ev);
         return -1;
-    double busy = 0; /* time spent in the store only, not in making events */
-    for (int64_t done = 0; done < n;) {
-        size_t b = n - done < BATCH ? (size_t)(n - done) : BATCH;
-        for (size_t i = 0; i < b; i++) {
-            make_event(&ev[i], done + (int64_t)i + 1, t0_ms);
-            rows[i] = ev[i].row;
-        }
-        size_t touched = 0;
-        double t = now_s();
-        gh_err_t rc = gh_store_begin(db);
-        double t1 = now_s();
-        if (!rc)
-            rc = gh_store_usage_insert_batch(db, rows, b, stored);
-        double t15 = now_s();
-        if (!rc)
-            rc = charge(db, rows, b);
-        double t2 = now_s();
-        if (!rc)
-            rc = gh_store_rollups_add(db, rows, b);
-        double t3 = now_s();
-        if (!rc)
-            rc = touch_keys(db, kt, rows, b, ids, at_s, &touched);
-        double t4 = now_s();
-        if (!rc)
-            rc = gh_store_commit(db);
-        for (size_t i = 0; i < touched && !rc; i++)
-            gh_key_touch_written(kt, ids[i], at_s[i]);
-        if (getenv("PHASES"))
-            fprintf(stderr, "begin %.1f ins %.1f bill %.1f roll %.1f keys %.1f commit %.1f ms\n",
-                    (t1 - t) * 1e3, (t15 - t1) * 1e3, (t2 - t15) * 1e3, (t3 - t2) * 1e3,
-                    (t4 - t3) * 1e3, (now_s() - t4) * 1e3);
-        busy += now_s() - t;
-        if (rc) {
-            gh_store_rollback(db);
-            fprintf(stderr, "bench-usage: a batch failed: %s\n", gh_err_name(rc));
-            return -1;
-        }
-        done += (int64_t)b;
     }
+    gh_usage_hook_t hook;
+    gh_billing_usage_hook(&app, &hook);
+    char journal[128], err[256];
+    snprintf(journal, sizeof(journal), "%s/usage-%s.journal", dir,
+             cfg.store_postgres ? "postgresql" : "sqlite");
+    gh_usage_t *u = NULL;
+    if (gh_usage_open(&u, store, journal, &hook, err, sizeof(err))) {
+        fprintf(stderr, "bench-usage: %s\n", err);
+        free(ev);
+        return -1;
+    }
+    /* The clock starts on a quiet disk: what earlier runs (the other backend's) left in the
+     * page cache is written back now, not during this run. */
+    sync();
+    double t = now_s();
+    for (int64_t i = 0; i < n; i++) {
+        /* The writer's queue holds 65,536 events: past that it refuses (as it refuses a
+         * request), and the submitter waits a millisecond for room. */
+        while (gh_usage_submit(u, &ev[i]) == GH_EUNAVAIL)
+            nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+    gh_usage_flush(u);
     /* The roll forward's share (PostgreSQL: the hour and day rollups are summed from the
      * minute rows outside the writer's transactions): everything written, inside the timed
      * span. The writer rolls every two minutes instead; at the end of a run it comes to the
      * same rows. */
-    double t = now_s();
-    int64_t last_s = (t0_ms + n * 7) / 1000;
+    double tr = now_s();
+    int64_t last_s = (t0_ms + n * spacing_us / 1000) / 1000;
     gh_err_t rc = gh_store_rollups_roll(db, last_s / 60 * 60 + 60, NULL);
-    busy += now_s() - t;
+    double busy = now_s() - t;
+    gh_usage_stats_t st;
+    gh_usage_stats(u, &st);
+    gh_usage_close(u);
+    free(ev);
     if (getenv("PHASES"))
-        fprintf(stderr, "roll forward %.1f ms\n", (now_s() - t) * 1e3);
-    if (rc) {
-        fprintf(stderr, "bench-usage: the roll forward failed: %s\n", gh_err_name(rc));
+        fprintf(stderr, "%llu batches, %.0f events each; roll forward %.1f ms\n",
+                (unsigned long long)st.batches, (double)st.committed / (double)st.batches,
+                (now_s() - tr) * 1e3);
+    if (rc || st.committed != (uint64_t)n || st.commit_failures) {
+        fprintf(stderr,
+                "bench-usage: %llu of %lld events committed, %llu failed commits, the roll "
+                "forward %s\n",
+                (unsigned long long)st.committed, (long long)n,
+                (unsigned long long)st.commit_failures, gh_err_name(rc));
         return -1;
     }
-    free(ev);
-    free(rows);
-    free(stored);
-    free(kt);
     return busy;
 }
 
@@ -322,6 +256,13 @@ static void report(const char *backend, int64_t n, double s)
 int main(int argc, char **argv)
 {
     int64_t n = argc > 1 ? strtoll(argv[1], NULL, 10) : 200000;
+    if (getenv("SPACING_US")) {
+        spacing_us = strtoll(getenv("SPACING_US"), NULL, 10);
+        if (spacing_us < 1 || spacing_us > 60000000) {
+            fprintf(stderr, "bench-usage: SPACING_US must be 1 .. 60000000\n");
+            return 2;
+        }
+    }
     const char *ak = getenv("ACTIVE_KEYS");
     if (ak) {
         long v = strtol(ak, NULL, 10);
@@ -352,9 +293,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-usage: %s\n", err);
         return 1;
     }
-    printf("usage writer, transactions of %d events with their rollups; %d active keys\n", BATCH,
-           active_keys);
-    double s = run(store, n);
+    printf("usage writer, transactions of %d events with their rollups and ledger draws; %d "
+           "active keys, events %lld us apart\n",
+           BATCH, active_keys, (long long)spacing_us);
+    double s = run(store, n, dir);
     report("sqlite", n, s);
     status |= s <= 0;
     gh_store_close(store);
@@ -365,7 +307,8 @@ int main(int argc, char **argv)
     if (own_server && !mkdtemp(pg_dir))
         return 1;
     if (own_server) {
-        snprintf(cmd, sizeof(cmd), "scripts/pg-test.sh start '%s' %d", pg_dir, (int)getpid());
+        snprintf(cmd, sizeof(cmd), "PG_TEST_SHARED_BUFFERS=1GB scripts/pg-test.sh start '%s' %d",
+                 pg_dir, (int)getpid());
         FILE *p = popen(cmd, "r");
         if (!p || !fgets(url, sizeof(url), p)) {
             fprintf(stderr, "bench-usage: %s failed\n", cmd);
@@ -383,13 +326,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-usage: %s\n", err);
         status = 1;
     } else {
-        s = run(store, n);
+        s = run(store, n, dir);
         report(own_server ? "postgresql*" : "postgresql", n, s);
         status |= s <= 0;
         gh_store_close(store);
     }
     if (own_server) {
-        printf("* a throwaway server started by scripts/pg-test.sh (fsync off)\n");
+        printf("* a throwaway server started by scripts/pg-test.sh (fsync off, 1 GB of shared "
+               "buffers)\n");
         snprintf(cmd, sizeof(cmd), "scripts/pg-test.sh stop '%s' >/dev/null", pg_dir);
         status |= system(cmd) != 0;
     }

@@ -17,6 +17,9 @@
 #                                     watched and the server is killed when it closes, so
 #                                     even a caller killed with SIGKILL leaves nothing behind
 #
+# PG_TEST_SHARED_BUFFERS (default 32MB, as a dozen test servers run at once) sets the server's
+# shared_buffers; bench-usage gives its own server 1GB.
+#
 # initdb and postgres refuse to run as root: as root the server runs as `nobody` (DIR is
 # given to it); otherwise as the calling user.
 set -euo pipefail
@@ -60,7 +63,7 @@ pick_port() {
 server_args() {
   echo -D "$dir/data" -p "$1" -c listen_addresses=127.0.0.1 \
     -c unix_socket_directories="$dir" -c fsync=off -c full_page_writes=off \
-    -c synchronous_commit=off -c max_connections=100 -c shared_buffers=32MB \
+    -c synchronous_commit=off -c max_connections=100 -c shared_buffers=${PG_TEST_SHARED_BUFFERS:-32MB} \
     -c log_min_messages=warning -c log_connections=off
 }
 
