@@ -320,6 +320,8 @@ static gh_err_t replay_flush(gh_db_t *db, const gh_usage_hook_t *hook, charges_t
         if (stored[i])
             rows[inserted++] = rows[i];
     }
+    if (!rc)
+        rc = gh_store_usage_settle_workspaces(db, rows, inserted);
     return rc ? rc : gh_store_rollups_add(db, rows, inserted);
 }
 
@@ -563,8 +565,8 @@ static gh_err_t tx_events(tx_t *t)
               : gh_store_rollups_add_parts(t->db, t->rows, t->inserted, GH_ROLLUPS_MINUTES);
 }
 
-/* The rest, under the write lock: billing's charges, the hour and day rollups, the keys'
- * last use (those due in `kt`). */
+/* The rest, under the write lock: billing's charges, the settlement of workspace leases (a
+ * cluster's), the hour and day rollups, the keys' last use (those due in `kt`). */
 static gh_err_t tx_rest(tx_t *t)
 {
     gh_err_t rc = GH_OK;
@@ -575,6 +577,8 @@ static gh_err_t tx_rest(tx_t *t)
     }
     if (!rc)
         rc = charges_flush(t->hook, t->db, &t->charges);
+    if (!rc)
+        rc = gh_store_usage_settle_workspaces(t->db, t->rows, t->inserted);
     if (!rc)
         rc = gh_store_rollups_add_parts(t->db, t->rows, t->inserted, GH_ROLLUPS_WIDER);
     if (!rc)

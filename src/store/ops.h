@@ -474,6 +474,9 @@
       (gh_db_t *db, const gh_store_rate_draw_t *rows, size_t n, int64_t *granted, \
        int64_t *nodes), \
       (db, rows, n, granted, nodes)) \
+    X(gh_err_t, usage_settle_workspaces, \
+      (gh_db_t *db, const gh_usage_row_t *rows, size_t n), \
+      (db, rows, n)) \
     /* ---- cluster money: workspace monthly limits through leases (PostgreSQL only) ---- */ \
     X(gh_err_t, ws_lease_take, \
       (gh_db_t *db, const char *ws_id, const gh_lease_ask_t *ask, gh_lease_grant_t *out), \

@@ -587,11 +587,20 @@ gh_err_t gh_store_lease_amount(gh_db_t *db, const char *org_id, const char *node
 gh_err_t gh_store_leases_sweep(gh_db_t *db, const char *node_id, int64_t margin_ms,
                                int64_t *swept, int64_t *swept_nusd);
 
+/* The usage writer's settlement of workspace leases, in its transaction, under the write lock
+ * (it locks money rows; after gh_store_lock_writes in a staged transaction): for each
+ * workspace of the `n` events just inserted, this node's lease of it shrinks by their cost
+ * (by what it holds, at most) and the workspace's month spend grows by it. Workspaces never
+ * leased (no cluster_ws_money row) cost nothing. SQLite, which has no leases: nothing, GH_OK.
+ * Until migration 0023 a trigger on usage_events did this at the insert, which a staged
+ * transaction makes before it has the lock. */
+gh_err_t gh_store_usage_settle_workspaces(gh_db_t *db, const gh_usage_row_t *rows, size_t n);
+
 /* ---- Cluster money: workspace monthly limits through leases (issue 14) --------------------
  * PostgreSQL only (migration 0015); SQLite answers GH_EUNAVAIL. A workspace with a monthly
  * limit is leased per node like its organization's money: month spend + sum(leases) <= limit.
- * Settlement needs no call: inserting usage events shrinks their node's lease of their
- * workspace (a trigger, in the usage writer's transaction). Sweeping is gh_store_leases_sweep.
+ * Settlement is gh_store_usage_settle_workspaces, in the usage writer's transaction. Sweeping
+ * is gh_store_leases_sweep.
  *
  * ws_lease_take: grows node ask->node_id's lease of workspace ws_id (of ask->org_id) by at
  * most ask->want_nusd within the headroom, by nothing unless ask->min_nusd can be had

@@ -2,8 +2,10 @@
  * the SQL functions of migration 0012 (gh_lease_take, gh_lease_settle, gh_lease_return,
  * gh_lease_sweep), each one statement here, so a lease changes in one round trip and the
  * invariants live in one place. Every function runs inside the caller's transaction. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "store/postgres/pg_array.h"
 #include "store/postgres/pg_int.h"
 
 static void grant_row(const PGresult *res, int row, void *out)
@@ -125,6 +127,50 @@ gh_err_t gh_pgs_leases_sweep(gh_db_t *db, const char *node_id, int64_t margin_ms
 }
 
 /* ---- Workspace leases (migration 0015) ---- */
+
+static int cmp_workspace(const void *a, const void *b)
+{
+    const gh_usage_row_t *x = *(const gh_usage_row_t *const *)a;
+    const gh_usage_row_t *y = *(const gh_usage_row_t *const *)b;
+    return strcmp(x->workspace_id ? x->workspace_id : "", y->workspace_id ? y->workspace_id : "");
+}
+
+gh_err_t gh_pgs_usage_settle_workspaces(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
+{
+    /* The events' cost summed per workspace in C, in workspace order (the function locks
+     * their rows in that order), then one statement (migration 0023). */
+    static const char sql[] = "SELECT gh_ws_lease_settle($1::text[], $2::bigint[], $3)";
+    if (n == 0)
+        return GH_OK;
+    const gh_usage_row_t **order = malloc(n * sizeof(*order));
+    if (!order)
+        return GH_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        order[i] = &rows[i];
+    qsort(order, n, sizeof(*order), cmp_workspace);
+    gh_pg_array_t ws, cost;
+    gh_pg_array_init(&ws, 64 * n + 64);
+    gh_pg_array_init(&cost, 24 * n + 64);
+    bool bad = false;
+    for (size_t i = 0; i < n && !bad;) {
+        int64_t sum = 0;
+        size_t j = i;
+        while (j < n && !cmp_workspace(&order[j], &order[i]))
+            sum += order[j++]->cost_nusd;
+        bad |= gh_pg_array_text(&ws, order[i]->workspace_id ? order[i]->workspace_id : "") !=
+               GH_OK;
+        bad |= gh_pg_array_int(&cost, sum) != GH_OK;
+        i = j;
+    }
+    const char *p[3] = {NULL, NULL, gh_pgs_node_id(db)};
+    gh_err_t rc = GH_EINTERNAL;
+    if (!bad && (p[0] = gh_pg_array_literal(&ws)) && (p[1] = gh_pg_array_literal(&cost)))
+        rc = gh_pgs_query_fast(db, sql, 3, p, NULL);
+    gh_pg_array_free(&ws);
+    gh_pg_array_free(&cost);
+    free(order);
+    return rc;
+}
 
 static void ws_grant_row(const PGresult *res, int row, void *out)
 {

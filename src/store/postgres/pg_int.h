@@ -155,7 +155,7 @@ const char *gh_pgs_node_id(gh_db_t *db);
 /* leases.c (issue 14: cluster money) */
 #define GH_PGS_OPS_LEASES(X) \
     X(lease_take) X(lease_settle) X(lease_return) X(leases_renew) X(lease_amount) \
-    X(leases_sweep) X(ws_lease_take) X(ws_lease_return) X(ws_leases_renew)
+    X(leases_sweep) X(usage_settle_workspaces) X(ws_lease_take) X(ws_lease_return) X(ws_leases_renew)
 /* cluster.c */
 #define GH_PGS_OPS_CLUSTER(X) \
     X(cluster_listen) X(cluster_wait) X(cluster_kick) X(cluster_changes) X(cluster_change_max) X(cluster_lead) \

@@ -48,7 +48,13 @@ gh_err_t gh_sqlite_lease_amount(gh_db_t *db, const char *org_id, const char *nod
     return GH_EUNAVAIL;
 }
 
-/* Workspace leases (migration 0015 on PostgreSQL): none either. */
+/* Workspace leases (migration 0015 on PostgreSQL): none either, so nothing to settle. */
+gh_err_t gh_sqlite_usage_settle_workspaces(gh_db_t *db, const gh_usage_row_t *rows, size_t n)
+{
+    (void)db, (void)rows, (void)n;
+    return GH_OK;
+}
+
 gh_err_t gh_sqlite_ws_lease_take(gh_db_t *db, const char *ws_id, const gh_lease_ask_t *ask,
                                  gh_lease_grant_t *out)
 {
