@@ -6,11 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { chromium } from 'playwright-core';
-import { startServer, BINARY } from './lib/server.mjs';
+import { deadPort, startServer, BINARY } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
 import { gatehouse } from './lib/billing.mjs';
 import { orgWithKey, call } from './lib/limits.mjs';
@@ -20,14 +19,6 @@ const WEB_DIR = process.env.GATEHOUSE_WEB_DIR;
 
 let server, browser, mock, mockExited, org, staffApi;
 const problems = [];
-
-async function closedPort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -42,7 +33,7 @@ before(async () => {
       if (m) { clearTimeout(timer); res(m[1]); }
     });
   });
-  const dead = await closedPort();
+  const dead = deadPort();
   const config = {
     'model pair': { display_name: 'Pair of servers', upstream_url: `${mockUrl} weight=3, http://127.0.0.1:${dead}`,
       eject_ms: 300000, fallbacks: 'gatehouse-mock-small', price_input: 1, price_output: 5 },

@@ -7,10 +7,9 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { spawn } from 'node:child_process';
 import Anthropic from '@anthropic-ai/sdk';
-import { startServer, BINARY } from './lib/server.mjs';
+import { deadPort, startServer, BINARY } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
 import { uniq, sql, sqlObject, sqlQuote } from './lib/expect.mjs';
 import { report, USAGE } from './lib/reports.mjs';
@@ -62,13 +61,6 @@ async function startKeyUpstream(keysSeen) {
   return { url: `http://127.0.0.1:${srv.address().port}`, close: () => new Promise((r) => srv.close(r)) };
 }
 
-async function closedPort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function metrics(server) {
   const r = await fetch(`${server.consoleUrl}/metrics`);
@@ -137,8 +129,8 @@ before(async () => {
     startMock(),
     startMock(['--fail', '429']),
   ]);
-  const dead1 = await closedPort();
-  const dead2 = await closedPort();
+  const dead1 = deadPort();
+  const dead2 = deadPort();
   keyUpstreams.push(await startKeyUpstream(keysAt[0]), await startKeyUpstream(keysAt[1]));
   server = await startServer({
     env: { GH_TEST_KEY_ONE: 'sk-one-0123456789', GH_TEST_KEY_TWO: 'sk-two-0123456789' },
@@ -383,7 +375,7 @@ describe('several deployments per model', () => {
 describe('fallbacks under admission', () => {
   let lserver, org;
   before(async () => {
-    const dead = await closedPort();
+    const dead = deadPort();
     lserver = await startServer({
       config: {
         ...LIMITS_CONFIG,

@@ -6,11 +6,10 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { rmSync } from 'node:fs';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { startServer } from './lib/server.mjs';
+import { deadPort, startServer } from './lib/server.mjs';
 import { Client } from './lib/client.mjs';
 import { uniq, sql, sqlObject, sqlQuote } from './lib/expect.mjs';
 
@@ -576,14 +575,6 @@ function startUpstream() {
   }));
 }
 
-// A TCP port nothing listens on.
-async function closedPort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 // Reads an SSE response as it arrives: {status, headers, events: [{event, data}], raw}.
 function readStream(server, path, key, json, { onFirstEvent } = {}) {
@@ -623,7 +614,7 @@ describe('the relay to HTTP upstreams', () => {
 
   before(async () => {
     upstream = await startUpstream();
-    const dead = await closedPort();
+    const dead = deadPort();
     server = await startServer({
       env: { GH_TEST_UPSTREAM_KEY: UPSTREAM_KEY },
       config: {

@@ -163,6 +163,15 @@ export async function startServer(options = {}) {
 // sqlSeconds below cover most), json_object is json_build_object (sqlObject below), rowid is
 // seq, and psql prints booleans as t/f (cast them, `(x IS NULL)::int`, for one output). For
 // moving time, for what the API cannot do yet, and for checking what was stored.
+// A TCP port on 127.0.0.1 that nothing listens on, for an upstream that refuses connections:
+// 1, 2, 3, ... per call. Privileged ports no test binds (they all listen on port 0). A port
+// taken from the kernel and closed again is not safe: under a parallel run another server's
+// listener may be given it, and the "dead" upstream answers (a 404 from a console).
+let deadPorts = 0;
+export function deadPort() {
+  return ++deadPorts;
+}
+
 export function sql(server, query) {
   const text = typeof query === 'string' ? query : query[server.storeUrl ? 'postgres' : 'sqlite'];
   assert.equal(typeof text, 'string', `no ${server.storeUrl ? 'postgres' : 'sqlite'} variant of ${JSON.stringify(query)}`);
