@@ -109,14 +109,21 @@ describe('the prepaid hard cap', () => {
     await grant(server, o.admin, o.orgId, '2.50');
     const r = await call(server, o.key, MSG('gatehouse-mock-small', 'hi', 5));
     assert.equal(r.status, 200, r.text);
-    // A clawback by another process takes it away again.
-    const before = nusd((await admission(o.admin)).balance_usd);
+    // A clawback by another process takes it away again. The balance before it is read once
+    // it has settled at the ledger's (the request's usage committed): on PostgreSQL a lease
+    // taken after the grant is in the database a moment before the engine holds it, and a
+    // balance read in between is low by the lease.
+    const { cost } = await usage(o.orgId, 1);
+    const before = await until(async () => {
+      const b = nusd((await admission(o.admin)).balance_usd);
+      return b === 2_500_000_000n - cost ? b : null;
+    }, 'the balance to settle at the ledger\'s');
     const { gatehouse } = await import('./lib/billing.mjs');
     const cb = gatehouse(server, 'credits', 'clawback', '--org', o.orgId, '--usd', '2.00', '--reason', 'test');
     assert.equal(cb.status, 0, cb.stderr);
-    // At least the $2.00, and at most a cent more: the request above may commit its usage
-    // meanwhile (on PostgreSQL the balance shown is the database's less this node's
-    // uncommitted costs, and the two move in separate steps).
+    // At least the $2.00, and at most a cent more (on PostgreSQL the balance shown is the
+    // database's less this node's uncommitted costs, and a lease given back after the clawback
+    // moves the two in separate steps).
     const after = await until(async () => {
       const b = nusd((await admission(o.admin)).balance_usd);
       return before - b >= 2_000_000_000n ? b : null;
