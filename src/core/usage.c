@@ -51,13 +51,13 @@ typedef struct {
     gh_usage_event_t ev;
 } queued_t;
 
-#define GH_USAGE_LANES_MAX 4 /* writer lanes at most, whatever the store allows */
+#define LANES_MAX 4 /* writer lanes at most, whatever the store allows */
 
 typedef struct {
     struct gh_usage *u;
     int lane;
     pthread_t thread;
-} gh_usage_lane_t;
+} lane_t;
 
 struct gh_usage {
     gh_store_t *store;
@@ -101,7 +101,7 @@ struct gh_usage {
     uint64_t tickets, turn;
     pthread_cond_t turn_cv;
     bool abandoned;
-    gh_usage_lane_t lane[GH_USAGE_LANES_MAX]; /* [0] is the writer thread itself */
+    lane_t lane[LANES_MAX]; /* [0] is the writer thread itself */
 
     pthread_t writer;
     bool writer_started;
@@ -1081,7 +1081,7 @@ static void lane_end(lane_mem_t *m)
 
 static void *lane_main(void *arg)
 {
-    gh_usage_lane_t *l = arg;
+    lane_t *l = arg;
     lane_mem_t m;
     if (lane_start(l->u, l->lane, &m))
         run_lane(l->u, l->lane, m.db, m.batch, m.rows, m.t);
@@ -1119,10 +1119,10 @@ static void *writer_main(void *arg)
     }
     /* The other lanes; the count is final before any batch is taken. */
     int want = gh_store_writer_lanes(u->store), lanes = 1;
-    if (want > GH_USAGE_LANES_MAX)
-        want = GH_USAGE_LANES_MAX;
+    if (want > LANES_MAX)
+        want = LANES_MAX;
     for (int l = 1; l < want; l++) {
-        u->lane[l] = (gh_usage_lane_t){.u = u, .lane = l};
+        u->lane[l] = (lane_t){.u = u, .lane = l};
         if (pthread_create(&u->lane[l].thread, NULL, lane_main, &u->lane[l])) {
             gh_log_error("usage: writer lane %d cannot start; %d lane%s commit", l, lanes,
                          lanes == 1 ? "" : "s");
