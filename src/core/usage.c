@@ -994,7 +994,7 @@ static void run_lane(gh_usage_t *u, int lane, gh_db_t *db, queued_t *batch,
         bool staged = u->lanes > 1 && !u->failing;
         pthread_mutex_unlock(&u->qlock);
 
-        bool on_data = false, began = false;
+        bool began = false;
         gh_err_t rc = GH_OK;
         if (staged) {
             rc = tx_init(t, db, &u->hook, &u->touched, batch, n, rows)
@@ -1016,6 +1016,7 @@ static void run_lane(gh_usage_t *u, int lane, gh_db_t *db, queued_t *batch,
             rc = gh_store_lock_writes(db);
             if (!rc)
                 rc = tx_rest(t);
+            bool on_data; /* settle finds out again whether the values are refused */
             done = tx_end(t, rc, &on_data) == GH_OK;
             began = false;
             if (done) {
@@ -1117,10 +1118,15 @@ static void *writer_main(void *arg)
             goto out;
         retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
     }
-    /* The other lanes; the count is final before any batch is taken. */
+    /* The other lanes. The count is published first, so a lane that starts at once stages its
+     * batches; should a thread not start, the count is lowered (a staged transaction is right
+     * with any number of lanes, one included: it only waits for its own turn). */
     int want = gh_store_writer_lanes(u->store), lanes = 1;
     if (want > LANES_MAX)
         want = LANES_MAX;
+    pthread_mutex_lock(&u->qlock);
+    u->lanes = want;
+    pthread_mutex_unlock(&u->qlock);
     for (int l = 1; l < want; l++) {
         u->lane[l] = (lane_t){.u = u, .lane = l};
         if (pthread_create(&u->lane[l].thread, NULL, lane_main, &u->lane[l])) {
