@@ -70,6 +70,7 @@
 #include "gateway/loops.h"
 #include "gateway/meter.h"
 #include "gateway/park.h"
+#include "gateway/pollhold.h"
 #include "gateway/reqauth.h"
 #include "gateway/mock.h"
 #include "gateway/relay.h"
@@ -226,6 +227,7 @@ static gw_req_t *req_begin(h2o_req_t *req)
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     request_id_new(l, r->id);
     l->requests_in_flight++;
+    gh_pollhold_start(req); /* no epoll_ctl while it is answered; ended in on_log_access */
     return r;
 }
 
@@ -806,6 +808,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     gw_req_t *r = req_find(req);
     if (r == NULL)
         return; /* no handler of ours saw it, so it was neither counted nor given an id */
+    gh_pollhold_end(req); /* before h2o reads the connection's next request */
     gw_loop_t *l = loop_of(req);
     assert(l->requests_in_flight > 0);
     l->requests_in_flight--;
