@@ -81,7 +81,7 @@ gh_err_t gh_reqauth_key(gh_state_t *state, h2o_req_t *req, gh_key_entry_t *entry
                  gh_key_check_str(check));
         goto out_wipe;
     }
-    crypto_hash_sha256(hash, (const unsigned char *)key, k.len);
+    gh_sha256(hash, key, k.len);
     if (state == NULL || gh_state_key_find(state, hash, entry) != GH_OK) {
         snprintf(msg, msg_size, "invalid x-api-key: no such key.");
         goto out_wipe;

@@ -1,6 +1,8 @@
 #include "lib/crypto.h"
 
 #include <assert.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -69,10 +71,29 @@ bool gh_secret_valid(const char *s)
     return s && strlen(s) == GH_SECRET_CHARS && is_base62(s, GH_SECRET_CHARS);
 }
 
+/* OpenSSL's SHA-256, fetched once (a fetch per call would cost more than the hash). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void gh_sha256(unsigned char out[GH_SHA256_BYTES], const void *data, size_t len)
+{
+    static_assert(GH_SHA256_BYTES == crypto_hash_sha256_BYTES, "SHA-256 is 32 bytes");
+    pthread_once(&sha256_once, sha256_fetch);
+    unsigned int n = 0;
+    if (sha256_md == NULL || !EVP_Digest(data, len, out, &n, sha256_md, NULL) ||
+        n != GH_SHA256_BYTES)
+        crypto_hash_sha256(out, data, len);
+}
+
 void gh_sha256_hex(char out[GH_SHA256_HEX_MAX], const void *data, size_t len)
 {
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(digest, data, len);
+    unsigned char digest[GH_SHA256_BYTES];
+    gh_sha256(digest, data, len);
     sodium_bin2hex(out, GH_SHA256_HEX_MAX, digest, sizeof(digest));
 }
 

@@ -1,5 +1,6 @@
 #include "unit.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "lib/crypto.h"
@@ -62,6 +63,24 @@ static void sha256_matches_the_standard_vector(void **state)
     assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+/* OpenSSL's SHA-256 (gh_sha256) gives libsodium's digest for every length from 0 to 300
+ * bytes, across the 55/56 and 64-byte block edges, and the standard vector of the empty
+ * input. */
+static void sha256_agrees_with_libsodium(void **state)
+{
+    (void)state;
+    unsigned char data[300], ours[GH_SHA256_BYTES], theirs[crypto_hash_sha256_BYTES];
+    randombytes_buf(data, sizeof(data));
+    for (size_t len = 0; len <= sizeof(data); len++) {
+        gh_sha256(ours, data, len);
+        crypto_hash_sha256(theirs, data, len);
+        assert_memory_equal(ours, theirs, GH_SHA256_BYTES);
+    }
+    char hex[GH_SHA256_HEX_MAX];
+    gh_sha256_hex(hex, "", 0);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 static void constant_time_compare(void **state)
 {
     (void)state;
@@ -78,6 +97,7 @@ int main(void)
         cmocka_unit_test(ids_do_not_repeat),
         cmocka_unit_test(secrets_are_long_and_valid),
         cmocka_unit_test(sha256_matches_the_standard_vector),
+        cmocka_unit_test(sha256_agrees_with_libsodium),
         cmocka_unit_test(constant_time_compare),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
