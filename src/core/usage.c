@@ -1232,12 +1232,8 @@ void gh_usage_unreserve(gh_usage_t *u)
 
 void gh_usage_submit_reserved(gh_usage_t *u, const gh_usage_event_t *ev)
 {
-    record_t r;
-    memset(&r, 0, sizeof(r));
-    r.magic = RECORD_MAGIC;
-    r.size = sizeof(r);
-    r.ev = *ev;
-    r.crc = (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev));
+    /* The record is written straight into the mapping: no copy of the event on the stack. */
+    uint32_t crc = (uint32_t)crc32(0L, (const unsigned char *)ev, sizeof(*ev));
 
     /* Sequence, append and queue under one lock (jlock, then qlock), so the journal, the
      * queue and therefore the commits are all in sequence order: whatever is at or below the
@@ -1247,19 +1243,25 @@ void gh_usage_submit_reserved(gh_usage_t *u, const gh_usage_event_t *ev)
      * and a place in the queue. */
     pthread_mutex_lock(&u->jlock);
     assert(u->reserved > 0);
-    assert(u->map != NULL && u->off + sizeof(r) <= u->alloc_end);
+    assert(u->map != NULL && u->off + sizeof(record_t) <= u->alloc_end);
     u->reserved--;
-    r.seq = u->next_seq++;
-    memcpy(u->map + u->off, &r, sizeof(r));
-    u->off += sizeof(r);
-    u->appended_seq = r.seq;
+    int64_t seq = u->next_seq++;
+    record_t *r = (record_t *)(void *)(u->map + u->off); /* off: a multiple of the size */
+    r->magic = RECORD_MAGIC;
+    r->size = sizeof(*r);
+    r->seq = seq;
+    r->crc = crc;
+    r->pad = 0;
+    memcpy(&r->ev, ev, sizeof(*ev));
+    u->off += sizeof(*r);
+    u->appended_seq = seq;
 
     pthread_mutex_lock(&u->qlock);
     assert(u->count < QUEUE_CAP);
     u->stats.submitted++;
     queued_t *q = &u->queue[(u->head + u->count) % QUEUE_CAP];
-    q->seq = r.seq;
-    q->ev = r.ev;
+    q->seq = seq;
+    q->ev = *ev;
     u->count++;
     /* Wake a lane only when one can act: nothing was waiting to be taken (they may all be
      * asleep), or the batch one is gathering is full. Not a system call per event. */
