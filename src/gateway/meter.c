@@ -2,6 +2,7 @@
 #include "gateway/meter.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define JSMN_STATIC
@@ -33,6 +34,31 @@ void gh_sse_init(gh_sse_t *p, char *buf, size_t cap)
     p->line_empty = true;
 }
 
+void gh_sse_allow_growth(gh_sse_t *p, size_t max)
+{
+    p->data_max = max;
+}
+
+void gh_sse_dispose(gh_sse_t *p)
+{
+    free(p->grown);
+    p->grown = NULL;
+}
+
+/* Moves the data to a buffer of data_max bytes, once; false when it may not or cannot. */
+static bool grow(gh_sse_t *p)
+{
+    if (p->grown != NULL || p->data_max <= p->data_cap)
+        return false;
+    p->grown = malloc(p->data_max);
+    if (p->grown == NULL)
+        return false;
+    memcpy(p->grown, p->data, p->data_len);
+    p->data = p->grown;
+    p->data_cap = p->data_max;
+    return true;
+}
+
 static int field_kind(const gh_sse_t *p)
 {
     if (p->field_len == 4 && memcmp(p->field, "data", 4) == 0)
@@ -45,6 +71,8 @@ static int field_kind(const gh_sse_t *p)
 static void append_data(gh_sse_t *p, const char *s, size_t n)
 {
     size_t room = p->data_cap - p->data_len;
+    if (n > room && grow(p))
+        room = p->data_cap - p->data_len;
     if (n > room) {
         n = room;
         p->data_truncated = true;
@@ -397,6 +425,12 @@ void gh_meter_init(gh_meter_t *m, gh_meter_style_t style, char *buf, size_t cap)
     memset(m, 0, sizeof(*m));
     m->style = style;
     gh_sse_init(&m->sse, buf, cap);
+    gh_sse_allow_growth(&m->sse, GH_METER_EVENT_MAX);
+}
+
+void gh_meter_dispose(gh_meter_t *m)
+{
+    gh_sse_dispose(&m->sse);
 }
 
 void gh_meter_feed(gh_meter_t *m, const char *data, size_t len)

@@ -3,7 +3,8 @@
  *
  * The SSE parser takes bytes in chunks split anywhere (even inside a CRLF), accepts LF, CRLF
  * and CR line ends, comments, multi-line data and fields it does not know, and holds at most
- * the data of one event, in a buffer the caller gives it: an event whose data is longer is
+ * the data of one event, in a buffer the caller gives it, which may be allowed to grow once
+ * (to a buffer of its own, freed by gh_sse_dispose): an event whose data is longer still is
  * passed on marked truncated, never an error. It also reports where the last complete event
  * ended, so the relay can forward whole events only.
  *
@@ -38,8 +39,10 @@ typedef void (*gh_sse_event_cb)(void *ctx, const char *event, size_t event_len,
                                 const char *data, size_t data_len, bool truncated);
 
 typedef struct gh_sse {
-    char *data; /* the caller's buffer */
+    char *data; /* the caller's buffer, or `grown` */
     size_t data_cap;
+    size_t data_max; /* the buffer may grow to this (<= data_cap: it may not) */
+    char *grown;     /* the buffer of data_max bytes once it grew; NULL before */
     size_t data_len;
     bool data_seen; /* a data field arrived since the last dispatch */
     bool data_truncated;
@@ -58,6 +61,14 @@ typedef struct gh_sse {
 
 /* Prepares `p` to read a new stream, keeping event data in `buf` (`cap` bytes, at least 1). */
 void gh_sse_init(gh_sse_t *p, char *buf, size_t cap);
+
+/* Lets the data buffer grow to `max` bytes: the first event whose data does not fit `buf`
+ * moves it to a buffer of `max` bytes of the parser's own (if that cannot be had, the event
+ * is truncated as without growth). */
+void gh_sse_allow_growth(gh_sse_t *p, size_t max);
+
+/* Frees what the parser allocated (nothing unless its buffer grew). */
+void gh_sse_dispose(gh_sse_t *p);
 
 /* Reads `len` more bytes, calling `cb` for each event they complete. */
 void gh_sse_feed(gh_sse_t *p, const char *data, size_t len, gh_sse_event_cb cb, void *ctx);
@@ -86,10 +97,16 @@ typedef struct gh_meter {
     uint64_t events_truncated;
 } gh_meter_t;
 
-/* Prepares a meter for one response. `buf` and `cap` are the SSE parser's event buffer;
- * GH_METER_EVENT_MAX is enough for every event that carries usage. */
+/* Prepares a meter for one response. `buf` and `cap` are the SSE parser's event buffer, which
+ * grows to GH_METER_EVENT_MAX (enough for every event that carries usage) for the first event
+ * that does not fit it; a small `buf` (GH_METER_EVENT_INLINE holds the events of both APIs'
+ * streams as they come) keeps a stream held open small. Call gh_meter_dispose at the end. */
 #define GH_METER_EVENT_MAX 16384
+#define GH_METER_EVENT_INLINE 1024
 void gh_meter_init(gh_meter_t *m, gh_meter_style_t style, char *buf, size_t cap);
+
+/* Frees the meter's grown event buffer, if it grew. */
+void gh_meter_dispose(gh_meter_t *m);
 
 /* Feeds streamed response bytes. */
 void gh_meter_feed(gh_meter_t *m, const char *data, size_t len);

@@ -546,7 +546,9 @@ typedef struct {
 
     char *body; /* the upstream's body, after the metering buffer: built once per model */
     size_t body_len;
-    char buf[]; /* GH_METER_EVENT_MAX bytes of metering buffer, the body, the client's body */
+    /* GH_METER_EVENT_INLINE bytes of metering buffer (it grows apart for a larger event), the
+     * body, the client's body: about 3.5 KiB for a short request, held while it streams. */
+    char buf[];
 } call_t;
 
 static int64_t us_between(const struct timespec *a, const struct timespec *b)
@@ -575,6 +577,7 @@ static void call_release(call_t *c)
     assert(!h2o_timeout_is_linked(&c->retry_entry));
     h2o_buffer_dispose(&c->pending);
     h2o_buffer_dispose(&c->inflight);
+    gh_meter_dispose(&c->meter);
     h2o_linklist_unlink(&c->link);
     c->rl->active--;
     free(c);
@@ -1310,7 +1313,7 @@ void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
         orig_len = rq->body_len;
     }
     /* Even for a request that did not ask for a stream: the upstream decides what it sends. */
-    size_t meter_len = GH_METER_EVENT_MAX;
+    size_t meter_len = GH_METER_EVENT_INLINE; /* grows for a larger event (meter.h) */
 
     call_t *c = malloc(sizeof(*c) + meter_len + body_cap + orig_len);
     if (c == NULL) {

@@ -1,6 +1,8 @@
 /* Fuzzes the SSE meter (src/gateway/meter.c): whatever the bytes and however they are split
  * into reads, the usage read and the event boundaries are the same as for the whole input at
- * once. The first two bytes choose the style and the split points. */
+ * once. The first two bytes choose the style and the split points. The split reader starts
+ * with the small buffer a relay gives it, which grows for a larger event; the whole one has
+ * the largest from the start. */
 #include <assert.h>
 #include <stdint.h>
 #include <string.h>
@@ -9,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char buf_a[GH_METER_EVENT_MAX], buf_b[GH_METER_EVENT_MAX];
+static char buf_a[GH_METER_EVENT_MAX], buf_b[GH_METER_EVENT_INLINE];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -32,6 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     assert(whole.terminal == split.terminal);
     assert(gh_meter_boundary(&whole) <= len);
     assert(gh_meter_output_bound(&whole) >= 0);
+    assert(whole.events_truncated == split.events_truncated);
     gh_meter_json(&whole, s, len); /* the same bytes as a whole JSON answer: no crash */
+    gh_meter_dispose(&whole);
+    gh_meter_dispose(&split);
     return 0;
 }

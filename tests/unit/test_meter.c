@@ -280,6 +280,56 @@ static void stream_usage_is_cumulative_and_bounded_when_cut(void **state)
     assert_int_equal(gh_meter_output_bound(&m), 40);
 }
 
+/* An event larger than the inline buffer a relay gives the meter (GH_METER_EVENT_INLINE):
+ * the buffer grows, once, and the usage in it is read, the event split anywhere; one larger
+ * than GH_METER_EVENT_MAX is passed on truncated, as before, and counted. */
+static void a_large_event_grows_the_buffer_once(void **state)
+{
+    (void)state;
+    char pad[3000];
+    memset(pad, 'x', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    char text[4096];
+    int n = snprintf(text, sizeof(text),
+                     "event: message_start\ndata: {\"type\":\"message_start\",\"message\":"
+                     "{\"id\":\"%s\",\"usage\":{\"input_tokens\":21,\"output_tokens\":2}}}\n\n"
+                     "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":"
+                     "{\"output_tokens\":7}}\n\nevent: message_stop\ndata: {}\n\n",
+                     pad);
+    assert_true(n > GH_METER_EVENT_INLINE && (size_t)n < sizeof(text));
+    for (size_t cut = 0; cut <= (size_t)n; cut += 97) {
+        char inline_buf[GH_METER_EVENT_INLINE];
+        gh_meter_t m;
+        gh_meter_init(&m, GH_METER_ANTHROPIC, inline_buf, sizeof(inline_buf));
+        gh_meter_feed(&m, text, cut);
+        gh_meter_feed(&m, text + cut, (size_t)n - cut);
+        assert_int_equal(m.usage.input_tokens, 21);
+        assert_int_equal(m.usage.output_tokens, 7);
+        assert_true(m.terminal);
+        assert_int_equal(m.events_truncated, 0);
+        assert_non_null(m.sse.grown);
+        gh_meter_dispose(&m);
+    }
+
+    /* Past GH_METER_EVENT_MAX: truncated, counted, and the stream goes on. */
+    size_t big_len = GH_METER_EVENT_MAX + 100;
+    char *big = malloc(big_len + 64);
+    assert_non_null(big);
+    memcpy(big, "data: ", 6);
+    memset(big + 6, 'y', big_len);
+    memcpy(big + 6 + big_len, "\n\n", 2);
+    char inline_buf[GH_METER_EVENT_INLINE];
+    gh_meter_t m;
+    gh_meter_init(&m, GH_METER_ANTHROPIC, inline_buf, sizeof(inline_buf));
+    gh_meter_feed(&m, big, 6 + big_len + 2);
+    assert_int_equal(m.events_truncated, 1);
+    static const char stop[] = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    gh_meter_feed(&m, stop, sizeof(stop) - 1);
+    assert_true(m.terminal);
+    gh_meter_dispose(&m);
+    free(big);
+}
+
 static void events_without_event_lines_are_still_metered(void **state)
 {
     (void)state;
@@ -380,11 +430,13 @@ static void garbage_reports_no_usage(void **state)
     gh_meter_feed(&m, junk, sizeof(junk) - 1);
     char big[1024];
     memset(big, 'x', sizeof(big));
-    gh_meter_feed(&m, big, sizeof(big));
+    for (size_t fed = 0; fed <= GH_METER_EVENT_MAX; fed += sizeof(big))
+        gh_meter_feed(&m, big, sizeof(big)); /* past what the buffer grows to */
     gh_meter_feed(&m, "}}}\n\n", 5);
     assert_false(m.usage_seen);
     assert_int_equal(m.events_truncated, 1);
     assert_false(m.terminal);
+    gh_meter_dispose(&m);
 }
 
 /* ---- Money ------------------------------------------------------------------------------- */
@@ -444,6 +496,7 @@ int main(void)
         cmocka_unit_test(meters_an_openai_stream),
         cmocka_unit_test(meters_json_answers),
         cmocka_unit_test(garbage_reports_no_usage),
+        cmocka_unit_test(a_large_event_grows_the_buffer_once),
         cmocka_unit_test(prices_usage_in_nano_usd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
