@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "core/key_touch.h"
+#include "lib/crc32c.h"
 #include "lib/json_str.h"
 #include "lib/log.h"
 #include "lib/mono.h"
@@ -24,7 +25,8 @@
 #define GATHER_MIN 1024 /* a batch this large commits at once */
 #define GATHER_MS 25    /* a smaller one waits this long for more */
 #define BATCH_MAX GH_USAGE_BATCH_MAX /* events per transaction */
-#define RECORD_MAGIC 0x47485533u /* "GHU3": the event names its requested model, deployment */
+#define RECORD_MAGIC 0x47485534u /* "GHU4": GHU3's layout, checksummed with CRC-32C */
+#define RECORD_MAGIC_V3 0x47485533u /* "GHU3": zlib's CRC-32; still replayed */
 #define RECORD_MAGIC_V2 0x47485532u /* "GHU2": costs by token type, before them */
 #define RECORD_MAGIC_V1 0x47485531u /* "GHU1", before the costs */
 #define PRUNE_EVERY_S 3600 /* how often the writer prunes old minute rollups */
@@ -45,6 +47,16 @@ typedef struct {
     uint32_t pad;
     gh_usage_event_t ev;
 } record_t;
+
+/* The checksum of a record's event: CRC-32C (the CPU's instruction where it has one: the
+ * model path pays it on every request), or zlib's CRC-32 in a journal an older version wrote
+ * (GHU3, same layout), which is still replayed after an upgrade. */
+static uint32_t record_crc(uint32_t magic, const gh_usage_event_t *ev)
+{
+    if (magic == RECORD_MAGIC_V3)
+        return (uint32_t)crc32(0L, (const unsigned char *)ev, sizeof(*ev));
+    return gh_crc32c(ev, sizeof(*ev));
+}
 
 typedef struct {
     int64_t seq;
@@ -381,8 +393,8 @@ static gh_err_t replay_file(gh_usage_t *u, gh_db_t *db, const char *path, bool s
                         path, (long long)*max_seq);
             more = false;
         }
-        if (more && (r.magic != RECORD_MAGIC || r.size != sizeof(r) ||
-                     r.crc != (uint32_t)crc32(0L, (const unsigned char *)&r.ev, sizeof(r.ev)))) {
+        if (more && ((r.magic != RECORD_MAGIC && r.magic != RECORD_MAGIC_V3) ||
+                     r.size != sizeof(r) || r.crc != record_crc(r.magic, &r.ev))) {
             /* Records have a fixed size and place, so the ones after it are still found. */
             gh_log_warn("usage: %s has a damaged record after seq %lld; it is skipped and the "
                         "intact records after it are replayed",
@@ -1233,7 +1245,7 @@ void gh_usage_unreserve(gh_usage_t *u)
 void gh_usage_submit_reserved(gh_usage_t *u, const gh_usage_event_t *ev)
 {
     /* The record is written straight into the mapping: no copy of the event on the stack. */
-    uint32_t crc = (uint32_t)crc32(0L, (const unsigned char *)ev, sizeof(*ev));
+    uint32_t crc = record_crc(RECORD_MAGIC, ev);
 
     /* Sequence, append and queue under one lock (jlock, then qlock), so the journal, the
      * queue and therefore the commits are all in sequence order: whatever is at or below the

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/usage.h"
 #include "lib/crypto.h"
@@ -254,6 +255,47 @@ static void keeps_a_damaged_journal_aside_and_replays_the_rest(void **state)
     assert_true(find_aside(w, "usage.journal.damaged-", aside, sizeof(aside)));
 }
 
+/* A journal written by the previous version (records "GHU3", checksummed with zlib's CRC-32
+ * instead of CRC-32C, same layout) is replayed whole after an upgrade. The test writes one by
+ * rewriting the header of each record of a journal this version left uncommitted. */
+static void replays_a_journal_the_previous_version_wrote(void **state)
+{
+    world_t *w = *state;
+    gh_usage_journal_bytes = 64 * 1024;
+    child_submits_locked(w, 30);
+
+    FILE *f = fopen(w->journal, "r+b");
+    assert_non_null(f);
+    uint32_t head[2];
+    assert_int_equal(fread(head, sizeof(head), 1, f), 1);
+    assert_int_equal(head[0], 0x47485534u); /* "GHU4" */
+    size_t size = head[1];
+    const size_t header = 24; /* magic, size, seq, crc, pad; then the event */
+    assert_int_equal(size, header + sizeof(gh_usage_event_t));
+    unsigned char *rec = malloc(size);
+    assert_non_null(rec);
+    for (long i = 0; i < 30; i++) {
+        assert_int_equal(fseek(f, i * (long)size, SEEK_SET), 0);
+        assert_int_equal(fread(rec, size, 1, f), 1);
+        uint32_t magic = 0x47485533u, crc = (uint32_t)crc32(0L, rec + header, size - header);
+        memcpy(rec, &magic, 4);
+        memcpy(rec + 16, &crc, 4);
+        assert_int_equal(fseek(f, i * (long)size, SEEK_SET), 0);
+        assert_int_equal(fwrite(rec, size, 1, f), 1);
+    }
+    free(rec);
+    assert_int_equal(fclose(f), 0);
+
+    restart(w);
+    int64_t rows, distinct, cost;
+    count(w, &rows, &distinct, &cost);
+    assert_int_equal(rows, 30);
+    assert_int_equal(distinct, 30);
+    assert_int_equal(cost, expected_cost(30));
+    char aside[256];
+    assert_false(find_aside(w, "usage.journal.damaged-", aside, sizeof(aside)));
+}
+
 /* Keys key_1 .. key_n, straight into the table (foreign keys are off on a plain connection:
  * the keys need no organization here). */
 static void insert_keys(sqlite3 *db, int n)
@@ -379,6 +421,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(touches_a_key_at_most_once_a_minute, setup, teardown),
         cmocka_unit_test_setup_teardown(keeps_a_damaged_journal_aside_and_replays_the_rest,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(replays_a_journal_the_previous_version_wrote, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
