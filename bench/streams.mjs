@@ -42,7 +42,9 @@ if (builtin) {
     mockProc.child.stderr.on('data', () => { const m = mockProc.log().match(/listening on (http:\/\/\S+)/); if (m) res(m[1]); });
     mockProc.exited.then(() => rej(new Error(`mock-upstream exited: ${mockProc.log()}`)));
   });
-  model = { style: 'anthropic', upstream_url: mockUrl, price_input: 3, price_output: 15, max_connections: Math.max(4096, N) };
+  // max_connections is split evenly across the two loops, and the kernel does not spread the
+  // clients evenly over them (SO_REUSEPORT): room for all of them on either loop.
+  model = { style: 'anthropic', upstream_url: mockUrl, price_input: 3, price_output: 15, max_connections: Math.max(4096, 2 * N) };
 }
 
 const server = await startServer({
