@@ -6,6 +6,8 @@
  * limits_shares.c, money leases in limits_leases.c; limits_int.h is what they share. */
 #include "core/limits_int.h"
 
+#include "lib/text.h"
+
 /* ---- Tables ------------------------------------------------------------------------------ */
 
 /* The slot holding `id` or the empty slot where it would go. Caller holds the lock. */
@@ -890,22 +892,6 @@ gh_err_t gh_limits_refusal(const gh_limits_t *l, const gh_admit_t *a, char *msg,
     return GH_OK;
 }
 
-/* Decimal digits of a non-negative value; returns the length. */
-static size_t put_int(char *out, int64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? 0 : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    out[n] = '\0';
-    return n;
-}
-
 #define HDR(s) s, sizeof(s) - 1
 
 static void add_header(gh_limits_headers_t *out, const char *name, size_t name_len, int64_t v,
@@ -913,12 +899,13 @@ static void add_header(gh_limits_headers_t *out, const char *name, size_t name_l
 {
     assert(out->count < GH_LIMITS_HEADERS_MAX);
     static_assert(GH_UTC_RFC3339_MAX <= GH_LIMITS_VALUE_MAX, "a time fits a value");
+    static_assert(GH_U64_TEXT_MAX <= GH_LIMITS_VALUE_MAX, "a number fits a value");
     char *value = out->values[out->count];
     gh_limits_header_t *h = &out->h[out->count++];
     h->name = name;
     h->name_len = name_len;
     h->value = value;
-    h->value_len = time ? gh_utc_rfc3339(v, value) : put_int(value, v);
+    h->value_len = time ? gh_utc_rfc3339(v, value) : gh_u64_text(value, v < 0 ? 0 : (uint64_t)v);
 }
 
 size_t gh_limits_format_headers(const gh_admit_t *a, gh_limits_headers_t *out)

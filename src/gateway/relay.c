@@ -37,6 +37,7 @@
 #include "gateway/mock.h"
 #include "lib/log.h"
 #include "lib/mono.h"
+#include "lib/text.h"
 
 /* Idle upstream connections are kept this long. Most servers close idle keep-alive
  * connections after 5 s or more (Node 5 s, uvicorn 5 s, nginx 75 s); closing ours first
@@ -394,14 +395,14 @@ static http_up_t *http_start(gh_relay_loop_t *rl, size_t index, size_t dep,
     u->cb_ctx = cb_ctx;
     u->timer.cb = http_on_timeout;
 
-    char *p = u->head, len_text[24];
+    char *p = u->head, len_text[GH_U64_TEXT_MAX];
     PUT_LIT(&p, "POST ");
     put(&p, d->path, strlen(d->path));
     put(&p, path, strlen(path));
     PUT_LIT(&p, " HTTP/1.1\r\nhost: ");
     put(&p, d->authority.base, d->authority.len);
     PUT_LIT(&p, "\r\nconnection: keep-alive\r\ncontent-type: application/json\r\ncontent-length: ");
-    put(&p, len_text, (size_t)snprintf(len_text, sizeof(len_text), "%zu", body_len));
+    put(&p, len_text, gh_u64_text(len_text, body_len));
     PUT_LIT(&p, "\r\n");
     if (rq->accept.len != 0) {
         PUT_LIT(&p, "accept: ");

@@ -211,3 +211,17 @@ int gh_text_cmp_folded(const char *a, const char *b)
         return *x ? 1 : -1;
     return strcmp(a, b);
 }
+
+size_t gh_u64_text(char out[GH_U64_TEXT_MAX], uint64_t v)
+{
+    char tmp[GH_U64_TEXT_MAX];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}

@@ -1,10 +1,11 @@
 /* Small text checks for user input: trimming, counting characters in UTF-8, spotting
- * control characters, and e-mail address syntax. */
+ * control characters, and e-mail address syntax; and numbers in decimal without printf. */
 #ifndef GH_LIB_TEXT_H
 #define GH_LIB_TEXT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/err.h"
 
@@ -47,5 +48,10 @@ int gh_text_cmp_folded(const char *a, const char *b);
  * top-level label of at least two letters; at most 254 characters) and writes it lower-cased
  * into `out` (GH_EMAIL_MAX bytes). GH_EINVAL when it is not an address. */
 gh_err_t gh_email_normalize(const char *in, char *out, size_t out_size);
+
+/* Writes `v` in decimal and a NUL into `out`; returns the digits written. No locale and no
+ * format string: the model path formats its numbers (header values) with it. */
+#define GH_U64_TEXT_MAX 21 /* 20 digits and the NUL */
+size_t gh_u64_text(char out[GH_U64_TEXT_MAX], uint64_t v);
 
 #endif

@@ -96,6 +96,21 @@ static void json_escaping(void **state)
     assert_string_equal(tiny, "\\\""); /* never half an escape */
 }
 
+static void numbers_in_decimal(void **state)
+{
+    (void)state;
+    char out[GH_U64_TEXT_MAX];
+    assert_int_equal(gh_u64_text(out, 0), 1);
+    assert_string_equal(out, "0");
+    assert_int_equal(gh_u64_text(out, 9), 1);
+    assert_int_equal(gh_u64_text(out, 10), 2);
+    assert_string_equal(out, "10");
+    assert_int_equal(gh_u64_text(out, 1234567890123ULL), 13);
+    assert_string_equal(out, "1234567890123");
+    assert_int_equal(gh_u64_text(out, UINT64_MAX), 20);
+    assert_string_equal(out, "18446744073709551615");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -104,6 +119,7 @@ int main(void)
         cmocka_unit_test(json_escaping),
         cmocka_unit_test(names_sort_as_people_read_them),
         cmocka_unit_test(names_refuse_direction_and_control_characters),
+        cmocka_unit_test(numbers_in_decimal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
