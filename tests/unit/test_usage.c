@@ -219,18 +219,29 @@ static bool find_aside(const world_t *w, const char *prefix, char *out, size_t o
     return found == 1;
 }
 
-static void keeps_a_damaged_journal_aside_and_replays_the_rest(void **state)
+/* Leaves a journal of `n` uncommitted records (a child that could not commit them) and opens
+ * it for update; `magic` and `size` are the first record's (records have a fixed size,
+ * written in each header). */
+static FILE *uncommitted_journal(const world_t *w, int n, uint32_t *magic, long *size)
 {
-    world_t *w = *state;
     gh_usage_journal_bytes = 64 * 1024;
-    child_submits_locked(w, 30);
-
-    /* Damage the 15th record (records have a fixed size, written in its header). */
+    child_submits_locked(w, n);
     FILE *f = fopen(w->journal, "r+b");
     assert_non_null(f);
     uint32_t head[2];
     assert_int_equal(fread(head, sizeof(head), 1, f), 1);
-    long size = (long)head[1];
+    *magic = head[0];
+    *size = (long)head[1];
+    return f;
+}
+
+static void keeps_a_damaged_journal_aside_and_replays_the_rest(void **state)
+{
+    world_t *w = *state;
+    uint32_t magic;
+    long size;
+    FILE *f = uncommitted_journal(w, 30, &magic, &size);
+    /* Damage the 15th record. */
     assert_true(size > 64);
     assert_int_equal(fseek(f, 14 * size + size - 16, SEEK_SET), 0);
     assert_int_equal(fputc(0x5A, f), 0x5A);
@@ -261,27 +272,23 @@ static void keeps_a_damaged_journal_aside_and_replays_the_rest(void **state)
 static void replays_a_journal_the_previous_version_wrote(void **state)
 {
     world_t *w = *state;
-    gh_usage_journal_bytes = 64 * 1024;
-    child_submits_locked(w, 30);
-
-    FILE *f = fopen(w->journal, "r+b");
-    assert_non_null(f);
-    uint32_t head[2];
-    assert_int_equal(fread(head, sizeof(head), 1, f), 1);
-    assert_int_equal(head[0], 0x47485534u); /* "GHU4" */
-    size_t size = head[1];
+    uint32_t magic;
+    long size;
+    FILE *f = uncommitted_journal(w, 30, &magic, &size);
+    assert_int_equal(magic, 0x47485534u); /* "GHU4" */
     const size_t header = 24; /* magic, size, seq, crc, pad; then the event */
     assert_int_equal(size, header + sizeof(gh_usage_event_t));
-    unsigned char *rec = malloc(size);
+    size_t rec_size = (size_t)size;
+    unsigned char *rec = malloc(rec_size);
     assert_non_null(rec);
     for (long i = 0; i < 30; i++) {
-        assert_int_equal(fseek(f, i * (long)size, SEEK_SET), 0);
-        assert_int_equal(fread(rec, size, 1, f), 1);
-        uint32_t magic = 0x47485533u, crc = (uint32_t)crc32(0L, rec + header, size - header);
-        memcpy(rec, &magic, 4);
+        assert_int_equal(fseek(f, i * size, SEEK_SET), 0);
+        assert_int_equal(fread(rec, rec_size, 1, f), 1);
+        uint32_t v3 = 0x47485533u, crc = (uint32_t)crc32(0L, rec + header, rec_size - header);
+        memcpy(rec, &v3, 4);
         memcpy(rec + 16, &crc, 4);
-        assert_int_equal(fseek(f, i * (long)size, SEEK_SET), 0);
-        assert_int_equal(fwrite(rec, size, 1, f), 1);
+        assert_int_equal(fseek(f, i * size, SEEK_SET), 0);
+        assert_int_equal(fwrite(rec, rec_size, 1, f), 1);
     }
     free(rec);
     assert_int_equal(fclose(f), 0);
