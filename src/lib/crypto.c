@@ -1,16 +1,34 @@
 #include "lib/crypto.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/random.h>
 
 static const char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 gh_err_t gh_crypto_init(void)
 {
     return sodium_init() < 0 ? GH_EINTERNAL : GH_OK;
+}
+
+void gh_random_bytes(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) { /* no getrandom(2) (a very old kernel): libsodium's own way */
+            randombytes_buf(p, len);
+            return;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
 }
 
 void gh_random_base62(char *out, size_t n)

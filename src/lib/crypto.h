@@ -19,6 +19,11 @@
 /* Initialises libsodium. Call once at start; returns GH_EINTERNAL if it cannot. */
 gh_err_t gh_crypto_init(void);
 
+/* Fills `buf` with `len` random bytes from the kernel's CSPRNG in as few system calls as it
+ * allows: one getrandom(2) for up to 32 MiB (libsodium's randombytes_buf asks for 256 bytes a
+ * call, 16 calls for the 4 KiB a loop draws for request ids). Any thread. */
+void gh_random_bytes(void *buf, size_t len);
+
 /* Fills `out` with `n` uniformly random base62 characters and a NUL (`out` holds n + 1). */
 void gh_random_base62(char *out, size_t n);
 

@@ -1,6 +1,7 @@
 #include "unit.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/crypto.h"
@@ -81,6 +82,30 @@ static void sha256_agrees_with_libsodium(void **state)
     assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+/* gh_random_bytes fills the whole buffer, small or large (the last kilobyte of 256 KiB
+ * too), and two draws differ. A byte value turns up about len/256 times: a buffer left zero,
+ * or half filled, has far more zeros than that. */
+static void random_bytes_fill_the_buffer(void **state)
+{
+    (void)state;
+    size_t len = 256 * 1024;
+    unsigned char *a = calloc(1, len), *b = calloc(1, len);
+    assert_non_null(a);
+    assert_non_null(b);
+    gh_random_bytes(a, len);
+    gh_random_bytes(b, len);
+    assert_memory_not_equal(a, b, 4096);
+    size_t zeros = 0, tail_zeros = 0;
+    for (size_t i = 0; i < len; i++)
+        zeros += a[i] == 0;
+    for (size_t i = len - 1024; i < len; i++)
+        tail_zeros += a[i] == 0;
+    assert_true(zeros < 2 * len / 256);
+    assert_true(tail_zeros < 64);
+    free(a);
+    free(b);
+}
+
 static void constant_time_compare(void **state)
 {
     (void)state;
@@ -98,6 +123,7 @@ int main(void)
         cmocka_unit_test(secrets_are_long_and_valid),
         cmocka_unit_test(sha256_matches_the_standard_vector),
         cmocka_unit_test(sha256_agrees_with_libsodium),
+        cmocka_unit_test(random_bytes_fill_the_buffer),
         cmocka_unit_test(constant_time_compare),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
