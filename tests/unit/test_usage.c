@@ -1,7 +1,8 @@
 /* The usage journal on a real SQLite file: a process that dies without closing (a child that
  * _exits) loses no event and none is counted twice at the next start, through rotation of a
  * small journal, growth of the current one while the old is still needed, and wrap-around
- * to the start of the file once everything in it is committed; a database locked by another
+ * to the start of the file once everything in it is committed, and reuse of the file rotated
+ * away once it is all committed (the spare); a database locked by another
  * connection delays commits without dropping an event; a damaged record costs that record
  * only, and the damaged file is kept aside. */
 #include "unit.h"
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -303,6 +305,110 @@ static void replays_a_journal_the_previous_version_wrote(void **state)
     assert_false(find_aside(w, "usage.journal.damaged-", aside, sizeof(aside)));
 }
 
+static ino_t inode_of(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+static bool exists(const world_t *w, const char *suffix)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s%s", w->journal, suffix);
+    return access(path, F_OK) == 0;
+}
+
+/* In a child, on a journal of 25 records: the first file fills while the database is locked
+ * and is rotated away; once its events are committed it becomes the spare; the second file
+ * fills while the database is locked again, and the rotation makes the first file (the same
+ * inode: its pages still mapped) the journal again. Then the child dies with 30 events
+ * uncommitted, in the old file and at the start of the reused one, in front of the reused
+ * file's committed records. */
+static void child_reuses_the_spare(const world_t *w)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char err[256];
+        gh_store_t *store;
+        gh_usage_t *u;
+        sqlite3 *lock;
+        if (gh_store_open(&store, w->db_path, err, sizeof(err)))
+            _exit(2);
+        gh_store_set_busy_timeout(store, 20);
+        if (sqlite3_open(w->db_path, &lock) != SQLITE_OK ||
+            sqlite3_busy_timeout(lock, 10000) != SQLITE_OK ||
+            sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            _exit(4);
+        if (gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)))
+            _exit(2);
+        /* Held open, so that its inode number is not given to a new file. */
+        int first_fd = open(w->journal, O_RDONLY);
+        struct stat first_st;
+        if (first_fd < 0 || fstat(first_fd, &first_st) != 0)
+            _exit(9);
+        ino_t first = first_st.st_ino;
+        for (int i = 0; i < 30; i++) {
+            gh_usage_event_t ev;
+            make_event(&ev, i);
+            if (gh_usage_submit(u, &ev))
+                _exit(3);
+        }
+        if (!exists(w, ".1") || inode_of(w->journal) == first)
+            _exit(5); /* the first file was not rotated away */
+        if (sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+            _exit(4);
+        gh_usage_flush(u);
+        /* One more commit: the writer trims the journal after a commit, so after this one's
+         * the first commit's trimming is done. */
+        gh_usage_event_t ev;
+        make_event(&ev, 30);
+        if (gh_usage_submit(u, &ev))
+            _exit(3);
+        gh_usage_flush(u);
+        if (exists(w, ".1") || !exists(w, ".spare"))
+            _exit(6); /* the committed old file did not become the spare */
+        if (sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            _exit(4);
+        for (int i = 31; i < 61; i++) {
+            make_event(&ev, i);
+            if (gh_usage_submit(u, &ev))
+                _exit(3);
+        }
+        if (inode_of(w->journal) != first || exists(w, ".spare") || !exists(w, ".1"))
+            _exit(7); /* the rotation did not reuse the spare */
+        gh_usage_stats_t st;
+        gh_usage_stats(u, &st);
+        if (st.committed != 31 || st.queue_depth != 30)
+            _exit(8);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void reuses_the_spare_file_and_replays_only_its_new_records(void **state)
+{
+    world_t *w = *state;
+    gh_usage_journal_bytes = 20 * 1024;
+    child_reuses_the_spare(w);
+    restart(w);
+    int64_t rows, distinct, cost;
+    count(w, &rows, &distinct, &cost);
+    assert_int_equal(rows, 61);
+    assert_int_equal(distinct, 61);
+    assert_int_equal(cost, expected_cost(61));
+    char aside[256];
+    assert_false(find_aside(w, "usage.journal.damaged-", aside, sizeof(aside)));
+    assert_false(exists(w, ".1"));
+    assert_false(exists(w, ".spare"));
+    restart(w);
+    count(w, &rows, &distinct, &cost);
+    assert_int_equal(rows, 61);
+}
+
 /* Keys key_1 .. key_n, straight into the table (foreign keys are off on a plain connection:
  * the keys need no organization here). */
 static void insert_keys(sqlite3 *db, int n)
@@ -424,6 +530,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(survives_a_crash_through_rotation_and_growth, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(wraps_without_replaying_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(reuses_the_spare_file_and_replays_only_its_new_records,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(records_the_keys_last_use, setup, teardown),
         cmocka_unit_test_setup_teardown(touches_a_key_at_most_once_a_minute, setup, teardown),
         cmocka_unit_test_setup_teardown(keeps_a_damaged_journal_aside_and_replays_the_rest,
