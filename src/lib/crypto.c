@@ -89,21 +89,47 @@ bool gh_secret_valid(const char *s)
     return s && strlen(s) == GH_SECRET_CHARS && is_base62(s, GH_SECRET_CHARS);
 }
 
-/* OpenSSL's SHA-256, fetched once (a fetch per call would cost more than the hash). */
+/* OpenSSL's SHA-256, fetched once (a fetch per call would cost more than the hash), and a
+ * digest context per thread, kept for the thread's life: EVP_Digest would allocate and free
+ * one on every call, which cost the model path as much as the hash itself. */
 static EVP_MD *sha256_md;
+static pthread_key_t sha256_ctx_key;
+static bool sha256_ctx_key_made;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_ctx_free(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
 
 static void sha256_fetch(void)
 {
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    sha256_ctx_key_made = pthread_key_create(&sha256_ctx_key, sha256_ctx_free) == 0;
+}
+
+/* This thread's context, NULL when there cannot be one. */
+static EVP_MD_CTX *sha256_ctx(void)
+{
+    if (!sha256_ctx_key_made)
+        return NULL;
+    EVP_MD_CTX *ctx = pthread_getspecific(sha256_ctx_key);
+    if (ctx == NULL && (ctx = EVP_MD_CTX_new()) != NULL &&
+        pthread_setspecific(sha256_ctx_key, ctx) != 0) {
+        EVP_MD_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
 }
 
 void gh_sha256(unsigned char out[GH_SHA256_BYTES], const void *data, size_t len)
 {
     static_assert(GH_SHA256_BYTES == crypto_hash_sha256_BYTES, "SHA-256 is 32 bytes");
     pthread_once(&sha256_once, sha256_fetch);
+    EVP_MD_CTX *ctx = sha256_md != NULL ? sha256_ctx() : NULL;
     unsigned int n = 0;
-    if (sha256_md == NULL || !EVP_Digest(data, len, out, &n, sha256_md, NULL) ||
+    if (ctx == NULL || !EVP_DigestInit_ex2(ctx, sha256_md, NULL) ||
+        !EVP_DigestUpdate(ctx, data, len) || !EVP_DigestFinal_ex(ctx, out, &n) ||
         n != GH_SHA256_BYTES)
         crypto_hash_sha256(out, data, len);
 }
