@@ -35,6 +35,7 @@
 #include "gateway/meter.h"
 #include "gateway/relay_models.h"
 #include "gateway/mock.h"
+#include "lib/blockcache.h"
 #include "lib/log.h"
 #include "lib/mono.h"
 #include "lib/text.h"
@@ -88,6 +89,7 @@ struct gh_relay_loop {
     size_t timeouts_count, timeouts_cap;
     h2o_linklist_t calls; /* call_t.link */
     size_t active;
+    gh_blockcache_t call_blocks; /* calls' memory, freed and kept for the next ones */
 };
 
 static h2o_timeout_t *timeout_for(gh_relay_loop_t *rl, uint64_t ms)
@@ -167,6 +169,7 @@ void gh_relay_loop_free(gh_relay_loop_t *rl)
         h2o_timeout_dispose(rl->loop, &rl->timeouts[i].timeout);
     free(rl->timeouts);
     free(rl->models);
+    gh_blockcache_clear(&rl->call_blocks);
     free(rl);
 }
 
@@ -480,6 +483,7 @@ typedef enum { MODE_WAIT, MODE_STREAM, MODE_HOLD, MODE_DISCARD } call_mode_t;
 
 typedef struct {
     gh_relay_loop_t *rl;
+    size_t block_size; /* of its memory, from rl->call_blocks */
     h2o_linklist_t link; /* in rl->calls */
     unsigned refs;
     h2o_req_t *req; /* NULL once the client is gone */
@@ -581,7 +585,7 @@ static void call_release(call_t *c)
     gh_meter_dispose(&c->meter);
     h2o_linklist_unlink(&c->link);
     c->rl->active--;
-    free(c);
+    gh_blockcache_put(&c->rl->call_blocks, c, c->block_size);
 }
 
 /* Hands the usage event to the writer, once. */
@@ -1316,7 +1320,9 @@ void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
     /* Even for a request that did not ask for a stream: the upstream decides what it sends. */
     size_t meter_len = GH_METER_EVENT_INLINE; /* grows for a larger event (meter.h) */
 
-    call_t *c = malloc(sizeof(*c) + meter_len + body_cap + orig_len);
+    size_t block_size;
+    call_t *c = gh_blockcache_get(&rl->call_blocks, sizeof(*c) + meter_len + body_cap + orig_len,
+                                  &block_size);
     if (c == NULL) {
         if (rq->hold != NULL && rq->hold->held) {
             gh_limits_hold_t hold = *rq->hold;
@@ -1338,6 +1344,7 @@ void gh_relay_start(gh_relay_loop_t *rl, const gh_relay_request_t *rq)
     }
     memset(c, 0, sizeof(*c));
     c->rl = rl;
+    c->block_size = block_size;
     c->req = rq->req;
     c->model = rq->model;
     c->requested = rq->model;
