@@ -613,7 +613,8 @@ static void replay_rolls_up_once(void **state)
 }
 
 /* A database from before migration 0006, with usage in it: the migration books each event's
- * total as input cost and rolls the history up. */
+ * total as input cost and rolls the history up, and 0013 keeps every event when it rebuilds
+ * the table. */
 static void migration_rolls_up_history(void **state)
 {
     world_t *w = *state;
@@ -670,6 +671,18 @@ static void migration_rolls_up_history(void **state)
                                "cache_read_cost_nusd) FROM usage_rollup_day"),
         0);
     assert_rollups_equal_events(w->db_path);
+    /* Migration 0013 rebuilt the table keyed by the journal sequence: every event is still
+     * there, under its sequence as rowid, with no index beside the table. */
+    assert_int_equal(count_rows(w->db_path, "SELECT count(*) FROM usage_events"), 3);
+    assert_int_equal(count_rows(w->db_path, "SELECT count(*) FROM usage_events WHERE rowid = "
+                                            "journal_seq AND journal_seq BETWEEN 1 AND 3"),
+                     3);
+    assert_int_equal(count_rows(w->db_path, "SELECT sum(cost_nusd) + sum(input_cost_nusd) FROM "
+                                            "usage_events"),
+                     2 * 67000);
+    assert_int_equal(count_rows(w->db_path, "SELECT count(*) FROM sqlite_master WHERE type = "
+                                            "'index' AND tbl_name = 'usage_events'"),
+                     0);
 }
 
 int main(void)
