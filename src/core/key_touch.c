@@ -4,16 +4,14 @@
 #include <assert.h>
 #include <string.h>
 
+#include "lib/hash.h"
+
 static_assert((GH_KEY_TOUCH_SLOTS & (GH_KEY_TOUCH_SLOTS - 1)) == 0,
               "the slot count is a power of two");
 
-/* FNV-1a over the id's bytes. */
 static size_t hash_of(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3u;
-    return (size_t)(h & (GH_KEY_TOUCH_SLOTS - 1));
+    return (size_t)(gh_hash_str(GH_HASH_INIT, s) & (GH_KEY_TOUCH_SLOTS - 1));
 }
 
 /* The slot holding `key_id`, or the free slot where it would go. The table is never full

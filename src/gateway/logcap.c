@@ -5,20 +5,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/hash.h"
+
 /* FNV-1a with a per-process seed mixed in: addresses are chosen by clients, so the slot an
  * address lands in must not be predictable (a fixed hash would let one client keep evicting
  * another's slot and so reset its count). */
 static uint64_t hash_address(uint64_t seed, const char *address)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ seed;
-    for (const unsigned char *p = (const unsigned char *)address; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ull;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
+    return gh_hash_mix(gh_hash_str(GH_HASH_INIT ^ seed, address));
 }
 
 void gh_logcap_init(gh_logcap_t *c, uint64_t seed)

@@ -1,15 +1,16 @@
 /* Usage rollups (SQLite backend): the minute, hour and day sums that usage reports read.
  *
  * The usage writer inserts a batch of events and, in the same transaction, hands the events
- * it inserted to gh_sqlite_rollups_add_parts. That sorts them by (organization, workspace, key,
- * model, time), so the events of one series and bucket are neighbours for every width at
- * once, and upserts one row per distinct key and table. A report then reads one range of one
+ * it inserted to gh_sqlite_rollups_add_parts. That sorts them by series (organization,
+ * workspace, key, model: by a hash of the four) and time, so the events of one series and
+ * bucket are neighbours for every width at once, and upserts one row per distinct key and table. A report then reads one range of one
  * table: the rows of an organization between two bucket starts, in key order. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/yield.h"
 #include "store/sqlite/sqlite_int.h"
@@ -59,15 +60,24 @@ static int cmp_str(const char *a, const char *b)
 }
 
 /* Orders events by series (organization, workspace, key, model), then time. */
-static int cmp_rows(const void *pa, const void *pb)
+/* An event and the hash of its series (organization, workspace, key, model). */
+typedef struct {
+    uint64_t series;
+    const gh_usage_row_t *row;
+} ordered_t;
+
+/* By series hash, then time. Sorting by the strings themselves cost the writer more than
+ * anything else it does besides SQLite's own work: a batch of 2,000 events of one series made
+ * about 22,000 comparisons of four equal ids each (`perf`: strcmp 13% of the usage-writer
+ * bench). Two series whose hashes are equal may interleave; the grouping below compares
+ * the strings too, so they are then only upserted in more pieces, each right. */
+static int cmp_ordered(const void *pa, const void *pb)
 {
-    const gh_usage_row_t *a = *(const gh_usage_row_t *const *)pa;
-    const gh_usage_row_t *b = *(const gh_usage_row_t *const *)pb;
-    int c;
-    if ((c = cmp_str(a->org_id, b->org_id)) || (c = cmp_str(a->workspace_id, b->workspace_id)) ||
-        (c = cmp_str(a->key_id, b->key_id)) || (c = cmp_str(a->model, b->model)))
-        return c;
-    return (a->created_at_ms > b->created_at_ms) - (a->created_at_ms < b->created_at_ms);
+    const ordered_t *a = pa, *b = pb;
+    if (a->series != b->series)
+        return (a->series > b->series) - (a->series < b->series);
+    return (a->row->created_at_ms > b->row->created_at_ms) -
+           (a->row->created_at_ms < b->row->created_at_ms);
 }
 
 static bool same_series(const gh_usage_row_t *a, const gh_usage_row_t *b)
@@ -119,12 +129,17 @@ gh_err_t gh_sqlite_rollups_add_parts(gh_db_t *db, const gh_usage_row_t *rows, si
     if (n == 0)
         return GH_OK;
     assert(sq(db)->depth > 0 && "rollups are written in the events' transaction");
-    const gh_usage_row_t **order = malloc(n * sizeof(*order));
+    ordered_t *order = malloc(n * sizeof(*order));
     if (!order)
         return GH_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        order[i] = &rows[i];
-    qsort(order, n, sizeof(*order), cmp_rows);
+    for (size_t i = 0; i < n; i++) {
+        const gh_usage_row_t *r = &rows[i];
+        uint64_t h = gh_hash_str(GH_HASH_INIT, r->org_id);
+        h = gh_hash_str(h, r->workspace_id);
+        h = gh_hash_str(h, r->key_id);
+        order[i] = (ordered_t){gh_hash_str(h, r->model), r};
+    }
+    qsort(order, n, sizeof(*order), cmp_ordered);
 
     /* Sorted by series and time, the events of one bucket are neighbours at every width. */
     gh_err_t rc = GH_OK;
@@ -132,14 +147,16 @@ gh_err_t gh_sqlite_rollups_add_parts(gh_db_t *db, const gh_usage_row_t *rows, si
         if (!(parts & (w == GH_ROLLUP_MINUTE ? GH_ROLLUPS_MINUTES : GH_ROLLUPS_WIDER)))
             continue;
         for (size_t i = 0; i < n && !rc;) {
-            int64_t bucket = bucket_of(order[i]->created_at_ms, widths[w].width_s);
+            const gh_usage_row_t *first = order[i].row;
+            int64_t bucket = bucket_of(first->created_at_ms, widths[w].width_s);
             sums_t s = {{0}};
             size_t j = i;
-            while (j < n && same_series(order[j], order[i]) &&
-                   bucket_of(order[j]->created_at_ms, widths[w].width_s) == bucket)
-                sums_add(&s, order[j++]);
+            while (j < n && order[j].series == order[i].series &&
+                   same_series(order[j].row, first) &&
+                   bucket_of(order[j].row->created_at_ms, widths[w].width_s) == bucket)
+                sums_add(&s, order[j++].row);
             gh_yield_point();
-            rc = upsert(db, widths[w].upsert, order[i], bucket, &s);
+            rc = upsert(db, widths[w].upsert, first, bucket, &s);
             i = j;
         }
     }
