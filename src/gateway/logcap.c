@@ -7,7 +7,7 @@
 
 #include "lib/hash.h"
 
-/* FNV-1a with a per-process seed mixed in: addresses are chosen by clients, so the slot an
+/* The string hash with a per-process seed mixed in: addresses are chosen by clients, so the slot an
  * address lands in must not be predictable (a fixed hash would let one client keep evicting
  * another's slot and so reset its count). */
 static uint64_t hash_address(uint64_t seed, const char *address)
