@@ -7,9 +7,9 @@
 
 #include "lib/hash.h"
 
-/* The string hash with a per-process seed mixed in: addresses are chosen by clients, so the slot an
- * address lands in must not be predictable (a fixed hash would let one client keep evicting
- * another's slot and so reset its count). */
+/* The string hash with a per-process seed mixed in: addresses are chosen by clients, so the
+ * slot an address lands in must not be predictable (a fixed hash would let one client keep
+ * evicting another's slot and so reset its count). */
 static uint64_t hash_address(uint64_t seed, const char *address)
 {
     return gh_hash_mix(gh_hash_str(GH_HASH_INIT ^ seed, address));

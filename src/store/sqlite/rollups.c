@@ -64,6 +64,7 @@ static int cmp_str(const char *a, const char *b)
 typedef struct {
     uint64_t series;
     const gh_usage_row_t *row;
+    bool same_as_previous; /* in sorted order: the previous event's series (strings compared) */
 } ordered_t;
 
 /* By series hash, then time. Sorting by the strings themselves cost the writer more than
@@ -137,9 +138,13 @@ gh_err_t gh_sqlite_rollups_add_parts(gh_db_t *db, const gh_usage_row_t *rows, si
         uint64_t h = gh_hash_str(GH_HASH_INIT, r->org_id);
         h = gh_hash_str(h, r->workspace_id);
         h = gh_hash_str(h, r->key_id);
-        order[i] = (ordered_t){gh_hash_str(h, r->model), r};
+        order[i] = (ordered_t){gh_hash_str(h, r->model), r, false};
     }
     qsort(order, n, sizeof(*order), cmp_ordered);
+    /* Once, for the three widths: a series' events are a run of these. */
+    for (size_t i = 1; i < n; i++)
+        order[i].same_as_previous = order[i].series == order[i - 1].series &&
+                                    same_series(order[i].row, order[i - 1].row);
 
     /* Sorted by series and time, the events of one bucket are neighbours at every width. */
     gh_err_t rc = GH_OK;
@@ -151,10 +156,10 @@ gh_err_t gh_sqlite_rollups_add_parts(gh_db_t *db, const gh_usage_row_t *rows, si
             int64_t bucket = bucket_of(first->created_at_ms, widths[w].width_s);
             sums_t s = {{0}};
             size_t j = i;
-            while (j < n && order[j].series == order[i].series &&
-                   same_series(order[j].row, first) &&
-                   bucket_of(order[j].row->created_at_ms, widths[w].width_s) == bucket)
+            do
                 sums_add(&s, order[j++].row);
+            while (j < n && order[j].same_as_previous &&
+                   bucket_of(order[j].row->created_at_ms, widths[w].width_s) == bucket);
             gh_yield_point();
             rc = upsert(db, widths[w].upsert, first, bucket, &s);
             i = j;
