@@ -202,8 +202,9 @@ out_close:
  * committed since, kept mapped (trim_journal). Its pages are in the page cache and in the
  * mapping already, so the loops' appends meet no page fault; a new file's every page faulted
  * twice on the loop that first wrote into it (the kernel reading the page in, zeroed, then
- * making it writable): 4% of a loop's time under steady load, when the journal never finds
- * everything committed at the moment it could wrap to its start and so rotates every 64 MiB.
+ * making it writable): 4% of a loop's time while it filled a fresh file. The journal rotates
+ * when the writer is behind by a whole file (a slow disk, a locked database); while it keeps
+ * up, the journal wraps to its start in pages already mapped instead.
  * What the spare still holds after the new records is committed and older than them, which
  * ends a replay as the records a wrap-around leaves do. */
 static gh_err_t make_room(gh_usage_t *u)
