@@ -64,6 +64,15 @@ static void make_event(gh_usage_event_t *ev, int i)
     ev->status = 200;
 }
 
+/* Waits for the child `pid`, which must have exited with 0. */
+static void child_done(pid_t pid)
+{
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* In a child: opens the store and the journal, submits events [from, to), waits for the
  * writer when `flush_after` is reached, and dies without closing anything. */
 static void child_submits(const world_t *w, int from, int to, int flush_after)
@@ -87,10 +96,7 @@ static void child_submits(const world_t *w, int from, int to, int flush_after)
         }
         _exit(0); /* no close, no flush: like SIGKILL after the last response */
     }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    child_done(pid);
 }
 
 /* Opens and closes the journal in this process, which replays what the child left. */
@@ -166,6 +172,26 @@ static void wraps_without_replaying_twice(void **state)
     assert_int_equal(cost, expected_cost(70));
 }
 
+/* In a child: opens the store (its busy timeout short, so the writer's commits fail at once
+ * while `*lock` holds the database's write lock), takes that lock on a connection of its own,
+ * then opens the journal. Exits the child on failure. */
+static gh_usage_t *child_open_locked(const world_t *w, sqlite3 **lock)
+{
+    char err[256];
+    gh_store_t *store;
+    gh_usage_t *u;
+    if (gh_store_open(&store, w->db_path, err, sizeof(err)))
+        _exit(2);
+    gh_store_set_busy_timeout(store, 20);
+    if (sqlite3_open(w->db_path, lock) != SQLITE_OK ||
+        sqlite3_busy_timeout(*lock, 10000) != SQLITE_OK ||
+        sqlite3_exec(*lock, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        _exit(4);
+    if (gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)))
+        _exit(2);
+    return u;
+}
+
 /* In a child: opens the store and the journal, then holds the database's write lock on a
  * connection of its own, so the writer can commit nothing (its busy timeout is short), submits
  * events [0, n) and dies. Every event is then only in the journal, in sequence order. */
@@ -174,18 +200,8 @@ static void child_submits_locked(const world_t *w, int n)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        char err[256];
-        gh_store_t *store;
-        gh_usage_t *u;
         sqlite3 *lock;
-        if (gh_store_open(&store, w->db_path, err, sizeof(err)))
-            _exit(2);
-        gh_store_set_busy_timeout(store, 20);
-        if (sqlite3_open(w->db_path, &lock) != SQLITE_OK ||
-            sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-            _exit(4);
-        if (gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)))
-            _exit(2);
+        gh_usage_t *u = child_open_locked(w, &lock);
         for (int i = 0; i < n; i++) {
             gh_usage_event_t ev;
             make_event(&ev, i);
@@ -199,10 +215,7 @@ static void child_submits_locked(const world_t *w, int n)
             _exit(5);
         _exit(0);
     }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    child_done(pid);
 }
 
 /* The name of the file `prefix`* in the world's directory, if exactly one exists. */
@@ -329,19 +342,8 @@ static void child_reuses_the_spare(const world_t *w)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        char err[256];
-        gh_store_t *store;
-        gh_usage_t *u;
         sqlite3 *lock;
-        if (gh_store_open(&store, w->db_path, err, sizeof(err)))
-            _exit(2);
-        gh_store_set_busy_timeout(store, 20);
-        if (sqlite3_open(w->db_path, &lock) != SQLITE_OK ||
-            sqlite3_busy_timeout(lock, 10000) != SQLITE_OK ||
-            sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-            _exit(4);
-        if (gh_usage_open(&u, store, w->journal, NULL, err, sizeof(err)))
-            _exit(2);
+        gh_usage_t *u = child_open_locked(w, &lock);
         /* Held open, so that its inode number is not given to a new file. */
         int first_fd = open(w->journal, O_RDONLY);
         struct stat first_st;
@@ -383,10 +385,7 @@ static void child_reuses_the_spare(const world_t *w)
             _exit(8);
         _exit(0);
     }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    child_done(pid);
 }
 
 static void reuses_the_spare_file_and_replays_only_its_new_records(void **state)
