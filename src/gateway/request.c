@@ -5,6 +5,9 @@
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "lib/json_str.h"
 
@@ -40,6 +43,33 @@ static bool is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
+/* Where the run of plain string bytes (not a quote, a backslash or a control character)
+ * starting at `i` may end, sixteen bytes at a time: at or before the first byte that is not
+ * plain, never past `len`; the byte loop after it finds the exact place. A prompt is mostly
+ * one long string, and the byte loop alone took a nanosecond a byte on the model path. */
+static size_t plain_run(const unsigned char *s, size_t i, size_t len)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+    const __m128i top_control = _mm_set1_epi8(0x1f), zero = _mm_setzero_si128();
+    while (len - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* v <= 0x1f, unsigned: saturating v - 0x1f is zero (a signed compare would take
+         * every byte of 0x80 and above, UTF-8's, for a control character). */
+        __m128i control = _mm_cmpeq_epi8(_mm_subs_epu8(v, top_control), zero);
+        __m128i stop = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), control);
+        int mask = _mm_movemask_epi8(stop);
+        if (mask != 0)
+            return i + (size_t)__builtin_ctz((unsigned)mask);
+        i += 16;
+    }
+#else
+    (void)s, (void)len;
+#endif
+    return i;
+}
+
 /* Scans the string whose opening quote is at sc->i; leaves sc->i past the closing quote. */
 static bool scan_string(scan_t *sc, bool *escaped)
 {
@@ -48,6 +78,7 @@ static bool scan_string(scan_t *sc, bool *escaped)
     *escaped = false;
     for (;;) {
         /* The common case: plain bytes up to the next quote or backslash. */
+        i = plain_run(s, i, len);
         while (i < len && s[i] != '"' && s[i] != '\\' && s[i] >= 0x20)
             i++;
         if (i >= len) {

@@ -87,6 +87,56 @@ static void scanner_refuses_what_jsmn_lets_through(void **state)
     }
 }
 
+/* Strings are scanned sixteen bytes at a time: whatever ends or breaks a string is found at
+ * every offset in the block and across blocks, and bytes of 0x80 and above (UTF-8) are
+ * plain. (A scan that stopped early would still be right: the byte loop after it decides.) */
+static void scanner_finds_what_ends_a_string_at_every_offset(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *insert; /* put at offset `at` of a long string */
+        gh_err_t want;
+    } cases[] = {
+        {"", GH_OK},
+        {"\xc3\xa9\xff\x80", GH_OK}, /* high bytes are plain */
+        {"\\\"", GH_OK},             /* an escaped quote */
+        {"\\\\", GH_OK},             /* an escaped backslash */
+        {"\\u00e9", GH_OK},
+        {"\x7f", GH_OK},             /* DEL is no control character to JSON */
+        {"\x01", GH_EINVAL},         /* a raw control character */
+        {"\x1f", GH_EINVAL},
+        {"\t", GH_EINVAL},
+        {"\"", GH_EINVAL},           /* ends the string early: the rest is garbage */
+        {"\\q", GH_EINVAL},          /* an invalid escape */
+    };
+    char body[160];
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        for (size_t at = 0; at <= 70; at++) {
+            for (size_t tail = 0; tail <= 20; tail += 5) {
+                size_t n = (size_t)snprintf(body, sizeof(body), "{\"a\":\"");
+                size_t start = n;
+                memset(body + n, 'x', at);
+                n += at;
+                size_t ins = strlen(cases[c].insert);
+                memcpy(body + n, cases[c].insert, ins);
+                n += ins;
+                memset(body + n, 'y', tail);
+                n += tail;
+                n += (size_t)snprintf(body + n, sizeof(body) - n, "\"}");
+                size_t err_at = 0;
+                gh_err_t rc = gh_request_scan(body, n, GH_REQUEST_DEPTH_MAX, NULL, NULL, &err_at,
+                                              NULL);
+                if (rc != cases[c].want)
+                    fail_msg("case %zu at %zu tail %zu: %d, wanted %d", c, at, tail, rc,
+                             cases[c].want);
+                /* A control character is reported where it is. */
+                if (cases[c].insert[0] > 0 && cases[c].insert[0] < 0x20)
+                    assert_int_equal(err_at, start + at);
+            }
+        }
+    }
+}
+
 static void scanner_bounds_depth(void **state)
 {
     (void)state;
@@ -502,6 +552,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(scanner_accepts_valid_objects),
         cmocka_unit_test(scanner_refuses_what_jsmn_lets_through),
+        cmocka_unit_test(scanner_finds_what_ends_a_string_at_every_offset),
         cmocka_unit_test(scanner_bounds_depth),
         cmocka_unit_test(scanner_reports_top_level_members),
         cmocka_unit_test(unescape_decodes_strings),
