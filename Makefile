@@ -36,7 +36,7 @@ UNIT_SAN := $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRC))
 
 .PHONY: all deps run test test-steps unit unit-san fuzz e2e e2e-san e2e-pg clean format bench-admission bench-check
 # The two store benchmarks are built (not run) with everything else, so they keep compiling.
-all: build/gatehouse build/bench-reports build/bench-usage
+all: build/gatehouse build/bench-reports build/bench-usage build/bench-scan
 
 deps:
 	@scripts/deps.sh
@@ -99,6 +99,11 @@ build/tests-san/%: tests/unit/%.c build/libgh-san.a
 # The usage-report benchmark on both stores: `build/bench-reports [events] [database]
 # [postgresql://...]` (bench/README.md).
 build/bench-reports: bench/reports.c build/libgh.a
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -o $@ $< build/libgh.a $(LDLIBS)
+
+# The model API's JSON scanner on long prompts: `build/bench-scan` (bench/README.md).
+build/bench-scan: bench/request_scan.c build/libgh.a
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -o $@ $< build/libgh.a $(LDLIBS)
 
