@@ -13,6 +13,8 @@
 
 #include "gateway/request.h"
 
+#define BODY_OVERHEAD 4096 /* what a body holds besides its prompt, at most */
+
 static double now_s(void)
 {
     struct timespec t;
@@ -20,12 +22,14 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* A request body whose prompt is `prompt` bytes; returns its length. */
-static size_t make_body(char *b, size_t prompt)
+/* A request body whose prompt is `prompt` bytes, in `b` of `size` bytes (room for the prompt
+ * and BODY_OVERHEAD more); returns its length. */
+static size_t make_body(char *b, size_t size, size_t prompt)
 {
     static const char text[] = "The quick brown fox jumps over the lazy dog; caf\xc3\xa9 ";
-    size_t n = (size_t)sprintf(b, "{\"model\":\"m\",\"max_tokens\":64,\"messages\":[{\"role\":"
-                                  "\"user\",\"content\":\"");
+    size_t n = (size_t)snprintf(b, size,
+                                "{\"model\":\"m\",\"max_tokens\":64,\"messages\":[{\"role\":"
+                                "\"user\",\"content\":\"");
     for (size_t i = 0; i < prompt; i++) {
         if (i % 200 == 199) {
             b[n++] = '\\';
@@ -35,7 +39,7 @@ static size_t make_body(char *b, size_t prompt)
             b[n++] = text[i % (sizeof(text) - 1)];
         }
     }
-    return n + (size_t)sprintf(b + n, "\"}]}");
+    return n + (size_t)snprintf(b + n, size - n, "\"}]}");
 }
 
 /* The byte loop alone: to the end of the one long string, escapes skipped. */
@@ -54,13 +58,14 @@ static size_t byte_loop(const unsigned char *s, size_t len)
 int main(void)
 {
     static const size_t sizes[] = {1000, 100000, 10000000};
-    char *body = malloc(10000000 + 4096);
+    size_t body_size = 10000000 + BODY_OVERHEAD;
+    char *body = malloc(body_size);
     if (!body)
         return 1;
     printf("%-10s %14s %14s %14s   (best of 50; ns per byte)\n", "body", "scanner", "byte loop",
            "memchr");
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-        size_t n = make_body(body, sizes[k]);
+        size_t n = make_body(body, body_size, sizes[k]);
         double best[3] = {1e9, 1e9, 1e9};
         volatile size_t sink = 0;
         for (int r = 0; r < 50; r++) {

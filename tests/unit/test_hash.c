@@ -50,8 +50,9 @@ static void separates_strings_in_sequence(void **state)
 }
 
 /* 4,096 ids shaped like API key ids (a fixed prefix, then 22 base62 characters, of which only
- * four vary) into 4,096 slots by their low 12 bits: random slots would leave about 1,507 empty (4096 / e) and put
- * at most about 8 in one; a hash whose low bits ignored most of the id would do far worse. */
+ * four vary) into 4,096 slots by their low 12 bits: random slots would leave about 1,507
+ * empty (4096 / e) and put at most about 8 in one; a hash whose low bits ignored most of the
+ * id would do far worse. */
 static void spreads_ids_over_low_bits(void **state)
 {
     (void)state;

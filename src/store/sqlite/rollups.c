@@ -3,8 +3,9 @@
  * The usage writer inserts a batch of events and, in the same transaction, hands the events
  * it inserted to gh_sqlite_rollups_add_parts. That sorts them by series (organization,
  * workspace, key, model: by a hash of the four) and time, so the events of one series and
- * bucket are neighbours for every width at once, and upserts one row per distinct key and table. A report then reads one range of one
- * table: the rows of an organization between two bucket starts, in key order. */
+ * bucket are neighbours for every width at once, and upserts one row per distinct key and
+ * table. A report then reads one range of one table: the rows of an organization between two
+ * bucket starts, in key order. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
