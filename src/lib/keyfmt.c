@@ -1,5 +1,6 @@
 #include "lib/keyfmt.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +29,11 @@ void gh_key_new(char out[GH_KEY_MAX], const char *prefix)
     crc_digits(out + plen + GH_KEY_BODY_CHARS, out, plen + GH_KEY_BODY_CHARS);
 }
 
+static bool is_base62(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
 gh_key_check_t gh_key_check(const char *key, const char *prefix)
 {
     size_t plen = strlen(prefix);
@@ -36,7 +42,7 @@ gh_key_check_t gh_key_check(const char *key, const char *prefix)
     if (strlen(key) != plen + GH_KEY_BODY_CHARS + GH_KEY_CRC_CHARS)
         return GH_KEY_BAD_LENGTH;
     for (const char *p = key + plen; *p; p++)
-        if (!strchr(base62, *p))
+        if (!is_base62(*p))
             return GH_KEY_BAD_CHARACTER;
     char crc[GH_KEY_CRC_CHARS + 1];
     crc_digits(crc, key, plen + GH_KEY_BODY_CHARS);

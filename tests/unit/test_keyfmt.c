@@ -1,5 +1,6 @@
 #include "unit.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "lib/crypto.h"
@@ -73,6 +74,29 @@ static void swaps_truncation_and_junk_are_refused(void **state)
                         "its checksum does not match (a typo or a truncated copy)");
 }
 
+/* Every byte outside 0-9, A-Z and a-z is refused at every place after the prefix, the
+ * checksum's places included. */
+static void every_byte_outside_base62_is_refused(void **state)
+{
+    (void)state;
+    char key[GH_KEY_MAX];
+    gh_key_new(key, GH_KEY_API_PREFIX);
+    size_t plen = strlen(GH_KEY_API_PREFIX), len = strlen(key);
+    for (size_t i = plen; i < len; i++) {
+        char orig = key[i];
+        for (int b = 1; b < 256; b++) {
+            bool base62 = (b >= '0' && b <= '9') || (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z');
+            if (base62)
+                continue;
+            key[i] = (char)b;
+            if (gh_key_check(key, GH_KEY_API_PREFIX) != GH_KEY_BAD_CHARACTER)
+                fail_msg("byte 0x%02x at %zu not refused as a character", b, i);
+        }
+        key[i] = orig;
+    }
+    assert_int_equal(gh_key_check(key, GH_KEY_API_PREFIX), GH_KEY_OK);
+}
+
 static void hints_show_prefix_and_last_four(void **state)
 {
     (void)state;
@@ -90,6 +114,7 @@ int main(void)
         cmocka_unit_test(new_keys_check_out),
         cmocka_unit_test(checksum_detects_every_single_change),
         cmocka_unit_test(swaps_truncation_and_junk_are_refused),
+        cmocka_unit_test(every_byte_outside_base62_is_refused),
         cmocka_unit_test(hints_show_prefix_and_last_four),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
