@@ -200,9 +200,10 @@ h2o_iovec_t gh_loops_request_head(h2o_req_t *req)
     const char *buf = sock->input->bytes;
     size_t len = sock->input->size;
     /* The head ends at the first empty line: "\n\n" or "\n\r\n". */
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (buf[i] != '\n')
-            continue;
+    const char *end = buf + len;
+    for (const char *p = memchr(buf, '\n', len); p != NULL && p + 1 < end;
+         p = memchr(p + 1, '\n', (size_t)(end - p - 1))) {
+        size_t i = (size_t)(p - buf);
         if (buf[i + 1] == '\n')
             return h2o_iovec_init(buf, i + 2);
         if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')

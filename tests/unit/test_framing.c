@@ -1,5 +1,6 @@
 #include "unit.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "lib/framing.h"
@@ -88,6 +89,26 @@ static void parsed_headers_are_checked(void **state)
     assert_int_equal(gh_framing_check(folded, 2, true, msg, sizeof(msg)), 400);
 }
 
+/* Each of the 256 bytes, in a name and in a value: a name takes exactly RFC 9110's token
+ * characters, a value everything but NUL, CR and LF. */
+static void every_byte_is_judged_as_the_rfc_says(void **state)
+{
+    (void)state;
+    char msg[GH_FRAMING_MSG_SIZE];
+    for (int b = 0; b < 256; b++) {
+        bool token = (b >= '0' && b <= '9') || (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') ||
+                     (b != 0 && strchr("!#$%&'*+-.^_`|~", b) != NULL);
+        char name[] = {'X', '-', (char)b, 'n'}, value[] = {'v', (char)b, 'w'};
+        gh_framing_header_t h[] = {{"Host", 4, "a", 1}, {name, sizeof(name), "1", 1}};
+        if ((gh_framing_check(h, 2, true, msg, sizeof(msg)) == 0) != token)
+            fail_msg("byte 0x%02x in a name: %s", b, token ? "refused" : "accepted");
+        gh_framing_header_t hv[] = {{"Host", 4, "a", 1}, {"X-V", 3, value, sizeof(value)}};
+        bool bad = b == 0 || b == '\r' || b == '\n';
+        if ((gh_framing_check(hv, 2, true, msg, sizeof(msg)) == 400) != bad)
+            fail_msg("byte 0x%02x in a value: %s", b, bad ? "accepted" : "refused");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -96,6 +117,7 @@ int main(void)
         cmocka_unit_test(unknown_codings_are_not_implemented),
         cmocka_unit_test(malformed_lines_are_refused),
         cmocka_unit_test(parsed_headers_are_checked),
+        cmocka_unit_test(every_byte_is_judged_as_the_rfc_says),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
