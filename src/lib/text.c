@@ -212,16 +212,42 @@ int gh_text_cmp_folded(const char *a, const char *b)
     return strcmp(a, b);
 }
 
+/* "00" to "99": a number is written two digits a division. */
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                     "25262728293031323334353637383940414243444546474849"
+                                     "50515253545556575859606162636465666768697071727374"
+                                     "75767778798081828384858687888990919293949596979899";
+
 size_t gh_u64_text(char out[GH_U64_TEXT_MAX], uint64_t v)
 {
-    char tmp[GH_U64_TEXT_MAX];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    out[n] = '\0';
+    /* The number of digits from the highest bit set (log10(2) ~ 1233/4096), one short of the
+     * truth at most, which one comparison settles. */
+    static const uint64_t pow10[20] = {1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL,
+                                       1000000ULL, 10000000ULL, 100000000ULL, 1000000000ULL,
+                                       10000000000ULL, 100000000000ULL, 1000000000000ULL,
+                                       10000000000000ULL, 100000000000000ULL,
+                                       1000000000000000ULL, 10000000000000000ULL,
+                                       100000000000000000ULL, 1000000000000000000ULL,
+                                       10000000000000000000ULL};
+    unsigned bits = v == 0 ? 1 : 64 - (unsigned)__builtin_clzll(v);
+    size_t n = (bits * 1233) >> 12;
+    if (n < 20 && v >= pow10[n])
+        n++;
+    if (n == 0)
+        n = 1;
+    char *p = out + n;
+    *p = '\0';
+    while (v >= 100) {
+        unsigned pair = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--p = digit_pairs[pair + 1];
+        *--p = digit_pairs[pair];
+    }
+    if (v >= 10) {
+        *--p = digit_pairs[v * 2 + 1];
+        *--p = digit_pairs[v * 2];
+    } else {
+        *--p = (char)('0' + v);
+    }
     return n;
 }

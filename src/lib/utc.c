@@ -1,6 +1,8 @@
 #include "lib/utc.h"
 
 #include <assert.h>
+#include <stdbool.h>
+#include <string.h>
 
 /* The arithmetic counts years from March, so that February, with its leap day, is the last
  * month of a year and every month before it has a fixed length. A 400-year cycle ("era")
@@ -84,6 +86,15 @@ static char *put_digits(char *p, int64_t v, int width)
     return p + width;
 }
 
+/* The date part ("YYYY-MM-DDT") of the day this thread formatted last: the model path writes
+ * four reset times into every response, nearly always all on one day, and the calendar
+ * arithmetic is most of a time's cost. */
+static _Thread_local struct {
+    int64_t days;
+    bool set;
+    char text[11];
+} day_memo;
+
 size_t gh_utc_rfc3339(int64_t unix_s, char out[GH_UTC_RFC3339_MAX])
 {
     /* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z. */
@@ -93,17 +104,23 @@ size_t gh_utc_rfc3339(int64_t unix_s, char out[GH_UTC_RFC3339_MAX])
     if (unix_s > max_s)
         unix_s = max_s;
     int64_t days = floor_div(unix_s, GH_UTC_SECONDS_PER_DAY);
-    int64_t sec = unix_s - days * GH_UTC_SECONDS_PER_DAY;
-    int64_t y;
-    int m, d;
-    gh_utc_civil_from_days(days, &y, &m, &d);
+    int sec = (int)(unix_s - days * GH_UTC_SECONDS_PER_DAY);
+    if (!day_memo.set || day_memo.days != days) {
+        int64_t y;
+        int m, d;
+        gh_utc_civil_from_days(days, &y, &m, &d);
+        char *q = put_digits(day_memo.text, y, 4);
+        *q++ = '-';
+        q = put_digits(q, m, 2);
+        *q++ = '-';
+        q = put_digits(q, d, 2);
+        *q = 'T';
+        day_memo.days = days;
+        day_memo.set = true;
+    }
     char *p = out;
-    p = put_digits(p, y, 4);
-    *p++ = '-';
-    p = put_digits(p, m, 2);
-    *p++ = '-';
-    p = put_digits(p, d, 2);
-    *p++ = 'T';
+    memcpy(p, day_memo.text, sizeof(day_memo.text));
+    p += sizeof(day_memo.text);
     p = put_digits(p, sec / 3600, 2);
     *p++ = ':';
     p = put_digits(p, sec / 60 % 60, 2);

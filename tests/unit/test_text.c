@@ -109,6 +109,18 @@ static void numbers_in_decimal(void **state)
     assert_string_equal(out, "1234567890123");
     assert_int_equal(gh_u64_text(out, UINT64_MAX), 20);
     assert_string_equal(out, "18446744073709551615");
+    /* Each side of every power of ten, and numbers of every length, as printf writes them. */
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (uint64_t p = 1, i = 0; i < 20; i++, p *= 10) {
+        uint64_t cases[] = {p - 1, p, p + 1, p + x % (i < 19 ? 8 * p : UINT64_MAX - p)};
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+            char want[32];
+            int n = snprintf(want, sizeof(want), "%llu", (unsigned long long)cases[k]);
+            assert_int_equal(gh_u64_text(out, cases[k]), n);
+            assert_string_equal(out, want);
+        }
+    }
 }
 
 int main(void)

@@ -60,12 +60,36 @@ static void rfc3339(void **state)
     assert_string_equal(out, "0000-01-01T00:00:00Z");
 }
 
+/* Times in the order a server meets them (seconds running over midnight) and jumping between
+ * days at every call (the date part is kept from call to call): each as libc writes it. */
+static void rfc3339_agrees_with_libc_across_days(void **state)
+{
+    (void)state;
+    const int64_t midnights[] = {0, 951782400 + 86400, 1798761600, 4107542400};
+    for (size_t i = 0; i < sizeof(midnights) / sizeof(midnights[0]); i++) {
+        for (int64_t t = midnights[i] - 90000; t <= midnights[i] + 90000; t += 7) {
+            int64_t ts[] = {t, t + 86400 * 400, t};
+            for (int k = 0; k < 3; k++) {
+                time_t tt = (time_t)ts[k];
+                struct tm tm;
+                char want[32], out[GH_UTC_RFC3339_MAX];
+                assert_non_null(gmtime_r(&tt, &tm));
+                strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                assert_int_equal(gh_utc_rfc3339(ts[k], out), 20);
+                if (strcmp(out, want) != 0)
+                    fail_msg("%lld: %s, libc %s", (long long)ts[k], out, want);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(agrees_with_libc),
         cmocka_unit_test(month_keys_and_boundaries),
         cmocka_unit_test(rfc3339),
+        cmocka_unit_test(rfc3339_agrees_with_libc_across_days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
