@@ -220,6 +220,16 @@ static void unescape_decodes_strings(void **state)
     assert_string_equal(out, "\xef\xbf\xbd"); /* a lone surrogate */
     assert_false(gh_request_unescape("0123456789", 10, out, 10, &n)); /* no room for the NUL */
     assert_true(gh_request_unescape("012345678", 9, out, 10, &n));
+    assert_int_equal(n, 9);
+    assert_string_equal(out, "012345678");
+    /* A plain run, then an escape: the room is counted across both. */
+    assert_true(gh_request_unescape("01234567\\n", 10, out, 10, &n));
+    assert_int_equal(n, 9);
+    assert_string_equal(out, "01234567\n");
+    assert_false(gh_request_unescape("012345678\\n", 11, out, 10, &n));
+    assert_true(gh_request_unescape("ab\\u00e9cd", 10, out, sizeof(out), &n));
+    assert_string_equal(out, "ab\xc3\xa9" "cd");
+    assert_int_equal(n, 6);
 }
 
 /* ---- Requests ---------------------------------------------------------------------------- */
