@@ -8,7 +8,6 @@
 #define JSMN_STATIC
 #define JSMN_PARENT_LINKS
 #define JSMN_STRICT
-#include <jsmn.h>
 
 #include "gateway/request.h"
 #include "lib/money.h"
@@ -241,13 +240,13 @@ static bool find_member(const char *json, size_t len, const char *name, gh_json_
     return f.ok;
 }
 
-/* A token count: a JSON integer >= 0. */
-static bool count_of(const char *json, const jsmntok_t *t, int64_t *out)
+/* A token count: a JSON integer >= 0, the member's value `json[start, end)`. */
+static bool count_of(const char *json, const gh_json_member_t *m, int64_t *out)
 {
     int64_t v = 0;
-    if (t->type != JSMN_PRIMITIVE || t->end <= t->start)
+    if (m->type != GH_JSON_NUMBER || m->value_end <= m->value_start)
         return false;
-    for (int i = t->start; i < t->end; i++) {
+    for (size_t i = m->value_start; i < m->value_end; i++) {
         char c = json[i];
         if (c < '0' || c > '9')
             return false;
@@ -259,63 +258,79 @@ static bool count_of(const char *json, const jsmntok_t *t, int64_t *out)
     return true;
 }
 
-static bool tok_is(const char *json, const jsmntok_t *t, const char *s)
+#define KEY_IS(m, lit) key_is((m), lit, sizeof(lit) - 1)
+
+/* What one usage object says, member by member (a later duplicate wins). */
+typedef struct {
+    gh_meter_style_t style;
+    const char *json;
+    gh_meter_usage_t *u;
+    int64_t prompt, cached;
+    bool any;
+} usage_ctx_t;
+
+/* prompt_tokens_details: `json` is that object's text, which offsets count from. */
+typedef struct {
+    const char *json;
+    int64_t *cached;
+} details_ctx_t;
+
+static int on_details_member(void *arg, const gh_json_member_t *m)
 {
-    size_t n = strlen(s);
-    return t->type == JSMN_STRING && (size_t)(t->end - t->start) == n &&
-           memcmp(json + t->start, s, n) == 0;
+    details_ctx_t *d = arg;
+    int64_t v;
+    if (KEY_IS(m, "cached_tokens") && count_of(d->json, m, &v))
+        *d->cached = v;
+    return 0;
 }
 
-/* Usage objects hold a handful of counts and small nested objects; a few dozen tokens. */
-#define USAGE_TOKENS_MAX 128
+static int on_usage_member(void *arg, const gh_json_member_t *m)
+{
+    usage_ctx_t *c = arg;
+    gh_meter_usage_t *u = c->u;
+    int64_t v;
+    if (c->style == GH_METER_ANTHROPIC) {
+        if (KEY_IS(m, "input_tokens") && count_of(c->json, m, &v))
+            u->input_tokens = v, c->any = true;
+        else if (KEY_IS(m, "output_tokens") && count_of(c->json, m, &v))
+            u->output_tokens = v, c->any = true;
+        else if (KEY_IS(m, "cache_creation_input_tokens") && count_of(c->json, m, &v))
+            u->cache_creation_tokens = v, c->any = true;
+        else if (KEY_IS(m, "cache_read_input_tokens") && count_of(c->json, m, &v))
+            u->cache_read_tokens = v, c->any = true;
+    } else {
+        if (KEY_IS(m, "prompt_tokens") && count_of(c->json, m, &v))
+            c->prompt = v;
+        else if (KEY_IS(m, "completion_tokens") && count_of(c->json, m, &v))
+            u->output_tokens = v, c->any = true;
+        else if (KEY_IS(m, "prompt_tokens_details") && m->type == GH_JSON_OBJECT) {
+            details_ctx_t d = {c->json + m->value_start, &c->cached};
+            gh_request_scan(d.json, m->value_end - m->value_start, GH_REQUEST_DEPTH_MAX,
+                            on_details_member, &d, NULL, NULL);
+        }
+    }
+    return 0;
+}
 
 bool gh_meter_usage_object(gh_meter_style_t style, const char *json, size_t len,
                            gh_meter_usage_t *u)
 {
-    jsmn_parser parser;
-    jsmntok_t t[USAGE_TOKENS_MAX];
-    int64_t v, prompt = -1, cached = -1;
-    bool any = false;
-
-    jsmn_init(&parser);
-    int n = jsmn_parse(&parser, json, len, t, USAGE_TOKENS_MAX);
-    if (n < 1 || t[0].type != JSMN_OBJECT)
+    /* Counts are taken only from an object that is valid JSON as a whole: one cut short or
+     * garbled says nothing that can be trusted. They are read into a copy, kept if it was. */
+    gh_meter_usage_t read = *u;
+    usage_ctx_t c = {style, json, &read, -1, -1, false};
+    if (gh_request_scan(json, len, GH_REQUEST_DEPTH_MAX, on_usage_member, &c, NULL, NULL) != GH_OK)
         return false;
-    /* Keys of the object have it (token 0) as parent; a key's value follows it. */
-    for (int i = 1; i + 1 < n; i++) {
-        if (t[i].parent != 0 || t[i].type != JSMN_STRING)
-            continue;
-        const jsmntok_t *val = &t[i + 1];
-        if (style == GH_METER_ANTHROPIC) {
-            if (tok_is(json, &t[i], "input_tokens") && count_of(json, val, &v))
-                u->input_tokens = v, any = true;
-            else if (tok_is(json, &t[i], "output_tokens") && count_of(json, val, &v))
-                u->output_tokens = v, any = true;
-            else if (tok_is(json, &t[i], "cache_creation_input_tokens") && count_of(json, val, &v))
-                u->cache_creation_tokens = v, any = true;
-            else if (tok_is(json, &t[i], "cache_read_input_tokens") && count_of(json, val, &v))
-                u->cache_read_tokens = v, any = true;
-        } else {
-            if (tok_is(json, &t[i], "prompt_tokens") && count_of(json, val, &v))
-                prompt = v;
-            else if (tok_is(json, &t[i], "completion_tokens") && count_of(json, val, &v))
-                u->output_tokens = v, any = true;
-            else if (tok_is(json, &t[i], "prompt_tokens_details") && val->type == JSMN_OBJECT) {
-                for (int j = i + 2; j + 1 < n && t[j].start < val->end; j++)
-                    if (t[j].parent == i + 1 && tok_is(json, &t[j], "cached_tokens") &&
-                        count_of(json, &t[j + 1], &v))
-                        cached = v;
-            }
-        }
+    if (style == GH_METER_OPENAI && c.prompt >= 0) {
+        int64_t cached = c.cached < 0 ? 0 : c.cached > c.prompt ? c.prompt : c.cached;
+        read.input_tokens = c.prompt - cached;
+        read.cache_read_tokens = cached;
+        read.cache_creation_tokens = 0;
+        c.any = true;
     }
-    if (style == GH_METER_OPENAI && prompt >= 0) {
-        int64_t c = cached < 0 ? 0 : cached > prompt ? prompt : cached;
-        u->input_tokens = prompt - c;
-        u->cache_read_tokens = c;
-        u->cache_creation_tokens = 0;
-        any = true;
-    }
-    return any;
+    if (c.any)
+        *u = read;
+    return c.any;
 }
 
 /* Reads the usage object that is member `m` of `json`. */

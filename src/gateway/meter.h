@@ -8,8 +8,9 @@
  * passed on marked truncated, never an error. It also reports where the last complete event
  * ended, so the relay can forward whole events only.
  *
- * Usage is read with jsmn from just the events that carry it, with a fixed token budget; no
- * JSON tree is built and nothing is allocated:
+ * Usage is read from just the events that carry it, with the strict scanner of
+ * gateway/request.h walking the members of the usage object; no JSON tree is built and
+ * nothing is allocated:
  *   Anthropic stream    message_start: message.usage (input, cache creation, cache read,
  *                       output); message_delta: usage (output is cumulative; any input or
  *                       cache counts present replace the earlier ones); message_stop ends it.
@@ -122,8 +123,8 @@ static inline uint64_t gh_meter_boundary(const gh_meter_t *m)
 bool gh_meter_json(gh_meter_t *m, const char *json, size_t len);
 
 /* Reads a usage object (`json` is the object's text) in `style`'s field names into `u`,
- * changing only the counts present. Returns whether it was an object with at least one
- * count. Exposed for tests. */
+ * changing only the counts present (a later duplicate key wins). Returns whether it was a
+ * valid JSON object with at least one count; text that is not changes nothing. */
 bool gh_meter_usage_object(gh_meter_style_t style, const char *json, size_t len,
                            gh_meter_usage_t *u);
 

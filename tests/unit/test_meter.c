@@ -398,6 +398,53 @@ static void meters_json_answers(void **state)
     assert_int_equal(m.usage.output_tokens, 12);
 }
 
+static bool usage_of(gh_meter_style_t style, const char *json, gh_meter_usage_t *u)
+{
+    return gh_meter_usage_object(style, json, strlen(json), u);
+}
+
+/* The usage object itself: nested cached counts, clamping, duplicates, escaped keys, counts
+ * left alone, and text that is not a whole object changing nothing. */
+static void usage_objects_are_read_member_by_member(void **state)
+{
+    (void)state;
+    gh_meter_usage_t u = {0};
+    assert_true(usage_of(GH_METER_OPENAI,
+                         "{\"prompt_tokens\":100,\"completion_tokens\":5,\"prompt_tokens_details\":"
+                         "{\"audio_tokens\":0,\"cached_tokens\":40},\"total_tokens\":105}",
+                         &u));
+    assert_int_equal(u.input_tokens, 60);
+    assert_int_equal(u.cache_read_tokens, 40);
+    assert_int_equal(u.output_tokens, 5);
+    assert_true(usage_of(GH_METER_OPENAI,
+                         "{\"prompt_tokens\":10,\"prompt_tokens_details\":{\"cached_tokens\":99}}", &u));
+    assert_int_equal(u.input_tokens, 0); /* more cached than sent: all of it cached */
+    assert_int_equal(u.cache_read_tokens, 10);
+
+    gh_meter_usage_t a = {.output_tokens = 7};
+    assert_true(usage_of(GH_METER_ANTHROPIC,
+                         "{\"input_tokens\":1,\"input\\u005ftokens\":2,\"cache_read_input_tokens\":3}",
+                         &a));
+    assert_int_equal(a.input_tokens, 2); /* the later one, its key escaped */
+    assert_int_equal(a.cache_read_tokens, 3);
+    assert_int_equal(a.output_tokens, 7); /* absent: left as it was */
+
+    static const char *const broken[] = {
+        "{\"input_tokens\":5,\"output_tokens\":",
+        "{\"input_tokens\":5,}",
+        "{\"input_tokens\":5} trailing",
+        "[{\"input_tokens\":5}]",
+        "{\"input_tokens\":5,\"output_tokens\":6",
+    };
+    for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+        gh_meter_usage_t b = {.input_tokens = 11, .output_tokens = 12};
+        if (usage_of(GH_METER_ANTHROPIC, broken[i], &b))
+            fail_msg("usage read from %s", broken[i]);
+        assert_int_equal(b.input_tokens, 11);
+        assert_int_equal(b.output_tokens, 12);
+    }
+}
+
 static void garbage_reports_no_usage(void **state)
 {
     (void)state;
@@ -496,6 +543,7 @@ int main(void)
         cmocka_unit_test(meters_an_openai_stream),
         cmocka_unit_test(meters_json_answers),
         cmocka_unit_test(garbage_reports_no_usage),
+        cmocka_unit_test(usage_objects_are_read_member_by_member),
         cmocka_unit_test(a_large_event_grows_the_buffer_once),
         cmocka_unit_test(prices_usage_in_nano_usd),
     };
