@@ -202,6 +202,9 @@ static void on_setup_ostream(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostr
     gw_req_t *r = (gw_req_t *)self;
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("request-id"), 0, NULL, r->id,
                           GW_REQUEST_ID_LEN);
+    /* Server as a header of ours, copied as the others are: h2o writes its server_name (left
+     * empty, see build_globalconf) with a sprintf of its own on every response. */
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SERVER, NULL, H2O_STRLIT("gatehouse"));
     h2o_setup_next_prefilter(self, req, slot);
 }
 
@@ -444,6 +447,8 @@ static void add_limit_headers(h2o_req_t *req, const gh_admit_t *a)
     for (size_t i = 0; i < n; i++)
         total += hs.h[i].value_len;
     char *values = h2o_mem_alloc_pool(&req->pool, total);
+    /* Room for these and the few added after them at once, not by doubling as they come. */
+    h2o_vector_reserve(&req->pool, &req->res.headers, req->res.headers.size + n + 4);
     for (size_t i = 0; i < n; i++) {
         memcpy(values, hs.h[i].value, hs.h[i].value_len);
         h2o_add_header_by_str(&req->pool, &req->res.headers, hs.h[i].name, hs.h[i].name_len, 0,
@@ -1066,7 +1071,10 @@ static void build_globalconf(gh_gateway_t *gw)
     h2o_globalconf_t *gc = &gw->globalconf;
     h2o_config_init(gc);
     gw->globalconf_ready = true;
-    gc->server_name = h2o_iovec_init(H2O_STRLIT("gatehouse"));
+    /* No server_name: every answer of the API goes through req_begin, whose prefilter adds
+     * "server: gatehouse" (see on_setup_ostream); only the 400s and 413s h2o writes itself, for
+     * requests it cannot parse, go without. */
+    gc->server_name = h2o_iovec_init(H2O_STRLIT(""));
     /* HTTP/1.1 only unless configured: libh2o 2.2.5's HTTP/2 predates the fix for rapid
      * stream resets (CVE-2023-44487), and TLS and HTTP/2 belong to the proxy in front. This
      * flag turns off both h2c upgrades and prior-knowledge connections ("PRI * HTTP/2.0"),

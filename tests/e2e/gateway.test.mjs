@@ -68,6 +68,7 @@ function assertAnthropicError(r, status, type, message) {
   assert.equal(r.json.error.type, type);
   assert.match(r.json.request_id, REQ_ID);
   assert.equal(r.headers.get('request-id'), r.json.request_id);
+  assert.equal(r.headers.get('server'), 'gatehouse');
   if (message instanceof RegExp) assert.match(r.json.error.message, message);
   else if (message !== undefined) assert.equal(r.json.error.message, message);
 }
@@ -130,6 +131,7 @@ describe('the model API against the built-in mocks (default configuration)', () 
     assert.deepEqual(msg.usage, { input_tokens: input, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 20 });
     const id = response.headers.get('request-id');
     assert.match(id, REQ_ID);
+    assert.equal(response.headers.get('server'), 'gatehouse'); // one, not h2o's as well
     assert.equal(response.headers.get('anthropic-organization-id'), acme.orgId);
     assert.equal(response.headers.get('anthropic-workspace-id'), acme.workspaceId);
 
