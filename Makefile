@@ -35,8 +35,8 @@ UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRC))
 
 .PHONY: all deps run test test-steps unit unit-san fuzz e2e e2e-san e2e-pg clean format bench-admission bench-check
-# The two store benchmarks are built (not run) with everything else, so they keep compiling.
-all: build/gatehouse build/bench-reports build/bench-usage build/bench-scan
+# The benchmarks written in C are built (not run) with everything else, so they keep compiling.
+all: build/gatehouse build/bench-reports build/bench-usage build/bench-scan build/bench-latency
 
 deps:
 	@scripts/deps.sh
@@ -106,6 +106,12 @@ build/bench-reports: bench/reports.c build/libgh.a
 build/bench-scan: bench/request_scan.c build/libgh.a
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -o $@ $< build/libgh.a $(LDLIBS)
+
+# One client on one connection, each request's latency (bench/run's latency figures):
+# `build/bench-latency HOST:PORT PATH SECONDS [HEADER ...] < BODY`.
+build/bench-latency: bench/latency.c
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -o $@ $<
 
 # The usage writer's commits on both backends: `build/bench-usage [events] [postgresql://...]`.
 build/bench-usage: bench/usage_writer.c build/libgh.a
