@@ -44,13 +44,19 @@ static int connect_to(const char *hostport)
 {
     char host[64];
     const char *colon = strrchr(hostport, ':');
+    errno = EINVAL; /* what a malformed HOST:PORT reports */
     if (colon == NULL || (size_t)(colon - hostport) >= sizeof(host))
         return -1;
     memcpy(host, hostport, (size_t)(colon - hostport));
     host[colon - hostport] = '\0';
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port <= 0 || port > 65535)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
         return -1;
+    errno = 0;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
@@ -103,7 +109,7 @@ static int exchange(int fd, const char *req, size_t req_len, char *buf)
         if (have >= want) {
             if (have > want)
                 return -1; /* more than one response: the server answered twice */
-            return atoi(buf + 9);
+            return (int)strtol(buf + 9, NULL, 10); /* "HTTP/1.1 200" */
         }
     }
 }
@@ -141,7 +147,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-latency: cannot connect to %s: %s\n", argv[1], strerror(errno));
         return 1;
     }
-    double seconds = atof(argv[3]);
+    double seconds = strtod(argv[3], NULL);
     size_t cap = 1 << 20, count = 0;
     int64_t *lat = malloc(cap * sizeof(*lat));
     long errors = 0, non2xx = 0, stalls = 0;

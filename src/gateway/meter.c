@@ -5,10 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSMN_STATIC
-#define JSMN_PARENT_LINKS
-#define JSMN_STRICT
-
 #include "gateway/request.h"
 #include "lib/money.h"
 
@@ -240,7 +236,7 @@ static bool find_member(const char *json, size_t len, const char *name, gh_json_
     return f.ok;
 }
 
-/* A token count: a JSON integer >= 0, the member's value `json[start, end)`. */
+/* A token count: a JSON integer >= 0, the member's value `json[value_start, value_end)`. */
 static bool count_of(const char *json, const gh_json_member_t *m, int64_t *out)
 {
     int64_t v = 0;

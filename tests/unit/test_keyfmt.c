@@ -85,7 +85,8 @@ static void every_byte_outside_base62_is_refused(void **state)
     for (size_t i = plen; i < len; i++) {
         char orig = key[i];
         for (int b = 1; b < 256; b++) {
-            bool base62 = (b >= '0' && b <= '9') || (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z');
+            bool base62 =
+                (b >= '0' && b <= '9') || (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z');
             if (base62)
                 continue;
             key[i] = (char)b;

@@ -416,15 +416,16 @@ static void usage_objects_are_read_member_by_member(void **state)
     assert_int_equal(u.input_tokens, 60);
     assert_int_equal(u.cache_read_tokens, 40);
     assert_int_equal(u.output_tokens, 5);
-    assert_true(usage_of(GH_METER_OPENAI,
-                         "{\"prompt_tokens\":10,\"prompt_tokens_details\":{\"cached_tokens\":99}}", &u));
+    assert_true(usage_of(
+        GH_METER_OPENAI, "{\"prompt_tokens\":10,\"prompt_tokens_details\":{\"cached_tokens\":99}}",
+        &u));
     assert_int_equal(u.input_tokens, 0); /* more cached than sent: all of it cached */
     assert_int_equal(u.cache_read_tokens, 10);
 
     gh_meter_usage_t a = {.output_tokens = 7};
-    assert_true(usage_of(GH_METER_ANTHROPIC,
-                         "{\"input_tokens\":1,\"input\\u005ftokens\":2,\"cache_read_input_tokens\":3}",
-                         &a));
+    assert_true(usage_of(
+        GH_METER_ANTHROPIC,
+        "{\"input_tokens\":1,\"input\\u005ftokens\":2,\"cache_read_input_tokens\":3}", &a));
     assert_int_equal(a.input_tokens, 2); /* the later one, its key escaped */
     assert_int_equal(a.cache_read_tokens, 3);
     assert_int_equal(a.output_tokens, 7); /* absent: left as it was */
