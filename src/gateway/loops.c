@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "lib/log.h"
-#include "lib/yield.h"
 
 /* How many connections one wake-up of a listener accepts before the loop serves the
  * connections it already has. */
@@ -242,9 +241,6 @@ void gh_loop_init(gh_loop_t *l, h2o_globalconf_t *globalconf)
     char thread_name[16];
     snprintf(thread_name, sizeof(thread_name), "gh-loop-%zu", l->index);
     pthread_setname_np(pthread_self(), thread_name);
-    /* Short slices: woken on a core where the usage writer is committing, the loop preempts
-     * it at once (lib/yield.h). */
-    gh_yield_short_slice();
     l->evloop = h2o_evloop_create();
     h2o_context_init(&l->ctx, l->evloop, globalconf);
     l->accept_ctx.ctx = &l->ctx;

@@ -2,9 +2,6 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <stdio.h>
-#include <sys/resource.h>
-#include <sys/utsname.h>
 #include <time.h>
 
 #include "lib/yield.h"
@@ -33,35 +30,6 @@ static void spin_until(int64_t from, int64_t us)
 {
     while (now_us() - from < us)
         ;
-}
-
-static void *short_slice_thread(void *arg)
-{
-    int *nice_before = arg;
-    nice_before[0] = getpriority(PRIO_PROCESS, 0); /* this thread's nice value */
-    nice_before[1] = gh_yield_short_slice();
-    nice_before[2] = getpriority(PRIO_PROCESS, 0);
-    nice_before[3] = sched_getscheduler(0);
-    return NULL;
-}
-
-/* A thread asks for short slices: on this kernel (6.12 or later) it gets them, read back from
- * the kernel; its nice value and policy stay as they were. */
-static void a_thread_gets_short_slices(void **state)
-{
-    (void)state;
-    struct utsname u;
-    assert_int_equal(uname(&u), 0);
-    int major = 0, minor = 0;
-    assert_int_equal(sscanf(u.release, "%d.%d", &major, &minor), 2);
-    bool supported = major > 6 || (major == 6 && minor >= 12);
-    int r[4];
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, short_slice_thread, r), 0);
-    assert_int_equal(pthread_join(t, NULL), 0);
-    assert_int_equal(r[1], supported);
-    assert_int_equal(r[2], r[0]);
-    assert_int_equal(r[3], SCHED_OTHER);
 }
 
 static void off_unless_enabled(void **state)
@@ -137,7 +105,6 @@ static void enabling_is_per_thread(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(a_thread_gets_short_slices),
         cmocka_unit_test(off_unless_enabled),
         cmocka_unit_test(yields_once_a_burst_ran_its_time),
         cmocka_unit_test(never_more_often_than_its_period),
