@@ -603,11 +603,14 @@ typedef struct {
     int64_t *at_s;
     size_t touched;
     charges_t charges;
+    bool staged; /* begun staged: the hour and day rollups wait for the write lock */
 } tx_t;
 
 /* The events and their minute rollups: all a staged transaction writes before it takes the
  * write lock (store.h, the writer's lanes). One call for the whole batch (PostgreSQL sends it
- * as one statement); only events not stored already are rolled up and, later, charged. */
+ * as one statement); only events not stored already are rolled up and, later, charged. A
+ * transaction that is not staged holds the write lock already: it adds the hour and day
+ * rollups in the same call, which then orders the events once for the three widths. */
 static gh_err_t tx_events(tx_t *t)
 {
     assert(t->n <= BATCH_MAX);
@@ -618,12 +621,13 @@ static gh_err_t tx_events(tx_t *t)
     for (size_t i = 0; i < t->n && !rc; i++)
         if (t->stored[i])
             t->rows[t->inserted++] = t->rows[i];
-    return rc ? rc
-              : gh_store_rollups_add_parts(t->db, t->rows, t->inserted, GH_ROLLUPS_MINUTES);
+    unsigned parts = GH_ROLLUPS_MINUTES | (t->staged ? 0 : GH_ROLLUPS_WIDER);
+    return rc ? rc : gh_store_rollups_add_parts(t->db, t->rows, t->inserted, parts);
 }
 
 /* The rest, under the write lock: billing's charges, the settlement of workspace leases (a
- * cluster's), the hour and day rollups, the keys' last use (those due in `kt`). */
+ * cluster's), the hour and day rollups (when staged), the keys' last use (those due in
+ * `kt`). */
 static gh_err_t tx_rest(tx_t *t)
 {
     gh_err_t rc = GH_OK;
@@ -636,7 +640,7 @@ static gh_err_t tx_rest(tx_t *t)
         rc = charges_flush(t->hook, t->db, &t->charges);
     if (!rc)
         rc = gh_store_usage_settle_workspaces(t->db, t->rows, t->inserted);
-    if (!rc)
+    if (!rc && t->staged)
         rc = gh_store_rollups_add_parts(t->db, t->rows, t->inserted, GH_ROLLUPS_WIDER);
     if (!rc)
         rc = touch_keys(t->db, t->kt, t->batch, t->n, t->ids, t->at_s, &t->touched);
@@ -668,9 +672,10 @@ static gh_err_t tx_end(tx_t *t, gh_err_t rc, bool *on_data)
 
 /* Readies `t` for a batch; false when out of memory (tx_free frees what was taken). */
 static bool tx_init(tx_t *t, gh_db_t *db, const gh_usage_hook_t *hook, gh_key_touch_t *kt,
-                    const queued_t *batch, size_t n, gh_usage_row_t *rows)
+                    const queued_t *batch, size_t n, gh_usage_row_t *rows, bool staged)
 {
     t->db = db;
+    t->staged = staged;
     t->hook = hook;
     t->kt = kt;
     t->batch = batch;
@@ -701,7 +706,8 @@ static gh_err_t commit_batch(gh_db_t *db, const gh_usage_hook_t *hook, gh_key_to
     tx_t *t = malloc(sizeof(*t));
     if (!t)
         return GH_ENOMEM;
-    gh_err_t rc = tx_init(t, db, hook, kt, batch, n, rows) ? gh_store_begin(db) : GH_ENOMEM;
+    gh_err_t rc =
+        tx_init(t, db, hook, kt, batch, n, rows, false) ? gh_store_begin(db) : GH_ENOMEM;
     if (!rc) {
         rc = tx_events(t);
         if (!rc)
@@ -1063,7 +1069,7 @@ static void run_lane(gh_usage_t *u, int lane, gh_db_t *db, queued_t *batch,
         bool began = false;
         gh_err_t rc = GH_OK;
         if (staged) {
-            rc = tx_init(t, db, &u->hook, &u->touched, batch, n, rows)
+            rc = tx_init(t, db, &u->hook, &u->touched, batch, n, rows, true)
                      ? gh_store_begin_staged(db)
                      : GH_ENOMEM;
             began = rc == GH_OK;

@@ -527,6 +527,62 @@ static void prunes_old_minutes_only(void **state)
     check_query(w->db, ev, 1000, &q);
 }
 
+/* The batch insert: statements of several rows for events after the highest stored, one
+ * row at a time before it (a replay, which may find some stored). Which were stored now is
+ * told exactly, in every chunk size (32, 8, 2, 1); a batch of new events that the table
+ * takes fewer of than it was given (here two of one sequence number) fails on its data,
+ * for the writer to commit it in halves, and stores nothing once rolled back. */
+static void batch_tells_which_events_it_stored(void **state)
+{
+    world_t *w = *state;
+    enum { N = 110 };
+    static event_t ev[N];
+    make_events(ev, N, 1);
+    gh_usage_row_t rows[N];
+    bool stored[N];
+    for (int i = 0; i < N; i++)
+        rows[i] = ev[i].row;
+    /* Stored before: 1..40 and 49 (sequence numbers), so the highest is 49. */
+    assert_int_equal(gh_store_begin(w->db), GH_OK);
+    assert_int_equal(gh_store_usage_insert_batch(w->db, rows, 40, stored), GH_OK);
+    for (int i = 0; i < 40; i++)
+        assert_true(stored[i]);
+    assert_int_equal(gh_store_usage_insert_batch(w->db, &rows[48], 1, stored), GH_OK);
+    assert_true(stored[0]);
+    assert_int_equal(gh_store_commit(w->db), GH_OK);
+    /* 41..48 one at a time, 49 found stored, 50..110 (61 events) as 32 + 8 + 8 + 8 + 2 + 2
+     * + 1. */
+    assert_int_equal(gh_store_begin(w->db), GH_OK);
+    assert_int_equal(gh_store_usage_insert_batch(w->db, rows, N, stored), GH_OK);
+    assert_int_equal(gh_store_commit(w->db), GH_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(stored[i], i >= 40 && i != 48);
+    int64_t cost = 0, created = 0;
+    for (int i = 0; i < N; i++)
+        cost += rows[i].cost_nusd, created += rows[i].created_at_ms;
+    assert_int_equal(count_rows(w->db_path, "SELECT count(*) FROM usage_events"), N);
+    assert_int_equal(count_rows(w->db_path, "SELECT sum(cost_nusd) FROM usage_events"), cost);
+    assert_int_equal(count_rows(w->db_path, "SELECT sum(created_at_ms) FROM usage_events"),
+                     created);
+    /* Every row's columns in the right place: a request id names its own sequence number. */
+    assert_int_equal(count_rows(w->db_path, "SELECT count(*) FROM usage_events WHERE "
+                                            "request_id = 'req_' || journal_seq"),
+                     N);
+
+    /* Twelve new events, two of them numbered alike. */
+    static event_t more[12];
+    make_events(more, 12, N + 1);
+    gh_usage_row_t twelve[12];
+    for (int i = 0; i < 12; i++)
+        twelve[i] = more[i].row;
+    twelve[7].journal_seq = twelve[6].journal_seq;
+    assert_int_equal(gh_store_begin(w->db), GH_OK);
+    assert_int_equal(gh_store_usage_insert_batch(w->db, twelve, 12, stored), GH_ECONFLICT);
+    assert_true(gh_store_failed_on_data(w->db));
+    gh_store_rollback(w->db);
+    assert_int_equal(count_rows(w->db_path, "SELECT count(*) FROM usage_events"), N);
+}
+
 /* ---- through the writer and its journal ---- */
 
 static void journal_event(gh_usage_event_t *e, int i)
@@ -698,6 +754,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(rollups_match_the_events, setup, teardown),
         cmocka_unit_test_setup_teardown(filters_member_and_none, setup, teardown),
         cmocka_unit_test_setup_teardown(prunes_old_minutes_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(batch_tells_which_events_it_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(replay_rolls_up_once, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_rolls_up_history, setup, teardown),
     };

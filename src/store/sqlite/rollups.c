@@ -111,7 +111,7 @@ static void sums_add(sums_t *s, const gh_usage_row_t *r)
 static gh_err_t upsert(gh_db_t *db, const char *sql, const gh_usage_row_t *r, int64_t bucket,
                        const sums_t *s)
 {
-    sqlite3_stmt *st = gh_sqlite_stmt(db, sql);
+    sqlite3_stmt *st = gh_sqlite_stmt_to_bind(db, sql); /* all 14 bound below */
     if (!st)
         return GH_ESTORE;
     /* Stored as "" rather than NULL: these are key columns. */

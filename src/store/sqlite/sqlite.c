@@ -182,15 +182,17 @@ void gh_sqlite_close(gh_store_t *store)
     free(s);
 }
 
-/* The cached statement for `sql` (a string with static storage), reset and unbound. */
-sqlite3_stmt *gh_sqlite_stmt(gh_db_t *db, const char *sql)
+/* The cached statement for `sql` (a string with static storage), reset, and unbound when
+ * `unbind`. */
+static sqlite3_stmt *cached(gh_db_t *db, const char *sql, bool unbind)
 {
     int free_slot = -1;
     for (int i = 0; i < STMT_CACHE; i++) {
         if (sq(db)->cache[i].sql == sql) {
             sqlite3_stmt *st = sq(db)->cache[i].stmt;
             sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
+            if (unbind)
+                sqlite3_clear_bindings(st);
             return st;
         }
         if (!sq(db)->cache[i].sql && free_slot < 0)
@@ -210,6 +212,16 @@ sqlite3_stmt *gh_sqlite_stmt(gh_db_t *db, const char *sql)
     sq(db)->cache[free_slot].sql = sql;
     sq(db)->cache[free_slot].stmt = st;
     return st;
+}
+
+sqlite3_stmt *gh_sqlite_stmt(gh_db_t *db, const char *sql)
+{
+    return cached(db, sql, true);
+}
+
+sqlite3_stmt *gh_sqlite_stmt_to_bind(gh_db_t *db, const char *sql)
+{
+    return cached(db, sql, false);
 }
 
 gh_err_t gh_sqlite_step_err(gh_db_t *db, int rc)

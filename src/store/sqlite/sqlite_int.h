@@ -44,6 +44,9 @@ gh_err_t gh_sqlite_open(gh_store_t **out, const char *path, char *err, size_t er
 /* The cached statement for `sql`, which must have static storage (the cache is keyed by its
  * address); reset and unbound. NULL (logged) when it does not compile. */
 sqlite3_stmt *gh_sqlite_stmt(gh_db_t *db, const char *sql);
+/* gh_sqlite_stmt for a caller that binds every parameter: the old values are left bound
+ * until then (unbinding them all first is work the usage writer would do once an event). */
+sqlite3_stmt *gh_sqlite_stmt_to_bind(gh_db_t *db, const char *sql);
 
 /* Maps a failed sqlite3_step result: constraint violations are GH_ECONFLICT, a busy database
  * GH_EUNAVAIL, anything else GH_ESTORE (logged). */
