@@ -80,6 +80,7 @@
 #include "lib/framing.h"
 #include "lib/json_str.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/money.h"
 #include "lib/text.h"
 
@@ -163,6 +164,12 @@ typedef struct gw_req {
     unsigned parked; /* times admission was put off for a rate share (cluster mode) */
     int lease_waits; /* times it waited for a lease refill (see park_for_lease) */
     int64_t lease_wait_since_us; /* when it began waiting (the admission engine's clock) */
+    /* For /metrics (lib/metrics.h): its route (-1: not a model API request, /healthz), its
+     * model's index in cfg->models (-1: none), and whether the relay counts it (a request
+     * relayed is counted when it is charged, with the time its upstream took). */
+    int route;
+    int model;
+    bool relayed;
 } gw_req_t;
 
 /* ---- Requests ---------------------------------------------------------------------------- */
@@ -229,6 +236,9 @@ static gw_req_t *req_begin(h2o_req_t *req)
     r->parked = 0; /* the pool's memory is not zeroed */
     r->lease_waits = 0; /* the pool's memory is not zeroed */
     r->lease_wait_since_us = 0;
+    r->route = GH_ROUTE_OTHER;
+    r->model = -1;
+    r->relayed = false;
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     request_id_new(l, r->id);
     l->requests_in_flight++;
@@ -304,6 +314,7 @@ static int on_healthz(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     gw_req_t *r = req_begin(req);
+    r->route = -1;
     /* The path handler also matches "/healthz/..."; only the exact path is the health check. */
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz")) ||
         !(method_is(req, H2O_STRLIT("GET")) || method_is(req, H2O_STRLIT("HEAD"))))
@@ -567,6 +578,10 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
                                 size_t path_len)
 {
     gw_req_t *r = req_begin(req);
+    static const gh_metric_route_t routes[] = {[GH_API_MESSAGES] = GH_ROUTE_MESSAGES,
+                                               [GH_API_COUNT_TOKENS] = GH_ROUTE_COUNT_TOKENS,
+                                               [GH_API_CHAT] = GH_ROUTE_CHAT};
+    r->route = routes[api];
     gw_loop_t *l = loop_of(req);
     const gh_config_t *cfg = l->gw->cfg;
     char msg[GW_MESSAGE_MAX];
@@ -616,6 +631,7 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
         snprintf(msg, sizeof(msg), "model: %s", name);
         return reply_error(req, r, api, GH_ENOTFOUND, msg);
     }
+    r->model = (int)(model - cfg->models);
     /* The relay never translates between the two APIs. */
     if (api == GH_API_CHAT && style_is(model, "anthropic")) {
         snprintf(msg, sizeof(msg), "model: %s speaks the Anthropic Messages API; call POST "
@@ -684,6 +700,7 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
         .input_bound = body.len > INT64_MAX ? INT64_MAX : (int64_t)body.len,
         .output_bound = parsed.max_tokens >= 0 ? parsed.max_tokens : GW_OUTPUT_BOUND_DEFAULT,
     };
+    r->relayed = true;
     gh_relay_start(l->relay, &rq);
     return 0;
 }
@@ -714,6 +731,7 @@ static int on_models(h2o_handler_t *self, h2o_req_t *req)
     static const char prefix[] = "/v1/models";
     (void)self;
     gw_req_t *r = req_begin(req);
+    r->route = GH_ROUTE_MODELS;
     gh_gateway_t *gw = loop_of(req)->gw;
     h2o_iovec_t path = req->path_normalized;
     char msg[GW_MESSAGE_MAX];
@@ -819,6 +837,13 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     gw_loop_t *l = loop_of(req);
     assert(l->requests_in_flight > 0);
     l->requests_in_flight--;
+    if (!r->relayed && r->route >= 0) { /* answered here: all of its time is ours */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t us = (int64_t)(now.tv_sec - r->started.tv_sec) * 1000000 +
+                     (now.tv_nsec - r->started.tv_nsec) / 1000;
+        gh_metrics_request((gh_metric_route_t)r->route, r->model, req->res.status, us, us);
+    }
     if (!l->gw->cfg->access_log)
         return;
     char ip[INET6_ADDRSTRLEN];
@@ -910,6 +935,7 @@ static void *loop_main(void *arg)
     gw_loop_t *l = arg;
     gh_gateway_t *gw = l->gw;
 
+    gh_metrics_thread_own();
     gh_loop_init(&l->loop, &gw->globalconf);
     h2o_timeout_init(l->loop.evloop, &l->park_timeout, GW_RATE_PARK_MS);
     h2o_timeout_init(l->loop.evloop, &l->lease_wait, GW_LEASE_WAIT_MS);

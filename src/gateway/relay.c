@@ -37,6 +37,7 @@
 #include "gateway/mock.h"
 #include "lib/blockcache.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/mono.h"
 #include "lib/text.h"
 
@@ -522,6 +523,7 @@ typedef struct {
     gh_limits_hold_t hold; /* held until call_charge settles it */
     bool usage_reserved; /* holds a journal slot, written by call_charge */
     bool usage_submitted;
+    bool stream_counted; /* in /metrics' open streams until the call is freed */
     gh_usage_event_t ev;
     struct timespec started, up_started, up_ended;
 
@@ -577,6 +579,8 @@ static void call_release(call_t *c)
         gh_limits_settle(c->limits, &c->hold, 0, 0, 0);
     if (c->usage_reserved && !c->usage_submitted) /* no event: give the slot back */
         gh_usage_unreserve(c->rl->usage);
+    if (c->stream_counted)
+        gh_metrics_streams_add(-1);
     if (h2o_timeout_is_linked(&c->cancel_entry))
         h2o_timeout_unlink(&c->cancel_entry);
     assert(!h2o_timeout_is_linked(&c->retry_entry));
@@ -624,6 +628,11 @@ static void call_charge(call_t *c, int status)
     ev->client_disconnected = c->client_gone;
     ev->latency_us = us_between(&c->started, &now);
     ev->upstream_us = us_between(&c->up_started, c->up_running ? &now : &c->up_ended);
+    static const gh_metric_route_t routes[] = {[GH_API_MESSAGES] = GH_ROUTE_MESSAGES,
+                                               [GH_API_COUNT_TOKENS] = GH_ROUTE_COUNT_TOKENS,
+                                               [GH_API_CHAT] = GH_ROUTE_CHAT};
+    gh_metrics_request(routes[c->api], (int)c->model_index, status, ev->latency_us,
+                       ev->latency_us - ev->upstream_us);
     /* The slot was taken before anything was relayed, so this cannot fail: a request is
      * recorded or was refused, never served unrecorded. */
     if (c->usage_reserved)
@@ -778,6 +787,16 @@ static void call_dep_end(call_t *c, const struct timespec *now)
 {
     if (c->dep < 0)
         return;
+    /* /metrics' upstream errors: a failure of the upstream itself (a 429 is its answer). */
+    static const int kinds[GH_DEPLOY_ERR_COUNT] = {
+        [GH_DEPLOY_ERR_CONNECT] = GH_UPSTREAM_ERR_CONNECT,
+        [GH_DEPLOY_ERR_RESET] = GH_UPSTREAM_ERR_PROTOCOL,
+        [GH_DEPLOY_ERR_STATUS] = GH_UPSTREAM_ERR_STATUS,
+        [GH_DEPLOY_ERR_OVERLOADED] = GH_UPSTREAM_ERR_STATUS,
+        [GH_DEPLOY_ERR_TIMEOUT] = GH_UPSTREAM_ERR_TIMEOUT,
+        [GH_DEPLOY_ERR_RATE_LIMITED] = GH_UPSTREAM_ERR_COUNT};
+    if (c->att_kind < GH_DEPLOY_ERR_COUNT)
+        gh_metrics_upstream_error((int)c->model_index, (gh_metric_upstream_err_t)kinds[c->att_kind]);
     const relay_model_t *m = &c->rl->rm->models[c->model_index];
     gh_balancer_end(m->bal, c->dep, c->dep_trial, c->att_verdict, c->att_kind,
                     us_between(&c->att_started, now), gh_mono_ms());
@@ -892,6 +911,9 @@ static void up_on_head(void *ctx, int status, const char *ct, size_t ct_len)
     }
     if (status >= 200 && status <= 299 && content_type_is_sse(ct, ct_len)) {
         c->mode = MODE_STREAM;
+        if (!c->stream_counted)
+            gh_metrics_streams_add(1);
+        c->stream_counted = true;
     } else if (status == 503 || status == 529) {
         c->mode = MODE_DISCARD;
         c->end_err = GH_EUNAVAIL;

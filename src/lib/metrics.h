@@ -1,5 +1,6 @@
 /* Process metrics for /metrics (Prometheus text format). The data plane's loop threads update
- * them with relaxed atomic adds (no locks, no allocation); the control plane renders them.
+ * them with relaxed atomic adds (no locks, no allocation), each loop in a shard of its own;
+ * the control plane renders their sums.
  * Labels are small fixed sets (route, model index, status), so every series is a slot in a
  * static array. */
 #ifndef GH_LIB_METRICS_H
@@ -27,6 +28,10 @@ typedef enum {
     GH_UPSTREAM_ERR_STATUS, /* the upstream answered 5xx */
     GH_UPSTREAM_ERR_COUNT
 } gh_metric_upstream_err_t;
+
+/* Gives the calling thread a shard of the figures of its own, for as long as the process
+ * runs (a loop thread calls it first; up to 32 threads get one, the rest share one). */
+void gh_metrics_thread_own(void);
 
 /* Counts one finished model API request: its route, the model's index in cfg->models (-1:
  * none or unknown), the HTTP status sent, its total duration and the part of it spent in

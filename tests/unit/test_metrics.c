@@ -1,5 +1,7 @@
 #include "unit.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,8 +47,65 @@ static void renders_counters_histograms_and_gauges(void **state)
     free(text);
 }
 
+/* Threads that own shards and threads that share one (more than there are shards), all adding
+ * at once: every add is in the sums, gauges come back to zero. */
+enum { THREADS = 40, ADDS = 2000 };
+
+static void *adder(void *arg)
+{
+    if (arg != NULL)
+        gh_metrics_thread_own();
+    for (int i = 0; i < ADDS; i++) {
+        gh_metrics_request(GH_ROUTE_COUNT_TOKENS, 2, 200, 70, 7);
+        gh_metrics_deploy_start(2, 1, i % 2 == 1);
+        gh_metrics_streams_add(1);
+        gh_metrics_deploy_end(2, 1, i % 4 == 0 ? GH_DEPLOY_ERR_RESET : GH_DEPLOY_ERR_COUNT, 90);
+        gh_metrics_streams_add(-1);
+    }
+    return NULL;
+}
+
+static void shards_sum_to_every_add(void **state)
+{
+    (void)state;
+    gh_config_t cfg;
+    char err[128];
+    gh_config_defaults(&cfg);
+    assert_int_equal(gh_config_finish(&cfg, err, sizeof(err)), GH_OK);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) /* every fifth shares shard 0 without asking for one */
+        assert_int_equal(pthread_create(&t[i], NULL, adder, i % 5 ? (void *)1 : NULL), 0);
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    gh_metrics_deploy_t d;
+    gh_metrics_deploy_get(2, 1, &d);
+    assert_int_equal(d.requests, THREADS * ADDS);
+    assert_int_equal(d.retries, THREADS * ADDS / 2);
+    assert_int_equal(d.errors[GH_DEPLOY_ERR_RESET], THREADS * ADDS / 4);
+    assert_int_equal(d.in_flight, 0);
+    size_t len;
+    char *text = gh_metrics_render(&cfg, NULL, &len);
+    assert_non_null(text);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "gatehouse_api_requests_total{route=\"count_tokens\",model=\"\",status=\"200\"} %d\n",
+             THREADS * ADDS);
+    /* Model 2 is past the configured ones: its label is empty. */
+    if (!strstr(text, want))
+        fail_msg("missing: %s", want);
+    snprintf(want, sizeof(want),
+             "gatehouse_api_overhead_seconds_sum{route=\"count_tokens\"} %.6f\n",
+             THREADS * ADDS * 7 / 1e6);
+    if (!strstr(text, want))
+        fail_msg("missing: %s", want);
+    if (!strstr(text, "gatehouse_api_open_streams 2\n")) /* the first test's 3 - 1 */
+        fail_msg("open streams are not back where they were:\n%s", text);
+    free(text);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(renders_counters_histograms_and_gauges)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(renders_counters_histograms_and_gauges),
+                                       cmocka_unit_test(shards_sum_to_every_add)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
