@@ -529,7 +529,7 @@ static void prunes_old_minutes_only(void **state)
 
 /* The batch insert: statements of several rows for events after the highest stored, one
  * row at a time before it (a replay, which may find some stored). Which were stored now is
- * told exactly, in every chunk size (32, 8, 2, 1); a batch of new events that the table
+ * told exactly, in every statement size (8, 2, 1); a batch of new events that the table
  * takes fewer of than it was given (here two of one sequence number) fails on its data,
  * for the writer to commit it in halves, and stores nothing once rolled back. */
 static void batch_tells_which_events_it_stored(void **state)
@@ -550,8 +550,7 @@ static void batch_tells_which_events_it_stored(void **state)
     assert_int_equal(gh_store_usage_insert_batch(w->db, &rows[48], 1, stored), GH_OK);
     assert_true(stored[0]);
     assert_int_equal(gh_store_commit(w->db), GH_OK);
-    /* 41..48 one at a time, 49 found stored, 50..110 (61 events) as 32 + 8 + 8 + 8 + 2 + 2
-     * + 1. */
+    /* 41..48 one at a time, 49 found stored, 50..110 (61 events) as 7 * 8 + 2 + 2 + 1. */
     assert_int_equal(gh_store_begin(w->db), GH_OK);
     assert_int_equal(gh_store_usage_insert_batch(w->db, rows, N, stored), GH_OK);
     assert_int_equal(gh_store_commit(w->db), GH_OK);
