@@ -527,9 +527,9 @@ static void prunes_old_minutes_only(void **state)
     check_query(w->db, ev, 1000, &q);
 }
 
-/* The batch insert: statements of several rows for events after the highest stored, one
- * row at a time before it (a replay, which may find some stored). Which were stored now is
- * told exactly, in every statement size (8, 2, 1); a batch of new events that the table
+/* The batch insert: one statement over the batch (the gh_usage_rows table) for events after
+ * the highest stored, one row at a time before it (a replay, which may find some stored). Which were stored now is
+ * told exactly, and every column lands in its place either way; a batch of new events that the table
  * takes fewer of than it was given (here two of one sequence number) fails on its data,
  * for the writer to commit it in halves, and stores nothing once rolled back. */
 static void batch_tells_which_events_it_stored(void **state)
@@ -540,8 +540,16 @@ static void batch_tells_which_events_it_stored(void **state)
     make_events(ev, N, 1);
     gh_usage_row_t rows[N];
     bool stored[N];
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < N; i++) { /* every column told apart from its neighbours */
         rows[i] = ev[i].row;
+        rows[i].status = 200 + i % 3;
+        rows[i].stream = i % 2;
+        rows[i].client_disconnected = i % 3 == 0;
+        rows[i].latency_us = 7 * i + 1;
+        rows[i].upstream_us = 3 * i + 2;
+        rows[i].requested_model = i % 4 == 0 ? "asked-for" : rows[i].model;
+        rows[i].deployment = i % 5 == 0 ? "https://dep.example/v1" : "";
+    }
     /* Stored before: 1..40 and 49 (sequence numbers), so the highest is 49. */
     assert_int_equal(gh_store_begin(w->db), GH_OK);
     assert_int_equal(gh_store_usage_insert_batch(w->db, rows, 40, stored), GH_OK);
@@ -550,7 +558,7 @@ static void batch_tells_which_events_it_stored(void **state)
     assert_int_equal(gh_store_usage_insert_batch(w->db, &rows[48], 1, stored), GH_OK);
     assert_true(stored[0]);
     assert_int_equal(gh_store_commit(w->db), GH_OK);
-    /* 41..48 one at a time, 49 found stored, 50..110 (61 events) as 7 * 8 + 2 + 2 + 1. */
+    /* 41..48 one at a time, 49 found stored, 50..110 (61 events) in one statement. */
     assert_int_equal(gh_store_begin(w->db), GH_OK);
     assert_int_equal(gh_store_usage_insert_batch(w->db, rows, N, stored), GH_OK);
     assert_int_equal(gh_store_commit(w->db), GH_OK);
@@ -563,10 +571,33 @@ static void batch_tells_which_events_it_stored(void **state)
     assert_int_equal(count_rows(w->db_path, "SELECT sum(cost_nusd) FROM usage_events"), cost);
     assert_int_equal(count_rows(w->db_path, "SELECT sum(created_at_ms) FROM usage_events"),
                      created);
-    /* Every row's columns in the right place: a request id names its own sequence number. */
-    assert_int_equal(count_rows(w->db_path, "SELECT count(*) FROM usage_events WHERE "
-                                            "request_id = 'req_' || journal_seq"),
-                     N);
+    /* Every row's every column in its place, whichever way it was inserted. */
+    for (int i = 0; i < N; i++) {
+        const gh_usage_row_t *r = &rows[i];
+        char q[1536];
+        int len = snprintf(
+            q, sizeof(q),
+            "SELECT count(*) FROM usage_events WHERE journal_seq = %lld AND request_id = '%s' "
+            "AND created_at_ms = %lld AND org_id = '%s' AND workspace_id = '%s' AND key_id = "
+            "'%s' AND model = '%s' AND route = '%s' AND input_tokens = %lld AND output_tokens "
+            "= %lld AND cache_creation_tokens = %lld AND cache_read_tokens = %lld AND "
+            "cost_nusd = %lld AND status = %d AND stream = %d AND client_disconnected = %d AND "
+            "latency_us = %lld AND upstream_us = %lld AND input_cost_nusd = %lld AND "
+            "output_cost_nusd = %lld AND cache_creation_cost_nusd = %lld AND "
+            "cache_read_cost_nusd = %lld AND requested_model %s AND deployment %s",
+            (long long)r->journal_seq, r->request_id, (long long)r->created_at_ms, r->org_id,
+            r->workspace_id, r->key_id, r->model, r->route, (long long)r->input_tokens,
+            (long long)r->output_tokens, (long long)r->cache_creation_tokens,
+            (long long)r->cache_read_tokens, (long long)r->cost_nusd, r->status, r->stream,
+            r->client_disconnected, (long long)r->latency_us, (long long)r->upstream_us,
+            (long long)r->input_cost_nusd, (long long)r->output_cost_nusd,
+            (long long)r->cache_creation_cost_nusd, (long long)r->cache_read_cost_nusd,
+            i % 4 == 0 ? "= 'asked-for'" : "IS NULL",
+            i % 5 == 0 ? "= 'https://dep.example/v1'" : "IS NULL");
+        assert_true(len > 0 && (size_t)len < sizeof(q));
+        if (count_rows(w->db_path, q) != 1)
+            fail_msg("event %d is not stored as given: %s", i + 1, q);
+    }
 
     /* Twelve new events, two of them numbered alike. */
     static event_t more[12];

@@ -65,6 +65,10 @@ static gh_sqlite_db_t *db_open(const char *path, int busy_timeout_ms)
     }
     sqlite3_busy_timeout(db->conn, busy_timeout_ms);
     sqlite3_extended_result_codes(db->conn, 1);
+    if ((rc = gh_sqlite_usage_register(db->conn)) != SQLITE_OK) {
+        gh_log_error("store: cannot register gh_usage_rows on %s: %s", path, sqlite3_errstr(rc));
+        goto out_free;
+    }
     char *msg = NULL;
     rc = sqlite3_exec(db->conn,
                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "

@@ -48,6 +48,10 @@ sqlite3_stmt *gh_sqlite_stmt(gh_db_t *db, const char *sql);
  * until then (unbinding them all first is work the usage writer would do once an event). */
 sqlite3_stmt *gh_sqlite_stmt_to_bind(gh_db_t *db, const char *sql);
 
+/* Registers gh_usage_rows, the table the usage writer inserts a batch from (usage.c), on a
+ * new connection. */
+int gh_sqlite_usage_register(sqlite3 *conn);
+
 /* Maps a failed sqlite3_step result: constraint violations are GH_ECONFLICT, a busy database
  * GH_EUNAVAIL, anything else GH_ESTORE (logged). */
 gh_err_t gh_sqlite_step_err(gh_db_t *db, int rc);
