@@ -796,7 +796,8 @@ static void call_dep_end(call_t *c, const struct timespec *now)
         [GH_DEPLOY_ERR_TIMEOUT] = GH_UPSTREAM_ERR_TIMEOUT,
         [GH_DEPLOY_ERR_RATE_LIMITED] = GH_UPSTREAM_ERR_COUNT};
     if (c->att_kind < GH_DEPLOY_ERR_COUNT)
-        gh_metrics_upstream_error((int)c->model_index, (gh_metric_upstream_err_t)kinds[c->att_kind]);
+        gh_metrics_upstream_error((int)c->model_index,
+                                  (gh_metric_upstream_err_t)kinds[c->att_kind]);
     const relay_model_t *m = &c->rl->rm->models[c->model_index];
     gh_balancer_end(m->bal, c->dep, c->dep_trial, c->att_verdict, c->att_kind,
                     us_between(&c->att_started, now), gh_mono_ms());

@@ -528,10 +528,11 @@ static void prunes_old_minutes_only(void **state)
 }
 
 /* The batch insert: one statement over the batch (the gh_usage_rows table) for events after
- * the highest stored, one row at a time before it (a replay, which may find some stored). Which were stored now is
- * told exactly, and every column lands in its place either way; a batch of new events that the table
- * takes fewer of than it was given (here two of one sequence number) fails on its data,
- * for the writer to commit it in halves, and stores nothing once rolled back. */
+ * the highest stored, one row at a time before it (a replay, which may find some stored).
+ * Which were stored now is told exactly, and every column lands in its place either way; a
+ * batch of new events that the table takes fewer of than it was given (here two of one
+ * sequence number) fails on its data, for the writer to commit it in halves, and stores
+ * nothing once rolled back. */
 static void batch_tells_which_events_it_stored(void **state)
 {
     world_t *w = *state;
