@@ -1136,7 +1136,6 @@ static bool lane_start(gh_usage_t *u, int lane, lane_mem_t *m)
 {
     pthread_setname_np(pthread_self(), "gh-usage"); /* bench/run reads its CPU by this name */
     gh_yield_enable(true);
-    gh_yield_long_slice(); /* preempted at once by a loop that wakes (yield.h) */
     m->db = gh_store_db(u->store);
     m->batch = malloc(sizeof(queued_t) * BATCH_MAX);
     m->rows = malloc(sizeof(gh_usage_row_t) * BATCH_MAX);

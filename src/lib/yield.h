@@ -8,16 +8,7 @@
  * and then gh_yield_point() inside its loops yields the core (sched_yield) once it has run
  * GH_YIELD_EVERY_US since it last did: a runnable loop on that core runs at once, and when
  * nothing else wants the core the call returns at once. In other threads, and until enabled,
- * a yield point costs one thread-local read.
- *
- * Between yield points, such a thread asks the scheduler to be the one preempted:
- * gh_yield_long_slice() gives it the longest time slice Linux allows. The EEVDF scheduler
- * (6.12 and later) lets a thread that wakes with a shorter slice than the running thread's
- * preempt it at once (its deadline comes first), so a loop waking on the writer's core runs
- * then, not at the writer's next yield point or commit's end. Only the writer's slice changes:
- * every other thread keeps the default and its CPU share (weights, nice) is untouched, so a
- * writer that falls behind still gets its share. Older kernels take the request and ignore
- * it. */
+ * a yield point costs one thread-local read. */
 #ifndef GH_LIB_YIELD_H
 #define GH_LIB_YIELD_H
 
@@ -32,13 +23,5 @@ void gh_yield_enable(bool on);
 /* Yields the core when the calling thread has yield points on and has run GH_YIELD_EVERY_US
  * since its last yield (or since it enabled them). */
 void gh_yield_point(void);
-
-/* The slice gh_yield_long_slice asks for, in nanoseconds: the longest Linux allows. */
-#define GH_YIELD_LONG_SLICE_NS 100000000
-
-/* Asks the scheduler for GH_YIELD_LONG_SLICE_NS slices for the calling thread, keeping its
- * policy and nice value. Returns whether the kernel took it (reads it back): false on a kernel
- * without custom slices for normal threads, which is harmless. */
-bool gh_yield_long_slice(void);
 
 #endif

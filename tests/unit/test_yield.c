@@ -2,12 +2,7 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <stdio.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "lib/yield.h"
 
@@ -35,40 +30,6 @@ static void spin_until(int64_t from, int64_t us)
 {
     while (now_us() - from < us)
         ;
-}
-
-static void *long_slice_thread(void *arg)
-{
-    int *r = arg;
-    r[0] = getpriority(PRIO_PROCESS, 0); /* this thread's nice value */
-    r[1] = gh_yield_long_slice();
-    r[2] = getpriority(PRIO_PROCESS, 0);
-    r[3] = sched_getscheduler(0);
-    /* The kernel's own record of the slice: sched_attr's sched_runtime, bytes 24..31. */
-    uint64_t attr[8] = {0};
-    r[4] = syscall(SYS_sched_getattr, 0, attr, sizeof(attr), 0) == 0 &&
-           attr[3] == GH_YIELD_LONG_SLICE_NS;
-    return NULL;
-}
-
-/* A thread asks for long slices: on this kernel (6.12 or later) it gets them, as the kernel
- * reports; its nice value and policy (its share of the CPU) stay as they were. */
-static void a_thread_gets_long_slices(void **state)
-{
-    (void)state;
-    struct utsname u;
-    assert_int_equal(uname(&u), 0);
-    int major = 0, minor = 0;
-    assert_int_equal(sscanf(u.release, "%d.%d", &major, &minor), 2);
-    bool supported = major > 6 || (major == 6 && minor >= 12);
-    int r[5];
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, long_slice_thread, r), 0);
-    assert_int_equal(pthread_join(t, NULL), 0);
-    assert_int_equal(r[1], supported);
-    assert_int_equal(r[4], supported);
-    assert_int_equal(r[2], r[0]);
-    assert_int_equal(r[3], SCHED_OTHER);
 }
 
 static void off_unless_enabled(void **state)
@@ -144,7 +105,6 @@ static void enabling_is_per_thread(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(a_thread_gets_long_slices),
         cmocka_unit_test(off_unless_enabled),
         cmocka_unit_test(yields_once_a_burst_ran_its_time),
         cmocka_unit_test(never_more_often_than_its_period),
