@@ -578,10 +578,7 @@ static int handle_model_request(h2o_req_t *req, gh_api_kind_t api, const char *p
                                 size_t path_len)
 {
     gw_req_t *r = req_begin(req);
-    static const gh_metric_route_t routes[] = {[GH_API_MESSAGES] = GH_ROUTE_MESSAGES,
-                                               [GH_API_COUNT_TOKENS] = GH_ROUTE_COUNT_TOKENS,
-                                               [GH_API_CHAT] = GH_ROUTE_CHAT};
-    r->route = routes[api];
+    r->route = gh_api_metric_route(api);
     gw_loop_t *l = loop_of(req);
     const gh_config_t *cfg = l->gw->cfg;
     char msg[GW_MESSAGE_MAX];

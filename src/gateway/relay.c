@@ -628,10 +628,7 @@ static void call_charge(call_t *c, int status)
     ev->client_disconnected = c->client_gone;
     ev->latency_us = us_between(&c->started, &now);
     ev->upstream_us = us_between(&c->up_started, c->up_running ? &now : &c->up_ended);
-    static const gh_metric_route_t routes[] = {[GH_API_MESSAGES] = GH_ROUTE_MESSAGES,
-                                               [GH_API_COUNT_TOKENS] = GH_ROUTE_COUNT_TOKENS,
-                                               [GH_API_CHAT] = GH_ROUTE_CHAT};
-    gh_metrics_request(routes[c->api], (int)c->model_index, status, ev->latency_us,
+    gh_metrics_request(gh_api_metric_route(c->api), (int)c->model_index, status, ev->latency_us,
                        ev->latency_us - ev->upstream_us);
     /* The slot was taken before anything was relayed, so this cannot fail: a request is
      * recorded or was refused, never served unrecorded. */

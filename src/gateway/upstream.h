@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "lib/err.h"
+#include "lib/metrics.h"
 
 typedef struct gh_upstream_cb {
     /* The response status and content type (e.g. "text/event-stream"); once, first. */
@@ -24,5 +25,14 @@ typedef struct gh_upstream_cb {
 
 /* Which API a request speaks; the relay never translates between them. */
 typedef enum { GH_API_MESSAGES, GH_API_COUNT_TOKENS, GH_API_CHAT } gh_api_kind_t;
+
+/* The route /metrics counts a request of `api` under. */
+static inline gh_metric_route_t gh_api_metric_route(gh_api_kind_t api)
+{
+    static const gh_metric_route_t routes[] = {[GH_API_MESSAGES] = GH_ROUTE_MESSAGES,
+                                               [GH_API_COUNT_TOKENS] = GH_ROUTE_COUNT_TOKENS,
+                                               [GH_API_CHAT] = GH_ROUTE_CHAT};
+    return routes[api];
+}
 
 #endif

@@ -15,6 +15,19 @@
 #define ROW_1 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #define ROW_COLS 24
 
+/* The requested model and the deployment as stored: both NULL when they add nothing (the
+ * requested model served; the built-in mock). */
+static const char *stored_requested(const gh_usage_row_t *r)
+{
+    return r->requested_model && strcmp(r->requested_model, r->model) ? r->requested_model
+                                                                       : NULL;
+}
+
+static const char *stored_deployment(const gh_usage_row_t *r)
+{
+    return r->deployment && r->deployment[0] ? r->deployment : NULL;
+}
+
 /* Binds row `r` to the 24 parameters from `i` on, every one of them. */
 static void bind_row(sqlite3_stmt *st, int i, const gh_usage_row_t *r)
 {
@@ -31,16 +44,8 @@ static void bind_row(sqlite3_stmt *st, int i, const gh_usage_row_t *r)
                             r->cache_creation_cost_nusd, r->cache_read_cost_nusd};
     for (size_t n = 0; n < sizeof(nums) / sizeof(nums[0]); n++)
         sqlite3_bind_int64(st, i++, nums[n]);
-    /* Both NULL when they add nothing: the requested model served, on the built-in mock. */
-    bool other = r->requested_model && strcmp(r->requested_model, r->model);
-    if (other)
-        sqlite3_bind_text(st, i++, r->requested_model, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i++);
-    if (r->deployment && r->deployment[0])
-        sqlite3_bind_text(st, i++, r->deployment, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i++);
+    sqlite3_bind_text(st, i++, stored_requested(r), -1, SQLITE_STATIC); /* NULL: NULL */
+    sqlite3_bind_text(st, i++, stored_deployment(r), -1, SQLITE_STATIC);
 }
 
 gh_err_t gh_sqlite_usage_insert(gh_db_t *db, const gh_usage_row_t *r)
@@ -195,18 +200,8 @@ static int rows_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
     case 19: sqlite3_result_int64(ctx, r->output_cost_nusd); break;
     case 20: sqlite3_result_int64(ctx, r->cache_creation_cost_nusd); break;
     case 21: sqlite3_result_int64(ctx, r->cache_read_cost_nusd); break;
-    case 22:
-        if (r->requested_model && strcmp(r->requested_model, r->model))
-            result_text(ctx, r->requested_model);
-        else
-            sqlite3_result_null(ctx);
-        break;
-    case 23:
-        if (r->deployment && r->deployment[0])
-            result_text(ctx, r->deployment);
-        else
-            sqlite3_result_null(ctx);
-        break;
+    case 22: result_text(ctx, stored_requested(r)); break; /* NULL: NULL */
+    case 23: result_text(ctx, stored_deployment(r)); break;
     default: sqlite3_result_null(ctx); break; /* the hidden batch */
     }
     return SQLITE_OK;
